@@ -1,0 +1,140 @@
+// A small declarative CLI layer shared by bento-hub and bento-client: each
+// command is a spec (name, usage, options with help) plus a run function.
+// Help text and docs/cli.md are both rendered from the specs, so they cannot
+// drift from what the parser accepts.
+import { parseArgs } from 'node:util';
+import { BentoError, ERRORS, asBentoError } from '../protocol/errors.js';
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  short?: string;
+  multiple?: boolean;
+  help: string;
+  /** Placeholder shown in help, e.g. FILE. */
+  arg?: string;
+}
+
+export interface CommandContext {
+  values: Record<string, string | boolean | string[] | boolean[] | undefined>;
+  positionals: string[];
+  /** Arguments after a literal "--". */
+  rest: string[];
+}
+
+export interface CommandSpec {
+  name: string;
+  usage: string;
+  summary: string;
+  details?: string;
+  options: Record<string, OptionSpec>;
+  positionals: { min: number; max: number };
+  run(ctx: CommandContext): Promise<number>;
+}
+
+export interface ProgramSpec {
+  bin: string;
+  summary: string;
+  commands: CommandSpec[];
+  commonOptions: Record<string, OptionSpec>;
+}
+
+export const EXIT_SUCCESS = 0;
+export const EXIT_DETACHED = 130;
+
+export function exitCodeTable(): Array<[number, string]> {
+  const byExit = new Map<number, string[]>();
+  for (const [code, e] of Object.entries(ERRORS)) {
+    byExit.set(e.exit, [...(byExit.get(e.exit) ?? []), code]);
+  }
+  const rows: Array<[number, string]> = [[0, 'success']];
+  for (const exit of [...byExit.keys()].sort((a, b) => a - b)) rows.push([exit, byExit.get(exit)!.join(', ')]);
+  rows.push([EXIT_DETACHED, 'detached by Ctrl-C (the job goes on on the host)']);
+  return rows;
+}
+
+function optionLines(opts: Record<string, OptionSpec>): string[] {
+  return Object.entries(opts).map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : ''}--${name}${o.type === 'string' ? ` ${o.arg ?? 'VALUE'}` : ''}`;
+    return `  ${flag.padEnd(28)} ${o.help}${o.multiple ? ' (repeatable)' : ''}`;
+  });
+}
+
+export function commandHelp(prog: ProgramSpec, cmd: CommandSpec): string {
+  const lines = [`Usage: ${prog.bin} ${cmd.usage}`, '', cmd.summary];
+  if (cmd.details) lines.push('', cmd.details);
+  const opts = { ...cmd.options, ...prog.commonOptions };
+  lines.push('', 'Options:', ...optionLines(opts));
+  return lines.join('\n');
+}
+
+export function programHelp(prog: ProgramSpec): string {
+  const width = Math.max(...prog.commands.map((c) => c.name.length)) + 2;
+  return [
+    `Usage: ${prog.bin} COMMAND [OPTIONS]`, '', prog.summary, '', 'Commands:',
+    ...prog.commands.map((c) => `  ${c.name.padEnd(width)} ${c.summary}`),
+    '', `Run \`${prog.bin} COMMAND --help\` for a command's options.`,
+    '', 'Exit codes:', ...exitCodeTable().map(([n, what]) => `  ${String(n).padEnd(4)} ${what}`),
+  ].join('\n');
+}
+
+/** Markdown reference for docs/cli.md. */
+export function programMarkdown(prog: ProgramSpec): string {
+  const out = [`## ${prog.bin}`, '', prog.summary, ''];
+  for (const c of prog.commands) {
+    out.push(`### ${prog.bin} ${c.name}`, '', '```', commandHelp(prog, c), '```', '');
+  }
+  return out.join('\n');
+}
+
+export async function runProgram(prog: ProgramSpec, argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${programHelp(prog)}\n`);
+    return name ? EXIT_SUCCESS : ERRORS.USAGE.exit;
+  }
+  if (name === '--version') {
+    const { BENTO_VERSION } = await import('../protocol/version.js');
+    process.stdout.write(`${BENTO_VERSION}\n`);
+    return EXIT_SUCCESS;
+  }
+  const cmd = prog.commands.find((c) => c.name === name);
+  if (!cmd) {
+    process.stderr.write(`${prog.bin}: unknown command "${name}"\n\n${programHelp(prog)}\n`);
+    return ERRORS.USAGE.exit;
+  }
+  const dashdash = args.indexOf('--');
+  const own = dashdash === -1 ? args : args.slice(0, dashdash);
+  const rest = dashdash === -1 ? [] : args.slice(dashdash + 1);
+  if (own.includes('--help') || own.includes('-h')) {
+    process.stdout.write(`${commandHelp(prog, cmd)}\n`);
+    return EXIT_SUCCESS;
+  }
+  try {
+    const options = Object.fromEntries(
+      Object.entries({ ...cmd.options, ...prog.commonOptions }).map(([k, o]) => [k, { type: o.type, short: o.short, multiple: o.multiple }]),
+    );
+    let parsed;
+    try {
+      parsed = parseArgs({ args: own, options, allowPositionals: true, strict: true });
+    } catch (err) {
+      throw new BentoError('USAGE', (err as Error).message);
+    }
+    const n = parsed.positionals.length;
+    if (n < cmd.positionals.min || n > cmd.positionals.max) {
+      throw new BentoError('USAGE', `expected ${cmd.positionals.min === cmd.positionals.max ? cmd.positionals.min : `${cmd.positionals.min}..${cmd.positionals.max === Infinity ? 'n' : cmd.positionals.max}`} argument(s), got ${n}\nUsage: ${prog.bin} ${cmd.usage}`);
+    }
+    return await cmd.run({ values: parsed.values as CommandContext['values'], positionals: parsed.positionals, rest });
+  } catch (err) {
+    const e = asBentoError(err);
+    const json = own.includes('--json');
+    if (json) process.stdout.write(`${JSON.stringify({ error: { code: e.code, message: e.message } })}\n`);
+    process.stderr.write(`${prog.bin} ${name}: ${e.message}${e.code === 'INTERNAL' ? '' : ` [${e.code}]`}\n`);
+    return e.exitCode;
+  }
+}
+
+/** Colour only on a TTY, and never when NO_COLOR is set. */
+export function colour(stream: NodeJS.WriteStream): (code: number, s: string) => string {
+  const on = stream.isTTY === true && !process.env['NO_COLOR'];
+  return (code, s) => (on ? `\x1b[${code}m${s}\x1b[0m` : s);
+}

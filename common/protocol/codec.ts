@@ -1,0 +1,77 @@
+// Newline-delimited JSON framing with a hard size limit. The decoder is a
+// plain class (no streams) so the hub can run one per connection cheaply:
+// it keeps only the bytes of an unfinished line, and refuses a line longer
+// than maxLineBytes before buffering it all, so a peer cannot make the hub
+// hold megabytes by never sending "\n".
+import { BentoError } from './errors.js';
+
+export const MAX_LINE_BYTES = 64 * 1024;
+
+export class LineDecoder {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private failed = false;
+
+  constructor(
+    private readonly onValue: (value: unknown) => void,
+    private readonly onError: (err: BentoError) => void,
+    private readonly maxLineBytes = MAX_LINE_BYTES,
+  ) {}
+
+  push(chunk: Buffer): void {
+    if (this.failed) return;
+    let start = 0;
+    for (;;) {
+      const nl = chunk.indexOf(0x0a, start);
+      if (nl === -1) break;
+      const part = chunk.subarray(start, nl);
+      start = nl + 1;
+      if (this.pendingBytes + part.length > this.maxLineBytes) return this.fail(this.pendingBytes + part.length);
+      let line: Buffer = part;
+      if (this.pendingBytes > 0) {
+        this.pending.push(part);
+        line = Buffer.concat(this.pending, this.pendingBytes + part.length);
+        this.pending = [];
+        this.pendingBytes = 0;
+      }
+      if (!this.emit(line)) return;
+    }
+    if (start < chunk.length) {
+      const rest = chunk.subarray(start);
+      if (this.pendingBytes + rest.length > this.maxLineBytes) return this.fail(this.pendingBytes + rest.length);
+      // Copy: the caller may reuse its buffer.
+      this.pending.push(Buffer.from(rest));
+      this.pendingBytes += rest.length;
+    }
+  }
+
+  private emit(line: Buffer): boolean {
+    if (line.length === 0 || (line.length === 1 && line[0] === 0x0d)) return true; // blank lines are keepalive-safe
+    let value: unknown;
+    try {
+      value = JSON.parse(line.toString('utf8'));
+    } catch {
+      this.failed = true;
+      this.onError(new BentoError('PROTOCOL_MALFORMED', `line is not valid JSON (${line.length} bytes)`));
+      return false;
+    }
+    this.onValue(value);
+    return !this.failed;
+  }
+
+  private fail(size: number): void {
+    this.failed = true;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.onError(new BentoError('PROTOCOL_OVERSIZED', `line exceeds ${this.maxLineBytes} bytes (at least ${size})`));
+  }
+
+  /** Stop delivering values (after the owner decided to close). */
+  stop(): void {
+    this.failed = true;
+  }
+}
+
+export function encodeLine(msg: object): string {
+  return `${JSON.stringify(msg)}\n`;
+}

@@ -1,0 +1,56 @@
+// The one error registry. Codes are stable strings: they appear in --json
+// output, on the wire (`error` messages) and in logs, so scripts can match on
+// them. Each code carries the CLI exit status it maps to.
+export const ERRORS = {
+  USAGE: { exit: 2, summary: 'invalid command line' },
+  CONFIG_INVALID: { exit: 2, summary: 'a configuration file is invalid' },
+  INVALID_HOST_NAME: { exit: 2, summary: 'host name is not a DNS label' },
+  INVALID_KEY: { exit: 2, summary: 'public key is not a valid OpenSSH key' },
+  FLEET_NOT_INITIALIZED: { exit: 4, summary: 'fleet directory has no hub.json; run `bento-hub init`' },
+  FLEET_EXISTS: { exit: 6, summary: 'fleet directory is already initialized' },
+  HUB_ALREADY_RUNNING: { exit: 6, summary: 'another hub is already serving this fleet' },
+  HUB_NOT_RUNNING: { exit: 4, summary: 'the hub daemon is not running (no admin socket)' },
+  UNKNOWN_HOST: { exit: 5, summary: 'no such host in the registry' },
+  HOST_EXISTS: { exit: 6, summary: 'host is already registered' },
+  KEY_IN_USE: { exit: 6, summary: 'key is already registered to another host' },
+  HOST_OFFLINE: { exit: 3, summary: 'host is not connected' },
+  JOB_FAILED: { exit: 1, summary: 'a job did not succeed' },
+  NO_TARGETS: { exit: 2, summary: 'no host matched' },
+  PROTOCOL_MALFORMED: { exit: 1, summary: 'malformed protocol message' },
+  PROTOCOL_OVERSIZED: { exit: 1, summary: 'protocol message larger than the limit' },
+  PROTOCOL_UNKNOWN_TYPE: { exit: 1, summary: 'unknown protocol message type' },
+  PROTOCOL_VERSION: { exit: 1, summary: 'unsupported protocol version' },
+  PROTOCOL_STATE: { exit: 1, summary: 'message not valid in this state' },
+  HOST_KEY_MISMATCH: { exit: 1, summary: 'hub offered a host key that does not match the pinned fingerprint' },
+  AUTH_REJECTED: { exit: 1, summary: 'hub refused this key' },
+  CONNECT_FAILED: { exit: 1, summary: 'could not reach the hub' },
+  PROXY_FAILED: { exit: 1, summary: 'proxy refused or failed' },
+  REPLACED: { exit: 1, summary: 'a newer connection from the same host replaced this one' },
+  FORBIDDEN: { exit: 1, summary: 'operation not allowed' },
+  INTERNAL: { exit: 1, summary: 'internal error' },
+} as const;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export class BentoError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ERRORS[code].summary, options);
+    this.code = code;
+    this.name = 'BentoError';
+  }
+  get exitCode(): number {
+    return ERRORS[this.code].exit;
+  }
+}
+
+export function isErrorCode(s: unknown): s is ErrorCode {
+  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(ERRORS, s);
+}
+
+/** Turn anything thrown into a BentoError without losing the original. */
+export function asBentoError(err: unknown): BentoError {
+  if (err instanceof BentoError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new BentoError('INTERNAL', message, { cause: err });
+}

@@ -1,0 +1,93 @@
+// Control-channel messages: a discriminated union on `type`, one schema per
+// type, validated at the edge (parseMessage) before any handler sees them.
+import { check, type Schema } from './schema.js';
+import { BentoError } from './errors.js';
+
+export const ACTIONS = ['switch', 'boot', 'test', 'build', 'dry-activate'] as const;
+export type Action = (typeof ACTIONS)[number];
+export const OUTCOMES = ['success', 'failure', 'interrupted', 'rolled-back'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+const JOB_ID = /^[A-Za-z0-9_-]{8,64}$/;
+const jobId = { t: 'str', max: 64, re: JOB_ID } as const;
+
+/** Agent -> hub. */
+export interface Hello {
+  type: 'hello'; protocol: number; name: string; agentVersion: string;
+  system: string | null; generation: number | null; configHash: string | null; capabilities: string[];
+  /** The job the agent is still running from before a reconnect, if any. */
+  runningJobId?: string | null;
+  /** Finished jobs whose job.end the agent is about to replay (its outbox). */
+  unreported?: string[];
+  /** How the agent reached the hub, e.g. "socks5h://127.0.0.1:9050 -> ssh://x.onion:2222". */
+  via?: string;
+}
+export interface Heartbeat { type: 'heartbeat'; seq: number }
+export interface JobStarted { type: 'job.started'; jobId: string; action: Action }
+export interface JobOutput { type: 'job.output'; jobId: string; stream: 'stdout' | 'stderr'; data: string }
+export interface JobEnd {
+  type: 'job.end'; jobId: string; action: Action; outcome: Outcome; exitCode: number | null;
+  startedAt: string; durationMs: number; reason?: string; system?: string | null; replayed?: boolean;
+}
+/** Hub -> agent. */
+export interface Welcome { type: 'welcome'; protocol: number; hubVersion: string; heartbeatMs: number }
+export interface JobStart { type: 'job.start'; jobId: string; action: Action }
+export interface JobAck { type: 'job.ack'; jobId: string }
+export interface ErrorMsg { type: 'error'; code: string; message: string }
+
+export type AgentMessage = Hello | Heartbeat | JobStarted | JobOutput | JobEnd;
+export type HubMessage = Welcome | Heartbeat | JobStart | JobAck | ErrorMsg;
+export type Message = AgentMessage | HubMessage;
+
+const SCHEMAS: Record<Message['type'], Schema> = {
+  hello: {
+    protocol: { t: 'int', min: 0, max: 1000 }, name: { t: 'str', max: 63 }, agentVersion: { t: 'str', max: 64 },
+    system: { t: 'str', max: 1024, nullable: true }, generation: { t: 'int', min: 0, nullable: true },
+    configHash: { t: 'str', max: 128, nullable: true }, capabilities: { t: 'strs', max: 64, maxItems: 64 },
+    runningJobId: { t: 'str', max: 64, re: JOB_ID, opt: true, nullable: true }, via: { t: 'str', max: 512, opt: true },
+    unreported: { t: 'strs', max: 64, maxItems: 256, opt: true },
+  },
+  heartbeat: { seq: { t: 'int', min: 0 } },
+  'job.started': { jobId, action: { t: 'str', max: 16, oneOf: ACTIONS } },
+  'job.output': { jobId, stream: { t: 'str', max: 6, oneOf: ['stdout', 'stderr'] }, data: { t: 'str', max: 32 * 1024 } },
+  'job.end': {
+    jobId, action: { t: 'str', max: 16, oneOf: ACTIONS }, outcome: { t: 'str', max: 16, oneOf: OUTCOMES },
+    exitCode: { t: 'int', nullable: true }, startedAt: { t: 'str', max: 40 }, durationMs: { t: 'int', min: 0 },
+    reason: { t: 'str', max: 4096, opt: true }, system: { t: 'str', max: 1024, opt: true, nullable: true },
+    replayed: { t: 'bool', opt: true },
+  },
+  welcome: { protocol: { t: 'int', min: 0 }, hubVersion: { t: 'str', max: 64 }, heartbeatMs: { t: 'int', min: 100, max: 3_600_000 } },
+  'job.start': { jobId, action: { t: 'str', max: 16, oneOf: ACTIONS } },
+  'job.ack': { jobId },
+  error: { code: { t: 'str', max: 64 }, message: { t: 'str', max: 4096 } },
+};
+
+const AGENT_TYPES = new Set(['hello', 'heartbeat', 'job.started', 'job.output', 'job.end']);
+const HUB_TYPES = new Set(['welcome', 'heartbeat', 'job.start', 'job.ack', 'error']);
+
+/**
+ * Validate one decoded JSON value as a message a given side may send.
+ * Throws BentoError(PROTOCOL_UNKNOWN_TYPE | PROTOCOL_MALFORMED).
+ */
+export function parseMessage<From extends 'agent' | 'hub'>(
+  value: unknown,
+  from: From,
+): From extends 'agent' ? AgentMessage : HubMessage {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new BentoError('PROTOCOL_MALFORMED', 'message is not a JSON object');
+  }
+  const obj = value as Record<string, unknown>;
+  const type = obj['type'];
+  const allowed = from === 'agent' ? AGENT_TYPES : HUB_TYPES;
+  if (typeof type !== 'string' || !allowed.has(type)) {
+    const shown = typeof type === 'string' ? JSON.stringify(type.slice(0, 40)) : String(typeof type);
+    throw new BentoError('PROTOCOL_UNKNOWN_TYPE', `unknown message type ${shown} from ${from}`);
+  }
+  const problem = check(obj, SCHEMAS[type as Message['type']]);
+  if (problem) throw new BentoError('PROTOCOL_MALFORMED', `${type}: ${problem}`);
+  return obj as unknown as From extends 'agent' ? AgentMessage : HubMessage;
+}
+
+export function isAction(s: unknown): s is Action {
+  return typeof s === 'string' && (ACTIONS as readonly string[]).includes(s);
+}

@@ -1,0 +1,67 @@
+// The CLI side of the admin socket: send one request, read events.
+import net from 'node:net';
+import { LineDecoder, encodeLine } from '../../common/protocol/codec.js';
+import type { AdminEvent, AdminRequest } from '../../common/protocol/admin.js';
+import { BentoError, isErrorCode } from '../../common/protocol/errors.js';
+
+export interface AdminConnection {
+  socket: net.Socket;
+  /** Events in order; ends when the hub closes the socket. */
+  events: AsyncIterable<AdminEvent>;
+}
+
+export async function connectAdmin(socketPath: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(socketPath);
+    sock.once('connect', () => { sock.off('error', reject); resolve(sock); });
+    sock.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') {
+        reject(new BentoError('HUB_NOT_RUNNING', `the hub is not running for this fleet (no answer on ${socketPath}); start it with \`bento-hub serve\``));
+      } else if (err.code === 'EACCES') {
+        reject(new BentoError('FORBIDDEN', `no permission to use ${socketPath}: only the hub's admins may`));
+      } else {
+        reject(err);
+      }
+    });
+  });
+}
+
+export async function adminRequest(socketPath: string, req: AdminRequest): Promise<AdminConnection> {
+  const socket = await connectAdmin(socketPath);
+  socket.write(encodeLine(req));
+  return { socket, events: eventsOf(socket) };
+}
+
+async function* eventsOf(socket: net.Socket): AsyncGenerator<AdminEvent> {
+  const queue: AdminEvent[] = [];
+  let failure: Error | null = null;
+  let ended = false;
+  let wake: (() => void) | null = null;
+  const poke = (): void => { wake?.(); wake = null; };
+  const decoder = new LineDecoder((v) => { queue.push(v as AdminEvent); poke(); }, (err) => { failure = err; poke(); }, 16 * 1024 * 1024);
+  socket.on('data', (c: Buffer) => decoder.push(c));
+  socket.on('end', () => { ended = true; poke(); });
+  socket.on('close', () => { ended = true; poke(); });
+  socket.on('error', (err) => { failure = err; poke(); });
+  for (;;) {
+    while (queue.length > 0) {
+      const e = queue.shift()!;
+      if (e.ev === 'error') throw new BentoError(isErrorCode(e.code) ? e.code : 'INTERNAL', e.message);
+      yield e;
+    }
+    if (failure) throw failure;
+    if (ended) return;
+    await new Promise<void>((r) => { wake = r; });
+  }
+}
+
+/** Request/response helper for ops that answer with one event. */
+export async function adminCall<E extends AdminEvent['ev']>(socketPath: string, req: AdminRequest, want: E): Promise<Extract<AdminEvent, { ev: E }>> {
+  const { events, socket } = await adminRequest(socketPath, req);
+  try {
+    for await (const e of events) if (e.ev === want) return e as Extract<AdminEvent, { ev: E }>;
+  } finally {
+    socket.destroy();
+  }
+  throw new BentoError('INTERNAL', `hub closed the connection without a ${want} answer`);
+}

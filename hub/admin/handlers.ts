@@ -1,0 +1,104 @@
+// What each admin request does, given the hub's parts. Kept apart from the
+// socket plumbing (server.ts) so the dashboard can reuse the same operations.
+import type net from 'node:net';
+import type { AdminRequest, ClientInfo } from '../../common/protocol/admin.js';
+import { BentoError, asBentoError } from '../../common/protocol/errors.js';
+import { BENTO_VERSION } from '../../common/protocol/version.js';
+import type { Logger } from '../../common/platform/log.js';
+import type { RegistryView } from '../fleet/registry.js';
+import type { SessionRegistry } from '../server/sessions.js';
+import type { LiveSession } from '../server/live-session.js';
+import type { Scheduler } from '../jobs/scheduler.js';
+import type { JobWatchers } from '../jobs/watchers.js';
+import type { Reply } from './server.js';
+import { openProxy } from './proxy.js';
+
+export interface HubParts {
+  registry: RegistryView;
+  sessions: SessionRegistry;
+  scheduler: Scheduler;
+  watchers: JobWatchers;
+  log: Logger;
+}
+
+export function makeAdminHandler(hub: HubParts) {
+  return async (req: AdminRequest, reply: Reply, sock: net.Socket): Promise<void> => {
+    switch (req.op) {
+      case 'ping':
+        reply({ ev: 'pong', hubVersion: BENTO_VERSION });
+        return;
+      case 'list':
+        reply({ ev: 'list', clients: hub.sessions.all().filter((s) => s.hello).map((s) => clientInfo(s, hub.scheduler)) });
+        return;
+      case 'trigger':
+        await trigger(hub, req, reply, sock);
+        return;
+      case 'proxy':
+        await openProxy(hub, req, reply, sock);
+        return;
+    }
+  };
+}
+
+export function clientInfo(s: LiveSession, scheduler: Scheduler): ClientInfo {
+  const h = s.hello!;
+  const job = scheduler.activeJob(s.name);
+  return {
+    name: s.name,
+    remoteAddress: s.origin.remoteAddress,
+    carrier: s.origin.carrier,
+    endpoint: h.via ? `${h.via}` : s.origin.endpoint,
+    connectedSince: new Date(s.connectedSince).toISOString(),
+    agentVersion: h.agentVersion,
+    lastHeartbeat: new Date(s.lastInbound).toISOString(),
+    system: h.system,
+    generation: h.generation,
+    configHash: h.configHash,
+    runningJob: job ? { jobId: job.id, action: job.action, startedAt: job.startedAt ?? job.requestedAt } : null,
+  };
+}
+
+async function trigger(hub: HubParts, req: Extract<AdminRequest, { op: 'trigger' }>, reply: Reply, sock: net.Socket): Promise<void> {
+  const reg = await hub.registry.refresh();
+  const names = new Set<string>();
+  if (req.all) Object.keys(reg.hosts).forEach((n) => names.add(n));
+  for (const t of req.tags) for (const [n, e] of Object.entries(reg.hosts)) if (e.tags.includes(t)) names.add(n);
+  for (const n of req.hosts) names.add(n);
+  if (names.size === 0) throw new BentoError('NO_TARGETS', req.tags.length ? `no host has tag ${req.tags.join(' or ')}` : 'no hosts to trigger');
+
+  const waiting = new Set<string>();
+  const unsubscribe: Array<() => void> = [];
+  let finish: () => void = () => undefined;
+  const allEnded = new Promise<void>((resolve) => { finish = resolve; });
+
+  for (const host of [...names].sort()) {
+    if (!Object.prototype.hasOwnProperty.call(reg.hosts, host)) {
+      reply({ ev: 'rejected', host, code: 'UNKNOWN_HOST', message: `no host "${host}" in the registry` });
+      continue;
+    }
+    try {
+      const r = await hub.scheduler.trigger(host, req.action, req.queue);
+      reply({ ev: 'accepted', host, jobId: r.jobId, disposition: r.disposition, action: r.action });
+      if (req.follow && !waiting.has(r.jobId)) {
+        waiting.add(r.jobId);
+        unsubscribe.push(hub.watchers.watch(r.jobId, (e) => {
+          reply(e);
+          if (e.ev === 'end') {
+            waiting.delete(e.jobId);
+            if (waiting.size === 0) finish();
+          }
+        }));
+      }
+    } catch (err) {
+      const e = asBentoError(err);
+      reply({ ev: 'rejected', host, code: e.code, message: e.message });
+    }
+  }
+  if (waiting.size > 0) {
+    // The admin may detach (Ctrl-C); the jobs go on without a watcher.
+    const detached = new Promise<void>((resolve) => sock.once('close', () => resolve()));
+    await Promise.race([allEnded, detached]);
+  }
+  unsubscribe.forEach((u) => u());
+  reply({ ev: 'done' });
+}

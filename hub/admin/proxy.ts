@@ -1,0 +1,28 @@
+// `bento-hub proxy HOST PORT`: pipe the admin's socket into a forwarded-tcpip
+// channel on the host's existing connection. The hub binds no port; the agent
+// decides (its own allow-list) whether to connect the channel to its sshd.
+import type net from 'node:net';
+import type { AdminRequest } from '../../common/protocol/admin.js';
+import { BentoError } from '../../common/protocol/errors.js';
+import type { Reply } from './server.js';
+import type { HubParts } from './handlers.js';
+
+export async function openProxy(hub: HubParts, req: Extract<AdminRequest, { op: 'proxy' }>, reply: Reply, sock: net.Socket): Promise<void> {
+  const reg = await hub.registry.refresh();
+  if (!Object.prototype.hasOwnProperty.call(reg.hosts, req.host)) throw new BentoError('UNKNOWN_HOST', `no host "${req.host}" in the registry`);
+  const session = hub.sessions.get(req.host);
+  if (!session) throw new BentoError('HOST_OFFLINE', `host "${req.host}" is not connected`);
+  const offer = [...session.forwards].find((f) => f.endsWith(`:${req.port}`));
+  if (!offer) throw new BentoError('FORBIDDEN', `host "${req.host}" does not offer port ${req.port} (its agent allows: ${[...session.forwards].map((f) => f.split(':').pop()).join(', ') || 'none'})`);
+  const sep = offer.lastIndexOf(':');
+  const channel = await new Promise<import('ssh2').ServerChannel>((resolve, reject) => {
+    session.conn.forwardOut(offer.slice(0, sep), req.port, 'bento-hub-admin', 0, (err, ch) => (err ? reject(new BentoError('FORBIDDEN', `agent refused the channel: ${err.message}`)) : resolve(ch)));
+  });
+  hub.log.info({ host: req.host, port: req.port }, 'admin proxy channel opened');
+  reply({ ev: 'ready' });
+  sock.resume();
+  sock.pipe(channel).pipe(sock);
+  channel.on('error', () => sock.destroy());
+  sock.on('close', () => channel.close());
+  channel.on('close', () => sock.end());
+}

@@ -1,0 +1,93 @@
+// The admin API on a Unix socket in the fleet directory. File permissions are
+// the authorisation (0600 owner, or 0660 to the admin group): whoever can
+// connect is an admin. One request line per connection, then events.
+import net from 'node:net';
+import { chmod, chown, unlink } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { encodeLine, MAX_LINE_BYTES } from '../../common/protocol/codec.js';
+import { parseAdminRequest, type AdminEvent, type AdminRequest } from '../../common/protocol/admin.js';
+import { BentoError, asBentoError } from '../../common/protocol/errors.js';
+import type { Logger } from '../../common/platform/log.js';
+
+export type Reply = (e: AdminEvent) => void;
+export type AdminHandler = (req: AdminRequest, reply: Reply, sock: net.Socket) => Promise<void>;
+
+export class AdminServer {
+  private readonly server: net.Server;
+
+  constructor(private readonly socketPath: string, private readonly handler: AdminHandler, private readonly log: Logger) {
+    this.server = net.createServer((sock) => this.accept(sock));
+  }
+
+  async listen(adminGroup: string | null): Promise<void> {
+    await removeStaleSocket(this.socketPath);
+    // Create the socket with no access for anyone but the owner, then widen.
+    const old = process.umask(0o177);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.server.once('error', reject);
+        this.server.listen(this.socketPath, () => { this.server.off('error', reject); resolve(); });
+      });
+    } finally {
+      process.umask(old);
+    }
+    if (adminGroup) {
+      const gid = Number(execFileSync('getent', ['group', adminGroup]).toString().split(':')[2]);
+      await chown(this.socketPath, process.getuid?.() ?? 0, gid);
+      await chmod(this.socketPath, 0o660);
+    } else {
+      await chmod(this.socketPath, 0o600);
+    }
+  }
+
+  private accept(sock: net.Socket): void {
+    sock.on('error', (err) => this.log.debug({ err: err.message }, 'admin socket error'));
+    let buf = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      buf = Buffer.concat([buf, chunk]);
+      const nl = buf.indexOf(0x0a);
+      if (nl === -1) {
+        if (buf.length > MAX_LINE_BYTES) this.fail(sock, new BentoError('PROTOCOL_OVERSIZED', 'admin request too large'));
+        return;
+      }
+      sock.off('data', onData);
+      sock.pause();
+      const rest = buf.subarray(nl + 1);
+      if (rest.length > 0) sock.unshift(rest);
+      let req: AdminRequest;
+      try {
+        req = parseAdminRequest(JSON.parse(buf.subarray(0, nl).toString('utf8')));
+      } catch (err) {
+        this.fail(sock, err instanceof SyntaxError ? new BentoError('PROTOCOL_MALFORMED', 'admin request is not JSON') : asBentoError(err));
+        return;
+      }
+      const reply: Reply = (e) => { if (!sock.destroyed) sock.write(encodeLine(e)); };
+      this.handler(req, reply, sock).then(
+        () => { if (req.op !== 'proxy') sock.end(); },
+        (err) => this.fail(sock, asBentoError(err)),
+      );
+    };
+    sock.on('data', onData);
+  }
+
+  private fail(sock: net.Socket, err: BentoError): void {
+    if (err.code === 'INTERNAL') this.log.error({ err: err.message }, 'admin request failed');
+    if (!sock.destroyed) sock.end(encodeLine({ ev: 'error', code: err.code, message: err.message }));
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    await unlink(this.socketPath).catch(() => undefined);
+  }
+}
+
+/** A socket file left by a crashed hub is removed; a live one means another hub runs here. */
+async function removeStaleSocket(p: string): Promise<void> {
+  const alive = await new Promise<boolean>((resolve) => {
+    const s = net.connect(p);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+  if (alive) throw new BentoError('HUB_ALREADY_RUNNING', `another hub is already serving this fleet (${p} answers)`);
+  await unlink(p).catch(() => undefined);
+}

@@ -1,0 +1,31 @@
+// `bento-hub list`: the agents connected right now.
+import type { CommandSpec } from '../../common/platform/cli.js';
+import { fleetPaths } from '../fleet/paths.js';
+import { adminCall } from '../admin/client.js';
+import { ago, fleetDir, printJson, printTable } from './util.js';
+
+export const listCommand: CommandSpec = {
+  name: 'list',
+  usage: 'list [--json] [--dir DIR]',
+  summary: 'Show connected agents: name, remote address, carrier and path, connected since, agent version, last heartbeat, running job.',
+  options: { json: { type: 'boolean', help: 'print JSON ({ "clients": [...] }, stable field names)' } },
+  positionals: { min: 0, max: 0 },
+  async run({ values }) {
+    const { clients } = await adminCall(fleetPaths(fleetDir(values)).adminSocket, { op: 'list' }, 'list');
+    clients.sort((a, b) => a.name.localeCompare(b.name));
+    if (values['json']) {
+      printJson({ clients });
+      return 0;
+    }
+    if (clients.length === 0) {
+      process.stdout.write('no agents connected\n');
+      return 0;
+    }
+    printTable(
+      ['NAME', 'CARRIER', 'VIA', 'REMOTE', 'CONNECTED', 'AGENT', 'HEARTBEAT', 'JOB'],
+      clients.map((c) => [c.name, c.carrier, c.endpoint, c.remoteAddress, ago(c.connectedSince), c.agentVersion, `${ago(c.lastHeartbeat)} ago`,
+        c.runningJob ? `${c.runningJob.action} ${c.runningJob.jobId}` : '-']),
+    );
+    return 0;
+  },
+};

@@ -1,0 +1,99 @@
+// `bento-hub trigger`: push a rebuild and follow its output live.
+import type { CommandSpec } from '../../common/platform/cli.js';
+import { colour, EXIT_DETACHED } from '../../common/platform/cli.js';
+import { ACTIONS, isAction, type Outcome } from '../../common/protocol/messages.js';
+import { BentoError, ERRORS, isErrorCode } from '../../common/protocol/errors.js';
+import { fleetPaths } from '../fleet/paths.js';
+import { adminRequest } from '../admin/client.js';
+import { fleetDir, printTable, str, strs } from './util.js';
+
+interface Row { host: string; jobId: string | null; outcome: Outcome | 'rejected' | 'detached'; exitCode: number | null; durationMs: number | null; note: string }
+
+export const triggerCommand: CommandSpec = {
+  name: 'trigger',
+  usage: 'trigger (HOST... | --all | --tag T...) [--action ACTION] [--queue] [--json] [--dir DIR]',
+  summary: 'Run a rebuild on hosts now and stream its output live; exits 0 only if every job succeeded.',
+  details: [
+    `ACTION is one of ${ACTIONS.join(', ')} (default switch). With several hosts each output line is prefixed by its host.`,
+    'A host that is not connected is refused (exit 3) unless --queue, which runs the job when it connects.',
+    'A trigger during a running job coalesces into one follow-up run. Ctrl-C detaches; the jobs go on.',
+    'With --json, every event is printed as one JSON line as it happens, then a final {"summary": [...]} line.',
+  ].join('\n'),
+  options: {
+    all: { type: 'boolean', help: 'every registered host' },
+    tag: { type: 'string', multiple: true, arg: 'TAG', help: 'hosts with this tag' },
+    action: { type: 'string', arg: 'ACTION', help: 'switch (default), boot, test, build, dry-activate' },
+    queue: { type: 'boolean', help: 'queue the job for hosts that are not connected' },
+    json: { type: 'boolean', help: 'JSON lines output' },
+  },
+  positionals: { min: 0, max: Infinity },
+  async run({ values, positionals }) {
+    const action = str(values, 'action') ?? 'switch';
+    if (!isAction(action)) throw new BentoError('USAGE', `--action must be one of ${ACTIONS.join(', ')}`);
+    const tags = strs(values, 'tag');
+    const all = values['all'] === true;
+    if (!all && tags.length === 0 && positionals.length === 0) throw new BentoError('USAGE', 'name at least one HOST, or --all, or --tag');
+    const json = values['json'] === true;
+    const c = colour(process.stdout);
+    const { events, socket } = await adminRequest(fleetPaths(fleetDir(values)).adminSocket, {
+      op: 'trigger', hosts: positionals, all, tags, action, queue: values['queue'] === true, follow: true,
+    });
+    const rows = new Map<string, Row>();
+    let detached = false;
+    const onSigint = (): void => { detached = true; socket.destroy(); };
+    process.once('SIGINT', onSigint);
+    const out = (s: string): void => { process.stdout.write(s); };
+    try {
+      for await (const e of events) {
+        if (json) out(`${JSON.stringify(e)}\n`);
+        switch (e.ev) {
+          case 'accepted':
+            rows.set(e.host, { host: e.host, jobId: e.jobId, outcome: 'detached', exitCode: null, durationMs: null, note: e.disposition });
+            if (!json) process.stderr.write(`${e.host}: ${e.action} job ${e.jobId} ${e.disposition}\n`);
+            break;
+          case 'rejected':
+            rows.set(e.host, { host: e.host, jobId: null, outcome: 'rejected', exitCode: null, durationMs: null, note: `${e.code}: ${e.message}` });
+            if (!json) process.stderr.write(`${e.host}: ${c(31, 'refused')}: ${e.message}\n`);
+            break;
+          case 'output':
+            if (!json) {
+              const prefix = rows.size > 1 ? `${c(36, e.host)} | ` : '';
+              (e.stream === 'stderr' ? process.stderr : process.stdout).write(`${prefix}${e.data}\n`);
+            }
+            break;
+          case 'end': {
+            const row = rows.get(e.host);
+            if (row) Object.assign(row, { outcome: e.outcome, exitCode: e.exitCode, durationMs: e.durationMs, note: e.reason ?? '' });
+            break;
+          }
+          default:
+            break;
+        }
+      }
+    } catch (err) {
+      if (!detached) throw err;
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
+    const list = [...rows.values()].sort((a, b) => a.host.localeCompare(b.host));
+    if (json) out(`${JSON.stringify({ summary: list })}\n`);
+    else {
+      process.stdout.write('\n');
+      printTable(['HOST', 'OUTCOME', 'EXIT', 'DURATION', 'NOTE'], list.map((r) => [
+        r.host, r.outcome === 'success' ? c(32, r.outcome) : c(31, r.outcome), r.exitCode === null ? '-' : String(r.exitCode),
+        r.durationMs === null ? '-' : `${(r.durationMs / 1000).toFixed(1)}s`, r.note]));
+    }
+    if (detached) {
+      const running = list.filter((r) => r.outcome === 'detached').map((r) => r.host);
+      process.stderr.write(`detached; the job goes on${running.length ? ` on ${running.join(', ')}` : ''} (see \`bento-hub status\`)\n`);
+      return EXIT_DETACHED;
+    }
+    if (list.some((r) => r.outcome !== 'success' && r.outcome !== 'rejected')) return ERRORS.JOB_FAILED.exit;
+    const rejected = list.find((r) => r.outcome === 'rejected');
+    if (rejected) {
+      const code = rejected.note.split(':')[0]!;
+      return isErrorCode(code) ? ERRORS[code].exit : 1;
+    }
+    return 0;
+  },
+};

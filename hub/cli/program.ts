@@ -1,0 +1,20 @@
+// The bento-hub program: its commands, in the order `--help` lists them.
+import { runProgram, type ProgramSpec } from '../../common/platform/cli.js';
+import { initCommand, addHostCommand, removeHostCommand, hostsCommand, fingerprintCommand } from './cmd-fleet.js';
+import { serveCommand } from './cmd-serve.js';
+import { listCommand } from './cmd-list.js';
+import { triggerCommand } from './cmd-trigger.js';
+import { proxyCommand, sshCommand, sshConfigCommand } from './cmd-ssh.js';
+
+export const hubProgram: ProgramSpec = {
+  bin: 'bento-hub',
+  summary: 'Bento hub: holds every agent\'s persistent SSH tunnel and pushes rebuilds through it.',
+  commonOptions: {
+    dir: { type: 'string', arg: 'DIR', help: 'fleet directory (default $BENTO_DIR, else /var/lib/bento)' },
+  },
+  commands: [
+    initCommand, addHostCommand, removeHostCommand, hostsCommand, fingerprintCommand, serveCommand,
+    listCommand, triggerCommand, proxyCommand, sshCommand, sshConfigCommand,
+  ],
+};
+

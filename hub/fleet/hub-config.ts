@@ -1,0 +1,84 @@
+// hub.json: the hub's settings. Loaded and validated once at start; every
+// field has a default so a freshly initialized fleet runs as is.
+import { readFile } from 'node:fs/promises';
+import { BentoError } from '../../common/protocol/errors.js';
+
+export interface HubConfig {
+  /** ssh listen address, HOST:PORT. */
+  listen: string;
+  /** WebSocket listen address, HOST:PORT, or null for none. */
+  wsListen: string | null;
+  wsPath: string;
+  tls: { cert: string; key: string } | null;
+  /** Heartbeat period told to agents; a peer silent for 2.5 periods is dead. */
+  heartbeatMs: number;
+  /** Unix group allowed on the admin socket (mode 0660), or null for root/owner only (0600). */
+  adminGroup: string | null;
+  /** Finished jobs kept per host. */
+  jobHistory: number;
+}
+
+export const DEFAULT_HUB_CONFIG: HubConfig = {
+  listen: '0.0.0.0:2222',
+  wsListen: null,
+  wsPath: '/bento',
+  tls: null,
+  heartbeatMs: 25_000,
+  adminGroup: null,
+  jobHistory: 50,
+};
+
+export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new BentoError('CONFIG_INVALID', `${source}: expected a JSON object`);
+  }
+  const o = raw as Record<string, unknown>;
+  const known = new Set(Object.keys(DEFAULT_HUB_CONFIG));
+  for (const k of Object.keys(o)) {
+    if (!known.has(k)) throw new BentoError('CONFIG_INVALID', `${source}: unknown setting "${k}" (known: ${[...known].join(', ')})`);
+  }
+  const cfg: HubConfig = { ...DEFAULT_HUB_CONFIG, ...(o as Partial<HubConfig>) };
+  const bad = (msg: string): never => { throw new BentoError('CONFIG_INVALID', `${source}: ${msg}`); };
+  if (!isHostPort(cfg.listen)) bad(`"listen" must be HOST:PORT, got ${JSON.stringify(cfg.listen)}`);
+  if (cfg.wsListen !== null && !isHostPort(cfg.wsListen)) bad(`"wsListen" must be HOST:PORT or null`);
+  if (typeof cfg.wsPath !== 'string' || !cfg.wsPath.startsWith('/')) bad(`"wsPath" must start with "/"`);
+  if (cfg.tls !== null && (typeof cfg.tls !== 'object' || typeof cfg.tls.cert !== 'string' || typeof cfg.tls.key !== 'string')) {
+    bad(`"tls" must be null or { "cert": PATH, "key": PATH }`);
+  }
+  if (!Number.isInteger(cfg.heartbeatMs) || cfg.heartbeatMs < 100 || cfg.heartbeatMs > 3_600_000) bad(`"heartbeatMs" must be an integer in 100..3600000`);
+  if (cfg.adminGroup !== null && typeof cfg.adminGroup !== 'string') bad(`"adminGroup" must be a group name or null`);
+  if (!Number.isInteger(cfg.jobHistory) || cfg.jobHistory < 1) bad(`"jobHistory" must be a positive integer`);
+  return cfg;
+}
+
+export async function loadHubConfig(file: string): Promise<HubConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new BentoError('FLEET_NOT_INITIALIZED', `${file} not found; run \`bento-hub init --dir DIR\` first`);
+    }
+    throw err;
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new BentoError('CONFIG_INVALID', `${file}: not valid JSON: ${(err as Error).message}`);
+  }
+  return validateHubConfig(raw, file);
+}
+
+export function isHostPort(s: unknown): s is string {
+  return typeof s === 'string' && parseHostPort(s) !== null;
+}
+
+/** "127.0.0.1:2222", "[::1]:2222", "hub.example:2222" -> { host, port }. */
+export function parseHostPort(s: string): { host: string; port: number } | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(s);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port < 0 || port > 65535) return null;
+  return { host: (m[1] ?? m[2])!, port };
+}

@@ -1,0 +1,187 @@
+// Jobs per host: at most one active (dispatched or running) and at most one
+// pending (a follow-up, or a --queue job for an offline host). Triggers that
+// arrive while one is pending coalesce into it. Every state change is written
+// to disk before it is acknowledged to anyone.
+import { nanoid } from 'nanoid';
+import type { Action, AgentMessage, Hello, JobEnd } from '../../common/protocol/messages.js';
+import type { TriggerDisposition } from '../../common/protocol/admin.js';
+import { BentoError } from '../../common/protocol/errors.js';
+import type { Logger } from '../../common/platform/log.js';
+import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
+import type { SessionRegistry } from '../server/sessions.js';
+import type { LiveSession } from '../server/live-session.js';
+import type { JobWatchers } from './watchers.js';
+
+export interface TriggerResult { host: string; jobId: string; disposition: TriggerDisposition; action: Action }
+
+export class Scheduler {
+  private readonly active = new Map<string, string>();
+  private readonly pending = new Map<string, string>();
+  /** Per-host serialisation: admin triggers and agent messages for one host never interleave. */
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly deps: { store: JobStore; sessions: SessionRegistry; watchers: JobWatchers; log: Logger },
+  ) {}
+
+  /** Rebuild in-memory state after a hub start. */
+  async recover(): Promise<void> {
+    for (const j of this.deps.store.all().sort((a, b) => a.requestedAt.localeCompare(b.requestedAt))) {
+      if (j.state === 'queued') {
+        this.pending.set(j.host, j.id);
+      } else if (j.state === 'dispatched' || j.state === 'running') {
+        // The agent may still be running it; its hello (runningJobId) or its
+        // replayed job.end will correct this.
+        await this.finish(j, { outcome: 'interrupted', reason: 'hub restarted during the job; waiting for the agent to report' });
+      }
+    }
+  }
+
+  activeJob(host: string): JobRecord | undefined {
+    const id = this.active.get(host);
+    return id ? this.deps.store.get(id) : undefined;
+  }
+
+  private serial<T>(host: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(host) ?? Promise.resolve();
+    const run = prev.then(fn, fn);
+    const tail = run.catch(() => undefined);
+    this.tails.set(host, tail);
+    void tail.then(() => { if (this.tails.get(host) === tail) this.tails.delete(host); });
+    return run;
+  }
+
+  trigger(host: string, action: Action, queue: boolean): Promise<TriggerResult> {
+    return this.serial(host, () => this.triggerNow(host, action, queue));
+  }
+
+  onHello(session: LiveSession, hello: Hello): Promise<void> {
+    return this.serial(session.name, () => this.helloNow(session, hello));
+  }
+
+  onMessage(session: LiveSession, msg: AgentMessage): Promise<void> {
+    return this.serial(session.name, () => this.messageNow(session, msg));
+  }
+
+  onDisconnect(host: string): Promise<void> {
+    return this.serial(host, () => this.disconnectNow(host));
+  }
+
+  private async triggerNow(host: string, action: Action, queue: boolean): Promise<TriggerResult> {
+    const { store, sessions } = this.deps;
+    const session = sessions.get(host);
+    const pendingId = this.pending.get(host);
+    if (pendingId) {
+      const rec = store.get(pendingId)!;
+      if (rec.action !== action) await store.save({ ...rec, action });
+      return { host, jobId: pendingId, disposition: 'coalesced', action };
+    }
+    if (!session && !queue) throw new BentoError('HOST_OFFLINE', `host "${host}" is not connected (use --queue to run when it connects)`);
+    const rec = newJob(host, action);
+    await store.save(rec);
+    if (session && !this.active.has(host)) {
+      await this.dispatch(session, rec);
+      return { host, jobId: rec.id, disposition: 'dispatched', action };
+    }
+    this.pending.set(host, rec.id);
+    return { host, jobId: rec.id, disposition: 'queued', action };
+  }
+
+  private async dispatch(session: LiveSession, rec: JobRecord): Promise<void> {
+    this.active.set(rec.host, rec.id);
+    if (this.pending.get(rec.host) === rec.id) this.pending.delete(rec.host);
+    await this.deps.store.save({ ...rec, state: 'dispatched' });
+    session.send({ type: 'job.start', jobId: rec.id, action: rec.action });
+  }
+
+  private async helloNow(session: LiveSession, hello: Hello): Promise<void> {
+    const host = session.name;
+    const unreported = new Set(hello.unreported ?? []);
+    const activeId = this.active.get(host);
+    if (hello.runningJobId) {
+      const rec = this.deps.store.get(hello.runningJobId);
+      if (rec && rec.host === host) {
+        this.active.set(host, rec.id);
+        if (rec.state !== 'running') await this.deps.store.save({ ...rec, state: 'running', endedAt: null, reason: null });
+      }
+    }
+    if (activeId && activeId !== hello.runningJobId && !unreported.has(activeId)) {
+      const rec = this.deps.store.get(activeId);
+      if (rec && !FINAL_STATES.has(rec.state)) await this.finish(rec, { outcome: 'interrupted', reason: 'agent reconnected without this job (it was lost or never received)' });
+      this.active.delete(host);
+    }
+    await this.dispatchPending(session);
+  }
+
+  private async dispatchPending(session: LiveSession): Promise<void> {
+    const host = session.name;
+    const next = this.pending.get(host);
+    if (!next || this.active.has(host) || session.closed) return;
+    const rec = this.deps.store.get(next);
+    if (rec) await this.dispatch(session, rec);
+  }
+
+  private async messageNow(session: LiveSession, msg: AgentMessage): Promise<void> {
+    const { store, watchers } = this.deps;
+    const host = session.name;
+    if (msg.type === 'job.started') {
+      const rec = store.get(msg.jobId);
+      if (!rec || rec.host !== host) return;
+      await store.save({ ...rec, state: 'running', startedAt: new Date().toISOString() });
+      watchers.emit(rec.id, { ev: 'started', host, jobId: rec.id });
+    } else if (msg.type === 'job.output') {
+      const rec = store.get(msg.jobId);
+      if (!rec || rec.host !== host) return;
+      store.appendOutput(rec.id, msg.stream, msg.data);
+      watchers.emit(rec.id, { ev: 'output', host, jobId: rec.id, stream: msg.stream, data: msg.data });
+    } else if (msg.type === 'job.end') {
+      await this.onJobEnd(session, msg);
+    }
+  }
+
+  private async onJobEnd(session: LiveSession, msg: JobEnd): Promise<void> {
+    const rec = this.deps.store.get(msg.jobId);
+    if (rec && rec.host === session.name) {
+      await this.finish(rec, msg);
+    } else {
+      this.deps.log.warn({ host: session.name, jobId: msg.jobId }, 'result for an unknown job; acknowledging it so the agent can forget it');
+    }
+    // Acknowledge only after the record is durable: the agent deletes its copy on ack.
+    session.send({ type: 'job.ack', jobId: msg.jobId });
+    if (this.active.get(session.name) === msg.jobId) this.active.delete(session.name);
+    await this.dispatchPending(session);
+  }
+
+  private async finish(rec: JobRecord, end: Pick<JobEnd, 'outcome'> & Partial<JobEnd>): Promise<void> {
+    const endedAt = new Date().toISOString();
+    const startedAt = end.startedAt ?? rec.startedAt;
+    const durationMs = end.durationMs ?? (startedAt ? Date.now() - Date.parse(startedAt) : null);
+    const done: JobRecord = {
+      ...rec, state: end.outcome, endedAt, startedAt, durationMs,
+      exitCode: end.exitCode ?? null, reason: end.reason ?? null,
+    };
+    await this.deps.store.save(done);
+    this.deps.watchers.emit(rec.id, {
+      ev: 'end', host: rec.host, jobId: rec.id, outcome: end.outcome, exitCode: done.exitCode,
+      durationMs: durationMs ?? 0, ...(done.reason ? { reason: done.reason } : {}),
+    });
+  }
+
+  /** The agent's connection is gone for good (no newer session took over). */
+  private async disconnectNow(host: string): Promise<void> {
+    const id = this.active.get(host);
+    if (!id) return;
+    this.active.delete(host);
+    const rec = this.deps.store.get(id);
+    if (rec && !FINAL_STATES.has(rec.state)) {
+      await this.finish(rec, { outcome: 'interrupted', reason: 'connection to the agent was lost during the job' });
+    }
+  }
+}
+
+function newJob(host: string, action: Action): JobRecord {
+  return {
+    id: nanoid(16), host, action, state: 'queued', requestedAt: new Date().toISOString(),
+    startedAt: null, endedAt: null, exitCode: null, durationMs: null, reason: null,
+  };
+}

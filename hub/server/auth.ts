@@ -1,0 +1,55 @@
+// Public-key authentication against the registry. A key is accepted only for
+// the host name it is registered to, so web1's key can never log in as web2,
+// and the user name must be a DNS label before it is used for any lookup.
+import ssh2 from 'ssh2';
+import type { AuthContext } from 'ssh2';
+import { isHostName, printable } from '../../common/protocol/names.js';
+import { fingerprintOfBlob } from '../../common/protocol/fingerprint.js';
+import type { RegistryView } from '../fleet/registry.js';
+import type { Logger } from '../../common/platform/log.js';
+
+export type AuthVerdict = { ok: true } | { ok: false; reason: string };
+
+/** Parsed-key cache keyed by the registry line, so a storm does not re-parse keys. */
+const parsedCache = new Map<string, ssh2.ParsedKey>();
+
+function parsed(line: string): ssh2.ParsedKey | null {
+  let k = parsedCache.get(line);
+  if (!k) {
+    const p = ssh2.utils.parseKey(line);
+    if (p instanceof Error || Array.isArray(p)) return null;
+    k = p;
+    parsedCache.set(line, k);
+  }
+  return k;
+}
+
+/** Accept or reject one attempt; `onSignedIn` runs before the accept, with the proven host name. */
+export async function authenticate(ctx: AuthContext, registry: RegistryView, log: Logger, onSignedIn: (name: string) => void): Promise<void> {
+  const verdict = await judge(ctx, registry);
+  if (verdict.ok) {
+    if (ctx.method === 'publickey' && ctx.signature) onSignedIn(ctx.username);
+    ctx.accept();
+    return;
+  }
+  // "none" is every client's first probe; logging it would be noise.
+  if (ctx.method !== 'none') {
+    log.warn({ user: printable(ctx.username, 63), method: ctx.method, reason: verdict.reason }, 'authentication refused');
+  }
+  ctx.reject(['publickey']);
+}
+
+async function judge(ctx: AuthContext, registry: RegistryView): Promise<AuthVerdict> {
+  if (ctx.method !== 'publickey') return { ok: false, reason: `method ${ctx.method} not allowed` };
+  if (!isHostName(ctx.username)) return { ok: false, reason: 'user name is not a valid host name' };
+  const reg = await registry.refresh();
+  const entry = Object.prototype.hasOwnProperty.call(reg.hosts, ctx.username) ? reg.hosts[ctx.username] : undefined;
+  const fp = fingerprintOfBlob(ctx.key.data);
+  if (!entry) return { ok: false, reason: `unknown host (key ${fp})` };
+  const match = entry.keys.map(parsed).find((k) => k !== null && k.type === ctx.key.algo && k.getPublicSSH().equals(ctx.key.data));
+  if (!match) return { ok: false, reason: `key ${fp} is not registered to this host` };
+  // Without a signature this is only the "would you accept this key?" query.
+  if (!ctx.signature) return { ok: true };
+  if (match.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) return { ok: false, reason: `bad signature for key ${fp}` };
+  return { ok: true };
+}

@@ -1,0 +1,142 @@
+// The hub's SSH endpoint for agents (ssh2 server). It owns connection
+// lifecycle only: authentication, the channel policy, and handing a live
+// session to the hooks. TCP listeners call listen(); other carriers (the
+// WebSocket listener) hand their streams to inject().
+import ssh2 from 'ssh2';
+import type { Connection, ClientInfo as SshClientInfo } from 'ssh2';
+import type { Duplex } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import { CONTROL_SUBSYSTEM } from '../../common/protocol/version.js';
+import type { Logger } from '../../common/platform/log.js';
+import type { RegistryView } from '../fleet/registry.js';
+import { authenticate } from './auth.js';
+import { refuseConnectionExtras, refuseSessionExtras } from './channel-policy.js';
+import { attachControl, type ControlHooks } from './control.js';
+import { LiveSession, type SessionOrigin } from './live-session.js';
+
+export interface AgentServerHooks extends ControlHooks {
+  onClose(session: LiveSession): void;
+}
+
+export interface AgentServerOptions {
+  hostKey: Buffer;
+  registry: RegistryView;
+  hooks: AgentServerHooks;
+  log: Logger;
+  /** Bytes an agent may send before authenticating; guards against slowloris-style memory use. */
+  ident?: string;
+}
+
+export class AgentServer {
+  private readonly server: ssh2.Server;
+  private readonly log: Logger;
+  private tcpEndpoint = 'ssh://unbound';
+
+  constructor(private readonly opts: AgentServerOptions) {
+    this.log = opts.log;
+    this.server = new ssh2.Server({ hostKeys: [opts.hostKey], ident: opts.ident ?? 'bento-hub' }, (conn, info) =>
+      this.handle(conn, info, { carrier: 'ssh', endpoint: this.tcpEndpoint, remoteAddress: fmtAddr(info.ip, info.port) }),
+    );
+    this.server.on('error', (err: Error) => this.log.error({ err: err.message }, 'ssh listener error'));
+  }
+
+  listen(host: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        const addr = this.server.address() as AddressInfo;
+        this.tcpEndpoint = `ssh://${fmtAddr(addr.address, addr.port)}`;
+        resolve(addr);
+      });
+    });
+  }
+
+  /** Run the SSH protocol over an already-connected stream (WebSocket carrier). */
+  inject(stream: Duplex, origin: SessionOrigin): void {
+    const srv = this.server as unknown as { injectSocket(s: Duplex): void };
+    this.pendingOrigin = origin;
+    try {
+      srv.injectSocket(stream);
+    } finally {
+      this.pendingOrigin = null;
+    }
+  }
+
+  /** injectSocket runs the connection callback synchronously; this carries the origin into it. */
+  private pendingOrigin: SessionOrigin | null = null;
+
+  private handle(conn: Connection, info: SshClientInfo, tcpOrigin: SessionOrigin): void {
+    const origin = this.pendingOrigin ?? tcpOrigin;
+    let authedAs = '';
+    let session: LiveSession | null = null;
+    const log = this.log;
+
+    conn.on('authentication', (ctx) => {
+      authenticate(ctx, this.opts.registry, log, (name) => { authedAs = name; }).catch(
+        (err: Error) => {
+          log.error({ err: err.message }, 'authentication error');
+          ctx.reject(['publickey']);
+        },
+      );
+    });
+
+    conn.on('ready', () => {
+      const s = new LiveSession(authedAs, conn, origin);
+      session = s;
+      conn.on('session', (accept) => {
+        const sess = accept();
+        refuseSessionExtras(sess, log, s.name);
+        sess.on('subsystem', (acceptSub, rejectSub, { name }) => {
+          if (name === CONTROL_SUBSYSTEM && !s.channel) {
+            attachControl(s, acceptSub(), this.opts.hooks, log);
+          } else {
+            log.warn({ host: s.name, subsystem: name.slice(0, 64) }, 'refused subsystem');
+            rejectSub();
+          }
+        });
+      });
+      conn.on('request', (accept, reject, kind, reqInfo) => {
+        // Reverse forward of the agent's own sshd: recorded, never bound on the hub.
+        const r = reqInfo as { bindAddr?: string; bindPort?: number };
+        const key = `${r.bindAddr}:${r.bindPort}`;
+        if (kind === 'tcpip-forward' && isLoopbackName(r.bindAddr) && validPort(r.bindPort)) {
+          s.forwards.add(key);
+          accept?.(r.bindPort);
+        } else if (kind === 'cancel-tcpip-forward') {
+          s.forwards.delete(key);
+          accept?.();
+        } else {
+          log.warn({ host: s.name, request: kind, bind: key }, 'refused global request');
+          reject?.();
+        }
+      });
+    });
+    refuseConnectionExtras(conn, log, () => authedAs || '(unauthenticated)');
+
+    conn.on('error', (err: Error) => log.debug({ host: authedAs || undefined, remote: origin.remoteAddress, err: err.message }, 'agent connection error'));
+    conn.on('close', () => {
+      if (session) {
+        session.closed = true;
+        this.opts.hooks.onClose(session);
+      }
+    });
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
+function fmtAddr(ip: string | undefined, port: number | undefined): string {
+  const host = ip ?? '?';
+  return host.includes(':') ? `[${host}]:${port ?? 0}` : `${host}:${port ?? 0}`;
+}
+
+function isLoopbackName(addr: string | undefined): boolean {
+  return addr === 'localhost' || addr === '127.0.0.1' || addr === '::1';
+}
+
+function validPort(p: number | undefined): boolean {
+  return typeof p === 'number' && Number.isInteger(p) && p >= 1 && p <= 65535;
+}

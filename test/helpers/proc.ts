@@ -1,0 +1,135 @@
+// Process and socket helpers shared by every test fixture.
+// Every daemon a test starts goes through spawnDaemon so it is killed at the
+// end of the test (or of the process) even when an assertion throws.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+export interface Daemon {
+  readonly name: string;
+  readonly child: ChildProcess;
+  /** Everything the process printed so far (stdout + stderr), for error messages. */
+  output(): string;
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<number | null>;
+  /** SIGTERM, then SIGKILL after graceMs. Idempotent. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+const live = new Set<Daemon>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const d of live) {
+      try { d.child.kill('SIGKILL'); } catch { /* already gone */ }
+    }
+  });
+}
+
+export interface SpawnDaemonOptions extends SpawnOptions {
+  /** Keep at most this many characters of output in memory. */
+  maxOutput?: number;
+}
+
+export function spawnDaemon(name: string, cmd: string, args: string[], opts: SpawnDaemonOptions = {}): Daemon {
+  installExitHook();
+  const maxOutput = opts.maxOutput ?? 200_000;
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+  let buf = '';
+  const onData = (chunk: Buffer): void => {
+    buf += chunk.toString('utf8');
+    if (buf.length > maxOutput) buf = buf.slice(buf.length - maxOutput);
+  };
+  child.stdout?.on('data', onData);
+  child.stderr?.on('data', onData);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', (err) => { buf += `\n[spawn error] ${String(err)}`; resolve(null); });
+  });
+  let stopping: Promise<void> | undefined;
+  const daemon: Daemon = {
+    name,
+    child,
+    output: () => buf,
+    exited,
+    stop(graceMs = 3000) {
+      if (stopping) return stopping;
+      stopping = (async () => {
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGTERM');
+          const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+          await exited;
+          clearTimeout(timer);
+        }
+        live.delete(daemon);
+      })();
+      return stopping;
+    },
+  };
+  live.add(daemon);
+  void exited.then(() => live.delete(daemon));
+  return daemon;
+}
+
+/** Ask the kernel for a free TCP port on 127.0.0.1. */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, host, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Poll until a TCP port accepts connections; bounded by timeoutMs. */
+export async function waitForPort(port: number, opts: { host?: string; timeoutMs?: number; daemon?: Daemon } = {}): Promise<void> {
+  const host = opts.host ?? '127.0.0.1';
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  for (let attempt = 0; ; attempt++) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.connect({ host, port });
+      s.once('connect', () => { s.destroy(); resolve(true); });
+      s.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (opts.daemon && opts.daemon.child.exitCode !== null) {
+      throw new Error(`${opts.daemon.name} exited (${opts.daemon.child.exitCode}) before ${host}:${port} opened:\n${opts.daemon.output()}`);
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out waiting for ${host}:${port}${opts.daemon ? `\n${opts.daemon.output()}` : ''}`);
+    }
+    await sleep(Math.min(50 * (attempt + 1), 250));
+  }
+}
+
+/** Poll a predicate until it returns a truthy value; bounded by timeoutMs. */
+export async function waitFor<T>(what: string, fn: () => T | Promise<T>, timeoutMs = 10_000, everyMs = 50): Promise<NonNullable<T>> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v as NonNullable<T>;
+    } catch (err) { lastErr = err; }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** A fresh temp directory; remove it with the returned cleanup. */
+export async function tmpDir(prefix = 'bento-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), prefix));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}

@@ -111,7 +111,7 @@ export async function runProgram(prog: ProgramSpec, argv: string[]): Promise<num
   }
   try {
     const options = Object.fromEntries(
-      Object.entries({ ...cmd.options, ...prog.commonOptions }).map(([k, o]) => [k, { type: o.type, short: o.short, multiple: o.multiple }]),
+      Object.entries({ ...cmd.options, ...prog.commonOptions }).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
     );
     let parsed;
     try {

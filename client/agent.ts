@@ -1,0 +1,127 @@
+// The agent's lifecycle: connect (endpoints in order, failing over), serve
+// jobs while connected, and reconnect with backoff forever. Each connection
+// is fresh (new transport, new SSH handshake); nothing is reused.
+import { readFile } from 'node:fs/promises';
+import { BentoError, asBentoError } from '../common/protocol/errors.js';
+import { PROTOCOL_VERSION, BENTO_VERSION } from '../common/protocol/version.js';
+import type { HubMessage } from '../common/protocol/messages.js';
+import type { Logger } from '../common/platform/log.js';
+import type { ClientConfig } from './config.js';
+import { openTransport } from './net/transport.js';
+import { HubConnection } from './net/hub-connection.js';
+import { Backoff } from './net/backoff.js';
+import type { Endpoint } from './net/endpoint.js';
+import { JobManager } from './jobs/manager.js';
+import { currentSystemPath, profileGeneration } from './system.js';
+
+/** A connection that lasted this long counts as healthy and resets the backoff. */
+const HEALTHY_MS = 30_000;
+
+export class Agent {
+  private conn: HubConnection | null = null;
+  private stopped = false;
+  private wakeSleep: (() => void) | null = null;
+  readonly jobs: JobManager;
+  private readonly backoff: Backoff;
+
+  constructor(private readonly config: ClientConfig, private readonly log: Logger) {
+    this.backoff = new Backoff(config.backoff);
+    this.jobs = new JobManager({
+      stateDir: config.stateDir,
+      rebuild: config,
+      rebuildEnv: config.rebuildEnv,
+      currentSystemLink: config.currentSystem,
+      log: log.child({ component: 'jobs' }),
+      send: (msg) => this.conn?.isOpen === true && this.conn.send(msg),
+    });
+  }
+
+  /** Runs until stop(). Never throws for network trouble; only for a broken setup. */
+  async run(): Promise<void> {
+    const key = await readFile(this.config.identityFile).catch((err: Error) => {
+      throw new BentoError('CONFIG_INVALID', `cannot read identityFile ${this.config.identityFile}: ${err.message}`);
+    });
+    await this.jobs.recover();
+    while (!this.stopped) {
+      for (const ep of this.config.endpoints) {
+        if (this.stopped) break;
+        const began = Date.now();
+        const connected = await this.session(ep, key);
+        if (connected && Date.now() - began >= HEALTHY_MS) this.backoff.reset();
+        if (connected) break; // after a session ends, start again from the preferred endpoint
+      }
+      if (this.stopped) break;
+      const delay = this.backoff.next();
+      this.log.info({ delayMs: delay, attempt: this.backoff.attempts }, 'reconnecting after backoff');
+      await this.sleep(delay);
+    }
+  }
+
+  /** One connection attempt and, if it works, the whole session. True if the hub welcomed us. */
+  private async session(ep: Endpoint, key: Buffer): Promise<boolean> {
+    const log = this.log.child({ endpoint: ep.label });
+    let conn: HubConnection | null = null;
+    try {
+      const stream = await openTransport(ep, { timeoutMs: this.config.connectTimeoutMs, log });
+      conn = new HubConnection({
+        stream,
+        name: this.config.name,
+        privateKey: key,
+        hubFingerprint: this.config.hubFingerprint,
+        timeoutMs: this.config.connectTimeoutMs,
+        allowForwardPorts: this.config.allowForwardPorts,
+        log,
+        hello: {
+          protocol: PROTOCOL_VERSION,
+          name: this.config.name,
+          agentVersion: BENTO_VERSION,
+          system: await currentSystemPath(this.config.currentSystem),
+          generation: await profileGeneration(this.config.systemProfile),
+          configHash: null,
+          capabilities: ['jobs', 'reverse-forward'],
+          runningJobId: this.jobs.runningJobId,
+          unreported: await this.jobs.unreportedIds(),
+          via: ep.label,
+        },
+        onMessage: (msg) => this.onMessage(msg),
+      });
+      this.conn = conn;
+      const welcome = await conn.start();
+      log.info({ hubVersion: welcome.hubVersion, heartbeatMs: welcome.heartbeatMs }, 'connected to hub');
+      await this.jobs.replay();
+      const why = await conn.closed;
+      if (!this.stopped) log.warn({ code: why?.code, reason: why?.message }, 'disconnected from hub');
+      return true;
+    } catch (err) {
+      const e = asBentoError(err);
+      const level = e.code === 'HOST_KEY_MISMATCH' || e.code === 'AUTH_REJECTED' ? 'error' : 'warn';
+      log[level]({ code: e.code, reason: e.message }, 'could not connect to hub');
+      conn?.shutdown();
+      return false;
+    } finally {
+      if (this.conn === conn) this.conn = null;
+    }
+  }
+
+  private onMessage(msg: HubMessage): void {
+    if (msg.type === 'job.start') this.jobs.onJobStart(msg);
+    else if (msg.type === 'job.ack') void this.jobs.onAck(msg.jobId);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wakeSleep = () => { clearTimeout(t); resolve(); };
+    });
+  }
+
+  get connected(): boolean {
+    return this.conn?.isOpen === true;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeSleep?.();
+    this.conn?.shutdown();
+  }
+}

@@ -1,0 +1,72 @@
+// The bento-client program: run the agent, check a config, show its key.
+import { readFile } from 'node:fs/promises';
+import ssh2 from 'ssh2';
+import type { ProgramSpec, CommandSpec, CommandContext } from '../../common/platform/cli.js';
+import { createLogger } from '../../common/platform/log.js';
+import { BentoError } from '../../common/protocol/errors.js';
+import { fingerprintOfBlob } from '../../common/protocol/fingerprint.js';
+import { loadClientConfig } from '../config.js';
+import { Agent } from '../agent.js';
+
+function configPath(values: CommandContext['values']): string {
+  const v = values['config'];
+  if (typeof v !== 'string') throw new BentoError('USAGE', '--config FILE is required');
+  return v;
+}
+
+const runCommand: CommandSpec = {
+  name: 'run',
+  usage: 'run --config FILE [--log-level LEVEL]',
+  summary: 'Run the agent: keep one authenticated connection to the hub and run the jobs it pushes.',
+  details: 'Reconnects forever with capped exponential backoff and full jitter. SIGINT/SIGTERM stop it; a running job is then reported as interrupted at the next start.',
+  options: { 'log-level': { type: 'string', arg: 'LEVEL', help: 'trace, debug, info (default), warn, error' } },
+  positionals: { min: 0, max: 0 },
+  async run({ values }) {
+    const config = await loadClientConfig(configPath(values));
+    const log = createLogger({ name: 'bento-client', level: typeof values['log-level'] === 'string' ? values['log-level'] : undefined }).child({ host: config.name });
+    const agent = new Agent(config, log);
+    const stop = (): void => { void agent.stop(); };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    await agent.run();
+    return 0;
+  },
+};
+
+const checkCommand: CommandSpec = {
+  name: 'check-config',
+  usage: 'check-config --config FILE [--json]',
+  summary: 'Validate a config file and print the endpoints it would use, without connecting.',
+  options: { json: { type: 'boolean', help: 'print the normalised config as JSON' } },
+  positionals: { min: 0, max: 0 },
+  async run({ values }) {
+    const config = await loadClientConfig(configPath(values));
+    if (values['json']) process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    else process.stdout.write(`${config.name}: ok\n${config.endpoints.map((e, i) => `  endpoint ${i + 1}: ${e.label}`).join('\n')}\n`);
+    return 0;
+  },
+};
+
+const pubkeyCommand: CommandSpec = {
+  name: 'pubkey',
+  usage: 'pubkey --config FILE',
+  summary: 'Print the public key of identityFile, the line `bento-hub add-host NAME --key` wants.',
+  options: {},
+  positionals: { min: 0, max: 0 },
+  async run({ values }) {
+    const config = await loadClientConfig(configPath(values));
+    const parsed = ssh2.utils.parseKey(await readFile(config.identityFile));
+    if (parsed instanceof Error || Array.isArray(parsed)) throw new BentoError('INVALID_KEY', `${config.identityFile}: ${parsed instanceof Error ? parsed.message : 'several keys'}`);
+    const blob = parsed.getPublicSSH();
+    process.stdout.write(`${parsed.type} ${blob.toString('base64')} ${config.name}\n`);
+    process.stderr.write(`fingerprint ${fingerprintOfBlob(blob)}\n`);
+    return 0;
+  },
+};
+
+export const clientProgram: ProgramSpec = {
+  bin: 'bento-client',
+  summary: 'Bento agent: keeps this host\'s tunnel to the hub open and runs the rebuilds it pushes.',
+  commonOptions: { config: { type: 'string', arg: 'FILE', help: 'agent config (JSON)' } },
+  commands: [runCommand, checkCommand, pubkeyCommand],
+};

@@ -1,0 +1,144 @@
+// The agent's JSON config: loaded once, validated with messages that name the
+// field and say what to write instead. Paths default to NixOS locations.
+import { readFile } from 'node:fs/promises';
+import { BentoError } from '../common/protocol/errors.js';
+import { hostNameProblem, isHostName } from '../common/protocol/names.js';
+import { isFingerprint } from '../common/protocol/fingerprint.js';
+import { parseEndpoint, type Endpoint, type EndpointInput } from './net/endpoint.js';
+
+export interface ClientConfig {
+  name: string;
+  endpoints: Endpoint[];
+  hubFingerprint: string;
+  identityFile: string;
+  stateDir: string;
+  /** argv the action is appended to; default ["nixos-rebuild"]. */
+  rebuildCommand: string[];
+  flake: string | null;
+  configuration: string | null;
+  /** Extra environment for the rebuild command. */
+  rebuildEnv: Record<string, string>;
+  currentSystem: string;
+  systemProfile: string;
+  /** Local ports the hub may reach through the reverse forward. */
+  allowForwardPorts: number[];
+  connectTimeoutMs: number;
+  backoff: { initialMs: number; maxMs: number };
+}
+
+const DEFAULTS = {
+  identityFile: '/etc/ssh/ssh_host_ed25519_key',
+  stateDir: '/var/lib/bento-client',
+  rebuildCommand: ['nixos-rebuild'],
+  currentSystem: '/run/current-system',
+  systemProfile: '/nix/var/nix/profiles/system',
+  allowForwardPorts: [22],
+  connectTimeoutMs: 20_000,
+  backoff: { initialMs: 1_000, maxMs: 60_000 },
+};
+
+const KNOWN = new Set([
+  'name', 'hub', 'endpoints', 'proxy', 'proxyCommand', 'hubFingerprint', 'identityFile', 'stateDir', 'rebuildCommand',
+  'flake', 'configuration', 'rebuildEnv', 'currentSystem', 'systemProfile', 'allowForwardPorts',
+  'connectTimeoutMs', 'backoff',
+]);
+
+export function validateClientConfig(raw: unknown, source = 'config'): ClientConfig {
+  const bad = (msg: string): never => { throw new BentoError('CONFIG_INVALID', `${source}: ${msg}`); };
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad('expected a JSON object');
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!KNOWN.has(k)) bad(`unknown setting "${k}"`);
+  if (!isHostName(o['name'])) bad(`"name": ${typeof o['name'] === 'string' ? hostNameProblem(o['name']) : 'required, a DNS label like "web1"'}`);
+  if (!isFingerprint(o['hubFingerprint'])) bad(`"hubFingerprint" must be the hub key's "SHA256:..." fingerprint (run \`bento-hub fingerprint\` on the hub)`);
+
+  const inputs: EndpointInput[] = [];
+  if (o['hub'] !== undefined) {
+    if (typeof o['hub'] !== 'string') bad('"hub" must be a URL like "ssh://hub.example:2222"');
+    inputs.push({ url: o['hub'] as string, proxy: o['proxy'] as string | undefined, proxyCommand: o['proxyCommand'] as string | undefined });
+  } else if (o['proxy'] !== undefined || o['proxyCommand'] !== undefined) {
+    bad('"proxy"/"proxyCommand" at the top level apply to "hub"; inside "endpoints" give them per endpoint');
+  }
+  if (o['endpoints'] !== undefined) {
+    if (!Array.isArray(o['endpoints'])) bad('"endpoints" must be an array');
+    for (const e of o['endpoints'] as unknown[]) {
+      if (typeof e === 'string') inputs.push({ url: e });
+      else if (typeof e === 'object' && e !== null) inputs.push(e as EndpointInput);
+      else bad('each endpoint is a URL string or { "url", "proxy"?, "proxyCommand"? }');
+    }
+  }
+  if (inputs.length === 0) bad('set "hub" (e.g. "ssh://hub.example:2222") or "endpoints"');
+  const endpoints = inputs.map((i, n) => {
+    try {
+      return parseEndpoint(i);
+    } catch (err) {
+      return bad(`endpoint ${n + 1}: ${(err as Error).message}`);
+    }
+  });
+
+  const str = (k: string, def: string): string => {
+    const v = o[k] ?? def;
+    if (typeof v !== 'string' || v === '') bad(`"${k}" must be a non-empty string`);
+    return v as string;
+  };
+  const optStr = (k: string): string | null => {
+    const v = o[k];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'string' || v === '') bad(`"${k}" must be a non-empty string`);
+    return v as string;
+  };
+  const rebuildCommand = o['rebuildCommand'] ?? DEFAULTS.rebuildCommand;
+  if (!Array.isArray(rebuildCommand) || rebuildCommand.length === 0 || !rebuildCommand.every((a) => typeof a === 'string')) {
+    bad('"rebuildCommand" must be a non-empty argv array, e.g. ["/run/current-system/sw/bin/nixos-rebuild"]');
+  }
+  const flake = optStr('flake');
+  const configuration = optStr('configuration');
+  if (flake && configuration) bad('set "flake" or "configuration", not both');
+  if (flake && !flake.includes('#')) bad('"flake" must be "PATH#ATTRIBUTE", e.g. "/etc/bento/config#web1"');
+  const rebuildEnv = o['rebuildEnv'] ?? {};
+  if (typeof rebuildEnv !== 'object' || rebuildEnv === null || Object.values(rebuildEnv).some((v) => typeof v !== 'string')) {
+    bad('"rebuildEnv" must be an object of strings');
+  }
+  const ports = o['allowForwardPorts'] ?? DEFAULTS.allowForwardPorts;
+  if (!Array.isArray(ports) || !ports.every((p) => Number.isInteger(p) && p >= 1 && p <= 65535)) bad('"allowForwardPorts" must be an array of ports');
+  const int = (k: string, def: number, min: number, max: number): number => {
+    const v = o[k] ?? def;
+    if (!Number.isInteger(v) || (v as number) < min || (v as number) > max) bad(`"${k}" must be an integer in ${min}..${max}`);
+    return v as number;
+  };
+  const backoff = { ...DEFAULTS.backoff, ...((o['backoff'] as object | undefined) ?? {}) };
+  if (!Number.isInteger(backoff.initialMs) || !Number.isInteger(backoff.maxMs) || backoff.initialMs < 10 || backoff.maxMs < backoff.initialMs) {
+    bad('"backoff" must be { "initialMs" >= 10, "maxMs" >= initialMs }');
+  }
+  return {
+    name: o['name'] as string,
+    endpoints,
+    hubFingerprint: o['hubFingerprint'] as string,
+    identityFile: str('identityFile', DEFAULTS.identityFile),
+    stateDir: str('stateDir', DEFAULTS.stateDir),
+    rebuildCommand: rebuildCommand as string[],
+    flake,
+    configuration,
+    rebuildEnv: rebuildEnv as Record<string, string>,
+    currentSystem: str('currentSystem', DEFAULTS.currentSystem),
+    systemProfile: str('systemProfile', DEFAULTS.systemProfile),
+    allowForwardPorts: ports as number[],
+    connectTimeoutMs: int('connectTimeoutMs', DEFAULTS.connectTimeoutMs, 100, 600_000),
+    backoff,
+  };
+}
+
+export async function loadClientConfig(file: string): Promise<ClientConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new BentoError('CONFIG_INVALID', `cannot read ${file}: ${(err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new BentoError('CONFIG_INVALID', `${file}: not valid JSON: ${(err as Error).message}`);
+  }
+  return validateClientConfig(raw, file);
+}

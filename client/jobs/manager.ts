@@ -1,0 +1,124 @@
+// One job at a time on this host. A job.start that arrives while a job runs
+// becomes the single follow-up run (later ones replace it: coalescing). Every
+// result goes to the outbox before it is sent, and leaves it on the hub's ack.
+import type { JobEnd, JobStart, AgentMessage, Outcome } from '../../common/protocol/messages.js';
+import type { Logger } from '../../common/platform/log.js';
+import { Outbox } from './outbox.js';
+import { runRebuild } from './runner.js';
+import { rebuildArgv, type RebuildSpec } from './argv.js';
+import { currentSystemPath } from '../system.js';
+
+export interface JobManagerOptions {
+  stateDir: string;
+  rebuild: RebuildSpec;
+  rebuildEnv: Record<string, string>;
+  currentSystemLink: string;
+  log: Logger;
+  /** Send to the hub if connected; false when not. */
+  send(msg: AgentMessage): boolean;
+}
+
+export class JobManager {
+  readonly outbox: Outbox;
+  private running: JobStart | null = null;
+  private followUp: JobStart | null = null;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly opts: JobManagerOptions) {
+    this.outbox = new Outbox(opts.stateDir);
+  }
+
+  /** At agent start: a job left "running" by a dead agent becomes interrupted. */
+  async recover(): Promise<void> {
+    await this.outbox.init();
+    const left = await this.outbox.readRunning();
+    if (!left) return;
+    this.opts.log.warn({ jobId: left.jobId }, 'found a job interrupted by an agent restart');
+    await this.outbox.put({
+      type: 'job.end', jobId: left.jobId, action: left.action, outcome: 'interrupted', exitCode: null,
+      startedAt: left.startedAt, durationMs: Math.max(0, Date.now() - Date.parse(left.startedAt)),
+      reason: 'the agent stopped during the job (crash, kill or reboot)',
+      system: await currentSystemPath(this.opts.currentSystemLink),
+    });
+    await this.outbox.clearRunning();
+  }
+
+  get runningJobId(): string | null {
+    return this.running?.jobId ?? null;
+  }
+
+  onJobStart(msg: JobStart): void {
+    if (this.running) {
+      if (this.running.jobId === msg.jobId) return; // a resend after reconnect
+      this.followUp = msg;
+      return;
+    }
+    void this.run(msg);
+  }
+
+  async onAck(jobId: string): Promise<void> {
+    await this.outbox.remove(jobId);
+  }
+
+  /** Send every unacknowledged result (after each new connection). */
+  async replay(): Promise<void> {
+    for (const end of await this.outbox.list()) this.opts.send({ ...end, replayed: true });
+  }
+
+  async unreportedIds(): Promise<string[]> {
+    return (await this.outbox.list()).map((e) => e.jobId);
+  }
+
+  /** Resolves when no job is running (tests, shutdown). */
+  idle(): Promise<void> {
+    return this.running ? new Promise((r) => this.idleWaiters.push(r)) : Promise.resolve();
+  }
+
+  private async run(job: JobStart): Promise<void> {
+    const { log, send } = this.opts;
+    this.running = job;
+    const startedAt = new Date().toISOString();
+    const t0 = Date.now();
+    let end: JobEnd;
+    try {
+      await this.outbox.markRunning({ jobId: job.jobId, action: job.action, startedAt, pid: process.pid });
+      send({ type: 'job.started', jobId: job.jobId, action: job.action });
+      const argv = rebuildArgv(this.opts.rebuild, job.action);
+      log.info({ jobId: job.jobId, argv }, 'job started');
+      const res = await runRebuild({
+        argv,
+        env: { ...process.env, ...this.opts.rebuildEnv } as Record<string, string>,
+        onLine: (stream, data) => { send({ type: 'job.output', jobId: job.jobId, stream, data }); },
+      });
+      const outcome: Outcome = res.exitCode === 0 ? 'success' : 'failure';
+      const reason = res.spawnError ? `cannot run ${argv[0]}: ${res.spawnError}`
+        : res.exitCode === 0 ? undefined
+        : res.signal ? `${argv[0]} was killed by ${res.signal}` : `${argv[0]} exited with status ${res.exitCode}`;
+      end = {
+        type: 'job.end', jobId: job.jobId, action: job.action, outcome, exitCode: res.exitCode, startedAt,
+        durationMs: Date.now() - t0, ...(reason ? { reason } : {}), system: await currentSystemPath(this.opts.currentSystemLink),
+      };
+    } catch (err) {
+      end = {
+        type: 'job.end', jobId: job.jobId, action: job.action, outcome: 'failure', exitCode: null, startedAt,
+        durationMs: Date.now() - t0, reason: `agent error: ${(err as Error).message}`,
+      };
+    }
+    try {
+      await this.outbox.put(end);
+      await this.outbox.clearRunning();
+    } catch (err) {
+      log.error({ jobId: job.jobId, err: (err as Error).message }, 'could not store the job result on disk');
+    }
+    log.info({ jobId: job.jobId, outcome: end.outcome, exitCode: end.exitCode, durationMs: end.durationMs }, 'job finished');
+    send(end);
+    this.running = null;
+    const next = this.followUp;
+    this.followUp = null;
+    if (next) {
+      void this.run(next);
+    } else {
+      this.idleWaiters.splice(0).forEach((r) => r());
+    }
+  }
+}

@@ -1,0 +1,164 @@
+// One SSH session to the hub: pin the hub key, authenticate, open the control
+// channel, say hello, wait for welcome, then keep it alive with heartbeats.
+// It reports its end exactly once through `closed`, whatever the cause.
+import { Client, type ClientChannel } from 'ssh2';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { LineDecoder, encodeLine } from '../../common/protocol/codec.js';
+import { parseMessage, type AgentMessage, type Hello, type HubMessage, type Welcome } from '../../common/protocol/messages.js';
+import { BentoError, asBentoError, isErrorCode } from '../../common/protocol/errors.js';
+import { fingerprintOfBlob } from '../../common/protocol/fingerprint.js';
+import { CONTROL_SUBSYSTEM } from '../../common/protocol/version.js';
+import type { Logger } from '../../common/platform/log.js';
+
+export interface HubConnectionOptions {
+  stream: Duplex;
+  name: string;
+  privateKey: Buffer;
+  hubFingerprint: string;
+  hello: Omit<Hello, 'type'>;
+  timeoutMs: number;
+  allowForwardPorts: number[];
+  log: Logger;
+  onMessage(msg: HubMessage): void;
+}
+
+export class HubConnection {
+  private readonly client = new Client();
+  private channel: ClientChannel | null = null;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private lastInbound = Date.now();
+  private seq = 0;
+  private ended = false;
+  private endReason: BentoError | null = null;
+  welcome: Welcome | null = null;
+  readonly closed: Promise<BentoError | null>;
+  private resolveClosed!: (why: BentoError | null) => void;
+
+  constructor(private readonly opts: HubConnectionOptions) {
+    this.closed = new Promise((r) => { this.resolveClosed = r; });
+  }
+
+  /** Resolves with the hub's welcome; rejects with a BentoError. */
+  start(): Promise<Welcome> {
+    const { opts } = this;
+    let offered: string | null = null;
+    return new Promise<Welcome>((resolve, reject) => {
+      const fail = (err: BentoError): void => { this.shutdown(err); reject(err); };
+      const timer = setTimeout(() => fail(new BentoError('CONNECT_FAILED', `no welcome from the hub within ${opts.timeoutMs} ms`)), opts.timeoutMs);
+      this.closed.then((why) => { clearTimeout(timer); reject(why ?? new BentoError('CONNECT_FAILED', 'connection closed during handshake')); });
+
+      this.client.on('ready', () => {
+        this.client.subsys(CONTROL_SUBSYSTEM, (err, ch) => {
+          if (err) return fail(new BentoError('CONNECT_FAILED', `hub refused the control channel: ${err.message}`));
+          this.channel = ch;
+          this.attach(ch, (w) => { clearTimeout(timer); resolve(w); });
+          this.send({ type: 'hello', ...opts.hello });
+        });
+        for (const port of opts.allowForwardPorts) {
+          this.client.forwardIn('127.0.0.1', port, (err) => { if (err) opts.log.warn({ port, err: err.message }, 'hub refused the reverse forward'); });
+        }
+      });
+      this.client.on('tcp connection', (info, accept, reject) => {
+        // The hub may only reach local ports this host's own config allows.
+        if (!opts.allowForwardPorts.includes(info.destPort)) {
+          opts.log.warn({ port: info.destPort }, 'refused forwarded connection to a port not in allowForwardPorts');
+          return reject();
+        }
+        const local = net.connect({ host: '127.0.0.1', port: info.destPort });
+        local.once('connect', () => {
+          const ch = accept();
+          ch.pipe(local).pipe(ch);
+          ch.on('error', () => local.destroy());
+          local.on('close', () => ch.close());
+        });
+        local.once('error', (e) => { opts.log.warn({ port: info.destPort, err: e.message }, 'local forward target unreachable'); reject(); });
+      });
+      this.client.on('error', (err: Error & { level?: string }) => {
+        if (offered !== null) {
+          fail(new BentoError('HOST_KEY_MISMATCH', `hub offered host key ${offered}, but this agent pins ${opts.hubFingerprint}; refusing to talk to it`));
+        } else if (err.level === 'client-authentication') {
+          fail(new BentoError('AUTH_REJECTED', `hub refused this agent's key for host "${opts.name}" (is it registered with \`bento-hub add-host ${opts.name}\`?)`));
+        } else {
+          fail(new BentoError('CONNECT_FAILED', err.message));
+        }
+      });
+      this.client.on('close', () => this.shutdown(this.endReason ?? new BentoError('CONNECT_FAILED', 'connection closed')));
+      this.client.connect({
+        sock: opts.stream as unknown as net.Socket,
+        username: opts.name,
+        privateKey: opts.privateKey,
+        readyTimeout: opts.timeoutMs,
+        keepaliveInterval: 0,
+        hostVerifier: (key: Buffer) => {
+          const fp = fingerprintOfBlob(key);
+          if (fp === opts.hubFingerprint) return true;
+          offered = fp;
+          return false;
+        },
+      });
+    });
+  }
+
+  private attach(ch: ClientChannel, onWelcome: (w: Welcome) => void): void {
+    const { log } = this.opts;
+    const bad = (err: BentoError): void => {
+      log.error({ code: err.code, reason: err.message }, 'bad message from hub; reconnecting');
+      this.shutdown(err);
+    };
+    const decoder = new LineDecoder((value) => {
+      let msg: HubMessage;
+      try {
+        msg = parseMessage(value, 'hub');
+      } catch (err) {
+        return bad(asBentoError(err));
+      }
+      this.lastInbound = Date.now();
+      if (msg.type === 'welcome' && !this.welcome) {
+        this.welcome = msg;
+        this.startHeartbeat(msg.heartbeatMs);
+        onWelcome(msg);
+      } else if (msg.type === 'error') {
+        const code = isErrorCode(msg.code) ? msg.code : 'INTERNAL';
+        this.endReason = new BentoError(code, `hub closed the session: ${msg.message}`);
+        log.warn({ code: msg.code, reason: msg.message }, 'hub sent an error');
+      } else if (msg.type !== 'heartbeat') {
+        this.opts.onMessage(msg);
+      }
+    }, bad);
+    ch.on('data', (c: Buffer) => decoder.push(c));
+    ch.on('close', () => this.shutdown(this.endReason ?? new BentoError('CONNECT_FAILED', 'control channel closed by the hub')));
+    ch.stderr.resume();
+  }
+
+  private startHeartbeat(periodMs: number): void {
+    this.heartbeat = setInterval(() => {
+      if (Date.now() - this.lastInbound > periodMs * 2.5) {
+        this.opts.log.warn({ silentMs: Date.now() - this.lastInbound }, 'hub missed heartbeats; dropping the connection');
+        this.shutdown(new BentoError('CONNECT_FAILED', 'hub stopped answering heartbeats'));
+        return;
+      }
+      this.send({ type: 'heartbeat', seq: this.seq++ });
+    }, periodMs);
+  }
+
+  /** Queue a message; false when the connection is gone. */
+  send(msg: AgentMessage): boolean {
+    if (this.ended || !this.channel) return false;
+    return this.channel.write(encodeLine(msg)) || true;
+  }
+
+  get isOpen(): boolean {
+    return !this.ended && this.welcome !== null;
+  }
+
+  shutdown(why: BentoError | null = null): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.client.end();
+    // A dead peer never completes the SSH close; cut the stream too.
+    setTimeout(() => this.opts.stream.destroy(), 500).unref();
+    this.resolveClosed(why);
+  }
+}

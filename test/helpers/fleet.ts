@@ -1,0 +1,131 @@
+// A real fleet for integration tests: `bento-hub` and `bento-client` run as
+// separate processes from dist/, exactly as a user runs them, against a fleet
+// directory in a temp dir. Keys come from ssh-keygen (OpenSSH format).
+import { execFile } from 'node:child_process';
+import { writeFile, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { spawnDaemon, freePort, waitFor, tmpDir, type Daemon } from './proc.js';
+
+const execFileP = promisify(execFile);
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const HUB_BIN = path.resolve(here, '../../hub/cli/main.js');
+export const CLIENT_BIN = path.resolve(here, '../../client/cli/main.js');
+
+export interface CliResult { code: number; stdout: string; stderr: string }
+
+export async function runCli(bin: string, args: string[], opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number; input?: string } = {}): Promise<CliResult> {
+  try {
+    const { stdout, stderr } = await execFileP(process.execPath, [bin, ...args], { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 60_000, maxBuffer: 32 * 1024 * 1024 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code?: number | string; stdout?: string; stderr?: string };
+    return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? String(err) };
+  }
+}
+
+export interface HostKey { name: string; keyPath: string; publicKey: string }
+
+export async function makeKey(dir: string, name: string): Promise<HostKey> {
+  const keyPath = path.join(dir, `${name}_ed25519`);
+  await execFileP('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', name, '-f', keyPath]);
+  return { name, keyPath, publicKey: (await readFile(`${keyPath}.pub`, 'utf8')).trim() };
+}
+
+export interface FleetOptions {
+  heartbeatMs?: number;
+  /** Extra hub.json settings. */
+  hubSettings?: Record<string, unknown>;
+}
+
+export class TestFleet {
+  hub: Daemon | null = null;
+  sshPort = 0;
+  fingerprint = '';
+  readonly agents = new Map<string, Daemon>();
+  readonly keys = new Map<string, HostKey>();
+
+  private constructor(readonly dir: string, readonly fleetDir: string, private readonly cleanupDir: () => Promise<void>, private readonly opts: FleetOptions) {}
+
+  static async create(opts: FleetOptions = {}): Promise<TestFleet> {
+    const { dir, cleanup } = await tmpDir('bento-fleet-');
+    const f = new TestFleet(dir, path.join(dir, 'fleet'), cleanup, opts);
+    f.sshPort = await freePort();
+    const init = await f.hubCli(['init', '--listen', `127.0.0.1:${f.sshPort}`]);
+    if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
+    const hubJson = path.join(f.fleetDir, 'hub.json');
+    const settings = { ...JSON.parse(await readFile(hubJson, 'utf8')), heartbeatMs: opts.heartbeatMs ?? 1000, ...(opts.hubSettings ?? {}) };
+    await writeFile(hubJson, JSON.stringify(settings));
+    f.fingerprint = (await f.hubCli(['fingerprint'])).stdout.trim();
+    return f;
+  }
+
+  hubCli(args: string[], timeoutMs?: number): Promise<CliResult> {
+    return runCli(HUB_BIN, [...args, '--dir', this.fleetDir], { timeoutMs });
+  }
+
+  async startHub(extraArgs: string[] = []): Promise<Daemon> {
+    this.hub = spawnDaemon('bento-hub', process.execPath, [HUB_BIN, 'serve', '--dir', this.fleetDir, ...extraArgs]);
+    await waitFor('hub admin socket', async () => (await this.hubCli(['list', '--json'])).code === 0, 15_000, 100);
+    return this.hub;
+  }
+
+  async stopHub(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    if (!this.hub) return;
+    if (signal === 'SIGKILL') this.hub.child.kill('SIGKILL');
+    await this.hub.stop();
+    this.hub = null;
+  }
+
+  async addHost(name: string, extraArgs: string[] = []): Promise<HostKey> {
+    const key = await makeKey(this.dir, name);
+    const r = await this.hubCli(['add-host', name, '--key', key.publicKey, ...extraArgs]);
+    if (r.code !== 0) throw new Error(`add-host ${name} failed: ${r.stderr}`);
+    this.keys.set(name, key);
+    return key;
+  }
+
+  /** Write an agent config; `extra` overrides any field. */
+  async agentConfig(name: string, extra: Record<string, unknown> = {}): Promise<string> {
+    const key = this.keys.get(name);
+    const file = path.join(this.dir, `${name}.json`);
+    const cfg = {
+      name,
+      hub: `ssh://127.0.0.1:${this.sshPort}`,
+      hubFingerprint: this.fingerprint,
+      identityFile: key?.keyPath ?? path.join(this.dir, `${name}_ed25519`),
+      stateDir: path.join(this.dir, `state-${name}`),
+      backoff: { initialMs: 100, maxMs: 1000 },
+      connectTimeoutMs: 5000,
+      ...extra,
+    };
+    await writeFile(file, JSON.stringify(cfg, null, 2));
+    return file;
+  }
+
+  startAgent(name: string, configFile: string, env: Record<string, string> = {}): Daemon {
+    const d = spawnDaemon(`agent-${name}`, process.execPath, [CLIENT_BIN, 'run', '--config', configFile], { env: { ...process.env, ...env } });
+    this.agents.set(name, d);
+    return d;
+  }
+
+  async list(): Promise<Array<{ name: string; [k: string]: unknown }>> {
+    const r = await this.hubCli(['list', '--json']);
+    if (r.code !== 0) throw new Error(`list failed: ${r.stderr}`);
+    return (JSON.parse(r.stdout) as { clients: Array<{ name: string }> }).clients;
+  }
+
+  async waitConnected(names: string[], timeoutMs = 15_000): Promise<void> {
+    await waitFor(`${names.join(', ')} connected`, async () => {
+      const up = new Set((await this.list()).map((c) => c.name));
+      return names.every((n) => up.has(n));
+    }, timeoutMs, 100);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.agents.values()].map((a) => a.stop()));
+    await this.stopHub();
+    await this.cleanupDir();
+  }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs everything the test suite talks to (real components, no mocks):
+# OpenSSH, tinyproxy, corkscrew, microsocks, dante, tor, nftables/iproute2
+# for the NAT namespaces, and Debian's nix-bin for the real-Nix rebuild
+# stand-in. None of their system services is started; tests run their own.
+set -euo pipefail
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+PKGS="openssh-server openssh-client tor tinyproxy corkscrew microsocks dante-server nftables iproute2 nix-bin"
+missing=""
+for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$missing" ]; then
+  $SUDO apt-get update
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y --no-install-recommends $missing
+fi

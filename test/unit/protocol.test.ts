@@ -1,0 +1,82 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LineDecoder, encodeLine } from '../../common/protocol/codec.js';
+import { parseMessage } from '../../common/protocol/messages.js';
+import { parseAdminRequest } from '../../common/protocol/admin.js';
+import { isHostName } from '../../common/protocol/names.js';
+import { fingerprintOfKeyLine, isFingerprint } from '../../common/protocol/fingerprint.js';
+import type { BentoError } from '../../common/protocol/errors.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import ssh2 from 'ssh2';
+
+function decodeAll(chunks: Buffer[], max?: number): { values: unknown[]; errors: BentoError[] } {
+  const values: unknown[] = [];
+  const errors: BentoError[] = [];
+  const d = new LineDecoder((v) => values.push(v), (e) => errors.push(e), max);
+  for (const c of chunks) d.push(c);
+  return { values, errors };
+}
+
+test('decoder reassembles lines split across chunks, in order', () => {
+  const text = encodeLine({ a: 1 }) + encodeLine({ b: 'ü' }) + encodeLine({ c: [1, 2] });
+  const buf = Buffer.from(text);
+  for (let cut = 1; cut < buf.length; cut++) {
+    const { values, errors } = decodeAll([buf.subarray(0, cut), buf.subarray(cut)]);
+    assert.deepEqual(values, [{ a: 1 }, { b: 'ü' }, { c: [1, 2] }], `cut at ${cut}`);
+    assert.equal(errors.length, 0);
+  }
+});
+
+test('decoder refuses a line over the limit before buffering all of it, and stops', () => {
+  const { values, errors } = decodeAll([Buffer.alloc(600, 0x61), Buffer.alloc(600, 0x61), Buffer.from('\n{"ok":1}\n')], 1000);
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0]!.code, 'PROTOCOL_OVERSIZED');
+  assert.deepEqual(values, [], 'nothing after the failure is delivered');
+});
+
+test('decoder reports invalid JSON once and ignores blank lines', () => {
+  const { values, errors } = decodeAll([Buffer.from('\n\r\n{"x":1}\n{nope\n{"y":2}\n')]);
+  assert.deepEqual(values, [{ x: 1 }]);
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0]!.code, 'PROTOCOL_MALFORMED');
+});
+
+test('messages are validated per side and per field', () => {
+  const hello = { type: 'hello', protocol: 1, name: 'web1', agentVersion: '1', system: null, generation: 3, configHash: null, capabilities: ['jobs'] };
+  assert.equal(parseMessage(hello, 'agent').type, 'hello');
+  assert.throws(() => parseMessage(hello, 'hub'), /unknown message type/);
+  assert.throws(() => parseMessage({ ...hello, generation: -1 }, 'agent'), /generation/);
+  assert.throws(() => parseMessage({ ...hello, capabilities: 'jobs' }, 'agent'), /capabilities/);
+  const { name: _n, ...noName } = hello;
+  assert.throws(() => parseMessage(noName, 'agent'), /"name" is missing/);
+  assert.equal(parseMessage({ ...hello, extra: 'future field' }, 'agent').type, 'hello', 'unknown fields are ignored');
+  assert.throws(() => parseMessage({ type: 'job.start', jobId: 'short', action: 'switch' }, 'hub'), /jobId/);
+  assert.throws(() => parseMessage({ type: 'job.start', jobId: 'abcdefgh12', action: 'reboot' }, 'hub'), /action/);
+  assert.throws(() => parseMessage(null, 'agent'), /not a JSON object/);
+  assert.throws(() => parseMessage({ type: 'job.output', jobId: 'abcdefgh12', stream: 'stdout', data: 'x'.repeat(40_000) }, 'agent'), /longer than/);
+});
+
+test('admin requests are validated', () => {
+  assert.deepEqual(parseAdminRequest({ op: 'list' }), { op: 'list' });
+  assert.throws(() => parseAdminRequest({ op: 'shutdown' }), /unknown admin op/);
+  assert.throws(() => parseAdminRequest({ op: 'proxy', host: 'web1', port: 70000 }), /port/);
+});
+
+test('host names are DNS labels only', () => {
+  for (const ok of ['web1', 'a', 'db-2', 'x'.repeat(63), '0day']) assert.ok(isHostName(ok), ok);
+  for (const bad of ['', '-a', 'a-', 'A', 'a.b', 'a/b', '..', 'x'.repeat(64), 'a_b', 'é', 'a b', 'a\n']) assert.ok(!isHostName(bad), JSON.stringify(bad));
+});
+
+test('fingerprints match OpenSSH (ssh-keygen -lf)', () => {
+  const line = ssh2.utils.generateKeyPairSync('ed25519').public;
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fp-'));
+  writeFileSync(path.join(dir, 'k.pub'), `${line}\n`);
+  const openssh = execFileSync('ssh-keygen', ['-lf', path.join(dir, 'k.pub')], { encoding: 'utf8' }).split(' ')[1];
+  rmSync(dir, { recursive: true });
+  const fp = fingerprintOfKeyLine(line);
+  assert.ok(isFingerprint(fp));
+  assert.equal(fp, openssh);
+});

@@ -4,7 +4,8 @@
 import { readFile } from 'node:fs/promises';
 import { BentoError, asBentoError } from '../common/protocol/errors.js';
 import { PROTOCOL_VERSION, BENTO_VERSION } from '../common/protocol/version.js';
-import type { HubMessage } from '../common/protocol/messages.js';
+import type { Hello, HubMessage } from '../common/protocol/messages.js';
+import type { JobHooks } from './jobs/manager.js';
 import type { Logger } from '../common/platform/log.js';
 import type { ClientConfig } from './config.js';
 import { openTransport } from './net/transport.js';
@@ -17,16 +18,35 @@ import { currentSystemPath, profileGeneration } from './system.js';
 /** A connection that lasted this long counts as healthy and resets the backoff. */
 const HEALTHY_MS = 30_000;
 
+/**
+ * Features that live beside the core agent (config pull, rollback guard, local
+ * page) plug in here instead of editing the connection loop.
+ */
+export interface AgentPlugin {
+  /** Extra hello fields, e.g. the applied config hash. */
+  helloFields?(): Promise<Partial<Omit<Hello, 'type'>>>;
+  /** After each welcome (a fresh connection). */
+  onConnected?(conn: HubConnection, endpoint: Endpoint): void | Promise<void>;
+  /** After each connection ended. */
+  onDisconnected?(): void;
+  /** Hub messages the core does not handle. */
+  onMessage?(msg: HubMessage): void;
+}
+
 export class Agent {
   private conn: HubConnection | null = null;
   private stopped = false;
   private wakeSleep: (() => void) | null = null;
   readonly jobs: JobManager;
   private readonly backoff: Backoff;
+  private readonly plugins: AgentPlugin[] = [];
+  private readonly jobHooks: JobHooks[] = [];
+  private welcomeWaiters: Array<() => void> = [];
 
   constructor(private readonly config: ClientConfig, private readonly log: Logger) {
     this.backoff = new Backoff(config.backoff);
     this.jobs = new JobManager({
+      hooks: this.jobHooks,
       stateDir: config.stateDir,
       rebuild: config,
       rebuildEnv: config.rebuildEnv,
@@ -34,6 +54,30 @@ export class Agent {
       log: log.child({ component: 'jobs' }),
       send: (msg) => this.conn?.isOpen === true && this.conn.send(msg),
     });
+  }
+
+  use(plugin: AgentPlugin): void {
+    this.plugins.push(plugin);
+  }
+
+  addJobHooks(hooks: JobHooks): void {
+    this.jobHooks.push(hooks);
+  }
+
+  /**
+   * Drop the current connection and wait until a NEW one completes its
+   * handshake (the rollback guard's proof that the hub is still reachable).
+   */
+  async freshConnection(timeoutMs: number): Promise<boolean> {
+    const got = new Promise<boolean>((resolve) => {
+      const t = setTimeout(() => { this.welcomeWaiters = this.welcomeWaiters.filter((w) => w !== done); resolve(false); }, timeoutMs);
+      const done = (): void => { clearTimeout(t); resolve(true); };
+      this.welcomeWaiters.push(done);
+    });
+    this.conn?.shutdown(new BentoError('CONNECT_FAILED', 'reconnecting to prove the hub is reachable'));
+    this.backoff.reset();
+    this.wakeSleep?.();
+    return got;
   }
 
   /** Runs until stop(). Never throws for network trouble; only for a broken setup. */
@@ -82,14 +126,18 @@ export class Agent {
           runningJobId: this.jobs.runningJobId,
           unreported: await this.jobs.unreportedIds(),
           via: ep.label,
+          ...(await this.pluginHelloFields()),
         },
         onMessage: (msg) => this.onMessage(msg),
       });
       this.conn = conn;
       const welcome = await conn.start();
       log.info({ hubVersion: welcome.hubVersion, heartbeatMs: welcome.heartbeatMs }, 'connected to hub');
+      this.welcomeWaiters.splice(0).forEach((w) => w());
       await this.jobs.replay();
+      for (const p of this.plugins) await p.onConnected?.(conn, ep);
       const why = await conn.closed;
+      for (const p of this.plugins) p.onDisconnected?.();
       if (!this.stopped) log.warn({ code: why?.code, reason: why?.message }, 'disconnected from hub');
       return true;
     } catch (err) {
@@ -106,6 +154,13 @@ export class Agent {
   private onMessage(msg: HubMessage): void {
     if (msg.type === 'job.start') this.jobs.onJobStart(msg);
     else if (msg.type === 'job.ack') void this.jobs.onAck(msg.jobId);
+    else for (const p of this.plugins) p.onMessage?.(msg);
+  }
+
+  private async pluginHelloFields(): Promise<Partial<Omit<Hello, 'type'>>> {
+    let fields: Partial<Omit<Hello, 'type'>> = {};
+    for (const p of this.plugins) if (p.helloFields) fields = { ...fields, ...(await p.helloFields()) };
+    return fields;
   }
 
   private sleep(ms: number): Promise<void> {

@@ -8,7 +8,24 @@ import { runRebuild } from './runner.js';
 import { rebuildArgv, type RebuildSpec } from './argv.js';
 import { currentSystemPath } from '../system.js';
 
+/** What a rebuild produced, before any guard has judged it. */
+export interface RebuildResult { outcome: Outcome; exitCode: number | null; reason?: string }
+
+/**
+ * Extension points around a job, so features stay in their own modules:
+ * the config pull fetches a changed configuration in prepare(), the rollback
+ * guard records the running system in prepare() and judges the switch in
+ * settle() (it may turn a success into 'rolled-back').
+ */
+export interface JobHooks {
+  /** Runs before the rebuild; a throw fails the job with its message. */
+  prepare?(job: JobStart, line: (data: string) => void): Promise<void>;
+  /** Runs after the rebuild; returns the final verdict. */
+  settle?(job: JobStart, result: RebuildResult, line: (data: string) => void): Promise<RebuildResult>;
+}
+
 export interface JobManagerOptions {
+  hooks?: JobHooks[];
   stateDir: string;
   rebuild: RebuildSpec;
   rebuildEnv: Record<string, string>;
@@ -85,18 +102,24 @@ export class JobManager {
       send({ type: 'job.started', jobId: job.jobId, action: job.action });
       const argv = rebuildArgv(this.opts.rebuild, job.action);
       log.info({ jobId: job.jobId, argv }, 'job started');
+      const line = (data: string): void => { send({ type: 'job.output', jobId: job.jobId, stream: 'stderr', data: `bento: ${data}` }); };
+      for (const h of this.opts.hooks ?? []) await h.prepare?.(job, line);
       const res = await runRebuild({
         argv,
         env: { ...process.env, ...this.opts.rebuildEnv } as Record<string, string>,
         onLine: (stream, data) => { send({ type: 'job.output', jobId: job.jobId, stream, data }); },
       });
-      const outcome: Outcome = res.exitCode === 0 ? 'success' : 'failure';
-      const reason = res.spawnError ? `cannot run ${argv[0]}: ${res.spawnError}`
-        : res.exitCode === 0 ? undefined
-        : res.signal ? `${argv[0]} was killed by ${res.signal}` : `${argv[0]} exited with status ${res.exitCode}`;
+      let verdict: RebuildResult = {
+        outcome: res.exitCode === 0 ? 'success' : 'failure',
+        exitCode: res.exitCode,
+        reason: res.spawnError ? `cannot run ${argv[0]}: ${res.spawnError}`
+          : res.exitCode === 0 ? undefined
+          : res.signal ? `${argv[0]} was killed by ${res.signal}` : `${argv[0]} exited with status ${res.exitCode}`,
+      };
+      for (const h of this.opts.hooks ?? []) if (h.settle) verdict = await h.settle(job, verdict, line);
       end = {
-        type: 'job.end', jobId: job.jobId, action: job.action, outcome, exitCode: res.exitCode, startedAt,
-        durationMs: Date.now() - t0, ...(reason ? { reason } : {}), system: await currentSystemPath(this.opts.currentSystemLink),
+        type: 'job.end', jobId: job.jobId, action: job.action, outcome: verdict.outcome, exitCode: verdict.exitCode, startedAt,
+        durationMs: Date.now() - t0, ...(verdict.reason ? { reason: verdict.reason } : {}), system: await currentSystemPath(this.opts.currentSystemLink),
       };
     } catch (err) {
       end = {

@@ -148,6 +148,11 @@ export class HubConnection {
     return this.channel.write(encodeLine(msg)) || true;
   }
 
+  /** The SSH client, for features that open their own channels (sftp). */
+  get ssh(): Client {
+    return this.client;
+  }
+
   get isOpen(): boolean {
     return !this.ended && this.welcome !== null;
   }

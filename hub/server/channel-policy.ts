@@ -7,8 +7,9 @@ import type { Logger } from '../../common/platform/log.js';
 
 const REFUSED_SESSION_REQUESTS = ['pty', 'shell', 'exec', 'x11', 'auth-agent', 'env', 'signal', 'window-change', 'sftp'] as const;
 
-export function refuseSessionExtras(session: Session, log: Logger, host: string): void {
+export function refuseSessionExtras(session: Session, log: Logger, host: string, allowed: readonly string[] = []): void {
   for (const ev of REFUSED_SESSION_REQUESTS) {
+    if (allowed.includes(ev)) continue;
     // Every one of these events is (accept?, reject?, info?); reject is absent when the client wants no reply.
     (session as unknown as NodeJS.EventEmitter).on(ev, (_accept: unknown, reject?: () => void) => {
       log.warn({ host, request: ev }, 'refused session request');

@@ -16,6 +16,8 @@ import { LiveSession, type SessionOrigin } from './live-session.js';
 
 export interface AgentServerHooks extends ControlHooks {
   onClose(session: LiveSession): void;
+  /** The host's SFTP jail; without it, sftp is refused like any other subsystem. */
+  onSftp?(session: LiveSession, accept: () => import('ssh2').SFTPWrapper): void;
 }
 
 export interface AgentServerOptions {
@@ -86,7 +88,9 @@ export class AgentServer {
       session = s;
       conn.on('session', (accept) => {
         const sess = accept();
-        refuseSessionExtras(sess, log, s.name);
+        const onSftp = this.opts.hooks.onSftp;
+        if (onSftp) sess.on('sftp', (acceptSftp) => onSftp(s, acceptSftp));
+        refuseSessionExtras(sess, log, s.name, onSftp ? ['sftp'] : []);
         sess.on('subsystem', (acceptSub, rejectSub, { name }) => {
           if (name === CONTROL_SUBSYSTEM && !s.channel) {
             attachControl(s, acceptSub(), this.opts.hooks, log);

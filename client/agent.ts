@@ -80,6 +80,16 @@ export class Agent {
     return got;
   }
 
+  /**
+   * Try to connect again now instead of after the current backoff delay,
+   * without dropping a connection or a handshake in progress (the rollback
+   * guard nudges this while it waits, so one long backoff cannot eat its window).
+   */
+  retryNow(): void {
+    this.backoff.reset();
+    this.wakeSleep?.();
+  }
+
   /** Runs until stop(). Never throws for network trouble; only for a broken setup. */
   async run(): Promise<void> {
     const key = await readFile(this.config.identityFile).catch((err: Error) => {
@@ -106,6 +116,22 @@ export class Agent {
     const log = this.log.child({ endpoint: ep.label });
     let conn: HubConnection | null = null;
     try {
+      // Everything async happens BEFORE the transport opens: once a proxied
+      // socket is connected its bytes may already flow, and the SSH layer must
+      // be listening in the same tick or the hub's greeting could be lost.
+      const hello = {
+        protocol: PROTOCOL_VERSION,
+        name: this.config.name,
+        agentVersion: BENTO_VERSION,
+        system: await currentSystemPath(this.config.currentSystem),
+        generation: await profileGeneration(this.config.systemProfile),
+        configHash: null,
+        capabilities: ['jobs', 'reverse-forward'],
+        runningJobId: this.jobs.runningJobId,
+        unreported: await this.jobs.unreportedIds(),
+        via: ep.label,
+        ...(await this.pluginHelloFields()),
+      };
       const stream = await openTransport(ep, { timeoutMs: this.config.connectTimeoutMs, log });
       conn = new HubConnection({
         stream,
@@ -115,19 +141,7 @@ export class Agent {
         timeoutMs: this.config.connectTimeoutMs,
         allowForwardPorts: this.config.allowForwardPorts,
         log,
-        hello: {
-          protocol: PROTOCOL_VERSION,
-          name: this.config.name,
-          agentVersion: BENTO_VERSION,
-          system: await currentSystemPath(this.config.currentSystem),
-          generation: await profileGeneration(this.config.systemProfile),
-          configHash: null,
-          capabilities: ['jobs', 'reverse-forward'],
-          runningJobId: this.jobs.runningJobId,
-          unreported: await this.jobs.unreportedIds(),
-          via: ep.label,
-          ...(await this.pluginHelloFields()),
-        },
+        hello,
         onMessage: (msg) => this.onMessage(msg),
       });
       this.conn = conn;

@@ -24,6 +24,10 @@ export interface ClientConfig {
   allowForwardPorts: number[];
   connectTimeoutMs: number;
   backoff: { initialMs: number; maxMs: number };
+  /** Magic rollback for switch/test jobs (docs/rollback.md); default true. */
+  rollback: boolean;
+  /** After a switch the agent must complete a fresh connection to the hub within this, or it rolls back. */
+  rollbackTimeoutMs: number;
 }
 
 const DEFAULTS = {
@@ -35,12 +39,13 @@ const DEFAULTS = {
   allowForwardPorts: [22],
   connectTimeoutMs: 20_000,
   backoff: { initialMs: 1_000, maxMs: 60_000 },
+  rollbackTimeoutMs: 90_000,
 };
 
 const KNOWN = new Set([
   'name', 'hub', 'endpoints', 'proxy', 'proxyCommand', 'hubFingerprint', 'identityFile', 'stateDir', 'rebuildCommand',
   'flake', 'configuration', 'rebuildEnv', 'currentSystem', 'systemProfile', 'allowForwardPorts',
-  'connectTimeoutMs', 'backoff',
+  'connectTimeoutMs', 'backoff', 'rollback', 'rollbackTimeoutMs',
 ]);
 
 export function validateClientConfig(raw: unknown, source = 'config'): ClientConfig {
@@ -109,6 +114,8 @@ export function validateClientConfig(raw: unknown, source = 'config'): ClientCon
   if (!Number.isInteger(backoff.initialMs) || !Number.isInteger(backoff.maxMs) || backoff.initialMs < 10 || backoff.maxMs < backoff.initialMs) {
     bad('"backoff" must be { "initialMs" >= 10, "maxMs" >= initialMs }');
   }
+  const rollback = o['rollback'] ?? true;
+  if (typeof rollback !== 'boolean') bad('"rollback" must be true or false');
   return {
     name: o['name'] as string,
     endpoints,
@@ -124,6 +131,8 @@ export function validateClientConfig(raw: unknown, source = 'config'): ClientCon
     allowForwardPorts: ports as number[],
     connectTimeoutMs: int('connectTimeoutMs', DEFAULTS.connectTimeoutMs, 100, 600_000),
     backoff,
+    rollback: rollback as boolean,
+    rollbackTimeoutMs: int('rollbackTimeoutMs', DEFAULTS.rollbackTimeoutMs, 1_000, 86_400_000),
   };
 }
 

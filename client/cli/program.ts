@@ -7,6 +7,7 @@ import { BentoError } from '../../common/protocol/errors.js';
 import { fingerprintOfBlob } from '../../common/protocol/fingerprint.js';
 import { loadClientConfig } from '../config.js';
 import { Agent } from '../agent.js';
+import { installRollbackGuard } from '../rollback/install.js';
 
 function configPath(values: CommandContext['values']): string {
   const v = values['config'];
@@ -25,9 +26,12 @@ const runCommand: CommandSpec = {
     const config = await loadClientConfig(configPath(values));
     const log = createLogger({ name: 'bento-client', level: typeof values['log-level'] === 'string' ? values['log-level'] : undefined }).child({ host: config.name });
     const agent = new Agent(config, log);
+    // The rollback guard first: its settle() must judge a switch before other hooks record it as applied.
+    const guard = await installRollbackGuard(agent, config, log.child({ component: 'rollback' }));
     const stop = (): void => { void agent.stop(); };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    void guard.resume();
     await agent.run();
     return 0;
   },

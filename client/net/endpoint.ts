@@ -25,12 +25,15 @@ export interface Endpoint {
   label: string;
   /** The carrier URL alone (what the hub is asked for). */
   url: string;
+  /** wss only: a PEM file of CA certificates to trust instead of the system's. */
+  ca: string | null;
 }
 
 export interface EndpointInput {
   url: string;
   proxy?: string;
   proxyCommand?: string;
+  ca?: string;
 }
 
 const DEFAULT_PORTS: Record<Carrier, number> = { ssh: 2222, ws: 80, wss: 443 };
@@ -62,7 +65,8 @@ export function parseEndpoint(input: EndpointInput): Endpoint {
   if (isOnion(host) && !proxy && !input.proxyCommand) throw new Error(`${host} is a Tor onion address: it needs "proxy": "socks5h://127.0.0.1:9050" (tor's SocksPort)`);
   const url = `${carrier}://${host.includes(':') ? `[${host}]` : host}:${port}${path}`;
   const via = proxy ? `${proxy.kind}://${proxy.host}:${proxy.port} -> ` : input.proxyCommand ? `proxycommand(${input.proxyCommand.split(/\s+/)[0]}) -> ` : '';
-  return { carrier, host, port, path, proxy, proxyCommand: input.proxyCommand ?? null, label: `${via}${url}`, url };
+  if (input.ca !== undefined && (typeof input.ca !== 'string' || carrier !== 'wss')) throw new Error('"ca" is a PEM file path, and only for wss:// endpoints');
+  return { carrier, host, port, path, proxy, proxyCommand: input.proxyCommand ?? null, label: `${via}${url}`, url, ca: input.ca ?? null };
 }
 
 export function parseProxy(s: string): ProxySpec {

@@ -4,6 +4,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import http from 'node:http';
+import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { WebSocket, createWebSocketStream } from 'ws';
 import { BentoError } from '../../common/protocol/errors.js';
@@ -46,9 +48,13 @@ function openWebSocket(ep: Endpoint, raw: Duplex, opts: OpenOptions): Promise<Du
   sockLike.setNoDelay ??= (() => sockLike) as never;
   sockLike.setTimeout ??= (() => sockLike) as never;
   sockLike.setKeepAlive ??= (() => sockLike) as never;
-  const stream: Duplex = ep.carrier === 'wss' ? tls.connect({ socket: raw as net.Socket, servername: net.isIP(ep.host) ? undefined : ep.host }) : raw;
+  // The SSH host key pin is what authenticates the hub; TLS still verifies
+  // (system CAs, or the endpoint's own "ca") so a proxy sees a normal HTTPS peer.
+  const stream: Duplex = ep.carrier === 'wss'
+    ? tls.connect({ socket: raw as net.Socket, servername: net.isIP(ep.host) ? undefined : ep.host, ...(ep.ca ? { ca: readFileSync(ep.ca) } : {}) })
+    : raw;
   // Hand the already-open stream to the HTTP client instead of letting it dial.
-  const agent = new http.Agent();
+  const agent = ep.carrier === 'wss' ? new https.Agent() : new http.Agent();
   (agent as unknown as { createConnection: () => Duplex }).createConnection = () => stream;
   const hostPart = ep.host.includes(':') ? `[${ep.host}]` : ep.host;
   const url = `${ep.carrier}://${hostPart}:${ep.port}${ep.path}`;

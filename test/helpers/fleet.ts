@@ -117,10 +117,18 @@ export class TestFleet {
   }
 
   async waitConnected(names: string[], timeoutMs = 15_000): Promise<void> {
-    await waitFor(`${names.join(', ')} connected`, async () => {
-      const up = new Set((await this.list()).map((c) => c.name));
-      return names.every((n) => up.has(n));
-    }, timeoutMs, 100);
+    let up = new Set<string>();
+    try {
+      await waitFor(`${names.join(', ')} connected`, async () => {
+        up = new Set((await this.list()).map((c) => c.name));
+        return names.every((n) => up.has(n));
+      }, timeoutMs, 100);
+    } catch (err) {
+      // Say which agents are missing and what they logged: that is the whole diagnosis.
+      const missing = names.filter((n) => !up.has(n));
+      const logs = missing.map((n) => `--- ${n}:\n${(this.agents.get(n)?.output() ?? '(not started)').slice(-3000)}`).join('\n');
+      throw new Error(`${(err as Error).message}\nmissing: ${missing.join(', ')}\n${logs}`);
+    }
   }
 
   async close(): Promise<void> {

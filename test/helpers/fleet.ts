@@ -65,8 +65,12 @@ export class TestFleet {
     return runCli(HUB_BIN, [...args, '--dir', this.fleetDir], { timeoutMs });
   }
 
-  async startHub(extraArgs: string[] = []): Promise<Daemon> {
-    this.hub = spawnDaemon('bento-hub', process.execPath, [HUB_BIN, 'serve', '--dir', this.fleetDir, ...extraArgs]);
+  /** Start `bento-hub serve`; with `netns`, inside that network namespace. */
+  async startHub(extraArgs: string[] = [], netns?: string): Promise<Daemon> {
+    const argv = [HUB_BIN, 'serve', '--dir', this.fleetDir, ...extraArgs];
+    this.hub = netns
+      ? spawnDaemon('bento-hub', 'ip', ['netns', 'exec', netns, process.execPath, ...argv])
+      : spawnDaemon('bento-hub', process.execPath, argv);
     await waitFor('hub admin socket', async () => (await this.hubCli(['list', '--json'])).code === 0, 15_000, 100);
     return this.hub;
   }
@@ -104,8 +108,12 @@ export class TestFleet {
     return file;
   }
 
-  startAgent(name: string, configFile: string, env: Record<string, string> = {}): Daemon {
-    const d = spawnDaemon(`agent-${name}`, process.execPath, [CLIENT_BIN, 'run', '--config', configFile], { env: { ...process.env, ...env } });
+  startAgent(name: string, configFile: string, env: Record<string, string> = {}, netns?: string): Daemon {
+    const argv = [CLIENT_BIN, 'run', '--config', configFile];
+    const opts = { env: { ...process.env, ...env } };
+    const d = netns
+      ? spawnDaemon(`agent-${name}`, 'ip', ['netns', 'exec', netns, process.execPath, ...argv], opts)
+      : spawnDaemon(`agent-${name}`, process.execPath, argv, opts);
     this.agents.set(name, d);
     return d;
   }

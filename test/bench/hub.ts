@@ -1,0 +1,184 @@
+// The hub under test: a fleet directory made with the real CLI (`init`), a
+// registry.json of N generated hosts written directly (N add-host calls would
+// take minutes), and `bento-hub serve` as a child process so its CPU and
+// memory can be read from /proc/PID. Plus a minimal admin-socket client: one
+// JSON request line, JSON event lines back, timed with hrtime.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import ssh2 from 'ssh2';
+import type { AgentSpec } from './ipc.js';
+
+const execFileP = promisify(execFile);
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const HUB_BIN = path.resolve(here, '../../hub/cli/main.js');
+
+export interface Fleet {
+  dir: string;
+  port: number;
+  socket: string;
+  agents: AgentSpec[];
+}
+
+export function hostName(i: number): string {
+  return `h${String(i).padStart(5, '0')}`;
+}
+
+/** init through the CLI, then N ed25519 hosts straight into registry.json. */
+/**
+ * ssh2's generateKeyPairSync('ed25519') strips leading zero bytes of the public
+ * key, so about 1 key in 256 comes out malformed and parseKey rejects it
+ * (mscdex/ssh2#1390, #1513). Draw again until both halves parse.
+ */
+function goodKeyPair(): { private: string; public: string } {
+  for (let i = 0; i < 100; i++) {
+    const k = ssh2.utils.generateKeyPairSync('ed25519');
+    const priv = ssh2.utils.parseKey(k.private);
+    const pub = ssh2.utils.parseKey(k.public);
+    if (!(priv instanceof Error) && !(pub instanceof Error)) return k;
+  }
+  throw new Error('could not generate a parseable ed25519 key pair');
+}
+
+export async function makeFleet(dir: string, port: number, n: number, heartbeatMs: number): Promise<Fleet> {
+  // `init` uses the same ssh2 key generator for the hub's host key, so 1 fleet in
+  // ~256 gets a host key the hub cannot load; re-init in that case.
+  for (let attempt = 0; ; attempt++) {
+    await execFileP(process.execPath, [HUB_BIN, 'init', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--json'], { timeout: 60_000 });
+    const hostKey = ssh2.utils.parseKey(await readFile(path.join(dir, 'hub_ed25519_key')));
+    if (!(hostKey instanceof Error)) break;
+    if (attempt >= 5) throw new Error(`bento-hub init keeps writing a host key ssh2 cannot parse: ${hostKey.message}`);
+    await rm(dir, { recursive: true, force: true });
+  }
+  const hubJson = path.join(dir, 'hub.json');
+  const settings = JSON.parse(await readFile(hubJson, 'utf8')) as Record<string, unknown>;
+  await writeFile(hubJson, JSON.stringify({ ...settings, heartbeatMs }, null, 2));
+  const agents: AgentSpec[] = [];
+  const hosts: Record<string, unknown> = {};
+  const addedAt = new Date().toISOString();
+  for (let i = 0; i < n; i++) {
+    const name = hostName(i);
+    const k = goodKeyPair();
+    agents.push({ name, privateKey: k.private });
+    // registry keys are "type base64" without comment (what add-host stores).
+    hosts[name] = { keys: [k.public.split(/\s+/).slice(0, 2).join(' ')], tags: i % 2 === 0 ? ['even'] : [], ssh: {}, addedAt };
+  }
+  await writeFile(path.join(dir, 'registry.json'), `${JSON.stringify({ version: 1, hosts })}\n`, { mode: 0o644 });
+  return { dir, port, socket: path.join(dir, 'hub.sock'), agents };
+}
+
+export interface HubProcess {
+  child: ChildProcess;
+  pid: number;
+  startedAt: number;
+  output(): string;
+  exited: Promise<void>;
+}
+
+const liveHubs = new Set<ChildProcess>();
+export function killAllHubs(): void {
+  for (const c of liveHubs) {
+    try { c.kill('SIGKILL'); } catch { /* gone */ }
+  }
+}
+
+/** `bento-hub serve` with a raised descriptor limit; `exec` keeps the node process at the shell's PID. */
+export function startHubProcess(fleet: Fleet, nofile: number, extraNodeArgs: string[] = []): HubProcess {
+  const args = [...extraNodeArgs, HUB_BIN, 'serve', '--dir', fleet.dir, '--listen', `127.0.0.1:${fleet.port}`, '--log-level', 'warn']
+    .map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  const child = spawn('sh', ['-c', `ulimit -n ${nofile} && exec '${process.execPath}' ${args}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  liveHubs.add(child);
+  let buf = '';
+  const keep = (c: Buffer): void => { buf += c.toString('utf8'); if (buf.length > 100_000) buf = buf.slice(-100_000); };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<void>((resolve) => child.once('exit', () => { liveHubs.delete(child); resolve(); }));
+  return { child, pid: child.pid!, startedAt: performance.now(), output: () => buf, exited };
+}
+
+export async function killHub(h: HubProcess, signal: NodeJS.Signals, timeoutMs = 15_000): Promise<void> {
+  if (h.child.exitCode !== null || h.child.signalCode !== null) return;
+  h.child.kill(signal);
+  const t = setTimeout(() => h.child.kill('SIGKILL'), timeoutMs);
+  await h.exited;
+  clearTimeout(t);
+}
+
+export interface AdminEvent { ev: string; [k: string]: unknown }
+
+/**
+ * One admin request. onEvent sees each event with the ms since the request
+ * started (before connect); returning true ends the request early.
+ */
+export function adminRequest(
+  socket: string,
+  req: object,
+  onEvent: (e: AdminEvent, ms: number) => boolean | void,
+  timeoutMs: number,
+): Promise<{ ms: number; closedBy: 'hub' | 'client' | 'timeout' }> {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const sock = net.connect(socket);
+    let pending = '';
+    let done = false;
+    const finish = (closedBy: 'hub' | 'client' | 'timeout'): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ ms: performance.now() - t0, closedBy });
+    };
+    const timer = setTimeout(() => finish('timeout'), timeoutMs);
+    sock.once('connect', () => sock.write(`${JSON.stringify(req)}\n`));
+    sock.on('data', (c: Buffer) => {
+      pending += c.toString('utf8');
+      let nl: number;
+      while (!done && (nl = pending.indexOf('\n')) !== -1) {
+        const line = pending.slice(0, nl);
+        pending = pending.slice(nl + 1);
+        if (!line) continue;
+        let e: AdminEvent;
+        try {
+          e = JSON.parse(line) as AdminEvent;
+        } catch {
+          e = { ev: 'error', message: `admin socket sent a line that is not JSON (${line.length} bytes)` };
+        }
+        if (onEvent(e, performance.now() - t0) === true) finish('client');
+      }
+    });
+    sock.on('end', () => finish('hub'));
+    sock.on('close', () => finish('hub'));
+    sock.on('error', (err) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      reject(err);
+    });
+  });
+}
+
+/** `list`: how many clients the hub reports, and how long the answer took (connect to last byte). */
+export async function listCount(socket: string, timeoutMs = 10_000): Promise<{ count: number; ms: number }> {
+  let count = -1;
+  let error = '';
+  const r = await adminRequest(socket, { op: 'list' }, (e) => {
+    if (e.ev === 'list') { count = (e['clients'] as unknown[]).length; return true; }
+    if (e.ev === 'error') { error = String(e['message']); return true; }
+    return false;
+  }, timeoutMs);
+  if (count < 0) throw new Error(`list: no answer (${error || r.closedBy})`);
+  return { count, ms: r.ms };
+}
+
+export async function ping(socket: string): Promise<boolean> {
+  try {
+    let ok = false;
+    await adminRequest(socket, { op: 'ping' }, (e) => { ok = e.ev === 'pong'; return ok; }, 2000);
+    return ok;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,53 @@
+// Messages between the bench orchestrator (main.ts) and its load-generator
+// workers (agent-worker.ts), over the child_process IPC channel.
+
+export interface AgentSpec {
+  name: string;
+  /** OpenSSH-format ed25519 private key. */
+  privateKey: string;
+}
+
+export interface WorkerInit {
+  t: 'init';
+  host: string;
+  port: number;
+  /** Source address for this worker's connections (127.x.y.z), so every worker has its own ephemeral port range. */
+  localAddress: string;
+  /** Handshakes in flight at once in this worker. */
+  maxInFlight: number;
+  /** Reconnect policy after a lost connection: the real agent's capped exponential backoff with full jitter. */
+  backoff: { initialMs: number; maxMs: number };
+  agents: AgentSpec[];
+}
+
+export type ToWorker =
+  | WorkerInit
+  | { t: 'connect' }
+  | { t: 'stats' }
+  | { t: 'stop' };
+
+export interface WorkerStats {
+  t: 'stats';
+  /** Agents that got the welcome and had their reverse forward accepted. */
+  ready: number;
+  /** Connections currently in the handshake (TCP connect .. welcome + forward). */
+  inFlight: number;
+  /** job.start messages received / job.ack messages received, since start. */
+  jobStarts: number;
+  acks: number;
+  /** Wall clock (Date.now) of the newest job.ack. */
+  lastAckAt: number;
+  /** Connection attempts that ended in an error, and closes of ready connections. */
+  errors: number;
+  drops: number;
+  heartbeatsSent: number;
+  heartbeatsEchoed: number;
+  /** Hub `error` lines seen (a hub closing a session tells why). */
+  hubErrors: number;
+  lastError: string;
+}
+
+export type FromWorker =
+  | { t: 'inited' }
+  | WorkerStats
+  | { t: 'stopped' };

@@ -1,0 +1,205 @@
+// The NixOS modules, checked on a machine without nixpkgs: every .nix file
+// parses, and the pure parts of the modules (render.nix, checks.nix,
+// defaults.nix, options.nix through a stub lib) evaluate with a bare
+// nix-instantiate. The rendered example configs go through the agent's and
+// the hub's real loaders, so a module option can never drift from the code.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { validateClientConfig } from '../../client/config.js';
+import { validateHubConfig, DEFAULT_HUB_CONFIG } from '../../hub/fleet/hub-config.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const haveNix = spawnSync('nix-instantiate', ['--version']).status === 0;
+const skip = haveNix ? false : 'nix-instantiate not found (Debian: apt-get install nix-bin)';
+
+type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
+type Obj = Record<string, Json>;
+
+function nixEval(expr: string): Json {
+  const out = execFileSync('nix-instantiate', ['--eval', '--strict', '--json', '--expr', expr], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  return JSON.parse(out) as Json;
+}
+
+const PRELUDE = `
+  pure = import ./nixos/lib/pure.nix;
+  client = { render = import ./nixos/modules/client/render.nix; checks = import ./nixos/modules/client/checks.nix; ex = import ./nixos/examples/client-settings.nix; };
+  hub = { render = import ./nixos/modules/hub/render.nix; checks = import ./nixos/modules/hub/checks.nix; ex = import ./nixos/examples/hub-settings.nix; };
+  optionPaths = m: import ./nixos/tests/option-paths.nix { file = ./nixos/modules/\${m}/options.nix; path = [ "services" "bento" m ]; };
+  run = m: builtins.mapAttrs (_: cfg: { json = m.render cfg; failures = pure.failures (m.checks cfg); }) m.ex;`;
+
+function nixFiles(dir: string): string[] {
+  const out: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (['node_modules', 'dist', '.git', '.test-artifacts'].includes(e.name)) continue;
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...nixFiles(p));
+    else if (e.name.endsWith('.nix')) out.push(p);
+  }
+  return out;
+}
+
+/** Option-style paths of an example value: "backoff.initialMs", "endpoints.*.url". */
+function examplePaths(v: Obj, known: Set<string>, prefix = ''): string[] {
+  const out: string[] = [];
+  for (const [k, x] of Object.entries(v)) {
+    const p = prefix ? `${prefix}.${k}` : k;
+    const hasChildren = [...known].some((o) => o.startsWith(`${p}.`));
+    if (known.has(p)) out.push(p);
+    else if (!hasChildren) { out.push(p); continue; } // unknown: reported by the caller
+    if (!hasChildren || x === null) continue;
+    if (Array.isArray(x)) for (const el of x) out.push(...examplePaths(el as Obj, known, `${p}.*`));
+    else if (typeof x === 'object') out.push(...examplePaths(x, known, p));
+  }
+  return out;
+}
+
+// Options that shape the units rather than the JSON config.
+const MODULE_ONLY = {
+  client: ['enable', 'package', 'configFile', 'settings', 'pullInterval', 'pullRandomizedDelay', 'extraPackages', 'logLevel', 'checkConfig'],
+  hub: ['enable', 'package', 'configFile', 'dataDir', 'user', 'group', 'openFirewall', 'onion.enable', 'onion.port', 'hostKeyFile', 'logLevel', 'checkConfig'],
+};
+
+test('every .nix file in the repository parses (nix-instantiate --parse)', { skip }, () => {
+  const files = nixFiles(ROOT);
+  for (const must of ['flake.nix', 'nixos/package.nix', 'nixos/tests/vm.nix', 'nixos/modules/hub/default.nix', 'nixos/modules/client/default.nix']) {
+    assert.ok(files.includes(path.join(ROOT, must)), `${must} exists`);
+  }
+  for (const f of files) {
+    const r = spawnSync('nix-instantiate', ['--parse', f], { encoding: 'utf8' });
+    assert.equal(r.status, 0, `${path.relative(ROOT, f)}: ${r.stderr}`);
+  }
+});
+
+test('client examples pass the module assertions and the agent loader, and reach the JSON', { skip }, () => {
+  const res = nixEval(`let ${PRELUDE} in { out = run client; ex = client.ex; }`) as { out: Record<string, { json: Obj; failures: string[] }>; ex: Record<string, Obj> };
+  assert.ok(Object.keys(res.out).length >= 3);
+  for (const [name, { json, failures }] of Object.entries(res.out)) {
+    assert.deepEqual(failures, [], `${name}: assertions`);
+    const cfg = validateClientConfig(json, `example ${name}`);
+    const ex = res.ex[name]!;
+    for (const [k, v] of Object.entries(ex)) {
+      if (MODULE_ONLY.client.includes(k) || v === null || (Array.isArray(v) && v.length === 0) || (typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length === 0)) continue;
+      assert.ok(k in json, `${name}: option "${k}" is set but render.nix drops it`);
+    }
+    assert.equal(cfg.endpoints.length, (ex['hub'] ? 1 : 0) + ((ex['endpoints'] as Json[] | undefined)?.length ?? 0), `${name}: endpoints`);
+  }
+  const roaming = validateClientConfig(res.out['roaming']!.json);
+  assert.deepEqual(roaming.endpoints.map((e) => e.proxy?.kind ?? (e.proxyCommand ? 'command' : 'direct')), ['direct', 'http', 'command', 'socks5h']);
+  assert.equal(validateClientConfig(res.out['tor-only']!.json).systemProfile, '/nix/var/nix/profiles/system', 'settings are merged');
+});
+
+test('hub examples pass the module assertions and the hub loader', { skip }, () => {
+  const res = nixEval(`let ${PRELUDE} in { out = run hub; ex = hub.ex; }`) as { out: Record<string, { json: Obj; failures: string[] }>; ex: Record<string, { settings: Obj }> };
+  for (const [name, { json, failures }] of Object.entries(res.out)) {
+    assert.deepEqual(failures, [], `${name}: assertions`);
+    const cfg = validateHubConfig(json, `example ${name}`);
+    for (const [k, v] of Object.entries(res.ex[name]!.settings)) assert.deepEqual((cfg as unknown as Obj)[k], v, `${name}: settings.${k}`);
+  }
+  assert.deepEqual(validateHubConfig(res.out['minimal']!.json), DEFAULT_HUB_CONFIG);
+});
+
+test('option trees and examples cover each other (no option unused, no example key without an option)', { skip }, () => {
+  for (const m of ['client', 'hub'] as const) {
+    const r = nixEval(`let ${PRELUDE} in { opts = optionPaths "${m}"; ex = ${m}.ex; }`) as { opts: string[]; ex: Record<string, Obj> };
+    const known = new Set(r.opts);
+    const used = new Set(Object.values(r.ex).flatMap((e) => examplePaths(e, known)));
+    for (const p of used) assert.ok(known.has(p), `${m}: example key "${p}" is not an option of services.bento.${m}`);
+    for (const p of known) {
+      if (p === 'package' || p === 'configFile') continue;
+      assert.ok(used.has(p), `${m}: option "${p}" is used by no example in nixos/examples/${m}-settings.nix`);
+    }
+    for (const p of MODULE_ONLY[m]) assert.ok(known.has(p), `${m}: MODULE_ONLY lists "${p}", which is no option`);
+  }
+});
+
+test('module defaults are the daemons\' defaults', { skip }, () => {
+  const d = nixEval('{ hub = import ./nixos/modules/hub/defaults.nix; client = import ./nixos/modules/client/defaults.nix; }') as { hub: { settings: Obj }; client: Obj };
+  assert.deepEqual(d.hub.settings, DEFAULT_HUB_CONFIG);
+  const c = validateClientConfig({ name: 'web1', hub: 'ssh://hub:2222', hubFingerprint: `SHA256:${'A'.repeat(43)}` }) as unknown as Obj;
+  for (const k of ['identityFile', 'stateDir', 'allowForwardPorts', 'connectTimeoutMs', 'backoff', 'currentSystem', 'systemProfile']) {
+    assert.deepEqual(d.client[k], c[k], `client default ${k}`);
+  }
+});
+
+test('a wrong rendering is refused by the real loaders (the check can fail)', { skip }, () => {
+  const r = nixEval(`let ${PRELUDE}
+    j = client.render client.ex.direct;
+    h = hub.render hub.ex.full;
+  in {
+    typo = builtins.removeAttrs j [ "hubFingerprint" ] // { hubFingerPrint = j.hubFingerprint; };
+    extra = client.render (client.ex.direct // { settings = { autoApplly = true; }; });
+    hubTypo = builtins.removeAttrs h [ "listen" ] // { listn = h.listen; };
+  }`) as Record<string, Obj>;
+  assert.throws(() => validateClientConfig(r['typo']), /unknown setting "hubFingerPrint"/);
+  assert.throws(() => validateClientConfig(r['extra']), /unknown setting "autoApplly"/);
+  assert.throws(() => validateHubConfig(r['hubTypo']), /unknown setting "listn"/);
+});
+
+// Each mistake must be caught by the module's assertion (with a message
+// naming the option) AND by the loader, so the two cannot disagree.
+const CLIENT_MISTAKES: Array<[string, string, RegExp]> = [
+  ['flake without #', 'client.ex.direct // { flake = "/etc/nixos"; }', /flake = "\/etc\/nixos" must be "PATH#ATTRIBUTE"/],
+  ['flake and configuration', 'client.ex.direct // { configuration = "/etc/nixos/configuration.nix"; }', /flake or .*configuration, not both/],
+  ['onion without proxy', 'client.ex.direct // { hub = "ssh://abc.onion:2222"; }', /Tor onion address; set proxy = "socks5h:/],
+  ['onion over socks5', 'client.ex.direct // { hub = "ssh://abc.onion:2222"; proxy = "socks5://127.0.0.1:9050"; }', /onion address/],
+  ['top-level proxy without hub', 'client.ex.tor-only // { proxy = "http://p:3128"; }', /apply to services\.bento\.client\.hub, which is null/],
+  ['bad fingerprint', 'client.ex.direct // { hubFingerprint = "abc"; }', /bento-hub fingerprint/],
+  ['bad name', 'client.ex.direct // { name = "Web_1"; }', /is not a DNS label/],
+  ['no hub at all', 'builtins.removeAttrs client.ex.direct [ "hub" ]', /Set services\.bento\.client\.hub/],
+  ['http scheme', 'client.ex.direct // { hub = "http://hub.example"; }', /is not a hub URL/],
+  ['proxy and proxyCommand', 'client.ex.direct // { proxy = "http://p:3128"; proxyCommand = "nc %h %p"; }', /proxy or proxyCommand, not both/],
+  ['bad proxy scheme', 'client.ex.direct // { endpoints = [ { url = "ssh://h:1"; proxy = "ftp://p"; } ]; }', /must be socks5h/],
+  ['credentials in URL', 'client.ex.direct // { hub = "ssh://root:pw@hub:2222"; }', /carries credentials/],
+  ['empty rebuildCommand', 'client.ex.direct // { rebuildCommand = [ ]; }', /non-empty argv/],
+  ['backoff inverted', 'client.ex.direct // { backoff = { initialMs = 5000; maxMs = 100; }; }', /maxMs >= initialMs/],
+];
+const HUB_MISTAKES: Array<[string, string, RegExp]> = [
+  ['listen not HOST:PORT', 'hub.ex.minimal // { settings = { listen = "2222"; }; }', /settings\.listen = "2222" must be HOST:PORT/],
+  ['wsListen not HOST:PORT', 'hub.ex.minimal // { settings = { wsListen = "localhost"; }; }', /settings\.wsListen/],
+  ['wsPath relative', 'hub.ex.minimal // { settings = { wsPath = "bento"; }; }', /must start with "\/"/],
+  ['tls half set', 'hub.ex.minimal // { settings = { tls = { cert = "/c.pem"; }; }; }', /settings\.tls needs absolute cert and key/],
+];
+
+test('module assertions and loaders refuse the same mistakes, and the assertion names the option', { skip }, () => {
+  const list = (cases: Array<[string, string, RegExp]>, m: string): string =>
+    `[ ${cases.map(([, e]) => `(let cfg = ${e}; in { json = ${m}.render cfg; failures = pure.failures (${m}.checks cfg); })`).join(' ')} ]`;
+  const r = nixEval(`let ${PRELUDE} in { client = ${list(CLIENT_MISTAKES, 'client')}; hub = ${list(HUB_MISTAKES, 'hub')}; }`) as Record<'client' | 'hub', Array<{ json: Obj; failures: string[] }>>;
+  CLIENT_MISTAKES.forEach(([what, , msg], i) => {
+    const { json, failures } = r.client[i]!;
+    assert.ok(failures.some((f) => msg.test(f)), `${what}: expected an assertion matching ${msg}, got ${JSON.stringify(failures)}`);
+    assert.ok(failures.every((f) => f.includes('services.bento.client')), `${what}: messages name the option`);
+    assert.throws(() => validateClientConfig(json), `${what}: the agent must refuse it too`);
+  });
+  HUB_MISTAKES.forEach(([what, , msg], i) => {
+    const { json, failures } = r.hub[i]!;
+    assert.ok(failures.some((f) => msg.test(f)), `${what}: expected an assertion matching ${msg}, got ${JSON.stringify(failures)}`);
+    assert.throws(() => validateHubConfig(json), `${what}: the hub must refuse it too`);
+  });
+});
+
+test('pure helpers agree with the TypeScript parsers', { skip }, () => {
+  const addrs = ['0.0.0.0:2222', '[::1]:22', 'hub.example:2222', 'nope', 'h:99999', '[::]:0080', 'a b:1'];
+  const r = nixEval(`map (a: (import ./nixos/lib/pure.nix).isHostPort a) ${JSON.stringify(addrs).replace(/,/g, ' ')}`) as boolean[];
+  addrs.forEach((a, i) => {
+    let ok = true;
+    try { validateHubConfig({ listen: a }); } catch { ok = false; }
+    assert.equal(r[i], ok, a);
+  });
+});
+
+test('flake outputs and the npmDepsHash file have the expected shape', { skip }, () => {
+  const r = nixEval(`let
+    lib = { genAttrs = names: f: builtins.listToAttrs (map (n: { name = n; value = f n; }) names); };
+    out = (import ./flake.nix).outputs { self = out; nixpkgs = { inherit lib; legacyPackages = { }; }; };
+  in { outputs = builtins.attrNames out; modules = builtins.attrNames out.nixosModules; systems = builtins.attrNames out.packages; }`) as { outputs: string[]; modules: string[]; systems: string[] };
+  for (const o of ['packages', 'nixosModules', 'overlays', 'devShells', 'checks']) assert.ok(r.outputs.includes(o), o);
+  assert.deepEqual(r.modules, ['client', 'default', 'hub']);
+  assert.ok(r.systems.includes('x86_64-linux'));
+  const hash = readFileSync(path.join(ROOT, 'nixos/npm-deps-hash'), 'utf8').trim();
+  assert.match(hash, /^sha256-[A-Za-z0-9+/]{43}=$/, 'nixos/npm-deps-hash holds one SRI hash (see docs/nixos.md)');
+  assert.ok(existsSync(path.join(ROOT, 'docs/nixos.md')));
+});

@@ -1,10 +1,11 @@
 // The agent's JSON config: loaded once, validated with messages that name the
 // field and say what to write instead. Paths default to NixOS locations.
-import { readFile } from 'node:fs/promises';
+import { readJsonFile } from '../common/platform/json-file.js';
 import { BentoError } from '../common/protocol/errors.js';
 import { hostNameProblem, isHostName } from '../common/protocol/names.js';
 import { isFingerprint } from '../common/protocol/fingerprint.js';
 import { parseEndpoint, type Endpoint, type EndpointInput } from './net/endpoint.js';
+import { PULL_KEYS, parsePullSettings, type PullSettings } from './pull/settings.js';
 
 export interface ClientConfig {
   name: string;
@@ -28,6 +29,8 @@ export interface ClientConfig {
   rollback: boolean;
   /** After a switch the agent must complete a fresh connection to the hub within this, or it rolls back. */
   rollbackTimeoutMs: number;
+  /** Config pull, log upload and flake-input updates (client/pull/settings.ts): top-level keys configDir, autoApply, ... */
+  pull: PullSettings;
 }
 
 const DEFAULTS = {
@@ -46,6 +49,7 @@ const KNOWN = new Set([
   'name', 'hub', 'endpoints', 'proxy', 'proxyCommand', 'hubFingerprint', 'identityFile', 'stateDir', 'rebuildCommand',
   'flake', 'configuration', 'rebuildEnv', 'currentSystem', 'systemProfile', 'allowForwardPorts',
   'connectTimeoutMs', 'backoff', 'rollback', 'rollbackTimeoutMs',
+  ...PULL_KEYS,
 ]);
 
 export function validateClientConfig(raw: unknown, source = 'config'): ClientConfig {
@@ -133,21 +137,11 @@ export function validateClientConfig(raw: unknown, source = 'config'): ClientCon
     backoff,
     rollback: rollback as boolean,
     rollbackTimeoutMs: int('rollbackTimeoutMs', DEFAULTS.rollbackTimeoutMs, 1_000, 86_400_000),
+    pull: parsePullSettings(o, str('stateDir', DEFAULTS.stateDir), o['name'] as string, bad),
   };
 }
 
 export async function loadClientConfig(file: string): Promise<ClientConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new BentoError('CONFIG_INVALID', `cannot read ${file}: ${(err as Error).message}`);
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new BentoError('CONFIG_INVALID', `${file}: not valid JSON: ${(err as Error).message}`);
-  }
+  const raw = await readJsonFile(file);
   return validateClientConfig(raw, file);
 }

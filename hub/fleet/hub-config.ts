@@ -1,7 +1,8 @@
 // hub.json: the hub's settings. Loaded and validated once at start; every
 // field has a default so a freshly initialized fleet runs as is.
-import { readFile } from 'node:fs/promises';
+import { readJsonFile } from '../../common/platform/json-file.js';
 import { BentoError } from '../../common/protocol/errors.js';
+import { validatePublishSettings, type PublishSettings } from '../publish/settings.js';
 
 export interface HubConfig {
   /** ssh listen address, HOST:PORT. */
@@ -16,6 +17,8 @@ export interface HubConfig {
   adminGroup: string | null;
   /** Finished jobs kept per host. */
   jobHistory: number;
+  /** build / deploy / SFTP jail settings (hub/publish/settings.ts); absent = all defaults. */
+  publish?: PublishSettings;
 }
 
 export const DEFAULT_HUB_CONFIG: HubConfig = {
@@ -33,7 +36,7 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
     throw new BentoError('CONFIG_INVALID', `${source}: expected a JSON object`);
   }
   const o = raw as Record<string, unknown>;
-  const known = new Set(Object.keys(DEFAULT_HUB_CONFIG));
+  const known = new Set([...Object.keys(DEFAULT_HUB_CONFIG), 'publish']);
   for (const k of Object.keys(o)) {
     if (!known.has(k)) throw new BentoError('CONFIG_INVALID', `${source}: unknown setting "${k}" (known: ${[...known].join(', ')})`);
   }
@@ -48,25 +51,12 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
   if (!Number.isInteger(cfg.heartbeatMs) || cfg.heartbeatMs < 100 || cfg.heartbeatMs > 3_600_000) bad(`"heartbeatMs" must be an integer in 100..3600000`);
   if (cfg.adminGroup !== null && typeof cfg.adminGroup !== 'string') bad(`"adminGroup" must be a group name or null`);
   if (!Number.isInteger(cfg.jobHistory) || cfg.jobHistory < 1) bad(`"jobHistory" must be a positive integer`);
+  if (o['publish'] !== undefined) cfg.publish = validatePublishSettings(o['publish'], source);
   return cfg;
 }
 
 export async function loadHubConfig(file: string): Promise<HubConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new BentoError('FLEET_NOT_INITIALIZED', `${file} not found; run \`bento-hub init --dir DIR\` first`);
-    }
-    throw err;
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new BentoError('CONFIG_INVALID', `${file}: not valid JSON: ${(err as Error).message}`);
-  }
+  const raw = await readJsonFile(file, () => new BentoError('FLEET_NOT_INITIALIZED', `${file} not found; run \`bento-hub init --dir DIR\` first`));
   return validateHubConfig(raw, file);
 }
 

@@ -5,6 +5,10 @@ import { serveCommand } from './cmd-serve.js';
 import { listCommand } from './cmd-list.js';
 import { triggerCommand } from './cmd-trigger.js';
 import { proxyCommand, sshCommand, sshConfigCommand } from './cmd-ssh.js';
+import { importCommand } from './cmd-import.js';
+import { buildCommand } from './cmd-build.js';
+import { deployCommand } from './cmd-deploy.js';
+import { logsCommand } from './cmd-logs.js';
 
 export const hubProgram: ProgramSpec = {
   bin: 'bento-hub',
@@ -15,6 +19,8 @@ export const hubProgram: ProgramSpec = {
   commands: [
     initCommand, addHostCommand, removeHostCommand, hostsCommand, fingerprintCommand, serveCommand,
     listCommand, triggerCommand, proxyCommand, sshCommand, sshConfigCommand,
+    importCommand,
+    buildCommand, deployCommand, logsCommand,
   ],
 };
 

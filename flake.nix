@@ -1,0 +1,59 @@
+{
+  description = "Bento: a NixOS fleet orchestrator (hub + agents over one outbound SSH tunnel)";
+
+  inputs.nixpkgs.url = "github:NixOS/nixpkgs/nixos-unstable";
+
+  outputs = { self, nixpkgs }:
+    let
+      # Linux only: the agent drives nixos-rebuild, and the dev shell holds
+      # nftables/iproute2 for the NAT test fixtures.
+      systems = [ "x86_64-linux" "aarch64-linux" ];
+      forAll = f: nixpkgs.lib.genAttrs systems (system: f nixpkgs.legacyPackages.${system});
+    in
+    {
+      overlays.default = final: _prev: {
+        bento-fleet = final.callPackage ./nixos/package.nix { };
+      };
+
+      packages = forAll (pkgs: rec {
+        bento-fleet = pkgs.callPackage ./nixos/package.nix { };
+        bento = bento-fleet;
+        default = bento-fleet;
+      });
+
+      # The modules default their `package` to pkgs.bento-fleet when the
+      # overlay is applied, else they build ./nixos/package.nix themselves.
+      nixosModules = {
+        hub = ./nixos/modules/hub;
+        client = ./nixos/modules/client;
+        default = ./nixos/modules;
+      };
+
+      devShells = forAll (pkgs: {
+        # Everything the test suite drives for real (see README and test/).
+        default = pkgs.mkShell {
+          packages = with pkgs; [
+            nodejs_20
+            openssh
+            tor
+            tinyproxy
+            corkscrew
+            microsocks
+            dante
+            nftables
+            iproute2
+            nix
+            chromium
+          ];
+        };
+      });
+
+      # Needs KVM: nix build .#checks.x86_64-linux.vm-test -L
+      checks = forAll (pkgs: {
+        vm-test = import ./nixos/tests/vm.nix { inherit pkgs self; };
+        package = self.packages.${pkgs.stdenv.hostPlatform.system}.default;
+      });
+
+      formatter = forAll (pkgs: pkgs.nixpkgs-fmt);
+    };
+}

@@ -1,0 +1,57 @@
+# The client module's assertions, as a pure function of its options so the
+# unit test can evaluate them without nixpkgs. They mirror the agent's own
+# refusals (client/config.ts, client/net/endpoint.ts) but name the NixOS
+# option to change, so a mistake fails `nixos-rebuild` instead of the unit.
+cfg:
+let
+  pure = import ../../lib/pure.nix;
+  o = "services.bento.client";
+  get = n: cfg.${n} or null;
+  endpoints = cfg.endpoints or [ ];
+  # Every way out the agent will try: `hub` (with the top-level proxy) first.
+  routes =
+    (if get "hub" == null then [ ] else [ { where = "${o}.hub"; url = cfg.hub; proxy = get "proxy"; proxyCommand = get "proxyCommand"; } ])
+    ++ builtins.genList (i: let e = builtins.elemAt endpoints i; in {
+      where = "${o}.endpoints.${toString i}";
+      url = e.url; proxy = e.proxy or null; proxyCommand = e.proxyCommand or null;
+    }) (builtins.length endpoints);
+  scheme = u: let p = pure.parseUrl u; in if p == null then null else p.scheme;
+  routeChecks = r:
+    let
+      u = pure.parseUrl r.url;
+      onion = u != null && pure.isOnion u.host;
+      proxyScheme = if r.proxy == null then null else scheme r.proxy;
+    in [
+      { assertion = u != null && builtins.elem u.scheme [ "ssh" "ws" "wss" ];
+        message = ''${r.where}: "${toString r.url}" is not a hub URL; write ssh://HOST:2222, ws://HOST/bento or wss://HOST/bento.''; }
+      { assertion = u == null || !u.hasUser;
+        message = ''${r.where}: "${toString r.url}" carries credentials; remove them (the agent authenticates with identityFile).''; }
+      { assertion = r.proxy == null || r.proxyCommand == null;
+        message = "${r.where}: set proxy or proxyCommand, not both."; }
+      { assertion = r.proxy == null || builtins.elem proxyScheme [ "socks5h" "socks5" "http" ];
+        message = ''${r.where}: proxy "${toString r.proxy}" must be socks5h://HOST:PORT (Tor), socks5://HOST:PORT or http://[USER:PASS@]HOST:PORT.''; }
+      { assertion = !onion || r.proxyCommand != null || (r.proxy != null && proxyScheme != "socks5");
+        message = ''${r.where}: ${r.url} is a Tor onion address; set proxy = "socks5h://127.0.0.1:9050" (and services.tor.client.enable = true). socks5:// would resolve the name locally.''; }
+    ];
+in
+[
+  { assertion = pure.isHostName (get "name");
+    message = ''${o}.name = "${toString (get "name")}" is not a DNS label (a-z, 0-9, inner hyphens, at most 63); set ${o}.name explicitly, e.g. "web1".''; }
+  { assertion = pure.isFingerprint (get "hubFingerprint");
+    message = ''${o}.hubFingerprint must be the hub key's "SHA256:..." fingerprint (43 base64 characters after "SHA256:"); run `bento-hub fingerprint` on the hub and paste it.''; }
+  { assertion = routes != [ ];
+    message = ''Set ${o}.hub = "ssh://hub.example:2222"; or list ${o}.endpoints = [ { url = "..."; } ].''; }
+  { assertion = get "hub" != null || (get "proxy" == null && get "proxyCommand" == null);
+    message = "${o}.proxy and ${o}.proxyCommand apply to ${o}.hub, which is null; give proxy/proxyCommand inside each ${o}.endpoints entry instead."; }
+  { assertion = get "flake" == null || get "configuration" == null;
+    message = "Set ${o}.flake or ${o}.configuration, not both."; }
+  { assertion = get "flake" == null || builtins.match ".*#.+" cfg.flake != null;
+    message = ''${o}.flake = "${toString (get "flake")}" must be "PATH#ATTRIBUTE", e.g. "/etc/nixos#web1".''; }
+  { assertion = get "rebuildCommand" == null || (builtins.isList cfg.rebuildCommand && cfg.rebuildCommand != [ ]);
+    message = "${o}.rebuildCommand must be a non-empty argv list, e.g. [ \"/run/current-system/sw/bin/nixos-rebuild\" ]."; }
+  { assertion = builtins.all (n: get n == null || pure.isAbsolute cfg.${n}) [ "identityFile" "stateDir" ];
+    message = "${o}.identityFile and ${o}.stateDir must be absolute paths (strings, so no secret is copied into the Nix store)."; }
+  { assertion = let b = get "backoff"; in b == null || (b.initialMs >= 10 && b.maxMs >= b.initialMs);
+    message = "${o}.backoff: need initialMs >= 10 and maxMs >= initialMs."; }
+]
+++ builtins.concatMap routeChecks routes

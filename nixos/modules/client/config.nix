@@ -1,0 +1,38 @@
+# services.bento.client: the rendered config, assertions and warnings.
+{ config, lib, pkgs, ... }:
+let
+  cfg = config.services.bento.client;
+  pure = import ../../lib/pure.nix;
+  rendered = (pkgs.formats.json { }).generate "bento-client.json" (import ./render.nix cfg);
+  # Run the agent's own loader at build time: a config it would refuse fails
+  # the system build rather than the unit after the switch.
+  checked = pkgs.runCommand "bento-client.json" { } ''
+    ${cfg.package}/bin/bento-client check-config --config ${rendered}
+    cp ${rendered} $out
+  '';
+  proxies = lib.filter (p: p != null) ([ cfg.proxy ] ++ map (e: e.proxy) cfg.endpoints);
+  usesLocalTor = lib.any (p: builtins.match "socks5h?://(127\\.0\\.0\\.1|localhost):9050.*" p != null) proxies;
+in
+{
+  config = lib.mkIf cfg.enable {
+    services.bento.client.configFile = if cfg.checkConfig then checked else rendered;
+
+    # A stable path for admins: `bento-client check-config|pubkey --config /etc/bento/client.json`.
+    environment.etc."bento/client.json".source = cfg.configFile;
+    environment.systemPackages = [ cfg.package ];
+
+    assertions = import ./checks.nix cfg;
+
+    warnings =
+      lib.optional (cfg.identityFile == "/etc/ssh/ssh_host_ed25519_key" && !config.services.openssh.enable) ''
+        services.bento.client.identityFile is the ssh host key, but services.openssh is disabled, so nothing
+        generates /etc/ssh/ssh_host_ed25519_key. Enable services.openssh, create the key
+        (ssh-keygen -t ed25519 -N "" -f /etc/ssh/ssh_host_ed25519_key), or point identityFile elsewhere.''
+      ++ lib.optional (usesLocalTor && !config.services.tor.client.enable) ''
+        services.bento.client uses the Tor SOCKS port 127.0.0.1:9050, but services.tor.client.enable is false;
+        set services.tor.enable = true; services.tor.client.enable = true;''
+      ++ lib.optional (cfg.pullInterval == null) ''
+        services.bento.client.pullInterval is null: with the tunnel down this host will not converge
+        until it reconnects (no fallback pull).'';
+  };
+}

@@ -1,0 +1,171 @@
+# services.bento.client: typed options. Every option named like a key of the
+# agent's JSON config maps 1:1 onto that key (see render.nix); the rest
+# (enable, package, pull*, extraPackages, checkConfig, logLevel) shape the
+# systemd units. Keep to the small set of lib functions the option-tree stub
+# in nixos/tests/option-paths.nix understands.
+{ config, lib, pkgs, ... }:
+let
+  inherit (lib) mkOption types literalExpression;
+  defaults = import ./defaults.nix;
+  json = pkgs.formats.json { };
+  nullOrStr = description: mkOption { type = types.nullOr types.str; default = null; inherit description; };
+in
+{
+  options.services.bento.client = {
+    enable = lib.mkEnableOption "the Bento agent, which keeps this host's tunnel to the fleet hub open and runs the rebuilds it pushes";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.bento-fleet or (pkgs.callPackage ../../package.nix { });
+      defaultText = literalExpression "pkgs.bento-fleet or (pkgs.callPackage ./nixos/package.nix { })";
+      description = "The Bento package (provides bento-client).";
+    };
+
+    name = mkOption {
+      type = types.str;
+      default = config.networking.hostName;
+      defaultText = literalExpression "config.networking.hostName";
+      description = "Host name registered on the hub (`bento-hub add-host NAME`). A lower-case DNS label.";
+    };
+
+    hub = nullOrStr ''
+      The hub, as ssh://HOST[:PORT] (default port 2222), ws://HOST[/PATH] or
+      wss://HOST[/PATH]. Tried first; `proxy`/`proxyCommand` apply to it.
+      Use `endpoints` to list fallbacks.
+    '';
+    proxy = nullOrStr ''
+      Proxy for `hub`: socks5h://HOST:PORT (Tor; names resolved by the proxy),
+      socks5://HOST:PORT or http://[USER:PASS@]HOST:PORT (HTTP CONNECT).
+    '';
+    proxyCommand = nullOrStr ''
+      ProxyCommand for `hub`, with %h and %p, e.g.
+      "''${pkgs.corkscrew}/bin/corkscrew proxy.example 3128 %h %p".
+      Use an absolute path or add the tool to `extraPackages`.
+    '';
+
+    endpoints = mkOption {
+      type = types.listOf (types.submodule {
+        options = {
+          url = mkOption { type = types.str; description = "Hub URL (ssh://, ws:// or wss://)."; };
+          proxy = nullOrStr "Proxy for this endpoint (socks5h://, socks5:// or http://).";
+          proxyCommand = nullOrStr "ProxyCommand for this endpoint (%h, %p).";
+        };
+      });
+      default = [ ];
+      example = literalExpression ''
+        [ { url = "ssh://hub.example:2222"; }
+          { url = "ssh://xxxx.onion:2222"; proxy = "socks5h://127.0.0.1:9050"; } ]
+      '';
+      description = "Further ways to the hub, tried in order after `hub`.";
+    };
+
+    hubFingerprint = mkOption {
+      type = types.str;
+      example = "SHA256:OxPHtnrxIMdAdRkKVMDCEo4jEeaBh11EabG2yQVXn30";
+      description = "The hub key fingerprint to pin (`bento-hub fingerprint`). Anything else is refused.";
+    };
+
+    identityFile = mkOption {
+      type = types.str;
+      default = defaults.identityFile;
+      description = ''
+        Private ed25519 key the agent logs in with (a string path: it is read
+        at run time, never copied to the store). The default is the host's
+        ssh host key, so enrolment is `bento-hub add-host NAME --key-file
+        ssh_host_ed25519_key.pub`.
+      '';
+    };
+
+    stateDir = mkOption {
+      type = types.str;
+      default = defaults.stateDir;
+      description = "Agent state (outbox of unreported results, running job, pulled config).";
+    };
+
+    flake = nullOrStr ''Flake to rebuild from, "PATH#ATTRIBUTE" (passed as --flake).'';
+    configuration = nullOrStr "configuration.nix to rebuild from (passed as -I nixos-config=...).";
+
+    rebuildCommand = mkOption {
+      type = types.listOf types.str;
+      default = [ "${config.system.build.nixos-rebuild or pkgs.nixos-rebuild}/bin/nixos-rebuild" ];
+      defaultText = literalExpression ''[ "''${config.system.build.nixos-rebuild}/bin/nixos-rebuild" ]'';
+      description = "argv the action (switch, boot, ...) and the flake/configuration flags are appended to.";
+    };
+
+    rebuildEnv = mkOption {
+      type = types.attrsOf types.str;
+      default = { };
+      description = "Extra environment for the rebuild command.";
+    };
+
+    allowForwardPorts = mkOption {
+      type = types.listOf types.port;
+      default = defaults.allowForwardPorts;
+      description = "Local ports the hub may reach through the tunnel (`bento-hub proxy HOST PORT`).";
+    };
+
+    connectTimeoutMs = mkOption {
+      type = types.ints.between 100 600000;
+      default = defaults.connectTimeoutMs;
+      description = "Time allowed for one connection attempt (carrier, proxy and SSH handshake).";
+    };
+
+    backoff = mkOption {
+      type = types.submodule {
+        options = {
+          initialMs = mkOption { type = types.ints.between 10 86400000; default = defaults.backoff.initialMs; description = "First reconnect delay."; };
+          maxMs = mkOption { type = types.ints.between 10 86400000; default = defaults.backoff.maxMs; description = "Cap of the exponential reconnect delay."; };
+        };
+      };
+      default = { };
+      description = "Reconnect backoff (exponential with full jitter).";
+    };
+
+    settings = mkOption {
+      type = json.type;
+      default = { };
+      description = "Extra keys merged last into the agent's JSON config, for settings without an option here.";
+    };
+
+    pullInterval = mkOption {
+      type = types.nullOr types.str;
+      default = defaults.pullInterval;
+      description = ''
+        Period of the fallback pull timer (bento-client-pull.timer, systemd
+        time span). It converges the host from the hub's published
+        configuration when the tunnel is down. null disables the timer.
+      '';
+    };
+    pullRandomizedDelay = mkOption {
+      type = types.str;
+      default = defaults.pullRandomizedDelay;
+      description = "RandomizedDelaySec of the pull timer, so a fleet does not pull in lockstep.";
+    };
+
+    extraPackages = mkOption {
+      type = types.listOf types.package;
+      default = [ ];
+      example = literalExpression "[ pkgs.corkscrew pkgs.netcat-openbsd ]";
+      description = "Put on the agent's PATH (tools a proxyCommand or the rebuild needs).";
+    };
+
+    logLevel = mkOption {
+      type = types.enum [ "trace" "debug" "info" "warn" "error" ];
+      default = "info";
+      description = "Agent log level (JSON lines in the journal).";
+    };
+
+    checkConfig = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Validate the rendered config with `bento-client check-config` at build time.";
+    };
+
+    configFile = mkOption {
+      type = types.path;
+      internal = true;
+      readOnly = true;
+      description = "The rendered agent config in the store (set by the module).";
+    };
+  };
+}

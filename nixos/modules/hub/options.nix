@@ -1,0 +1,126 @@
+# services.bento.hub: typed options. `settings` maps 1:1 onto hub.json
+# (render.nix); the rest shape the unit, the user, the firewall and Tor.
+# Keep to the small set of lib functions the option-tree stub in
+# nixos/tests/option-paths.nix understands.
+{ lib, pkgs, ... }:
+let
+  inherit (lib) mkOption types literalExpression;
+  defaults = import ./defaults.nix;
+  json = pkgs.formats.json { };
+  d = defaults.settings;
+in
+{
+  options.services.bento.hub = {
+    enable = lib.mkEnableOption "the Bento hub, which holds every agent's SSH tunnel and pushes rebuilds through it";
+
+    package = mkOption {
+      type = types.package;
+      default = pkgs.bento-fleet or (pkgs.callPackage ../../package.nix { });
+      defaultText = literalExpression "pkgs.bento-fleet or (pkgs.callPackage ./nixos/package.nix { })";
+      description = "The Bento package (provides bento-hub).";
+    };
+
+    dataDir = mkOption {
+      type = types.str;
+      default = defaults.dataDir;
+      description = ''
+        The fleet directory (`bento-hub --dir`, $BENTO_DIR): hub.json, the hub
+        key, registry.json, hosts/, state/ and the admin socket hub.sock.
+        Created and initialized (`bento-hub init`) on first start.
+      '';
+    };
+
+    user = mkOption { type = types.str; default = defaults.user; description = "System user the hub runs as (created by the module)."; };
+    group = mkOption { type = types.str; default = defaults.group; description = "Group of the hub user (created by the module)."; };
+
+    settings = mkOption {
+      default = { };
+      description = ''
+        hub.json. Installed into dataDir at every start, so edits made by hand
+        there are replaced. Keys without an option here can be set too; the
+        hub refuses unknown ones at start (and at build time with checkConfig).
+      '';
+      type = types.submodule {
+        freeformType = json.type;
+        options = {
+          listen = mkOption { type = types.str; default = d.listen; description = "Agents' SSH listen address, HOST:PORT."; };
+          wsListen = mkOption {
+            type = types.nullOr types.str;
+            default = d.wsListen;
+            example = "127.0.0.1:8022";
+            description = "WebSocket listen address, HOST:PORT (SSH in binary frames; put nginx in front for wss://), or null.";
+          };
+          wsPath = mkOption { type = types.str; default = d.wsPath; description = "HTTP path of the WebSocket endpoint."; };
+          tls = mkOption {
+            type = types.nullOr (types.submodule {
+              options = {
+                cert = mkOption { type = types.str; description = "PEM certificate chain path."; };
+                key = mkOption { type = types.str; description = "PEM private key path (readable by the hub user)."; };
+              };
+            });
+            default = d.tls;
+            description = "TLS for the WebSocket listener (wss:// without a reverse proxy), or null.";
+          };
+          heartbeatMs = mkOption {
+            type = types.ints.between 100 3600000;
+            default = d.heartbeatMs;
+            description = "Heartbeat period told to agents; a peer silent for 2.5 periods is dead.";
+          };
+          adminGroup = mkOption {
+            type = types.nullOr types.str;
+            default = d.adminGroup;
+            example = "wheel";
+            description = "Group allowed on the admin socket (mode 0660); null: root and the hub user only (0600).";
+          };
+          jobHistory = mkOption { type = types.ints.positive; default = d.jobHistory; description = "Finished jobs kept per host."; };
+        };
+      };
+    };
+
+    openFirewall = mkOption {
+      type = types.bool;
+      default = false;
+      description = "Open the TCP ports of settings.listen and settings.wsListen.";
+    };
+
+    onion = {
+      enable = lib.mkEnableOption "a Tor v3 onion service for the agents' SSH port (services.tor.relay.onionServices.bento)";
+      port = mkOption {
+        type = types.nullOr types.port;
+        default = null;
+        description = "Port on the onion address; null: the port of settings.listen.";
+      };
+    };
+
+    hostKeyFile = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/run/secrets/bento-hub-key";
+      description = ''
+        OpenSSH ed25519 private key to install as the hub key at every start
+        (through a systemd credential), so the fingerprint agents pin is known
+        before the first boot and survives a reinstall. null: `bento-hub init`
+        generates one on first start.
+      '';
+    };
+
+    logLevel = mkOption {
+      type = types.enum [ "trace" "debug" "info" "warn" "error" ];
+      default = "info";
+      description = "Hub log level (JSON lines in the journal).";
+    };
+
+    checkConfig = mkOption {
+      type = types.bool;
+      default = true;
+      description = "Validate the rendered hub.json with the hub's own loader at build time.";
+    };
+
+    configFile = mkOption {
+      type = types.path;
+      internal = true;
+      readOnly = true;
+      description = "The rendered hub.json in the store (set by the module).";
+    };
+  };
+}

@@ -22,7 +22,10 @@ export const initCommand: CommandSpec = {
   positionals: { min: 0, max: 0 },
   async run({ values }) {
     const p = fleetPaths(fleetDir(values));
-    if (await exists(p.hubConfig)) throw new BentoError('FLEET_EXISTS', `${p.hubConfig} already exists; this fleet is initialized`);
+    // Any one of these means a fleet lives here: never overwrite its identity or hosts.
+    for (const f of [p.hubConfig, p.hostKey, p.registry]) {
+      if (await exists(f)) throw new BentoError('FLEET_EXISTS', `${f} already exists; this fleet is initialized (refusing to overwrite its key or registry)`);
+    }
     const listen = str(values, 'listen') ?? DEFAULT_HUB_CONFIG.listen;
     if (!isHostPort(listen)) throw new BentoError('USAGE', `--listen must be HOST:PORT, got "${listen}"`);
     await mkdir(p.root, { recursive: true, mode: 0o700 });

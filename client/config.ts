@@ -6,6 +6,7 @@ import { hostNameProblem, isHostName } from '../common/protocol/names.js';
 import { isFingerprint } from '../common/protocol/fingerprint.js';
 import { parseEndpoint, type Endpoint, type EndpointInput } from './net/endpoint.js';
 import { PULL_KEYS, parsePullSettings, type PullSettings } from './pull/settings.js';
+import { parseLocalPageSettings, type LocalPageSettings } from './web/settings.js';
 
 export interface ClientConfig {
   name: string;
@@ -31,6 +32,8 @@ export interface ClientConfig {
   rollbackTimeoutMs: number;
   /** Config pull, log upload and flake-input updates (client/pull/settings.ts): top-level keys configDir, autoApply, ... */
   pull: PullSettings;
+  /** The host-local "upgrade now" page and its unix socket (client/web/settings.ts, docs/web.md); null = off. */
+  localPage: LocalPageSettings | null;
 }
 
 const DEFAULTS = {
@@ -50,6 +53,7 @@ const KNOWN = new Set([
   'flake', 'configuration', 'rebuildEnv', 'currentSystem', 'systemProfile', 'allowForwardPorts',
   'connectTimeoutMs', 'backoff', 'rollback', 'rollbackTimeoutMs',
   ...PULL_KEYS,
+  'localPage',
 ]);
 
 export function validateClientConfig(raw: unknown, source = 'config'): ClientConfig {
@@ -138,6 +142,7 @@ export function validateClientConfig(raw: unknown, source = 'config'): ClientCon
     rollback: rollback as boolean,
     rollbackTimeoutMs: int('rollbackTimeoutMs', DEFAULTS.rollbackTimeoutMs, 1_000, 86_400_000),
     pull: parsePullSettings(o, str('stateDir', DEFAULTS.stateDir), o['name'] as string, bad),
+    localPage: parseLocalPageSettings(o['localPage'], bad),
   };
 }
 

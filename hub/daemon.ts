@@ -18,6 +18,10 @@ import { AdminServer } from './admin/server.js';
 import { makeAdminHandler, type HubParts } from './admin/handlers.js';
 import type { LiveSession } from './server/live-session.js';
 import { startWsListener, type WsListener } from './server/ws-listener.js';
+import { HubFeed } from './metrics/feed.js';
+import { startWeb, type RunningWeb } from './web/server.js';
+import { SftpJail } from './sftp/jail.js';
+import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
 
 export interface StartHubOptions {
   dir: string;
@@ -34,6 +38,8 @@ export interface RunningHub {
   ws: WsListener | null;
   parts: HubParts;
   agentServer: AgentServer;
+  /** Dashboard and metrics endpoints (both off unless hub.json enables them). */
+  web: RunningWeb;
   stop(): Promise<void>;
 }
 
@@ -53,19 +59,25 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
   await hostStates.load();
   const sessions = new SessionRegistry(config.heartbeatMs, log.child({ component: 'sessions' }));
   const watchers = new JobWatchers();
+  // Connections and job events for the metrics and the dashboard.
+  const feed = new HubFeed(log.child({ component: 'web' }), watchers);
   const scheduler = new Scheduler({ store, sessions, watchers, log: log.child({ component: 'scheduler' }) });
   await scheduler.recover();
 
   const sshLog = log.child({ component: 'ssh' });
   const guard = (what: string) => (err: unknown) => sshLog.error({ err: asBentoError(err).message }, `${what} failed`);
+  // Each host's SFTP jail: its own published config (read-only) and logs/ (create-only).
+  const jail = new SftpJail({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, log: log.child({ component: 'sftp' }) });
   const agentServer = new AgentServer({
     hostKey,
     registry,
     log: sshLog,
     hooks: {
+      onSftp: (s, accept) => jail.serve(s.name, accept()),
       heartbeatMs: () => config.heartbeatMs,
       onHello(s, hello) {
         sessions.add(s);
+        feed.connected(s, hostStates.get(s.name)?.lastConnectedAt != null);
         sshLog.info({ host: s.name, remote: s.origin.remoteAddress, carrier: s.origin.carrier, via: hello.via, agent: hello.agentVersion }, 'agent connected');
         const now = new Date().toISOString();
         hostStates.update(s.name, {
@@ -75,10 +87,16 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
         scheduler.onHello(s, hello).catch(guard('hello handling'));
       },
       onMessage(s, msg) {
+        // The config a host runs changes with a job, not only at hello (a replayed result is older than the hello).
+        if (msg.type === 'job.end' && msg.configHash !== undefined && !msg.replayed) {
+          if (s.hello) s.hello.configHash = msg.configHash;
+          hostStates.update(s.name, { configHash: msg.configHash }).catch(guard('host state write'));
+        }
         scheduler.onMessage(s, msg).catch(guard(`${msg.type} handling`));
       },
       onClose(s: LiveSession) {
         if (!s.hello || !sessions.remove(s)) return;
+        feed.disconnected(s);
         sshLog.info({ host: s.name, remote: s.origin.remoteAddress }, 'agent disconnected');
         hostStates.update(s.name, { lastSeenAt: new Date(s.lastInbound).toISOString() }).catch(guard('host state write'));
         scheduler.onDisconnect(s.name).catch(guard('disconnect handling'));
@@ -86,7 +104,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     },
   });
 
-  const parts: HubParts = { registry, sessions, scheduler, watchers, log };
+  const parts: HubParts = { registry, sessions, scheduler, watchers, log, store, hostStates, fleetDir: paths.root };
   const admin = new AdminServer(paths.adminSocket, makeAdminHandler(parts), log.child({ component: 'admin' }));
   await admin.listen(config.adminGroup);
   let sshAddress: AddressInfo;
@@ -103,6 +121,15 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     if (!hp) throw new Error(`invalid ws listen address ${wsAddr}`);
     ws = await startWsListener({ ...hp, path: config.wsPath, tls: config.tls, agentServer, log: log.child({ component: 'ws' }) });
   }
+  let web: RunningWeb;
+  try {
+    web = await startWeb(config, { parts, store, hostStates, feed, fleetDir: paths.root, log: log.child({ component: 'web' }) });
+  } catch (err) {
+    await admin.close();
+    await ws?.close();
+    await agentServer.close();
+    throw err;
+  }
   sessions.startSweep();
   log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length }, 'hub serving');
 
@@ -112,7 +139,9 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     ws,
     parts,
     agentServer,
+    web,
     async stop() {
+      await web.close();
       sessions.stop();
       await admin.close();
       await ws?.close();

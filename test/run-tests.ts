@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 const groups = process.argv.slice(2);
-const dirs = groups.length ? groups : ['unit', 'integration', 'e2e'];
+const dirs = groups.length ? groups : ['unit', 'integration', 'e2e', 'browser'];
 
 function collect(dir: string): string[] {
   let out: string[] = [];

@@ -8,6 +8,10 @@ import { fingerprintOfBlob } from '../../common/protocol/fingerprint.js';
 import { loadClientConfig } from '../config.js';
 import { Agent } from '../agent.js';
 import { installRollbackGuard } from '../rollback/install.js';
+import { installPull } from '../pull/plugin.js';
+import { pullCommand } from '../pull/cmd-pull.js';
+import { installLocalPage } from '../web/local-page.js';
+import { upgradeCommand } from '../web/upgrade-cli.js';
 
 function configPath(values: CommandContext['values']): string {
   const v = values['config'];
@@ -31,8 +35,15 @@ const runCommand: CommandSpec = {
     const stop = (): void => { void agent.stop(); };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    // The config pull after the guard: its ended() hook records a switch as applied only once the guard judged it.
+    const pull = await installPull(agent, config, log.child({ component: 'pull' }));
+    // The local "upgrade now" page and socket (after the guard and the pull: it shows their verdicts).
+    const page = await installLocalPage(agent, config, log.child({ component: 'local-page' }));
     void guard.resume();
+    pull.start();
     await agent.run();
+    pull.stop();
+    await page?.close();
     return 0;
   },
 };
@@ -72,5 +83,5 @@ export const clientProgram: ProgramSpec = {
   bin: 'bento-client',
   summary: 'Bento agent: keeps this host\'s tunnel to the hub open and runs the rebuilds it pushes.',
   commonOptions: { config: { type: 'string', arg: 'FILE', help: 'agent config (JSON)' } },
-  commands: [runCommand, checkCommand, pubkeyCommand],
+  commands: [runCommand, checkCommand, pubkeyCommand, pullCommand, upgradeCommand],
 };

@@ -22,6 +22,12 @@ export interface JobHooks {
   prepare?(job: JobStart, line: (data: string) => void): Promise<void>;
   /** Runs after the rebuild; returns the final verdict. */
   settle?(job: JobStart, result: RebuildResult, line: (data: string) => void): Promise<RebuildResult>;
+  /** Every output line of the job, the rebuild's and bento's own (the pull keeps the job log with it). */
+  output?(job: JobStart, stream: 'stdout' | 'stderr', data: string): void;
+  /** Extra job.end fields from the final verdict (the pull adds configHash); before the result is stored. */
+  finalize?(job: JobStart, end: JobEnd): Promise<Partial<JobEnd>>;
+  /** After the final result is stored and sent; runs in the background, a throw is only logged. */
+  ended?(job: JobStart, end: JobEnd): Promise<void>;
 }
 
 export interface JobManagerOptions {
@@ -91,6 +97,11 @@ export class JobManager {
     return this.running ? new Promise((r) => this.idleWaiters.push(r)) : Promise.resolve();
   }
 
+  private output(job: JobStart, stream: 'stdout' | 'stderr', data: string): void {
+    this.opts.send({ type: 'job.output', jobId: job.jobId, stream, data });
+    for (const h of this.opts.hooks ?? []) h.output?.(job, stream, data);
+  }
+
   private async run(job: JobStart): Promise<void> {
     const { log, send } = this.opts;
     this.running = job;
@@ -102,12 +113,12 @@ export class JobManager {
       send({ type: 'job.started', jobId: job.jobId, action: job.action });
       const argv = rebuildArgv(this.opts.rebuild, job.action);
       log.info({ jobId: job.jobId, argv }, 'job started');
-      const line = (data: string): void => { send({ type: 'job.output', jobId: job.jobId, stream: 'stderr', data: `bento: ${data}` }); };
+      const line = (data: string): void => { this.output(job, 'stderr', `bento: ${data}`); };
       for (const h of this.opts.hooks ?? []) await h.prepare?.(job, line);
       const res = await runRebuild({
         argv,
         env: { ...process.env, ...this.opts.rebuildEnv } as Record<string, string>,
-        onLine: (stream, data) => { send({ type: 'job.output', jobId: job.jobId, stream, data }); },
+        onLine: (stream, data) => { this.output(job, stream, data); },
       });
       let verdict: RebuildResult = {
         outcome: res.exitCode === 0 ? 'success' : 'failure',
@@ -121,6 +132,7 @@ export class JobManager {
         type: 'job.end', jobId: job.jobId, action: job.action, outcome: verdict.outcome, exitCode: verdict.exitCode, startedAt,
         durationMs: Date.now() - t0, ...(verdict.reason ? { reason: verdict.reason } : {}), system: await currentSystemPath(this.opts.currentSystemLink),
       };
+      for (const h of this.opts.hooks ?? []) if (h.finalize) end = { ...end, ...(await h.finalize(job, end)) };
     } catch (err) {
       end = {
         type: 'job.end', jobId: job.jobId, action: job.action, outcome: 'failure', exitCode: null, startedAt,
@@ -135,6 +147,9 @@ export class JobManager {
     }
     log.info({ jobId: job.jobId, outcome: end.outcome, exitCode: end.exitCode, durationMs: end.durationMs }, 'job finished');
     send(end);
+    for (const h of this.opts.hooks ?? []) {
+      h.ended?.(job, end).catch((err: Error) => log.warn({ jobId: job.jobId, err: err.message }, 'job end hook failed'));
+    }
     this.running = null;
     const next = this.followUp;
     this.followUp = null;

@@ -136,6 +136,9 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
     };
     await writeGuard(this.o.stateDir, rec); // a throw fails the job: never switch unguarded by accident
     this.current = rec;
+    // Before anything changes (the switch may cut the network): if the
+    // connection drops during this job, the hub waits for the verdict.
+    this.conn?.send({ type: 'job.guarded', jobId: job.jobId, withinMs: this.o.timeoutMs });
     line(`rollback guard: recorded ${previousSystem}${rec.previousGeneration !== null ? ` (profile generation ${rec.previousGeneration})` : ''}; `
       + `after the ${job.action} a fresh connection to the hub must succeed within ${seconds(this.o.timeoutMs)}, or it is re-activated`);
   }
@@ -179,8 +182,6 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
       if (ctx.restarted) {
         ok = await this.waitForConnection(remaining);
       } else {
-        // Tell the hub this disconnect is deliberate, so it keeps the job open.
-        this.conn?.send({ type: 'job.confirming', jobId: g.jobId, withinMs: remaining });
         say(`rollback guard: ${g.action} done, now running ${now}; reconnecting to prove the hub is still reachable (deadline in ${seconds(remaining)})`);
         ok = await this.freshConnection(remaining);
       }

@@ -9,7 +9,8 @@ export type AdminRequest =
   | { op: 'ping' }
   | { op: 'list' }
   | { op: 'trigger'; hosts: string[]; all: boolean; tags: string[]; action: Action; queue: boolean; follow: boolean }
-  | { op: 'proxy'; host: string; port: number };
+  | { op: 'proxy'; host: string; port: number }
+  | { op: 'status' };
 
 const SCHEMAS: Record<AdminRequest['op'], Schema> = {
   ping: {},
@@ -19,6 +20,7 @@ const SCHEMAS: Record<AdminRequest['op'], Schema> = {
     action: { t: 'str', max: 16, oneOf: ACTIONS }, queue: { t: 'bool' }, follow: { t: 'bool' },
   },
   proxy: { host: { t: 'str', max: 63 }, port: { t: 'int', min: 1, max: 65535 } },
+  status: {},
 };
 
 export function parseAdminRequest(value: unknown): AdminRequest {
@@ -42,6 +44,44 @@ export interface ClientInfo {
   configHash: string | null; runningJob: { jobId: string; action: Action; startedAt: string } | null;
 }
 
+/** Bento's per-host states (docs/status.md): upstream's seven plus running and offline. */
+export const HOST_STATES = ['new machine', 'up to date', 'rebuild pending', 'sync pending', 'failing', 'rolled back', 'auto updated', 'running', 'offline'] as const;
+export type HostStateName = (typeof HOST_STATES)[number];
+
+/** One job as `status` shows it. */
+export interface StatusJob {
+  id: string; action: Action; state: string; origin: 'hub' | 'agent';
+  requestedAt: string; startedAt: string | null; endedAt: string | null; durationMs: number | null;
+  exitCode: number | null; reason: string | null;
+}
+
+/** One registered host, as `status` reports it (stable field names; fields are only ever added). */
+export interface HostStatus {
+  name: string;
+  state: HostStateName;
+  /** Why this state, in a sentence (null when obvious). */
+  detail: string | null;
+  /** offline only: the state it was in when last seen; null otherwise. */
+  lastKnownState: HostStateName | null;
+  connected: boolean;
+  connectedSince: string | null;
+  /** Last heartbeat when connected, else when the connection ended; null if never connected. */
+  lastSeenAt: string | null;
+  carrier: string | null;
+  via: string | null;
+  remoteAddress: string | null;
+  /** What the hub publishes for it (bento-hub deploy), or null. */
+  published: { hash: string; publishedAt: string } | null;
+  /** The published config hash the host reports running (hello / job.end configHash), or null. */
+  applied: string | null;
+  system: string | null;
+  generation: number | null;
+  runningJob: StatusJob | null;
+  /** A job waiting to be dispatched (a trigger --queue for an offline host, or a follow-up). */
+  queuedJob: StatusJob | null;
+  lastJob: StatusJob | null;
+}
+
 export type TriggerDisposition = 'dispatched' | 'coalesced' | 'queued';
 
 export type AdminEvent =
@@ -52,6 +92,7 @@ export type AdminEvent =
   | { ev: 'started'; host: string; jobId: string }
   | { ev: 'output'; host: string; jobId: string; stream: 'stdout' | 'stderr'; data: string }
   | { ev: 'end'; host: string; jobId: string; outcome: Outcome; exitCode: number | null; durationMs: number; reason?: string }
+  | { ev: 'status'; generatedAt: string; hosts: HostStatus[] }
   | { ev: 'ready' }
   | { ev: 'done' }
   | { ev: 'error'; code: string; message: string };

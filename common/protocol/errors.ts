@@ -10,6 +10,7 @@ export const ERRORS = {
   FLEET_EXISTS: { exit: 6, summary: 'fleet directory is already initialized' },
   HUB_ALREADY_RUNNING: { exit: 6, summary: 'another hub is already serving this fleet' },
   HUB_NOT_RUNNING: { exit: 4, summary: 'the hub daemon is not running (no admin socket)' },
+  AGENT_NOT_RUNNING: { exit: 4, summary: 'the agent is not running here, or its local socket is off' },
   UNKNOWN_HOST: { exit: 5, summary: 'no such host in the registry' },
   HOST_EXISTS: { exit: 6, summary: 'host is already registered' },
   KEY_IN_USE: { exit: 6, summary: 'key is already registered to another host' },
@@ -27,6 +28,10 @@ export const ERRORS = {
   PROXY_FAILED: { exit: 1, summary: 'proxy refused or failed' },
   REPLACED: { exit: 1, summary: 'a newer connection from the same host replaced this one' },
   FORBIDDEN: { exit: 1, summary: 'operation not allowed' },
+  BUILD_FAILED: { exit: 1, summary: 'a host configuration did not build' },
+  PUBLISH_REFUSED: { exit: 1, summary: 'a host configuration cannot be published (symlink leaving the fleet, special file, ...)' },
+  HASH_MISMATCH: { exit: 1, summary: 'a downloaded configuration does not match its published content hash' },
+  NOT_PUBLISHED: { exit: 5, summary: 'nothing is published for this host' },
   INTERNAL: { exit: 1, summary: 'internal error' },
 } as const;
 

@@ -28,14 +28,24 @@ export interface JobOutput { type: 'job.output'; jobId: string; stream: 'stdout'
 export interface JobEnd {
   type: 'job.end'; jobId: string; action: Action; outcome: Outcome; exitCode: number | null;
   startedAt: string; durationMs: number; reason?: string; system?: string | null; replayed?: boolean;
+  /** switch/test/boot: the published config hash the system now runs (as hello.configHash), null if unknown. */
+  configHash?: string | null;
 }
+/**
+ * Sent before a switch/test that the rollback guard protects: the connection
+ * may drop during this job (the switch cut the network, restarted the agent,
+ * or the agent reconnects on purpose to prove the hub is reachable). If it
+ * does, the hub waits withinMs (plus a grace) for the agent to come back with
+ * its verdict before it calls the job interrupted.
+ */
+export interface JobGuarded { type: 'job.guarded'; jobId: string; withinMs: number }
 /** Hub -> agent. */
 export interface Welcome { type: 'welcome'; protocol: number; hubVersion: string; heartbeatMs: number }
 export interface JobStart { type: 'job.start'; jobId: string; action: Action }
 export interface JobAck { type: 'job.ack'; jobId: string }
 export interface ErrorMsg { type: 'error'; code: string; message: string }
 
-export type AgentMessage = Hello | Heartbeat | JobStarted | JobOutput | JobEnd;
+export type AgentMessage = Hello | Heartbeat | JobStarted | JobOutput | JobEnd | JobGuarded;
 export type HubMessage = Welcome | Heartbeat | JobStart | JobAck | ErrorMsg;
 export type Message = AgentMessage | HubMessage;
 
@@ -54,15 +64,16 @@ const SCHEMAS: Record<Message['type'], Schema> = {
     jobId, action: { t: 'str', max: 16, oneOf: ACTIONS }, outcome: { t: 'str', max: 16, oneOf: OUTCOMES },
     exitCode: { t: 'int', nullable: true }, startedAt: { t: 'str', max: 40 }, durationMs: { t: 'int', min: 0 },
     reason: { t: 'str', max: 4096, opt: true }, system: { t: 'str', max: 1024, opt: true, nullable: true },
-    replayed: { t: 'bool', opt: true },
+    replayed: { t: 'bool', opt: true }, configHash: { t: 'str', max: 128, opt: true, nullable: true },
   },
+  'job.guarded': { jobId, withinMs: { t: 'int', min: 0, max: 86_400_000 } },
   welcome: { protocol: { t: 'int', min: 0 }, hubVersion: { t: 'str', max: 64 }, heartbeatMs: { t: 'int', min: 100, max: 3_600_000 } },
   'job.start': { jobId, action: { t: 'str', max: 16, oneOf: ACTIONS } },
   'job.ack': { jobId },
   error: { code: { t: 'str', max: 64 }, message: { t: 'str', max: 4096 } },
 };
 
-const AGENT_TYPES = new Set(['hello', 'heartbeat', 'job.started', 'job.output', 'job.end']);
+const AGENT_TYPES = new Set(['hello', 'heartbeat', 'job.started', 'job.output', 'job.end', 'job.guarded']);
 const HUB_TYPES = new Set(['welcome', 'heartbeat', 'job.start', 'job.ack', 'error']);
 
 /**

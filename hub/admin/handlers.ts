@@ -12,6 +12,9 @@ import type { Scheduler } from '../jobs/scheduler.js';
 import type { JobWatchers } from '../jobs/watchers.js';
 import type { Reply } from './server.js';
 import { openProxy } from './proxy.js';
+import type { JobStore } from '../store/jobs.js';
+import type { HostStateStore } from '../store/host-state.js';
+import { collectStatus } from '../status/collect.js';
 
 export interface HubParts {
   registry: RegistryView;
@@ -19,6 +22,10 @@ export interface HubParts {
   scheduler: Scheduler;
   watchers: JobWatchers;
   log: Logger;
+  /** For `status` (job history, last known host facts, published versions). */
+  store?: JobStore;
+  hostStates?: HostStateStore;
+  fleetDir?: string;
 }
 
 export function makeAdminHandler(hub: HubParts) {
@@ -36,6 +43,12 @@ export function makeAdminHandler(hub: HubParts) {
       case 'proxy':
         await openProxy(hub, req, reply, sock);
         return;
+      case 'status': {
+        const { store, hostStates, fleetDir } = hub;
+        if (!store || !hostStates || !fleetDir) throw new BentoError('INTERNAL', 'this hub was started without the status sources');
+        reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus({ ...hub, store, hostStates, fleetDir }) });
+        return;
+      }
     }
   };
 }

@@ -20,8 +20,18 @@ export async function openProxy(hub: HubParts, req: Extract<AdminRequest, { op: 
   });
   hub.log.info({ host: req.host, port: req.port }, 'admin proxy channel opened');
   reply({ ev: 'ready' });
+  // The admin's side may finish sending (stdin EOF) long before the host has
+  // answered: keep our half open so the reply still reaches it. Without this,
+  // Node ends our side on their FIN and the host's bytes are lost. The socket
+  // is still paused here, so no FIN has been processed yet.
+  sock.allowHalfOpen = true;
   sock.resume();
-  sock.pipe(channel).pipe(sock);
+  // Not sock.pipe(channel): ssh2 closes a server-side channel when its write
+  // side ends, which would drop whatever the host still sends. Forward the
+  // admin's EOF as an SSH EOF after the data written before it.
+  sock.pipe(channel, { end: false });
+  sock.once('end', () => { channel.write(Buffer.alloc(0), () => channel.eof()); });
+  channel.pipe(sock);
   channel.on('error', () => sock.destroy());
   sock.on('close', () => channel.close());
   channel.on('close', () => sock.end());

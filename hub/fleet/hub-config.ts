@@ -3,6 +3,7 @@
 import { readJsonFile } from '../../common/platform/json-file.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { validatePublishSettings, type PublishSettings } from '../publish/settings.js';
+import { validateDashboardSettings, validateMetricsSettings, type DashboardSettings, type MetricsSettings } from '../web/settings.js';
 
 export interface HubConfig {
   /** ssh listen address, HOST:PORT. */
@@ -19,6 +20,10 @@ export interface HubConfig {
   jobHistory: number;
   /** build / deploy / SFTP jail settings (hub/publish/settings.ts); absent = all defaults. */
   publish?: PublishSettings;
+  /** Web dashboard (hub/web/settings.ts, docs/web.md); absent or null = off. */
+  dashboard?: DashboardSettings | null;
+  /** Prometheus endpoint (docs/web.md); absent or null = off. */
+  metrics?: MetricsSettings | null;
 }
 
 export const DEFAULT_HUB_CONFIG: HubConfig = {
@@ -36,7 +41,7 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
     throw new BentoError('CONFIG_INVALID', `${source}: expected a JSON object`);
   }
   const o = raw as Record<string, unknown>;
-  const known = new Set([...Object.keys(DEFAULT_HUB_CONFIG), 'publish']);
+  const known = new Set([...Object.keys(DEFAULT_HUB_CONFIG), 'publish', 'dashboard', 'metrics']);
   for (const k of Object.keys(o)) {
     if (!known.has(k)) throw new BentoError('CONFIG_INVALID', `${source}: unknown setting "${k}" (known: ${[...known].join(', ')})`);
   }
@@ -52,6 +57,8 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
   if (cfg.adminGroup !== null && typeof cfg.adminGroup !== 'string') bad(`"adminGroup" must be a group name or null`);
   if (!Number.isInteger(cfg.jobHistory) || cfg.jobHistory < 1) bad(`"jobHistory" must be a positive integer`);
   if (o['publish'] !== undefined) cfg.publish = validatePublishSettings(o['publish'], source);
+  if (o['dashboard'] !== undefined) cfg.dashboard = validateDashboardSettings(o['dashboard'], source);
+  if (o['metrics'] !== undefined) cfg.metrics = validateMetricsSettings(o['metrics'], source);
   return cfg;
 }
 

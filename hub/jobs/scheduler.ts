@@ -19,6 +19,10 @@ export class Scheduler {
   private readonly pending = new Map<string, string>();
   /** Per-host serialisation: admin triggers and agent messages for one host never interleave. */
   private readonly tails = new Map<string, Promise<unknown>>();
+  /** The last agent-initiated job per host (adoptLocalJob). */
+  private readonly localJobs = new Map<string, string>();
+  /** Guarded jobs (rollback guard, job.guarded): how long to wait for the agent after a disconnect. */
+  private readonly guarded = new Map<string, { jobId: string; windowMs: number; timer: NodeJS.Timeout | null }>();
 
   constructor(
     private readonly deps: { store: JobStore; sessions: SessionRegistry; watchers: JobWatchers; log: Logger },
@@ -97,6 +101,12 @@ export class Scheduler {
   private async helloNow(session: LiveSession, hello: Hello): Promise<void> {
     const host = session.name;
     const unreported = new Set(hello.unreported ?? []);
+    const guard = this.guarded.get(host);
+    if (guard) {
+      if (guard.timer) clearTimeout(guard.timer);
+      guard.timer = null;
+      if (guard.jobId !== hello.runningJobId) this.guarded.delete(host);
+    }
     const activeId = this.active.get(host);
     if (hello.runningJobId) {
       const rec = this.deps.store.get(hello.runningJobId);
@@ -125,7 +135,7 @@ export class Scheduler {
     const { store, watchers } = this.deps;
     const host = session.name;
     if (msg.type === 'job.started') {
-      const rec = store.get(msg.jobId);
+      const rec = store.get(msg.jobId) ?? await this.adoptLocalJob(host, msg.jobId, msg.action, null);
       if (!rec || rec.host !== host) return;
       await store.save({ ...rec, state: 'running', startedAt: new Date().toISOString() });
       watchers.emit(rec.id, { ev: 'started', host, jobId: rec.id });
@@ -136,11 +146,21 @@ export class Scheduler {
       watchers.emit(rec.id, { ev: 'output', host, jobId: rec.id, stream: msg.stream, data: msg.data });
     } else if (msg.type === 'job.end') {
       await this.onJobEnd(session, msg);
+    } else if (msg.type === 'job.guarded') {
+      // A rollback-guarded switch: the connection may drop on purpose or
+      // because of the switch; the agent's verdict follows when it is back.
+      if (this.active.get(host) !== msg.jobId) return;
+      this.guarded.set(host, { jobId: msg.jobId, windowMs: Math.min(msg.withinMs, 24 * 3600_000) + GUARD_GRACE_MS, timer: null });
     }
   }
 
   private async onJobEnd(session: LiveSession, msg: JobEnd): Promise<void> {
-    const rec = this.deps.store.get(msg.jobId);
+    const guard = this.guarded.get(session.name);
+    if (guard?.jobId === msg.jobId) {
+      if (guard.timer) clearTimeout(guard.timer);
+      this.guarded.delete(session.name);
+    }
+    const rec = this.deps.store.get(msg.jobId) ?? await this.adoptLocalJob(session.name, msg.jobId, msg.action, msg.startedAt);
     if (rec && rec.host === session.name) {
       await this.finish(rec, msg);
     } else {
@@ -150,6 +170,27 @@ export class Scheduler {
     session.send({ type: 'job.ack', jobId: msg.jobId });
     if (this.active.get(session.name) === msg.jobId) this.active.delete(session.name);
     await this.dispatchPending(session);
+  }
+
+  /**
+   * A job the agent started on its own (its local page or `bento-client
+   * upgrade`; ids "local-..."): record it like a triggered one, so history,
+   * status, dashboard and metrics show it. At most one such open record per host.
+   */
+  private async adoptLocalJob(host: string, jobId: string, action: Action, startedAt: string | null): Promise<JobRecord | undefined> {
+    if (!jobId.startsWith(LOCAL_JOB_PREFIX)) return undefined;
+    const prevId = this.localJobs.get(host);
+    const prev = prevId ? this.deps.store.get(prevId) : undefined;
+    if (prev && prev.host === host && !FINAL_STATES.has(prev.state)) {
+      await this.finish(prev, { outcome: 'interrupted', reason: 'the agent started another job before reporting this one' });
+      if (this.active.get(host) === prev.id) this.active.delete(host);
+    }
+    const rec: JobRecord = { ...newJob(host, action), id: jobId, state: 'dispatched', startedAt };
+    await this.deps.store.save(rec);
+    this.localJobs.set(host, jobId);
+    if (!this.active.has(host)) this.active.set(host, jobId);
+    this.deps.log.info({ host, jobId, action }, 'recording a job the agent started itself');
+    return rec;
   }
 
   private async finish(rec: JobRecord, end: Pick<JobEnd, 'outcome'> & Partial<JobEnd>): Promise<void> {
@@ -167,10 +208,33 @@ export class Scheduler {
     });
   }
 
+  /** The agent of a guarded job did not come back in time. */
+  private async guardExpired(host: string, id: string): Promise<void> {
+    if (this.guarded.get(host)?.jobId !== id) return;
+    this.guarded.delete(host);
+    if (this.deps.sessions.get(host) || this.active.get(host) !== id) return;
+    this.active.delete(host);
+    const rec = this.deps.store.get(id);
+    if (rec && !FINAL_STATES.has(rec.state)) {
+      await this.finish(rec, {
+        outcome: 'interrupted',
+        reason: 'connection to the agent was lost during a rollback-guarded job and it has not come back; unless it reaches the hub it rolls back on its own, and reports its verdict when it reconnects',
+      });
+    }
+  }
+
   /** The agent's connection is gone for good (no newer session took over). */
   private async disconnectNow(host: string): Promise<void> {
     const id = this.active.get(host);
     if (!id) return;
+    const guard = this.guarded.get(host);
+    if (guard?.jobId === id) {
+      // The verdict (kept or rolled back) comes with the agent's next connection.
+      if (guard.timer) clearTimeout(guard.timer);
+      guard.timer = setTimeout(() => { void this.serial(host, () => this.guardExpired(host, id)); }, guard.windowMs);
+      guard.timer.unref();
+      return;
+    }
     this.active.delete(host);
     const rec = this.deps.store.get(id);
     if (rec && !FINAL_STATES.has(rec.state)) {
@@ -178,6 +242,12 @@ export class Scheduler {
     }
   }
 }
+
+/** Ids of jobs an agent starts itself (its local page, `bento-client upgrade`); the hub records them when it hears of them. */
+export const LOCAL_JOB_PREFIX = 'local-';
+
+/** Extra wait on top of the agent's announced window (the switch itself, reconnect backoff, handshake). */
+const GUARD_GRACE_MS = 10_000;
 
 function newJob(host: string, action: Action): JobRecord {
   return {

@@ -8,6 +8,7 @@ export type JobListener = (e: JobEvent) => void;
 
 export class JobWatchers {
   private readonly byJob = new Map<string, Set<JobListener>>();
+  private readonly everyJob = new Set<JobListener>();
 
   watch(jobId: string, fn: JobListener): () => void {
     let set = this.byJob.get(jobId);
@@ -19,7 +20,14 @@ export class JobWatchers {
     };
   }
 
+  /** Every job's events (dashboard, metrics); returns the unsubscribe function. */
+  watchAll(fn: JobListener): () => void {
+    this.everyJob.add(fn);
+    return () => { this.everyJob.delete(fn); };
+  }
+
   emit(jobId: string, e: JobEvent): void {
+    for (const fn of this.everyJob) fn(e);
     const set = this.byJob.get(jobId);
     if (!set) return;
     for (const fn of set) fn(e);

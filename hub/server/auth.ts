@@ -7,6 +7,7 @@ import { isHostName, printable } from '../../common/protocol/names.js';
 import { fingerprintOfBlob } from '../../common/protocol/fingerprint.js';
 import type { RegistryView } from '../fleet/registry.js';
 import type { Logger } from '../../common/platform/log.js';
+import { verifySignature } from './fast-keys.js';
 
 export type AuthVerdict = { ok: true } | { ok: false; reason: string };
 
@@ -50,6 +51,6 @@ async function judge(ctx: AuthContext, registry: RegistryView): Promise<AuthVerd
   if (!match) return { ok: false, reason: `key ${fp} is not registered to this host` };
   // Without a signature this is only the "would you accept this key?" query.
   if (!ctx.signature) return { ok: true };
-  if (match.verify(ctx.blob!, ctx.signature, ctx.hashAlgo) !== true) return { ok: false, reason: `bad signature for key ${fp}` };
+  if (!verifySignature(match, ctx.blob!, ctx.signature, ctx.hashAlgo)) return { ok: false, reason: `bad signature for key ${fp}` };
   return { ok: true };
 }

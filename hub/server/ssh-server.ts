@@ -10,6 +10,7 @@ import { CONTROL_SUBSYSTEM } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { RegistryView } from '../fleet/registry.js';
 import { authenticate } from './auth.js';
+import { hostKeyForServer } from './fast-keys.js';
 import { refuseConnectionExtras, refuseSessionExtras } from './channel-policy.js';
 import { attachControl, type ControlHooks } from './control.js';
 import { LiveSession, type SessionOrigin } from './live-session.js';
@@ -38,7 +39,16 @@ export class AgentServer {
 
   constructor(private readonly opts: AgentServerOptions) {
     this.log = opts.log;
-    this.server = new ssh2.Server({ hostKeys: [opts.hostKey], ident: opts.ident ?? 'bento-hub' }, (conn, info) =>
+    // ssh2 pings every connection that was silent for keepaliveInterval (default
+    // 15 s, below the 25 s heartbeat), so each agent cost an extra SSH round trip
+    // per heartbeat period: at 10,000 agents ~400 pings/s, about half the hub's
+    // idle CPU (docs/performance.md). Any inbound packet resets ssh2's timer, so
+    // with the interval above the heartbeat period a heartbeating agent is never
+    // pinged; the control channel's heartbeat and the session sweep already
+    // judge liveness. Connections that never say hello keep ssh2's dead-peer
+    // check, at this longer interval.
+    const keepaliveInterval = Math.max(15_000, 2 * opts.hooks.heartbeatMs());
+    this.server = new ssh2.Server({ hostKeys: [hostKeyForServer(opts.hostKey)], ident: opts.ident ?? 'bento-hub', keepaliveInterval }, (conn, info) =>
       this.handle(conn, info, { carrier: 'ssh', endpoint: this.tcpEndpoint, remoteAddress: fmtAddr(info.ip, info.port) }),
     );
     this.server.on('error', (err: Error) => this.log.error({ err: err.message }, 'ssh listener error'));

@@ -110,8 +110,9 @@ export async function killHub(h: HubProcess, signal: NodeJS.Signals, timeoutMs =
 export interface AdminEvent { ev: string; [k: string]: unknown }
 
 /**
- * One admin request. onEvent sees each event with the ms since the request
- * started (before connect); returning true ends the request early.
+ * One admin request. onEvent sees each event with the ms from just before the
+ * connect to the arrival of the event's last byte (measured before parsing);
+ * returning true ends the request early.
  */
 export function adminRequest(
   socket: string,
@@ -122,7 +123,9 @@ export function adminRequest(
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const sock = net.connect(socket);
-    let pending = '';
+    // Unfinished line: chunks kept as they came, joined once the newline arrives
+    // (a 4 MiB `list` answer must not cost O(n^2) string work here).
+    let parts: Buffer[] = [];
     let done = false;
     const finish = (closedBy: 'hub' | 'client' | 'timeout'): void => {
       if (done) return;
@@ -134,20 +137,23 @@ export function adminRequest(
     const timer = setTimeout(() => finish('timeout'), timeoutMs);
     sock.once('connect', () => sock.write(`${JSON.stringify(req)}\n`));
     sock.on('data', (c: Buffer) => {
-      pending += c.toString('utf8');
-      let nl: number;
-      while (!done && (nl = pending.indexOf('\n')) !== -1) {
-        const line = pending.slice(0, nl);
-        pending = pending.slice(nl + 1);
-        if (!line) continue;
+      const at = performance.now() - t0;
+      let start = 0;
+      for (let nl = c.indexOf(0x0a); !done && nl !== -1; nl = c.indexOf(0x0a, start)) {
+        parts.push(c.subarray(start, nl));
+        start = nl + 1;
+        const line = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+        parts = [];
+        if (line.length === 0) continue;
         let e: AdminEvent;
         try {
-          e = JSON.parse(line) as AdminEvent;
+          e = JSON.parse(line.toString('utf8')) as AdminEvent;
         } catch {
           e = { ev: 'error', message: `admin socket sent a line that is not JSON (${line.length} bytes)` };
         }
-        if (onEvent(e, performance.now() - t0) === true) finish('client');
+        if (onEvent(e, at) === true) finish('client');
       }
+      if (!done && start < c.length) parts.push(c.subarray(start));
     });
     sock.on('end', () => finish('hub'));
     sock.on('close', () => finish('hub'));
@@ -164,13 +170,14 @@ export function adminRequest(
 export async function listCount(socket: string, timeoutMs = 10_000): Promise<{ count: number; ms: number }> {
   let count = -1;
   let error = '';
-  const r = await adminRequest(socket, { op: 'list' }, (e) => {
-    if (e.ev === 'list') { count = (e['clients'] as unknown[]).length; return true; }
+  let ms = NaN;
+  const r = await adminRequest(socket, { op: 'list' }, (e, at) => {
+    if (e.ev === 'list') { count = (e['clients'] as unknown[]).length; ms = at; return true; }
     if (e.ev === 'error') { error = String(e['message']); return true; }
     return false;
   }, timeoutMs);
   if (count < 0) throw new Error(`list: no answer (${error || r.closedBy})`);
-  return { count, ms: r.ms };
+  return { count, ms };
 }
 
 export async function ping(socket: string): Promise<boolean> {

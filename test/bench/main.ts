@@ -19,7 +19,7 @@ import {
   adminRequest, hostName, killAllHubs, killHub, listCount, makeFleet, ping, startHubProcess,
   type Fleet, type HubProcess,
 } from './hub.js';
-import { cpuSeconds, memOf, percentile, renderMarkdown, renderTable, round, type Row } from './metrics.js';
+import { cpuSeconds, cpuSplit, machineBusySeconds, memOf, threadCpu, percentile, renderMarkdown, renderTable, round, type Row } from './metrics.js';
 import { killOpenSshSync, openSshAvailable, runOpenSsh, type OpenSshResult } from './openssh.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -39,6 +39,7 @@ const { values: argv } = parseArgs({
     'openssh-tunnels': { type: 'string' },
     'ssh-true': { type: 'string' },
     'no-openssh': { type: 'boolean', default: false },
+    skip: { type: 'string' },
     base: { type: 'string' },
     'hub-cpu-prof': { type: 'string' },
     markdown: { type: 'boolean', default: false },
@@ -60,7 +61,9 @@ if (argv.help) {
   --heartbeat-ms MS    hub.json heartbeatMs (default 25000, production; --quick: 2000)
   --openssh-tunnels M  reverse tunnels held by OpenSSH sshd (default 200)
   --ssh-true K         fresh \`ssh host true\` runs (default 30)
-  --no-openssh         skip the OpenSSH comparison
+  --no-openssh         skip the OpenSSH comparison (same as --skip openssh)
+  --skip LIST          skip phases: idle,triggers,fanout,storm,openssh (comma-separated); without
+                       storm the first hub stops with SIGTERM, so --hub-cpu-prof profiles it
   --base DIR           where the temporary fleet directory is made (default: os.tmpdir())
   --hub-cpu-prof DIR   run the hub with --cpu-prof (profile written when the restarted hub stops)
   --markdown           also print the table as Markdown
@@ -80,6 +83,13 @@ function intOpt(name: string, v: string | undefined, dflt: number, min = 0): num
 }
 
 const quick = argv.quick === true;
+const PHASES = ['idle', 'triggers', 'fanout', 'storm', 'openssh'] as const;
+const SKIP = new Set((argv.skip ?? '').split(',').map((x) => x.trim()).filter(Boolean));
+for (const x of SKIP) {
+  if (!(PHASES as readonly string[]).includes(x)) { process.stderr.write(`--skip: unknown phase "${x}" (phases: ${PHASES.join(', ')})\n`); process.exit(2); }
+}
+if (argv['no-openssh']) SKIP.add('openssh');
+const runs = (p: (typeof PHASES)[number]): boolean => !SKIP.has(p);
 const N = intOpt('clients', argv.clients, quick ? 50 : 10_000, 1);
 const W = intOpt('workers', argv.workers, Math.min(8, Math.max(2, Math.ceil(N / 2500))), 1);
 const IN_FLIGHT = intOpt('in-flight', argv['in-flight'], 64, 1);
@@ -115,6 +125,7 @@ if (N + 256 > NOFILE) {
 // ---------------------------------------------------------------- cleanup
 const workers: ChildProcess[] = [];
 let baseDir = '';
+let fsType = 'unknown';
 function cleanupSync(): void {
   for (const w of workers) {
     try { w.kill('SIGKILL'); } catch { /* gone */ }
@@ -245,6 +256,26 @@ const complete: Record<string, boolean> = {};
 const notes: string[] = [];
 const extras: Record<string, unknown> = {};
 
+/** CPU accounting over a window: the hub, the load generator (workers + this process), the whole machine. */
+interface Snap { t: number; hubUser: number; hubSys: number; loadgen: number; machine: number }
+function snap(hubPid: number): Snap {
+  const h = cpuSplit(hubPid);
+  let loadgen = 0;
+  for (const w of workers) if (w.pid !== undefined && w.exitCode === null) loadgen += cpuSeconds(w.pid) || 0;
+  const u = process.cpuUsage();
+  return { t: performance.now(), hubUser: h.user, hubSys: h.sys, loadgen: loadgen + (u.user + u.system) / 1e6, machine: machineBusySeconds() };
+}
+function recordCpu(prefix: string, a: Snap, b: Snap): void {
+  const wall = (b.t - a.t) / 1000;
+  const hub = b.hubUser - a.hubUser + (b.hubSys - a.hubSys);
+  M_[`${prefix}_hub_user_s`] = b.hubUser - a.hubUser;
+  M_[`${prefix}_hub_sys_s`] = b.hubSys - a.hubSys;
+  M_[`${prefix}_loadgen_cpu_s`] = b.loadgen - a.loadgen;
+  M_[`${prefix}_machine_busy_cores`] = (b.machine - a.machine) / wall;
+  // Everything else that ran meanwhile: other processes on the machine, interrupts.
+  M_[`${prefix}_other_cpu_s`] = b.machine - a.machine - hub - (b.loadgen - a.loadgen);
+}
+
 async function waitReady(what: string, want: number, limitS: number): Promise<{ seconds: number; ok: boolean; last: WorkerStats }> {
   const t0 = performance.now();
   let last = await allStats();
@@ -355,6 +386,7 @@ async function phaseFanout(fleet: Fleet, hub: HubProcess): Promise<void> {
 
 async function phaseStorm(fleet: Fleet, hub: HubProcess, nodeArgs: string[]): Promise<HubProcess> {
   log('storm: SIGKILL the hub');
+  const s0 = snap(hub.pid);
   await killHub(hub, 'SIGKILL');
   const next = startHubProcess(fleet, NOFILE, nodeArgs);
   const t0 = performance.now();
@@ -384,6 +416,11 @@ async function phaseStorm(fleet: Fleet, hub: HubProcess, nodeArgs: string[]): Pr
   }
   const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuSeconds(next.pid);
+  const s1 = snap(next.pid);
+  M_['storm_loadgen_cpu_s'] = s1.loadgen - s0.loadgen;
+  M_['storm_machine_busy_cores'] = (s1.machine - s0.machine) / ((s1.t - s0.t) / 1000);
+  M_['storm_hub_user_s'] = s1.hubUser;
+  M_['storm_hub_sys_s'] = s1.hubSys;
   M_['storm_converged_s'] = seconds;
   M_['storm_hub_admin_up_s'] = adminUpS;
   M_['storm_hub_cpu_s'] = cpu;
@@ -407,14 +444,14 @@ async function main(): Promise<void> {
   if (process.env['BENCH_HUB_NODE_ARGS']) nodeArgs.push(...process.env['BENCH_HUB_NODE_ARGS'].split(' ').filter(Boolean));
   baseDir = mkdtempSync(path.join(argv.base ? path.resolve(argv.base) : os.tmpdir(), 'bento-bench-'));
   const fleetDir = path.join(baseDir, 'fleet');
-  let fsType = 'unknown';
   try { fsType = execFileSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', baseDir]).toString().trim(); } catch { /* informational */ }
   const port = await new Promise<number>((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);
     s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); });
   });
-  log(`N=${N} workers=${W} in-flight=${IN_FLIGHT} heartbeatMs=${HEARTBEAT_MS} idle=${IDLE_S}s triggers=${TRIGGERS} fleet dir on ${fsType}`);
+  extras['loadavgAtStart'] = os.loadavg();
+  log(`N=${N} workers=${W} in-flight=${IN_FLIGHT} heartbeatMs=${HEARTBEAT_MS} idle=${IDLE_S}s triggers=${TRIGGERS} fleet dir on ${fsType}; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 
   const tKeys = performance.now();
   const fleet = await makeFleet(fleetDir, port, N, HEARTBEAT_MS);
@@ -428,15 +465,17 @@ async function main(): Promise<void> {
 
   // -- connect all N
   await startWorkers(fleet);
-  const cpuC0 = cpuSeconds(hub.pid);
+  const c0 = snap(hub.pid);
   for (const h of handles) h.child.send({ t: 'connect' } satisfies ToWorker);
   log(`connecting ${N} agents`);
   const conn = await waitReady('connect', N, CONNECT_LIMIT_S);
-  const cpuC1 = cpuSeconds(hub.pid);
+  const c1 = snap(hub.pid);
+  recordCpu('connect', c0, c1);
+  const connectCpu = M_['connect_hub_user_s']! + M_['connect_hub_sys_s']!;
   M_['connect_all_s'] = conn.seconds;
   M_['connect_rate_per_s'] = conn.last.ready / conn.seconds;
-  M_['connect_hub_cpu_s'] = cpuC1 - cpuC0;
-  M_['connect_hub_cpu_ms_per_handshake'] = ((cpuC1 - cpuC0) * 1000) / Math.max(1, conn.last.ready);
+  M_['connect_hub_cpu_s'] = connectCpu;
+  M_['connect_hub_cpu_ms_per_handshake'] = (connectCpu * 1000) / Math.max(1, conn.last.ready);
   complete['connect'] = conn.ok;
   if (!conn.ok) {
     notes.push(`connect: only ${conn.last.ready}/${N} within ${CONNECT_LIMIT_S} s`);
@@ -445,7 +484,7 @@ async function main(): Promise<void> {
   const listed = await listCount(fleet.socket, 30_000);
   if (listed.count !== N) notes.push(`after connect, list reported ${listed.count} (expected ${N})`);
   M_['list_full_ms'] = listed.ms;
-  log(`all ${N} connected in ${conn.seconds.toFixed(1)} s (${(cpuC1 - cpuC0).toFixed(1)} hub CPU s); list of ${listed.count} took ${listed.ms.toFixed(0)} ms`);
+  log(`all ${N} connected in ${conn.seconds.toFixed(1)} s (hub ${connectCpu.toFixed(1)} CPU s, load generator ${M_['connect_loadgen_cpu_s']!.toFixed(1)} CPU s, machine ${M_['connect_machine_busy_cores']!.toFixed(2)} cores busy); list of ${listed.count} took ${listed.ms.toFixed(0)} ms`);
 
   // -- memory and idle CPU
   await sleep(quick ? 1000 : 5000);
@@ -453,35 +492,52 @@ async function main(): Promise<void> {
   M_['hub_rss_connected_mib'] = connected.rssKiB / 1024;
   M_['hub_rss_per_host_kib'] = (connected.rssKiB - base.rssKiB) / N;
   M_['hub_pss_per_host_kib'] = (connected.pssKiB - base.pssKiB) / N;
-  const hb0 = await allStats();
-  const idleCpu0 = cpuSeconds(hub.pid);
-  const idleT0 = performance.now();
-  log(`idle window ${IDLE_S} s (heartbeats every ${HEARTBEAT_MS} ms)`);
-  await sleep(IDLE_S * 1000);
-  const idleCpu1 = cpuSeconds(hub.pid);
-  const idleWall = (performance.now() - idleT0) / 1000;
-  const hb1 = await allStats();
-  M_['idle_cpu_pct_core'] = ((idleCpu1 - idleCpu0) / idleWall) * 100;
-  M_['idle_heartbeats_per_s'] = (hb1.heartbeatsEchoed - hb0.heartbeatsEchoed) / idleWall;
-  const afterIdle = memOf(hub.pid);
-  M_['hub_rss_after_idle_mib'] = afterIdle.rssKiB / 1024;
-  M_['hub_rss_per_host_after_idle_kib'] = (afterIdle.rssKiB - base.rssKiB) / N;
-  if (hb1.ready < N) notes.push(`idle: ${N - hb1.ready} agents dropped during the idle window`);
-  log(`idle: ${M_['idle_cpu_pct_core']!.toFixed(2)}% of a core, ${M_['idle_heartbeats_per_s']!.toFixed(0)} heartbeats/s echoed; RSS ${(afterIdle.rssKiB / 1024).toFixed(0)} MiB`);
+  if (runs('idle')) {
+    const hb0 = await allStats();
+    const i0 = snap(hub.pid);
+    const th0 = threadCpu(hub.pid);
+    log(`idle window ${IDLE_S} s (heartbeats every ${HEARTBEAT_MS} ms)`);
+    await sleep(IDLE_S * 1000);
+    const i1 = snap(hub.pid);
+    const th1 = threadCpu(hub.pid);
+    extras['idleHubCpuByThread'] = Object.fromEntries(Object.entries(th1).map(([k, v]) => [k, round(v - (th0[k] ?? 0), 2)]).filter(([, v]) => (v as number) > 0));
+    const hb1 = await allStats();
+    recordCpu('idle', i0, i1);
+    const idleWall = (i1.t - i0.t) / 1000;
+    M_['idle_cpu_pct_core'] = ((M_['idle_hub_user_s']! + M_['idle_hub_sys_s']!) / idleWall) * 100;
+    M_['idle_heartbeats_per_s'] = (hb1.heartbeatsEchoed - hb0.heartbeatsEchoed) / idleWall;
+    M_['idle_hub_cpu_us_per_heartbeat'] = ((M_['idle_hub_user_s']! + M_['idle_hub_sys_s']!) * 1e6) / Math.max(1, hb1.heartbeatsEchoed - hb0.heartbeatsEchoed);
+    const afterIdle = memOf(hub.pid);
+    M_['hub_rss_after_idle_mib'] = afterIdle.rssKiB / 1024;
+    M_['hub_rss_per_host_after_idle_kib'] = (afterIdle.rssKiB - base.rssKiB) / N;
+    if (hb1.ready < N) notes.push(`idle: ${N - hb1.ready} agents dropped during the idle window`);
+    log(`idle hub CPU by thread: ${JSON.stringify(extras['idleHubCpuByThread'])}`);
+    log(`idle: ${M_['idle_cpu_pct_core']!.toFixed(2)}% of a core (user ${M_['idle_hub_user_s']!.toFixed(1)} s, sys ${M_['idle_hub_sys_s']!.toFixed(1)} s), ${M_['idle_heartbeats_per_s']!.toFixed(0)} heartbeats/s echoed; RSS ${(afterIdle.rssKiB / 1024).toFixed(0)} MiB; machine ${M_['idle_machine_busy_cores']!.toFixed(2)} cores busy`);
+  }
 
   // -- trigger-to-start latency
-  log(`trigger latency: ${WARMUP_TRIGGERS} warm-up + ${TRIGGERS} sequential triggers of ${hostName(0)}`);
-  await phaseTriggers(fleet);
-  log(`trigger-to-start p50 ${M_['trigger_to_start_p50_ms']!.toFixed(2)} ms, p99 ${M_['trigger_to_start_p99_ms']!.toFixed(2)} ms`);
+  if (runs('triggers')) {
+    log(`trigger latency: ${WARMUP_TRIGGERS} warm-up + ${TRIGGERS} sequential triggers of ${hostName(0)}`);
+    const t0 = snap(hub.pid);
+    await phaseTriggers(fleet);
+    recordCpu('triggers', t0, snap(hub.pid));
+    log(`trigger-to-start p50 ${M_['trigger_to_start_p50_ms']!.toFixed(2)} ms, p99 ${M_['trigger_to_start_p99_ms']!.toFixed(2)} ms (accepted p50 ${M_['trigger_to_accepted_p50_ms']!.toFixed(2)} ms)`);
+  }
 
   // -- fan-out
-  log(`fan-out: trigger all ${N}`);
-  await phaseFanout(fleet, hub);
-  log(`fan-out: all ended in ${M_['fanout_all_end_s']!.toFixed(2)} s, all acknowledged at the agents in ${M_['fanout_all_acked_s']!.toFixed(2)} s (hub CPU ${M_['fanout_hub_cpu_s']!.toFixed(1)} s)`);
+  if (runs('fanout')) {
+    log(`fan-out: trigger all ${N}`);
+    const f0 = snap(hub.pid);
+    await phaseFanout(fleet, hub);
+    recordCpu('fanout', f0, snap(hub.pid));
+    log(`fan-out: last accepted after ${M_['fanout_last_accepted_s']!.toFixed(2)} s, all acknowledged at the agents after ${M_['fanout_all_acked_s']!.toFixed(2)} s (hub CPU ${M_['fanout_hub_cpu_s']!.toFixed(1)} s)`);
+  }
 
   // -- reconnect storm
-  hub = await phaseStorm(fleet, hub, nodeArgs);
-  log(`storm: ${N} back in ${M_['storm_converged_s']!.toFixed(1)} s (admin up after ${M_['storm_hub_admin_up_s']!.toFixed(2)} s), hub CPU ${M_['storm_hub_cpu_s']!.toFixed(1)} s; list max ${M_['storm_list_max_ms']!.toFixed(0)} ms`);
+  if (runs('storm')) {
+    hub = await phaseStorm(fleet, hub, nodeArgs);
+    log(`storm: ${N} back in ${M_['storm_converged_s']!.toFixed(1)} s (admin up after ${M_['storm_hub_admin_up_s']!.toFixed(2)} s), hub CPU ${M_['storm_hub_cpu_s']!.toFixed(1)} s; list max ${M_['storm_list_max_ms']!.toFixed(0)} ms`);
+  }
 
   const final = await allStats();
   extras['agentStats'] = final;
@@ -492,7 +548,7 @@ async function main(): Promise<void> {
 
   // -- OpenSSH side by side
   let ossh: OpenSshResult | null = null;
-  const why = argv['no-openssh'] ? 'skipped (--no-openssh)' : openSshAvailable();
+  const why = !runs('openssh') ? 'skipped' : openSshAvailable();
   if (why) {
     notes.push(`OpenSSH comparison not run: ${why}`);
   } else {
@@ -508,12 +564,14 @@ async function main(): Promise<void> {
     M_['ssh_true_p99_ms'] = ossh.sshTrueP99Ms;
     M_['ratio_memory_openssh_pss_over_bento_rss'] = ossh.pssPerTunnelKiB / M_['hub_rss_per_host_kib']!;
     M_['ratio_memory_openssh_pss_over_bento_pss'] = ossh.pssPerTunnelKiB / M_['hub_pss_per_host_kib']!;
-    M_['ratio_push_p50_ssh_true_over_trigger'] = ossh.sshTrueP50Ms / M_['trigger_to_start_p50_ms']!;
-    M_['ratio_push_p99_ssh_true_over_trigger'] = ossh.sshTrueP99Ms / M_['trigger_to_start_p99_ms']!;
+    if (runs('triggers')) {
+      M_['ratio_push_p50_ssh_true_over_trigger'] = ossh.sshTrueP50Ms / M_['trigger_to_start_p50_ms']!;
+      M_['ratio_push_p99_ssh_true_over_trigger'] = ossh.sshTrueP99Ms / M_['trigger_to_start_p99_ms']!;
+    }
     if (ossh.tunnels < M) notes.push(`OpenSSH: only ${ossh.tunnels}/${M} tunnels came up`);
   }
-
-  report(fsType, ossh);
+  extras['loadavgAtEnd'] = os.loadavg();
+  report(ossh);
 }
 
 // ---------------------------------------------------------------- report
@@ -525,7 +583,7 @@ function verdict(ok: boolean | undefined): 'ok' | 'MISS' | '' {
   return ok === undefined ? '' : ok ? 'ok' : 'MISS';
 }
 
-function report(fsType: string, ossh: OpenSshResult | null): void {
+function report(ossh: OpenSshResult | null): void {
   const m = M_;
   const rows: Row[] = [
     { metric: `connect all ${N} (${IN_FLIGHT} handshakes in flight)`, value: `${fmt(m['connect_all_s'], 1)} s`, target: `${N} connected`, verdict: verdict(complete['connect']) },

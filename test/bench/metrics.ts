@@ -34,6 +34,45 @@ export function cpuSeconds(pid: number): number {
   return (Number(f[11]) + Number(f[12])) / ticksPerSecond();
 }
 
+/** User and system CPU seconds of pid, separately. */
+export function cpuSplit(pid: number): { user: number; sys: number } {
+  const f = statFields(pid);
+  if (!f) return { user: NaN, sys: NaN };
+  return { user: Number(f[11]) / ticksPerSecond(), sys: Number(f[12]) / ticksPerSecond() };
+}
+
+/** CPU seconds (user + sys) per thread of pid: "main", and "name:tid" for the others. */
+export function threadCpu(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[] = [];
+  try { tids = readdirSync(`/proc/${pid}/task`); } catch { return out; }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // The main thread's tid is the pid; node's other threads (V8 platform workers,
+      // libuv threadpool, inspector) mostly keep the name "node" on this version.
+      const key = tid === String(pid) ? 'main' : `${name}:${tid}`;
+      out[key] = (out[key] ?? 0) + (Number(f[11]) + Number(f[12])) / ticksPerSecond();
+    } catch { /* thread gone */ }
+  }
+  return out;
+}
+
+/** Machine-wide busy CPU seconds (all cores; everything but idle and iowait) from /proc/stat. */
+export function machineBusySeconds(): number {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0]!;
+    const v = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal (guest time is already in user)
+    const busy = v[0]! + v[1]! + v[2]! + v[5]! + v[6]! + v[7]!;
+    return busy / ticksPerSecond();
+  } catch {
+    return NaN;
+  }
+}
+
 export interface MemSample { rssKiB: number; pssKiB: number }
 
 /** RSS and PSS of one process from /proc/PID/smaps_rollup (KiB). */

@@ -102,6 +102,8 @@ export class TestFleet {
       stateDir: path.join(this.dir, `state-${name}`),
       backoff: { initialMs: 100, maxMs: 1000 },
       connectTimeoutMs: 5000,
+      // Many agents share this machine: no one binds 127.0.0.1:51337 or /run unless a test asks (test/integration/web-*).
+      localPage: null,
       ...extra,
     };
     await writeFile(file, JSON.stringify(cfg, null, 2));

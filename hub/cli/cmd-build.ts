@@ -1,0 +1,121 @@
+// `bento-hub build`: validate host configurations locally with the real Nix
+// tools, in parallel, with a progress display and one result row per host.
+import type { CommandSpec } from '../../common/platform/cli.js';
+import { colour } from '../../common/platform/cli.js';
+import { BentoError, ERRORS } from '../../common/protocol/errors.js';
+import { loadHubConfig } from '../fleet/hub-config.js';
+import { fleetPaths } from '../fleet/paths.js';
+import { DEFAULT_PUBLISH_SETTINGS, type PublishSettings } from '../publish/settings.js';
+import { runBuild, type HostRow, type Progress } from '../publish/run.js';
+import { requireFleet } from './cmd-fleet.js';
+import { fleetDir, printJson, printTable, str } from './util.js';
+
+export async function publishSettings(dir: string): Promise<PublishSettings> {
+  const p = fleetPaths(dir);
+  await requireFleet(p.hubConfig);
+  return (await loadHubConfig(p.hubConfig)).publish ?? { ...DEFAULT_PUBLISH_SETTINGS };
+}
+
+export function jobsOption(values: Record<string, unknown>): number | undefined {
+  const j = str(values as never, 'jobs');
+  if (j === undefined) return undefined;
+  if (!/^\d{1,3}$/.test(j) || Number(j) < 1) throw new BentoError('USAGE', '--jobs must be a number >= 1');
+  return Number(j);
+}
+
+/**
+ * Progress on stderr. On a terminal: one live status line (hosts in flight,
+ * elapsed time, last output line) under the rows of finished hosts. Elsewhere:
+ * one plain line per phase change, so logs and CI output stay readable.
+ */
+export function progressDisplay(verb: string, total: number, quiet: boolean): Progress & { stop(): void } {
+  const err = process.stderr;
+  const tty = err.isTTY === true && !quiet;
+  const c = colour(err);
+  const active = new Map<string, { phase: string; since: number; last: string }>();
+  let done = 0;
+  let timer: NodeJS.Timeout | null = null;
+  const width = (): number => Math.max(40, (err.columns ?? 100) - 1);
+  const render = (): void => {
+    if (!tty) return;
+    const now = Date.now();
+    const parts = [...active.entries()].map(([h, a]) => `${h} ${a.phase} ${((now - a.since) / 1000).toFixed(0)}s`);
+    const last = [...active.values()].map((a) => a.last).filter(Boolean).pop() ?? '';
+    let line = `[${done}/${total}] ${parts.join(', ')}${last ? ` | ${last}` : ''}`;
+    if (line.length > width()) line = `${line.slice(0, width() - 1)}…`;
+    err.write(`\r\x1b[K${c(2, line)}`);
+  };
+  if (tty) timer = setInterval(render, 250);
+  return {
+    phase(host, phase) {
+      const a = active.get(host);
+      active.set(host, { phase, since: a?.since ?? Date.now(), last: '' });
+      if (!tty && !quiet) err.write(`${host}: ${phase}\n`);
+      render();
+    },
+    line(host, line) {
+      const a = active.get(host);
+      if (a) a.last = line.replace(/[^\x20-\x7e]/g, '').trim();
+    },
+    done(row: HostRow) {
+      active.delete(row.host);
+      done++;
+      const ok = row.result === 'ok' || row.result === 'updated' || row.result === 'no-changes';
+      const what = row.result === 'updated' ? `updated ${row.hash}` : row.result === 'no-changes' ? 'no changes' : row.result;
+      if (tty) err.write(`\r\x1b[K${row.host}: ${ok ? c(32, what) : c(31, what)} (${(row.durationMs / 1000).toFixed(1)}s)\n`);
+      else if (!quiet) err.write(`${row.host}: ${what} (${(row.durationMs / 1000).toFixed(1)}s)\n`);
+      render();
+    },
+    stop() {
+      if (timer) clearInterval(timer);
+      if (tty) err.write('\r\x1b[K');
+    },
+  };
+}
+
+export const buildCommand: CommandSpec = {
+  name: 'build',
+  usage: 'build [HOST...] [--dry] [--jobs N] [--json] [--dir DIR]',
+  summary: 'Build host configurations locally with the real Nix tools (nixos-rebuild build), in parallel; exits 0 only if all built.',
+  details: [
+    'Each host\'s configuration (hosts/NAME/configuration.nix, or a flake under hosts/ defining NAME) is copied with its',
+    'symlinks dereferenced, exactly as `deploy` would publish it, then built with hub.json publish.buildCommand',
+    '(default `nixos-rebuild`) + `build` (or `dry-build` with --dry) + `-I nixos-config=DIR/configuration.nix` or',
+    '`--flake DIR#NAME`. Results and logs are kept in state/builds/NAME.{json,log}; `deploy` reuses a successful build',
+    'of the same content. Exit status: 0 all built, 1 (BUILD_FAILED) if any host failed, 5 for an unknown host.',
+  ].join('\n'),
+  options: {
+    dry: { type: 'boolean', help: 'evaluate only (nixos-rebuild dry-build)' },
+    jobs: { type: 'string', arg: 'N', help: 'hosts built at once (default hub.json publish.buildJobs)' },
+    json: { type: 'boolean', help: 'print {"hosts": [...]} as JSON' },
+  },
+  positionals: { min: 0, max: Infinity },
+  async run({ values, positionals }) {
+    const dir = fleetDir(values);
+    const settings = await publishSettings(dir);
+    const json = values['json'] === true;
+    const progress = progressDisplay('build', positionals.length || 1, json);
+    let res;
+    try {
+      res = await runBuild({ fleetDir: dir, settings, hosts: positionals, dry: values['dry'] === true, jobs: jobsOption(values), progress });
+    } finally {
+      progress.stop();
+    }
+    for (const w of res.warnings) process.stderr.write(`warning: ${w}\n`);
+    if (json) printJson({ hosts: res.rows, warnings: res.warnings });
+    else if (res.rows.length === 0) process.stdout.write('no host configurations under hosts/\n');
+    else {
+      const c = colour(process.stdout);
+      printTable(['HOST', 'RESULT', 'TIME', 'HASH', 'NOTE'], res.rows.map((r) => [
+        r.host, r.result === 'ok' ? c(32, 'ok') : c(31, r.result), `${(r.durationMs / 1000).toFixed(1)}s`, r.hash?.slice(0, 12) ?? '-',
+        oneLine(r.message || (r.build?.dry ? 'evaluated' : '')),
+      ]));
+    }
+    return res.rows.every((r) => r.result === 'ok') ? 0 : ERRORS.BUILD_FAILED.exit;
+  },
+};
+
+export function oneLine(s: string, max = 160): string {
+  const t = s.replace(/\s+/g, ' ').trim();
+  return t.length > max ? `${t.slice(0, max - 1)}…` : t;
+}

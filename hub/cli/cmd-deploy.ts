@@ -1,0 +1,52 @@
+// `bento-hub deploy`: publish changed host configurations into their jails.
+import type { CommandSpec } from '../../common/platform/cli.js';
+import { colour } from '../../common/platform/cli.js';
+import { ERRORS } from '../../common/protocol/errors.js';
+import { runDeploy } from '../publish/run.js';
+import { jobsOption, oneLine, progressDisplay, publishSettings } from './cmd-build.js';
+import { fleetDir, printJson, printTable } from './util.js';
+
+export const deployCommand: CommandSpec = {
+  name: 'deploy',
+  usage: 'deploy [HOST...] [--force] [--jobs N] [--json] [--dir DIR]',
+  summary: 'Publish each changed host configuration into its SFTP jail atomically; prints "updated HASH" or "no changes" per host.',
+  details: [
+    'For each host: copy its configuration (symlinks dereferenced; ones leaving the fleet are refused), hash it (paths,',
+    'exec bits, contents), and compare with what its jail serves. A changed host is built first (as `bento-hub build`;',
+    'a successful build of the same content is reused) and published only if the build succeeded, unless --force.',
+    'Publishing is atomic: the tree is staged, renamed into versions/HASH, and version.json is replaced by one rename;',
+    'a deploy killed at any moment leaves the previous version served intact. Agents pick the new version up on their',
+    'next check (on connect, on every trigger, and every pullIntervalMs); `bento-hub trigger` applies it at once.',
+    'Exit status: 0 when every host is updated or unchanged, 1 if any was refused or failed, 5 for an unknown host.',
+  ].join('\n'),
+  options: {
+    force: { type: 'boolean', help: 'publish even if the build fails' },
+    jobs: { type: 'string', arg: 'N', help: 'hosts built at once (default hub.json publish.buildJobs)' },
+    json: { type: 'boolean', help: 'print {"hosts": [...]} as JSON' },
+  },
+  positionals: { min: 0, max: Infinity },
+  async run({ values, positionals }) {
+    const dir = fleetDir(values);
+    const settings = await publishSettings(dir);
+    const json = values['json'] === true;
+    const progress = progressDisplay('deploy', positionals.length || 1, json);
+    let res;
+    try {
+      res = await runDeploy({ fleetDir: dir, settings, hosts: positionals, force: values['force'] === true, jobs: jobsOption(values), progress });
+    } finally {
+      progress.stop();
+    }
+    for (const w of res.warnings) process.stderr.write(`warning: ${w}\n`);
+    if (json) printJson({ hosts: res.rows, warnings: res.warnings });
+    else if (res.rows.length === 0) process.stdout.write('no host configurations under hosts/\n');
+    else {
+      const c = colour(process.stdout);
+      printTable(['HOST', 'RESULT', 'NOTE'], res.rows.map((r) => [
+        r.host,
+        r.result === 'updated' ? c(32, `updated ${r.hash}`) : r.result === 'no-changes' ? 'no changes' : c(31, r.result),
+        oneLine(r.message),
+      ]));
+    }
+    return res.rows.every((r) => r.result === 'updated' || r.result === 'no-changes') ? 0 : ERRORS.BUILD_FAILED.exit;
+  },
+};

@@ -1,0 +1,99 @@
+// Build one host's staged configuration with the real Nix tools, the way the
+// host itself will: `nixos-rebuild build -I nixos-config=DIR/configuration.nix`
+// or `nixos-rebuild build --flake DIR#HOST` (dry-build with --dry). The
+// command is hub.json publish.buildCommand. It runs in a scratch directory,
+// so `./result` links never land in the tree that gets published. Results are
+// kept per host in state/builds/NAME.json (+ .log) so `deploy` does not build
+// the same content twice.
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { writeJsonAtomic } from '../../common/platform/atomic.js';
+import { fleetPaths, hostFile } from '../fleet/paths.js';
+import type { PublishSettings } from './settings.js';
+import type { HostSource } from './sources.js';
+import { lastLines, runCapture } from './sources.js';
+
+export interface BuildRecord {
+  host: string;
+  hash: string;
+  dry: boolean;
+  ok: boolean;
+  exitCode: number | null;
+  durationMs: number;
+  at: string;
+  /** The system store path `build` printed (null for dry-build or failure). */
+  storePath: string | null;
+  /** The last lines of output, for the result row. */
+  tail: string;
+  log: string;
+}
+
+export function buildsDir(fleetDir: string): string {
+  return path.join(fleetPaths(fleetDir).stateDir, 'builds');
+}
+
+export function buildArgv(settings: PublishSettings, src: Pick<HostSource, 'kind' | 'host'>, treeDir: string, dry: boolean): string[] {
+  const target = src.kind === 'flake' ? ['--flake', `${treeDir}#${src.host}`] : ['-I', `nixos-config=${path.join(treeDir, 'configuration.nix')}`];
+  return [...settings.buildCommand, dry ? 'dry-build' : 'build', ...target];
+}
+
+export async function readBuildRecord(fleetDir: string, host: string): Promise<BuildRecord | null> {
+  try {
+    return JSON.parse(await readFile(hostFile(buildsDir(fleetDir), host, '.json'), 'utf8')) as BuildRecord;
+  } catch {
+    return null;
+  }
+}
+
+export interface BuildOptions {
+  fleetDir: string;
+  settings: PublishSettings;
+  source: HostSource;
+  /** The staged (dereferenced) tree to build. */
+  treeDir: string;
+  hash: string;
+  dry: boolean;
+  onLine?(line: string): void;
+}
+
+export async function buildHost(o: BuildOptions): Promise<BuildRecord> {
+  const dir = buildsDir(o.fleetDir);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const scratch = await mkdtemp(path.join(dir, `.scratch-${o.source.host}-`));
+  const argv = buildArgv(o.settings, o.source, o.treeDir, o.dry);
+  const t0 = Date.now();
+  const logLines: string[] = [`$ ${argv.join(' ')}`];
+  let res;
+  try {
+    res = await runCapture(argv, {
+      cwd: scratch,
+      env: { ...process.env, ...o.settings.buildEnv },
+      timeoutMs: o.settings.buildTimeoutMs,
+      onLine: (line) => { logLines.push(line); o.onLine?.(line); },
+    });
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+  }
+  const ok = res.code === 0 && !res.timedOut;
+  const outLast = res.stdout.trim().split('\n').pop() ?? '';
+  const why = res.spawnError ? `cannot run ${argv[0]}: ${res.spawnError}`
+    : res.timedOut ? `timed out after ${o.settings.buildTimeoutMs} ms`
+    : ok ? '' : `${argv[0]} exited ${res.code ?? res.signal}`;
+  if (why) logLines.push(`bento: ${why}`);
+  const log = hostFile(dir, o.source.host, '.log');
+  await writeFile(log, `${logLines.join('\n')}\n`, { mode: 0o600 });
+  const rec: BuildRecord = {
+    host: o.source.host,
+    hash: o.hash,
+    dry: o.dry,
+    ok,
+    exitCode: res.code,
+    durationMs: Date.now() - t0,
+    at: new Date().toISOString(),
+    storePath: ok && !o.dry && outLast.startsWith('/nix/store/') ? outLast : null,
+    tail: ok ? '' : [why, lastLines(res.stderr || res.stdout, 4)].filter(Boolean).join(': '),
+    log,
+  };
+  await writeJsonAtomic(hostFile(dir, o.source.host, '.json'), rec, { mode: 0o600 });
+  return rec;
+}

@@ -1,0 +1,73 @@
+// Logs hosts upload into their jail after each job. Names follow upstream
+// Bento, so its tools keep working on a migrated fleet:
+//
+//   YYYYMMDD-HHMMSS_<system store path basename>[_g<generation>]_<outcome>.log.gz
+//
+// (upstream: YYYYMMDD-HHMM_<system>_<success|failure|rollback|autoupdate>.log.gz;
+// seconds and the generation field are additions its parsers ignore.)
+import { lstat, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { jailPaths } from './layout.js';
+
+export interface LogInfo {
+  name: string;
+  /** ISO time from the name (UTC), or null when the name does not follow the format. */
+  time: string | null;
+  system: string | null;
+  generation: number | null;
+  outcome: string | null;
+  size: number;
+  mtime: string;
+}
+
+export function parseLogName(name: string): Omit<LogInfo, 'size' | 'mtime'> {
+  const base = name.replace(/\.log(\.gz)?$/, '');
+  const parts = base.split('_');
+  const m = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})?$/.exec(parts[0] ?? '');
+  if (!m || parts.length < 3) return { name, time: null, system: null, generation: null, outcome: null };
+  const time = `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6] ?? '00'}Z`;
+  const outcome = parts[parts.length - 1]!;
+  let middle = parts.slice(1, -1);
+  let generation: number | null = null;
+  const g = /^g(\d+)$/.exec(middle[middle.length - 1] ?? '');
+  if (g && middle.length > 1) {
+    generation = Number(g[1]);
+    middle = middle.slice(0, -1);
+  }
+  return { name, time, system: middle.join('_') || null, generation, outcome };
+}
+
+export async function listLogs(fleetDir: string, host: string): Promise<LogInfo[]> {
+  const dir = jailPaths(fleetDir, host).logsDir;
+  const out: LogInfo[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const st = await lstat(path.join(dir, name)).catch(() => null);
+    if (!st?.isFile()) continue;
+    out.push({ ...parseLogName(name), size: st.size, mtime: st.mtime.toISOString() });
+  }
+  // Newest last: by the time in the name, else by mtime.
+  return out.sort((a, b) => (a.time ?? a.mtime).localeCompare(b.time ?? b.mtime) || a.name.localeCompare(b.name));
+}
+
+/** A log's text; gzip is undone, a truncated upload yields what could be read. */
+export async function readLog(fleetDir: string, host: string, name: string): Promise<{ text: string; complete: boolean }> {
+  const file = path.join(jailPaths(fleetDir, host).logsDir, path.basename(name));
+  const st = await lstat(file);
+  if (!st.isFile()) throw new Error(`${name} is not a log file`);
+  const raw = await readFile(file);
+  if (!(raw[0] === 0x1f && raw[1] === 0x8b)) return { text: raw.toString('utf8'), complete: true };
+  try {
+    return { text: gunzipSync(raw).toString('utf8'), complete: true };
+  } catch {
+    const { createGunzip } = await import('node:zlib');
+    return new Promise((resolve) => {
+      const chunks: Buffer[] = [];
+      const z = createGunzip();
+      z.on('data', (c: Buffer) => chunks.push(c));
+      z.on('error', () => resolve({ text: Buffer.concat(chunks).toString('utf8'), complete: false }));
+      z.on('end', () => resolve({ text: Buffer.concat(chunks).toString('utf8'), complete: true }));
+      z.end(raw);
+    });
+  }
+}

@@ -1,0 +1,186 @@
+// `build` and `deploy` across hosts: pick the hosts, run them through a pool
+// of publish.buildJobs workers, report progress, return one row per host.
+import { BentoError } from '../../common/protocol/errors.js';
+import { fleetPaths } from '../fleet/paths.js';
+import { readRegistry } from '../fleet/registry.js';
+import { buildHost, buildsDir, readBuildRecord, type BuildRecord } from './build.js';
+import { commit, discard, isPublished, stageHost, tidy } from './publish.js';
+import { readVersionFile } from './published.js';
+import type { PublishSettings } from './settings.js';
+import { discoverSources, type HostSource, type SourceProblem } from './sources.js';
+
+export type RowResult = 'ok' | 'failed' | 'updated' | 'no-changes' | 'refused' | 'error';
+
+export interface HostRow {
+  host: string;
+  source: string | null;
+  result: RowResult;
+  hash: string | null;
+  previous: string | null;
+  registered: boolean;
+  build: { ok: boolean; dry: boolean; cached: boolean; durationMs: number; exitCode: number | null; storePath: string | null; log: string } | null;
+  durationMs: number;
+  message: string;
+}
+
+export interface Progress {
+  phase(host: string, phase: string): void;
+  line(host: string, line: string): void;
+  done(row: HostRow): void;
+}
+
+export const NO_PROGRESS: Progress = { phase() {}, line() {}, done() {} };
+
+export interface RunOptions {
+  fleetDir: string;
+  settings: PublishSettings;
+  /** Named hosts; empty = every host with a configuration. */
+  hosts: string[];
+  jobs?: number;
+  progress?: Progress;
+}
+
+export interface RunResultSet {
+  rows: HostRow[];
+  /** Problems in hosts/ that concern no selected host. */
+  warnings: string[];
+}
+
+interface Selected { source: HostSource | null; host: string; problem: string | null; registered: boolean }
+
+async function select(o: RunOptions): Promise<{ selected: Selected[]; warnings: string[] }> {
+  const { sources, problems } = await discoverSources(o.fleetDir, o.settings);
+  const registry = await readRegistry(fleetPaths(o.fleetDir).registry);
+  const registered = (h: string): boolean => Object.prototype.hasOwnProperty.call(registry.hosts, h);
+  const byHost = new Map<string, SourceProblem>();
+  const warnings: string[] = [];
+  for (const p of problems) {
+    if (p.host) byHost.set(p.host, p);
+    else warnings.push(p.message);
+  }
+  let names: string[];
+  if (o.hosts.length) {
+    names = [...new Set(o.hosts)];
+    const unknown = names.filter((h) => !sources.has(h) && !byHost.has(h) && !registered(h));
+    if (unknown.length) throw new BentoError('UNKNOWN_HOST', `no configuration under hosts/ and no registered host named ${unknown.join(', ')}`);
+  } else {
+    names = [...new Set([...sources.keys(), ...byHost.keys()])].sort();
+  }
+  if (!o.hosts.length) {
+    for (const [h, p] of byHost) if (!names.includes(h)) warnings.push(p.message);
+  }
+  const selected = names.map((host) => {
+    const p = byHost.get(host);
+    const source = sources.get(host) ?? null;
+    return {
+      host, source, registered: registered(host),
+      problem: p ? p.message : source ? null : `no configuration for ${host} under hosts/ (hosts/${host}/configuration.nix or a flake defining it)`,
+    };
+  });
+  return { selected, warnings };
+}
+
+async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
+  let i = 0;
+  const worker = async (): Promise<void> => {
+    while (i < items.length) await fn(items[i++]!);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
+}
+
+function baseRow(s: Selected): HostRow {
+  return { host: s.host, source: s.source?.label ?? null, result: 'error', hash: null, previous: null, registered: s.registered, build: null, durationMs: 0, message: '' };
+}
+
+function buildInfo(rec: BuildRecord, cached: boolean): NonNullable<HostRow['build']> {
+  return { ok: rec.ok, dry: rec.dry, cached, durationMs: rec.durationMs, exitCode: rec.exitCode, storePath: rec.storePath, log: rec.log };
+}
+
+/** `bento-hub build`: stage each host's tree, build it, record the result. */
+export async function runBuild(o: RunOptions & { dry: boolean }): Promise<RunResultSet> {
+  const progress = o.progress ?? NO_PROGRESS;
+  const { selected, warnings } = await select(o);
+  const rows: HostRow[] = [];
+  await pool(selected, o.jobs ?? o.settings.buildJobs, async (s) => {
+    const t0 = Date.now();
+    const row = baseRow(s);
+    try {
+      if (s.problem || !s.source) throw new BentoError('PUBLISH_REFUSED', s.problem ?? 'no source');
+      progress.phase(s.host, 'staging');
+      const staged = await stageHost(o.fleetDir, s.source, buildsDir(o.fleetDir));
+      row.hash = staged.hash;
+      try {
+        progress.phase(s.host, o.dry ? 'evaluating' : 'building');
+        const rec = await buildHost({ fleetDir: o.fleetDir, settings: o.settings, source: s.source, treeDir: staged.staging, hash: staged.hash, dry: o.dry, onLine: (l) => progress.line(s.host, l) });
+        row.build = buildInfo(rec, false);
+        row.result = rec.ok ? 'ok' : 'failed';
+        row.message = rec.ok ? (rec.storePath ?? '') : rec.tail;
+      } finally {
+        await discard(staged);
+      }
+    } catch (err) {
+      row.result = 'error';
+      row.message = (err as Error).message;
+    }
+    row.durationMs = Date.now() - t0;
+    rows.push(row);
+    progress.done(row);
+  });
+  rows.sort((a, b) => a.host.localeCompare(b.host));
+  return { rows, warnings };
+}
+
+/** `bento-hub deploy`: publish every changed host whose build succeeded (or all, with force). */
+export async function runDeploy(o: RunOptions & { force: boolean }): Promise<RunResultSet> {
+  const progress = o.progress ?? NO_PROGRESS;
+  const { selected, warnings } = await select(o);
+  const rows: HostRow[] = [];
+  await pool(selected, o.jobs ?? o.settings.buildJobs, async (s) => {
+    const t0 = Date.now();
+    const row = baseRow(s);
+    try {
+      if (s.problem || !s.source) throw new BentoError('PUBLISH_REFUSED', s.problem ?? 'no source');
+      const before = await readVersionFile(o.fleetDir, s.host);
+      row.previous = before?.hash ?? null;
+      progress.phase(s.host, 'staging');
+      const staged = await stageHost(o.fleetDir, s.source);
+      row.hash = staged.hash;
+      let committed = false;
+      try {
+        if (await isPublished(o.fleetDir, s.host, staged.hash)) {
+          await tidy(o.fleetDir, s.host, before!, o.settings.keepVersions);
+          row.result = 'no-changes';
+        } else {
+          let rec = await readBuildRecord(o.fleetDir, s.host);
+          const cached = rec !== null && rec.hash === staged.hash && rec.ok && !rec.dry;
+          if (!cached) {
+            progress.phase(s.host, 'building');
+            rec = await buildHost({ fleetDir: o.fleetDir, settings: o.settings, source: s.source, treeDir: staged.staging, hash: staged.hash, dry: false, onLine: (l) => progress.line(s.host, l) });
+          }
+          row.build = buildInfo(rec!, cached);
+          if (!rec!.ok && !o.force) {
+            row.result = 'refused';
+            row.message = `build failed, not published (--force publishes anyway): ${rec!.tail}`;
+          } else {
+            progress.phase(s.host, 'publishing');
+            await commit(o.fleetDir, staged, { buildOk: rec!.ok, keepVersions: o.settings.keepVersions });
+            committed = true;
+            row.result = 'updated';
+            if (!rec!.ok) row.message = `published with --force although the build failed: ${rec!.tail}`;
+          }
+        }
+      } finally {
+        if (!committed) await discard(staged);
+      }
+      if (!s.registered && !row.message) row.message = `${s.host} is not registered (bento-hub add-host): it cannot fetch this yet`;
+    } catch (err) {
+      row.result = (err as BentoError).code === 'PUBLISH_REFUSED' ? 'refused' : 'error';
+      row.message = (err as Error).message;
+    }
+    row.durationMs = Date.now() - t0;
+    rows.push(row);
+    progress.done(row);
+  });
+  rows.sort((a, b) => a.host.localeCompare(b.host));
+  return { rows, warnings };
+}

@@ -1,0 +1,62 @@
+// hub.json "publish": how `build` and `deploy` run Nix, and the jail's limits.
+// Every field has a default; hub.json may set any subset.
+import os from 'node:os';
+import { BentoError } from '../../common/protocol/errors.js';
+
+export interface PublishSettings {
+  /** argv the action (build / dry-build) and the config flags are appended to. */
+  buildCommand: string[];
+  /** Extra environment for the build command. */
+  buildEnv: Record<string, string>;
+  /** Hosts built at once. */
+  buildJobs: number;
+  buildTimeoutMs: number;
+  /** Lists the hosts a flake defines; "{dir}" is replaced by the flake directory.
+   *  Output: `nix flake show --json` format, or a JSON array of names. */
+  flakeHostsCommand: string[];
+  /** Published versions kept per host (the current one included). */
+  keepVersions: number;
+  /** Bytes of logs a host may hold in its jail; older logs are pruned first. */
+  logQuotaBytes: number;
+  /** Log files a host may hold. */
+  logMaxFiles: number;
+}
+
+export const DEFAULT_PUBLISH_SETTINGS: PublishSettings = {
+  buildCommand: ['nixos-rebuild'],
+  buildEnv: {},
+  buildJobs: Math.max(1, Math.min(8, os.availableParallelism?.() ?? os.cpus().length)),
+  buildTimeoutMs: 3_600_000,
+  flakeHostsCommand: ['nix', '--extra-experimental-features', 'nix-command flakes', 'flake', 'show', '--json', 'path:{dir}'],
+  keepVersions: 3,
+  logQuotaBytes: 64 * 1024 * 1024,
+  logMaxFiles: 500,
+};
+
+export function validatePublishSettings(raw: unknown, source = 'hub.json'): PublishSettings {
+  if (raw === undefined || raw === null) return { ...DEFAULT_PUBLISH_SETTINGS };
+  const bad = (msg: string): never => { throw new BentoError('CONFIG_INVALID', `${source}: "publish": ${msg}`); };
+  if (typeof raw !== 'object' || Array.isArray(raw)) return bad('expected an object');
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) {
+    if (!(k in DEFAULT_PUBLISH_SETTINGS)) bad(`unknown setting "${k}" (known: ${Object.keys(DEFAULT_PUBLISH_SETTINGS).join(', ')})`);
+  }
+  const s: PublishSettings = { ...DEFAULT_PUBLISH_SETTINGS, ...(o as Partial<PublishSettings>) };
+  const argv = (k: 'buildCommand' | 'flakeHostsCommand'): void => {
+    const v = s[k];
+    if (!Array.isArray(v) || v.length === 0 || !v.every((a) => typeof a === 'string' && a !== '')) bad(`"${k}" must be a non-empty argv array`);
+  };
+  argv('buildCommand');
+  argv('flakeHostsCommand');
+  if (typeof s.buildEnv !== 'object' || s.buildEnv === null || Object.values(s.buildEnv).some((v) => typeof v !== 'string')) bad('"buildEnv" must be an object of strings');
+  const int = (k: keyof PublishSettings, min: number, max: number): void => {
+    const v = s[k];
+    if (!Number.isInteger(v) || (v as number) < min || (v as number) > max) bad(`"${k}" must be an integer in ${min}..${max}`);
+  };
+  int('buildJobs', 1, 256);
+  int('buildTimeoutMs', 1000, 7 * 24 * 3600_000);
+  int('keepVersions', 1, 1000);
+  int('logQuotaBytes', 1024, 2 ** 40);
+  int('logMaxFiles', 1, 1_000_000);
+  return s;
+}

@@ -1,0 +1,78 @@
+// Helpers for the web tests (test/integration/web-*.test.ts, test/browser/):
+// raw HTTP requests with exact Host / Origin headers (fetch cannot set Host),
+// over TCP or a unix socket, and a reader for server-sent events.
+import http from 'node:http';
+import { readSse, type SseEvent } from '../../common/platform/web.js';
+
+export interface HttpResult { status: number; headers: http.IncomingHttpHeaders; body: string }
+
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | object;
+  /** Unix socket instead of TCP. */
+  socketPath?: string;
+  timeoutMs?: number;
+}
+
+function open(url: string, opts: RequestOptions): Promise<http.IncomingMessage> {
+  const u = new URL(url);
+  const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+  const headers: Record<string, string> = {
+    ...(body !== undefined && typeof opts.body === 'object' ? { 'Content-Type': 'application/json' } : {}),
+    ...(body !== undefined ? { 'Content-Length': String(Buffer.byteLength(body)) } : {}),
+    ...(opts.headers ?? {}),
+  };
+  return new Promise((resolve, reject) => {
+    const req = http.request({
+      ...(opts.socketPath ? { socketPath: opts.socketPath } : { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port }),
+      method: opts.method ?? (body !== undefined ? 'POST' : 'GET'),
+      path: `${u.pathname}${u.search}`,
+      headers,
+      timeout: opts.timeoutMs ?? 10_000,
+    }, resolve);
+    req.once('timeout', () => req.destroy(new Error(`timeout: ${url}`)));
+    req.once('error', reject);
+    req.end(body);
+  });
+}
+
+export async function request(url: string, opts: RequestOptions = {}): Promise<HttpResult> {
+  const res = await open(url, opts);
+  let body = '';
+  res.setEncoding('utf8');
+  for await (const c of res as AsyncIterable<string>) body += c;
+  return { status: res.statusCode ?? 0, headers: res.headers, body };
+}
+
+export function basic(token: string): Record<string, string> {
+  return { Authorization: `Basic ${Buffer.from(`admin:${token}`).toString('base64')}` };
+}
+
+/** Read an event stream until `until` says stop (or the server ends it, or the timeout). */
+export async function collectSse(url: string, until: (e: SseEvent, all: SseEvent[]) => boolean, opts: RequestOptions = {}): Promise<{ status: number; events: SseEvent[] }> {
+  const res = await open(url, { ...opts, timeoutMs: opts.timeoutMs ?? 30_000 });
+  const events: SseEvent[] = [];
+  if (res.statusCode !== 200) {
+    res.resume();
+    return { status: res.statusCode ?? 0, events };
+  }
+  const timer = setTimeout(() => res.destroy(), opts.timeoutMs ?? 30_000);
+  try {
+    for await (const e of readSse(res)) {
+      events.push(e);
+      if (until(e, events)) break;
+    }
+  } catch { /* destroyed by the timeout */ } finally {
+    clearTimeout(timer);
+    res.destroy();
+  }
+  return { status: 200, events };
+}
+
+/** A rebuild command for tests: prints numbered lines with a pause between them, exits with $FAIL (default 0). */
+export const SCRIPTED_REBUILD = [
+  '/bin/sh', '-c',
+  'echo "rebuild $1"; i=1; while [ $i -le ${LINES:-4} ]; do echo "step $i/${LINES:-4}"; i=$((i+1)); sleep ${PAUSE:-0.2}; done; echo "done, warnings: none" >&2; exit ${FAIL:-0}',
+  'rebuild',
+];

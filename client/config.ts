@@ -6,6 +6,7 @@ import { hostNameProblem, isHostName } from '../common/protocol/names.js';
 import { isFingerprint } from '../common/protocol/fingerprint.js';
 import { parseEndpoint, type Endpoint, type EndpointInput } from './net/endpoint.js';
 import { PULL_KEYS, parsePullSettings, type PullSettings } from './pull/settings.js';
+import { ISSUE9_KEYS, parseCacheSettings, parseSecretsDir, parseRebootOnKernelChange, parseRebootCommand, type CacheSettings } from './cache/settings.js';
 import { parseLocalPageSettings, type LocalPageSettings } from './web/settings.js';
 
 export interface ClientConfig {
@@ -34,6 +35,14 @@ export interface ClientConfig {
   pull: PullSettings;
   /** The host-local "upgrade now" page and its unix socket (client/web/settings.ts, docs/web.md); null = off. */
   localPage: LocalPageSettings | null;
+  /** Hub binary cache through the tunnel (client/cache/, docs/cache-secrets-reboot.md); null = off. */
+  cache: CacheSettings | null;
+  /** Where delivered secrets land (tmpfs); default /run/bento-secrets. */
+  secretsDir: string;
+  /** Reboot after a successful switch when kernel, initrd or modules changed (upstream REBOOT); default false. */
+  rebootOnKernelChange: boolean;
+  /** argv run to reboot; default ["systemctl", "reboot"]. */
+  rebootCommand: string[];
 }
 
 const DEFAULTS = {
@@ -54,6 +63,7 @@ const KNOWN = new Set([
   'connectTimeoutMs', 'backoff', 'rollback', 'rollbackTimeoutMs',
   ...PULL_KEYS,
   'localPage',
+  ...ISSUE9_KEYS,
 ]);
 
 export function validateClientConfig(raw: unknown, source = 'config'): ClientConfig {
@@ -143,6 +153,10 @@ export function validateClientConfig(raw: unknown, source = 'config'): ClientCon
     rollbackTimeoutMs: int('rollbackTimeoutMs', DEFAULTS.rollbackTimeoutMs, 1_000, 86_400_000),
     pull: parsePullSettings(o, str('stateDir', DEFAULTS.stateDir), o['name'] as string, bad),
     localPage: parseLocalPageSettings(o['localPage'], bad),
+    cache: parseCacheSettings(o['cache'], bad),
+    secretsDir: parseSecretsDir(o['secretsDir'], bad),
+    rebootOnKernelChange: parseRebootOnKernelChange(o['rebootOnKernelChange'], bad),
+    rebootCommand: parseRebootCommand(o['rebootCommand'], bad),
   };
 }
 

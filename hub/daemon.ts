@@ -72,6 +72,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     hostKey,
     registry,
     log: sshLog,
+    services: config.services ?? {},
     hooks: {
       onSftp: (s, accept) => jail.serve(s.name, accept()),
       heartbeatMs: () => config.heartbeatMs,

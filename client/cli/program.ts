@@ -12,6 +12,8 @@ import { installPull } from '../pull/plugin.js';
 import { pullCommand } from '../pull/cmd-pull.js';
 import { installLocalPage } from '../web/local-page.js';
 import { upgradeCommand } from '../web/upgrade-cli.js';
+import { installServiceTunnel } from '../cache/tunnel.js';
+import { installReboot } from '../reboot/install.js';
 
 function configPath(values: CommandContext['values']): string {
   const v = values['config'];
@@ -39,10 +41,15 @@ const runCommand: CommandSpec = {
     const pull = await installPull(agent, config, log.child({ component: 'pull' }));
     // The local "upgrade now" page and socket (after the guard and the pull: it shows their verdicts).
     const page = await installLocalPage(agent, config, log.child({ component: 'local-page' }));
+    // Reboot on kernel/initrd/modules change, after the guard and the pull (client/reboot/).
+    await installReboot(agent, config, log.child({ component: 'reboot' }));
+    // The hub's binary cache on a loopback port, through this connection (client/cache/).
+    const tunnel = await installServiceTunnel(agent, config.cache, log.child({ component: 'cache' }));
     void guard.resume();
     pull.start();
     await agent.run();
     pull.stop();
+    await tunnel?.close();
     await page?.close();
     return 0;
   },

@@ -122,6 +122,10 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
 
   async prepare(job: JobStart, line: (data: string) => void): Promise<void> {
     this.current = null;
+    if (this.leftover && isGuarded(job.action)) {
+      // The restarted agent is still deciding the previous switch; a new one now would record the unconfirmed system as "good".
+      throw new Error(`the previous ${this.leftover.action} (job ${this.leftover.jobId}) is still being confirmed or rolled back; try again shortly`);
+    }
     if (!this.o.enabled || !isGuarded(job.action)) return;
     const previousSystem = await currentSystemPath(this.o.currentSystem);
     if (!previousSystem) {
@@ -174,7 +178,9 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
   // ---- the decision ----------------------------------------------------------
 
   private async confirmOrRollBack(g: GuardRecord, say: (l: string) => void, ctx: { restarted: boolean }): Promise<Verdict> {
-    const remaining = Date.parse(g.deadline ?? '') - Date.now();
+    // Wall-clock deadline (it must survive a reboot), capped by the window
+    // itself: a clock that jumped back across a reboot must not stretch it.
+    const remaining = Math.min(Date.parse(g.deadline ?? '') - Date.now(), g.timeoutMs);
     const now = await currentSystemPath(this.o.currentSystem);
     let ok = false;
     if (remaining > 0) {

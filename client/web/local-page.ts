@@ -127,7 +127,7 @@ export class LocalPage implements AgentPlugin, JobHooks {
   private begin(job: JobStart): JobView {
     if (this.current?.job.jobId === job.jobId) return this.current;
     if (this.last?.job.jobId === job.jobId) return this.last;
-    const origin = job.jobId.startsWith(LOCAL_JOB_PREFIX) ? 'local' : 'hub';
+    const origin = (/^(local|pull|autoupdate)-/.exec(job.jobId)?.[1] ?? 'hub') as LocalJob['origin'];
     const v: JobView = {
       job: { jobId: job.jobId, action: job.action, origin, startedAt: new Date().toISOString(), endedAt: null, outcome: null, exitCode: null, durationMs: null, reason: null },
       lines: [], bytes: 0, dropped: 0,
@@ -139,6 +139,7 @@ export class LocalPage implements AgentPlugin, JobHooks {
       if (behind !== null && behind !== job.jobId) {
         this.requested.delete(id);
         this.aliases.set(id, job.jobId);
+        if (this.aliases.size > 200) this.aliases.delete(this.aliases.keys().next().value!);
       }
     }
     for (const s of this.streams) {

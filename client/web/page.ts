@@ -6,7 +6,9 @@ import { SHARED_SCRIPT } from '../../common/platform/web-script.js';
 import type { Action, Outcome } from '../../common/protocol/messages.js';
 
 export interface LocalJob {
-  jobId: string; action: Action; origin: 'local' | 'hub';
+  jobId: string; action: Action;
+  /** Who started it: this host's page or CLI (local), its config pull / self-update (pull, autoupdate), or the hub. */
+  origin: 'local' | 'pull' | 'autoupdate' | 'hub';
   startedAt: string; endedAt: string | null; outcome: Outcome | null; exitCode: number | null; durationMs: number | null; reason: string | null;
 }
 
@@ -42,7 +44,7 @@ export function stateHtml(s: LocalState): SafeHtml {
 
 export function jobsHtml(jobs: LocalJob[]): SafeHtml {
   return html`<tbody id="jobs">${jobs.length === 0 ? html`<tr><td colspan="7" class="muted">No jobs yet.</td></tr>` : jobs.map((j) => html`<tr>
-<th scope="row" class="mono">${j.jobId}</th><td>${j.action}</td><td>${j.origin === 'local' ? 'this host' : 'hub'}</td>
+<th scope="row" class="mono">${j.jobId}</th><td>${j.action}</td><td>${j.origin === 'hub' ? 'hub' : j.origin === 'local' ? 'this host' : `this host (${j.origin})`}</td>
 <td>${j.outcome ? html`<span class="badge ${OUTCOME_CLASS[j.outcome] ?? ''}">${j.outcome}</span>` : html`<span class="badge s-run">running</span>`}</td>
 <td>${timeTag(j.startedAt)}</td><td>${formatDuration(j.durationMs)}</td><td>${j.exitCode ?? '–'}${j.reason ? html` <span class="muted">${j.reason}</span>` : ''}</td>
 </tr>`)}</tbody>`;

@@ -3,6 +3,7 @@ import { runProgram, type ProgramSpec } from '../../common/platform/cli.js';
 import { initCommand, addHostCommand, removeHostCommand, hostsCommand, fingerprintCommand } from './cmd-fleet.js';
 import { serveCommand } from './cmd-serve.js';
 import { listCommand } from './cmd-list.js';
+import { statusCommand } from './cmd-status.js';
 import { triggerCommand } from './cmd-trigger.js';
 import { proxyCommand, sshCommand, sshConfigCommand } from './cmd-ssh.js';
 import { importCommand } from './cmd-import.js';
@@ -18,7 +19,7 @@ export const hubProgram: ProgramSpec = {
   },
   commands: [
     initCommand, addHostCommand, removeHostCommand, hostsCommand, fingerprintCommand, serveCommand,
-    listCommand, triggerCommand, proxyCommand, sshCommand, sshConfigCommand,
+    listCommand, statusCommand, triggerCommand, proxyCommand, sshCommand, sshConfigCommand,
     importCommand,
     buildCommand, deployCommand, logsCommand,
   ],

@@ -2,6 +2,7 @@
 // field has a default so a freshly initialized fleet runs as is.
 import { readJsonFile } from '../../common/platform/json-file.js';
 import { BentoError } from '../../common/protocol/errors.js';
+import { validateServices, type ServiceMap } from '../services/allow-list.js';
 import { validatePublishSettings, type PublishSettings } from '../publish/settings.js';
 import { validateDashboardSettings, validateMetricsSettings, type DashboardSettings, type MetricsSettings } from '../web/settings.js';
 
@@ -24,6 +25,8 @@ export interface HubConfig {
   dashboard?: DashboardSettings | null;
   /** Prometheus endpoint (docs/web.md); absent or null = off. */
   metrics?: MetricsSettings | null;
+  /** Hub services agents may reach through their tunnel, name -> "HOST:PORT" (hub/services/allow-list.ts); absent = none. */
+  services?: ServiceMap;
 }
 
 export const DEFAULT_HUB_CONFIG: HubConfig = {
@@ -41,7 +44,7 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
     throw new BentoError('CONFIG_INVALID', `${source}: expected a JSON object`);
   }
   const o = raw as Record<string, unknown>;
-  const known = new Set([...Object.keys(DEFAULT_HUB_CONFIG), 'publish', 'dashboard', 'metrics']);
+  const known = new Set([...Object.keys(DEFAULT_HUB_CONFIG), 'publish', 'dashboard', 'metrics', 'services']);
   for (const k of Object.keys(o)) {
     if (!known.has(k)) throw new BentoError('CONFIG_INVALID', `${source}: unknown setting "${k}" (known: ${[...known].join(', ')})`);
   }
@@ -59,6 +62,7 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
   if (o['publish'] !== undefined) cfg.publish = validatePublishSettings(o['publish'], source);
   if (o['dashboard'] !== undefined) cfg.dashboard = validateDashboardSettings(o['dashboard'], source);
   if (o['metrics'] !== undefined) cfg.metrics = validateMetricsSettings(o['metrics'], source);
+  if (o['services'] !== undefined) cfg.services = validateServices(o['services'], source);
   return cfg;
 }
 

@@ -173,12 +173,13 @@ export class Scheduler {
   }
 
   /**
-   * A job the agent started on its own (its local page or `bento-client
-   * upgrade`; ids "local-..."): record it like a triggered one, so history,
-   * status, dashboard and metrics show it. At most one such open record per host.
+   * A job the agent started on its own (AGENT_JOB_ID: its local page,
+   * `bento-client upgrade`, a pull's autoApply): record it like a triggered
+   * one, so history, status, dashboard and metrics show it. At most one such
+   * open record per host.
    */
   private async adoptLocalJob(host: string, jobId: string, action: Action, startedAt: string | null): Promise<JobRecord | undefined> {
-    if (!jobId.startsWith(LOCAL_JOB_PREFIX)) return undefined;
+    if (!AGENT_JOB_ID.test(jobId)) return undefined;
     const prevId = this.localJobs.get(host);
     const prev = prevId ? this.deps.store.get(prevId) : undefined;
     if (prev && prev.host === host && !FINAL_STATES.has(prev.state)) {
@@ -243,8 +244,12 @@ export class Scheduler {
   }
 }
 
-/** Ids of jobs an agent starts itself (its local page, `bento-client upgrade`); the hub records them when it hears of them. */
-export const LOCAL_JOB_PREFIX = 'local-';
+/**
+ * Ids of jobs an agent starts itself: "local-" (its local page, `bento-client
+ * upgrade`), "pull-" / "autoupdate-" (config pull with autoApply, flake
+ * self-update). The hub records them when it hears of them.
+ */
+export const AGENT_JOB_ID = /^(local|pull|autoupdate)-/;
 
 /** Extra wait on top of the agent's announced window (the switch itself, reconnect backoff, handshake). */
 const GUARD_GRACE_MS = 10_000;

@@ -4,6 +4,7 @@
 // streamlocal) is refused and logged once per attempt.
 import type { Connection, Session } from 'ssh2';
 import type { Logger } from '../../common/platform/log.js';
+import { serveDirectTcpip, type ServiceMap } from '../services/allow-list.js';
 
 const REFUSED_SESSION_REQUESTS = ['pty', 'shell', 'exec', 'x11', 'auth-agent', 'env', 'signal', 'window-change', 'sftp'] as const;
 
@@ -18,8 +19,10 @@ export function refuseSessionExtras(session: Session, log: Logger, host: string,
   }
 }
 
-export function refuseConnectionExtras(conn: Connection, log: Logger, host: () => string): void {
-  conn.on('tcpip', (_accept, reject, info) => {
+export function refuseConnectionExtras(conn: Connection, log: Logger, host: () => string, services: ServiceMap = {}): void {
+  conn.on('tcpip', (accept, reject, info) => {
+    // Only a hub service named in hub.json "services" (hub/services/allow-list.ts); the agent names it, never an address.
+    if (serveDirectTcpip(services, info, accept, reject, log, host() === '(unauthenticated)' ? '' : host())) return;
     log.warn({ host: host(), dest: `${info.destIP}:${info.destPort}` }, 'refused direct-tcpip channel');
     reject();
   });

@@ -12,6 +12,7 @@ import type { RegistryView } from '../fleet/registry.js';
 import { authenticate } from './auth.js';
 import { hostKeyForServer } from './fast-keys.js';
 import { refuseConnectionExtras, refuseSessionExtras } from './channel-policy.js';
+import type { ServiceMap } from '../services/allow-list.js';
 import { attachControl, type ControlHooks } from './control.js';
 import { LiveSession, type SessionOrigin } from './live-session.js';
 
@@ -30,6 +31,8 @@ export interface AgentServerOptions {
   log: Logger;
   /** Bytes an agent may send before authenticating; guards against slowloris-style memory use. */
   ident?: string;
+  /** Allow-listed hub services agents may open direct-tcpip channels to (hub.json "services"); default none. */
+  services?: ServiceMap;
 }
 
 export class AgentServer {
@@ -130,7 +133,7 @@ export class AgentServer {
         }
       });
     });
-    refuseConnectionExtras(conn, log, () => authedAs || '(unauthenticated)');
+    refuseConnectionExtras(conn, log, () => authedAs || '(unauthenticated)', this.opts.services);
 
     conn.on('error', (err: Error) => log.debug({ host: authedAs || undefined, remote: origin.remoteAddress, err: err.message }, 'agent connection error'));
     conn.on('close', () => {

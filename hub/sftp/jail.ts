@@ -40,6 +40,7 @@ const MAX_HANDLES = 32;
 const MAX_READ = 64 * 1024;
 const READDIR_BATCH = 64;
 const MAX_SESSIONS_PER_HOST = 8;
+const MAX_PENDING = 256;
 /** Refusals logged per session; a client hammering the jail cannot flood the log. */
 const MAX_LOGGED_REFUSALS = 20;
 
@@ -140,6 +141,7 @@ class JailSession {
   private queue: Promise<void> = Promise.resolve();
   private snap: Promise<Snapshot> | null = null;
   private refusals = 0;
+  private pending = 0;
 
   constructor(private readonly jail: SftpJail, private readonly host: string, private readonly sftp: SFTPWrapper, private readonly opts: SftpJailOptions) {
     const on = (ev: string, fn: (reqId: number, ...args: never[]) => Promise<void>): void => {
@@ -164,7 +166,14 @@ class JailSession {
   }
 
   private enqueue(reqId: number, op: string, fn: () => Promise<void>): void {
-    this.queue = this.queue.then(fn).catch((err: unknown) => {
+    // Bounded work per session: a client pipelining without end gets FAILURE,
+    // not an ever longer queue.
+    if (this.pending >= MAX_PENDING) {
+      try { this.sftp.status(reqId, S.FAILURE, 'too many outstanding requests'); } catch { /* gone */ }
+      return;
+    }
+    this.pending++;
+    this.queue = this.queue.then(() => this.backpressure()).then(fn).catch((err: unknown) => {
       const r = err instanceof Refusal ? err : null;
       if (!r) this.opts.log.error({ host: this.host, op, err: (err as Error).message }, 'sftp request failed');
       else if (r.code !== S.NO_SUCH_FILE && r.code !== S.EOF && this.refusals++ < MAX_LOGGED_REFUSALS) {
@@ -173,7 +182,20 @@ class JailSession {
       try {
         this.sftp.status(reqId, r?.code ?? S.FAILURE, r?.message ?? 'internal error');
       } catch { /* channel gone */ }
-    });
+    }).finally(() => { this.pending--; });
+  }
+
+  /** Answers wait while the client is not reading them (SSH window full): memory stays bounded. */
+  private async backpressure(): Promise<void> {
+    const raw = this.sftp as unknown as { _buffer?: unknown[]; outgoing?: { state: string } };
+    const t0 = Date.now();
+    while ((raw._buffer?.length ?? 0) > 0 && raw.outgoing?.state === 'open') {
+      if (Date.now() - t0 > 120_000) {
+        this.sftp.end();
+        throw failure('the client stopped reading');
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   async closeAll(): Promise<void> {

@@ -1,13 +1,14 @@
 // One row per registered host, computed from what the hub already holds in
 // memory (registry, live sessions, job records, last known host facts). The
 // dashboard and the metrics read the same rows, so they cannot disagree.
-// The per-host state comes from the status module when it is there
-// (`stateProvider`); until then a coarse fallback is used.
+// The per-host state comes from the status module (`stateProvider`, the
+// same derivation as `bento-hub status`); without one a coarse fallback is used.
 import type { ClientInfo } from '../../common/protocol/admin.js';
 import type { Action } from '../../common/protocol/messages.js';
 import { clientInfo, type HubParts } from '../admin/handlers.js';
 import { FINAL_STATES, type JobRecord, type JobState, type JobStore } from '../store/jobs.js';
 import type { HostState, HostStateStore } from '../store/host-state.js';
+import { AGENT_JOB_ID } from '../jobs/scheduler.js';
 
 export interface JobSummary {
   id: string; action: Action; state: JobState; requestedAt: string; startedAt: string | null;
@@ -30,8 +31,8 @@ export interface HostRow {
   lastJob: JobSummary | null;
 }
 
-/** Per-host state from the status module: given a row without state, say which state it is in. */
-export type StateProvider = (row: Omit<HostRow, 'state' | 'stateDetail'>) => { state: string; detail?: string | null };
+/** Per-host state from the status module (hub/status/provider.ts): given a row without state, say which state it is in. */
+export type StateProvider = (row: Omit<HostRow, 'state' | 'stateDetail'> & { finishedJobs: JobSummary[] }) => { state: string; detail?: string | null };
 
 export interface FleetSources {
   parts: HubParts;
@@ -43,7 +44,7 @@ export interface FleetSources {
 export function summarize(j: JobRecord): JobSummary {
   return {
     id: j.id, action: j.action, state: j.state, requestedAt: j.requestedAt, startedAt: j.startedAt, endedAt: j.endedAt,
-    durationMs: j.durationMs, exitCode: j.exitCode, reason: j.reason, origin: j.id.startsWith('local-') ? 'agent' : 'hub',
+    durationMs: j.durationMs, exitCode: j.exitCode, reason: j.reason, origin: AGENT_JOB_ID.test(j.id) ? 'agent' : 'hub',
   };
 }
 
@@ -59,13 +60,16 @@ export function fallbackState(row: Omit<HostRow, 'state' | 'stateDetail'>): { st
 }
 
 /** Newest job per host (active and last finished), in one pass over the store. */
-function jobsByHost(store: JobStore, only?: ReadonlySet<string>): Map<string, { active: JobRecord | null; last: JobRecord | null }> {
-  const out = new Map<string, { active: JobRecord | null; last: JobRecord | null }>();
+interface HostJobs { active: JobRecord | null; last: JobRecord | null; finished: JobRecord[] }
+
+function jobsByHost(store: JobStore, only?: ReadonlySet<string>): Map<string, HostJobs> {
+  const out = new Map<string, HostJobs>();
   for (const j of store.all()) {
     if (only && !only.has(j.host)) continue;
     let e = out.get(j.host);
-    if (!e) out.set(j.host, (e = { active: null, last: null }));
+    if (!e) out.set(j.host, (e = { active: null, last: null, finished: [] }));
     if (FINAL_STATES.has(j.state)) {
+      e.finished.push(j);
       if (!e.last || (j.endedAt ?? j.requestedAt) > (e.last.endedAt ?? e.last.requestedAt)) e.last = j;
     } else if (j.state !== 'queued' && (!e.active || j.requestedAt > e.active.requestedAt)) {
       e.active = j;
@@ -98,7 +102,7 @@ export function fleetRows(src: FleetSources, only?: ReadonlySet<string>): HostRo
     };
     let st: { state: string; detail?: string | null };
     try {
-      st = src.stateProvider ? src.stateProvider(base) : fallbackState(base);
+      st = src.stateProvider ? src.stateProvider({ ...base, finishedJobs: (j?.finished ?? []).map(summarize) }) : fallbackState(base);
     } catch {
       st = fallbackState(base);
     }

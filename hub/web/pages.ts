@@ -7,6 +7,7 @@ import { ACTIONS } from '../../common/protocol/messages.js';
 import type { JobRecord } from '../store/jobs.js';
 import type { LogInfo } from '../publish/logs.js';
 import { proxyKind, type HostRow, type JobSummary } from './model.js';
+import { AGENT_JOB_ID } from '../jobs/scheduler.js';
 import type { OutputLine } from './job-output.js';
 
 export function layout(title: string, body: SafeHtml, opts: { events?: string; head?: SafeHtml } = {}): SafeHtml {
@@ -64,13 +65,15 @@ function jobCell(j: JobSummary | null): SafeHtml {
   return html`<a href="/jobs/${j.id}">${j.action}</a> ${badge(j.state)} ${timeTag(j.endedAt ?? j.startedAt ?? j.requestedAt)}${j.durationMs !== null ? html` <span class="muted">(${formatDuration(j.durationMs)})</span>` : ''}`;
 }
 
-export function triggerForm(host: string, opts: { connected: boolean }): SafeHtml {
+/** Action menu + button. `connected: null` (a page that does not follow the connection): "Run", queued if the host is offline. */
+export function triggerForm(host: string, opts: { connected: boolean | null }): SafeHtml {
   const id = `act-${host}`;
+  const label = opts.connected === false ? 'Queue' : 'Run';
   return html`<form class="inline trigger" method="post" action="/hosts/${host}/trigger" data-host="${host}">
 <label class="visually-hidden" for="${id}">Action for ${host}</label>
 <select id="${id}" name="action">${ACTIONS.map((a) => html`<option value="${a}"${a === 'switch' ? ' selected' : ''}>${a}</option>`)}</select>
-${opts.connected ? '' : html`<input type="hidden" name="queue" value="true">`}
-<button type="submit" aria-label="${opts.connected ? 'Run' : 'Queue'} on ${host}">${opts.connected ? 'Run' : 'Queue'}</button>
+${opts.connected === true ? '' : html`<input type="hidden" name="queue" value="true">`}
+<button type="submit" id="run-${host}" aria-label="${label} on ${host}">${label}</button>
 </form>`;
 }
 
@@ -150,20 +153,19 @@ export function hostDetailHtml(row: HostRow): SafeHtml {
 <dl class="facts">
 <dt>Tags</dt><dd>${row.tags.length ? row.tags.join(', ') : '–'}</dd>
 <dt>Connection</dt><dd>${connection(row)}</dd>
-${c ? html`<dt>Came via</dt><dd class="mono">${c.endpoint}</dd><dt>Remote address</dt><dd class="mono">${c.remoteAddress}</dd><dt>Last heartbeat</dt><dd>${timeTag(c.lastHeartbeat)}</dd>` : ''}
+${c ? html`<dt>Came via</dt><dd class="mono">${c.endpoint}</dd><dt>Remote address</dt><dd class="mono">${c.remoteAddress}</dd>` : ''}
 <dt>Agent</dt><dd>${c?.agentVersion ?? f?.agentVersion ?? '–'}</dd>
 <dt>System</dt><dd class="mono">${c?.system ?? f?.system ?? '–'}</dd>
 <dt>Generation</dt><dd>${c?.generation ?? f?.generation ?? '–'}</dd>
 <dt>Config hash</dt><dd class="mono">${c?.configHash ?? f?.configHash ?? '–'}</dd>
 <dt>Job</dt><dd>${row.activeJob ? jobCell(row.activeJob) : html`<span class="muted">idle</span>`}</dd>
 </dl>
-${row.registered ? html`<h2>Run a job</h2><p>${triggerForm(row.name, { connected: c !== null })}</p>` : ''}
 </div>`;
 }
 
 export function historyHtml(jobs: JobRecord[]): SafeHtml {
   return html`<tbody id="history">${jobs.length === 0 ? html`<tr><td colspan="8" class="muted">No jobs yet.</td></tr>` : jobs.map((j) => html`<tr>
-<th scope="row"><a class="mono" href="/jobs/${j.id}">${j.id}</a></th><td>${j.action}</td><td>${j.id.startsWith('local-') ? 'host' : 'hub'}</td><td>${badge(j.state)}</td>
+<th scope="row"><a class="mono" href="/jobs/${j.id}">${j.id}</a></th><td>${j.action}</td><td>${AGENT_JOB_ID.test(j.id) ? 'host' : 'hub'}</td><td>${badge(j.state)}</td>
 <td>${timeTag(j.requestedAt)}</td><td>${formatDuration(j.durationMs)}</td><td>${j.exitCode ?? '–'}</td><td>${j.reason ?? ''}</td>
 </tr>`)}</tbody>`;
 }
@@ -171,6 +173,8 @@ export function historyHtml(jobs: JobRecord[]): SafeHtml {
 export function hostPage(row: HostRow, jobs: JobRecord[], logs: LogInfo[]): SafeHtml {
   return layout(row.name, html`<h1>${row.name}</h1>
 ${hostDetailHtml(row)}
+${row.registered ? html`<h2>Run a job</h2><p>${triggerForm(row.name, { connected: null })}</p>
+<p class="muted">If the host is not connected, the job is queued and runs when it connects.</p>` : ''}
 <section id="outputs" aria-labelledby="outputs-h" hidden>
 <h2 id="outputs-h">Live output</h2>
 </section>
@@ -200,7 +204,7 @@ export function jobPage(j: JobRecord, lines: OutputLine[], note: string | null, 
   return layout(`Job ${j.id}`, html`<h1>${j.action} on <a href="/hosts/${j.host}">${j.host}</a></h1>
 <dl class="facts">
 <dt>Job</dt><dd class="mono">${j.id}</dd>
-<dt>Started by</dt><dd>${j.id.startsWith('local-') ? 'the host (local page or bento-client upgrade)' : 'the hub'}</dd>
+<dt>Started by</dt><dd>${j.id.startsWith('local-') ? 'the host (its local page or bento-client upgrade)' : AGENT_JOB_ID.test(j.id) ? 'the host (config pull / self-update)' : 'the hub'}</dd>
 <dt>State</dt><dd id="job-state" role="status">${badge(j.state)}</dd>
 <dt>Requested</dt><dd>${timeTag(j.requestedAt)}</dd>
 <dt>Started</dt><dd>${timeTag(j.startedAt)}</dd>
@@ -217,7 +221,7 @@ ${note ? html`<p class="muted">${note}</p>` : ''}
   });
 }
 
-export function messagePage(status: number, title: string, text: string): SafeHtml {
+export function messagePage(title: string, text: string): SafeHtml {
   return layout(title, html`<h1>${title}</h1><p>${text}</p><p><a href="/">Back to the fleet</a></p>`);
 }
 

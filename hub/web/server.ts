@@ -27,6 +27,7 @@ import { listLogs, readLog } from '../publish/logs.js';
 import { LOG_NAME_RE } from '../sftp/vpath.js';
 import type { HubFeed } from '../metrics/feed.js';
 import { HubMetrics } from '../metrics/hub-metrics.js';
+import { PublishedCache, makeStateProvider } from '../status/provider.js';
 import { loadOrCreateToken, tokenAuth, tokenPath, type TokenAuth } from './auth.js';
 import { fleetRows, type FleetSources } from './model.js';
 import { FleetView } from './fleet-view.js';
@@ -53,10 +54,23 @@ export interface RunningWeb {
 type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void> | void;
 
 /** Start what hub.json asks for: the dashboard, the metrics endpoint, both or neither. */
-export async function startWeb(config: HubConfig, deps: WebDeps): Promise<RunningWeb> {
-  const metrics = new HubMetrics(deps, deps.feed);
+export async function startWeb(config: HubConfig, webDeps: WebDeps): Promise<RunningWeb> {
   const servers: http.Server[] = [];
   const closers: Array<() => void> = [];
+  let deps = webDeps;
+  if (!deps.stateProvider && (config.dashboard || config.metrics)) {
+    // Host states exactly as `bento-hub status` derives them. The published
+    // versions (one small file per host, written by `bento-hub deploy`) are
+    // read ahead and re-read every 10 s.
+    const published = new PublishedCache(deps.fleetDir);
+    const hosts = (): string[] => Object.keys(deps.parts.registry.snapshot.hosts);
+    await published.refresh(hosts());
+    const timer = setInterval(() => { published.refresh(hosts()).catch(() => undefined); }, 10_000);
+    timer.unref();
+    closers.push(() => clearInterval(timer));
+    deps = { ...deps, stateProvider: makeStateProvider((h) => published.get(h)) };
+  }
+  const metrics = new HubMetrics(deps, deps.feed);
   let dashboardUrl: string | null = null;
   let metricsUrl: string | null = null;
   const refused = metrics.registry.counter('bento_web_refused_total', 'Dashboard and metrics requests refused, by reason (host, origin, auth).');
@@ -206,7 +220,7 @@ class Dashboard {
     if ((m = /^\/jobs\/([A-Za-z0-9_-]{8,64})$/.exec(p)) && !post) return this.jobPage(res, m[1]!);
     if ((m = /^\/jobs\/([A-Za-z0-9_-]{8,64})\/log$/.exec(p)) && !post) return this.jobLog(res, m[1]!);
     if ((m = /^\/jobs\/([A-Za-z0-9_-]{8,64})\/events$/.exec(p)) && !post) return this.jobEvents(res, m[1]!);
-    sendHtml(res, 404, messagePage(404, 'Not found', `Nothing at ${p}.`));
+    sendHtml(res, 404, messagePage('Not found', `Nothing at ${p}.`));
   };
 
   private track(sse: SseStream): SseStream {
@@ -221,18 +235,18 @@ class Dashboard {
   }
 
   private hostPage(res: http.ServerResponse, name: string): Promise<void> | void {
-    if (!isHostName(name)) return sendHtml(res, 404, messagePage(404, 'Unknown host', `"${name}" is not a host name.`));
+    if (!isHostName(name)) return sendHtml(res, 404, messagePage('Unknown host', `"${name}" is not a host name.`));
     const row = fleetRows(this.deps, new Set([name]))[0];
-    if (!row) return sendHtml(res, 404, messagePage(404, 'Unknown host', `No host "${name}" in the registry.`));
+    if (!row) return sendHtml(res, 404, messagePage('Unknown host', `No host "${name}" in the registry.`));
     return listLogs(this.deps.fleetDir, name).then((logs) => {
       sendHtml(res, 200, hostPage(row, this.deps.store.forHost(name).reverse(), logs));
     });
   }
 
   private async uploadedLog(res: http.ServerResponse, host: string, name: string): Promise<void> {
-    if (!isHostName(host) || !LOG_NAME_RE.test(name)) return sendHtml(res, 404, messagePage(404, 'Not found', 'No such log.'));
+    if (!isHostName(host) || !LOG_NAME_RE.test(name)) return sendHtml(res, 404, messagePage('Not found', 'No such log.'));
     const logs = await listLogs(this.deps.fleetDir, host);
-    if (!logs.some((l) => l.name === name)) return sendHtml(res, 404, messagePage(404, 'Not found', `${host} has no log named ${name}.`));
+    if (!logs.some((l) => l.name === name)) return sendHtml(res, 404, messagePage('Not found', `${host} has no log named ${name}.`));
     const { text, complete } = await readLog(this.deps.fleetDir, host, name);
     sendHtml(res, 200, logPage(host, name, text, complete));
   }
@@ -266,7 +280,7 @@ class Dashboard {
       res.end();
       return;
     }
-    sendHtml(res, 409, messagePage(409, `Not started on ${host}`, 'message' in r ? r.message : 'refused'));
+    sendHtml(res, 409, messagePage(`Not started on ${host}`, 'message' in r ? r.message : 'refused'));
   }
 
   private async apiTrigger(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -282,7 +296,7 @@ class Dashboard {
 
   private jobPage(res: http.ServerResponse, id: string): Promise<void> | void {
     const rec = this.deps.store.get(id);
-    if (!rec) return sendHtml(res, 404, messagePage(404, 'Unknown job', `No job ${id} (it may have been pruned from the history).`));
+    if (!rec) return sendHtml(res, 404, messagePage('Unknown job', `No job ${id} (it may have been pruned from the history).`));
     const live = !FINAL_STATES.has(rec.state);
     const buf = this.outputs.get(id);
     if (buf) return sendHtml(res, 200, jobPage(rec, buf.lines, buf.dropped ? `${buf.dropped} earlier lines are only in the full log.` : null, live));

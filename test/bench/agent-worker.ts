@@ -12,7 +12,9 @@ import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ParsedKey } from 'ssh2';
 import { CONTROL_SUBSYSTEM, PROTOCOL_VERSION } from '../../common/protocol/version.js';
-import type { AgentSpec, FromWorker, ToWorker, WorkerInit, WorkerStats } from './ipc.js';
+import { sftpOverClient } from '../../client/pull/connect.js';
+import { readRemoteState } from '../../client/pull/remote.js';
+import type { AgentSpec, FromWorker, PollResult, ToWorker, WorkerInit, WorkerStats } from './ipc.js';
 
 const send = (m: FromWorker): void => { process.send?.(m); };
 
@@ -28,6 +30,7 @@ const queue: Agent[] = [];
 
 class Agent {
   client: ssh2.Client | null = null;
+  sock: net.Socket | null = null;
   channel: ClientChannel | null = null;
   heartbeat: NodeJS.Timeout | null = null;
   retry: NodeJS.Timeout | null = null;
@@ -79,6 +82,7 @@ class Agent {
     // Like the real agent (client/net/transport.ts): our own TCP socket, Nagle off.
     const sock = net.connect({ host: c.host, port: c.port, localAddress: c.localAddress });
     sock.setNoDelay(true);
+    this.sock = sock;
     client.connect({
       sock,
       username: this.name,
@@ -189,6 +193,51 @@ class Agent {
     pump();
   }
 
+  /**
+   * What the agent's periodic pull does when its tunnel is up and nothing
+   * changed (client/pull/puller.ts checkNow): a new sftp channel on the
+   * connection, read version.json, compare, close. Bytes are counted at the
+   * TCP socket; a heartbeat that falls into the window spoils the sample.
+   */
+  async poll(expectHash: string): Promise<PollResult> {
+    const res: PollResult = { t: 'polled', ok: false, error: '', status: '', bytesIn: 0, bytesOut: 0, writes: 0, reads: 0, ms: 0 };
+    const client = this.client;
+    const sock = this.sock;
+    if (!client || !sock || !this.ready) { res.error = 'agent not connected'; return res; }
+    const onData = (c: Buffer): void => { res.bytesIn += c.length; res.reads++; };
+    const origWrite = sock.write;
+    sock.write = ((chunk: unknown, ...rest: unknown[]) => {
+      res.bytesOut += typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Buffer).length;
+      res.writes++;
+      return (origWrite as (...a: unknown[]) => boolean).call(sock, chunk, ...rest);
+    }) as typeof sock.write;
+    sock.on('data', onData);
+    const hb = this.seq;
+    const t0 = performance.now();
+    try {
+      const s = await sftpOverClient(client, 15_000);
+      const closed = new Promise<void>((resolve) => { s.sftp.once('close', () => resolve()); });
+      try {
+        const remote = await readRemoteState(s.sftp);
+        res.status = !remote ? 'not-published' : remote.layout === 'bento' && remote.hash === expectHash ? 'unchanged' : 'changed';
+      } finally {
+        s.close();
+      }
+      await Promise.race([closed, new Promise((r) => setTimeout(r, 2000))]);
+      res.ms = performance.now() - t0;
+      // Let the last packets (channel close confirmations) arrive.
+      await new Promise((r) => setTimeout(r, 200));
+      res.ok = this.seq === hb;
+      if (!res.ok) res.error = 'a heartbeat fell into the measurement window';
+    } catch (err) {
+      res.error = (err as Error).message;
+    } finally {
+      sock.off('data', onData);
+      sock.write = origWrite;
+    }
+    return res;
+  }
+
   stop(): void {
     if (this.retry) clearTimeout(this.retry);
     if (this.heartbeat) clearInterval(this.heartbeat);
@@ -223,6 +272,12 @@ process.on('message', (m: ToWorker) => {
     case 'stats':
       send({ ...stats });
       break;
+    case 'poll': {
+      const a = agents.find((x) => x.name === m.name);
+      if (!a) { send({ t: 'polled', ok: false, error: `no agent ${m.name} in this worker`, status: '', bytesIn: 0, bytesOut: 0, writes: 0, reads: 0, ms: 0 }); break; }
+      void a.poll(m.expectHash).then(send);
+      break;
+    }
     case 'stop': {
       stopping = true;
       queue.length = 0;

@@ -4,12 +4,13 @@
 // memory can be read from /proc/PID. Plus a minimal admin-socket client: one
 // JSON request line, JSON event lines back, timed with hrtime.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import ssh2 from 'ssh2';
+import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
 import type { AgentSpec } from './ipc.js';
 
 const execFileP = promisify(execFile);
@@ -21,6 +22,23 @@ export interface Fleet {
   port: number;
   socket: string;
   agents: AgentSpec[];
+  /** "SHA256:..." of the hub key, as agents pin it. */
+  fingerprint: string;
+}
+
+/**
+ * Publish a configuration for one host with the real `bento-hub deploy`, so the
+ * no-change poll reads a real version.json. hub.json's publish.buildCommand is
+ * `true` here (no Nix build): the poll never looks at the build.
+ */
+export async function deployOne(fleet: Fleet, host: string): Promise<string> {
+  const dir = path.join(fleet.dir, 'hosts', host);
+  await mkdir(dir, { recursive: true });
+  await writeFile(path.join(dir, 'configuration.nix'), `{ ... }: {\n  networking.hostName = "${host}";\n}\n`);
+  const { stdout } = await execFileP(process.execPath, [HUB_BIN, 'deploy', host, '--dir', fleet.dir, '--json'], { timeout: 120_000 });
+  const row = (JSON.parse(stdout) as { hosts: Array<{ host: string; result: string; hash: string | null; message: string }> }).hosts.find((r) => r.host === host);
+  if (!row || row.result !== 'updated' || !row.hash) throw new Error(`deploy ${host}: ${row ? `${row.result} ${row.message}` : 'no row'}`);
+  return row.hash;
 }
 
 export function hostName(i: number): string {
@@ -55,7 +73,7 @@ export async function makeFleet(dir: string, port: number, n: number, heartbeatM
   }
   const hubJson = path.join(dir, 'hub.json');
   const settings = JSON.parse(await readFile(hubJson, 'utf8')) as Record<string, unknown>;
-  await writeFile(hubJson, JSON.stringify({ ...settings, heartbeatMs }, null, 2));
+  await writeFile(hubJson, JSON.stringify({ ...settings, heartbeatMs, publish: { buildCommand: ['true'] } }, null, 2));
   const agents: AgentSpec[] = [];
   const hosts: Record<string, unknown> = {};
   const addedAt = new Date().toISOString();
@@ -67,7 +85,8 @@ export async function makeFleet(dir: string, port: number, n: number, heartbeatM
     hosts[name] = { keys: [k.public.split(/\s+/).slice(0, 2).join(' ')], tags: i % 2 === 0 ? ['even'] : [], ssh: {}, addedAt };
   }
   await writeFile(path.join(dir, 'registry.json'), `${JSON.stringify({ version: 1, hosts })}\n`, { mode: 0o644 });
-  return { dir, port, socket: path.join(dir, 'hub.sock'), agents };
+  const fingerprint = fingerprintOfKeyLine(await readFile(path.join(dir, 'hub_ed25519_key.pub'), 'utf8'));
+  return { dir, port, socket: path.join(dir, 'hub.sock'), agents, fingerprint };
 }
 
 export interface HubProcess {

@@ -24,7 +24,23 @@ export type ToWorker =
   | WorkerInit
   | { t: 'connect' }
   | { t: 'stats' }
+  | { t: 'poll'; name: string; expectHash: string }
   | { t: 'stop' };
+
+/** One no-change config poll over an agent's tunnel (client/pull code), bytes counted at its TCP socket. */
+export interface PollResult {
+  t: 'polled';
+  ok: boolean;
+  error: string;
+  /** "unchanged" when the published hash is the expected one. */
+  status: string;
+  bytesIn: number;
+  bytesOut: number;
+  /** write() calls / data events on the socket: roughly the TCP segments each way. */
+  writes: number;
+  reads: number;
+  ms: number;
+}
 
 export interface WorkerStats {
   t: 'stats';
@@ -50,4 +66,5 @@ export interface WorkerStats {
 export type FromWorker =
   | { t: 'inited' }
   | WorkerStats
+  | PollResult
   | { t: 'stopped' };

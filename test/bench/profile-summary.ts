@@ -1,6 +1,6 @@
 // Summarise a V8 .cpuprofile (from `--hub-cpu-prof DIR`): self time by
 // function and by source file/package, optionally within a time window.
-//   node dist/test/bench/profile-summary.js FILE.cpuprofile [--from S] [--to S] [--top N]
+//   node dist/test/bench/profile-summary.js FILE.cpuprofile [--from S] [--to S] [--top N] [--callers FUNCTION]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -9,7 +9,7 @@ interface Node { id: number; callFrame: CallFrame; children?: number[] }
 interface Profile { nodes: Node[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
 
 const { values, positionals } = parseArgs({
-  options: { from: { type: 'string' }, to: { type: 'string' }, top: { type: 'string' } },
+  options: { from: { type: 'string' }, to: { type: 'string' }, top: { type: 'string' }, callers: { type: 'string' } },
   allowPositionals: true,
 });
 const file = positionals[0];
@@ -58,3 +58,23 @@ process.stdout.write(`window ${(total / 1e6).toFixed(1)} s of samples (profile s
 for (const [k, us] of [...files].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`${pct(us)}  ${k}\n`);
 process.stdout.write('\nby function (self time):\n');
 for (const [k, us] of [...fn].sort((a, b) => b[1] - a[1]).slice(0, top)) process.stdout.write(`${pct(us)}  ${k}\n`);
+
+if (values.callers) {
+  // Self time of the named function, by its call path (up to 6 frames).
+  const parent = new Map<number, number>();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const paths = new Map<string, number>();
+  for (const [id, us] of selfUs) {
+    const n = byId.get(id)!;
+    if (n.callFrame.functionName !== values.callers) continue;
+    const chain: string[] = [];
+    for (let p = parent.get(id); p !== undefined && chain.length < 6; p = parent.get(p)) {
+      const cf = byId.get(p)!.callFrame;
+      chain.push(`${cf.functionName || '(anonymous)'}@${where(cf.url).split(' ').pop()}:${cf.lineNumber + 1}`);
+    }
+    const key = chain.join(' < ');
+    paths.set(key, (paths.get(key) ?? 0) + us);
+  }
+  process.stdout.write(`\ncallers of ${values.callers}:\n`);
+  for (const [k, us] of [...paths].sort((a, b) => b[1] - a[1]).slice(0, 10)) process.stdout.write(`${pct(us)}  ${k}\n`);
+}

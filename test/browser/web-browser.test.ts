@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { TestFleet } from '../helpers/fleet.js';
-import { freePort, waitFor } from '../helpers/proc.js';
+import { freePort } from '../helpers/proc.js';
 import { makeNixEnv, nixAvailable, writeFixtureConfig, currentSystemPath, type NixEnv } from '../fixtures/nix.js';
 import { parsePrometheusText } from '../../common/platform/prometheus.js';
 import { request, SCRIPTED_REBUILD } from '../integration/web-helpers.js';
@@ -188,10 +188,11 @@ test('dashboard: a trigger button runs the job and streams its output into the p
   await page.getByRole('link', { name: 'web2' }).first().click();
   await page.waitForSelector('#history tr');
   assert.match(await page.locator('#history').textContent() ?? '', /test\s*hub\s*success/);
+  await shot(page, '09-host-page-history');
   await page.locator('#history a').first().click();
   await page.waitForSelector('#job-output');
   assert.match(await page.locator('#job-output').textContent() ?? '', /step 5\/5/);
-  await shot(page, '09-job-page');
+  await shot(page, '10-job-page');
   await page.close();
 });
 
@@ -225,7 +226,7 @@ test('another site\'s page cannot start a job, and a DNS-rebound name gets nothi
     await page.goto(`http://attacker.test:${evilPort}/`);
     await page.waitForFunction(() => document.title === 'done', null, { timeout: 15_000 });
     assert.equal(await page.evaluate(() => (window as unknown as { leak?: string | null }).leak ?? null), null, 'the state could not be read cross-origin');
-    await shot(page, '10-attacker-page');
+    await shot(page, '11-attacker-page');
     await page.close();
   } finally {
     srv.close();
@@ -246,7 +247,7 @@ test('another site\'s page cannot start a job, and a DNS-rebound name gets nothi
   const res = await page.goto(`http://rebind.test:${localPort}/`);
   assert.equal(res?.status(), 403);
   assert.match(await page.locator('body').textContent() ?? '', /foreign Host/);
-  await shot(page, '11-rebinding-refused');
+  await shot(page, '12-rebinding-refused');
   await page.close();
   assert.deepEqual(pageErrors, [], 'no script errors on any page');
 });

@@ -14,6 +14,7 @@ import { sleep, waitFor, type Daemon } from '../helpers/proc.js';
 import {
   makeNixEnv, nixAvailable, nixUnavailableReason, writeFixtureConfig, writeFlakeLikeDir, fixtureExpression, currentSystemPath, readActivations, type NixEnv,
 } from '../fixtures/nix.js';
+import { startMicrosocks } from '../fixtures/proxies.js';
 import { readPublished } from '../../hub/publish/published.js';
 import { validateClientConfig } from '../../client/config.js';
 import { HubConnection } from '../../client/net/hub-connection.js';
@@ -131,7 +132,9 @@ test('autoApply off: the new config is fetched and kept ready, and applied only 
 test('a host offline during the deploy converges by the timer over a connection of its own', { skip }, async () => {
   // Its tunnel cannot come up (the hub is down when it starts, and its reconnect
   // backoff is 10 minutes), so only the pull timer can bring it the new config.
-  const h = await host('db1', { backoff: { initialMs: 600_000, maxMs: 600_000 } });
+  // And it sits behind a SOCKS5 proxy: the pull's own connection must take the same way.
+  const socks = await startMicrosocks();
+  const h = await host('db1', { backoff: { initialMs: 600_000, maxMs: 600_000 }, proxy: `socks5h://127.0.0.1:${socks.port}` });
   await fleet.stopHub();
   h.agent = fleet.startAgent('db1', h.cfgFile);
   await waitFor('db1 failed its first connection', () => h.agent!.output().includes('reconnecting after backoff'), 10_000, 50);
@@ -140,7 +143,8 @@ test('a host offline during the deploy converges by the timer over a connection 
   await fleet.startHub();
   await waitFor('db1 runs v1', async () => (await running(h)).endsWith('-nixos-system-db1-v1'), 20_000, 100);
   assert.ok(!(await fleet.list()).some((c) => c.name === 'db1'), 'db1 converged while its tunnel was still down');
-  assert.match(h.agent.output(), /"reason":"timer","via":"ssh:\/\/127\.0\.0\.1:\d+".*installed a new published configuration/);
+  assert.match(h.agent.output(), /"reason":"timer","via":"socks5h:\/\/127\.0\.0\.1:\d+ -> ssh:\/\/127\.0\.0\.1:\d+".*installed a new published configuration/);
+  assert.ok((await socks.requestedDestinations()).includes(`127.0.0.1:${fleet.sshPort}`), 'the pull went through the proxy');
   // Its log went up over a connection of its own too.
   const logs = await waitFor('a log from db1', async () => { const l = await logList('db1'); return l.length ? l : null; }, 10_000, 100);
   assert.match(logs[0]!.name, /_success\.log\.gz$/);
@@ -148,6 +152,7 @@ test('a host offline during the deploy converges by the timer over a connection 
   const applied = JSON.parse(await readFile(path.join(h.stateDir, 'pull', 'applied.json'), 'utf8')) as Array<{ hash: string }>;
   assert.equal(applied.at(-1)!.hash, hash);
   await h.agent.stop();
+  await socks.stop();
 });
 
 test('flake inputs are updated on a schedule; a changed lock rebuilds (autoupdate), an unchanged one does not', { skip }, async () => {

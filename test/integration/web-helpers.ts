@@ -2,6 +2,8 @@
 // raw HTTP requests with exact Host / Origin headers (fetch cannot set Host),
 // over TCP or a unix socket, and a reader for server-sent events.
 import http from 'node:http';
+import https from 'node:https';
+import tls from 'node:tls';
 import { readSse, type SseEvent } from '../../common/platform/web.js';
 
 export interface HttpResult { status: number; headers: http.IncomingHttpHeaders; body: string }
@@ -12,6 +14,8 @@ export interface RequestOptions {
   body?: string | object;
   /** Unix socket instead of TCP. */
   socketPath?: string;
+  /** CA certificate for https:// URLs. */
+  ca?: string | Buffer;
   timeoutMs?: number;
 }
 
@@ -24,7 +28,9 @@ function open(url: string, opts: RequestOptions): Promise<http.IncomingMessage> 
     ...(opts.headers ?? {}),
   };
   return new Promise((resolve, reject) => {
-    const req = http.request({
+    const req = (u.protocol === 'https:' ? https : http).request({
+      // The certificate is checked against the URL's host, not the (maybe forged) Host header.
+      ...(opts.ca ? { ca: opts.ca, checkServerIdentity: (_h: string, cert: tls.PeerCertificate) => tls.checkServerIdentity(u.hostname, cert) } : {}),
       ...(opts.socketPath ? { socketPath: opts.socketPath } : { host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port }),
       method: opts.method ?? (body !== undefined ? 'POST' : 'GET'),
       path: `${u.pathname}${u.search}`,
@@ -70,9 +76,9 @@ export async function collectSse(url: string, until: (e: SseEvent, all: SseEvent
   return { status: 200, events };
 }
 
-/** A rebuild command for tests: prints numbered lines with a pause between them, exits with $FAIL (default 0). */
+/** A rebuild command for tests: prints $LINES numbered lines $PAUSE s apart (1 s for the action $SLOW_ACTION), exits with $FAIL (default 0). */
 export const SCRIPTED_REBUILD = [
   '/bin/sh', '-c',
-  'echo "rebuild $1"; i=1; while [ $i -le ${LINES:-4} ]; do echo "step $i/${LINES:-4}"; i=$((i+1)); sleep ${PAUSE:-0.2}; done; echo "done, warnings: none" >&2; exit ${FAIL:-0}',
+  'echo "rebuild $1"; [ "$1" = "${SLOW_ACTION:-none}" ] && PAUSE=1; i=1; while [ $i -le ${LINES:-4} ]; do echo "step $i/${LINES:-4}"; i=$((i+1)); sleep ${PAUSE:-0.2}; done; echo "done, warnings: none" >&2; exit ${FAIL:-0}',
   'rebuild',
 ];

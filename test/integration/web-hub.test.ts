@@ -11,7 +11,11 @@ import { freePort, waitFor } from '../helpers/proc.js';
 import { rawAgent, helloFor, type RawAgent } from '../helpers/raw-agent.js';
 import { validateHubConfig } from '../../hub/fleet/hub-config.js';
 import { parsePrometheusText } from '../../common/platform/prometheus.js';
-import { request, collectSse, basic, SCRIPTED_REBUILD } from './web-helpers.js';
+import { request, request as requestRaw, collectSse, basic, SCRIPTED_REBUILD } from './web-helpers.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
 
 let fleet: TestFleet;
 let dash = '';
@@ -204,13 +208,18 @@ test('hub: a job the agent started itself (local-…) is recorded, shown and cou
   assert.match((await request(`${dash}/metrics`, { headers: auth })).body, /^bento_rollbacks_total 1$/m);
 });
 
-test('dashboard without a token (loopback only): foreign Host names are refused (DNS rebinding)', async () => {
+test('dashboard without a token (loopback only), over TLS: foreign Host names are refused (DNS rebinding)', async () => {
   const port = await freePort();
-  const f = await TestFleet.create({ hubSettings: { dashboard: { listen: `127.0.0.1:${port}`, tokenFile: null } } });
+  const f = await TestFleet.create({ hubSettings: { dashboard: { listen: `127.0.0.1:${port}`, tokenFile: null, tls: { cert: 'web-cert.pem', key: 'web-key.pem' } } } });
   try {
+    await execFileP('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
+      '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', path.join(f.fleetDir, 'web-key.pem'), '-out', path.join(f.fleetDir, 'web-cert.pem')]);
+    const ca = await readFile(path.join(f.fleetDir, 'web-cert.pem'));
     await f.startHub();
-    const url = `http://127.0.0.1:${port}/`;
+    const url = `https://127.0.0.1:${port}/`;
+    const request = (u: string, o: Parameters<typeof requestRaw>[1] = {}) => requestRaw(u, { ...o, ca });
     assert.equal((await request(url)).status, 200);
+    await assert.rejects(requestRaw(url), /self-signed|certificate/, 'it is really TLS, with the configured certificate');
     assert.equal((await request(url, { headers: { Host: `localhost:${port}` } })).status, 200);
     assert.equal((await request(url, { headers: { Host: 'localhost:9999' } })).status, 200, 'ssh -L forwards from any local port');
     const evil = await request(url, { headers: { Host: `rebind.evil.example:${port}` } });

@@ -29,7 +29,7 @@ before(async () => {
   page = `http://127.0.0.1:${port}`;
   sock = path.join(fleet.dir, 'web1.sock');
   sock2 = path.join(fleet.dir, 'web2.sock');
-  cfg1 = await fleet.agentConfig('web1', { rebuildCommand: SCRIPTED_REBUILD, rollback: false, rebuildEnv: { LINES: '4', PAUSE: '0.25' }, localPage: { listen: `127.0.0.1:${port}`, socket: sock } });
+  cfg1 = await fleet.agentConfig('web1', { rebuildCommand: SCRIPTED_REBUILD, rollback: false, rebuildEnv: { LINES: '4', PAUSE: '0.25', SLOW_ACTION: 'boot' }, localPage: { listen: `127.0.0.1:${port}`, socket: sock } });
   fleet.startAgent('web1', cfg1);
   fleet.startAgent('web2', await fleet.agentConfig('web2', { rebuildCommand: SCRIPTED_REBUILD, rollback: false, rebuildEnv: { LINES: '2', PAUSE: '0.1', FAIL: '3' }, localPage: { listen: null, socket: sock2 } }));
   await fleet.waitConnected(['web1', 'web2']);
@@ -97,7 +97,8 @@ test('bento-client upgrade exits with the job\'s status: a failed rebuild exits 
 });
 
 test('an upgrade during a hub-triggered job becomes its one follow-up run, and the CLI follows that run', async () => {
-  const trig = spawn(process.execPath, [HUB_BIN, 'trigger', 'web1', '--dir', fleet.fleetDir], { stdio: 'ignore' });
+  // A slow hub job (boot: 4 lines 1 s apart), so the CLI surely starts while it runs.
+  const trig = spawn(process.execPath, [HUB_BIN, 'trigger', 'web1', '--action', 'boot', '--dir', fleet.fleetDir], { stdio: 'ignore' });
   const triggered = new Promise<number | null>((r) => trig.on('exit', r));
   await waitFor('hub job running', async () => {
     const s = JSON.parse((await request(`${page}/api/state`)).body) as { running: { origin: string } | null };

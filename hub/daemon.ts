@@ -1,6 +1,8 @@
 // `bento-hub serve`: wires the parts together. Durable state is loaded first,
 // then the agent listener and the admin socket open; stop() closes them in
 // the reverse order and flushes job logs.
+import { SECRETS_SUBSYSTEM } from './secrets/bundle.js';
+import { serveSecrets } from './secrets/serve.js';
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../common/platform/log.js';
@@ -75,6 +77,11 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     services: config.services ?? {},
     hooks: {
       onSftp: (s, accept) => jail.serve(s.name, accept()),
+      onSubsystem: (s, name, accept) => {
+        if (name !== SECRETS_SUBSYSTEM) return false;
+        void serveSecrets(s.name, accept(), { fleetDir: paths.root, root: config.secretsDir ?? null, log: log.child({ component: 'secrets' }) });
+        return true;
+      },
       heartbeatMs: () => config.heartbeatMs,
       onHello(s, hello) {
         sessions.add(s);

@@ -14,6 +14,7 @@ import { installLocalPage } from '../web/local-page.js';
 import { upgradeCommand } from '../web/upgrade-cli.js';
 import { installServiceTunnel } from '../cache/tunnel.js';
 import { installReboot } from '../reboot/install.js';
+import { installSecrets } from '../secrets/plugin.js';
 
 function configPath(values: CommandContext['values']): string {
   const v = values['config'];
@@ -41,6 +42,8 @@ const runCommand: CommandSpec = {
     const pull = await installPull(agent, config, log.child({ component: 'pull' }));
     // The local "upgrade now" page and socket (after the guard and the pull: it shows their verdicts).
     const page = await installLocalPage(agent, config, log.child({ component: 'local-page' }));
+    // This host's secrets into secretsDir, outside the Nix store (client/secrets/).
+    installSecrets(agent, config.secretsDir, log.child({ component: 'secrets' }));
     // Reboot on kernel/initrd/modules change, after the guard and the pull (client/reboot/).
     await installReboot(agent, config, log.child({ component: 'reboot' }));
     // The hub's binary cache on a loopback port, through this connection (client/cache/).

@@ -10,6 +10,7 @@ import { importCommand } from './cmd-import.js';
 import { buildCommand } from './cmd-build.js';
 import { deployCommand } from './cmd-deploy.js';
 import { logsCommand } from './cmd-logs.js';
+import { diffCommand } from './cmd-diff.js';
 
 export const hubProgram: ProgramSpec = {
   bin: 'bento-hub',
@@ -21,7 +22,7 @@ export const hubProgram: ProgramSpec = {
     initCommand, addHostCommand, removeHostCommand, hostsCommand, fingerprintCommand, serveCommand,
     listCommand, statusCommand, triggerCommand, proxyCommand, sshCommand, sshConfigCommand,
     importCommand,
-    buildCommand, deployCommand, logsCommand,
+    buildCommand, deployCommand, logsCommand, diffCommand,
   ],
 };
 

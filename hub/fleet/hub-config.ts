@@ -27,6 +27,8 @@ export interface HubConfig {
   metrics?: MetricsSettings | null;
   /** Hub services agents may reach through their tunnel, name -> "HOST:PORT" (hub/services/allow-list.ts); absent = none. */
   services?: ServiceMap;
+  /** Where host secrets live, DIR/NAME/ (relative to the fleet dir); absent = hosts/NAME/secrets/ (hub/secrets/). */
+  secretsDir?: string;
 }
 
 export const DEFAULT_HUB_CONFIG: HubConfig = {
@@ -44,7 +46,7 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
     throw new BentoError('CONFIG_INVALID', `${source}: expected a JSON object`);
   }
   const o = raw as Record<string, unknown>;
-  const known = new Set([...Object.keys(DEFAULT_HUB_CONFIG), 'publish', 'dashboard', 'metrics', 'services']);
+  const known = new Set([...Object.keys(DEFAULT_HUB_CONFIG), 'publish', 'dashboard', 'metrics', 'services', 'secretsDir']);
   for (const k of Object.keys(o)) {
     if (!known.has(k)) throw new BentoError('CONFIG_INVALID', `${source}: unknown setting "${k}" (known: ${[...known].join(', ')})`);
   }
@@ -63,6 +65,7 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
   if (o['dashboard'] !== undefined) cfg.dashboard = validateDashboardSettings(o['dashboard'], source);
   if (o['metrics'] !== undefined) cfg.metrics = validateMetricsSettings(o['metrics'], source);
   if (o['services'] !== undefined) cfg.services = validateServices(o['services'], source);
+  if (cfg.secretsDir !== undefined && (typeof cfg.secretsDir !== 'string' || cfg.secretsDir === '')) bad('"secretsDir" must be a directory path');
   return cfg;
 }
 

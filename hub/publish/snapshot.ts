@@ -30,6 +30,8 @@ export async function snapshotTree(srcDir: string, destDir: string, fleetDir: st
     if (real !== realFleet && !real.startsWith(`${realFleet}/`)) return 'points outside the fleet directory';
     const top = path.relative(realFleet, real).split(path.sep)[0] ?? '';
     if (PRIVATE_TOP.has(top)) return `points at the hub's own ${top}`;
+    const parts = path.relative(realFleet, real).split(path.sep);
+    if (parts[0] === 'hosts' && parts[2] === 'secrets') return 'points into a host\'s secrets/ (delivered separately, never published)';
     return null;
   };
 
@@ -68,6 +70,8 @@ export async function snapshotTree(srcDir: string, destDir: string, fleetDir: st
   if (why) throw new BentoError('PUBLISH_REFUSED', `${label}: ${why}`);
   await mkdir(destDir, { mode: 0o755 });
   for (const name of (await readdir(realSrc)).sort()) {
+    // A host tree's secrets/ is delivered separately (hub/secrets/), never published.
+    if (name === 'secrets') continue;
     await copyEntry(path.join(realSrc, name), path.join(destDir, name), name, [realSrc]);
   }
   // Copy and fsync in parallel (the journal merges the syncs): durable before

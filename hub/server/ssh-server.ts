@@ -22,6 +22,8 @@ export interface AgentServerHooks extends ControlHooks {
   onClose(session: LiveSession): void;
   /** The host's SFTP jail; without it, sftp is refused like any other subsystem. */
   onSftp?(session: LiveSession, accept: () => import('ssh2').SFTPWrapper): void;
+  /** Extra subsystems (the secrets delivery, hub/secrets/); return false to refuse. */
+  onSubsystem?(session: LiveSession, name: string, accept: () => import('ssh2').ServerChannel): boolean;
 }
 
 export interface AgentServerOptions {
@@ -111,6 +113,8 @@ export class AgentServer {
         sess.on('subsystem', (acceptSub, rejectSub, { name }) => {
           if (name === CONTROL_SUBSYSTEM && !s.channel) {
             attachControl(s, acceptSub(), this.opts.hooks, log);
+          } else if (s.channel && this.opts.hooks.onSubsystem?.(s, name, acceptSub)) {
+            // handled (only after the control channel: the host said hello)
           } else {
             log.warn({ host: s.name, subsystem: name.slice(0, 64) }, 'refused subsystem');
             rejectSub();

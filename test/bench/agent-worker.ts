@@ -272,6 +272,10 @@ process.on('message', (m: ToWorker) => {
     case 'stats':
       send({ ...stats });
       break;
+    case 'inFlight':
+      if (cfg) cfg.maxInFlight = Math.max(1, m.max);
+      pump();
+      break;
     case 'poll': {
       const a = agents.find((x) => x.name === m.name);
       if (!a) { send({ t: 'polled', ok: false, error: `no agent ${m.name} in this worker`, status: '', bytesIn: 0, bytesOut: 0, writes: 0, reads: 0, ms: 0 }); break; }

@@ -25,6 +25,7 @@ export type ToWorker =
   | { t: 'connect' }
   | { t: 'stats' }
   | { t: 'poll'; name: string; expectHash: string }
+  | { t: 'inFlight'; max: number }
   | { t: 'stop' };
 
 /** One no-change config poll over an agent's tunnel (client/pull code), bytes counted at its TCP socket. */

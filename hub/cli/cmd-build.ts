@@ -81,7 +81,7 @@ export const buildCommand: CommandSpec = {
     'Each host\'s configuration (hosts/NAME/configuration.nix, or a flake under hosts/ defining NAME) is copied with its',
     'symlinks dereferenced, exactly as `deploy` would publish it, then built with hub.json publish.buildCommand',
     '(default `nixos-rebuild`) + `build` (or `dry-build` with --dry) + `-I nixos-config=DIR/configuration.nix` or',
-    '`--flake DIR#NAME`. Results and logs are kept in state/builds/NAME.{json,log}; `deploy` reuses a successful build',
+    '`--flake DIR#NAME`. Results and logs are kept in state/builds/NAME.{json,log} (dry: NAME.dry.*); `deploy` reuses a successful build',
     'of the same content. Exit status: 0 all built, 1 (BUILD_FAILED) if any host failed, 5 for an unknown host.',
   ].join('\n'),
   options: {

@@ -3,8 +3,8 @@
 // or `nixos-rebuild build --flake DIR#HOST` (dry-build with --dry). The
 // command is hub.json publish.buildCommand. It runs in a scratch directory,
 // so `./result` links never land in the tree that gets published. Results are
-// kept per host in state/builds/NAME.json (+ .log) so `deploy` does not build
-// the same content twice.
+// kept per host in state/builds/NAME.json (+ .log; dry runs in NAME.dry.*) so
+// `deploy` does not build the same content twice.
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { writeJsonAtomic } from '../../common/platform/atomic.js';
@@ -80,7 +80,9 @@ export async function buildHost(o: BuildOptions): Promise<BuildRecord> {
     : res.timedOut ? `timed out after ${o.settings.buildTimeoutMs} ms`
     : ok ? '' : `${argv[0]} exited ${res.code ?? res.signal}`;
   if (why) logLines.push(`bento: ${why}`);
-  const log = hostFile(dir, o.source.host, '.log');
+  // A dry run never replaces the record of a real build (deploy reuses it; `diff` reads its storePath).
+  const suffix = o.dry ? '.dry' : '';
+  const log = hostFile(dir, o.source.host, `${suffix}.log`);
   await writeFile(log, `${logLines.join('\n')}\n`, { mode: 0o600 });
   const rec: BuildRecord = {
     host: o.source.host,
@@ -94,6 +96,6 @@ export async function buildHost(o: BuildOptions): Promise<BuildRecord> {
     tail: ok ? '' : [why, lastLines(res.stderr || res.stdout, 4)].filter(Boolean).join(': '),
     log,
   };
-  await writeJsonAtomic(hostFile(dir, o.source.host, '.json'), rec, { mode: 0o600 });
+  await writeJsonAtomic(hostFile(dir, o.source.host, `${suffix}.json`), rec, { mode: 0o600 });
   return rec;
 }

@@ -1,7 +1,9 @@
 // What an agent may open inside its SSH connection: the control subsystem,
 // and (through the hub's own handlers) sftp and the reverse forward of its
 // sshd. Everything else (shell, exec, pty, X11, agent forwarding, direct-tcpip,
-// streamlocal) is refused and logged once per attempt.
+// streamlocal) is refused and logged once per attempt. The one exception to
+// direct-tcpip: a destination that is a service NAME in hub.json "services"
+// (hub/services/allow-list.ts), e.g. the binary cache.
 import type { Connection, Session } from 'ssh2';
 import type { Logger } from '../../common/platform/log.js';
 import { serveDirectTcpip, type ServiceMap } from '../services/allow-list.js';

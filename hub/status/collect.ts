@@ -4,7 +4,7 @@
 import type { HostStatus, StatusJob } from '../../common/protocol/admin.js';
 import type { RegistryView } from '../fleet/registry.js';
 import type { SessionRegistry } from '../server/sessions.js';
-import type { Scheduler } from '../jobs/scheduler.js';
+import { AGENT_JOB_ID, type Scheduler } from '../jobs/scheduler.js';
 import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import type { HostStateStore } from '../store/host-state.js';
 import { readPublished } from '../publish/published.js';
@@ -21,12 +21,9 @@ export interface StatusSources {
   published?: (fleetDir: string, host: string) => Promise<Published | null>;
 }
 
-/** Job ids the hub did not make: jobs the agent started itself (local page, pull autoApply, flake self-update). */
-const AGENT_JOB = /^(local|pull|autoupdate)-/;
-
 export function statusJob(j: JobRecord): StatusJob {
   return {
-    id: j.id, action: j.action, state: j.state, origin: AGENT_JOB.test(j.id) ? 'agent' : 'hub',
+    id: j.id, action: j.action, state: j.state, origin: AGENT_JOB_ID.test(j.id) ? 'agent' : 'hub',
     requestedAt: j.requestedAt, startedAt: j.startedAt, endedAt: j.endedAt, durationMs: j.durationMs,
     exitCode: j.exitCode, reason: j.reason,
   };

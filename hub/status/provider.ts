@@ -3,6 +3,7 @@
 // a cache that the caller refreshes (one small file per host).
 import type { StatusJob } from '../../common/protocol/admin.js';
 import { readPublished } from '../publish/published.js';
+import { AGENT_JOB_ID } from '../jobs/scheduler.js';
 import { deriveState, type Derived, type Published } from './derive.js';
 
 export class PublishedCache {
@@ -34,8 +35,7 @@ export interface RowLike {
   finishedJobs?: JobLike[];
 }
 
-const AGENT_JOB = /^(local|pull|autoupdate)-/;
-const withOrigin = (j: JobLike): StatusJob => ({ ...j, origin: j.origin ?? (AGENT_JOB.test(j.id) ? 'agent' : 'hub') });
+const withOrigin = (j: JobLike): StatusJob => ({ ...j, origin: j.origin ?? (AGENT_JOB_ID.test(j.id) ? 'agent' : 'hub') });
 
 /** A StateProvider for the dashboard: `stateProvider: makeStateProvider((h) => cache.get(h))`. */
 export function makeStateProvider(published: (host: string) => Published | null): (row: RowLike) => { state: string; detail: string | null } {

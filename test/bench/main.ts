@@ -281,6 +281,7 @@ function recordCpu(prefix: string, a: Snap, b: Snap): void {
   M_[`${prefix}_machine_busy_cores`] = (b.machine - a.machine) / wall;
   // Everything else that ran meanwhile: other processes on the machine, interrupts.
   M_[`${prefix}_other_cpu_s`] = b.machine - a.machine - hub - (b.loadgen - a.loadgen);
+  M_[`${prefix}_other_cores`] = M_[`${prefix}_other_cpu_s`]! / wall;
 }
 
 async function waitReady(what: string, want: number, limitS: number): Promise<{ seconds: number; ok: boolean; last: WorkerStats }> {
@@ -486,6 +487,7 @@ async function phaseStorm(fleet: Fleet, hub: HubProcess, nodeArgs: string[]): Pr
   await agentsView;
   M_['storm_loadgen_cpu_s'] = s1.loadgen - s0.loadgen;
   M_['storm_machine_busy_cores'] = (s1.machine - s0.machine) / ((s1.t - s0.t) / 1000);
+  M_['storm_other_cores'] = (s1.machine - s0.machine - (s1.loadgen - s0.loadgen) - cpu) / ((s1.t - s0.t) / 1000);
   M_['storm_hub_user_s'] = s1.hubUser;
   M_['storm_hub_sys_s'] = s1.hubSys;
   M_['storm_converged_s'] = seconds;
@@ -693,6 +695,11 @@ function report(ossh: OpenSshResult | null): void {
     { metric: '  (out / in, ms)', value: `${fmt(m['poll_tunnel_bytes_out'], 0)} / ${fmt(m['poll_tunnel_bytes_in'], 0)} B, ${fmt(m['poll_tunnel_ms'], 1)} ms` },
     { metric: 'no-change poll, own connection (tunnel down)', value: M_['poll_fresh_bytes'] === undefined ? 'n/a' : `${fmt(m['poll_fresh_bytes'], 0)} B`, target: 'incl. SSH handshake' },
   ];
+  rows.push({
+    metric: 'noise: other processes (cores of 2)',
+    value: ['connect', 'idle', 'triggers', 'fanout', 'storm'].map((p) => fmt(m[`${p}_other_cores`], 2)).join(' / '),
+    target: 'connect/idle/trig/fan/storm',
+  });
   if (ossh) {
     rows.push(
       { metric: `OpenSSH sshd PSS per tunnel (M=${ossh.tunnels})`, value: `${fmt(ossh.pssPerTunnelKiB, 0)} KiB` },

@@ -86,6 +86,7 @@ export async function installServiceTunnel(
   if (!settings) return null;
   const t = new ServiceTunnel(settings, log);
   agent.use(t.plugin());
-  await t.listen();
+  // A taken port must not cost the host its tunnel: log it and run without the cache.
+  await t.listen().catch((err: Error) => log.error({ port: settings.localPort, err: err.message }, 'cannot listen for the hub service tunnel; running without it'));
   return t;
 }

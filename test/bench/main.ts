@@ -517,7 +517,7 @@ async function main(): Promise<void> {
   if (process.env['BENCH_HUB_NODE_ARGS']) nodeArgs.push(...process.env['BENCH_HUB_NODE_ARGS'].split(' ').filter(Boolean));
   baseDir = mkdtempSync(path.join(argv.base ? path.resolve(argv.base) : os.tmpdir(), 'bento-bench-'));
   const fleetDir = path.join(baseDir, 'fleet');
-  try { fsType = execFileSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', baseDir]).toString().trim(); } catch { /* informational */ }
+  try { fsType = execFileSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', baseDir]).toString().trim().split('\n')[0]!; } catch { /* informational */ }
   const port = await new Promise<number>((resolve, reject) => {
     const s = net.createServer();
     s.once('error', reject);

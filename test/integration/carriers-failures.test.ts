@@ -11,8 +11,12 @@ import { startTinyproxy } from '../fixtures/proxies.js';
 
 let fleet: TestFleet;
 
+// A long heartbeat on purpose: anything freed or replaced quickly here was
+// NOT freed by missed heartbeats (that would take 150 s), but by the hub
+// noticing the closed socket or the new connection. The heartbeat test below
+// has its own fleet with a short period.
 before(async () => {
-  fleet = await TestFleet.create({ heartbeatMs: 500 });
+  fleet = await TestFleet.create({ heartbeatMs: 60_000 });
   await fleet.startHub();
 });
 after(async () => { await fleet?.close(); });
@@ -77,9 +81,9 @@ test('a proxy that dies mid-session: the hub frees the host at once, the agent c
   await fleet.waitConnected(['midway']);
   await proxy.stop();
   const t0 = Date.now();
-  await waitFor('hub dropped midway', async () => !(await fleet.list()).some((c) => c.name === 'midway'), 5000, 50);
-  assert.ok(Date.now() - t0 < 2000, `hub took ${Date.now() - t0} ms to free the session`);
-  await waitFor('agent noticed', () => a.output().includes('disconnected from hub'), 5000);
+  await waitFor('hub dropped midway', async () => !(await fleet.list()).some((c) => c.name === 'midway'), 20_000, 50);
+  assert.ok(Date.now() - t0 < 20_000, `hub took ${Date.now() - t0} ms to free the session`);
+  await waitFor('agent noticed', () => a.output().includes('disconnected from hub'), 15_000);
   proxy = await startTinyproxy({ dir: fleet.dir, port });
   await fleet.waitConnected(['midway'], 10_000);
   const r = await fleet.hubCli(['trigger', 'midway']);
@@ -101,8 +105,10 @@ test('a new connection replaces a half-dead (frozen) one at once', async () => {
   await waitFor('replacement', async () => {
     const row = (await fleet.list()).find((c) => c.name === 'frozen');
     return row && row['remoteAddress'] !== oldRemote;
-  }, 5000, 50);
-  assert.ok(Date.now() - t0 < 3000, `replacement took ${Date.now() - t0} ms`);
+  }, 30_000, 50);
+  // Far below the 150 s the frozen session would need to time out: the new one replaced it.
+  assert.ok(Date.now() - t0 < 30_000, `replacement took ${Date.now() - t0} ms`);
+  assert.match(fleet.hub!.output(), /new connection replaces the old one/);
   const r = await fleet.hubCli(['trigger', 'frozen']);
   assert.equal(r.code, 0, `the new connection serves jobs: ${r.stderr}`);
   await second.stop();
@@ -110,17 +116,23 @@ test('a new connection replaces a half-dead (frozen) one at once', async () => {
 });
 
 test('a frozen agent (no FIN, no RST) is dropped by missed heartbeats within 2.5 periods', async () => {
-  await fleet.addHost('stopped');
-  const a = fleet.startAgent('stopped', await fleet.agentConfig('stopped', { rebuildCommand: ['/bin/true'] }));
-  await fleet.waitConnected(['stopped']);
-  a.child.kill('SIGSTOP');
-  const t0 = Date.now();
-  await waitFor('hub dropped the silent agent', async () => !(await fleet.list()).some((c) => c.name === 'stopped'), 6000, 50);
-  const took = Date.now() - t0;
-  // heartbeatMs 500: dead after 1250 ms of silence, checked every 250 ms, cut within 1 s.
-  assert.ok(took < 3500, `took ${took} ms`);
-  a.child.kill('SIGCONT');
-  await fleet.waitConnected(['stopped'], 10_000);
-  await a.stop();
+  const f = await TestFleet.create({ heartbeatMs: 500 });
+  try {
+    await f.startHub();
+    await f.addHost('stopped');
+    const a = f.startAgent('stopped', await f.agentConfig('stopped', { rebuildCommand: ['/bin/true'] }));
+    await f.waitConnected(['stopped']);
+    a.child.kill('SIGSTOP');
+    const t0 = Date.now();
+    await waitFor('hub dropped the silent agent', async () => !(await f.list()).some((c) => c.name === 'stopped'), 15_000, 50);
+    // heartbeatMs 500: dead after 1250 ms of silence, checked every 250 ms, cut within 1 s;
+    // the slack is for a loaded CI machine, the log line proves the cause.
+    assert.ok(Date.now() - t0 < 15_000);
+    assert.match(f.hub!.output(), /agent missed heartbeats; dropping its connection/);
+    a.child.kill('SIGCONT');
+    await f.waitConnected(['stopped'], 15_000);
+  } finally {
+    await f.close();
+  }
 });
 

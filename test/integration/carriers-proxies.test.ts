@@ -28,8 +28,9 @@ before(async () => {
   dante = await startDante({ dir: fleet.dir });
 });
 after(async () => {
-  await fleet?.close();
+  // Proxies first: they log into the fleet's temp dir until they exit.
   await Promise.all([tiny?.stop(), micro?.stop(), dante?.stop()]);
+  await fleet?.close();
 });
 
 interface PathCase { host: string; endpoint: Record<string, unknown>; carrier: 'ssh' | 'ws'; via: RegExp }

@@ -21,8 +21,9 @@ before(async () => {
   process.stderr.write(`# private tor network ready in ${ms} ms\n`);
 });
 after(async () => {
-  await fleet?.close();
+  // Tor first: its processes write into the fleet's temp dir until they exit.
   await tor?.stop();
+  await fleet?.close();
 });
 
 test('an agent reaches the hub at its .onion address through tor, and trigger works end to end', async () => {

@@ -54,8 +54,9 @@ before(async () => {
   base = sshClientBaseArgs({ dir: fleet.dir, identityFile: admin.privateKeyPath });
 });
 after(async () => {
-  await fleet?.close();
+  // sshd first: it lives in the fleet's temp dir.
   await sshd?.stop();
+  await fleet?.close();
 });
 
 test('real ssh through `bento-hub proxy` reaches the agent-side sshd and runs a command', async () => {

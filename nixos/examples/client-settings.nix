@@ -56,4 +56,52 @@
     hubFingerprint = "SHA256:OxPHtnrxIMdAdRkKVMDCEo4jEeaBh11EabG2yQVXn30";
     settings = { systemProfile = "/nix/var/nix/profiles/system"; };
   };
+
+  # A server that converges from the published configuration: magic
+  # rollback with a longer window, no automatic switch (pull, then wait for
+  # a trigger), weekly flake-input updates, the hub's binary cache through
+  # the tunnel, the local "upgrade now" socket for wheel, and a reboot when
+  # the kernel changes.
+  managed = {
+    enable = true;
+    name = "db2";
+    hub = "wss://hub.example.org/bento";
+    hubFingerprint = "SHA256:OxPHtnrxIMdAdRkKVMDCEo4jEeaBh11EabG2yQVXn30";
+    flake = "/var/lib/bento-client/config#db2";
+    rollback = true;
+    rollbackTimeoutMs = 180000;
+    configDir = "/var/lib/bento-client/config";
+    autoApply = false;
+    autoApplyAction = "boot";
+    pullIntervalMs = 600000;
+    pullJitterMs = 60000;
+    logUpload = true;
+    flakeUpdateIntervalMs = 604800000;
+    flakeUpdateCommand = [ "nix" "--extra-experimental-features" "nix-command flakes" "flake" "update" ];
+    localPage = { listen = null; socket = "/run/bento-client/local.sock"; socketGroup = "wheel"; metrics = false; };
+    cache = { localPort = 5001; service = "cache"; publicKey = "hub.example.org-1:OxPHtnrxIMdAdRkKVMDCEo4jEeaBh11EabG2yQVXn30="; };
+    secretsDir = "/run/bento-secrets";
+    rebootOnKernelChange = true;
+    rebootCommand = [ "/run/current-system/sw/bin/systemctl" "reboot" ];
+  };
+
+  # Migrating from upstream Bento: configurations still come from the old
+  # sftp chroot (reached through Tor), the tunnel goes to the new hub; no
+  # rollback, no local page.
+  migrating = {
+    enable = true;
+    name = "nas";
+    hub = "ssh://hub.example.org:2222";
+    hubFingerprint = "SHA256:OxPHtnrxIMdAdRkKVMDCEo4jEeaBh11EabG2yQVXn30";
+    rollback = false;
+    pullFrom = {
+      url = "ssh://bentooldxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx.onion:22";
+      user = "nas";
+      hostFingerprint = "SHA256:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+      proxy = "socks5h://127.0.0.1:9050";
+      proxyCommand = null;
+    };
+    localPage = null;
+    cache = null;
+  };
 }

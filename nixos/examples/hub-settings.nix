@@ -9,7 +9,7 @@
   };
 
   # Everything: WebSocket behind nginx, an admin group, an onion service,
-  # a pinned hub key.
+  # a pinned hub key, build settings, dashboard, metrics, a cache service.
   full = {
     enable = true;
     dataDir = "/var/lib/bento";
@@ -23,9 +23,23 @@
       heartbeatMs = 20000;
       adminGroup = "wheel";
       jobHistory = 200;
-      # No typed option: passed through the free-form settings, validated by
-      # the hub's loader at build time (checkConfig).
-      publish = { keepVersions = 5; buildJobs = 4; };
+      publish = {
+        buildCommand = [ "/run/current-system/sw/bin/nixos-rebuild" ];
+        buildEnv = { NIX_CONFIG = "max-jobs = 2"; };
+        buildJobs = 4;
+        buildTimeoutMs = 7200000;
+        flakeHostsCommand = [ "nix" "--extra-experimental-features" "nix-command flakes" "flake" "show" "--json" "path:{dir}" ];
+        keepVersions = 5;
+        logQuotaBytes = 134217728;
+        logMaxFiles = 1000;
+      };
+      # The dashboard behind nginx (hub.example.org/ -> 127.0.0.1:8080), a
+      # loopback Prometheus endpoint, and the fleet's binary cache (e.g.
+      # services.harmonia on 127.0.0.1:5000) offered to the agents.
+      dashboard = { listen = "127.0.0.1:8080"; tokenFile = "dashboard.token"; allowedHosts = [ "hub.example.org" "hub.example.org:443" ]; tls = null; };
+      metrics = { listen = "127.0.0.1:9180"; tokenFile = null; };
+      services = { cache = "127.0.0.1:5000"; };
+      secretsDir = "secrets";
     };
     openFirewall = true;
     onion = { enable = true; port = 2222; };
@@ -41,6 +55,15 @@
       listen = "0.0.0.0:2222";
       wsListen = "0.0.0.0:443";
       tls = { cert = "/var/lib/acme/hub.example.org/fullchain.pem"; key = "/var/lib/acme/hub.example.org/key.pem"; };
+      # The dashboard on its own HTTPS port, token required off loopback;
+      # metrics for a remote Prometheus with a bearer token.
+      dashboard = {
+        listen = "0.0.0.0:8443";
+        tokenFile = "/run/secrets/bento-dashboard-token";
+        allowedHosts = [ "hub.example.org:8443" ];
+        tls = { cert = "/var/lib/acme/hub.example.org/fullchain.pem"; key = "/var/lib/acme/hub.example.org/key.pem"; };
+      };
+      metrics = { listen = "0.0.0.0:9180"; tokenFile = "/run/secrets/bento-metrics-token"; };
     };
     openFirewall = true;
   };

@@ -11,6 +11,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { validateClientConfig } from '../../client/config.js';
 import { validateHubConfig, DEFAULT_HUB_CONFIG } from '../../hub/fleet/hub-config.js';
+import { DEFAULT_PUBLISH_SETTINGS } from '../../hub/publish/settings.js';
+import { isLoopbackHost } from '../../common/platform/web.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const haveNix = spawnSync('nix-instantiate', ['--version']).status === 0;
@@ -47,8 +49,9 @@ function nixFiles(dir: string): string[] {
 // Free-form option values: keys without an option of their own may appear
 // below them (checked by the loaders instead).
 const FREEFORM = new Set(['settings']);
-// hub.json keys set through the free-form part of services.bento.hub.settings.
-const HUB_FREEFORM_KEYS = ['publish'];
+// hub.json keys set through the free-form part of services.bento.hub.settings
+// (none: publish, dashboard, metrics, services and secretsDir are typed now).
+const HUB_FREEFORM_KEYS: string[] = [];
 
 /** Option-style paths of an example value: "backoff.initialMs", "endpoints.*.url". */
 function examplePaths(v: Obj, known: Set<string>, prefix = ''): string[] {
@@ -99,6 +102,14 @@ test('client examples pass the module assertions and the agent loader, and reach
   const roaming = validateClientConfig(res.out['roaming']!.json);
   assert.deepEqual(roaming.endpoints.map((e) => e.proxy?.kind ?? (e.proxyCommand ? 'command' : 'direct')), ['direct', 'http', 'command', 'socks5h']);
   assert.equal(validateClientConfig(res.out['tor-only']!.json).systemProfile, '/nix/var/nix/profiles/system', 'settings are merged');
+  const managed = validateClientConfig(res.out['managed']!.json);
+  assert.deepEqual(managed.cache, { localPort: 5001, service: 'cache' }, 'cache.publicKey stays in the module');
+  assert.equal(managed.pull.autoApplyAction, 'boot');
+  assert.deepEqual(managed.localPage, { listen: null, socket: '/run/bento-client/local.sock', socketGroup: 'wheel', metrics: false });
+  const migrating = validateClientConfig(res.out['migrating']!.json);
+  assert.equal(migrating.localPage, null, 'localPage = null turns the page off (not dropped as "unset")');
+  assert.equal(migrating.pull.pullFrom?.endpoint.proxy?.kind, 'socks5h');
+  assert.equal(migrating.rollback, false);
 });
 
 test('hub examples pass the module assertions and the hub loader', { skip }, () => {
@@ -132,7 +143,7 @@ test('option trees, examples and docs/nixos.md cover each other (no option unuse
 });
 
 test('module defaults are the daemons\' defaults', { skip }, () => {
-  const d = nixEval('{ hub = import ./nixos/modules/hub/defaults.nix; client = import ./nixos/modules/client/defaults.nix; }') as { hub: { settings: Obj }; client: Obj };
+  const d = nixEval('{ hub = import ./nixos/modules/hub/defaults.nix; client = import ./nixos/modules/client/defaults.nix; }') as { hub: { settings: Obj; publish: Obj; dashboard: Obj; metrics: Obj }; client: Obj };
   for (const [k, v] of Object.entries(DEFAULT_HUB_CONFIG)) {
     if (HUB_FREEFORM_KEYS.includes(k)) continue;
     assert.ok(k in d.hub.settings, `hub.json key "${k}" has no typed option in nixos/modules/hub/options.nix (add one, or list it in HUB_FREEFORM_KEYS and docs/nixos.md)`);
@@ -140,9 +151,21 @@ test('module defaults are the daemons\' defaults', { skip }, () => {
   }
   for (const k of Object.keys(d.hub.settings)) assert.ok(k in DEFAULT_HUB_CONFIG, `module default for unknown hub.json key "${k}"`);
   const c = validateClientConfig({ name: 'web1', hub: 'ssh://hub:2222', hubFingerprint: `SHA256:${'A'.repeat(43)}` }) as unknown as Obj;
-  for (const k of ['identityFile', 'stateDir', 'allowForwardPorts', 'connectTimeoutMs', 'backoff', 'currentSystem', 'systemProfile']) {
+  for (const k of ['identityFile', 'stateDir', 'allowForwardPorts', 'connectTimeoutMs', 'backoff', 'currentSystem', 'systemProfile',
+    'rollback', 'rollbackTimeoutMs', 'localPage', 'secretsDir', 'rebootOnKernelChange', 'rebootCommand']) {
     assert.deepEqual(d.client[k], c[k], `client default ${k}`);
   }
+  const pull = c['pull'] as Obj;
+  for (const k of ['autoApply', 'autoApplyAction', 'pullIntervalMs', 'logUpload', 'flakeUpdateIntervalMs', 'flakeUpdateCommand']) {
+    assert.deepEqual(d.client[k], pull[k], `client default ${k}`);
+  }
+  const withCache = validateClientConfig({ name: 'web1', hub: 'ssh://hub:2222', hubFingerprint: `SHA256:${'A'.repeat(43)}`, cache: { localPort: 5001 } });
+  assert.equal(d.client['cacheService'], withCache.cache?.service, 'client default cache.service');
+  const { buildJobs: _cpuDependent, ...publish } = DEFAULT_PUBLISH_SETTINGS;
+  assert.deepEqual(d.hub.publish, publish, 'hub publish defaults (buildJobs: the hub\'s own)');
+  const sections = validateHubConfig({ dashboard: {}, metrics: {} });
+  assert.deepEqual(d.hub.dashboard, sections.dashboard, 'hub dashboard defaults');
+  assert.deepEqual(d.hub.metrics, sections.metrics, 'hub metrics defaults');
 });
 
 test('a wrong rendering is refused by the real loaders (the check can fail)', { skip }, () => {
@@ -176,12 +199,33 @@ const CLIENT_MISTAKES: Array<[string, string, RegExp]> = [
   ['credentials in URL', 'client.ex.direct // { hub = "ssh://root:pw@hub:2222"; }', /carries credentials/],
   ['empty rebuildCommand', 'client.ex.direct // { rebuildCommand = [ ]; }', /non-empty argv/],
   ['backoff inverted', 'client.ex.direct // { backoff = { initialMs = 5000; maxMs = 100; }; }', /maxMs >= initialMs/],
+  ['pullIntervalMs below 100', 'client.ex.direct // { pullIntervalMs = 50; }', /pullIntervalMs = 50: use 0/],
+  ['relative configDir', 'client.ex.direct // { configDir = "config"; }', /configDir and .*secretsDir must be absolute/],
+  ['relative secretsDir', 'client.ex.direct // { secretsDir = "secrets"; }', /secretsDir must be absolute/],
+  ['empty rebootCommand', 'client.ex.direct // { rebootCommand = [ ]; }', /rebootCommand and .*flakeUpdateCommand must be non-empty/],
+  ['empty flakeUpdateCommand', 'client.ex.direct // { flakeUpdateCommand = [ ]; }', /flakeUpdateCommand must be non-empty/],
+  ['local page on a public address', 'client.ex.direct // { localPage = { listen = "0.0.0.0:51337"; }; }', /localPage\.listen = "0\.0\.0\.0:51337" must be a loopback address/],
+  ['local socket relative', 'client.ex.direct // { localPage = { socket = "local.sock"; }; }', /localPage\.socket must be an absolute path/],
+  ['local socket bad group', 'client.ex.direct // { localPage = { socketGroup = "wheel group"; }; }', /socketGroup = "wheel group" must be a group name/],
+  ['cache bad service', 'client.ex.direct // { cache = { localPort = 5001; service = "Cache"; }; }', /cache\.service = "Cache" must name a hub service/],
+  ['pullFrom over http', 'client.ex.direct // { pullFrom = { url = "http://old:22"; hostFingerprint = client.ex.direct.hubFingerprint; }; }', /pullFrom\.url = "http:\/\/old:22" must be ssh:/],
+  ['pullFrom bad fingerprint', 'client.ex.direct // { pullFrom = { url = "ssh://old:22"; hostFingerprint = "abc"; }; }', /pullFrom\.hostFingerprint must be/],
+  ['pullFrom bad user', 'client.ex.direct // { pullFrom = { url = "ssh://old:22"; user = "a b"; hostFingerprint = client.ex.direct.hubFingerprint; }; }', /pullFrom\.user = "a b" is not a user name/],
+  ['pullFrom onion without proxy', 'client.ex.direct // { pullFrom = { url = "ssh://abc.onion:22"; hostFingerprint = client.ex.direct.hubFingerprint; }; }', /pullFrom: ssh:\/\/abc\.onion:22 is a Tor onion address/],
 ];
 const HUB_MISTAKES: Array<[string, string, RegExp]> = [
   ['listen not HOST:PORT', 'hub.ex.minimal // { settings = { listen = "2222"; }; }', /settings\.listen = "2222" must be HOST:PORT/],
   ['wsListen not HOST:PORT', 'hub.ex.minimal // { settings = { wsListen = "localhost"; }; }', /settings\.wsListen/],
   ['wsPath relative', 'hub.ex.minimal // { settings = { wsPath = "bento"; }; }', /must start with "\/"/],
   ['tls half set', 'hub.ex.minimal // { settings = { tls = { cert = "/c.pem"; }; }; }', /settings\.tls needs absolute cert and key/],
+  ['dashboard not HOST:PORT', 'hub.ex.minimal // { settings = { dashboard = { listen = "8080"; }; }; }', /settings\.dashboard\.listen = "8080" must be HOST:PORT/],
+  ['dashboard public without token', 'hub.ex.minimal // { settings = { dashboard = { listen = "0.0.0.0:8080"; tokenFile = null; }; }; }', /dashboard\.listen = "0\.0\.0\.0:8080" is not loopback, so it needs authentication/],
+  ['metrics public without token', 'hub.ex.minimal // { settings = { metrics = { listen = "[::]:9180"; }; }; }', /set services\.bento\.hub\.settings\.metrics\.tokenFile/],
+  ['dashboard bad allowedHosts', 'hub.ex.minimal // { settings = { dashboard = { allowedHosts = [ "a b" ]; }; }; }', /dashboard\.allowedHosts must be Host header values/],
+  ['service bad name', 'hub.ex.minimal // { settings = { services = { Cache = "127.0.0.1:5000"; }; }; }', /settings\.services: names must be lower-case/],
+  ['service bad target', 'hub.ex.minimal // { settings = { services = { cache = "5000"; }; }; }', /every target must be "HOST:PORT"/],
+  ['publish empty buildCommand', 'hub.ex.minimal // { settings = { publish = { buildCommand = [ ]; }; }; }', /publish\.buildCommand and \.flakeHostsCommand must be non-empty/],
+  ['secretsDir empty', 'hub.ex.minimal // { settings = { secretsDir = ""; }; }', /settings\.secretsDir must be a directory path/],
 ];
 
 test('module assertions and loaders refuse the same mistakes, and the assertion names the option', { skip }, () => {
@@ -208,7 +252,9 @@ test('pure helpers agree with the TypeScript parsers', { skip }, () => {
     let ok = true;
     try { validateHubConfig({ listen: a }); } catch { ok = false; }
     assert.equal(r[i], ok, a);
-  });
+  });  const hosts = ['127.0.0.1', '127.1.2.3', 'localhost', 'LocalHost', '::1', '[::1]', '::ffff:127.0.0.1', '0.0.0.0', '::', 'hub.example', '128.0.0.1'];
+  const l = nixEval(`map (import ./nixos/lib/pure.nix).isLoopback ${JSON.stringify(hosts).replace(/,/g, ' ')}`) as boolean[];
+  hosts.forEach((h, i) => assert.equal(l[i], isLoopbackHost(h), `isLoopback ${h}`));
 });
 
 test('flake outputs and the npmDepsHash file have the expected shape', { skip }, () => {

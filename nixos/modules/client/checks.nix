@@ -15,6 +15,16 @@ let
       where = "${o}.endpoints.${toString i}";
       url = e.url; proxy = e.proxy or null; proxyCommand = e.proxyCommand or null;
     }) (builtins.length endpoints);
+  pullFrom = get "pullFrom";
+  localPage = get "localPage";
+  cache = get "cache";
+  lpListen = if localPage == null then null else localPage.listen or null;
+  lpHostPort = if lpListen == null then null else pure.parseHostPort lpListen;
+  # pullFrom is reached like an endpoint (same proxy rules), ssh:// only.
+  pullRoutes = if pullFrom == null then [ ] else [ {
+    where = "${o}.pullFrom"; url = pullFrom.url or null; proxy = pullFrom.proxy or null; proxyCommand = pullFrom.proxyCommand or null;
+  } ];
+  argv = v: builtins.isList v && v != [ ] && builtins.all (a: builtins.isString a && a != "") v;
   scheme = u: let p = pure.parseUrl u; in if p == null then null else p.scheme;
   routeChecks = r:
     let
@@ -53,5 +63,27 @@ in
     message = "${o}.identityFile and ${o}.stateDir must be absolute paths (strings, so no secret is copied into the Nix store)."; }
   { assertion = let b = get "backoff"; in b == null || (b.initialMs >= 10 && b.maxMs >= b.initialMs);
     message = "${o}.backoff: need initialMs >= 10 and maxMs >= initialMs."; }
+  { assertion = let v = get "pullIntervalMs"; in v == null || v == 0 || v >= 100;
+    message = "${o}.pullIntervalMs = ${toString (get "pullIntervalMs")}: use 0 (no agent pull) or at least 100 (e.g. 900000 for 15 minutes)."; }
+  { assertion = builtins.all (n: get n == null || pure.isAbsolute cfg.${n}) [ "configDir" "secretsDir" ];
+    message = ''${o}.configDir and ${o}.secretsDir must be absolute paths, e.g. "/var/lib/bento-client/config" and "/run/bento-secrets".''; }
+  { assertion = builtins.all (n: get n == null || argv cfg.${n}) [ "rebootCommand" "flakeUpdateCommand" ];
+    message = ''${o}.rebootCommand and ${o}.flakeUpdateCommand must be non-empty argv lists of non-empty strings, e.g. [ "systemctl" "reboot" ].''; }
+  { assertion = pullFrom == null || (builtins.isString (pullFrom.url or null) && pure.hasPrefix "ssh://" pullFrom.url);
+    message = ''${o}.pullFrom.url = "${toString (pullFrom.url or null)}" must be ssh://HOST[:PORT] of the sftp server, without credentials (the login user is pullFrom.user).''; }
+  { assertion = pullFrom == null || pure.isFingerprint (pullFrom.hostFingerprint or null);
+    message = ''${o}.pullFrom.hostFingerprint must be that server's host key fingerprint, "SHA256:..." (run `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` there).''; }
+  { assertion = pullFrom == null || (pullFrom.user or null) == null || builtins.match "[A-Za-z0-9._-]{1,64}" pullFrom.user != null;
+    message = ''${o}.pullFrom.user = "${toString (pullFrom.user or null)}" is not a user name (A-Z, a-z, 0-9, ".", "_", "-"; null: the host name).''; }
+  { assertion = lpListen == null || (lpHostPort != null && pure.isLoopback lpHostPort.host);
+    message = ''${o}.localPage.listen = "${toString lpListen}" must be a loopback address like "127.0.0.1:51337" (the page is for this host only), or null for no TCP page.''; }
+  { assertion = localPage == null || (localPage.socket or null) == null || pure.isAbsolute localPage.socket;
+    message = ''${o}.localPage.socket must be an absolute path (e.g. "/run/bento-client/local.sock") or null.''; }
+  { assertion = localPage == null || (localPage.socketGroup or null) == null || builtins.match "[A-Za-z_][A-Za-z0-9_.-]{0,31}" localPage.socketGroup != null;
+    message = ''${o}.localPage.socketGroup = "${toString (localPage.socketGroup or null)}" must be a group name, e.g. "wheel", or null.''; }
+  { assertion = cache == null || builtins.match "[a-z][a-z0-9-]{0,31}" (cache.service or "cache") != null;
+    message = ''${o}.cache.service = "${toString (cache.service or null)}" must name a hub service (services.bento.hub.settings.services), lower-case like "cache".''; }
+  { assertion = cache == null || (cache.publicKey or null) == null || builtins.match "[^:[:space:]]+:[A-Za-z0-9+/]+=*" cache.publicKey != null;
+    message = ''${o}.cache.publicKey must be a Nix signing public key "NAME:BASE64" (e.g. the output of `nix key convert-secret-to-public`), or null.''; }
 ]
-++ builtins.concatMap routeChecks routes
+++ builtins.concatMap routeChecks (routes ++ pullRoutes)

@@ -23,6 +23,13 @@ in
 
     assertions = import ./checks.nix cfg;
 
+    # The hub's binary cache, served by the agent on loopback through its
+    # tunnel. Nix skips the substituter while the tunnel is down.
+    nix.settings = lib.mkIf (cfg.cache != null && cfg.cache.publicKey != null) {
+      substituters = [ "http://127.0.0.1:${toString cfg.cache.localPort}" ];
+      trusted-public-keys = [ cfg.cache.publicKey ];
+    };
+
     warnings =
       lib.optional (cfg.identityFile == "/etc/ssh/ssh_host_ed25519_key" && !config.services.openssh.enable) ''
         services.bento.client.identityFile is the ssh host key, but services.openssh is disabled, so nothing
@@ -31,6 +38,10 @@ in
       ++ lib.optional (usesLocalTor && !config.services.tor.client.enable) ''
         services.bento.client uses the Tor SOCKS port 127.0.0.1:9050, but services.tor.client.enable is false;
         set services.tor.enable = true; services.tor.client.enable = true;''
+      ++ lib.optional (cfg.cache != null && cfg.cache.publicKey == null) ''
+        services.bento.client.cache is set but cache.publicKey is null, so the module does not add
+        http://127.0.0.1:${toString cfg.cache.localPort} to nix.settings.substituters: set cache.publicKey to the
+        hub cache's signing key ("NAME:BASE64"), or add the substituter and its key yourself.''
       ++ lib.optional (cfg.pullInterval == null) ''
         services.bento.client.pullInterval is null: with the tunnel down this host will not converge
         until it reconnects (no fallback pull).'';

@@ -8,6 +8,19 @@
   backoff = { initialMs = 1000; maxMs = 60000; };
   currentSystem = "/run/current-system";
   systemProfile = "/nix/var/nix/profiles/system";
+  rollback = true;
+  rollbackTimeoutMs = 90000;
+  autoApply = true;
+  autoApplyAction = "switch";
+  pullIntervalMs = 900000;
+  logUpload = true;
+  flakeUpdateIntervalMs = 0;
+  flakeUpdateCommand = [ "nix" "--extra-experimental-features" "nix-command flakes" "flake" "update" ];
+  localPage = { listen = "127.0.0.1:51337"; socket = "/run/bento-client/local.sock"; socketGroup = null; metrics = true; };
+  cacheService = "cache";
+  secretsDir = "/run/bento-secrets";
+  rebootOnKernelChange = false;
+  rebootCommand = [ "systemctl" "reboot" ];
   pullInterval = "15min";
   pullRandomizedDelay = "5min";
 }

@@ -1,7 +1,8 @@
 # services.bento.client: typed options. Every option named like a key of the
 # agent's JSON config maps 1:1 onto that key (see render.nix); the rest
-# (enable, package, pull*, extraPackages, checkConfig, logLevel) shape the
-# systemd units. Keep to the small set of lib functions the option-tree stub
+# (enable, package, pullInterval, pullRandomizedDelay, extraPackages,
+# checkConfig, logLevel) shape the systemd units; cache.publicKey sets
+# nix.settings. Keep to the small set of lib functions the option-tree stub
 # in nixos/tests/option-paths.nix understands.
 { config, lib, pkgs, ... }:
 let
@@ -119,6 +120,141 @@ in
       };
       default = { };
       description = "Reconnect backoff (exponential with full jitter).";
+    };
+
+    rollback = mkOption {
+      type = types.bool;
+      default = defaults.rollback;
+      description = ''
+        Magic rollback for switch/test jobs (docs/rollback.md): after the
+        switch the agent must reconnect to the hub within rollbackTimeoutMs,
+        or it re-activates the previous system.
+      '';
+    };
+    rollbackTimeoutMs = mkOption {
+      type = types.ints.between 1000 86400000;
+      default = defaults.rollbackTimeoutMs;
+      description = "Time a switched system has to complete a fresh connection to the hub before it is rolled back.";
+    };
+
+    configDir = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "/var/lib/bento-client/config";
+      description = "Where the pulled (published) configuration appears, an atomically swapped symlink. null: STATEDIR/config.";
+    };
+    autoApply = mkOption {
+      type = types.bool;
+      default = defaults.autoApply;
+      description = "Rebuild as soon as a changed configuration is pulled (false: wait for a trigger).";
+    };
+    autoApplyAction = mkOption {
+      type = types.enum [ "switch" "boot" "test" "build" "dry-activate" ];
+      default = defaults.autoApplyAction;
+      description = "The action an automatic rebuild runs.";
+    };
+    pullIntervalMs = mkOption {
+      type = types.ints.between 0 604800000;
+      default = defaults.pullIntervalMs;
+      description = ''
+        Period of the agent's own fallback pull (inside `bento-client run`);
+        0 turns it off. Independent of the systemd timer `pullInterval`.
+      '';
+    };
+    pullJitterMs = mkOption {
+      type = types.nullOr (types.ints.between 0 86400000);
+      default = null;
+      description = "Each pull period is lengthened by a random delay in [0, pullJitterMs]. null: pullIntervalMs / 5.";
+    };
+    logUpload = mkOption {
+      type = types.bool;
+      default = defaults.logUpload;
+      description = "Upload each job's compressed log to the hub (its logs/ directory).";
+    };
+    flakeUpdateIntervalMs = mkOption {
+      type = types.ints.between 0 31536000000;
+      default = defaults.flakeUpdateIntervalMs;
+      description = "Update the configuration's flake inputs this often (a changed flake.lock means a rebuild); 0: never.";
+    };
+    flakeUpdateCommand = mkOption {
+      type = types.listOf types.str;
+      default = defaults.flakeUpdateCommand;
+      description = "argv run inside a copy of the configuration to update its flake inputs.";
+    };
+    pullFrom = mkOption {
+      type = types.nullOr (types.submodule {
+        options = {
+          url = mkOption { type = types.str; example = "ssh://old-hub.example:22"; description = "ssh:// URL of the stock OpenSSH sftp server."; };
+          user = nullOrStr "Login user there; null: the host name (upstream Bento's convention).";
+          hostFingerprint = mkOption { type = types.str; description = ''That server's host key fingerprint, "SHA256:..." (`ssh-keygen -lf`).''; };
+          proxy = nullOrStr "Proxy to that server (socks5h://, socks5:// or http://).";
+          proxyCommand = nullOrStr "ProxyCommand to that server (%h, %p).";
+        };
+      });
+      default = null;
+      description = "Pull from a stock sftp server (upstream Bento's chroot) instead of the hub, to migrate from upstream Bento. null: the hub.";
+    };
+
+    localPage = mkOption {
+      type = types.nullOr (types.submodule {
+        options = {
+          listen = mkOption {
+            type = types.nullOr types.str;
+            default = defaults.localPage.listen;
+            description = "Loopback HOST:PORT of the \"upgrade now\" page (127.0.0.1, [::1] or localhost only); null: no TCP page.";
+          };
+          socket = mkOption {
+            type = types.nullOr types.str;
+            default = defaults.localPage.socket;
+            description = "Unix socket for `bento-client upgrade` (the unit's RuntimeDirectory is /run/bento-client); null: none.";
+          };
+          socketGroup = mkOption {
+            type = types.nullOr types.str;
+            default = defaults.localPage.socketGroup;
+            example = "wheel";
+            description = "Group allowed on the socket (mode 0660); null: root only (0600).";
+          };
+          metrics = mkOption {
+            type = types.bool;
+            default = defaults.localPage.metrics;
+            description = "Serve this agent's Prometheus metrics at /metrics on the page.";
+          };
+        };
+      });
+      default = { };
+      description = "The host-local \"upgrade now\" page and its unix socket (docs/web.md); null turns both off.";
+    };
+
+    cache = mkOption {
+      type = types.nullOr (types.submodule {
+        options = {
+          localPort = mkOption { type = types.port; example = 5001; description = "Port on 127.0.0.1 where the agent serves the hub's binary cache through the tunnel."; };
+          service = mkOption { type = types.str; default = defaults.cacheService; description = "Name of the hub service (hub settings.services) the port forwards to."; };
+          publicKey = nullOrStr ''
+            The cache's signing public key ("NAME:BASE64"). When set, the module adds
+            http://127.0.0.1:LOCALPORT to nix.settings.substituters and this key to
+            nix.settings.trusted-public-keys. Not part of the agent's config.
+          '';
+        };
+      });
+      default = null;
+      description = "The hub's binary cache, reached through the agent's tunnel (docs/cache-secrets-reboot.md); null: off.";
+    };
+
+    secretsDir = mkOption {
+      type = types.str;
+      default = defaults.secretsDir;
+      description = "Where delivered secrets land (keep it on a tmpfs such as /run).";
+    };
+    rebootOnKernelChange = mkOption {
+      type = types.bool;
+      default = defaults.rebootOnKernelChange;
+      description = "Reboot after a successful switch that changed the kernel, initrd or kernel modules.";
+    };
+    rebootCommand = mkOption {
+      type = types.listOf types.str;
+      default = defaults.rebootCommand;
+      description = "argv run to reboot (rebootOnKernelChange).";
     };
 
     settings = mkOption {

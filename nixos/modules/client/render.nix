@@ -17,6 +17,8 @@ let
   };
   endpoints = cfg.endpoints or [ ];
   rebuildEnv = cfg.rebuildEnv or { };
+  pullFrom = get "pullFrom";
+  cache = get "cache";
 in
 pure.filterNulls {
   name = get "name";
@@ -34,5 +36,30 @@ pure.filterNulls {
   allowForwardPorts = get "allowForwardPorts";
   connectTimeoutMs = get "connectTimeoutMs";
   backoff = get "backoff";
+  rollback = get "rollback";
+  rollbackTimeoutMs = get "rollbackTimeoutMs";
+  configDir = get "configDir";
+  autoApply = get "autoApply";
+  autoApplyAction = get "autoApplyAction";
+  pullIntervalMs = get "pullIntervalMs";
+  pullJitterMs = get "pullJitterMs";
+  logUpload = get "logUpload";
+  flakeUpdateIntervalMs = get "flakeUpdateIntervalMs";
+  flakeUpdateCommand = get "flakeUpdateCommand";
+  pullFrom = if pullFrom == null then null else pure.filterNulls {
+    url = pullFrom.url;
+    user = pullFrom.user or null;
+    hostFingerprint = pullFrom.hostFingerprint;
+    proxy = pullFrom.proxy or null;
+    proxyCommand = pullFrom.proxyCommand or null;
+  };
+  # publicKey is the module's (nix.settings), not the agent's.
+  cache = if cache == null then null else pure.filterNulls { localPort = cache.localPort; service = cache.service or null; };
+  secretsDir = get "secretsDir";
+  rebootOnKernelChange = get "rebootOnKernelChange";
+  rebootCommand = get "rebootCommand";
 }
+# localPage = null means "off" (absent means the default page), so it is
+# rendered as given; its inner nulls mean "off" too.
+// (if cfg ? localPage then { inherit (cfg) localPage; } else { })
 // (cfg.settings or { })

@@ -34,6 +34,10 @@ in
         Restart = "always";
         RestartSec = "5s";
         UMask = "0077";
+        # /run/bento-client for localPage.socket (`bento-client upgrade`);
+        # traversable when a socketGroup may use the socket.
+        RuntimeDirectory = "bento-client";
+        RuntimeDirectoryMode = if cfg.localPage != null && cfg.localPage.socketGroup != null then "0711" else "0700";
       } // lib.optionalAttrs underVarLib {
         StateDirectory = lib.removePrefix "/var/lib/" cfg.stateDir;
         StateDirectoryMode = "0700";

@@ -10,6 +10,25 @@ let
   dataDir = cfg.dataDir or "/var/lib/bento";
   hostKeyFile = cfg.hostKeyFile or null;
   tls = get "tls";
+  dashboard = get "dashboard";
+  metrics = get "metrics";
+  services = get "services";
+  publish = get "publish";
+  # A web listener: HOST:PORT, and a token unless it is on loopback.
+  webChecks = what: w: example:
+    let
+      listen = w.listen or example;
+      hp = pure.parseHostPort listen;
+      tokenFile = w.tokenFile or (if what == "dashboard" then "dashboard.token" else null);
+    in [
+      { assertion = hp != null;
+        message = ''${o}.settings.${what}.listen = "${toString listen}" must be HOST:PORT, e.g. "${example}".''; }
+      { assertion = hp == null || tokenFile != null || pure.isLoopback hp.host;
+        message = ''${o}.settings.${what}.listen = "${toString listen}" is not loopback, so it needs authentication: set ${o}.settings.${what}.tokenFile (or listen on 127.0.0.1).''; }
+      { assertion = tokenFile == null || (builtins.isString tokenFile && tokenFile != "");
+        message = "${o}.settings.${what}.tokenFile must be a path (relative: inside dataDir) or null."; }
+    ];
+  argv = v: builtins.isList v && v != [ ] && builtins.all (a: builtins.isString a && a != "") v;
 in
 [
   { assertion = get "listen" == null || pure.isHostPort s.listen;
@@ -30,4 +49,18 @@ in
     message = ''${o}.dataDir = "${toString dataDir}" must be an absolute directory (the fleet: hub.json, keys, registry, hosts/).''; }
   { assertion = hostKeyFile == null || pure.isAbsolute hostKeyFile;
     message = "${o}.hostKeyFile must be an absolute path string (read at start through a systemd credential) or null."; }
+  { assertion = services == null || builtins.all (n: builtins.match "[a-z][a-z0-9-]{0,31}" n != null) (builtins.attrNames services);
+    message = ''${o}.settings.services: names must be lower-case letters, digits and "-" (e.g. "cache"), got ${builtins.toJSON (builtins.attrNames (if services == null then { } else services))}.''; }
+  { assertion = services == null || builtins.all (t: let hp = pure.parseHostPort t; in hp != null && hp.port >= 1) (builtins.attrValues services);
+    message = ''${o}.settings.services: every target must be "HOST:PORT", e.g. { cache = "127.0.0.1:5000"; }.''; }
+  { assertion = publish == null || builtins.all (k: (publish.${k} or null) == null || argv publish.${k}) [ "buildCommand" "flakeHostsCommand" ];
+    message = ''${o}.settings.publish.buildCommand and .flakeHostsCommand must be non-empty argv lists of non-empty strings, e.g. [ "nixos-rebuild" ].''; }
+  { assertion = dashboard == null || builtins.all (h: builtins.isString h && builtins.match "[][A-Za-z0-9.:-]{1,260}" h != null) (dashboard.allowedHosts or [ ]);
+    message = ''${o}.settings.dashboard.allowedHosts must be Host header values like "hub.example.org:443".''; }
+  { assertion = dashboard == null || (dashboard.tls or null) == null || (builtins.isString (dashboard.tls.cert or null) && builtins.isString (dashboard.tls.key or null));
+    message = "${o}.settings.dashboard.tls needs cert and key paths, or null for plain HTTP."; }
+  { assertion = get "secretsDir" == null || (builtins.isString s.secretsDir && s.secretsDir != "");
+    message = ''${o}.settings.secretsDir must be a directory path (relative: inside dataDir) or null.''; }
 ]
+++ (if dashboard == null then [ ] else webChecks "dashboard" dashboard "127.0.0.1:8080")
+++ (if metrics == null then [ ] else webChecks "metrics" metrics "127.0.0.1:9180")

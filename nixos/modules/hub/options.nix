@@ -8,6 +8,7 @@ let
   defaults = import ./defaults.nix;
   json = pkgs.formats.json { };
   d = defaults.settings;
+  p = defaults.publish;
 in
 {
   options.services.bento.hub = {
@@ -73,6 +74,94 @@ in
             description = "Group allowed on the admin socket (mode 0660); null: root and the hub user only (0600).";
           };
           jobHistory = mkOption { type = types.ints.positive; default = d.jobHistory; description = "Finished jobs kept per host."; };
+
+          publish = mkOption {
+            type = types.nullOr (types.submodule {
+              options = {
+                buildCommand = mkOption { type = types.listOf types.str; default = p.buildCommand; description = "argv `bento-hub build`/`deploy` append the action (build, dry-build) and the config flags to."; };
+                buildEnv = mkOption { type = types.attrsOf types.str; default = p.buildEnv; description = "Extra environment for the build command."; };
+                buildJobs = mkOption {
+                  type = types.nullOr (types.ints.between 1 256);
+                  default = null;
+                  description = "Hosts built at once. null: the hub's CPU count, at most 8.";
+                };
+                buildTimeoutMs = mkOption { type = types.ints.between 1000 604800000; default = p.buildTimeoutMs; description = "Time one host's build may take."; };
+                flakeHostsCommand = mkOption {
+                  type = types.listOf types.str;
+                  default = p.flakeHostsCommand;
+                  description = ''Lists the hosts a flake defines ("{dir}" is replaced by the flake directory); output in `nix flake show --json` format or a JSON array of names.'';
+                };
+                keepVersions = mkOption { type = types.ints.between 1 1000; default = p.keepVersions; description = "Published versions kept per host (the current one included)."; };
+                logQuotaBytes = mkOption { type = types.ints.between 1024 1099511627776; default = p.logQuotaBytes; description = "Bytes of uploaded logs a host may keep in its jail; the oldest are pruned first."; };
+                logMaxFiles = mkOption { type = types.ints.between 1 1000000; default = p.logMaxFiles; description = "Uploaded log files a host may keep."; };
+              };
+            });
+            default = null;
+            description = "How `bento-hub build`/`deploy` run Nix, and the per-host jail's limits. null: all defaults.";
+          };
+          dashboard = mkOption {
+            type = types.nullOr (types.submodule {
+              options = {
+                listen = mkOption { type = types.str; default = defaults.dashboard.listen; description = "HOST:PORT of the web dashboard (keep it on loopback behind a reverse proxy)."; };
+                tokenFile = mkOption {
+                  type = types.nullOr types.str;
+                  default = defaults.dashboard.tokenFile;
+                  description = ''
+                    Token file (relative: inside dataDir), created with a random
+                    token when missing. null: no authentication, allowed on a
+                    loopback listen address only.
+                  '';
+                };
+                allowedHosts = mkOption {
+                  type = types.listOf types.str;
+                  default = defaults.dashboard.allowedHosts;
+                  example = [ "hub.example.org" "hub.example.org:443" ];
+                  description = "Extra Host header values accepted (a reverse proxy's name); loopback names always pass.";
+                };
+                tls = mkOption {
+                  type = types.nullOr (types.submodule {
+                    options = {
+                      cert = mkOption { type = types.str; description = "PEM certificate chain path."; };
+                      key = mkOption { type = types.str; description = "PEM private key path (readable by the hub user)."; };
+                    };
+                  });
+                  default = defaults.dashboard.tls;
+                  description = "Serve the dashboard over HTTPS with this certificate; null: plain HTTP.";
+                };
+              };
+            });
+            default = null;
+            description = "The web dashboard (docs/web.md); null: off.";
+          };
+          metrics = mkOption {
+            type = types.nullOr (types.submodule {
+              options = {
+                listen = mkOption { type = types.str; default = defaults.metrics.listen; description = "HOST:PORT of the Prometheus endpoint (GET /metrics)."; };
+                tokenFile = mkOption {
+                  type = types.nullOr types.str;
+                  default = defaults.metrics.tokenFile;
+                  description = "Bearer token file (Prometheus: authorization.credentials_file); required when listen is not loopback.";
+                };
+              };
+            });
+            default = null;
+            description = "The hub's Prometheus endpoint; null: off.";
+          };
+          services = mkOption {
+            type = types.nullOr (types.attrsOf types.str);
+            default = null;
+            example = { cache = "127.0.0.1:5000"; };
+            description = ''
+              Hub services agents may reach through their own tunnel, NAME ->
+              "HOST:PORT" (e.g. a nix-serve/harmonia binary cache for the
+              agents' services.bento.client.cache). null: none.
+            '';
+          };
+          secretsDir = mkOption {
+            type = types.nullOr types.str;
+            default = null;
+            description = "Where host secrets live, DIR/NAME/ (relative: inside dataDir). null: hosts/NAME/secrets/.";
+          };
         };
       };
     };

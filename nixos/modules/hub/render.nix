@@ -1,5 +1,13 @@
 # services.bento.hub options -> hub.json (validated by validateHubConfig in
 # hub/fleet/hub-config.ts). Pure: the unit test applies it to
 # nixos/examples/hub-settings.nix and feeds the result to the real loader.
-# Null settings are dropped: the daemon's defaults for them are null anyway.
-cfg: (import ../../lib/pure.nix).filterNulls (cfg.settings or { })
+# Null settings are dropped: the daemon's defaults for them are null anyway
+# (or "off", for dashboard, metrics and services). Inside publish a null
+# (buildJobs) means "the hub's default"; inside dashboard and metrics a null
+# tokenFile means "no token" and is kept.
+cfg:
+let
+  pure = import ../../lib/pure.nix;
+  s = pure.filterNulls (cfg.settings or { });
+in
+s // (if s ? publish then { publish = pure.filterNulls s.publish; } else { })

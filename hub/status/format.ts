@@ -2,18 +2,9 @@
 // needs attention (the reason of a failure or rollback, what is pending).
 import type { HostStatus, HostStateName } from '../../common/protocol/admin.js';
 import { short } from './derive.js';
+import { ago } from '../cli/util.js';
 
 export const COLUMNS = ['HOST', 'CONNECTION', 'CARRIER', 'PUBLISHED', 'APPLIED', 'STATE', 'LAST JOB', 'AGE', 'TOOK'] as const;
-
-/** "3s", "5m", "2h", "4d" since an ISO time. */
-export function since(iso: string | null, now: number): string {
-  if (!iso) return '-';
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  if (s < 172800) return `${Math.round(s / 3600)}h`;
-  return `${Math.round(s / 86400)}d`;
-}
 
 export function duration(ms: number | null): string {
   if (ms === null) return '-';
@@ -34,11 +25,11 @@ export function stateColour(state: HostStateName): number {
 }
 
 export function statusRow(h: HostStatus, now: number): string[] {
-  const connection = h.connected ? `up ${since(h.connectedSince, now)}` : h.lastSeenAt ? `seen ${since(h.lastSeenAt, now)} ago` : 'never';
+  const connection = h.connected ? `up ${ago(h.connectedSince, now)}` : h.lastSeenAt ? `seen ${ago(h.lastSeenAt, now)} ago` : 'never';
   const state = h.state === 'offline' && h.lastKnownState ? `offline (was ${h.lastKnownState})` : h.state;
   const job = h.runningJob ?? h.lastJob;
   const jobText = job ? `${job.action} ${job.state}${job.origin === 'agent' ? ' (host)' : ''}` : '-';
-  const age = job ? since(job.endedAt ?? job.startedAt ?? job.requestedAt, now) : '-';
+  const age = job ? ago(job.endedAt ?? job.startedAt ?? job.requestedAt, now) : '-';
   const took = job ? (h.runningJob ? `${duration(now - Date.parse(job.startedAt ?? job.requestedAt))}…` : duration(job.durationMs)) : '-';
   return [h.name, connection, h.carrier ?? '-', short(h.published?.hash), short(h.applied), state, jobText, age, took];
 }

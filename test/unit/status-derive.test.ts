@@ -3,7 +3,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { StatusJob } from '../../common/protocol/admin.js';
 import { decidingJob, deriveState, type DeriveInput } from '../../hub/status/derive.js';
-import { duration, renderTable, since } from '../../hub/status/format.js';
+import { duration, renderTable } from '../../hub/status/format.js';
+import { ago as since } from '../../hub/cli/util.js';
 import { makeStateProvider } from '../../hub/status/provider.js';
 
 const T = (min: number): string => new Date(Date.UTC(2025, 0, 1, 12, min)).toISOString();

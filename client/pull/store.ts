@@ -13,6 +13,7 @@ import { lstat, mkdir, readFile, readdir, readlink, rename, rm, symlink, unlink,
 import path from 'node:path';
 import { writeJsonAtomic } from '../../common/platform/atomic.js';
 import { BentoError } from '../../common/protocol/errors.js';
+import { processAlive as alive } from '../../common/platform/process.js';
 
 export interface PullState {
   /** The published hash the installed tree derives from (equal to installed unless flake inputs were updated here). */
@@ -161,14 +162,5 @@ export class PullStore {
     const list = (await this.applied()).filter((x) => !(x.system === e.system && x.system !== null));
     list.push(e);
     await writeJsonAtomic(this.appliedFile, list.slice(-20), { mode: 0o600 });
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -23,6 +23,7 @@ import { jailPaths, versionDir, HASH_RE } from './layout.js';
 import { readVersionFile, type VersionFile } from './published.js';
 import { snapshotTree } from './snapshot.js';
 import type { HostSource } from './sources.js';
+import { processAlive as alive } from '../../common/platform/process.js';
 
 export interface StagedHost {
   source: HostSource;
@@ -143,15 +144,6 @@ async function removeDeadStaging(fleetDir: string, host: string): Promise<void> 
     const pid = Number(name.slice(STAGING_PREFIX.length).split('-')[0]);
     if (name.startsWith(STAGING_PREFIX) && Number.isInteger(pid) && pid > 0 && alive(pid)) continue;
     await rmTree(path.join(j.root, name));
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

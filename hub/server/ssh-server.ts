@@ -5,12 +5,13 @@
 import ssh2 from 'ssh2';
 import type { Connection, ClientInfo as SshClientInfo } from 'ssh2';
 import type { Duplex } from 'node:stream';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { CONTROL_SUBSYSTEM } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { RegistryView } from '../fleet/registry.js';
 import { authenticate } from './auth.js';
 import { hostKeyForServer } from './fast-keys.js';
+import { HandshakeGate, handshakeDone } from './admission.js';
 import { refuseConnectionExtras, refuseSessionExtras } from './channel-policy.js';
 import type { ServiceMap } from '../services/allow-list.js';
 import { attachControl, type ControlHooks } from './control.js';
@@ -35,12 +36,19 @@ export interface AgentServerOptions {
   ident?: string;
   /** Allow-listed hub services agents may open direct-tcpip channels to (hub.json "services"); default none. */
   services?: ServiceMap;
+  /** SSH handshakes in progress at once; more connections wait their turn (admission.ts). Default 64. */
+  maxHandshakes?: number;
+  /** A connection not authenticated this long after its handshake began is cut. Default 60 s. */
+  handshakeTimeoutMs?: number;
 }
 
 export class AgentServer {
   private readonly server: ssh2.Server;
   private readonly log: Logger;
   private tcpEndpoint = 'ssh://unbound';
+  private readonly gate: HandshakeGate;
+  /** The TCP listener; its connections go through the gate into ssh2 (injectSocket). */
+  private tcp: net.Server | null = null;
 
   constructor(private readonly opts: AgentServerOptions) {
     this.log = opts.log;
@@ -57,14 +65,19 @@ export class AgentServer {
       this.handle(conn, info, { carrier: 'ssh', endpoint: this.tcpEndpoint, remoteAddress: fmtAddr(info.ip, info.port) }),
     );
     this.server.on('error', (err: Error) => this.log.error({ err: err.message }, 'ssh listener error'));
+    const ssh = this.server as unknown as { injectSocket(s: Duplex): void };
+    this.gate = new HandshakeGate(opts.maxHandshakes ?? 64, opts.handshakeTimeoutMs ?? 60_000, (stream) => ssh.injectSocket(stream));
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
+    const tcp = net.createServer((sock) => this.gate.admit(sock));
+    this.tcp = tcp;
     return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(port, host, () => {
-        this.server.off('error', reject);
-        const addr = this.server.address() as AddressInfo;
+      tcp.once('error', reject);
+      tcp.listen(port, host, () => {
+        tcp.off('error', reject);
+        tcp.on('error', (err: Error) => this.log.error({ err: err.message }, 'ssh listener error'));
+        const addr = tcp.address() as AddressInfo;
         this.tcpEndpoint = `ssh://${fmtAddr(addr.address, addr.port)}`;
         resolve(addr);
       });
@@ -76,7 +89,7 @@ export class AgentServer {
     // ssh2 calls the connection listener only after the client's greeting
     // arrives, so the origin travels on the stream object itself.
     (stream as unknown as Record<symbol, SessionOrigin>)[ORIGIN] = origin;
-    (this.server as unknown as { injectSocket(s: Duplex): void }).injectSocket(stream);
+    this.gate.admit(stream);
   }
 
   private handle(conn: Connection, info: SshClientInfo, tcpOrigin: SessionOrigin): void {
@@ -103,6 +116,7 @@ export class AgentServer {
     });
 
     conn.on('ready', () => {
+      handshakeDone(sock);
       const s = new LiveSession(authedAs, conn, origin);
       session = s;
       conn.on('session', (accept) => {
@@ -148,8 +162,13 @@ export class AgentServer {
     });
   }
 
+  /** Stop accepting; resolves once every TCP connection is gone (the caller cuts the sessions). */
   close(): Promise<void> {
-    return new Promise((resolve) => this.server.close(() => resolve()));
+    const tcp = this.tcp;
+    this.tcp = null;
+    const closed = tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : Promise.resolve();
+    this.gate.dropWaiting();
+    return closed;
   }
 }
 

@@ -2,8 +2,9 @@
 // are synchronous CPU work on the hub's one event loop (~4-5 ms per
 // handshake here), and ssh2 accepts every connection at once: after a hub
 // restart, 10,000 agents reconnecting with 512 handshakes in flight made one
-// loop turn so long that `list` took up to 5.6 s, while with 64 in flight it
-// stayed under 0.5 s at the same throughput (docs/performance.md). So at
+// loop turn so long that `list` took up to 5.6 s (on a busy machine), while
+// with 64 in flight it stayed under 0.5 s at the same throughput
+// (docs/performance.md). So at
 // most `max` connections are in their handshake at a time; the rest wait,
 // unread, in arrival order (their TCP connection is open, the client just
 // sees a slow server). Connected agents and admin requests are never queued.

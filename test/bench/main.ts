@@ -202,8 +202,8 @@ async function startWorkers(fleet: Fleet): Promise<void> {
     const h: WorkerHandle = { child, stats: null, waiters: [] };
     child.on('message', (m: FromWorker) => {
       if (m.t === 'stats') h.stats = m;
-      const i = h.waiters.findIndex((w) => w.want === m.t);
-      if (i >= 0) h.waiters.splice(i, 1)[0]!.fn(m);
+      const at = h.waiters.findIndex((w) => w.want === m.t);
+      if (at >= 0) h.waiters.splice(at, 1)[0]!.fn(m);
     });
     child.on('exit', (code, sig) => {
       if (stopping) return;

@@ -91,29 +91,50 @@ export const buildCommand: CommandSpec = {
   },
   positionals: { min: 0, max: Infinity },
   async run({ values, positionals }) {
-    const dir = fleetDir(values);
-    const settings = await publishSettings(dir);
-    const json = values['json'] === true;
-    const progress = progressDisplay('build', positionals.length || 1, json);
-    let res;
-    try {
-      res = await runBuild({ fleetDir: dir, settings, hosts: positionals, dry: values['dry'] === true, jobs: jobsOption(values), progress });
-    } finally {
-      progress.stop();
-    }
-    for (const w of res.warnings) process.stderr.write(`warning: ${w}\n`);
-    if (json) printJson({ hosts: res.rows, warnings: res.warnings });
-    else if (res.rows.length === 0) process.stdout.write('no host configurations under hosts/\n');
-    else {
-      const c = colour(process.stdout);
-      printTable(['HOST', 'RESULT', 'TIME', 'HASH', 'NOTE'], res.rows.map((r) => [
+    const rows = await runWithReport({
+      verb: 'build', values, hosts: positionals,
+      run: (base) => runBuild({ ...base, dry: values['dry'] === true }),
+      head: ['HOST', 'RESULT', 'TIME', 'HASH', 'NOTE'],
+      row: (r, c) => [
         r.host, r.result === 'ok' ? c(32, 'ok') : c(31, r.result), `${(r.durationMs / 1000).toFixed(1)}s`, r.hash?.slice(0, 12) ?? '-',
         oneLine(r.message || (r.build?.dry ? 'evaluated' : '')),
-      ]));
-    }
-    return res.rows.every((r) => r.result === 'ok') ? 0 : ERRORS.BUILD_FAILED.exit;
+      ],
+    });
+    return rows.every((r) => r.result === 'ok') ? 0 : ERRORS.BUILD_FAILED.exit;
   },
 };
+
+/**
+ * The frame build and deploy share: progress on stderr while hosts are
+ * processed, warnings, then either JSON ({"hosts", "warnings"}) or a table.
+ */
+export async function runWithReport<Row extends { host: string }>(opts: {
+  verb: string;
+  values: Record<string, unknown>;
+  hosts: string[];
+  run: (base: { fleetDir: string; settings: PublishSettings; hosts: string[]; jobs: number | undefined; progress: Progress }) => Promise<{ rows: Row[]; warnings: string[] }>;
+  head: string[];
+  row: (r: Row, c: (code: number, s: string) => string) => string[];
+}): Promise<Row[]> {
+  const dir = fleetDir(opts.values as Parameters<typeof fleetDir>[0]);
+  const settings = await publishSettings(dir);
+  const json = opts.values['json'] === true;
+  const progress = progressDisplay(opts.verb, opts.hosts.length || 1, json);
+  let res;
+  try {
+    res = await opts.run({ fleetDir: dir, settings, hosts: opts.hosts, jobs: jobsOption(opts.values), progress });
+  } finally {
+    progress.stop();
+  }
+  for (const w of res.warnings) process.stderr.write(`warning: ${w}\n`);
+  if (json) printJson({ hosts: res.rows, warnings: res.warnings });
+  else if (res.rows.length === 0) process.stdout.write('no host configurations under hosts/\n');
+  else {
+    const c = colour(process.stdout);
+    printTable(opts.head, res.rows.map((r) => opts.row(r, c)));
+  }
+  return res.rows;
+}
 
 export function oneLine(s: string, max = 160): string {
   const t = s.replace(/\s+/g, ' ').trim();

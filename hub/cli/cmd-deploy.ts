@@ -1,10 +1,8 @@
 // `bento-hub deploy`: publish changed host configurations into their jails.
 import type { CommandSpec } from '../../common/platform/cli.js';
-import { colour } from '../../common/platform/cli.js';
 import { ERRORS } from '../../common/protocol/errors.js';
 import { runDeploy } from '../publish/run.js';
-import { jobsOption, oneLine, progressDisplay, publishSettings } from './cmd-build.js';
-import { fleetDir, printJson, printTable } from './util.js';
+import { oneLine, runWithReport } from './cmd-build.js';
 
 export const deployCommand: CommandSpec = {
   name: 'deploy',
@@ -26,27 +24,16 @@ export const deployCommand: CommandSpec = {
   },
   positionals: { min: 0, max: Infinity },
   async run({ values, positionals }) {
-    const dir = fleetDir(values);
-    const settings = await publishSettings(dir);
-    const json = values['json'] === true;
-    const progress = progressDisplay('deploy', positionals.length || 1, json);
-    let res;
-    try {
-      res = await runDeploy({ fleetDir: dir, settings, hosts: positionals, force: values['force'] === true, jobs: jobsOption(values), progress });
-    } finally {
-      progress.stop();
-    }
-    for (const w of res.warnings) process.stderr.write(`warning: ${w}\n`);
-    if (json) printJson({ hosts: res.rows, warnings: res.warnings });
-    else if (res.rows.length === 0) process.stdout.write('no host configurations under hosts/\n');
-    else {
-      const c = colour(process.stdout);
-      printTable(['HOST', 'RESULT', 'NOTE'], res.rows.map((r) => [
+    const rows = await runWithReport({
+      verb: 'deploy', values, hosts: positionals,
+      run: (base) => runDeploy({ ...base, force: values['force'] === true }),
+      head: ['HOST', 'RESULT', 'NOTE'],
+      row: (r, c) => [
         r.host,
         r.result === 'updated' ? c(32, `updated ${r.hash}`) : r.result === 'no-changes' ? 'no changes' : c(31, r.result),
         oneLine(r.message),
-      ]));
-    }
-    return res.rows.every((r) => r.result === 'updated' || r.result === 'no-changes') ? 0 : ERRORS.BUILD_FAILED.exit;
+      ],
+    });
+    return rows.every((r) => r.result === 'updated' || r.result === 'no-changes') ? 0 : ERRORS.BUILD_FAILED.exit;
   },
 };

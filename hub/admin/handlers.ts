@@ -80,6 +80,7 @@ async function trigger(hub: HubParts, req: Extract<AdminRequest, { op: 'trigger'
   if (names.size === 0) throw new BentoError('NO_TARGETS', req.tags.length ? `no host has tag ${req.tags.join(' or ')}` : 'no hosts to trigger');
 
   const waiting = new Set<string>();
+  let dispatched = false;
   const unsubscribe: Array<() => void> = [];
   let finish: () => void = () => undefined;
   const allEnded = new Promise<void>((resolve) => { finish = resolve; });
@@ -98,7 +99,8 @@ async function trigger(hub: HubParts, req: Extract<AdminRequest, { op: 'trigger'
           reply(e);
           if (e.ev === 'end') {
             waiting.delete(e.jobId);
-            if (waiting.size === 0) finish();
+            // Only once every host was dispatched: an early job ending must not end the stream.
+            if (waiting.size === 0 && dispatched) finish();
           }
         }));
       }
@@ -107,6 +109,7 @@ async function trigger(hub: HubParts, req: Extract<AdminRequest, { op: 'trigger'
       reply({ ev: 'rejected', host, code: e.code, message: e.message });
     }
   }
+  dispatched = true;
   if (waiting.size > 0) {
     // The admin may detach (Ctrl-C); the jobs go on without a watcher.
     const detached = new Promise<void>((resolve) => sock.once('close', () => resolve()));

@@ -56,8 +56,11 @@ async function watch(fetch: () => Promise<StatusEvent>, o: { json: boolean; inte
   let stopped = false;
   let wake: (() => void) | null = null;
   const stop = (): void => { stopped = true; wake?.(); };
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
+  // `on`, not `once`, and never removed: the command returns straight into
+  // process.exit, and a second Ctrl-C landing in between (a double tap, or a
+  // terminal that repeats it) must not turn a clean exit into a 130 death.
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
   if (tty) out.write('\x1b[?25l'); // hide the cursor while redrawing
   try {
     while (!stopped) {
@@ -84,8 +87,6 @@ async function watch(fetch: () => Promise<StatusEvent>, o: { json: boolean; inte
       wake = null;
     }
   } finally {
-    process.off('SIGINT', stop);
-    process.off('SIGTERM', stop);
     if (tty) out.write('\x1b[?25h\n');
   }
   return 0;

@@ -48,9 +48,10 @@
         };
       });
 
-      # Needs KVM: nix build .#checks.x86_64-linux.vm-test -L
+      # Need KVM: nix build .#checks.x86_64-linux.vm-test -L (and .reboot-test)
       checks = forAll (pkgs: {
         vm-test = import ./nixos/tests/vm.nix { inherit pkgs self; };
+        reboot-test = import ./nixos/tests/reboot.nix { inherit pkgs self; };
         package = self.packages.${pkgs.stdenv.hostPlatform.system}.default;
       });
 

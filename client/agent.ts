@@ -51,6 +51,7 @@ export class Agent {
       rebuild: config,
       rebuildEnv: config.rebuildEnv,
       currentSystemLink: config.currentSystem,
+      prebuilt: { cacheUrl: config.cache ? `http://127.0.0.1:${config.cache.localPort}` : null, systemProfile: config.systemProfile },
       log: log.child({ component: 'jobs' }),
       send: (msg) => this.conn?.isOpen === true && this.conn.send(msg),
     });
@@ -126,7 +127,8 @@ export class Agent {
         system: await currentSystemPath(this.config.currentSystem),
         generation: await profileGeneration(this.config.systemProfile),
         configHash: null,
-        capabilities: ['jobs', 'reverse-forward'],
+        // prebuilt: job.start may carry a storePath to switch to (client/jobs/prebuilt.ts).
+        capabilities: ['jobs', 'reverse-forward', 'prebuilt'],
         runningJobId: this.jobs.runningJobId,
         unreported: await this.jobs.unreportedIds(),
         via: ep.label,

@@ -6,7 +6,7 @@ import { hostNameProblem, isHostName } from '../common/protocol/names.js';
 import { isFingerprint } from '../common/protocol/fingerprint.js';
 import { parseEndpoint, type Endpoint, type EndpointInput } from './net/endpoint.js';
 import { PULL_KEYS, parsePullSettings, type PullSettings } from './pull/settings.js';
-import { ISSUE9_KEYS, parseCacheSettings, parseSecretsDir, parseRebootOnKernelChange, parseRebootCommand, type CacheSettings } from './cache/settings.js';
+import { ISSUE9_KEYS, parseCacheSettings, parseSecretsDir, parseRebootOnKernelChange, parseRebootCommand, parseRebootMethod, type CacheSettings, type RebootMethod } from './cache/settings.js';
 import { parseLocalPageSettings, type LocalPageSettings } from './web/settings.js';
 
 export interface ClientConfig {
@@ -43,6 +43,8 @@ export interface ClientConfig {
   rebootOnKernelChange: boolean;
   /** argv run to reboot; default ["systemctl", "reboot"]. */
   rebootCommand: string[];
+  /** "reboot" (default) or "kexec": load the new kernel and `systemctl kexec`, falling back to rebootCommand. */
+  rebootMethod: RebootMethod;
 }
 
 const DEFAULTS = {
@@ -157,6 +159,7 @@ export function validateClientConfig(raw: unknown, source = 'config'): ClientCon
     secretsDir: parseSecretsDir(o['secretsDir'], bad),
     rebootOnKernelChange: parseRebootOnKernelChange(o['rebootOnKernelChange'], bad),
     rebootCommand: parseRebootCommand(o['rebootCommand'], bad),
+    rebootMethod: parseRebootMethod(o['rebootMethod'], bad),
   };
 }
 

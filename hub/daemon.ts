@@ -24,6 +24,7 @@ import { HubFeed } from './metrics/feed.js';
 import { startWeb, type RunningWeb } from './web/server.js';
 import { SftpJail } from './sftp/jail.js';
 import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
+import { logReboot, rebootReport } from './status/reboot-report.js';
 
 export interface StartHubOptions {
   dir: string;
@@ -57,7 +58,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
   await registry.refresh();
   const store = new JobStore(paths.jobsDir, config.jobHistory, log.child({ component: 'jobs' }));
   await store.load();
-  const hostStates = new HostStateStore(paths.hostStateDir);
+  const hostStates = new HostStateStore(paths.hostStateDir, log.child({ component: 'host-state' }));
   await hostStates.load();
   const sessions = new SessionRegistry(config.heartbeatMs, log.child({ component: 'sessions' }));
   const watchers = new JobWatchers();
@@ -88,7 +89,11 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
         feed.connected(s, hostStates.get(s.name)?.lastConnectedAt != null);
         sshLog.info({ host: s.name, remote: s.origin.remoteAddress, carrier: s.origin.carrier, via: hello.via, agent: hello.agentVersion }, 'agent connected');
         const now = new Date().toISOString();
+        // Back after a reboot it asked for (kernel change): logged and kept for `status`.
+        const reboot = rebootReport(hello);
+        if (reboot) logReboot(sshLog, s.name, reboot);
         hostStates.update(s.name, {
+          ...(reboot ? { lastReboot: reboot } : {}),
           lastConnectedAt: now, lastSeenAt: now, agentVersion: hello.agentVersion, system: hello.system,
           generation: hello.generation, configHash: hello.configHash, carrier: s.origin.carrier, remoteAddress: s.origin.remoteAddress,
         }).catch(guard('host state write'));
@@ -157,6 +162,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       for (const s of sessions.all()) s.destroySocket();
       await closing;
       await store.close();
+      await hostStates.close();
     },
   };
 }

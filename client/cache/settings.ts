@@ -9,7 +9,11 @@ export interface CacheSettings {
   service: string;
 }
 
-export const ISSUE9_KEYS = ['cache', 'secretsDir', 'rebootOnKernelChange', 'rebootCommand'] as const;
+export const ISSUE9_KEYS = ['cache', 'secretsDir', 'rebootOnKernelChange', 'rebootCommand', 'rebootMethod'] as const;
+
+/** reboot: rebootCommand. kexec: load the new system's kernel and `systemctl kexec` (client/reboot/kexec.ts), else reboot. */
+export const REBOOT_METHODS = ['reboot', 'kexec'] as const;
+export type RebootMethod = (typeof REBOOT_METHODS)[number];
 
 export function parseCacheSettings(raw: unknown, bad: (msg: string) => never): CacheSettings | null {
   if (raw === undefined || raw === null) return null;
@@ -39,4 +43,10 @@ export function parseRebootCommand(raw: unknown, bad: (msg: string) => never): s
   if (raw === undefined) return ['systemctl', 'reboot'];
   if (!Array.isArray(raw) || raw.length === 0 || !raw.every((a) => typeof a === 'string')) return bad('"rebootCommand" must be a non-empty argv array');
   return raw as string[];
+}
+
+export function parseRebootMethod(raw: unknown, bad: (msg: string) => never): RebootMethod {
+  if (raw === undefined || raw === null) return 'reboot';
+  if (typeof raw !== 'string' || !(REBOOT_METHODS as readonly string[]).includes(raw)) return bad('"rebootMethod" must be "reboot" or "kexec"');
+  return raw as RebootMethod;
 }

@@ -4,7 +4,8 @@
 import type { JobEnd, JobStart, AgentMessage, Outcome } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
 import { Outbox } from './outbox.js';
-import { runRebuild } from './runner.js';
+import { runRebuild, type RunResult } from './runner.js';
+import { runPrebuilt, type PrebuiltSpec } from './prebuilt.js';
 import { rebuildArgv, type RebuildSpec } from './argv.js';
 import { currentSystemPath } from '../system.js';
 
@@ -36,6 +37,8 @@ export interface JobManagerOptions {
   rebuild: RebuildSpec;
   rebuildEnv: Record<string, string>;
   currentSystemLink: string;
+  /** How a job with a storePath (trigger --prebuilt) is realised and activated (prebuilt.ts). */
+  prebuilt: PrebuiltSpec;
   log: Logger;
   /** Send to the hub if connected; false when not. */
   send(msg: AgentMessage): boolean;
@@ -112,20 +115,21 @@ export class JobManager {
       await this.outbox.markRunning({ jobId: job.jobId, action: job.action, startedAt, pid: process.pid });
       send({ type: 'job.started', jobId: job.jobId, action: job.action });
       const argv = rebuildArgv(this.opts.rebuild, job.action);
-      log.info({ jobId: job.jobId, argv }, 'job started');
+      log.info({ jobId: job.jobId, ...(job.storePath ? { storePath: job.storePath } : { argv }) }, 'job started');
       const line = (data: string): void => { this.output(job, 'stderr', `bento: ${data}`); };
       for (const h of this.opts.hooks ?? []) await h.prepare?.(job, line);
-      const res = await runRebuild({
-        argv,
-        env: { ...process.env, ...this.opts.rebuildEnv } as Record<string, string>,
-        onLine: (stream, data) => { this.output(job, stream, data); },
-      });
+      const env = { ...process.env, ...this.opts.rebuildEnv } as Record<string, string>;
+      const onLine = (stream: 'stdout' | 'stderr', data: string): void => { this.output(job, stream, data); };
+      // The same hooks wrap both: a prebuilt switch is guarded, rebooted and recorded like a rebuild.
+      const res: RunResult & { reason?: string } = job.storePath
+        ? await runPrebuilt({ spec: this.opts.prebuilt, storePath: job.storePath, action: job.action, env, onLine, say: line })
+        : await runRebuild({ argv, env, onLine });
       let verdict: RebuildResult = {
         outcome: res.exitCode === 0 ? 'success' : 'failure',
         exitCode: res.exitCode,
-        reason: res.spawnError ? `cannot run ${argv[0]}: ${res.spawnError}`
+        reason: res.reason ?? (res.spawnError ? `cannot run ${argv[0]}: ${res.spawnError}`
           : res.exitCode === 0 ? undefined
-          : res.signal ? `${argv[0]} was killed by ${res.signal}` : `${argv[0]} exited with status ${res.exitCode}`,
+          : res.signal ? `${argv[0]} was killed by ${res.signal}` : `${argv[0]} exited with status ${res.exitCode}`),
       };
       for (const h of this.opts.hooks ?? []) if (h.settle) verdict = await h.settle(job, verdict, line);
       end = {

@@ -68,7 +68,9 @@ export class PullPlugin implements AgentPlugin, JobHooks {
   async prepare(job: JobStart, line: (data: string) => void): Promise<void> {
     const entry: JobLog = { lines: [], bytes: 0, truncated: false, hash: null, startedAt: Date.now() };
     this.logs.set(job.jobId, entry);
-    if (!this.local.has(job.jobId)) {
+    if (job.storePath) {
+      // Prebuilt: the hub built the system; the local configuration is not evaluated, so nothing to fetch for it.
+    } else if (!this.local.has(job.jobId)) {
       try {
         const r = await this.puller.check({ reason: 'trigger', apply: true });
         if (r.status === 'updated') line(`configuration ${r.hash} installed (was ${r.previous ?? 'none'})`);
@@ -79,7 +81,8 @@ export class PullPlugin implements AgentPlugin, JobHooks {
         line(`could not check the published configuration (${(err as Error).message}); building the installed one`);
       }
     }
-    entry.hash = (await this.puller.store.state()).base;
+    // A prebuilt system applies the config the hub built it from (job.configHash), not whatever is installed here.
+    entry.hash = job.storePath ? job.configHash ?? null : (await this.puller.store.state()).base;
     this.inflight = { jobId: job.jobId, hash: entry.hash, action: job.action, systemBefore: await currentSystemPath(this.config.currentSystem) };
   }
 

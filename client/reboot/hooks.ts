@@ -7,19 +7,27 @@
 // after the result is stored and sent; it waits briefly for the hub's ack,
 // and an unacked result is replayed after the reboot anyway. A marker file
 // (stateDir/reboot.json) lets the agent report, once it is back through the
-// tunnel, that the reboot happened and which system it booted.
+// tunnel, that the reboot happened and which system it booted: the marker's
+// fields ride in every hello until a welcome answers one (the hub logs it and
+// shows it in `status`), and only then is the marker removed.
+// rebootMethod "kexec" loads the new kernel first (kexec.ts) and falls back
+// to rebootCommand, with the reason logged, when that is not possible.
 import { spawn } from 'node:child_process';
 import { readFile, realpath, rm, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
-import type { JobEnd, JobStart } from '../../common/protocol/messages.js';
+import type { Hello, JobEnd, JobStart } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { JobHooks, RebuildResult } from '../jobs/manager.js';
+import type { AgentPlugin } from '../agent.js';
 import { decideReboot, type RebootDecision } from './decide.js';
+import { kexecExec, kexecLoad } from './kexec.js';
 
 export interface RebootOptions {
   enabled: boolean;
   /** argv; default ["systemctl", "reboot"]. */
   command: string[];
+  /** "kexec": kexec into the new system when possible, else `command` (default "reboot"). */
+  method?: 'reboot' | 'kexec';
   currentSystem: string;
   systemProfile: string;
   stateDir: string;
@@ -36,13 +44,18 @@ export interface RebootMarker {
   from: string;
   to: string;
   changed: string[];
+  /** How the agent went down: a kexec, or the reboot command (also after a kexec fell back). */
+  method?: 'reboot' | 'kexec';
 }
 
-export class RebootHooks implements JobHooks {
+export class RebootHooks implements JobHooks, AgentPlugin {
   private readonly before = new Map<string, string | null>();
   private readonly pending = new Map<string, RebootDecision & { fromSystem: string; toSystem: string }>();
   /** Decisions made (tests, status). */
   readonly decisions: Array<{ jobId: string; decision: RebootDecision }> = [];
+  /** The reboot found at start, until a hub has heard of it. */
+  private back: RebootMarker | null = null;
+  private toldInHello = false;
 
   constructor(private readonly opts: RebootOptions) {}
 
@@ -63,7 +76,7 @@ export class RebootHooks implements JobHooks {
     const d = await decideReboot(from, to);
     this.decisions.push({ jobId: job.jobId, decision: d });
     if (d.reboot) {
-      line(`${d.changed.join(', ')} changed: rebooting after this job (rebootOnKernelChange)`);
+      line(`${d.changed.join(', ')} changed: rebooting after this job (rebootOnKernelChange${this.opts.method === 'kexec' ? ', by kexec when possible' : ''})`);
       this.pending.set(job.jobId, { ...d, fromSystem: from, toSystem: to });
     } else {
       line('kernel, initrd and kernel modules unchanged: no reboot needed');
@@ -75,31 +88,80 @@ export class RebootHooks implements JobHooks {
     const d = this.pending.get(job.jobId);
     this.pending.delete(job.jobId);
     if (!d || end.outcome !== 'success') return;
-    const marker: RebootMarker = { jobId: job.jobId, requestedAt: new Date().toISOString(), from: d.fromSystem, to: d.toSystem, changed: d.changed };
-    await writeFile(`${this.marker}.tmp`, JSON.stringify(marker));
-    await rename(`${this.marker}.tmp`, this.marker);
+    const { log } = this.opts;
+    const env = this.opts.env ?? {};
     // Give the hub a moment to acknowledge the result; it is replayed after the reboot otherwise.
     const deadline = Date.now() + (this.opts.ackWaitMs ?? 5000);
     while (this.opts.unreported && Date.now() < deadline && (await this.opts.unreported()).includes(job.jobId)) {
       await new Promise((r) => setTimeout(r, 100));
     }
-    this.opts.log.warn({ jobId: job.jobId, changed: d.changed, command: this.opts.command }, 'rebooting: kernel, initrd or modules changed');
-    await runCommand(this.opts.command, this.opts.env ?? {});
+    const marker: RebootMarker = { jobId: job.jobId, requestedAt: new Date().toISOString(), from: d.fromSystem, to: d.toSystem, changed: d.changed, method: 'reboot' };
+    if (this.opts.method === 'kexec') {
+      const loaded = await kexecLoad(d.toSystem, env);
+      if ('plan' in loaded) {
+        await this.writeMarker({ ...marker, method: 'kexec' });
+        log.warn({ jobId: job.jobId, changed: d.changed, argv: loaded.plan.load }, 'kexec into the new system: kernel, initrd or modules changed');
+        const problem = await kexecExec(loaded.plan, env);
+        if (!problem) return;
+        log.warn({ jobId: job.jobId, reason: problem }, 'kexec failed; rebooting instead');
+      } else {
+        log.warn({ jobId: job.jobId, reason: loaded.problem }, 'kexec not possible; rebooting instead');
+      }
+    }
+    await this.writeMarker(marker);
+    log.warn({ jobId: job.jobId, changed: d.changed, command: this.opts.command }, 'rebooting: kernel, initrd or modules changed');
+    const code = await runCommand(this.opts.command, env).catch((err: Error) => { log.error({ err: err.message }, 'cannot run the reboot command'); return null; });
+    if (code !== 0) {
+      // No reboot is coming: do not report one at the next start.
+      log.error({ jobId: job.jobId, command: this.opts.command, exitCode: code }, 'the reboot command failed; the new kernel runs only after a manual reboot');
+      await rm(this.marker, { force: true });
+    }
   }
 
-  /** At start: if a reboot was requested, report it (it came back) and clear the marker. */
+  private async writeMarker(m: RebootMarker): Promise<void> {
+    await writeFile(`${this.marker}.tmp`, JSON.stringify(m));
+    await rename(`${this.marker}.tmp`, this.marker);
+  }
+
+  /**
+   * At start: a reboot was requested before this start, so the machine (or at
+   * least the agent) came back. Logged here; reported to the hub in hello until
+   * one welcomes it, then the marker goes.
+   */
   async atStart(): Promise<RebootMarker | null> {
     const raw = await readFile(this.marker, 'utf8').catch(() => null);
     if (!raw) return null;
-    await rm(this.marker, { force: true });
+    let m: RebootMarker;
     try {
-      const m = JSON.parse(raw) as RebootMarker;
-      const now = await realpath(this.opts.currentSystem).catch(() => null);
-      this.opts.log.info({ jobId: m.jobId, requestedAt: m.requestedAt, changed: m.changed, system: now, expected: m.to }, 'back after the reboot requested by a kernel change');
-      return m;
+      m = JSON.parse(raw) as RebootMarker;
+      // Its fields go into every hello: one the hub would refuse must never cost the agent its connection.
+      if (!/^[A-Za-z0-9_-]{8,64}$/.test(m.jobId) || typeof m.requestedAt !== 'string' || m.requestedAt.length > 40
+        || typeof m.to !== 'string' || m.to.length > 1024) throw new Error('bad marker');
     } catch {
+      this.opts.log.warn({ file: this.marker }, 'ignoring an unreadable reboot marker');
+      await rm(this.marker, { force: true });
       return null;
     }
+    const now = await realpath(this.opts.currentSystem).catch(() => null);
+    this.opts.log.info({ jobId: m.jobId, requestedAt: m.requestedAt, method: m.method ?? 'reboot', changed: m.changed, system: now, expected: m.to }, 'back after the reboot requested by a kernel change');
+    this.back = m;
+    return m;
+  }
+
+  async helloFields(): Promise<Partial<Omit<Hello, 'type'>>> {
+    const m = this.back;
+    if (!m) return {};
+    this.toldInHello = true;
+    return { rebootJobId: m.jobId, rebootRequestedAt: m.requestedAt, rebootMethod: m.method ?? 'reboot', rebootExpected: m.to };
+  }
+
+  /** A welcome answered a hello that carried the report: the hub has it. */
+  async onConnected(): Promise<void> {
+    if (!this.back || !this.toldInHello) return;
+    this.opts.log.info({ jobId: this.back.jobId }, 'told the hub that the agent is back after the reboot');
+    this.back = null;
+    this.toldInHello = false;
+    await rm(this.marker, { force: true });
   }
 }
 

@@ -9,6 +9,7 @@ export async function installReboot(agent: Agent, config: ClientConfig, log: Log
   const hooks = new RebootHooks({
     enabled: config.rebootOnKernelChange,
     command: config.rebootCommand,
+    method: config.rebootMethod,
     currentSystem: config.currentSystem,
     systemProfile: config.systemProfile,
     stateDir: config.stateDir,
@@ -17,6 +18,8 @@ export async function installReboot(agent: Agent, config: ClientConfig, log: Log
     unreported: () => agent.jobs.unreportedIds(),
   });
   agent.addJobHooks(hooks);
+  // Also a plugin: its hello carries "back after the reboot" until a hub welcomes it.
+  agent.use(hooks);
   await hooks.atStart();
   return hooks;
 }

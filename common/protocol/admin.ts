@@ -8,7 +8,9 @@ import { ACTIONS, type Action, type Outcome } from './messages.js';
 export type AdminRequest =
   | { op: 'ping' }
   | { op: 'list' }
-  | { op: 'trigger'; hosts: string[]; all: boolean; tags: string[]; action: Action; queue: boolean; follow: boolean }
+  | { op: 'trigger'; hosts: string[]; all: boolean; tags: string[]; action: Action; queue: boolean; follow: boolean;
+      /** Switch to the store path of the host's last successful `bento-hub build` instead of rebuilding on the host. */
+      prebuilt?: boolean }
   | { op: 'proxy'; host: string; port: number }
   | { op: 'status' };
 
@@ -17,7 +19,7 @@ const SCHEMAS: Record<AdminRequest['op'], Schema> = {
   list: {},
   trigger: {
     hosts: { t: 'strs', max: 63, maxItems: 10_000 }, all: { t: 'bool' }, tags: { t: 'strs', max: 63, maxItems: 64 },
-    action: { t: 'str', max: 16, oneOf: ACTIONS }, queue: { t: 'bool' }, follow: { t: 'bool' },
+    action: { t: 'str', max: 16, oneOf: ACTIONS }, queue: { t: 'bool' }, follow: { t: 'bool' }, prebuilt: { t: 'bool', opt: true },
   },
   proxy: { host: { t: 'str', max: 63 }, port: { t: 'int', min: 1, max: 65535 } },
   status: {},
@@ -80,6 +82,15 @@ export interface HostStatus {
   /** A job waiting to be dispatched (a trigger --queue for an offline host, or a follow-up). */
   queuedJob: StatusJob | null;
   lastJob: StatusJob | null;
+  /** The last reboot the agent asked for (kernel change) and reported back after, or null. */
+  lastReboot?: RebootReport | null;
+}
+
+/** What an agent reported in its first hello after a reboot it requested (hub/store/host-state.ts). */
+export interface RebootReport {
+  jobId: string; requestedAt: string; method: 'reboot' | 'kexec'; reportedAt: string;
+  /** What booted (hello.system) and what the reboot meant to boot. */
+  system: string | null; expected: string | null;
 }
 
 export type TriggerDisposition = 'dispatched' | 'coalesced' | 'queued';
@@ -87,7 +98,7 @@ export type TriggerDisposition = 'dispatched' | 'coalesced' | 'queued';
 export type AdminEvent =
   | { ev: 'pong'; hubVersion: string }
   | { ev: 'list'; clients: ClientInfo[] }
-  | { ev: 'accepted'; host: string; jobId: string; disposition: TriggerDisposition; action: Action }
+  | { ev: 'accepted'; host: string; jobId: string; disposition: TriggerDisposition; action: Action; storePath?: string }
   | { ev: 'rejected'; host: string; code: string; message: string }
   | { ev: 'started'; host: string; jobId: string }
   | { ev: 'output'; host: string; jobId: string; stream: 'stdout' | 'stderr'; data: string }

@@ -32,6 +32,9 @@ export const ERRORS = {
   PUBLISH_REFUSED: { exit: 1, summary: 'a host configuration cannot be published (symlink leaving the fleet, special file, ...)' },
   HASH_MISMATCH: { exit: 1, summary: 'a downloaded configuration does not match its published content hash' },
   NOT_PUBLISHED: { exit: 5, summary: 'nothing is published for this host' },
+  NO_PREBUILT: { exit: 5, summary: 'the host has no successful `bento-hub build` to switch to (trigger --prebuilt)' },
+  UNSUPPORTED: { exit: 1, summary: 'the agent does not support this (upgrade bento-client)' },
+  STATE_WRITE_FAILED: { exit: 1, summary: 'the hub could not write its state to disk (disk full?); retried until it can' },
   INTERNAL: { exit: 1, summary: 'internal error' },
 } as const;
 

@@ -2,6 +2,7 @@
 // type, validated at the edge (parseMessage) before any handler sees them.
 import { check, type Schema } from './schema.js';
 import { BentoError } from './errors.js';
+import { MAX_STORE_PATH, STORE_PATH_RE } from './store-path.js';
 
 export const ACTIONS = ['switch', 'boot', 'test', 'build', 'dry-activate'] as const;
 export type Action = (typeof ACTIONS)[number];
@@ -10,6 +11,9 @@ export type Outcome = (typeof OUTCOMES)[number];
 
 const JOB_ID = /^[A-Za-z0-9_-]{8,64}$/;
 const jobId = { t: 'str', max: 64, re: JOB_ID } as const;
+const storePath = { t: 'str', max: MAX_STORE_PATH, re: STORE_PATH_RE, opt: true } as const;
+/** Published content hashes (hub/publish): hex today; the alphabet is kept narrow on purpose. */
+const CONFIG_HASH = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** Agent -> hub. */
 export interface Hello {
@@ -21,6 +25,17 @@ export interface Hello {
   unreported?: string[];
   /** How the agent reached the hub, e.g. "socks5h://127.0.0.1:9050 -> ssh://x.onion:2222". */
   via?: string;
+  /**
+   * A reboot this agent asked for (rebootOnKernelChange) and has not yet
+   * reported: sent in every hello until a welcome answers one, so the hub
+   * hears "back after the reboot" even if the first connection after the boot
+   * fails. The job that asked for it, when, how, and the system it meant to boot
+   * (compare with `system`, what actually booted).
+   */
+  rebootJobId?: string;
+  rebootRequestedAt?: string;
+  rebootMethod?: 'reboot' | 'kexec';
+  rebootExpected?: string;
 }
 export interface Heartbeat { type: 'heartbeat'; seq: number }
 export interface JobStarted { type: 'job.started'; jobId: string; action: Action }
@@ -41,7 +56,17 @@ export interface JobEnd {
 export interface JobGuarded { type: 'job.guarded'; jobId: string; withinMs: number }
 /** Hub -> agent. */
 export interface Welcome { type: 'welcome'; protocol: number; hubVersion: string; heartbeatMs: number }
-export interface JobStart { type: 'job.start'; jobId: string; action: Action }
+export interface JobStart {
+  type: 'job.start'; jobId: string; action: Action;
+  /**
+   * Prebuilt closure (`bento-hub trigger --prebuilt`): instead of running
+   * nixos-rebuild, realise exactly this system store path (from the hub's cache)
+   * and activate it. Agents without the "prebuilt" capability never get one.
+   */
+  storePath?: string;
+  /** With storePath: the published-config hash the hub built it from (reported back as the applied config). */
+  configHash?: string;
+}
 export interface JobAck { type: 'job.ack'; jobId: string }
 export interface ErrorMsg { type: 'error'; code: string; message: string }
 
@@ -56,6 +81,8 @@ const SCHEMAS: Record<Message['type'], Schema> = {
     configHash: { t: 'str', max: 128, nullable: true }, capabilities: { t: 'strs', max: 64, maxItems: 64 },
     runningJobId: { t: 'str', max: 64, re: JOB_ID, opt: true, nullable: true }, via: { t: 'str', max: 512, opt: true },
     unreported: { t: 'strs', max: 64, maxItems: 256, opt: true },
+    rebootJobId: { t: 'str', max: 64, re: JOB_ID, opt: true }, rebootRequestedAt: { t: 'str', max: 40, opt: true },
+    rebootMethod: { t: 'str', max: 8, oneOf: ['reboot', 'kexec'], opt: true }, rebootExpected: { t: 'str', max: 1024, opt: true },
   },
   heartbeat: { seq: { t: 'int', min: 0 } },
   'job.started': { jobId, action: { t: 'str', max: 16, oneOf: ACTIONS } },
@@ -68,7 +95,7 @@ const SCHEMAS: Record<Message['type'], Schema> = {
   },
   'job.guarded': { jobId, withinMs: { t: 'int', min: 0, max: 86_400_000 } },
   welcome: { protocol: { t: 'int', min: 0 }, hubVersion: { t: 'str', max: 64 }, heartbeatMs: { t: 'int', min: 100, max: 3_600_000 } },
-  'job.start': { jobId, action: { t: 'str', max: 16, oneOf: ACTIONS } },
+  'job.start': { jobId, action: { t: 'str', max: 16, oneOf: ACTIONS }, storePath, configHash: { t: 'str', max: 128, re: CONFIG_HASH, opt: true } },
   'job.ack': { jobId },
   error: { code: { t: 'str', max: 64 }, message: { t: 'str', max: 4096 } },
 };

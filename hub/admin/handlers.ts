@@ -15,6 +15,7 @@ import { openProxy } from './proxy.js';
 import type { JobStore } from '../store/jobs.js';
 import type { HostStateStore } from '../store/host-state.js';
 import { collectStatus } from '../status/collect.js';
+import { resolvePrebuilt } from '../jobs/prebuilt.js';
 
 export interface HubParts {
   registry: RegistryView;
@@ -85,14 +86,19 @@ async function trigger(hub: HubParts, req: Extract<AdminRequest, { op: 'trigger'
   let finish: () => void = () => undefined;
   const allEnded = new Promise<void>((resolve) => { finish = resolve; });
 
-  for (const host of [...names].sort()) {
+  // All hosts at once: a fan-out must not wait for one host's record before
+  // the next host's job.start (queued jobs share the journal's group commit).
+  await Promise.all([...names].sort().map(async (host) => {
     if (!Object.prototype.hasOwnProperty.call(reg.hosts, host)) {
       reply({ ev: 'rejected', host, code: 'UNKNOWN_HOST', message: `no host "${host}" in the registry` });
-      continue;
+      return;
     }
     try {
-      const r = await hub.scheduler.trigger(host, req.action, req.queue);
-      reply({ ev: 'accepted', host, jobId: r.jobId, disposition: r.disposition, action: r.action });
+      // --prebuilt: the host switches to the hub's last build for it (a clear rejection if there is none).
+      const prebuilt = req.prebuilt ? await resolvePrebuilt(hub.fleetDir, host, hub.sessions.get(host)?.hello?.capabilities ?? null) : undefined;
+      const r = await hub.scheduler.trigger(host, req.action, req.queue, prebuilt);
+      reply({ ev: 'accepted', host, jobId: r.jobId, disposition: r.disposition, action: r.action, ...(prebuilt ? { storePath: prebuilt.storePath } : {}) });
+      // Watching starts after job.start was sent, but before any reply can be read: that needs an I/O turn.
       if (req.follow && !waiting.has(r.jobId)) {
         waiting.add(r.jobId);
         unsubscribe.push(hub.watchers.watch(r.jobId, (e) => {
@@ -108,7 +114,7 @@ async function trigger(hub: HubParts, req: Extract<AdminRequest, { op: 'trigger'
       const e = asBentoError(err);
       reply({ ev: 'rejected', host, code: e.code, message: e.message });
     }
-  }
+  }));
   dispatched = true;
   if (waiting.size > 0) {
     // The admin may detach (Ctrl-C); the jobs go on without a watcher.

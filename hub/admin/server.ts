@@ -61,7 +61,16 @@ export class AdminServer {
         this.fail(sock, err instanceof SyntaxError ? new BentoError('PROTOCOL_MALFORMED', 'admin request is not JSON') : asBentoError(err));
         return;
       }
-      const reply: Reply = (e) => { if (!sock.destroyed) sock.write(encodeLine(e)); };
+      // Events of one event-loop turn leave in one writev: a fan-out to 10,000
+      // hosts answers 10,000 "accepted" lines in the same turn, not 10,000 syscalls.
+      const reply: Reply = (e) => {
+        if (sock.destroyed) return;
+        if (!sock.writableCorked) {
+          sock.cork();
+          process.nextTick(() => sock.uncork());
+        }
+        sock.write(encodeLine(e));
+      };
       this.handler(req, reply, sock).then(
         () => { if (req.op !== 'proxy') sock.end(); },
         (err) => this.fail(sock, asBentoError(err)),

@@ -5,13 +5,13 @@
 // be in the hub's Nix store (the hub built them, or they were copied there).
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandSpec } from '../../common/platform/cli.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { isHostName } from '../../common/protocol/names.js';
-import { fleetPaths, hostFile } from '../fleet/paths.js';
+import { fleetPaths } from '../fleet/paths.js';
 import { readBuildRecord } from '../publish/build.js';
+import { readHostState } from '../store/host-state.js';
 import { fleetDir, str } from './util.js';
 
 export type DiffTool = 'nvd' | 'nix';
@@ -28,9 +28,7 @@ export function diffArgv(tool: DiffTool, from: string, to: string): string[] {
 
 /** The host's running system as last reported at hello, or null. */
 async function runningSystem(dir: string, host: string): Promise<string | null> {
-  const raw = await readFile(hostFile(fleetPaths(dir).hostStateDir, host, '.json'), 'utf8').catch(() => null);
-  if (!raw) return null;
-  const s = (JSON.parse(raw) as { system?: unknown }).system;
+  const s = (await readHostState(fleetPaths(dir).hostStateDir, host).catch(() => null))?.system;
   return typeof s === 'string' && s.startsWith('/nix/store/') ? s : null;
 }
 

@@ -11,19 +11,24 @@ interface Row { host: string; jobId: string | null; outcome: Outcome | 'rejected
 
 export const triggerCommand: CommandSpec = {
   name: 'trigger',
-  usage: 'trigger (HOST... | --all | --tag T...) [--action ACTION] [--queue] [--json] [--dir DIR]',
+  usage: 'trigger (HOST... | --all | --tag T...) [--action ACTION] [--prebuilt] [--queue] [--json] [--dir DIR]',
   summary: 'Run a rebuild on hosts now and stream its output live; exits 0 only if every job succeeded.',
   details: [
     `ACTION is one of ${ACTIONS.join(', ')} (default switch). With several hosts each output line is prefixed by its host.`,
     'A host that is not connected is refused (exit 3) unless --queue, which runs the job when it connects.',
     'A trigger during a running job coalesces into one follow-up run. Ctrl-C detaches; the jobs go on.',
     'With --json, every event is printed as one JSON line as it happens, then a final {"summary": [...]} line.',
+    '--prebuilt: instead of evaluating and building its configuration, each host substitutes the exact system store path of',
+    'its last successful `bento-hub build` (state/builds/HOST.json) from the hub\'s cache (through its tunnel when its agent',
+    'has "cache" set, else from its own substituters) and activates it. Refused per host (NO_PREBUILT, exit 5) when there is',
+    'no such build, or when publish.copyTo is set and the copy into the cache failed.',
   ].join('\n'),
   options: {
     all: { type: 'boolean', help: 'every registered host' },
     tag: { type: 'string', multiple: true, arg: 'TAG', help: 'hosts with this tag' },
     action: { type: 'string', arg: 'ACTION', help: 'switch (default), boot, test, build, dry-activate' },
     queue: { type: 'boolean', help: 'queue the job for hosts that are not connected' },
+    prebuilt: { type: 'boolean', help: 'switch to the hub\'s last build for each host instead of rebuilding there' },
     json: { type: 'boolean', help: 'JSON lines output' },
   },
   positionals: { min: 0, max: Infinity },
@@ -37,6 +42,7 @@ export const triggerCommand: CommandSpec = {
     const c = colour(process.stdout);
     const { events, socket } = await adminRequest(fleetPaths(fleetDir(values)).adminSocket, {
       op: 'trigger', hosts: positionals, all, tags, action, queue: values['queue'] === true, follow: true,
+      ...(values['prebuilt'] === true ? { prebuilt: true } : {}),
     });
     const rows = new Map<string, Row>();
     let detached = false;
@@ -49,7 +55,7 @@ export const triggerCommand: CommandSpec = {
         switch (e.ev) {
           case 'accepted':
             rows.set(e.host, { host: e.host, jobId: e.jobId, outcome: 'detached', exitCode: null, durationMs: null, note: e.disposition });
-            if (!json) process.stderr.write(`${e.host}: ${e.action} job ${e.jobId} ${e.disposition}\n`);
+            if (!json) process.stderr.write(`${e.host}: ${e.action} job ${e.jobId} ${e.disposition}${e.storePath ? ` (prebuilt ${e.storePath})` : ''}\n`);
             break;
           case 'rejected':
             rows.set(e.host, { host: e.host, jobId: null, outcome: 'rejected', exitCode: null, durationMs: null, note: `${e.code}: ${e.message}` });

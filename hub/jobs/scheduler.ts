@@ -1,7 +1,13 @@
 // Jobs per host: at most one active (dispatched or running) and at most one
 // pending (a follow-up, or a --queue job for an offline host). Triggers that
-// arrive while one is pending coalesce into it. Every state change is written
-// to disk before it is acknowledged to anyone.
+// arrive while one is pending coalesce into it.
+//
+// Durability: a queued job, a job's end (before job.ack) and every recovery
+// decision are on disk before anyone hears of them. A job sent straight to a
+// connected agent is not waited for: the agent keeps it on its own disk from
+// job.start to job.ack, so if the hub dies before the record is written, the
+// agent's replayed result re-creates it (adopt). That keeps an fsync off the
+// trigger-to-start path (docs/performance.md).
 import { nanoid } from 'nanoid';
 import type { Action, AgentMessage, Hello, JobEnd } from '../../common/protocol/messages.js';
 import type { TriggerDisposition } from '../../common/protocol/admin.js';
@@ -11,6 +17,7 @@ import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import type { SessionRegistry } from '../server/sessions.js';
 import type { LiveSession } from '../server/live-session.js';
 import type { JobWatchers } from './watchers.js';
+import { prebuiltFields, withPrebuilt, type Prebuilt } from './prebuilt.js';
 
 export interface TriggerResult { host: string; jobId: string; disposition: TriggerDisposition; action: Action }
 
@@ -55,8 +62,9 @@ export class Scheduler {
     return run;
   }
 
-  trigger(host: string, action: Action, queue: boolean): Promise<TriggerResult> {
-    return this.serial(host, () => this.triggerNow(host, action, queue));
+  /** `prebuilt`: switch to this store path instead of rebuilding on the host (hub/jobs/prebuilt.ts). */
+  trigger(host: string, action: Action, queue: boolean, prebuilt?: Prebuilt): Promise<TriggerResult> {
+    return this.serial(host, () => this.triggerNow(host, action, queue, prebuilt));
   }
 
   onHello(session: LiveSession, hello: Hello): Promise<void> {
@@ -71,31 +79,41 @@ export class Scheduler {
     return this.serial(host, () => this.disconnectNow(host));
   }
 
-  private async triggerNow(host: string, action: Action, queue: boolean): Promise<TriggerResult> {
+  private async triggerNow(host: string, action: Action, queue: boolean, prebuilt?: Prebuilt): Promise<TriggerResult> {
     const { store, sessions } = this.deps;
     const session = sessions.get(host);
     const pendingId = this.pending.get(host);
     if (pendingId) {
       const rec = store.get(pendingId)!;
-      if (rec.action !== action) await store.save({ ...rec, action });
+      if (rec.action !== action || rec.storePath !== prebuilt?.storePath) await store.save(withPrebuilt({ ...rec, action }, prebuilt));
       return { host, jobId: pendingId, disposition: 'coalesced', action };
     }
     if (!session && !queue) throw new BentoError('HOST_OFFLINE', `host "${host}" is not connected (use --queue to run when it connects)`);
-    const rec = newJob(host, action);
-    await store.save(rec);
+    const rec = withPrebuilt(newJob(host, action), prebuilt);
     if (session && !this.active.has(host)) {
-      await this.dispatch(session, rec);
+      this.dispatch(session, rec);
       return { host, jobId: rec.id, disposition: 'dispatched', action };
+    }
+    try {
+      await store.save(rec);
+    } catch (err) {
+      store.discard(rec.id); // the admin is told it failed: it must not run later
+      throw err;
     }
     this.pending.set(host, rec.id);
     return { host, jobId: rec.id, disposition: 'queued', action };
   }
 
-  private async dispatch(session: LiveSession, rec: JobRecord): Promise<void> {
+  private dispatch(session: LiveSession, rec: JobRecord): void {
     this.active.set(rec.host, rec.id);
     if (this.pending.get(rec.host) === rec.id) this.pending.delete(rec.host);
-    await this.deps.store.save({ ...rec, state: 'dispatched' });
-    session.send({ type: 'job.start', jobId: rec.id, action: rec.action });
+    this.background(this.deps.store.save({ ...rec, state: 'dispatched' }), rec.id);
+    session.send({ type: 'job.start', jobId: rec.id, action: rec.action, ...prebuiltFields(rec) });
+  }
+
+  /** A record write nobody waits for (the agent holds the job meanwhile): failures are logged. */
+  private background(write: Promise<void>, jobId: string): void {
+    write.catch((err: Error) => this.deps.log.error({ jobId, err: err.message }, 'job record write failed; the agent still holds the job and will report it'));
   }
 
   private async helloNow(session: LiveSession, hello: Hello): Promise<void> {
@@ -128,16 +146,17 @@ export class Scheduler {
     const next = this.pending.get(host);
     if (!next || this.active.has(host) || session.closed) return;
     const rec = this.deps.store.get(next);
-    if (rec) await this.dispatch(session, rec);
+    if (rec) this.dispatch(session, rec);
   }
 
   private async messageNow(session: LiveSession, msg: AgentMessage): Promise<void> {
     const { store, watchers } = this.deps;
     const host = session.name;
     if (msg.type === 'job.started') {
-      const rec = store.get(msg.jobId) ?? await this.adoptLocalJob(host, msg.jobId, msg.action, null);
+      const rec = store.get(msg.jobId) ?? await this.adopt(host, msg.jobId, msg.action, null);
       if (!rec || rec.host !== host) return;
-      await store.save({ ...rec, state: 'running', startedAt: new Date().toISOString() });
+      // Not waited for: "running" is the agent's word, and it re-says it at every hello.
+      this.background(store.save({ ...rec, state: 'running', startedAt: new Date().toISOString() }), rec.id);
       watchers.emit(rec.id, { ev: 'started', host, jobId: rec.id });
     } else if (msg.type === 'job.output') {
       const rec = store.get(msg.jobId);
@@ -160,9 +179,18 @@ export class Scheduler {
       if (guard.timer) clearTimeout(guard.timer);
       this.guarded.delete(session.name);
     }
-    const rec = this.deps.store.get(msg.jobId) ?? await this.adoptLocalJob(session.name, msg.jobId, msg.action, msg.startedAt);
+    const rec = this.deps.store.get(msg.jobId) ?? await this.adopt(session.name, msg.jobId, msg.action, msg.startedAt);
     if (rec && rec.host === session.name) {
-      await this.finish(rec, msg);
+      try {
+        await this.finish(rec, msg);
+      } catch (err) {
+        // Not on disk (disk full?): no ack, so the agent keeps its copy; ack once it is.
+        this.deps.log.error({ host: session.name, jobId: msg.jobId, err: (err as Error).message }, 'cannot record the job result; acknowledging it once the hub can write again');
+        this.ackWhenDurable(session, msg.jobId);
+        if (this.active.get(session.name) === msg.jobId) this.active.delete(session.name);
+        await this.dispatchPending(session);
+        return;
+      }
     } else {
       this.deps.log.warn({ host: session.name, jobId: msg.jobId }, 'result for an unknown job; acknowledging it so the agent can forget it');
     }
@@ -170,6 +198,20 @@ export class Scheduler {
     session.send({ type: 'job.ack', jobId: msg.jobId });
     if (this.active.get(session.name) === msg.jobId) this.active.delete(session.name);
     await this.dispatchPending(session);
+  }
+
+  /**
+   * A job the hub has no record of, reported by the host that ran it: one the
+   * agent started itself (adoptLocalJob), or one the hub sent just before it
+   * died, before the record reached the disk. Either way the host's word is
+   * recorded, so nothing it ran is missing from history.
+   */
+  private async adopt(host: string, jobId: string, action: Action, startedAt: string | null): Promise<JobRecord | undefined> {
+    if (AGENT_JOB_ID.test(jobId)) return this.adoptLocalJob(host, jobId, action, startedAt);
+    const rec: JobRecord = { ...newJob(host, action), id: jobId, state: 'dispatched', startedAt };
+    await this.deps.store.save(rec);
+    this.deps.log.warn({ host, jobId, action }, 'the agent reports a job the hub has no record of (hub restarted before writing it); recording it');
+    return rec;
   }
 
   /**
@@ -194,6 +236,19 @@ export class Scheduler {
     return rec;
   }
 
+  /** Retry writing a finished record every 2 s while the agent stays connected; ack once it is durable. */
+  private ackWhenDurable(session: LiveSession, jobId: string, attempt = 1): void {
+    const t = setTimeout(() => {
+      const rec = this.deps.store.get(jobId);
+      if (session.closed || !rec) return; // the agent replays the result on its next connection
+      this.deps.store.save(rec).then(
+        () => session.send({ type: 'job.ack', jobId }),
+        () => { if (attempt < ACK_RETRY_MAX) this.ackWhenDurable(session, jobId, attempt + 1); },
+      );
+    }, 2000);
+    t.unref();
+  }
+
   private async finish(rec: JobRecord, end: Pick<JobEnd, 'outcome'> & Partial<JobEnd>): Promise<void> {
     const endedAt = new Date().toISOString();
     const startedAt = end.startedAt ?? rec.startedAt;
@@ -202,11 +257,14 @@ export class Scheduler {
       ...rec, state: end.outcome, endedAt, startedAt, durationMs,
       exitCode: end.exitCode ?? null, reason: end.reason ?? null,
     };
-    await this.deps.store.save(done);
+    const durable = this.deps.store.save(done);
+    // Told at once: until the record is durable the agent keeps its own copy
+    // (no job.ack yet), and a hub decision (interrupted) is re-derived at start.
     this.deps.watchers.emit(rec.id, {
       ev: 'end', host: rec.host, jobId: rec.id, outcome: end.outcome, exitCode: done.exitCode,
       durationMs: durationMs ?? 0, ...(done.reason ? { reason: done.reason } : {}),
     });
+    await durable;
   }
 
   /** The agent of a guarded job did not come back in time. */
@@ -250,6 +308,9 @@ export class Scheduler {
  * self-update). The hub records them when it hears of them.
  */
 export const AGENT_JOB_ID = /^(local|pull|autoupdate)-/;
+
+/** 2 s apart: half an hour of a full disk before the hub leaves it to the agent's next connection. */
+const ACK_RETRY_MAX = 900;
 
 /** Extra wait on top of the agent's announced window (the switch itself, reconnect backoff, handshake). */
 const GUARD_GRACE_MS = 10_000;

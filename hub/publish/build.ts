@@ -12,6 +12,7 @@ import { fleetPaths, hostFile } from '../fleet/paths.js';
 import type { PublishSettings } from './settings.js';
 import type { HostSource } from './sources.js';
 import { lastLines, runCapture } from './sources.js';
+import { copyToCache, keepAlive, type CacheCopy } from './cache-copy.js';
 
 export interface BuildRecord {
   host: string;
@@ -25,6 +26,8 @@ export interface BuildRecord {
   storePath: string | null;
   /** The last lines of output, for the result row. */
   tail: string;
+  /** publish.copyTo: whether the closure reached the hub's cache (trigger --prebuilt needs it); absent without copyTo. */
+  cache?: CacheCopy;
   log: string;
 }
 
@@ -76,6 +79,17 @@ export async function buildHost(o: BuildOptions): Promise<BuildRecord> {
   }
   const ok = res.code === 0 && !res.timedOut;
   const outLast = res.stdout.trim().split('\n').pop() ?? '';
+  const storePath = ok && !o.dry && outLast.startsWith('/nix/store/') ? outLast : null;
+  let cache: CacheCopy | undefined;
+  if (storePath) {
+    // The hub's nixos-rebuild left no ./result (scratch dir): root the path so a GC cannot take it from diff or --prebuilt.
+    const env = { ...process.env, ...o.settings.buildEnv };
+    if (!(await keepAlive(dir, o.source.host, storePath, env))) logLines.push(`bento: warning: could not register a GC root for ${storePath}`);
+    if (o.settings.copyTo) {
+      cache = await copyToCache({ copyTo: o.settings.copyTo, storePath, cwd: dir, env, timeoutMs: o.settings.buildTimeoutMs, onLine: (l) => { logLines.push(l); o.onLine?.(l); } });
+      logLines.push(cache.ok ? `bento: copied to ${cache.to} in ${cache.durationMs} ms` : `bento: ${cache.error}`);
+    }
+  }
   const why = res.spawnError ? `cannot run ${argv[0]}: ${res.spawnError}`
     : res.timedOut ? `timed out after ${o.settings.buildTimeoutMs} ms`
     : ok ? '' : `${argv[0]} exited ${res.code ?? res.signal}`;
@@ -92,8 +106,9 @@ export async function buildHost(o: BuildOptions): Promise<BuildRecord> {
     exitCode: res.code,
     durationMs: Date.now() - t0,
     at: new Date().toISOString(),
-    storePath: ok && !o.dry && outLast.startsWith('/nix/store/') ? outLast : null,
-    tail: ok ? '' : [why, lastLines(res.stderr || res.stdout, 4)].filter(Boolean).join(': '),
+    storePath,
+    tail: ok ? (cache && !cache.ok ? `built, but not copied to the cache: ${cache.error}` : '') : [why, lastLines(res.stderr || res.stdout, 4)].filter(Boolean).join(': '),
+    ...(cache ? { cache } : {}),
     log,
   };
   await writeJsonAtomic(hostFile(dir, o.source.host, `${suffix}.json`), rec, { mode: 0o600 });

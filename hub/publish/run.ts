@@ -18,7 +18,7 @@ export interface HostRow {
   hash: string | null;
   previous: string | null;
   registered: boolean;
-  build: { ok: boolean; dry: boolean; cached: boolean; durationMs: number; exitCode: number | null; storePath: string | null; log: string } | null;
+  build: { ok: boolean; dry: boolean; cached: boolean; durationMs: number; exitCode: number | null; storePath: string | null; log: string; cache?: BuildRecord['cache'] } | null;
   durationMs: number;
   message: string;
 }
@@ -93,7 +93,7 @@ function baseRow(s: Selected): HostRow {
 }
 
 function buildInfo(rec: BuildRecord, cached: boolean): NonNullable<HostRow['build']> {
-  return { ok: rec.ok, dry: rec.dry, cached, durationMs: rec.durationMs, exitCode: rec.exitCode, storePath: rec.storePath, log: rec.log };
+  return { ok: rec.ok, dry: rec.dry, cached, durationMs: rec.durationMs, exitCode: rec.exitCode, storePath: rec.storePath, log: rec.log, ...(rec.cache ? { cache: rec.cache } : {}) };
 }
 
 /** `bento-hub build`: stage each host's tree, build it, record the result. */
@@ -113,8 +113,9 @@ export async function runBuild(o: RunOptions & { dry: boolean }): Promise<RunRes
         progress.phase(s.host, o.dry ? 'evaluating' : 'building');
         const rec = await buildHost({ fleetDir: o.fleetDir, settings: o.settings, source: s.source, treeDir: staged.staging, hash: staged.hash, dry: o.dry, onLine: (l) => progress.line(s.host, l) });
         row.build = buildInfo(rec, false);
-        row.result = rec.ok ? 'ok' : 'failed';
-        row.message = rec.ok ? (rec.storePath ?? '') : rec.tail;
+        // A closure that did not reach the hub's cache (publish.copyTo) cannot be used by --prebuilt: the row says so.
+        row.result = rec.ok && rec.cache?.ok !== false ? 'ok' : 'failed';
+        row.message = row.result === 'ok' ? (rec.storePath ?? '') : rec.tail;
       } finally {
         await discard(staged);
       }

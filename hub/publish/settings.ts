@@ -20,6 +20,12 @@ export interface PublishSettings {
   logQuotaBytes: number;
   /** Log files a host may hold. */
   logMaxFiles: number;
+  /**
+   * Nix store URL every successful build's closure is copied to (`nix copy --to`),
+   * e.g. "file:///var/cache/bento?secret-key=/etc/bento/cache.sk": the hub's binary
+   * cache for `trigger --prebuilt` (docs/cache-secrets-reboot.md). null: no copy.
+   */
+  copyTo: string | null;
 }
 
 export const DEFAULT_PUBLISH_SETTINGS: PublishSettings = {
@@ -31,6 +37,7 @@ export const DEFAULT_PUBLISH_SETTINGS: PublishSettings = {
   keepVersions: 3,
   logQuotaBytes: 64 * 1024 * 1024,
   logMaxFiles: 500,
+  copyTo: null,
 };
 
 export function validatePublishSettings(raw: unknown, source = 'hub.json'): PublishSettings {
@@ -58,5 +65,8 @@ export function validatePublishSettings(raw: unknown, source = 'hub.json'): Publ
   int('keepVersions', 1, 1000);
   int('logQuotaBytes', 1024, 2 ** 40);
   int('logMaxFiles', 1, 1_000_000);
+  if (s.copyTo !== null && (typeof s.copyTo !== 'string' || !/^[a-z][a-z0-9+.-]*:\/\/\S+$/.test(s.copyTo))) {
+    bad('"copyTo" must be a Nix store URL such as "file:///var/cache/bento?secret-key=/etc/bento/cache.sk", or null');
+  }
   return s;
 }

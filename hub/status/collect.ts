@@ -9,6 +9,7 @@ import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import type { HostStateStore } from '../store/host-state.js';
 import { readPublished } from '../publish/published.js';
 import { deriveState, type Published } from './derive.js';
+import { rebootNote } from './reboot-report.js';
 
 export interface StatusSources {
   registry: RegistryView;
@@ -68,10 +69,13 @@ export async function collectStatus(src: StatusSources): Promise<HostStatus[]> {
       published: pub, applied, active, finished,
     });
     const last = newest(hj.finished);
+    const lastJob = last ? statusJob(last) : null;
+    // A reboot the agent reported (kernel change) is news until a later job ends.
+    const reboot = rebootNote(facts?.lastReboot, lastJob);
     return {
       name,
       state: derived.state,
-      detail: derived.detail,
+      detail: reboot ? (derived.detail ? `${derived.detail}; ${reboot}` : reboot) : derived.detail,
       lastKnownState: derived.lastKnownState,
       connected: live !== null,
       connectedSince: live ? new Date(live.connectedSince).toISOString() : null,
@@ -85,7 +89,8 @@ export async function collectStatus(src: StatusSources): Promise<HostStatus[]> {
       generation: live ? live.hello!.generation : facts?.generation ?? null,
       runningJob: active,
       queuedJob: hj.queued ? statusJob(hj.queued) : null,
-      lastJob: last ? statusJob(last) : null,
+      lastJob,
+      lastReboot: facts?.lastReboot ?? null,
     };
   });
 }

@@ -46,6 +46,7 @@ export function renderTable(hosts: HostStatus[], now: number, paint: (code: numb
     return i === stateCol && colourOf !== undefined ? paint(colourOf, padded) : padded;
   }).join('  ').trimEnd();
   const out = [line(head), ...rows.map((r, i) => line(r, stateColour(hosts[i]!.state)))];
-  const notes = hosts.filter((h) => h.detail && h.state !== 'up to date').map((h) => `  ${h.name}: ${h.detail}`);
+  // Up-to-date hosts need no note, unless they just came back from a reboot they asked for.
+  const notes = hosts.filter((h) => h.detail && (h.state !== 'up to date' || h.detail.includes('back after the'))).map((h) => `  ${h.name}: ${h.detail}`);
   return `${out.join('\n')}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`;
 }

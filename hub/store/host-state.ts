@@ -1,11 +1,14 @@
 // Last known facts per host (last seen, system, config hash), kept on disk so
-// `status` can say "last seen 3 h ago" after a hub restart. Written on hello
-// and on disconnect only: never per heartbeat.
-import { readFile, readdir, mkdir } from 'node:fs/promises';
+// `status` can say "last seen 3 h ago" after a hub restart. Written on hello,
+// on a job's new config and on disconnect: never per heartbeat. One
+// group-committed journal (journal.ts) for all hosts, so a reconnect storm of
+// 10,000 hellos costs a few fdatasyncs, not 10,000 atomic file replacements.
+import { readFile, readdir, mkdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { writeJsonAtomic } from '../../common/platform/atomic.js';
+import type { Logger } from '../../common/platform/log.js';
 import { isHostName } from '../../common/protocol/names.js';
-import { hostFile } from '../fleet/paths.js';
+import type { RebootReport } from '../../common/protocol/admin.js';
+import { KeyedJournal, readJournal } from './journal.js';
 
 export interface HostState {
   name: string;
@@ -17,35 +20,71 @@ export interface HostState {
   configHash: string | null;
   carrier: string | null;
   remoteAddress: string | null;
+  /** The last reboot the agent requested (kernel change) and reported back after; absent if none. */
+  lastReboot?: RebootReport;
 }
 
-export class HostStateStore {
-  private readonly states = new Map<string, HostState>();
+export const HOST_JOURNAL = '_journal.ndjson';
 
-  constructor(private readonly dir: string) {}
+export class HostStateStore {
+  private journal: KeyedJournal<HostState> | null = null;
+
+  constructor(private readonly dir: string, private readonly log: Logger) {}
 
   async load(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    for (const f of await readdir(this.dir)) {
-      const name = f.endsWith('.json') ? f.slice(0, -5) : '';
-      if (!isHostName(name)) continue;
-      try {
-        this.states.set(name, JSON.parse(await readFile(path.join(this.dir, f), 'utf8')) as HostState);
-      } catch { /* a torn file cannot happen (atomic writes); an unreadable one is skipped */ }
-    }
+    this.journal = await KeyedJournal.open<HostState>({ file: path.join(this.dir, HOST_JOURNAL), log: this.log, accept: isHostState });
+    await this.migrateLegacy(this.journal);
   }
 
   get(name: string): HostState | undefined {
-    return this.states.get(name);
+    return this.journal?.get(name);
   }
 
-  async update(name: string, patch: Partial<HostState>): Promise<void> {
-    const prev: HostState = this.states.get(name) ?? {
+  /** Merge a patch; readers see it at once, the promise resolves once it is durable. */
+  update(name: string, patch: Partial<HostState>): Promise<void> {
+    if (!this.journal) return Promise.reject(new Error('HostStateStore used before load()'));
+    const prev: HostState = this.journal.get(name) ?? {
       name, lastConnectedAt: null, lastSeenAt: null, agentVersion: null, system: null,
       generation: null, configHash: null, carrier: null, remoteAddress: null,
     };
-    const next = { ...prev, ...patch, name };
-    this.states.set(name, next);
-    await writeJsonAtomic(hostFile(this.dir, name, '.json'), next, { mode: 0o600 });
+    return this.journal.set(name, { ...prev, ...patch, name });
   }
+
+  async close(): Promise<void> {
+    await this.journal?.close();
+  }
+
+  /** Hubs before the journal kept one NAME.json per host. */
+  private async migrateLegacy(j: KeyedJournal<HostState>): Promise<void> {
+    const legacy = (await readdir(this.dir)).filter((f) => f.endsWith('.json') && isHostName(f.slice(0, -5)));
+    if (legacy.length === 0) return;
+    for (const f of legacy) {
+      const name = f.slice(0, -5);
+      if (j.get(name)) continue;
+      try {
+        const v = JSON.parse(await readFile(path.join(this.dir, f), 'utf8')) as unknown;
+        if (isHostState(name, v)) j.map.set(name, v);
+      } catch { /* an unreadable one is skipped */ }
+    }
+    await j.compactNow();
+    await Promise.all(legacy.map((f) => unlink(path.join(this.dir, f)).catch(() => undefined)));
+    this.log.info({ hosts: legacy.length }, 'moved per-host state files into the host-state journal');
+  }
+}
+
+function isHostState(key: string, v: unknown): v is HostState {
+  const s = v as Partial<HostState> | null;
+  return typeof s === 'object' && s !== null && s.name === key && isHostName(key);
+}
+
+/**
+ * One host's last known facts, read without a hub (`bento-hub diff`, tests).
+ * A fleet not yet opened by a journal-writing hub still has NAME.json.
+ */
+export async function readHostState(dir: string, name: string): Promise<HostState | null> {
+  if (!isHostName(name)) return null; // never a path
+  const v = (await readJournal(path.join(dir, HOST_JOURNAL))).get(name)
+    ?? await readFile(path.join(dir, `${name}.json`), 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
+  return isHostState(name, v) ? v : null;
 }

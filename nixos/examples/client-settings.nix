@@ -83,6 +83,7 @@
     secretsDir = "/run/bento-secrets";
     rebootOnKernelChange = true;
     rebootCommand = [ "/run/current-system/sw/bin/systemctl" "reboot" ];
+    rebootMethod = "kexec";
   };
 
   # Migrating from upstream Bento: configurations still come from the old

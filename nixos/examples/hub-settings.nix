@@ -32,6 +32,8 @@
         keepVersions = 5;
         logQuotaBytes = 134217728;
         logMaxFiles = 1000;
+        # Every build also lands in a signed static cache that nginx serves on 127.0.0.1:5000.
+        copyTo = "file:///var/cache/bento?secret-key=/run/secrets/bento-cache.sk";
       };
       # The dashboard behind nginx (hub.example.org/ -> 127.0.0.1:8080), a
       # loopback Prometheus endpoint, and the fleet's binary cache (e.g.

@@ -15,18 +15,10 @@ let
   system = pkgs.stdenv.hostPlatform.system;
   bento = self.packages.${system}.default;
 
-  # A test-only hub key, so the fingerprint the client pins is known at build
-  # time (services.bento.hub.hostKeyFile). Never use it anywhere else.
-  hubKey = pkgs.writeText "bento-vm-test-hub-key" ''
-    -----BEGIN OPENSSH PRIVATE KEY-----
-    b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW
-    QyNTUxOQAAACCrCD+GHvv072Mr/XjrBlVCIj7aaZMGmvIdoBxPC3J2PQAAAJiY88EnmPPB
-    JwAAAAtzc2gtZWQyNTUxOQAAACCrCD+GHvv072Mr/XjrBlVCIj7aaZMGmvIdoBxPC3J2PQ
-    AAAEDuIcBoUlbAWR+llV2UUlAF/REnGdcVFkaLtHOtIjy/OqsIP4Ye+/TvYyv9eOsGVUIi
-    Ptppkwaa8h2gHE8LcnY9AAAAEWJlbnRvLXZtLXRlc3QtaHViAQIDBA==
-    -----END OPENSSH PRIVATE KEY-----
-  '';
-  hubFingerprint = "SHA256:OxPHtnrxIMdAdRkKVMDCEo4jEeaBh11EabG2yQVXn30";
+  # The test-only hub key and the fingerprint the client pins (shared with reboot.nix).
+  testHub = import ./test-hub-key.nix { inherit pkgs; };
+  hubKey = testHub.key;
+  hubFingerprint = testHub.fingerprint;
 
   # Stand-in for `nixos-rebuild ACTION`: there is no network in the VM to
   # evaluate a real configuration, so it activates one of the client's

@@ -8,6 +8,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TestFleet } from '../helpers/fleet.js';
 import { waitFor, sleep } from '../helpers/proc.js';
+import { readJobRecords } from '../../hub/store/jobs.js';
 
 let fleet: TestFleet;
 const SLOW = ['/bin/sh', '-c', 'echo "begin $1"; sleep 3; echo "end $1"', 'rebuild'];
@@ -23,10 +24,8 @@ after(async () => { await fleet?.close(); });
 
 interface Job { id: string; host: string; state: string; reason: string | null; exitCode: number | null }
 async function jobs(): Promise<Job[]> {
-  const dir = path.join(fleet.fleetDir, 'state', 'jobs');
-  const out: Job[] = [];
-  for (const f of await readdir(dir)) if (f.endsWith('.json')) out.push(JSON.parse(await readFile(path.join(dir, f), 'utf8')) as Job);
-  return out;
+  // What is on disk (the job journal), not what the hub says.
+  return (await readJobRecords(path.join(fleet.fleetDir, 'state', 'jobs'))) as Job[];
 }
 
 test('killing an agent mid-job marks the job interrupted, and the watching admin is told', async () => {

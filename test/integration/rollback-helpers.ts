@@ -16,18 +16,14 @@ import { TestFleet, HUB_BIN, CLIENT_BIN } from '../helpers/fleet.js';
 import { waitFor, type Daemon } from '../helpers/proc.js';
 import { createNat, type NatNet } from '../fixtures/netns.js';
 import { makeNixEnv, runStandin, writeFixtureConfig, type FixtureOptions, type NixEnv } from '../fixtures/nix.js';
+import { readJobRecords } from '../../hub/store/jobs.js';
 
 export const HUB_PORT = 2222;
 
 export interface JobRec { id: string; host: string; action: string; state: string; reason: string | null; exitCode: number | null; endedAt: string | null; startedAt: string | null }
 
 export async function jobRecords(fleet: TestFleet): Promise<JobRec[]> {
-  const dir = path.join(fleet.fleetDir, 'state', 'jobs');
-  const out: JobRec[] = [];
-  for (const f of await readdir(dir).catch(() => [] as string[])) {
-    if (f.endsWith('.json')) out.push(JSON.parse(await readFile(path.join(dir, f), 'utf8')) as JobRec);
-  }
-  return out;
+  return (await readJobRecords(path.join(fleet.fleetDir, 'state', 'jobs'))) as JobRec[];
 }
 
 export interface NatFleet {

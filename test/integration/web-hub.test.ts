@@ -14,6 +14,7 @@ import { parsePrometheusText } from '../../common/platform/prometheus.js';
 import { request, request as requestRaw, collectSse, basic, SCRIPTED_REBUILD } from './web-helpers.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
+import { readJobRecords } from '../../hub/store/jobs.js';
 
 const execFileP = promisify(execFile);
 
@@ -181,11 +182,12 @@ test('hub: a job the agent started itself (local-…) is recorded, shown and cou
   send({ type: 'job.end', jobId: replayed, action: 'boot', outcome: 'success', exitCode: 0, startedAt, durationMs: 1200, replayed: true });
   await waitFor('ack 2', () => a.received().includes(`"job.ack","jobId":"${replayed}"`), 5000);
 
-  const rec = JSON.parse(await readFile(path.join(fleet.fleetDir, 'state', 'jobs', `${id}.json`), 'utf8')) as { host: string; state: string; reason: string };
+  const onDisk = new Map((await readJobRecords(path.join(fleet.fleetDir, 'state', 'jobs'))).map((j) => [j.id, j]));
+  const rec = onDisk.get(id)!;
   assert.deepEqual([rec.host, rec.state], ['web2', 'rolled-back']);
-  assert.match(rec.reason, /hub unreachable/);
+  assert.match(rec.reason ?? '', /hub unreachable/);
   assert.match(await readFile(path.join(fleet.fleetDir, 'state', 'jobs', `${id}.log`), 'utf8'), /activating the new generation/);
-  const rep = JSON.parse(await readFile(path.join(fleet.fleetDir, 'state', 'jobs', `${replayed}.json`), 'utf8')) as { state: string; action: string };
+  const rep = onDisk.get(replayed)!;
   assert.deepEqual([rep.state, rep.action], ['success', 'boot']);
   const page = await request(`${dash}/hosts/web2`, { headers: auth });
   assert.match(page.body, new RegExp(`${id}</a></th><td>switch</td><td>host</td>`));

@@ -12,6 +12,7 @@ import { freePort, waitFor } from '../helpers/proc.js';
 import { validateClientConfig } from '../../client/config.js';
 import { parsePrometheusText } from '../../common/platform/prometheus.js';
 import { request, SCRIPTED_REBUILD } from './web-helpers.js';
+import { readJobRecords } from '../../hub/store/jobs.js';
 
 let fleet: TestFleet;
 let page = '';
@@ -38,14 +39,8 @@ before(async () => {
 after(async () => { await fleet?.close(); });
 
 async function localJobs(host: string): Promise<Array<{ id: string; state: string; action: string }>> {
-  const dir = path.join(fleet.fleetDir, 'state', 'jobs');
-  const out = [];
-  for (const f of await readdir(dir)) {
-    if (!f.startsWith('local-') || !f.endsWith('.json')) continue;
-    const j = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as { id: string; host: string; state: string; action: string };
-    if (j.host === host) out.push(j);
-  }
-  return out;
+  const all = await readJobRecords(path.join(fleet.fleetDir, 'state', 'jobs'));
+  return all.filter((j) => j.id.startsWith('local-') && j.host === host);
 }
 
 async function agentMetrics(): Promise<Map<string, number>> {

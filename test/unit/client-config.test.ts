@@ -4,6 +4,7 @@ import { validateClientConfig } from '../../client/config.js';
 import { parseEndpoint } from '../../client/net/endpoint.js';
 import { rebuildArgv } from '../../client/jobs/argv.js';
 import { Backoff } from '../../client/net/backoff.js';
+import { prebuiltSteps } from '../../client/jobs/prebuilt.js';
 
 const FP = `SHA256:${'A'.repeat(43)}`;
 const base = { name: 'web1', hub: 'ssh://hub.example:2222', hubFingerprint: FP };
@@ -53,6 +54,28 @@ test('several endpoints keep their order', () => {
 test('rebuild argv: action appended, flake or configuration flags after it', () => {
   assert.deepEqual(rebuildArgv({ rebuildCommand: ['nixos-rebuild'], flake: '/etc/nixos#web1', configuration: null }, 'switch'), ['nixos-rebuild', 'switch', '--flake', '/etc/nixos#web1']);
   assert.deepEqual(rebuildArgv({ rebuildCommand: ['/x/rebuild'], flake: null, configuration: '/c.nix' }, 'boot'), ['/x/rebuild', 'boot', '-I', 'nixos-config=/c.nix']);
+});
+
+test('rebootMethod: reboot by default, kexec on request, anything else refused', () => {
+  assert.equal(validateClientConfig(base).rebootMethod, 'reboot');
+  assert.equal(validateClientConfig({ ...base, rebootMethod: 'kexec' }).rebootMethod, 'kexec');
+  assert.throws(() => validateClientConfig({ ...base, rebootMethod: 'poweroff' }), /"rebootMethod" must be "reboot" or "kexec"/);
+  assert.throws(() => validateClientConfig({ ...base, rebootMethod: true }), /rebootMethod/);
+});
+
+test('prebuilt steps: substitute through the tunnel (or the host\'s substituters), set the profile, activate', () => {
+  const p = `/nix/store/${'a'.repeat(32)}-nixos-system-web1`;
+  const tunnel = { cacheUrl: 'http://127.0.0.1:5001', systemProfile: '/nix/var/nix/profiles/system' };
+  assert.deepEqual(prebuiltSteps(tunnel, p, 'switch').map((s) => s.argv), [
+    ['nix', '--extra-experimental-features', 'nix-command', 'copy', '--from', 'http://127.0.0.1:5001', p],
+    ['nix-env', '-p', '/nix/var/nix/profiles/system', '--set', p],
+    [`${p}/bin/switch-to-configuration`, 'switch'],
+  ]);
+  const own = { cacheUrl: null, systemProfile: '/p' };
+  assert.deepEqual(prebuiltSteps(own, p, 'test').map((s) => s.argv), [['nix-store', '--realise', p], [`${p}/bin/switch-to-configuration`, 'test']]);
+  assert.deepEqual(prebuiltSteps(own, p, 'boot').map((s) => s.argv[0]), ['nix-store', 'nix-env', `${p}/bin/switch-to-configuration`]);
+  assert.deepEqual(prebuiltSteps(own, p, 'build').map((s) => s.argv[0]), ['nix-store'], 'build only fetches');
+  assert.throws(() => prebuiltSteps(own, `${p}/bin`, 'switch'), /not a store path/);
 });
 
 test('backoff: capped, exponential ceiling, full jitter, never zero', () => {

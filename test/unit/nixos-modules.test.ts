@@ -105,6 +105,7 @@ test('client examples pass the module assertions and the agent loader, and reach
   const managed = validateClientConfig(res.out['managed']!.json);
   assert.deepEqual(managed.cache, { localPort: 5001, service: 'cache' }, 'cache.publicKey stays in the module');
   assert.equal(managed.pull.autoApplyAction, 'boot');
+  assert.equal(managed.rebootMethod, 'kexec', 'rebootMethod reaches the agent config');
   assert.deepEqual(managed.localPage, { listen: null, socket: '/run/bento-client/local.sock', socketGroup: 'wheel', metrics: false });
   const migrating = validateClientConfig(res.out['migrating']!.json);
   assert.equal(migrating.localPage, null, 'localPage = null turns the page off (not dropped as "unset")');
@@ -152,7 +153,7 @@ test('module defaults are the daemons\' defaults', { skip }, () => {
   for (const k of Object.keys(d.hub.settings)) assert.ok(k in DEFAULT_HUB_CONFIG, `module default for unknown hub.json key "${k}"`);
   const c = validateClientConfig({ name: 'web1', hub: 'ssh://hub:2222', hubFingerprint: `SHA256:${'A'.repeat(43)}` }) as unknown as Obj;
   for (const k of ['identityFile', 'stateDir', 'allowForwardPorts', 'connectTimeoutMs', 'backoff', 'currentSystem', 'systemProfile',
-    'rollback', 'rollbackTimeoutMs', 'localPage', 'secretsDir', 'rebootOnKernelChange', 'rebootCommand']) {
+    'rollback', 'rollbackTimeoutMs', 'localPage', 'secretsDir', 'rebootOnKernelChange', 'rebootCommand', 'rebootMethod']) {
     assert.deepEqual(d.client[k], c[k], `client default ${k}`);
   }
   const pull = c['pull'] as Obj;

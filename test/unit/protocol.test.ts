@@ -4,6 +4,7 @@ import { LineDecoder, encodeLine } from '../../common/protocol/codec.js';
 import { parseMessage } from '../../common/protocol/messages.js';
 import { parseAdminRequest } from '../../common/protocol/admin.js';
 import { isHostName } from '../../common/protocol/names.js';
+import { isStorePath } from '../../common/protocol/store-path.js';
 import { fingerprintOfKeyLine, isFingerprint } from '../../common/protocol/fingerprint.js';
 import type { BentoError } from '../../common/protocol/errors.js';
 import { execFileSync } from 'node:child_process';
@@ -59,10 +60,54 @@ test('messages are validated per side and per field', () => {
   assert.throws(() => parseMessage({ type: 'job.output', jobId: 'abcdefgh12', stream: 'stdout', data: 'x'.repeat(40_000) }, 'agent'), /longer than/);
 });
 
+test('job.start storePath (trigger --prebuilt): Nix store paths only, hostile values refused', () => {
+  const start = { type: 'job.start', jobId: 'abcdefgh12', action: 'switch' };
+  const good = [
+    '/nix/store/0kfpajxh390kdswdbhn9f5pikjq93376-nixos-system-web1-24.05.20240101.abcdef',
+    `/nix/store/${'a'.repeat(32)}-x`,
+    `/nix/store/${'9'.repeat(32)}-${'n'.repeat(211)}`,
+    '/nix/store/0kfpajxh390kdswdbhn9f5pikjq93376-a+b_c?d=e-f.g',
+  ];
+  for (const p of good) {
+    assert.ok(isStorePath(p), p);
+    assert.equal((parseMessage({ ...start, storePath: p, configHash: 'ab12' }, 'hub') as { storePath?: string }).storePath, p);
+  }
+  const hash = '0kfpajxh390kdswdbhn9f5pikjq93376';
+  const hostile = [
+    '', '/nix/store', '/nix/store/', `/nix/store/${hash}`, `/nix/store/${hash}-`,
+    `/nix/store/${hash}-sys/bin/switch-to-configuration`, `/nix/store/${hash}-sys/`, `/nix/store/../../etc/shadow`,
+    `/nix/store/${hash}-..`, `/nix/store/${hash}-a..b`, `/nix/store/${hash}-.hidden`, `/nix/store/${hash}-a b`,
+    `/nix/store/${hash}-a\nb`, `/nix/store/${hash}-sys\n`, `/nix/store/${hash}-a;rm -rf /`, `/nix/store/${hash}-$(id)`,
+    `/nix/store/${hash.toUpperCase()}-sys`, `/nix/store/${hash.slice(0, 31)}e-sys`, `/nix/store/${hash.slice(0, 31)}-sys`,
+    `/nix/store//${hash}-sys`, `//nix/store/${hash}-sys`, `/nix/store/${hash}-sys\0`, `nix/store/${hash}-sys`,
+    `/nix/storex/${hash}-sys`, `/gnu/store/${hash}-sys`, ` /nix/store/${hash}-sys`, `--option=/nix/store/${hash}-sys`,
+    `/nix/store/${hash}-${'n'.repeat(212)}`, `/nix/store/${hash}-é`,
+  ];
+  for (const p of hostile) {
+    assert.equal(isStorePath(p), false, JSON.stringify(p));
+    assert.throws(() => parseMessage({ ...start, storePath: p }, 'hub'), /storePath/, JSON.stringify(p));
+  }
+  for (const v of [42, null, ['/nix/store/x'], { p: 1 }]) assert.throws(() => parseMessage({ ...start, storePath: v }, 'hub'), /storePath/);
+  assert.throws(() => parseMessage({ ...start, configHash: '../x' }, 'hub'), /configHash/);
+  assert.equal(parseMessage(start, 'hub').type, 'job.start', 'storePath stays optional');
+});
+
+test('hello reboot report fields are optional and validated', () => {
+  const hello = { type: 'hello', protocol: 1, name: 'web1', agentVersion: '1', system: null, generation: 3, configHash: null, capabilities: ['jobs', 'prebuilt'] };
+  const r = { rebootJobId: 'abcdefgh12', rebootRequestedAt: new Date().toISOString(), rebootMethod: 'kexec', rebootExpected: `/nix/store/${'a'.repeat(32)}-sys` };
+  assert.equal(parseMessage({ ...hello, ...r }, 'agent').type, 'hello');
+  assert.throws(() => parseMessage({ ...hello, ...r, rebootMethod: 'poweroff' }, 'agent'), /rebootMethod/);
+  assert.throws(() => parseMessage({ ...hello, ...r, rebootJobId: 'x' }, 'agent'), /rebootJobId/);
+});
+
 test('admin requests are validated', () => {
   assert.deepEqual(parseAdminRequest({ op: 'list' }), { op: 'list' });
   assert.throws(() => parseAdminRequest({ op: 'shutdown' }), /unknown admin op/);
   assert.throws(() => parseAdminRequest({ op: 'proxy', host: 'web1', port: 70000 }), /port/);
+  const trig = { op: 'trigger', hosts: ['web1'], all: false, tags: [], action: 'switch', queue: false, follow: true };
+  assert.equal((parseAdminRequest({ ...trig, prebuilt: true }) as { prebuilt?: boolean }).prebuilt, true);
+  assert.equal(parseAdminRequest(trig).op, 'trigger', 'prebuilt is optional');
+  assert.throws(() => parseAdminRequest({ ...trig, prebuilt: 'yes' }), /prebuilt/);
 });
 
 test('host names are DNS labels only', () => {

@@ -21,6 +21,7 @@
   secretsDir = "/run/bento-secrets";
   rebootOnKernelChange = false;
   rebootCommand = [ "systemctl" "reboot" ];
+  rebootMethod = "reboot";
   pullInterval = "15min";
   pullRandomizedDelay = "5min";
 }

@@ -256,6 +256,17 @@ in
       default = defaults.rebootCommand;
       description = "argv run to reboot (rebootOnKernelChange).";
     };
+    rebootMethod = mkOption {
+      type = types.enum [ "reboot" "kexec" ];
+      default = defaults.rebootMethod;
+      description = ''
+        How rebootOnKernelChange reboots: "reboot" runs rebootCommand; "kexec"
+        loads the new system's kernel, initrd and kernel-params with kexec and
+        runs `systemctl kexec` (no firmware, no boot loader), falling back to
+        rebootCommand with the reason logged when that is not possible. The
+        module puts kexec-tools on the agent's PATH for it.
+      '';
+    };
 
     settings = mkOption {
       type = json.type;

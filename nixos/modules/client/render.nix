@@ -58,6 +58,7 @@ pure.filterNulls {
   secretsDir = get "secretsDir";
   rebootOnKernelChange = get "rebootOnKernelChange";
   rebootCommand = get "rebootCommand";
+  rebootMethod = get "rebootMethod";
 }
 # localPage = null means "off" (absent means the default page), so it is
 # rendered as given; its inner nulls mean "off" too.

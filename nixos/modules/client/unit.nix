@@ -5,7 +5,9 @@ let
   exe = "${cfg.package}/bin/bento-client";
   # What nixos-rebuild needs: nix itself, git for flakes, ssh for
   # substituters and ProxyCommands, systemctl for the activation.
-  path = [ config.nix.package pkgs.git pkgs.openssh config.systemd.package pkgs.coreutils ] ++ cfg.extraPackages;
+  path = [ config.nix.package pkgs.git pkgs.openssh config.systemd.package pkgs.coreutils ]
+    ++ lib.optional (cfg.rebootMethod == "kexec") pkgs.kexec-tools
+    ++ cfg.extraPackages;
   # Same environment as system.autoUpgrade: NIX_PATH for non-flake configs,
   # the system proxy for nix's own downloads.
   environment = (config.nix.envVars or { })

@@ -26,6 +26,7 @@
     keepVersions = 3;
     logQuotaBytes = 67108864;
     logMaxFiles = 500;
+    copyTo = null;
   };
   dashboard = { listen = "127.0.0.1:8080"; tokenFile = "dashboard.token"; allowedHosts = [ ]; tls = null; };
   metrics = { listen = "127.0.0.1:9180"; tokenFile = null; };

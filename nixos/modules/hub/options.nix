@@ -94,6 +94,16 @@ in
                 keepVersions = mkOption { type = types.ints.between 1 1000; default = p.keepVersions; description = "Published versions kept per host (the current one included)."; };
                 logQuotaBytes = mkOption { type = types.ints.between 1024 1099511627776; default = p.logQuotaBytes; description = "Bytes of uploaded logs a host may keep in its jail; the oldest are pruned first."; };
                 logMaxFiles = mkOption { type = types.ints.between 1 1000000; default = p.logMaxFiles; description = "Uploaded log files a host may keep."; };
+                copyTo = mkOption {
+                  type = types.nullOr types.str;
+                  default = p.copyTo;
+                  example = "file:///var/cache/bento?secret-key=/run/secrets/bento-cache.sk";
+                  description = ''
+                    Nix store URL every successful build is copied to (`nix copy --to`): the hub's
+                    binary cache for `bento-hub trigger --prebuilt`, served to agents as the
+                    "cache" service. null: no copy (serve the hub's own store with harmonia instead).
+                  '';
+                };
               };
             });
             default = null;

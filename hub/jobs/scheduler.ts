@@ -8,7 +8,6 @@
 // job.start to job.ack, so if the hub dies before the record is written, the
 // agent's replayed result re-creates it (adopt). That keeps an fsync off the
 // trigger-to-start path (docs/performance.md).
-import { nanoid } from 'nanoid';
 import type { Action, AgentMessage, Hello, JobEnd } from '../../common/protocol/messages.js';
 import type { TriggerDisposition } from '../../common/protocol/admin.js';
 import { BentoError } from '../../common/protocol/errors.js';
@@ -18,6 +17,9 @@ import type { SessionRegistry } from '../server/sessions.js';
 import type { LiveSession } from '../server/live-session.js';
 import type { JobWatchers } from './watchers.js';
 import { prebuiltFields, withPrebuilt, type Prebuilt } from './prebuilt.js';
+import { PerHostQueue } from './per-host-queue.js';
+import { ackWhenDurable } from './durable-ack.js';
+import { AGENT_JOB_ID, newJob } from './job-ids.js';
 
 export interface TriggerResult { host: string; jobId: string; disposition: TriggerDisposition; action: Action }
 
@@ -25,7 +27,7 @@ export class Scheduler {
   private readonly active = new Map<string, string>();
   private readonly pending = new Map<string, string>();
   /** Per-host serialisation: admin triggers and agent messages for one host never interleave. */
-  private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly queue = new PerHostQueue();
   /** The last agent-initiated job per host (adoptLocalJob). */
   private readonly localJobs = new Map<string, string>();
   /** Guarded jobs (rollback guard, job.guarded): how long to wait for the agent after a disconnect. */
@@ -53,30 +55,21 @@ export class Scheduler {
     return id ? this.deps.store.get(id) : undefined;
   }
 
-  private serial<T>(host: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(host) ?? Promise.resolve();
-    const run = prev.then(fn, fn);
-    const tail = run.catch(() => undefined);
-    this.tails.set(host, tail);
-    void tail.then(() => { if (this.tails.get(host) === tail) this.tails.delete(host); });
-    return run;
-  }
-
   /** `prebuilt`: switch to this store path instead of rebuilding on the host (hub/jobs/prebuilt.ts). */
   trigger(host: string, action: Action, queue: boolean, prebuilt?: Prebuilt): Promise<TriggerResult> {
-    return this.serial(host, () => this.triggerNow(host, action, queue, prebuilt));
+    return this.queue.run(host, () => this.triggerNow(host, action, queue, prebuilt));
   }
 
   onHello(session: LiveSession, hello: Hello): Promise<void> {
-    return this.serial(session.name, () => this.helloNow(session, hello));
+    return this.queue.run(session.name, () => this.helloNow(session, hello));
   }
 
   onMessage(session: LiveSession, msg: AgentMessage): Promise<void> {
-    return this.serial(session.name, () => this.messageNow(session, msg));
+    return this.queue.run(session.name, () => this.messageNow(session, msg));
   }
 
   onDisconnect(host: string): Promise<void> {
-    return this.serial(host, () => this.disconnectNow(host));
+    return this.queue.run(host, () => this.disconnectNow(host));
   }
 
   private async triggerNow(host: string, action: Action, queue: boolean, prebuilt?: Prebuilt): Promise<TriggerResult> {
@@ -186,7 +179,7 @@ export class Scheduler {
       } catch (err) {
         // Not on disk (disk full?): no ack, so the agent keeps its copy; ack once it is.
         this.deps.log.error({ host: session.name, jobId: msg.jobId, err: (err as Error).message }, 'cannot record the job result; acknowledging it once the hub can write again');
-        this.ackWhenDurable(session, msg.jobId);
+        ackWhenDurable({ store: this.deps.store, session, jobId: msg.jobId });
         if (this.active.get(session.name) === msg.jobId) this.active.delete(session.name);
         await this.dispatchPending(session);
         return;
@@ -236,19 +229,6 @@ export class Scheduler {
     return rec;
   }
 
-  /** Retry writing a finished record every 2 s while the agent stays connected; ack once it is durable. */
-  private ackWhenDurable(session: LiveSession, jobId: string, attempt = 1): void {
-    const t = setTimeout(() => {
-      const rec = this.deps.store.get(jobId);
-      if (session.closed || !rec) return; // the agent replays the result on its next connection
-      this.deps.store.save(rec).then(
-        () => session.send({ type: 'job.ack', jobId }),
-        () => { if (attempt < ACK_RETRY_MAX) this.ackWhenDurable(session, jobId, attempt + 1); },
-      );
-    }, 2000);
-    t.unref();
-  }
-
   private async finish(rec: JobRecord, end: Pick<JobEnd, 'outcome'> & Partial<JobEnd>): Promise<void> {
     const endedAt = new Date().toISOString();
     const startedAt = end.startedAt ?? rec.startedAt;
@@ -290,7 +270,7 @@ export class Scheduler {
     if (guard?.jobId === id) {
       // The verdict (kept or rolled back) comes with the agent's next connection.
       if (guard.timer) clearTimeout(guard.timer);
-      guard.timer = setTimeout(() => { void this.serial(host, () => this.guardExpired(host, id)); }, guard.windowMs);
+      guard.timer = setTimeout(() => { void this.queue.run(host, () => this.guardExpired(host, id)); }, guard.windowMs);
       guard.timer.unref();
       return;
     }
@@ -302,22 +282,5 @@ export class Scheduler {
   }
 }
 
-/**
- * Ids of jobs an agent starts itself: "local-" (its local page, `bento-client
- * upgrade`), "pull-" / "autoupdate-" (config pull with autoApply, flake
- * self-update). The hub records them when it hears of them.
- */
-export const AGENT_JOB_ID = /^(local|pull|autoupdate)-/;
-
-/** 2 s apart: half an hour of a full disk before the hub leaves it to the agent's next connection. */
-const ACK_RETRY_MAX = 900;
-
 /** Extra wait on top of the agent's announced window (the switch itself, reconnect backoff, handshake). */
 const GUARD_GRACE_MS = 10_000;
-
-function newJob(host: string, action: Action): JobRecord {
-  return {
-    id: nanoid(16), host, action, state: 'queued', requestedAt: new Date().toISOString(),
-    startedAt: null, endedAt: null, exitCode: null, durationMs: null, reason: null,
-  };
-}

@@ -4,7 +4,8 @@
 import type { HostStatus, StatusJob } from '../../common/protocol/admin.js';
 import type { RegistryView } from '../fleet/registry.js';
 import type { SessionRegistry } from '../server/sessions.js';
-import { AGENT_JOB_ID, type Scheduler } from '../jobs/scheduler.js';
+import type { Scheduler } from '../jobs/scheduler.js';
+import { AGENT_JOB_ID } from '../jobs/job-ids.js';
 import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import type { HostStateStore } from '../store/host-state.js';
 import { readPublished } from '../publish/published.js';

@@ -3,7 +3,7 @@
 // a cache that the caller refreshes (one small file per host).
 import type { StatusJob } from '../../common/protocol/admin.js';
 import { readPublished } from '../publish/published.js';
-import { AGENT_JOB_ID } from '../jobs/scheduler.js';
+import { AGENT_JOB_ID } from '../jobs/job-ids.js';
 import { deriveState, type Derived, type Published } from './derive.js';
 
 export class PublishedCache {

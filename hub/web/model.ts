@@ -8,7 +8,7 @@ import type { Action } from '../../common/protocol/messages.js';
 import { clientInfo, type HubParts } from '../admin/handlers.js';
 import { FINAL_STATES, type JobRecord, type JobState, type JobStore } from '../store/jobs.js';
 import type { HostState, HostStateStore } from '../store/host-state.js';
-import { AGENT_JOB_ID } from '../jobs/scheduler.js';
+import { AGENT_JOB_ID } from '../jobs/job-ids.js';
 
 export interface JobSummary {
   id: string; action: Action; state: JobState; requestedAt: string; startedAt: string | null;

@@ -7,7 +7,7 @@ import { ACTIONS } from '../../common/protocol/messages.js';
 import type { JobRecord } from '../store/jobs.js';
 import type { LogInfo } from '../publish/logs.js';
 import { proxyKind, type HostRow, type JobSummary } from './model.js';
-import { AGENT_JOB_ID } from '../jobs/scheduler.js';
+import { AGENT_JOB_ID } from '../jobs/job-ids.js';
 import type { OutputLine } from './job-output.js';
 
 export function layout(title: string, body: SafeHtml, opts: { events?: string; head?: SafeHtml } = {}): SafeHtml {

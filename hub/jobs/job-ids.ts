@@ -1,0 +1,18 @@
+// Job ids and fresh job records.
+import { nanoid } from 'nanoid';
+import type { Action } from '../../common/protocol/messages.js';
+import type { JobRecord } from '../store/jobs.js';
+
+/**
+ * Ids of jobs an agent starts itself: "local-" (its local page, `bento-client
+ * upgrade`), "pull-" / "autoupdate-" (config pull with autoApply, flake
+ * self-update). The hub records them when it hears of them.
+ */
+export const AGENT_JOB_ID = /^(local|pull|autoupdate)-/;
+
+export function newJob(host: string, action: Action): JobRecord {
+  return {
+    id: nanoid(16), host, action, state: 'queued', requestedAt: new Date().toISOString(),
+    startedAt: null, endedAt: null, exitCode: null, durationMs: null, reason: null,
+  };
+}

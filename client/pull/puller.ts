@@ -1,10 +1,10 @@
 // The config pull: compare the published hash with the installed one,
 // download a changed configuration into staging, verify its hash, move it
 // into versions/HASH and, per policy, swap configDir to it. Also: flake-input
-// updates (upstream SELF_UPDATE) and the upload of job logs. Every operation
-// runs one at a time (a single chain), so the timer, a trigger and the
-// connect check never race on the same files.
-import { cp, chmod, readFile, readdir, realpath, rm, stat, unlink, writeFile } from 'node:fs/promises';
+// updates (upstream SELF_UPDATE, done by flake-update.ts) and the upload of
+// job logs. Every operation runs one at a time (a single chain), so the timer,
+// a trigger and the connect check never race on the same files.
+import { readdir, realpath, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client } from 'ssh2';
 import { hashTree } from '../../common/platform/tree-hash.js';
@@ -12,9 +12,9 @@ import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { ClientConfig } from '../config.js';
 import { currentSystemPath } from '../system.js';
-import { spawn } from 'node:child_process';
 import { sftpOverClient, sftpOverFreshConnection, type SftpSession } from './connect.js';
 import { downloadTree, readRemoteState, uploadFile, sftpCode } from './remote.js';
+import { updateFlakeInputs, type FlakeUpdateResult } from './flake-update.js';
 import { PullStore } from './store.js';
 
 export type CheckStatus = 'not-published' | 'unchanged' | 'updated' | 'ready';
@@ -179,40 +179,11 @@ export class ConfigPuller {
   }
 
   /**
-   * Upstream's SELF_UPDATE: run flakeUpdateCommand in a copy of the installed
-   * configuration; if flake.lock changed, install the copy as a local version
-   * (its base stays the published hash) and report 'updated' so the caller
-   * rebuilds. No flake.lock, or an unchanged one: nothing happens.
+   * Upstream's SELF_UPDATE (flake-update.ts), in the chain like every other
+   * operation on the pull's files.
    */
-  flakeUpdate(): Promise<'no-config' | 'no-flake' | 'unchanged' | 'updated'> {
-    return this.serial(async () => {
-      const { store } = this;
-      const installed = await store.linked();
-      if (!installed) return 'no-config';
-      const src = store.versionPath(installed);
-      const lock = await readFile(path.join(src, 'flake.lock')).catch(() => null);
-      if (!lock) return 'no-flake';
-      const staging = store.stagingPath();
-      try {
-        await cp(src, staging, { recursive: true });
-        await setWritable(staging, true);
-        const argv = this.o.config.pull.flakeUpdateCommand;
-        const r = await runIn(argv, staging, { ...process.env, ...this.o.config.rebuildEnv }, 600_000);
-        if (r.code !== 0) throw new BentoError('JOB_FAILED', `${argv.join(' ')} failed (${r.code ?? r.error}): ${r.output.trimEnd().split('\n').slice(-3).join(' | ')}`);
-        const next = await readFile(path.join(staging, 'flake.lock')).catch(() => null);
-        await store.saveState({ lastFlakeUpdateAt: new Date().toISOString() });
-        if (!next || next.equals(lock)) return 'unchanged';
-        await setWritable(staging, false);
-        const t = await hashTree(staging);
-        await store.install(staging, t.hash);
-        await store.swap(t.hash);
-        await store.saveState({ installed: t.hash });
-        this.o.log.info({ tree: t.hash }, 'flake inputs updated: flake.lock changed');
-        return 'updated';
-      } finally {
-        await rm(staging, { recursive: true, force: true });
-      }
-    });
+  flakeUpdate(): Promise<FlakeUpdateResult> {
+    return this.serial(() => updateFlakeInputs(this.store, this.o.config, this.o.log));
   }
 
   /** Queue a compressed log for upload (kept until it is uploaded). */
@@ -275,29 +246,4 @@ export class ConfigPuller {
     const sys = action === 'boot' ? await realpath(this.o.config.systemProfile).catch(() => null) : system;
     await this.store.recordApplied({ hash, tree: st.installed ?? hash, system: sys, at: new Date().toISOString() });
   }
-}
-
-async function setWritable(dir: string, on: boolean): Promise<void> {
-  for (const e of await readdir(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) await setWritable(p, on);
-    else if (e.isFile()) {
-      const exec = ((await stat(p)).mode & 0o111) !== 0;
-      await chmod(p, on ? (exec ? 0o755 : 0o644) : (exec ? 0o555 : 0o444));
-    }
-  }
-}
-
-/** Run argv in cwd; output (both streams, capped) for the error message. */
-function runIn(argv: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs: number): Promise<{ code: number | null; output: string; error: string | null }> {
-  return new Promise((resolve) => {
-    let output = '';
-    const child = spawn(argv[0]!, argv.slice(1), { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const add = (b: Buffer): void => { output = (output + b.toString('utf8')).slice(-64 * 1024); };
-    child.stdout.on('data', add);
-    child.stderr.on('data', add);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (err) => { clearTimeout(timer); resolve({ code: null, output, error: err.message }); });
-    child.once('close', (code) => { clearTimeout(timer); resolve({ code, output, error: null }); });
-  });
 }

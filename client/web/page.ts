@@ -1,7 +1,7 @@
 // The host-local page: what this machine runs, whether it reaches its hub,
 // its last jobs, and one big "Upgrade now" button. Server-rendered (works
 // without JavaScript); the script streams the output and keeps it current.
-import { html, timeTag, formatDuration, BASE_CSS, type SafeHtml } from '../../common/platform/web.js';
+import { html, timeTag, formatDuration, BASE_CSS, type SafeHtml } from '../../common/platform/web-html.js';
 import { SHARED_SCRIPT } from '../../common/platform/web-script.js';
 import type { Action, Outcome } from '../../common/protocol/messages.js';
 

@@ -1,7 +1,7 @@
 // The agent config's "localPage": the host-local "upgrade now" page on
 // loopback and its unix-socket twin for `bento-client upgrade`. On by
 // default, like upstream's port 51337, but never on another interface.
-import { isLoopbackHost } from '../../common/platform/web.js';
+import { isLoopbackHost } from '../../common/platform/web-origin.js';
 
 export interface LocalPageSettings {
   /** 127.0.0.1:PORT (or [::1]:PORT, localhost:PORT); null = no TCP page. */

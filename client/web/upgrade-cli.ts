@@ -4,7 +4,7 @@
 import http from 'node:http';
 import type { CommandSpec } from '../../common/platform/cli.js';
 import { colour, EXIT_DETACHED } from '../../common/platform/cli.js';
-import { readSse } from '../../common/platform/web.js';
+import { readSse } from '../../common/platform/web-sse.js';
 import { BentoError, ERRORS } from '../../common/protocol/errors.js';
 import { ACTIONS, isAction } from '../../common/protocol/messages.js';
 import { loadClientConfig } from '../config.js';

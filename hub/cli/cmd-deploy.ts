@@ -2,7 +2,7 @@
 import type { CommandSpec } from '../../common/platform/cli.js';
 import { ERRORS } from '../../common/protocol/errors.js';
 import { runDeploy } from '../publish/run.js';
-import { oneLine, runWithReport } from './cmd-build.js';
+import { oneLine, runWithReport } from './publish-report.js';
 
 export const deployCommand: CommandSpec = {
   name: 'deploy',

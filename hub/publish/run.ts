@@ -96,8 +96,17 @@ function buildInfo(rec: BuildRecord, cached: boolean): NonNullable<HostRow['buil
   return { ok: rec.ok, dry: rec.dry, cached, durationMs: rec.durationMs, exitCode: rec.exitCode, storePath: rec.storePath, log: rec.log, ...(rec.cache ? { cache: rec.cache } : {}) };
 }
 
-/** `bento-hub build`: stage each host's tree, build it, record the result. */
-export async function runBuild(o: RunOptions & { dry: boolean }): Promise<RunResultSet> {
+/** One host's work, given its source and its row to fill in (result, hash, build, message). */
+type PerHost = (s: Selected & { source: HostSource }, row: HostRow, progress: Progress) => Promise<void>;
+
+/**
+ * The frame build and deploy share: select the hosts, run `perHost` for each
+ * in a pool of publish.buildJobs workers, time it, report progress, and
+ * return the rows sorted by host. A throw becomes the row's result: `error`,
+ * or `refusedAs` for a refusal (PUBLISH_REFUSED, also a host whose source has
+ * a problem, which never reaches `perHost`).
+ */
+async function forEachHost(o: RunOptions & { refusedAs: RowResult }, perHost: PerHost): Promise<RunResultSet> {
   const progress = o.progress ?? NO_PROGRESS;
   const { selected, warnings } = await select(o);
   const rows: HostRow[] = [];
@@ -106,21 +115,9 @@ export async function runBuild(o: RunOptions & { dry: boolean }): Promise<RunRes
     const row = baseRow(s);
     try {
       if (s.problem || !s.source) throw new BentoError('PUBLISH_REFUSED', s.problem ?? 'no source');
-      progress.phase(s.host, 'staging');
-      const staged = await stageHost(o.fleetDir, s.source, buildsDir(o.fleetDir));
-      row.hash = staged.hash;
-      try {
-        progress.phase(s.host, o.dry ? 'evaluating' : 'building');
-        const rec = await buildHost({ fleetDir: o.fleetDir, settings: o.settings, source: s.source, treeDir: staged.staging, hash: staged.hash, dry: o.dry, onLine: (l) => progress.line(s.host, l) });
-        row.build = buildInfo(rec, false);
-        // A closure that did not reach the hub's cache (publish.copyTo) cannot be used by --prebuilt: the row says so.
-        row.result = rec.ok && rec.cache?.ok !== false ? 'ok' : 'failed';
-        row.message = row.result === 'ok' ? (rec.storePath ?? '') : rec.tail;
-      } finally {
-        await discard(staged);
-      }
+      await perHost({ ...s, source: s.source }, row, progress);
     } catch (err) {
-      row.result = 'error';
+      row.result = (err as BentoError).code === 'PUBLISH_REFUSED' ? o.refusedAs : 'error';
       row.message = (err as Error).message;
     }
     row.durationMs = Date.now() - t0;
@@ -131,57 +128,60 @@ export async function runBuild(o: RunOptions & { dry: boolean }): Promise<RunRes
   return { rows, warnings };
 }
 
-/** `bento-hub deploy`: publish every changed host whose build succeeded (or all, with force). */
-export async function runDeploy(o: RunOptions & { force: boolean }): Promise<RunResultSet> {
-  const progress = o.progress ?? NO_PROGRESS;
-  const { selected, warnings } = await select(o);
-  const rows: HostRow[] = [];
-  await pool(selected, o.jobs ?? o.settings.buildJobs, async (s) => {
-    const t0 = Date.now();
-    const row = baseRow(s);
+/** `bento-hub build`: stage each host's tree, build it, record the result. */
+export function runBuild(o: RunOptions & { dry: boolean }): Promise<RunResultSet> {
+  return forEachHost({ ...o, refusedAs: 'error' }, async (s, row, progress) => {
+    progress.phase(s.host, 'staging');
+    const staged = await stageHost(o.fleetDir, s.source, buildsDir(o.fleetDir));
+    row.hash = staged.hash;
     try {
-      if (s.problem || !s.source) throw new BentoError('PUBLISH_REFUSED', s.problem ?? 'no source');
-      const before = await readVersionFile(o.fleetDir, s.host);
-      row.previous = before?.hash ?? null;
-      progress.phase(s.host, 'staging');
-      const staged = await stageHost(o.fleetDir, s.source);
-      row.hash = staged.hash;
-      let committed = false;
-      try {
-        if (await isPublished(o.fleetDir, s.host, staged.hash)) {
-          await tidy(o.fleetDir, s.host, before!, o.settings.keepVersions);
-          row.result = 'no-changes';
-        } else {
-          let rec = await readBuildRecord(o.fleetDir, s.host);
-          const cached = rec !== null && rec.hash === staged.hash && rec.ok && !rec.dry;
-          if (!cached) {
-            progress.phase(s.host, 'building');
-            rec = await buildHost({ fleetDir: o.fleetDir, settings: o.settings, source: s.source, treeDir: staged.staging, hash: staged.hash, dry: false, onLine: (l) => progress.line(s.host, l) });
-          }
-          row.build = buildInfo(rec!, cached);
-          if (!rec!.ok && !o.force) {
-            row.result = 'refused';
-            row.message = `build failed, not published (--force publishes anyway): ${rec!.tail}`;
-          } else {
-            progress.phase(s.host, 'publishing');
-            await commit(o.fleetDir, staged, { buildOk: rec!.ok, keepVersions: o.settings.keepVersions });
-            committed = true;
-            row.result = 'updated';
-            if (!rec!.ok) row.message = `published with --force although the build failed: ${rec!.tail}`;
-          }
-        }
-      } finally {
-        if (!committed) await discard(staged);
-      }
-      if (!s.registered && !row.message) row.message = `${s.host} is not registered (bento-hub add-host): it cannot fetch this yet`;
-    } catch (err) {
-      row.result = (err as BentoError).code === 'PUBLISH_REFUSED' ? 'refused' : 'error';
-      row.message = (err as Error).message;
+      progress.phase(s.host, o.dry ? 'evaluating' : 'building');
+      const rec = await buildHost({ fleetDir: o.fleetDir, settings: o.settings, source: s.source, treeDir: staged.staging, hash: staged.hash, dry: o.dry, onLine: (l) => progress.line(s.host, l) });
+      row.build = buildInfo(rec, false);
+      // A closure that did not reach the hub's cache (publish.copyTo) cannot be used by --prebuilt: the row says so.
+      row.result = rec.ok && rec.cache?.ok !== false ? 'ok' : 'failed';
+      row.message = row.result === 'ok' ? (rec.storePath ?? '') : rec.tail;
+    } finally {
+      await discard(staged);
     }
-    row.durationMs = Date.now() - t0;
-    rows.push(row);
-    progress.done(row);
   });
-  rows.sort((a, b) => a.host.localeCompare(b.host));
-  return { rows, warnings };
+}
+
+/** `bento-hub deploy`: publish every changed host whose build succeeded (or all, with force). */
+export function runDeploy(o: RunOptions & { force: boolean }): Promise<RunResultSet> {
+  return forEachHost({ ...o, refusedAs: 'refused' }, async (s, row, progress) => {
+    const before = await readVersionFile(o.fleetDir, s.host);
+    row.previous = before?.hash ?? null;
+    progress.phase(s.host, 'staging');
+    const staged = await stageHost(o.fleetDir, s.source);
+    row.hash = staged.hash;
+    let committed = false;
+    try {
+      if (await isPublished(o.fleetDir, s.host, staged.hash)) {
+        await tidy(o.fleetDir, s.host, before!, o.settings.keepVersions);
+        row.result = 'no-changes';
+      } else {
+        let rec = await readBuildRecord(o.fleetDir, s.host);
+        const cached = rec !== null && rec.hash === staged.hash && rec.ok && !rec.dry;
+        if (!cached) {
+          progress.phase(s.host, 'building');
+          rec = await buildHost({ fleetDir: o.fleetDir, settings: o.settings, source: s.source, treeDir: staged.staging, hash: staged.hash, dry: false, onLine: (l) => progress.line(s.host, l) });
+        }
+        row.build = buildInfo(rec!, cached);
+        if (!rec!.ok && !o.force) {
+          row.result = 'refused';
+          row.message = `build failed, not published (--force publishes anyway): ${rec!.tail}`;
+        } else {
+          progress.phase(s.host, 'publishing');
+          await commit(o.fleetDir, staged, { buildOk: rec!.ok, keepVersions: o.settings.keepVersions });
+          committed = true;
+          row.result = 'updated';
+          if (!rec!.ok) row.message = `published with --force although the build failed: ${rec!.tail}`;
+        }
+      }
+    } finally {
+      if (!committed) await discard(staged);
+    }
+    if (!s.registered && !row.message) row.message = `${s.host} is not registered (bento-hub add-host): it cannot fetch this yet`;
+  });
 }

@@ -2,7 +2,7 @@
 // so the strict CSP allows them). The script is progressive: every page and
 // form works without it; with it, tables update live and a triggered job's
 // output streams into the page.
-import { BASE_CSS } from '../../common/platform/web.js';
+import { BASE_CSS } from '../../common/platform/web-html.js';
 import { SHARED_SCRIPT } from '../../common/platform/web-script.js';
 
 export const DASHBOARD_CSS = `${BASE_CSS}

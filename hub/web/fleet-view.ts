@@ -3,7 +3,7 @@
 // its HTML changed, sent to the open pages as one "row" event. A periodic
 // full pass catches what has no event (registry edits, jobs queued from the
 // CLI). Nothing is computed while no page is open.
-import type { SseStream } from '../../common/platform/web.js';
+import type { SseStream } from '../../common/platform/web-sse.js';
 import type { HubFeed } from '../metrics/feed.js';
 import { fleetRows, type FleetSources, type HostRow } from './model.js';
 import { clientRowHtml, hostRowHtml, summaryHtml, hostsBody, clientsBody, hostDetailHtml, historyHtml } from './pages.js';

@@ -2,7 +2,7 @@
 // in (one table row, one facts block). Server-rendered, so the pages work
 // without JavaScript; the script only keeps them current. Every value goes
 // through the escaping `html` template.
-import { html, timeTag, formatDuration, type SafeHtml } from '../../common/platform/web.js';
+import { html, timeTag, formatDuration, type SafeHtml } from '../../common/platform/web-html.js';
 import { ACTIONS } from '../../common/protocol/messages.js';
 import type { JobRecord } from '../store/jobs.js';
 import type { LogInfo } from '../publish/logs.js';

@@ -1,41 +1,23 @@
-// The dashboard's HTTP server and the Prometheus endpoint. Every request is
-// checked in this order: Host header (DNS rebinding), token (when set),
-// Origin on anything that changes state (CSRF). Triggers go through the
-// admin API's own handler, so the dashboard can do nothing the admin socket
-// cannot, and does it the same way.
-import http from 'node:http';
-import https from 'node:https';
-import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
-import type net from 'node:net';
+// The hub's web side: starts what hub.json asks for, the dashboard
+// (dashboard.ts) and the Prometheus endpoint, each on its own listener behind
+// the request guard of guard.ts: Host header (DNS rebinding), Origin on
+// anything that changes state (CSRF), token (when set). Triggers go through
+// the admin API's own handler, so the dashboard can do nothing the admin
+// socket cannot, and does it the same way.
+import type http from 'node:http';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../common/platform/log.js';
-import {
-  HttpError, SseStream, foreignOrigin, hostAllowed, originAllowed, readForm, send, sendHtml, sendJson, sendText, setSecurityHeaders,
-  type OriginPolicy,
-} from '../../common/platform/web.js';
-import { PROMETHEUS_CONTENT_TYPE, type Counter } from '../../common/platform/prometheus.js';
-import type { AdminEvent, AdminRequest } from '../../common/protocol/admin.js';
-import { isAction, type Action } from '../../common/protocol/messages.js';
-import { asBentoError } from '../../common/protocol/errors.js';
-import { isHostName } from '../../common/protocol/names.js';
-import { makeAdminHandler } from '../admin/handlers.js';
-import { parseHostPort, type HubConfig } from '../fleet/hub-config.js';
-import { FINAL_STATES, type JobRecord } from '../store/jobs.js';
-import { listLogs, readLog } from '../publish/logs.js';
-import { LOG_NAME_RE } from '../sftp/vpath.js';
+import { send, sendText } from '../../common/platform/web.js';
+import type { OriginPolicy } from '../../common/platform/web-origin.js';
+import { PROMETHEUS_CONTENT_TYPE } from '../../common/platform/prometheus.js';
+import type { HubConfig } from '../fleet/hub-config.js';
 import type { HubFeed } from '../metrics/feed.js';
 import { HubMetrics } from '../metrics/hub-metrics.js';
 import { PublishedCache, makeStateProvider } from '../status/provider.js';
 import { loadOrCreateToken, tokenAuth, tokenPath, type TokenAuth } from './auth.js';
-import { fleetRows, type FleetSources } from './model.js';
-import { FleetView } from './fleet-view.js';
-import { JobOutputBuffer, type OutputLine } from './job-output.js';
-import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
-import { fleetPage, hostPage, jobPage, logPage, messagePage } from './pages.js';
-
-const JOB_ID = /^[A-Za-z0-9_-]{8,64}$/;
+import type { FleetSources } from './model.js';
+import { Dashboard } from './dashboard.js';
+import { closeServer, guarded, listen } from './guard.js';
 
 export interface WebDeps extends FleetSources {
   fleetDir: string;
@@ -50,8 +32,6 @@ export interface RunningWeb {
   metrics: HubMetrics;
   close(): Promise<void>;
 }
-
-type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void> | void;
 
 /** Start what hub.json asks for: the dashboard, the metrics endpoint, both or neither. */
 export async function startWeb(config: HubConfig, webDeps: WebDeps): Promise<RunningWeb> {
@@ -127,259 +107,4 @@ async function loadAuth(deps: WebDeps, file: string | null, create: boolean): Pr
   const { token, created } = await loadOrCreateToken(p, create);
   if (created) deps.log.info({ file: p }, 'created a new web token (log in with any user name and this token as the password)');
   return tokenAuth(p, token);
-}
-
-async function listen(addr: string, tls: { cert: string; key: string } | null, listener: http.RequestListener): Promise<{ server: http.Server; url: string }> {
-  const hp = parseHostPort(addr)!;
-  const server = tls
-    ? https.createServer({ cert: await readFile(tls.cert), key: await readFile(tls.key) }, listener)
-    : http.createServer(listener);
-  server.headersTimeout = 20_000;
-  server.requestTimeout = 0; // event streams stay open
-  await new Promise<void>((res, rej) => {
-    server.once('error', rej);
-    server.listen(hp.port, hp.host, () => { server.off('error', rej); res(); });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const host = hp.host.includes(':') ? `[${hp.host}]` : hp.host;
-  return { server, url: `${tls ? 'https' : 'http'}://${host}:${port}` };
-}
-
-function closeServer(s: http.Server): Promise<void> {
-  return new Promise((resolve) => {
-    s.close(() => resolve());
-    s.closeAllConnections();
-  });
-}
-
-/** Host check, then Origin (foreign Origin, or a POST not from this origin), then token; errors become plain responses. */
-function guarded(log: Logger, auth: TokenAuth | null, refused: Counter, policy: OriginPolicy | null, handle: Handler): http.RequestListener {
-  return (req, res) => {
-    setSecurityHeaders(res);
-    const deny = (status: number, reason: string, text: string, extra: Record<string, string> = {}): void => {
-      refused.inc({ reason });
-      log.warn({ reason, method: req.method, path: req.url?.slice(0, 200), host: req.headers.host, origin: req.headers.origin, remote: req.socket.remoteAddress }, 'web request refused');
-      sendText(res, status, text, extra);
-    };
-    if (policy && !hostAllowed(req, policy)) return deny(403, 'host', 'refused: this Host name is not one the hub serves (DNS rebinding?)');
-    const method = req.method ?? 'GET';
-    if (method !== 'GET' && method !== 'HEAD' && method !== 'POST') return sendText(res, 405, 'method not allowed', { Allow: 'GET, HEAD, POST' });
-    // Cross-site scripts and forms: refused before credentials are even looked at
-    // (a browser may attach cached Basic credentials to a cross-site request).
-    if (foreignOrigin(req) || (method === 'POST' && !originAllowed(req))) return deny(403, 'origin', 'refused: cross-origin request');
-    if (auth) {
-      const a = auth.check(req);
-      if (a !== 'ok') {
-        if (a === 'wrong') refused.inc({ reason: 'auth' });
-        return sendText(res, 401, a === 'missing' ? 'authentication required' : 'wrong token', { 'WWW-Authenticate': 'Basic realm="Bento hub", charset="UTF-8"' });
-      }
-    }
-    let url: URL;
-    try {
-      url = new URL(req.url ?? '/', 'http://dashboard.invalid');
-    } catch {
-      return sendText(res, 400, 'bad request');
-    }
-    Promise.resolve(handle(req, res, url)).catch((err: unknown) => {
-      if (err instanceof HttpError) return sendText(res, err.status, err.message);
-      log.error({ err: (err as Error).message, path: url.pathname }, 'dashboard request failed');
-      sendText(res, 500, 'internal error');
-    });
-  };
-}
-
-class Dashboard {
-  private readonly view: FleetView;
-  private readonly outputs = new JobOutputBuffer();
-  private readonly admin;
-  private readonly stopWatching: () => void;
-  private readonly streams = new Set<SseStream>();
-
-  constructor(private readonly deps: WebDeps, private readonly metrics: HubMetrics) {
-    this.view = new FleetView(deps, deps.feed);
-    this.admin = makeAdminHandler(deps.parts);
-    this.stopWatching = deps.parts.watchers.watchAll((e) => this.outputs.onEvent(e));
-    metrics.registry.gauge('bento_dashboard_streams', 'Open dashboard event streams.', () => [[{}, this.streams.size]]);
-  }
-
-  handle: Handler = async (req, res, url) => {
-    const p = url.pathname;
-    const post = req.method === 'POST';
-    let m: RegExpExecArray | null;
-    if (p === '/static/style.css') return send(res, 200, 'text/css; charset=utf-8', DASHBOARD_CSS, { 'Cache-Control': 'max-age=300' });
-    if (p === '/static/app.js') return send(res, 200, 'text/javascript; charset=utf-8', DASHBOARD_JS, { 'Cache-Control': 'max-age=300' });
-    if (p === '/favicon.ico') return send(res, 204, 'image/x-icon', '');
-    if (p === '/' && !post) return sendHtml(res, 200, fleetPage(fleetRows(this.deps)));
-    if (p === '/events' && !post) return this.events(res, url.searchParams.get('host'));
-    if (p === '/metrics' && !post) return send(res, 200, PROMETHEUS_CONTENT_TYPE, this.metrics.render());
-    if (p === '/api/hosts' && !post) return sendJson(res, 200, { hosts: fleetRows(this.deps) });
-    if (p === '/api/trigger' && post) return this.apiTrigger(req, res);
-    if ((m = /^\/hosts\/([^/]+)$/.exec(p)) && !post) return this.hostPage(res, decodeURIComponent(m[1]!));
-    if ((m = /^\/hosts\/([^/]+)\/trigger$/.exec(p)) && post) return this.hostTrigger(req, res, decodeURIComponent(m[1]!));
-    if ((m = /^\/hosts\/([^/]+)\/logs\/([^/]+)$/.exec(p)) && !post) return this.uploadedLog(res, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
-    if ((m = /^\/jobs\/([A-Za-z0-9_-]{8,64})$/.exec(p)) && !post) return this.jobPage(res, m[1]!);
-    if ((m = /^\/jobs\/([A-Za-z0-9_-]{8,64})\/log$/.exec(p)) && !post) return this.jobLog(res, m[1]!);
-    if ((m = /^\/jobs\/([A-Za-z0-9_-]{8,64})\/events$/.exec(p)) && !post) return this.jobEvents(res, m[1]!);
-    sendHtml(res, 404, messagePage('Not found', `Nothing at ${p}.`));
-  };
-
-  private track(sse: SseStream): SseStream {
-    this.streams.add(sse);
-    sse.onClose(() => this.streams.delete(sse));
-    return sse;
-  }
-
-  private events(res: http.ServerResponse, host: string | null): void {
-    if (host !== null && !isHostName(host)) throw new HttpError(400, 'bad host name');
-    this.view.subscribe(this.track(new SseStream(res)), host);
-  }
-
-  private hostPage(res: http.ServerResponse, name: string): Promise<void> | void {
-    if (!isHostName(name)) return sendHtml(res, 404, messagePage('Unknown host', `"${name}" is not a host name.`));
-    const row = fleetRows(this.deps, new Set([name]))[0];
-    if (!row) return sendHtml(res, 404, messagePage('Unknown host', `No host "${name}" in the registry.`));
-    return listLogs(this.deps.fleetDir, name).then((logs) => {
-      sendHtml(res, 200, hostPage(row, this.deps.store.forHost(name).reverse(), logs));
-    });
-  }
-
-  private async uploadedLog(res: http.ServerResponse, host: string, name: string): Promise<void> {
-    if (!isHostName(host) || !LOG_NAME_RE.test(name)) return sendHtml(res, 404, messagePage('Not found', 'No such log.'));
-    const logs = await listLogs(this.deps.fleetDir, host);
-    if (!logs.some((l) => l.name === name)) return sendHtml(res, 404, messagePage('Not found', `${host} has no log named ${name}.`));
-    const { text, complete } = await readLog(this.deps.fleetDir, host, name);
-    sendHtml(res, 200, logPage(host, name, text, complete));
-  }
-
-  /** The admin API's trigger, without following (the page follows the job's own stream). */
-  private async trigger(req: Extract<AdminRequest, { op: 'trigger' }>): Promise<AdminEvent[]> {
-    const events: AdminEvent[] = [];
-    const sock = new EventEmitter() as unknown as net.Socket;
-    try {
-      await this.admin(req, (e) => events.push(e), sock);
-    } catch (err) {
-      const e = asBentoError(err);
-      events.push({ ev: 'error', code: e.code, message: e.message });
-    }
-    for (const e of events) if (e.ev === 'accepted') this.deps.feed.changed(e.host);
-    this.deps.log.info({ hosts: req.hosts, all: req.all, tags: req.tags, action: req.action, via: 'dashboard' }, 'trigger from the dashboard');
-    return events;
-  }
-
-  private async hostTrigger(req: http.IncomingMessage, res: http.ServerResponse, host: string): Promise<void> {
-    const form = await readForm(req);
-    const action = form['action'] ?? 'switch';
-    const wantsJson = /application\/json/.test(String(req.headers.accept ?? '')) || /application\/json/.test(String(req.headers['content-type'] ?? ''));
-    if (!isAction(action)) throw new HttpError(400, 'unknown action');
-    if (!isHostName(host)) throw new HttpError(404, 'unknown host');
-    const events = await this.trigger({ op: 'trigger', hosts: [host], all: false, tags: [], action: action as Action, queue: form['queue'] === 'true', follow: false });
-    const r = events.find((e) => e.ev === 'accepted' || e.ev === 'rejected' || e.ev === 'error') ?? { ev: 'error', code: 'INTERNAL', message: 'no answer' };
-    if (wantsJson) return sendJson(res, r.ev === 'accepted' ? 202 : 409, r);
-    if (r.ev === 'accepted') {
-      res.writeHead(303, { Location: `/jobs/${r.jobId}`, 'Content-Length': 0 });
-      res.end();
-      return;
-    }
-    sendHtml(res, 409, messagePage(`Not started on ${host}`, 'message' in r ? r.message : 'refused'));
-  }
-
-  private async apiTrigger(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const text = await readForm(req);
-    const hosts = (text['hosts'] ?? '').split(/[\s,]+/).filter(Boolean);
-    const tags = (text['tags'] ?? '').split(/[\s,]+/).filter(Boolean);
-    const action = text['action'] ?? 'switch';
-    if (!isAction(action)) throw new HttpError(400, 'unknown action');
-    if (!hosts.every(isHostName) || hosts.length > 10_000) throw new HttpError(400, 'bad host list');
-    const events = await this.trigger({ op: 'trigger', hosts, all: text['all'] === 'true', tags, action: action as Action, queue: text['queue'] === 'true', follow: false });
-    sendJson(res, events.some((e) => e.ev === 'accepted') ? 202 : 409, { events });
-  }
-
-  private jobPage(res: http.ServerResponse, id: string): Promise<void> | void {
-    const rec = this.deps.store.get(id);
-    if (!rec) return sendHtml(res, 404, messagePage('Unknown job', `No job ${id} (it may have been pruned from the history).`));
-    const live = !FINAL_STATES.has(rec.state);
-    const buf = this.outputs.get(id);
-    if (buf) return sendHtml(res, 200, jobPage(rec, buf.lines, buf.dropped ? `${buf.dropped} earlier lines are only in the full log.` : null, live));
-    return this.fileLines(rec).then(({ lines, truncated }) => {
-      sendHtml(res, 200, jobPage(rec, lines, truncated ? 'Only the end of the output is shown here.' : null, live));
-    });
-  }
-
-  private async jobLog(res: http.ServerResponse, id: string): Promise<void> {
-    const rec = this.deps.store.get(id);
-    if (!rec) return sendText(res, 404, 'no such job');
-    const text = await readFile(this.deps.store.logPath(id), 'utf8').catch(() => '');
-    sendText(res, 200, text || '(no output)', { 'Content-Disposition': `inline; filename="${rec.host}-${id}.log"` });
-  }
-
-  /** A job's log file as output lines (the last 2 MiB at most). */
-  private async fileLines(rec: JobRecord): Promise<{ lines: OutputLine[]; truncated: boolean }> {
-    let text = await readFile(this.deps.store.logPath(rec.id), 'utf8').catch(() => '');
-    const max = 2 * 1024 * 1024;
-    const truncated = text.length > max;
-    if (truncated) text = text.slice(text.indexOf('\n', text.length - max) + 1);
-    const lines = text.split('\n').filter((l, i, a) => l !== '' || i < a.length - 1).map((l): OutputLine => (
-      l.startsWith('! ') ? { stream: 'stderr', data: l.slice(2) } : { stream: 'stdout', data: l.startsWith('  ') ? l.slice(2) : l }
-    ));
-    return { lines, truncated };
-  }
-
-  /**
-   * One job's output: what was missed, then live lines, then "end". From the
-   * in-memory buffer the backlog and the subscription happen in one tick, so
-   * nothing is lost or repeated.
-   */
-  private async jobEvents(res: http.ServerResponse, id: string): Promise<void> {
-    if (!JOB_ID.test(id)) return sendText(res, 404, 'no such job');
-    const rec = this.deps.store.get(id);
-    if (!rec) return sendText(res, 404, 'no such job');
-    const sse = this.track(new SseStream(res));
-    const endFrom = (r: JobRecord) => ({ outcome: r.state, exitCode: r.exitCode, durationMs: r.durationMs, reason: r.reason });
-    const queue: Array<() => void> = [];
-    let ready = false;
-    const unwatch = this.deps.parts.watchers.watch(id, (e) => {
-      const act = (): void => {
-        if (e.ev === 'output') sse.send('line', { stream: e.stream, data: e.data });
-        else if (e.ev === 'started') sse.send('started', { jobId: id });
-        else if (e.ev === 'end') {
-          sse.send('end', { outcome: e.outcome, exitCode: e.exitCode, durationMs: e.durationMs, reason: e.reason ?? null });
-          sse.close();
-        }
-      };
-      if (ready) act();
-      else queue.push(act);
-    });
-    sse.onClose(unwatch);
-    sse.send('reset', {});
-    const buf = this.outputs.get(id);
-    if (buf) {
-      if (buf.dropped) sse.send('note', { text: `${buf.dropped} earlier lines are only in the full log (/jobs/${id}/log)` });
-      for (const l of buf.lines) sse.send('line', l);
-    } else {
-      const { lines, truncated } = await this.fileLines(rec);
-      if (truncated) sse.send('note', { text: `earlier output is only in the full log (/jobs/${id}/log)` });
-      for (const l of lines) sse.send('line', l);
-    }
-    const now = this.deps.store.get(id) ?? rec;
-    if (buf?.end) {
-      sse.send('end', { outcome: buf.end.outcome, exitCode: buf.end.exitCode, durationMs: buf.end.durationMs, reason: buf.end.reason ?? null });
-      sse.close();
-      return;
-    }
-    if (FINAL_STATES.has(now.state) && queue.length === 0) {
-      sse.send('end', endFrom(now));
-      sse.close();
-      return;
-    }
-    if (now.state === 'running') sse.send('started', { jobId: id });
-    ready = true;
-    queue.splice(0).forEach((f) => f());
-  }
-
-  close(): void {
-    this.stopWatching();
-    this.view.close();
-    this.outputs.close();
-    for (const s of this.streams) s.close();
-  }
 }

@@ -3,7 +3,7 @@
 // dashboard asks for one by default even on loopback, where any local user
 // could otherwise reach it.
 import { BentoError } from '../../common/protocol/errors.js';
-import { isLoopbackHost } from '../../common/platform/web.js';
+import { isLoopbackHost } from '../../common/platform/web-origin.js';
 import { parseHostPort } from '../fleet/hub-config.js';
 
 export interface DashboardSettings {

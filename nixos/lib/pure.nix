@@ -37,7 +37,7 @@ rec {
     let m = if builtins.isString s then builtins.match "([A-Za-z][A-Za-z0-9+.-]*)://([^/?#@]*@)?(\\[[^]]*]|[^]/?#:[]*)(:[0-9]*)?([/?#].*)?" s else null;
     in if m == null then null else { scheme = lower (builtins.elemAt m 0); host = lower (builtins.elemAt m 2); hasUser = builtins.elemAt m 1 != null; };
 
-  # Same as isLoopbackHost in common/platform/web.ts.
+  # Same as isLoopbackHost in common/platform/web-origin.ts.
   isLoopback = host:
     let h = builtins.replaceStrings [ "[" "]" ] [ "" "" ] (lower host);
     in builtins.elem h [ "localhost" "127.0.0.1" "::1" "::ffff:127.0.0.1" ] || builtins.match "127\\.[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}" h != null;

@@ -4,7 +4,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
-import { readSse, type SseEvent } from '../../common/platform/web.js';
+import { readSse, type SseEvent } from '../../common/platform/web-sse.js';
 
 export interface HttpResult { status: number; headers: http.IncomingHttpHeaders; body: string }
 

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { validateClientConfig } from '../../client/config.js';
 import { validateHubConfig, DEFAULT_HUB_CONFIG } from '../../hub/fleet/hub-config.js';
 import { DEFAULT_PUBLISH_SETTINGS } from '../../hub/publish/settings.js';
-import { isLoopbackHost } from '../../common/platform/web.js';
+import { isLoopbackHost } from '../../common/platform/web-origin.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const haveNix = spawnSync('nix-instantiate', ['--version']).status === 0;

@@ -4,7 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
-import { html, hostAllowed, originAllowed, foreignOrigin, isLoopbackHost, readSse } from '../../common/platform/web.js';
+import { html } from '../../common/platform/web-html.js';
+import { hostAllowed, originAllowed, foreignOrigin, isLoopbackHost } from '../../common/platform/web-origin.js';
+import { readSse } from '../../common/platform/web-sse.js';
 import { MetricsRegistry, parsePrometheusText } from '../../common/platform/prometheus.js';
 
 const req = (headers: Record<string, string>): IncomingMessage => ({ headers } as unknown as IncomingMessage);

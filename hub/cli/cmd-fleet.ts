@@ -1,7 +1,6 @@
 // Fleet-directory commands that work without a running hub: init, add-host,
 // remove-host, hosts, fingerprint.
 import { mkdir, readFile, access } from 'node:fs/promises';
-import ssh2 from 'ssh2';
 import type { CommandSpec } from '../../common/platform/cli.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
@@ -10,6 +9,7 @@ import { fleetPaths } from '../fleet/paths.js';
 import { DEFAULT_HUB_CONFIG, isHostPort } from '../fleet/hub-config.js';
 import { addHost, readRegistry, removeHost, updateRegistry } from '../fleet/registry.js';
 import { fleetDir, printJson, printTable, str, strs } from './util.js';
+import { generateEd25519 } from '../../common/platform/ed25519.js';
 
 export const initCommand: CommandSpec = {
   name: 'init',
@@ -30,7 +30,7 @@ export const initCommand: CommandSpec = {
     if (!isHostPort(listen)) throw new BentoError('USAGE', `--listen must be HOST:PORT, got "${listen}"`);
     await mkdir(p.root, { recursive: true, mode: 0o700 });
     await mkdir(p.hostsDir, { recursive: true, mode: 0o755 });
-    const keys = goodEd25519Pair();
+    const keys = generateEd25519('bento-hub');
     await writeFileAtomic(p.hostKey, keys.private, { mode: 0o600 });
     await writeFileAtomic(p.hostKeyPub, `${keys.public}\n`, { mode: 0o644 });
     await writeJsonAtomic(p.registry, { version: 1, hosts: {} }, { mode: 0o644 });
@@ -130,20 +130,3 @@ export async function requireFleet(hubConfig: string): Promise<void> {
 }
 
 
-/**
- * ssh2's ed25519 generator occasionally (about 1 in 256) drops a leading zero
- * byte of the public key (mscdex/ssh2#1390), giving a key that cannot be used.
- * Check the pair round-trips before writing it; draw again if not.
- */
-function goodEd25519Pair(): { private: string; public: string } {
-  for (let i = 0; i < 20; i++) {
-    const keys = ssh2.utils.generateKeyPairSync('ed25519', { comment: 'bento-hub' });
-    const priv = ssh2.utils.parseKey(keys.private);
-    const pub = ssh2.utils.parseKey(keys.public);
-    if (priv instanceof Error || pub instanceof Error || Array.isArray(priv) || Array.isArray(pub)) continue;
-    const blob = pub.getPublicSSH();
-    const data = priv.sign(Buffer.from('bento'));
-    if (priv.getPublicSSH().equals(blob) && blob.length === 51 && !(data instanceof Error) && pub.verify(Buffer.from('bento'), data) === true) return keys;
-  }
-  throw new BentoError('INTERNAL', 'could not generate a valid ed25519 host key');
-}

@@ -1,5 +1,5 @@
 // The bento-hub program: its commands, in the order `--help` lists them.
-import { runProgram, type ProgramSpec } from '../../common/platform/cli.js';
+import type { ProgramSpec } from '../../common/platform/cli.js';
 import { initCommand, addHostCommand, removeHostCommand, hostsCommand, fingerprintCommand } from './cmd-fleet.js';
 import { serveCommand } from './cmd-serve.js';
 import { listCommand } from './cmd-list.js';

@@ -4,14 +4,14 @@
 // memory can be read from /proc/PID. Plus a minimal admin-socket client: one
 // JSON request line, JSON event lines back, timed with hrtime.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import ssh2 from 'ssh2';
 import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
 import type { AgentSpec } from './ipc.js';
+import { generateEd25519 } from '../../common/platform/ed25519.js';
 
 const execFileP = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -46,31 +46,9 @@ export function hostName(i: number): string {
 }
 
 /** init through the CLI, then N ed25519 hosts straight into registry.json. */
-/**
- * ssh2's generateKeyPairSync('ed25519') strips leading zero bytes of the public
- * key, so about 1 key in 256 comes out malformed and parseKey rejects it
- * (mscdex/ssh2#1390, #1513). Draw again until both halves parse.
- */
-function goodKeyPair(): { private: string; public: string } {
-  for (let i = 0; i < 100; i++) {
-    const k = ssh2.utils.generateKeyPairSync('ed25519');
-    const priv = ssh2.utils.parseKey(k.private);
-    const pub = ssh2.utils.parseKey(k.public);
-    if (!(priv instanceof Error) && !(pub instanceof Error)) return k;
-  }
-  throw new Error('could not generate a parseable ed25519 key pair');
-}
 
 export async function makeFleet(dir: string, port: number, n: number, heartbeatMs: number): Promise<Fleet> {
-  // `init` uses the same ssh2 key generator for the hub's host key, so 1 fleet in
-  // ~256 gets a host key the hub cannot load; re-init in that case.
-  for (let attempt = 0; ; attempt++) {
-    await execFileP(process.execPath, [HUB_BIN, 'init', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--json'], { timeout: 60_000 });
-    const hostKey = ssh2.utils.parseKey(await readFile(path.join(dir, 'hub_ed25519_key')));
-    if (!(hostKey instanceof Error)) break;
-    if (attempt >= 5) throw new Error(`bento-hub init keeps writing a host key ssh2 cannot parse: ${hostKey.message}`);
-    await rm(dir, { recursive: true, force: true });
-  }
+  await execFileP(process.execPath, [HUB_BIN, 'init', '--dir', dir, '--listen', `127.0.0.1:${port}`, '--json'], { timeout: 60_000 });
   const hubJson = path.join(dir, 'hub.json');
   const settings = JSON.parse(await readFile(hubJson, 'utf8')) as Record<string, unknown>;
   await writeFile(hubJson, JSON.stringify({ ...settings, heartbeatMs, publish: { buildCommand: ['true'] } }, null, 2));
@@ -79,7 +57,7 @@ export async function makeFleet(dir: string, port: number, n: number, heartbeatM
   const addedAt = new Date().toISOString();
   for (let i = 0; i < n; i++) {
     const name = hostName(i);
-    const k = goodKeyPair();
+    const k = generateEd25519();
     agents.push({ name, privateKey: k.private });
     // registry keys are "type base64" without comment (what add-host stores).
     hosts[name] = { keys: [k.public.split(/\s+/).slice(0, 2).join(' ')], tags: i % 2 === 0 ? ['even'] : [], ssh: {}, addedAt };

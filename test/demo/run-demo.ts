@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
-import ssh2 from 'ssh2';
+import { generateEd25519 } from '../../common/platform/ed25519.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const HUB = path.resolve(here, '../../hub/cli/main.js');
@@ -53,7 +53,7 @@ async function main(): Promise<number> {
   ].join('\n'), { mode: 0o755 });
 
   for (const [name, tag] of [['web1', 'web'], ['web2', 'web'], ['db1', 'db']] as const) {
-    const keys = ssh2.utils.generateKeyPairSync('ed25519', { comment: name });
+    const keys = generateEd25519(name);
     const keyFile = path.join(root, `${name}_ed25519`);
     await writeFile(keyFile, keys.private, { mode: 0o600 });
     banner(`bento-hub add-host ${name} --key "ssh-ed25519 ..." --tag ${tag}`);

@@ -46,11 +46,11 @@ export class TestFleet {
   readonly agents = new Map<string, Daemon>();
   readonly keys = new Map<string, HostKey>();
 
-  private constructor(readonly dir: string, readonly fleetDir: string, private readonly cleanupDir: () => Promise<void>, private readonly opts: FleetOptions) {}
+  private constructor(readonly dir: string, readonly fleetDir: string, private readonly cleanupDir: () => Promise<void>) {}
 
   static async create(opts: FleetOptions = {}): Promise<TestFleet> {
     const { dir, cleanup } = await tmpDir('bento-fleet-');
-    const f = new TestFleet(dir, path.join(dir, 'fleet'), cleanup, opts);
+    const f = new TestFleet(dir, path.join(dir, 'fleet'), cleanup);
     f.sshPort = await freePort();
     const init = await f.hubCli(['init', '--listen', `127.0.0.1:${f.sshPort}`]);
     if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);

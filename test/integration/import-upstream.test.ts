@@ -6,13 +6,13 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstat, mkdir, readFile, readdir, stat, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import ssh2 from 'ssh2';
 import { HUB_BIN, runCli } from '../helpers/fleet.js';
 import { tmpDir } from '../helpers/proc.js';
 import { normaliseKey } from '../../hub/fleet/registry.js';
 import { flakeHostNames, parseShellVars, readFleetUsers } from '../../hub/fleet/import-upstream.js';
+import { generateEd25519 } from '../../common/platform/ed25519.js';
 
-const pub = (comment: string): string => `${ssh2.utils.generateKeyPairSync('ed25519').public.trim()} ${comment}`;
+const pub = (comment: string): string => `${generateEd25519().public.trim()} ${comment}`;
 
 async function put(file: string, text: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });

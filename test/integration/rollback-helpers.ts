@@ -10,7 +10,7 @@
 //   anything else             -> restore the default route
 // So re-activating the old system (the rollback) also brings the network back,
 // exactly like rolling back a bad network configuration would.
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TestFleet, HUB_BIN, CLIENT_BIN } from '../helpers/fleet.js';
 import { waitFor, type Daemon } from '../helpers/proc.js';

@@ -16,6 +16,7 @@ import { freePort, waitFor } from '../helpers/proc.js';
 import { generateKey, sshClientBaseArgs, startSshd, type KeyPair, type Sshd } from '../fixtures/sshd.js';
 import { createNat, netnsUnsupportedReason } from '../fixtures/netns.js';
 import { fingerprintOfBlob } from '../../common/protocol/fingerprint.js';
+import { generateEd25519 } from '../../common/platform/ed25519.js';
 
 interface Run { code: number | null; stdout: string; stderr: string; ms: number }
 
@@ -150,7 +151,7 @@ test('only admins can open channels: a non-root user is refused at the admin soc
 test('the agent itself refuses forwarded channels to ports outside allowForwardPorts, whatever the hub asks', async () => {
   // A rogue "hub" (ssh2 server with a key the agent pins) asks the agent for a
   // channel to a port it never offered, then to the allowed one.
-  const hostKey = ssh2.utils.generateKeyPairSync('ed25519');
+  const hostKey = generateEd25519();
   const parsed = ssh2.utils.parseKey(hostKey.private);
   if (parsed instanceof Error || Array.isArray(parsed)) throw new Error('key');
   const echo = net.createServer((s) => s.pipe(s));

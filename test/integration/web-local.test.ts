@@ -4,7 +4,7 @@
 // follow-up run, and foreign Host / Origin headers are refused.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { TestFleet, runCli, CLIENT_BIN, HUB_BIN } from '../helpers/fleet.js';

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import ssh2 from 'ssh2';
 import { validateHubConfig, parseHostPort } from '../../hub/fleet/hub-config.js';
 import { addHost, removeHost, normaliseKey } from '../../hub/fleet/registry.js';
+import { generateEd25519 } from '../../common/platform/ed25519.js';
 
-const key = () => ssh2.utils.generateKeyPairSync('ed25519').public;
+const key = (): string => generateEd25519().public;
 
 test('hub.json: defaults, unknown keys and bad values are refused', () => {
   assert.equal(validateHubConfig({}).listen, '0.0.0.0:2222');

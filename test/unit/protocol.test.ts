@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import ssh2 from 'ssh2';
+import { generateEd25519 } from '../../common/platform/ed25519.js';
 
 function decodeAll(chunks: Buffer[], max?: number): { values: unknown[]; errors: BentoError[] } {
   const values: unknown[] = [];
@@ -116,7 +116,7 @@ test('host names are DNS labels only', () => {
 });
 
 test('fingerprints match OpenSSH (ssh-keygen -lf)', () => {
-  const line = ssh2.utils.generateKeyPairSync('ed25519').public;
+  const line = generateEd25519().public;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'fp-'));
   writeFileSync(path.join(dir, 'k.pub'), `${line}\n`);
   const openssh = execFileSync('ssh-keygen', ['-lf', path.join(dir, 'k.pub')], { encoding: 'utf8' }).split(' ')[1];

@@ -9,7 +9,7 @@ import type { JobHooks } from './jobs/manager.js';
 import type { Logger } from '../common/platform/log.js';
 import type { ClientConfig } from './config.js';
 import { openTransport } from './net/transport.js';
-import { HubConnection } from './net/hub-connection.js';
+import { DEFAULT_HEARTBEAT_MS, HubConnection } from './net/hub-connection.js';
 import { Backoff } from './net/backoff.js';
 import type { Endpoint } from './net/endpoint.js';
 import { JobManager } from './jobs/manager.js';
@@ -42,6 +42,12 @@ export class Agent {
   private readonly plugins: AgentPlugin[] = [];
   private readonly jobHooks: JobHooks[] = [];
   private welcomeWaiters: Array<() => void> = [];
+  /**
+   * The hub's heartbeat period, learnt from its last welcome: the SSH
+   * keepalive interval of the next connection (HubConnection). The first
+   * connection assumes the default until the hub has said.
+   */
+  private hubHeartbeatMs = DEFAULT_HEARTBEAT_MS;
 
   constructor(private readonly config: ClientConfig, private readonly log: Logger) {
     this.backoff = new Backoff(config.backoff);
@@ -142,13 +148,15 @@ export class Agent {
         hubFingerprint: this.config.hubFingerprint,
         timeoutMs: this.config.connectTimeoutMs,
         allowForwardPorts: this.config.allowForwardPorts,
+        keepaliveMs: this.hubHeartbeatMs,
         log,
         hello,
         onMessage: (msg) => this.onMessage(msg),
       });
       this.conn = conn;
       const welcome = await conn.start();
-      log.info({ hubVersion: welcome.hubVersion, heartbeatMs: welcome.heartbeatMs }, 'connected to hub');
+      log.info({ hubVersion: welcome.hubVersion, heartbeatMs: welcome.heartbeatMs, liveness: conn.liveness }, 'connected to hub');
+      this.hubHeartbeatMs = welcome.heartbeatMs;
       this.welcomeWaiters.splice(0).forEach((w) => w());
       await this.jobs.replay();
       for (const p of this.plugins) await p.onConnected?.(conn, ep);

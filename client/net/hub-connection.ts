@@ -1,6 +1,14 @@
 // One SSH session to the hub: pin the hub key, authenticate, open the control
-// channel, say hello, wait for welcome, then keep it alive with heartbeats.
-// It reports its end exactly once through `closed`, whatever the cause.
+// channel, say hello, wait for welcome, then keep it alive. It reports its end
+// exactly once through `closed`, whatever the cause.
+//
+// Liveness, both ways, is SSH keepalive@openssh.com every keepaliveMs (ssh2's
+// own keepalive; the hub's ssh2 answers it without any Bento code running, and
+// any packet counts as life on the hub). A dead hub is noticed when its
+// replies stop for two to three periods (about the old 2.5-period rule). Heartbeat messages on the control channel
+// are used instead only with a hub that does not announce `keepalive: "ssh"`,
+// or when the hub wants a shorter period than this connection was opened with
+// (the first connection after the hub's period changed).
 import { Client, type ClientChannel } from 'ssh2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -19,9 +27,14 @@ export interface HubConnectionOptions {
   hello: Omit<Hello, 'type'>;
   timeoutMs: number;
   allowForwardPorts: number[];
+  /** SSH keepalive interval: the hub's heartbeat period as last announced. */
+  keepaliveMs?: number;
   log: Logger;
   onMessage(msg: HubMessage): void;
 }
+
+/** The hub's default heartbeat period (hub.json heartbeatMs). */
+export const DEFAULT_HEARTBEAT_MS = 25_000;
 
 export class HubConnection {
   private readonly client = new Client();
@@ -32,6 +45,8 @@ export class HubConnection {
   private ended = false;
   private endReason: BentoError | null = null;
   welcome: Welcome | null = null;
+  /** How liveness is checked on this connection (known after the welcome). */
+  liveness: 'ssh-keepalive' | 'heartbeat' | null = null;
   readonly closed: Promise<BentoError | null>;
   private resolveClosed!: (why: BentoError | null) => void;
 
@@ -77,6 +92,8 @@ export class HubConnection {
       this.client.on('error', (err: Error & { level?: string }) => {
         if (offered !== null) {
           fail(new BentoError('HOST_KEY_MISMATCH', `hub offered host key ${offered}, but this agent pins ${opts.hubFingerprint}; refusing to talk to it`));
+        } else if (err.level === 'client-timeout') {
+          fail(new BentoError('CONNECT_FAILED', `hub stopped answering SSH keepalives (sent every ${this.keepaliveMs} ms)`));
         } else if (err.level === 'client-authentication') {
           fail(new BentoError('AUTH_REJECTED', `hub refused this agent's key for host "${opts.name}" (is it registered with \`bento-hub add-host ${opts.name}\`?)`));
         } else {
@@ -89,7 +106,8 @@ export class HubConnection {
         username: opts.name,
         privateKey: opts.privateKey,
         readyTimeout: opts.timeoutMs,
-        keepaliveInterval: 0,
+        keepaliveInterval: this.keepaliveMs,
+        keepaliveCountMax: 2,
         hostVerifier: (key: Buffer) => {
           const fp = fingerprintOfBlob(key);
           if (fp === opts.hubFingerprint) return true;
@@ -116,7 +134,12 @@ export class HubConnection {
       this.lastInbound = Date.now();
       if (msg.type === 'welcome' && !this.welcome) {
         this.welcome = msg;
-        this.startHeartbeat(msg.heartbeatMs);
+        if (msg.keepalive === 'ssh' && this.keepaliveMs <= msg.heartbeatMs) {
+          this.liveness = 'ssh-keepalive';
+        } else {
+          this.liveness = 'heartbeat';
+          this.startHeartbeat(msg.heartbeatMs);
+        }
         onWelcome(msg);
       } else if (msg.type === 'error') {
         const code = isErrorCode(msg.code) ? msg.code : 'INTERNAL';
@@ -146,6 +169,10 @@ export class HubConnection {
   send(msg: AgentMessage): boolean {
     if (this.ended || !this.channel) return false;
     return this.channel.write(encodeLine(msg)) || true;
+  }
+
+  private get keepaliveMs(): number {
+    return this.opts.keepaliveMs ?? DEFAULT_HEARTBEAT_MS;
   }
 
   /** The SSH client, for features that open their own channels (sftp). */

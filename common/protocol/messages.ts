@@ -55,7 +55,16 @@ export interface JobEnd {
  */
 export interface JobGuarded { type: 'job.guarded'; jobId: string; withinMs: number }
 /** Hub -> agent. */
-export interface Welcome { type: 'welcome'; protocol: number; hubVersion: string; heartbeatMs: number }
+export interface Welcome {
+  type: 'welcome'; protocol: number; hubVersion: string; heartbeatMs: number;
+  /**
+   * "ssh": the hub judges liveness at the SSH layer (keepalive@openssh.com
+   * every heartbeatMs, answered inside ssh2), so the agent need not send
+   * heartbeat messages, which cost the hub a channel read, a JSON parse and
+   * an echo each (docs/performance.md). Absent: send heartbeats.
+   */
+  keepalive?: 'ssh';
+}
 export interface JobStart {
   type: 'job.start'; jobId: string; action: Action;
   /**
@@ -94,7 +103,10 @@ const SCHEMAS: Record<Message['type'], Schema> = {
     replayed: { t: 'bool', opt: true }, configHash: { t: 'str', max: 128, opt: true, nullable: true },
   },
   'job.guarded': { jobId, withinMs: { t: 'int', min: 0, max: 86_400_000 } },
-  welcome: { protocol: { t: 'int', min: 0 }, hubVersion: { t: 'str', max: 64 }, heartbeatMs: { t: 'int', min: 100, max: 3_600_000 } },
+  welcome: {
+    protocol: { t: 'int', min: 0 }, hubVersion: { t: 'str', max: 64 }, heartbeatMs: { t: 'int', min: 100, max: 3_600_000 },
+    keepalive: { t: 'str', max: 8, oneOf: ['ssh'], opt: true },
+  },
   'job.start': { jobId, action: { t: 'str', max: 16, oneOf: ACTIONS }, storePath, configHash: { t: 'str', max: 128, re: CONFIG_HASH, opt: true } },
   'job.ack': { jobId },
   error: { code: { t: 'str', max: 64 }, message: { t: 'str', max: 4096 } },

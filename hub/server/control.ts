@@ -43,7 +43,7 @@ export function attachControl(session: LiveSession, channel: ServerChannel, hook
         throw new BentoError('PROTOCOL_VERSION', `agent speaks protocol ${msg.protocol}; this hub speaks ${PROTOCOL_VERSION}`);
       }
       session.hello = msg;
-      session.send({ type: 'welcome', protocol: PROTOCOL_VERSION, hubVersion: BENTO_VERSION, heartbeatMs: hooks.heartbeatMs() });
+      session.send({ type: 'welcome', protocol: PROTOCOL_VERSION, hubVersion: BENTO_VERSION, heartbeatMs: hooks.heartbeatMs(), keepalive: 'ssh' });
       hooks.onHello(session, msg);
       return;
     }

@@ -119,6 +119,10 @@ export class AgentServer {
       handshakeDone(sock);
       const s = new LiveSession(authedAs, conn, origin);
       session = s;
+      // Any bytes from the agent are a sign of life, SSH keepalives included
+      // (ssh2 answers those itself, so no Bento code would see them otherwise).
+      // The session sweep (sessions.ts) judges liveness from this.
+      (sock as unknown as Duplex | undefined)?.on('data', () => { s.lastInbound = Date.now(); });
       conn.on('session', (accept) => {
         const sess = accept();
         const onSftp = this.opts.hooks.onSftp;

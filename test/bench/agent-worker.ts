@@ -1,7 +1,9 @@
 // Load-generator worker, forked by main.ts. Each simulated agent is a real
 // ssh2 Client that does what the real agent (client/net/hub-connection.ts)
 // does on the wire: authenticates with its host's ed25519 key, opens the
-// control subsystem, says hello, answers heartbeats at the welcome's period,
+// control subsystem, says hello, keeps the connection alive at the welcome's
+// period (SSH keepalive@openssh.com when the hub offers it, else heartbeat
+// messages; see client/net/hub-connection.ts),
 // requests the reverse forward of 127.0.0.1:22, and answers job.start at once
 // with job.started + job.end (success). A lost connection is retried with the
 // real agent's backoff (capped exponential, full jitter).
@@ -40,6 +42,8 @@ class Agent {
   counted = false;
   failures = 0;
   seq = 0;
+  /** The hub's period from the last welcome; 25 s (the default) before the first. */
+  hubHeartbeatMs = 25_000;
   pending = '';
 
   constructor(readonly name: string, readonly key: ParsedKey) {}
@@ -95,6 +99,7 @@ class Agent {
         else next(false);
       }) as unknown as ssh2.ConnectConfig['authHandler'],
       readyTimeout: 120_000,
+      // The keepalive is sent below, by hand, so each reply can be counted.
       keepaliveInterval: 0,
     });
   }
@@ -122,14 +127,24 @@ class Agent {
       case 'welcome': {
         this.welcomed = true;
         const every = Math.max(100, Number(msg.heartbeatMs) || 25_000);
-        // Like the real agent: the first heartbeat one period after the welcome,
-        // so a fleet that connected over a minute spreads its heartbeats.
+        const sshKeepalive = (msg as { keepalive?: string }).keepalive === 'ssh' && this.hubHeartbeatMs <= every;
+        const interval = sshKeepalive ? this.hubHeartbeatMs : every;
+        this.hubHeartbeatMs = every;
+        // Like the real agent: the first one a period after the welcome, so a
+        // fleet that connected over a minute spreads them.
         this.heartbeat = setInterval(() => {
-          if (this.channel && this.ready) {
-            stats.heartbeatsSent++;
+          if (!this.channel || !this.ready || !this.client) return;
+          stats.heartbeatsSent++;
+          if (sshKeepalive) {
+            // What ssh2's own keepalive does (client.js sendKA): a reply callback
+            // in order, then keepalive@openssh.com; the hub's ssh2 answers it.
+            const c = this.client as unknown as { _callbacks: Array<() => void>; _protocol: { ping(): void } };
+            c._callbacks.push(() => { stats.heartbeatsEchoed++; });
+            c._protocol.ping();
+          } else {
             this.channel.write(`{"type":"heartbeat","seq":${this.seq++}}\n`);
           }
-        }, every);
+        }, interval);
         this.maybeReady();
         break;
       }

@@ -577,7 +577,7 @@ async function main(): Promise<void> {
     const hb0 = await allStats();
     const i0 = snap(hub.pid);
     const th0 = threadCpu(hub.pid);
-    log(`idle window ${IDLE_S} s (heartbeats every ${HEARTBEAT_MS} ms)`);
+    log(`idle window ${IDLE_S} s (heartbeats or SSH keepalives every ${HEARTBEAT_MS} ms)`);
     await sleep(IDLE_S * 1000);
     const i1 = snap(hub.pid);
     const th1 = threadCpu(hub.pid);
@@ -593,7 +593,7 @@ async function main(): Promise<void> {
     M_['hub_rss_per_host_after_idle_kib'] = (afterIdle.rssKiB - base.rssKiB) / N;
     if (hb1.ready < N) notes.push(`idle: ${N - hb1.ready} agents dropped during the idle window`);
     log(`idle hub CPU by thread: ${JSON.stringify(extras['idleHubCpuByThread'])}`);
-    log(`idle: ${M_['idle_cpu_pct_core']!.toFixed(2)}% of a core (user ${M_['idle_hub_user_s']!.toFixed(1)} s, sys ${M_['idle_hub_sys_s']!.toFixed(1)} s), ${M_['idle_heartbeats_per_s']!.toFixed(0)} heartbeats/s echoed; RSS ${(afterIdle.rssKiB / 1024).toFixed(0)} MiB; machine ${M_['idle_machine_busy_cores']!.toFixed(2)} cores busy`);
+    log(`idle: ${M_['idle_cpu_pct_core']!.toFixed(2)}% of a core (user ${M_['idle_hub_user_s']!.toFixed(1)} s, sys ${M_['idle_hub_sys_s']!.toFixed(1)} s), ${M_['idle_heartbeats_per_s']!.toFixed(0)} liveness round trips/s answered; RSS ${(afterIdle.rssKiB / 1024).toFixed(0)} MiB; machine ${M_['idle_machine_busy_cores']!.toFixed(2)} cores busy`);
   }
 
   // -- no-change poll
@@ -685,7 +685,7 @@ function report(ossh: OpenSshResult | null): void {
     { metric: 'hub RSS per connected host', value: `${fmt(m['hub_rss_per_host_kib'], 1)} KiB`, target: '<= 40 KiB', verdict: within(m['hub_rss_per_host_kib'], (v) => v <= 40) },
     { metric: '  (PSS per host / RSS per host after idle)', value: `${fmt(m['hub_pss_per_host_kib'], 1)} / ${fmt(m['hub_rss_per_host_after_idle_kib'], 1)} KiB` },
     { metric: `idle hub CPU (${IDLE_S} s, heartbeat ${HEARTBEAT_MS / 1000} s)`, value: `${fmt(m['idle_cpu_pct_core'], 2)} % core`, target: '< 10 % core', verdict: within(m['idle_cpu_pct_core'], (v) => v < 10) },
-    { metric: '  heartbeats echoed', value: `${fmt(m['idle_heartbeats_per_s'], 0)}/s` },
+    { metric: '  keepalive / heartbeat round trips', value: `${fmt(m['idle_heartbeats_per_s'], 0)}/s` },
     { metric: `trigger-to-start p50 (${fmt(m['trigger_count'], 0)} sequential)`, value: `${fmt(m['trigger_to_start_p50_ms'], 2)} ms` },
     { metric: 'trigger-to-start p99', value: `${fmt(m['trigger_to_start_p99_ms'], 2)} ms`, target: '< 5 ms', verdict: within(m['trigger_to_start_p99_ms'], (v) => v < 5) },
     { metric: '  (trigger-to-accepted p50 / max start)', value: `${fmt(m['trigger_to_accepted_p50_ms'], 2)} / ${fmt(m['trigger_to_start_max_ms'], 1)} ms` },

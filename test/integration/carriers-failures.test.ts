@@ -129,6 +129,17 @@ test('a frozen agent (no FIN, no RST) is dropped by missed heartbeats within 2.5
     // the slack is for a loaded CI machine, the log line proves the cause.
     assert.ok(Date.now() - t0 < 15_000);
     assert.match(f.hub!.output(), /agent missed heartbeats; dropping its connection/);
+    // That first connection sent heartbeat messages (the agent did not know the
+    // hub's 500 ms period yet); the next one uses SSH keepalives. Frozen again:
+    // dropped again, by the same sweep, fed by the socket's bytes.
+    assert.match(a.output(), /"liveness":"heartbeat"/);
+    a.child.kill('SIGCONT');
+    await f.waitConnected(['stopped'], 15_000);
+    await waitFor('reconnected on SSH keepalives', () => a.output().includes('"liveness":"ssh-keepalive"'), 10_000);
+    const log0 = f.hub!.output().split('agent missed heartbeats').length;
+    a.child.kill('SIGSTOP');
+    await waitFor('hub dropped the silent agent again', async () => !(await f.list()).some((c) => c.name === 'stopped'), 15_000, 50);
+    assert.equal(f.hub!.output().split('agent missed heartbeats').length, log0 + 1);
     a.child.kill('SIGCONT');
     await f.waitConnected(['stopped'], 15_000);
   } finally {

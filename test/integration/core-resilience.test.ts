@@ -71,12 +71,28 @@ test('after a hub restart every agent is back in list within the backoff window'
   assert.ok(Date.now() - t0 < 8000, `took ${Date.now() - t0} ms`);
 });
 
-test('a dead hub is detected by missed heartbeats, not by waiting for TCP', async () => {
+test('an agent on SSH keepalives alone (no heartbeat messages) stays connected', async () => {
+  // After the restarts above, the agents know the hub's 500 ms period, so their
+  // connections use SSH keepalive@openssh.com, answered inside ssh2. The hub's
+  // sweep must see those packets as life: 12 periods, no drop.
+  const agent = fleet.agents.get('web3')!;
+  assert.match(agent.output(), /"liveness":"ssh-keepalive"/, 'a reconnected agent uses SSH keepalives');
+  const since = (await fleet.list()).find((c) => c.name === 'web3')?.['connectedSince'];
+  const hubLog = fleet.hub!.output().length;
+  await sleep(6000);
+  const row = (await fleet.list()).find((c) => c.name === 'web3');
+  assert.equal(row?.['connectedSince'], since, 'the same connection, never dropped');
+  assert.ok(Date.now() - Date.parse(String(row?.['lastHeartbeat'])) < 2000, `lastHeartbeat follows the keepalives: ${String(row?.['lastHeartbeat'])}`);
+  assert.doesNotMatch(fleet.hub!.output().slice(hubLog), /agent missed heartbeats/);
+});
+
+test('a dead hub is detected by unanswered SSH keepalives, not by waiting for TCP', async () => {
   // SIGSTOP freezes the hub: sockets stay open but nothing answers.
   fleet.hub!.child.kill('SIGSTOP');
   const agent = fleet.agents.get('web3')!;
   const before = agent.output().length;
-  await waitFor('agent noticed the silent hub', () => agent.output().slice(before).includes('hub missed heartbeats'), 5000);
+  // 500 ms keepalives, two to three periods: well under the 5 s allowed for a loaded machine.
+  await waitFor('agent noticed the silent hub', () => agent.output().slice(before).includes('hub stopped answering SSH keepalives'), 5000);
   fleet.hub!.child.kill('SIGCONT');
   await fleet.waitConnected(['web3'], 10_000);
 });

@@ -1,5 +1,5 @@
 // `bento-hub diff HOST...`: what changes between the system a host runs (its
-// hello `system`, kept in state/hosts/NAME.json) and the one the hub built for
+// hello `system`, kept in the host-state journal) and the one the hub built for
 // it (state/builds/NAME.json storePath, from `bento-hub build`), with nvd when
 // it is on PATH and `nix store diff-closures` otherwise. Both store paths must
 // be in the hub's Nix store (the hub built them, or they were copied there).
@@ -47,7 +47,7 @@ export const diffCommand: CommandSpec = {
   usage: 'diff HOST... [--from PATH] [--to PATH] [--tool nvd|nix] [--dir DIR]',
   summary: 'Show what a deploy would change on each host: its running system versus the one the hub built (nvd, else nix store diff-closures).',
   details: [
-    'The running system is the host\'s last hello (state/hosts/HOST.json "system"); the new one is the store path of its',
+    'The running system is the host\'s last hello (the "system" it reported, in state/hosts/_journal.ndjson); the new one is the store path of its',
     'last successful `bento-hub build` (state/builds/HOST.json). --from / --to override either (one HOST only).',
     'Both paths must exist in the hub\'s Nix store. Exit 1 if any host could not be diffed.',
   ].join('\n'),

@@ -108,8 +108,12 @@ export class JailSession {
 
   // ---- handles ----------------------------------------------------------
 
-  private addHandle(h: Handle): Buffer {
+  private roomForHandle(): void {
     if (this.handles.size >= MAX_HANDLES) throw failure(`too many open handles (max ${MAX_HANDLES})`);
+  }
+
+  private addHandle(h: Handle): Buffer {
+    this.roomForHandle();
     const id = this.nextHandle++;
     this.handles.set(id, h);
     const b = Buffer.alloc(4);
@@ -158,9 +162,18 @@ export class JailSession {
 
   private async openLog(id: number, name: string, flags: number): Promise<void> {
     checkLogOpen(name, flags);
+    // Before creating anything: a log created for a handle that cannot exist
+    // would stay marked open in the quota, never written and never pruned.
+    this.roomForHandle();
     const { jailRoot } = await this.snapshot();
     const { fh, usage } = await createLog({ ...this.opts, host: this.host }, jailRoot, name);
-    this.sftp.handle(id, this.addHandle({ kind: 'log', fh, name, size: 0, usage }));
+    try {
+      this.sftp.handle(id, this.addHandle({ kind: 'log', fh, name, size: 0, usage }));
+    } catch (err) {
+      usage.open.delete(name); // an empty log, counted and prunable like any other
+      await fh.close();
+      throw err;
+    }
   }
 
   private async read(id: number, handle: Buffer, offset: number, len: number): Promise<void> {

@@ -314,3 +314,28 @@ test('OpenSSH sftp -b through the hub: the same escapes are refused', async () =
   // The published tree itself is untouched.
   assert.match(await readFile(path.join(fleet.fleetDir, 'jails', 'web1', 'versions', web1Hash, 'configuration.nix'), 'utf8'), /web1/);
 });
+
+test('at most 32 open handles; a log refused for that leaves nothing behind and can be created later', async () => {
+  const { client, sftp } = await connect('web1');
+  const logsDir = path.join(fleet.fleetDir, 'jails', 'web1', 'logs');
+  const handles: Buffer[] = [];
+  try {
+    for (let i = 0; i < 32; i++) {
+      const h = await call((cb) => sftp.open('config/configuration.nix', 'r', cb as never));
+      assert.ok(h.ok, `handle ${i + 1} of 32: ${JSON.stringify(h)}`);
+      handles.push(h.value as Buffer);
+    }
+    const over = await call((cb) => sftp.open('config/configuration.nix', 'r', cb as never));
+    assert.ok(!over.ok && /too many open handles/.test(over.message), JSON.stringify(over));
+    const log = await call((cb) => sftp.open('logs/over-limit.log', 'w', cb as never));
+    assert.ok(!log.ok && /too many open handles/.test(log.message), JSON.stringify(log));
+    assert.ok(!(await readdir(logsDir)).includes('over-limit.log'), 'no file was created for the refused handle');
+    for (const h of handles.splice(0)) await call((cb) => sftp.close(h, cb as never));
+    const later = await call((cb) => sftp.open('logs/over-limit.log', 'w', cb as never));
+    assert.ok(later.ok, `with handles free the same name can be created: ${JSON.stringify(later)}`);
+    await call((cb) => sftp.close(later.value as Buffer, cb as never));
+  } finally {
+    for (const h of handles) await call((cb) => sftp.close(h, cb as never));
+    client.end();
+  }
+});

@@ -19,24 +19,9 @@ let
   bento = self.packages.${system}.default;
   hub = import ./test-hub-key.nix { inherit pkgs; };
 
-  # Stand-in for `nixos-rebuild ACTION` (no network in the VM to evaluate a
-  # configuration): it activates one of the prebuilt specialisations recorded
-  # in /var/lib/bento-test/specs (recorded at the start, because a booted
-  # specialisation has no specialisations of its own), exactly as
-  # nixos-rebuild would: set the system profile, run its switch-to-configuration.
-  fakeRebuild = pkgs.writeShellScript "nixos-rebuild-standin" ''
-    set -eu
-    export PATH=${pkgs.lib.makeBinPath [ pkgs.coreutils pkgs.nix ]}:$PATH
-    action=$1
-    target=$(cat /var/lib/bento-test/target)
-    sys=$(readlink -f /var/lib/bento-test/specs/$target)
-    echo "stand-in: $action -> $target ($sys)"
-    case $action in
-      build) exit 0 ;;
-      switch|boot) nix-env -p /nix/var/nix/profiles/system --set "$sys" ;;
-    esac
-    exec "$sys/bin/switch-to-configuration" "$action"
-  '';
+  # The client's prebuilt specialisations, recorded in /var/lib/bento-test/specs
+  # at the start (a booted specialisation has no specialisations of its own).
+  fakeRebuild = import ./rebuild-standin.nix { inherit pkgs; specsDir = "/var/lib/bento-test/specs"; };
 in
 pkgs.testers.runNixOSTest {
   name = "bento-reboot";

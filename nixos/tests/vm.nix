@@ -20,23 +20,8 @@ let
   hubKey = testHub.key;
   hubFingerprint = testHub.fingerprint;
 
-  # Stand-in for `nixos-rebuild ACTION`: there is no network in the VM to
-  # evaluate a real configuration, so it activates one of the client's
-  # prebuilt specialisations (named in /var/lib/bento-test/target) exactly as
-  # nixos-rebuild would: set the system profile, run its switch-to-configuration.
-  fakeRebuild = pkgs.writeShellScript "nixos-rebuild-standin" ''
-    set -eu
-    export PATH=${pkgs.lib.makeBinPath [ pkgs.coreutils pkgs.nix ]}:$PATH
-    action=$1
-    target=$(cat /var/lib/bento-test/target)
-    sys=$(readlink -f /run/booted-system/specialisation/$target)
-    echo "stand-in: $action -> $target ($sys)"
-    case $action in
-      build) exit 0 ;;
-      switch|boot) nix-env -p /nix/var/nix/profiles/system --set "$sys" ;;
-    esac
-    exec "$sys/bin/switch-to-configuration" "$action"
-  '';
+  # One of the client's prebuilt specialisations stands in for a rebuild.
+  fakeRebuild = import ./rebuild-standin.nix { inherit pkgs; specsDir = "/run/booted-system/specialisation"; };
 in
 pkgs.testers.runNixOSTest {
   name = "bento";

@@ -7,25 +7,24 @@
 // is refused and logged by the hub.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { createReadStream, existsSync, readFileSync } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
-import http from 'node:http';
+import { existsSync, readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, test } from 'node:test';
 import ssh2 from 'ssh2';
 import { TestFleet } from '../helpers/fleet.js';
 import { freePort, waitFor, waitForPort } from '../helpers/proc.js';
+import { serveCacheDir, type StaticCache } from './cache-helpers.js';
 import { buildFixture, makeNixEnv, nixAvailable, nixUnavailableReason, writeFixtureConfig, type NixEnv } from '../fixtures/nix.js';
 
 const execFileP = promisify(execFile);
 const NIX = ['--extra-experimental-features', 'nix-command'];
 
 let fleet: TestFleet | null = null;
-let server: http.Server | null = null;
-const requests: string[] = [];
+let cache: StaticCache | null = null;
+const requests = (): string[] => cache?.requests ?? [];
 let env: NixEnv;
 let systemPath = '';
 let cacheDir = '';
@@ -38,21 +37,6 @@ async function nix(args: string[], input?: string): Promise<string> {
   const p = execFileP('nix', [...NIX, ...args], { env: { ...process.env, ...env.env }, maxBuffer: 16 << 20 });
   if (input !== undefined) { p.child.stdin?.end(input); }
   return (await p).stdout;
-}
-
-/** A static file server over DIR (the hub's "binary cache" service). */
-function serveDir(dir: string): Promise<http.Server> {
-  const s = http.createServer(async (req, res) => {
-    const url = decodeURIComponent((req.url ?? '/').split('?')[0]!);
-    requests.push(url);
-    const file = path.join(dir, path.normalize(url).replace(/^(\.\.[/\\])+/, ''));
-    const st = await stat(file).catch(() => null);
-    if (!file.startsWith(dir) || !st?.isFile()) { res.writeHead(404).end(); return; }
-    res.writeHead(200, { 'content-length': st.size });
-    if (req.method === 'HEAD') { res.end(); return; }
-    createReadStream(file).pipe(res);
-  });
-  return new Promise((resolve) => s.listen(0, '127.0.0.1', () => resolve(s)));
 }
 
 before(async () => {
@@ -69,8 +53,8 @@ before(async () => {
   publicKey = (await nix(['key', 'convert-secret-to-public'], await readFile(sk, 'utf8'))).trim();
   cacheDir = path.join(fleet.dir, 'binary-cache');
   await nix(['copy', '--to', `file://${cacheDir}?secret-key=${sk}`, systemPath]);
-  server = await serveDir(cacheDir);
-  const httpPort = (server.address() as AddressInfo).port;
+  cache = await serveCacheDir(cacheDir);
+  const httpPort = cache.port;
 
   // hub.json: only "cache" is a service.
   const hubJson = path.join(fleet.fleetDir, 'hub.json');
@@ -90,7 +74,7 @@ before(async () => {
 
 after(async () => {
   await fleet?.close();
-  await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+  await cache?.close();
 });
 
 test('a host substitutes a signed closure from the hub cache through its tunnel into a fresh store', { skip: skip && nixUnavailableReason() }, async () => {
@@ -98,13 +82,13 @@ test('a host substitutes a signed closure from the hub cache through its tunnel 
   const closure = (await execFileP('nix-store', ['-qR', systemPath])).stdout.trim().split('\n');
   assert.ok(closure.length >= 3, `closure: ${closure.join(' ')}`);
   for (const p of closure) assert.equal(existsSync(path.join(fresh, p)), false);
-  const before = requests.length;
+  const before = requests().length;
   const t0 = Date.now();
   await nix(['copy', '--from', `http://127.0.0.1:${port1}`, '--to', `local?root=${fresh}`,
     '--option', 'trusted-public-keys', publicKey, systemPath]);
   const ms = Date.now() - t0;
   for (const p of closure) assert.ok(existsSync(path.join(fresh, p)), `${p} substituted into the fresh store`);
-  const served = requests.slice(before);
+  const served = requests().slice(before);
   const hash = path.basename(systemPath).slice(0, 32);
   assert.ok(served.includes(`/${hash}.narinfo`), `hub cache saw the narinfo request: ${served.join(' ')}`);
   assert.ok(served.filter((u) => u.startsWith('/nar/')).length >= closure.length, 'every NAR came through the tunnel');
@@ -140,16 +124,16 @@ test('a service not on the allow-list is refused and logged; so is a raw address
   assert.match(fleet!.agents.get('web2')!.output(), /hub refused the service channel/);
 
   // An authenticated peer naming the cache's real address (not its name) is refused too.
-  const httpPort = (server!.address() as AddressInfo).port;
+  const httpPort = cache!.port;
   const c = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {
     c.on('ready', () => resolve()).on('error', reject);
     c.connect({ host: '127.0.0.1', port: fleet!.sshPort, username: 'web2', privateKey: readFileSync(fleet!.keys.get('web2')!.keyPath) });
   });
-  const before = requests.length;
+  const before = requests().length;
   await assert.rejects(new Promise((resolve, reject) => c.forwardOut('127.0.0.1', 1, '127.0.0.1', httpPort, (err, ch) => (err ? reject(err) : resolve(ch)))));
   await assert.rejects(new Promise((resolve, reject) => c.forwardOut('127.0.0.1', 1, 'localhost', 22, (err, ch) => (err ? reject(err) : resolve(ch)))));
   c.end();
-  assert.equal(requests.length, before, 'nothing reached the cache');
+  assert.equal(requests().length, before, 'nothing reached the cache');
   await waitFor('hub logs the raw address', () => fleet!.hub!.output().includes(`127.0.0.1:${httpPort}`), 5000);
 });

@@ -45,6 +45,8 @@ export interface ClientConfig {
   rebootCommand: string[];
   /** "reboot" (default) or "kexec": load the new kernel and `systemctl kexec`, falling back to rebootCommand. */
   rebootMethod: RebootMethod;
+  /** Files whose change makes the agent exit 0 when idle, for its supervisor to restart it (client/restart/); default none. */
+  restartOnChange: string[];
 }
 
 const DEFAULTS = {
@@ -64,7 +66,7 @@ const KNOWN = new Set([
   'flake', 'configuration', 'rebuildEnv', 'currentSystem', 'systemProfile', 'allowForwardPorts',
   'connectTimeoutMs', 'backoff', 'rollback', 'rollbackTimeoutMs',
   ...PULL_KEYS,
-  'localPage',
+  'localPage', 'restartOnChange',
   ...ISSUE9_KEYS,
 ]);
 
@@ -160,10 +162,19 @@ export function validateClientConfig(raw: unknown, source = 'config'): ClientCon
     rebootOnKernelChange: parseRebootOnKernelChange(o['rebootOnKernelChange'], bad),
     rebootCommand: parseRebootCommand(o['rebootCommand'], bad),
     rebootMethod: parseRebootMethod(o['rebootMethod'], bad),
+    restartOnChange: parseRestartOnChange(o['restartOnChange'], bad),
   };
 }
 
 export async function loadClientConfig(file: string): Promise<ClientConfig> {
   const raw = await readJsonFile(file);
   return validateClientConfig(raw, file);
+}
+
+function parseRestartOnChange(raw: unknown, bad: (msg: string) => never): string[] {
+  if (raw === undefined || raw === null) return [];
+  if (!Array.isArray(raw) || raw.length > 16 || !raw.every((p) => typeof p === 'string' && p.startsWith('/') && p.length <= 4096 && !p.includes('\0'))) {
+    bad('restartOnChange must be a list of at most 16 absolute paths');
+  }
+  return raw as string[];
 }

@@ -15,6 +15,7 @@ import { upgradeCommand } from '../web/upgrade-cli.js';
 import { installServiceTunnel } from '../cache/tunnel.js';
 import { installReboot } from '../reboot/install.js';
 import { installSecrets } from '../secrets/plugin.js';
+import { installRestartWatch } from '../restart/install.js';
 
 function configPath(values: CommandContext['values']): string {
   const v = values['config'];
@@ -48,9 +49,12 @@ const runCommand: CommandSpec = {
     await installReboot(agent, config, log.child({ component: 'reboot' }));
     // The hub's binary cache on a loopback port, through this connection (client/cache/).
     const tunnel = await installServiceTunnel(agent, config.cache, log.child({ component: 'cache' }));
+    // Last: restart when idle once the program or config changed on disk (client/restart/).
+    const restart = await installRestartWatch(agent, { paths: config.restartOnChange, guard, log: log.child({ component: 'restart' }) });
     void guard.resume();
     pull.start();
     await agent.run();
+    restart.stop();
     pull.stop();
     await tunnel?.close();
     await page?.close();

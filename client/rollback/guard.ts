@@ -65,6 +65,11 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
 
   constructor(private readonly o: RollbackGuardOptions) {}
 
+  /** Deciding a switch right now (a job's window, or one left from before a restart). */
+  get busy(): boolean {
+    return this.current !== null || this.leftover !== null;
+  }
+
   // ---- agent start: finish what a previous run left ------------------------
 
   /**

@@ -84,6 +84,7 @@
     rebootOnKernelChange = true;
     rebootCommand = [ "/run/current-system/sw/bin/systemctl" "reboot" ];
     rebootMethod = "kexec";
+    restartOnChange = [ "/etc/bento/client.json" "/etc/bento/package" ];
   };
 
   # Migrating from upstream Bento: configurations still come from the old

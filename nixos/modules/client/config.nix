@@ -19,6 +19,8 @@ in
 
     # A stable path for admins: `bento-client check-config|pubkey --config /etc/bento/client.json`.
     environment.etc."bento/client.json".source = cfg.configFile;
+    # Re-pointed by every switch that changes the package: the agent restarts itself when idle (restartOnChange).
+    environment.etc."bento/package".source = cfg.package;
     environment.systemPackages = [ cfg.package ];
 
     assertions = import ./checks.nix cfg;

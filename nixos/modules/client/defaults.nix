@@ -22,6 +22,8 @@
   rebootOnKernelChange = false;
   rebootCommand = [ "systemctl" "reboot" ];
   rebootMethod = "reboot";
+  # The module's own paths: the rendered config and a link to the package (config.nix).
+  restartOnChange = [ "/etc/bento/client.json" "/etc/bento/package" ];
   pullInterval = "15min";
   pullRandomizedDelay = "5min";
 }

@@ -256,6 +256,19 @@ in
       default = defaults.rebootCommand;
       description = "argv run to reboot (rebootOnKernelChange).";
     };
+    restartOnChange = mkOption {
+      type = types.listOf types.str;
+      default = defaults.restartOnChange;
+      description = ''
+        Files whose change makes the agent restart itself when idle (no job,
+        no rollback decision pending, results acknowledged). The unit is not
+        restarted by a switch (that would kill the switch the agent runs), so
+        this is how a new bento-client package or new settings take effect
+        without a reboot. The default watches the rendered config and
+        /etc/bento/package, a link to `package`. Set to [ ] to apply changes
+        only at the next start.
+      '';
+    };
     rebootMethod = mkOption {
       type = types.enum [ "reboot" "kexec" ];
       default = defaults.rebootMethod;

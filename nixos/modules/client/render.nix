@@ -59,6 +59,7 @@ pure.filterNulls {
   rebootOnKernelChange = get "rebootOnKernelChange";
   rebootCommand = get "rebootCommand";
   rebootMethod = get "rebootMethod";
+  restartOnChange = get "restartOnChange";
 }
 # localPage = null means "off" (absent means the default page), so it is
 # rendered as given; its inner nulls mean "off" too.

@@ -25,7 +25,9 @@ in
       inherit path environment;
       # The agent runs `nixos-rebuild switch` itself. If that switch restarted
       # or stopped this unit it would kill the job that is activating the new
-      # system (and its report). Changes apply at the agent's next start.
+      # system (and its report). Instead the agent restarts itself once idle
+      # when its config or package changed (restartOnChange), and Restart=always
+      # brings up the new one.
       restartIfChanged = false;
       stopIfChanged = false;
       serviceConfig = {

@@ -396,7 +396,15 @@ async function phaseTriggers(fleet: Fleet): Promise<void> {
 }
 
 async function phaseFanout(fleet: Fleet, hub: HubProcess): Promise<void> {
-  const before = await allStats();
+  // Quiesce first: the hub acks a job once its end is on disk, which can be
+  // just after the admin saw "end", so the last trigger's ack may still be
+  // on its way and must not count as a fan-out ack.
+  let before = await allStats();
+  const quiet = Date.now() + 10_000;
+  while (before.acks < before.jobStarts && Date.now() < quiet) {
+    await sleep(50);
+    before = await allStats();
+  }
   const cpu0 = cpuSeconds(hub.pid);
   const wall0 = Date.now();
   const counts = { accepted: 0, rejected: 0, started: 0, end: 0, success: 0 };

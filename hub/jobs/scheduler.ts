@@ -16,7 +16,7 @@ import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import type { SessionRegistry } from '../server/sessions.js';
 import type { LiveSession } from '../server/live-session.js';
 import type { JobWatchers } from './watchers.js';
-import { prebuiltFields, withPrebuilt, type Prebuilt } from './prebuilt.js';
+import { PREBUILT_CAPABILITY, prebuiltFields, withPrebuilt, type Prebuilt } from './prebuilt.js';
 import { PerHostQueue } from './per-host-queue.js';
 import { ackWhenDurable } from './durable-ack.js';
 import { AGENT_JOB_ID, newJob } from './job-ids.js';
@@ -139,7 +139,15 @@ export class Scheduler {
     const next = this.pending.get(host);
     if (!next || this.active.has(host) || session.closed) return;
     const rec = this.deps.store.get(next);
-    if (rec) this.dispatch(session, rec);
+    if (!rec) return;
+    if (rec.storePath && !session.hello?.capabilities.includes(PREBUILT_CAPABILITY)) {
+      // Queued while the host was offline; it came back with an agent that
+      // would ignore storePath and run nixos-rebuild instead: not what was asked.
+      this.pending.delete(host);
+      await this.finish(rec, { outcome: 'failure', reason: `not run: the agent on ${host} does not support prebuilt switches (upgrade bento-client there) [UNSUPPORTED]` });
+      return;
+    }
+    this.dispatch(session, rec);
   }
 
   private async messageNow(session: LiveSession, msg: AgentMessage): Promise<void> {

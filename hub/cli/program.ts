@@ -1,6 +1,7 @@
 // The bento-hub program: its commands, in the order `--help` lists them.
 import type { ProgramSpec } from '../../common/platform/cli.js';
 import { initCommand, addHostCommand, removeHostCommand, hostsCommand, fingerprintCommand } from './cmd-fleet.js';
+import { hostKeysCommand } from './cmd-keys.js';
 import { serveCommand } from './cmd-serve.js';
 import { listCommand } from './cmd-list.js';
 import { statusCommand } from './cmd-status.js';
@@ -19,7 +20,7 @@ export const hubProgram: ProgramSpec = {
     dir: { type: 'string', arg: 'DIR', help: 'fleet directory (default $BENTO_DIR, else /var/lib/bento)' },
   },
   commands: [
-    initCommand, addHostCommand, removeHostCommand, hostsCommand, fingerprintCommand, serveCommand,
+    initCommand, addHostCommand, removeHostCommand, hostKeysCommand, hostsCommand, fingerprintCommand, serveCommand,
     listCommand, statusCommand, triggerCommand, proxyCommand, sshCommand, sshConfigCommand,
     importCommand,
     buildCommand, deployCommand, logsCommand, diffCommand,

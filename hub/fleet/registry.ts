@@ -99,6 +99,42 @@ export function addHost(reg: RegistryFile, input: AddHostInput): RegistryFile {
   return { ...reg, hosts: { ...reg.hosts, [input.name]: entry } };
 }
 
+/**
+ * Key rotation: add keys to a registered host and/or remove some by
+ * fingerprint (or by the key line itself). A key already used by another host
+ * is refused (one key identifies one host); a host always keeps at least one.
+ */
+export function changeHostKeys(reg: RegistryFile, name: string, change: { add: string[]; remove: string[] }): RegistryFile {
+  validateHostName(name);
+  const entry = reg.hosts[name];
+  if (!entry) throw new BentoError('UNKNOWN_HOST', `no host "${name}" in the registry`);
+  if (change.add.length === 0 && change.remove.length === 0) throw new BentoError('USAGE', 'nothing to change: give --add KEY, --add-file FILE or --remove FINGERPRINT');
+  const added = change.add.map(normaliseKey);
+  for (const [other, e] of Object.entries(reg.hosts)) {
+    if (other === name) continue;
+    for (const k of added) {
+      if (e.keys.includes(k)) throw new BentoError('KEY_IN_USE', `key ${fingerprintOfKeyLine(k)} is already registered to "${other}"; one key identifies one host`);
+    }
+  }
+  const gone = new Set<string>();
+  for (const r of change.remove) {
+    const match = entry.keys.find((k) => fingerprintOfKeyLine(k) === r || k === normaliseKeyOrNull(r));
+    if (!match) throw new BentoError('USAGE', `host "${name}" has no key ${r}; \`bento-hub hosts\` lists its fingerprints`);
+    gone.add(match);
+  }
+  const keys = [...new Set([...entry.keys.filter((k) => !gone.has(k)), ...added])];
+  if (keys.length === 0) throw new BentoError('USAGE', `host "${name}" must keep at least one key (add the new one first, or use remove-host)`);
+  return { ...reg, hosts: { ...reg.hosts, [name]: { ...entry, keys } } };
+}
+
+function normaliseKeyOrNull(line: string): string | null {
+  try {
+    return normaliseKey(line);
+  } catch {
+    return null;
+  }
+}
+
 export function removeHost(reg: RegistryFile, name: string): RegistryFile {
   validateHostName(name);
   if (!reg.hosts[name]) throw new BentoError('UNKNOWN_HOST', `no host "${name}" in the registry`);

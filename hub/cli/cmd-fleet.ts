@@ -8,7 +8,7 @@ import { writeJsonAtomic, writeFileAtomic } from '../../common/platform/atomic.j
 import { fleetPaths } from '../fleet/paths.js';
 import { DEFAULT_HUB_CONFIG, isHostPort } from '../fleet/hub-config.js';
 import { addHost, readRegistry, removeHost, updateRegistry } from '../fleet/registry.js';
-import { fleetDir, printJson, printTable, str, strs } from './util.js';
+import { fleetDir, keyLines, printJson, printTable, str, strs } from './util.js';
 import { generateEd25519 } from '../../common/platform/ed25519.js';
 
 export const initCommand: CommandSpec = {
@@ -58,8 +58,7 @@ export const addHostCommand: CommandSpec = {
   async run({ values, positionals }) {
     const p = fleetPaths(fleetDir(values));
     await requireFleet(p.hubConfig);
-    const keys = [...strs(values, 'key')];
-    for (const f of strs(values, 'key-file')) keys.push(...(await readFile(f, 'utf8')).split('\n').filter((l) => l.trim() && !l.startsWith('#')));
+    const keys = await keyLines(strs(values, 'key'), strs(values, 'key-file'));
     const port = str(values, 'ssh-port');
     if (port !== undefined && !/^\d{1,5}$/.test(port)) throw new BentoError('USAGE', '--ssh-port must be a port number');
     const name = positionals[0]!;

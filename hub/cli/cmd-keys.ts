@@ -2,14 +2,13 @@
 // hints or history (remove-host + add-host would). Add the new key, let the
 // host switch to it, then remove the old one; the running hub picks the
 // registry change up at the next login (RegistryView re-reads on change).
-import { readFile } from 'node:fs/promises';
 import type { CommandSpec } from '../../common/platform/cli.js';
 import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
 import { fleetPaths } from '../fleet/paths.js';
 import { changeHostKeys, readRegistry, updateRegistry } from '../fleet/registry.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { requireFleet } from './cmd-fleet.js';
-import { fleetDir, printJson, strs } from './util.js';
+import { fleetDir, keyLines, printJson, strs } from './util.js';
 
 export const hostKeysCommand: CommandSpec = {
   name: 'host-keys',
@@ -27,8 +26,7 @@ export const hostKeysCommand: CommandSpec = {
     const p = fleetPaths(fleetDir(values));
     await requireFleet(p.hubConfig);
     const name = positionals[0]!;
-    const add = [...strs(values, 'add')];
-    for (const f of strs(values, 'add-file')) add.push(...(await readFile(f, 'utf8')).split('\n').filter((l) => l.trim() && !l.startsWith('#')));
+    const add = await keyLines(strs(values, 'add'), strs(values, 'add-file'));
     const remove = strs(values, 'remove');
     const reg = add.length === 0 && remove.length === 0
       ? await readRegistry(p.registry)

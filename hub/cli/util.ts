@@ -1,4 +1,5 @@
 // Small helpers shared by the hub's CLI commands.
+import { readFile } from 'node:fs/promises';
 import type { CommandContext } from '../../common/platform/cli.js';
 import { resolveFleetDir } from '../fleet/paths.js';
 
@@ -34,4 +35,11 @@ export function ago(iso: string | null, now = Date.now()): string {
   if (s < 7200) return `${Math.round(s / 60)}m`;
   if (s < 172800) return `${Math.round(s / 3600)}h`;
   return `${Math.round(s / 86400)}d`;
+}
+
+/** Key lines given inline plus those read from files (one per line; blank and # lines skipped). */
+export async function keyLines(inline: string[], files: string[]): Promise<string[]> {
+  const keys = [...inline];
+  for (const f of files) keys.push(...(await readFile(f, 'utf8')).split('\n').filter((l) => l.trim() && !l.startsWith('#')));
+  return keys;
 }

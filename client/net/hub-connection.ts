@@ -15,9 +15,9 @@ import type { Duplex } from 'node:stream';
 import { LineDecoder, encodeLine } from '../../common/protocol/codec.js';
 import { parseMessage, type AgentMessage, type Hello, type HubMessage, type Welcome } from '../../common/protocol/messages.js';
 import { BentoError, asBentoError, isErrorCode } from '../../common/protocol/errors.js';
-import { fingerprintOfBlob } from '../../common/protocol/fingerprint.js';
 import { CONTROL_SUBSYSTEM } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
+import { pinHostKey } from './host-key-pin.js';
 
 export interface HubConnectionOptions {
   stream: Duplex;
@@ -57,7 +57,7 @@ export class HubConnection {
   /** Resolves with the hub's welcome; rejects with a BentoError. */
   start(): Promise<Welcome> {
     const { opts } = this;
-    let offered: string | null = null;
+    const pin = pinHostKey(opts.hubFingerprint);
     return new Promise<Welcome>((resolve, reject) => {
       const fail = (err: BentoError): void => { this.shutdown(err); reject(err); };
       const timer = setTimeout(() => fail(new BentoError('CONNECT_FAILED', `no welcome from the hub within ${opts.timeoutMs} ms`)), opts.timeoutMs);
@@ -90,8 +90,8 @@ export class HubConnection {
         local.once('error', (e) => { opts.log.warn({ port: info.destPort, err: e.message }, 'local forward target unreachable'); reject(); });
       });
       this.client.on('error', (err: Error & { level?: string }) => {
-        if (offered !== null) {
-          fail(new BentoError('HOST_KEY_MISMATCH', `hub offered host key ${offered}, but this agent pins ${opts.hubFingerprint}; refusing to talk to it`));
+        if (pin.offered !== null) {
+          fail(new BentoError('HOST_KEY_MISMATCH', `hub offered host key ${pin.offered}, but this agent pins ${opts.hubFingerprint}; refusing to talk to it`));
         } else if (err.level === 'client-timeout') {
           fail(new BentoError('CONNECT_FAILED', `hub stopped answering SSH keepalives (sent every ${this.keepaliveMs} ms)`));
         } else if (err.level === 'client-authentication') {
@@ -108,12 +108,7 @@ export class HubConnection {
         readyTimeout: opts.timeoutMs,
         keepaliveInterval: this.keepaliveMs,
         keepaliveCountMax: 2,
-        hostVerifier: (key: Buffer) => {
-          const fp = fingerprintOfBlob(key);
-          if (fp === opts.hubFingerprint) return true;
-          offered = fp;
-          return false;
-        },
+        hostVerifier: (key: Buffer) => pin.verify(key),
       });
     });
   }

@@ -7,10 +7,10 @@ import { Client, type SFTPWrapper } from 'ssh2';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { BentoError, asBentoError } from '../../common/protocol/errors.js';
-import { fingerprintOfBlob } from '../../common/protocol/fingerprint.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { Endpoint } from '../net/endpoint.js';
 import { openTransport } from '../net/transport.js';
+import { pinHostKey } from '../net/host-key-pin.js';
 
 /** Bytes through a transport stream, counted where ssh2 reads and writes it. */
 export interface Meter { bytesIn: number; bytesOut: number }
@@ -87,7 +87,7 @@ async function connectOne(ep: Endpoint, o: FreshOptions): Promise<SftpSession> {
   const stream = await openTransport(ep, { timeoutMs: o.timeoutMs, log: o.log });
   const client = new Client();
   const meter = meterStream(stream);
-  let offered: string | null = null;
+  const pin = pinHostKey(o.fingerprint);
   return new Promise<SftpSession>((resolve, reject) => {
     let settled = false;
     const fail = (err: BentoError): void => {
@@ -100,7 +100,7 @@ async function connectOne(ep: Endpoint, o: FreshOptions): Promise<SftpSession> {
     };
     const timer = setTimeout(() => fail(new BentoError('CONNECT_FAILED', `${ep.label}: no sftp session within ${o.timeoutMs} ms`)), o.timeoutMs);
     client.on('error', (err: Error & { level?: string }) => {
-      if (offered !== null) fail(new BentoError('HOST_KEY_MISMATCH', `${ep.label} offered host key ${offered}, but ${o.fingerprint} is pinned; refusing`));
+      if (pin.offered !== null) fail(new BentoError('HOST_KEY_MISMATCH', `${ep.label} offered host key ${pin.offered}, but ${o.fingerprint} is pinned; refusing`));
       else if (err.level === 'client-authentication') fail(new BentoError('AUTH_REJECTED', `${ep.label} refused the key of user "${o.user}"`));
       else fail(new BentoError('CONNECT_FAILED', `${ep.label}: ${err.message}`));
     });
@@ -126,12 +126,7 @@ async function connectOne(ep: Endpoint, o: FreshOptions): Promise<SftpSession> {
       privateKey: o.privateKey,
       readyTimeout: o.timeoutMs,
       keepaliveInterval: 0,
-      hostVerifier: (key: Buffer) => {
-        const fp = fingerprintOfBlob(key);
-        if (fp === o.fingerprint) return true;
-        offered = fp;
-        return false;
-      },
+      hostVerifier: (key: Buffer) => pin.verify(key),
     });
   });
 }

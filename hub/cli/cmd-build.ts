@@ -3,7 +3,7 @@
 import type { CommandSpec } from '../../common/platform/cli.js';
 import { ERRORS } from '../../common/protocol/errors.js';
 import { runBuild } from '../publish/run.js';
-import { oneLine, runWithReport } from './publish-report.js';
+import { oneLine, REPORT_OPTIONS, runWithReport } from './publish-report.js';
 
 export const buildCommand: CommandSpec = {
   name: 'build',
@@ -18,8 +18,7 @@ export const buildCommand: CommandSpec = {
   ].join('\n'),
   options: {
     dry: { type: 'boolean', help: 'evaluate only (nixos-rebuild dry-build)' },
-    jobs: { type: 'string', arg: 'N', help: 'hosts built at once (default hub.json publish.buildJobs)' },
-    json: { type: 'boolean', help: 'print {"hosts": [...]} as JSON' },
+    ...REPORT_OPTIONS,
   },
   positionals: { min: 0, max: Infinity },
   async run({ values, positionals }) {

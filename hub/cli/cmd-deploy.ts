@@ -2,7 +2,7 @@
 import type { CommandSpec } from '../../common/platform/cli.js';
 import { ERRORS } from '../../common/protocol/errors.js';
 import { runDeploy } from '../publish/run.js';
-import { oneLine, runWithReport } from './publish-report.js';
+import { oneLine, REPORT_OPTIONS, runWithReport } from './publish-report.js';
 
 export const deployCommand: CommandSpec = {
   name: 'deploy',
@@ -19,8 +19,7 @@ export const deployCommand: CommandSpec = {
   ].join('\n'),
   options: {
     force: { type: 'boolean', help: 'publish even if the build fails' },
-    jobs: { type: 'string', arg: 'N', help: 'hosts built at once (default hub.json publish.buildJobs)' },
-    json: { type: 'boolean', help: 'print {"hosts": [...]} as JSON' },
+    ...REPORT_OPTIONS,
   },
   positionals: { min: 0, max: Infinity },
   async run({ values, positionals }) {

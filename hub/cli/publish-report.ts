@@ -1,7 +1,7 @@
 // The frame `build` and `deploy` share on the command line: hub.json's
 // publish settings, --jobs, a progress display on stderr while hosts are
 // processed, then the warnings and either JSON or a table of result rows.
-import { colour } from '../../common/platform/cli.js';
+import { colour, type OptionSpec } from '../../common/platform/cli.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { loadHubConfig } from '../fleet/hub-config.js';
 import { fleetPaths } from '../fleet/paths.js';
@@ -15,6 +15,12 @@ export async function publishSettings(dir: string): Promise<PublishSettings> {
   await requireFleet(p.hubConfig);
   return (await loadHubConfig(p.hubConfig)).publish ?? { ...DEFAULT_PUBLISH_SETTINGS };
 }
+
+/** The options `build` and `deploy` share; runWithReport reads them. */
+export const REPORT_OPTIONS: Record<string, OptionSpec> = {
+  jobs: { type: 'string', arg: 'N', help: 'hosts built at once (default hub.json publish.buildJobs)' },
+  json: { type: 'boolean', help: 'print {"hosts": [...]} as JSON' },
+};
 
 export function jobsOption(values: Record<string, unknown>): number | undefined {
   const j = str(values as never, 'jobs');

@@ -3,7 +3,7 @@
 // on a job's new config and on disconnect: never per heartbeat. One
 // group-committed journal (journal.ts) for all hosts, so a reconnect storm of
 // 10,000 hellos costs a few fdatasyncs, not 10,000 atomic file replacements.
-import { readFile, readdir, mkdir, unlink } from 'node:fs/promises';
+import { readFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../common/platform/log.js';
 import { isHostName } from '../../common/protocol/names.js';
@@ -34,7 +34,8 @@ export class HostStateStore {
   async load(): Promise<void> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     this.journal = await KeyedJournal.open<HostState>({ file: path.join(this.dir, HOST_JOURNAL), log: this.log, accept: isHostState });
-    await this.migrateLegacy(this.journal);
+    // Hubs before the journal kept one NAME.json per host.
+    await this.journal.importFiles(this.dir, (f) => (f.endsWith('.json') && isHostName(f.slice(0, -5)) ? f.slice(0, -5) : null));
   }
 
   get(name: string): HostState | undefined {
@@ -53,23 +54,6 @@ export class HostStateStore {
 
   async close(): Promise<void> {
     await this.journal?.close();
-  }
-
-  /** Hubs before the journal kept one NAME.json per host. */
-  private async migrateLegacy(j: KeyedJournal<HostState>): Promise<void> {
-    const legacy = (await readdir(this.dir)).filter((f) => f.endsWith('.json') && isHostName(f.slice(0, -5)));
-    if (legacy.length === 0) return;
-    for (const f of legacy) {
-      const name = f.slice(0, -5);
-      if (j.get(name)) continue;
-      try {
-        const v = JSON.parse(await readFile(path.join(this.dir, f), 'utf8')) as unknown;
-        if (isHostState(name, v)) j.map.set(name, v);
-      } catch { /* an unreadable one is skipped */ }
-    }
-    await j.compactNow();
-    await Promise.all(legacy.map((f) => unlink(path.join(this.dir, f)).catch(() => undefined)));
-    this.log.info({ hosts: legacy.length }, 'moved per-host state files into the host-state journal');
   }
 }
 

@@ -3,7 +3,7 @@
 // job (state/jobs/ID.log, created on its first line). Output lines are not
 // fsynced one by one (that would put a disk flush on the streaming path); the
 // job record, which is what "acknowledged" means, is.
-import { readdir, readFile, unlink, mkdir } from 'node:fs/promises';
+import { unlink, mkdir } from 'node:fs/promises';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import path from 'node:path';
 import type { Action, Outcome } from '../../common/protocol/messages.js';
@@ -51,9 +51,10 @@ export class JobStore {
   async load(): Promise<JobRecord[]> {
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     this.journal = await KeyedJournal.open<JobRecord>({ file: path.join(this.dir, JOB_JOURNAL), log: this.log, accept: isJobRecord });
-    await this.migrateLegacy();
+    await this.journal.importFiles(this.dir, (f) => LEGACY_FILE.exec(f)?.[1] ?? null);
     const byTime = [...this.j.map.values()].sort((a, b) => a.requestedAt.localeCompare(b.requestedAt));
-    for (const rec of byTime) if (FINAL_STATES.has(rec.state)) this.noteFinished(rec);
+    // Builds the per-host index; prunes now if jobHistory was lowered since the last run.
+    await Promise.all(byTime.filter((rec) => FINAL_STATES.has(rec.state)).map((rec) => this.noteFinished(rec)));
     return byTime;
   }
 
@@ -134,24 +135,6 @@ export class JobStore {
       work.push(this.j.delete(id), unlink(this.logPath(id)).catch(() => undefined));
     }
     await Promise.all(work);
-  }
-
-  private async migrateLegacy(): Promise<void> {
-    const legacy = (await readdir(this.dir)).filter((f) => LEGACY_FILE.test(f));
-    if (legacy.length === 0) return;
-    for (const f of legacy) {
-      const id = LEGACY_FILE.exec(f)![1]!;
-      if (this.j.get(id)) continue; // the journal is newer
-      try {
-        const rec = JSON.parse(await readFile(path.join(this.dir, f), 'utf8')) as unknown;
-        if (isJobRecord(id, rec)) this.j.map.set(id, rec);
-      } catch (err) {
-        this.log.warn({ file: f, err: (err as Error).message }, 'skipping unreadable job record');
-      }
-    }
-    await this.j.compactNow();
-    await Promise.all(legacy.map((f) => unlink(path.join(this.dir, f)).catch(() => undefined)));
-    this.log.info({ records: legacy.length }, 'moved one-file-per-job records into the job journal');
   }
 }
 

@@ -17,7 +17,8 @@
 // records to a temporary file, fsyncs it and renames it over the journal
 // (common/platform/atomic.ts): a crash during it leaves the old journal.
 import { createReadStream } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { writeFileAtomic } from '../../common/platform/atomic.js';
 import { BentoError } from '../../common/protocol/errors.js';
@@ -84,6 +85,30 @@ export class KeyedJournal<T> {
   delete(key: string): Promise<void> {
     if (!this.map.delete(key)) return Promise.resolve();
     return this.enqueue(JSON.stringify({ k: key, d: 1 }));
+  }
+
+  /**
+   * Move records kept one file per record (what the hub wrote before the
+   * journal) into it: files whose name `keyOf` maps to a key are read, checked
+   * with `accept`, added unless the journal already has that key (it is
+   * newer), written with one rewrite, then deleted. Returns how many files.
+   */
+  async importFiles(dir: string, keyOf: (file: string) => string | null): Promise<number> {
+    const files = (await readdir(dir)).map((f) => [f, keyOf(f)] as const).filter((e): e is readonly [string, string] => e[1] !== null);
+    if (files.length === 0) return 0;
+    for (const [f, key] of files) {
+      if (this.map.has(key)) continue;
+      try {
+        const v = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as unknown;
+        if (this.o.accept(key, v)) this.map.set(key, v);
+      } catch (err) {
+        this.o.log.warn({ file: f, err: (err as Error).message }, 'skipping an unreadable record file');
+      }
+    }
+    await this.compactNow();
+    await Promise.all(files.map(([f]) => unlink(path.join(dir, f)).catch(() => undefined)));
+    this.o.log.info({ file: this.o.file, records: files.length }, 'moved one-file-per-record state into the journal');
+    return files.length;
   }
 
   /** Rewrite the file with only the live records (also runs by itself as the file grows). */

@@ -34,8 +34,8 @@ export function attachControl(session: LiveSession, channel: ServerChannel, hook
     }
   }, fail);
 
+  // session.lastInbound is kept by the transport's byte feed (ssh-server.ts), not per message.
   const handle = (msg: AgentMessage): void => {
-    session.lastInbound = Date.now();
     if (!session.hello) {
       if (msg.type !== 'hello') throw new BentoError('PROTOCOL_STATE', `expected hello, got ${msg.type}`);
       if (msg.name !== session.name) throw new BentoError('PROTOCOL_STATE', `hello names "${msg.name}" but this key belongs to "${session.name}"`);

@@ -17,6 +17,7 @@ import { CONTROL_SUBSYSTEM, PROTOCOL_VERSION } from '../../common/protocol/versi
 import { sftpOverClient } from '../../client/pull/connect.js';
 import { readRemoteState } from '../../client/pull/remote.js';
 import type { AgentSpec, FromWorker, PollResult, ToWorker, WorkerInit, WorkerStats } from './ipc.js';
+import { sshPing } from './ssh-ping.js';
 
 const send = (m: FromWorker): void => { process.send?.(m); };
 
@@ -136,11 +137,7 @@ class Agent {
           if (!this.channel || !this.ready || !this.client) return;
           stats.heartbeatsSent++;
           if (sshKeepalive) {
-            // What ssh2's own keepalive does (client.js sendKA): a reply callback
-            // in order, then keepalive@openssh.com; the hub's ssh2 answers it.
-            const c = this.client as unknown as { _callbacks: Array<() => void>; _protocol: { ping(): void } };
-            c._callbacks.push(() => { stats.heartbeatsEchoed++; });
-            c._protocol.ping();
+            sshPing(this.client, () => { stats.heartbeatsEchoed++; }); // the hub's ssh2 answers it
           } else {
             this.channel.write(`{"type":"heartbeat","seq":${this.seq++}}\n`);
           }

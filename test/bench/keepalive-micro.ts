@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import ssh2 from 'ssh2';
 import type { AddressInfo } from 'node:net';
 import { generateEd25519 } from '../../common/platform/ed25519.js';
+import { sshPing } from './ssh-ping.js';
 
 type Mode = 'json' | 'ssh';
 
@@ -59,10 +60,7 @@ async function measure(mode: Mode, n: number, rounds: number): Promise<number> {
         if (mode === 'json') {
           c.ch.write(`{"type":"heartbeat","seq":${r}}\n`);
         } else {
-          // As ssh2's own keepalive does it: a reply callback in order, then the ping.
-          const k = c.client as unknown as { _callbacks: Array<() => void>; _protocol: { ping(): void } };
-          k._callbacks.push(() => { replies++; });
-          k._protocol.ping();
+          sshPing(c.client, () => { replies++; });
         }
       }
       await new Promise((res) => setTimeout(res, 300));

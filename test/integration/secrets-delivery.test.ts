@@ -102,8 +102,11 @@ test('rotation: changed content is a new version, atomically replacing the old o
   await writeFile(path.join(fleet.fleetDir, 'hosts', 'web1', 'secrets', 'db-password'), ROTATED);
   // The agent fetches at each connection (and before each job): reconnect it.
   await fleet.agents.get('web1')!.stop();
-  fleet.startAgent('web1', path.join(fleet.dir, 'web1.json'));
-  await waitFor('rotated', async () => (await readFile(path.join(sec1, 'db-password'), 'utf8').catch(() => '')) === ROTATED, 15_000);
+  const agent = fleet.startAgent('web1', path.join(fleet.dir, 'web1.json'));
+  // The switch is visible before the old version is removed: wait for the
+  // agent to say the whole update (switch, then cleanup) is done.
+  await waitFor('secrets updated', () => /secrets updated/.test(agent.output()), 15_000);
+  assert.equal(await readFile(path.join(sec1, 'db-password'), 'utf8'), ROTATED);
   const afterLink = await readlink(sec1);
   assert.notEqual(afterLink, before);
   assert.equal(existsSync(before), false, 'the old version was removed');

@@ -188,9 +188,12 @@ test('sync pending, rebuild pending, up to date and auto updated with the real p
 });
 
 test('`status --watch` redraws in place on a terminal and exits 0 on Ctrl-C', { skip }, async () => {
-  // A real pseudo-terminal via script(1); Ctrl-C is typed into it.
-  const cmd = `${process.execPath} ${HUB_BIN} status --watch --interval 0.5 --dir ${fleet.fleetDir}`;
-  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TERM: 'xterm' } });
+  // A real pseudo-terminal via script(1); Ctrl-C is typed into it. script
+  // runs the command through $SHELL -c. Without `exec`, dash (CI has no
+  // $SHELL, so /bin/sh) stays in the foreground process group, dies of the
+  // same SIGINT, and script reports 130 whatever bento-hub did.
+  const cmd = `exec ${process.execPath} ${HUB_BIN} status --watch --interval 0.5 --dir ${fleet.fleetDir}`;
+  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TERM: 'xterm', SHELL: '/bin/sh' } });
   let out = '';
   child.stdout.on('data', (c: Buffer) => { out += c.toString(); });
   const redraws = (): number => out.split('\x1b[H\x1b[2J').length - 1;

@@ -84,7 +84,8 @@ test('disk full: the hub keeps serving, refuses to queue, holds the ack; space b
   // Space is back: the hub's retry writes everything, and the agent gets its ack.
   await rm(filler());
   await waitFor('agent outbox empty (acked)', async () => (await outbox()).length === 0, 15_000, 100);
-  assert.ok(fleet.hub!.output().includes('journal writable again'));
+  // The log line follows the rewrite that released the ack, through another pipe: wait for it too.
+  await waitFor('hub logged the recovery', () => fleet.hub!.output().includes('journal writable again'), 5000);
   const recs = await readJobRecords(path.join(stateDir, 'jobs'));
   assert.equal(recs.find((r) => r.id === jobId)?.state, 'success');
   assert.equal(recs.filter((r) => r.host === 'web2').length, 0, 'the refused queued job left no record');

@@ -5,100 +5,31 @@
 // planted on the hub pointing outside, every mutating request, handle tricks,
 // and a write beyond the log quota. Every attempt is refused, nothing secret
 // comes back, and a checksum of everything outside web1's jail is unchanged.
+// The open-handle limit is in jail-limits.test.ts; the setup in jail-helpers.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
-import { chmod, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import ssh2, { type SFTPWrapper } from 'ssh2';
-import { TestFleet } from '../helpers/fleet.js';
+import ssh2 from 'ssh2';
+import type { TestFleet } from '../helpers/fleet.js';
+import { call, checksum, connectSftp, createJailFleet, OUTSIDE_SECRET, QUOTA, readAll, SECRET, type Outcome } from './jail-helpers.js';
 
 const execFileP = promisify(execFile);
 const { STATUS_CODE } = ssh2.utils.sftp;
-const SECRET = 'DB1-SECRET-7f3a9c';
-const OUTSIDE_SECRET = 'OUTSIDE-SECRET-51be02';
-const QUOTA = 64 * 1024;
 
 let fleet: TestFleet;
 let outside: string;
 let web1Hash: string;
 
 before(async () => {
-  fleet = await TestFleet.create({ hubSettings: { publish: { buildCommand: ['true'], logQuotaBytes: QUOTA, logMaxFiles: 20 } } });
-  await fleet.addHost('web1');
-  await fleet.addHost('db1');
-  const hosts = path.join(fleet.fleetDir, 'hosts');
-  await mkdir(path.join(hosts, 'web1', 'sub'), { recursive: true });
-  await writeFile(path.join(hosts, 'web1', 'configuration.nix'), '{ ... }: { networking.hostName = "web1"; }\n');
-  await writeFile(path.join(hosts, 'web1', 'sub', 'module.nix'), '{ }\n');
-  await mkdir(path.join(hosts, 'db1'), { recursive: true });
-  await writeFile(path.join(hosts, 'db1', 'configuration.nix'), '{ ... }: { }\n');
-  await writeFile(path.join(hosts, 'db1', 'db-secret.txt'), `${SECRET}\n`);
-  const dep = await fleet.hubCli(['deploy', '--json']);
-  assert.equal(dep.code, 0, dep.stderr);
-  web1Hash = (JSON.parse(dep.stdout) as { hosts: Array<{ host: string; hash: string }> }).hosts.find((h) => h.host === 'web1')!.hash;
-
-  // Things an attacker would love to reach, and symlinks planted on the hub pointing at them.
-  outside = path.join(fleet.dir, 'outside');
-  await mkdir(outside);
-  await writeFile(path.join(outside, 'secret.txt'), `${OUTSIDE_SECRET}\n`);
-  const ver = path.join(fleet.fleetDir, 'jails', 'web1', 'versions', web1Hash);
-  await chmod(ver, 0o755);
-  await symlink(outside, path.join(ver, 'evil-dir'));
-  await symlink(path.join(outside, 'secret.txt'), path.join(ver, 'evil-file'));
-  await symlink('../../../db1/versions', path.join(ver, 'sub', 'evil-rel'));
-  await symlink(path.join(outside, 'secret.txt'), path.join(fleet.fleetDir, 'jails', 'web1', 'logs', 'planted.log'));
-  await fleet.startHub();
+  ({ fleet, outside, web1Hash } = await createJailFleet());
 });
 
 after(async () => { await fleet?.close(); });
 
-/** sha256 over every path, type, mode, link target and file content under the roots, except `skip`. */
-async function checksum(roots: string[], skip: string): Promise<string> {
-  const h = createHash('sha256');
-  const walk = async (p: string): Promise<void> => {
-    if (p === skip || p.startsWith(`${skip}/`)) return;
-    const st = await lstat(p);
-    h.update(`${p}\0${st.mode}\0${st.size}\0`);
-    if (st.isSymbolicLink()) h.update(await readlink(p));
-    else if (st.isFile()) h.update(await readFile(p));
-    else if (st.isDirectory()) for (const n of (await readdir(p)).sort()) await walk(path.join(p, n));
-  };
-  for (const r of roots) await walk(r);
-  return h.digest('hex');
-}
-
-function connect(host: string): Promise<{ client: ssh2.Client; sftp: SFTPWrapper }> {
-  return new Promise((resolve, reject) => {
-    const client = new ssh2.Client();
-    client.on('error', reject);
-    client.on('ready', () => client.sftp((err, sftp) => (err ? reject(err) : resolve({ client, sftp }))));
-    readFile(fleet.keys.get(host)!.keyPath).then((privateKey) => client.connect({ host: '127.0.0.1', port: fleet.sshPort, username: host, privateKey }), reject);
-  });
-}
-
-type Outcome = { ok: true; value: unknown } | { ok: false; code: number | undefined; message: string };
-
-function call(fn: (cb: (err: Error | null | undefined, v?: unknown) => void) => void): Promise<Outcome> {
-  return new Promise((resolve) => {
-    try {
-      fn((err, v) => resolve(err ? { ok: false, code: (err as { code?: number }).code, message: err.message } : { ok: true, value: v }));
-    } catch (err) {
-      resolve({ ok: false, code: undefined, message: (err as Error).message });
-    }
-  });
-}
-
-async function readAll(sftp: SFTPWrapper, p: string): Promise<Outcome> {
-  const opened = await call((cb) => sftp.open(p, 'r', cb as never));
-  if (!opened.ok) return opened;
-  const buf = Buffer.alloc(64 * 1024);
-  const r = await call((cb) => sftp.read(opened.value as Buffer, buf, 0, buf.length, 0, ((err: Error | undefined, n: number) => cb(err, n)) as never));
-  await call((cb) => sftp.close(opened.value as Buffer, cb as never));
-  return r.ok ? { ok: true, value: buf.subarray(0, r.value as number).toString('utf8') } : r;
-}
+const connect = (host: string): ReturnType<typeof connectSftp> => connectSftp(fleet, host);
 
 test('ssh2 SFTP client: reads, listings, realpath and mutations outside the jail are all refused', async () => {
   const before = await checksum([fleet.fleetDir, outside], path.join(fleet.fleetDir, 'jails', 'web1', 'logs'));
@@ -313,29 +244,4 @@ test('OpenSSH sftp -b through the hub: the same escapes are refused', async () =
   assert.equal(await checksum([fleet.fleetDir, outside], path.join(fleet.fleetDir, 'jails', 'web1', 'logs')), before);
   // The published tree itself is untouched.
   assert.match(await readFile(path.join(fleet.fleetDir, 'jails', 'web1', 'versions', web1Hash, 'configuration.nix'), 'utf8'), /web1/);
-});
-
-test('at most 32 open handles; a log refused for that leaves nothing behind and can be created later', async () => {
-  const { client, sftp } = await connect('web1');
-  const logsDir = path.join(fleet.fleetDir, 'jails', 'web1', 'logs');
-  const handles: Buffer[] = [];
-  try {
-    for (let i = 0; i < 32; i++) {
-      const h = await call((cb) => sftp.open('config/configuration.nix', 'r', cb as never));
-      assert.ok(h.ok, `handle ${i + 1} of 32: ${JSON.stringify(h)}`);
-      handles.push(h.value as Buffer);
-    }
-    const over = await call((cb) => sftp.open('config/configuration.nix', 'r', cb as never));
-    assert.ok(!over.ok && /too many open handles/.test(over.message), JSON.stringify(over));
-    const log = await call((cb) => sftp.open('logs/over-limit.log', 'w', cb as never));
-    assert.ok(!log.ok && /too many open handles/.test(log.message), JSON.stringify(log));
-    assert.ok(!(await readdir(logsDir)).includes('over-limit.log'), 'no file was created for the refused handle');
-    for (const h of handles.splice(0)) await call((cb) => sftp.close(h, cb as never));
-    const later = await call((cb) => sftp.open('logs/over-limit.log', 'w', cb as never));
-    assert.ok(later.ok, `with handles free the same name can be created: ${JSON.stringify(later)}`);
-    await call((cb) => sftp.close(later.value as Buffer, cb as never));
-  } finally {
-    for (const h of handles) await call((cb) => sftp.close(h, cb as never));
-    client.end();
-  }
 });

@@ -76,15 +76,33 @@ export function spawnDaemon(name: string, cmd: string, args: string[], opts: Spa
   return daemon;
 }
 
-/** Ask the kernel for a free TCP port on 127.0.0.1. */
+/**
+ * A free TCP port on HOST for a daemon the test starts next. Picked at random
+ * below the kernel's ephemeral range (32768-60999 by default): a port the
+ * kernel hands out is also what the next outgoing connect() may take as its
+ * local port, and with two test files running at once a daemon started a
+ * moment later could then fail with EADDRINUSE. Checked by binding it.
+ */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
+  for (let i = 0; i < 100; i++) {
+    const port = 15_000 + Math.floor(Math.random() * 17_000);
+    if (await canBind(host, port)) return port;
+  }
+  return bindAndRelease(host, 0); // everything tried was taken: let the kernel pick
+}
+
+function canBind(host: string, port: number): Promise<boolean> {
+  return bindAndRelease(host, port).then(() => true, () => false);
+}
+
+function bindAndRelease(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
-    srv.listen(0, host, () => {
+    srv.listen({ port, host, exclusive: true }, () => {
       const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
+      const got = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(got));
     });
   });
 }

@@ -102,10 +102,14 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
       verdict = { outcome: 'failure', exitCode: null, reason: `rollback guard error after restart: ${(err as Error).message}` };
     }
     this.o.log.info({ jobId: g.jobId, outcome: verdict.outcome, reason: verdict.reason }, 'rollback guard: decided after restart');
+    // Report first, then let go: until the result is in the outbox, a hello
+    // must still name the job as running. A connection made in between (the
+    // rollback may just have brought the network back) would otherwise tell
+    // the hub the job is gone, and the hub would close it as interrupted.
     const job = this.takenOver;
+    if (job) await this.report(job, verdict);
     this.leftover = null;
     this.takenOver = null;
-    if (job) await this.report(job, verdict);
   }
 
   private async decideAfterRestart(g: GuardRecord, say: (l: string) => void): Promise<Verdict> {

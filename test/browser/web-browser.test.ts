@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
 import { TestFleet } from '../helpers/fleet.js';
-import { freePort } from '../helpers/proc.js';
+import { freePort, waitFor } from '../helpers/proc.js';
 import { makeNixEnv, nixAvailable, writeFixtureConfig, currentSystemPath, type NixEnv } from '../fixtures/nix.js';
 import { parsePrometheusText } from '../../common/platform/prometheus.js';
 import { request, SCRIPTED_REBUILD } from '../integration/web-helpers.js';
@@ -205,9 +205,9 @@ test('another site\'s page cannot start a job, and a DNS-rebound name gets nothi
 
   // attacker.test: a page that tries every cross-site trick a browser allows without CORS.
   const evilPage = `<!doctype html><html><body><h1>totally harmless</h1>
-<iframe name="sink" title="sink"></iframe>
-<form id="f1" method="post" action="${local}/upgrade" target="sink"><input name="action" value="switch"></form>
-<form id="f2" method="post" action="${dash}/hosts/web2/trigger" target="sink"><input name="action" value="switch"></form>
+<iframe name="sink1" title="sink1"></iframe><iframe name="sink2" title="sink2"></iframe>
+<form id="f1" method="post" action="${local}/upgrade" target="sink1"><input name="action" value="switch"></form>
+<form id="f2" method="post" action="${dash}/hosts/web2/trigger" target="sink2"><input name="action" value="switch"></form>
 <script>
   var tries = [
     fetch('${local}/api/upgrade', { method: 'POST', mode: 'no-cors', headers: { 'Content-Type': 'text/plain' }, body: '{"action":"switch"}' }).catch(function () {}),
@@ -216,25 +216,31 @@ test('another site\'s page cannot start a job, and a DNS-rebound name gets nothi
   ];
   document.getElementById('f1').submit();
   setTimeout(function () { document.getElementById('f2').submit(); }, 300);
-  Promise.all(tries).then(function () { setTimeout(function () { document.title = 'done'; }, 900); });
+  Promise.all(tries).then(function () { document.title = 'done'; });
 </script></body></html>`;
   const srv = http.createServer((_req, res) => { res.writeHead(200, { 'Content-Type': 'text/html' }); res.end(evilPage); });
   const evilPort = await freePort();
   await new Promise<void>((r) => srv.listen(evilPort, '127.0.0.1', r));
+  let m = m0;
   try {
     const page = await newPage();
     await page.goto(`http://attacker.test:${evilPort}/`);
     await page.waitForFunction(() => document.title === 'done', null, { timeout: 15_000 });
     assert.equal(await page.evaluate(() => (window as unknown as { leak?: string | null }).leak ?? null), null, 'the state could not be read cross-origin');
+    // The form posts land on their own schedule (the page does not wait for
+    // them): keep the page open until the servers have counted them.
+    const refusedByAgent = (m: Map<string, number>): number => (m.get('bento_agent_local_refused_total{reason="origin"}') ?? 0) - (m0.get('bento_agent_local_refused_total{reason="origin"}') ?? 0);
+    m = await agentMetrics();
+    await waitFor('fetch, form and read refused by the agent', async () => refusedByAgent(m = await agentMetrics()) >= 3, 10_000, 100)
+      .catch(() => assert.fail(`fetch, form and read were refused by the agent: ${refusedByAgent(m)} of 3 refusals counted`));
+    await waitFor('the dashboard refused the cross-site trigger', async () => await hubMetric('bento_web_refused_total{reason="origin"}') - hubRefused0 >= 1, 10_000, 100)
+      .catch(() => assert.fail('the dashboard refused the cross-site trigger'));
     await shot(page, '11-attacker-page');
     await page.close();
   } finally {
     srv.close();
   }
-  const m = await agentMetrics();
   assert.equal(m.get('bento_agent_local_upgrades_total') ?? 0, m0.get('bento_agent_local_upgrades_total') ?? 0, 'no upgrade was started');
-  assert.ok((m.get('bento_agent_local_refused_total{reason="origin"}') ?? 0) - (m0.get('bento_agent_local_refused_total{reason="origin"}') ?? 0) >= 3, 'fetch, form and read were refused by the agent');
-  assert.ok(await hubMetric('bento_web_refused_total{reason="origin"}') - hubRefused0 >= 1, 'the dashboard refused the cross-site trigger');
   await new Promise((r) => setTimeout(r, 300));
   const hubJobs = JSON.parse((await request(`${dash}/api/hosts`, { headers: { Authorization: `Bearer ${token}` } })).body) as { hosts: Array<{ name: string; lastJob: { id: string } | null; activeJob: unknown }> };
   for (const h of hubJobs.hosts) {

@@ -47,8 +47,17 @@ export function spawnDaemon(name: string, cmd: string, args: string[], opts: Spa
   };
   child.stdout?.on('data', onData);
   child.stderr?.on('data', onData);
+  // 'exit' can come before the last bytes of the pipes are read: wait for
+  // them too (what a process logs just before exiting is often what a test
+  // checks), but at most 1 s, since a grandchild may hold the pipes open.
+  const drained = Promise.all([child.stdout, child.stderr].map((s) => new Promise<void>((r) => {
+    if (!s || s.readableEnded || s.destroyed) r(); else s.once('close', () => r());
+  })));
   const exited = new Promise<number | null>((resolve) => {
-    child.once('exit', (code) => resolve(code));
+    child.once('exit', (code) => {
+      const t = setTimeout(() => resolve(code), 1000);
+      void drained.then(() => { clearTimeout(t); resolve(code); });
+    });
     child.once('error', (err) => { buf += `\n[spawn error] ${String(err)}`; resolve(null); });
   });
   let stopping: Promise<void> | undefined;

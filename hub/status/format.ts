@@ -2,6 +2,7 @@
 // needs attention (the reason of a failure or rollback, what is pending).
 import type { HostStatus, HostStateName } from '../../common/protocol/admin.js';
 import { short } from './derive.js';
+import { rebootNote } from './reboot-report.js';
 import { ago } from '../cli/util.js';
 
 export const COLUMNS = ['HOST', 'CONNECTION', 'CARRIER', 'PUBLISHED', 'APPLIED', 'STATE', 'LAST JOB', 'AGE', 'TOOK'] as const;
@@ -47,6 +48,6 @@ export function renderTable(hosts: HostStatus[], now: number, paint: (code: numb
   }).join('  ').trimEnd();
   const out = [line(head), ...rows.map((r, i) => line(r, stateColour(hosts[i]!.state)))];
   // Up-to-date hosts need no note, unless they just came back from a reboot they asked for.
-  const notes = hosts.filter((h) => h.detail && (h.state !== 'up to date' || h.detail.includes('back after the'))).map((h) => `  ${h.name}: ${h.detail}`);
+  const notes = hosts.filter((h) => h.detail && (h.state !== 'up to date' || rebootNote(h.lastReboot, h.lastJob) !== null)).map((h) => `  ${h.name}: ${h.detail}`);
   return `${out.join('\n')}\n${notes.length ? `\n${notes.join('\n')}\n` : ''}`;
 }

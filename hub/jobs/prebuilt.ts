@@ -18,19 +18,28 @@ export interface Prebuilt {
 }
 
 /** The hello capability of agents that understand job.start storePath. */
-export const PREBUILT_CAPABILITY = 'prebuilt';
+const PREBUILT_CAPABILITY = 'prebuilt';
+
+/**
+ * UNSUPPORTED when an agent with these hello capabilities would ignore
+ * storePath (it would run nixos-rebuild instead, which is not what was
+ * asked); null when it understands it.
+ */
+export function prebuiltUnsupported(host: string, capabilities: readonly string[]): BentoError | null {
+  return capabilities.includes(PREBUILT_CAPABILITY) ? null
+    : new BentoError('UNSUPPORTED', `the agent on ${host} does not support prebuilt switches (upgrade bento-client there)`);
+}
 
 /**
  * The store path to send for HOST. Throws NO_PREBUILT when there is no
  * successful, non-dry build with a store path (or the copy into the hub's cache
  * failed), and UNSUPPORTED when the connected agent would ignore storePath
- * (it would run nixos-rebuild instead, which is not what was asked).
+ * (null capabilities: not connected; checked again at dispatch).
  */
 export async function resolvePrebuilt(fleetDir: string | undefined, host: string, capabilities: readonly string[] | null): Promise<Prebuilt> {
   if (!fleetDir) throw new BentoError('INTERNAL', 'this hub was started without its fleet directory');
-  if (capabilities && !capabilities.includes(PREBUILT_CAPABILITY)) {
-    throw new BentoError('UNSUPPORTED', `the agent on ${host} does not support prebuilt switches (upgrade bento-client there)`);
-  }
+  const unsupported = capabilities && prebuiltUnsupported(host, capabilities);
+  if (unsupported) throw unsupported;
   const rec = await readBuildRecord(fleetDir, host);
   const hint = `run \`bento-hub build ${host}\` first`;
   if (!rec) throw new BentoError('NO_PREBUILT', `no build recorded for ${host}; ${hint}`);

@@ -16,7 +16,7 @@ import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import type { SessionRegistry } from '../server/sessions.js';
 import type { LiveSession } from '../server/live-session.js';
 import type { JobWatchers } from './watchers.js';
-import { PREBUILT_CAPABILITY, prebuiltFields, withPrebuilt, type Prebuilt } from './prebuilt.js';
+import { prebuiltFields, prebuiltUnsupported, withPrebuilt, type Prebuilt } from './prebuilt.js';
 import { PerHostQueue } from './per-host-queue.js';
 import { ackWhenDurable } from './durable-ack.js';
 import { AGENT_JOB_ID, newJob } from './job-ids.js';
@@ -140,11 +140,11 @@ export class Scheduler {
     if (!next || this.active.has(host) || session.closed) return;
     const rec = this.deps.store.get(next);
     if (!rec) return;
-    if (rec.storePath && !session.hello?.capabilities.includes(PREBUILT_CAPABILITY)) {
-      // Queued while the host was offline; it came back with an agent that
-      // would ignore storePath and run nixos-rebuild instead: not what was asked.
+    // Queued while the host was offline: the agent it came back with may not understand storePath.
+    const unsupported = rec.storePath ? prebuiltUnsupported(host, session.hello?.capabilities ?? []) : null;
+    if (unsupported) {
       this.pending.delete(host);
-      await this.finish(rec, { outcome: 'failure', reason: `not run: the agent on ${host} does not support prebuilt switches (upgrade bento-client there) [UNSUPPORTED]` });
+      await this.finish(rec, { outcome: 'failure', reason: `not run: ${unsupported.message} [${unsupported.code}]` });
       return;
     }
     this.dispatch(session, rec);

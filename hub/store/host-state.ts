@@ -68,7 +68,7 @@ function isHostState(key: string, v: unknown): v is HostState {
  */
 export async function readHostState(dir: string, name: string): Promise<HostState | null> {
   if (!isHostName(name)) return null; // never a path
-  const v = (await readJournal(path.join(dir, HOST_JOURNAL))).get(name)
+  const v = (await readJournal(path.join(dir, HOST_JOURNAL), isHostState)).get(name)
     ?? await readFile(path.join(dir, `${name}.json`), 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
   return isHostState(name, v) ? v : null;
 }

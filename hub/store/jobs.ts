@@ -146,5 +146,5 @@ function isJobRecord(key: string, v: unknown): v is JobRecord {
 
 /** The job records on disk, read without a hub (tests, offline tools). */
 export async function readJobRecords(jobsDir: string): Promise<JobRecord[]> {
-  return [...(await readJournal(path.join(jobsDir, JOB_JOURNAL))).values()] as JobRecord[];
+  return [...(await readJournal(path.join(jobsDir, JOB_JOURNAL), isJobRecord)).values()];
 }

@@ -60,11 +60,7 @@ export class KeyedJournal<T> {
   static async open<T>(o: JournalOptions<T>): Promise<KeyedJournal<T>> {
     const j = new KeyedJournal<T>(o);
     const { entries, bad } = await readEntries(o.file);
-    for (const e of entries) {
-      if ('d' in e) j.map.delete(e.k);
-      else if (o.accept(e.k, e.v)) j.map.set(e.k, e.v);
-      else o.log.warn({ file: o.file, key: e.k }, 'dropping an invalid journal record');
-    }
+    replay(entries, o.accept, j.map, (key) => o.log.warn({ file: o.file, key }, 'dropping an invalid journal record'));
     j.lines = entries.length + bad;
     if (bad > 0) {
       o.log.warn({ file: o.file, lines: bad }, 'skipped unreadable journal lines (a torn write from a crash?); rewriting the journal');
@@ -201,14 +197,20 @@ export class KeyedJournal<T> {
   }
 }
 
-/** Read a journal without opening it for writing (CLI commands, tests): the live records. */
-export async function readJournal(file: string): Promise<Map<string, unknown>> {
-  const map = new Map<string, unknown>();
-  for (const e of (await readEntries(file)).entries) {
-    if ('d' in e) map.delete(e.k);
-    else map.set(e.k, e.v);
-  }
+/** Read a journal without opening it for writing (CLI commands, tests): the live records that `accept` takes, as the hub would load them. */
+export async function readJournal<T>(file: string, accept: (key: string, value: unknown) => value is T): Promise<Map<string, T>> {
+  const map = new Map<string, T>();
+  replay((await readEntries(file)).entries, accept, map);
   return map;
+}
+
+/** Apply ENTRIES in order to MAP: sets that `accept` takes, deletes; a refused value goes to `dropped`. */
+function replay<T>(entries: Entry[], accept: (key: string, value: unknown) => value is T, map: Map<string, T>, dropped?: (key: string) => void): void {
+  for (const e of entries) {
+    if ('d' in e) map.delete(e.k);
+    else if (accept(e.k, e.v)) map.set(e.k, e.v);
+    else dropped?.(e.k);
+  }
 }
 
 async function readEntries(file: string): Promise<{ entries: Entry[]; bad: number }> {

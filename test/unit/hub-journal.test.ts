@@ -29,7 +29,7 @@ test('journal: changes survive a reopen; deletes are tombstones; concurrent chan
     await j.set('k8', { n: -8 });
     assert.equal(j.stats.commits, 3);
     await j.close();
-    const back = await readJournal(file);
+    const back = await readJournal(file, accept);
     assert.equal(back.size, 999);
     assert.equal(back.has('k7'), false);
     assert.deepEqual(back.get('k8'), { n: -8 });
@@ -68,7 +68,7 @@ test('journal: the file is compacted as it grows, and keeps only live records', 
     const n = (await lines(file)).length;
     assert.ok(n <= 2 * 10 + 50, `the file holds ${n} lines for 10 live records`);
     await j.close();
-    assert.deepEqual((await readJournal(file)).get('k9'), { n: 399 });
+    assert.deepEqual((await readJournal(file, accept)).get('k9'), { n: 399 });
   } finally { await cleanup(); }
 });
 

@@ -71,8 +71,21 @@ export class TestFleet {
     this.hub = netns
       ? spawnDaemon('bento-hub', 'ip', ['netns', 'exec', netns, process.execPath, ...argv])
       : spawnDaemon('bento-hub', process.execPath, argv);
-    await waitFor('hub admin socket', async () => (await this.hubCli(['list', '--json'])).code === 0, 15_000, 100);
+    await this.waitServing();
     return this.hub;
+  }
+
+  /**
+   * Until this.hub serves everything: its "hub serving" log line comes after
+   * every listener (agents, WebSocket, dashboard, metrics) is up. The admin
+   * socket opens first, so an answer from it alone does not say that.
+   */
+  async waitServing(): Promise<void> {
+    const hub = this.hub;
+    if (!hub) throw new Error('no hub started');
+    await waitFor('hub serving', () => hub.output().includes('"msg":"hub serving"') || hub.child.exitCode !== null, 15_000, 50);
+    if (hub.child.exitCode !== null) throw new Error(`bento-hub exited with ${hub.child.exitCode}:\n${hub.output().slice(-2000)}`);
+    await waitFor('hub admin socket', async () => (await this.hubCli(['list', '--json'])).code === 0, 15_000, 100);
   }
 
   async stopHub(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {

@@ -13,7 +13,7 @@
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TestFleet, HUB_BIN, CLIENT_BIN } from '../helpers/fleet.js';
-import { waitFor, type Daemon } from '../helpers/proc.js';
+import type { Daemon } from '../helpers/proc.js';
 import { createNat, type NatNet } from '../fixtures/netns.js';
 import { makeNixEnv, runStandin, writeFixtureConfig, type FixtureOptions, type NixEnv } from '../fixtures/nix.js';
 import { readJobRecords } from '../../hub/store/jobs.js';
@@ -37,7 +37,7 @@ export async function natFleet(opts: { heartbeatMs?: number } = {}): Promise<Nat
   const nat = await createNat('bento-rb');
   const fleet = await TestFleet.create({ heartbeatMs: opts.heartbeatMs ?? 1000 });
   fleet.hub = nat.spawnIn(nat.hub, 'bento-hub', process.execPath, [HUB_BIN, 'serve', '--dir', fleet.fleetDir, '--listen', `${nat.hubAddr}:${HUB_PORT}`]);
-  await waitFor('hub admin socket', async () => (await fleet.hubCli(['list', '--json'])).code === 0, 15_000, 100);
+  await fleet.waitServing();
   return {
     fleet, nat,
     async close() {

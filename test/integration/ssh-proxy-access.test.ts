@@ -12,7 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import ssh2 from 'ssh2';
 import { TestFleet, HUB_BIN, CLIENT_BIN } from '../helpers/fleet.js';
-import { freePort, waitFor } from '../helpers/proc.js';
+import { freePort } from '../helpers/proc.js';
 import { generateKey, sshClientBaseArgs, startSshd, type KeyPair, type Sshd } from '../fixtures/sshd.js';
 import { createNat, netnsUnsupportedReason } from '../fixtures/netns.js';
 import { fingerprintOfBlob } from '../../common/protocol/fingerprint.js';
@@ -207,7 +207,7 @@ test('behind NAT: the hub cannot dial the host, yet ssh through the hub reaches 
     const inner = await startSshd({ dir: path.join(nfleet.dir, 'client-sshd'), authorizedKeys: [admin.publicKey], netns: nat.client, port: 22 });
     await nfleet.addHost('natted');
     nfleet.hub = nat.spawnIn(nat.hub, 'hub', process.execPath, [HUB_BIN, 'serve', '--dir', nfleet.fleetDir, '--listen', `${nat.hubAddr}:2222`]);
-    await waitFor('hub', async () => (await nfleet.hubCli(['list', '--json'])).code === 0, 15_000, 100);
+    await nfleet.waitServing();
     const cfg = await nfleet.agentConfig('natted', { hub: `ssh://${nat.hubAddr}:2222` }); // allowForwardPorts defaults to [22]
     nfleet.agents.set('natted', nat.spawnIn(nat.client, 'agent', process.execPath, [CLIENT_BIN, 'run', '--config', cfg]));
     await nfleet.waitConnected(['natted']);

@@ -1,0 +1,115 @@
+// The hub's state seam. Everything the hub must not lose goes through these
+// interfaces, never through a file path: the embedded single hub implements
+// them with files (journal.ts: append-only NDJSON, group commit), unit tests
+// with memory, and a cluster of hubs with NATS JetStream (a KV bucket per
+// keyed store, a stream for job output). Every implementation passes the same
+// contract tests (test/unit/store-contract.ts).
+//
+// The shape follows what JetStream KV gives, so the cluster is a second
+// implementation, not a branch through the hub:
+//   - reads come from a local view and never wait (a cluster backend keeps
+//     that view current by watching its bucket);
+//   - a write resolves once it is durable (file: the fdatasync covering it;
+//     JetStream: the server's ack), never earlier;
+//   - every record carries a revision, and a write can demand the revision
+//     it read (compare-and-swap), so a stale writer cannot overwrite newer
+//     state (a hub frozen for 30 s, then resumed).
+
+/** A record with the revision its store gave it (JetStream KV: the entry's sequence). */
+export interface Versioned<T> {
+  readonly value: T;
+  /** > 0, strictly increasing per store across all keys. */
+  readonly revision: number;
+}
+
+export interface WriteOptions {
+  /**
+   * Compare-and-swap: write only if the key's current revision is exactly
+   * this; 0 means "the key must not exist". On a mismatch the promise rejects
+   * with BentoError STATE_CONFLICT and nothing changes.
+   */
+  expectRevision?: number;
+}
+
+/** A change seen by a watcher: a value set (by this hub or another) or a key deleted. */
+export type StoreChange<T> =
+  | { op: 'set'; key: string; value: T; revision: number }
+  | { op: 'delete'; key: string; revision: number };
+
+/**
+ * A durable key -> record map.
+ *
+ * Guarantees every implementation must keep (the contract tests check each):
+ *   1. get/entry/has/keys/values/size read the local view synchronously.
+ *   2. set() without expectRevision is visible to readers on this hub at
+ *      once, and its promise resolves with the new revision once durable.
+ *      With expectRevision, it is visible no later than its promise resolves.
+ *   3. A rejected write (STATE_WRITE_FAILED: disk full, engine unreachable)
+ *      is retried by the store until it is durable or superseded; the local
+ *      view keeps the newest value meanwhile. A rejected CAS (STATE_CONFLICT)
+ *      changes nothing.
+ *   4. Revisions are > 0 and strictly increase within one store; entry(k)
+ *      returns the revision of the last set of k. delete() with
+ *      expectRevision follows the same compare-and-swap rule.
+ *   5. After close() and a reopen of the same backing state, every write
+ *      whose promise resolved is there with its revision; nothing else is
+ *      invented (a torn write is dropped, not half-applied).
+ *   6. watch() reports every change after the call, this hub's own included,
+ *      in revision order; a throwing watcher never breaks the store.
+ *   7. Values are validated on the way in from the backing state (the
+ *      `accept` guard given at open): a record that fails it is dropped with
+ *      a warning, never handed to callers.
+ */
+export interface KeyedStore<T> {
+  get(key: string): T | undefined;
+  entry(key: string): Versioned<T> | undefined;
+  has(key: string): boolean;
+  keys(): IterableIterator<string>;
+  values(): IterableIterator<T>;
+  readonly size: number;
+  /** Resolves with the record's new revision once durable. */
+  set(key: string, value: T, opts?: WriteOptions): Promise<number>;
+  /** Resolves once the deletion is durable; a missing key resolves at once (unless expectRevision says otherwise). */
+  delete(key: string, opts?: WriteOptions): Promise<void>;
+  /** Returns the unsubscribe function. */
+  watch(fn: (change: StoreChange<T>) => void): () => void;
+  /** Resolves when every write issued so far is durable or has failed. */
+  settled(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** One line of a job's output. `seq` orders stored and live lines, so a follower joins them with no gap and no repeat. */
+export interface OutputLine {
+  /** 1, 2, 3, ... per job, assigned by append(). */
+  seq: number;
+  stream: 'stdout' | 'stderr';
+  data: string;
+}
+
+/**
+ * Job output: an append-only log per job (file: state/jobs/ID.log; cluster: a
+ * stream subject per job). Not record-by-record durable: the job record is
+ * what "acknowledged" means; output is best effort, in order.
+ */
+export interface JobOutputStore {
+  /** Append one line; returns the seq it was given. Never blocks the caller. */
+  append(jobId: string, stream: OutputLine['stream'], data: string): number;
+  /** The lines stored for a job, in order, starting after `afterSeq` (default 0); [] for an unknown job. */
+  read(jobId: string, opts?: { afterSeq?: number; limitBytes?: number }): Promise<OutputLine[]>;
+  /** The job ended: flush what is buffered and release its resources. */
+  end(jobId: string): Promise<void>;
+  /** Forget a job's output (history pruning). */
+  remove(jobId: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Where a hub's state lives. `openKeyed` opens (creating if needed) one named
+ * keyed store: 'jobs' (job records) and 'hosts' (last known host facts) today.
+ */
+export interface StateBackend {
+  readonly kind: 'file' | 'memory' | 'nats';
+  openKeyed<T>(name: string, opts: { accept: (key: string, value: unknown) => value is T }): Promise<KeyedStore<T>>;
+  openOutput(): Promise<JobOutputStore>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,69 @@
+// The contract every JobOutputStore passes (hub/store/types.ts), on the same
+// harness as the keyed stores (keyed-store.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { JobOutputStore, StateBackend } from '../../hub/store/types.js';
+import type { Harness } from './keyed-store.js';
+
+async function withOutput(h: Harness, body: (o: JobOutputStore, reopen: () => Promise<{ o: JobOutputStore; b: StateBackend }>) => Promise<void>): Promise<void> {
+  const c = await h.fresh();
+  const opened: StateBackend[] = [];
+  try {
+    const b = await c.open();
+    opened.push(b);
+    const o = await b.openOutput();
+    await body(o, async () => {
+      const b2 = await c.open();
+      opened.push(b2);
+      return { o: await b2.openOutput(), b: b2 };
+    });
+  } finally {
+    for (const b of opened) await b.close().catch(() => undefined);
+    await c.cleanup();
+  }
+}
+
+export function jobOutputContract(h: Harness): void {
+  const t = (name: string, fn: () => Promise<void>): void => { test(`${h.name} job output: ${name}`, fn); };
+
+  t('append numbers lines 1, 2, 3 per job; read returns them in order, after a seq, within a byte budget', () => withOutput(h, async (o) => {
+    assert.equal(o.append('job-aaaaaaaa', 'stdout', 'one'), 1);
+    assert.equal(o.append('job-bbbbbbbb', 'stdout', 'other job'), 1);
+    assert.equal(o.append('job-aaaaaaaa', 'stderr', 'two'), 2);
+    assert.equal(o.append('job-aaaaaaaa', 'stdout', 'three'), 3);
+    await o.end('job-aaaaaaaa');
+    assert.deepEqual(await o.read('job-aaaaaaaa'), [
+      { seq: 1, stream: 'stdout', data: 'one' }, { seq: 2, stream: 'stderr', data: 'two' }, { seq: 3, stream: 'stdout', data: 'three' },
+    ]);
+    assert.deepEqual((await o.read('job-aaaaaaaa', { afterSeq: 2 })).map((l) => l.seq), [3]);
+    assert.deepEqual((await o.read('job-aaaaaaaa', { limitBytes: 7 })).map((l) => l.data), ['one', 'two']);
+    assert.deepEqual(await o.read('job-unknown0'), []);
+  }));
+
+  t('lines read while the job still runs, then after it ended and the store reopened', () => withOutput(h, async (o, reopen) => {
+    for (let i = 1; i <= 100; i += 1) o.append('job-cccccccc', 'stdout', `line ${i} ${'x'.repeat(i % 7)}`);
+    const live = await o.read('job-cccccccc');
+    assert.equal(live.length, 100, 'buffered lines are readable before end()');
+    await o.end('job-cccccccc');
+    await o.close();
+    const { o: o2 } = await reopen();
+    const back = await o2.read('job-cccccccc');
+    assert.deepEqual(back.map((l) => l.seq), Array.from({ length: 100 }, (_, i) => i + 1));
+    assert.equal(back[41]!.data, `line 42 ${'x'.repeat(42 % 7)}`);
+  }));
+
+  t('data with newlines, unicode and a leading "! " survives as one line', () => withOutput(h, async (o) => {
+    const tricky = ['! not stderr', 'tab\there', 'ünïcødé ✓', 'a\nb', ''];
+    for (const d of tricky) o.append('job-dddddddd', 'stdout', d);
+    await o.end('job-dddddddd');
+    assert.deepEqual((await o.read('job-dddddddd')).map((l) => [l.stream, l.data]), tricky.map((d) => ['stdout', d]));
+  }));
+
+  t('remove forgets a job\'s output', () => withOutput(h, async (o) => {
+    o.append('job-eeeeeeee', 'stdout', 'gone soon');
+    await o.end('job-eeeeeeee');
+    await o.remove('job-eeeeeeee');
+    assert.deepEqual(await o.read('job-eeeeeeee'), []);
+    await o.remove('job-eeeeeeee');
+  }));
+}

@@ -2,8 +2,7 @@
 # agent's JSON config maps 1:1 onto that key (see render.nix); the rest
 # (enable, package, pullInterval, pullRandomizedDelay, extraPackages,
 # checkConfig, logLevel) shape the systemd units; cache.publicKey sets
-# nix.settings. Keep to the small set of lib functions the option-tree stub
-# in nixos/tests/option-paths.nix understands.
+# nix.settings; machineId also pins the built system (etc/bento/machine-id).
 { config, lib, pkgs, ... }:
 let
   inherit (lib) mkOption types literalExpression;
@@ -15,11 +14,13 @@ in
   options.services.bento.client = {
     enable = lib.mkEnableOption "the Bento agent, which keeps this host's tunnel to the fleet hub open and runs the rebuilds it pushes";
 
-    package = mkOption {
-      type = types.package;
-      default = pkgs.bento-fleet or (pkgs.callPackage ../../package.nix { });
-      defaultText = literalExpression "pkgs.bento-fleet or (pkgs.callPackage ./nixos/package.nix { })";
-      description = "The Bento package (provides bento-client).";
+    package = lib.mkPackageOption pkgs "bento-fleet" {
+      extraDescription = ''
+        It provides bento-client. The flake's `nixosModules` set this to the
+        flake's own package, and `nixos/modules` imported from a checkout to
+        `pkgs.bento-fleet` when an overlay provides it, else to a build of
+        that checkout; set it only to run another build.
+      '';
     };
 
     name = mkOption {
@@ -278,6 +279,48 @@ in
         runs `systemctl kexec` (no firmware, no boot loader), falling back to
         rebootCommand with the reason logged when that is not possible. The
         module puts kexec-tools on the agent's PATH for it.
+      '';
+    };
+
+    postSwitchCommand = mkOption {
+      type = types.nullOr (types.either types.path (types.nonEmptyListOf types.str));
+      default = null;
+      example = literalExpression ''
+        pkgs.writeShellScript "bento-notify" '''
+          ''${pkgs.curl}/bin/curl -fsS -d "$BENTO_HOST $BENTO_ACTION $BENTO_OUTCOME" https://ntfy.example.org/fleet
+        '''
+      '';
+      description = ''
+        Run by the agent after every switch, boot or test job, once its
+        outcome is final (after the rollback guard's verdict, before a
+        reboot): an executable, or an argv list. Its environment carries
+        BENTO_HOST, BENTO_JOB_ID, BENTO_ACTION, BENTO_OUTCOME (success,
+        failure, rolled-back, ...), BENTO_EXIT_CODE, BENTO_REASON,
+        BENTO_GENERATION (the system profile's generation), BENTO_STORE_PATH
+        (the system the job left active; for boot, the one set to boot) and
+        BENTO_PREVIOUS_STORE_PATH. Its output goes into the job's log; a
+        failure is logged and does not change the job's outcome. null: none.
+      '';
+    };
+    postSwitchTimeoutMs = mkOption {
+      type = types.ints.between 1000 3600000;
+      default = defaults.postSwitchTimeoutMs;
+      description = "Time postSwitchCommand may run before it is stopped (SIGTERM, then SIGKILL); the job's result waits for it.";
+    };
+
+    machineId = mkOption {
+      type = types.nullOr types.str;
+      default = null;
+      example = "4c1f0a2b9d8e7f6a5b4c3d2e1f0a9b8c";
+      description = ''
+        This host's /etc/machine-id, pinned in its configuration. The module
+        writes it into every system built from this configuration (as
+        etc/bento/machine-id inside the system's store path) and gives it to
+        the agent. A pinned agent builds a new configuration first and, before
+        anything is activated or the boot default changes, compares the built
+        system's pin with /etc/machine-id: a system pinned to another machine,
+        or to none, is refused with MACHINE_ID_MISMATCH, so a mixed-up publish
+        cannot switch the wrong box. null: no pin, no check.
       '';
     };
 

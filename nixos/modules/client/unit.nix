@@ -10,10 +10,10 @@ let
     ++ cfg.extraPackages;
   # Same environment as system.autoUpgrade: NIX_PATH for non-flake configs,
   # the system proxy for nix's own downloads.
-  environment = (config.nix.envVars or { })
+  environment = config.nix.envVars
     // lib.optionalAttrs (config.environment.sessionVariables ? NIX_PATH) { inherit (config.environment.sessionVariables) NIX_PATH; }
     // { HOME = "/root"; }
-    // (config.networking.proxy.envVars or { });
+    // config.networking.proxy.envVars;
   underVarLib = lib.hasPrefix "/var/lib/" cfg.stateDir;
   network = { wants = [ "network-online.target" ]; after = [ "network-online.target" ]; };
 in

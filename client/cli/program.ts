@@ -16,6 +16,7 @@ import { installServiceTunnel } from '../cache/tunnel.js';
 import { installReboot } from '../reboot/install.js';
 import { installSecrets } from '../secrets/plugin.js';
 import { installRestartWatch } from '../restart/install.js';
+import { installPostSwitch } from '../jobs/post-switch.js';
 
 function configPath(values: CommandContext['values']): string {
   const v = values['config'];
@@ -47,6 +48,8 @@ const runCommand: CommandSpec = {
     installSecrets(agent, config.secretsDir, log.child({ component: 'secrets' }));
     // Reboot on kernel/initrd/modules change, after the guard and the pull (client/reboot/).
     await installReboot(agent, config, log.child({ component: 'reboot' }));
+    // postSwitchCommand, after the guard and the reboot hooks: it reports their final verdict (client/jobs/post-switch.ts).
+    installPostSwitch(agent, { settings: config.postSwitch, host: config.name, currentSystem: config.currentSystem, systemProfile: config.systemProfile, log: log.child({ component: 'post-switch' }) });
     // The hub's binary cache on a loopback port, through this connection (client/cache/).
     const tunnel = await installServiceTunnel(agent, config.cache, log.child({ component: 'cache' }));
     // Last: restart when idle once the program or config changed on disk (client/restart/).

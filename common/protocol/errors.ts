@@ -33,6 +33,7 @@ export const ERRORS = {
   HASH_MISMATCH: { exit: 1, summary: 'a downloaded configuration does not match its published content hash' },
   NOT_PUBLISHED: { exit: 5, summary: 'nothing is published for this host' },
   NO_PREBUILT: { exit: 5, summary: 'the host has no successful `bento-hub build` to switch to (trigger --prebuilt)' },
+  MACHINE_ID_MISMATCH: { exit: 1, summary: 'the system was built for another machine: its pinned machine id (etc/bento/machine-id) is missing or not this host\'s /etc/machine-id; nothing was activated' },
   UNSUPPORTED: { exit: 1, summary: 'the agent does not support this (upgrade bento-client)' },
   STATE_WRITE_FAILED: { exit: 1, summary: 'the hub could not write its state to disk (disk full?); retried until it can' },
   STATE_CONFLICT: { exit: 1, summary: 'the record changed since it was read (another writer won); read it again and retry' },

@@ -1,30 +1,13 @@
-# Test-only: evaluates Bento's NixOS modules with the REAL module system
-# (lib.evalModules of the vendored nixpkgs lib), together with typed
-# declarations of the NixOS options they touch (nixos-options-stub.nix) and a
-# stand-in pkgs (pkgs-stub.nix), and returns what NixOS would build from
-# them as plain data for test/unit/nixos-*.test.ts.
-#
-#   libDir   the nixpkgs lib directory (lib/default.nix), see nixpkgs-lib.mjs
-#   modules  the configuration under test, e.g. [ { services.bento.hub.enable = true; } ]
-#   entry    which Bento module to import: "module" (the modules proper,
-#            nixos/modules/{hub,client}/module.nix), "checkout" (nixos/modules,
-#            the non-flake entry) or "none" (the caller's modules bring it)
-#   withBento  whether pkgs has bento-fleet (what the overlay adds)
+# Test-only: what NixOS would build from Bento's modules under the real
+# module system (modules-eval.nix, same arguments), as plain data for
+# test/unit/nixos-*.test.ts: units, timers, users, /etc, firewall, Tor,
+# nix.settings, and the JSON files the modules render.
 #
 # Like NixOS, failed assertions abort `system` (with NixOS's own message) and
 # warnings are only computed once the assertions hold.
 { libDir, modules ? [ ], entry ? "module", withBento ? true }:
 let
-  lib = import libDir;
-  pkgs = import ./pkgs-stub.nix { inherit lib withBento; };
-  bento = {
-    module = [ ../modules/hub/module.nix ../modules/client/module.nix ];
-    checkout = [ ../modules ];
-    none = [ ];
-  }.${entry};
-  eval = lib.evalModules {
-    modules = [ ./nixos-options-stub.nix { _module.args.pkgs = pkgs; } ] ++ bento ++ modules;
-  };
+  inherit (import ./modules-eval.nix { inherit libDir modules entry withBento; }) lib pkgs eval;
   inherit (eval) config;
 
   failedAssertions = map (a: a.message) (lib.filter (a: !a.assertion) config.assertions);

@@ -8,6 +8,7 @@
 # its crypto binding), built for that other node, do not break anything: they
 # fail to load and ssh2 falls back to JavaScript.
 # Both runs always happen; the exit status is non-zero if either failed.
+# Arguments are test groups for dist/test/run-tests.js (e.g. `unit`); none: all.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,11 +31,11 @@ npm run build || exit 1
 echo "== test suite on Node $("$node24" --version) (npm registry, node-linux-$arch@24)"
 # Its directory first on PATH: scripts started as `node ...` or through
 # `#!/usr/bin/env node` (the CLIs) run on Node 24 as well.
-PATH="$(dirname "$node24"):$PATH" "$node24" dist/test/run-tests.js
+PATH="$(dirname "$node24"):$PATH" "$node24" dist/test/run-tests.js "$@"
 on24=$?
 
 echo "== test suite on Node $(node --version) (this machine)"
-node dist/test/run-tests.js
+node dist/test/run-tests.js "$@"
 onSystem=$?
 
 echo "test-nodes: Node 24 exit $on24, system node exit $onSystem"

@@ -1,6 +1,6 @@
 # Test-only: typed declarations of exactly the NixOS options the Bento
-# modules set or read, with nixpkgs' own names, types and defaults (as of
-# NixOS 25.05), so the modules can be evaluated by the REAL module system
+# modules set or read, with nixpkgs' own names, and its types and defaults
+# as far as lib has them, so the modules can be evaluated by the REAL module system
 # (lib.evalModules from the vendored nixpkgs lib) on a machine without
 # nixpkgs. There is no catch-all: an option the modules set that is not
 # declared here (a typo, or a NixOS option this file lacks) is an

@@ -49,6 +49,8 @@ export interface LockOptions {
 
 /** Who holds the lock, as the holder wrote it. */
 export interface LockHolder { pid: number; host?: string; since?: string }
+/** visible: false when the PID is no process seen from here (another PID namespace, e.g. a container sharing the directory). */
+type ReadHolder = LockHolder & { visible: boolean };
 
 /** Take STATE/agent.lock or throw STATE_DIR_LOCKED naming the directory and the holder's PID. */
 export async function lockStateDir(o: LockOptions): Promise<StateLock> {
@@ -66,7 +68,9 @@ export async function lockStateDir(o: LockOptions): Promise<StateLock> {
     const status = await runFlock(fd, o.flock ?? FLOCK);
     if (status === CONFLICT) {
       const holder = await readHolder(file);
-      const who = holder ? `PID ${holder.pid}${holder.host ? ` (host "${holder.host}")` : ''}` : 'another process (its PID is not recorded yet)';
+      const who = holder
+        ? `PID ${holder.pid}${holder.host ? ` (host "${holder.host}")` : ''}${holder.visible ? '' : ', as recorded in the lock file (no such process is visible here)'}`
+        : 'another process (its PID is not recorded yet)';
       throw new BentoError('STATE_DIR_LOCKED', `state directory ${o.stateDir} is in use by ${who}: two agents must not share a stateDir (give each its own "stateDir", or stop the other agent)`);
     }
     const info: LockHolder = { pid: process.pid, host: o.host, since: new Date().toISOString() };
@@ -110,15 +114,17 @@ async function runFlock(fd: number, candidates: string[]): Promise<number> {
  * see an empty file or a previous holder's PID for a moment: read again
  * (bounded) until the PID names a live process.
  */
-async function readHolder(file: string): Promise<LockHolder | null> {
+async function readHolder(file: string): Promise<ReadHolder | null> {
+  let last: ReadHolder | null = null;
   for (let i = 0; i < 20; i++) {
     try {
       const h = JSON.parse(readFileSync(file, 'utf8')) as Partial<LockHolder>;
-      if (typeof h.pid === 'number' && Number.isSafeInteger(h.pid) && h.pid > 0 && processAlive(h.pid)) {
-        return { pid: h.pid, ...(typeof h.host === 'string' ? { host: h.host } : {}), ...(typeof h.since === 'string' ? { since: h.since } : {}) };
+      if (typeof h.pid === 'number' && Number.isSafeInteger(h.pid) && h.pid > 0) {
+        last = { pid: h.pid, ...(typeof h.host === 'string' ? { host: h.host } : {}), ...(typeof h.since === 'string' ? { since: h.since } : {}), visible: processAlive(h.pid) };
+        if (last.visible) return last;
       }
     } catch { /* empty or being written */ }
     await new Promise((r) => setTimeout(r, 25));
   }
-  return null;
+  return last;
 }

@@ -28,13 +28,15 @@ const runCommand: CommandSpec = {
   name: 'run',
   usage: 'run --config FILE [--log-level LEVEL]',
   summary: 'Run the agent: keep one authenticated connection to the hub and run the jobs it pushes.',
-  details: 'Reconnects forever with capped exponential backoff and full jitter. SIGINT/SIGTERM stop it; a running job is then reported as interrupted at the next start.',
+  details: 'Reconnects forever with capped exponential backoff and full jitter. SIGINT/SIGTERM stop it; a running job is then reported as interrupted at the next start. Refuses to start (STATE_DIR_LOCKED, exit 6) while another agent runs on the same stateDir.',
   options: { 'log-level': { type: 'string', arg: 'LEVEL', help: 'trace, debug, info (default), warn, error' } },
   positionals: { min: 0, max: 0 },
   async run({ values }) {
     const config = await loadClientConfig(configPath(values));
     const log = createLogger({ name: 'bento-client', level: typeof values['log-level'] === 'string' ? values['log-level'] : undefined }).child({ host: config.name });
     const agent = new Agent(config, log);
+    // First, before any plugin reads the state: a second agent on this stateDir stops here (STATE_DIR_LOCKED).
+    await agent.lockStateDir();
     // The rollback guard first: its settle() must judge a switch before other hooks record it as applied.
     const guard = await installRollbackGuard(agent, config, log.child({ component: 'rollback' }));
     const stop = (): void => { void agent.stop(); };

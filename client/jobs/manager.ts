@@ -36,6 +36,8 @@ export interface JobHooks {
 export interface JobManagerOptions {
   hooks?: JobHooks[];
   stateDir: string;
+  /** This host's name: saved with each result, so the outbox replays only this host's (outbox.ts). */
+  host?: string;
   /** How to rebuild; with a machineId, switch/boot/test are checked against this host's id first (machine-id.ts). */
   rebuild: RebuildSpec & Partial<MachinePin>;
   rebuildEnv: Record<string, string>;
@@ -54,7 +56,7 @@ export class JobManager {
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly opts: JobManagerOptions) {
-    this.outbox = new Outbox(opts.stateDir);
+    this.outbox = new Outbox(opts.stateDir, { host: opts.host, log: opts.log });
   }
 
   /** At agent start: a job left "running" by a dead agent becomes interrupted. */

@@ -9,6 +9,7 @@ export const ERRORS = {
   FLEET_NOT_INITIALIZED: { exit: 4, summary: 'fleet directory has no hub.json; run `bento-hub init`' },
   FLEET_EXISTS: { exit: 6, summary: 'fleet directory is already initialized' },
   HUB_ALREADY_RUNNING: { exit: 6, summary: 'another hub is already serving this fleet' },
+  STATE_DIR_LOCKED: { exit: 6, summary: 'another agent is running on this state directory (each agent needs its own stateDir)' },
   HUB_NOT_RUNNING: { exit: 4, summary: 'the hub daemon is not running (no admin socket)' },
   AGENT_NOT_RUNNING: { exit: 4, summary: 'the agent is not running here, or its local socket is off' },
   UNKNOWN_HOST: { exit: 5, summary: 'no such host in the registry' },

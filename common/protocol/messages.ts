@@ -10,6 +10,8 @@ export const OUTCOMES = ['success', 'failure', 'interrupted', 'rolled-back'] as 
 export type Outcome = (typeof OUTCOMES)[number];
 
 const JOB_ID = /^[A-Za-z0-9_-]{8,64}$/;
+/** hello.unreported holds at most this many job ids: the agent's outbox keeps no more results (client/jobs/outbox.ts). */
+export const MAX_UNREPORTED = 256;
 const jobId = { t: 'str', max: 64, re: JOB_ID } as const;
 const storePath = { t: 'str', max: MAX_STORE_PATH, re: STORE_PATH_RE, opt: true } as const;
 /** Published content hashes (hub/publish): hex today; the alphabet is kept narrow on purpose. */
@@ -89,7 +91,7 @@ const SCHEMAS: Record<Message['type'], Schema> = {
     system: { t: 'str', max: 1024, nullable: true }, generation: { t: 'int', min: 0, nullable: true },
     configHash: { t: 'str', max: 128, nullable: true }, capabilities: { t: 'strs', max: 64, maxItems: 64 },
     runningJobId: { t: 'str', max: 64, re: JOB_ID, opt: true, nullable: true }, via: { t: 'str', max: 512, opt: true },
-    unreported: { t: 'strs', max: 64, maxItems: 256, opt: true },
+    unreported: { t: 'strs', max: 64, maxItems: MAX_UNREPORTED, opt: true },
     rebootJobId: { t: 'str', max: 64, re: JOB_ID, opt: true }, rebootRequestedAt: { t: 'str', max: 40, opt: true },
     rebootMethod: { t: 'str', max: 8, oneOf: ['reboot', 'kexec'], opt: true }, rebootExpected: { t: 'str', max: 1024, opt: true },
   },

@@ -180,7 +180,16 @@ export class Scheduler {
       if (guard.timer) clearTimeout(guard.timer);
       this.guarded.delete(session.name);
     }
-    const rec = this.deps.store.get(msg.jobId) ?? await this.adopt(session.name, msg.jobId, msg.action, msg.startedAt);
+    const known = this.deps.store.get(msg.jobId);
+    if (known && known.host !== session.name) {
+      // Another host's job (two agents that shared a state directory replay
+      // each other's results). No ack: an ack makes the agent delete the only
+      // copy, and the owner's agent may still have to report it.
+      this.deps.log.warn({ host: session.name, jobId: msg.jobId, owner: known.host },
+        `refused a result from "${session.name}" for a job of "${known.host}"; not acknowledging it`);
+      return;
+    }
+    const rec = known ?? await this.adopt(session.name, msg.jobId, msg.action, msg.startedAt);
     if (rec && rec.host === session.name) {
       try {
         await this.finish(rec, msg);

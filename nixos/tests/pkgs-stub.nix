@@ -40,6 +40,7 @@ in
   writeShellScript = name: text: drv name { inherit text; };
 
   coreutils = pkg "coreutils";
+  util-linux = pkg "util-linux";
   openssh = pkg "openssh";
   git = pkg "git";
   kexec-tools = pkg "kexec-tools";

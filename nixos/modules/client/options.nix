@@ -82,7 +82,7 @@ in
     stateDir = mkOption {
       type = types.str;
       default = defaults.stateDir;
-      description = "Agent state (outbox of unreported results, running job, pulled config).";
+      description = "Agent state (outbox of unreported results, running job, pulled config). One agent per directory: the agent locks it, and a second one on the same directory exits with STATE_DIR_LOCKED.";
     };
 
     flake = nullOrStr ''Flake to rebuild from, "PATH#ATTRIBUTE" (passed as --flake).'';

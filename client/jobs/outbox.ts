@@ -16,7 +16,7 @@ import { lstat, readdir, readFile, unlink, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { writeJsonAtomic } from '../../common/platform/atomic.js';
 import { silentLogger, type Logger } from '../../common/platform/log.js';
-import { MAX_UNREPORTED, type Action, type JobEnd } from '../../common/protocol/messages.js';
+import { MAX_UNREPORTED, fitJobEnd, type Action, type JobEnd } from '../../common/protocol/messages.js';
 import { overLimit, type SpoolLimits } from '../spool-cap.js';
 
 const ID = /^[A-Za-z0-9_-]{8,64}$/;
@@ -64,7 +64,8 @@ export class Outbox {
 
   async put(end: JobEnd): Promise<void> {
     if (!ID.test(end.jobId)) return;
-    await writeJsonAtomic(this.file(end.jobId), this.host ? { ...end, host: this.host } : end, { mode: 0o600 });
+    const fit = fitJobEnd(end);
+    await writeJsonAtomic(this.file(end.jobId), this.host ? { ...fit, host: this.host } : fit, { mode: 0o600 });
     await this.trim();
   }
 
@@ -82,7 +83,8 @@ export class Outbox {
 
   /** This agent's unacknowledged results, oldest first (without the saved host name: they go on the wire as they are). */
   async list(): Promise<JobEnd[]> {
-    return (await this.scan()).filter((s) => this.ours(s)).map((s) => s.end);
+    // fitJobEnd again: results saved by agents that did not cut their reasons.
+    return (await this.scan()).filter((s) => this.ours(s)).map((s) => fitJobEnd(s.end));
   }
 
   async markRunning(job: CurrentJob): Promise<void> {

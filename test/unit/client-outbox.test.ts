@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { Outbox } from '../../client/jobs/outbox.js';
-import { MAX_UNREPORTED, type JobEnd } from '../../common/protocol/messages.js';
+import { MAX_REASON, MAX_UNREPORTED, parseMessage, type JobEnd } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
 
 /** A real pino logger whose lines the test can read. */
@@ -143,3 +143,21 @@ test('a file too large to be a result is skipped and left alone', async () => {
     assert.ok((await stat(big)).size > 200_000, 'not deleted');
   });
 });
+
+test('a result with a reason longer than the hub accepts is cut, saying so, and then passes the hub\'s validator', () => withDir(async (stateDir, outboxDir) => {
+  const box = new Outbox(stateDir, { host: 'web1' });
+  await box.init();
+  const long = `switch failed: ${'x'.repeat(20_000)}`;
+  await box.put(end('job-longreason1', 1000, { outcome: 'failure', exitCode: 1, reason: long }));
+  // And one an older agent saved uncut: cut on its way out.
+  await seed(outboxDir, end('job-longreason2', 2000, { outcome: 'failure', exitCode: 1, reason: long }));
+  const listed = await box.list();
+  assert.equal(listed.length, 2);
+  for (const r of listed) {
+    assert.ok(r.reason!.length <= MAX_REASON, `reason of ${r.reason!.length} characters`);
+    assert.ok(r.reason!.startsWith('switch failed: xxx'));
+    assert.match(r.reason!, /\[\.\.\. \d+ more characters cut\]$/);
+    const parsed = parseMessage(JSON.parse(JSON.stringify(r)) as unknown, 'agent');
+    assert.equal(parsed.type, 'job.end');
+  }
+}));

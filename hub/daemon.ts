@@ -12,6 +12,7 @@ import { loadHubConfig, parseHostPort, type HubConfig } from './fleet/hub-config
 import { RegistryView } from './fleet/registry.js';
 import { JobStore } from './store/jobs.js';
 import { HostStateStore } from './store/host-state.js';
+import { openFleetState } from './store/open.js';
 import { SessionRegistry } from './server/sessions.js';
 import { AgentServer } from './server/ssh-server.js';
 import { Scheduler } from './jobs/scheduler.js';
@@ -56,10 +57,9 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
 
   const registry = new RegistryView(paths.registry);
   await registry.refresh();
-  const store = new JobStore(paths.jobsDir, config.jobHistory, log.child({ component: 'jobs' }));
-  await store.load();
-  const hostStates = new HostStateStore(paths.hostStateDir, log.child({ component: 'host-state' }));
-  await hostStates.load();
+  const backend = openFleetState(paths.root, log.child({ component: 'state' }));
+  const store = await JobStore.open(backend, { history: config.jobHistory, log: log.child({ component: 'jobs' }) });
+  const hostStates = await HostStateStore.open(backend);
   const sessions = new SessionRegistry(config.heartbeatMs, log.child({ component: 'sessions' }));
   const watchers = new JobWatchers();
   // Connections and job events for the metrics and the dashboard.
@@ -163,6 +163,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       await closing;
       await store.close();
       await hostStates.close();
+      await backend.close();
     },
   };
 }

@@ -3,13 +3,13 @@
 import { check, type Schema } from './schema.js';
 import { BentoError } from './errors.js';
 import { MAX_STORE_PATH, STORE_PATH_RE } from './store-path.js';
+import { JOB_ID_RE as JOB_ID } from './names.js';
 
 export const ACTIONS = ['switch', 'boot', 'test', 'build', 'dry-activate'] as const;
 export type Action = (typeof ACTIONS)[number];
 export const OUTCOMES = ['success', 'failure', 'interrupted', 'rolled-back'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-const JOB_ID = /^[A-Za-z0-9_-]{8,64}$/;
 const jobId = { t: 'str', max: 64, re: JOB_ID } as const;
 const storePath = { t: 'str', max: MAX_STORE_PATH, re: STORE_PATH_RE, opt: true } as const;
 /** Published content hashes (hub/publish): hex today; the alphabet is kept narrow on purpose. */

@@ -4,7 +4,6 @@
 // admin socket cannot, and does it the same way.
 import type http from 'node:http';
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import type net from 'node:net';
 import { HttpError, readForm, send, sendHtml, sendJson, sendStatic, sendText } from '../../common/platform/web.js';
 import { SseStream } from '../../common/platform/web-sse.js';
@@ -12,7 +11,7 @@ import { PROMETHEUS_CONTENT_TYPE } from '../../common/platform/prometheus.js';
 import type { AdminEvent, AdminRequest } from '../../common/protocol/admin.js';
 import { isAction, type Action } from '../../common/protocol/messages.js';
 import { asBentoError } from '../../common/protocol/errors.js';
-import { isHostName } from '../../common/protocol/names.js';
+import { isHostName, isJobId } from '../../common/protocol/names.js';
 import { makeAdminHandler } from '../admin/handlers.js';
 import { FINAL_STATES, type JobRecord } from '../store/jobs.js';
 import { listLogs, readLog } from '../publish/logs.js';
@@ -26,7 +25,11 @@ import { fleetPage, hostPage, jobPage, logPage, messagePage } from './pages.js';
 import type { Handler } from './guard.js';
 import type { WebDeps } from './server.js';
 
-const JOB_ID = /^[A-Za-z0-9_-]{8,64}$/;
+/** The downloadable log's text: every physical line carries its stream's mark ("  " stdout, "! " stderr), so output can never pass for stderr. */
+function logText(l: { stream: 'stdout' | 'stderr'; data: string }): string {
+  const mark = l.stream === 'stderr' ? '! ' : '  ';
+  return l.data.split('\n').map((d) => `${mark}${d}\n`).join('');
+}
 
 export class Dashboard {
   private readonly view: FleetView;
@@ -55,9 +58,10 @@ export class Dashboard {
     if ((m = /^\/hosts\/([^/]+)$/.exec(p)) && !post) return this.hostPage(res, decodeURIComponent(m[1]!));
     if ((m = /^\/hosts\/([^/]+)\/trigger$/.exec(p)) && post) return this.hostTrigger(req, res, decodeURIComponent(m[1]!));
     if ((m = /^\/hosts\/([^/]+)\/logs\/([^/]+)$/.exec(p)) && !post) return this.uploadedLog(res, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
-    if ((m = /^\/jobs\/([A-Za-z0-9_-]{8,64})$/.exec(p)) && !post) return this.jobPage(res, m[1]!);
-    if ((m = /^\/jobs\/([A-Za-z0-9_-]{8,64})\/log$/.exec(p)) && !post) return this.jobLog(res, m[1]!);
-    if ((m = /^\/jobs\/([A-Za-z0-9_-]{8,64})\/events$/.exec(p)) && !post) return this.jobEvents(res, m[1]!);
+    if ((m = /^\/jobs\/([^/]+)(\/log|\/events)?$/.exec(p)) && isJobId(m[1]) && !post) {
+      if (m[2] === '/log') return this.jobLog(res, m[1]);
+      return m[2] === '/events' ? this.jobEvents(res, m[1]) : this.jobPage(res, m[1]);
+    }
     sendHtml(res, 404, messagePage('Not found', `Nothing at ${p}.`));
   };
 
@@ -146,20 +150,17 @@ export class Dashboard {
   private async jobLog(res: http.ServerResponse, id: string): Promise<void> {
     const rec = this.deps.store.get(id);
     if (!rec) return sendText(res, 404, 'no such job');
-    const text = await readFile(this.deps.store.logPath(id), 'utf8').catch(() => '');
+    const text = (await this.deps.store.readOutput(id)).map(logText).join('');
     sendText(res, 200, text || '(no output)', { 'Content-Disposition': `inline; filename="${rec.host}-${id}.log"` });
   }
 
-  /** A job's log file as output lines (the last 2 MiB at most). */
+  /** A job's stored output as lines (the last 2 MiB at most). */
   private async fileLines(rec: JobRecord): Promise<{ lines: OutputLine[]; truncated: boolean }> {
-    let text = await readFile(this.deps.store.logPath(rec.id), 'utf8').catch(() => '');
-    const max = 2 * 1024 * 1024;
-    const truncated = text.length > max;
-    if (truncated) text = text.slice(text.indexOf('\n', text.length - max) + 1);
-    const lines = text.split('\n').filter((l, i, a) => l !== '' || i < a.length - 1).map((l): OutputLine => (
-      l.startsWith('! ') ? { stream: 'stderr', data: l.slice(2) } : { stream: 'stdout', data: l.startsWith('  ') ? l.slice(2) : l }
-    ));
-    return { lines, truncated };
+    const all = await this.deps.store.readOutput(rec.id);
+    let budget = 2 * 1024 * 1024;
+    let from = all.length;
+    while (from > 0 && (budget -= all[from - 1]!.data.length + 3) >= 0) from -= 1;
+    return { lines: all.slice(from).map((l) => ({ stream: l.stream, data: l.data })), truncated: from > 0 };
   }
 
   /**
@@ -168,7 +169,7 @@ export class Dashboard {
    * nothing is lost or repeated.
    */
   private async jobEvents(res: http.ServerResponse, id: string): Promise<void> {
-    if (!JOB_ID.test(id)) return sendText(res, 404, 'no such job');
+    if (!isJobId(id)) return sendText(res, 404, 'no such job');
     const rec = this.deps.store.get(id);
     if (!rec) return sendText(res, 404, 'no such job');
     const sse = this.track(new SseStream(res));

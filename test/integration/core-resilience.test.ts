@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { TestFleet } from '../helpers/fleet.js';
 import { waitFor, sleep } from '../helpers/proc.js';
-import { readJobRecords } from '../../hub/store/jobs.js';
+import { durableJobs } from '../helpers/state.js';
 
 let fleet: TestFleet;
 const SLOW = ['/bin/sh', '-c', 'echo "begin $1"; sleep 3; echo "end $1"', 'rebuild'];
@@ -25,7 +25,7 @@ after(async () => { await fleet?.close(); });
 interface Job { id: string; host: string; state: string; reason: string | null; exitCode: number | null }
 async function jobs(): Promise<Job[]> {
   // What is on disk (the job journal), not what the hub says.
-  return (await readJobRecords(path.join(fleet.fleetDir, 'state', 'jobs'))) as Job[];
+  return (await durableJobs(fleet.fleetDir)) as Job[];
 }
 
 test('killing an agent mid-job marks the job interrupted, and the watching admin is told', async () => {

@@ -16,12 +16,11 @@ import { openFleetState } from './store/open.js';
 import { SessionRegistry } from './server/sessions.js';
 import { AgentServer } from './server/ssh-server.js';
 import { Scheduler } from './jobs/scheduler.js';
-import { JobWatchers } from './jobs/watchers.js';
+import { LocalEventBus } from './events/bus.js';
 import { AdminServer } from './admin/server.js';
 import { makeAdminHandler, type HubParts } from './admin/handlers.js';
 import type { LiveSession } from './server/live-session.js';
 import { startWsListener, type WsListener } from './server/ws-listener.js';
-import { HubFeed } from './metrics/feed.js';
 import { startWeb, type RunningWeb } from './web/server.js';
 import { SftpJail } from './sftp/jail.js';
 import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
@@ -61,10 +60,9 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
   const store = await JobStore.open(backend, { history: config.jobHistory, log: log.child({ component: 'jobs' }) });
   const hostStates = await HostStateStore.open(backend);
   const sessions = new SessionRegistry(config.heartbeatMs, log.child({ component: 'sessions' }));
-  const watchers = new JobWatchers();
-  // Connections and job events for the metrics and the dashboard.
-  const feed = new HubFeed(log.child({ component: 'web' }), watchers);
-  const scheduler = new Scheduler({ store, sessions, watchers, log: log.child({ component: 'scheduler' }) });
+  // Job events, connections and changes, for admins following a job, the dashboard and the metrics.
+  const bus = new LocalEventBus(log.child({ component: 'events' }));
+  const scheduler = new Scheduler({ store, sessions, bus, log: log.child({ component: 'scheduler' }) });
   await scheduler.recover();
 
   const sshLog = log.child({ component: 'ssh' });
@@ -86,7 +84,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       heartbeatMs: () => config.heartbeatMs,
       onHello(s, hello) {
         sessions.add(s);
-        feed.connected(s, hostStates.get(s.name)?.lastConnectedAt != null);
+        bus.publish({ kind: 'connected', host: s.name, carrier: s.origin.carrier, reconnect: hostStates.get(s.name)?.lastConnectedAt != null });
         sshLog.info({ host: s.name, remote: s.origin.remoteAddress, carrier: s.origin.carrier, via: hello.via, agent: hello.agentVersion }, 'agent connected');
         const now = new Date().toISOString();
         // Back after a reboot it asked for (kernel change): logged and kept for `status`.
@@ -109,7 +107,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       },
       onClose(s: LiveSession) {
         if (!s.hello || !sessions.remove(s)) return;
-        feed.disconnected(s);
+        bus.publish({ kind: 'disconnected', host: s.name, carrier: s.origin.carrier });
         sshLog.info({ host: s.name, remote: s.origin.remoteAddress }, 'agent disconnected');
         hostStates.update(s.name, { lastSeenAt: new Date(s.lastInbound).toISOString() }).catch(guard('host state write'));
         scheduler.onDisconnect(s.name).catch(guard('disconnect handling'));
@@ -117,7 +115,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     },
   });
 
-  const parts: HubParts = { registry, sessions, scheduler, watchers, log, store, hostStates, fleetDir: paths.root };
+  const parts: HubParts = { registry, sessions, scheduler, bus, log, store, hostStates, fleetDir: paths.root };
   const admin = new AdminServer(paths.adminSocket, makeAdminHandler(parts), log.child({ component: 'admin' }));
   await admin.listen(config.adminGroup);
   let sshAddress: AddressInfo;
@@ -136,7 +134,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
   }
   let web: RunningWeb;
   try {
-    web = await startWeb(config, { parts, store, hostStates, feed, fleetDir: paths.root, log: log.child({ component: 'web' }) });
+    web = await startWeb(config, { parts, store, hostStates, bus, fleetDir: paths.root, log: log.child({ component: 'web' }) });
   } catch (err) {
     await admin.close();
     await ws?.close();

@@ -9,7 +9,7 @@ import type { RegistryView } from '../fleet/registry.js';
 import type { SessionRegistry } from '../server/sessions.js';
 import type { LiveSession } from '../server/live-session.js';
 import type { Scheduler } from '../jobs/scheduler.js';
-import type { JobWatchers } from '../jobs/watchers.js';
+import type { EventBus } from '../events/types.js';
 import type { Reply } from './server.js';
 import { openProxy } from './proxy.js';
 import type { JobStore } from '../store/jobs.js';
@@ -21,7 +21,7 @@ export interface HubParts {
   registry: RegistryView;
   sessions: SessionRegistry;
   scheduler: Scheduler;
-  watchers: JobWatchers;
+  bus: EventBus;
   log: Logger;
   /** For `status` (job history, last known host facts, published versions). */
   store?: JobStore;
@@ -101,14 +101,18 @@ async function trigger(hub: HubParts, req: Extract<AdminRequest, { op: 'trigger'
       // Watching starts after job.start was sent, but before any reply can be read: that needs an I/O turn.
       if (req.follow && !waiting.has(r.jobId)) {
         waiting.add(r.jobId);
-        unsubscribe.push(hub.watchers.watch(r.jobId, (e) => {
-          reply(e);
+        const sub = hub.bus.subscribe({ jobId: r.jobId }, (b) => {
+          if (b.kind !== 'job') return;
+          const e = b.event;
+          // The admin protocol's events (common/protocol/admin.ts): the bus's seq stays inside the hub.
+          reply(e.ev === 'output' ? { ev: 'output', host: e.host, jobId: e.jobId, stream: e.stream, data: e.data } : e);
           if (e.ev === 'end') {
             waiting.delete(e.jobId);
             // Only once every host was dispatched: an early job ending must not end the stream.
             if (waiting.size === 0 && dispatched) finish();
           }
-        }));
+        });
+        unsubscribe.push(() => sub.unsubscribe());
       }
     } catch (err) {
       const e = asBentoError(err);

@@ -13,15 +13,23 @@ import type { TriggerDisposition } from '../../common/protocol/admin.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
 import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
-import type { SessionRegistry } from '../server/sessions.js';
-import type { LiveSession } from '../server/live-session.js';
-import type { JobWatchers } from './watchers.js';
+import type { EventBus } from '../events/types.js';
+import type { AgentLink } from './agent-link.js';
 import { prebuiltFields, prebuiltUnsupported, withPrebuilt, type Prebuilt } from './prebuilt.js';
 import { PerHostQueue } from './per-host-queue.js';
 import { ackWhenDurable } from './durable-ack.js';
 import { AGENT_JOB_ID, newJob } from './job-ids.js';
 
 export interface TriggerResult { host: string; jobId: string; disposition: TriggerDisposition; action: Action }
+
+export interface SchedulerDeps {
+  store: JobStore;
+  /** The live connection of a host, if any (server/sessions.ts). */
+  sessions: { get(host: string): AgentLink | undefined };
+  /** Job events (started, output, end) go here. */
+  bus: EventBus;
+  log: Logger;
+}
 
 export class Scheduler {
   private readonly active = new Map<string, string>();
@@ -33,9 +41,7 @@ export class Scheduler {
   /** Guarded jobs (rollback guard, job.guarded): how long to wait for the agent after a disconnect. */
   private readonly guarded = new Map<string, { jobId: string; windowMs: number; timer: NodeJS.Timeout | null }>();
 
-  constructor(
-    private readonly deps: { store: JobStore; sessions: SessionRegistry; watchers: JobWatchers; log: Logger },
-  ) {}
+  constructor(private readonly deps: SchedulerDeps) {}
 
   /** Rebuild in-memory state after a hub start. */
   async recover(): Promise<void> {
@@ -60,11 +66,11 @@ export class Scheduler {
     return this.queue.run(host, () => this.triggerNow(host, action, queue, prebuilt));
   }
 
-  onHello(session: LiveSession, hello: Hello): Promise<void> {
+  onHello(session: AgentLink, hello: Hello): Promise<void> {
     return this.queue.run(session.name, () => this.helloNow(session, hello));
   }
 
-  onMessage(session: LiveSession, msg: AgentMessage): Promise<void> {
+  onMessage(session: AgentLink, msg: AgentMessage): Promise<void> {
     return this.queue.run(session.name, () => this.messageNow(session, msg));
   }
 
@@ -97,7 +103,7 @@ export class Scheduler {
     return { host, jobId: rec.id, disposition: 'queued', action };
   }
 
-  private dispatch(session: LiveSession, rec: JobRecord): void {
+  private dispatch(session: AgentLink, rec: JobRecord): void {
     this.active.set(rec.host, rec.id);
     if (this.pending.get(rec.host) === rec.id) this.pending.delete(rec.host);
     this.background(this.deps.store.save({ ...rec, state: 'dispatched' }), rec.id);
@@ -109,7 +115,7 @@ export class Scheduler {
     write.catch((err: Error) => this.deps.log.error({ jobId, err: err.message }, 'job record write failed; the agent still holds the job and will report it'));
   }
 
-  private async helloNow(session: LiveSession, hello: Hello): Promise<void> {
+  private async helloNow(session: AgentLink, hello: Hello): Promise<void> {
     const host = session.name;
     const unreported = new Set(hello.unreported ?? []);
     const guard = this.guarded.get(host);
@@ -134,7 +140,7 @@ export class Scheduler {
     await this.dispatchPending(session);
   }
 
-  private async dispatchPending(session: LiveSession): Promise<void> {
+  private async dispatchPending(session: AgentLink): Promise<void> {
     const host = session.name;
     const next = this.pending.get(host);
     if (!next || this.active.has(host) || session.closed) return;
@@ -150,20 +156,20 @@ export class Scheduler {
     this.dispatch(session, rec);
   }
 
-  private async messageNow(session: LiveSession, msg: AgentMessage): Promise<void> {
-    const { store, watchers } = this.deps;
+  private async messageNow(session: AgentLink, msg: AgentMessage): Promise<void> {
+    const { store, bus } = this.deps;
     const host = session.name;
     if (msg.type === 'job.started') {
       const rec = store.get(msg.jobId) ?? await this.adopt(host, msg.jobId, msg.action, null);
       if (!rec || rec.host !== host) return;
       // Not waited for: "running" is the agent's word, and it re-says it at every hello.
       this.background(store.save({ ...rec, state: 'running', startedAt: new Date().toISOString() }), rec.id);
-      watchers.emit(rec.id, { ev: 'started', host, jobId: rec.id });
+      bus.publish({ kind: 'job', host, event: { ev: 'started', host, jobId: rec.id } });
     } else if (msg.type === 'job.output') {
       const rec = store.get(msg.jobId);
       if (!rec || rec.host !== host) return;
-      store.appendOutput(rec.id, msg.stream, msg.data);
-      watchers.emit(rec.id, { ev: 'output', host, jobId: rec.id, stream: msg.stream, data: msg.data });
+      const seq = store.appendOutput(rec.id, msg.stream, msg.data);
+      bus.publish({ kind: 'job', host, event: { ev: 'output', host, jobId: rec.id, seq, stream: msg.stream, data: msg.data } });
     } else if (msg.type === 'job.end') {
       await this.onJobEnd(session, msg);
     } else if (msg.type === 'job.guarded') {
@@ -174,7 +180,7 @@ export class Scheduler {
     }
   }
 
-  private async onJobEnd(session: LiveSession, msg: JobEnd): Promise<void> {
+  private async onJobEnd(session: AgentLink, msg: JobEnd): Promise<void> {
     const guard = this.guarded.get(session.name);
     if (guard?.jobId === msg.jobId) {
       if (guard.timer) clearTimeout(guard.timer);
@@ -248,9 +254,11 @@ export class Scheduler {
     const durable = this.deps.store.save(done);
     // Told at once: until the record is durable the agent keeps its own copy
     // (no job.ack yet), and a hub decision (interrupted) is re-derived at start.
-    this.deps.watchers.emit(rec.id, {
-      ev: 'end', host: rec.host, jobId: rec.id, outcome: end.outcome, exitCode: done.exitCode,
-      durationMs: durationMs ?? 0, ...(done.reason ? { reason: done.reason } : {}),
+    this.deps.bus.publish({
+      kind: 'job', host: rec.host, event: {
+        ev: 'end', host: rec.host, jobId: rec.id, outcome: end.outcome, exitCode: done.exitCode,
+        durationMs: durationMs ?? 0, ...(done.reason ? { reason: done.reason } : {}),
+      },
     });
     await durable;
   }

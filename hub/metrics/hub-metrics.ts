@@ -4,7 +4,7 @@
 // between scrapes.
 import { MetricsRegistry, JOB_DURATION_BUCKETS, type Labels } from '../../common/platform/prometheus.js';
 import { BENTO_VERSION } from '../../common/protocol/version.js';
-import type { HubFeed } from './feed.js';
+import type { EventBus } from '../events/types.js';
 import { fleetRows, proxyKind, type FleetSources, type HostRow } from '../web/model.js';
 
 export class HubMetrics {
@@ -12,7 +12,7 @@ export class HubMetrics {
   private readonly startedAt = Date.now();
   private rows: HostRow[] | null = null;
 
-  constructor(src: FleetSources, feed: HubFeed) {
+  constructor(src: FleetSources, bus: EventBus) {
     const r = this.registry;
     const { sessions, registry: hostRegistry } = src.parts;
     r.gauge('bento_hub_info', 'The hub version (value is always 1).', () => [[{ version: BENTO_VERSION }, 1]]);
@@ -51,7 +51,7 @@ export class HubMetrics {
     rollbacks.inc({}, 0);
     reconnects.inc({}, 0);
 
-    feed.on((e) => {
+    bus.subscribe({ all: true }, (e) => {
       if (e.kind === 'connected') {
         connections.inc({ carrier: e.carrier });
         if (e.reconnect) reconnects.inc();

@@ -39,9 +39,10 @@ export class Dashboard {
   private readonly streams = new Set<SseStream>();
 
   constructor(private readonly deps: WebDeps, private readonly metrics: HubMetrics) {
-    this.view = new FleetView(deps, deps.feed);
+    this.view = new FleetView(deps, deps.bus);
     this.admin = makeAdminHandler(deps.parts);
-    this.stopWatching = deps.parts.watchers.watchAll((e) => this.outputs.onEvent(e));
+    const sub = deps.bus.subscribe({ all: true }, (e) => { if (e.kind === 'job') this.outputs.onEvent(e.event); });
+    this.stopWatching = () => sub.unsubscribe();
     metrics.registry.gauge('bento_dashboard_streams', 'Open dashboard event streams.', () => [[{}, this.streams.size]]);
   }
 
@@ -103,7 +104,7 @@ export class Dashboard {
       const e = asBentoError(err);
       events.push({ ev: 'error', code: e.code, message: e.message });
     }
-    for (const e of events) if (e.ev === 'accepted') this.deps.feed.changed(e.host);
+    for (const e of events) if (e.ev === 'accepted') this.deps.bus.publish({ kind: 'changed', host: e.host, action: e.action });
     this.deps.log.info({ hosts: req.hosts, all: req.all, tags: req.tags, action: req.action, via: 'dashboard' }, 'trigger from the dashboard');
     return events;
   }
@@ -176,7 +177,9 @@ export class Dashboard {
     const endFrom = (r: JobRecord) => ({ outcome: r.state, exitCode: r.exitCode, durationMs: r.durationMs, reason: r.reason });
     const queue: Array<() => void> = [];
     let ready = false;
-    const unwatch = this.deps.parts.watchers.watch(id, (e) => {
+    const sub = this.deps.bus.subscribe({ jobId: id }, (b) => {
+      if (b.kind !== 'job') return;
+      const e = b.event;
       const act = (): void => {
         if (e.ev === 'output') sse.send('line', { stream: e.stream, data: e.data });
         else if (e.ev === 'started') sse.send('started', { jobId: id });
@@ -188,7 +191,7 @@ export class Dashboard {
       if (ready) act();
       else queue.push(act);
     });
-    sse.onClose(unwatch);
+    sse.onClose(() => sub.unsubscribe());
     sse.send('reset', {});
     const buf = this.outputs.get(id);
     if (buf) {

@@ -4,7 +4,7 @@
 // full pass catches what has no event (registry edits, jobs queued from the
 // CLI). Nothing is computed while no page is open.
 import type { SseStream } from '../../common/platform/web-sse.js';
-import type { HubFeed } from '../metrics/feed.js';
+import type { EventBus } from '../events/types.js';
 import { fleetRows, type FleetSources, type HostRow } from './model.js';
 import { clientRowHtml, hostRowHtml, summaryHtml, hostsBody, clientsBody, hostDetailHtml, historyHtml } from './pages.js';
 
@@ -22,8 +22,9 @@ export class FleetView {
   private periodic: NodeJS.Timeout | null = null;
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly src: FleetSources, feed: HubFeed, private readonly opts = { debounceMs: 100, fullEveryMs: 5000 }) {
-    this.unsubscribe = feed.on((e) => this.markDirty(e.host));
+  constructor(private readonly src: FleetSources, bus: EventBus, private readonly opts = { debounceMs: 100, fullEveryMs: 5000 }) {
+    const sub = bus.subscribe({ all: true }, (e) => this.markDirty(e.host));
+    this.unsubscribe = () => sub.unsubscribe();
   }
 
   get subscribers(): number {

@@ -11,7 +11,7 @@ import { send, sendText } from '../../common/platform/web.js';
 import type { OriginPolicy } from '../../common/platform/web-origin.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../../common/platform/prometheus.js';
 import type { HubConfig } from '../fleet/hub-config.js';
-import type { HubFeed } from '../metrics/feed.js';
+import type { EventBus } from '../events/types.js';
 import { HubMetrics } from '../metrics/hub-metrics.js';
 import { PublishedCache, makeStateProvider } from '../status/provider.js';
 import { loadOrCreateToken, tokenAuth, tokenPath, type TokenAuth } from './auth.js';
@@ -21,7 +21,7 @@ import { closeServer, guarded, listen } from './guard.js';
 
 export interface WebDeps extends FleetSources {
   fleetDir: string;
-  feed: HubFeed;
+  bus: EventBus;
   log: Logger;
 }
 
@@ -50,7 +50,7 @@ export async function startWeb(config: HubConfig, webDeps: WebDeps): Promise<Run
     closers.push(() => clearInterval(timer));
     deps = { ...deps, stateProvider: makeStateProvider((h) => published.get(h)) };
   }
-  const metrics = new HubMetrics(deps, deps.feed);
+  const metrics = new HubMetrics(deps, deps.bus);
   let dashboardUrl: string | null = null;
   let metricsUrl: string | null = null;
   const refused = metrics.registry.counter('bento_web_refused_total', 'Dashboard and metrics requests refused, by reason (host, origin, auth).');

@@ -6,8 +6,7 @@ import { readdir, readFile, unlink, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { writeJsonAtomic } from '../../common/platform/atomic.js';
 import type { Action, JobEnd } from '../../common/protocol/messages.js';
-
-const ID = /^[A-Za-z0-9_-]{8,64}$/;
+import { JOB_ID_RE as ID } from '../../common/protocol/names.js';
 
 export interface CurrentJob { jobId: string; action: Action; startedAt: string; pid: number }
 

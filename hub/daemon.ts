@@ -87,6 +87,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     closing.push(() => bus.close());
     const scheduler = new Scheduler({ store, sessions, bus, log: log.child({ component: 'scheduler' }) });
     await scheduler.recover();
+    closing.push(() => scheduler.close());
     const sources: ReadSources = {
       registry, sessions, jobs: store, facts: hostStates,
       activeJob: (host) => scheduler.activeJob(host),

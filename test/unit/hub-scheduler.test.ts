@@ -127,3 +127,25 @@ test('recovery: a host that never comes back has its jobs interrupted after the 
   h.scheduler.close();
   await h.store.close();
 });
+
+test('a result that cannot be made durable is not acknowledged until it is (the disk-full path, on the memory backend)', async () => {
+  const { log, lines } = capture();
+  const state = new MemoryState();
+  const store = await JobStore.open(new MemoryBackend(state), { history: 10, log });
+  const s = fakeSession('web1');
+  const scheduler = new Scheduler({ store, sessions: { get: (n) => (n === 'web1' ? s : undefined) }, bus: new LocalEventBus(log), log });
+  await scheduler.onHello(s, s.hello!);
+  const r = await scheduler.trigger('web1', 'switch', false);
+  await store.settled();
+  state.failWrites = 'no space left on device';
+  await scheduler.onMessage(s, { type: 'job.end', jobId: r.jobId, action: 'switch', outcome: 'success', exitCode: 0, startedAt: new Date().toISOString(), durationMs: 5 });
+  assert.deepEqual(s.sent.map((m) => m.type), ['job.start'], 'no ack while the record is not durable');
+  assert.ok(lines.some((l) => l.includes('cannot record the job result')));
+  state.failWrites = null;
+  const deadline = Date.now() + 10_000;
+  while (!s.sent.some((m) => m.type === 'job.ack') && Date.now() < deadline) await new Promise((res) => setTimeout(res, 50));
+  assert.deepEqual(s.sent.map((m) => m.type), ['job.start', 'job.ack']);
+  assert.equal(JSON.parse(state.bucket('jobs').records.get(r.jobId)!.json).state, 'success', 'durable in the backing state');
+  scheduler.close();
+  await store.close();
+});

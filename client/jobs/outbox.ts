@@ -17,9 +17,9 @@ import path from 'node:path';
 import { writeJsonAtomic } from '../../common/platform/atomic.js';
 import { silentLogger, type Logger } from '../../common/platform/log.js';
 import { MAX_UNREPORTED, fitJobEnd, type Action, type JobEnd } from '../../common/protocol/messages.js';
+import { JOB_ID_RE as ID } from '../../common/protocol/names.js';
 import { overLimit, type SpoolLimits } from '../spool-cap.js';
 
-const ID = /^[A-Za-z0-9_-]{8,64}$/;
 /** Far above any result the protocol accepts (reason 4 KiB, system 1 KiB): a bigger file is not a result. */
 const MAX_FILE_BYTES = 64 * 1024;
 

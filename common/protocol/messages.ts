@@ -3,13 +3,13 @@
 import { check, type Schema } from './schema.js';
 import { BentoError } from './errors.js';
 import { MAX_STORE_PATH, STORE_PATH_RE } from './store-path.js';
+import { JOB_ID_RE as JOB_ID } from './names.js';
 
 export const ACTIONS = ['switch', 'boot', 'test', 'build', 'dry-activate'] as const;
 export type Action = (typeof ACTIONS)[number];
 export const OUTCOMES = ['success', 'failure', 'interrupted', 'rolled-back'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-const JOB_ID = /^[A-Za-z0-9_-]{8,64}$/;
 /** hello.unreported holds at most this many job ids: the agent's outbox keeps no more results (client/jobs/outbox.ts). */
 export const MAX_UNREPORTED = 256;
 /** job.end's reason, in characters: a longer one is refused as malformed, so the agent cuts it first (fitJobEnd). */

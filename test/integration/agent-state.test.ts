@@ -11,7 +11,7 @@ import path from 'node:path';
 import { TestFleet } from '../helpers/fleet.js';
 import { rawAgent, helloFor } from '../helpers/raw-agent.js';
 import { waitFor, type Daemon } from '../helpers/proc.js';
-import { readJobRecords } from '../../hub/store/jobs.js';
+import { durableJobs } from '../helpers/state.js';
 import { MAX_UNREPORTED } from '../../common/protocol/messages.js';
 
 let fleet: TestFleet;
@@ -25,7 +25,7 @@ before(async () => {
 after(async () => { await fleet?.close(); });
 
 async function records(): Promise<Map<string, { host: string; state: string }>> {
-  const recs = await readJobRecords(path.join(fleet.fleetDir, 'state', 'jobs'));
+  const recs = await durableJobs(fleet.fleetDir);
   return new Map(recs.map((r) => [r.id, r]));
 }
 

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { TestFleet } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/proc.js';
-import { readJobRecords } from '../../hub/store/jobs.js';
+import { durableJobs } from '../helpers/state.js';
 
 const run = promisify(execFile);
 const skip = process.getuid?.() !== 0 ? 'mounting a size-limited tmpfs needs root' : false;
@@ -86,7 +86,7 @@ test('disk full: the hub keeps serving, refuses to queue, holds the ack; space b
   await waitFor('agent outbox empty (acked)', async () => (await outbox()).length === 0, 15_000, 100);
   // The log line follows the rewrite that released the ack, through another pipe: wait for it too.
   await waitFor('hub logged the recovery', () => fleet.hub!.output().includes('journal writable again'), 5000);
-  const recs = await readJobRecords(path.join(stateDir, 'jobs'));
+  const recs = await durableJobs(fleet.fleetDir);
   assert.equal(recs.find((r) => r.id === jobId)?.state, 'success');
   assert.equal(recs.filter((r) => r.host === 'web2').length, 0, 'the refused queued job left no record');
 

@@ -59,6 +59,8 @@ export const triggerCommand: CommandSpec = {
     const progress = fanoutProgress({ enabled: !json, paint: colour(process.stderr) });
     // Host prefixes share one width, so the output of several hosts lines up.
     let width = Math.max(0, ...positionals.map((h) => h.length));
+    /** Hosts waited for (--wait) whose job has not started: on Ctrl-C their job stays queued. */
+    const awaited = new Set<string>();
     let detached = false;
     const onSigint = (): void => { detached = true; socket.destroy(); };
     process.once('SIGINT', onSigint);
@@ -76,6 +78,7 @@ export const triggerCommand: CommandSpec = {
               note: followed ? e.disposition : `queued: runs when ${e.host} connects`,
             });
             progress.set(e.host, !e.offline ? 'running' : wait ? 'waiting' : 'queued');
+            if (e.offline && wait) awaited.add(e.host);
             const what = `${e.host}: ${e.action} job ${e.jobId} ${e.disposition}${e.storePath ? ` (prebuilt ${e.storePath})` : ''}`;
             if (!e.offline) note(what);
             else if (wait) note(`${what}; waiting for ${e.host} to connect (Ctrl-C stops waiting; the job stays queued)`);
@@ -89,6 +92,7 @@ export const triggerCommand: CommandSpec = {
             note(`${e.host}: ${c(31, 'refused')}: ${e.message}`);
             break;
           case 'started':
+            awaited.delete(e.host);
             if (rows.get(e.host)?.outcome === 'detached') progress.set(e.host, 'running');
             break;
           case 'output':
@@ -122,8 +126,10 @@ export const triggerCommand: CommandSpec = {
         r.durationMs === null ? '-' : `${(r.durationMs / 1000).toFixed(1)}s`, r.note]));
     }
     if (detached) {
-      const running = list.filter((r) => r.outcome === 'detached').map((r) => r.host);
-      process.stderr.write(`detached; the job goes on${running.length ? ` on ${running.join(', ')}` : ''} (see \`bento-hub status\`)\n`);
+      const running = list.filter((r) => r.outcome === 'detached' && !awaited.has(r.host)).map((r) => r.host);
+      const queued = [...awaited].sort();
+      const parts = [...(running.length ? [`the job goes on on ${running.join(', ')}`] : []), ...(queued.length ? [`the job stays queued for ${queued.join(', ')}`] : [])];
+      process.stderr.write(`detached; ${parts.join('; ') || 'the job goes on'} (see \`bento-hub status\`)\n`);
       return EXIT_DETACHED;
     }
     if (list.some((r) => r.outcome !== 'success' && r.outcome !== 'rejected' && r.outcome !== 'queued')) return ERRORS.JOB_FAILED.exit;

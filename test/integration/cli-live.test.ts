@@ -78,7 +78,8 @@ test('trigger --queue --wait says which host it waits for, then follows its job 
     await waitFor('the waiting notice', () => /late: switch job \S+ (queued|coalesced); waiting for late to connect \(Ctrl-C stops waiting; the job stays queued\)/.test(cmd.output()), 15_000);
     assert.equal(cmd.child.exitCode, null, 'still waiting');
     await startAgent('late');
-    const code = await Promise.race([cmd.exited, new Promise<string>((r) => setTimeout(() => r('timeout'), 30_000))]);
+    await waitFor('trigger --wait to finish', () => cmd.child.exitCode !== null, 30_000, 100);
+    const code = await cmd.exited;
     assert.equal(code, 0, cmd.output());
     assert.match(cmd.output(), /late done/);
     assert.match(cmd.output(), /^late\s+success\s+0\s/m);

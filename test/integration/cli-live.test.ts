@@ -55,6 +55,9 @@ test('trigger --queue for an offline host returns once queued, with the job id a
   assert.match(r.stdout, /^late\s+queued\s+-\s+-\s+queued: runs when late connects$/m);
   const st = await statusOf('late');
   assert.equal(st.queuedJob?.id, m[1], 'status HOST shows the queued job');
+  const unknown = await fleet.hubCli(['status', 'late', 'nosuch']);
+  assert.equal(unknown.code, 5);
+  assert.match(unknown.stderr, /no host "nosuch" in the registry.*\[UNKNOWN_HOST\]/);
   // --json says the same in its summary.
   const j = await fleet.hubCli(['trigger', 'late', '--queue', '--json'], 20_000);
   assert.equal(j.code, 0, j.stderr);

@@ -23,7 +23,6 @@ export function runInTty(argv: string[], opts: { timeoutMs?: number; columns?: n
   });
 }
 
-// eslint-disable-next-line no-control-regex
 const ESCAPES = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
 /** The text a reader sees, line by line: colour codes dropped, each line as last redrawn after \r. */

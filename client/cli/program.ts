@@ -86,16 +86,22 @@ const checkCommand: CommandSpec = {
   name: 'check-config',
   usage: 'check-config --config FILE [--json]',
   summary: 'Validate a config file and print the endpoints it would use, without connecting.',
-  details: 'Also reads "identityFile" as the agent would: it must be readable by this user and hold one unencrypted private key.',
-  options: { json: { type: 'boolean', help: 'print the normalised config as JSON' } },
+  details: [
+    'Also reads "identityFile" as the agent would: it must be readable by this user and hold one unencrypted private key.',
+    '--skip-identity leaves that out, for checks where the host\'s key cannot be visible (the NixOS module\'s, in a Nix build).',
+  ].join('\n'),
+  options: {
+    json: { type: 'boolean', help: 'print the normalised config as JSON' },
+    'skip-identity': { type: 'boolean', help: 'do not read identityFile (build-time checks)' },
+  },
   positionals: { min: 0, max: 0 },
   async run({ values }) {
     const config = await loadClientConfig(configPath(values));
-    const key = await readIdentity(config.identityFile);
+    const key = values['skip-identity'] === true ? null : await readIdentity(config.identityFile);
     if (values['json']) process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
     else {
       process.stdout.write(`${config.name}: ok\n${config.endpoints.map((e, i) => `  endpoint ${i + 1}: ${e.label}`).join('\n')}\n`);
-      process.stdout.write(`  identity: ${config.identityFile} (${key.type}, ${fingerprintOfBlob(key.getPublicSSH())})\n`);
+      process.stdout.write(`  identity: ${config.identityFile} (${key ? `${key.type}, ${fingerprintOfBlob(key.getPublicSSH())}` : 'not checked: --skip-identity'})\n`);
     }
     return 0;
   },

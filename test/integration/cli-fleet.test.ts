@@ -134,6 +134,10 @@ test('bento-client check-config reads identityFile as the agent would', async ()
     assert.match(r.stderr, why, file);
     assert.match(r.stderr, /"identityFile".*\[CONFIG_INVALID\]/);
   }
+  // Where the key cannot be visible (the NixOS module's check inside a Nix build), it can be left out.
+  const skipped = await runCli(CLIENT_BIN, ['check-config', '--skip-identity', '--config', await cfg(path.join(intact.dir, 'no-such-key'))]);
+  assert.equal(skipped.code, 0, skipped.stderr);
+  assert.match(skipped.stdout, /identity: .*no-such-key \(not checked: --skip-identity\)/);
 });
 
 test('bento-client --help lists only the codes the agent can return', async () => {

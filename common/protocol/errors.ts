@@ -11,7 +11,6 @@ export const ERRORS = {
   HUB_ALREADY_RUNNING: { exit: 6, summary: 'another hub is already serving this fleet' },
   STATE_DIR_LOCKED: { exit: 6, summary: 'another agent is running on this state directory (each agent needs its own stateDir)' },
   ADDRESS_IN_USE: { exit: 6, summary: 'a listen address (HOST:PORT) is already in use by another program' },
-  LISTEN_FAILED: { exit: 1, summary: 'a listen address cannot be bound here (not an address of this machine, or a privileged port)' },
   HUB_NOT_RUNNING: { exit: 4, summary: 'the hub daemon is not running (no admin socket)' },
   AGENT_NOT_RUNNING: { exit: 4, summary: 'the agent is not running here, or its local socket is off' },
   UNKNOWN_HOST: { exit: 5, summary: 'no such host in the registry' },

@@ -35,6 +35,7 @@ export const ERRORS = {
   NO_PREBUILT: { exit: 5, summary: 'the host has no successful `bento-hub build` to switch to (trigger --prebuilt)' },
   UNSUPPORTED: { exit: 1, summary: 'the agent does not support this (upgrade bento-client)' },
   STATE_WRITE_FAILED: { exit: 1, summary: 'the hub could not write its state to disk (disk full?); retried until it can' },
+  CLUSTER_UNAVAILABLE: { exit: 1, summary: 'the cluster engine (NATS JetStream) cannot be reached, or refused this hub (credentials, TLS, no quorum)' },
   STATE_CONFLICT: { exit: 1, summary: 'the record changed since it was read (another writer won); read it again and retry' },
   INTERNAL: { exit: 1, summary: 'internal error' },
 } as const;

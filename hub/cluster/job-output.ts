@@ -20,7 +20,7 @@ import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { JobOutputStore, OutputLine } from '../store/types.js';
 import { decodeBatch, encodeBatch, lineCost, takeBatch, withinBytes } from './output-batch.js';
-import { publishDurable } from './publish.js';
+import { publishDurable, untilAnswered } from './publish.js';
 
 export interface OutputDeps {
   nc: NatsConnection;
@@ -234,13 +234,7 @@ export class NatsJobOutputStore implements JobOutputStore {
   }
 
   /** A read-side request, retried within the write deadline (a leader election answers nothing for ~5 s). */
-  private async request<R>(fn: () => Promise<R>): Promise<R> {
-    const deadline = Date.now() + this.d.writeTimeoutMs;
-    for (;;) {
-      try { return await fn(); } catch (err) {
-        if (Date.now() + 200 >= deadline) throw err;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+  private request<R>(fn: () => Promise<R>): Promise<R> {
+    return untilAnswered(fn, this.d.writeTimeoutMs);
   }
 }

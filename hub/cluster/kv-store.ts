@@ -16,8 +16,9 @@ import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StoreChange, Versioned, WriteOptions } from '../store/types.js';
 import { KvView, type Op } from './kv-view.js';
+import { BucketFollower } from './kv-watch.js';
 import { decodeToken, encodeToken } from './names.js';
-import { publishDurable, type DurableWrite } from './publish.js';
+import { publishDurable, untilAnswered, type DurableWrite } from './publish.js';
 import { RetryQueue } from './retry-queue.js';
 
 export interface KvStoreDeps<T> {
@@ -36,8 +37,6 @@ const RETRY_MS = 2000;
 const RETRY_CONCURRENCY = 64;
 /** Room left in a message for the subject and headers. */
 const HEADROOM = 1024;
-/** Waiting for a watch to restart after it ended (a consumer lost with its server). */
-const REWATCH_MS = 500;
 
 const DEL = 'DEL';
 
@@ -49,8 +48,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   /** Message ids: unique per store instance and write, the same for every attempt of one write. */
   private readonly idBase = nuid.next();
   private closed = false;
-  private stopWatch: (() => void) | null = null;
-  private watchLoop: Promise<void> | null = null;
+  private follower: BucketFollower | null = null;
 
   private constructor(private readonly d: KvStoreDeps<T>) {
     const log = d.log;
@@ -122,8 +120,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     await this.settled();
     this.closed = true;
     await this.retries.close();
-    this.stopWatch?.();
-    await this.watchLoop;
+    await this.follower?.stop();
     this.watchers.clear();
   }
 
@@ -146,7 +143,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   }
 
   private async cas(key: string, op: Op, data: Uint8Array, hdrs: MsgHdrs | undefined, expect: number): Promise<number> {
-    const gen = this.view.beginCas(key);
+    const gen = this.view.beginCas(key, expect);
     const w: DurableWrite = { ...this.plainWrite(key, gen, data, hdrs), expectLastSubjectSeq: expect };
     try {
       return await this.write(key, gen, op, w);
@@ -159,7 +156,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
       throw new BentoError('STATE_WRITE_FAILED', `${this.d.bucket}/${key}: cannot look up the key's last record: ${(err as Error).message}`, { cause: err });
     });
     if (!last || last.operation === 'PUT') throw conflict(key, 0);
-    const gen2 = this.view.beginCas(key);
+    const gen2 = this.view.beginCas(key, last.revision);
     return this.write(key, gen2, op, { ...this.plainWrite(key, gen2, data, hdrs), expectLastSubjectSeq: last.revision });
   }
 
@@ -222,44 +219,23 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     return new BentoError('STATE_WRITE_FAILED', `store ${this.d.bucket} is closed`);
   }
 
-  // --- the watch ---
+  // --- the bucket's changes into the view ---
 
   private async load(timeoutMs: number): Promise<void> {
-    const status = await this.d.kv.status();
+    const status = await untilAnswered(() => this.d.kv.status(), timeoutMs);
     let loaded!: () => void;
     const ready = new Promise<void>((r) => { loaded = r; });
     if (status.values === 0) loaded();
-    this.watchLoop = this.runWatch((e) => { if (e.delta === 0) loaded(); });
+    this.follower = new BucketFollower({
+      kv: this.d.kv, bucket: this.d.bucket, log: this.d.log, position: () => this.view.watchPosition,
+      onEntry: (e) => { this.apply(e); if (e.delta === 0) loaded(); },
+    });
+    this.follower.start();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new BentoError('CLUSTER_UNAVAILABLE', `bucket ${this.d.bucket} did not load within ${timeoutMs} ms`)), timeoutMs);
     });
     try { await Promise.race([ready, timeout]); } finally { clearTimeout(timer); }
-  }
-
-  /**
-   * Follow the bucket from the start (its last value per key), then every
-   * change. If the watch ends while the store is open (its consumer was lost),
-   * start again after the last revision seen: nothing is skipped or repeated.
-   */
-  private async runWatch(onEntry: (e: KvWatchEntry) => void): Promise<void> {
-    while (!this.closed) {
-      const from = this.view.watchPosition;
-      try {
-        const iter = await this.d.kv.watch(from > 0 ? { resumeFromRevision: from + 1 } : {});
-        this.stopWatch = () => iter.stop();
-        if (this.closed) iter.stop();
-        for await (const e of iter) {
-          this.apply(e);
-          onEntry(e);
-        }
-      } catch (err) {
-        if (!this.closed) this.d.log.warn({ bucket: this.d.bucket, err: (err as Error).message }, 'bucket watch failed');
-      }
-      if (this.closed) break;
-      this.d.log.warn({ bucket: this.d.bucket, from: this.view.watchPosition + 1 }, 'bucket watch ended; restarting it');
-      await new Promise((r) => setTimeout(r, REWATCH_MS));
-    }
   }
 
   private apply(e: KvWatchEntry): void {

@@ -19,7 +19,8 @@ import type { StoreChange, Versioned } from '../store/types.js';
 export type Op = { op: 'set'; value: unknown } | { op: 'delete' };
 
 interface Pending { gen: number; op: Op }
-interface Latest { gen: number; issuedAt: number; failed: boolean }
+/** `base`: the newest revision the write could have known of; a later change of its key supersedes it once it failed. */
+interface Latest { gen: number; base: number; failed: boolean }
 
 export interface ViewEvents<T> {
   /** Every change the watch delivers, in revision order (guarantee 6). */
@@ -38,6 +39,8 @@ export class KvView<T> {
   private gen = 0;
   /** The highest revision the watch has delivered. */
   private pos = 0;
+  /** The highest revision seen at all (watch or ack): every revision up to it existed before the next write. */
+  private known = 0;
 
   constructor(private readonly accept: (key: string, value: unknown) => value is T, private readonly ev: ViewEvents<T>) {}
 
@@ -89,14 +92,15 @@ export class KvView<T> {
   beginPlain(key: string, op: Op): number {
     const gen = ++this.gen;
     this.pending.set(key, { gen, op });
-    this.latest.set(key, { gen, issuedAt: this.pos, failed: false });
+    this.latest.set(key, { gen, base: this.known, failed: false });
     return gen;
   }
 
-  /** A compare-and-swap begins: not shown until acknowledged. */
-  beginCas(key: string): number {
+  /** A compare-and-swap on revision EXPECT begins: not shown until acknowledged. */
+  beginCas(key: string, expect: number): number {
     const gen = ++this.gen;
-    this.latest.set(key, { gen, issuedAt: this.pos, failed: false });
+    // Any change of the key after EXPECT makes this CAS fail anyway.
+    this.latest.set(key, { gen, base: expect, failed: false });
     return gen;
   }
 
@@ -131,11 +135,13 @@ export class KvView<T> {
   /** The watch delivered REVISION, but nothing this view holds (a key no hub wrote). */
   passed(revision: number): void {
     if (revision > this.pos) this.pos = revision;
+    if (revision > this.known) this.known = revision;
   }
 
   /** One watch entry: RAW is the decoded JSON of a PUT (undefined if it did not parse). */
   fromWatch(key: string, revision: number, kind: 'PUT' | 'DEL' | 'PURGE', raw: unknown, parsed: boolean): void {
     if (revision > this.pos) this.pos = revision;
+    if (revision > this.known) this.known = revision;
     let change: StoreChange<T>;
     if (kind === 'PUT' && parsed && this.accept(key, raw)) {
       change = { op: 'set', key, value: raw, revision };
@@ -149,7 +155,7 @@ export class KvView<T> {
     }
     if (this.tombs.size > 0) for (const [k, r] of this.tombs) if (r <= this.pos) this.tombs.delete(k);
     const l = this.latest.get(key);
-    if (l?.failed && revision > l.issuedAt) {
+    if (l?.failed && revision > l.base) {
       // The key moved on after a write of ours gave up (maybe it was ours,
       // landing late): retrying it now could overwrite a newer change.
       this.dropped(key, l.gen);
@@ -159,6 +165,7 @@ export class KvView<T> {
   }
 
   private applyConfirmed(key: string, seq: number, op: Op, from: 'ack' | 'watch'): void {
+    if (seq > this.known) this.known = seq;
     // The watch delivers in order: an ack at or below its position is already in.
     if (from === 'ack' && seq <= this.pos) return;
     if ((this.confirmed.get(key)?.revision ?? 0) >= seq || (this.tombs.get(key) ?? 0) >= seq) return;

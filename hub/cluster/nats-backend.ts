@@ -13,11 +13,15 @@ import { connectCluster } from './connection.js';
 import { NatsEventBus } from './event-bus.js';
 import { NatsJobOutputStore } from './job-output.js';
 import { NatsKeyedStore } from './kv-store.js';
+import { untilAnswered } from './publish.js';
 import { clusterNames, isValidStoreName, type ClusterNames } from './names.js';
 import type { ResolvedClusterOptions } from './options.js';
 
-/** Loading a bucket into the local view: 45,000 hosts take well under this. */
-const MIN_LOAD_TIMEOUT_MS = 60_000;
+/**
+ * Opening a store: its bucket may have no leader yet (NATS restarting with
+ * the hubs), and loading 45,000 hosts into the view takes a few seconds.
+ */
+const MIN_OPEN_TIMEOUT_MS = 60_000;
 const DUPLICATE_WINDOW_NS = 120 * 1e9;
 
 interface Closable { close(): Promise<void> }
@@ -46,12 +50,13 @@ export class NatsStateBackend implements StateBackend {
     try {
       const js = jetstream(nc, { timeout: o.requestTimeoutMs });
       const adminJs = jetstream(nc, { timeout: o.writeTimeoutMs });
-      const jsm = await jetstreamManager(nc, { timeout: o.writeTimeoutMs });
-      await jsm.getAccountInfo();
+      const jsm = await jetstreamManager(nc, { timeout: o.writeTimeoutMs, checkAPI: false });
+      // Waits out a metadata leader election (a server just died, or NATS starts with the hubs).
+      await untilAnswered(() => jsm.getAccountInfo(), openTimeoutMs(o));
       return new NatsStateBackend(nc, js, { js: adminJs, jsm }, o, log);
     } catch (err) {
       await nc.close().catch(() => undefined);
-      throw new BentoError('CLUSTER_UNAVAILABLE', `NATS at ${o.servers.join(', ')} does not offer JetStream: ${(err as Error).message}`, { cause: err });
+      throw new BentoError('CLUSTER_UNAVAILABLE', `NATS at ${o.servers.join(', ')} does not answer JetStream requests: ${(err as Error).message}`, { cause: err });
     }
   }
 
@@ -60,12 +65,15 @@ export class NatsStateBackend implements StateBackend {
     if (!isValidStoreName(name)) throw new BentoError('INTERNAL', `invalid store name ${JSON.stringify(name)}`);
     const bucket = this.names.bucket(name);
     const log = this.log.child({ component: 'cluster-kv', bucket });
-    const kv = await new Kvm(this.admin.js).create(bucket, { replicas: this.o.replicas, history: 1, storage: StorageType.File })
+    await untilAnswered(() => new Kvm(this.admin.js).create(bucket, { replicas: this.o.replicas, history: 1, storage: StorageType.File }), this.openTimeoutMs)
       .catch((err: unknown) => { throw unavailable(`cannot open bucket ${bucket}`, err); });
+    // The store's own handle makes short requests (its watch, the watchdog's
+    // probe): after a server dies, each retry must not sit out a long timeout.
+    const kv = await new Kvm(this.js).open(bucket);
     const store = await NatsKeyedStore.open<T>({
       nc: this.nc, js: this.js, kv, bucket, accept: opts.accept, log,
       requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs,
-    }, Math.max(MIN_LOAD_TIMEOUT_MS, this.o.writeTimeoutMs));
+    }, this.openTimeoutMs);
     return this.track(store);
   }
 
@@ -107,6 +115,10 @@ export class NatsStateBackend implements StateBackend {
     return c;
   }
 
+  private get openTimeoutMs(): number {
+    return openTimeoutMs(this.o);
+  }
+
   private assertOpen(): void {
     if (this.closed) throw new BentoError('INTERNAL', 'the cluster backend is closed');
   }
@@ -114,10 +126,10 @@ export class NatsStateBackend implements StateBackend {
   private async ensureStream(cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
     const { jsm } = this.admin;
     try {
-      const info = await jsm.streams.info(cfg.name).catch(async (err: unknown) => {
+      const info = await untilAnswered(() => jsm.streams.info(cfg.name).catch(async (err: unknown) => {
         if ((err as Error).message !== 'stream not found') throw err;
         return jsm.streams.add(cfg);
-      });
+      }), this.openTimeoutMs);
       if (info.config.num_replicas !== cfg.num_replicas || info.config.max_bytes !== cfg.max_bytes) {
         this.log.warn({ stream: cfg.name, replicas: info.config.num_replicas, maxBytes: info.config.max_bytes }, 'the output stream exists with other limits than configured; keeping them (change them with the nats CLI)');
       }
@@ -125,6 +137,11 @@ export class NatsStateBackend implements StateBackend {
       throw unavailable(`cannot open stream ${cfg.name}`, err);
     }
   }
+}
+
+/** Opening the backend or a store waits this long for JetStream, a bucket or a stream to answer (and load). */
+function openTimeoutMs(o: ResolvedClusterOptions): number {
+  return Math.max(MIN_OPEN_TIMEOUT_MS, o.writeTimeoutMs);
 }
 
 function unavailable(what: string, err: unknown): BentoError {

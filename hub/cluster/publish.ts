@@ -73,3 +73,17 @@ export async function publishDurable(js: JetStreamClient, w: DurableWrite, t: Wr
   const why = last instanceof Error ? last.message : 'abandoned';
   throw new BentoError('STATE_WRITE_FAILED', `NATS JetStream did not acknowledge the write to ${w.subject} within ${t.totalMs} ms (${why}); retrying`, { cause: last });
 }
+
+/**
+ * Run a request until it answers, at most totalMs in all: a stream whose
+ * servers just (re)started answers nothing until it has elected a leader.
+ */
+export async function untilAnswered<R>(fn: () => Promise<R>, totalMs: number, pauseMs = 200): Promise<R> {
+  const deadline = Date.now() + totalMs;
+  for (;;) {
+    try { return await fn(); } catch (err) {
+      if (Date.now() + pauseMs >= deadline) throw err;
+      await new Promise((r) => setTimeout(r, pauseMs));
+    }
+  }
+}

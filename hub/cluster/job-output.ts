@@ -1,25 +1,36 @@
 // Job output on a JetStream stream: one subject per job, one message per
 // batch of lines (output-batch.ts).
 //
-// No gap and no repeat in a job's seq, even when the job's host moves to
-// another hub mid-job: every batch is published with "expected last subject
-// sequence" = the previous batch of that job, so two writers of one job can
-// never both append after the same line. A writer that did not start the job
-// (the host moved here) learns where the output stands with resume() before
-// its first append; one that skipped it, or that lost a race with the old
-// hub's last batch, gets a conflict, reads the job's last stored line, and
-// renumbers what it has not stored yet to follow it (logged: the seqs append()
-// returned for those lines were wrong, the stored ones are right).
+// A line's seq is its place among the job's stored lines, in the order the
+// stream stored them: so the stored output is 1..N with no gap and no repeat
+// by construction, whoever wrote it, even when a job's host moved to another
+// hub mid-job and both hubs wrote for a moment. append() returns the seq the
+// line will have, which is right when this hub is the job's only writer and
+// knows where the output stands:
+//   - a hub that starts a job appends from 1;
+//   - a hub the job moved to calls resume() first, which counts the stored
+//     lines;
+//   - a writer that did neither (append() for a job it does not know) sends
+//     its first batch as "create" (expected last subject sequence 0, which
+//     the server checks exactly on every version, unlike a non-zero one: see
+//     kv-cas.ts). If the job already has output, that fails; the writer counts
+//     the stored lines and renumbers the lines it has not stored (logged: the
+//     seqs append() returned for them were too low).
+// Two hubs writing one job at the same time (the old one still flushing) get
+// their lines interleaved batch by batch, each in its own order, each once;
+// only the seqs append() returned can be off, which a follower corrects by
+// reading the stored output.
 //
 // Best effort, in order (hub/store/types.ts): append() never waits; lines
 // wait in memory (at most MAX_BUFFERED bytes for all jobs) while NATS does
-// not acknowledge, and are retried every few seconds.
+// not acknowledge, and are retried every few seconds. Retries carry the
+// batch's message id, so a batch whose ack was lost is not stored twice.
 import { nuid, type NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamManager, MsgRequest } from '@nats-io/jetstream';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { JobOutputStore, OutputLine } from '../store/types.js';
-import { decodeBatch, encodeBatch, lineCost, takeBatch, withinBytes } from './output-batch.js';
+import { decodeBatch, encodeBatch, lineCost, takeBatch, withinBytes, type Batch } from './output-batch.js';
 import { publishDurable, untilAnswered } from './publish.js';
 
 export interface OutputDeps {
@@ -33,18 +44,18 @@ export interface OutputDeps {
   writeTimeoutMs: number;
 }
 
+/** Bytes of line text, and lines, waiting for NATS in all jobs together. */
 const MAX_BUFFERED = 16 * 1024 * 1024;
+const MAX_LINES = 1_000_000;
 const RETRY_MS = 2000;
-/** Renumbering rounds per batch before its lines are given up (another writer keeps winning). */
-const MAX_CONFLICTS = 5;
 
 interface Writer {
   readonly jobId: string;
   readonly subject: string;
   /** Seq the next append gets. */
   next: number;
-  /** Stream sequence of the job's last stored batch (0: none): the next batch expects it. */
-  last: number;
+  /** Started by append() alone: its first batch must be the job's first, or it renumbers. */
+  unsure: boolean;
   queue: OutputLine[];
   /** The batch being published (not stored yet, not in the queue). */
   sending: OutputLine[];
@@ -58,6 +69,7 @@ export class NatsJobOutputStore implements JobOutputStore {
   private readonly idBase = nuid.next();
   private batches = 0;
   private buffered = 0;
+  private lines = 0;
   private closed = false;
 
   constructor(private readonly d: OutputDeps) {}
@@ -67,16 +79,21 @@ export class NatsJobOutputStore implements JobOutputStore {
   }
 
   append(jobId: string, stream: OutputLine['stream'], data: string): number {
-    const w = this.writers.get(jobId) ?? this.writer(jobId, 1, 0);
+    const w = this.writers.get(jobId) ?? this.writer(jobId, 1, true);
     const seq = w.next++;
     if (lineCost(data) + 64 > this.maxBatch) data = `${data.slice(0, this.maxBatch >> 3)} [bento: line truncated, ${data.length} characters]`;
-    const size = Buffer.byteLength(data, 'utf8');
+    let size = Buffer.byteLength(data, 'utf8');
     if (this.closed || this.buffered + size > MAX_BUFFERED) {
-      // Dropped: its seq stays unused, so a reader sees the gap.
-      if (w.dropped++ === 0) this.d.log.error({ jobId, seq }, 'job output is not reaching NATS and the buffer is full; dropping lines');
-      return seq;
+      // Its text is dropped, its place kept (an empty line), so the seqs
+      // append() returns still match the stored ones. Past MAX_LINES even
+      // the places go, and the seqs drift (logged).
+      if (w.dropped++ === 0) this.d.log.error({ jobId, seq }, 'job output is not reaching NATS and the buffer is full; keeping only the places of new lines');
+      if (this.closed || this.lines >= MAX_LINES) return seq;
+      data = '';
+      size = 0;
     }
     this.buffered += size;
+    this.lines += 1;
     w.queue.push({ seq, stream, data });
     if (!w.flushing && !w.retry) setImmediate(() => this.kick(w)); // let the rest of this turn's lines join
     return seq;
@@ -85,36 +102,32 @@ export class NatsJobOutputStore implements JobOutputStore {
   /** Before appending to a job another hub started: continue its seq where its stored output ends. */
   async resume(jobId: string): Promise<void> {
     if (this.writers.has(jobId)) return;
-    const last = await this.lastStored(jobId);
-    if (this.writers.has(jobId)) return; // an append came first; the conflict path will renumber it
-    this.writer(jobId, (last?.lastLine ?? 0) + 1, last?.streamSeq ?? 0);
+    const stored = await this.countStored(jobId);
+    if (this.writers.has(jobId)) return; // an append came first: its first batch finds out
+    this.writer(jobId, stored + 1, false);
   }
 
   async read(jobId: string, opts: { afterSeq?: number; limitBytes?: number } = {}): Promise<OutputLine[]> {
     const after = opts.afterSeq ?? 0;
-    const subject = this.d.subject(jobId);
+    // Lines not stored yet, taken BEFORE reading the stored ones: a batch
+    // stored meanwhile is then in the stored read, never in neither.
+    const w = this.writers.get(jobId);
+    const unstored = w ? [...w.sending, ...w.queue] : [];
     const out: OutputLine[] = [];
-    let storedUpTo = 0;
-    const last = await this.request(() => this.d.jsm.streams.getMessage(this.d.stream, { last_by_subj: subject }));
     let budget = opts.limitBytes ?? Infinity;
-    for (let seq = 1; last && seq <= last.seq && budget > 0;) {
-      // next_by_subj: the job's next message at or after seq, from the stream leader
-      // (2.9 has it; the client's type lists only seq and last_by_subj).
-      const m = await this.request(() => this.d.jsm.streams.getMessage(this.d.stream, { seq, next_by_subj: subject } as unknown as MsgRequest));
-      if (!m) break;
-      const lines = decodeBatch(m.data);
-      if (!lines) this.d.log.warn({ jobId, streamSeq: m.seq }, 'skipping a stored output message that is not a batch of lines');
-      for (const l of lines ?? []) {
-        storedUpTo = Math.max(storedUpTo, l.seq);
-        if (l.seq <= after) continue;
-        out.push(l);
+    let place = 0;
+    let complete = true;
+    for await (const b of this.storedBatches(jobId)) {
+      for (const l of b.lines) {
+        place += 1;
+        if (place <= after) continue;
+        out.push({ seq: place, ...l });
         budget -= Buffer.byteLength(l.data, 'utf8');
       }
-      seq = m.seq + 1;
+      if (budget <= 0) { complete = false; break; }
     }
-    // Lines this hub has not stored yet (a running job): after the stored ones.
-    const w = this.writers.get(jobId);
-    if (w) for (const l of [...w.sending, ...w.queue]) if (l.seq > Math.max(after, storedUpTo)) out.push(l);
+    // Lines this hub has not stored yet (a running job) come after the stored ones.
+    if (complete) for (const l of unstored) if (l.seq > Math.max(after, place)) out.push(l);
     return withinBytes(out, opts.limitBytes);
   }
 
@@ -144,8 +157,8 @@ export class NatsJobOutputStore implements JobOutputStore {
     }
   }
 
-  private writer(jobId: string, next: number, last: number): Writer {
-    const w: Writer = { jobId, subject: this.d.subject(jobId), next, last, queue: [], sending: [], flushing: null, retry: null, dropped: 0 };
+  private writer(jobId: string, next: number, unsure: boolean): Writer {
+    const w: Writer = { jobId, subject: this.d.subject(jobId), next, unsure, queue: [], sending: [], flushing: null, retry: null, dropped: 0 };
     this.writers.set(jobId, w);
     return w;
   }
@@ -153,7 +166,7 @@ export class NatsJobOutputStore implements JobOutputStore {
   private forget(w: Writer): void {
     if (w.retry) clearTimeout(w.retry);
     w.retry = null;
-    for (const l of w.queue) this.buffered -= Buffer.byteLength(l.data, 'utf8');
+    this.release(w.queue);
     w.queue = [];
     if (this.writers.get(w.jobId) === w) this.writers.delete(w.jobId);
   }
@@ -180,57 +193,70 @@ export class NatsJobOutputStore implements JobOutputStore {
 
   /** Store the queue batch by batch, in order. False when NATS did not acknowledge (lines stay queued). */
   private async flush(w: Writer): Promise<boolean> {
-    let conflicts = 0;
     while (w.queue.length > 0) {
       const batch = takeBatch(w.queue, this.maxBatch);
       w.sending = batch;
       const msgID = `${this.idBase}.${++this.batches}`;
       try {
-        const ack = await publishDurable(this.d.js, { subject: w.subject, data: encodeBatch(batch), msgID, expectLastSubjectSeq: w.last },
+        await publishDurable(this.d.js, { subject: w.subject, data: encodeBatch(batch), msgID, ...(w.unsure ? { expectLastSubjectSeq: 0 } : {}) },
           { attemptTimeoutMs: this.d.requestTimeoutMs, totalMs: this.d.writeTimeoutMs });
-        w.last = ack.seq;
-        conflicts = 0;
+        w.unsure = false;
       } catch (err) {
-        if (this.writers.get(w.jobId) === w) w.queue.unshift(...batch);
-        else for (const l of batch) this.buffered -= Buffer.byteLength(l.data, 'utf8'); // removed meanwhile
         w.sending = [];
-        if (!(err instanceof BentoError) || err.code !== 'STATE_CONFLICT') {
-          this.d.log.warn({ jobId: w.jobId, err: (err as Error).message }, 'job output not stored yet; retrying');
-          return false;
-        }
-        if (++conflicts > MAX_CONFLICTS) {
-          this.d.log.error({ jobId: w.jobId, lines: w.queue.length }, 'another writer keeps appending to this job\'s output; dropping ours');
-          this.forget(w);
+        if (this.writers.get(w.jobId) !== w) { // removed meanwhile
+          this.release(batch);
           return true;
         }
-        if (!(await this.renumber(w))) return false;
-        continue;
+        w.queue.unshift(...batch);
+        if (err instanceof BentoError && err.code === 'STATE_CONFLICT' && w.unsure) {
+          if (!(await this.renumber(w))) return false;
+          continue;
+        }
+        this.d.log.warn({ jobId: w.jobId, err: (err as Error).message }, 'job output not stored yet; retrying');
+        return false;
       }
       w.sending = [];
-      for (const l of batch) this.buffered -= Buffer.byteLength(l.data, 'utf8');
+      this.release(batch);
     }
     return true;
   }
 
-  /** Another writer stored output for this job: continue after its last line. */
+  private release(lines: OutputLine[]): void {
+    for (const l of lines) this.buffered -= Buffer.byteLength(l.data, 'utf8');
+    this.lines -= lines.length;
+  }
+
+  /** The job already had output this writer did not know of: follow it. */
   private async renumber(w: Writer): Promise<boolean> {
-    let last: Awaited<ReturnType<NatsJobOutputStore['lastStored']>>;
-    try { last = await this.lastStored(w.jobId); } catch { return false; }
-    const from = (last?.lastLine ?? 0) + 1;
+    let stored: number;
+    try { stored = await this.countStored(w.jobId); } catch { return false; }
     const was = w.queue[0]?.seq;
-    w.queue = w.queue.map((l, i) => ({ ...l, seq: from + i }));
-    w.next = from + w.queue.length;
-    w.last = last?.streamSeq ?? 0;
-    this.d.log.warn({ jobId: w.jobId, from: was, to: from, lines: w.queue.length }, 'job output was continued by another writer; renumbered the lines not stored yet');
+    w.queue = w.queue.map((l, i) => ({ ...l, seq: stored + 1 + i }));
+    w.next = stored + 1 + w.queue.length;
+    w.unsure = false;
+    this.d.log.warn({ jobId: w.jobId, from: was, to: stored + 1, lines: w.queue.length }, 'this job already had output (it moved here without resume()); renumbered the lines not stored yet');
     return true;
   }
 
-  /** The stream sequence and the last line's seq of the job's newest stored batch. */
-  private async lastStored(jobId: string): Promise<{ streamSeq: number; lastLine: number } | null> {
-    const m = await this.request(() => this.d.jsm.streams.getMessage(this.d.stream, { last_by_subj: this.d.subject(jobId) }));
-    if (!m) return null;
-    const lines = decodeBatch(m.data);
-    return { streamSeq: m.seq, lastLine: lines?.[lines.length - 1]?.seq ?? 0 };
+  private async countStored(jobId: string): Promise<number> {
+    let n = 0;
+    for await (const b of this.storedBatches(jobId)) n += b.lines.length;
+    return n;
+  }
+
+  /** The job's stored batches in stream order, from the stream leader; messages that are not batches are skipped. */
+  private async *storedBatches(jobId: string): AsyncGenerator<Batch> {
+    const subject = this.d.subject(jobId);
+    const last = await this.request(() => this.d.jsm.streams.getMessage(this.d.stream, { last_by_subj: subject }));
+    for (let seq = 1; last && seq <= last.seq;) {
+      // next_by_subj: the job's next message at or after seq (2.9 has it; the client's type lists only seq and last_by_subj).
+      const m = await this.request(() => this.d.jsm.streams.getMessage(this.d.stream, { seq, next_by_subj: subject } as unknown as MsgRequest));
+      if (!m) break;
+      const b = decodeBatch(m.data);
+      if (b) yield b;
+      else this.d.log.warn({ jobId, streamSeq: m.seq }, 'skipping a stored output message that is not a batch of lines');
+      seq = m.seq + 1;
+    }
   }
 
   /** A read-side request, retried within the write deadline (a leader election answers nothing for ~5 s). */

@@ -10,11 +10,12 @@
 // subject sequence", so of two hubs racing on one revision exactly one wins,
 // and the revision is the entry's stream sequence.
 import { headers, nuid, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
-import type { JetStreamClient } from '@nats-io/jetstream';
+import type { JetStreamClient, JetStreamManager, PubAck } from '@nats-io/jetstream';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StoreChange, Versioned, WriteOptions } from '../store/types.js';
+import { publishCas, type CasGuard } from './kv-cas.js';
 import { KvView, type Op } from './kv-view.js';
 import { BucketFollower } from './kv-watch.js';
 import { decodeToken, encodeToken } from './names.js';
@@ -24,6 +25,8 @@ import { RetryQueue } from './retry-queue.js';
 export interface KvStoreDeps<T> {
   nc: NatsConnection;
   js: JetStreamClient;
+  /** Short-timeout requests to the bucket's stream leader (the CAS guard's reads). */
+  jsm: JetStreamManager;
   kv: KV;
   bucket: string;
   accept: (key: string, value: unknown) => value is T;
@@ -47,6 +50,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   private readonly retries: RetryQueue;
   /** Message ids: unique per store instance and write, the same for every attempt of one write. */
   private readonly idBase = nuid.next();
+  private readonly guard: CasGuard;
   private closed = false;
   private follower: BucketFollower | null = null;
 
@@ -62,6 +66,13 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
       superseded: (key, gen, revision) => log.warn({ bucket: d.bucket, key, write: gen, revision }, 'a write NATS did not acknowledge in time was superseded by a newer change; not retrying it'),
     });
     this.retries = new RetryQueue({ everyMs: RETRY_MS, concurrency: RETRY_CONCURRENCY, log });
+    const stream = `KV_${d.bucket}`;
+    this.guard = {
+      serverVersion: () => d.nc.info?.version,
+      streamLastGuess: () => this.view.knownRevision,
+      subjectLast: async (subject) => (await d.jsm.streams.getMessage(stream, { last_by_subj: subject }))?.seq ?? 0,
+      streamLast: async () => (await d.jsm.streams.info(stream)).state.last_seq,
+    };
   }
 
   /** Open over an existing bucket handle; resolves once the local view holds the whole bucket. */
@@ -163,7 +174,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   /** Publish W until acknowledged; past the deadline, reject and keep retrying it in the background. */
   private async write(key: string, gen: number, op: Op, w: DurableWrite): Promise<number> {
     try {
-      const ack = await publishDurable(this.d.js, w, this.timing(key, gen));
+      const ack = await this.publish(w, key, gen);
       this.view.acked(key, gen, ack.seq, op);
       return ack.seq;
     } catch (err) {
@@ -182,7 +193,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   private async retry(key: string, gen: number, op: Op, w: DurableWrite): Promise<'done' | 'again'> {
     if (!this.view.isLatest(key, gen)) return 'done';
     try {
-      const ack = await publishDurable(this.d.js, w, this.timing(key, gen));
+      const ack = await this.publish(w, key, gen);
       this.view.acked(key, gen, ack.seq, op);
       this.d.log.info({ bucket: this.d.bucket, key, revision: ack.seq }, 'a write NATS had not acknowledged is durable now');
       return 'done';
@@ -194,6 +205,12 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
       }
       return 'done';
     }
+  }
+
+  /** A plain write as it is; a compare-and-swap through the guard old servers need (kv-cas.ts). */
+  private publish(w: DurableWrite, key: string, gen: number): Promise<PubAck> {
+    const t = this.timing(key, gen);
+    return w.expectLastSubjectSeq === undefined ? publishDurable(this.d.js, w, t) : publishCas(this.d.js, w, t, this.guard);
   }
 
   private timing(key: string, gen: number): { attemptTimeoutMs: number; totalMs: number; abandoned: () => boolean } {
@@ -235,7 +252,8 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new BentoError('CLUSTER_UNAVAILABLE', `bucket ${this.d.bucket} did not load within ${timeoutMs} ms`)), timeoutMs);
     });
-    try { await Promise.race([ready, timeout]); } finally { clearTimeout(timer); }
+    // Loaded, and the watch in place: a change made after open() resolves is never folded into the first snapshot.
+    try { await Promise.race([Promise.all([ready, this.follower.live]), timeout]); } finally { clearTimeout(timer); }
   }
 
   private apply(e: KvWatchEntry): void {

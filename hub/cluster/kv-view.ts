@@ -45,6 +45,8 @@ export class KvView<T> {
   constructor(private readonly accept: (key: string, value: unknown) => value is T, private readonly ev: ViewEvents<T>) {}
 
   get watchPosition(): number { return this.pos; }
+  /** The newest revision seen at all, from the watch or an ack. */
+  get knownRevision(): number { return this.known; }
 
   // --- reads (guarantee 1) ---
 

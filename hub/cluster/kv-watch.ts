@@ -36,6 +36,9 @@ export class BucketFollower {
   private behind: { since: number; at: number } | null = null;
   private restarts = 0;
   private checking = false;
+  private markLive: () => void = () => undefined;
+  /** Resolves once the first watch is in place: every change after that reaches onEntry. */
+  readonly live: Promise<void> = new Promise((r) => { this.markLive = r; });
 
   constructor(private readonly o: FollowOptions) {}
 
@@ -61,6 +64,7 @@ export class BucketFollower {
       try {
         const iter = await this.o.kv.watch(from > 0 ? { resumeFromRevision: from + 1 } : {});
         this.stopIter = () => iter.stop();
+        this.markLive();
         if (this.stopped) iter.stop();
         for await (const e of iter) this.o.onEntry(e);
       } catch (err) {

@@ -8,7 +8,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { EventBus } from '../events/types.js';
-import type { JobOutputStore, KeyedStore, StateBackend } from '../store/types.js';
+import type { KeyedStore, StateBackend } from '../store/types.js';
 import { connectCluster } from './connection.js';
 import { NatsEventBus } from './event-bus.js';
 import { NatsJobOutputStore } from './job-output.js';
@@ -71,13 +71,13 @@ export class NatsStateBackend implements StateBackend {
     // probe): after a server dies, each retry must not sit out a long timeout.
     const kv = await new Kvm(this.js).open(bucket);
     const store = await NatsKeyedStore.open<T>({
-      nc: this.nc, js: this.js, kv, bucket, accept: opts.accept, log,
+      nc: this.nc, js: this.js, jsm: await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false }), kv, bucket, accept: opts.accept, log,
       requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs,
     }, this.openTimeoutMs);
     return this.track(store);
   }
 
-  async openOutput(): Promise<JobOutputStore> {
+  async openOutput(): Promise<NatsJobOutputStore> {
     this.assertOpen();
     const stream = this.names.outputStream;
     await this.ensureStream({
@@ -85,7 +85,7 @@ export class NatsStateBackend implements StateBackend {
       max_bytes: this.o.outputMaxBytes, discard: DiscardPolicy.Old, duplicate_window: DUPLICATE_WINDOW_NS,
     });
     const out = new NatsJobOutputStore({
-      nc: this.nc, js: this.js, jsm: await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs }),
+      nc: this.nc, js: this.js, jsm: await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false }),
       stream, subject: (id) => this.names.outputSubject(id), log: this.log.child({ component: 'cluster-output' }),
       requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs,
     });

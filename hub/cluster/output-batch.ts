@@ -7,6 +7,7 @@
 import type { OutputLine } from '../store/types.js';
 
 export interface Batch {
+  /** The seq its writer gave the first line (a hint: a line's seq is its place among the job's stored lines). */
   first: number;
   lines: Array<{ stream: OutputLine['stream']; data: string }>;
 }
@@ -16,20 +17,19 @@ export function encodeBatch(lines: OutputLine[]): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(body));
 }
 
-/** The lines of one stored message, numbered; null if it is not a batch (never handed out). */
-export function decodeBatch(data: Uint8Array): OutputLine[] | null {
+/** The lines of one stored message (the reader numbers them by their place in the job's output); null if it is not a batch. */
+export function decodeBatch(data: Uint8Array): Batch | null {
   let v: unknown;
   try { v = JSON.parse(new TextDecoder().decode(data)); } catch { return null; }
   if (typeof v !== 'object' || v === null) return null;
   const { f, l } = v as { f?: unknown; l?: unknown };
   if (typeof f !== 'number' || !Number.isSafeInteger(f) || f < 1 || !Array.isArray(l) || l.length === 0) return null;
-  const out: OutputLine[] = [];
-  for (let i = 0; i < l.length; i++) {
-    const item = l[i] as unknown;
+  const lines: Batch['lines'] = [];
+  for (const item of l as unknown[]) {
     if (!Array.isArray(item) || item.length !== 2 || (item[0] !== 0 && item[0] !== 1) || typeof item[1] !== 'string') return null;
-    out.push({ seq: f + i, stream: item[0] === 1 ? 'stderr' : 'stdout', data: item[1] });
+    lines.push({ stream: item[0] === 1 ? 'stderr' : 'stdout', data: item[1] });
   }
-  return out;
+  return { first: f, lines };
 }
 
 /** The bytes a line takes inside a batch: its JSON string (escapes included), the stream tag, brackets and comma. */

@@ -24,6 +24,8 @@ export interface DurableWrite {
   headers?: MsgHdrs;
   /** Compare-and-swap: the sequence of the subject's last message must be exactly this (0: no message). */
   expectLastSubjectSeq?: number;
+  /** The stream's last sequence must be exactly this (kv-cas.ts: the guard old servers need). */
+  expectLastSeq?: number;
 }
 
 export interface WriteTiming {
@@ -39,6 +41,13 @@ const FAST_FAIL_PAUSE_MS = 200;
 
 export function isWrongLastSequence(err: unknown): boolean {
   return err instanceof JetStreamApiError && WRONG_LAST_SEQUENCE.has(err.code);
+}
+
+/** The sequence a "wrong last sequence: N" refusal reports (the subject's or the stream's last), if it says. */
+export function reportedLastSequence(err: unknown): number | null {
+  const cause = err instanceof BentoError ? err.cause : err;
+  const m = cause instanceof Error ? /wrong last sequence: (\d+)/.exec(cause.message) : null;
+  return m ? Number(m[1]) : null;
 }
 
 /**
@@ -59,11 +68,14 @@ export async function publishDurable(js: JetStreamClient, w: DurableWrite, t: Wr
         timeout: Math.max(1, Math.min(t.attemptTimeoutMs, left)),
         retries: 1,
         ...(w.headers ? { headers: w.headers } : {}),
-        ...(w.expectLastSubjectSeq !== undefined ? { expect: { lastSubjectSequence: w.expectLastSubjectSeq } } : {}),
+        expect: {
+          ...(w.expectLastSubjectSeq !== undefined ? { lastSubjectSequence: w.expectLastSubjectSeq } : {}),
+          ...(w.expectLastSeq !== undefined ? { lastSequence: w.expectLastSeq } : {}),
+        },
       });
     } catch (err) {
       if (isWrongLastSequence(err)) {
-        throw new BentoError('STATE_CONFLICT', `${w.subject} changed since revision ${w.expectLastSubjectSeq}`, { cause: err });
+        throw new BentoError('STATE_CONFLICT', `${w.subject} changed since revision ${w.expectLastSubjectSeq ?? w.expectLastSeq}`, { cause: err });
       }
       last = err;
       const spent = Date.now() - t0;

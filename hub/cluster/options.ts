@@ -2,6 +2,7 @@
 // `cluster` section maps onto. parseClusterOptions() is the edge: anything
 // read from a file goes through it and comes out complete (defaults filled)
 // or as a CONFIG_INVALID error that names the field.
+import { isIP } from 'node:net';
 import { BentoError } from '../../common/protocol/errors.js';
 import { isHostName } from '../../common/protocol/names.js';
 import { isValidPrefix } from './names.js';
@@ -112,6 +113,13 @@ export function parseClusterOptions(raw: unknown): ResolvedClusterOptions {
   for (const k of Object.keys(o)) if (!KNOWN.has(k)) throw bad(k, 'unknown field');
   if (!Array.isArray(o['servers']) || o['servers'].length === 0 || o['servers'].length > 64) throw bad('servers', 'must list 1 to 64 NATS server URLs');
   const servers = o['servers'].map(serverUrl);
+  if (o['tls'] !== undefined || servers.some((x) => x.startsWith('tls://'))) {
+    // The client gives the TLS handshake no server name for an IP address, so
+    // it checks the certificate against "localhost" and fails: name servers
+    // by the DNS name their certificates carry.
+    const i = servers.findIndex((x) => isIP(new URL(/^[a-z]+:\/\//.test(x) ? x : `nats://${x}`).hostname.replace(/^\[|\]$/g, '')) !== 0);
+    if (i >= 0) throw bad(`servers[${i}]`, 'with TLS, give the server\'s DNS name (the name in its certificate), not an IP address');
+  }
   const hubName = o['hubName'];
   if (!isHostName(hubName)) throw bad('hubName', 'must be a DNS label (a-z, 0-9, inner hyphens)');
   const user = str(o, 'user', 256);

@@ -7,7 +7,8 @@ import { BentoError } from '../../common/protocol/errors.js';
 import { CLUSTER_DEFAULTS, parseClusterOptions } from '../../hub/cluster/options.js';
 import { connectionOptions } from '../../hub/cluster/connection.js';
 
-const base = { servers: ['nats://10.0.0.1:4222', 'tls://nats2.example:4222', '10.0.0.3:4222'], hubName: 'hub-a' };
+const base = { servers: ['nats://nats1.example:4222', 'tls://nats2.example:4222', 'nats3.example:4222'], hubName: 'hub-a' };
+const plain = { servers: ['nats://10.0.0.1:4222', '10.0.0.3:4222'], hubName: 'hub-a' };
 
 function refused(raw: unknown, field: string): void {
   assert.throws(() => parseClusterOptions(raw), (e: unknown) => e instanceof BentoError && e.code === 'CONFIG_INVALID' && e.message.includes(field),
@@ -16,6 +17,7 @@ function refused(raw: unknown, field: string): void {
 
 test('a minimal section gets the defaults', () => {
   assert.deepEqual(parseClusterOptions(base), { ...base, ...CLUSTER_DEFAULTS });
+  assert.deepEqual(parseClusterOptions(plain), { ...plain, ...CLUSTER_DEFAULTS }, 'IP addresses are fine without TLS');
 });
 
 test('every option is kept', () => {
@@ -47,6 +49,8 @@ test('bad input names its field', () => {
   refused({ ...base, tls: { caFile: 7 } }, 'tls.caFile');
   refused({ ...base, tls: { ca: '/x' } }, 'tls.ca');
   refused({ ...base, nats: true }, 'nats');
+  refused({ ...base, servers: ['tls://10.0.0.1:4222'] }, 'DNS name');
+  refused({ ...base, servers: ['nats1.example:4222', '[::1]:4222'], tls: { caFile: '/ca.pem' } }, 'servers[1]');
 });
 
 test('connection options: the hub names its connection, reconnects forever, and files that cannot be read are CONFIG_INVALID', async () => {

@@ -7,8 +7,9 @@
 // Writes go straight to the bucket's subjects as JetStream publishes (not
 // through kv.put) so each carries a message id and a short per-attempt
 // timeout (publish.ts); a compare-and-swap is the server's "expected last
-// subject sequence", so of two hubs racing on one revision exactly one wins,
-// and the revision is the entry's stream sequence.
+// subject sequence" (plus a stream-wide guard on servers that check it too
+// early, kv-cas.ts), so of hubs racing on one revision exactly one wins; the
+// revision is the entry's stream sequence.
 import { headers, nuid, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamManager, PubAck } from '@nats-io/jetstream';
 import type { KV, KvWatchEntry } from '@nats-io/kv';

@@ -64,6 +64,19 @@ test('six hubs create one key at once (expectRevision 0): exactly one wins each 
   assert.deepEqual(bad, []);
 });
 
+test('six hubs re-create a deleted key at once: exactly one wins each round', async () => {
+  const bad: string[] = [];
+  for (let round = 0; round < 30; round++) {
+    const key = `d${round}`;
+    await stores[0]!.set(key, { n: 0 });
+    await stores[0]!.delete(key);
+    await waitFor('every hub saw the deletion', () => stores.every((s) => !s.has(key)) || null, 10_000, 5);
+    const { winners, codes } = outcome(await Promise.allSettled(stores.map((s, i) => s.set(key, { n: 1, by: i }, { expectRevision: 0 }))));
+    if (winners.length !== 1 || codes.some((c) => c !== 'STATE_CONFLICT')) bad.push(`round ${round}: winners ${winners.join(',')}, errors ${codes.join(',')}`);
+  }
+  assert.deepEqual(bad, []);
+});
+
 test('a CAS write still wins while other keys of the bucket are written all the time', async () => {
   let stop = false;
   let noisy = 0;

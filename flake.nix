@@ -21,19 +21,34 @@
         default = bento-fleet;
       });
 
-      # The modules default their `package` to pkgs.bento-fleet when the
-      # overlay is applied, else they build ./nixos/package.nix themselves.
-      nixosModules = {
-        hub = ./nixos/modules/hub;
-        client = ./nixos/modules/client;
-        default = ./nixos/modules;
-      };
+      # The modules proper default `package` to pkgs.bento-fleet (mkPackageOption);
+      # imported from this flake they default it to the flake's own build, so
+      # importing the module is enough. The `key` makes importing both
+      # nixosModules.hub and nixosModules.default harmless (one definition).
+      nixosModules =
+        let
+          withPackage = name: {
+            key = "bento-fleet#nixosModules.${name}";
+            imports = [
+              (./nixos/modules + "/${name}/module.nix")
+              ({ lib, pkgs, ... }: {
+                services.bento.${name}.package = lib.mkDefault
+                  (self.packages.${pkgs.stdenv.hostPlatform.system}.default or (pkgs.callPackage ./nixos/package.nix { }));
+              })
+            ];
+          };
+        in
+        {
+          hub = withPackage "hub";
+          client = withPackage "client";
+          default = { imports = [ (withPackage "hub") (withPackage "client") ]; };
+        };
 
       devShells = forAll (pkgs: {
         # Everything the test suite drives for real (see README and test/).
         default = pkgs.mkShell {
           packages = with pkgs; [
-            nodejs_20
+            nodejs_24
             openssh
             tor
             tinyproxy

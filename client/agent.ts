@@ -14,6 +14,7 @@ import { Backoff } from './net/backoff.js';
 import type { Endpoint } from './net/endpoint.js';
 import { JobManager } from './jobs/manager.js';
 import { currentSystemPath, profileGeneration } from './system.js';
+import { lockStateDir, type StateLock } from './state-lock.js';
 
 /** A connection that lasted this long counts as healthy and resets the backoff. */
 const HEALTHY_MS = 30_000;
@@ -48,12 +49,15 @@ export class Agent {
    * connection assumes the default until the hub has said.
    */
   private hubHeartbeatMs = DEFAULT_HEARTBEAT_MS;
+  /** This agent's hold on config.stateDir (client/state-lock.ts), from lockStateDir() to the end of run(). */
+  private stateLock: StateLock | null = null;
 
   constructor(private readonly config: ClientConfig, private readonly log: Logger) {
     this.backoff = new Backoff(config.backoff);
     this.jobs = new JobManager({
       hooks: this.jobHooks,
       stateDir: config.stateDir,
+      host: config.name,
       rebuild: config,
       rebuildEnv: config.rebuildEnv,
       currentSystemLink: config.currentSystem,
@@ -97,8 +101,29 @@ export class Agent {
     this.wakeSleep?.();
   }
 
+  /**
+   * Make config.stateDir this agent's alone, or throw STATE_DIR_LOCKED (another
+   * agent runs on it). Call before anything reads or writes the state: the
+   * plugins' start-up checks (the rollback guard takes over a running-job
+   * marker) would otherwise act on the other agent's files. run() calls it
+   * too; calling it again is a no-op.
+   */
+  async lockStateDir(): Promise<void> {
+    this.stateLock ??= await lockStateDir({ stateDir: this.config.stateDir, host: this.config.name });
+  }
+
   /** Runs until stop(). Never throws for network trouble; only for a broken setup. */
   async run(): Promise<void> {
+    await this.lockStateDir();
+    try {
+      await this.serve();
+    } finally {
+      this.stateLock?.release();
+      this.stateLock = null;
+    }
+  }
+
+  private async serve(): Promise<void> {
     const key = await readFile(this.config.identityFile).catch((err: Error) => {
       throw new BentoError('CONFIG_INVALID', `cannot read identityFile ${this.config.identityFile}: ${err.message}`);
     });

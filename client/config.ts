@@ -8,6 +8,8 @@ import { parseEndpoint, type Endpoint, type EndpointInput } from './net/endpoint
 import { PULL_KEYS, parsePullSettings, type PullSettings } from './pull/settings.js';
 import { ISSUE9_KEYS, parseCacheSettings, parseSecretsDir, parseRebootOnKernelChange, parseRebootCommand, parseRebootMethod, type CacheSettings, type RebootMethod } from './cache/settings.js';
 import { parseLocalPageSettings, type LocalPageSettings } from './web/settings.js';
+import { POST_SWITCH_KEYS, parsePostSwitchSettings, type PostSwitchSettings } from './jobs/post-switch.js';
+import { MACHINE_ID_KEYS, parseMachinePin } from './jobs/machine-id.js';
 
 export interface ClientConfig {
   name: string;
@@ -47,6 +49,12 @@ export interface ClientConfig {
   rebootMethod: RebootMethod;
   /** Files whose change makes the agent exit 0 when idle, for its supervisor to restart it (client/restart/); default none. */
   restartOnChange: string[];
+  /** Run after every switch/boot/test job with BENTO_* variables (client/jobs/post-switch.ts); null = none. */
+  postSwitch: PostSwitchSettings | null;
+  /** This host's pinned machine id: switch/boot/test only activate systems pinned to /etc/machine-id (client/jobs/machine-id.ts); null = no guard. */
+  machineId: string | null;
+  /** Where this host's machine id is read; default /etc/machine-id. */
+  machineIdFile: string;
 }
 
 const DEFAULTS = {
@@ -68,6 +76,7 @@ const KNOWN = new Set([
   ...PULL_KEYS,
   'localPage', 'restartOnChange',
   ...ISSUE9_KEYS,
+  ...POST_SWITCH_KEYS, ...MACHINE_ID_KEYS,
 ]);
 
 export function validateClientConfig(raw: unknown, source = 'config'): ClientConfig {
@@ -163,6 +172,8 @@ export function validateClientConfig(raw: unknown, source = 'config'): ClientCon
     rebootCommand: parseRebootCommand(o['rebootCommand'], bad),
     rebootMethod: parseRebootMethod(o['rebootMethod'], bad),
     restartOnChange: parseRestartOnChange(o['restartOnChange'], bad),
+    postSwitch: parsePostSwitchSettings(o, bad),
+    ...parseMachinePin(o, bad),
   };
 }
 

@@ -1,30 +1,32 @@
 // `bento-hub serve`: wires the parts together. Durable state is loaded first,
-// then the agent listener and the admin socket open; stop() closes them in
-// the reverse order and flushes job logs.
-import { SECRETS_SUBSYSTEM } from './secrets/bundle.js';
-import { serveSecrets } from './secrets/serve.js';
+// then the admin socket, the agent listeners and the web side open. Every
+// part that started pushes its close onto one stack; stop() - or a part that
+// fails to start - unwinds that stack in reverse, so nothing is left open.
 import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../common/platform/log.js';
-import { asBentoError } from '../common/protocol/errors.js';
+import { SECRETS_SUBSYSTEM } from './secrets/bundle.js';
+import { serveSecrets } from './secrets/serve.js';
 import { fleetPaths } from './fleet/paths.js';
-import { loadHubConfig, parseHostPort, type HubConfig } from './fleet/hub-config.js';
+import { loadHubConfig, type HubConfig } from './fleet/hub-config.js';
+import { bindListener, listenAddress } from './fleet/host-port.js';
 import { RegistryView } from './fleet/registry.js';
 import { JobStore } from './store/jobs.js';
 import { HostStateStore } from './store/host-state.js';
+import { openFleetState } from './store/open.js';
 import { SessionRegistry } from './server/sessions.js';
 import { AgentServer } from './server/ssh-server.js';
 import { Scheduler } from './jobs/scheduler.js';
-import { JobWatchers } from './jobs/watchers.js';
+import { LocalEventBus } from './events/bus.js';
 import { AdminServer } from './admin/server.js';
-import { makeAdminHandler, type HubParts } from './admin/handlers.js';
-import type { LiveSession } from './server/live-session.js';
+import { makeAdminHandler } from './admin/handlers.js';
 import { startWsListener, type WsListener } from './server/ws-listener.js';
-import { HubFeed } from './metrics/feed.js';
 import { startWeb, type RunningWeb } from './web/server.js';
 import { SftpJail } from './sftp/jail.js';
 import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
-import { logReboot, rebootReport } from './status/reboot-report.js';
+import { PublishedCache } from './status/published-cache.js';
+import type { ReadSources } from './status/read-model.js';
+import { presence } from './presence.js';
 
 export interface StartHubOptions {
   dir: string;
@@ -39,130 +41,112 @@ export interface RunningHub {
   config: HubConfig;
   sshAddress: AddressInfo;
   ws: WsListener | null;
-  parts: HubParts;
   agentServer: AgentServer;
   /** Dashboard and metrics endpoints (both off unless hub.json enables them). */
   web: RunningWeb;
   stop(): Promise<void>;
 }
 
+/** Close functions of the parts started so far, run last-started first. */
+class CloseStack {
+  private readonly fns: Array<() => Promise<void> | void> = [];
+  push(fn: () => Promise<void> | void): void { this.fns.push(fn); }
+  async unwind(log: Logger): Promise<void> {
+    for (const fn of this.fns.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log.error({ err: (err as Error).message }, 'a part of the hub failed to close');
+      }
+    }
+  }
+}
+
 export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
   const paths = fleetPaths(opts.dir);
   const config = await loadHubConfig(paths.hubConfig);
-  const listen = parseHostPort(opts.listen ?? config.listen);
-  if (!listen) throw new Error(`invalid listen address ${opts.listen}`);
+  const listenAddr = opts.listen ?? config.listen;
+  const listen = listenAddress('listen', listenAddr);
+  const wsAddr = opts.wsListen ?? config.wsListen;
+  const wsListen = wsAddr ? listenAddress('wsListen', wsAddr) : null;
   const log = opts.log;
   const hostKey = await readFile(paths.hostKey);
-
-  const registry = new RegistryView(paths.registry);
-  await registry.refresh();
-  const store = new JobStore(paths.jobsDir, config.jobHistory, log.child({ component: 'jobs' }));
-  await store.load();
-  const hostStates = new HostStateStore(paths.hostStateDir, log.child({ component: 'host-state' }));
-  await hostStates.load();
-  const sessions = new SessionRegistry(config.heartbeatMs, log.child({ component: 'sessions' }));
-  const watchers = new JobWatchers();
-  // Connections and job events for the metrics and the dashboard.
-  const feed = new HubFeed(log.child({ component: 'web' }), watchers);
-  const scheduler = new Scheduler({ store, sessions, watchers, log: log.child({ component: 'scheduler' }) });
-  await scheduler.recover();
-
-  const sshLog = log.child({ component: 'ssh' });
-  const guard = (what: string) => (err: unknown) => sshLog.error({ err: asBentoError(err).message }, `${what} failed`);
-  // Each host's SFTP jail: its own published config (read-only) and logs/ (create-only).
-  const jail = new SftpJail({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, log: log.child({ component: 'sftp' }) });
-  const agentServer = new AgentServer({
-    hostKey,
-    registry,
-    log: sshLog,
-    services: config.services ?? {},
-    hooks: {
-      onSftp: (s, accept) => jail.serve(s.name, accept()),
-      onSubsystem: (s, name, accept) => {
-        if (name !== SECRETS_SUBSYSTEM) return false;
-        void serveSecrets(s.name, accept(), { fleetDir: paths.root, root: config.secretsDir ?? null, log: log.child({ component: 'secrets' }) });
-        return true;
-      },
-      heartbeatMs: () => config.heartbeatMs,
-      onHello(s, hello) {
-        sessions.add(s);
-        feed.connected(s, hostStates.get(s.name)?.lastConnectedAt != null);
-        sshLog.info({ host: s.name, remote: s.origin.remoteAddress, carrier: s.origin.carrier, via: hello.via, agent: hello.agentVersion }, 'agent connected');
-        const now = new Date().toISOString();
-        // Back after a reboot it asked for (kernel change): logged and kept for `status`.
-        const reboot = rebootReport(hello);
-        if (reboot) logReboot(sshLog, s.name, reboot);
-        hostStates.update(s.name, {
-          ...(reboot ? { lastReboot: reboot } : {}),
-          lastConnectedAt: now, lastSeenAt: now, agentVersion: hello.agentVersion, system: hello.system,
-          generation: hello.generation, configHash: hello.configHash, carrier: s.origin.carrier, remoteAddress: s.origin.remoteAddress,
-        }).catch(guard('host state write'));
-        scheduler.onHello(s, hello).catch(guard('hello handling'));
-      },
-      onMessage(s, msg) {
-        // The config a host runs changes with a job, not only at hello (a replayed result is older than the hello).
-        if (msg.type === 'job.end' && msg.configHash !== undefined && !msg.replayed) {
-          if (s.hello) s.hello.configHash = msg.configHash;
-          hostStates.update(s.name, { configHash: msg.configHash }).catch(guard('host state write'));
-        }
-        scheduler.onMessage(s, msg).catch(guard(`${msg.type} handling`));
-      },
-      onClose(s: LiveSession) {
-        if (!s.hello || !sessions.remove(s)) return;
-        feed.disconnected(s);
-        sshLog.info({ host: s.name, remote: s.origin.remoteAddress }, 'agent disconnected');
-        hostStates.update(s.name, { lastSeenAt: new Date(s.lastInbound).toISOString() }).catch(guard('host state write'));
-        scheduler.onDisconnect(s.name).catch(guard('disconnect handling'));
-      },
-    },
-  });
-
-  const parts: HubParts = { registry, sessions, scheduler, watchers, log, store, hostStates, fleetDir: paths.root };
-  const admin = new AdminServer(paths.adminSocket, makeAdminHandler(parts), log.child({ component: 'admin' }));
-  await admin.listen(config.adminGroup);
-  let sshAddress: AddressInfo;
+  const closing = new CloseStack();
   try {
-    sshAddress = await agentServer.listen(listen.host, listen.port);
-  } catch (err) {
-    await admin.close();
-    throw err;
-  }
-  let ws: WsListener | null = null;
-  const wsAddr = opts.wsListen ?? config.wsListen;
-  if (wsAddr) {
-    const hp = parseHostPort(wsAddr);
-    if (!hp) throw new Error(`invalid ws listen address ${wsAddr}`);
-    ws = await startWsListener({ ...hp, path: config.wsPath, tls: config.tls, agentServer, log: log.child({ component: 'ws' }) });
-  }
-  let web: RunningWeb;
-  try {
-    web = await startWeb(config, { parts, store, hostStates, feed, fleetDir: paths.root, log: log.child({ component: 'web' }) });
-  } catch (err) {
-    await admin.close();
-    await ws?.close();
-    await agentServer.close();
-    throw err;
-  }
-  sessions.startSweep();
-  log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length }, 'hub serving');
+    const registry = new RegistryView(paths.registry);
+    await registry.refresh();
+    const backend = openFleetState(paths.root, log.child({ component: 'state' }));
+    closing.push(() => backend.close());
+    const store = await JobStore.open(backend, { history: config.jobHistory, log: log.child({ component: 'jobs' }) });
+    closing.push(() => store.close());
+    const hostStates = await HostStateStore.open(backend);
+    closing.push(() => hostStates.close());
+    const sessions = new SessionRegistry(config.heartbeatMs, log.child({ component: 'sessions' }));
+    // Job events, connections and changes, for admins following a job, the dashboard and the metrics.
+    const bus = new LocalEventBus(log.child({ component: 'events' }));
+    closing.push(() => bus.close());
+    const scheduler = new Scheduler({ store, sessions, bus, log: log.child({ component: 'scheduler' }) });
+    await scheduler.recover();
+    closing.push(() => scheduler.close());
+    const sources: ReadSources = {
+      registry, sessions, jobs: store, facts: hostStates,
+      activeJob: (host) => scheduler.activeJob(host),
+      published: new PublishedCache(paths.root),
+    };
 
-  return {
-    config,
-    sshAddress,
-    ws,
-    parts,
-    agentServer,
-    web,
-    async stop() {
-      await web.close();
-      sessions.stop();
-      await admin.close();
-      await ws?.close();
-      const closing = agentServer.close();
+    const sshLog = log.child({ component: 'ssh' });
+    // Each host's SFTP jail: its own published config (read-only) and logs/ (create-only).
+    const jail = new SftpJail({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, log: log.child({ component: 'sftp' }) });
+    const agentServer = new AgentServer({
+      hostKey,
+      registry,
+      log: sshLog,
+      services: config.services ?? {},
+      hooks: {
+        ...presence({ sessions, hostStates, scheduler, bus, log: sshLog }),
+        onSftp: (s, accept) => jail.serve(s.name, accept()),
+        onSubsystem: (s, name, accept) => {
+          if (name !== SECRETS_SUBSYSTEM) return false;
+          void serveSecrets(s.name, accept(), { fleetDir: paths.root, root: config.secretsDir ?? null, log: log.child({ component: 'secrets' }) });
+          return true;
+        },
+        heartbeatMs: () => config.heartbeatMs,
+      },
+    });
+
+    const admin = makeAdminHandler({ registry, sessions, scheduler, bus, sources, fleetDir: paths.root, log });
+    const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }));
+    await adminServer.listen(config.adminGroup);
+    closing.push(() => adminServer.close());
+    const sshAddress = await bindListener('listen', listenAddr, () => agentServer.listen(listen.host, listen.port));
+    closing.push(async () => {
+      // Stop accepting, then cut the live sessions (their jobs are settled by the agents' next hello).
+      const done = agentServer.close();
       for (const s of sessions.all()) s.destroySocket();
-      await closing;
-      await store.close();
-      await hostStates.close();
-    },
-  };
+      await done;
+    });
+    let ws: WsListener | null = null;
+    if (wsListen) {
+      const started = await bindListener('wsListen', wsAddr!, () => startWsListener({ ...wsListen, path: config.wsPath, tls: config.tls, agentServer, log: log.child({ component: 'ws' }) }));
+      ws = started;
+      closing.push(() => started.close());
+    }
+    const web = await startWeb(config, { sources, jobs: store, bus, admin, fleetDir: paths.root, log: log.child({ component: 'web' }) });
+    closing.push(() => web.close());
+    sessions.startSweep();
+    closing.push(() => sessions.stop());
+    log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length }, 'hub serving');
+
+    return {
+      config,
+      sshAddress,
+      ws,
+      agentServer,
+      web,
+      stop: () => closing.unwind(log),
+    };
+  } catch (err) {
+    await closing.unwind(log);
+    throw err;
+  }
 }

@@ -1,13 +1,23 @@
 # The Bento package: bento-hub and bento-client, built with buildNpmPackage
 # from this repository (TypeScript compiled by `npm run build`, i.e. tsc).
 #
-# npmDepsHash lives in ./npm-deps-hash so updating it after a change to
-# package-lock.json is a one-line, scriptable edit (see docs/nixos.md):
-#   nix run nixpkgs#prefetch-npm-deps package-lock.json > nixos/npm-deps-hash
-{ lib, buildNpmPackage, nodejs_20, python3 }:
+# Dependencies come from nixpkgs' importNpmLock: each package in
+# package-lock.json is fetched on its own with fetchurl, checked against the
+# lock's own "integrity" hash (./lib/npm-lock.nix adds the registry URL npm
+# leaves out). There is no npmDepsHash: nothing to recompute after a change to
+# the lock, and no placeholder hash that could be committed by mistake.
+#
+# ssh2's optional native parts are built in the sandbox: cpu-features and
+# ssh2's own crypto binding, by their install scripts (node-gyp, with the
+# headers of the same nodejs importNpmLock's hook configures, python3 from
+# buildNpmPackage, the stdenv compiler). Both are optional for ssh2, which
+# silently falls back to JavaScript without them; the install check makes
+# their absence a build failure instead.
+{ lib, buildNpmPackage, importNpmLock, nodejs }:
 let
   root = ../.;
   manifest = lib.importJSON (root + "/package.json");
+  packageLock = import ./lib/npm-lock.nix { inherit lib; } (lib.importJSON (root + "/package-lock.json"));
 in
 buildNpmPackage {
   pname = manifest.name;
@@ -27,12 +37,14 @@ buildNpmPackage {
     ];
   };
 
-  nodejs = nodejs_20;
-  npmDepsHash = lib.fileContents ./npm-deps-hash;
-
-  # ssh2 and its optional cpu-features try a native build (node-gyp); both
-  # fall back to pure JS when it fails, python3 lets it succeed.
-  nativeBuildInputs = [ python3 ];
+  # The nodejs importNpmLock's hooks are built with (nixpkgs' default, a
+  # current LTS): the native addons must be compiled for the node that runs them.
+  inherit nodejs;
+  npmDeps = importNpmLock {
+    package = manifest;
+    inherit packageLock;
+  };
+  npmConfigHook = importNpmLock.npmConfigHook;
 
   # The default install (npm pack, honouring package.json "files" and "bin")
   # puts the tree in $out/lib/node_modules/bento-fleet and wraps each bin as
@@ -46,10 +58,16 @@ buildNpmPackage {
     runHook preInstallCheck
     $out/bin/bento-hub --help >/dev/null
     $out/bin/bento-client --help >/dev/null
+    # The native addons were built and load in this node (ssh2 would hide their absence).
+    ${nodejs}/bin/node -e '
+      const dir = process.argv[1] + "/node_modules/";
+      require(dir + "cpu-features")();
+      require(dir + "ssh2/lib/protocol/crypto/build/Release/sshcrypto.node");
+    ' $out/lib/node_modules/bento-fleet
     runHook postInstallCheck
   '';
 
-  passthru.nodejs = nodejs_20;
+  passthru.nodejs = nodejs;
 
   meta = {
     description = manifest.description;

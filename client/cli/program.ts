@@ -16,6 +16,7 @@ import { installServiceTunnel } from '../cache/tunnel.js';
 import { installReboot } from '../reboot/install.js';
 import { installSecrets } from '../secrets/plugin.js';
 import { installRestartWatch } from '../restart/install.js';
+import { installPostSwitch } from '../jobs/post-switch.js';
 
 function configPath(values: CommandContext['values']): string {
   const v = values['config'];
@@ -27,13 +28,15 @@ const runCommand: CommandSpec = {
   name: 'run',
   usage: 'run --config FILE [--log-level LEVEL]',
   summary: 'Run the agent: keep one authenticated connection to the hub and run the jobs it pushes.',
-  details: 'Reconnects forever with capped exponential backoff and full jitter. SIGINT/SIGTERM stop it; a running job is then reported as interrupted at the next start.',
+  details: 'Reconnects forever with capped exponential backoff and full jitter. SIGINT/SIGTERM stop it; a running job is then reported as interrupted at the next start. Refuses to start (STATE_DIR_LOCKED, exit 6) while another agent runs on the same stateDir.',
   options: { 'log-level': { type: 'string', arg: 'LEVEL', help: 'trace, debug, info (default), warn, error' } },
   positionals: { min: 0, max: 0 },
   async run({ values }) {
     const config = await loadClientConfig(configPath(values));
     const log = createLogger({ name: 'bento-client', level: typeof values['log-level'] === 'string' ? values['log-level'] : undefined }).child({ host: config.name });
     const agent = new Agent(config, log);
+    // First, before any plugin reads the state: a second agent on this stateDir stops here (STATE_DIR_LOCKED).
+    await agent.lockStateDir();
     // The rollback guard first: its settle() must judge a switch before other hooks record it as applied.
     const guard = await installRollbackGuard(agent, config, log.child({ component: 'rollback' }));
     const stop = (): void => { void agent.stop(); };
@@ -47,6 +50,8 @@ const runCommand: CommandSpec = {
     installSecrets(agent, config.secretsDir, log.child({ component: 'secrets' }));
     // Reboot on kernel/initrd/modules change, after the guard and the pull (client/reboot/).
     await installReboot(agent, config, log.child({ component: 'reboot' }));
+    // postSwitchCommand, after the guard and the reboot hooks: it reports their final verdict (client/jobs/post-switch.ts).
+    installPostSwitch(agent, { settings: config.postSwitch, host: config.name, currentSystem: config.currentSystem, systemProfile: config.systemProfile, log: log.child({ component: 'post-switch' }) });
     // The hub's binary cache on a loopback port, through this connection (client/cache/).
     const tunnel = await installServiceTunnel(agent, config.cache, log.child({ component: 'cache' }));
     // Last: restart when idle once the program or config changed on disk (client/restart/).

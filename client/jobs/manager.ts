@@ -1,12 +1,14 @@
 // One job at a time on this host. A job.start that arrives while a job runs
 // becomes the single follow-up run (later ones replace it: coalescing). Every
 // result goes to the outbox before it is sent, and leaves it on the hub's ack.
+import path from 'node:path';
 import type { JobEnd, JobStart, AgentMessage, Outcome } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
 import { Outbox } from './outbox.js';
 import { runRebuild, type RunResult } from './runner.js';
 import { runPrebuilt, type PrebuiltSpec } from './prebuilt.js';
 import { rebuildArgv, type RebuildSpec } from './argv.js';
+import { checkSystemPin, isPinnedAction, runPinnedRebuild, type MachinePin } from './machine-id.js';
 import { currentSystemPath } from '../system.js';
 
 /** What a rebuild produced, before any guard has judged it. */
@@ -34,7 +36,10 @@ export interface JobHooks {
 export interface JobManagerOptions {
   hooks?: JobHooks[];
   stateDir: string;
-  rebuild: RebuildSpec;
+  /** This host's name: saved with each result, so the outbox replays only this host's (outbox.ts). */
+  host?: string;
+  /** How to rebuild; with a machineId, switch/boot/test are checked against this host's id first (machine-id.ts). */
+  rebuild: RebuildSpec & Partial<MachinePin>;
   rebuildEnv: Record<string, string>;
   currentSystemLink: string;
   /** How a job with a storePath (trigger --prebuilt) is realised and activated (prebuilt.ts). */
@@ -51,7 +56,7 @@ export class JobManager {
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly opts: JobManagerOptions) {
-    this.outbox = new Outbox(opts.stateDir);
+    this.outbox = new Outbox(opts.stateDir, { host: opts.host, log: opts.log });
   }
 
   /** At agent start: a job left "running" by a dead agent becomes interrupted. */
@@ -121,9 +126,19 @@ export class JobManager {
       const env = { ...process.env, ...this.opts.rebuildEnv } as Record<string, string>;
       const onLine = (stream: 'stdout' | 'stderr', data: string): void => { this.output(job, stream, data); };
       // The same hooks wrap both: a prebuilt switch is guarded, rebooted and recorded like a rebuild.
+      const { machineId, machineIdFile = '/etc/machine-id' } = this.opts.rebuild;
+      const pinned = machineId != null && isPinnedAction(job.action);
       const res: RunResult & { reason?: string } = job.storePath
-        ? await runPrebuilt({ spec: this.opts.prebuilt, storePath: job.storePath, action: job.action, env, onLine, say: line })
-        : await runRebuild({ argv, env, onLine });
+        ? await runPrebuilt({
+          spec: this.opts.prebuilt, storePath: job.storePath, action: job.action, env, onLine, say: line,
+          ...(pinned ? { verify: (p: string) => checkSystemPin(p, machineIdFile) } : {}),
+        })
+        : pinned
+          ? await runPinnedRebuild({
+            spec: this.opts.rebuild, action: job.action, env, onLine, say: line, machineIdFile,
+            scratch: path.join(this.opts.stateDir, 'build', job.jobId), systemProfile: this.opts.prebuilt.systemProfile,
+          })
+          : await runRebuild({ argv, env, onLine });
       let verdict: RebuildResult = {
         outcome: res.exitCode === 0 ? 'success' : 'failure',
         exitCode: res.exitCode,

@@ -48,11 +48,16 @@ export interface PrebuiltRun {
   onLine(stream: 'stdout' | 'stderr', data: string): void;
   /** Bento's own progress lines. */
   say(line: string): void;
+  /** Checked once the path is realised, before anything changes; a string refuses it (the job's reason). */
+  verify?(storePath: string): Promise<string | null>;
+  /** Prefix of the progress lines; default "prebuilt". */
+  label?: string;
 }
 
 /** Run the steps, streaming their output; stops at the first failure with a reason naming the step. */
 export async function runPrebuilt(o: PrebuiltRun): Promise<RunResult & { reason?: string }> {
   const steps = prebuiltSteps(o.spec, o.storePath, o.action);
+  const label = o.label ?? 'prebuilt';
   let last: RunResult = { exitCode: 0, signal: null, spawnError: null };
   for (const [i, step] of steps.entries()) {
     if (i === 1) {
@@ -61,8 +66,10 @@ export async function runPrebuilt(o: PrebuiltRun): Promise<RunResult & { reason?
       if (!(await access(stc).then(() => true, () => false))) {
         return { exitCode: 1, signal: null, spawnError: null, reason: `${o.storePath} is not a NixOS system (no bin/switch-to-configuration); nothing was changed` };
       }
+      const refused = await o.verify?.(o.storePath);
+      if (refused) return { exitCode: 1, signal: null, spawnError: null, reason: refused };
     }
-    o.say(`prebuilt: ${step.what}`);
+    o.say(`${label}: ${step.what}`);
     o.say(`$ ${step.argv.join(' ')}`);
     const t0 = Date.now();
     last = await runRebuild({ argv: step.argv, env: o.env, onLine: o.onLine });
@@ -72,7 +79,7 @@ export async function runPrebuilt(o: PrebuiltRun): Promise<RunResult & { reason?
       const how = last.signal ? `was killed by ${last.signal}` : `exited with status ${last.exitCode}`;
       return { ...last, reason: `cannot ${step.what}: ${path.basename(step.argv[0]!)} ${how}` };
     }
-    o.say(`prebuilt: ${i === 0 ? 'realised' : 'done'} in ${ms} ms`);
+    o.say(`${label}: ${i === 0 ? 'realised' : 'done'} in ${ms} ms`);
   }
   return last;
 }

@@ -11,6 +11,8 @@ export interface RunOptions {
   env: Record<string, string>;
   onLine(stream: 'stdout' | 'stderr', line: string): void;
   signal?: AbortSignal;
+  /** Working directory (nixos-rebuild build leaves ./result there); default the agent's. */
+  cwd?: string;
 }
 
 export interface RunResult {
@@ -28,6 +30,7 @@ export async function runRebuild(opts: RunOptions): Promise<RunResult> {
     stdin: 'ignore',
     buffer: false,
     cancelSignal: opts.signal,
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
     forceKillAfterDelay: 10_000,
   });
   const pumps = [pump(child.stdout, 'stdout', opts.onLine), pump(child.stderr, 'stderr', opts.onLine)];

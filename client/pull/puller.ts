@@ -4,7 +4,7 @@
 // updates (upstream SELF_UPDATE, done by flake-update.ts) and the upload of
 // job logs. Every operation runs one at a time (a single chain), so the timer,
 // a trigger and the connect check never race on the same files.
-import { readdir, realpath, rm, unlink, writeFile } from 'node:fs/promises';
+import { readdir, realpath, rm, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Client } from 'ssh2';
 import { hashTree } from '../../common/platform/tree-hash.js';
@@ -16,6 +16,7 @@ import { sftpOverClient, sftpOverFreshConnection, type SftpSession } from './con
 import { downloadTree, readRemoteState, uploadFile, sftpCode } from './remote.js';
 import { updateFlakeInputs, type FlakeUpdateResult } from './flake-update.js';
 import { PullStore } from './store.js';
+import { queueLog } from './logs-outbox.js';
 
 export type CheckStatus = 'not-published' | 'unchanged' | 'updated' | 'ready';
 
@@ -186,12 +187,9 @@ export class ConfigPuller {
     return this.serial(() => updateFlakeInputs(this.store, this.o.config, this.o.log));
   }
 
-  /** Queue a compressed log for upload (kept until it is uploaded). */
+  /** Queue a compressed log for upload (kept until it is uploaded; a host offline for long keeps only its newest: logs-outbox.ts). */
   async queueLog(name: string, gz: Buffer): Promise<void> {
-    await writeFile(path.join(this.store.outboxDir, name), gz, { mode: 0o600 });
-    // A host that stays offline for long keeps only its newest logs.
-    const names = (await readdir(this.store.outboxDir)).sort();
-    for (const old of names.slice(0, Math.max(0, names.length - 50))) await unlink(path.join(this.store.outboxDir, old)).catch(() => undefined);
+    await queueLog({ dir: this.store.outboxDir, name, gz, log: this.o.log });
   }
 
   /** Upload queued logs (oldest first); returns how many went out. */

@@ -16,6 +16,7 @@ import { spawn } from 'node:child_process';
 import { readFile, realpath, rm, writeFile, rename } from 'node:fs/promises';
 import path from 'node:path';
 import type { Hello, JobEnd, JobStart } from '../../common/protocol/messages.js';
+import { isJobId } from '../../common/protocol/names.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { JobHooks, RebuildResult } from '../jobs/manager.js';
 import type { AgentPlugin } from '../agent.js';
@@ -135,7 +136,7 @@ export class RebootHooks implements JobHooks, AgentPlugin {
     try {
       m = JSON.parse(raw) as RebootMarker;
       // Its fields go into every hello: one the hub would refuse must never cost the agent its connection.
-      if (!/^[A-Za-z0-9_-]{8,64}$/.test(m.jobId) || typeof m.requestedAt !== 'string' || m.requestedAt.length > 40
+      if (!isJobId(m.jobId) || typeof m.requestedAt !== 'string' || m.requestedAt.length > 40
         || typeof m.to !== 'string' || m.to.length > 1024) throw new Error('bad marker');
     } catch {
       this.opts.log.warn({ file: this.marker }, 'ignoring an unreadable reboot marker');

@@ -16,6 +16,7 @@ import { html, type SafeHtml } from '../../common/platform/web-html.js';
 import { MetricsRegistry, JOB_DURATION_BUCKETS, PROMETHEUS_CONTENT_TYPE } from '../../common/platform/prometheus.js';
 import { BENTO_VERSION } from '../../common/protocol/version.js';
 import { isAction, type Action } from '../../common/protocol/messages.js';
+import { isJobId } from '../../common/protocol/names.js';
 import type { Agent, AgentPlugin } from '../agent.js';
 import type { HubConnection } from '../net/hub-connection.js';
 import type { Endpoint } from '../net/endpoint.js';
@@ -136,7 +137,7 @@ export class LocalPage implements AgentPlugin {
       }
       return sendJson(res, 202, r);
     }
-    if ((m = /^\/api\/jobs\/([A-Za-z0-9_-]{8,64})\/events$/.exec(p)) && !post) return this.jobs.jobEvents(res, m[1]!);
+    if ((m = /^\/api\/jobs\/([^/]+)\/events$/.exec(p)) && isJobId(m[1]) && !post) return this.jobs.jobEvents(res, m[1]!);
     sendText(res, 404, 'not found');
   };
 

@@ -3,13 +3,17 @@
 import { check, type Schema } from './schema.js';
 import { BentoError } from './errors.js';
 import { MAX_STORE_PATH, STORE_PATH_RE } from './store-path.js';
+import { JOB_ID_RE as JOB_ID } from './names.js';
 
 export const ACTIONS = ['switch', 'boot', 'test', 'build', 'dry-activate'] as const;
 export type Action = (typeof ACTIONS)[number];
 export const OUTCOMES = ['success', 'failure', 'interrupted', 'rolled-back'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
-const JOB_ID = /^[A-Za-z0-9_-]{8,64}$/;
+/** hello.unreported holds at most this many job ids: the agent's outbox keeps no more results (client/jobs/outbox.ts). */
+export const MAX_UNREPORTED = 256;
+/** job.end's reason, in characters: a longer one is refused as malformed, so the agent cuts it first (fitJobEnd). */
+export const MAX_REASON = 4096;
 const jobId = { t: 'str', max: 64, re: JOB_ID } as const;
 const storePath = { t: 'str', max: MAX_STORE_PATH, re: STORE_PATH_RE, opt: true } as const;
 /** Published content hashes (hub/publish): hex today; the alphabet is kept narrow on purpose. */
@@ -89,7 +93,7 @@ const SCHEMAS: Record<Message['type'], Schema> = {
     system: { t: 'str', max: 1024, nullable: true }, generation: { t: 'int', min: 0, nullable: true },
     configHash: { t: 'str', max: 128, nullable: true }, capabilities: { t: 'strs', max: 64, maxItems: 64 },
     runningJobId: { t: 'str', max: 64, re: JOB_ID, opt: true, nullable: true }, via: { t: 'str', max: 512, opt: true },
-    unreported: { t: 'strs', max: 64, maxItems: 256, opt: true },
+    unreported: { t: 'strs', max: 64, maxItems: MAX_UNREPORTED, opt: true },
     rebootJobId: { t: 'str', max: 64, re: JOB_ID, opt: true }, rebootRequestedAt: { t: 'str', max: 40, opt: true },
     rebootMethod: { t: 'str', max: 8, oneOf: ['reboot', 'kexec'], opt: true }, rebootExpected: { t: 'str', max: 1024, opt: true },
   },
@@ -99,7 +103,7 @@ const SCHEMAS: Record<Message['type'], Schema> = {
   'job.end': {
     jobId, action: { t: 'str', max: 16, oneOf: ACTIONS }, outcome: { t: 'str', max: 16, oneOf: OUTCOMES },
     exitCode: { t: 'int', nullable: true }, startedAt: { t: 'str', max: 40 }, durationMs: { t: 'int', min: 0 },
-    reason: { t: 'str', max: 4096, opt: true }, system: { t: 'str', max: 1024, opt: true, nullable: true },
+    reason: { t: 'str', max: MAX_REASON, opt: true }, system: { t: 'str', max: 1024, opt: true, nullable: true },
     replayed: { t: 'bool', opt: true }, configHash: { t: 'str', max: 128, opt: true, nullable: true },
   },
   'job.guarded': { jobId, withinMs: { t: 'int', min: 0, max: 86_400_000 } },
@@ -140,4 +144,16 @@ export function parseMessage<From extends 'agent' | 'hub'>(
 
 export function isAction(s: unknown): s is Action {
   return typeof s === 'string' && (ACTIONS as readonly string[]).includes(s);
+}
+
+/**
+ * A result as the hub will accept it. A reason can quote a failing command at
+ * any length; sent whole, the hub would refuse the message as malformed at
+ * every connection and the result would never be recorded. Keep its head (the
+ * cause) and say that it was cut.
+ */
+export function fitJobEnd(end: JobEnd): JobEnd {
+  if (end.reason === undefined || end.reason.length <= MAX_REASON) return end;
+  const keep = MAX_REASON - 64; // the note below is always shorter than 64 characters
+  return { ...end, reason: `${end.reason.slice(0, keep)} [... ${end.reason.length - keep} more characters cut]` };
 }

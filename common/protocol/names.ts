@@ -8,6 +8,17 @@ export function isHostName(name: unknown): name is string {
   return typeof name === 'string' && LABEL.test(name);
 }
 
+/**
+ * Job ids: the hub's nanoid(16), or an agent's own "local-…"/"pull-…" ids.
+ * One alphabet everywhere (wire schema, store keys, log file names, URLs),
+ * because a job id becomes a file name and a URL path segment.
+ */
+export const JOB_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
+
+export function isJobId(id: unknown): id is string {
+  return typeof id === 'string' && JOB_ID_RE.test(id);
+}
+
 export function hostNameProblem(name: string): string {
   if (name.length === 0) return 'host name is empty';
   if (name.length > 63) return `host name is ${name.length} characters; a DNS label has at most 63`;

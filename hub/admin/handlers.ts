@@ -1,78 +1,60 @@
-// What each admin request does, given the hub's parts. Kept apart from the
-// socket plumbing (server.ts) so the dashboard can reuse the same operations.
+// What each admin request does. Kept apart from the socket plumbing
+// (server.ts) so the dashboard runs the same operations through the same
+// handler. Each operation takes only what it needs.
 import type net from 'node:net';
-import type { AdminRequest, ClientInfo } from '../../common/protocol/admin.js';
+import type { AdminRequest } from '../../common/protocol/admin.js';
 import { BentoError, asBentoError } from '../../common/protocol/errors.js';
 import { BENTO_VERSION } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { RegistryView } from '../fleet/registry.js';
 import type { SessionRegistry } from '../server/sessions.js';
-import type { LiveSession } from '../server/live-session.js';
 import type { Scheduler } from '../jobs/scheduler.js';
-import type { JobWatchers } from '../jobs/watchers.js';
-import type { Reply } from './server.js';
+import type { EventBus } from '../events/types.js';
+import type { AdminHandler, Reply } from './server.js';
 import { openProxy } from './proxy.js';
-import type { JobStore } from '../store/jobs.js';
-import type { HostStateStore } from '../store/host-state.js';
 import { collectStatus } from '../status/collect.js';
+import { clientInfo, type ReadSources } from '../status/read-model.js';
 import { resolvePrebuilt } from '../jobs/prebuilt.js';
 
-export interface HubParts {
+export interface AdminDeps {
   registry: RegistryView;
   sessions: SessionRegistry;
   scheduler: Scheduler;
-  watchers: JobWatchers;
+  bus: EventBus;
+  /** The read model's sources, for `status`. */
+  sources: ReadSources;
+  /** For --prebuilt (the hub's last build of a host). */
+  fleetDir: string;
   log: Logger;
-  /** For `status` (job history, last known host facts, published versions). */
-  store?: JobStore;
-  hostStates?: HostStateStore;
-  fleetDir?: string;
 }
 
-export function makeAdminHandler(hub: HubParts) {
-  return async (req: AdminRequest, reply: Reply, sock: net.Socket): Promise<void> => {
+type TriggerDeps = Pick<AdminDeps, 'registry' | 'sessions' | 'scheduler' | 'bus' | 'fleetDir'>;
+
+export function makeAdminHandler(hub: AdminDeps): AdminHandler {
+  return async (req, reply, sock) => {
     switch (req.op) {
       case 'ping':
         reply({ ev: 'pong', hubVersion: BENTO_VERSION });
         return;
-      case 'list':
-        reply({ ev: 'list', clients: hub.sessions.all().filter((s) => s.hello).map((s) => clientInfo(s, hub.scheduler)) });
+      case 'list': {
+        const active = (host: string) => hub.scheduler.activeJob(host);
+        reply({ ev: 'list', clients: hub.sessions.all().filter((s) => s.hello).map((s) => clientInfo(s, active)) });
         return;
+      }
       case 'trigger':
         await trigger(hub, req, reply, sock);
         return;
       case 'proxy':
         await openProxy(hub, req, reply, sock);
         return;
-      case 'status': {
-        const { store, hostStates, fleetDir } = hub;
-        if (!store || !hostStates || !fleetDir) throw new BentoError('INTERNAL', 'this hub was started without the status sources');
-        reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus({ ...hub, store, hostStates, fleetDir }) });
+      case 'status':
+        reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources) });
         return;
-      }
     }
   };
 }
 
-export function clientInfo(s: LiveSession, scheduler: Scheduler): ClientInfo {
-  const h = s.hello!;
-  const job = scheduler.activeJob(s.name);
-  return {
-    name: s.name,
-    remoteAddress: s.origin.remoteAddress,
-    carrier: s.origin.carrier,
-    endpoint: h.via ? `${h.via}` : s.origin.endpoint,
-    connectedSince: new Date(s.connectedSince).toISOString(),
-    agentVersion: h.agentVersion,
-    lastHeartbeat: new Date(s.lastInbound).toISOString(),
-    system: h.system,
-    generation: h.generation,
-    configHash: h.configHash,
-    runningJob: job ? { jobId: job.id, action: job.action, startedAt: job.startedAt ?? job.requestedAt } : null,
-  };
-}
-
-async function trigger(hub: HubParts, req: Extract<AdminRequest, { op: 'trigger' }>, reply: Reply, sock: net.Socket): Promise<void> {
+async function trigger(hub: TriggerDeps, req: Extract<AdminRequest, { op: 'trigger' }>, reply: Reply, sock: net.Socket): Promise<void> {
   const reg = await hub.registry.refresh();
   const names = new Set<string>();
   if (req.all) Object.keys(reg.hosts).forEach((n) => names.add(n));
@@ -101,14 +83,18 @@ async function trigger(hub: HubParts, req: Extract<AdminRequest, { op: 'trigger'
       // Watching starts after job.start was sent, but before any reply can be read: that needs an I/O turn.
       if (req.follow && !waiting.has(r.jobId)) {
         waiting.add(r.jobId);
-        unsubscribe.push(hub.watchers.watch(r.jobId, (e) => {
-          reply(e);
+        const sub = hub.bus.subscribe({ jobId: r.jobId }, (b) => {
+          if (b.kind !== 'job') return;
+          const e = b.event;
+          // The admin protocol's events (common/protocol/admin.ts): the bus's seq stays inside the hub.
+          reply(e.ev === 'output' ? { ev: 'output', host: e.host, jobId: e.jobId, stream: e.stream, data: e.data } : e);
           if (e.ev === 'end') {
             waiting.delete(e.jobId);
             // Only once every host was dispatched: an early job ending must not end the stream.
             if (waiting.size === 0 && dispatched) finish();
           }
-        }));
+        });
+        unsubscribe.push(() => sub.unsubscribe());
       }
     } catch (err) {
       const e = asBentoError(err);

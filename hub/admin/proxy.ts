@@ -4,10 +4,18 @@
 import type net from 'node:net';
 import type { AdminRequest } from '../../common/protocol/admin.js';
 import { BentoError } from '../../common/protocol/errors.js';
+import type { Logger } from '../../common/platform/log.js';
+import type { RegistryView } from '../fleet/registry.js';
+import type { SessionRegistry } from '../server/sessions.js';
 import type { Reply } from './server.js';
-import type { HubParts } from './handlers.js';
 
-export async function openProxy(hub: HubParts, req: Extract<AdminRequest, { op: 'proxy' }>, reply: Reply, sock: net.Socket): Promise<void> {
+export interface ProxyDeps {
+  registry: RegistryView;
+  sessions: SessionRegistry;
+  log: Logger;
+}
+
+export async function openProxy(hub: ProxyDeps, req: Extract<AdminRequest, { op: 'proxy' }>, reply: Reply, sock: net.Socket): Promise<void> {
   const reg = await hub.registry.refresh();
   if (!Object.prototype.hasOwnProperty.call(reg.hosts, req.host)) throw new BentoError('UNKNOWN_HOST', `no host "${req.host}" in the registry`);
   const session = hub.sessions.get(req.host);

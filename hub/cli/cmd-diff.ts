@@ -9,9 +9,9 @@ import path from 'node:path';
 import type { CommandSpec } from '../../common/platform/cli.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { isHostName } from '../../common/protocol/names.js';
-import { fleetPaths } from '../fleet/paths.js';
 import { readBuildRecord } from '../publish/build.js';
 import { readHostState } from '../store/host-state.js';
+import { readFleetState } from '../store/open.js';
 import { fleetDir, str } from './util.js';
 
 export type DiffTool = 'nvd' | 'nix';
@@ -28,7 +28,8 @@ export function diffArgv(tool: DiffTool, from: string, to: string): string[] {
 
 /** The host's running system as last reported at hello, or null. */
 async function runningSystem(dir: string, host: string): Promise<string | null> {
-  const s = (await readHostState(fleetPaths(dir).hostStateDir, host).catch(() => null))?.system;
+  const state = readFleetState(dir);
+  const s = (await readHostState(state, host).catch(() => null).finally(() => state.close()))?.system;
   return typeof s === 'string' && s.startsWith('/nix/store/') ? s : null;
 }
 

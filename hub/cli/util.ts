@@ -27,15 +27,8 @@ export function printTable(head: string[], rows: string[][]): void {
   process.stdout.write(`${[line(head), ...rows.map(line)].join('\n')}\n`);
 }
 
-/** "3s", "5m", "2h", "4d" ago from an ISO time. */
-export function ago(iso: string | null, now = Date.now()): string {
-  if (!iso) return '-';
-  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
-  if (s < 120) return `${s}s`;
-  if (s < 7200) return `${Math.round(s / 60)}m`;
-  if (s < 172800) return `${Math.round(s / 3600)}h`;
-  return `${Math.round(s / 86400)}d`;
-}
+// Lives with the status table, which uses it too; kept importable from here.
+export { ago } from '../status/format.js';
 
 /** Key lines given inline plus those read from files (one per line; blank and # lines skipped). */
 export async function keyLines(inline: string[], files: string[]): Promise<string[]> {

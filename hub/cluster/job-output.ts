@@ -261,6 +261,8 @@ export class NatsJobOutputStore implements JobOutputStore {
 
   /** A read-side request, retried within the write deadline (a leader election answers nothing for ~5 s). */
   private request<R>(fn: () => Promise<R>): Promise<R> {
-    return untilAnswered(fn, this.d.writeTimeoutMs);
+    return untilAnswered(fn, this.d.writeTimeoutMs).catch((err: unknown) => {
+      throw err instanceof BentoError ? err : new BentoError('CLUSTER_UNAVAILABLE', `job output stream ${this.d.stream}: ${(err as Error).message}`, { cause: err });
+    });
   }
 }

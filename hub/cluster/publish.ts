@@ -58,7 +58,7 @@ export function reportedLastSequence(err: unknown): number | null {
 export async function publishDurable(js: JetStreamClient, w: DurableWrite, t: WriteTiming): Promise<PubAck> {
   const started = Date.now();
   let last: unknown;
-  for (let attempt = 1; ; attempt++) {
+  for (;;) {
     const left = t.totalMs - (Date.now() - started);
     if (left <= 0 || t.abandoned?.()) break;
     const t0 = Date.now();

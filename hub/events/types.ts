@@ -2,7 +2,7 @@
 // events, agents connecting and leaving, a host's state changing), replacing
 // JobWatchers and HubFeed. The embedded hub delivers in process; a cluster
 // delivers through NATS subjects, so a follower on hub B sees a job that runs
-// through hub A. Contract tests: test/unit/bus-contract.ts.
+// through hub A. Contract tests: test/contract/event-bus.ts.
 import type { Action, Outcome } from '../../common/protocol/messages.js';
 
 export type JobBusEvent =

@@ -2,6 +2,7 @@
 // field has a default so a freshly initialized fleet runs as is.
 import { readJsonFile } from '../../common/platform/json-file.js';
 import { BentoError } from '../../common/protocol/errors.js';
+import { isHostPort } from './host-port.js';
 import { validateServices, type ServiceMap } from '../services/allow-list.js';
 import { validatePublishSettings, type PublishSettings } from '../publish/settings.js';
 import { validateDashboardSettings, validateMetricsSettings, type DashboardSettings, type MetricsSettings } from '../web/settings.js';
@@ -74,15 +75,5 @@ export async function loadHubConfig(file: string): Promise<HubConfig> {
   return validateHubConfig(raw, file);
 }
 
-export function isHostPort(s: unknown): s is string {
-  return typeof s === 'string' && parseHostPort(s) !== null;
-}
-
-/** "127.0.0.1:2222", "[::1]:2222", "hub.example:2222" -> { host, port }. */
-export function parseHostPort(s: string): { host: string; port: number } | null {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(s);
-  if (!m) return null;
-  const port = Number(m[3]);
-  if (port < 0 || port > 65535) return null;
-  return { host: (m[1] ?? m[2])!, port };
-}
+// Kept here too: callers have always imported them from hub.json's module.
+export { isHostPort, parseHostPort } from './host-port.js';

@@ -13,8 +13,6 @@ export interface FleetPaths {
   registryLock: string;
   adminSocket: string;
   stateDir: string;
-  jobsDir: string;
-  hostStateDir: string;
   hostsDir: string;
 }
 
@@ -29,8 +27,6 @@ export function fleetPaths(root: string): FleetPaths {
     registryLock: path.join(r, 'registry.lock'),
     adminSocket: path.join(r, 'hub.sock'),
     stateDir: path.join(r, 'state'),
-    jobsDir: path.join(r, 'state', 'jobs'),
-    hostStateDir: path.join(r, 'state', 'hosts'),
     hostsDir: path.join(r, 'hosts'),
   };
 }

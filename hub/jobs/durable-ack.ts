@@ -3,13 +3,13 @@
 // connected and sends job.ack once the record is on disk. If the agent
 // disconnects first, it replays the result on its next connection anyway.
 import type { JobStore } from '../store/jobs.js';
-import type { LiveSession } from '../server/live-session.js';
+import type { AgentLink } from './agent-link.js';
 
 const RETRY_MS = 2000;
 /** Half an hour of a full disk before the hub leaves it to the agent's next connection. */
 const MAX_ATTEMPTS = 900;
 
-export function ackWhenDurable(o: { store: JobStore; session: LiveSession; jobId: string }, attempt = 1): void {
+export function ackWhenDurable(o: { store: JobStore; session: AgentLink; jobId: string }, attempt = 1): void {
   const t = setTimeout(() => {
     const rec = o.store.get(o.jobId);
     if (o.session.closed || !rec) return;

@@ -6,47 +6,80 @@
 // decision are on disk before anyone hears of them. A job sent straight to a
 // connected agent is not waited for: the agent keeps it on its own disk from
 // job.start to job.ack, so if the hub dies before the record is written, the
-// agent's replayed result re-creates it (adopt). That keeps an fsync off the
+// agent's replayed result re-creates it (adopt.ts). That keeps an fsync off the
 // trigger-to-start path (docs/performance.md).
 import type { Action, AgentMessage, Hello, JobEnd } from '../../common/protocol/messages.js';
 import type { TriggerDisposition } from '../../common/protocol/admin.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
 import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
-import type { SessionRegistry } from '../server/sessions.js';
-import type { LiveSession } from '../server/live-session.js';
-import type { JobWatchers } from './watchers.js';
+import type { EventBus } from '../events/types.js';
+import type { AgentLink } from './agent-link.js';
 import { prebuiltFields, prebuiltUnsupported, withPrebuilt, type Prebuilt } from './prebuilt.js';
 import { PerHostQueue } from './per-host-queue.js';
 import { ackWhenDurable } from './durable-ack.js';
-import { AGENT_JOB_ID, newJob } from './job-ids.js';
+import { newJob } from './job-ids.js';
+import { Adopter } from './adopt.js';
+import { InFlightAtStart, RECOVERY_GRACE_MS } from './recovery.js';
+import { GuardWindows } from './guard-windows.js';
 
 export interface TriggerResult { host: string; jobId: string; disposition: TriggerDisposition; action: Action }
+
+export interface SchedulerDeps {
+  store: JobStore;
+  /** The live connection of a host, if any (server/sessions.ts). */
+  sessions: { get(host: string): AgentLink | undefined };
+  /** Job events (started, output, end) go here. */
+  bus: EventBus;
+  log: Logger;
+}
 
 export class Scheduler {
   private readonly active = new Map<string, string>();
   private readonly pending = new Map<string, string>();
   /** Per-host serialisation: admin triggers and agent messages for one host never interleave. */
   private readonly queue = new PerHostQueue();
-  /** The last agent-initiated job per host (adoptLocalJob). */
-  private readonly localJobs = new Map<string, string>();
+  /** Records jobs the hub hears of but has no record of (adopt.ts). */
+  private readonly adopter: Adopter;
   /** Guarded jobs (rollback guard, job.guarded): how long to wait for the agent after a disconnect. */
-  private readonly guarded = new Map<string, { jobId: string; windowMs: number; timer: NodeJS.Timeout | null }>();
+  private readonly guarded = new GuardWindows();
+  /** Jobs in flight when this hub started, settled per host at its hello (recovery.ts). */
+  private readonly inFlight = new InFlightAtStart();
 
-  constructor(
-    private readonly deps: { store: JobStore; sessions: SessionRegistry; watchers: JobWatchers; log: Logger },
-  ) {}
+  constructor(private readonly deps: SchedulerDeps) {
+    this.adopter = new Adopter({ store: deps.store, log: deps.log, active: this.active, interrupt: (rec, reason) => this.finish(rec, { outcome: 'interrupted', reason }) });
+  }
 
-  /** Rebuild in-memory state after a hub start. */
-  async recover(): Promise<void> {
+  /**
+   * Rebuild in-memory state after a hub start. Writes nothing: queued jobs
+   * wait for their host as before, and jobs in flight are settled at their
+   * host's hello, or interrupted once `graceMs` passed without it (recovery.ts).
+   */
+  async recover(opts: { graceMs?: number } = {}): Promise<void> {
     for (const j of this.deps.store.all().sort((a, b) => a.requestedAt.localeCompare(b.requestedAt))) {
-      if (j.state === 'queued') {
-        this.pending.set(j.host, j.id);
-      } else if (j.state === 'dispatched' || j.state === 'running') {
-        // The agent may still be running it; its hello (runningJobId) or its
-        // replayed job.end will correct this.
-        await this.finish(j, { outcome: 'interrupted', reason: 'hub restarted during the job; waiting for the agent to report' });
+      if (j.state === 'queued') this.pending.set(j.host, j.id);
+      else if (j.state === 'dispatched' || j.state === 'running') this.inFlight.add(j.host, j.id);
+    }
+    this.inFlight.startGrace(opts.graceMs ?? RECOVERY_GRACE_MS, (hosts) => {
+      for (const host of hosts) {
+        void this.queue.run(host, async () => {
+          if (!this.deps.sessions.get(host)) await this.settleInFlight(host, null, `${RESTARTED}; waiting for the agent to report`);
+        }).catch((err: Error) => this.deps.log.error({ host, err: err.message }, 'cannot record the jobs of a host that did not come back'));
       }
+    });
+  }
+
+  /** Timers off (hub stop). */
+  close(): void {
+    this.inFlight.close();
+    this.guarded.close();
+  }
+
+  /** Interrupt a host's jobs from before the hub started that its hello (null: it is gone) does not claim (recovery.ts). */
+  private async settleInFlight(host: string, hello: Hello | null, reason: string): Promise<void> {
+    for (const id of this.inFlight.unclaimed(host, hello)) {
+      const rec = this.deps.store.get(id);
+      if (rec && !FINAL_STATES.has(rec.state)) await this.finish(rec, { outcome: 'interrupted', reason });
     }
   }
 
@@ -60,11 +93,11 @@ export class Scheduler {
     return this.queue.run(host, () => this.triggerNow(host, action, queue, prebuilt));
   }
 
-  onHello(session: LiveSession, hello: Hello): Promise<void> {
+  onHello(session: AgentLink, hello: Hello): Promise<void> {
     return this.queue.run(session.name, () => this.helloNow(session, hello));
   }
 
-  onMessage(session: LiveSession, msg: AgentMessage): Promise<void> {
+  onMessage(session: AgentLink, msg: AgentMessage): Promise<void> {
     return this.queue.run(session.name, () => this.messageNow(session, msg));
   }
 
@@ -97,7 +130,7 @@ export class Scheduler {
     return { host, jobId: rec.id, disposition: 'queued', action };
   }
 
-  private dispatch(session: LiveSession, rec: JobRecord): void {
+  private dispatch(session: AgentLink, rec: JobRecord): void {
     this.active.set(rec.host, rec.id);
     if (this.pending.get(rec.host) === rec.id) this.pending.delete(rec.host);
     this.background(this.deps.store.save({ ...rec, state: 'dispatched' }), rec.id);
@@ -109,15 +142,11 @@ export class Scheduler {
     write.catch((err: Error) => this.deps.log.error({ jobId, err: err.message }, 'job record write failed; the agent still holds the job and will report it'));
   }
 
-  private async helloNow(session: LiveSession, hello: Hello): Promise<void> {
+  private async helloNow(session: AgentLink, hello: Hello): Promise<void> {
     const host = session.name;
     const unreported = new Set(hello.unreported ?? []);
-    const guard = this.guarded.get(host);
-    if (guard) {
-      if (guard.timer) clearTimeout(guard.timer);
-      guard.timer = null;
-      if (guard.jobId !== hello.runningJobId) this.guarded.delete(host);
-    }
+    await this.settleInFlight(host, hello, `${RESTARTED}; the agent reconnected without it (it was lost or never received)`);
+    this.guarded.hello(host, hello.runningJobId);
     const activeId = this.active.get(host);
     if (hello.runningJobId) {
       const rec = this.deps.store.get(hello.runningJobId);
@@ -134,7 +163,7 @@ export class Scheduler {
     await this.dispatchPending(session);
   }
 
-  private async dispatchPending(session: LiveSession): Promise<void> {
+  private async dispatchPending(session: AgentLink): Promise<void> {
     const host = session.name;
     const next = this.pending.get(host);
     if (!next || this.active.has(host) || session.closed) return;
@@ -150,37 +179,41 @@ export class Scheduler {
     this.dispatch(session, rec);
   }
 
-  private async messageNow(session: LiveSession, msg: AgentMessage): Promise<void> {
-    const { store, watchers } = this.deps;
+  private async messageNow(session: AgentLink, msg: AgentMessage): Promise<void> {
+    const { store, bus } = this.deps;
     const host = session.name;
     if (msg.type === 'job.started') {
-      const rec = store.get(msg.jobId) ?? await this.adopt(host, msg.jobId, msg.action, null);
+      const rec = store.get(msg.jobId) ?? await this.adopter.adopt(host, msg.jobId, msg.action, null);
       if (!rec || rec.host !== host) return;
       // Not waited for: "running" is the agent's word, and it re-says it at every hello.
       this.background(store.save({ ...rec, state: 'running', startedAt: new Date().toISOString() }), rec.id);
-      watchers.emit(rec.id, { ev: 'started', host, jobId: rec.id });
+      bus.publish({ kind: 'job', host, event: { ev: 'started', host, jobId: rec.id } });
     } else if (msg.type === 'job.output') {
       const rec = store.get(msg.jobId);
       if (!rec || rec.host !== host) return;
-      store.appendOutput(rec.id, msg.stream, msg.data);
-      watchers.emit(rec.id, { ev: 'output', host, jobId: rec.id, stream: msg.stream, data: msg.data });
+      const seq = store.appendOutput(rec.id, msg.stream, msg.data);
+      bus.publish({ kind: 'job', host, event: { ev: 'output', host, jobId: rec.id, seq, stream: msg.stream, data: msg.data } });
     } else if (msg.type === 'job.end') {
       await this.onJobEnd(session, msg);
     } else if (msg.type === 'job.guarded') {
       // A rollback-guarded switch: the connection may drop on purpose or
       // because of the switch; the agent's verdict follows when it is back.
-      if (this.active.get(host) !== msg.jobId) return;
-      this.guarded.set(host, { jobId: msg.jobId, windowMs: Math.min(msg.withinMs, 24 * 3600_000) + GUARD_GRACE_MS, timer: null });
+      if (this.active.get(host) === msg.jobId) this.guarded.arm(host, msg.jobId, msg.withinMs);
     }
   }
 
-  private async onJobEnd(session: LiveSession, msg: JobEnd): Promise<void> {
-    const guard = this.guarded.get(session.name);
-    if (guard?.jobId === msg.jobId) {
-      if (guard.timer) clearTimeout(guard.timer);
-      this.guarded.delete(session.name);
+  private async onJobEnd(session: AgentLink, msg: JobEnd): Promise<void> {
+    this.guarded.ended(session.name, msg.jobId);
+    const known = this.deps.store.get(msg.jobId);
+    if (known && known.host !== session.name) {
+      // Another host's job (two agents that shared a state directory replay
+      // each other's results). No ack: an ack makes the agent delete the only
+      // copy, and the owner's agent may still have to report it.
+      this.deps.log.warn({ host: session.name, jobId: msg.jobId, owner: known.host },
+        `refused a result from "${session.name}" for a job of "${known.host}"; not acknowledging it`);
+      return;
     }
-    const rec = this.deps.store.get(msg.jobId) ?? await this.adopt(session.name, msg.jobId, msg.action, msg.startedAt);
+    const rec = known ?? await this.adopter.adopt(session.name, msg.jobId, msg.action, msg.startedAt);
     if (rec && rec.host === session.name) {
       try {
         await this.finish(rec, msg);
@@ -201,42 +234,6 @@ export class Scheduler {
     await this.dispatchPending(session);
   }
 
-  /**
-   * A job the hub has no record of, reported by the host that ran it: one the
-   * agent started itself (adoptLocalJob), or one the hub sent just before it
-   * died, before the record reached the disk. Either way the host's word is
-   * recorded, so nothing it ran is missing from history.
-   */
-  private async adopt(host: string, jobId: string, action: Action, startedAt: string | null): Promise<JobRecord | undefined> {
-    if (AGENT_JOB_ID.test(jobId)) return this.adoptLocalJob(host, jobId, action, startedAt);
-    const rec: JobRecord = { ...newJob(host, action), id: jobId, state: 'dispatched', startedAt };
-    await this.deps.store.save(rec);
-    this.deps.log.warn({ host, jobId, action }, 'the agent reports a job the hub has no record of (hub restarted before writing it); recording it');
-    return rec;
-  }
-
-  /**
-   * A job the agent started on its own (AGENT_JOB_ID: its local page,
-   * `bento-client upgrade`, a pull's autoApply): record it like a triggered
-   * one, so history, status, dashboard and metrics show it. At most one such
-   * open record per host.
-   */
-  private async adoptLocalJob(host: string, jobId: string, action: Action, startedAt: string | null): Promise<JobRecord | undefined> {
-    if (!AGENT_JOB_ID.test(jobId)) return undefined;
-    const prevId = this.localJobs.get(host);
-    const prev = prevId ? this.deps.store.get(prevId) : undefined;
-    if (prev && prev.host === host && !FINAL_STATES.has(prev.state)) {
-      await this.finish(prev, { outcome: 'interrupted', reason: 'the agent started another job before reporting this one' });
-      if (this.active.get(host) === prev.id) this.active.delete(host);
-    }
-    const rec: JobRecord = { ...newJob(host, action), id: jobId, state: 'dispatched', startedAt };
-    await this.deps.store.save(rec);
-    this.localJobs.set(host, jobId);
-    if (!this.active.has(host)) this.active.set(host, jobId);
-    this.deps.log.info({ host, jobId, action }, 'recording a job the agent started itself');
-    return rec;
-  }
-
   private async finish(rec: JobRecord, end: Pick<JobEnd, 'outcome'> & Partial<JobEnd>): Promise<void> {
     const endedAt = new Date().toISOString();
     const startedAt = end.startedAt ?? rec.startedAt;
@@ -245,20 +242,22 @@ export class Scheduler {
       ...rec, state: end.outcome, endedAt, startedAt, durationMs,
       exitCode: end.exitCode ?? null, reason: end.reason ?? null,
     };
+    this.inFlight.settled(rec.host, rec.id);
     const durable = this.deps.store.save(done);
     // Told at once: until the record is durable the agent keeps its own copy
     // (no job.ack yet), and a hub decision (interrupted) is re-derived at start.
-    this.deps.watchers.emit(rec.id, {
-      ev: 'end', host: rec.host, jobId: rec.id, outcome: end.outcome, exitCode: done.exitCode,
-      durationMs: durationMs ?? 0, ...(done.reason ? { reason: done.reason } : {}),
+    this.deps.bus.publish({
+      kind: 'job', host: rec.host, event: {
+        ev: 'end', host: rec.host, jobId: rec.id, outcome: end.outcome, exitCode: done.exitCode,
+        durationMs: durationMs ?? 0, ...(done.reason ? { reason: done.reason } : {}),
+      },
     });
     await durable;
   }
 
   /** The agent of a guarded job did not come back in time. */
   private async guardExpired(host: string, id: string): Promise<void> {
-    if (this.guarded.get(host)?.jobId !== id) return;
-    this.guarded.delete(host);
+    if (!this.guarded.expired(host, id)) return;
     if (this.deps.sessions.get(host) || this.active.get(host) !== id) return;
     this.active.delete(host);
     const rec = this.deps.store.get(id);
@@ -272,16 +271,12 @@ export class Scheduler {
 
   /** The agent's connection is gone for good (no newer session took over). */
   private async disconnectNow(host: string): Promise<void> {
+    // Left without replaying a result from before the hub started, after the grace: not coming back in time.
+    if (this.inFlight.graceOver) await this.settleInFlight(host, null, 'hub restarted during the job, and the agent left again without reporting it');
     const id = this.active.get(host);
     if (!id) return;
-    const guard = this.guarded.get(host);
-    if (guard?.jobId === id) {
-      // The verdict (kept or rolled back) comes with the agent's next connection.
-      if (guard.timer) clearTimeout(guard.timer);
-      guard.timer = setTimeout(() => { void this.queue.run(host, () => this.guardExpired(host, id)); }, guard.windowMs);
-      guard.timer.unref();
-      return;
-    }
+    // Guarded: the verdict (kept or rolled back) comes with the agent's next connection.
+    if (this.guarded.wait(host, id, () => { void this.queue.run(host, () => this.guardExpired(host, id)); })) return;
     this.active.delete(host);
     const rec = this.deps.store.get(id);
     if (rec && !FINAL_STATES.has(rec.state)) {
@@ -290,5 +285,5 @@ export class Scheduler {
   }
 }
 
-/** Extra wait on top of the agent's announced window (the switch itself, reconnect backoff, handshake). */
-const GUARD_GRACE_MS = 10_000;
+const RESTARTED = 'hub restarted during the job';
+

@@ -1,20 +1,25 @@
-// The hub's Prometheus metrics. Counters follow the feed (connections, job
-// ends); gauges are computed at scrape time from the same host rows the
-// dashboard shows, so a scrape costs one pass over the fleet and nothing
-// between scrapes.
+// The hub's Prometheus metrics. Counters follow the event bus (connections,
+// job ends); gauges are computed at scrape time from the read model's host
+// views (hub/status/read-model.ts), the same ones `status` and the dashboard
+// show, so a scrape costs one pass over the fleet and nothing between scrapes.
 import { MetricsRegistry, JOB_DURATION_BUCKETS, type Labels } from '../../common/platform/prometheus.js';
 import { BENTO_VERSION } from '../../common/protocol/version.js';
-import type { HubFeed } from './feed.js';
-import { fleetRows, proxyKind, type FleetSources, type HostRow } from '../web/model.js';
+import type { EventBus } from '../events/types.js';
+import { hostViews, proxyKind, type HostView, type ReadSources } from '../status/read-model.js';
+
+export interface MetricsDeps {
+  sources: ReadSources;
+  bus: EventBus;
+}
 
 export class HubMetrics {
   readonly registry = new MetricsRegistry();
   private readonly startedAt = Date.now();
-  private rows: HostRow[] | null = null;
+  private rows: HostView[] | null = null;
 
-  constructor(src: FleetSources, feed: HubFeed) {
+  constructor({ sources: src, bus }: MetricsDeps) {
     const r = this.registry;
-    const { sessions, registry: hostRegistry } = src.parts;
+    const { sessions, registry: hostRegistry } = src;
     r.gauge('bento_hub_info', 'The hub version (value is always 1).', () => [[{ version: BENTO_VERSION }, 1]]);
     r.gauge('bento_hub_start_time_seconds', 'When this hub process started (Unix time).', () => [[{}, Math.floor(this.startedAt / 1000)]]);
     r.gauge('bento_hosts_registered', 'Hosts in the registry.', () => [[{}, Object.keys(hostRegistry.snapshot.hosts).length]]);
@@ -33,13 +38,13 @@ export class HubMetrics {
       return [...counts.values()].map((c) => [c.labels, c.n]);
     });
     // One pass over the fleet per scrape, shared by the gauges below.
-    const rows = (): HostRow[] => (this.rows ??= fleetRows(src));
+    const rows = (): HostView[] => (this.rows ??= hostViews(src));
     r.gauge('bento_hosts_by_state', 'Registered hosts by state (as `bento-hub status` shows them).', () => {
       const counts = new Map<string, number>();
       for (const row of rows()) if (row.registered) counts.set(row.state, (counts.get(row.state) ?? 0) + 1);
       return [...counts.entries()].sort().map(([state, n]) => [{ state }, n]);
     });
-    r.gauge('bento_jobs_active', 'Jobs dispatched to or running on an agent.', () => [[{}, rows().filter((x) => x.activeJob).length]]);
+    r.gauge('bento_jobs_active', 'Jobs dispatched to or running on an agent.', () => [[{}, rows().filter((x) => x.active).length]]);
 
     const connections = r.counter('bento_agent_connections_total', 'Agent sessions established (valid hello), by carrier.');
     const reconnects = r.counter('bento_agent_reconnects_total', 'Sessions from hosts that had been connected before (to this hub or an earlier run of it).');
@@ -51,7 +56,7 @@ export class HubMetrics {
     rollbacks.inc({}, 0);
     reconnects.inc({}, 0);
 
-    feed.on((e) => {
+    bus.subscribe({ all: true }, (e) => {
       if (e.kind === 'connected') {
         connections.inc({ carrier: e.carrier });
         if (e.reconnect) reconnects.inc();
@@ -60,7 +65,7 @@ export class HubMetrics {
       } else if (e.kind === 'job') {
         const ev = e.event;
         if (ev.ev === 'end') {
-          const action = src.store.get(ev.jobId)?.action ?? 'unknown';
+          const action = src.jobs.get(ev.jobId)?.action ?? 'unknown';
           jobs.inc({ outcome: ev.outcome, action });
           if (ev.outcome === 'rolled-back') rollbacks.inc();
           durations.observe({ action }, Math.max(0, ev.durationMs) / 1000);

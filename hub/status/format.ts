@@ -3,9 +3,18 @@
 import type { HostStatus, HostStateName } from '../../common/protocol/admin.js';
 import { short } from './derive.js';
 import { rebootNote } from './reboot-report.js';
-import { ago } from '../cli/util.js';
 
 export const COLUMNS = ['HOST', 'CONNECTION', 'CARRIER', 'PUBLISHED', 'APPLIED', 'STATE', 'LAST JOB', 'AGE', 'TOOK'] as const;
+
+/** "3s", "5m", "2h", "4d" ago from an ISO time. */
+export function ago(iso: string | null, now = Date.now()): string {
+  if (!iso) return '-';
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 120) return `${s}s`;
+  if (s < 7200) return `${Math.round(s / 60)}m`;
+  if (s < 172800) return `${Math.round(s / 3600)}h`;
+  return `${Math.round(s / 86400)}d`;
+}
 
 export function duration(ms: number | null): string {
   if (ms === null) return '-';

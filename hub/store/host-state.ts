@@ -1,14 +1,11 @@
-// Last known facts per host (last seen, system, config hash), kept on disk so
+// Last known facts per host (last seen, system, config hash), kept durable so
 // `status` can say "last seen 3 h ago" after a hub restart. Written on hello,
-// on a job's new config and on disconnect: never per heartbeat. One
-// group-committed journal (journal.ts) for all hosts, so a reconnect storm of
-// 10,000 hellos costs a few fdatasyncs, not 10,000 atomic file replacements.
-import { readFile, mkdir } from 'node:fs/promises';
-import path from 'node:path';
-import type { Logger } from '../../common/platform/log.js';
-import { isHostName } from '../../common/protocol/names.js';
+// on a job's new config and on disconnect: never per heartbeat. One keyed
+// store ("hosts") for all hosts; on files that is one group-committed
+// journal, so a reconnect storm of 10,000 hellos costs a few fdatasyncs.
 import type { RebootReport } from '../../common/protocol/admin.js';
-import { KeyedJournal, readJournal } from './journal.js';
+import { isHostName } from '../../common/protocol/names.js';
+import type { KeyedStore, StateBackend } from './types.js';
 
 export interface HostState {
   name: string;
@@ -24,51 +21,46 @@ export interface HostState {
   lastReboot?: RebootReport;
 }
 
-export const HOST_JOURNAL = '_journal.ndjson';
+/** The keyed store host facts live in. */
+export const HOSTS_STORE = 'hosts';
 
 export class HostStateStore {
-  private journal: KeyedJournal<HostState> | null = null;
+  constructor(private readonly records: KeyedStore<HostState>) {}
 
-  constructor(private readonly dir: string, private readonly log: Logger) {}
-
-  async load(): Promise<void> {
-    await mkdir(this.dir, { recursive: true, mode: 0o700 });
-    this.journal = await KeyedJournal.open<HostState>({ file: path.join(this.dir, HOST_JOURNAL), log: this.log, accept: isHostState });
-    // Hubs before the journal kept one NAME.json per host.
-    await this.journal.importFiles(this.dir, (f) => (f.endsWith('.json') && isHostName(f.slice(0, -5)) ? f.slice(0, -5) : null));
+  static async open(backend: StateBackend): Promise<HostStateStore> {
+    return new HostStateStore(await backend.openKeyed<HostState>(HOSTS_STORE, { accept: isHostState }));
   }
 
   get(name: string): HostState | undefined {
-    return this.journal?.get(name);
+    return this.records.get(name);
   }
 
   /** Merge a patch; readers see it at once, the promise resolves once it is durable. */
   update(name: string, patch: Partial<HostState>): Promise<void> {
-    if (!this.journal) return Promise.reject(new Error('HostStateStore used before load()'));
-    const prev: HostState = this.journal.get(name) ?? {
+    const prev: HostState = this.records.get(name) ?? {
       name, lastConnectedAt: null, lastSeenAt: null, agentVersion: null, system: null,
       generation: null, configHash: null, carrier: null, remoteAddress: null,
     };
-    return this.journal.set(name, { ...prev, ...patch, name });
+    return this.records.set(name, { ...prev, ...patch, name }).then(() => undefined);
   }
 
   async close(): Promise<void> {
-    await this.journal?.close();
+    await this.records.close();
   }
 }
 
-function isHostState(key: string, v: unknown): v is HostState {
+export function isHostState(key: string, v: unknown): v is HostState {
   const s = v as Partial<HostState> | null;
   return typeof s === 'object' && s !== null && s.name === key && isHostName(key);
 }
 
-/**
- * One host's last known facts, read without a hub (`bento-hub diff`, tests).
- * A fleet not yet opened by a journal-writing hub still has NAME.json.
- */
-export async function readHostState(dir: string, name: string): Promise<HostState | null> {
-  if (!isHostName(name)) return null; // never a path
-  const v = (await readJournal(path.join(dir, HOST_JOURNAL), isHostState)).get(name)
-    ?? await readFile(path.join(dir, `${name}.json`), 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
-  return isHostState(name, v) ? v : null;
+/** One host's last known facts, read without a hub (`bento-hub diff`, tests): give it a read-only backend. */
+export async function readHostState(backend: StateBackend, name: string): Promise<HostState | null> {
+  if (!isHostName(name)) return null;
+  const s = await backend.openKeyed<HostState>(HOSTS_STORE, { accept: isHostState });
+  try {
+    return s.get(name) ?? null;
+  } finally {
+    await s.close();
+  }
 }

@@ -1,4 +1,5 @@
-// A durable key -> record map kept as one append-only NDJSON file, with group
+// The file implementation of KeyedStore (types.ts): a durable key -> record
+// map kept as one append-only NDJSON file (journal-format.ts), with group
 // commit: every change made while a flush is in progress (or in the same
 // event-loop turn) goes to disk in ONE write + ONE fdatasync, and every caller
 // waiting on those changes is released together.
@@ -16,17 +17,19 @@
 // so a torn line never glues onto the next one. Compaction writes the live
 // records to a temporary file, fsyncs it and renames it over the journal
 // (common/platform/atomic.ts): a crash during it leaves the old journal.
-import { createReadStream } from 'node:fs';
+//
+// Compare-and-swap is checked against the in-memory view. That is sound
+// because exactly one hub process owns the files (its admin socket is the
+// fleet's lock: a second `serve` on the same fleet refuses to start).
 import { open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { writeFileAtomic } from '../../common/platform/atomic.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
+import type { KeyedStore, StoreChange, Versioned, WriteOptions } from './types.js';
+import { encodeDelete, encodeHeader, encodeSet, readEntries, replay } from './journal-format.js';
 
 const RETRY_MS = 2000;
-
-type Entry = { k: string; v: unknown } | { k: string; d: 1 };
 
 export interface JournalOptions<T> {
   file: string;
@@ -36,14 +39,18 @@ export interface JournalOptions<T> {
   /** Compact once the file holds more than `factor * live + slack` lines. */
   compactFactor?: number;
   compactSlack?: number;
+  /** Only read (offline tools, tests): writes are refused and the file is never touched. */
+  readOnly?: boolean;
 }
 
 interface Waiter { resolve: () => void; reject: (err: Error) => void }
 
-export class KeyedJournal<T> {
-  readonly map = new Map<string, T>();
-  /** Batches written (each one write + one fdatasync) and full rewrites: for tests and the bench. */
-  readonly stats = { commits: 0, compactions: 0 };
+export class KeyedJournal<T> implements KeyedStore<T> {
+  private readonly view = new Map<string, Versioned<T>>();
+  private readonly watchers = new Set<(c: StoreChange<T>) => void>();
+  /** Batches written (each one write + one fdatasync) and full rewrites. */
+  private readonly counts = { commits: 0, compactions: 0 };
+  private rev = 0;
   private fh: FileHandle | null = null;
   private lines = 0;
   private queue: string[] = [];
@@ -60,7 +67,8 @@ export class KeyedJournal<T> {
   static async open<T>(o: JournalOptions<T>): Promise<KeyedJournal<T>> {
     const j = new KeyedJournal<T>(o);
     const { entries, bad } = await readEntries(o.file);
-    replay(entries, o.accept, j.map, (key) => o.log.warn({ file: o.file, key }, 'dropping an invalid journal record'));
+    j.rev = replay(entries, o.accept, j.view, (key) => o.log.warn({ file: o.file, key }, 'dropping an invalid journal record'));
+    if (o.readOnly) return j;
     j.lines = entries.length + bad;
     if (bad > 0) {
       o.log.warn({ file: o.file, lines: bad }, 'skipped unreadable journal lines (a torn write from a crash?); rewriting the journal');
@@ -70,17 +78,39 @@ export class KeyedJournal<T> {
     return j;
   }
 
-  get(key: string): T | undefined { return this.map.get(key); }
+  get(key: string): T | undefined { return this.view.get(key)?.value; }
+  entry(key: string): Versioned<T> | undefined { return this.view.get(key); }
+  has(key: string): boolean { return this.view.has(key); }
+  keys(): IterableIterator<string> { return this.view.keys(); }
+  *values(): IterableIterator<T> { for (const e of this.view.values()) yield e.value; }
+  get size(): number { return this.view.size; }
 
-  /** Change a record now (readers see it at once); the promise resolves once it is durable. */
-  set(key: string, value: T): Promise<void> {
-    this.map.set(key, value);
-    return this.enqueue(JSON.stringify({ k: key, v: value }));
+  /** Batches written and full rewrites so far: for this file's own unit test and the bench, not part of KeyedStore. */
+  stats(): { commits: number; compactions: number } { return { ...this.counts }; }
+
+  /** Change a record now (readers see it at once); the promise resolves with its revision once it is durable. */
+  set(key: string, value: T, opts: WriteOptions = {}): Promise<number> {
+    const refused = this.refuse(key, opts);
+    if (refused) return refused;
+    const revision = ++this.rev;
+    this.view.set(key, { value, revision });
+    this.notify({ op: 'set', key, value, revision });
+    return this.enqueue(encodeSet(key, value, revision)).then(() => revision);
   }
 
-  delete(key: string): Promise<void> {
-    if (!this.map.delete(key)) return Promise.resolve();
-    return this.enqueue(JSON.stringify({ k: key, d: 1 }));
+  delete(key: string, opts: WriteOptions = {}): Promise<void> {
+    const refused = this.refuse(key, opts);
+    if (refused) return refused.then(() => undefined);
+    if (!this.view.has(key)) return Promise.resolve();
+    const revision = ++this.rev;
+    this.view.delete(key);
+    this.notify({ op: 'delete', key, revision });
+    return this.enqueue(encodeDelete(key, revision));
+  }
+
+  watch(fn: (change: StoreChange<T>) => void): () => void {
+    this.watchers.add(fn);
+    return () => { this.watchers.delete(fn); };
   }
 
   /**
@@ -88,23 +118,20 @@ export class KeyedJournal<T> {
    * journal) into it: files whose name `keyOf` maps to a key are read, checked
    * with `accept`, added unless the journal already has that key (it is
    * newer), written with one rewrite, then deleted. Returns how many files.
+   * File backend only (file-backend.ts): no other backend has this past.
    */
   async importFiles(dir: string, keyOf: (file: string) => string | null): Promise<number> {
-    const files = (await readdir(dir)).map((f) => [f, keyOf(f)] as const).filter((e): e is readonly [string, string] => e[1] !== null);
+    const files = await this.legacyFiles(dir, keyOf);
     if (files.length === 0) return 0;
-    for (const [f, key] of files) {
-      if (this.map.has(key)) continue;
-      try {
-        const v = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as unknown;
-        if (this.o.accept(key, v)) this.map.set(key, v);
-      } catch (err) {
-        this.o.log.warn({ file: f, err: (err as Error).message }, 'skipping an unreadable record file');
-      }
-    }
     await this.compactNow();
     await Promise.all(files.map(([f]) => unlink(path.join(dir, f)).catch(() => undefined)));
     this.o.log.info({ file: this.o.file, records: files.length }, 'moved one-file-per-record state into the journal');
     return files.length;
+  }
+
+  /** What importFiles would add, added to the view only (a read-only open sees what the hub would load). */
+  async peekFiles(dir: string, keyOf: (file: string) => string | null): Promise<void> {
+    await this.legacyFiles(dir, keyOf);
   }
 
   /** Rewrite the file with only the live records (also runs by itself as the file grows). */
@@ -124,8 +151,42 @@ export class KeyedJournal<T> {
     this.fh = null;
   }
 
+  private refuse(key: string, opts: WriteOptions): Promise<never> | null {
+    if (!this.fh) return Promise.reject(new BentoError('INTERNAL', `journal ${this.o.file} is ${this.o.readOnly ? 'open read-only' : 'closed'}`));
+    const current = this.view.get(key)?.revision ?? 0;
+    if (opts.expectRevision !== undefined && opts.expectRevision !== current) {
+      return Promise.reject(new BentoError('STATE_CONFLICT', `record "${key}" is at revision ${current}, not ${opts.expectRevision}`));
+    }
+    return null;
+  }
+
+  private notify(change: StoreChange<T>): void {
+    for (const fn of this.watchers) {
+      try {
+        fn(change);
+      } catch (err) {
+        this.o.log.error({ file: this.o.file, key: change.key, err: (err as Error).message }, 'store watcher failed');
+      }
+    }
+  }
+
+  private async legacyFiles(dir: string, keyOf: (file: string) => string | null): Promise<Array<readonly [string, string]>> {
+    const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err; });
+    const files = names.map((f) => [f, keyOf(f)] as const).filter((e): e is readonly [string, string] => e[1] !== null);
+    for (const [f, key] of files) {
+      if (this.view.has(key)) continue;
+      try {
+        const v = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as unknown;
+        if (this.o.accept(key, v)) this.view.set(key, { value: v, revision: ++this.rev });
+      } catch (err) {
+        this.o.log.warn({ file: f, err: (err as Error).message }, 'skipping an unreadable record file');
+      }
+    }
+    return files;
+  }
+
   private enqueue(line: string | null): Promise<void> {
-    if (!this.fh) return Promise.reject(new Error(`journal ${this.o.file} is closed`));
+    if (!this.fh) return Promise.reject(new BentoError('INTERNAL', `journal ${this.o.file} is closed`));
     return new Promise<void>((resolve, reject) => {
       if (line !== null) this.queue.push(line);
       this.waiters.push({ resolve, reject });
@@ -145,13 +206,13 @@ export class KeyedJournal<T> {
       this.queue = [];
       this.waiters = [];
       try {
-        if (this.mustCompact || this.lines + lines.length > (this.o.compactFactor ?? 2) * this.map.size + (this.o.compactSlack ?? 1024)) {
-          await this.compact(); // the live map already holds every queued change
+        if (this.mustCompact || this.lines + lines.length > (this.o.compactFactor ?? 2) * this.view.size + (this.o.compactSlack ?? 1024)) {
+          await this.compact(); // the live view already holds every queued change
         } else if (lines.length > 0) {
           await this.fh!.writeFile(`${lines.join('\n')}\n`);
           await this.fh!.datasync();
           this.lines += lines.length;
-          this.stats.commits += 1;
+          this.counts.commits += 1;
         }
         for (const w of waiters) w.resolve();
       } catch (err) {
@@ -185,59 +246,14 @@ export class KeyedJournal<T> {
   }
 
   private async compact(): Promise<void> {
-    const out: string[] = [];
-    for (const [k, v] of this.map) out.push(JSON.stringify({ k, v }));
-    await writeFileAtomic(this.o.file, out.length ? `${out.join('\n')}\n` : '', { mode: 0o600 });
+    const out: string[] = [encodeHeader(this.rev)];
+    for (const [k, e] of this.view) out.push(encodeSet(k, e.value, e.revision));
+    await writeFileAtomic(this.o.file, `${out.join('\n')}\n`, { mode: 0o600 });
     const old = this.fh;
     this.fh = await open(this.o.file, 'a', 0o600);
     await old?.close();
     this.lines = out.length;
     this.mustCompact = false;
-    this.stats.compactions += 1;
-  }
-}
-
-/** Read a journal without opening it for writing (CLI commands, tests): the live records that `accept` takes, as the hub would load them. */
-export async function readJournal<T>(file: string, accept: (key: string, value: unknown) => value is T): Promise<Map<string, T>> {
-  const map = new Map<string, T>();
-  replay((await readEntries(file)).entries, accept, map);
-  return map;
-}
-
-/** Apply ENTRIES in order to MAP: sets that `accept` takes, deletes; a refused value goes to `dropped`. */
-function replay<T>(entries: Entry[], accept: (key: string, value: unknown) => value is T, map: Map<string, T>, dropped?: (key: string) => void): void {
-  for (const e of entries) {
-    if ('d' in e) map.delete(e.k);
-    else if (accept(e.k, e.v)) map.set(e.k, e.v);
-    else dropped?.(e.k);
-  }
-}
-
-async function readEntries(file: string): Promise<{ entries: Entry[]; bad: number }> {
-  const entries: Entry[] = [];
-  let bad = 0;
-  const input = createReadStream(file, { encoding: 'utf8' });
-  const opened = await new Promise<boolean>((resolve, reject) => {
-    input.once('open', () => resolve(true));
-    input.once('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' ? resolve(false) : reject(err)));
-  });
-  if (!opened) return { entries, bad };
-  for await (const line of createInterface({ input, crlfDelay: Infinity })) {
-    if (line === '') continue;
-    const e = parseEntry(line);
-    if (e) entries.push(e);
-    else bad += 1;
-  }
-  return { entries, bad };
-}
-
-function parseEntry(line: string): Entry | null {
-  try {
-    const e = JSON.parse(line) as Record<string, unknown>;
-    if (typeof e['k'] !== 'string') return null;
-    if (e['d'] === 1) return { k: e['k'], d: 1 };
-    return 'v' in e ? { k: e['k'], v: e['v'] } : null;
-  } catch {
-    return null;
+    this.counts.compactions += 1;
   }
 }

@@ -1,9 +1,9 @@
 // The hub's state seam. Everything the hub must not lose goes through these
 // interfaces, never through a file path: the embedded single hub implements
-// them with files (journal.ts: append-only NDJSON, group commit), unit tests
+// them with files (file-backend.ts: journal.ts, job-log.ts), unit tests
 // with memory, and a cluster of hubs with NATS JetStream (a KV bucket per
 // keyed store, a stream for job output). Every implementation passes the same
-// contract tests (test/unit/store-contract.ts).
+// contract tests (test/contract/keyed-store.ts, job-output.ts).
 //
 // The shape follows what JetStream KV gives, so the cluster is a second
 // implementation, not a branch through the hub:

@@ -4,7 +4,6 @@
 // admin socket cannot, and does it the same way.
 import type http from 'node:http';
 import { EventEmitter } from 'node:events';
-import { readFile } from 'node:fs/promises';
 import type net from 'node:net';
 import { HttpError, readForm, send, sendHtml, sendJson, sendStatic, sendText } from '../../common/platform/web.js';
 import { SseStream } from '../../common/platform/web-sse.js';
@@ -12,9 +11,12 @@ import { PROMETHEUS_CONTENT_TYPE } from '../../common/platform/prometheus.js';
 import type { AdminEvent, AdminRequest } from '../../common/protocol/admin.js';
 import { isAction, type Action } from '../../common/protocol/messages.js';
 import { asBentoError } from '../../common/protocol/errors.js';
-import { isHostName } from '../../common/protocol/names.js';
-import { makeAdminHandler } from '../admin/handlers.js';
-import { FINAL_STATES, type JobRecord } from '../store/jobs.js';
+import { isHostName, isJobId } from '../../common/protocol/names.js';
+import type { AdminHandler } from '../admin/server.js';
+import type { EventBus } from '../events/types.js';
+import type { Logger } from '../../common/platform/log.js';
+import type { ReadSources } from '../status/read-model.js';
+import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import { listLogs, readLog } from '../publish/logs.js';
 import { LOG_NAME_RE } from '../sftp/vpath.js';
 import type { HubMetrics } from '../metrics/hub-metrics.js';
@@ -24,21 +26,35 @@ import { JobOutputBuffer, type OutputLine } from './job-output.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
 import { fleetPage, hostPage, jobPage, logPage, messagePage } from './pages.js';
 import type { Handler } from './guard.js';
-import type { WebDeps } from './server.js';
 
-const JOB_ID = /^[A-Za-z0-9_-]{8,64}$/;
+/** The downloadable log's text: every physical line carries its stream's mark ("  " stdout, "! " stderr), so output can never pass for stderr. */
+function logText(l: { stream: 'stdout' | 'stderr'; data: string }): string {
+  const mark = l.stream === 'stderr' ? '! ' : '  ';
+  return l.data.split('\n').map((d) => `${mark}${d}\n`).join('');
+}
+
+export interface DashboardDeps {
+  /** The read model's sources (hub/status/read-model.ts): the fleet and host pages. */
+  sources: ReadSources;
+  /** Job history per host, one job's record and stored output. */
+  jobs: Pick<JobStore, 'get' | 'forHost' | 'readOutput'>;
+  bus: EventBus;
+  /** The admin API's own handler: the dashboard triggers exactly as the admin socket does. */
+  admin: AdminHandler;
+  fleetDir: string;
+  log: Logger;
+}
 
 export class Dashboard {
   private readonly view: FleetView;
   private readonly outputs = new JobOutputBuffer();
-  private readonly admin;
   private readonly stopWatching: () => void;
   private readonly streams = new Set<SseStream>();
 
-  constructor(private readonly deps: WebDeps, private readonly metrics: HubMetrics) {
-    this.view = new FleetView(deps, deps.feed);
-    this.admin = makeAdminHandler(deps.parts);
-    this.stopWatching = deps.parts.watchers.watchAll((e) => this.outputs.onEvent(e));
+  constructor(private readonly deps: DashboardDeps, private readonly metrics: HubMetrics) {
+    this.view = new FleetView(deps, deps.bus);
+    const sub = deps.bus.subscribe({ all: true }, (e) => { if (e.kind === 'job') this.outputs.onEvent(e.event); });
+    this.stopWatching = () => sub.unsubscribe();
     metrics.registry.gauge('bento_dashboard_streams', 'Open dashboard event streams.', () => [[{}, this.streams.size]]);
   }
 
@@ -47,17 +63,18 @@ export class Dashboard {
     const post = req.method === 'POST';
     let m: RegExpExecArray | null;
     if (sendStatic(res, p, { css: DASHBOARD_CSS, js: DASHBOARD_JS })) return;
-    if (p === '/' && !post) return sendHtml(res, 200, fleetPage(fleetRows(this.deps)));
+    if (p === '/' && !post) return sendHtml(res, 200, fleetPage(fleetRows(this.deps.sources)));
     if (p === '/events' && !post) return this.events(res, url.searchParams.get('host'));
     if (p === '/metrics' && !post) return send(res, 200, PROMETHEUS_CONTENT_TYPE, this.metrics.render());
-    if (p === '/api/hosts' && !post) return sendJson(res, 200, { hosts: fleetRows(this.deps) });
+    if (p === '/api/hosts' && !post) return sendJson(res, 200, { hosts: fleetRows(this.deps.sources) });
     if (p === '/api/trigger' && post) return this.apiTrigger(req, res);
     if ((m = /^\/hosts\/([^/]+)$/.exec(p)) && !post) return this.hostPage(res, decodeURIComponent(m[1]!));
     if ((m = /^\/hosts\/([^/]+)\/trigger$/.exec(p)) && post) return this.hostTrigger(req, res, decodeURIComponent(m[1]!));
     if ((m = /^\/hosts\/([^/]+)\/logs\/([^/]+)$/.exec(p)) && !post) return this.uploadedLog(res, decodeURIComponent(m[1]!), decodeURIComponent(m[2]!));
-    if ((m = /^\/jobs\/([A-Za-z0-9_-]{8,64})$/.exec(p)) && !post) return this.jobPage(res, m[1]!);
-    if ((m = /^\/jobs\/([A-Za-z0-9_-]{8,64})\/log$/.exec(p)) && !post) return this.jobLog(res, m[1]!);
-    if ((m = /^\/jobs\/([A-Za-z0-9_-]{8,64})\/events$/.exec(p)) && !post) return this.jobEvents(res, m[1]!);
+    if ((m = /^\/jobs\/([^/]+)(\/log|\/events)?$/.exec(p)) && isJobId(m[1]) && !post) {
+      if (m[2] === '/log') return this.jobLog(res, m[1]);
+      return m[2] === '/events' ? this.jobEvents(res, m[1]) : this.jobPage(res, m[1]);
+    }
     sendHtml(res, 404, messagePage('Not found', `Nothing at ${p}.`));
   };
 
@@ -74,10 +91,10 @@ export class Dashboard {
 
   private hostPage(res: http.ServerResponse, name: string): Promise<void> | void {
     if (!isHostName(name)) return sendHtml(res, 404, messagePage('Unknown host', `"${name}" is not a host name.`));
-    const row = fleetRows(this.deps, new Set([name]))[0];
+    const row = fleetRows(this.deps.sources, new Set([name]))[0];
     if (!row) return sendHtml(res, 404, messagePage('Unknown host', `No host "${name}" in the registry.`));
     return listLogs(this.deps.fleetDir, name).then((logs) => {
-      sendHtml(res, 200, hostPage(row, this.deps.store.forHost(name).reverse(), logs));
+      sendHtml(res, 200, hostPage(row, this.deps.jobs.forHost(name).reverse(), logs));
     });
   }
 
@@ -94,12 +111,12 @@ export class Dashboard {
     const events: AdminEvent[] = [];
     const sock = new EventEmitter() as unknown as net.Socket;
     try {
-      await this.admin(req, (e) => events.push(e), sock);
+      await this.deps.admin(req, (e) => events.push(e), sock);
     } catch (err) {
       const e = asBentoError(err);
       events.push({ ev: 'error', code: e.code, message: e.message });
     }
-    for (const e of events) if (e.ev === 'accepted') this.deps.feed.changed(e.host);
+    for (const e of events) if (e.ev === 'accepted') this.deps.bus.publish({ kind: 'changed', host: e.host, action: e.action });
     this.deps.log.info({ hosts: req.hosts, all: req.all, tags: req.tags, action: req.action, via: 'dashboard' }, 'trigger from the dashboard');
     return events;
   }
@@ -133,7 +150,7 @@ export class Dashboard {
   }
 
   private jobPage(res: http.ServerResponse, id: string): Promise<void> | void {
-    const rec = this.deps.store.get(id);
+    const rec = this.deps.jobs.get(id);
     if (!rec) return sendHtml(res, 404, messagePage('Unknown job', `No job ${id} (it may have been pruned from the history).`));
     const live = !FINAL_STATES.has(rec.state);
     const buf = this.outputs.get(id);
@@ -144,22 +161,19 @@ export class Dashboard {
   }
 
   private async jobLog(res: http.ServerResponse, id: string): Promise<void> {
-    const rec = this.deps.store.get(id);
+    const rec = this.deps.jobs.get(id);
     if (!rec) return sendText(res, 404, 'no such job');
-    const text = await readFile(this.deps.store.logPath(id), 'utf8').catch(() => '');
+    const text = (await this.deps.jobs.readOutput(id)).map(logText).join('');
     sendText(res, 200, text || '(no output)', { 'Content-Disposition': `inline; filename="${rec.host}-${id}.log"` });
   }
 
-  /** A job's log file as output lines (the last 2 MiB at most). */
+  /** A job's stored output as lines (the last 2 MiB at most). */
   private async fileLines(rec: JobRecord): Promise<{ lines: OutputLine[]; truncated: boolean }> {
-    let text = await readFile(this.deps.store.logPath(rec.id), 'utf8').catch(() => '');
-    const max = 2 * 1024 * 1024;
-    const truncated = text.length > max;
-    if (truncated) text = text.slice(text.indexOf('\n', text.length - max) + 1);
-    const lines = text.split('\n').filter((l, i, a) => l !== '' || i < a.length - 1).map((l): OutputLine => (
-      l.startsWith('! ') ? { stream: 'stderr', data: l.slice(2) } : { stream: 'stdout', data: l.startsWith('  ') ? l.slice(2) : l }
-    ));
-    return { lines, truncated };
+    const all = await this.deps.jobs.readOutput(rec.id);
+    let budget = 2 * 1024 * 1024;
+    let from = all.length;
+    while (from > 0 && (budget -= all[from - 1]!.data.length + 3) >= 0) from -= 1;
+    return { lines: all.slice(from).map((l) => ({ stream: l.stream, data: l.data })), truncated: from > 0 };
   }
 
   /**
@@ -168,14 +182,16 @@ export class Dashboard {
    * nothing is lost or repeated.
    */
   private async jobEvents(res: http.ServerResponse, id: string): Promise<void> {
-    if (!JOB_ID.test(id)) return sendText(res, 404, 'no such job');
-    const rec = this.deps.store.get(id);
+    if (!isJobId(id)) return sendText(res, 404, 'no such job');
+    const rec = this.deps.jobs.get(id);
     if (!rec) return sendText(res, 404, 'no such job');
     const sse = this.track(new SseStream(res));
     const endFrom = (r: JobRecord) => ({ outcome: r.state, exitCode: r.exitCode, durationMs: r.durationMs, reason: r.reason });
     const queue: Array<() => void> = [];
     let ready = false;
-    const unwatch = this.deps.parts.watchers.watch(id, (e) => {
+    const sub = this.deps.bus.subscribe({ jobId: id }, (b) => {
+      if (b.kind !== 'job') return;
+      const e = b.event;
       const act = (): void => {
         if (e.ev === 'output') sse.send('line', { stream: e.stream, data: e.data });
         else if (e.ev === 'started') sse.send('started', { jobId: id });
@@ -187,7 +203,7 @@ export class Dashboard {
       if (ready) act();
       else queue.push(act);
     });
-    sse.onClose(unwatch);
+    sse.onClose(() => sub.unsubscribe());
     sse.send('reset', {});
     const buf = this.outputs.get(id);
     if (buf) {
@@ -198,7 +214,7 @@ export class Dashboard {
       if (truncated) sse.send('note', { text: `earlier output is only in the full log (/jobs/${id}/log)` });
       for (const l of lines) sse.send('line', l);
     }
-    const now = this.deps.store.get(id) ?? rec;
+    const now = this.deps.jobs.get(id) ?? rec;
     if (buf?.end) {
       sse.send('end', { outcome: buf.end.outcome, exitCode: buf.end.exitCode, durationMs: buf.end.durationMs, reason: buf.end.reason ?? null });
       sse.close();

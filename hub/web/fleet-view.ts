@@ -4,8 +4,10 @@
 // full pass catches what has no event (registry edits, jobs queued from the
 // CLI). Nothing is computed while no page is open.
 import type { SseStream } from '../../common/platform/web-sse.js';
-import type { HubFeed } from '../metrics/feed.js';
-import { fleetRows, type FleetSources, type HostRow } from './model.js';
+import type { EventBus } from '../events/types.js';
+import { fleetRows, type HostRow } from './model.js';
+import type { ReadSources } from '../status/read-model.js';
+import type { JobStore } from '../store/jobs.js';
 import { clientRowHtml, hostRowHtml, summaryHtml, hostsBody, clientsBody, hostDetailHtml, historyHtml } from './pages.js';
 
 interface Subscriber { sse: SseStream; host: string | null; detail: string; history: string }
@@ -22,8 +24,9 @@ export class FleetView {
   private periodic: NodeJS.Timeout | null = null;
   private readonly unsubscribe: () => void;
 
-  constructor(private readonly src: FleetSources, feed: HubFeed, private readonly opts = { debounceMs: 100, fullEveryMs: 5000 }) {
-    this.unsubscribe = feed.on((e) => this.markDirty(e.host));
+  constructor(private readonly src: { sources: ReadSources; jobs: Pick<JobStore, 'forHost'> }, bus: EventBus, private readonly opts = { debounceMs: 100, fullEveryMs: 5000 }) {
+    const sub = bus.subscribe({ all: true }, (e) => this.markDirty(e.host));
+    this.unsubscribe = () => sub.unsubscribe();
   }
 
   get subscribers(): number {
@@ -41,12 +44,12 @@ export class FleetView {
     });
     // The page may be a moment old: start from the current truth.
     if (host === null) {
-      const rows = fleetRows(this.src);
+      const rows = fleetRows(this.src.sources);
       sse.send('replace', { id: 'summary', html: summaryHtml(rows).value });
       sse.send('replace', { id: 'hosts-body', html: hostsBody(rows).value });
       sse.send('replace', { id: 'clients-body', html: clientsBody(rows).value });
     } else {
-      this.sendHost(sub, fleetRows(this.src, new Set([host]))[0] ?? null);
+      this.sendHost(sub, fleetRows(this.src.sources, new Set([host]))[0] ?? null);
     }
     if (!this.periodic) {
       this.periodic = setInterval(() => this.refresh(null), this.opts.fullEveryMs);
@@ -72,7 +75,7 @@ export class FleetView {
     this.hostHtml.clear();
     this.clientHtml.clear();
     this.lastRows.clear();
-    const rows = fleetRows(this.src);
+    const rows = fleetRows(this.src.sources);
     for (const r of rows) {
       this.lastRows.set(r.name, r);
       this.hostHtml.set(r.name, hostRowHtml(r).value);
@@ -85,7 +88,7 @@ export class FleetView {
   /** Re-render some hosts (or all, null) and send what changed. */
   refresh(only: ReadonlySet<string> | null): void {
     if (this.subs.size === 0) return;
-    const rows = fleetRows(this.src, only ?? undefined);
+    const rows = fleetRows(this.src.sources, only ?? undefined);
     const events: Array<[string, unknown]> = [];
     const seen = new Set<string>();
     for (const r of rows) {
@@ -129,7 +132,7 @@ export class FleetView {
       s.detail = detail;
       s.sse.send('replace', { id: 'host-detail', html: detail });
     }
-    const history = historyHtml(this.src.store.forHost(s.host).reverse()).value;
+    const history = historyHtml(this.src.jobs.forHost(s.host).reverse()).value;
     if (history !== s.history) {
       s.history = history;
       s.sse.send('replace', { id: 'history', html: history });

@@ -10,7 +10,7 @@ import type { Logger } from '../../common/platform/log.js';
 import { HttpError, sendText, setSecurityHeaders } from '../../common/platform/web.js';
 import { foreignOrigin, hostAllowed, originAllowed, type OriginPolicy } from '../../common/platform/web-origin.js';
 import type { Counter } from '../../common/platform/prometheus.js';
-import { parseHostPort } from '../fleet/hub-config.js';
+import { parseHostPort } from '../fleet/host-port.js';
 import type { TokenAuth } from './auth.js';
 
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, url: URL) => Promise<void> | void;

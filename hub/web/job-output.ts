@@ -4,7 +4,7 @@
 // each job (maxBytesPerJob) and a global budget; a job over budget falls back
 // to its log file on disk. Finished jobs are dropped after a grace period,
 // by when their log file is complete.
-import type { JobEvent } from '../jobs/watchers.js';
+import type { JobBusEvent } from '../events/types.js';
 
 export interface OutputLine { stream: 'stdout' | 'stderr'; data: string }
 
@@ -14,7 +14,7 @@ interface Buffered {
   bytes: number;
   /** Lines dropped from the front (tail only). */
   dropped: number;
-  end: Extract<JobEvent, { ev: 'end' }> | null;
+  end: Extract<JobBusEvent, { ev: 'end' }> | null;
   timer: NodeJS.Timeout | null;
 }
 
@@ -24,8 +24,8 @@ export class JobOutputBuffer {
 
   constructor(private readonly opts = { maxBytesPerJob: 256 * 1024, maxBytesTotal: 64 * 1024 * 1024, keepAfterEndMs: 60_000 }) {}
 
-  /** Feed every job event here (JobWatchers.watchAll). */
-  onEvent(e: JobEvent): void {
+  /** Feed every job event here (the bus, { all: true }). */
+  onEvent(e: JobBusEvent): void {
     let b = this.jobs.get(e.jobId);
     if (!b) {
       if (e.ev === 'end') return;
@@ -54,7 +54,7 @@ export class JobOutputBuffer {
   }
 
   /** What is buffered for a job: null when nothing (then the log file is the source). */
-  get(jobId: string): { lines: OutputLine[]; dropped: number; end: Extract<JobEvent, { ev: 'end' }> | null } | null {
+  get(jobId: string): { lines: OutputLine[]; dropped: number; end: Extract<JobBusEvent, { ev: 'end' }> | null } | null {
     const b = this.jobs.get(jobId);
     return b ? { lines: b.lines, dropped: b.dropped, end: b.end } : null;
   }

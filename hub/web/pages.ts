@@ -6,7 +6,8 @@ import { html, timeTag, formatDuration, type SafeHtml } from '../../common/platf
 import { ACTIONS } from '../../common/protocol/messages.js';
 import type { JobRecord } from '../store/jobs.js';
 import type { LogInfo } from '../publish/logs.js';
-import { proxyKind, type HostRow, type JobSummary } from './model.js';
+import type { HostRow, JobSummary } from './model.js';
+import { proxyKind } from '../status/read-model.js';
 import { AGENT_JOB_ID } from '../jobs/job-ids.js';
 import type { OutputLine } from './job-output.js';
 

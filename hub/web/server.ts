@@ -6,24 +6,18 @@
 // socket cannot, and does it the same way.
 import type http from 'node:http';
 import path from 'node:path';
-import type { Logger } from '../../common/platform/log.js';
 import { send, sendText } from '../../common/platform/web.js';
 import type { OriginPolicy } from '../../common/platform/web-origin.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../../common/platform/prometheus.js';
 import type { HubConfig } from '../fleet/hub-config.js';
-import type { HubFeed } from '../metrics/feed.js';
+import { bindListener } from '../fleet/host-port.js';
 import { HubMetrics } from '../metrics/hub-metrics.js';
-import { PublishedCache, makeStateProvider } from '../status/provider.js';
 import { loadOrCreateToken, tokenAuth, tokenPath, type TokenAuth } from './auth.js';
-import type { FleetSources } from './model.js';
-import { Dashboard } from './dashboard.js';
+import { Dashboard, type DashboardDeps } from './dashboard.js';
 import { closeServer, guarded, listen } from './guard.js';
 
-export interface WebDeps extends FleetSources {
-  fleetDir: string;
-  feed: HubFeed;
-  log: Logger;
-}
+/** The dashboard's dependencies are all the web side needs (metrics take the read model and the bus). */
+export type WebDeps = DashboardDeps;
 
 export interface RunningWeb {
   /** http(s)://HOST:PORT of the dashboard, or null when it is off. */
@@ -34,23 +28,21 @@ export interface RunningWeb {
 }
 
 /** Start what hub.json asks for: the dashboard, the metrics endpoint, both or neither. */
-export async function startWeb(config: HubConfig, webDeps: WebDeps): Promise<RunningWeb> {
+export async function startWeb(config: HubConfig, deps: WebDeps): Promise<RunningWeb> {
   const servers: http.Server[] = [];
   const closers: Array<() => void> = [];
-  let deps = webDeps;
-  if (!deps.stateProvider && (config.dashboard || config.metrics)) {
-    // Host states exactly as `bento-hub status` derives them. The published
-    // versions (one small file per host, written by `bento-hub deploy`) are
-    // read ahead and re-read every 10 s.
-    const published = new PublishedCache(deps.fleetDir);
-    const hosts = (): string[] => Object.keys(deps.parts.registry.snapshot.hosts);
+  if (config.dashboard || config.metrics) {
+    // Host states exactly as `bento-hub status` derives them (the same read
+    // model). The published versions (one small file per host, written by
+    // `bento-hub deploy`) are read ahead and re-read every 10 s.
+    const { registry, published } = deps.sources;
+    const hosts = (): string[] => Object.keys(registry.snapshot.hosts);
     await published.refresh(hosts());
     const timer = setInterval(() => { published.refresh(hosts()).catch(() => undefined); }, 10_000);
     timer.unref();
     closers.push(() => clearInterval(timer));
-    deps = { ...deps, stateProvider: makeStateProvider((h) => published.get(h)) };
   }
-  const metrics = new HubMetrics(deps, deps.feed);
+  const metrics = new HubMetrics({ sources: deps.sources, bus: deps.bus });
   let dashboardUrl: string | null = null;
   let metricsUrl: string | null = null;
   const refused = metrics.registry.counter('bento_web_refused_total', 'Dashboard and metrics requests refused, by reason (host, origin, auth).');
@@ -64,8 +56,8 @@ export async function startWeb(config: HubConfig, webDeps: WebDeps): Promise<Run
       // with one, a rebinding page has no credentials, so the check is only
       // applied when allowedHosts narrows it down.
       const policy: OriginPolicy | null = auth && d.allowedHosts.length === 0 ? null : { allowedHosts: d.allowedHosts, loopbackPort: 'any' };
-      const { server, url } = await listen(d.listen, d.tls ? { cert: resolve(deps.fleetDir, d.tls.cert), key: resolve(deps.fleetDir, d.tls.key) } : null,
-        guarded(deps.log, auth, refused, policy, dash.handle));
+      const { server, url } = await bindListener('dashboard.listen', d.listen, () => listen(d.listen, d.tls ? { cert: resolve(deps.fleetDir, d.tls.cert), key: resolve(deps.fleetDir, d.tls.key) } : null,
+        guarded(deps.log, auth, refused, policy, dash.handle)));
       servers.push(server);
       dashboardUrl = url;
       deps.log.info({ url, auth: auth ? `token in ${auth.file}` : 'none (loopback only)' }, 'dashboard serving');
@@ -73,10 +65,10 @@ export async function startWeb(config: HubConfig, webDeps: WebDeps): Promise<Run
     if (config.metrics) {
       const m = config.metrics;
       const auth = await loadAuth(deps, m.tokenFile, false);
-      const { server, url } = await listen(m.listen, null, guarded(deps.log, auth, refused, auth ? null : { allowedHosts: [], loopbackPort: 'any' }, (_req, res, u) => {
+      const { server, url } = await bindListener('metrics.listen', m.listen, () => listen(m.listen, null, guarded(deps.log, auth, refused, auth ? null : { allowedHosts: [], loopbackPort: 'any' }, (_req, res, u) => {
         if (u.pathname !== '/metrics') return sendText(res, 404, 'only /metrics here');
         send(res, 200, PROMETHEUS_CONTENT_TYPE, metrics.render());
-      }));
+      })));
       servers.push(server);
       metricsUrl = `${url}/metrics`;
       deps.log.info({ url: metricsUrl }, 'metrics serving');

@@ -4,7 +4,7 @@
 // could otherwise reach it.
 import { BentoError } from '../../common/protocol/errors.js';
 import { isLoopbackHost } from '../../common/platform/web-origin.js';
-import { parseHostPort } from '../fleet/hub-config.js';
+import { parseHostPort } from '../fleet/host-port.js';
 
 export interface DashboardSettings {
   /** HOST:PORT; loopback unless you mean it. */

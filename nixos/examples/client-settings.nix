@@ -60,8 +60,8 @@
   # A server that converges from the published configuration: magic
   # rollback with a longer window, no automatic switch (pull, then wait for
   # a trigger), weekly flake-input updates, the hub's binary cache through
-  # the tunnel, the local "upgrade now" socket for wheel, and a reboot when
-  # the kernel changes.
+  # the tunnel, the local "upgrade now" socket for wheel, a reboot when the
+  # kernel changes, a machine-id pin and a post-switch command.
   managed = {
     enable = true;
     name = "db2";
@@ -85,6 +85,11 @@
     rebootCommand = [ "/run/current-system/sw/bin/systemctl" "reboot" ];
     rebootMethod = "kexec";
     restartOnChange = [ "/etc/bento/client.json" "/etc/bento/package" ];
+    # Pinned to this box: a configuration published for another machine is refused.
+    machineId = "4c1f0a2b9d8e7f6a5b4c3d2e1f0a9b8c";
+    # Tell the fleet's log after every switch (BENTO_HOST, BENTO_OUTCOME, ...).
+    postSwitchCommand = [ "/run/current-system/sw/bin/logger" "-t" "bento" "switched" ];
+    postSwitchTimeoutMs = 10000;
   };
 
   # Migrating from upstream Bento: configurations still come from the old

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { TestFleet } from '../helpers/fleet.js';
 import { freePort, waitFor, sleep } from '../helpers/proc.js';
 import { startTinyproxy } from '../fixtures/proxies.js';
@@ -100,7 +101,8 @@ test('a new connection replaces a half-dead (frozen) one at once', async () => {
   const oldRemote = (await fleet.list()).find((c) => c.name === 'frozen')!['remoteAddress'];
   first.child.kill('SIGSTOP');
   // A second agent process for the same host (e.g. after a reboot) takes over immediately.
-  const second = fleet.startAgent('frozen-2', cfg);
+  // Its own stateDir: on one machine the frozen process still holds the first one (STATE_DIR_LOCKED).
+  const second = fleet.startAgent('frozen-2', await fleet.agentConfig('frozen', { rebuildCommand: ['/bin/true'], stateDir: path.join(fleet.dir, 'state-frozen-2') }));
   const t0 = Date.now();
   await waitFor('replacement', async () => {
     const row = (await fleet.list()).find((c) => c.name === 'frozen');

@@ -2,53 +2,87 @@
 // running forever); a result finished while the hub was down is delivered on
 // the next connection; a restarted hub gets every agent back within the
 // backoff window.
+//
+// Each test sets up what it needs (its own host to kill, its own hub
+// restart), so any one of them can run alone (--test-name-pattern).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { TestFleet } from '../helpers/fleet.js';
 import { waitFor, sleep } from '../helpers/proc.js';
-import { readJobRecords } from '../../hub/store/jobs.js';
+import { durableJobs } from '../helpers/state.js';
 
 let fleet: TestFleet;
 const SLOW = ['/bin/sh', '-c', 'echo "begin $1"; sleep 3; echo "end $1"', 'rebuild'];
 
+const HOSTS = ['web1', 'web2', 'web3', 'kill1', 'kill2'];
+
 before(async () => {
   fleet = await TestFleet.create({ heartbeatMs: 500 });
-  for (const n of ['web1', 'web2', 'web3']) await fleet.addHost(n);
+  for (const n of HOSTS) await fleet.addHost(n);
   await fleet.startHub();
-  for (const n of ['web1', 'web2', 'web3']) fleet.startAgent(n, await fleet.agentConfig(n, { rebuildCommand: SLOW }));
-  await fleet.waitConnected(['web1', 'web2', 'web3']);
+  for (const n of HOSTS) fleet.startAgent(n, await fleet.agentConfig(n, { rebuildCommand: SLOW }));
+  await fleet.waitConnected(HOSTS);
 });
 after(async () => { await fleet?.close(); });
 
 interface Job { id: string; host: string; state: string; reason: string | null; exitCode: number | null }
 async function jobs(): Promise<Job[]> {
   // What is on disk (the job journal), not what the hub says.
-  return (await readJobRecords(path.join(fleet.fleetDir, 'state', 'jobs'))) as Job[];
+  return (await durableJobs(fleet.fleetDir)) as Job[];
+}
+
+/** Trigger a job on HOST and SIGKILL its agent while the job runs; resolves with the watching admin's result. */
+async function killMidJob(host: string): Promise<{ code: number; stdout: string; stderr: string }> {
+  const trigger = fleet.hubCli(['trigger', host, '--json']);
+  await waitFor('job running', async () => (await fleet.list()).find((c) => c.name === host)?.['runningJob'], 5000);
+  const agent = fleet.agents.get(host)!;
+  agent.child.kill('SIGKILL');
+  await agent.exited;
+  return trigger;
+}
+
+/** The agent's newest connection, and whether it relies on SSH keepalives (it knew the hub's period before connecting). */
+function lastConnection(host: string): { at: number; keepalive: boolean } {
+  const out = fleet.agents.get(host)!.output();
+  const at = out.lastIndexOf('"msg":"connected to hub"');
+  const line = out.slice(out.lastIndexOf('\n', at) + 1, out.indexOf('\n', at) === -1 ? undefined : out.indexOf('\n', at));
+  return { at, keepalive: line.includes('"liveness":"ssh-keepalive"') };
+}
+
+/**
+ * A connection on SSH keepalives alone: an agent's first connection uses
+ * heartbeat messages (it learns the hub's period from the welcome), the next
+ * one keepalives. So, unless HOST is already there, restart the hub once.
+ */
+async function onKeepalives(host: string): Promise<void> {
+  if (lastConnection(host).keepalive) return;
+  await fleet.stopHub('SIGKILL');
+  await fleet.startHub();
+  await fleet.waitConnected([host], 10_000);
+  await waitFor(`${host} reconnected on keepalives`, () => lastConnection(host).keepalive || null, 10_000);
 }
 
 test('killing an agent mid-job marks the job interrupted, and the watching admin is told', async () => {
-  const trigger = fleet.hubCli(['trigger', 'web1', '--json']);
-  await waitFor('job running', async () => (await fleet.list()).find((c) => c.name === 'web1')?.['runningJob'], 5000);
-  fleet.agents.get('web1')!.child.kill('SIGKILL');
-  const r = await trigger;
+  const r = await killMidJob('kill1');
   assert.equal(r.code, 1, r.stderr);
   const end = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e['ev'] === 'end');
   assert.equal(end?.['outcome'], 'interrupted');
-  const job = (await jobs()).find((j) => j.host === 'web1')!;
+  const job = (await jobs()).find((j) => j.host === 'kill1')!;
   assert.equal(job.state, 'interrupted');
   assert.match(job.reason ?? '', /connection to the agent was lost/);
 });
 
 test('the restarted agent reports the job it was killed in as interrupted, from its own disk', async () => {
-  const agent = fleet.startAgent('web1', path.join(fleet.dir, 'web1.json'));
-  await fleet.waitConnected(['web1']);
+  await killMidJob('kill2');
+  const agent = fleet.startAgent('kill2', path.join(fleet.dir, 'kill2.json'));
+  await fleet.waitConnected(['kill2']);
   await waitFor('agent replayed the interrupted result', () => agent.output().includes('found a job interrupted by an agent restart'), 5000);
-  const job = (await jobs()).find((j) => j.host === 'web1')!;
+  const job = (await jobs()).find((j) => j.host === 'kill2')!;
   await waitFor('job reason from the agent', async () => ((await jobs()).find((j) => j.id === job.id)?.reason ?? '').includes('agent stopped during the job'), 5000);
   // Acknowledged results leave the agent's outbox.
-  await waitFor('outbox empty', async () => (await readdir(path.join(fleet.dir, 'state-web1', 'outbox'))).length === 0, 5000);
+  await waitFor('outbox empty', async () => (await readdir(path.join(fleet.dir, 'state-kill2', 'outbox'))).length === 0, 5000);
 });
 
 test('a result finished while the hub was down is delivered when the agent reconnects', async () => {
@@ -72,11 +106,11 @@ test('after a hub restart every agent is back in list within the backoff window'
 });
 
 test('an agent on SSH keepalives alone (no heartbeat messages) stays connected', async () => {
-  // After the restarts above, the agents know the hub's 500 ms period, so their
-  // connections use SSH keepalive@openssh.com, answered inside ssh2. The hub's
-  // sweep must see those packets as life: 12 periods, no drop.
-  const agent = fleet.agents.get('web3')!;
-  assert.match(agent.output(), /"liveness":"ssh-keepalive"/, 'a reconnected agent uses SSH keepalives');
+  // A reconnected agent knows the hub's 500 ms period, so its connection uses
+  // SSH keepalive@openssh.com, answered inside ssh2. The hub's sweep must see
+  // those packets as life: 12 periods, no drop.
+  await onKeepalives('web3');
+  assert.ok(lastConnection('web3').keepalive, 'a reconnected agent uses SSH keepalives');
   const since = (await fleet.list()).find((c) => c.name === 'web3')?.['connectedSince'];
   const hubLog = fleet.hub!.output().length;
   await sleep(6000);
@@ -87,6 +121,7 @@ test('an agent on SSH keepalives alone (no heartbeat messages) stays connected',
 });
 
 test('a dead hub is detected by unanswered SSH keepalives, not by waiting for TCP', async () => {
+  await onKeepalives('web3');
   // SIGSTOP freezes the hub: sockets stay open but nothing answers.
   fleet.hub!.child.kill('SIGSTOP');
   const agent = fleet.agents.get('web3')!;

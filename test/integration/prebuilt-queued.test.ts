@@ -11,7 +11,7 @@ import path from 'node:path';
 import { TestFleet } from '../helpers/fleet.js';
 import { waitFor, sleep } from '../helpers/proc.js';
 import { rawAgent, helloFor } from '../helpers/raw-agent.js';
-import { readJobRecords } from '../../hub/store/jobs.js';
+import { durableJobs } from '../helpers/state.js';
 
 const STORE_PATH = '/nix/store/0123456789abcdfghijklmnpqrsvwxyz-nixos-system-old1-1';
 let fleet: TestFleet;
@@ -34,7 +34,7 @@ test('a queued prebuilt job is failed, not sent, when the host comes back with a
   assert.ok(b.stdout.includes(STORE_PATH), 'the build recorded the store path');
 
   const queued = fleet.hubCli(['trigger', 'old1', '--prebuilt', '--queue', '--json'], 30_000);
-  await waitFor('job queued', async () => (await readJobRecords(path.join(fleet.fleetDir, 'state', 'jobs'))).some((j) => j.host === 'old1' && j.state === 'queued'), 10_000);
+  await waitFor('job queued', async () => (await durableJobs(fleet.fleetDir)).some((j) => j.host === 'old1' && j.state === 'queued'), 10_000);
 
   const old = await rawAgent({ port: fleet.sshPort, name: 'old1', keyPath: fleet.keys.get('old1')!.keyPath });
   try {
@@ -47,7 +47,7 @@ test('a queued prebuilt job is failed, not sent, when the host comes back with a
     await sleep(500);
     assert.match(old.received(), /"type":"welcome"/);
     assert.doesNotMatch(old.received(), /job\.start/, 'nothing was sent to the old agent');
-    const rec = (await readJobRecords(path.join(fleet.fleetDir, 'state', 'jobs'))).find((j) => j.host === 'old1');
+    const rec = (await durableJobs(fleet.fleetDir)).find((j) => j.host === 'old1');
     assert.equal(rec?.state, 'failure');
     assert.equal(rec?.storePath, STORE_PATH);
   } finally {

@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { TestFleet } from '../helpers/fleet.js';
 import { freePort, waitForPort } from '../helpers/proc.js';
 import { currentSystemPath, listGenerations, makeNixEnv, nixAvailable, nixUnavailableReason, profilePath, readActivations, runStandin, writeFixtureConfig, type NixEnv } from '../fixtures/nix.js';
-import { readJobRecords } from '../../hub/store/jobs.js';
+import { durableJobs } from '../helpers/state.js';
 import { closureOf, deleteFromStore, isValidPath, serveCacheDir, signingKey, type StaticCache } from './cache-helpers.js';
 
 const execFileP = promisify(execFile);
@@ -157,7 +157,7 @@ test('the hub builds, the host substitutes that exact path through its tunnel an
   assert.match(r.out, /bento: prebuilt: substitute \S+ from the hub cache/);
   assert.match(r.out, /rollback guard: a fresh connection to the hub succeeded .* keeping /, 'guarded like a rebuild');
   assert.equal(existsSync(guardFile()), false);
-  const job = (await readJobRecords(path.join(fleet.fleetDir, 'state', 'jobs'))).find((j) => j.id === r.end?.['jobId']);
+  const job = (await durableJobs(fleet.fleetDir)).find((j) => j.id === r.end?.['jobId']);
   assert.equal(job?.state, 'success');
   assert.equal(job?.storePath, storePath);
   const steps = [...r.out.matchAll(/prebuilt: (?:realised|done) in (\d+) ms/g)].map((m) => Number(m[1]));

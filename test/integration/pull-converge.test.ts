@@ -22,7 +22,7 @@ import { ConfigPuller } from '../../client/pull/puller.js';
 import { meterStream } from '../../client/pull/connect.js';
 import { silentLogger } from '../../common/platform/log.js';
 import { PROTOCOL_VERSION } from '../../common/protocol/version.js';
-import { readHostState } from '../../hub/store/host-state.js';
+import { durableHostState } from '../helpers/state.js';
 
 const skip = nixAvailable() ? false : nixUnavailableReason();
 let fleet: TestFleet;
@@ -81,7 +81,7 @@ test('a connected host converges on a deploy by itself (timer over the tunnel), 
   assert.equal(await readlink(h.configDir), path.join(h.stateDir, 'pull', 'versions', hash), 'configDir points at the verified version');
   // The hub learns the applied hash from job.end, without a reconnect.
   await waitFor('list shows the applied hash', async () => (await listed('web1'))?.configHash === hash, 10_000, 100);
-  const hostState = await readHostState(path.join(fleet.fleetDir, 'state', 'hosts'), 'web1');
+  const hostState = await durableHostState(fleet.fleetDir, 'web1');
   assert.equal(hostState?.configHash, hash);
 
   // The log: compressed, named like upstream's, readable with `bento-hub logs`.

@@ -16,14 +16,14 @@ import { TestFleet, HUB_BIN, CLIENT_BIN } from '../helpers/fleet.js';
 import type { Daemon } from '../helpers/proc.js';
 import { createNat, type NatNet } from '../fixtures/netns.js';
 import { makeNixEnv, runStandin, writeFixtureConfig, type FixtureOptions, type NixEnv } from '../fixtures/nix.js';
-import { readJobRecords } from '../../hub/store/jobs.js';
+import { durableJobs } from '../helpers/state.js';
 
 export const HUB_PORT = 2222;
 
 export interface JobRec { id: string; host: string; action: string; state: string; reason: string | null; exitCode: number | null; endedAt: string | null; startedAt: string | null }
 
 export async function jobRecords(fleet: TestFleet): Promise<JobRec[]> {
-  return (await readJobRecords(path.join(fleet.fleetDir, 'state', 'jobs'))) as JobRec[];
+  return (await durableJobs(fleet.fleetDir)) as JobRec[];
 }
 
 export interface NatFleet {

@@ -14,7 +14,7 @@ import { parsePrometheusText } from '../../common/platform/prometheus.js';
 import { request, request as requestRaw, collectSse, basic, SCRIPTED_REBUILD } from './web-helpers.js';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { readJobRecords } from '../../hub/store/jobs.js';
+import { durableJobs } from '../helpers/state.js';
 
 const execFileP = promisify(execFile);
 
@@ -182,7 +182,7 @@ test('hub: a job the agent started itself (local-…) is recorded, shown and cou
   send({ type: 'job.end', jobId: replayed, action: 'boot', outcome: 'success', exitCode: 0, startedAt, durationMs: 1200, replayed: true });
   await waitFor('ack 2', () => a.received().includes(`"job.ack","jobId":"${replayed}"`), 5000);
 
-  const onDisk = new Map((await readJobRecords(path.join(fleet.fleetDir, 'state', 'jobs'))).map((j) => [j.id, j]));
+  const onDisk = new Map((await durableJobs(fleet.fleetDir)).map((j) => [j.id, j]));
   const rec = onDisk.get(id)!;
   assert.deepEqual([rec.host, rec.state], ['web2', 'rolled-back']);
   assert.match(rec.reason ?? '', /hub unreachable/);

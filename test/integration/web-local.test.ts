@@ -12,7 +12,7 @@ import { freePort, waitFor } from '../helpers/proc.js';
 import { validateClientConfig } from '../../client/config.js';
 import { parsePrometheusText } from '../../common/platform/prometheus.js';
 import { request, SCRIPTED_REBUILD } from './web-helpers.js';
-import { readJobRecords } from '../../hub/store/jobs.js';
+import { durableJobs } from '../helpers/state.js';
 
 let fleet: TestFleet;
 let page = '';
@@ -39,7 +39,7 @@ before(async () => {
 after(async () => { await fleet?.close(); });
 
 async function localJobs(host: string): Promise<Array<{ id: string; state: string; action: string }>> {
-  const all = await readJobRecords(path.join(fleet.fleetDir, 'state', 'jobs'));
+  const all = await durableJobs(fleet.fleetDir);
   return all.filter((j) => j.id.startsWith('local-') && j.host === host);
 }
 

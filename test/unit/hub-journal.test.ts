@@ -1,10 +1,16 @@
-// The hub's group-committed journal (hub/store/journal.ts) and the job and
-// host-state stores on it, on the real file system.
+// The file backend's own parts on the real file system: the group-committed
+// journal (hub/store/journal.ts), the job logs (hub/store/job-log.ts), and the
+// job and host-state stores on them. What every backend must do is in the
+// contract suites (store-contract-*.test.ts); this file checks what only
+// files have: commit counts, torn lines, compaction, old formats, migration.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFile, readFile, readdir, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { KeyedJournal, readJournal } from '../../hub/store/journal.js';
+import { KeyedJournal } from '../../hub/store/journal.js';
+import { FileJobOutput } from '../../hub/store/job-log.js';
+import { openFileBackend } from '../../hub/store/file-backend.js';
 import { JobStore, readJobRecords, type JobRecord } from '../../hub/store/jobs.js';
 import { HostStateStore, readHostState } from '../../hub/store/host-state.js';
 import { silentLogger } from '../../common/platform/log.js';
@@ -16,6 +22,8 @@ const accept = (_k: string, v: unknown): v is { n: number } => typeof (v as { n?
 async function lines(file: string): Promise<string[]> {
   return (await readFile(file, 'utf8')).split('\n').filter(Boolean);
 }
+const keysOf = async (file: string): Promise<string[]> => (await lines(file)).map((l) => (JSON.parse(l) as { k?: string }).k).filter((k): k is string => k !== undefined);
+const readOnly = (file: string) => KeyedJournal.open({ file, log, accept, readOnly: true });
 
 test('journal: changes survive a reopen; deletes are tombstones; concurrent changes share one commit', async () => {
   const { dir, cleanup } = await tmpDir();
@@ -24,17 +32,19 @@ test('journal: changes survive a reopen; deletes are tombstones; concurrent chan
     const j = await KeyedJournal.open({ file, log, accept });
     await Promise.all(Array.from({ length: 1000 }, (_, i) => j.set(`k${i}`, { n: i })));
     // 1000 changes made in one turn: one batch, one fdatasync (not 1000).
-    assert.equal(j.stats.commits, 1);
+    assert.equal(j.stats().commits, 1);
     await j.delete('k7');
     await j.set('k8', { n: -8 });
-    assert.equal(j.stats.commits, 3);
+    assert.equal(j.stats().commits, 3);
     await j.close();
-    const back = await readJournal(file, accept);
+    const back = await readOnly(file);
     assert.equal(back.size, 999);
     assert.equal(back.has('k7'), false);
     assert.deepEqual(back.get('k8'), { n: -8 });
+    await assert.rejects(back.set('x', { n: 1 }), /read-only/);
+    await back.close();
     const again = await KeyedJournal.open({ file, log, accept });
-    assert.equal(again.map.size, 999);
+    assert.equal(again.size, 999);
     await again.close();
   } finally { await cleanup(); }
 });
@@ -45,15 +55,15 @@ test('journal: a torn last line (crash mid-write) is skipped and the file rewrit
     const file = path.join(dir, 'j.ndjson');
     await writeFile(file, `${JSON.stringify({ k: 'a', v: { n: 1 } })}\n${JSON.stringify({ k: 'b', v: { n: 2 } })}\n{"k":"c","v":{"n`);
     const j = await KeyedJournal.open({ file, log, accept });
-    assert.deepEqual([...j.map.keys()], ['a', 'b']);
+    assert.deepEqual([...j.keys()], ['a', 'b']);
     await j.set('d', { n: 4 });
-    assert.equal(j.stats.compactions, 1, 'rewritten, so "d" cannot glue onto the torn line');
-    assert.deepEqual((await lines(file)).map((l) => (JSON.parse(l) as { k: string }).k), ['a', 'b', 'd']);
+    assert.equal(j.stats().compactions, 1, 'rewritten, so "d" cannot glue onto the torn line');
+    assert.deepEqual(await keysOf(file), ['a', 'b', 'd']);
     // Invalid values and garbage keys are dropped at replay, never handed to the store.
     await appendFile(file, `${JSON.stringify({ k: 'e', v: { n: 'five' } })}\nnot json\n`);
     await j.close();
     const k = await KeyedJournal.open({ file, log, accept });
-    assert.deepEqual([...k.map.keys()].sort(), ['a', 'b', 'd']);
+    assert.deepEqual([...k.keys()].sort(), ['a', 'b', 'd']);
     await k.close();
   } finally { await cleanup(); }
 });
@@ -64,11 +74,58 @@ test('journal: the file is compacted as it grows, and keeps only live records', 
     const file = path.join(dir, 'j.ndjson');
     const j = await KeyedJournal.open({ file, log, accept, compactFactor: 2, compactSlack: 50 });
     for (let i = 0; i < 400; i += 1) await j.set(`k${i % 10}`, { n: i });
-    assert.ok(j.stats.compactions >= 5, `compactions ${j.stats.compactions}`);
+    assert.ok(j.stats().compactions >= 5, `compactions ${j.stats().compactions}`);
     const n = (await lines(file)).length;
-    assert.ok(n <= 2 * 10 + 50, `the file holds ${n} lines for 10 live records`);
+    assert.ok(n <= 2 * 10 + 50 + 1, `the file holds ${n} lines for 10 live records`);
     await j.close();
-    assert.deepEqual((await readJournal(file, accept)).get('k9'), { n: 399 });
+    const back = await readOnly(file);
+    assert.deepEqual(back.get('k9'), { n: 399 });
+    assert.equal(back.entry('k9')?.revision, 400, 'revisions survive compaction');
+    await back.close();
+  } finally { await cleanup(); }
+});
+
+test('journal: lines written before revisions are numbered in order; the counter survives a rewrite that dropped the newest change', async () => {
+  const { dir, cleanup } = await tmpDir();
+  try {
+    const file = path.join(dir, 'j.ndjson');
+    // What a hub before revisions wrote: no "r".
+    await writeFile(file, [{ k: 'a', v: { n: 1 } }, { k: 'b', v: { n: 2 } }, { k: 'a', v: { n: 3 } }].map((e) => JSON.stringify(e)).join('\n') + '\n');
+    const j = await KeyedJournal.open({ file, log, accept });
+    assert.deepEqual([j.entry('a')?.revision, j.entry('b')?.revision], [3, 2]);
+    assert.equal(await j.set('c', { n: 4 }), 4);
+    await j.delete('c'); // revision 5, then gone from the rewrite
+    await j.compactNow();
+    await j.close();
+    const again = await KeyedJournal.open({ file, log, accept });
+    assert.equal(await again.set('d', { n: 6 }), 6, 'not 4 or 5 again');
+    await again.close();
+  } finally { await cleanup(); }
+});
+
+test('job log: seq per job, a line with "\\n" or a leading "! " stays one stdout line; old logs are read; seq continues after a reopen', async () => {
+  const { dir, cleanup } = await tmpDir();
+  try {
+    const out = new FileJobOutput(dir, log);
+    assert.equal(out.append('jobaaaaaaaa', 'stdout', 'fine'), 1);
+    assert.equal(out.append('jobaaaaaaaa', 'stdout', 'x\n! forged stderr'), 2);
+    assert.equal(out.append('jobaaaaaaaa', 'stderr', 'real stderr'), 3);
+    await out.close();
+    assert.equal((await lines(path.join(dir, 'jobaaaaaaaa.log'))).length, 3, 'one physical line per append');
+    const again = new FileJobOutput(dir, log);
+    assert.deepEqual((await again.read('jobaaaaaaaa')).map((l) => [l.seq, l.stream, l.data]), [
+      [1, 'stdout', 'fine'], [2, 'stdout', 'x\n! forged stderr'], [3, 'stderr', 'real stderr'],
+    ]);
+    assert.equal(again.append('jobaaaaaaaa', 'stdout', 'after a restart'), 4);
+    // A log from before this format, with a torn last line from a crash.
+    await writeFile(path.join(dir, 'jobbbbbbbbb.log'), '  building\n! warning: x\n  done\n[4,"o","tor');
+    assert.equal(again.append('jobbbbbbbbb', 'stdout', 'resumed'), 4);
+    await again.close();
+    assert.deepEqual((await new FileJobOutput(dir, log).read('jobbbbbbbbb')).map((l) => [l.seq, l.stream, l.data]), [
+      [1, 'stdout', 'building'], [2, 'stderr', 'warning: x'], [3, 'stdout', 'done'], [4, 'stdout', 'resumed'],
+    ]);
+    assert.throws(() => out.append('../escape', 'stdout', 'x'), /invalid job id/);
+    assert.deepEqual(await out.read('../../etc/passwd'), []);
   } finally { await cleanup(); }
 });
 
@@ -76,11 +133,16 @@ function job(id: string, host: string, state: JobRecord['state'], at: number): J
   return { id, host, action: 'switch', state, requestedAt: new Date(at).toISOString(), startedAt: null, endedAt: null, exitCode: null, durationMs: null, reason: null };
 }
 
+async function records(stateDir: string): Promise<JobRecord[]> {
+  const b = openFileBackend({ stateDir, readOnly: true });
+  try { return await readJobRecords(b); } finally { await b.close(); }
+}
+
 test('job store: keeps the newest `history` finished jobs per host, deletes the rest and their logs', async () => {
   const { dir, cleanup } = await tmpDir();
   try {
-    const store = new JobStore(dir, 3, log);
-    await store.load();
+    const b = openFileBackend({ stateDir: dir });
+    const store = await JobStore.open(b, { history: 3, log });
     for (let i = 0; i < 6; i += 1) {
       const id = `web1job0000${i}`;
       store.appendOutput(id, 'stdout', `line of ${id}`);
@@ -90,45 +152,55 @@ test('job store: keeps the newest `history` finished jobs per host, deletes the 
     await store.save(job('web2job00000', 'web2', 'failure', 999));
     await store.save(job('web1job0000q', 'web1', 'queued', 2000)); // not finished: never pruned
     await store.close();
-    const onDisk = (await readJobRecords(dir)).map((j) => j.id).sort();
+    await b.close();
+    const onDisk = (await records(dir)).map((j) => j.id).sort();
     assert.deepEqual(onDisk, ['web1job00003', 'web1job00004', 'web1job00005', 'web1job0000q', 'web2job00000']);
-    const logs = (await readdir(dir)).filter((f) => f.endsWith('.log')).sort();
+    const logs = (await readdir(path.join(dir, 'jobs'))).filter((f) => f.endsWith('.log')).sort();
     assert.deepEqual(logs, ['web1job00003.log', 'web1job00004.log', 'web1job00005.log']);
     // A reopened store keeps pruning from where it was.
-    const again = new JobStore(dir, 3, log);
-    await again.load();
+    const b2 = openFileBackend({ stateDir: dir });
+    const again = await JobStore.open(b2, { history: 3, log });
+    assert.deepEqual((await again.readOutput('web1job00005')).map((l) => l.data), ['line of web1job00005']);
     await again.save(job('web1job00006', 'web1', 'success', 1006));
     await again.close();
-    assert.equal((await readJobRecords(dir)).filter((j) => j.host === 'web1' && j.state === 'success').length, 3);
+    await b2.close();
+    assert.equal((await records(dir)).filter((j) => j.host === 'web1' && j.state === 'success').length, 3);
   } finally { await cleanup(); }
 });
 
-test('job and host-state stores move the one-file-per-record layout into their journals', async () => {
+test('file backend: the one-file-per-record layout moves into the journals; a read-only open sees it without moving or writing anything', async () => {
   const { dir, cleanup } = await tmpDir();
   try {
     const jobs = path.join(dir, 'jobs');
     const hosts = path.join(dir, 'hosts');
-    const store0 = new JobStore(jobs, 50, log);
-    await store0.load(); // creates the directory
-    await store0.close();
+    await mkdir(jobs, { recursive: true });
+    await mkdir(hosts, { recursive: true });
     await writeFile(path.join(jobs, 'legacyjob001.json'), JSON.stringify(job('legacyjob001', 'web1', 'success', 5)));
     await writeFile(path.join(jobs, 'notajob.json'), '{}');
-    const store = new JobStore(jobs, 50, log);
-    assert.deepEqual((await store.load()).map((j) => j.id), ['legacyjob001']);
-    await store.close();
-    assert.deepEqual((await readdir(jobs)).sort(), ['_journal.ndjson', 'notajob.json']);
-
-    const hs0 = new HostStateStore(hosts, log);
-    await hs0.load();
-    await hs0.close();
     await writeFile(path.join(hosts, 'web1.json'), JSON.stringify({ name: 'web1', system: '/nix/store/x-sys', lastSeenAt: 'then' }));
-    const hs = new HostStateStore(hosts, log);
-    await hs.load();
+
+    // Offline readers (`bento-hub diff`, tests) see what the hub would load, and touch nothing.
+    const ro = openFileBackend({ stateDir: dir, readOnly: true });
+    assert.deepEqual((await readJobRecords(ro)).map((j) => j.id), ['legacyjob001']);
+    assert.equal((await readHostState(ro, 'web1'))?.system, '/nix/store/x-sys');
+    await ro.close();
+    assert.equal(existsSync(path.join(jobs, '_journal.ndjson')), false);
+    assert.deepEqual((await readdir(hosts)), ['web1.json']);
+
+    const b = openFileBackend({ stateDir: dir });
+    const store = await JobStore.open(b, { history: 50, log });
+    assert.deepEqual(store.all().map((j) => j.id), ['legacyjob001']);
+    const hs = await HostStateStore.open(b);
     assert.equal(hs.get('web1')?.system, '/nix/store/x-sys');
     await hs.update('web1', { carrier: 'ssh' });
+    await store.close();
     await hs.close();
+    await b.close();
+    assert.deepEqual((await readdir(jobs)).sort(), ['_journal.ndjson', 'notajob.json']);
     assert.deepEqual(await readdir(hosts), ['_journal.ndjson']);
-    const back = await readHostState(hosts, 'web1');
+    const ro2 = openFileBackend({ stateDir: dir, readOnly: true });
+    const back = await readHostState(ro2, 'web1');
+    await ro2.close();
     assert.deepEqual([back?.system, back?.carrier], ['/nix/store/x-sys', 'ssh']);
   } finally { await cleanup(); }
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { LineDecoder, encodeLine } from '../../common/protocol/codec.js';
 import { parseMessage } from '../../common/protocol/messages.js';
 import { parseAdminRequest } from '../../common/protocol/admin.js';
-import { isHostName } from '../../common/protocol/names.js';
+import { isHostName, isJobId } from '../../common/protocol/names.js';
 import { isStorePath } from '../../common/protocol/store-path.js';
 import { fingerprintOfKeyLine, isFingerprint } from '../../common/protocol/fingerprint.js';
 import type { BentoError } from '../../common/protocol/errors.js';
@@ -124,4 +124,10 @@ test('fingerprints match OpenSSH (ssh-keygen -lf)', () => {
   const fp = fingerprintOfKeyLine(line);
   assert.ok(isFingerprint(fp));
   assert.equal(fp, openssh);
+});
+
+test('job ids: one rule (isJobId) for the wire, store keys, log file names and URLs', () => {
+  for (const ok of ['V1StGXR8_Z5jdHi6', 'local-abcdefghijklmnop', 'pull-12345678', 'a'.repeat(64)]) assert.ok(isJobId(ok), ok);
+  for (const bad of ['short', 'a'.repeat(65), '../etc/x', 'job id', 'job.12345678', '', 42, null]) assert.ok(!isJobId(bad), String(bad));
+  assert.throws(() => parseMessage({ type: 'job.output', jobId: '../../x123456', stream: 'stdout', data: 'x' }, 'agent'));
 });

@@ -5,7 +5,6 @@ import type { StatusJob } from '../../common/protocol/admin.js';
 import { decidingJob, deriveState, type DeriveInput } from '../../hub/status/derive.js';
 import { duration, renderTable } from '../../hub/status/format.js';
 import { ago as since } from '../../hub/cli/util.js';
-import { makeStateProvider } from '../../hub/status/provider.js';
 
 const T = (min: number): string => new Date(Date.UTC(2025, 0, 1, 12, min)).toISOString();
 const H1 = 'a'.repeat(64);
@@ -107,14 +106,4 @@ test('formatting helpers and the table', () => {
   assert.match(head!, /^HOST\s+CONNECTION\s+CARRIER\s+PUBLISHED\s+APPLIED\s+STATE\s+LAST JOB\s+AGE\s+TOOK$/);
   assert.match(row!, /^web1\s+up 10m\s+ws\s+a{12}\s+a{12}\s+rolled back\s+switch rolled-back\s+5m\s+1m33s$/);
   assert.equal(note, '  web1: rolled back: hub unreachable 90 s after switch');
-});
-
-test('the dashboard provider derives the same state from a dashboard row', () => {
-  const provider = makeStateProvider((h) => (h === 'web1' ? { hash: H2, publishedAt: T(10) } : null));
-  const row = { name: 'web1', client: { configHash: H1 }, facts: { lastConnectedAt: T(12), configHash: H1 }, activeJob: null, lastJob: job('switch', 'success', 5) };
-  assert.equal(provider(row).state, 'rebuild pending');
-  assert.equal(provider({ ...row, client: null }).state, 'offline');
-  assert.equal(provider({ ...row, name: 'db1' }).state, 'up to date');
-  const { origin: _origin, ...noOrigin } = job('switch', 'success', 5);
-  assert.equal(provider({ ...row, name: 'db1', lastJob: { ...noOrigin, id: 'local-xyz98765' } }).state, 'auto updated', 'origin from the id when the row has none');
 });

@@ -83,6 +83,10 @@ in
     message = ''${o}.localPage.socketGroup = "${toString (localPage.socketGroup or null)}" must be a group name, e.g. "wheel", or null.''; }
   { assertion = cache == null || builtins.match "[a-z][a-z0-9-]{0,31}" (cache.service or "cache") != null;
     message = ''${o}.cache.service = "${toString (cache.service or null)}" must name a hub service (services.bento.hub.settings.services), lower-case like "cache".''; }
+  { assertion = get "machineId" == null || builtins.match "[0-9a-f]{32}" cfg.machineId != null;
+    message = ''${o}.machineId = "${toString (get "machineId")}" must be this host's machine id, 32 lower-case hex digits: run `cat /etc/machine-id` on the host and paste it (or null for no pin).''; }
+  { assertion = get "postSwitchCommand" == null || !(builtins.isList cfg.postSwitchCommand) || argv cfg.postSwitchCommand;
+    message = ''${o}.postSwitchCommand must be an executable (e.g. pkgs.writeShellScript "notify" "...") or a non-empty argv list of non-empty strings, or null.''; }
   { assertion = cache == null || (cache.publicKey or null) == null || builtins.match "[^:[:space:]]+:[A-Za-z0-9+/]+=*" cache.publicKey != null;
     message = ''${o}.cache.publicKey must be a Nix signing public key "NAME:BASE64" (e.g. the output of `nix key convert-secret-to-public`), or null.''; }
 ]

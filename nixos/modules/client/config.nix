@@ -22,6 +22,10 @@ in
     # Re-pointed by every switch that changes the package: the agent restarts itself when idle (restartOnChange).
     environment.etc."bento/package".source = cfg.package;
     environment.systemPackages = [ cfg.package ];
+    # The pin travels inside every system built from this configuration
+    # (SYSTEM/etc/bento/machine-id): the agent compares it with /etc/machine-id
+    # before it activates that system (client/jobs/machine-id.ts).
+    environment.etc."bento/machine-id" = lib.mkIf (cfg.machineId != null) { text = cfg.machineId; };
 
     assertions = import ./checks.nix cfg;
 

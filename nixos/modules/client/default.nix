@@ -1,5 +1,9 @@
-# services.bento.client, split like nlewo/comin's module: options, the
-# systemd units, and the rendered config with its assertions.
+# services.bento.client from a checkout (without flakes): the module, with its
+# package built from this same checkout unless an overlay provides
+# pkgs.bento-fleet. The flake's nixosModules.client imports ./module.nix instead
+# and defaults the package to the flake's own build.
+{ lib, pkgs, ... }:
 {
-  imports = [ ./options.nix ./unit.nix ./config.nix ];
+  imports = [ ./module.nix ];
+  services.bento.client.package = lib.mkDefault (pkgs.bento-fleet or (pkgs.callPackage ../../package.nix { }));
 }

@@ -24,6 +24,7 @@
   rebootMethod = "reboot";
   # The module's own paths: the rendered config and a link to the package (config.nix).
   restartOnChange = [ "/etc/bento/client.json" "/etc/bento/package" ];
+  postSwitchTimeoutMs = 60000;
   pullInterval = "15min";
   pullRandomizedDelay = "5min";
 }

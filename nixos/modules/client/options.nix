@@ -2,8 +2,8 @@
 # agent's JSON config maps 1:1 onto that key (see render.nix); the rest
 # (enable, package, pullInterval, pullRandomizedDelay, extraPackages,
 # checkConfig, logLevel) shape the systemd units; cache.publicKey sets
-# nix.settings. Keep to the small set of lib functions the option-tree stub
-# in nixos/tests/option-paths.nix understands.
+# nix.settings. The options around a switch (rollback, reboot, restart,
+# post-switch command, machine-id pin) are in options-switch.nix.
 { config, lib, pkgs, ... }:
 let
   inherit (lib) mkOption types literalExpression;
@@ -15,11 +15,13 @@ in
   options.services.bento.client = {
     enable = lib.mkEnableOption "the Bento agent, which keeps this host's tunnel to the fleet hub open and runs the rebuilds it pushes";
 
-    package = mkOption {
-      type = types.package;
-      default = pkgs.bento-fleet or (pkgs.callPackage ../../package.nix { });
-      defaultText = literalExpression "pkgs.bento-fleet or (pkgs.callPackage ./nixos/package.nix { })";
-      description = "The Bento package (provides bento-client).";
+    package = lib.mkPackageOption pkgs "bento-fleet" {
+      extraDescription = ''
+        It provides bento-client. The flake's `nixosModules` set this to the
+        flake's own package, and `nixos/modules` imported from a checkout to
+        `pkgs.bento-fleet` when an overlay provides it, else to a build of
+        that checkout; set it only to run another build.
+      '';
     };
 
     name = mkOption {
@@ -80,7 +82,7 @@ in
     stateDir = mkOption {
       type = types.str;
       default = defaults.stateDir;
-      description = "Agent state (outbox of unreported results, running job, pulled config).";
+      description = "Agent state (outbox of unreported results, running job, pulled config). One agent per directory: the agent locks it, and a second one on the same directory exits with STATE_DIR_LOCKED.";
     };
 
     flake = nullOrStr ''Flake to rebuild from, "PATH#ATTRIBUTE" (passed as --flake).'';
@@ -120,21 +122,6 @@ in
       };
       default = { };
       description = "Reconnect backoff (exponential with full jitter).";
-    };
-
-    rollback = mkOption {
-      type = types.bool;
-      default = defaults.rollback;
-      description = ''
-        Magic rollback for switch/test jobs (docs/rollback.md): after the
-        switch the agent must reconnect to the hub within rollbackTimeoutMs,
-        or it re-activates the previous system.
-      '';
-    };
-    rollbackTimeoutMs = mkOption {
-      type = types.ints.between 1000 86400000;
-      default = defaults.rollbackTimeoutMs;
-      description = "Time a switched system has to complete a fresh connection to the hub before it is rolled back.";
     };
 
     configDir = mkOption {
@@ -246,41 +233,6 @@ in
       default = defaults.secretsDir;
       description = "Where delivered secrets land (keep it on a tmpfs such as /run).";
     };
-    rebootOnKernelChange = mkOption {
-      type = types.bool;
-      default = defaults.rebootOnKernelChange;
-      description = "Reboot after a successful switch that changed the kernel, initrd or kernel modules.";
-    };
-    rebootCommand = mkOption {
-      type = types.listOf types.str;
-      default = defaults.rebootCommand;
-      description = "argv run to reboot (rebootOnKernelChange).";
-    };
-    restartOnChange = mkOption {
-      type = types.listOf types.str;
-      default = defaults.restartOnChange;
-      description = ''
-        Files whose change makes the agent restart itself when idle (no job,
-        no rollback decision pending, results acknowledged). The unit is not
-        restarted by a switch (that would kill the switch the agent runs), so
-        this is how a new bento-client package or new settings take effect
-        without a reboot. The default watches the rendered config and
-        /etc/bento/package, a link to `package`. Set to [ ] to apply changes
-        only at the next start.
-      '';
-    };
-    rebootMethod = mkOption {
-      type = types.enum [ "reboot" "kexec" ];
-      default = defaults.rebootMethod;
-      description = ''
-        How rebootOnKernelChange reboots: "reboot" runs rebootCommand; "kexec"
-        loads the new system's kernel, initrd and kernel-params with kexec and
-        runs `systemctl kexec` (no firmware, no boot loader), falling back to
-        rebootCommand with the reason logged when that is not possible. The
-        module puts kexec-tools on the agent's PATH for it.
-      '';
-    };
-
     settings = mkOption {
       type = json.type;
       default = { };

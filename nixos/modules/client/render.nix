@@ -60,6 +60,10 @@ pure.filterNulls {
   rebootCommand = get "rebootCommand";
   rebootMethod = get "rebootMethod";
   restartOnChange = get "restartOnChange";
+  # An executable (a path or a package) runs without arguments.
+  postSwitchCommand = let c = get "postSwitchCommand"; in if c == null || builtins.isList c then c else [ "${toString c}" ];
+  postSwitchTimeoutMs = get "postSwitchTimeoutMs";
+  machineId = get "machineId";
 }
 # localPage = null means "off" (absent means the default page), so it is
 # rendered as given; its inner nulls mean "off" too.

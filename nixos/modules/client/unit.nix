@@ -4,16 +4,17 @@ let
   cfg = config.services.bento.client;
   exe = "${cfg.package}/bin/bento-client";
   # What nixos-rebuild needs: nix itself, git for flakes, ssh for
-  # substituters and ProxyCommands, systemctl for the activation.
-  path = [ config.nix.package pkgs.git pkgs.openssh config.systemd.package pkgs.coreutils ]
+  # substituters and ProxyCommands, systemctl for the activation; and
+  # util-linux's flock, which locks stateDir for this agent (client/state-lock.ts).
+  path = [ config.nix.package pkgs.git pkgs.openssh config.systemd.package pkgs.coreutils pkgs.util-linux ]
     ++ lib.optional (cfg.rebootMethod == "kexec") pkgs.kexec-tools
     ++ cfg.extraPackages;
   # Same environment as system.autoUpgrade: NIX_PATH for non-flake configs,
   # the system proxy for nix's own downloads.
-  environment = (config.nix.envVars or { })
+  environment = config.nix.envVars
     // lib.optionalAttrs (config.environment.sessionVariables ? NIX_PATH) { inherit (config.environment.sessionVariables) NIX_PATH; }
     // { HOME = "/root"; }
-    // (config.networking.proxy.envVars or { });
+    // config.networking.proxy.envVars;
   underVarLib = lib.hasPrefix "/var/lib/" cfg.stateDir;
   network = { wants = [ "network-online.target" ]; after = [ "network-online.target" ]; };
 in

@@ -45,6 +45,8 @@ in
     message = "${o}.settings.heartbeatMs must be in 100..3600000."; }
   { assertion = get "jobHistory" == null || s.jobHistory >= 1;
     message = "${o}.settings.jobHistory must be at least 1."; }
+  { assertion = (cfg.user or "bento") != "root" && (cfg.group or "bento") != "root";
+    message = ''${o}.user and ${o}.group must not be root: the hub needs no privilege (a port below 1024 gets CAP_NET_BIND_SERVICE); keep the default "bento" or name another system account for the module to create.''; }
   { assertion = pure.isAbsolute dataDir && dataDir != "/";
     message = ''${o}.dataDir = "${toString dataDir}" must be an absolute directory (the fleet: hub.json, keys, registry, hosts/).''; }
   { assertion = hostKeyFile == null || pure.isAbsolute hostKeyFile;

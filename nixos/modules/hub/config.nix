@@ -23,6 +23,10 @@ let
     if p == null then throw ''services.bento.hub.settings: "${toString a}" is not HOST:PORT'' else p;
   listen = hostPort cfg.settings.listen;
   ws = if cfg.settings.wsListen == null then null else hostPort cfg.settings.wsListen;
+  # A loopback listener is reachable from this machine only (nginx, Tor):
+  # opening its port in the firewall would expose nothing but a wrong intent.
+  reachable = l: l != null && !pure.isLoopback l.host;
+  firewallPorts = lib.unique (map (l: l.port) (lib.filter reachable [ listen ws ]));
   # Tor connects to the hub locally: a wildcard listen address is reached on loopback.
   onionTarget =
     if listen.host == "0.0.0.0" then "127.0.0.1"
@@ -36,23 +40,25 @@ in
 
     assertions = import ./checks.nix cfg;
     warnings =
+      lib.optional (cfg.openFirewall && firewallPorts == [ ])
+        "services.bento.hub.openFirewall is set, but settings.listen and settings.wsListen are both on loopback, so no port is opened; remove openFirewall or listen on a public address."
+      ++
       lib.optional (cfg.settings.tls != null && cfg.settings.wsListen == null)
         "services.bento.hub.settings.tls is set but settings.wsListen is null: TLS only applies to the WebSocket listener."
       ++ lib.optional (cfg.hostKeyFile != null && lib.hasPrefix builtins.storeDir cfg.hostKeyFile)
         "services.bento.hub.hostKeyFile is in the Nix store, which is world-readable; keep the hub key in a secret (agenix, sops-nix, /run/secrets).";
 
-    users.users = lib.mkIf (cfg.user == "bento") {
-      bento = {
-        isSystemUser = true;
-        inherit (cfg) group;
-        home = cfg.dataDir;
-        description = "Bento hub";
-      };
+    # The unit runs as cfg.user in cfg.group: both exist whatever their names
+    # (checks.nix refuses root, which NixOS defines itself).
+    users.users.${cfg.user} = {
+      isSystemUser = true;
+      inherit (cfg) group;
+      home = cfg.dataDir;
+      description = "Bento hub";
     };
-    users.groups = lib.mkIf (cfg.group == "bento") { bento = { }; };
+    users.groups.${cfg.group} = { };
 
-    networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall
-      ([ listen.port ] ++ lib.optional (ws != null) ws.port);
+    networking.firewall.allowedTCPPorts = lib.mkIf cfg.openFirewall firewallPorts;
 
     services.tor = lib.mkIf cfg.onion.enable {
       enable = true;

@@ -1,12 +1,11 @@
 # services.bento.hub: typed options. `settings` maps 1:1 onto hub.json
-# (render.nix); the rest shape the unit, the user, the firewall and Tor.
-# Keep to the small set of lib functions the option-tree stub in
-# nixos/tests/option-paths.nix understands.
+# (render.nix) and, like hub.json itself, has no free-form part: a key the
+# hub does not know (a typo such as `lisen`) is an evaluation error. The
+# rest shape the unit, the user, the firewall and Tor.
 { lib, pkgs, ... }:
 let
   inherit (lib) mkOption types literalExpression;
   defaults = import ./defaults.nix;
-  json = pkgs.formats.json { };
   d = defaults.settings;
   p = defaults.publish;
 in
@@ -14,11 +13,13 @@ in
   options.services.bento.hub = {
     enable = lib.mkEnableOption "the Bento hub, which holds every agent's SSH tunnel and pushes rebuilds through it";
 
-    package = mkOption {
-      type = types.package;
-      default = pkgs.bento-fleet or (pkgs.callPackage ../../package.nix { });
-      defaultText = literalExpression "pkgs.bento-fleet or (pkgs.callPackage ./nixos/package.nix { })";
-      description = "The Bento package (provides bento-hub).";
+    package = lib.mkPackageOption pkgs "bento-fleet" {
+      extraDescription = ''
+        It provides bento-hub. The flake's `nixosModules` set this to the
+        flake's own package, and `nixos/modules` imported from a checkout to
+        `pkgs.bento-fleet` when an overlay provides it, else to a build of
+        that checkout; set it only to run another build.
+      '';
     };
 
     dataDir = mkOption {
@@ -31,18 +32,25 @@ in
       '';
     };
 
-    user = mkOption { type = types.str; default = defaults.user; description = "System user the hub runs as (created by the module)."; };
-    group = mkOption { type = types.str; default = defaults.group; description = "Group of the hub user (created by the module)."; };
+    user = mkOption {
+      type = types.str;
+      default = defaults.user;
+      description = "System user the hub runs as. The module creates it (a system user in `group`, home `dataDir`), whatever its name.";
+    };
+    group = mkOption {
+      type = types.str;
+      default = defaults.group;
+      description = "Primary group of the hub user. The module creates it, whatever its name.";
+    };
 
     settings = mkOption {
       default = { };
       description = ''
         hub.json. Installed into dataDir at every start, so edits made by hand
-        there are replaced. Keys without an option here can be set too; the
-        hub refuses unknown ones at start (and at build time with checkConfig).
+        there are replaced. Every key the hub reads has an option here; any
+        other key is refused at evaluation time, as the hub would refuse it.
       '';
       type = types.submodule {
-        freeformType = json.type;
         options = {
           listen = mkOption { type = types.str; default = d.listen; description = "Agents' SSH listen address, HOST:PORT."; };
           wsListen = mkOption {
@@ -179,7 +187,11 @@ in
     openFirewall = mkOption {
       type = types.bool;
       default = false;
-      description = "Open the TCP ports of settings.listen and settings.wsListen.";
+      description = ''
+        Open the TCP ports of settings.listen and settings.wsListen in
+        networking.firewall, except those listening on a loopback address
+        (127.0.0.0/8, ::1, localhost), which nothing outside can reach anyway.
+      '';
     };
 
     onion = {

@@ -1,0 +1,44 @@
+// Jobs the hub has no record of, reported by the host that ran them: one the
+// agent started itself (AGENT_JOB_ID: its local page, `bento-client upgrade`,
+// a pull's autoApply), or one the hub sent just before it died, before the
+// record reached the disk. Either way the host's word is recorded, so nothing
+// it ran is missing from history, status, the dashboard or the metrics.
+import type { Action } from '../../common/protocol/messages.js';
+import type { Logger } from '../../common/platform/log.js';
+import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
+import { AGENT_JOB_ID, newJob } from './job-ids.js';
+
+export interface AdoptDeps {
+  store: JobStore;
+  log: Logger;
+  /** The scheduler's active job per host: an adopted job becomes it when there is none. */
+  active: Map<string, string>;
+  interrupt(rec: JobRecord, reason: string): Promise<void>;
+}
+
+export class Adopter {
+  /** The last agent-initiated job per host: at most one such open record per host. */
+  private readonly localJobs = new Map<string, string>();
+
+  constructor(private readonly d: AdoptDeps) {}
+
+  async adopt(host: string, jobId: string, action: Action, startedAt: string | null): Promise<JobRecord | undefined> {
+    const rec: JobRecord = { ...newJob(host, action), id: jobId, state: 'dispatched', startedAt };
+    if (!AGENT_JOB_ID.test(jobId)) {
+      await this.d.store.save(rec);
+      this.d.log.warn({ host, jobId, action }, 'the agent reports a job the hub has no record of (hub restarted before writing it); recording it');
+      return rec;
+    }
+    const prevId = this.localJobs.get(host);
+    const prev = prevId ? this.d.store.get(prevId) : undefined;
+    if (prev && prev.host === host && !FINAL_STATES.has(prev.state)) {
+      await this.d.interrupt(prev, 'the agent started another job before reporting this one');
+      if (this.d.active.get(host) === prev.id) this.d.active.delete(host);
+    }
+    await this.d.store.save(rec);
+    this.localJobs.set(host, jobId);
+    if (!this.d.active.has(host)) this.d.active.set(host, jobId);
+    this.d.log.info({ host, jobId, action }, 'recording a job the agent started itself');
+    return rec;
+  }
+}

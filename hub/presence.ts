@@ -1,0 +1,67 @@
+// Presence: what the hub does when an agent arrives (valid hello), speaks on
+// its control channel, and leaves. It keeps the live session registry, the
+// host's last known facts and the event bus in step, and hands job traffic
+// to the scheduler. Kept out of daemon.ts so the wiring stays wiring, and so
+// a cluster hub can replace "who is connected where" in one place.
+import type { Hello, AgentMessage } from '../common/protocol/messages.js';
+import { asBentoError } from '../common/protocol/errors.js';
+import type { Logger } from '../common/platform/log.js';
+import type { SessionRegistry } from './server/sessions.js';
+import type { LiveSession } from './server/live-session.js';
+import type { HostStateStore } from './store/host-state.js';
+import type { Scheduler } from './jobs/scheduler.js';
+import type { EventBus } from './events/types.js';
+import { logReboot, rebootReport } from './status/reboot-report.js';
+
+export interface PresenceDeps {
+  sessions: SessionRegistry;
+  hostStates: HostStateStore;
+  scheduler: Scheduler;
+  bus: EventBus;
+  /** The agent server's logger: connection lines belong with the SSH ones. */
+  log: Logger;
+}
+
+export interface PresenceHooks {
+  onHello(s: LiveSession, hello: Hello): void;
+  onMessage(s: LiveSession, msg: AgentMessage): void;
+  onClose(s: LiveSession): void;
+}
+
+export function presence(d: PresenceDeps): PresenceHooks {
+  const { sessions, hostStates, scheduler, bus, log } = d;
+  // The hooks are called by ssh2 event handlers: a failure is logged, never thrown into them.
+  const guard = (what: string) => (err: unknown) => log.error({ err: asBentoError(err).message }, `${what} failed`);
+  return {
+    onHello(s, hello) {
+      sessions.add(s);
+      bus.publish({ kind: 'connected', host: s.name, carrier: s.origin.carrier, reconnect: hostStates.get(s.name)?.lastConnectedAt != null });
+      log.info({ host: s.name, remote: s.origin.remoteAddress, carrier: s.origin.carrier, via: hello.via, agent: hello.agentVersion }, 'agent connected');
+      const now = new Date().toISOString();
+      // Back after a reboot it asked for (kernel change): logged and kept for `status`.
+      const reboot = rebootReport(hello);
+      if (reboot) logReboot(log, s.name, reboot);
+      hostStates.update(s.name, {
+        ...(reboot ? { lastReboot: reboot } : {}),
+        lastConnectedAt: now, lastSeenAt: now, agentVersion: hello.agentVersion, system: hello.system,
+        generation: hello.generation, configHash: hello.configHash, carrier: s.origin.carrier, remoteAddress: s.origin.remoteAddress,
+      }).catch(guard('host state write'));
+      scheduler.onHello(s, hello).catch(guard('hello handling'));
+    },
+    onMessage(s, msg) {
+      // The config a host runs changes with a job, not only at hello (a replayed result is older than the hello).
+      if (msg.type === 'job.end' && msg.configHash !== undefined && !msg.replayed) {
+        if (s.hello) s.hello.configHash = msg.configHash;
+        hostStates.update(s.name, { configHash: msg.configHash }).catch(guard('host state write'));
+      }
+      scheduler.onMessage(s, msg).catch(guard(`${msg.type} handling`));
+    },
+    onClose(s) {
+      if (!s.hello || !sessions.remove(s)) return;
+      bus.publish({ kind: 'disconnected', host: s.name, carrier: s.origin.carrier });
+      log.info({ host: s.name, remote: s.origin.remoteAddress }, 'agent disconnected');
+      hostStates.update(s.name, { lastSeenAt: new Date(s.lastInbound).toISOString() }).catch(guard('host state write'));
+      scheduler.onDisconnect(s.name).catch(guard('disconnect handling'));
+    },
+  };
+}

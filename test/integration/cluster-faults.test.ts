@@ -193,7 +193,19 @@ test('NATS entirely unreachable: writes reject with STATE_WRITE_FAILED in bounde
     const seen: HubEvent[] = [];
     bus.subscribe({ host: 'web1' }, (e) => seen.push(e));
 
+    const d = await open(cluster, 'hub-d', { writeTimeoutMs, requestTimeoutMs: 1000 });
+    const sd = await d.openKeyed<Rec>('state', { accept: isRec });
+    const od = await d.openOutput();
+
     for (let i = 0; i < cluster.nodes.length; i++) await cluster.kill(i);
+
+    // A hub can stop while NATS is away: a write and output still pending, close() is bounded.
+    void sd.set('pending', { n: 1 }).catch(() => undefined);
+    od.append('job-closing0', 'stdout', 'never stored');
+    const c0 = Date.now();
+    await d.close();
+    console.log(`# NATS down: a backend with a pending write and output closed in ${Date.now() - c0} ms`);
+    assert.ok(Date.now() - c0 < 3 * writeTimeoutMs, 'close() is bounded while NATS is down');
 
     assert.deepEqual(s.entry('kept'), { value: { n: 1 }, revision: r1 }, 'reads answer from the local view');
     bus.publish({ kind: 'changed', host: 'web1' });
@@ -223,6 +235,31 @@ test('NATS entirely unreachable: writes reject with STATE_WRITE_FAILED in bounde
     await waitFor('retried writes visible to a fresh hub', () => (sc.get('later')?.n === 2 && sc.get('kept')?.n === 3) || null, 30_000);
     console.log(`# NATS back: the retried writes were visible to another hub ${Date.now() - back} ms after the servers were ready`);
     await waitFor('own view confirmed', () => (s.entry('kept')?.value.n === 3 && (s.entry('later')?.revision ?? 0) > 0) || null, 10_000);
+  } finally {
+    for (const o of opened) await o.close();
+    await cluster.stop();
+  }
+});
+
+test('kill -9 of the server a hub publishes events through: it reconnects, and events reach the other hub again', async () => {
+  const cluster = await startNatsCluster();
+  const opened: NatsStateBackend[] = [];
+  try {
+    // Each hub starts on its own server.
+    const a = await NatsStateBackend.open(parseClusterOptions({ servers: [cluster.urls[0]!, ...cluster.urls.slice(1)], hubName: 'hub-a', prefix: 'faults' }), log);
+    const b = await NatsStateBackend.open(parseClusterOptions({ servers: [cluster.urls[1]!, cluster.urls[2]!, cluster.urls[0]!], hubName: 'hub-b', prefix: 'faults' }), log);
+    opened.push(a, b);
+    const got: number[] = [];
+    b.eventBus().subscribe({ host: 'web1' }, (e) => { if (e.kind === 'job' && e.event.ev === 'output') got.push(e.event.seq); });
+    let seq = 0;
+    const send = (): void => a.eventBus().publish({ kind: 'job', host: 'web1', event: { ev: 'output', host: 'web1', jobId: 'job-events00', seq: ++seq, stream: 'stdout', data: 'x' } });
+    await waitFor('events flowing', () => { send(); return got.length > 0 || null; }, 10_000, 20);
+    const killedAt = Date.now();
+    await cluster.kill(0);
+    const firstAfter = seq + 1;
+    await waitFor('events flowing again', () => { send(); return got.some((n) => n >= firstAfter) || null; }, 20_000, 20);
+    console.log(`# kill -9 of hub-a's NATS server: its events reached hub-b again after ${Date.now() - killedAt} ms`);
+    for (let i = 1; i < got.length; i++) assert.ok(got[i]! > got[i - 1]!, 'in publish order, none twice');
   } finally {
     for (const o of opened) await o.close();
     await cluster.stop();

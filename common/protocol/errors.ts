@@ -39,6 +39,7 @@ export const ERRORS = {
   MACHINE_ID_MISMATCH: { exit: 1, summary: 'the system was built for another machine: its pinned machine id (etc/bento/machine-id) is missing or not this host\'s /etc/machine-id; nothing was activated' },
   UNSUPPORTED: { exit: 1, summary: 'the agent does not support this (upgrade bento-client)' },
   STATE_WRITE_FAILED: { exit: 1, summary: 'the hub could not write its state to disk (disk full?); retried until it can' },
+  CLUSTER_UNAVAILABLE: { exit: 1, summary: 'the cluster engine (NATS JetStream) cannot be reached, or refused this hub (credentials, TLS, no quorum)' },
   STATE_CONFLICT: { exit: 1, summary: 'the record changed since it was read (another writer won); read it again and retry' },
   INTERNAL: { exit: 1, summary: 'internal error' },
 } as const;

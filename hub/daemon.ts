@@ -21,6 +21,7 @@ import { makeAdminHandler, type HubParts } from './admin/handlers.js';
 import type { LiveSession } from './server/live-session.js';
 import { startWsListener, type WsListener } from './server/ws-listener.js';
 import { HubFeed } from './metrics/feed.js';
+import { registerAdmissionMetrics } from './metrics/admission-metrics.js';
 import { startWeb, type RunningWeb } from './web/server.js';
 import { SftpJail } from './sftp/jail.js';
 import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
@@ -76,6 +77,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     registry,
     log: sshLog,
     services: config.services ?? {},
+    limits: config.limits,
     hooks: {
       onSftp: (s, accept) => jail.serve(s.name, accept()),
       onSubsystem: (s, name, accept) => {
@@ -132,7 +134,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
   if (wsAddr) {
     const hp = parseHostPort(wsAddr);
     if (!hp) throw new Error(`invalid ws listen address ${wsAddr}`);
-    ws = await startWsListener({ ...hp, path: config.wsPath, tls: config.tls, agentServer, log: log.child({ component: 'ws' }) });
+    ws = await startWsListener({ ...hp, path: config.wsPath, tls: config.tls, agentServer, limits: config.limits, log: log.child({ component: 'ws' }) });
   }
   let web: RunningWeb;
   try {
@@ -143,6 +145,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     await agentServer.close();
     throw err;
   }
+  registerAdmissionMetrics(web.metrics.registry, agentServer.admission);
   sessions.startSweep();
   log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length }, 'hub serving');
 

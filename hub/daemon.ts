@@ -119,6 +119,8 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     },
   });
 
+  // Where hosts came from before this start: credit for their sources' reconnect storm (admission.ts).
+  agentServer.admission.recall(Object.keys(registry.snapshot.hosts).flatMap((n) => hostStates.get(n) ?? []));
   const parts: HubParts = { registry, sessions, scheduler, watchers, log, store, hostStates, fleetDir: paths.root };
   const admin = new AdminServer(paths.adminSocket, makeAdminHandler(parts), log.child({ component: 'admin' }));
   await admin.listen(config.adminGroup);

@@ -35,6 +35,8 @@ import { SourceSet, sourceKey } from './source-key.js';
 
 const TICKET = Symbol('bento.admission');
 const SWEEP_MS = 10_000;
+/** Hosts seen within this long before a restart are recalled (a connected host's lastSeenAt is its last hello). */
+const RECALL_MS = 30 * 86_400_000;
 
 type Cut = DropReason | 'banner-timeout' | 'deadline' | 'shutdown';
 
@@ -153,6 +155,26 @@ export class AdmissionGate {
     this.book.succeeded(t.source, host);
   }
 
+  /** An authenticated session of `host` from `address` ended (its source keeps the credit for an hour). */
+  left(address: string | undefined, host: string): void {
+    this.book.left(sourceKey(address), host);
+  }
+
+  /**
+   * Where hosts were last connected from, as the host-state store remembers
+   * it ("ADDRESS:PORT", "[ADDRESS]:PORT"): after a restart, their sources get
+   * their credit back for the next hour, so the reconnect storm of a fleet
+   * behind one address is not throttled as if it were strangers.
+   */
+  recall(hosts: ReadonlyArray<{ name: string; remoteAddress: string | null; lastSeenAt: string | null }>): void {
+    const since = Date.now() - RECALL_MS;
+    for (const h of hosts) {
+      if (!h.remoteAddress || !h.lastSeenAt || Date.parse(h.lastSeenAt) < since) continue;
+      const m = /^\[(.+)\]:\d+$/.exec(h.remoteAddress) ?? /^(.+):\d+$/.exec(h.remoteAddress);
+      if (m) this.book.recall(sourceKey(m[1]), h.name);
+    }
+  }
+
   /** Cut one connection for `why` (its close does the rest, but the books are updated now). */
   cut(t: Ticket, why: Cut): void {
     if (t.stage === 'done') return;
@@ -204,7 +226,8 @@ export class AdmissionGate {
       if (this.queue.count(t.source) >= fairShare && this.random() * 100 < rate) return this.cut(t, 'early-drop');
     }
     t.stage = 'queued';
-    this.queue.push(t.source, t);
+    // Sources with hosts connected (or recently) weigh more: a NAT'd fleet is not one stranger among many.
+    this.queue.push(t.source, t, 1 + this.book.credit(t.source));
   }
 
   private begin(t: Ticket): void {

@@ -1,12 +1,22 @@
 // Connections waiting for a handshake slot, fair across sources: one FIFO per
-// source, served round robin, so one source's 500 connections never stand in
-// front of another source's one. When it is full, the largest source loses
-// its oldest entry (longest-queue drop) rather than a newcomer from a small
-// source being turned away.
+// source, and the sources served in proportion to their weights (stride
+// scheduling: each source has a "pass" that advances by 1/weight each time it
+// is served; the lowest pass goes next; a source that was idle starts at the
+// current pass, so it cannot bank turns). With equal weights this is round
+// robin: one source's 500 connections never stand in front of another
+// source's one. The gate weighs a source by its credit (1 + hosts connected
+// from it, source-book.ts): a NAT with 500 hosts gets 501 turns for every one
+// of a stranger's, however many addresses the strangers use.
+//
+// When full, the largest source loses its oldest entry (longest-queue drop)
+// rather than a newcomer from a small source being turned away.
+interface Lane<T> { items: T[]; pass: number; weight: number }
+
 export class FairQueue<T> {
-  /** Insertion order of the keys is the round-robin order. */
-  private readonly bySource = new Map<string, T[]>();
+  private readonly lanes = new Map<string, Lane<T>>();
   private total = 0;
+  /** The pass of the last source served: where a newly active source starts. */
+  private now = 0;
 
   get length(): number {
     return this.total;
@@ -14,65 +24,75 @@ export class FairQueue<T> {
 
   /** Sources with at least one entry. */
   get sources(): number {
-    return this.bySource.size;
+    return this.lanes.size;
   }
 
   count(source: string): number {
-    return this.bySource.get(source)?.length ?? 0;
+    return this.lanes.get(source)?.items.length ?? 0;
   }
 
-  push(source: string, item: T): void {
-    const q = this.bySource.get(source);
-    if (q) q.push(item);
-    else this.bySource.set(source, [item]);
+  push(source: string, item: T, weight = 1): void {
+    const lane = this.lanes.get(source);
+    if (lane) {
+      lane.items.push(item);
+      lane.weight = weight;
+    } else {
+      this.lanes.set(source, { items: [item], pass: this.now, weight });
+    }
     this.total++;
   }
 
-  /** The next entry: the oldest of the source whose turn it is; that source goes to the back. */
+  /** The next entry: the oldest of the source with the lowest pass (the first such, on a tie). */
   shift(): T | undefined {
-    const first = this.bySource.entries().next();
-    if (first.done) return undefined;
-    const [source, q] = first.value;
-    const item = q.shift()!;
-    this.bySource.delete(source);
-    if (q.length > 0) this.bySource.set(source, q);
+    let best: Lane<T> | undefined;
+    let bestSource = '';
+    for (const [source, lane] of this.lanes) {
+      if (!best || lane.pass < best.pass) { best = lane; bestSource = source; }
+    }
+    if (!best) return undefined;
+    const item = best.items.shift()!;
+    this.now = best.pass;
+    best.pass += 1 / Math.max(1, best.weight);
+    // To the back of the map, so that among equal passes the others go first.
+    this.lanes.delete(bestSource);
+    if (best.items.length > 0) this.lanes.set(bestSource, best);
     this.total--;
     return item;
   }
 
   remove(source: string, item: T): boolean {
-    const q = this.bySource.get(source);
-    const at = q ? q.indexOf(item) : -1;
-    if (!q || at < 0) return false;
-    q.splice(at, 1);
-    if (q.length === 0) this.bySource.delete(source);
+    const lane = this.lanes.get(source);
+    const at = lane ? lane.items.indexOf(item) : -1;
+    if (!lane || at < 0) return false;
+    lane.items.splice(at, 1);
+    if (lane.items.length === 0) this.lanes.delete(source);
     this.total--;
     return true;
   }
 
-  /** The source with the most entries (the first such in turn order), or undefined. */
+  /** The source with the most entries (the first such), or undefined. */
   largest(): string | undefined {
     let best: string | undefined;
     let n = 0;
-    for (const [source, q] of this.bySource) {
-      if (q.length > n) { best = source; n = q.length; }
+    for (const [source, lane] of this.lanes) {
+      if (lane.items.length > n) { best = source; n = lane.items.length; }
     }
     return best;
   }
 
   /** Remove and return the oldest entry of `source`. */
   shiftFrom(source: string): T | undefined {
-    const q = this.bySource.get(source);
-    if (!q) return undefined;
-    const item = q.shift()!;
-    if (q.length === 0) this.bySource.delete(source);
+    const lane = this.lanes.get(source);
+    if (!lane) return undefined;
+    const item = lane.items.shift()!;
+    if (lane.items.length === 0) this.lanes.delete(source);
     this.total--;
     return item;
   }
 
   drain(): T[] {
-    const all = [...this.bySource.values()].flat();
-    this.bySource.clear();
+    const all = [...this.lanes.values()].flatMap((l) => l.items);
+    this.lanes.clear();
     this.total = 0;
     return all;
   }

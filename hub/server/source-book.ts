@@ -9,11 +9,14 @@
 // Only the failing source pays: sources are counted separately, so agents on
 // other addresses never notice.
 //
-// Credit (the NAT case): a fleet behind one NAT is one source. Each host that
-// authenticated from a source in the last hour raises that source's
-// allowance of unauthenticated connections and of failures by one, so the
-// fleet's own reconnect storm is not starved by a limit meant for strangers.
-// Credit counts distinct host names, so a single stolen key earns one.
+// Credit (the NAT case): a fleet behind one NAT is one source. Each host
+// connected from a source, or connected from it within the last hour, raises
+// that source's allowance of unauthenticated connections and of failures by
+// one, and its share of the handshake queue (fair-queue.ts), so the fleet's
+// own reconnect storm is not starved by limits meant for strangers. Credit
+// counts distinct host names, so a single stolen key earns one. A restarted
+// hub recalls where hosts last came from (hub/store/host-state.ts) so the
+// storm right after a restart has its credit too.
 export const CREDIT_TTL_MS = 3_600_000;
 /** Records kept at most (each small); past it the oldest idle ones go first. */
 export const MAX_SOURCES = 131_072;
@@ -25,9 +28,11 @@ interface SourceRecord {
   penaltyUntil: number;
   /** When the last penalty ended (strikes are forgotten penaltyMaxMs after it). */
   penaltyEnd: number;
-  /** Host name -> last successful authentication from this source. */
-  hosts: Map<string, number> | null;
+  /** Host name -> its sessions from this source now, and when the last one ended. */
+  hosts: Map<string, HostPresence> | null;
 }
+
+interface HostPresence { live: number; at: number }
 
 export interface PenaltySettings {
   penaltyFailures: number;
@@ -47,20 +52,36 @@ export class SourceBook {
     return r ? Math.max(0, r.penaltyUntil - this.now()) : 0;
   }
 
-  /** Hosts that authenticated from this source within the last hour. */
+  /** Hosts connected from this source now or within the last hour. */
   credit(key: string): number {
     const hosts = this.records.get(key)?.hosts;
     if (!hosts) return 0;
     const since = this.now() - CREDIT_TTL_MS;
     let n = 0;
-    for (const t of hosts.values()) if (t > since) n++;
+    for (const p of hosts.values()) if (p.live > 0 || p.at > since) n++;
     return n;
   }
 
+  /** `host` authenticated from this source (a session begins). */
   succeeded(key: string, host: string): void {
     const r = this.record(key);
-    (r.hosts ??= new Map()).delete(host);
-    r.hosts.set(host, this.now());
+    const p = (r.hosts ??= new Map()).get(host);
+    if (p) p.live++;
+    else r.hosts.set(host, { live: 1, at: this.now() });
+  }
+
+  /** A session of `host` from this source ended. */
+  left(key: string, host: string): void {
+    const p = this.records.get(key)?.hosts?.get(host);
+    if (!p || p.live === 0) return;
+    p.live--;
+    p.at = this.now();
+  }
+
+  /** `host` was connected from this source before a restart: credit for the next hour. */
+  recall(key: string, host: string): void {
+    const r = this.record(key);
+    if (!(r.hosts ??= new Map()).has(host)) r.hosts.set(host, { live: 0, at: this.now() });
   }
 
   /**
@@ -102,7 +123,7 @@ export class SourceBook {
     const now = this.now();
     for (const [key, r] of this.records) {
       if (r.hosts) {
-        for (const [h, t] of r.hosts) if (now - t > CREDIT_TTL_MS) r.hosts.delete(h);
+        for (const [h, p] of r.hosts) if (p.live === 0 && now - p.at > CREDIT_TTL_MS) r.hosts.delete(h);
         if (r.hosts.size === 0) r.hosts = null;
       }
       if (this.idle(r, now)) this.records.delete(key);
@@ -124,11 +145,12 @@ export class SourceBook {
     return r;
   }
 
-  /** Make room: the oldest record that is not penalised now, else simply the oldest. */
+  /** Make room: the oldest record that is neither penalised nor has a host connected, else simply the oldest. */
   private evict(): void {
     const now = this.now();
     for (const [key, r] of this.records) {
-      if (r.penaltyUntil <= now) { this.records.delete(key); return; }
+      const live = r.hosts !== null && [...r.hosts.values()].some((p) => p.live > 0);
+      if (r.penaltyUntil <= now && !live) { this.records.delete(key); return; }
     }
     const first = this.records.keys().next();
     if (!first.done) this.records.delete(first.value);

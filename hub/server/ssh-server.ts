@@ -178,6 +178,7 @@ export class AgentServer {
       log.debug({ host: authedAs || undefined, remote: origin.remoteAddress, err: err.message }, 'agent connection error');
     });
     conn.on('close', () => {
+      if (authedAs) this.admission.left(info.ip, authedAs);
       if (session) {
         session.closed = true;
         this.opts.hooks.onClose(session);

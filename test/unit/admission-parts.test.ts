@@ -83,7 +83,7 @@ test('penalties: failures spread thinner than the rate never add up; strikes are
   assert.equal(ms, 5000, 'back to the first step');
 });
 
-test('credit: each host that authenticated from a source in the last hour raises its failure threshold; one key earns one', () => {
+test('credit: each host connected from a source, or within the last hour, raises its failure threshold; one key earns one', () => {
   const c = clock();
   const book = new SourceBook(SETTINGS, c.now);
   for (let i = 0; i < 100; i++) book.succeeded('nat', 'web1');
@@ -92,13 +92,45 @@ test('credit: each host that authenticated from a source in the last hour raises
   assert.equal(book.credit('nat'), 30);
   for (let i = 0; i < 39; i++) assert.equal(book.failed('nat'), 0, `failure ${i}: a fleet of 30 behind one address tolerates 40 in a burst`);
   assert.equal(book.failed('nat'), 5000);
-  c.advance(5001);
+  c.advance(2 * CREDIT_TTL_MS);
+  assert.equal(book.credit('nat'), 30, 'connected hosts keep their credit however long they stay');
+  for (let i = 2; i <= 30; i++) book.left('nat', `web${i}`);
+  for (let i = 0; i < 99; i++) book.left('nat', 'web1');
+  assert.equal(book.credit('nat'), 30, 'for an hour after they left (web1 still has one of its 100 sessions)');
+  c.advance(CREDIT_TTL_MS / 2);
+  book.succeeded('nat', 'web2');
+  book.left('nat', 'web1');
+  c.advance(CREDIT_TTL_MS / 2 + 1);
+  assert.equal(book.credit('nat'), 2, 'web2 came back, web1 left half an hour ago; the others are gone for more than an hour');
+  book.left('nat', 'web1');
+  c.advance(CREDIT_TTL_MS / 2);
+  assert.equal(book.credit('nat'), 1, 'a second left() of a host with no session does not renew its credit');
   book.sweep();
-  assert.equal(book.size, 1, 'credit and the penalty history are kept');
-  c.advance(CREDIT_TTL_MS);
-  assert.equal(book.credit('nat'), 0, 'credit lapses after an hour');
+  assert.equal(book.size, 1);
+  book.left('nat', 'web2');
+  c.advance(CREDIT_TTL_MS + 1);
   book.sweep();
   assert.equal(book.size, 0, 'nothing left to remember');
+  book.recall('10.0.0.1', 'db1');
+  book.recall('10.0.0.1', 'db2');
+  assert.equal(book.credit('10.0.0.1'), 2, 'recalled after a restart');
+  c.advance(CREDIT_TTL_MS + 1);
+  assert.equal(book.credit('10.0.0.1'), 0, 'for an hour');
+});
+
+test('fair queue: weighted by credit, a NAT with 20 hosts gets 21 turns for each of a stranger\'s', () => {
+  const q = new FairQueue<string>();
+  for (let s = 0; s < 50; s++) for (let i = 0; i < 10; i++) q.push(`stranger${s}`, `s${s}.${i}`);
+  for (let i = 0; i < 500; i++) q.push('nat', `n${i}`, 21);
+  // 50 strangers with weight 1 and the NAT with 21: the NAT's share is 21/71.
+  const first = Array.from({ length: 355 }, () => q.shift()!);
+  const nat = first.filter((x) => x.startsWith('n')).length;
+  assert.ok(nat >= 90 && nat <= 120, `the NAT got ${nat} of the first 355 turns against 50 strangers`);
+  q.drain();
+  for (let i = 0; i < 10; i++) q.push('a', `a${i}`);
+  assert.equal(q.shift(), 'a0');
+  q.push('late', 'l0');
+  assert.equal(q.shift(), 'l0', 'a source that just arrived does not wait for the others\' backlog');
 });
 
 test('fair queue: one source\'s 500 entries do not stand in front of another\'s one', () => {

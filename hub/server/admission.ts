@@ -11,12 +11,14 @@
 // 3. Slot. Key exchange and signature checks are synchronous CPU work on the
 //    hub's one event loop (~3 ms each), and with 512 in flight one loop turn
 //    took seconds (docs/performance.md); so at most maxHandshakes run at a
-//    time. The rest wait in a queue that is fair across sources (fair-queue.ts)
-//    and bounded with random early drop (sshd's MaxStartups start:rate:full,
-//    applied only to sources above their fair share), so a flood cannot push
-//    legitimate handshakes past their deadline. A handshake holds its slot at
-//    most handshakeSlotMs: a peer that stalls after its banner keeps its
-//    connection until the deadline but no longer blocks the next one.
+//    time. The rest wait in a queue that is fair across sources, weighted by
+//    their credit (fair-queue.ts), and bounded with random early drop (sshd's
+//    MaxStartups start:rate:full, applied only to sources above their share),
+//    so a flood cannot push legitimate handshakes past their deadline. A
+//    handshake holds its slot at most handshakeSlotMs: a peer that stalls
+//    after its banner keeps its connection until the deadline but no longer
+//    blocks the next one. A quarter of the slots is kept for sources with
+//    credit (hosts connected from them), so strangers never hold them all.
 // 4. Deadline. Not authenticated handshakeTimeoutMs after accept: cut.
 //
 // Timeouts, garbage and refused authentication count toward the source's
@@ -26,43 +28,19 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../../common/platform/log.js';
 import type { AdmissionLimits } from './admission-limits.js';
-import { AdmissionStats, type AdmissionEvent, type DropReason, type RefuseReason } from './admission-stats.js';
+import { AdmissionStats, type AdmissionEvent, type RefuseReason } from './admission-stats.js';
+import { TICKET, Ticket, outcomeOf, ticketOf, type Cut, type Stage } from './admission-ticket.js';
 import { LogThrottle } from './admission-log.js';
 import { readBanner } from './banner.js';
 import { FairQueue } from './fair-queue.js';
 import { SourceBook } from './source-book.js';
 import { SourceSet, sourceKey } from './source-key.js';
 
-const TICKET = Symbol('bento.admission');
+export { Ticket, ticketOf } from './admission-ticket.js';
+
 const SWEEP_MS = 10_000;
 /** Hosts seen within this long before a restart are recalled (a connected host's lastSeenAt is its last hello). */
 const RECALL_MS = 30 * 86_400_000;
-
-type Cut = DropReason | 'banner-timeout' | 'deadline' | 'shutdown';
-
-/** One unauthenticated connection's way through the gate. */
-export class Ticket {
-  stage: 'banner' | 'queued' | 'handshake' | 'done' = 'banner';
-  stream: Duplex | null = null;
-  slot = false;
-  /** What the SSH layer saw (ssh-server.ts), for the failure it counts as if the peer leaves. */
-  kex = false;
-  authFailed = false;
-  protocolError = false;
-  ok = false;
-  cut: Cut | null = null;
-  timers: NodeJS.Timeout[] = [];
-  lease: NodeJS.Timeout | null = null;
-  cancelBanner: (() => void) | null = null;
-  onClose: () => void = () => undefined;
-
-  constructor(readonly socket: net.Socket, readonly source: string, readonly exempt: boolean) {}
-}
-
-/** The ticket of a stream handed to the SSH server, until it authenticates. */
-export function ticketOf(stream: unknown): Ticket | undefined {
-  return (stream as { [TICKET]?: Ticket } | undefined)?.[TICKET];
-}
 
 export interface AdmissionGateOptions {
   limits: AdmissionLimits;
@@ -84,6 +62,9 @@ export class AdmissionGate {
   private liveCount = 0;
   private readonly queue = new FairQueue<Ticket>();
   private active = 0;
+  /** Slots held by connections from sources without credit, and how many they may hold. */
+  private strangers = 0;
+  private readonly strangerSlots: number;
   private readonly throttle: LogThrottle;
   private readonly sweeper: NodeJS.Timeout;
   private closing = false;
@@ -95,6 +76,10 @@ export class AdmissionGate {
     this.exempt = new SourceSet(opts.limits.exempt);
     this.throttle = new LogThrottle(opts.log);
     this.random = opts.random ?? Math.random;
+    // A quarter of the slots is kept for sources with credit: strangers that
+    // stall after their banner hold a slot for handshakeSlotMs each, and a
+    // fleet reconnecting must not wait for those to lapse.
+    this.strangerSlots = Math.max(1, this.l.maxHandshakes - Math.floor(this.l.maxHandshakes / 4));
     this.sweeper = setInterval(() => this.book.sweep(), SWEEP_MS);
     this.sweeper.unref();
   }
@@ -200,11 +185,18 @@ export class AdmissionGate {
     return null;
   }
 
-  /** At maxUnauthenticated: cut the oldest slotless connection of the largest source, if that is not `source`. */
+  /**
+   * At maxUnauthenticated: cut the oldest slotless connection of the largest
+   * source, if that is not `source`; sources without hosts on record first.
+   */
   private evictFor(source: string, mine: number): boolean {
     let big: Set<Ticket> | undefined;
     let bigSource = '';
-    for (const [s, set] of this.live) if (!big || set.size > big.size) { big = set; bigSource = s; }
+    let bigKnown = true;
+    for (const [s, set] of this.live) {
+      const known = this.book.hasHosts(s);
+      if (!big || (bigKnown && !known) || (bigKnown === known && set.size > big.size)) { big = set; bigSource = s; bigKnown = known; }
+    }
     if (!big || bigSource === source || big.size <= mine + 1) return false;
     for (const t of big) {
       if (!t.slot) { this.cut(t, 'evicted'); return true; }
@@ -214,26 +206,28 @@ export class AdmissionGate {
 
   private enqueue(t: Ticket): void {
     clearTimeout(t.timers[0]);
-    if (this.active < this.l.maxHandshakes) return this.begin(t);
+    // Sources with hosts connected (or recently) weigh more: a NAT'd fleet is not one stranger among many.
+    const weight = 1 + this.book.credit(t.source);
+    t.credited = weight > 1;
+    if (this.active < this.l.maxHandshakes && (t.credited || this.strangers < this.strangerSlots)) return this.begin(t);
     const n = this.queue.length;
     if (n >= this.l.maxQueued) {
       const big = this.queue.largest()!;
-      if (this.queue.count(t.source) + 1 >= this.queue.count(big)) return this.cut(t, 'queue-full');
+      if (big === t.source || (this.queue.count(t.source) + 1) / weight >= this.queue.count(big) / this.queue.weightOf(big)) return this.cut(t, 'queue-full');
       this.cut(this.queue.shiftFrom(big)!, 'queue-full');
     } else if (n >= this.l.earlyDropQueued) {
       const rate = this.l.earlyDropPercent + (100 - this.l.earlyDropPercent) * (n - this.l.earlyDropQueued) / Math.max(1, this.l.maxQueued - this.l.earlyDropQueued);
-      const fairShare = n / Math.max(1, this.queue.sources);
-      if (this.queue.count(t.source) >= fairShare && this.random() * 100 < rate) return this.cut(t, 'early-drop');
+      if (this.queue.overShare(t.source, weight) && this.random() * 100 < rate) return this.cut(t, 'early-drop');
     }
     t.stage = 'queued';
-    // Sources with hosts connected (or recently) weigh more: a NAT'd fleet is not one stranger among many.
-    this.queue.push(t.source, t, 1 + this.book.credit(t.source));
+    this.queue.push(t.source, t, weight);
   }
 
   private begin(t: Ticket): void {
     t.stage = 'handshake';
     t.slot = true;
     this.active++;
+    if (!t.credited) this.strangers++;
     t.lease = setTimeout(() => this.release(t), this.l.handshakeSlotMs);
     t.lease.unref();
     this.opts.start(t.stream!);
@@ -243,9 +237,15 @@ export class AdmissionGate {
     if (!t.slot) return;
     t.slot = false;
     this.active--;
+    if (!t.credited) this.strangers--;
     if (t.lease) clearTimeout(t.lease);
     t.lease = null;
-    while (this.active < this.l.maxHandshakes && this.queue.length > 0) this.begin(this.queue.shift()!);
+    while (this.active < this.l.maxHandshakes && this.queue.length > 0) {
+      // Weight 2 and up: only sources with credit, once strangers hold their share of the slots.
+      const next = this.queue.shift(this.strangers < this.strangerSlots ? 0 : 2);
+      if (!next) break;
+      this.begin(next);
+    }
   }
 
   /** Bookkeeping when a ticket ends, however it ends; exactly once. */
@@ -268,21 +268,10 @@ export class AdmissionGate {
   }
 
   /** Count how an unauthenticated connection ended, and charge its source if it was the peer's fault. */
-  private judge(t: Ticket, stage: Ticket['stage']): void {
-    let e: AdmissionEvent | null;
-    switch (t.cut) {
-      case 'banner-timeout': e = { kind: 'timed-out', stage: 'banner' }; break;
-      case 'deadline': e = { kind: 'timed-out', stage: stage === 'queued' ? 'queue' : stage === 'banner' ? 'banner' : 'handshake' }; break;
-      case 'garbage': case 'early-drop': case 'queue-full': case 'evicted': e = { kind: 'dropped', reason: t.cut }; break;
-      case 'shutdown': e = null; break;
-      default:
-        e = t.authFailed ? { kind: 'failed', reason: 'auth-failed' }
-          : t.protocolError ? { kind: 'failed', reason: 'protocol-error' }
-            : t.kex ? { kind: 'failed', reason: 'no-auth' } : null;
-    }
-    if (!e) return;
-    this.record(e, t.source);
-    const peersFault = e.kind === 'failed' || (e.kind === 'timed-out' && e.stage !== 'queue') || (e.kind === 'dropped' && e.reason === 'garbage');
+  private judge(t: Ticket, stage: Stage): void {
+    const { event, peersFault } = outcomeOf(t, stage);
+    if (!event) return;
+    this.record(event, t.source);
     if (!peersFault || t.exempt) return;
     const ms = this.book.failed(t.source);
     if (ms > 0) this.record({ kind: 'penalised' }, t.source, ms);

@@ -18,6 +18,7 @@
 // hub recalls where hosts last came from (hub/store/host-state.ts) so the
 // storm right after a restart has its credit too.
 export const CREDIT_TTL_MS = 3_600_000;
+const CREDIT_RECOUNT_MS = 1000;
 /** Records kept at most (each small); past it the oldest idle ones go first. */
 export const MAX_SOURCES = 131_072;
 
@@ -30,6 +31,9 @@ interface SourceRecord {
   penaltyEnd: number;
   /** Host name -> its sessions from this source now, and when the last one ended. */
   hosts: Map<string, HostPresence> | null;
+  /** credit() as last counted, and when: it is asked at every accept, and a NAT may have thousands of hosts. */
+  credit: number;
+  creditAt: number;
 }
 
 interface HostPresence { live: number; at: number }
@@ -54,20 +58,34 @@ export class SourceBook {
 
   /** Hosts connected from this source now or within the last hour. */
   credit(key: string): number {
-    const hosts = this.records.get(key)?.hosts;
-    if (!hosts) return 0;
-    const since = this.now() - CREDIT_TTL_MS;
+    const r = this.records.get(key);
+    if (!r?.hosts) return 0;
+    const now = this.now();
+    // Credit only lapses an hour after a host left: a count at most a second old is exact enough.
+    if (now - r.creditAt < CREDIT_RECOUNT_MS) return r.credit;
+    const since = now - CREDIT_TTL_MS;
     let n = 0;
-    for (const p of hosts.values()) if (p.live > 0 || p.at > since) n++;
+    for (const p of r.hosts.values()) if (p.live > 0 || p.at > since) n++;
+    r.credit = n;
+    r.creditAt = now;
     return n;
+  }
+
+  /** Anything from this source on record that credit could come from (cheap; may include lapsed credit). */
+  hasHosts(key: string): boolean {
+    return (this.records.get(key)?.hosts?.size ?? 0) > 0;
   }
 
   /** `host` authenticated from this source (a session begins). */
   succeeded(key: string, host: string): void {
     const r = this.record(key);
     const p = (r.hosts ??= new Map()).get(host);
+    if (p && p.live === 0 && this.now() - p.at > CREDIT_TTL_MS) r.credit++;
     if (p) p.live++;
-    else r.hosts.set(host, { live: 1, at: this.now() });
+    else {
+      r.hosts.set(host, { live: 1, at: this.now() });
+      r.credit++;
+    }
   }
 
   /** A session of `host` from this source ended. */
@@ -81,7 +99,9 @@ export class SourceBook {
   /** `host` was connected from this source before a restart: credit for the next hour. */
   recall(key: string, host: string): void {
     const r = this.record(key);
-    if (!(r.hosts ??= new Map()).has(host)) r.hosts.set(host, { live: 0, at: this.now() });
+    if ((r.hosts ??= new Map()).has(host)) return;
+    r.hosts.set(host, { live: 0, at: this.now() });
+    r.credit++;
   }
 
   /**
@@ -125,6 +145,7 @@ export class SourceBook {
       if (r.hosts) {
         for (const [h, p] of r.hosts) if (p.live === 0 && now - p.at > CREDIT_TTL_MS) r.hosts.delete(h);
         if (r.hosts.size === 0) r.hosts = null;
+        r.creditAt = -Infinity;
       }
       if (this.idle(r, now)) this.records.delete(key);
     }
@@ -139,7 +160,7 @@ export class SourceBook {
     let r = this.records.get(key);
     if (!r) {
       if (this.records.size >= MAX_SOURCES) this.evict();
-      r = { score: 0, scoreAt: this.now(), strikes: 0, penaltyUntil: 0, penaltyEnd: -Infinity, hosts: null };
+      r = { score: 0, scoreAt: this.now(), strikes: 0, penaltyUntil: 0, penaltyEnd: -Infinity, hosts: null, credit: 0, creditAt: -Infinity };
       this.records.set(key, r);
     }
     return r;

@@ -179,3 +179,20 @@ test('at maxUnauthenticated, a newcomer from a small source evicts the largest s
     await r.close();
   }
 });
+
+test('a quarter of the slots is kept for sources with credit: stalling strangers cannot take them all', async () => {
+  const r = await rig({ maxHandshakes: 4, handshakeSlotMs: 60_000 });
+  try {
+    await peer(r.port, '127.0.0.95', 'SSH-2.0-web1\r\n');
+    await until('web1 started', () => r.started.length === 1);
+    r.gate.authenticated(r.started[0], 'web1');
+    for (const src of ['127.0.0.96', '127.0.0.97', '127.0.0.98', '127.0.0.99']) await peer(r.port, src, 'SSH-2.0-stranger\r\n');
+    await until('three strangers in, one waiting', () => r.started.length === 4 && r.gate.waiting === 1);
+    assert.equal(r.gate.inProgress, 3, 'one slot stays free');
+    await peer(r.port, '127.0.0.95', 'SSH-2.0-web2\r\n');
+    await until('the credited source got the kept slot', () => r.started.length === 5);
+    assert.equal(r.gate.waiting, 1, 'the stranger still waits');
+  } finally {
+    await r.close();
+  }
+});

@@ -8,10 +8,12 @@
 // (penalties are in memory) with the default limits.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { TestFleet } from '../helpers/fleet.js';
-import { freePort, sleep } from '../helpers/proc.js';
+import { freePort, sleep, waitFor } from '../helpers/proc.js';
 import { startMicrosocks, type NamedProxy } from '../fixtures/proxies.js';
-import { connectedAfter, connectedLines, loopbackSources, refusedAtOnce, scrape, siege, trickle, type Siege } from './hostile-helpers.js';
+import { connectedAfter, connectedLines, holdAgent, loopbackSources, refusedAtOnce, scrape, siege, trickle, type HeldAgent, type Siege } from './hostile-helpers.js';
 
 const LEGIT_SOURCE = '127.0.0.60';
 const BANNER_DEADLINE_MS = 5000;
@@ -150,5 +152,32 @@ test('trickling peers are cut at their deadline: a banner sent a byte at a time,
   } finally {
     slowBanner.stop();
     slowPacket.stop();
+  }
+});
+
+test('a fleet behind one address (NAT): the per-source limit refuses its first storm as strangers, but after a hub restart its hosts have their credit back', async (t) => {
+  const hubJson = path.join(fleet.fleetDir, 'hub.json');
+  const original = await readFile(hubJson, 'utf8');
+  const names = Array.from({ length: 12 }, (_, i) => `nat${i}`);
+  const agents: HeldAgent[] = [];
+  try {
+    await writeFile(hubJson, JSON.stringify({ ...JSON.parse(original), limits: { perSourceUnauthenticated: 2 } }));
+    for (const n of names) await fleet.addHost(n);
+    await freshHub();
+    for (const n of names) agents.push(holdAgent({ port: fleet.sshPort, localAddress: '127.0.0.80', name: n, privateKey: await readFile(fleet.keys.get(n)!.keyPath) }));
+    await waitFor('12 agents from one address up', () => agents.every((a) => a.isUp()), 20_000, 50);
+    const first = (await scrape(metricsUrl)).get('bento_handshakes_refused_total{reason="per-source"}') ?? 0;
+    t.diagnostic(`first storm: ${first} refused at the per-source limit of 2`);
+    assert.ok(first > 0, 'strangers: the limit applies');
+    await sleep(1000); // the host-state journal is group-committed
+    await fleet.stopHub('SIGKILL');
+    await fleet.startHub();
+    await waitFor('12 agents back', () => agents.every((a) => a.isUp()), 20_000, 50);
+    const m = await scrape(metricsUrl);
+    assert.equal(m.get('bento_handshakes_refused_total{reason="per-source"}'), 0, 'the restarted hub recalled 12 hosts of credit for 127.0.0.80');
+    assert.equal(m.get('bento_sources_penalised_total'), 0);
+  } finally {
+    for (const a of agents) a.stop();
+    await writeFile(hubJson, original);
   }
 });

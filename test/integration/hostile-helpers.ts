@@ -4,7 +4,9 @@
 // the hub's log.
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
+import ssh2 from 'ssh2';
 import { sleep, type Daemon } from '../helpers/proc.js';
+import { CONTROL_SUBSYSTEM, PROTOCOL_VERSION } from '../../common/protocol/version.js';
 import { parsePrometheusText } from '../../common/platform/prometheus.js';
 
 export { siege, loopbackSources, trickle, type Siege, type SiegeOptions, type ClosedConn } from '../helpers/siege.js';
@@ -61,4 +63,42 @@ export async function connectedAfter(hub: Daemon, host: string, before: number, 
 /** The hub's /metrics as name{labels} -> value. */
 export async function scrape(url: string): Promise<Map<string, number>> {
   return parsePrometheusText(await (await fetch(url)).text());
+}
+
+export interface HeldAgent { isUp(): boolean; attempts(): number; stop(): void }
+
+/**
+ * An agent as the hub sees it, in this process (so many can share one source
+ * address cheaply): ssh2 with the host's key from `localAddress`, the control
+ * channel, hello; up once the welcome arrives. It reconnects like the real
+ * agent after a refusal or a lost connection (short backoff; at most 300
+ * attempts).
+ */
+export function holdAgent(o: { port: number; localAddress: string; name: string; privateKey: Buffer }): HeldAgent {
+  let up = false;
+  let stopped = false;
+  let attempts = 0;
+  let client: ssh2.Client | null = null;
+  const connect = (): void => {
+    if (stopped || attempts >= 300) return;
+    attempts++;
+    const c = new ssh2.Client();
+    client = c;
+    const sock = net.connect({ host: '127.0.0.1', port: o.port, localAddress: o.localAddress });
+    sock.on('error', () => undefined);
+    c.on('error', () => undefined);
+    c.on('ready', () => c.subsys(CONTROL_SUBSYSTEM, (err, ch) => {
+      if (err) { c.end(); return; }
+      ch.on('data', (d: Buffer) => { if (d.toString().includes('"type":"welcome"')) up = true; });
+      ch.write(`${JSON.stringify({ type: 'hello', protocol: PROTOCOL_VERSION, name: o.name, agentVersion: 'held', system: null, generation: null, configHash: null, capabilities: [] })}\n`);
+    }));
+    c.on('close', () => {
+      up = false;
+      sock.destroy();
+      if (!stopped) setTimeout(connect, 100 + Math.floor(Math.random() * 200)).unref();
+    });
+    c.connect({ sock, username: o.name, privateKey: o.privateKey, readyTimeout: 20_000, keepaliveInterval: 0 });
+  };
+  connect();
+  return { isUp: () => up, attempts: () => attempts, stop: () => { stopped = true; client?.end(); } };
 }

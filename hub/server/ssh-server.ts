@@ -117,13 +117,15 @@ export class AgentServer {
     let authedAs = '';
     let session: LiveSession | null = null;
     const log = this.log;
-    // What the admission gate needs to know if this peer leaves unauthenticated (penalties).
-    const ticket = ticketOf(sock);
-    conn.once('handshake', () => { if (ticket) ticket.kex = true; });
+    // What the admission gate needs to know if this peer leaves unauthenticated
+    // (penalties). Looked up each time, not kept: these listeners live as long
+    // as the session, and the ticket is gone once it authenticates.
+    const ticket = (): Ticket | undefined => ticketOf(sock);
+    conn.once('handshake', () => { const t = ticket(); if (t) t.kex = true; });
 
     conn.on('authentication', (ctx) => {
       authenticate(ctx, this.opts.registry, log, (name) => { authedAs = name; }).then(
-        (fine) => { if (!fine && ticket) ticket.authFailed = true; },
+        (fine) => { const t = ticket(); if (!fine && t) t.authFailed = true; },
         (err: Error) => {
           log.error({ err: err.message }, 'authentication error');
           ctx.reject(['publickey']);
@@ -174,7 +176,8 @@ export class AgentServer {
     refuseConnectionExtras(conn, log, () => authedAs || '(unauthenticated)', this.opts.services);
 
     conn.on('error', (err: Error & { level?: string }) => {
-      if (!authedAs && ticket && err.level !== 'socket') ticket.protocolError = true;
+      const t = ticket();
+      if (!authedAs && t && err.level !== 'socket') t.protocolError = true;
       log.debug({ host: authedAs || undefined, remote: origin.remoteAddress, err: err.message }, 'agent connection error');
     });
     conn.on('close', () => {

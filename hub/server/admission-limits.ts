@@ -23,7 +23,7 @@ export interface AdmissionLimits {
   earlyDropPercent: number;
   /** Unauthenticated connections in all (banner, waiting, in handshake). */
   maxUnauthenticated: number;
-  /** Unauthenticated connections per source (an IPv4 address, an IPv6 /64), plus one per host that authenticated from it in the last hour. */
+  /** Unauthenticated connections per source (an IPv4 address, an IPv6 /64), plus one per host connected from it now or in the last hour. */
   perSourceUnauthenticated: number;
   /** Failures (timeouts, garbage, refused authentication) per penaltyWindowMs that get a source refused. */
   penaltyFailures: number;

@@ -21,6 +21,7 @@ import { LocalEventBus } from './events/bus.js';
 import { AdminServer } from './admin/server.js';
 import { makeAdminHandler } from './admin/handlers.js';
 import { startWsListener, type WsListener } from './server/ws-listener.js';
+import { registerAdmissionMetrics } from './metrics/admission-metrics.js';
 import { startWeb, type RunningWeb } from './web/server.js';
 import { SftpJail } from './sftp/jail.js';
 import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
@@ -102,6 +103,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       registry,
       log: sshLog,
       services: config.services ?? {},
+      limits: config.limits,
       hooks: {
         ...presence({ sessions, hostStates, scheduler, bus, log: sshLog }),
         onSftp: (s, accept) => jail.serve(s.name, accept()),
@@ -113,6 +115,8 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
         heartbeatMs: () => config.heartbeatMs,
       },
     });
+    // Where hosts came from before this start: credit for their sources' reconnect storm (admission.ts).
+    agentServer.admission.recall(Object.keys(registry.snapshot.hosts).flatMap((n) => hostStates.get(n) ?? []));
 
     const admin = makeAdminHandler({ registry, sessions, scheduler, bus, sources, fleetDir: paths.root, log });
     const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }));
@@ -127,12 +131,13 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     });
     let ws: WsListener | null = null;
     if (wsListen) {
-      const started = await bindListener('wsListen', wsAddr!, () => startWsListener({ ...wsListen, path: config.wsPath, tls: config.tls, agentServer, log: log.child({ component: 'ws' }) }));
+      const started = await bindListener('wsListen', wsAddr!, () => startWsListener({ ...wsListen, path: config.wsPath, tls: config.tls, agentServer, limits: config.limits, log: log.child({ component: 'ws' }) }));
       ws = started;
       closing.push(() => started.close());
     }
     const web = await startWeb(config, { sources, jobs: store, bus, admin, fleetDir: paths.root, log: log.child({ component: 'web' }) });
     closing.push(() => web.close());
+    registerAdmissionMetrics(web.metrics.registry, agentServer.admission);
     sessions.startSweep();
     closing.push(() => sessions.stop());
     log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length }, 'hub serving');

@@ -1,7 +1,7 @@
 // The admin API spoken on the hub's Unix socket (CLI <-> daemon): one JSON
 // request line, then JSON event lines until the hub closes. `proxy` is the one
 // exception: after its `ready` event the socket carries raw bytes.
-import { check, type Schema } from './schema.js';
+import { check, known, type Schema } from './schema.js';
 import { BentoError } from './errors.js';
 import { ACTIONS, type Action, type Outcome } from './messages.js';
 
@@ -16,7 +16,8 @@ export type AdminRequest =
   | { op: 'proxy'; host: string; port: number }
   | { op: 'status' };
 
-const SCHEMAS: Record<AdminRequest['op'], Schema> = {
+/** One schema per admin op (exported for the protocol fuzzer's checks). */
+export const ADMIN_SCHEMAS: Readonly<Record<AdminRequest['op'], Schema>> = {
   ping: {},
   list: {},
   trigger: {
@@ -34,12 +35,15 @@ export function parseAdminRequest(value: unknown): AdminRequest {
   }
   const obj = value as Record<string, unknown>;
   const op = obj['op'];
-  if (typeof op !== 'string' || !Object.prototype.hasOwnProperty.call(SCHEMAS, op)) {
-    throw new BentoError('PROTOCOL_UNKNOWN_TYPE', `unknown admin op ${JSON.stringify(String(op).slice(0, 40))}`);
+  if (typeof op !== 'string' || !Object.prototype.hasOwnProperty.call(ADMIN_SCHEMAS, op)) {
+    // Not String(op): an object whose "toString" is not a function makes that throw a TypeError (found by the fuzzer).
+    const shown = typeof op === 'string' ? JSON.stringify(op.slice(0, 40)) : `of type ${op === null ? 'null' : typeof op}`;
+    throw new BentoError('PROTOCOL_UNKNOWN_TYPE', `unknown admin op ${shown}`);
   }
-  const problem = check(obj, SCHEMAS[op as AdminRequest['op']]);
+  const schema = ADMIN_SCHEMAS[op as AdminRequest['op']];
+  const problem = check(obj, schema);
   if (problem) throw new BentoError('PROTOCOL_MALFORMED', `${op}: ${problem}`);
-  return obj as unknown as AdminRequest;
+  return known(obj, schema, 'op') as unknown as AdminRequest;
 }
 
 /** One connected agent, as `list` reports it. */

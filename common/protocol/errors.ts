@@ -37,6 +37,11 @@ export const ERRORS = {
   MACHINE_ID_MISMATCH: { exit: 1, summary: 'the system was built for another machine: its pinned machine id (etc/bento/machine-id) is missing or not this host\'s /etc/machine-id; nothing was activated' },
   UNSUPPORTED: { exit: 1, summary: 'the agent does not support this (upgrade bento-client)' },
   STATE_WRITE_FAILED: { exit: 1, summary: 'the hub could not write its state to disk (disk full?); retried until it can' },
+  UNKNOWN_ROLLOUT: { exit: 5, summary: 'no such rollout (see `bento-hub rollout status`)' },
+  ROLLOUT_CONFLICT: { exit: 6, summary: 'a running or halted rollout already covers some of these hosts (resume or abort it first)' },
+  ROLLOUT_STATE: { exit: 6, summary: 'the rollout is not in a state that allows this (only a halted one resumes; a finished one cannot be aborted)' },
+  ROLLOUT_HALTED: { exit: 7, summary: 'a rollout halted: failures in a wave passed its threshold, or it paused after the canary wave (`bento-hub rollout resume ID` or `abort ID`)' },
+  ROLLOUT_ABORTED: { exit: 8, summary: 'a rollout was aborted before every host had its turn' },
   STATE_CONFLICT: { exit: 1, summary: 'the record changed since it was read (another writer won); read it again and retry' },
   INTERNAL: { exit: 1, summary: 'internal error' },
 } as const;

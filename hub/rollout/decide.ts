@@ -10,7 +10,9 @@
 //   2. Hosts of the current wave and the ones before whose turn has come start
 //      while fewer than maxInFlight jobs run. A connected host gets its job;
 //      an offline one is skipped, queued, or waited for (--offline); a host
-//      waited for longer than offlineTimeoutMs fails.
+//      waited for longer than offlineTimeoutMs fails. Right after a hub
+//      restart, offline hosts of a rollout that was running are given time
+//      to reconnect first (holdOfflineUntil).
 //   3. When every host up to the current wave is settled (healthy, failed
 //      within the threshold, skipped, queued, cancelled), the next wave
 //      begins, or the rollout is done. --pause-after-canary halts after the
@@ -24,6 +26,11 @@ export interface Situation {
   member(host: string): MemberRecord | undefined;
   connected(host: string): boolean;
   now: number;
+  /**
+   * Until this time an offline host is not skipped, queued or waited for yet:
+   * the hub just restarted and its agents are still coming back (engine.ts).
+   */
+  holdOfflineUntil?: number | null;
 }
 
 export interface Decision {
@@ -70,6 +77,10 @@ export function decide(s: Situation): Decision {
       if (m?.state === 'running') continue;
       if (s.connected(h)) {
         if (slots > 0) { d.start.push(h); slots -= 1; }
+        continue;
+      }
+      if (!m && s.holdOfflineUntil != null && s.now < s.holdOfflineUntil) {
+        d.wakeAt = Math.min(d.wakeAt ?? s.holdOfflineUntil, s.holdOfflineUntil);
         continue;
       }
       if (!m) {

@@ -17,6 +17,7 @@ import type { Logger } from '../../common/platform/log.js';
 import type { EventBus, HubEvent, JobBusEvent, Subscription } from '../events/types.js';
 import { FINAL_STATES, type JobRecord } from '../store/jobs.js';
 import { PerHostQueue } from '../jobs/per-host-queue.js';
+import { RECOVERY_GRACE_MS } from '../jobs/recovery.js';
 import { countOf, planWaves, waveOf } from './plan.js';
 import { decide } from './decide.js';
 import { afterEnd, recoverRollouts } from './recover.js';
@@ -55,6 +56,9 @@ export class RolloutEngine {
   private readonly cancelling = new Set<string>();
   private sub: Subscription | null = null;
   private closed = false;
+  /** Rollouts found running at start, and until when their offline hosts may still be reconnecting. */
+  private readonly recovered = new Set<string>();
+  private reconnectUntil = 0;
 
   constructor(private readonly d: RolloutEngineDeps) {}
 
@@ -62,11 +66,21 @@ export class RolloutEngine {
     return this.d.store;
   }
 
-  /** After the scheduler recovered: re-derive every unfinished rollout, then drive the running ones on. */
-  async start(): Promise<void> {
+  /**
+   * After the scheduler recovered: re-derive every unfinished rollout, then
+   * drive the running ones on. Their agents are reconnecting to this new hub:
+   * for `reconnectGraceMs` an offline host is not yet skipped, queued or
+   * waited for, as the scheduler gives jobs in flight the same grace (recovery.ts).
+   */
+  async start(opts: { reconnectGraceMs?: number } = {}): Promise<void> {
     this.sub = this.d.bus.subscribe({ all: true }, (e) => this.onEvent(e));
     await recoverRollouts({ store: this.d.store, jobs: this.d.jobs, log: this.d.log, track: (jobId, id, host) => this.byJob.set(jobId, { id, host }) });
-    for (const r of this.d.store.all()) if (r.state === 'running') this.kick(r.id);
+    this.reconnectUntil = Date.now() + (opts.reconnectGraceMs ?? RECOVERY_GRACE_MS);
+    for (const r of this.d.store.all()) {
+      if (r.state !== 'running') continue;
+      this.recovered.add(r.id);
+      this.kick(r.id);
+    }
   }
 
   close(): void {
@@ -189,7 +203,8 @@ export class RolloutEngine {
       const r = this.d.store.get(id);
       if (!r || r.state !== 'running') return;
       const now = Date.now();
-      const d = decide({ rollout: r, member: (h) => this.d.store.member(id, h), connected: (h) => this.d.connected(h), now });
+      const holdOfflineUntil = this.recovered.has(id) && now < this.reconnectUntil ? this.reconnectUntil : null;
+      const d = decide({ rollout: r, member: (h) => this.d.store.member(id, h), connected: (h) => this.d.connected(h), now, holdOfflineUntil });
       if (d.halt) return this.halt(r, d.halt);
       const at = new Date(now).toISOString();
       const mark = (host: string, state: MemberRecord['state'], reason: string | null): Promise<void> =>

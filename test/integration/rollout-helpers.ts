@@ -27,6 +27,8 @@ export interface RolloutHost {
 export interface HostOptions {
   /** The host's own health check fails while a system whose label contains "unhealthy" is active. */
   health?: boolean;
+  /** Extra agent settings. */
+  agent?: Record<string, unknown>;
 }
 
 /** Register a host, install generation 1 of its profile, write its agent config (not started). */
@@ -49,6 +51,7 @@ export async function rolloutHost(fleet: TestFleet, name: string, o: HostOptions
       healthCommand: ['/bin/sh', '-c', `case "$(readlink ${nix.currentSystem})" in *unhealthy*) echo "health: the web service does not answer"; exit 1 ;; esac; echo "health: ok"`],
       healthTimeoutMs: 1500, healthIntervalMs: 500,
     } : {}),
+    ...o.agent,
   });
   return { name, nix, configFile, agentConfig, setConfig, start: () => fleet.startAgent(name, agentConfig) };
 }

@@ -142,7 +142,10 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       ws = started;
       closing.push(() => started.close());
     }
-    const web = await startWeb(config, { sources, jobs: store, bus, admin, fleetDir: paths.root, log: log.child({ component: 'web' }) });
+    const web = await startWeb(config, {
+      sources, jobs: store, bus, admin, fleetDir: paths.root, log: log.child({ component: 'web' }),
+      rollouts: { active: () => rollouts.active(), onChange: (fn) => rolloutStore.watchAll(fn) },
+    });
     closing.push(() => web.close());
     sessions.startSweep();
     closing.push(() => sessions.stop());

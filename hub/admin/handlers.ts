@@ -16,7 +16,7 @@ import { collectStatus } from '../status/collect.js';
 import { clientInfo, type ReadSources } from '../status/read-model.js';
 import { resolvePrebuilt } from '../jobs/prebuilt.js';
 import type { RolloutEngine } from '../rollout/engine.js';
-import { activeRollouts, rolloutOp } from './rollout-ops.js';
+import { rolloutOp } from './rollout-ops.js';
 
 export interface AdminDeps {
   registry: RegistryView;
@@ -52,7 +52,7 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
         await openProxy(hub, req, reply, sock);
         return;
       case 'status':
-        reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources), rollouts: activeRollouts(hub.rollouts) });
+        reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources), rollouts: hub.rollouts.active() });
         return;
       case 'rollout.start':
       case 'rollout.resume':

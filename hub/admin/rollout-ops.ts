@@ -5,7 +5,7 @@
 import type net from 'node:net';
 import type { AdminRequest } from '../../common/protocol/admin.js';
 import { BentoError } from '../../common/protocol/errors.js';
-import { parseDuration, parseSize, type RolloutOptions, type RolloutSummary } from '../../common/protocol/rollout.js';
+import { parseDuration, parseSize, type RolloutOptions } from '../../common/protocol/rollout.js';
 import type { RegistryView } from '../fleet/registry.js';
 import type { RolloutEngine } from '../rollout/engine.js';
 import { orderHosts, waveOf } from '../rollout/plan.js';
@@ -49,20 +49,10 @@ export async function rolloutOp(d: RolloutOpsDeps, req: RolloutRequest, reply: R
       await engine.abort(req.id);
       return reply({ ev: 'rollout', rollout: detail(engine, req.id) });
     case 'rollout.status':
-      if (req.id === undefined) return reply({ ev: 'rollouts', rollouts: rolloutSummaries(engine) });
+      if (req.id === undefined) return reply({ ev: 'rollouts', rollouts: engine.summaries() });
       if (!engine.store.get(req.id)) throw new BentoError('UNKNOWN_ROLLOUT', `no rollout ${req.id} (see \`bento-hub rollout status\`)`);
       return reply({ ev: 'rollout', rollout: detail(engine, req.id) });
   }
-}
-
-/** Every kept rollout, newest first. */
-export function rolloutSummaries(engine: RolloutEngine): RolloutSummary[] {
-  return engine.store.all().map((r) => rolloutSummary(r, engine.store.memberMap(r.id)));
-}
-
-/** The ones `status` shows: running or halted. */
-export function activeRollouts(engine: RolloutEngine): RolloutSummary[] {
-  return rolloutSummaries(engine).filter((r) => r.state === 'running' || r.state === 'halted');
 }
 
 function detail(engine: RolloutEngine, id: string): ReturnType<typeof rolloutDetail> {

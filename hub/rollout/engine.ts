@@ -12,7 +12,8 @@ import { customAlphabet } from 'nanoid';
 import type { Action } from '../../common/protocol/messages.js';
 import type { TriggerDisposition } from '../../common/protocol/admin.js';
 import { BentoError, asBentoError } from '../../common/protocol/errors.js';
-import { sizeText, type RolloutOptions } from '../../common/protocol/rollout.js';
+import { sizeText, type RolloutOptions, type RolloutSummary } from '../../common/protocol/rollout.js';
+import { rolloutSummary } from './view.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { EventBus, HubEvent, JobBusEvent, Subscription } from '../events/types.js';
 import { FINAL_STATES, type JobRecord } from '../store/jobs.js';
@@ -64,6 +65,16 @@ export class RolloutEngine {
 
   get store(): RolloutStore {
     return this.d.store;
+  }
+
+  /** Every kept rollout, newest first. */
+  summaries(): RolloutSummary[] {
+    return this.d.store.all().map((r) => rolloutSummary(r, this.d.store.memberMap(r.id)));
+  }
+
+  /** The ones `status` and the dashboard show: running or halted. */
+  active(): RolloutSummary[] {
+    return this.summaries().filter((r) => r.state === 'running' || r.state === 'halted');
   }
 
   /**

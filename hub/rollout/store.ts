@@ -68,6 +68,11 @@ export class RolloutStore {
     await this.kv.delete(key);
   }
 
+  /** Any change to any rollout; returns the unsubscribe function. */
+  watchAll(fn: () => void): () => void {
+    return this.kv.watch(() => fn());
+  }
+
   /** Every change to one rollout (host null) or one of its hosts; returns the unsubscribe function. */
   watch(id: string, fn: (host: string | null) => void): () => void {
     return this.kv.watch((c) => {

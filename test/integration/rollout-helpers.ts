@@ -6,7 +6,7 @@
 // active. Every switch is rollback-guarded (a 3 s window), so "success" is the
 // agent's verdict after its fresh connection to the hub, as in production.
 import path from 'node:path';
-import { TestFleet } from '../helpers/fleet.js';
+import { TestFleet, type FleetOptions } from '../helpers/fleet.js';
 import type { Daemon } from '../helpers/proc.js';
 import { waitFor } from '../helpers/proc.js';
 import { makeNixEnv, runStandin, writeFixtureConfig, type FixtureOptions, type NixEnv } from '../fixtures/nix.js';
@@ -56,8 +56,8 @@ export async function rolloutHost(fleet: TestFleet, name: string, o: HostOptions
   return { name, nix, configFile, agentConfig, setConfig, start: () => fleet.startAgent(name, agentConfig) };
 }
 
-export async function rolloutFleet(names: string[], o: Record<string, HostOptions> = {}): Promise<{ fleet: TestFleet; hosts: Map<string, RolloutHost> }> {
-  const fleet = await TestFleet.create();
+export async function rolloutFleet(names: string[], o: Record<string, HostOptions> = {}, fleetOptions: FleetOptions = {}): Promise<{ fleet: TestFleet; hosts: Map<string, RolloutHost> }> {
+  const fleet = await TestFleet.create(fleetOptions);
   const hosts = new Map<string, RolloutHost>();
   for (const n of names) hosts.set(n, await rolloutHost(fleet, n, o[n]));
   await fleet.startHub();

@@ -7,17 +7,21 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { TestFleet } from '../helpers/fleet.js';
 import { nixAvailable, nixUnavailableReason, currentSystemPath, readActivations } from '../fixtures/nix.js';
-import { waitFor } from '../helpers/proc.js';
+import { freePort, waitFor } from '../helpers/proc.js';
+import { collectSse, request } from './web-helpers.js';
 import { finalRollout, jobOutput, jobsSince, maxOverlap, rolloutFleet, rolloutIdOf, rolloutStatus, waitRollout, type RolloutHost } from './rollout-helpers.js';
 
 const skip = nixAvailable() ? false : nixUnavailableReason();
 const NAMES = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
 let fleet: TestFleet;
 let hosts: Map<string, RolloutHost>;
+let dash = '';
 
 before(async () => {
   if (skip) return;
-  ({ fleet, hosts } = await rolloutFleet(NAMES, { r6: { health: true } }));
+  const port = await freePort();
+  dash = `http://127.0.0.1:${port}`;
+  ({ fleet, hosts } = await rolloutFleet(NAMES, { r6: { health: true } }, { hubSettings: { dashboard: { listen: `127.0.0.1:${port}`, tokenFile: null } } }));
   for (const h of hosts.values()) h.start();
   await fleet.waitConnected(NAMES);
 });
@@ -59,6 +63,15 @@ test('a canary whose rebuild fails halts the rollout: no other host is sent a jo
   assert.equal(again.code, 6);
   assert.match(again.stderr, new RegExp(`rollout ${done.id} \\(halted\\) already covers r2; resume or abort it first \\[ROLLOUT_CONFLICT\\]`));
 
+  // The dashboard's fleet page has the panel, with what to do next; /api/rollouts the same summary.
+  const page = await request(`${dash}/`);
+  assert.match(page.body, new RegExp(`<section id="rollouts"[^>]*>[\\s\\S]*${done.id}</strong> <span class="badge s-bad">halted</span>[\\s\\S]*bento-hub rollout resume ${done.id}</code>`));
+  const api = JSON.parse((await request(`${dash}/api/rollouts`)).body) as { rollouts: Array<{ id: string; state: string }> };
+  assert.deepEqual(api.rollouts.map((x) => [x.id, x.state]), [[done.id, 'halted']]);
+  // An open fleet page sees the panel change live, down to its end (nothing active: hidden).
+  const live = collectSse(`${dash}/events`, (e, all) => all.filter((x) => x.event === 'replace' && (JSON.parse(x.data) as { id: string }).id === 'rollouts').length > 1
+    && e.event === 'replace' && /<section id="rollouts"[^>]*hidden>/.test((JSON.parse(e.data) as { html: string }).html), { timeoutMs: 120_000 });
+
   // The admin fixes r1's configuration and resumes, running r1 again.
   await host('r1').setConfig({ label: 'v1-r1' });
   const res = await fleet.hubCli(['rollout', 'resume', done.id, '--retry-failed', '--json'], 120_000);
@@ -70,6 +83,9 @@ test('a canary whose rebuild fails halts the rollout: no other host is sent a jo
   const r6 = fin.members.find((m) => m.host === 'r6')!;
   assert.equal(r6.health, 'passed', 'r6 has a health check, and it passed');
   assert.equal(fin.members.find((m) => m.host === 'r2')!.health, null, 'r2 has none');
+  const panels = (await live).events.filter((e) => e.event === 'replace').map((e) => JSON.parse(e.data) as { id: string; html: string }).filter((x) => x.id === 'rollouts');
+  assert.ok(panels.some((p) => new RegExp(`${done.id}</strong> <span class="badge s-run">running</span>`).test(p.html)), 'the page saw it running again');
+  assert.match(panels.at(-1)!.html, /hidden>/, 'and then nothing active');
 });
 
 test('a green rollout over six agents: three waves, one after the other, never more than --max-in-flight jobs at once', { skip }, async () => {

@@ -143,6 +143,7 @@ async function follow(socket: string, req: AdminRequest, o: { json: boolean; det
   let summary: RolloutSummary | null = null;
   let wave = 0;
   let drawn = false;
+  let shown = 'running';
   let detached = false;
   const onSigint = (): void => { detached = true; sock.destroy(); };
   process.once('SIGINT', onSigint);
@@ -154,7 +155,9 @@ async function follow(socket: string, req: AdminRequest, o: { json: boolean; det
   };
   const draw = (): void => {
     if (!tty || !summary) return;
-    out.write(`\r\x1b[K${summaryLine(summary, paint).slice(0, Math.max(20, (out.columns ?? 120) - 1))}`);
+    // Cut to the terminal's width: a wrapped line would not be redrawn in place. (A pty with no size says 0.)
+    const line = summaryLine(summary, paint);
+    out.write(`\r\x1b[K${out.columns ? line.slice(0, Math.max(20, out.columns - 1)) : line}`);
     drawn = true;
   };
   const newWave = (s: RolloutSummary): void => {
@@ -165,15 +168,19 @@ async function follow(socket: string, req: AdminRequest, o: { json: boolean; det
     for await (const e of events) {
       if (o.json) out.write(`${JSON.stringify(e)}\n`);
       if (e.ev === 'rollout') {
+        const final = last !== null;
         if (!last) say(planText(e.rollout));
         last = e.rollout;
-        summary = e.rollout;
         newWave(e.rollout);
+        if (final) break; // the final report follows
+        summary = e.rollout;
       } else if (e.ev === 'rollout.progress') {
         summary = e.rollout;
         for (const h of e.changed) if (h.state === 'failed') say(hostLine(h, paint));
         newWave(e.rollout);
-        if (!tty && !o.json && e.rollout.state !== 'running' && last?.state === 'running') say(summaryLine(e.rollout));
+        // Halted or aborted while jobs still run: said once, the report comes when they are done.
+        if (e.rollout.state !== 'running' && e.rollout.state !== shown) say(`${summaryLine(e.rollout, paint)} (waiting for ${e.rollout.counts.running} running job${e.rollout.counts.running === 1 ? '' : 's'})`);
+        shown = e.rollout.state;
       }
       draw();
     }
@@ -181,7 +188,8 @@ async function follow(socket: string, req: AdminRequest, o: { json: boolean; det
     if (!detached) throw err;
   } finally {
     process.off('SIGINT', onSigint);
-    if (tty && drawn) out.write('\n');
+    sock.destroy();
+    if (tty && drawn) out.write('\r\x1b[K'); // the summary line gives way to the report
   }
   if (!last) throw new BentoError('INTERNAL', 'the hub closed the connection without answering');
   if (detached) {

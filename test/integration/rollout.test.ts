@@ -5,12 +5,15 @@
 // job, and the durable job records prove none was sent.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { TestFleet } from '../helpers/fleet.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { HUB_BIN, type TestFleet } from '../helpers/fleet.js';
 import { nixAvailable, nixUnavailableReason, currentSystemPath, readActivations } from '../fixtures/nix.js';
 import { freePort, waitFor } from '../helpers/proc.js';
 import { collectSse, request } from './web-helpers.js';
 import { finalRollout, jobOutput, jobsSince, maxOverlap, rolloutFleet, rolloutIdOf, rolloutStatus, waitRollout, type RolloutHost } from './rollout-helpers.js';
 
+const execFileP = promisify(execFile);
 const skip = nixAvailable() ? false : nixUnavailableReason();
 const NAMES = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6'];
 let fleet: TestFleet;
@@ -174,4 +177,24 @@ test('bad input: clear errors, nothing started', { skip }, async () => {
     assert.match(r.stderr, re, args.join(' '));
   }
   assert.deepEqual(await jobsSince(fleet, since), []);
+});
+
+test('on a terminal: one summary line updating in place, a line of its own only for each wave', { skip }, async () => {
+  await configure('v5');
+  // A real pseudo-terminal (util-linux script), as an admin's shell gives it.
+  const cmd = [process.execPath, HUB_BIN, 'rollout', '--all', '--dir', fleet.fleetDir].map((a) => `'${a}'`).join(' ');
+  const { stdout, code } = await execFileP('script', ['-qefc', cmd, '/dev/null'], { env: { ...process.env, NO_COLOR: '1', COLUMNS: '200' }, timeout: 120_000 }).then(
+    (r) => ({ ...r, code: 0 }), (e: { stdout: string; code: number }) => ({ stdout: e.stdout, code: e.code }));
+  assert.equal(code, 0, stdout);
+  const text = stdout.replace(/\r\n/g, '\n');
+  // Every "go to column 0, clear the line" is followed by the summary line, a wave line, or (the last) the report.
+  const redraws = text.split('\r\x1b[K').slice(1, -1).map((s) => s.split('\n')[0]!).filter(Boolean);
+  assert.ok(redraws.filter((r) => r.includes('running ·')).length >= 3, `the summary line was redrawn in place: ${JSON.stringify(text)}`);
+  for (const r of redraws) assert.match(r, /^(rollout r-\S+ \(switch\) running · wave \d\/3 · \d\/6 healthy|wave \d\/3 begins$)/, r);
+  // What stays on the screen: the plan, one line per wave, the final report; no line per host or per event.
+  const kept = text.split('\n').map((l) => l.split('\r\x1b[K').pop()!.trim()).filter(Boolean);
+  assert.equal(kept.length, 6, kept.join('\n'));
+  assert.match(kept[0]!, /^rollout r-\S+: switch on 6 hosts in 3 waves \(1, 2, 3\), at most 6 at once; it halts at the first failed host; offline hosts are skipped\.$/);
+  assert.deepEqual(kept.slice(1, 5), ['canary: r1', 'wave 1/3 begins', 'wave 2/3 begins', 'wave 3/3 begins']);
+  assert.match(kept[5]!, /^rollout r-\S+ \(switch\) done · wave 3\/3 · 6\/6 healthy: 6 healthy$/);
 });

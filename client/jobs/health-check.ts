@@ -79,7 +79,7 @@ export class HealthCheck implements JobHooks {
         line(`health: passed after ${attempt} attempt${attempt > 1 ? 's' : ''} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
         return null;
       }
-      const why = r.spawnError ? `cannot run ${command[0]}: ${r.spawnError}`
+      const why = r.spawnError ? `cannot run ${command[0]}: ${r.spawnError.split('\n')[0]}`
         : signal.aborted ? `${name} did not finish before the ${Math.round(timeoutMs / 1000)} s deadline`
           : `${name} ${r.signal ? `was killed by ${r.signal}` : `exited with status ${r.exitCode}`}`;
       const wait = Math.min(intervalMs, deadline - Date.now());

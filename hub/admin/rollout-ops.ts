@@ -50,7 +50,7 @@ export async function rolloutOp(d: RolloutOpsDeps, req: RolloutRequest, reply: R
       return reply({ ev: 'rollout', rollout: detail(engine, req.id) });
     case 'rollout.status':
       if (req.id === undefined) return reply({ ev: 'rollouts', rollouts: engine.summaries() });
-      if (!engine.store.get(req.id)) throw new BentoError('UNKNOWN_ROLLOUT', `no rollout ${req.id} (see \`bento-hub rollout status\`)`);
+      engine.store.require(req.id);
       return reply({ ev: 'rollout', rollout: detail(engine, req.id) });
   }
 }

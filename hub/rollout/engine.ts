@@ -12,14 +12,14 @@ import { customAlphabet } from 'nanoid';
 import type { Action } from '../../common/protocol/messages.js';
 import type { TriggerDisposition } from '../../common/protocol/admin.js';
 import { BentoError, asBentoError } from '../../common/protocol/errors.js';
-import { sizeText, type RolloutOptions, type RolloutSummary } from '../../common/protocol/rollout.js';
-import { rolloutSummary } from './view.js';
+import type { RolloutOptions, RolloutSummary } from '../../common/protocol/rollout.js';
+import { doneReason, rolloutSummary } from './view.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { EventBus, HubEvent, JobBusEvent, Subscription } from '../events/types.js';
 import { FINAL_STATES, type JobRecord } from '../store/jobs.js';
 import { PerHostQueue } from '../jobs/per-host-queue.js';
 import { RECOVERY_GRACE_MS } from '../jobs/recovery.js';
-import { countOf, planWaves, waveOf } from './plan.js';
+import { newRollout, overlapping, waveOf } from './plan.js';
 import { decide } from './decide.js';
 import { afterEnd, recoverRollouts } from './recover.js';
 import type { MemberRecord, RolloutRecord } from './records.js';
@@ -57,7 +57,7 @@ export class RolloutEngine {
   private readonly cancelling = new Set<string>();
   private sub: Subscription | null = null;
   private closed = false;
-  /** Rollouts found running at start, and until when their offline hosts may still be reconnecting. */
+  /** Rollouts found unfinished at start, and until when their offline hosts may still be reconnecting. */
   private readonly recovered = new Set<string>();
   private reconnectUntil = 0;
 
@@ -88,9 +88,9 @@ export class RolloutEngine {
     await recoverRollouts({ store: this.d.store, jobs: this.d.jobs, log: this.d.log, track: (jobId, id, host) => this.byJob.set(jobId, { id, host }) });
     this.reconnectUntil = Date.now() + (opts.reconnectGraceMs ?? RECOVERY_GRACE_MS);
     for (const r of this.d.store.all()) {
-      if (r.state !== 'running') continue;
-      this.recovered.add(r.id);
-      this.kick(r.id);
+      // A halted one too: resumed within the grace, its offline hosts may still be on their way back.
+      if (r.state === 'running' || r.state === 'halted') this.recovered.add(r.id);
+      if (r.state === 'running') this.kick(r.id);
     }
   }
 
@@ -103,28 +103,13 @@ export class RolloutEngine {
 
   async create(c: CreateRollout): Promise<RolloutRecord> {
     return this.serial.run('', async () => {
-      const busy = this.d.store.all().filter((r) => r.state === 'running' || r.state === 'halted');
-      const wanted = new Set(c.hosts);
-      for (const r of busy) {
-        const overlap = r.waves.flat().filter((h) => wanted.has(h));
-        if (overlap.length) {
-          throw new BentoError('ROLLOUT_CONFLICT', `rollout ${r.id} (${r.state}) already covers ${overlap.slice(0, 5).join(', ')}${overlap.length > 5 ? ` and ${overlap.length - 5} more` : ''}; resume or abort it first`);
-        }
-      }
-      const o = c.options;
-      const now = new Date().toISOString();
-      const r: RolloutRecord = {
-        kind: 'rollout', id: `r-${newRolloutId()}`, action: o.action, createdAt: now, updatedAt: now, endedAt: null,
-        state: 'running', wave: 0, reason: null, selection: c.selection,
-        waves: planWaves(c.hosts, { waves: o.waves, canary: o.canary }),
-        opts: {
-          canary: sizeText(o.canary), waves: o.waves?.map(sizeText) ?? null, maxInFlight: countOf(o.maxInFlight, c.hosts.length),
-          maxFailures: sizeText(o.maxFailures), offline: o.offline, offlineTimeoutMs: o.offlineTimeoutMs, pauseAfterCanary: o.pauseAfterCanary,
-        },
-      };
+      const conflict = overlapping(this.d.store.all(), c.hosts);
+      if (conflict) throw new BentoError('ROLLOUT_CONFLICT', conflict);
+      const r = newRollout(`r-${newRolloutId()}`, c);
       await this.d.store.save(r); // durable before anyone hears of it
       this.d.log.info({ rollout: r.id, action: r.action, hosts: c.hosts.length, waves: r.waves.map((w) => w.length), maxInFlight: r.opts.maxInFlight }, 'rollout started');
-      await this.d.store.prune().catch((err: Error) => this.d.log.warn({ err: err.message }, 'cannot forget old rollouts'));
+      const forgotten = new Set(await this.d.store.prune().catch((err: Error) => { this.d.log.warn({ err: err.message }, 'cannot forget old rollouts'); return []; }));
+      if (forgotten.size) for (const [jobId, t] of this.byJob) if (forgotten.has(t.id)) this.byJob.delete(jobId);
       this.kick(r.id);
       return r;
     });
@@ -132,7 +117,7 @@ export class RolloutEngine {
 
   resume(id: string, o: { retryFailed: boolean }): Promise<RolloutRecord> {
     return this.serial.run(id, async () => {
-      const r = this.existing(id);
+      const r = this.d.store.require(id);
       if (r.state !== 'halted') throw new BentoError('ROLLOUT_STATE', `rollout ${id} is ${r.state}; only a halted rollout can be resumed`);
       // The failures the admin has seen either run again or no longer count against their wave.
       for (const m of this.d.store.membersOf(id)) {
@@ -150,7 +135,7 @@ export class RolloutEngine {
 
   abort(id: string): Promise<RolloutRecord> {
     return this.serial.run(id, async () => {
-      const r = this.existing(id);
+      const r = this.d.store.require(id);
       if (r.state === 'done' || r.state === 'aborted') throw new BentoError('ROLLOUT_STATE', `rollout ${id} is already ${r.state}`);
       const reason = `aborted by the admin in wave ${r.wave + 1} of ${r.waves.length}`;
       await this.d.store.save({ ...r, state: 'aborted', reason, endedAt: new Date().toISOString() });
@@ -158,12 +143,6 @@ export class RolloutEngine {
       this.d.log.warn({ rollout: id }, 'rollout aborted');
       return this.d.store.get(id)!;
     });
-  }
-
-  private existing(id: string): RolloutRecord {
-    const r = this.d.store.get(id);
-    if (!r) throw new BentoError('UNKNOWN_ROLLOUT', `no rollout ${id} (see \`bento-hub rollout status\`)`);
-    return r;
   }
 
   /** Drive a rollout on, in its queue; failures are logged (the next event tries again). */
@@ -298,15 +277,10 @@ export class RolloutEngine {
   }
 
   private async finish(r: RolloutRecord): Promise<void> {
-    const ms = this.d.store.membersOf(r.id);
-    const n = (s: MemberRecord['state']): number => ms.filter((m) => m.state === s).length;
-    const parts = [`${n('healthy')} healthy`];
-    if (n('failed')) parts.push(`${n('failed')} failed (within the threshold or resumed past)`);
-    if (n('skipped')) parts.push(`${n('skipped')} skipped (offline)`);
-    if (n('queued')) parts.push(`${n('queued')} queued until they connect`);
-    await this.d.store.save({ ...r, state: 'done', reason: parts.join(', '), endedAt: new Date().toISOString() });
+    const reason = doneReason(this.d.store.membersOf(r.id));
+    await this.d.store.save({ ...r, state: 'done', reason, endedAt: new Date().toISOString() });
     this.wakeAt(r.id, null);
-    this.d.log.info({ rollout: r.id, result: parts.join(', ') }, 'rollout done');
+    this.d.log.info({ rollout: r.id, result: reason }, 'rollout done');
   }
 
   /** One timer per rollout, for the next host waited for to time out. */

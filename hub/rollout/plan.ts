@@ -9,7 +9,8 @@
 // has it. --waves gives cumulative targets instead ("1,10%,50%,100%": after
 // wave 2, 10 % of the hosts have had their turn).
 import { BentoError } from '../../common/protocol/errors.js';
-import { sizeText, type Size } from '../../common/protocol/rollout.js';
+import { sizeText, type RolloutOptions, type Size } from '../../common/protocol/rollout.js';
+import type { RolloutRecord } from './records.js';
 
 /** A size as a count of `total`: percentages round up (a wave or a limit is never 0 hosts), capped at total. */
 export function countOf(size: Size, total: number): number {
@@ -83,4 +84,32 @@ export function waveOf(r: { waves: string[][] }, host: string): number {
     waveIndex.set(r.waves, idx);
   }
   return idx.get(host) ?? -1;
+}
+
+/** A new rollout's record: the plan fixed once, options as the admin gave them (sizes kept as text). */
+export function newRollout(id: string, c: { hosts: string[]; selection: RolloutRecord['selection']; options: RolloutOptions }): RolloutRecord {
+  const o = c.options;
+  const now = new Date().toISOString();
+  return {
+    kind: 'rollout', id, action: o.action, createdAt: now, updatedAt: now, endedAt: null,
+    state: 'running', wave: 0, reason: null, selection: c.selection,
+    waves: planWaves(c.hosts, { waves: o.waves, canary: o.canary }),
+    opts: {
+      canary: sizeText(o.canary), waves: o.waves?.map(sizeText) ?? null, maxInFlight: countOf(o.maxInFlight, c.hosts.length),
+      maxFailures: sizeText(o.maxFailures), offline: o.offline, offlineTimeoutMs: o.offlineTimeoutMs, pauseAfterCanary: o.pauseAfterCanary,
+    },
+  };
+}
+
+/** Why `hosts` cannot have a rollout of their own now (a running or halted one covers some), or null. */
+export function overlapping(rollouts: readonly RolloutRecord[], hosts: readonly string[]): string | null {
+  const wanted = new Set(hosts);
+  for (const r of rollouts) {
+    if (r.state !== 'running' && r.state !== 'halted') continue;
+    const overlap = r.waves.flat().filter((h) => wanted.has(h));
+    if (overlap.length) {
+      return `rollout ${r.id} (${r.state}) already covers ${overlap.slice(0, 5).join(', ')}${overlap.length > 5 ? ` and ${overlap.length - 5} more` : ''}; resume or abort it first`;
+    }
+  }
+  return null;
 }

@@ -2,6 +2,7 @@
 // index of members per rollout kept from the store's own change feed (so
 // changes another hub of a cluster writes land in it too), and pruning of
 // old finished rollouts.
+import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StateBackend } from '../store/types.js';
 import { ROLLOUTS_STORE, isRolloutEntry, memberKey, type MemberRecord, type RolloutEntry, type RolloutRecord } from './records.js';
 
@@ -26,6 +27,13 @@ export class RolloutStore {
 
   get(id: string): RolloutRecord | undefined {
     return this.rollouts.get(id);
+  }
+
+  /** The rollout, or UNKNOWN_ROLLOUT. */
+  require(id: string): RolloutRecord {
+    const r = this.rollouts.get(id);
+    if (!r) throw new BentoError('UNKNOWN_ROLLOUT', `no rollout ${id} (see \`bento-hub rollout status\`)`);
+    return r;
   }
 
   /** Newest first. */

@@ -45,3 +45,13 @@ export function rolloutDetail(r: RolloutRecord, members: ReadonlyMap<string, Mem
     members: hosts,
   };
 }
+
+/** How a finished rollout ended, in a sentence: "5 healthy, 1 skipped (offline)". */
+export function doneReason(ms: readonly MemberRecord[]): string {
+  const n = (s: MemberRecord['state']): number => ms.filter((m) => m.state === s).length;
+  const parts = [`${n('healthy')} healthy`];
+  if (n('failed')) parts.push(`${n('failed')} failed (within the threshold or resumed past)`);
+  if (n('skipped')) parts.push(`${n('skipped')} skipped (offline)`);
+  if (n('queued')) parts.push(`${n('queued')} queued until they connect`);
+  return parts.join(', ');
+}

@@ -131,3 +131,22 @@ test('hub restart: a result recorded just before the hub died, but not yet in th
   assert.equal(starts(second.live.get('b')), 1);
   await second.close();
 });
+
+test('--pause-after-canary: halts once the canary is healthy, with nothing else started; resume goes on with wave 2', async () => {
+  const h = await hub(new MemoryState(), ['a', 'b', 'c']);
+  const r = await h.engine.create({ hosts: ['a', 'b', 'c'], selection: { all: true, tags: [], hosts: [] }, options: options({ pauseAfterCanary: true }) });
+  await settle();
+  await h.end('a');
+  await settle();
+  const paused = h.store.get(r.id)!;
+  assert.deepEqual([paused.state, paused.wave, paused.reason], ['halted', 1, 'paused after the canary wave, as asked (--pause-after-canary); `bento-hub rollout resume` goes on']);
+  assert.deepEqual([starts(h.live.get('b')), starts(h.live.get('c'))], [0, 0]);
+  await h.engine.resume(r.id, { retryFailed: false });
+  await settle();
+  assert.deepEqual([starts(h.live.get('b')), starts(h.live.get('c'))], [1, 1]);
+  await h.end('b');
+  await h.end('c');
+  await settle();
+  assert.deepEqual([h.store.get(r.id)!.state, h.store.get(r.id)!.reason], ['done', '3 healthy']);
+  await h.close();
+});

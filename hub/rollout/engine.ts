@@ -125,7 +125,8 @@ export class RolloutEngine {
         if (o.retryFailed) await this.d.store.forget(id, m.host);
         else await this.d.store.saveMember({ ...m, acknowledged: true });
       }
-      const next: RolloutRecord = { ...r, state: 'running', reason: null };
+      // The admin has looked at the canary wave by now: --pause-after-canary does not pause a second time.
+      const next: RolloutRecord = { ...r, state: 'running', reason: null, opts: { ...r.opts, pauseAfterCanary: false } };
       await this.d.store.save(next);
       this.d.log.info({ rollout: id, retryFailed: o.retryFailed }, 'rollout resumed');
       await this.advance(id);
@@ -183,7 +184,10 @@ export class RolloutEngine {
 
   /** A host's job ended: healthy only on success (the agent reports it after its rollback window and health check). */
   private async settle(m: MemberRecord, rec: JobRecord | null, end: { outcome: string; reason: string | null }): Promise<void> {
-    await this.d.store.saveMember(afterEnd(m, { ...end, health: rec?.health ?? null }));
+    const next = afterEnd(m, { ...end, health: rec?.health ?? null });
+    // The same result again (an agent replaying a result whose ack it missed): a failure resumed past stays acknowledged.
+    if (next.state === m.state && next.reason === m.reason) return;
+    await this.d.store.saveMember(next);
   }
 
   /** Carry out decisions until the rollout needs an event to go on. */

@@ -150,3 +150,21 @@ test('--pause-after-canary: halts once the canary is healthy, with nothing else 
   assert.deepEqual([h.store.get(r.id)!.state, h.store.get(r.id)!.reason], ['done', '3 healthy']);
   await h.close();
 });
+
+test('a result replayed after a lost ack does not undo a resume: the failure stays acknowledged', async () => {
+  const h = await hub(new MemoryState(), ['a', 'b']);
+  // Paused after the canary too: a resume past the canary's failure does not pause a second time.
+  const r = await h.engine.create({ hosts: ['a', 'b'], selection: { all: true, tags: [], hosts: [] }, options: options({ pauseAfterCanary: true }) });
+  await settle();
+  await h.end('a', 'failure');
+  await settle();
+  assert.equal(h.store.get(r.id)!.state, 'halted');
+  await h.engine.resume(r.id, { retryFailed: false });
+  await settle();
+  assert.equal(starts(h.live.get('b')), 1, 'resumed past a\'s failure');
+  // The agent of a missed the ack and sends the same result again: the scheduler records it again and says so on the bus.
+  await h.end('a', 'failure');
+  await settle();
+  assert.deepEqual([h.store.get(r.id)!.state, h.store.member(r.id, 'a')!.acknowledged], ['running', true]);
+  await h.close();
+});

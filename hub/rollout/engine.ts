@@ -74,7 +74,7 @@ export class RolloutEngine {
 
   /** The ones `status` and the dashboard show: running or halted. */
   active(): RolloutSummary[] {
-    return this.summaries().filter((r) => r.state === 'running' || r.state === 'halted');
+    return this.d.store.all().filter((r) => r.state === 'running' || r.state === 'halted').map((r) => rolloutSummary(r, this.d.store.memberMap(r.id)));
   }
 
   /**

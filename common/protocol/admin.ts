@@ -11,7 +11,9 @@ export type AdminRequest =
   | { op: 'list' }
   | { op: 'trigger'; hosts: string[]; all: boolean; tags: string[]; action: Action; queue: boolean; follow: boolean;
       /** Switch to the store path of the host's last successful `bento-hub build` instead of rebuilding on the host. */
-      prebuilt?: boolean }
+      prebuilt?: boolean;
+      /** With follow: also follow jobs queued for hosts that are not connected, until they connect and finish. */
+      wait?: boolean }
   | { op: 'proxy'; host: string; port: number }
   | { op: 'status' }
   /** A staged rollout (docs/rollouts.md). Sizes and durations are the CLI's strings ("3", "25%", "10m"), parsed by the hub. */
@@ -28,6 +30,7 @@ const SCHEMAS: Record<AdminRequest['op'], Schema> = {
   trigger: {
     hosts: { t: 'strs', max: 63, maxItems: 10_000 }, all: { t: 'bool' }, tags: { t: 'strs', max: 63, maxItems: 64 },
     action: { t: 'str', max: 16, oneOf: ACTIONS }, queue: { t: 'bool' }, follow: { t: 'bool' }, prebuilt: { t: 'bool', opt: true },
+    wait: { t: 'bool', opt: true },
   },
   proxy: { host: { t: 'str', max: 63 }, port: { t: 'int', min: 1, max: 65535 } },
   status: {},
@@ -117,7 +120,9 @@ export type TriggerDisposition = 'dispatched' | 'coalesced' | 'queued';
 export type AdminEvent =
   | { ev: 'pong'; hubVersion: string }
   | { ev: 'list'; clients: ClientInfo[] }
-  | { ev: 'accepted'; host: string; jobId: string; disposition: TriggerDisposition; action: Action; storePath?: string }
+  | { ev: 'accepted'; host: string; jobId: string; disposition: TriggerDisposition; action: Action; storePath?: string;
+      /** The host is not connected: the job waits in its queue (followed only with the request's `wait`). */
+      offline?: true }
   | { ev: 'rejected'; host: string; code: string; message: string }
   | { ev: 'started'; host: string; jobId: string }
   | { ev: 'output'; host: string; jobId: string; stream: 'stdout' | 'stderr'; data: string }

@@ -10,6 +10,7 @@ export const ERRORS = {
   FLEET_EXISTS: { exit: 6, summary: 'fleet directory is already initialized' },
   HUB_ALREADY_RUNNING: { exit: 6, summary: 'another hub is already serving this fleet' },
   STATE_DIR_LOCKED: { exit: 6, summary: 'another agent is running on this state directory (each agent needs its own stateDir)' },
+  ADDRESS_IN_USE: { exit: 6, summary: 'a listen address (HOST:PORT) is already in use by another program' },
   HUB_NOT_RUNNING: { exit: 4, summary: 'the hub daemon is not running (no admin socket)' },
   AGENT_NOT_RUNNING: { exit: 4, summary: 'the agent is not running here, or its local socket is off' },
   UNKNOWN_HOST: { exit: 5, summary: 'no such host in the registry' },
@@ -29,6 +30,7 @@ export const ERRORS = {
   PROXY_FAILED: { exit: 1, summary: 'proxy refused or failed' },
   REPLACED: { exit: 1, summary: 'a newer connection from the same host replaced this one' },
   FORBIDDEN: { exit: 1, summary: 'operation not allowed' },
+  FORWARD_FAILED: { exit: 1, summary: 'the host could not connect to the port it forwards (connection refused: nothing listens there?)' },
   BUILD_FAILED: { exit: 1, summary: 'a host configuration did not build' },
   PUBLISH_REFUSED: { exit: 1, summary: 'a host configuration cannot be published (symlink leaving the fleet, special file, ...)' },
   HASH_MISMATCH: { exit: 1, summary: 'a downloaded configuration does not match its published content hash' },
@@ -42,6 +44,7 @@ export const ERRORS = {
   ROLLOUT_STATE: { exit: 6, summary: 'the rollout is not in a state that allows this (only a halted one resumes; a finished one cannot be aborted)' },
   ROLLOUT_HALTED: { exit: 7, summary: 'a rollout halted: failures in a wave passed its threshold, or it paused after the canary wave (`bento-hub rollout resume ID` or `abort ID`)' },
   ROLLOUT_ABORTED: { exit: 8, summary: 'a rollout was aborted before every host had its turn' },
+  CLUSTER_UNAVAILABLE: { exit: 1, summary: 'the cluster engine (NATS JetStream) cannot be reached, or refused this hub (credentials, TLS, no quorum)' },
   STATE_CONFLICT: { exit: 1, summary: 'the record changed since it was read (another writer won); read it again and retry' },
   INTERNAL: { exit: 1, summary: 'internal error' },
 } as const;

@@ -89,9 +89,12 @@ async function trigger(hub: TriggerDeps, req: Extract<AdminRequest, { op: 'trigg
       // --prebuilt: the host switches to the hub's last build for it (a clear rejection if there is none).
       const prebuilt = req.prebuilt ? await resolvePrebuilt(hub.fleetDir, host, hub.sessions.get(host)?.hello?.capabilities ?? null) : undefined;
       const r = await hub.scheduler.trigger(host, req.action, req.queue, prebuilt);
-      reply({ ev: 'accepted', host, jobId: r.jobId, disposition: r.disposition, action: r.action, ...(prebuilt ? { storePath: prebuilt.storePath } : {}) });
+      // A job queued for a host that is not connected runs whenever it connects, maybe never:
+      // following it would hold the admin's command silently, so only when asked to (wait).
+      const offline = !hub.sessions.get(host);
+      reply({ ev: 'accepted', host, jobId: r.jobId, disposition: r.disposition, action: r.action, ...(prebuilt ? { storePath: prebuilt.storePath } : {}), ...(offline ? { offline: true as const } : {}) });
       // Watching starts after job.start was sent, but before any reply can be read: that needs an I/O turn.
-      if (req.follow && !waiting.has(r.jobId)) {
+      if (req.follow && (!offline || req.wait === true) && !waiting.has(r.jobId)) {
         waiting.add(r.jobId);
         const sub = hub.bus.subscribe({ jobId: r.jobId }, (b) => {
           if (b.kind !== 'job') return;

@@ -8,11 +8,10 @@ import { ACTIONS, isAction } from '../../common/protocol/messages.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { AdminRequest } from '../../common/protocol/admin.js';
 import { OFFLINE_POLICIES, isRolloutId, type OfflinePolicy, type RolloutDetail, type RolloutSummary } from '../../common/protocol/rollout.js';
-import { fleetPaths } from '../fleet/paths.js';
-import { adminCall, adminRequest } from '../admin/client.js';
+import { adminCall, adminRequest, type AdminConnection } from '../admin/client.js';
 import { DEFAULT_MAX_IN_FLIGHT, DEFAULT_OFFLINE_TIMEOUT, rolloutOptions } from '../admin/rollout-ops.js';
 import { detailText, exitFor, finalReport, hostLine, listText, planText, summaryLine } from './rollout-report.js';
-import { fleetDir, printJson, str, strs } from './util.js';
+import { printJson, str, strs, withHub } from './util.js';
 
 const SUBCOMMANDS = ['start', 'resume', 'abort', 'status'] as const;
 type Sub = (typeof SUBCOMMANDS)[number];
@@ -74,24 +73,25 @@ export const rolloutCommand: CommandSpec = {
     for (const k of Object.keys(values)) {
       if (values[k] !== undefined && k !== 'json' && k !== 'dir' && !ALLOWED[sub].includes(k)) throw new BentoError('USAGE', `--${k} does not apply to \`rollout ${sub}\``);
     }
-    const socket = fleetPaths(fleetDir(values)).adminSocket;
     const json = values['json'] === true;
+    // Through withHub: a --dir that is no fleet says FLEET_NOT_INITIALIZED, not "hub not running".
+    const call = <E extends 'rollout' | 'rollouts'>(req: AdminRequest, want: E) => withHub(values, (socket) => adminCall(socket, req, want));
     if (sub === 'status') {
       if (args.length > 1) throw new BentoError('USAGE', 'rollout status takes at most one ID');
       if (args.length === 0) {
-        const { rollouts } = await adminCall(socket, { op: 'rollout.status' }, 'rollouts');
+        const { rollouts } = await call({ op: 'rollout.status' }, 'rollouts');
         if (json) printJson({ rollouts });
         else process.stdout.write(listText(rollouts, colour(process.stdout)));
         return 0;
       }
-      const { rollout } = await adminCall(socket, { op: 'rollout.status', id: rolloutId(args[0]) }, 'rollout');
+      const { rollout } = await call({ op: 'rollout.status', id: rolloutId(args[0]) }, 'rollout');
       if (json) printJson({ rollout });
       else process.stdout.write(detailText(rollout, colour(process.stdout)));
       return 0;
     }
     if (sub === 'abort') {
       if (args.length !== 1) throw new BentoError('USAGE', 'rollout abort takes one ID');
-      const { rollout } = await adminCall(socket, { op: 'rollout.abort', id: rolloutId(args[0]) }, 'rollout');
+      const { rollout } = await call({ op: 'rollout.abort', id: rolloutId(args[0]) }, 'rollout');
       if (json) printJson({ rollout });
       else process.stdout.write(`${finalReport(rollout, colour(process.stdout))}jobs already running finish; their results still show in \`bento-hub rollout status ${rollout.id}\`\n`);
       return 0;
@@ -104,7 +104,7 @@ export const rolloutCommand: CommandSpec = {
     } else {
       req = startRequest(values, args, !detach);
     }
-    return follow(socket, req, { json, detach });
+    return follow(await withHub(values, (socket) => adminRequest(socket, req)), { json, detach });
   },
 };
 
@@ -134,8 +134,8 @@ function startRequest(values: CommandContext['values'], hosts: string[], follow:
   return req;
 }
 
-async function follow(socket: string, req: AdminRequest, o: { json: boolean; detach: boolean }): Promise<number> {
-  const { events, socket: sock } = await adminRequest(socket, req);
+async function follow(conn: AdminConnection, o: { json: boolean; detach: boolean }): Promise<number> {
+  const { events, socket: sock } = conn;
   const out = process.stdout;
   const tty = out.isTTY === true && !o.json;
   const paint = colour(out);

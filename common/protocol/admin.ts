@@ -4,6 +4,7 @@
 import { check, known, type Schema } from './schema.js';
 import { BentoError } from './errors.js';
 import { ACTIONS, type Action, type Outcome } from './messages.js';
+import { OFFLINE_POLICIES, ROLLOUT_ID_RE, type OfflinePolicy, type RolloutDetail, type RolloutHostView, type RolloutSummary } from './rollout.js';
 
 export type AdminRequest =
   | { op: 'ping' }
@@ -14,7 +15,14 @@ export type AdminRequest =
       /** With follow: also follow jobs queued for hosts that are not connected, until they connect and finish. */
       wait?: boolean }
   | { op: 'proxy'; host: string; port: number }
-  | { op: 'status' };
+  | { op: 'status' }
+  /** A staged rollout (docs/rollouts.md). Sizes and durations are the CLI's strings ("3", "25%", "10m"), parsed by the hub. */
+  | { op: 'rollout.start'; hosts: string[]; all: boolean; tags: string[]; action: Action; follow: boolean;
+      canary?: string; waves?: string[]; maxInFlight?: string; maxFailures?: string; offline?: OfflinePolicy; offlineTimeout?: string;
+      pauseAfterCanary?: boolean }
+  | { op: 'rollout.resume'; id: string; retryFailed?: boolean; follow: boolean }
+  | { op: 'rollout.abort'; id: string }
+  | { op: 'rollout.status'; id?: string };
 
 /** One schema per admin op (exported for the protocol fuzzer's checks). */
 export const ADMIN_SCHEMAS: Readonly<Record<AdminRequest['op'], Schema>> = {
@@ -27,6 +35,17 @@ export const ADMIN_SCHEMAS: Readonly<Record<AdminRequest['op'], Schema>> = {
   },
   proxy: { host: { t: 'str', max: 63 }, port: { t: 'int', min: 1, max: 65535 } },
   status: {},
+  'rollout.start': {
+    hosts: { t: 'strs', max: 63, maxItems: 10_000 }, all: { t: 'bool' }, tags: { t: 'strs', max: 63, maxItems: 64 },
+    action: { t: 'str', max: 16, oneOf: ACTIONS }, follow: { t: 'bool' },
+    canary: { t: 'str', max: 8, opt: true }, waves: { t: 'strs', max: 8, maxItems: 32, opt: true },
+    maxInFlight: { t: 'str', max: 8, opt: true }, maxFailures: { t: 'str', max: 8, opt: true },
+    offline: { t: 'str', max: 8, oneOf: OFFLINE_POLICIES, opt: true }, offlineTimeout: { t: 'str', max: 12, opt: true },
+    pauseAfterCanary: { t: 'bool', opt: true },
+  },
+  'rollout.resume': { id: { t: 'str', max: 16, re: ROLLOUT_ID_RE }, retryFailed: { t: 'bool', opt: true }, follow: { t: 'bool' } },
+  'rollout.abort': { id: { t: 'str', max: 16, re: ROLLOUT_ID_RE } },
+  'rollout.status': { id: { t: 'str', max: 16, re: ROLLOUT_ID_RE, opt: true } },
 };
 
 export function parseAdminRequest(value: unknown): AdminRequest {
@@ -112,7 +131,12 @@ export type AdminEvent =
   | { ev: 'started'; host: string; jobId: string }
   | { ev: 'output'; host: string; jobId: string; stream: 'stdout' | 'stderr'; data: string }
   | { ev: 'end'; host: string; jobId: string; outcome: Outcome; exitCode: number | null; durationMs: number; reason?: string }
-  | { ev: 'status'; generatedAt: string; hosts: HostStatus[] }
+  /** `rollouts`: the running and halted rollouts (docs/rollouts.md); absent from hubs before rollouts. */
+  | { ev: 'status'; generatedAt: string; hosts: HostStatus[]; rollouts?: RolloutSummary[] }
+  | { ev: 'rollout'; rollout: RolloutDetail }
+  /** While following a rollout: the summary, and the hosts that changed since the last event. */
+  | { ev: 'rollout.progress'; rollout: RolloutSummary; changed: RolloutHostView[] }
+  | { ev: 'rollouts'; rollouts: RolloutSummary[] }
   | { ev: 'ready' }
   | { ev: 'done' }
   | { ev: 'error'; code: string; message: string };

@@ -49,6 +49,12 @@ export interface JobEnd {
   startedAt: string; durationMs: number; reason?: string; system?: string | null; replayed?: boolean;
   /** switch/test/boot: the published config hash the system now runs (as hello.configHash), null if unknown. */
   configHash?: string | null;
+  /**
+   * switch/test on a host whose agent has a health check (healthCommand): its
+   * verdict. Absent when the host has none or it did not run (the switch
+   * failed first). A failed check fails the job (and the rollback guard rolls it back).
+   */
+  health?: 'passed' | 'failed';
 }
 /**
  * Sent before a switch/test that the rollback guard protects: the connection
@@ -106,6 +112,7 @@ export const MESSAGE_SCHEMAS: Readonly<Record<Message['type'], Schema>> = {
     exitCode: { t: 'int', nullable: true }, startedAt: { t: 'str', max: 40 }, durationMs: { t: 'int', min: 0 },
     reason: { t: 'str', max: MAX_REASON, opt: true }, system: { t: 'str', max: 1024, opt: true, nullable: true },
     replayed: { t: 'bool', opt: true }, configHash: { t: 'str', max: 128, opt: true, nullable: true },
+    health: { t: 'str', max: 8, oneOf: ['passed', 'failed'], opt: true },
   },
   'job.guarded': { jobId, withinMs: { t: 'int', min: 0, max: 86_400_000 } },
   welcome: {

@@ -15,6 +15,8 @@ import { openProxy } from './proxy.js';
 import { collectStatus } from '../status/collect.js';
 import { clientInfo, type ReadSources } from '../status/read-model.js';
 import { resolvePrebuilt } from '../jobs/prebuilt.js';
+import type { RolloutEngine } from '../rollout/engine.js';
+import { rolloutOp } from './rollout-ops.js';
 
 export interface AdminDeps {
   registry: RegistryView;
@@ -25,6 +27,8 @@ export interface AdminDeps {
   sources: ReadSources;
   /** For --prebuilt (the hub's last build of a host). */
   fleetDir: string;
+  /** Staged rollouts (hub/rollout/): the rollout.* ops, and the `rollouts` of `status`. */
+  rollouts: RolloutEngine;
   log: Logger;
 }
 
@@ -48,7 +52,13 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
         await openProxy(hub, req, reply, sock);
         return;
       case 'status':
-        reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources) });
+        reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources), rollouts: hub.rollouts.active() });
+        return;
+      case 'rollout.start':
+      case 'rollout.resume':
+      case 'rollout.abort':
+      case 'rollout.status':
+        await rolloutOp(hub, req, reply, sock);
         return;
     }
   };

@@ -22,6 +22,11 @@ import { AdminServer } from './admin/server.js';
 import { makeAdminHandler } from './admin/handlers.js';
 import { startWsListener, type WsListener } from './server/ws-listener.js';
 import { registerAdmissionMetrics } from './metrics/admission-metrics.js';
+import { registerLimitsMetrics } from './metrics/limits-metrics.js';
+import { DEFAULT_HUB_LIMITS } from './fleet/limits.js';
+import { AdoptionLimiter } from './jobs/adopt-limits.js';
+import { FINAL_STATES } from './store/jobs.js';
+import { followerPolicy } from './events/follower.js';
 import { startWeb, type RunningWeb } from './web/server.js';
 import { SftpJail } from './sftp/jail.js';
 import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
@@ -80,7 +85,9 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     await registry.refresh();
     const backend = openFleetState(paths.root, log.child({ component: 'state' }));
     closing.push(() => backend.close());
-    const store = await JobStore.open(backend, { history: config.jobHistory, log: log.child({ component: 'jobs' }) });
+    // What peers may cost the hub (hub/fleet/limits.ts, docs/security.md "Limits").
+    const limits = config.limits ?? DEFAULT_HUB_LIMITS;
+    const store = await JobStore.open(backend, { history: config.jobHistory, limits, log: log.child({ component: 'jobs' }) });
     closing.push(() => store.close());
     const hostStates = await HostStateStore.open(backend);
     closing.push(() => hostStates.close());
@@ -88,7 +95,10 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     // Job events, connections and changes, for admins following a job, the dashboard and the metrics.
     const bus = new LocalEventBus(log.child({ component: 'events' }));
     closing.push(() => bus.close());
-    const scheduler = new Scheduler({ store, sessions, bus, log: log.child({ component: 'scheduler' }) });
+    const schedulerLog = log.child({ component: 'scheduler' });
+    const adoption = new AdoptionLimiter(limits, (id) => { const r = store.get(id); return r !== undefined && !FINAL_STATES.has(r.state); }, schedulerLog);
+    closing.push(() => adoption.close());
+    const scheduler = new Scheduler({ store, sessions, bus, log: schedulerLog, adoption });
     await scheduler.recover();
     closing.push(() => scheduler.close());
     // Staged rollouts (docs/rollouts.md): their own keyed store, driven by job ends on the bus.
@@ -114,7 +124,8 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       registry,
       log: sshLog,
       services: config.services ?? {},
-      limits: config.limits,
+      limits,
+      sessionLimits: limits,
       hooks: {
         ...presence({ sessions, hostStates, scheduler, bus, log: sshLog }),
         onSftp: (s, accept) => jail.serve(s.name, accept()),
@@ -129,8 +140,10 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     // Where hosts came from before this start: credit for their sources' reconnect storm (admission.ts).
     agentServer.admission.recall(Object.keys(registry.snapshot.hosts).flatMap((n) => hostStates.get(n) ?? []));
 
-    const admin = makeAdminHandler({ registry, sessions, scheduler, bus, sources, fleetDir: paths.root, rollouts, log });
-    const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }));
+    const admin = makeAdminHandler({ registry, sessions, scheduler, bus, sources, jobs: store, fleetDir: paths.root, rollouts, log });
+    // One bound for every follower (admin socket, dashboard streams): hub/events/follower.ts.
+    const followers = followerPolicy(limits);
+    const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }), followers);
     await adminServer.listen(config.adminGroup);
     closing.push(() => adminServer.close());
     const sshAddress = await bindListener('listen', listenAddr, () => agentServer.listen(listen.host, listen.port));
@@ -142,16 +155,17 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     });
     let ws: WsListener | null = null;
     if (wsListen) {
-      const started = await bindListener('wsListen', wsAddr!, () => startWsListener({ ...wsListen, path: config.wsPath, tls: config.tls, agentServer, limits: config.limits, log: log.child({ component: 'ws' }) }));
+      const started = await bindListener('wsListen', wsAddr!, () => startWsListener({ ...wsListen, path: config.wsPath, tls: config.tls, agentServer, limits, log: log.child({ component: 'ws' }) }));
       ws = started;
       closing.push(() => started.close());
     }
     const web = await startWeb(config, {
-      sources, jobs: store, bus, admin, fleetDir: paths.root, log: log.child({ component: 'web' }),
+      sources, jobs: store, bus, admin, fleetDir: paths.root, log: log.child({ component: 'web' }), followers,
       rollouts: { active: () => rollouts.active(), onChange: (fn) => rolloutStore.watchAll(fn) },
     });
     closing.push(() => web.close());
     registerAdmissionMetrics(web.metrics.registry, agentServer.admission);
+    registerLimitsMetrics(web.metrics.registry, { inbound: agentServer.inbound, adoption, followers: followers.stats, output: store.outputStats });
     sessions.startSweep();
     closing.push(() => sessions.stop());
     log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length }, 'hub serving');

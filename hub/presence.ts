@@ -24,7 +24,8 @@ export interface PresenceDeps {
 
 export interface PresenceHooks {
   onHello(s: LiveSession, hello: Hello): void;
-  onMessage(s: LiveSession, msg: AgentMessage): void;
+  /** Settles once the scheduler is done with the message (the session's inbound limits count it until then). */
+  onMessage(s: LiveSession, msg: AgentMessage): Promise<void>;
   onClose(s: LiveSession): void;
 }
 
@@ -54,7 +55,7 @@ export function presence(d: PresenceDeps): PresenceHooks {
         if (s.hello) s.hello.configHash = msg.configHash;
         hostStates.update(s.name, { configHash: msg.configHash }).catch(guard('host state write'));
       }
-      scheduler.onMessage(s, msg).catch(guard(`${msg.type} handling`));
+      return scheduler.onMessage(s, msg).catch(guard(`${msg.type} handling`));
     },
     onClose(s) {
       if (!s.hello || !sessions.remove(s)) return;

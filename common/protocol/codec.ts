@@ -20,7 +20,8 @@ export class LineDecoder {
   private failed = false;
 
   constructor(
-    private readonly onValue: (value: unknown) => void,
+    /** Each line's value, and the line's size in bytes (for callers that count what they hold). */
+    private readonly onValue: (value: unknown, bytes: number) => void,
     private readonly onError: (err: BentoError) => void,
     private readonly maxLineBytes = MAX_LINE_BYTES,
   ) {}
@@ -74,7 +75,7 @@ export class LineDecoder {
       this.onError(new BentoError('PROTOCOL_MALFORMED', `line is not valid JSON (${line.length} bytes)`));
       return false;
     }
-    this.onValue(value);
+    this.onValue(value, line.length);
     return !this.failed;
   }
 

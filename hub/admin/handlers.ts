@@ -17,6 +17,8 @@ import { clientInfo, type ReadSources } from '../status/read-model.js';
 import { resolvePrebuilt } from '../jobs/prebuilt.js';
 import type { RolloutEngine } from '../rollout/engine.js';
 import { rolloutOp } from './rollout-ops.js';
+import { jobOp } from './job-op.js';
+import type { JobStore } from '../store/jobs.js';
 
 export interface AdminDeps {
   registry: RegistryView;
@@ -27,6 +29,8 @@ export interface AdminDeps {
   sources: ReadSources;
   /** For --prebuilt (the hub's last build of a host). */
   fleetDir: string;
+  /** One job's record and stored output (`job`). */
+  jobs: Pick<JobStore, 'get' | 'readOutput'>;
   /** Staged rollouts (hub/rollout/): the rollout.* ops, and the `rollouts` of `status`. */
   rollouts: RolloutEngine;
   log: Logger;
@@ -50,6 +54,9 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
         return;
       case 'proxy':
         await openProxy(hub, req, reply, sock);
+        return;
+      case 'job':
+        await jobOp(hub, req, reply, sock);
         return;
       case 'status':
         reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources), rollouts: hub.rollouts.active() });

@@ -6,7 +6,7 @@ import { isHostPort } from './host-port.js';
 import { validateServices, type ServiceMap } from '../services/allow-list.js';
 import { validatePublishSettings, type PublishSettings } from '../publish/settings.js';
 import { validateDashboardSettings, validateMetricsSettings, type DashboardSettings, type MetricsSettings } from '../web/settings.js';
-import { validateLimits, type AdmissionLimits } from '../server/admission-limits.js';
+import { validateLimits, type HubLimits } from './limits.js';
 
 export interface HubConfig {
   /** ssh listen address, HOST:PORT. */
@@ -31,8 +31,8 @@ export interface HubConfig {
   services?: ServiceMap;
   /** Where host secrets live, DIR/NAME/ (relative to the fleet dir); absent = hosts/NAME/secrets/ (hub/secrets/). */
   secretsDir?: string;
-  /** Unauthenticated connections: deadlines, slots, per-source limits, penalties (hub/server/admission-limits.ts, docs/security.md); absent = defaults. */
-  limits?: AdmissionLimits;
+  /** What peers may cost the hub: handshakes, in-flight messages, adopted jobs, stored output, followers (hub/fleet/limits.ts, docs/security.md); absent = defaults. */
+  limits?: HubLimits;
 }
 
 export const DEFAULT_HUB_CONFIG: HubConfig = {

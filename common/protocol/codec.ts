@@ -56,7 +56,8 @@ export class LineDecoder {
   private append(bytes: Buffer): void {
     const need = this.pendingBytes + bytes.length;
     if (!this.pending || this.pending.length < need) {
-      const size = Math.min(this.maxLineBytes, Math.max(need, MIN_PENDING, 2 * (this.pending?.length ?? 0)));
+      // Twice what is needed: a line spanning two packets (a 32 KiB output line) costs one buffer, not two.
+      const size = Math.min(this.maxLineBytes, Math.max(2 * need, MIN_PENDING, 2 * (this.pending?.length ?? 0)));
       const grown = Buffer.allocUnsafe(size);
       if (this.pending) this.pending.copy(grown, 0, 0, this.pendingBytes);
       this.pending = grown;

@@ -18,7 +18,7 @@ export interface LimitsMetricsDeps {
 export function registerLimitsMetrics(r: MetricsRegistry, d: LimitsMetricsDeps): void {
   const { inbound, adoption, followers, output } = d;
   const counter = r.counterFrom.bind(r);
-  counter('bento_sessions_throttled_total', 'Times the hub stopped reading an agent\'s control channel because its messages waited beyond limits.sessionQueuedMessages or sessionQueuedBytes (SSH flow control; resumed at half).', () => [[{}, inbound.throttledTotal]]);
+  counter('bento_sessions_throttled_total', 'Times the hub stopped reading an agent\'s control channel (SSH flow control), by reason: queue (its messages waited beyond limits.sessionQueuedMessages or sessionQueuedBytes; resumed at half), rate (over limits.sessionBytesPerSecond).', () => [[{ reason: 'queue' }, inbound.throttledTotal.queue], [{ reason: 'rate' }, inbound.throttledTotal.rate]]);
   r.gauge('bento_sessions_throttled', 'Agent sessions whose control channel is not being read right now.', () => [[{}, inbound.throttledNow]]);
   counter('bento_sessions_cut_total', 'Agent connections cut because the agent kept sending after the hub stopped reading (reason overrun: more than limits.sessionOverrunBytes; it ignores the SSH window).', () => [[{ reason: 'overrun' }, inbound.overrunTotal]]);
   counter('bento_jobs_adoption_refused_total', 'Jobs an agent reported that the hub has no record of and refused to record, by reason: open (limits.adoptOpenPerHost), window (limits.adoptPerWindow).', () => [[{ reason: 'open' }, adoption.refused.open], [{ reason: 'window' }, adoption.refused.window]]);

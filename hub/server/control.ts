@@ -45,6 +45,7 @@ export function attachControl(session: LiveSession, channel: ServerChannel, o: C
     session.close(err.code, err.message);
   };
   const decoder = new LineDecoder((value, bytes) => {
+    gate?.charge(bytes + 1);
     try {
       handle(parseMessage(value, 'agent'), bytes);
     } catch (err) {

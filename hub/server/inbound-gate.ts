@@ -13,6 +13,14 @@
 // block: at most its window (2 MiB) more arrives. A peer that ignores the
 // window (ssh2 accepts a packet that overshoots it, and then every later one)
 // is cut once the channel holds sessionOverrunBytes.
+//
+// The same pause holds a session to sessionBytesPerSecond on average (a token
+// bucket of sessionBurstBytes): what one host sends costs the hub's one
+// thread CPU and, through the garbage collector and the allocator, memory in
+// proportion to its rate; a host flooding at network speed (85 MB/s on
+// loopback) took ~90 MiB of transient RSS and a share of every other host's
+// trigger latency. Agents print build logs at KB/s; a replayed outbox is a
+// burst of about 1 MB.
 import type { Logger } from '../../common/platform/log.js';
 import { LogThrottle } from '../../common/platform/log-throttle.js';
 
@@ -23,18 +31,26 @@ export interface SessionLimits {
   sessionQueuedBytes: number;
   /** Bytes a paused control channel may hold (a peer that respects the SSH window sends at most ~4 MiB); more cut the connection. */
   sessionOverrunBytes: number;
+  /** Bytes per second one agent may send on its control channel, on average; faster pauses its reading. */
+  sessionBytesPerSecond: number;
+  /** Bytes it may send at once above that rate (a burst: a replayed outbox, a chatty build). */
+  sessionBurstBytes: number;
 }
 
 export const SESSION_DEFAULTS: Readonly<SessionLimits> = Object.freeze({
-  sessionQueuedMessages: 256,
-  sessionQueuedBytes: 4 * 1024 * 1024,
+  sessionQueuedMessages: 64,
+  sessionQueuedBytes: 1024 * 1024,
   sessionOverrunBytes: 8 * 1024 * 1024,
+  sessionBytesPerSecond: 2 * 1024 * 1024,
+  sessionBurstBytes: 4 * 1024 * 1024,
 });
 
 export const SESSION_RANGES: Record<keyof SessionLimits, [number, number]> = {
   sessionQueuedMessages: [2, 1_000_000],
   sessionQueuedBytes: [128 * 1024, 1024 * 1024 * 1024],
   sessionOverrunBytes: [6 * 1024 * 1024, 1024 * 1024 * 1024],
+  sessionBytesPerSecond: [64 * 1024, 1024 * 1024 * 1024],
+  sessionBurstBytes: [64 * 1024, 1024 * 1024 * 1024],
 };
 
 /** The part of an ssh2 channel the gate drives. */
@@ -46,8 +62,8 @@ export interface PausableChannel {
 
 /** Counts and log lines for every session of one hub (metrics: hub/metrics/limits-metrics.ts). */
 export class InboundMonitor {
-  /** Times a session's control channel was paused, and sessions paused now. */
-  throttledTotal = 0;
+  /** Times a session's control channel was paused (by what paused it first), and sessions paused now. */
+  readonly throttledTotal: Record<ThrottleReason, number> = { queue: 0, rate: 0 };
   throttledNow = 0;
   /** Connections cut for ignoring the window. */
   overrunTotal = 0;
@@ -62,11 +78,14 @@ export class InboundMonitor {
     return new InboundGate(host, channel, this, cut);
   }
 
-  /** @internal */ paused(host: string, messages: number, bytes: number): void {
-    this.throttledTotal++;
+  /** @internal */ paused(host: string, why: ThrottleReason, messages: number, bytes: number): void {
+    this.throttledTotal[why]++;
     this.throttledNow++;
-    this.throttle.warn('throttled', { source: host, host, messages, bytes },
-      'agent sends faster than the hub handles its messages: stopped reading its control channel (SSH flow control) until it catches up');
+    const what = why === 'queue'
+      ? 'agent sends faster than the hub handles its messages (limits.sessionQueuedMessages/sessionQueuedBytes)'
+      : 'agent sends more than limits.sessionBytesPerSecond';
+    this.throttle.warn(`throttled-${why}`, { source: host, host, reason: why, messages, bytes },
+      `${what}: stopped reading its control channel (SSH flow control) until it catches up`);
   }
 
   /** @internal */ resumed(): void {
@@ -84,42 +103,58 @@ export class InboundMonitor {
   }
 }
 
+export type ThrottleReason = 'queue' | 'rate';
+
 export class InboundGate {
   private messages = 0;
   private bytes = 0;
-  private paused = false;
+  /** Why reading is paused now: its messages wait (queue), or it used up its byte rate (rate). */
+  private readonly why = new Set<ThrottleReason>();
   private done = false;
+  /** Token bucket of sessionBytesPerSecond with sessionBurstBytes: bytes it may still send now. */
+  private tokens: number;
+  private refilledAt = Date.now();
+  private rateTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly host: string,
     private readonly channel: PausableChannel,
     private readonly monitor: InboundMonitor,
     private readonly cut: (message: string) => void,
-  ) {}
+  ) {
+    this.tokens = monitor.limits.sessionBurstBytes;
+  }
+
+  /** Every line read from the channel is charged to the session's byte rate. */
+  charge(bytes: number): void {
+    if (this.done) return;
+    this.refill();
+    this.tokens -= bytes;
+    if (this.tokens < 0 && !this.why.has('rate')) {
+      this.pause('rate');
+      this.armRate();
+    }
+  }
 
   /** A message of `bytes` was read; call the returned function once the hub is done with it. */
   take(bytes: number): () => void {
     this.messages++;
     this.bytes += bytes;
     const l = this.monitor.limits;
-    if (!this.paused && !this.done && (this.messages > l.sessionQueuedMessages || this.bytes > l.sessionQueuedBytes)) {
-      this.paused = true;
-      this.channel.pause();
-      this.monitor.paused(this.host, this.messages, this.bytes);
-    }
+    if (!this.why.has('queue') && !this.done && (this.messages > l.sessionQueuedMessages || this.bytes > l.sessionQueuedBytes)) this.pause('queue');
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.messages--;
       this.bytes -= bytes;
-      if (this.paused && this.messages <= l.sessionQueuedMessages / 2 && this.bytes <= l.sessionQueuedBytes / 2) this.resume();
+      if (this.why.has('queue') && this.messages <= l.sessionQueuedMessages / 2 && this.bytes <= l.sessionQueuedBytes / 2) this.unpause('queue');
     };
   }
 
   /** After bytes arrived on the connection: a paused channel that keeps filling belongs to a peer ignoring the window. */
   check(): void {
-    if (!this.paused || this.done) return;
+    if (this.why.size === 0 || this.done) return;
     const held = this.channel.readableLength;
     if (held <= this.monitor.limits.sessionOverrunBytes) return;
     this.close();
@@ -131,12 +166,43 @@ export class InboundGate {
   close(): void {
     if (this.done) return;
     this.done = true;
-    if (this.paused) this.monitor.resumed();
-    this.paused = false;
+    if (this.rateTimer) clearTimeout(this.rateTimer);
+    this.rateTimer = null;
+    if (this.why.size > 0) this.monitor.resumed();
+    this.why.clear();
   }
 
-  private resume(): void {
-    this.paused = false;
+  private refill(): void {
+    const now = Date.now();
+    const l = this.monitor.limits;
+    this.tokens = Math.min(l.sessionBurstBytes, this.tokens + ((now - this.refilledAt) * l.sessionBytesPerSecond) / 1000);
+    this.refilledAt = now;
+  }
+
+  /** A timer only while the session is over its rate: idle and well-behaved sessions have none. */
+  private armRate(): void {
+    const wait = Math.ceil((-this.tokens * 1000) / this.monitor.limits.sessionBytesPerSecond);
+    this.rateTimer = setTimeout(() => {
+      this.rateTimer = null;
+      if (this.done) return;
+      this.refill();
+      if (this.tokens >= 0) this.unpause('rate');
+      else this.armRate();
+    }, Math.max(1, wait));
+    this.rateTimer.unref();
+  }
+
+  private pause(why: ThrottleReason): void {
+    if (this.done) return;
+    const was = this.why.size;
+    this.why.add(why);
+    if (was > 0) return;
+    this.channel.pause();
+    this.monitor.paused(this.host, why, this.messages, this.bytes);
+  }
+
+  private unpause(why: ThrottleReason): void {
+    if (!this.why.delete(why) || this.why.size > 0 || this.done) return;
     this.monitor.resumed();
     this.channel.resume();
   }

@@ -94,9 +94,13 @@ interface OpenJob {
   cutBytes: number;
 }
 
+/** Characters JSON escapes (and so stores as more bytes than they are; surrogates: a lone one is escaped). */
+const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+
 /** What a stored line costs on disk: its JSON text and the framing around it. */
 export function lineCost(data: string): number {
-  return Buffer.byteLength(JSON.stringify(data)) + 16;
+  // Plain text (nearly every line) is costed without building its JSON a second time.
+  return (ESCAPED.test(data) ? Buffer.byteLength(JSON.stringify(data)) : Buffer.byteLength(data) + 2) + 16;
 }
 
 export function cutMarker(lines: number, bytes: number, limits: OutputLimits): string {

@@ -98,7 +98,7 @@ function line(i: number, size: number): string {
 }
 
 test('over the limits the hub stops reading: the channel window is not extended and the client\'s writes block; everything arrives in order once the hub catches up', async () => {
-  const r = await rig({ sessionQueuedMessages: 64, sessionQueuedBytes: 1024 * 1024 });
+  const r = await rig({ sessionQueuedMessages: 64, sessionQueuedBytes: 1024 * 1024, sessionBytesPerSecond: 1024 * 1024 * 1024, sessionBurstBytes: 1024 * 1024 * 1024 });
   try {
     // 40 MB offered as fast as the client's channel takes it.
     const total = 1300;
@@ -121,7 +121,7 @@ test('over the limits the hub stops reading: the channel window is not extended 
     assert.ok(outgoing.window < 32 * 1024, `the client's window is ${outgoing.window}`);
     assert.ok(r.channel.writableLength > 30 * 1024 * 1024, `the client holds ${r.channel.writableLength} unsent bytes`);
     assert.equal(r.channel.write(line(total, 10)), false, 'a write reports backpressure');
-    assert.equal(r.monitor.throttledTotal, 1);
+    assert.deepEqual(r.monitor.throttledTotal, { queue: 1, rate: 0 });
 
     r.release();
     await waitFor('every message', () => r.got.length === total + 1, 60_000, 100);
@@ -135,7 +135,7 @@ test('over the limits the hub stops reading: the channel window is not extended 
 });
 
 test('a client that ignores the window is cut with INBOUND_OVERRUN once the paused channel holds more than sessionOverrunBytes', async () => {
-  const r = await rig({ sessionQueuedMessages: 8, sessionOverrunBytes: 6 * 1024 * 1024 });
+  const r = await rig({ sessionQueuedMessages: 8, sessionOverrunBytes: 6 * 1024 * 1024, sessionBytesPerSecond: 1024 * 1024 * 1024, sessionBurstBytes: 1024 * 1024 * 1024 });
   try {
     // A hostile peer: whatever window the hub grants, it behaves as if it had plenty.
     const outgoing = (r.channel as unknown as { outgoing: { window: number } }).outgoing;
@@ -149,6 +149,34 @@ test('a client that ignores the window is cut with INBOUND_OVERRUN once the paus
     assert.match(r.received(), /"code":"INBOUND_OVERRUN"/);
     assert.equal(r.monitor.overrunTotal, 1);
     assert.ok(r.got.length < 600, 'cut before it could deliver everything');
+  } finally {
+    await r.stop();
+  }
+});
+
+test('a session is held to sessionBytesPerSecond past its burst: the hub reads no faster, and the client\'s writes wait', async () => {
+  const rate = 2 * 1024 * 1024;
+  const burst = 2 * 1024 * 1024;
+  const r = await rig({ sessionBytesPerSecond: rate, sessionBurstBytes: burst });
+  try {
+    r.release(); // the handler keeps up: only the rate limits
+    const total = 400; // 12 MB
+    const t0 = Date.now();
+    for (let i = 0; i < total; i++) r.channel.write(line(i, 30_000));
+    // Sampled while it flows: never more than the burst plus the rate so far, plus what one window lets through.
+    const window = 4.5 * 1024 * 1024;
+    let samples = 0;
+    while (r.got.length < total && Date.now() - t0 < 60_000) {
+      const got = r.got.length * 30_100;
+      const allowed = burst + (rate * (Date.now() - t0)) / 1000 + window;
+      assert.ok(got <= allowed, `read ${got} bytes after ${Date.now() - t0} ms (allowed ${allowed})`);
+      samples++;
+      await sleep(100);
+    }
+    assert.equal(r.got.length, total, 'everything arrives');
+    assert.ok(samples > 10, 'it took a while');
+    assert.ok(r.monitor.throttledTotal.rate >= 1);
+    assert.ok(r.channel.writableLength === 0);
   } finally {
     await r.stop();
   }

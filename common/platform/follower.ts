@@ -10,9 +10,12 @@
 //   - Text goes straight to the output while it accepts more (write() true);
 //     once it does not, text waits here until 'drain'.
 //   - Skippable text (a job's output lines: push(text, group)) waits up to
-//     maxQueuedBytes. Past that it is skipped and counted per group; where the
-//     skipped lines were, the reader later gets one notice saying how many
-//     lines and bytes, and where the full log is (skipped()).
+//     maxQueuedBytes. Past that the oldest waiting lines make room for the
+//     new one: they are skipped and counted per group, and where they were
+//     the reader later gets one notice saying how many lines and bytes, and
+//     where the full log is (skipped()). The newest lines are kept because
+//     they matter most: a failed build says why at its end, and a reader who
+//     comes back wants to see where the job is now.
 //   - Other text (starts, ends, summaries: few, and needed) is never skipped;
 //     past maxKeptBytes of it the reader is too far behind to help: the
 //     stream is cut, with one last notice (cut()).
@@ -61,9 +64,10 @@ export interface FollowerOptions {
   stats?: FollowerStats;
 }
 
-interface Text { text: string; group: string | null }
+interface Text { text: string; group: string | null; bytes: number }
 interface Gap { gap: string; lines: number; bytes: number }
-type Item = Text | Gap;
+/** null: a line that was skipped after it was queued (its gap notice is earlier in the queue). */
+type Item = Text | Gap | null;
 
 export class Follower {
   private queue: Item[] = [];
@@ -72,6 +76,8 @@ export class Follower {
   private kept = 0;
   /** The gap notice still waiting in the queue, per group: more skipped lines join it. */
   private readonly gaps = new Map<string, Gap>();
+  /** Queue items before this index are no skippable lines (gaps, skipped places, kept text): where eviction looks first. */
+  private evictFrom = 0;
   private waiting = false;
   private ending: string | null = null;
   private done = false;
@@ -99,23 +105,28 @@ export class Follower {
     else this.closers.push(fn);
   }
 
-  /** Send text; with a group it may be skipped when the reader falls behind. */
-  push(text: string, group?: string): void {
+  /**
+   * Send text; with a group it may be skipped when the reader falls behind;
+   * `bytes` is what it counts in a skip notice (default: the text's size; a
+   * caller may count only a line's data).
+   */
+  push(text: string, group?: string, bytes?: number): void {
     if (!this.open) return;
-    if (this.head === this.queue.length && !this.o.out.writableNeedDrain) {
+    const behind = this.head < this.queue.length || this.o.out.writableNeedDrain;
+    if (!behind) {
       if (!this.o.out.write(text)) this.wait();
       return;
     }
     const size = Buffer.byteLength(text);
     // One item always fits, whatever its size (a fleet page's first render of 10,000 rows).
     if (group !== undefined) {
-      if (this.queued > 0 && this.queued + size > this.o.maxQueuedBytes) return this.skip(group, size);
+      while (this.queued > 0 && this.queued + size > this.o.maxQueuedBytes && this.evictOldest());
       this.queued += size;
     } else {
       if (this.kept > 0 && this.kept + size > this.o.maxKeptBytes) return this.cutNow();
       this.kept += size;
     }
-    this.queue.push({ text, group: group ?? null });
+    this.queue.push({ text, group: group ?? null, bytes: bytes ?? size });
     this.noteBehind();
     this.wait();
   }
@@ -140,18 +151,31 @@ export class Follower {
     else this.wait();
   }
 
-  private skip(group: string, size: number): void {
+  /** Skip the oldest waiting line: its place becomes (or joins) its group's gap notice. False when none waits. */
+  private evictOldest(): boolean {
+    let i = Math.max(this.evictFrom, this.head);
+    while (i < this.queue.length) {
+      const it = this.queue[i];
+      if (it && 'text' in it && it.group !== null) break;
+      i++;
+    }
+    this.evictFrom = i;
+    if (i >= this.queue.length) return false;
+    const line = this.queue[i] as Text;
+    const group = line.group!;
+    this.queued -= Buffer.byteLength(line.text);
     let gap = this.gaps.get(group);
-    if (!gap) {
+    if (gap) {
+      this.queue[i] = null;
+    } else {
       gap = { gap: group, lines: 0, bytes: 0 };
       this.gaps.set(group, gap);
-      this.queue.push(gap);
+      this.queue[i] = gap;
     }
     gap.lines++;
-    gap.bytes += size;
-    if (this.o.stats) { this.o.stats.skippedLines++; this.o.stats.skippedBytes += size; }
-    this.noteBehind();
-    this.wait();
+    gap.bytes += line.bytes;
+    if (this.o.stats) { this.o.stats.skippedLines++; this.o.stats.skippedBytes += line.bytes; }
+    return true;
   }
 
   private wait(): void {
@@ -167,8 +191,9 @@ export class Follower {
     out.cork?.();
     try {
       while (this.head < this.queue.length && !out.writableNeedDrain) {
-        const item = this.queue[this.head]!;
-        this.queue[this.head++] = undefined as unknown as Item;
+        const item = this.queue[this.head];
+        this.queue[this.head++] = null;
+        if (!item) continue;
         let text: string;
         if ('gap' in item) {
           this.gaps.delete(item.gap);
@@ -187,10 +212,12 @@ export class Follower {
     if (this.head === this.queue.length) {
       this.queue = [];
       this.head = 0;
+      this.evictFrom = 0;
       this.noteCaughtUp();
       if (this.ending !== null && !out.writableNeedDrain) return this.close();
     } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
       this.queue = this.queue.slice(this.head);
+      this.evictFrom = Math.max(0, this.evictFrom - this.head);
       this.head = 0;
     }
     if (this.head < this.queue.length || this.ending !== null) this.wait();
@@ -220,6 +247,7 @@ export class Follower {
   private clear(): void {
     this.queue = [];
     this.head = 0;
+    this.evictFrom = 0;
     this.queued = 0;
     this.kept = 0;
     this.gaps.clear();

@@ -52,7 +52,8 @@ export class SseStream {
   /** One event. With a group (a job id), a line that may be skipped when the page falls behind. */
   send(event: string, data: unknown, group?: string): void {
     if (this.closed) return;
-    this.follower.push(frame(event, data), group);
+    if (group === undefined) this.follower.push(frame(event, data));
+    else this.follower.push(frame(event, data), group, lineBytes(data));
   }
 
   /** A comment; only when nothing waits (a stream that is behind is not idle). */
@@ -74,6 +75,12 @@ export class SseStream {
     this.follower.end();
     for (const fn of this.closers.splice(0)) fn();
   }
+}
+
+/** What a skipped line counts: its data when it is an output line ({ data }), else its JSON. */
+function lineBytes(data: unknown): number {
+  const d = (data as { data?: unknown } | null)?.data;
+  return typeof d === 'string' ? Buffer.byteLength(d) : Buffer.byteLength(JSON.stringify(data) ?? '');
 }
 
 function frame(event: string, data: unknown): string {

@@ -18,7 +18,7 @@ export interface JobOpDeps {
   bus: EventBus;
 }
 
-/** Stored output read per page; the next page is read once the reader took this one. */
+/** Stored output handed to the reader per page; the next page once the reader took this one. */
 const PAGE_BYTES = 256 * 1024;
 /** Live output collected while the log is read; past it, the lines are read from the store again instead. */
 const PENDING_BYTES = 4 * 1024 * 1024;
@@ -74,19 +74,27 @@ export async function jobOp(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job'
   try {
     reply({ ev: 'job', job: jobInfo(rec) });
     // The stored log, page by page, at the reader's pace; again while live lines were missed meanwhile.
+    // One read per pass (a file backend reads the whole log for each read, so
+    // no paging by reads), handed out a page at a time as the reader takes it.
     for (;;) {
       missed = false;
       pendingBytes = 0;
-      for (;;) {
-        const page = await d.jobs.readOutput(id, { afterSeq: lastSeq, limitBytes: PAGE_BYTES });
-        if (left) return;
-        if (page.length === 0) break;
-        for (const l of page) sendStored(reply, host, id, l);
-        lastSeq = page.at(-1)!.seq;
-        await reply.flushed?.();
-        if (left) return;
+      const stored = await d.jobs.readOutput(id, { afterSeq: lastSeq });
+      if (left) return;
+      let page = 0;
+      for (const l of stored) {
+        sendStored(reply, host, id, l);
+        lastSeq = l.seq;
+        if ((page += l.data.length) >= PAGE_BYTES) {
+          page = 0;
+          await reply.flushed?.();
+          if (left) return;
+        }
       }
-      if (!missed) break;
+      await reply.flushed?.();
+      if (left) return;
+      if (!missed && stored.length === 0) break;
+      if (!missed && !req.follow) break;
     }
     if (!sub) return;
     // Caught up, in the same turn as the last read: from here every event goes straight out.

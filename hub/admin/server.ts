@@ -85,7 +85,8 @@ export class AdminServer {
           process.nextTick(() => sock.uncork());
         }
         // A job's output lines may be skipped for a reader that fell behind; nothing else is.
-        follower.push(encodeLine(e), e.ev === 'output' ? `${e.host}/${e.jobId}` : undefined);
+        if (e.ev === 'output') follower.push(encodeLine(e), `${e.host}/${e.jobId}`, Buffer.byteLength(e.data));
+        else follower.push(encodeLine(e));
       };
       reply.flushed = () => follower.flushed();
       this.handler(req, reply, sock).then(

@@ -3,7 +3,7 @@
 // queued job: until its host connects and runs it). The hub joins the stored
 // and the live lines by their seq, so nothing is missed or repeated.
 import type { CommandSpec } from '../../common/platform/cli.js';
-import { colour, EXIT_DETACHED } from '../../common/platform/cli.js';
+import { colour, drained, EXIT_DETACHED } from '../../common/platform/cli.js';
 import type { AdminEvent, JobInfo } from '../../common/protocol/admin.js';
 import { BentoError, ERRORS } from '../../common/protocol/errors.js';
 import { isJobId } from '../../common/protocol/names.js';
@@ -73,6 +73,7 @@ export const jobCommand: CommandSpec = {
           default:
             break;
         }
+        await drained(process.stdout);
       }
     } catch (err) {
       if (!detached) throw err;

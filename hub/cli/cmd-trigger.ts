@@ -1,6 +1,6 @@
 // `bento-hub trigger`: push a rebuild and follow its output live.
 import type { CommandSpec } from '../../common/platform/cli.js';
-import { colour, EXIT_DETACHED } from '../../common/platform/cli.js';
+import { colour, drained, EXIT_DETACHED } from '../../common/platform/cli.js';
 import { ACTIONS, isAction, type Outcome } from '../../common/protocol/messages.js';
 import { BentoError, ERRORS, isErrorCode } from '../../common/protocol/errors.js';
 import { adminRequest } from '../admin/client.js';
@@ -119,6 +119,7 @@ export const triggerCommand: CommandSpec = {
           default:
             break;
         }
+        await drained(process.stdout);
       }
     } catch (err) {
       if (!detached) throw err;

@@ -39,7 +39,7 @@ function follower(out: net.Socket, stats: FollowerStats, maxQueuedBytes = 64 * 1
   });
 }
 
-test('a reader that stops reading: the writer holds at most its bound, the rest is skipped and announced in place once the reader catches up', async () => {
+test('a reader that stops reading: the writer holds at most its bound; the oldest waiting lines are skipped, announced in place, the newest kept', async () => {
   const p = await pair();
   try {
     p.client.pause();
@@ -69,6 +69,7 @@ test('a reader that stops reading: the writer holds at most its bound, the rest 
     assert.equal(Number(n), stats.skippedLines, 'the notice counts every skipped line');
     assert.equal(before.length + Number(n) + after.length, 50_000, 'every line is sent or counted');
     assert.ok(after.every((x, i) => i === 0 || x === after[i - 1]! + 1), 'lines after the gap in order');
+    assert.equal(after.at(-1), 49_999, 'the newest lines are the ones kept');
     assert.equal(stats.behind, 0, 'caught up');
   } finally {
     await p.close();

@@ -55,11 +55,8 @@ export class HubConnection {
   private readonly client = new Client();
   /** The control channel's bounded writer (null until the channel opens). */
   private out: Follower | null = null;
-  private channel: ClientChannel | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private lastInbound = Date.now();
-  /** When our sends last waited for the hub to read them (see startHeartbeat). */
-  private waitedAt = 0;
   private seq = 0;
   private ended = false;
   private endReason: BentoError | null = null;
@@ -85,7 +82,6 @@ export class HubConnection {
       this.client.on('ready', () => {
         this.client.subsys(CONTROL_SUBSYSTEM, (err, ch) => {
           if (err) return fail(new BentoError('CONNECT_FAILED', `hub refused the control channel: ${err.message}`));
-          this.channel = ch;
           this.out = this.follower(ch);
           this.attach(ch, (w) => { clearTimeout(timer); resolve(w); });
           this.send({ type: 'hello', ...opts.hello });
@@ -157,11 +153,7 @@ export class HubConnection {
 
   private startHeartbeat(periodMs: number): void {
     this.heartbeat = setInterval(() => {
-      // A hub that holds this agent to its byte rate (SSH flow control) reads our heartbeats late, behind
-      // our output: while our sends wait, and for 2.5 periods after, the SSH keepalive (every keepaliveMs)
-      // judges whether it is alive.
-      if (this.sendsWaiting) this.waitedAt = Date.now();
-      if (Date.now() - Math.max(this.lastInbound, this.waitedAt) > periodMs * 2.5) {
+      if (Date.now() - this.lastInbound > periodMs * 2.5) {
         this.opts.log.warn({ silentMs: Date.now() - this.lastInbound }, 'hub missed heartbeats; dropping the connection');
         this.shutdown(new BentoError('CONNECT_FAILED', 'hub stopped answering heartbeats'));
         return;
@@ -193,11 +185,6 @@ export class HubConnection {
       // The hub has not read for long: end the channel; the agent reconnects and replays its results.
       cut: () => '',
     });
-  }
-
-  /** Our messages wait for the hub to read them (it applies flow control, or it is gone). */
-  private get sendsWaiting(): boolean {
-    return (this.out?.heldBytes ?? 0) > 0 || (this.channel?.writableLength ?? 0) > 0;
   }
 
   private get keepaliveMs(): number {

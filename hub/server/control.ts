@@ -14,6 +14,9 @@ import type { Logger } from '../../common/platform/log.js';
 import type { LiveSession } from './live-session.js';
 import type { InboundMonitor } from './inbound-gate.js';
 
+/** What one message counts toward limits.sessionBytesPerSecond beyond its bytes. */
+const MESSAGE_OVERHEAD_BYTES = 256;
+
 export interface ControlHooks {
   /** A valid hello arrived: the session is now live. */
   onHello(session: LiveSession, hello: Hello): void;
@@ -35,7 +38,13 @@ export interface ControlOptions {
 export function attachControl(session: LiveSession, channel: ServerChannel, o: ControlOptions): void {
   const { hooks, log } = o;
   session.channel = channel;
-  const gate = o.inbound?.gate(session.name, channel, (message) => session.close('INBOUND_OVERRUN', message)) ?? null;
+  const gate = o.inbound?.gate({
+    host: session.name, channel,
+    cut: (message) => session.close('INBOUND_OVERRUN', message),
+    // While the hub does not read, the agent's heartbeats wait unanswered in the channel: say it is alive.
+    awake: () => { session.send({ type: 'heartbeat', seq: 0 }); },
+    awakeMs: Math.max(50, Math.floor(hooks.heartbeatMs() / 2)),
+  }) ?? null;
   session.inbound = gate;
   /** Heartbeat echoes written while the peer was not reading, released when it reads again. */
   const unread: Array<() => void> = [];
@@ -45,7 +54,8 @@ export function attachControl(session: LiveSession, channel: ServerChannel, o: C
     session.close(err.code, err.message);
   };
   const decoder = new LineDecoder((value, bytes) => {
-    gate?.charge(bytes + 1);
+    // Each message costs the hub more than its bytes (parsing, a turn through its host queue): small ones count extra.
+    gate?.charge(bytes + MESSAGE_OVERHEAD_BYTES);
     try {
       handle(parseMessage(value, 'agent'), bytes);
     } catch (err) {

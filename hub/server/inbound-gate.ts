@@ -41,7 +41,7 @@ export const SESSION_DEFAULTS: Readonly<SessionLimits> = Object.freeze({
   sessionQueuedMessages: 64,
   sessionQueuedBytes: 1024 * 1024,
   sessionOverrunBytes: 8 * 1024 * 1024,
-  sessionBytesPerSecond: 2 * 1024 * 1024,
+  sessionBytesPerSecond: 1024 * 1024,
   sessionBurstBytes: 4 * 1024 * 1024,
 });
 
@@ -73,9 +73,14 @@ export class InboundMonitor {
     this.throttle = new LogThrottle(log);
   }
 
-  /** A gate for one session's control channel; `cut` ends the connection. */
-  gate(host: string, channel: PausableChannel, cut: (message: string) => void): InboundGate {
-    return new InboundGate(host, channel, this, cut);
+  /**
+   * A gate for one session's control channel. `cut` ends the connection;
+   * `awake` is called every `awakeMs` while reading is paused (control.ts
+   * sends the agent a heartbeat: an agent that judges the hub by echoes of its
+   * own heartbeats would otherwise see none while they wait in the channel).
+   */
+  gate(o: { host: string; channel: PausableChannel; cut: (message: string) => void; awake: () => void; awakeMs: number }): InboundGate {
+    return new InboundGate(o, this);
   }
 
   /** @internal */ paused(host: string, why: ThrottleReason, messages: number, bytes: number): void {
@@ -115,13 +120,17 @@ export class InboundGate {
   private tokens: number;
   private refilledAt = Date.now();
   private rateTimer: NodeJS.Timeout | null = null;
+  private awakeTimer: NodeJS.Timeout | null = null;
+  private pausedAt = 0;
+  private readonly host: string;
+  private readonly channel: PausableChannel;
 
   constructor(
-    private readonly host: string,
-    private readonly channel: PausableChannel,
+    private readonly o: { host: string; channel: PausableChannel; cut: (message: string) => void; awake: () => void; awakeMs: number },
     private readonly monitor: InboundMonitor,
-    private readonly cut: (message: string) => void,
   ) {
+    this.host = o.host;
+    this.channel = o.channel;
     this.tokens = monitor.limits.sessionBurstBytes;
   }
 
@@ -159,7 +168,7 @@ export class InboundGate {
     if (held <= this.monitor.limits.sessionOverrunBytes) return;
     this.close();
     this.monitor.overrun(this.host, held);
-    this.cut(`sent ${held} bytes the hub had not asked for (it stopped reading the control channel; the SSH window was not extended)`);
+    this.o.cut(`sent ${held} bytes the hub had not asked for (it stopped reading the control channel; the SSH window was not extended)`);
   }
 
   /** The session ended: nothing to resume. */
@@ -168,6 +177,8 @@ export class InboundGate {
     this.done = true;
     if (this.rateTimer) clearTimeout(this.rateTimer);
     this.rateTimer = null;
+    if (this.awakeTimer) clearInterval(this.awakeTimer);
+    this.awakeTimer = null;
     if (this.why.size > 0) this.monitor.resumed();
     this.why.clear();
   }
@@ -199,6 +210,17 @@ export class InboundGate {
     if (was > 0) return;
     this.channel.pause();
     this.monitor.paused(this.host, why, this.messages, this.bytes);
+    this.pausedAt = Date.now();
+    // While it keeps pausing (a rate limit pauses it many times a second) and one period after.
+    if (!this.awakeTimer) {
+      this.awakeTimer = setInterval(() => {
+        if (this.why.size > 0) this.pausedAt = Date.now();
+        if (Date.now() - this.pausedAt <= this.o.awakeMs && !this.done) return this.o.awake();
+        clearInterval(this.awakeTimer!);
+        this.awakeTimer = null;
+      }, this.o.awakeMs);
+      this.awakeTimer.unref();
+    }
   }
 
   private unpause(why: ThrottleReason): void {

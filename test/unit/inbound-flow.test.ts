@@ -54,7 +54,7 @@ async function rig(limits: Partial<SessionLimits> = {}): Promise<Rig> {
         attachControl(s, srvChannel, {
           log: silentLogger(), inbound: monitor,
           hooks: {
-            heartbeatMs: () => 25_000,
+            heartbeatMs: () => 1000,
             onHello: () => undefined,
             onMessage: (_s, msg) => {
               got.push(msg);
@@ -121,6 +121,8 @@ test('over the limits the hub stops reading: the channel window is not extended 
     assert.ok(outgoing.window < 32 * 1024, `the client's window is ${outgoing.window}`);
     assert.ok(r.channel.writableLength > 30 * 1024 * 1024, `the client holds ${r.channel.writableLength} unsent bytes`);
     assert.equal(r.channel.write(line(total, 10)), false, 'a write reports backpressure');
+    // Meanwhile the hub tells the agent it is alive (its own heartbeats wait unread in the channel).
+    assert.ok((r.received().match(/"type":"heartbeat"/g) ?? []).length >= 2, 'heartbeats from the hub while paused');
     assert.deepEqual(r.monitor.throttledTotal, { queue: 1, rate: 0 });
 
     r.release();

@@ -33,6 +33,11 @@ export function jobInfo(rec: JobRecord): JobInfo {
 }
 
 export async function jobOp(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, reply: Reply, sock: net.Socket): Promise<void> {
+  if (await follow(d, req, reply, sock)) reply({ ev: 'done' });
+}
+
+/** False when the admin left before the end. */
+async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, reply: Reply, sock: net.Socket): Promise<boolean> {
   const rec = d.jobs.get(req.jobId);
   if (!rec) throw new BentoError('UNKNOWN_JOB', `no job "${req.jobId}" (never recorded here, or pruned from the history: hub.json jobHistory)`);
   const { id, host } = rec;
@@ -80,7 +85,7 @@ export async function jobOp(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job'
       missed = false;
       pendingBytes = 0;
       const stored = await d.jobs.readOutput(id, { afterSeq: lastSeq });
-      if (left) return;
+      if (left) return false;
       let page = 0;
       for (const l of stored) {
         sendStored(reply, host, id, l);
@@ -88,26 +93,28 @@ export async function jobOp(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job'
         if ((page += l.data.length) >= PAGE_BYTES) {
           page = 0;
           await reply.flushed?.();
-          if (left) return;
+          if (left) return false;
         }
       }
       await reply.flushed?.();
-      if (left) return;
+      if (left) return false;
       if (!missed && stored.length === 0) break;
       if (!missed && !req.follow) break;
     }
-    if (!sub) return;
+    if (!sub) return true;
     // Caught up, in the same turn as the last read: from here every event goes straight out.
     live = true;
     for (const e of pending.splice(0)) send(e);
     const end = ended as Extract<JobBusEvent, { ev: 'end' }> | null;
-    if (end) return send(end);
+    if (end) { send(end); return true; }
     const now = d.jobs.get(id);
     if (!now) throw new BentoError('UNKNOWN_JOB', `job "${id}" was pruned from the history while it was followed`);
     if (FINAL_STATES.has(now.state)) {
-      return send({ ev: 'end', host, jobId: id, outcome: now.state as Extract<JobBusEvent, { ev: 'end' }>['outcome'], exitCode: now.exitCode, durationMs: now.durationMs ?? 0, ...(now.reason ? { reason: now.reason } : {}) });
+      send({ ev: 'end', host, jobId: id, outcome: now.state as Extract<JobBusEvent, { ev: 'end' }>['outcome'], exitCode: now.exitCode, durationMs: now.durationMs ?? 0, ...(now.reason ? { reason: now.reason } : {}) });
+      return true;
     }
     await Promise.race([over, new Promise<void>((resolve) => sock.once('close', () => resolve()))]);
+    return !left;
   } finally {
     sub?.unsubscribe();
   }

@@ -80,3 +80,18 @@ export type AttackFromWorker =
   | { t: 'attacking'; open: number; connects: number }
   | { t: 'attack-stats'; open: number; connects: number }
   | { t: 'calm' };
+
+/** Orchestrator -> compromised-host worker (compromised-worker.ts). */
+export interface CompromisedToWorker {
+  t: 'start';
+  port: number;
+  agent: AgentSpec;
+  /** Invented jobs, each: job.started, `outputBytes` of job.output in 32 KiB lines, job.end. */
+  jobs: number;
+  outputBytes: number;
+}
+
+export type CompromisedFromWorker =
+  | { t: 'connected' }
+  | { t: 'progress'; jobs: number; bytes: number; acks: number; errors: string }
+  | { t: 'failed'; error: string };

@@ -12,7 +12,10 @@ import type { CompromisedFromWorker, CompromisedToWorker } from './ipc.js';
 const send = (m: CompromisedFromWorker): void => { process.send?.(m); };
 const LINE = 32 * 1024;
 
-async function attack(m: CompromisedToWorker): Promise<void> {
+let paused: Promise<void> | null = null;
+let unpause: () => void = () => undefined;
+
+async function attack(m: Extract<CompromisedToWorker, { t: 'start' }>): Promise<void> {
   const client = new ssh2.Client();
   let errors = '';
   client.on('error', (err) => { errors = err.message; });
@@ -30,6 +33,7 @@ async function attack(m: CompromisedToWorker): Promise<void> {
   const report = setInterval(() => send({ t: 'progress', jobs, bytes, acks, errors }), 500);
   const data = 'o'.repeat(LINE);
   const write = async (text: string): Promise<void> => {
+    if (paused) await paused;
     bytes += text.length;
     if (!ch.write(text)) await new Promise<void>((resolve) => ch.once('drain', () => resolve()));
   };
@@ -49,6 +53,8 @@ async function attack(m: CompromisedToWorker): Promise<void> {
 
 process.on('message', (m: CompromisedToWorker) => {
   if (m.t === 'start') attack(m).catch((err: Error) => send({ t: 'failed', error: err.message }));
+  else if (m.t === 'pause' && !paused) paused = new Promise<void>((resolve) => { unpause = resolve; });
+  else if (m.t === 'resume' && paused) { paused = null; unpause(); }
 });
 // The orchestrator is gone (crash, Ctrl-C): never outlive it.
 process.on('disconnect', () => process.exit(0));

@@ -82,14 +82,18 @@ export type AttackFromWorker =
   | { t: 'calm' };
 
 /** Orchestrator -> compromised-host worker (compromised-worker.ts). */
-export interface CompromisedToWorker {
-  t: 'start';
-  port: number;
-  agent: AgentSpec;
-  /** Invented jobs, each: job.started, `outputBytes` of job.output in 32 KiB lines, job.end. */
-  jobs: number;
-  outputBytes: number;
-}
+export type CompromisedToWorker =
+  | {
+    t: 'start';
+    port: number;
+    agent: AgentSpec;
+    /** Invented jobs, each: job.started, `outputBytes` of job.output in 32 KiB lines, job.end. */
+    jobs: number;
+    outputBytes: number;
+  }
+  /** Stop writing (what is in flight still reaches the hub), and start again. */
+  | { t: 'pause' }
+  | { t: 'resume' };
 
 export type CompromisedFromWorker =
   | { t: 'connected' }

@@ -59,17 +59,8 @@ export class AgentServer {
   constructor(private readonly opts: AgentServerOptions) {
     this.log = opts.log;
     this.inbound = new InboundMonitor(opts.sessionLimits ?? SESSION_DEFAULTS, opts.log.child({ part: 'inbound' }));
-    // ssh2 pings every connection that was silent for keepaliveInterval (default
-    // 15 s, below the 25 s heartbeat), so each agent cost an extra SSH round trip
-    // per heartbeat period: at 10,000 agents ~400 pings/s, about half the hub's
-    // idle CPU (docs/performance.md). Any inbound packet resets ssh2's timer, so
-    // with the interval above the heartbeat period a heartbeating agent is never
-    // pinged; the control channel's heartbeat and the session sweep already
-    // judge liveness. Connections that never say hello keep ssh2's dead-peer
-    // check, at this longer interval.
-    const keepaliveInterval = Math.max(15_000, 2 * opts.hooks.heartbeatMs());
     const ident = opts.ident ?? 'bento-hub';
-    this.server = new ssh2.Server({ hostKeys: [hostKeyForServer(opts.hostKey)], ident, keepaliveInterval }, (conn, info) =>
+    this.server = new ssh2.Server(sshServerConfig({ hostKey: opts.hostKey, ident, heartbeatMs: opts.hooks.heartbeatMs() }), (conn, info) =>
       this.handle(conn, info, { carrier: 'ssh', endpoint: this.tcpEndpoint, remoteAddress: fmtAddr(info.ip, info.port) }),
     );
     this.server.on('error', (err: Error) => this.log.error({ err: err.message }, 'ssh listener error'));
@@ -205,6 +196,24 @@ export class AgentServer {
     this.inbound.close();
     return closed;
   }
+}
+
+/**
+ * The SSH layer's settings (host key, identification, keepalive; algorithms
+ * are ssh2's defaults). Exported so the benchmark's floor server
+ * (test/bench/floor-server.ts) runs exactly the same SSH as the hub.
+ */
+export function sshServerConfig(o: { hostKey: Buffer; ident: string; heartbeatMs: number }): ssh2.ServerConfig {
+  // ssh2 pings every connection that was silent for keepaliveInterval (default
+  // 15 s, below the 25 s heartbeat), so each agent cost an extra SSH round trip
+  // per heartbeat period: at 10,000 agents ~400 pings/s, about half the hub's
+  // idle CPU (docs/performance.md). Any inbound packet resets ssh2's timer, so
+  // with the interval above the heartbeat period a heartbeating agent is never
+  // pinged; the control channel's heartbeat and the session sweep already
+  // judge liveness. Connections that never say hello keep ssh2's dead-peer
+  // check, at this longer interval.
+  const keepaliveInterval = Math.max(15_000, 2 * o.heartbeatMs);
+  return { hostKeys: [hostKeyForServer(o.hostKey)], ident: o.ident, keepaliveInterval } as ssh2.ServerConfig;
 }
 
 function fmtAddr(ip: string | undefined, port: number | undefined): string {

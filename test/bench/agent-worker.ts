@@ -28,6 +28,8 @@ const stats: WorkerStats = {
 
 let cfg: WorkerInit | null = null;
 let stopping = false;
+/** Between servers (floor.ts): connections that close are not retried until the next 'connect'. */
+let paused = false;
 const agents: Agent[] = [];
 const queue: Agent[] = [];
 
@@ -194,7 +196,7 @@ class Agent {
     this.client = null;
     if (this.ready) { this.ready = false; stats.ready--; stats.drops++; }
     if (this.counted) { this.counted = false; stats.inFlight--; }
-    if (!stopping) {
+    if (!stopping && !paused) {
       // The real agent's reconnect policy (client/net/backoff.ts, defaults 1 s .. 60 s).
       const { initialMs, maxMs } = cfg!.backoff;
       const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(this.failures, 30));
@@ -258,7 +260,7 @@ class Agent {
 }
 
 function pump(): void {
-  if (!cfg || stopping) return;
+  if (!cfg || stopping || paused) return;
   while (stats.inFlight < cfg.maxInFlight && queue.length > 0) queue.shift()!.start();
 }
 
@@ -278,6 +280,8 @@ process.on('message', (m: ToWorker) => {
       init(m);
       break;
     case 'connect':
+      paused = false;
+      queue.length = 0;
       queue.push(...agents);
       pump();
       break;
@@ -292,6 +296,19 @@ process.on('message', (m: ToWorker) => {
       const a = agents.find((x) => x.name === m.name);
       if (!a) { send({ t: 'polled', ok: false, error: `no agent ${m.name} in this worker`, status: '', bytesIn: 0, bytesOut: 0, writes: 0, reads: 0, ms: 0 }); break; }
       void a.poll(m.expectHash).then(send);
+      break;
+    }
+    case 'disconnect': {
+      // Close every connection and wait until all are gone (bounded), so the next server starts from none.
+      paused = true;
+      queue.length = 0;
+      for (const a of agents) a.stop();
+      const t0 = Date.now();
+      const check = (): void => {
+        if ((stats.ready === 0 && stats.inFlight === 0) || Date.now() - t0 > 30_000) send({ t: 'disconnected', ready: stats.ready });
+        else setTimeout(check, 50);
+      };
+      check();
       break;
     }
     case 'stop': {

@@ -16,6 +16,7 @@ import { generateEd25519 } from '../../common/platform/ed25519.js';
 const execFileP = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const HUB_BIN = path.resolve(here, '../../hub/cli/main.js');
+const FLOOR_BIN = path.join(here, 'floor-server.js');
 
 export interface Fleet {
   dir: string;
@@ -101,8 +102,16 @@ export function killAllHubs(): void {
 
 /** `bento-hub serve` with a raised descriptor limit; `exec` keeps the node process at the shell's PID. */
 export function startHubProcess(fleet: Fleet, nofile: number, extraNodeArgs: string[] = []): HubProcess {
-  const args = [...extraNodeArgs, HUB_BIN, 'serve', '--dir', fleet.dir, '--listen', `127.0.0.1:${fleet.port}`, '--log-level', 'warn']
-    .map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+  return startNode([...extraNodeArgs, HUB_BIN, 'serve', '--dir', fleet.dir, '--listen', `127.0.0.1:${fleet.port}`, '--log-level', 'warn'], nofile);
+}
+
+/** The floor server (floor-server.ts) on the hub's port and admin socket path, run the same way as the hub. */
+export function startFloorProcess(fleet: Fleet, nofile: number, heartbeatMs: number, extraNodeArgs: string[] = []): HubProcess {
+  return startNode([...extraNodeArgs, FLOOR_BIN, '--dir', fleet.dir, '--port', String(fleet.port), '--heartbeat-ms', String(heartbeatMs)], nofile);
+}
+
+function startNode(argList: string[], nofile: number): HubProcess {
+  const args = argList.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const child = spawn('sh', ['-c', `ulimit -n ${nofile} && exec '${process.execPath}' ${args}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   liveHubs.add(child);
   let buf = '';

@@ -26,6 +26,8 @@ export type ToWorker =
   | { t: 'stats' }
   | { t: 'poll'; name: string; expectHash: string }
   | { t: 'inFlight'; max: number }
+  /** Close every agent's connection, retry none until the next 'connect' (the floor phase, then the hub). */
+  | { t: 'disconnect' }
   | { t: 'stop' };
 
 /** One no-change config poll over an agent's tunnel (client/pull code), bytes counted at its TCP socket. */
@@ -68,6 +70,7 @@ export type FromWorker =
   | { t: 'inited' }
   | WorkerStats
   | PollResult
+  | { t: 'disconnected'; ready: number }
   | { t: 'stopped' };
 
 /** Orchestrator -> attack worker (attack-worker.ts). */

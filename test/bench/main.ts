@@ -3,7 +3,8 @@
 //
 //   node dist/test/bench/main.js [--clients N] [--json FILE] [--quick] [options]
 //
-// Phases: fleet setup -> hub start (baseline) -> connect N -> idle window ->
+// Phases: fleet setup -> floor (the same agents and measurements against a
+// bare ssh2 server, floor.ts) -> hub start (baseline) -> connect N -> idle window ->
 // sequential trigger latency -> fan-out to all -> reconnect storm (SIGKILL +
 // restart) -> attack (legitimate connects and a second storm under a flood of
 // stalled handshakes) -> compromised host (one host's key inventing jobs: hub
@@ -11,7 +12,8 @@
 // time; every process started here is killed on exit, failure or Ctrl-C.
 //
 // Modules: options.ts (flags), state.ts (shared results, workers, log),
-// pool.ts (load-generator workers), cpu.ts (CPU snapshots), phases.ts (poll,
+// pool.ts (load-generator workers), cpu.ts (CPU snapshots), floor.ts (with
+// floor-server.ts), steady.ts (connect, memory, idle), phases.ts (poll,
 // triggers, fan-out, storm), attack.ts (with attack-worker.ts, probe.ts),
 // compromised.ts (with compromised-worker.ts),
 // report.ts (table and JSON). This file starts and
@@ -19,27 +21,28 @@
 
 // First: --help and invalid flags exit here, before anything is started.
 import {
-  argv, CONNECT_LIMIT_S, HEARTBEAT_MS, IDLE_S, IN_FLIGHT, M, N, NOFILE, quick, runs, SSH_TRUE, TOTAL_LIMIT_S, TRIGGERS, W, WARMUP_TRIGGERS,
+  argv, HEARTBEAT_MS, IDLE_S, IN_FLIGHT, M, N, NOFILE, quick, runs, SSH_TRUE, TOTAL_LIMIT_S, TRIGGERS, W, WARMUP_TRIGGERS,
 } from './options.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { ToWorker } from './ipc.js';
 import {
   deployOne, hostName, killAllHubs, killHub, listCount, makeFleet, ping, startHubProcess,
   type Fleet, type HubProcess,
 } from './hub.js';
-import { memOf, threadCpu, round } from './metrics.js';
+import { memOf } from './metrics.js';
 import { killOpenSshSync, openSshAvailable, runOpenSsh, type OpenSshResult } from './openssh.js';
 import { recordCpu, snap } from './cpu.js';
 import { phaseFanout, phasePoll, phaseStorm, phaseTriggers } from './phases.js';
 import { phaseAttack } from './attack.js';
 import { phaseCompromised } from './compromised.js';
-import { allStats, startWorkers, stopWorkers, waitReady } from './pool.js';
+import { allStats, startWorkers, stopWorkers } from './pool.js';
+import { phaseFloor } from './floor.js';
+import { connectAll, idleWindow, memoryPerHost } from './steady.js';
 import { report } from './report.js';
-import { M_, complete, extras, handles, log, notes, run, sleep, workers } from './state.js';
+import { M_, extras, log, notes, run, sleep, workers } from './state.js';
 
 // ---------------------------------------------------------------- cleanup
 function cleanupSync(): void {
@@ -103,63 +106,27 @@ async function main(): Promise<void> {
     }
   }
 
+  // -- the floor: the same agents against a bare ssh2 server first (floor.ts)
+  await startWorkers(fleet);
+  if (runs('floor')) {
+    log('floor: a bare ssh2 server with the hub\'s SSH settings, the same agents and measurements');
+    await phaseFloor(fleet, nodeArgs);
+  }
+
   let hub = startHubProcess(fleet, NOFILE, nodeArgs);
   M_['hub_start_s'] = await waitAdmin(fleet, hub, 60);
   await sleep(1000);
   const base = memOf(hub.pid);
   M_['hub_rss_baseline_mib'] = base.rssKiB / 1024;
 
-  // -- connect all N
-  await startWorkers(fleet);
-  const c0 = snap(hub.pid);
-  for (const h of handles) h.child.send({ t: 'connect' } satisfies ToWorker);
-  log(`connecting ${N} agents`);
-  const conn = await waitReady('connect', N, CONNECT_LIMIT_S);
-  const c1 = snap(hub.pid);
-  recordCpu('connect', c0, c1);
-  const connectCpu = M_['connect_hub_user_s']! + M_['connect_hub_sys_s']!;
-  M_['connect_all_s'] = conn.seconds;
-  M_['connect_rate_per_s'] = conn.last.ready / conn.seconds;
-  M_['connect_hub_cpu_s'] = connectCpu;
-  M_['connect_hub_cpu_ms_per_handshake'] = (connectCpu * 1000) / Math.max(1, conn.last.ready);
-  complete['connect'] = conn.ok;
-  if (!conn.ok) {
-    notes.push(`connect: only ${conn.last.ready}/${N} within ${CONNECT_LIMIT_S} s`);
-    throw new Error(`connect phase incomplete: ${conn.last.ready}/${N} (last error: ${conn.last.lastError})\n${hub.output().slice(-3000)}`);
-  }
+  // -- connect all N, memory, idle CPU
+  await connectAll(hub.pid, '', hub.output);
   const listed = await listCount(fleet.socket, 30_000);
   if (listed.count !== N) notes.push(`after connect, list reported ${listed.count} (expected ${N})`);
   M_['list_full_ms'] = listed.ms;
-  log(`all ${N} connected in ${conn.seconds.toFixed(1)} s (hub ${connectCpu.toFixed(1)} CPU s, load generator ${M_['connect_loadgen_cpu_s']!.toFixed(1)} CPU s, machine ${M_['connect_machine_busy_cores']!.toFixed(2)} cores busy); list of ${listed.count} took ${listed.ms.toFixed(0)} ms`);
-
-  // -- memory and idle CPU
-  await sleep(quick ? 1000 : 5000);
-  const connected = memOf(hub.pid);
-  M_['hub_rss_connected_mib'] = connected.rssKiB / 1024;
-  M_['hub_rss_per_host_kib'] = (connected.rssKiB - base.rssKiB) / N;
-  M_['hub_pss_per_host_kib'] = (connected.pssKiB - base.pssKiB) / N;
-  if (runs('idle')) {
-    const hb0 = await allStats();
-    const i0 = snap(hub.pid);
-    const th0 = threadCpu(hub.pid);
-    log(`idle window ${IDLE_S} s (heartbeats or SSH keepalives every ${HEARTBEAT_MS} ms)`);
-    await sleep(IDLE_S * 1000);
-    const i1 = snap(hub.pid);
-    const th1 = threadCpu(hub.pid);
-    extras['idleHubCpuByThread'] = Object.fromEntries(Object.entries(th1).map(([k, v]) => [k, round(v - (th0[k] ?? 0), 2)]).filter(([, v]) => (v as number) > 0));
-    const hb1 = await allStats();
-    recordCpu('idle', i0, i1);
-    const idleWall = (i1.t - i0.t) / 1000;
-    M_['idle_cpu_pct_core'] = ((M_['idle_hub_user_s']! + M_['idle_hub_sys_s']!) / idleWall) * 100;
-    M_['idle_heartbeats_per_s'] = (hb1.heartbeatsEchoed - hb0.heartbeatsEchoed) / idleWall;
-    M_['idle_hub_cpu_us_per_heartbeat'] = ((M_['idle_hub_user_s']! + M_['idle_hub_sys_s']!) * 1e6) / Math.max(1, hb1.heartbeatsEchoed - hb0.heartbeatsEchoed);
-    const afterIdle = memOf(hub.pid);
-    M_['hub_rss_after_idle_mib'] = afterIdle.rssKiB / 1024;
-    M_['hub_rss_per_host_after_idle_kib'] = (afterIdle.rssKiB - base.rssKiB) / N;
-    if (hb1.ready < N) notes.push(`idle: ${N - hb1.ready} agents dropped during the idle window`);
-    log(`idle hub CPU by thread: ${JSON.stringify(extras['idleHubCpuByThread'])}`);
-    log(`idle: ${M_['idle_cpu_pct_core']!.toFixed(2)}% of a core (user ${M_['idle_hub_user_s']!.toFixed(1)} s, sys ${M_['idle_hub_sys_s']!.toFixed(1)} s), ${M_['idle_heartbeats_per_s']!.toFixed(0)} liveness round trips/s answered; RSS ${(afterIdle.rssKiB / 1024).toFixed(0)} MiB; machine ${M_['idle_machine_busy_cores']!.toFixed(2)} cores busy`);
-  }
+  log(`list of ${listed.count} took ${listed.ms.toFixed(0)} ms`);
+  await memoryPerHost(hub.pid, base, '');
+  await idleWindow(hub.pid, base, '');
 
   // -- no-change poll
   if (runs('poll') && publishedHash) {

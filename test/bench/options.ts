@@ -46,7 +46,7 @@ if (argv.help) {
   --attack-connections A  hostile connections held in the attack phase (default 500; --quick: 100)
   --compromised-jobs J    jobs the compromised host invents, 256 KiB of output each (default 2000; --quick: 200)
   --no-openssh         skip the OpenSSH comparison (same as --skip openssh)
-  --skip LIST          skip phases: idle,poll,triggers,fanout,storm,attack,compromised,openssh (comma-separated); without
+  --skip LIST          skip phases: floor,idle,poll,triggers,fanout,storm,attack,compromised,openssh (comma-separated); without
                        storm the first hub stops with SIGTERM, so --hub-cpu-prof profiles it; attack
                        needs storm (it compares a storm under attack with it)
   --base DIR           where the temporary fleet directory is made (default: os.tmpdir())
@@ -68,7 +68,7 @@ function intOpt(name: string, v: string | undefined, dflt: number, min = 0): num
 }
 
 export const quick = argv.quick === true;
-const PHASES = ['idle', 'poll', 'triggers', 'fanout', 'storm', 'attack', 'compromised', 'openssh'] as const;
+const PHASES = ['floor', 'idle', 'poll', 'triggers', 'fanout', 'storm', 'attack', 'compromised', 'openssh'] as const;
 const SKIP = new Set((argv.skip ?? '').split(',').map((x) => x.trim()).filter(Boolean));
 for (const x of SKIP) {
   if (!(PHASES as readonly string[]).includes(x)) { process.stderr.write(`--skip: unknown phase "${x}" (phases: ${PHASES.join(', ')})\n`); process.exit(2); }

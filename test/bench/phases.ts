@@ -59,19 +59,20 @@ export async function phasePoll(fleet: Fleet, hash: string): Promise<void> {
   M_['poll_fresh_ms'] = percentile(fresh.map((f) => f.ms), 50);
 }
 
-export async function phaseTriggers(fleet: Fleet): Promise<void> {
+/** TRIGGERS sequential triggers of one host; results under `p` + trigger_* ('' for the hub, 'floor_' for the floor server). */
+export async function phaseTriggers(fleet: Fleet, p = ''): Promise<void> {
   const t = await timeTriggers(fleet, hostName(0), TRIGGERS, Math.max(120, TRIGGERS * 0.2));
   const { started, accepted, ended } = t;
-  if (t.stoppedAt !== null) notes.push(`trigger latency: stopped after ${t.stoppedAt} triggers (phase time limit)`);
-  if (t.notDispatched) notes.push(`trigger latency: ${t.notDispatched} triggers were not dispatched at once (coalesced/queued)`);
-  M_['trigger_count'] = started.length;
-  M_['trigger_to_accepted_p50_ms'] = percentile(accepted, 50);
-  M_['trigger_to_start_p50_ms'] = percentile(started, 50);
-  M_['trigger_to_start_p90_ms'] = percentile(started, 90);
-  M_['trigger_to_start_p99_ms'] = percentile(started, 99);
-  M_['trigger_to_start_max_ms'] = Math.max(...started);
-  M_['trigger_to_end_p50_ms'] = percentile(ended, 50);
-  complete['triggers'] = started.length >= TRIGGERS;
+  if (t.stoppedAt !== null) notes.push(`${p}trigger latency: stopped after ${t.stoppedAt} triggers (phase time limit)`);
+  if (t.notDispatched) notes.push(`${p}trigger latency: ${t.notDispatched} triggers were not dispatched at once (coalesced/queued)`);
+  M_[`${p}trigger_count`] = started.length;
+  M_[`${p}trigger_to_accepted_p50_ms`] = percentile(accepted, 50);
+  M_[`${p}trigger_to_start_p50_ms`] = percentile(started, 50);
+  M_[`${p}trigger_to_start_p90_ms`] = percentile(started, 90);
+  M_[`${p}trigger_to_start_p99_ms`] = percentile(started, 99);
+  M_[`${p}trigger_to_start_max_ms`] = Math.max(...started);
+  M_[`${p}trigger_to_end_p50_ms`] = percentile(ended, 50);
+  if (p === '') complete['triggers'] = started.length >= TRIGGERS;
 }
 
 /** `count` sequential triggers of `host` (after the warm-up ones), within `limitS`: ms to accepted, started and end. */
@@ -105,7 +106,8 @@ export async function timeTriggers(fleet: Fleet, host: string, count: number, li
   return { started, accepted, ended, notDispatched, stoppedAt };
 }
 
-export async function phaseFanout(fleet: Fleet, hub: HubProcess): Promise<void> {
+/** Trigger all N at once; results under `p` + fanout_* (see phaseTriggers). */
+export async function phaseFanout(fleet: Fleet, hub: HubProcess, p = ''): Promise<void> {
   // Quiesce first: the hub acks a job once its end is on disk, which can be
   // just after the admin saw "end", so the last trigger's ack may still be
   // on its way and must not count as a fan-out ack.
@@ -138,20 +140,20 @@ export async function phaseFanout(fleet: Fleet, hub: HubProcess): Promise<void> 
   }
   const cpu1 = cpuSeconds(hub.pid);
   const acked = after.acks - before.acks;
-  if (counts.rejected) notes.push(`fan-out: ${counts.rejected} hosts rejected (last: ${rejectedWhy})`);
-  M_['fanout_hosts'] = counts.accepted;
-  M_['fanout_acked'] = acked;
-  M_['fanout_last_accepted_s'] = lastAcceptedMs / 1000;
-  M_['fanout_all_end_s'] = (Number.isFinite(lastEndMs) ? lastEndMs : r.ms) / 1000;
-  M_['fanout_all_acked_s'] = acked >= N ? (after.lastAckAt - wall0) / 1000 : r.ms / 1000;
-  M_['fanout_hub_cpu_s'] = cpu1 - cpu0;
-  M_['fanout_admin_end_events'] = counts.end;
-  complete['fanout'] = acked >= N;
-  if (!complete['fanout']) {
-    notes.push(`fan-out incomplete after ${(r.ms / 1000).toFixed(1)} s (${r.closedBy}): ${acked}/${N} acknowledged at the agents`);
+  if (counts.rejected) notes.push(`${p}fan-out: ${counts.rejected} hosts rejected (last: ${rejectedWhy})`);
+  M_[`${p}fanout_hosts`] = counts.accepted;
+  M_[`${p}fanout_acked`] = acked;
+  M_[`${p}fanout_last_accepted_s`] = lastAcceptedMs / 1000;
+  M_[`${p}fanout_all_end_s`] = (Number.isFinite(lastEndMs) ? lastEndMs : r.ms) / 1000;
+  M_[`${p}fanout_all_acked_s`] = acked >= N ? (after.lastAckAt - wall0) / 1000 : r.ms / 1000;
+  M_[`${p}fanout_hub_cpu_s`] = cpu1 - cpu0;
+  M_[`${p}fanout_admin_end_events`] = counts.end;
+  if (p === '') complete['fanout'] = acked >= N;
+  if (acked < N) {
+    notes.push(`${p}fan-out incomplete after ${(r.ms / 1000).toFixed(1)} s (${r.closedBy}): ${acked}/${N} acknowledged at the agents`);
   }
   if (counts.end < N && r.closedBy !== 'timeout') {
-    notes.push(`fan-out: the admin stream said "done" after only ${counts.end}/${N} "end" events although ${acked}/${N} agents got their job.ack ` +
+    notes.push(`${p}fan-out: the admin stream said "done" after only ${counts.end}/${N} "end" events although ${acked}/${N} agents got their job.ack ` +
       '(hub/admin/handlers.ts trigger(): finish() fires as soon as the jobs dispatched so far have ended, while later hosts are still being dispatched)');
   }
 }

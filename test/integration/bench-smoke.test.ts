@@ -24,6 +24,9 @@ const CORE_METRICS = [
   'fanout_hosts', 'fanout_acked', 'fanout_all_acked_s', 'fanout_hub_cpu_s',
   'storm_converged_s', 'storm_agents_back_s', 'storm_hub_admin_up_s', 'storm_hub_cpu_s', 'storm_hub_cpu_pct_core',
   'storm_list_p50_ms', 'storm_list_max_ms',
+  // The floor phase: the same agents against a bare ssh2 server (test/bench/floor.ts).
+  'floor_connect_all_s', 'floor_connect_hub_cpu_ms_per_handshake', 'floor_hub_rss_per_host_kib', 'floor_idle_cpu_pct_core',
+  'floor_trigger_to_start_p50_ms', 'floor_trigger_to_start_p99_ms', 'floor_fanout_acked', 'floor_fanout_all_acked_s',
   'poll_tunnel_bytes', 'poll_tunnel_bytes_in', 'poll_tunnel_bytes_out', 'poll_tunnel_ms', 'poll_fresh_bytes', 'poll_fresh_ms',
 ];
 const OPENSSH_METRICS = [
@@ -57,7 +60,7 @@ test('bench --quick with 50 agents completes and reports every metric as a finit
     assert.ok(seconds < 60, `bench took ${seconds.toFixed(1)} s`);
 
     const report = JSON.parse(await readFile(jsonFile, 'utf8')) as {
-      metrics: Record<string, unknown>; complete: Record<string, boolean>; notMeasured: Record<string, string>; notes: string[];
+      metrics: Record<string, unknown>; ratiosToFloor: Record<string, number>; complete: Record<string, boolean>; notMeasured: Record<string, string>; notes: string[];
     };
     const expected = openSshExpected() ? [...CORE_METRICS, ...OPENSSH_METRICS] : CORE_METRICS;
     for (const k of expected) {
@@ -69,12 +72,15 @@ test('bench --quick with 50 agents completes and reports every metric as a finit
     }
     assert.equal(report.metrics['fanout_acked'], 50);
     assert.equal(report.metrics['fanout_hosts'], 50);
+    assert.equal(report.metrics['floor_fanout_acked'], 50);
+    assert.ok(report.ratiosToFloor['trigger_to_start_p99_ms']! > 0, 'each Bento figure as a ratio to the floor of the same run');
     assert.deepEqual(report.complete, { connect: true, triggers: true, fanout: true, storm: true });
     // The no-change poll was measured with the real pull code, so nothing is left "n/a".
     assert.deepEqual(report.notMeasured, {});
     assert.ok((report.metrics['poll_fresh_bytes'] as number) > (report.metrics['poll_tunnel_bytes'] as number), 'a fresh connection costs a handshake more');
     // The printed table carries the same run.
     assert.match(out, /trigger-to-start p99/);
+    assert.match(out, /Bento \/ floor: trigger-to-start p99/);
     assert.match(out, /reconnect storm, all 50 back/);
   } finally {
     await cleanup();

@@ -10,7 +10,7 @@ import { serveSecrets } from './secrets/serve.js';
 import { fleetPaths } from './fleet/paths.js';
 import { loadHubConfig, type HubConfig } from './fleet/hub-config.js';
 import { bindListener, listenAddress } from './fleet/host-port.js';
-import { RegistryView } from './fleet/registry.js';
+import { FileRegistryView } from './fleet/registry.js';
 import { JobStore } from './store/jobs.js';
 import { HostStateStore } from './store/host-state.js';
 import { openFleetState } from './store/open.js';
@@ -73,7 +73,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
   const hostKey = await readFile(paths.hostKey);
   const closing = new CloseStack();
   try {
-    const registry = new RegistryView(paths.registry);
+    const registry = new FileRegistryView(paths.registry);
     await registry.refresh();
     const backend = openFleetState(paths.root, log.child({ component: 'state' }));
     closing.push(() => backend.close());

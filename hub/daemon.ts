@@ -24,6 +24,7 @@ import { startWsListener, type WsListener } from './server/ws-listener.js';
 import { startWeb, type RunningWeb } from './web/server.js';
 import { SftpJail } from './sftp/jail.js';
 import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
+import { fileBuildRecords } from './publish/build-records.js';
 import { PublishedCache } from './status/published-cache.js';
 import type { ReadSources } from './status/read-model.js';
 import { presence } from './presence.js';
@@ -114,7 +115,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       },
     });
 
-    const admin = makeAdminHandler({ registry, sessions, scheduler, bus, sources, fleetDir: paths.root, log });
+    const admin = makeAdminHandler({ registry, sessions, scheduler, bus, sources, builds: fileBuildRecords(paths.root), log });
     const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }));
     await adminServer.listen(config.adminGroup);
     closing.push(() => adminServer.close());

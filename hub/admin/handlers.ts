@@ -15,6 +15,7 @@ import { openProxy } from './proxy.js';
 import { collectStatus } from '../status/collect.js';
 import { clientInfo, type ReadSources } from '../status/read-model.js';
 import { resolvePrebuilt } from '../jobs/prebuilt.js';
+import type { BuildRecords } from '../publish/build-records.js';
 
 export interface AdminDeps {
   registry: RegistryView;
@@ -23,12 +24,12 @@ export interface AdminDeps {
   bus: EventBus;
   /** The read model's sources, for `status`. */
   sources: ReadSources;
-  /** For --prebuilt (the hub's last build of a host). */
-  fleetDir: string;
+  /** For --prebuilt: the last build of each host (files, or the cluster's shared records). */
+  builds: Pick<BuildRecords, 'read'>;
   log: Logger;
 }
 
-type TriggerDeps = Pick<AdminDeps, 'registry' | 'sessions' | 'scheduler' | 'bus' | 'fleetDir'>;
+type TriggerDeps = Pick<AdminDeps, 'registry' | 'sessions' | 'scheduler' | 'bus' | 'builds'>;
 
 export function makeAdminHandler(hub: AdminDeps): AdminHandler {
   return async (req, reply, sock) => {
@@ -77,7 +78,7 @@ async function trigger(hub: TriggerDeps, req: Extract<AdminRequest, { op: 'trigg
     }
     try {
       // --prebuilt: the host switches to the hub's last build for it (a clear rejection if there is none).
-      const prebuilt = req.prebuilt ? await resolvePrebuilt(hub.fleetDir, host, hub.sessions.get(host)?.hello?.capabilities ?? null) : undefined;
+      const prebuilt = req.prebuilt ? await resolvePrebuilt(hub.builds, host, hub.sessions.get(host)?.hello?.capabilities ?? null) : undefined;
       const r = await hub.scheduler.trigger(host, req.action, req.queue, prebuilt);
       // A job queued for a host that is not connected runs whenever it connects, maybe never:
       // following it would hold the admin's command silently, so only when asked to (wait).

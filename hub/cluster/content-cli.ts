@@ -10,7 +10,12 @@
 import { createLogger, type Logger } from '../../common/platform/log.js';
 import { loadHubConfig } from '../fleet/hub-config.js';
 import { fleetPaths } from '../fleet/paths.js';
-import { fileRegistryStore, type RegistryStore } from '../fleet/registry.js';
+import { fileRegistryStore, readRegistry, type RegistryStore } from '../fleet/registry.js';
+import { fileBuildRecords } from '../publish/build-records.js';
+import { filePublishedStore } from '../publish/published-store.js';
+import type { PublishStores } from '../publish/run.js';
+import { KvBuildRecords } from './builds-kv.js';
+import { KvPublishedStore } from './published-kv.js';
 import { NatsStateBackend } from './nats-backend.js';
 import type { ResolvedClusterOptions } from './options.js';
 import { KvRegistry } from './registry-kv.js';
@@ -65,4 +70,24 @@ export async function withRegistry<T>(fleetDir: string, fn: (r: RegistryStore) =
   } finally {
     await store.close();
   }
+}
+
+/** Where build and deploy read the registry and keep builds and published versions; closed after FN. */
+export async function withPublishStores<T>(fleetDir: string, fn: (s: PublishStores) => Promise<T>): Promise<T> {
+  const p = fleetPaths(fleetDir);
+  const cluster = await clusterSettings(fleetDir);
+  if (!cluster) {
+    return fn({ registry: await readRegistry(p.registry), builds: fileBuildRecords(p.root), published: filePublishedStore(p.root) });
+  }
+  const log = cliLogger();
+  return withCluster(cluster, log, async (backend) => {
+    const reg = await KvRegistry.open(backend, { log });
+    const builds = await KvBuildRecords.open(backend, { fleetDir: p.root, hubName: backend.hubName });
+    const published = await KvPublishedStore.open(backend, { fleetDir: p.root, log });
+    try {
+      return await fn({ registry: await reg.read(), builds, published });
+    } finally {
+      await Promise.allSettled([reg.close(), builds.close(), published.close()]);
+    }
+  });
 }

@@ -4,6 +4,7 @@
 // backend state at once; each keeps its own local views.
 import { jetstream, jetstreamManager, DiscardPolicy, StorageType, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
+import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
@@ -90,6 +91,24 @@ export class NatsStateBackend implements StateBackend {
       requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs,
     });
     return this.track(out);
+  }
+
+  /** This hub's name (cluster.hubName). */
+  get hubName(): string {
+    return this.o.hubName;
+  }
+
+  /**
+   * A JetStream object store (stream `OBJ_<prefix>_<name>`), created with the
+   * configured replicas if it does not exist. Its operations use the write
+   * deadline per request: objects are moved in chunks, each acknowledged.
+   */
+  async openObjectStore(name: string): Promise<ObjectStore> {
+    this.assertOpen();
+    if (!isValidStoreName(name)) throw new BentoError('INTERNAL', `invalid object store name ${JSON.stringify(name)}`);
+    const bucket = this.names.bucket(name);
+    return untilAnswered(() => new Objm(this.admin.js).create(bucket, { replicas: this.o.replicas, storage: StorageType.File }), this.openTimeoutMs)
+      .catch((err: unknown) => { throw unavailable(`cannot open object store ${bucket}`, err); });
   }
 
   /** The hub's event bus on this connection (one per backend). */

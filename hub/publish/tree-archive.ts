@@ -24,6 +24,7 @@ const MAGIC = 'bento-tree-archive-v1\n';
 const MAX_HEADER = 8192;
 const MAX_PATH = 4096;
 const READ_CHUNK = 256 * 1024;
+const WRITE_CHUNK = 256 * 1024;
 
 /** The archive of the tree at ROOT (directories and regular files only, in sorted order), as chunks. */
 export async function* packTree(root: string): AsyncGenerator<Uint8Array> {
@@ -98,10 +99,20 @@ export async function unpackTree(chunks: AsyncIterable<Uint8Array>, dest: string
   let ended = false;
   let files = 0;
   let bytes = 0;
-  /** The file being written and how many of its bytes are still to come. */
-  const st: { cur: { fh: FileHandle; left: number; pos: number } | null } = { cur: null };
+  /** The file being written: how many of its bytes are still to come, and data not yet written (small chunks are gathered). */
+  const st: { cur: { fh: FileHandle; left: number; pos: number; held: Buffer[]; heldBytes: number } | null } = { cur: null };
 
+  const flush = async (): Promise<void> => {
+    const f = st.cur!;
+    if (f.heldBytes === 0) return;
+    const data = Buffer.concat(f.held, f.heldBytes);
+    f.held = [];
+    f.heldBytes = 0;
+    await f.fh.write(data, 0, data.length, f.pos);
+    f.pos += data.length;
+  };
   const finishFile = async (): Promise<void> => {
+    await flush();
     const f = st.cur!;
     st.cur = null;
     try { await f.fh.sync(); } finally { await f.fh.close(); }
@@ -136,7 +147,7 @@ export async function unpackTree(chunks: AsyncIterable<Uint8Array>, dest: string
     } catch {
       throw bad(`${parts.join('/')} appears twice`);
     }
-    st.cur = { fh, left: size, pos: 0 };
+    st.cur = { fh, left: size, pos: 0, held: [], heldBytes: 0 };
     if (size === 0) await finishFile();
   };
 
@@ -146,8 +157,9 @@ export async function unpackTree(chunks: AsyncIterable<Uint8Array>, dest: string
       while (buf.length > 0) {
         if (ended) throw bad('bytes after the end');
         if (!magic) {
+          const n = Math.min(buf.length, MAGIC.length);
+          if (buf.subarray(0, n).toString('latin1') !== MAGIC.slice(0, n)) throw bad('not a Bento configuration archive');
           if (buf.length < MAGIC.length) break;
-          if (buf.subarray(0, MAGIC.length).toString('latin1') !== MAGIC) throw bad('not a Bento configuration archive');
           buf = buf.subarray(MAGIC.length);
           magic = true;
           continue;
@@ -155,11 +167,12 @@ export async function unpackTree(chunks: AsyncIterable<Uint8Array>, dest: string
         const cur = st.cur;
         if (cur) {
           const take = Math.min(cur.left, buf.length);
-          await cur.fh.write(buf, 0, take, cur.pos);
-          cur.pos += take;
+          cur.held.push(buf.subarray(0, take));
+          cur.heldBytes += take;
           cur.left -= take;
           buf = buf.subarray(take);
           if (cur.left === 0) await finishFile();
+          else if (cur.heldBytes >= WRITE_CHUNK) await flush();
           continue;
         }
         const nl = buf.indexOf(0x0a);

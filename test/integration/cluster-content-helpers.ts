@@ -4,9 +4,11 @@
 // directories whose hub.json carries a `cluster` section, for the CLI.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { silentLogger } from '../../common/platform/log.js';
+import { silentLogger, type Logger } from '../../common/platform/log.js';
 import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import { parseClusterOptions } from '../../hub/cluster/options.js';
 import type { NatsCluster } from '../fixtures/nats.js';
@@ -51,4 +53,11 @@ export async function clusterFleet(nats: NatsCluster, prefix: string, hubName: s
   settings['cluster'] = opts.cluster ?? clusterSection(nats, prefix, hubName);
   await writeFile(hubJson, JSON.stringify(settings));
   return fleet;
+}
+
+/** A real pino logger whose lines the test can read. */
+export function captureLog(): { log: Logger; lines: () => Array<Record<string, unknown>> } {
+  const out: string[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _enc, cb) { out.push(chunk.toString()); cb(); } });
+  return { log: pino({ level: 'info' }, sink), lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
 }

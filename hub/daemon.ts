@@ -10,7 +10,6 @@ import { serveSecrets } from './secrets/serve.js';
 import { fleetPaths } from './fleet/paths.js';
 import { loadHubConfig, type HubConfig } from './fleet/hub-config.js';
 import { bindListener, listenAddress } from './fleet/host-port.js';
-import { FileRegistryView } from './fleet/registry.js';
 import { JobStore } from './store/jobs.js';
 import { HostStateStore } from './store/host-state.js';
 import { openFleetState } from './store/open.js';
@@ -24,7 +23,8 @@ import { startWsListener, type WsListener } from './server/ws-listener.js';
 import { startWeb, type RunningWeb } from './web/server.js';
 import { SftpJail } from './sftp/jail.js';
 import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
-import { fileBuildRecords } from './publish/build-records.js';
+import { openHubContent } from './cluster/content-hub.js';
+import { NatsStateBackend } from './cluster/nats-backend.js';
 import { PublishedCache } from './status/published-cache.js';
 import type { ReadSources } from './status/read-model.js';
 import { presence } from './presence.js';
@@ -74,8 +74,15 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
   const hostKey = await readFile(paths.hostKey);
   const closing = new CloseStack();
   try {
-    const registry = new FileRegistryView(paths.registry);
-    await registry.refresh();
+    // Content hubs share (registry, builds, published configurations, uploaded
+    // logs): files, or with hub.json "cluster" the cluster's stores in NATS.
+    // Job state stays on the state backend below until the cluster wiring
+    // opens both on one connection.
+    const contentBackend = config.cluster ? await NatsStateBackend.open(config.cluster, log.child({ component: 'cluster' })) : null;
+    if (contentBackend) closing.push(() => contentBackend.close());
+    const content = await openHubContent({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, backend: contentBackend, log });
+    closing.push(() => content.close());
+    const registry = content.registry;
     const backend = openFleetState(paths.root, log.child({ component: 'state' }));
     closing.push(() => backend.close());
     const store = await JobStore.open(backend, { history: config.jobHistory, log: log.child({ component: 'jobs' }) });
@@ -97,7 +104,8 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
 
     const sshLog = log.child({ component: 'ssh' });
     // Each host's SFTP jail: its own published config (read-only) and logs/ (create-only).
-    const jail = new SftpJail({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, log: log.child({ component: 'sftp' }) });
+    const jail = new SftpJail({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, log: log.child({ component: 'sftp' }), ...(content.logArchive ? { logArchive: content.logArchive } : {}) });
+    closing.push(() => jail.close());
     const agentServer = new AgentServer({
       hostKey,
       registry,
@@ -115,7 +123,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       },
     });
 
-    const admin = makeAdminHandler({ registry, sessions, scheduler, bus, sources, builds: fileBuildRecords(paths.root), log });
+    const admin = makeAdminHandler({ registry, sessions, scheduler, bus, sources, builds: content.builds, log });
     const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }));
     await adminServer.listen(config.adminGroup);
     closing.push(() => adminServer.close());

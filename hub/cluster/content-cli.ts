@@ -14,7 +14,10 @@ import { fileRegistryStore, readRegistry, type RegistryStore } from '../fleet/re
 import { fileBuildRecords } from '../publish/build-records.js';
 import { filePublishedStore } from '../publish/published-store.js';
 import type { PublishStores } from '../publish/run.js';
+import { fileLogReader, type LogReader } from '../publish/logs.js';
+import { BentoError } from '../../common/protocol/errors.js';
 import { KvBuildRecords } from './builds-kv.js';
+import { clusterLogReader, KvLogArchive } from './logs-kv.js';
 import { KvPublishedStore } from './published-kv.js';
 import { NatsStateBackend } from './nats-backend.js';
 import type { ResolvedClusterOptions } from './options.js';
@@ -90,4 +93,36 @@ export async function withPublishStores<T>(fleetDir: string, fn: (s: PublishStor
       await Promise.allSettled([reg.close(), builds.close(), published.close()]);
     }
   });
+}
+
+/**
+ * Where `bento-hub logs` reads: the jails' logs/ directories, or in a cluster
+ * the shared archive plus this hub's jail. With NATS unreachable it falls back
+ * to this hub's jail and says so (onFallback), rather than showing nothing.
+ */
+export async function withLogReader<T>(fleetDir: string, fn: (r: LogReader, registered: (host: string) => Promise<boolean>) => Promise<T>, onFallback: (why: string) => void): Promise<T> {
+  const p = fleetPaths(fleetDir);
+  const cluster = await clusterSettings(fleetDir);
+  if (!cluster) return fn(fileLogReader(p.root), async (h) => Object.prototype.hasOwnProperty.call((await readRegistry(p.registry)).hosts, h));
+  const log = cliLogger();
+  let backend: NatsStateBackend;
+  try {
+    backend = await NatsStateBackend.open(cluster, log);
+  } catch (err) {
+    if (!(err instanceof BentoError && err.code === 'CLUSTER_UNAVAILABLE')) throw err;
+    onFallback(`${err.message}; showing only the logs held at this hub`);
+    // The registry is out of reach too: never call a host unknown on that basis.
+    return fn(fileLogReader(p.root), async () => true);
+  }
+  try {
+    const archive = await KvLogArchive.open(backend, { log });
+    const reg = await KvRegistry.open(backend, { log });
+    try {
+      return await fn(clusterLogReader(p.root, archive), async (h) => Object.prototype.hasOwnProperty.call(reg.snapshot.hosts, h));
+    } finally {
+      await reg.close();
+    }
+  } finally {
+    await backend.close();
+  }
 }

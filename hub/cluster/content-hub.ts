@@ -1,0 +1,68 @@
+// What a running hub reads and serves of the content hubs share: the
+// registry agents authenticate against, build records for --prebuilt, the
+// published configurations its jail serves, the archive its jail moves
+// uploaded logs into. The one place the hub picks the implementation:
+//   - no cluster backend: the fleet directory's files, today's single hub;
+//   - a NATS backend: the shared stores, with this hub's mirror of the
+//     published configurations running until close().
+import type { Logger } from '../../common/platform/log.js';
+import { fleetPaths } from '../fleet/paths.js';
+import { FileRegistryView, type RegistryView } from '../fleet/registry.js';
+import { fileBuildRecords, type BuildRecords } from '../publish/build-records.js';
+import type { PublishSettings } from '../publish/settings.js';
+import type { LogArchive } from '../sftp/log-archive.js';
+import { KvBuildRecords } from './builds-kv.js';
+import { KvLogArchive } from './logs-kv.js';
+import type { NatsStateBackend } from './nats-backend.js';
+import { KvPublishedStore } from './published-kv.js';
+import { PublishedMirror } from './published-mirror.js';
+import { KvRegistry } from './registry-kv.js';
+
+export interface HubContent {
+  registry: RegistryView;
+  builds: Pick<BuildRecords, 'read'>;
+  /** Only in a cluster: where the jail moves finished log uploads. */
+  logArchive?: LogArchive;
+  close(): Promise<void>;
+}
+
+export interface HubContentOptions {
+  fleetDir: string;
+  settings: PublishSettings;
+  /** The hub's cluster connection, or null for the embedded single hub. */
+  backend: NatsStateBackend | null;
+  log: Logger;
+}
+
+export async function openHubContent(o: HubContentOptions): Promise<HubContent> {
+  const paths = fleetPaths(o.fleetDir);
+  if (!o.backend) {
+    const registry = new FileRegistryView(paths.registry);
+    await registry.refresh();
+    return { registry, builds: fileBuildRecords(paths.root), close: async () => undefined };
+  }
+  const b = o.backend;
+  const closers: Array<() => Promise<void>> = [];
+  const close = async (): Promise<void> => {
+    for (const c of closers.splice(0).reverse()) await c().catch((err: unknown) => o.log.error({ err: (err as Error).message }, 'closing shared content failed'));
+  };
+  try {
+    const registry = await KvRegistry.open(b, { log: o.log.child({ component: 'registry' }) });
+    closers.push(() => registry.close());
+    const builds = await KvBuildRecords.open(b, { fleetDir: paths.root, hubName: b.hubName });
+    closers.push(() => builds.close());
+    const published = await KvPublishedStore.open(b, { fleetDir: paths.root, log: o.log.child({ component: 'published' }) });
+    closers.push(() => published.close());
+    const mirror = new PublishedMirror({
+      records: published.records, objects: published.objects, fleetDir: paths.root,
+      keepVersions: o.settings.keepVersions, log: o.log.child({ component: 'mirror' }),
+    });
+    mirror.start();
+    closers.push(() => mirror.close());
+    const logArchive = await KvLogArchive.open(b, { log: o.log.child({ component: 'logs' }) });
+    return { registry, builds, logArchive, close };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}

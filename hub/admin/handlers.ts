@@ -16,6 +16,8 @@ import { collectStatus } from '../status/collect.js';
 import { clientInfo, type ReadSources } from '../status/read-model.js';
 import { resolvePrebuilt } from '../jobs/prebuilt.js';
 import type { BuildRecords } from '../publish/build-records.js';
+import type { RolloutEngine } from '../rollout/engine.js';
+import { rolloutOp } from './rollout-ops.js';
 
 export interface AdminDeps {
   registry: RegistryView;
@@ -26,6 +28,8 @@ export interface AdminDeps {
   sources: ReadSources;
   /** For --prebuilt: the last build of each host (files, or the cluster's shared records). */
   builds: Pick<BuildRecords, 'read'>;
+  /** Staged rollouts (hub/rollout/): the rollout.* ops, and the `rollouts` of `status`. */
+  rollouts: RolloutEngine;
   log: Logger;
 }
 
@@ -49,7 +53,13 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
         await openProxy(hub, req, reply, sock);
         return;
       case 'status':
-        reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources) });
+        reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources), rollouts: hub.rollouts.active() });
+        return;
+      case 'rollout.start':
+      case 'rollout.resume':
+      case 'rollout.abort':
+      case 'rollout.status':
+        await rolloutOp(hub, req, reply, sock);
         return;
     }
   };

@@ -25,6 +25,8 @@ export interface JobRecord {
   /** trigger --prebuilt: the system store path the agent switches to instead of rebuilding (and the config hash it was built from). */
   storePath?: string;
   configHash?: string;
+  /** The host's own health check after a switch/test (agent setting healthCommand; job.end health), when it has one. */
+  health?: 'passed' | 'failed';
 }
 
 /** The keyed store job records live in. */

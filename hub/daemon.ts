@@ -19,6 +19,8 @@ import { Scheduler } from './jobs/scheduler.js';
 import { LocalEventBus } from './events/bus.js';
 import { AdminServer } from './admin/server.js';
 import { makeAdminHandler } from './admin/handlers.js';
+import { openForwardChannel } from './admin/proxy.js';
+import { BentoError } from '../common/protocol/errors.js';
 import { startWsListener, type WsListener } from './server/ws-listener.js';
 import { registerAdmissionMetrics } from './metrics/admission-metrics.js';
 import { startWeb, type RunningWeb } from './web/server.js';
@@ -138,7 +140,16 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     // Where hosts came from before this start: credit for their sources' reconnect storm (admission.ts).
     agentServer.admission.recall(Object.keys(registry.snapshot.hosts).flatMap((n) => hostStates.get(n) ?? []));
 
-    const admin = makeAdminHandler({ registry, sessions, scheduler, bus, sources, builds: content.builds, rollouts, log });
+    // In a cluster, `proxy` reaches hosts other hubs hold, and they reach ours (hub/cluster/proxy-relay.ts).
+    const relay = content.startRelay?.({
+      holds: (host) => sessions.get(host) !== undefined,
+      openLocal: async (host, port) => {
+        const ch = await openForwardChannel(sessions, host, port);
+        if (!ch) throw new BentoError('HOST_OFFLINE', `host "${host}" left this hub`);
+        return ch;
+      },
+    });
+    const admin = makeAdminHandler({ registry, sessions, scheduler, bus, sources, builds: content.builds, rollouts, ...(relay ? { relay } : {}), log });
     const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }));
     await adminServer.listen(config.adminGroup);
     closing.push(() => adminServer.close());

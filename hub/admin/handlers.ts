@@ -11,7 +11,7 @@ import type { SessionRegistry } from '../server/sessions.js';
 import type { Scheduler } from '../jobs/scheduler.js';
 import type { EventBus } from '../events/types.js';
 import type { AdminHandler, Reply } from './server.js';
-import { openProxy } from './proxy.js';
+import { openProxy, type ProxyDeps } from './proxy.js';
 import { collectStatus } from '../status/collect.js';
 import { clientInfo, type ReadSources } from '../status/read-model.js';
 import { resolvePrebuilt } from '../jobs/prebuilt.js';
@@ -30,6 +30,8 @@ export interface AdminDeps {
   builds: Pick<BuildRecords, 'read'>;
   /** Staged rollouts (hub/rollout/): the rollout.* ops, and the `rollouts` of `status`. */
   rollouts: RolloutEngine;
+  /** In a cluster: `proxy` to hosts another hub holds. */
+  relay?: ProxyDeps['relay'];
   log: Logger;
 }
 

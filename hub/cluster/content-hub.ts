@@ -17,12 +17,19 @@ import type { NatsStateBackend } from './nats-backend.js';
 import { KvPublishedStore } from './published-kv.js';
 import { PublishedMirror } from './published-mirror.js';
 import { KvRegistry } from './registry-kv.js';
+import { ProxyRelay, type ProxyRelayOptions } from './proxy-relay.js';
 
 export interface HubContent {
   registry: RegistryView;
   builds: Pick<BuildRecords, 'read'>;
   /** Only in a cluster: where the jail moves finished log uploads. */
   logArchive?: LogArchive;
+  /**
+   * Only in a cluster: answer other hubs' proxy requests for the hosts this
+   * hub holds, and reach hosts other hubs hold (started once the sessions
+   * exist; stopped by close()).
+   */
+  startRelay?(local: Pick<ProxyRelayOptions, 'holds' | 'openLocal'>): ProxyRelay;
   close(): Promise<void>;
 }
 
@@ -60,7 +67,13 @@ export async function openHubContent(o: HubContentOptions): Promise<HubContent> 
     mirror.start();
     closers.push(() => mirror.close());
     const logArchive = await KvLogArchive.open(b, { log: o.log.child({ component: 'logs' }) });
-    return { registry, builds, logArchive, close };
+    const startRelay = (local: Pick<ProxyRelayOptions, 'holds' | 'openLocal'>): ProxyRelay => {
+      const relay = new ProxyRelay({ nc: b.nc, prefix: b.names.prefix, hubName: b.hubName, log: o.log.child({ component: 'relay' }), ...local });
+      relay.start();
+      closers.push(() => relay.close());
+      return relay;
+    };
+    return { registry, builds, logArchive, startRelay, close };
   } catch (err) {
     await close();
     throw err;

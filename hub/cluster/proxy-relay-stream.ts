@@ -2,14 +2,15 @@
 // Node Duplex, so either hub pipes it into a socket or an SSH channel like any
 // stream (proxy-relay.ts). Frames: proxy-relay-frames.ts.
 //
-// Flow control, both directions: a sender may have at most the receiver's
-// window of bytes sent and not yet passed on by the receiver (credit frames
-// report what it passed on). Beyond it, _write holds its callback, so Node's
-// own backpressure pauses whatever pipes into this stream (the admin's socket,
-// the host's SSH channel). The receiver passes bytes on by push(); it reports
-// credit only for bytes that left its readable buffer, so a slow reader on
-// either side stops the far sender instead of growing either hub's memory.
-// Per stream and direction at most window + highWaterMark bytes wait.
+// Flow control, both directions: a sender has at most the receiver's window
+// of bytes sent and not yet credited. Past it, _write keeps the rest of its
+// chunk and its callback until credit comes, so Node's own backpressure
+// pauses whatever pipes into this stream (the admin's socket, the host's SSH
+// channel). The receiver credits bytes as its readable buffer takes them
+// while below its mark, and otherwise only when Node asks for more (_read):
+// a slow reader on either side stops the far sender instead of growing
+// either hub's memory. Per stream and direction at most window bytes are in
+// flight, and a reader holds at most window + highWaterMark.
 //
 // Core NATS delivers each publisher's messages in order, at most once: a lost
 // data frame (a slow consumer dropped by the server, a reconnect) shows as a
@@ -47,7 +48,8 @@ export class RelayStream extends Duplex {
   private pushedBytes = 0;
   private creditedBytes = 0;
   private peerWindow: number;
-  private heldWrite: ((err?: Error | null) => void) | null = null;
+  /** The chunk _write is sending, how far it got, and its callback (called once all of it is sent). */
+  private out: { chunk: Buffer; off: number; cb: (err?: Error | null) => void } | null = null;
   private readonly sub: Subscription;
   private readonly timer: NodeJS.Timeout;
   private lastSend = Date.now();
@@ -71,20 +73,35 @@ export class RelayStream extends Duplex {
 
   setPeerWindow(n: number): void {
     this.peerWindow = n;
-    this.releaseWrite();
+    this.pump();
   }
 
   // --- Duplex ---
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     if (this.peerClosed) { cb(); return; } // the other end is gone: nothing reads this any more
-    for (let off = 0; off < chunk.length; off += MAX_CHUNK) {
-      const part = chunk.subarray(off, off + MAX_CHUNK);
-      if (!this.send({ t: 'data', seq: ++this.sentSeq, data: part })) { cb(this.sendError()); return; }
-      this.sentBytes += part.length;
+    this.out = { chunk, off: 0, cb };
+    this.pump();
+  }
+
+  /** Send what the window allows of the chunk in hand; its callback once all of it went. */
+  private pump(): void {
+    const o = this.out;
+    if (!o) return;
+    while (o.off < o.chunk.length) {
+      const room = this.peerWindow - this.inFlight;
+      if (room <= 0) return; // credit calls pump() again
+      const n = Math.min(MAX_CHUNK, room, o.chunk.length - o.off);
+      if (!this.send({ t: 'data', seq: ++this.sentSeq, data: o.chunk.subarray(o.off, o.off + n) })) {
+        this.out = null;
+        o.cb(this.sendError());
+        return;
+      }
+      this.sentBytes += n;
+      o.off += n;
     }
-    if (this.inFlight < this.peerWindow) cb();
-    else this.heldWrite = cb;
+    this.out = null;
+    o.cb();
   }
 
   override _final(cb: (err?: Error | null) => void): void {
@@ -93,7 +110,8 @@ export class RelayStream extends Duplex {
   }
 
   override _read(): void {
-    this.credit();
+    // The buffer went below its mark: everything pushed so far may be credited.
+    this.credit(true);
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
@@ -103,9 +121,9 @@ export class RelayStream extends Duplex {
       this.send({ t: 'close', ...(code ? { code } : {}), ...(err ? { message: err.message } : {}) });
     }
     this.sub.unsubscribe();
-    const held = this.heldWrite;
-    this.heldWrite = null;
-    held?.(err);
+    const o = this.out;
+    this.out = null;
+    o?.cb(err);
     cb(err);
   }
 
@@ -121,8 +139,8 @@ export class RelayStream extends Duplex {
         if (f.seq !== this.recvSeq + 1 || this.readEnded) { this.fail('FORWARD_FAILED', `relay: data frame ${f.seq} after ${this.recvSeq}: lost between hubs`); return; }
         this.recvSeq = f.seq;
         this.pushedBytes += f.data.length;
-        this.push(Buffer.from(f.data));
-        this.credit();
+        // Taken below the mark: credit (in steps). Over it: Node calls _read once the reader caught up.
+        if (this.push(Buffer.from(f.data))) this.credit(false);
         return;
       case 'eof':
         if (f.seq !== this.recvSeq + 1) { this.fail('FORWARD_FAILED', `relay: end after frame ${this.recvSeq}, expected ${f.seq - 1}: data lost between hubs`); return; }
@@ -131,14 +149,14 @@ export class RelayStream extends Duplex {
         return;
       case 'credit':
         if (f.consumed > this.ackedBytes) this.ackedBytes = Math.min(f.consumed, this.sentBytes);
-        this.releaseWrite();
+        this.pump();
         return;
       case 'close':
         this.peerClosed = true;
         if (f.code) { this.destroy(new BentoError(f.code, f.message ?? 'the other hub closed the stream')); return; }
         // A clean close: whatever we still hold is read; nothing more will come, nothing we send is read.
         this.endReadable();
-        this.releaseWrite();
+        this.dropOut();
         if (!this.writableEnded) this.end();
         return;
       case 'ping':
@@ -152,21 +170,20 @@ export class RelayStream extends Duplex {
     this.push(null);
   }
 
-  /** Report the bytes that left our readable buffer (a reader that lags gets no new data). */
-  private credit(): void {
-    const passed = this.pushedBytes - this.readableLength;
-    if (passed <= this.creditedBytes) return;
-    // Not for every small chunk: when a quarter window passed, or when the reader caught up.
-    if (passed - this.creditedBytes < this.o.window / 4 && this.readableLength > 0) return;
-    this.creditedBytes = passed;
-    this.send({ t: 'credit', consumed: passed });
+  /** Credit what the readable buffer took: in quarter-window steps, or all of it when Node asks for more. */
+  private credit(wanted: boolean): void {
+    if (this.destroyed) return;
+    const owed = this.pushedBytes - this.creditedBytes;
+    if (owed <= 0 || (!wanted && owed < this.o.window / 4)) return;
+    this.creditedBytes = this.pushedBytes;
+    this.send({ t: 'credit', consumed: this.pushedBytes });
   }
 
-  private releaseWrite(): void {
-    if (!this.heldWrite || (this.inFlight >= this.peerWindow && !this.peerClosed)) return;
-    const cb = this.heldWrite;
-    this.heldWrite = null;
-    cb();
+  /** The other end is gone: a chunk in hand is dropped (nobody would read it). */
+  private dropOut(): void {
+    const o = this.out;
+    this.out = null;
+    o?.cb();
   }
 
   private tick(idleMs: number, deadMs: number): void {

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
-import type { Action, JobEnd, JobStart } from '../../common/protocol/messages.js';
+import type { Action, JobEnd, JobStart, OutputStream } from '../../common/protocol/messages.js';
 import type { Agent, AgentPlugin } from '../agent.js';
 import type { ClientConfig } from '../config.js';
 import type { JobHooks } from '../jobs/manager.js';
@@ -100,7 +100,7 @@ export class PullPlugin implements AgentPlugin, JobHooks {
     }
   }
 
-  output(job: JobStart, stream: 'stdout' | 'stderr', data: string): void {
+  output(job: JobStart, stream: OutputStream, data: string): void {
     const e = this.logs.get(job.jobId);
     if (!e || e.truncated) return;
     e.bytes += data.length + 1;

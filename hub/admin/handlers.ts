@@ -13,7 +13,7 @@ import type { EventBus } from '../events/types.js';
 import type { AdminHandler, Reply } from './server.js';
 import { openProxy } from './proxy.js';
 import { collectStatus } from '../status/collect.js';
-import { clientInfo, type ReadSources } from '../status/read-model.js';
+import { hostViews, type ReadSources } from '../status/read-model.js';
 import { resolvePrebuilt } from '../jobs/prebuilt.js';
 
 export interface AdminDeps {
@@ -36,11 +36,10 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
       case 'ping':
         reply({ ev: 'pong', hubVersion: BENTO_VERSION });
         return;
-      case 'list': {
-        const active = (host: string) => hub.scheduler.activeJob(host);
-        reply({ ev: 'list', clients: hub.sessions.all().filter((s) => s.hello).map((s) => clientInfo(s, active)) });
+      case 'list':
+        // The read model's live sessions: the running and the queued job as `status` sees them.
+        reply({ ev: 'list', clients: hostViews(hub.sources).flatMap((v) => (v.client ? [v.client] : [])) });
         return;
-      }
       case 'trigger':
         await trigger(hub, req, reply, sock);
         return;
@@ -86,8 +85,9 @@ async function trigger(hub: TriggerDeps, req: Extract<AdminRequest, { op: 'trigg
         const sub = hub.bus.subscribe({ jobId: r.jobId }, (b) => {
           if (b.kind !== 'job') return;
           const e = b.event;
-          // The admin protocol's events (common/protocol/admin.ts): the bus's seq stays inside the hub.
-          reply(e.ev === 'output' ? { ev: 'output', host: e.host, jobId: e.jobId, stream: e.stream, data: e.data } : e);
+          // The admin protocol's events (common/protocol/admin.ts): the bus's seq and ts stay inside
+          // the hub, and an agent's note goes out as the stderr line it always was ("bento: ...").
+          reply(e.ev === 'output' ? { ev: 'output', host: e.host, jobId: e.jobId, stream: e.stream === 'note' ? 'stderr' : e.stream, data: e.data } : e);
           if (e.ev === 'end') {
             waiting.delete(e.jobId);
             // Only once every host was dispatched: an early job ending must not end the stream.

@@ -8,7 +8,8 @@ import type { EventBus } from '../events/types.js';
 import { fleetRows, type HostRow } from './model.js';
 import type { ReadSources } from '../status/read-model.js';
 import type { JobStore } from '../store/jobs.js';
-import { clientRowHtml, hostRowHtml, summaryHtml, hostsBody, clientsBody, hostDetailHtml, historyHtml } from './pages.js';
+import { clientRowHtml, hostRowHtml, summaryHtml, hostsBody, clientsBody } from './pages.js';
+import { hostDetailHtml, historyHtml } from './host-pages.js';
 
 interface Subscriber { sse: SseStream; host: string | null; detail: string; history: string }
 

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LineDecoder, encodeLine } from '../../common/protocol/codec.js';
-import { parseMessage } from '../../common/protocol/messages.js';
+import { forHub, HUB_CAPABILITIES, NOTE_CAPABILITY, parseMessage, type AgentMessage } from '../../common/protocol/messages.js';
 import { parseAdminRequest } from '../../common/protocol/admin.js';
 import { isHostName, isJobId } from '../../common/protocol/names.js';
 import { isStorePath } from '../../common/protocol/store-path.js';
@@ -130,4 +130,23 @@ test('job ids: one rule (isJobId) for the wire, store keys, log file names and U
   for (const ok of ['V1StGXR8_Z5jdHi6', 'local-abcdefghijklmnop', 'pull-12345678', 'a'.repeat(64)]) assert.ok(isJobId(ok), ok);
   for (const bad of ['short', 'a'.repeat(65), '../etc/x', 'job id', 'job.12345678', '', 42, null]) assert.ok(!isJobId(bad), String(bad));
   assert.throws(() => parseMessage({ type: 'job.output', jobId: '../../x123456', stream: 'stdout', data: 'x' }, 'agent'));
+});
+
+test('agent notes: a third output stream, sent only to hubs that announce it; older hubs get the same text on stderr', () => {
+  const note: AgentMessage = { type: 'job.output', jobId: 'abcdefgh12345678', stream: 'note', data: 'bento: rollback guard: recorded /nix/store/x' };
+  assert.deepEqual(parseMessage(note, 'agent'), note, 'this hub accepts a note');
+  assert.ok(HUB_CAPABILITIES.includes(NOTE_CAPABILITY), 'and says so in its welcome');
+  assert.throws(() => parseMessage({ ...note, stream: 'debug' }, 'agent'), /stream/);
+  // A welcome from an older hub has no capabilities: the note goes out as the stderr line it always was.
+  const old = parseMessage({ type: 'welcome', protocol: 1, hubVersion: '0.0.9', heartbeatMs: 1000 }, 'hub');
+  assert.deepEqual(forHub(note, old as { capabilities?: string[] }), { ...note, stream: 'stderr' });
+  assert.deepEqual(forHub(note, null), { ...note, stream: 'stderr' }, 'no welcome yet: nothing the hub may refuse');
+  const current = parseMessage({ type: 'welcome', protocol: 1, hubVersion: '0.1.0', heartbeatMs: 1000, capabilities: [NOTE_CAPABILITY] }, 'hub');
+  assert.equal(forHub(note, current as { capabilities?: string[] }), note);
+  const line: AgentMessage = { type: 'job.output', jobId: 'abcdefgh12345678', stream: 'stderr', data: 'x' };
+  assert.equal(forHub(line, null), line, 'other messages pass unchanged');
+  // job.end may say the generation after the job (older hubs ignore the field).
+  const end = { type: 'job.end', jobId: 'abcdefgh12345678', action: 'switch', outcome: 'success', exitCode: 0, startedAt: 'x', durationMs: 1, generation: 42 };
+  assert.equal((parseMessage(end, 'agent') as { generation?: number }).generation, 42);
+  assert.throws(() => parseMessage({ ...end, generation: -1 }, 'agent'), /generation/);
 });

@@ -9,13 +9,12 @@
 import type http from 'node:http';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { nanoid } from 'nanoid';
 import type { Logger } from '../../common/platform/log.js';
 import { HttpError, readForm, send, sendHtml, sendJson, sendStatic, sendText } from '../../common/platform/web.js';
 import { MetricsRegistry, JOB_DURATION_BUCKETS, PROMETHEUS_CONTENT_TYPE } from '../../common/platform/prometheus.js';
 import { BENTO_VERSION } from '../../common/protocol/version.js';
 import { APPLYING_ACTIONS, isAction, type Action } from '../../common/protocol/messages.js';
-import { isJobId } from '../../common/protocol/names.js';
+import { isJobId, newJobIdBody } from '../../common/protocol/names.js';
 import type { Agent, AgentPlugin } from '../agent.js';
 import type { HubConnection } from '../net/hub-connection.js';
 import type { Endpoint } from '../net/endpoint.js';
@@ -86,7 +85,7 @@ export class LocalPage implements AgentPlugin {
 
   /** Start (or queue behind the running job) the job a trigger would run. */
   upgrade(action: Action): { jobId: string; disposition: 'started' | 'queued' } {
-    const jobId = `${LOCAL_JOB_PREFIX}${nanoid(16)}`;
+    const jobId = `${LOCAL_JOB_PREFIX}${newJobIdBody()}`;
     const behind = this.agent.jobs.runningJobId;
     this.jobs.request(jobId, behind);
     this.m.requests.inc();

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { LineDecoder, encodeLine } from '../../common/protocol/codec.js';
 import { forHub, HUB_CAPABILITIES, NOTE_CAPABILITY, parseMessage, type AgentMessage } from '../../common/protocol/messages.js';
 import { parseAdminRequest } from '../../common/protocol/admin.js';
-import { isHostName, isJobId } from '../../common/protocol/names.js';
+import { isHostName, isJobId, JOB_ID_ALPHABET, newJobIdBody } from '../../common/protocol/names.js';
+import { newJob } from '../../hub/jobs/job-ids.js';
 import { isStorePath } from '../../common/protocol/store-path.js';
 import { fingerprintOfKeyLine, isFingerprint } from '../../common/protocol/fingerprint.js';
 import type { BentoError } from '../../common/protocol/errors.js';
@@ -149,4 +150,20 @@ test('agent notes: a third output stream, sent only to hubs that announce it; ol
   const end = { type: 'job.end', jobId: 'abcdefgh12345678', action: 'switch', outcome: 'success', exitCode: 0, startedAt: 'x', durationMs: 1, generation: 42 };
   assert.equal((parseMessage(end, 'agent') as { generation?: number }).generation, 42);
   assert.throws(() => parseMessage({ ...end, generation: -1 }, 'agent'), /generation/);
+});
+
+test('new job ids use an alphabet without look-alike characters; ids made before stay valid', () => {
+  assert.equal(JOB_ID_ALPHABET.length, 32);
+  for (const c of 'ilouILOU_-ABCXYZ') assert.ok(!JOB_ID_ALPHABET.includes(c), `no ${c}`);
+  const seen = new Set<string>();
+  for (let i = 0; i < 2000; i += 1) {
+    const id = newJob('web1', 'switch').id;
+    assert.match(id, /^[0-9a-hjkmnp-tv-z]{16}$/, id);
+    assert.ok(isJobId(id) && isJobId(`local-${newJobIdBody()}`));
+    seen.add(id);
+  }
+  assert.equal(seen.size, 2000, 'no repeats');
+  // Every character of the alphabet turns up (it is the alphabet in use, not a subset).
+  assert.equal(new Set([...seen].join('')).size, 32);
+  for (const old of ['V1StGXR8_Z5jdHi6', 'hqUaj3u470ggvEwv', 'local-8otq9umJ7ix0WRNu', 'pull-lx2k9c1q-0a1b2c3d']) assert.ok(isJobId(old), old);
 });

@@ -205,7 +205,7 @@ export class Dashboard {
       if (b.kind !== 'job') return;
       const e = b.event;
       const act = (): void => {
-        if (e.ev === 'output') sse.send('line', { stream: e.stream, data: e.data });
+        if (e.ev === 'output') sse.send('line', { seq: e.seq, ts: e.ts, stream: e.stream, data: e.data });
         else if (e.ev === 'started') sse.send('started', { jobId: id });
         else if (e.ev === 'end') {
           sse.send('end', { outcome: e.outcome, exitCode: e.exitCode, durationMs: e.durationMs, reason: e.reason ?? null });

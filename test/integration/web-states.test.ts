@@ -7,34 +7,14 @@
 // hosts have their own state, and the dashboard filters and orders the hosts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile, symlink } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TestFleet } from '../helpers/fleet.js';
 import { freePort, waitFor } from '../helpers/proc.js';
 import { rawAgent, helloFor } from '../helpers/raw-agent.js';
 import { durableJobs } from '../helpers/state.js';
 import type { ClientInfo, HostStatus } from '../../common/protocol/admin.js';
-import { request, collectSse } from './web-helpers.js';
-
-/**
- * A rebuild stand-in that does what matters here to a system profile: `switch`
- * and `boot` make generation N+1 (system-N-link) and point the profile (and,
- * for switch, the current system) at it. It talks on both streams like
- * nixos-rebuild; the action named in $FAIL_ACTION prints a nix error and
- * fails; the one in $SLOW_ACTION takes 3 s.
- */
-const PROFILE_REBUILD = ['/bin/sh', '-c', [
-  'set -e; act="$1"; d="$PROFILE_DIR"',
-  'echo "building the system configuration..." >&2',
-  'if [ "$act" = "${SLOW_ACTION:-none}" ]; then sleep 3; fi',
-  'if [ "$act" = "${FAIL_ACTION:-none}" ]; then echo "these 2 derivations will be built:" >&2; echo "error: builder for \'/nix/store/aaaa-etc.drv\' failed with exit code 1" >&2; echo "error: 1 dependencies of derivation failed" >&2; exit 1; fi',
-  'if [ "$act" = switch ] || [ "$act" = boot ]; then',
-  '  n=$(readlink "$d/system" | sed -e "s/^system-//" -e "s/-link$//"); n=$((n+1))',
-  '  mkdir -p "$d/sys-$n"; ln -sfn "sys-$n" "$d/system-$n-link"; ln -sfn "system-$n-link" "$d/system"',
-  '  if [ "$act" = switch ]; then ln -sfn "$d/system-$n-link" "$d/current-system"; fi',
-  'fi',
-  'echo "activating the configuration... ($act)"',
-].join('\n'), 'rebuild'];
+import { request, collectSse, makeProfile } from './web-helpers.js';
 
 let fleet: TestFleet;
 let dash = '';
@@ -66,15 +46,7 @@ before(async () => {
   auth = { Authorization: `Bearer ${(await readFile(path.join(fleet.fleetDir, 'dashboard.token'), 'utf8')).trim()}` };
   // web1's system profile starts at generation 1, the system it runs.
   profileDir = path.join(fleet.dir, 'profile-web1');
-  await mkdir(path.join(profileDir, 'sys-1'), { recursive: true });
-  await symlink('sys-1', path.join(profileDir, 'system-1-link'));
-  await symlink('system-1-link', path.join(profileDir, 'system'));
-  await symlink(path.join(profileDir, 'system-1-link'), path.join(profileDir, 'current-system'));
-  fleet.startAgent('web1', await fleet.agentConfig('web1', {
-    rebuildCommand: PROFILE_REBUILD, rollback: false,
-    systemProfile: path.join(profileDir, 'system'), currentSystem: path.join(profileDir, 'current-system'),
-    rebuildEnv: { PROFILE_DIR: profileDir, FAIL_ACTION: 'test', SLOW_ACTION: 'boot' },
-  }));
+  fleet.startAgent('web1', await fleet.agentConfig('web1', { ...await makeProfile(profileDir, { FAIL_ACTION: 'test', SLOW_ACTION: 'boot' }), rollback: false }));
   await fleet.waitConnected(['web1']);
 });
 after(async () => { await fleet?.close(); });

@@ -45,9 +45,9 @@ export function stateHtml(s: LocalState): SafeHtml {
 
 export function jobsHtml(jobs: LocalJob[]): SafeHtml {
   return html`<tbody id="jobs">${jobs.length === 0 ? html`<tr><td colspan="7" class="muted">No jobs yet.</td></tr>` : jobs.map((j) => html`<tr>
-<th scope="row"><a class="mono" href="/jobs/${j.jobId}">${j.jobId}</a></th><td>${j.action}</td><td>${j.origin === 'hub' ? 'hub' : j.origin === 'local' ? 'this host' : `this host (${j.origin})`}</td>
-<td>${j.outcome ? html`<span class="badge ${OUTCOME_CLASS[j.outcome] ?? ''}">${j.outcome}</span>` : html`<span class="badge s-run">running</span>`}</td>
-<td>${timeTag(j.startedAt)}</td><td>${formatDuration(j.durationMs)}</td><td>${j.exitCode ?? '–'}${j.reason ? html` <span class="muted">${j.reason}</span>` : ''}</td>
+<th scope="row"><a class="mono" href="/jobs/${j.jobId}">${j.jobId}</a></th><td data-label="Action">${j.action}</td><td data-label="Started by">${j.origin === 'hub' ? 'hub' : j.origin === 'local' ? 'this host' : `this host (${j.origin})`}</td>
+<td data-label="Outcome">${j.outcome ? html`<span class="badge ${OUTCOME_CLASS[j.outcome] ?? ''}">${j.outcome}</span>` : html`<span class="badge s-run">running</span>`}</td>
+<td data-label="Started">${timeTag(j.startedAt)}</td><td data-label="Duration">${formatDuration(j.durationMs)}</td><td data-label="Exit">${j.exitCode ?? '–'}${j.reason ? html` <span class="muted">${j.reason}</span>` : ''}</td>
 </tr>`)}</tbody>`;
 }
 
@@ -88,7 +88,7 @@ ${stateHtml(s)}
 <section aria-labelledby="output-h">
 <h2 id="output-h">Output <span class="muted" id="output-job">${output.job ? html`${output.job.action} <a class="mono" href="/jobs/${output.job.jobId}">${output.job.jobId}</a>` : ''}</span></h2>
 <p id="output-end" role="status">${output.job?.outcome ? endLine(output.job) : ''}</p>
-${logViewHtml({ id: 'output', label: 'Job output', lines: output.lines, note: output.dropped ? `${output.dropped} earlier lines not shown` : null })}
+${logViewHtml({ id: 'output', label: 'Job output', lines: output.lines, live: true, note: output.dropped ? `${output.dropped} earlier lines not shown` : null })}
 </section>
 <section aria-labelledby="jobs-h">
 <h2 id="jobs-h">Last jobs</h2>

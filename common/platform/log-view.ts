@@ -60,6 +60,8 @@ export interface LogViewOptions {
   lines: LogLine[];
   /** A short note shown above the lines (earlier lines only in the full log, ...). */
   note?: string | null;
+  /** More lines may come: offer Follow (with JavaScript). */
+  live?: boolean;
 }
 
 /**
@@ -72,7 +74,7 @@ export function logViewHtml(o: LogViewOptions): SafeHtml {
 <div class="log-tools">
 <a class="first-error-link"${first ? html` href="#L${first.seq}"` : html` hidden`}>First error: line <span class="first-error-n">${first?.seq ?? ''}</span></a>
 <span class="legend muted"><span class="k-e">stderr</span> <span class="k-n">bento</span> <span class="k-error">error</span></span>
-<label class="js-only" hidden><input type="checkbox" class="follow" checked> Follow</label>
+${o.live ? html`<label class="js-only" hidden><input type="checkbox" class="follow" checked> Follow</label>` : ''}
 <button type="button" class="copy js-only" hidden>Copy</button>
 <span class="copy-status muted" role="status" aria-live="polite"></span>
 </div>
@@ -102,5 +104,4 @@ export const LOG_CSS = `
 .log .first-error { background: rgba(248, 81, 73, .18); }
 .log .ln:target { background: rgba(187, 128, 9, .3); }
 .log .page-note .x { color: #8b949e; font-style: italic; }
-@media (max-width: 40rem) { .log .t { display: none; } }
 `;

@@ -63,7 +63,7 @@ table { border-collapse: collapse; width: 100%; font-variant-numeric: tabular-nu
 th, td { text-align: left; padding: .35rem .55rem; border-bottom: 1px solid var(--line); vertical-align: top; }
 thead th { background: var(--head); font-weight: 600; position: sticky; top: 0; }
 td.mono, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .85em; overflow-wrap: anywhere; }
-.nowrap, time { white-space: nowrap; }
+.nowrap, time, a[href*="/jobs/"] { white-space: nowrap; }
 .muted { color: var(--muted); }
 .badge { display: inline-block; padding: 0 .45rem; border-radius: 1rem; border: 1px solid currentColor; font-size: .85em; white-space: nowrap; }
 .s-ok { color: var(--ok); } .s-bad { color: var(--bad); } .s-warn { color: var(--warn); } .s-run { color: var(--run); } .s-off { color: var(--muted); }
@@ -95,7 +95,7 @@ dialog.confirm .buttons { display: flex; gap: .6rem; flex-wrap: wrap; margin-bot
   table.stack tr { border: 1px solid var(--line); border-radius: .4rem; margin: .5rem 0; padding: .3rem .6rem; }
   table.stack tr[hidden] { display: none; }
   table.stack th, table.stack td { border: 0; padding: .15rem 0; }
-  table.stack td[data-label]::before { content: attr(data-label) ": "; color: var(--muted); font-size: .85em; }
+  table.stack td[data-label]::before { content: attr(data-label) ": "; color: var(--muted); font: .8rem/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; }
   table.stack td:empty { display: none; }
   dl.facts { grid-template-columns: minmax(0, max-content) minmax(0, 1fr); }
 }

@@ -12,7 +12,8 @@ import { ATTENTION } from '../status/order.js';
 export const DASHBOARD_CSS = `${BASE_CSS}${LOG_CSS}
 #outputs .panel .log { max-height: 22rem; }
 #hosts td:last-child { white-space: nowrap; }
-#hosts .queued { margin-top: .25rem; }
+#hosts .queued:not(:first-child) { margin-top: .25rem; }
+#hosts th .tags { font-weight: normal; font-size: .85em; }
 .filters { display: flex; flex-wrap: wrap; gap: .4rem 1rem; align-items: center; margin: 0 0 .6rem; }
 .state-link { text-decoration: none; color: inherit; }
 `;

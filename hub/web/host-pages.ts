@@ -97,7 +97,7 @@ ${j.reason ? html`<dt>Reason</dt><dd>${j.reason}</dd>` : ''}
 </dl>
 <h2>Output</h2>
 <p><a href="/jobs/${j.id}/log">Full log as text</a></p>
-<div id="job-log"${live ? html` data-follow="${j.id}"` : ''}>${logViewHtml({ id: 'job-output', label: `Output of job ${j.id}`, lines, note })}</div>`, {
+<div id="job-log"${live ? html` data-follow="${j.id}"` : ''}>${logViewHtml({ id: 'job-output', label: `Output of job ${j.id}`, lines, note, live })}</div>`, {
     head: live ? html`<noscript><meta http-equiv="refresh" content="3"></noscript>` : undefined,
   });
 }

@@ -79,7 +79,7 @@ export function connection(row: HostRow): SafeHtml {
 
 /** "started 3 min ago", "ended 5 s ago", "queued 2 h ago" (the script makes the times relative). */
 export function jobWhen(j: JobSummary): SafeHtml {
-  if (j.state === 'queued') return html`<span class="nowrap">queued ${timeTag(j.requestedAt)}</span>`;
+  if (j.state === 'queued') return html`<span class="nowrap">requested ${timeTag(j.requestedAt)}</span>`;
   if (j.endedAt) return html`<span class="nowrap">ended ${timeTag(j.endedAt)}</span>`;
   return html`<span class="nowrap">started ${timeTag(j.startedAt ?? j.requestedAt)}</span>`;
 }
@@ -92,7 +92,9 @@ export function jobCell(j: JobSummary | null): SafeHtml {
 /** The running or last job, and under it the one that waits (a queued job is news: it will run). */
 function jobsCell(row: HostRow): SafeHtml {
   const q = row.queuedJob;
-  return html`${jobCell(row.activeJob ?? row.lastJob)}${q ? html`<div class="queued">${jobCell(q)}${row.client ? '' : html` <span class="muted">(runs when it connects)</span>`}</div>` : ''}`;
+  const now = row.activeJob ?? row.lastJob;
+  if (!q) return jobCell(now);
+  return html`${now ? jobCell(now) : ''}<div class="queued">${jobCell(q)}${row.client ? '' : html` <span class="muted">(runs when it connects)</span>`}</div>`;
 }
 
 /** Action menu + button. `connected: null` (a page that does not follow the connection): "Run", queued if the host is offline. */

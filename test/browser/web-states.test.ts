@@ -147,6 +147,10 @@ test('fleet: each state its own colour, the hosts that need attention first, que
   assert.deepEqual(await visible(), ['bad1', 'gone', 'fresh']);
   await page.selectOption('#filter-state', '');
   assert.deepEqual(await visible(), ['bad1', 'gone', 'fresh', 'web1', 'idle'], 'idle moved down: new machine before nothing published');
+  // A host that starts failing moves up, live, to its place among the failing ones.
+  await settled('web1', await apiTrigger('web1', 'test'));
+  await page.waitForFunction(() => document.querySelector('#host-web1 .badge')?.textContent === 'failing');
+  assert.deepEqual(await visible(), ['bad1', 'web1', 'gone', 'fresh', 'idle']);
   assert.deepEqual(await jobIdsNotLinked(page), [], 'every job id on the page is a link to its job');
   await page.close();
 });

@@ -18,6 +18,7 @@ import { BentoError, asBentoError, isErrorCode } from '../../common/protocol/err
 import { CONTROL_SUBSYSTEM } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
 import { pinHostKey } from './host-key-pin.js';
+import { serveForward } from './forward.js';
 
 export interface HubConnectionOptions {
   stream: Duplex;
@@ -74,21 +75,7 @@ export class HubConnection {
           this.client.forwardIn('127.0.0.1', port, (err) => { if (err) opts.log.warn({ port, err: err.message }, 'hub refused the reverse forward'); });
         }
       });
-      this.client.on('tcp connection', (info, accept, reject) => {
-        // The hub may only reach local ports this host's own config allows.
-        if (!opts.allowForwardPorts.includes(info.destPort)) {
-          opts.log.warn({ port: info.destPort }, 'refused forwarded connection to a port not in allowForwardPorts');
-          return reject();
-        }
-        const local = net.connect({ host: '127.0.0.1', port: info.destPort });
-        local.once('connect', () => {
-          const ch = accept();
-          ch.pipe(local).pipe(ch);
-          ch.on('error', () => local.destroy());
-          local.on('close', () => ch.close());
-        });
-        local.once('error', (e) => { opts.log.warn({ port: info.destPort, err: e.message }, 'local forward target unreachable'); reject(); });
-      });
+      this.client.on('tcp connection', (info, accept, reject) => serveForward(this.client, opts, info, accept, reject));
       this.client.on('error', (err: Error & { level?: string }) => {
         if (pin.offered !== null) {
           fail(new BentoError('HOST_KEY_MISMATCH', `hub offered host key ${pin.offered}, but this agent pins ${opts.hubFingerprint}; refusing to talk to it`));

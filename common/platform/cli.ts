@@ -3,7 +3,7 @@
 // Help text and docs/cli.md are both rendered from the specs, so they cannot
 // drift from what the parser accepts.
 import { parseArgs } from 'node:util';
-import { BentoError, ERRORS, asBentoError } from '../protocol/errors.js';
+import { BentoError, ERRORS, asBentoError, type ErrorCode } from '../protocol/errors.js';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -36,14 +36,20 @@ export interface ProgramSpec {
   summary: string;
   commands: CommandSpec[];
   commonOptions: Record<string, OptionSpec>;
+  /**
+   * The error codes this program can exit with (its own and those its peer
+   * can send it); `--help` lists only these. Absent: every code.
+   */
+  errorCodes?: readonly ErrorCode[];
 }
 
 export const EXIT_SUCCESS = 0;
 export const EXIT_DETACHED = 130;
 
-export function exitCodeTable(): Array<[number, string]> {
+export function exitCodeTable(codes?: readonly ErrorCode[]): Array<[number, string]> {
   const byExit = new Map<number, string[]>();
   for (const [code, e] of Object.entries(ERRORS)) {
+    if (codes && !codes.includes(code as ErrorCode)) continue;
     byExit.set(e.exit, [...(byExit.get(e.exit) ?? []), code]);
   }
   const rows: Array<[number, string]> = [[0, 'success']];
@@ -73,8 +79,58 @@ export function programHelp(prog: ProgramSpec): string {
     `Usage: ${prog.bin} COMMAND [OPTIONS]`, '', prog.summary, '', 'Commands:',
     ...prog.commands.map((c) => `  ${c.name.padEnd(width)} ${c.summary}`),
     '', `Run \`${prog.bin} COMMAND --help\` for a command's options.`,
-    '', 'Exit codes:', ...exitCodeTable().map(([n, what]) => `  ${String(n).padEnd(4)} ${what}`),
+    '', 'Exit codes:', ...exitCodeTable(prog.errorCodes).map(([n, what]) => `  ${String(n).padEnd(4)} ${what}`),
   ].join('\n');
+}
+
+/** Edit distance counting a swap of two neighbours as one edit ("dri" is one from "dir"); names are short. */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let v = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) v = Math.min(v, d[i - 2]![j - 2]! + 1);
+      d[i]![j] = v;
+    }
+  }
+  return d[a.length]![b.length]!;
+}
+
+/** The known name closest to a mistyped one, if it is close enough to be what was meant. */
+export function closest(typed: string, known: string[]): string | null {
+  let best: string | null = null;
+  let bestD = Infinity;
+  for (const k of known) {
+    // A prefix ("--verb" for "--verbose") counts as close, whatever its length.
+    const d = k.startsWith(typed) && typed.length >= 2 ? 1 : distance(typed, k);
+    if (d < bestD) { best = k; bestD = d; }
+  }
+  return best !== null && bestD <= Math.max(1, Math.min(3, Math.floor(best.length / 3))) ? best : null;
+}
+
+/**
+ * Check the options before node's parser does, so each mistake gets one
+ * plain sentence (node's wording talks about positionals after "--"): an
+ * unknown option with the nearest known one, a missing value, a value given
+ * to a switch.
+ */
+function checkOptions(args: string[], opts: Record<string, OptionSpec>): void {
+  const config = Object.fromEntries(Object.entries(opts).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}) }]));
+  const { tokens } = parseArgs({ args, options: config, allowPositionals: true, strict: false, tokens: true });
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    const spec = Object.prototype.hasOwnProperty.call(opts, t.name) ? opts[t.name]! : undefined;
+    if (!spec) {
+      const guess = closest(t.name, Object.keys(opts));
+      throw new BentoError('USAGE', `unknown option ${t.rawName}${guess ? ` (did you mean --${guess}?)` : ''}`);
+    }
+    if (spec.type === 'string' && (t.value === undefined || (!t.inlineValue && t.value.startsWith('-') && t.value !== '-'))) {
+      throw new BentoError('USAGE', `${t.rawName} needs a value (${t.rawName} ${spec.arg ?? 'VALUE'}${t.value === undefined ? '' : `; to pass one starting with "-", write ${t.rawName}=${t.value}`})`);
+    }
+    if (spec.type === 'boolean' && t.inlineValue) throw new BentoError('USAGE', `${t.rawName} takes no value (got ${t.rawName}=${t.value ?? ''})`);
+  }
 }
 
 /** Markdown reference for docs/cli.md. */
@@ -99,7 +155,8 @@ export async function runProgram(prog: ProgramSpec, argv: string[]): Promise<num
   }
   const cmd = prog.commands.find((c) => c.name === name);
   if (!cmd) {
-    process.stderr.write(`${prog.bin}: unknown command "${name}"\n\n${programHelp(prog)}\n`);
+    const guess = closest(name, prog.commands.map((c) => c.name));
+    process.stderr.write(`${prog.bin}: unknown command "${name}"${guess ? ` (did you mean ${guess}?)` : ''} [USAGE]\nRun \`${prog.bin} --help\` for the commands.\n`);
     return ERRORS.USAGE.exit;
   }
   const dashdash = args.indexOf('--');
@@ -110,8 +167,10 @@ export async function runProgram(prog: ProgramSpec, argv: string[]): Promise<num
     return EXIT_SUCCESS;
   }
   try {
+    const all = { ...cmd.options, ...prog.commonOptions };
+    checkOptions(own, all);
     const options = Object.fromEntries(
-      Object.entries({ ...cmd.options, ...prog.commonOptions }).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
+      Object.entries(all).map(([k, o]) => [k, { type: o.type, ...(o.short ? { short: o.short } : {}), ...(o.multiple ? { multiple: true } : {}) }]),
     );
     let parsed;
     try {
@@ -129,6 +188,7 @@ export async function runProgram(prog: ProgramSpec, argv: string[]): Promise<num
     const json = own.includes('--json');
     if (json) process.stdout.write(`${JSON.stringify({ error: { code: e.code, message: e.message } })}\n`);
     process.stderr.write(`${prog.bin} ${name}: ${e.message}${e.code === 'INTERNAL' ? '' : ` [${e.code}]`}\n`);
+    if (e.code === 'USAGE' && !json) process.stderr.write(`Run \`${prog.bin} ${name} --help\` for its options.\n`);
     return e.exitCode;
   }
 }

@@ -15,6 +15,8 @@ import { openProxy } from './proxy.js';
 import { collectStatus } from '../status/collect.js';
 import { hostViews, type ReadSources } from '../status/read-model.js';
 import { resolvePrebuilt } from '../jobs/prebuilt.js';
+import type { RolloutEngine } from '../rollout/engine.js';
+import { rolloutOp } from './rollout-ops.js';
 
 export interface AdminDeps {
   registry: RegistryView;
@@ -25,6 +27,8 @@ export interface AdminDeps {
   sources: ReadSources;
   /** For --prebuilt (the hub's last build of a host). */
   fleetDir: string;
+  /** Staged rollouts (hub/rollout/): the rollout.* ops, and the `rollouts` of `status`. */
+  rollouts: RolloutEngine;
   log: Logger;
 }
 
@@ -47,7 +51,13 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
         await openProxy(hub, req, reply, sock);
         return;
       case 'status':
-        reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources) });
+        reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources), rollouts: hub.rollouts.active() });
+        return;
+      case 'rollout.start':
+      case 'rollout.resume':
+      case 'rollout.abort':
+      case 'rollout.status':
+        await rolloutOp(hub, req, reply, sock);
         return;
     }
   };
@@ -78,9 +88,12 @@ async function trigger(hub: TriggerDeps, req: Extract<AdminRequest, { op: 'trigg
       // --prebuilt: the host switches to the hub's last build for it (a clear rejection if there is none).
       const prebuilt = req.prebuilt ? await resolvePrebuilt(hub.fleetDir, host, hub.sessions.get(host)?.hello?.capabilities ?? null) : undefined;
       const r = await hub.scheduler.trigger(host, req.action, req.queue, prebuilt);
-      reply({ ev: 'accepted', host, jobId: r.jobId, disposition: r.disposition, action: r.action, ...(prebuilt ? { storePath: prebuilt.storePath } : {}) });
+      // A job queued for a host that is not connected runs whenever it connects, maybe never:
+      // following it would hold the admin's command silently, so only when asked to (wait).
+      const offline = !hub.sessions.get(host);
+      reply({ ev: 'accepted', host, jobId: r.jobId, disposition: r.disposition, action: r.action, ...(prebuilt ? { storePath: prebuilt.storePath } : {}), ...(offline ? { offline: true as const } : {}) });
       // Watching starts after job.start was sent, but before any reply can be read: that needs an I/O turn.
-      if (req.follow && !waiting.has(r.jobId)) {
+      if (req.follow && (!offline || req.wait === true) && !waiting.has(r.jobId)) {
         waiting.add(r.jobId);
         const sub = hub.bus.subscribe({ jobId: r.jobId }, (b) => {
           if (b.kind !== 'job') return;

@@ -8,6 +8,20 @@ import type { Logger } from '../../common/platform/log.js';
 import type { RegistryView } from '../fleet/registry.js';
 import type { SessionRegistry } from '../server/sessions.js';
 import type { Reply } from './server.js';
+import { OPEN_FAILURE } from '../../common/protocol/forward.js';
+
+/**
+ * The agent's refusal as the admin should read it: the host's own words
+ * (its description, common/protocol/forward.ts) under a code that says whose
+ * problem it is. Only "prohibited" is FORBIDDEN; a port the host allows but
+ * cannot connect to is FORWARD_FAILED. An older agent gives no description.
+ */
+function openFailure(host: string, port: number, err: Error & { reason?: unknown }): BentoError {
+  const said = err.message.replace(/^\(SSH\) Channel open failure:\s*/, '').trim();
+  if (err.reason === OPEN_FAILURE.PROHIBITED) return new BentoError('FORBIDDEN', `host "${host}" refuses port ${port}${said ? `: ${said}` : ''}`);
+  const why = said || (err.reason === OPEN_FAILURE.CONNECT_FAILED ? 'its agent could not connect to it (nothing listening there?)' : err.message);
+  return new BentoError('FORWARD_FAILED', `host "${host}" could not connect to its port ${port}: ${why}`);
+}
 
 export interface ProxyDeps {
   registry: RegistryView;
@@ -24,7 +38,7 @@ export async function openProxy(hub: ProxyDeps, req: Extract<AdminRequest, { op:
   if (!offer) throw new BentoError('FORBIDDEN', `host "${req.host}" does not offer port ${req.port} (its agent allows: ${[...session.forwards].map((f) => f.split(':').pop()).join(', ') || 'none'})`);
   const sep = offer.lastIndexOf(':');
   const channel = await new Promise<import('ssh2').ServerChannel>((resolve, reject) => {
-    session.conn.forwardOut(offer.slice(0, sep), req.port, 'bento-hub-admin', 0, (err, ch) => (err ? reject(new BentoError('FORBIDDEN', `agent refused the channel: ${err.message}`)) : resolve(ch)));
+    session.conn.forwardOut(offer.slice(0, sep), req.port, 'bento-hub-admin', 0, (err, ch) => (err ? reject(openFailure(req.host, req.port, err)) : resolve(ch)));
   });
   hub.log.info({ host: req.host, port: req.port }, 'admin proxy channel opened');
   reply({ ev: 'ready' });

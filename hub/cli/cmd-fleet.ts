@@ -1,6 +1,7 @@
 // Fleet-directory commands that work without a running hub: init, add-host,
 // remove-host, hosts, fingerprint.
 import { mkdir, readFile, access } from 'node:fs/promises';
+import path from 'node:path';
 import type { CommandSpec } from '../../common/platform/cli.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
@@ -8,7 +9,7 @@ import { writeJsonAtomic, writeFileAtomic } from '../../common/platform/atomic.j
 import { fleetPaths } from '../fleet/paths.js';
 import { DEFAULT_HUB_CONFIG, isHostPort } from '../fleet/hub-config.js';
 import { addHost, readRegistry, removeHost, updateRegistry } from '../fleet/registry.js';
-import { fleetDir, keyLines, printJson, printTable, str, strs } from './util.js';
+import { fleetDir, keyLines, listenOption, notAFleet, printJson, printTable, str, strs } from './util.js';
 import { generateEd25519 } from '../../common/platform/ed25519.js';
 
 export const initCommand: CommandSpec = {
@@ -26,7 +27,7 @@ export const initCommand: CommandSpec = {
     for (const f of [p.hubConfig, p.hostKey, p.registry]) {
       if (await exists(f)) throw new BentoError('FLEET_EXISTS', `${f} already exists; this fleet is initialized (refusing to overwrite its key or registry)`);
     }
-    const listen = str(values, 'listen') ?? DEFAULT_HUB_CONFIG.listen;
+    const listen = listenOption(values, 'listen') ?? DEFAULT_HUB_CONFIG.listen;
     if (!isHostPort(listen)) throw new BentoError('USAGE', `--listen must be HOST:PORT, got "${listen}"`);
     await mkdir(p.root, { recursive: true, mode: 0o700 });
     await mkdir(p.hostsDir, { recursive: true, mode: 0o755 });
@@ -99,7 +100,8 @@ export const hostsCommand: CommandSpec = {
     const rows = Object.entries(reg.hosts).sort(([a], [b]) => a.localeCompare(b))
       .map(([name, e]) => ({ name, tags: e.tags, fingerprints: e.keys.map(fingerprintOfKeyLine), ssh: e.ssh, addedAt: e.addedAt }));
     if (values['json']) printJson({ hosts: rows });
-    else printTable(['NAME', 'TAGS', 'KEYS', 'SSH'], rows.map((r) => [r.name, r.tags.join(',') || '-', r.fingerprints.join(' '), `${r.ssh.user ?? 'root'}@:${r.ssh.port ?? 22}`]));
+    // The SSH column: what `bento-hub ssh NAME` logs in as, and the port on the host its tunnel reaches.
+    else printTable(['NAME', 'TAGS', 'KEYS', 'SSH (USER, PORT)'], rows.map((r) => [r.name, r.tags.join(',') || '-', r.fingerprints.join(' '), `${r.ssh.user ?? 'root'}, ${r.ssh.port ?? 22}`]));
     return 0;
   },
 };
@@ -125,7 +127,7 @@ async function exists(f: string): Promise<boolean> {
 }
 
 export async function requireFleet(hubConfig: string): Promise<void> {
-  if (!(await exists(hubConfig))) throw new BentoError('FLEET_NOT_INITIALIZED', `${hubConfig} not found; run \`bento-hub init --dir DIR\` first`);
+  if (!(await exists(hubConfig))) throw notAFleet(path.dirname(hubConfig));
 }
 
 

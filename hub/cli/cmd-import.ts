@@ -8,6 +8,7 @@ import { BentoError } from '../../common/protocol/errors.js';
 import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
 import { hostNameProblem, isHostName } from '../../common/protocol/names.js';
 import { fleetPaths } from '../fleet/paths.js';
+import { DEFAULT_HUB_CONFIG, loadHubConfig, parseHostPort } from '../fleet/hub-config.js';
 import { addHost, normaliseKey, readRegistry, updateRegistry, type RegistryFile } from '../fleet/registry.js';
 import { copyHostDir, readUpstreamFleet } from '../fleet/import-upstream.js';
 import { requireFleet } from './cmd-fleet.js';
@@ -26,7 +27,8 @@ interface DirRow {
   dir: string;
   kind: string;
   hosts: string[];
-  status: 'copied' | 'would-copy' | 'exists' | 'error';
+  /** skipped: every host it defines failed to register (a deploy would publish a jail nobody can log into). */
+  status: 'copied' | 'would-copy' | 'exists' | 'skipped' | 'error';
   files: number;
   skipped: string[];
   outside: string[];
@@ -42,7 +44,9 @@ export const importCommand: CommandSpec = {
   details: [
     'Reads UPSTREAM_DIR/config.sh, fleet.nix (or utils/fleet.nix) and hosts/*. Hosts already registered with the same key and',
     'directories already present under the fleet\'s hosts/ are left alone, so running it again is safe. Symlinks are dereferenced;',
-    'links into /nix/store (result) are skipped. Exits 1 if any host or directory could not be imported. See docs/migration.md.',
+    'links into /nix/store (result) are skipped. A directory whose hosts all failed to register is not copied (skipped).',
+    'The next steps name the agents\' "hub" URL from hub.json "listen". Exits 1 if any host or directory could not be imported.',
+    'See docs/migration.md.',
   ].join('\n'),
   options: {
     from: { type: 'string', arg: 'UPSTREAM_DIR', help: 'the upstream Bento directory (the one with hosts/ and config.sh)' },
@@ -99,6 +103,7 @@ export const importCommand: CommandSpec = {
       const row: DirRow = { dir: d.dir, kind: d.kind, hosts: d.hosts, status: dry ? 'would-copy' : 'copied', files: 0, skipped: [], outside: [] };
       dirs.push(row);
       const dest = path.join(p.hostsDir, d.dir);
+      const failed = d.hosts.filter((h) => hosts.find((x) => x.name === h)?.status === 'error');
       if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(d.dir)) {
         Object.assign(row, { status: 'error', message: 'directory name must be letters, digits, ".", "_" or "-"; rename it upstream' });
       } else if (d.kind !== 'flake' && !isHostName(d.dir)) {
@@ -106,6 +111,9 @@ export const importCommand: CommandSpec = {
         Object.assign(row, { status: 'error', message: `${hostNameProblem(d.dir)}; rename it upstream` });
       } else if (await exists(dest)) {
         row.status = 'exists';
+      } else if (failed.length > 0 && failed.length === d.hosts.length) {
+        // Copied, a later deploy would publish it into a jail nobody can log into.
+        Object.assign(row, { status: 'skipped', message: `not copied: ${failed.join(', ')} could not be registered (see above); fix that and import again` });
       } else {
         try {
           if (!dry) await mkdir(p.hostsDir, { recursive: true, mode: 0o755 });
@@ -116,14 +124,34 @@ export const importCommand: CommandSpec = {
       }
     }
 
-    const report = { from: up.root, dir: p.root, dryRun: dry, settings: up.settings, fleetFile: up.fleetFile, hosts, dirs, warnings: up.warnings, nextSteps: nextSteps(hosts, up.settings.remoteHost, str(values, 'dir')) };
+    const agentUrl = hubUrl(await hubListen(p.hubConfig), up.settings.remoteHost);
+    const report = { from: up.root, dir: p.root, dryRun: dry, settings: up.settings, fleetFile: up.fleetFile, hosts, dirs, warnings: up.warnings, nextSteps: nextSteps(hosts, agentUrl, str(values, 'dir')) };
     if (values['json']) printJson(report);
     else printReport(report);
-    return hosts.some((h) => h.status === 'error') || dirs.some((d) => d.status === 'error') ? 1 : 0;
+    return hosts.some((h) => h.status === 'error') || dirs.some((d) => d.status === 'error' || d.status === 'skipped') ? 1 : 0;
   },
 };
 
-function nextSteps(hosts: HostRow[], remoteHost: string | null, dirFlag: string | undefined): string[] {
+/** The hub's agent listen address from this fleet's hub.json (init's default before there is one: a dry run may come first). */
+async function hubListen(hubConfig: string): Promise<string> {
+  return (await exists(hubConfig)) ? (await loadHubConfig(hubConfig)).listen : DEFAULT_HUB_CONFIG.listen;
+}
+
+/**
+ * The "hub" URL agents should use: the hub's real port, and its listen
+ * address when that is one agents can dial; a wildcard or loopback listen
+ * says nothing about the name hosts reach it by, so upstream's REMOTE_IP
+ * (the old sftp server, usually the same machine) or a placeholder.
+ */
+export function hubUrl(listen: string, remoteHost: string | null): string {
+  const hp = parseHostPort(listen);
+  const port = hp?.port ?? 2222;
+  const specific = hp && !['0.0.0.0', '::', '127.0.0.1', '::1', 'localhost'].includes(hp.host) ? hp.host : null;
+  const host = specific ?? remoteHost ?? 'HUB';
+  return `ssh://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function nextSteps(hosts: HostRow[], agentUrl: string, dirFlag: string | undefined): string[] {
   const dir = dirFlag ? ` --dir ${dirFlag}` : '';
   const steps: string[] = [];
   for (const h of hosts.filter((x) => x.status === 'no-key')) {
@@ -133,7 +161,7 @@ function nextSteps(hosts: HostRow[], remoteHost: string | null, dirFlag: string 
     steps.push('The fleet.nix keys are the ones upstream\'s sftp user accepted, usually root\'s own key (/root/.ssh/id_ed25519), not the ssh host key: '
       + 'on those hosts set services.bento.client.identityFile = "/root/.ssh/id_ed25519"; (or re-register them with their host key).');
   }
-  steps.push(`On every host: services.bento.client = { enable = true; hub = "ssh://${remoteHost ?? 'HUB'}:2222"; hubFingerprint = "<bento-hub fingerprint${dir}>"; };`);
+  steps.push(`On every host: services.bento.client = { enable = true; hub = "${agentUrl}"; hubFingerprint = "<bento-hub fingerprint${dir}>"; };`);
   steps.push('Keep upstream\'s sftp chroot serving until every host runs the agent; then `bento-hub deploy` publishes from the fleet\'s hosts/.');
   return steps;
 }

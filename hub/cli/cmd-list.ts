@@ -1,9 +1,8 @@
 // `bento-hub list`: the agents connected right now.
 import type { CommandSpec } from '../../common/platform/cli.js';
 import type { ClientInfo } from '../../common/protocol/admin.js';
-import { fleetPaths } from '../fleet/paths.js';
 import { adminCall } from '../admin/client.js';
-import { ago, fleetDir, printJson, printTable } from './util.js';
+import { ago, printJson, printTable, withHub } from './util.js';
 
 export const listCommand: CommandSpec = {
   name: 'list',
@@ -12,7 +11,7 @@ export const listCommand: CommandSpec = {
   options: { json: { type: 'boolean', help: 'print JSON ({ "clients": [...] }, stable field names)' } },
   positionals: { min: 0, max: 0 },
   async run({ values }) {
-    const { clients } = await adminCall(fleetPaths(fleetDir(values)).adminSocket, { op: 'list' }, 'list');
+    const { clients } = await withHub(values, (socket) => adminCall(socket, { op: 'list' }, 'list'));
     clients.sort((a, b) => a.name.localeCompare(b.name));
     if (values['json']) {
       printJson({ clients });

@@ -4,7 +4,7 @@ import { createLogger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { isHostPort } from '../fleet/hub-config.js';
 import { startHub } from '../daemon.js';
-import { fleetDir, str } from './util.js';
+import { fleetDir, listenOption, str } from './util.js';
 
 export const serveCommand: CommandSpec = {
   name: 'serve',
@@ -18,9 +18,9 @@ export const serveCommand: CommandSpec = {
   },
   positionals: { min: 0, max: 0 },
   async run({ values }) {
-    const listen = str(values, 'listen');
+    const listen = listenOption(values, 'listen');
     if (listen !== undefined && !isHostPort(listen)) throw new BentoError('USAGE', `--listen must be HOST:PORT, got "${listen}"`);
-    const wsListen = str(values, 'ws-listen');
+    const wsListen = listenOption(values, 'ws-listen');
     if (wsListen !== undefined && !isHostPort(wsListen)) throw new BentoError('USAGE', `--ws-listen must be HOST:PORT, got "${wsListen}"`);
     const log = createLogger({ name: 'bento-hub', level: str(values, 'log-level') });
     const hub = await startHub({ dir: fleetDir(values), log, listen, wsListen });

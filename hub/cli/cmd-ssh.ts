@@ -11,7 +11,7 @@ import { fleetPaths } from '../fleet/paths.js';
 import { readRegistry } from '../fleet/registry.js';
 import { connectAdmin } from '../admin/client.js';
 import { requireFleet } from './cmd-fleet.js';
-import { fleetDir, str } from './util.js';
+import { fleetDir, str, withHub } from './util.js';
 
 const SELF = path.resolve(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
 
@@ -32,7 +32,7 @@ export const proxyCommand: CommandSpec = {
     if (!isHostName(host)) throw new BentoError('INVALID_HOST_NAME', hostNameProblem(host));
     const port = Number(positionals[1] ?? '22');
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new BentoError('USAGE', 'PORT must be 1..65535');
-    const sock = await connectAdmin(fleetPaths(fleetDir(values)).adminSocket);
+    const sock = await withHub(values, connectAdmin);
     sock.write(encodeLine({ op: 'proxy', host, port }));
     // The first line is the hub's answer; after `ready` the socket is raw bytes.
     const first = await new Promise<{ line: string; rest: Buffer }>((resolve, reject) => {

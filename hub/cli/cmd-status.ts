@@ -5,10 +5,10 @@ import type { CommandSpec } from '../../common/platform/cli.js';
 import { colour } from '../../common/platform/cli.js';
 import { BentoError, asBentoError } from '../../common/protocol/errors.js';
 import type { AdminEvent } from '../../common/protocol/admin.js';
-import { fleetPaths } from '../fleet/paths.js';
 import { adminCall } from '../admin/client.js';
 import { renderTable } from '../status/format.js';
-import { fleetDir, str } from './util.js';
+import { str, withHub } from './util.js';
+import { summaryLine } from './rollout-report.js';
 
 type StatusEvent = Extract<AdminEvent, { ev: 'status' }>;
 
@@ -17,7 +17,7 @@ export const MAX_INTERVAL_S = 60;
 
 export const statusCommand: CommandSpec = {
   name: 'status',
-  usage: 'status [--json] [--watch [--interval SECONDS]] [--dir DIR]',
+  usage: 'status [HOST...] [--json] [--watch [--interval SECONDS]] [--dir DIR]',
   summary: 'Per-host state table: connection, carrier, published and applied version, system and generation, state, running or last job (and a queued one), when and how long.',
   details: [
     'States: never connected, new machine, up to date, nothing published, rebuild pending, sync pending, failing, rolled back,',
@@ -25,21 +25,21 @@ export const statusCommand: CommandSpec = {
     'under the table; --json keeps the hosts in name order.',
     `--watch refreshes every --interval seconds (default 2, ${MIN_INTERVAL_S}..${MAX_INTERVAL_S}); on a terminal it redraws in place,`,
     'otherwise it appends a snapshot per refresh (with --json: one JSON document per line). Ctrl-C ends it (exit 0).',
+    'HOST... shows only those hosts (UNKNOWN_HOST, exit 5, for a name that is not registered).',
   ].join('\n'),
   options: {
-    json: { type: 'boolean', help: 'print JSON ({ "generatedAt", "hosts": [...] }, stable field names)' },
+    json: { type: 'boolean', help: 'print JSON ({ "generatedAt", "hosts": [...], "rollouts": [...] }, stable field names)' },
     watch: { type: 'boolean', help: 'keep refreshing until Ctrl-C' },
     interval: { type: 'string', arg: 'SECONDS', help: `refresh period for --watch (default 2, ${MIN_INTERVAL_S}..${MAX_INTERVAL_S})` },
   },
-  positionals: { min: 0, max: 0 },
-  async run({ values }) {
-    const socket = fleetPaths(fleetDir(values)).adminSocket;
+  positionals: { min: 0, max: Infinity },
+  async run({ values, positionals }) {
     const json = values['json'] === true;
-    const fetch = (): Promise<StatusEvent> => adminCall(socket, { op: 'status' }, 'status');
+    const fetch = async (): Promise<StatusEvent> => only(await withHub(values, (socket) => adminCall(socket, { op: 'status' }, 'status')), positionals);
     if (values['watch'] !== true) {
       if (values['interval'] !== undefined) throw new BentoError('USAGE', '--interval only applies with --watch');
       const s = await fetch();
-      process.stdout.write(json ? `${JSON.stringify({ generatedAt: s.generatedAt, hosts: s.hosts }, null, 2)}\n` : renderTable(s.hosts, Date.now(), colour(process.stdout)));
+      process.stdout.write(json ? `${JSON.stringify(statusJson(s), null, 2)}\n` : render(s, colour(process.stdout)));
       return 0;
     }
     const intervalS = Number(str(values, 'interval') ?? '2');
@@ -49,6 +49,25 @@ export const statusCommand: CommandSpec = {
     return watch(fetch, { json, intervalMs: Math.round(intervalS * 1000) });
   },
 };
+
+/** `rollouts`: running and halted rollouts (docs/rollouts.md), [] from a hub that has none to say. */
+function statusJson(s: StatusEvent): { generatedAt: string; hosts: StatusEvent['hosts']; rollouts: NonNullable<StatusEvent['rollouts']> } {
+  return { generatedAt: s.generatedAt, hosts: s.hosts, rollouts: s.rollouts ?? [] };
+}
+
+/** One line per running or halted rollout above the table. */
+function render(s: StatusEvent, paint: (code: number, s: string) => string): string {
+  const lines = (s.rollouts ?? []).map((r) => `${summaryLine(r, paint)}\n`).join('');
+  return `${lines}${lines ? '\n' : ''}${renderTable(s.hosts, Date.now(), paint)}`;
+}
+
+/** The named hosts' rows (all without names), in the hub's order. */
+function only(s: StatusEvent, names: string[]): StatusEvent {
+  if (names.length === 0) return s;
+  const unknown = names.filter((n) => !s.hosts.some((h) => h.name === n));
+  if (unknown.length) throw new BentoError('UNKNOWN_HOST', `no host ${unknown.map((n) => `"${n}"`).join(', ')} in the registry (\`bento-hub hosts\` lists them)`);
+  return { ...s, hosts: s.hosts.filter((h) => names.includes(h.name)) };
+}
 
 async function watch(fetch: () => Promise<StatusEvent>, o: { json: boolean; intervalMs: number }): Promise<number> {
   const out = process.stdout;
@@ -68,7 +87,7 @@ async function watch(fetch: () => Promise<StatusEvent>, o: { json: boolean; inte
       let body: string;
       try {
         const s = await fetch();
-        body = o.json ? `${JSON.stringify({ generatedAt: s.generatedAt, hosts: s.hosts })}\n` : renderTable(s.hosts, Date.now(), paint);
+        body = o.json ? `${JSON.stringify(statusJson(s))}\n` : render(s, paint);
       } catch (err) {
         // Keep watching through a hub restart; say why the table is missing.
         const e = asBentoError(err);

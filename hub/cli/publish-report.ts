@@ -34,7 +34,7 @@ export function jobsOption(values: Record<string, unknown>): number | undefined 
  * elapsed time, last output line) under the rows of finished hosts. Elsewhere:
  * one plain line per phase change, so logs and CI output stay readable.
  */
-export function progressDisplay(verb: string, total: number, quiet: boolean): Progress & { stop(): void } {
+export function progressDisplay(verb: string, total: number | null, quiet: boolean): Progress & { stop(): void } {
   const err = process.stderr;
   const tty = err.isTTY === true && !quiet;
   const c = colour(err);
@@ -47,7 +47,7 @@ export function progressDisplay(verb: string, total: number, quiet: boolean): Pr
     const now = Date.now();
     const parts = [...active.entries()].map(([h, a]) => `${h} ${a.phase} ${((now - a.since) / 1000).toFixed(0)}s`);
     const last = [...active.values()].map((a) => a.last).filter(Boolean).pop() ?? '';
-    let line = `[${done}/${total}] ${parts.join(', ')}${last ? ` | ${last}` : ''}`;
+    let line = `[${done}${total === null ? ' done' : `/${total}`}] ${parts.join(', ')}${last ? ` | ${last}` : ''}`;
     if (line.length > width()) line = `${line.slice(0, width() - 1)}…`;
     err.write(`\r\x1b[K${c(2, line)}`);
   };
@@ -94,7 +94,8 @@ export async function runWithReport<Row extends { host: string }>(opts: {
   const dir = fleetDir(opts.values as Parameters<typeof fleetDir>[0]);
   const settings = await publishSettings(dir);
   const json = opts.values['json'] === true;
-  const progress = progressDisplay(opts.verb, opts.hosts.length || 1, json);
+  // Without named hosts the count is known only once hosts/ is read: no total then, rather than a wrong one.
+  const progress = progressDisplay(opts.verb, opts.hosts.length || null, json);
   let res;
   try {
     res = await opts.run({ fleetDir: dir, settings, hosts: opts.hosts, jobs: jobsOption(opts.values), progress });

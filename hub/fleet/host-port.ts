@@ -26,9 +26,9 @@ export function listenAddress(setting: string, addr: string): { host: string; po
 
 /**
  * Bind with `start`; an address this machine cannot listen on (not one of its
- * addresses, a name that does not resolve, a port in use or not allowed) is
- * the configuration's fault: CONFIG_INVALID (exit 2) naming the setting, not
- * an internal error.
+ * addresses, a name that does not resolve, a port not allowed) is the
+ * configuration's fault: CONFIG_INVALID (exit 2) naming the setting, not an
+ * internal error. A port another program holds is ADDRESS_IN_USE (exit 6).
  */
 export async function bindListener<T>(setting: string, addr: string, start: () => Promise<T>): Promise<T> {
   try {
@@ -37,6 +37,8 @@ export async function bindListener<T>(setting: string, addr: string, start: () =
     const code = (err as NodeJS.ErrnoException).code ?? '';
     const why = BIND_ERRORS[code] ?? (code.startsWith('EAI_') ? 'the name does not resolve' : null);
     if (why === null) throw err;
+    // In use is not a mistake in the setting (another program holds the port): its own code, exit 6.
+    if (code === 'EADDRINUSE') throw new BentoError('ADDRESS_IN_USE', `${addr} is already in use by another program (another hub?): stop it, or choose another port for "${setting}"`, { cause: err });
     throw new BentoError('CONFIG_INVALID', `cannot listen on ${addr} ("${setting}"): ${why} (${code})`, { cause: err });
   }
 }

@@ -6,6 +6,7 @@ import { isHostPort } from './host-port.js';
 import { validateServices, type ServiceMap } from '../services/allow-list.js';
 import { validatePublishSettings, type PublishSettings } from '../publish/settings.js';
 import { validateDashboardSettings, validateMetricsSettings, type DashboardSettings, type MetricsSettings } from '../web/settings.js';
+import { validateLimits, type AdmissionLimits } from '../server/admission-limits.js';
 
 export interface HubConfig {
   /** ssh listen address, HOST:PORT. */
@@ -30,6 +31,8 @@ export interface HubConfig {
   services?: ServiceMap;
   /** Where host secrets live, DIR/NAME/ (relative to the fleet dir); absent = hosts/NAME/secrets/ (hub/secrets/). */
   secretsDir?: string;
+  /** Unauthenticated connections: deadlines, slots, per-source limits, penalties (hub/server/admission-limits.ts, docs/security.md); absent = defaults. */
+  limits?: AdmissionLimits;
 }
 
 export const DEFAULT_HUB_CONFIG: HubConfig = {
@@ -47,7 +50,7 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
     throw new BentoError('CONFIG_INVALID', `${source}: expected a JSON object`);
   }
   const o = raw as Record<string, unknown>;
-  const known = new Set([...Object.keys(DEFAULT_HUB_CONFIG), 'publish', 'dashboard', 'metrics', 'services', 'secretsDir']);
+  const known = new Set([...Object.keys(DEFAULT_HUB_CONFIG), 'publish', 'dashboard', 'metrics', 'services', 'secretsDir', 'limits']);
   for (const k of Object.keys(o)) {
     if (!known.has(k)) throw new BentoError('CONFIG_INVALID', `${source}: unknown setting "${k}" (known: ${[...known].join(', ')})`);
   }
@@ -67,6 +70,7 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
   if (o['metrics'] !== undefined) cfg.metrics = validateMetricsSettings(o['metrics'], source);
   if (o['services'] !== undefined) cfg.services = validateServices(o['services'], source);
   if (cfg.secretsDir !== undefined && (typeof cfg.secretsDir !== 'string' || cfg.secretsDir === '')) bad('"secretsDir" must be a directory path');
+  if (o['limits'] !== undefined) cfg.limits = validateLimits(o['limits'], source);
   return cfg;
 }
 

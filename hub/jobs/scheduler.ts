@@ -93,6 +93,21 @@ export class Scheduler {
     return this.queue.run(host, () => this.triggerNow(host, action, queue, prebuilt));
   }
 
+  /**
+   * Withdraw a job still waiting for its host (a halted or aborted rollout):
+   * it ends `interrupted` with `reason` and never runs. False when it is no
+   * longer waiting (it was dispatched meanwhile, or is not this host's pending job).
+   */
+  cancelQueued(host: string, jobId: string, reason: string): Promise<boolean> {
+    return this.queue.run(host, async () => {
+      if (this.pending.get(host) !== jobId) return false;
+      this.pending.delete(host);
+      const rec = this.deps.store.get(jobId);
+      if (rec && !FINAL_STATES.has(rec.state)) await this.finish(rec, { outcome: 'interrupted', reason });
+      return true;
+    });
+  }
+
   onHello(session: AgentLink, hello: Hello): Promise<void> {
     return this.queue.run(session.name, () => this.helloNow(session, hello));
   }
@@ -245,6 +260,7 @@ export class Scheduler {
       exitCode: end.exitCode ?? null, reason: end.reason ?? null,
       ...(end.system !== undefined ? { systemAfter: end.system } : {}),
       ...(end.generation !== undefined ? { generationAfter: end.generation } : {}),
+      ...(end.health ? { health: end.health } : {}),
     };
     this.inFlight.settled(rec.host, rec.id);
     const durable = this.deps.store.save(done);

@@ -48,7 +48,8 @@ export interface RunResultSet {
 
 interface Selected { source: HostSource | null; host: string; problem: string | null; registered: boolean }
 
-async function select(o: RunOptions): Promise<{ selected: Selected[]; warnings: string[] }> {
+/** registeredOnly (deploy): a host named on the command line must be registered, UNKNOWN_HOST otherwise. */
+async function select(o: RunOptions & { registeredOnly?: boolean }): Promise<{ selected: Selected[]; warnings: string[] }> {
   const { sources, problems } = await discoverSources(o.fleetDir, o.settings);
   const registry = await readRegistry(fleetPaths(o.fleetDir).registry);
   const registered = (h: string): boolean => Object.prototype.hasOwnProperty.call(registry.hosts, h);
@@ -63,6 +64,10 @@ async function select(o: RunOptions): Promise<{ selected: Selected[]; warnings: 
     names = [...new Set(o.hosts)];
     const unknown = names.filter((h) => !sources.has(h) && !byHost.has(h) && !registered(h));
     if (unknown.length) throw new BentoError('UNKNOWN_HOST', `no configuration under hosts/ and no registered host named ${unknown.join(', ')}`);
+    const unregistered = names.filter((h) => !registered(h));
+    if (o.registeredOnly && unregistered.length) {
+      throw new BentoError('UNKNOWN_HOST', `${unregistered.join(', ')} ${unregistered.length > 1 ? 'are' : 'is'} not registered, so nothing would fetch what is published: \`bento-hub add-host NAME --key-file KEY.pub\` first`);
+    }
   } else {
     names = [...new Set([...sources.keys(), ...byHost.keys()])].sort();
   }
@@ -106,7 +111,7 @@ type PerHost = (s: Selected & { source: HostSource }, row: HostRow, progress: Pr
  * or `refusedAs` for a refusal (PUBLISH_REFUSED, also a host whose source has
  * a problem, which never reaches `perHost`).
  */
-async function forEachHost(o: RunOptions & { refusedAs: RowResult }, perHost: PerHost): Promise<RunResultSet> {
+async function forEachHost(o: RunOptions & { refusedAs: RowResult; registeredOnly?: boolean }, perHost: PerHost): Promise<RunResultSet> {
   const progress = o.progress ?? NO_PROGRESS;
   const { selected, warnings } = await select(o);
   const rows: HostRow[] = [];
@@ -147,9 +152,11 @@ export function runBuild(o: RunOptions & { dry: boolean }): Promise<RunResultSet
   });
 }
 
-/** `bento-hub deploy`: publish every changed host whose build succeeded (or all, with force). */
+/** `bento-hub deploy`: publish every changed, registered host whose build succeeded (or all, with force). */
 export function runDeploy(o: RunOptions & { force: boolean }): Promise<RunResultSet> {
-  return forEachHost({ ...o, refusedAs: 'refused' }, async (s, row, progress) => {
+  return forEachHost({ ...o, refusedAs: 'refused', registeredOnly: true }, async (s, row, progress) => {
+    // A jail for a host nobody can log in as: nothing to publish it to (bento-hub import skips their directories too).
+    if (!s.registered) throw new BentoError('PUBLISH_REFUSED', `UNKNOWN_HOST: ${s.host} is not registered (\`bento-hub add-host ${s.host} --key-file KEY.pub\`); not published`);
     const before = await readVersionFile(o.fleetDir, s.host);
     row.previous = before?.hash ?? null;
     progress.phase(s.host, 'staging');
@@ -182,6 +189,5 @@ export function runDeploy(o: RunOptions & { force: boolean }): Promise<RunResult
     } finally {
       if (!committed) await discard(staged);
     }
-    if (!s.registered && !row.message) row.message = `${s.host} is not registered (bento-hub add-host): it cannot fetch this yet`;
   });
 }

@@ -35,6 +35,8 @@ export interface JobRecord {
   /** What it ran after the job, from job.end (generation: agents that send it). Absent for the hub's own verdicts. */
   systemAfter?: string | null;
   generationAfter?: number | null;
+  /** The host's own health check after a switch/test (agent setting healthCommand; job.end health), when it has one. */
+  health?: 'passed' | 'failed';
 }
 
 /** The keyed store job records live in. */

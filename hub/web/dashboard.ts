@@ -27,6 +27,7 @@ import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
 import { fleetPage, messagePage } from './pages.js';
 import { confirmTriggerPage, hostPage, jobPage, logPage } from './host-pages.js';
 import type { Handler } from './guard.js';
+import { RolloutPanel, type RolloutSource } from './rollout-view.js';
 
 const MARK: Record<OutputLine['stream'], string> = { stdout: '  ', stderr: '! ', note: '# ' };
 
@@ -49,17 +50,21 @@ export interface DashboardDeps {
   /** The admin API's own handler: the dashboard triggers exactly as the admin socket does. */
   admin: AdminHandler;
   fleetDir: string;
+  /** Running and halted rollouts, for the fleet page's panel (rollout-view.ts). */
+  rollouts: RolloutSource;
   log: Logger;
 }
 
 export class Dashboard {
   private readonly view: FleetView;
+  private readonly rollouts: RolloutPanel;
   private readonly outputs = new JobOutputBuffer();
   private readonly stopWatching: () => void;
   private readonly streams = new Set<SseStream>();
 
   constructor(private readonly deps: DashboardDeps, private readonly metrics: HubMetrics) {
     this.view = new FleetView(deps, deps.bus);
+    this.rollouts = new RolloutPanel(deps.rollouts);
     const sub = deps.bus.subscribe({ all: true }, (e) => { if (e.kind === 'job') this.outputs.onEvent(e.event); });
     this.stopWatching = () => sub.unsubscribe();
     metrics.registry.gauge('bento_dashboard_streams', 'Open dashboard event streams.', () => [[{}, this.streams.size]]);
@@ -72,8 +77,9 @@ export class Dashboard {
     if (sendStatic(res, p, { css: DASHBOARD_CSS, js: DASHBOARD_JS })) return;
     if (p === '/' && !post) {
       const filter = { state: url.searchParams.get('state') ?? '', tag: url.searchParams.get('tag') ?? '' };
-      return sendHtml(res, 200, fleetPage(fleetRows(this.deps.sources), filter));
+      return sendHtml(res, 200, fleetPage(fleetRows(this.deps.sources), { filter, rollouts: this.rollouts.html() }));
     }
+    if (p === '/api/rollouts' && !post) return sendJson(res, 200, { rollouts: this.deps.rollouts.active() });
     if (p === '/events' && !post) return this.events(res, url.searchParams.get('host'));
     if (p === '/metrics' && !post) return send(res, 200, PROMETHEUS_CONTENT_TYPE, this.metrics.render());
     if (p === '/api/hosts' && !post) return sendJson(res, 200, { hosts: fleetRows(this.deps.sources) });
@@ -96,7 +102,9 @@ export class Dashboard {
 
   private events(res: http.ServerResponse, host: string | null): void {
     if (host !== null && !isHostName(host)) throw new HttpError(400, 'bad host name');
-    this.view.subscribe(this.track(new SseStream(res)), host);
+    const sse = this.track(new SseStream(res));
+    this.view.subscribe(sse, host);
+    if (host === null) this.rollouts.subscribe(sse);
   }
 
   private hostPage(res: http.ServerResponse, name: string): Promise<void> | void {
@@ -245,6 +253,7 @@ export class Dashboard {
   close(): void {
     this.stopWatching();
     this.view.close();
+    this.rollouts.close();
     this.outputs.close();
     for (const s of this.streams) s.close();
   }

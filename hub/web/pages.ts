@@ -178,9 +178,11 @@ function filterForm(rows: HostRow[], f: Filter): SafeHtml {
 </form>`;
 }
 
-export function fleetPage(rows: HostRow[], filter: Filter = { state: '', tag: '' }): SafeHtml {
+export function fleetPage(rows: HostRow[], opts: { filter?: Filter; rollouts?: SafeHtml } = {}): SafeHtml {
+  const filter = opts.filter ?? { state: '', tag: '' };
   return layout('Fleet', html`<h1>Fleet</h1>
 ${summaryHtml(rows)}
+${opts.rollouts ?? ''}
 <section aria-labelledby="hosts-h">
 <h2 id="hosts-h">Hosts</h2>
 ${filterForm(rows, filter)}

@@ -50,6 +50,6 @@ test('agents behind NAT are listed with the router address and triggered over TC
   }
   const r = await fleet.hubCli(['trigger', 'natted', 'natted-ws']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /natted \| rebuilt behind NAT switch/);
+  assert.match(r.stdout, /natted {4}\| rebuilt behind NAT switch/);
   assert.match(r.stdout, /natted-ws \| rebuilt behind NAT over ws switch/);
 });

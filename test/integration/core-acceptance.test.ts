@@ -106,7 +106,8 @@ test('an unknown host and an offline host get distinct exit codes; --queue runs 
   const nixDb = await makeNixEnv(path.join(fleet.dir, 'nix-db1'));
   const config = path.join(fleet.dir, 'db1-configuration.nix');
   await writeFixtureConfig(config, { host: 'db1', label: 'v1' });
-  const queued = triggerLive(['--tag', 'db', '--queue', '--action', 'test']);
+  // --wait: follow the queued job once db1 connects (--queue alone returns once it is queued).
+  const queued = triggerLive(['--tag', 'db', '--queue', '--wait', '--action', 'test']);
   await new Promise((r) => setTimeout(r, 500));
   const cfg = await fleet.agentConfig('db1', { configuration: config, rebuildEnv: nixDb.env, currentSystem: nixDb.currentSystem, systemProfile: nixDb.profile });
   fleet.startAgent('db1', cfg);
@@ -139,8 +140,9 @@ test('several hosts: output lines are prefixed by host and the summary has one r
   const r = await triggerLive(['--all', '--action', 'build']);
   assert.equal(r.code, 0, r.stderr);
   const text = r.lines.map((l) => l.line).join('\n');
+  // Prefixes are padded to the longest host name.
   assert.match(text, /^web1 \| /m);
-  assert.match(text, /^db1 \| /m);
+  assert.match(text, /^db1  \| /m);
   assert.match(text, /^db1\s+success/m);
   assert.match(text, /^web1\s+success/m);
 });

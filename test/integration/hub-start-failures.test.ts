@@ -1,6 +1,6 @@
 // A hub that cannot start leaves nothing behind and says why: a listen
 // address it cannot use is the configuration's fault (CONFIG_INVALID, exit
-// 2), and every part that had started (state, admin socket, SSH listener,
+// 2; a port another program holds: ADDRESS_IN_USE, exit 6), and every part that had started (state, admin socket, SSH listener,
 // WebSocket listener) is closed again, so a corrected hub starts at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -38,7 +38,7 @@ async function setHubJson(fleet: TestFleet, patch: Record<string, unknown>): Pro
   await writeFile(file, JSON.stringify({ ...JSON.parse(await readFile(file, 'utf8')), ...patch }));
 }
 
-test('serve: a listen address the machine cannot use exits 2 with CONFIG_INVALID naming the setting', async () => {
+test('serve: a listen address the machine cannot use exits 2 with CONFIG_INVALID, one in use exits 6 with ADDRESS_IN_USE, both naming the setting', async () => {
   const fleet = await TestFleet.create();
   const busy = await busyPort();
   try {
@@ -46,8 +46,8 @@ test('serve: a listen address the machine cannot use exits 2 with CONFIG_INVALID
     assert.equal(notHere.code, 2, notHere.stderr);
     assert.match(notHere.stderr, /cannot listen on 192\.0\.2\.1:2222 \("listen"\): not an address of this machine .*\[CONFIG_INVALID\]/);
     const inUse = await fleet.hubCli(['serve', '--listen', `127.0.0.1:${busy.port}`], 15_000);
-    assert.equal(inUse.code, 2, inUse.stderr);
-    assert.match(inUse.stderr, /another process already listens there.*\[CONFIG_INVALID\]/);
+    assert.equal(inUse.code, 6, inUse.stderr);
+    assert.match(inUse.stderr, new RegExp(`127\\.0\\.0\\.1:${busy.port} is already in use by another program.*"listen".*\\[ADDRESS_IN_USE\\]`));
   } finally {
     await busy.release();
     await fleet.close();
@@ -63,7 +63,7 @@ test('a listener that fails to start closes the ones before it: admin socket, SS
     await setHubJson(fleet, { wsListen: `127.0.0.1:${busy.port}` });
     await assert.rejects(startHub({ dir: fleet.fleetDir, log: silentLogger() }), (err: unknown) => {
       assert.ok(err instanceof BentoError, String(err));
-      assert.equal(err.code, 'CONFIG_INVALID');
+      assert.equal(err.code, 'ADDRESS_IN_USE');
       assert.match(err.message, /"wsListen"/);
       return true;
     });
@@ -72,7 +72,7 @@ test('a listener that fails to start closes the ones before it: admin socket, SS
 
     // The dashboard starts last: the same for it.
     await setHubJson(fleet, { wsListen: null, dashboard: { listen: `127.0.0.1:${busy.port}`, tokenFile: null } });
-    await assert.rejects(startHub({ dir: fleet.fleetDir, log: silentLogger() }), /"dashboard.listen"[\s\S]*another process already listens there/);
+    await assert.rejects(startHub({ dir: fleet.fleetDir, log: silentLogger() }), /already in use by another program[\s\S]*"dashboard.listen"/);
     assert.equal(await answers(socket), false);
     assert.equal(await canBind(fleet.sshPort), true);
 

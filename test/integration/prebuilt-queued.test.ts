@@ -33,7 +33,7 @@ test('a queued prebuilt job is failed, not sent, when the host comes back with a
   assert.equal(b.code, 0, b.stdout + b.stderr);
   assert.ok(b.stdout.includes(STORE_PATH), 'the build recorded the store path');
 
-  const queued = fleet.hubCli(['trigger', 'old1', '--prebuilt', '--queue', '--json'], 30_000);
+  const queued = fleet.hubCli(['trigger', 'old1', '--prebuilt', '--queue', '--wait', '--json'], 30_000);
   await waitFor('job queued', async () => (await durableJobs(fleet.fleetDir)).some((j) => j.host === 'old1' && j.state === 'queued'), 10_000);
 
   const old = await rawAgent({ port: fleet.sshPort, name: 'old1', keyPath: fleet.keys.get('old1')!.keyPath });

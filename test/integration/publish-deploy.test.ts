@@ -37,7 +37,8 @@ before(async () => {
   };
   await writeFile(hubJson, JSON.stringify(settings));
   hosts = path.join(fleet.fleetDir, 'hosts');
-  for (const h of ['web1', 'app1', 'app2']) await fleet.addHost(h);
+  // Every host deployed here is registered: deploy refuses others (UNKNOWN_HOST, test/integration/cli-import.test.ts).
+  for (const h of ['web1', 'app1', 'app2', 'badeval', 'badbuild', 'evil1', 'evil2', 'evil3']) await fleet.addHost(h);
   // web1 shares utils/ with the fleet through a symlink, as upstream's layout does.
   await mkdir(path.join(fleet.fleetDir, 'utils'), { recursive: true });
   await writeFile(path.join(fleet.fleetDir, 'utils', 'common.nix'), '{ }\n');
@@ -154,6 +155,7 @@ test('a deploy killed with SIGKILL at any moment leaves the previous version int
   // Its own fleet: a big tree (so there is a "midway" to hit) and a trivial build.
   const f = await TestFleet.create({ hubSettings: { publish: { buildCommand: ['true'] } } });
   try {
+    await f.addHost('big1');
     const src = path.join(f.fleetDir, 'hosts', 'big1');
     await mkdir(src, { recursive: true });
     await writeFile(path.join(src, 'configuration.nix'), '{ }\n');

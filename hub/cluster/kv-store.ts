@@ -1,0 +1,284 @@
+// A KeyedStore on one JetStream KV bucket (hub/store/types.ts has the
+// guarantees; test/integration/cluster-contract.test.ts checks them on a real
+// 3-node cluster).
+//
+// Reads come from a local view (kv-view.ts) that a watch on the whole bucket
+// keeps current, so they never wait and keep answering while NATS is away.
+// Writes go straight to the bucket's subjects as JetStream publishes (not
+// through kv.put) so each carries a message id and a short per-attempt
+// timeout (publish.ts); a compare-and-swap is the server's "expected last
+// subject sequence" (plus a stream-wide guard on servers that check it too
+// early, kv-cas.ts), so of hubs racing on one revision exactly one wins; the
+// revision is the entry's stream sequence.
+import { headers, nuid, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient, JetStreamManager, PubAck } from '@nats-io/jetstream';
+import type { KV, KvWatchEntry } from '@nats-io/kv';
+import type { Logger } from '../../common/platform/log.js';
+import { BentoError } from '../../common/protocol/errors.js';
+import type { KeyedStore, StoreChange, Versioned, WriteOptions } from '../store/types.js';
+import { publishCas, type CasGuard } from './kv-cas.js';
+import { KvView, type Op } from './kv-view.js';
+import { BucketFollower } from './kv-watch.js';
+import { decodeToken, encodeToken } from './names.js';
+import { publishDurable, untilAnswered, type DurableWrite } from './publish.js';
+import { RetryQueue } from './retry-queue.js';
+
+export interface KvStoreDeps<T> {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  /** Short-timeout requests to the bucket's stream leader (the CAS guard's reads). */
+  jsm: JetStreamManager;
+  kv: KV;
+  bucket: string;
+  accept: (key: string, value: unknown) => value is T;
+  log: Logger;
+  requestTimeoutMs: number;
+  writeTimeoutMs: number;
+}
+
+/** Failed writes are tried again this often (the journal's disk-full retry uses the same). */
+const RETRY_MS = 2000;
+const RETRY_CONCURRENCY = 64;
+/** Room left in a message for the subject and headers. */
+const HEADROOM = 1024;
+
+const DEL = 'DEL';
+
+export class NatsKeyedStore<T> implements KeyedStore<T> {
+  private readonly view: KvView<T>;
+  private readonly watchers = new Set<(c: StoreChange<T>) => void>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private readonly retries: RetryQueue;
+  /** Message ids: unique per store instance and write, the same for every attempt of one write. */
+  private readonly idBase = nuid.next();
+  private readonly guard: CasGuard;
+  private closed = false;
+  private follower: BucketFollower | null = null;
+
+  private constructor(private readonly d: KvStoreDeps<T>) {
+    const log = d.log;
+    this.view = new KvView<T>(d.accept, {
+      change: (c) => {
+        for (const fn of [...this.watchers]) {
+          try { fn(c); } catch (err) { log.error({ key: c.key, err: (err as Error).message }, 'a store watcher threw; carrying on'); }
+        }
+      },
+      refused: (key, revision) => log.warn({ bucket: d.bucket, key, revision }, 'dropping a record that fails validation'),
+      superseded: (key, gen, revision) => log.warn({ bucket: d.bucket, key, write: gen, revision }, 'a write NATS did not acknowledge in time was superseded by a newer change; not retrying it'),
+    });
+    this.retries = new RetryQueue({ everyMs: RETRY_MS, concurrency: RETRY_CONCURRENCY, log });
+    const stream = `KV_${d.bucket}`;
+    this.guard = {
+      serverVersion: () => d.nc.info?.version,
+      streamLastGuess: () => this.view.knownRevision,
+      subjectLast: async (subject) => (await d.jsm.streams.getMessage(stream, { last_by_subj: subject }))?.seq ?? 0,
+      streamLast: async () => (await d.jsm.streams.info(stream)).state.last_seq,
+    };
+  }
+
+  /** Open over an existing bucket handle; resolves once the local view holds the whole bucket. */
+  static async open<T>(d: KvStoreDeps<T>, loadTimeoutMs: number): Promise<NatsKeyedStore<T>> {
+    const s = new NatsKeyedStore<T>(d);
+    try {
+      await s.load(loadTimeoutMs);
+    } catch (err) {
+      await s.close();
+      throw err instanceof BentoError ? err : new BentoError('CLUSTER_UNAVAILABLE', `cannot read bucket ${d.bucket}: ${(err as Error).message}`, { cause: err });
+    }
+    return s;
+  }
+
+  get(key: string): T | undefined { return this.view.get(key); }
+  entry(key: string): Versioned<T> | undefined { return this.view.entry(key); }
+  has(key: string): boolean { return this.view.has(key); }
+  keys(): IterableIterator<string> { return this.view.keys(); }
+  values(): IterableIterator<T> { return this.view.values(); }
+  get size(): number { return this.view.size; }
+
+  set(key: string, value: T, opts?: WriteOptions): Promise<number> {
+    let data: Uint8Array;
+    try { data = this.encode(key, value); } catch (err) { return Promise.reject(err); }
+    const op: Op = { op: 'set', value };
+    if (opts?.expectRevision !== undefined) return this.track(this.cas(key, op, data, undefined, opts.expectRevision));
+    const gen = this.view.beginPlain(key, op);
+    return this.track(this.write(key, gen, op, this.plainWrite(key, gen, data)));
+  }
+
+  delete(key: string, opts?: WriteOptions): Promise<void> {
+    if (this.closed) return Promise.reject(this.closedError());
+    const op: Op = { op: 'delete' };
+    const expect = opts?.expectRevision;
+    if (expect === undefined) {
+      if (!this.view.has(key)) return Promise.resolve();
+      const gen = this.view.beginPlain(key, op);
+      return this.track(this.write(key, gen, op, this.plainWrite(key, gen, new Uint8Array(0), delHeaders()))).then(() => undefined);
+    }
+    // "Delete it if it does not exist" is a no-op, or a conflict when it does.
+    if (expect === 0) return this.view.has(key) ? Promise.reject(conflict(key, 0)) : Promise.resolve();
+    return this.track(this.cas(key, op, new Uint8Array(0), delHeaders(), expect)).then(() => undefined);
+  }
+
+  watch(fn: (change: StoreChange<T>) => void): () => void {
+    this.watchers.add(fn);
+    return () => { this.watchers.delete(fn); };
+  }
+
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.settled();
+    this.closed = true;
+    await this.retries.close();
+    await this.follower?.stop();
+    this.watchers.clear();
+  }
+
+  // --- writes ---
+
+  private encode(key: string, value: T): Uint8Array {
+    if (this.closed) throw this.closedError();
+    const json = JSON.stringify(value);
+    if (json === undefined) throw new BentoError('INTERNAL', `${this.d.bucket}/${key}: value is not JSON`);
+    const data = new TextEncoder().encode(json);
+    const max = this.d.nc.info?.max_payload ?? 1024 * 1024;
+    if (data.length + HEADROOM > max) {
+      throw new BentoError('STATE_WRITE_FAILED', `${this.d.bucket}/${key}: record of ${data.length} bytes is larger than NATS accepts (max_payload ${max})`);
+    }
+    return data;
+  }
+
+  private plainWrite(key: string, gen: number, data: Uint8Array, hdrs?: MsgHdrs): DurableWrite {
+    return { subject: this.subject(key), data, msgID: `${this.idBase}.${gen}`, ...(hdrs ? { headers: hdrs } : {}) };
+  }
+
+  private async cas(key: string, op: Op, data: Uint8Array, hdrs: MsgHdrs | undefined, expect: number): Promise<number> {
+    const gen = this.view.beginCas(key, expect);
+    const w: DurableWrite = { ...this.plainWrite(key, gen, data, hdrs), expectLastSubjectSeq: expect };
+    try {
+      return await this.write(key, gen, op, w);
+    } catch (err) {
+      if (expect !== 0 || !(err instanceof BentoError) || err.code !== 'STATE_CONFLICT') throw err;
+    }
+    // "Must not exist": a key whose last record is a deletion marker does not
+    // exist, but its subject has a last sequence. Expect that one instead.
+    const last = await this.d.kv.get(encodeToken(key)).catch((err: unknown) => {
+      throw new BentoError('STATE_WRITE_FAILED', `${this.d.bucket}/${key}: cannot look up the key's last record: ${(err as Error).message}`, { cause: err });
+    });
+    if (!last || last.operation === 'PUT') throw conflict(key, 0);
+    const gen2 = this.view.beginCas(key, last.revision);
+    return this.write(key, gen2, op, { ...this.plainWrite(key, gen2, data, hdrs), expectLastSubjectSeq: last.revision });
+  }
+
+  /** Publish W until acknowledged; past the deadline, reject and keep retrying it in the background. */
+  private async write(key: string, gen: number, op: Op, w: DurableWrite): Promise<number> {
+    try {
+      const ack = await this.publish(w, key, gen);
+      this.view.acked(key, gen, ack.seq, op);
+      return ack.seq;
+    } catch (err) {
+      if (!(err instanceof BentoError) || err.code !== 'STATE_WRITE_FAILED' || this.closed) {
+        this.view.dropped(key, gen);
+        throw err;
+      }
+      if (!this.view.isLatest(key, gen)) throw err; // a newer write of this key carries on
+      this.view.failed(key, gen);
+      this.d.log.error({ bucket: this.d.bucket, key, err: err.message }, 'NATS did not acknowledge a write in time; retrying every 2 s');
+      this.retries.add(key, () => this.retry(key, gen, op, w));
+      throw err;
+    }
+  }
+
+  private async retry(key: string, gen: number, op: Op, w: DurableWrite): Promise<'done' | 'again'> {
+    if (!this.view.isLatest(key, gen)) return 'done';
+    try {
+      const ack = await this.publish(w, key, gen);
+      this.view.acked(key, gen, ack.seq, op);
+      this.d.log.info({ bucket: this.d.bucket, key, revision: ack.seq }, 'a write NATS had not acknowledged is durable now');
+      return 'done';
+    } catch (err) {
+      if (err instanceof BentoError && err.code === 'STATE_WRITE_FAILED' && this.view.isLatest(key, gen) && !this.closed) return 'again';
+      this.view.dropped(key, gen);
+      if (err instanceof BentoError && err.code === 'STATE_CONFLICT') {
+        this.d.log.warn({ bucket: this.d.bucket, key }, 'a retried compare-and-swap lost to a newer change; dropped');
+      }
+      return 'done';
+    }
+  }
+
+  /** A plain write as it is; a compare-and-swap through the guard old servers need (kv-cas.ts). */
+  private publish(w: DurableWrite, key: string, gen: number): Promise<PubAck> {
+    const t = this.timing(key, gen);
+    return w.expectLastSubjectSeq === undefined ? publishDurable(this.d.js, w, t) : publishCas(this.d.js, w, t, this.guard);
+  }
+
+  private timing(key: string, gen: number): { attemptTimeoutMs: number; totalMs: number; abandoned: () => boolean } {
+    return {
+      attemptTimeoutMs: this.d.requestTimeoutMs,
+      totalMs: this.d.writeTimeoutMs,
+      abandoned: () => this.closed || !this.view.isLatest(key, gen),
+    };
+  }
+
+  private track<R>(p: Promise<R>): Promise<R> {
+    this.inflight.add(p);
+    const done = (): void => { this.inflight.delete(p); };
+    p.then(done, done);
+    return p;
+  }
+
+  private subject(key: string): string {
+    return `$KV.${this.d.bucket}.${encodeToken(key)}`;
+  }
+
+  private closedError(): BentoError {
+    return new BentoError('STATE_WRITE_FAILED', `store ${this.d.bucket} is closed`);
+  }
+
+  // --- the bucket's changes into the view ---
+
+  private async load(timeoutMs: number): Promise<void> {
+    const status = await untilAnswered(() => this.d.kv.status(), timeoutMs);
+    let loaded!: () => void;
+    const ready = new Promise<void>((r) => { loaded = r; });
+    if (status.values === 0) loaded();
+    this.follower = new BucketFollower({
+      kv: this.d.kv, bucket: this.d.bucket, log: this.d.log, position: () => this.view.watchPosition,
+      onEntry: (e) => { this.apply(e); if (e.delta === 0) loaded(); },
+    });
+    this.follower.start();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BentoError('CLUSTER_UNAVAILABLE', `bucket ${this.d.bucket} did not load within ${timeoutMs} ms`)), timeoutMs);
+    });
+    // Loaded, and the watch in place: a change made after open() resolves is never folded into the first snapshot.
+    try { await Promise.race([Promise.all([ready, this.follower.live]), timeout]); } finally { clearTimeout(timer); }
+  }
+
+  private apply(e: KvWatchEntry): void {
+    const key = decodeToken(e.key);
+    if (key === null) {
+      this.d.log.warn({ bucket: this.d.bucket, key: e.key }, 'ignoring a key no Bento hub wrote');
+      this.view.passed(e.revision);
+      return;
+    }
+    let value: unknown;
+    let parsed = false;
+    if (e.operation === 'PUT') {
+      try { value = JSON.parse(new TextDecoder().decode(e.value)); parsed = true; } catch { parsed = false; }
+    }
+    this.view.fromWatch(key, e.revision, e.operation, value, parsed);
+  }
+}
+
+function delHeaders(): MsgHdrs {
+  const h = headers();
+  h.set('KV-Operation', DEL);
+  return h;
+}
+
+function conflict(key: string, expect: number): BentoError {
+  return new BentoError('STATE_CONFLICT', `${key} changed since revision ${expect}`);
+}

@@ -1,0 +1,182 @@
+// The local view of one KV bucket: what a NATS keyed store reads from, so
+// reads never wait for the network. Pure bookkeeping, no I/O (unit-tested
+// alone in test/unit/cluster-kv-view.test.ts).
+//
+// Three layers:
+//   - confirmed: the newest value per key that JetStream acknowledged, from
+//     the bucket's watch (every hub's writes) or from this hub's own acks,
+//     whichever is newer by revision. An ack can come before the watch
+//     delivers the same revision, so a deletion applied from an ack leaves a
+//     short-lived tombstone until the watch has passed it (else an older
+//     watch entry of that key could bring it back).
+//   - pending: the value of this hub's latest plain set/delete of a key while
+//     it is not yet acknowledged (guarantee 2: visible at once). CAS writes are
+//     not shown before their ack (visible when their promise resolves).
+//   - latest: the newest write of each key this hub has not finished, plain or
+//     CAS, so an older write's retries stop once a newer one exists.
+import type { StoreChange, Versioned } from '../store/types.js';
+
+export type Op = { op: 'set'; value: unknown } | { op: 'delete' };
+
+interface Pending { gen: number; op: Op }
+/** `base`: the newest revision the write could have known of; a later change of its key supersedes it once it failed. */
+interface Latest { gen: number; base: number; failed: boolean }
+
+export interface ViewEvents<T> {
+  /** Every change the watch delivers, in revision order (guarantee 6). */
+  change(c: StoreChange<T>): void;
+  /** A record from the bucket that the accept guard refused (guarantee 7). */
+  refused(key: string, revision: number): void;
+  /** A failed write stopped retrying because the bucket moved past it. */
+  superseded(key: string, gen: number, revision: number): void;
+}
+
+export class KvView<T> {
+  private readonly confirmed = new Map<string, Versioned<T>>();
+  private readonly tombs = new Map<string, number>();
+  private readonly pending = new Map<string, Pending>();
+  private readonly latest = new Map<string, Latest>();
+  private gen = 0;
+  /** The highest revision the watch has delivered. */
+  private pos = 0;
+  /** The highest revision seen at all (watch or ack): every revision up to it existed before the next write. */
+  private known = 0;
+
+  constructor(private readonly accept: (key: string, value: unknown) => value is T, private readonly ev: ViewEvents<T>) {}
+
+  get watchPosition(): number { return this.pos; }
+  /** The newest revision seen at all, from the watch or an ack. */
+  get knownRevision(): number { return this.known; }
+
+  // --- reads (guarantee 1) ---
+
+  get(key: string): T | undefined {
+    const p = this.pending.get(key);
+    if (p) return p.op.op === 'set' ? p.op.value as T : undefined;
+    return this.confirmed.get(key)?.value;
+  }
+
+  /** While a plain set is unacknowledged: its value with the revision it replaces (0 for a new key). */
+  entry(key: string): Versioned<T> | undefined {
+    const p = this.pending.get(key);
+    const c = this.confirmed.get(key);
+    if (!p) return c;
+    return p.op.op === 'set' ? { value: p.op.value as T, revision: c?.revision ?? 0 } : undefined;
+  }
+
+  has(key: string): boolean {
+    const p = this.pending.get(key);
+    return p ? p.op.op === 'set' : this.confirmed.has(key);
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const k of this.confirmed.keys()) if (!this.pending.has(k)) yield k;
+    for (const [k, p] of this.pending) if (p.op.op === 'set') yield k;
+  }
+
+  *values(): IterableIterator<T> {
+    for (const k of this.keys()) yield this.get(k)!;
+  }
+
+  get size(): number {
+    let n = this.confirmed.size;
+    for (const [k, p] of this.pending) {
+      const had = this.confirmed.has(k);
+      if (p.op.op === 'set' && !had) n += 1;
+      else if (p.op.op === 'delete' && had) n -= 1;
+    }
+    return n;
+  }
+
+  // --- this hub's writes ---
+
+  /** A plain set/delete begins: shown at once. Returns its generation. */
+  beginPlain(key: string, op: Op): number {
+    const gen = ++this.gen;
+    this.pending.set(key, { gen, op });
+    this.latest.set(key, { gen, base: this.known, failed: false });
+    return gen;
+  }
+
+  /** A compare-and-swap on revision EXPECT begins: not shown until acknowledged. */
+  beginCas(key: string, expect: number): number {
+    const gen = ++this.gen;
+    // Any change of the key after EXPECT makes this CAS fail anyway.
+    this.latest.set(key, { gen, base: expect, failed: false });
+    return gen;
+  }
+
+  /** Is GEN still the newest unfinished write of KEY (else its retries stop)? */
+  isLatest(key: string, gen: number): boolean {
+    return this.latest.get(key)?.gen === gen;
+  }
+
+  /** JetStream acknowledged write GEN of KEY at revision SEQ. */
+  acked(key: string, gen: number, seq: number, op: Op): void {
+    this.applyConfirmed(key, seq, op, 'ack');
+    const p = this.pending.get(key);
+    // A durable write of this hub replaces any older optimistic value of the key.
+    if (p && p.gen <= gen) this.pending.delete(key);
+    if (this.latest.get(key)?.gen === gen) this.latest.delete(key);
+  }
+
+  /** Write GEN missed its deadline: from now on a newer revision of KEY in the bucket supersedes it. */
+  failed(key: string, gen: number): void {
+    const l = this.latest.get(key);
+    if (l?.gen === gen) l.failed = true;
+  }
+
+  /** Write GEN of KEY is over without an ack (a CAS conflict, or superseded): forget its value. */
+  dropped(key: string, gen: number): void {
+    if (this.pending.get(key)?.gen === gen) this.pending.delete(key);
+    if (this.latest.get(key)?.gen === gen) this.latest.delete(key);
+  }
+
+  // --- the bucket's watch ---
+
+  /** The watch delivered REVISION, but nothing this view holds (a key no hub wrote). */
+  passed(revision: number): void {
+    if (revision > this.pos) this.pos = revision;
+    if (revision > this.known) this.known = revision;
+  }
+
+  /** One watch entry: RAW is the decoded JSON of a PUT (undefined if it did not parse). */
+  fromWatch(key: string, revision: number, kind: 'PUT' | 'DEL' | 'PURGE', raw: unknown, parsed: boolean): void {
+    if (revision > this.pos) this.pos = revision;
+    if (revision > this.known) this.known = revision;
+    let change: StoreChange<T>;
+    if (kind === 'PUT' && parsed && this.accept(key, raw)) {
+      change = { op: 'set', key, value: raw, revision };
+      this.applyConfirmed(key, revision, { op: 'set', value: raw }, 'watch');
+    } else {
+      // A record this hub cannot accept reads as absent: handing out the older
+      // value would show state the bucket no longer has.
+      if (kind === 'PUT') this.ev.refused(key, revision);
+      change = { op: 'delete', key, revision };
+      this.applyConfirmed(key, revision, { op: 'delete' }, 'watch');
+    }
+    if (this.tombs.size > 0) for (const [k, r] of this.tombs) if (r <= this.pos) this.tombs.delete(k);
+    const l = this.latest.get(key);
+    if (l?.failed && revision > l.base) {
+      // The key moved on after a write of ours gave up (maybe it was ours,
+      // landing late): retrying it now could overwrite a newer change.
+      this.dropped(key, l.gen);
+      this.ev.superseded(key, l.gen, revision);
+    }
+    this.ev.change(change);
+  }
+
+  private applyConfirmed(key: string, seq: number, op: Op, from: 'ack' | 'watch'): void {
+    if (seq > this.known) this.known = seq;
+    // The watch delivers in order: an ack at or below its position is already in.
+    if (from === 'ack' && seq <= this.pos) return;
+    if ((this.confirmed.get(key)?.revision ?? 0) >= seq || (this.tombs.get(key) ?? 0) >= seq) return;
+    if (op.op === 'set') {
+      this.confirmed.set(key, { value: op.value as T, revision: seq });
+      this.tombs.delete(key);
+    } else {
+      this.confirmed.delete(key);
+      if (seq > this.pos) this.tombs.set(key, seq);
+    }
+  }
+}

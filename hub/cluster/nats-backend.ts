@@ -1,0 +1,149 @@
+// The cluster's StateBackend: every keyed store a KV bucket, job output a
+// stream, events core NATS subjects, all on one NATS connection per hub and
+// all named under the options' prefix (names.ts). Several hubs open the same
+// backend state at once; each keeps its own local views.
+import { jetstream, jetstreamManager, DiscardPolicy, StorageType, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from '../../common/platform/log.js';
+import { BentoError } from '../../common/protocol/errors.js';
+import type { EventBus } from '../events/types.js';
+import type { KeyedStore, StateBackend } from '../store/types.js';
+import { connectCluster } from './connection.js';
+import { NatsEventBus } from './event-bus.js';
+import { NatsJobOutputStore } from './job-output.js';
+import { NatsKeyedStore } from './kv-store.js';
+import { untilAnswered } from './publish.js';
+import { clusterNames, isValidStoreName, type ClusterNames } from './names.js';
+import type { ResolvedClusterOptions } from './options.js';
+
+/**
+ * Opening a store: its bucket may have no leader yet (NATS restarting with
+ * the hubs), and loading 45,000 hosts into the view takes a few seconds.
+ */
+const MIN_OPEN_TIMEOUT_MS = 60_000;
+const DUPLICATE_WINDOW_NS = 120 * 1e9;
+
+interface Closable { close(): Promise<void> }
+
+export class NatsStateBackend implements StateBackend {
+  readonly kind = 'nats' as const;
+  readonly names: ClusterNames;
+  private readonly opened = new Set<Closable>();
+  private bus: NatsEventBus | null = null;
+  private closed = false;
+
+  private constructor(
+    readonly nc: NatsConnection,
+    private readonly js: JetStreamClient,
+    /** Admin requests (create a bucket or stream) may take longer than a write attempt. */
+    private readonly admin: { js: JetStreamClient; jsm: JetStreamManager },
+    private readonly o: ResolvedClusterOptions,
+    private readonly log: Logger,
+  ) {
+    this.names = clusterNames(o.prefix);
+  }
+
+  /** Connect and check JetStream answers. Rejects with CLUSTER_UNAVAILABLE (or CONFIG_INVALID for unreadable files). */
+  static async open(o: ResolvedClusterOptions, log: Logger): Promise<NatsStateBackend> {
+    const nc = await connectCluster(o, log);
+    try {
+      const js = jetstream(nc, { timeout: o.requestTimeoutMs });
+      const adminJs = jetstream(nc, { timeout: o.writeTimeoutMs });
+      const jsm = await jetstreamManager(nc, { timeout: o.writeTimeoutMs, checkAPI: false });
+      // Waits out a metadata leader election (a server just died, or NATS starts with the hubs).
+      await untilAnswered(() => jsm.getAccountInfo(), openTimeoutMs(o));
+      return new NatsStateBackend(nc, js, { js: adminJs, jsm }, o, log);
+    } catch (err) {
+      await nc.close().catch(() => undefined);
+      throw new BentoError('CLUSTER_UNAVAILABLE', `NATS at ${o.servers.join(', ')} does not answer JetStream requests: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  async openKeyed<T>(name: string, opts: { accept: (key: string, value: unknown) => value is T }): Promise<KeyedStore<T>> {
+    this.assertOpen();
+    if (!isValidStoreName(name)) throw new BentoError('INTERNAL', `invalid store name ${JSON.stringify(name)}`);
+    const bucket = this.names.bucket(name);
+    const log = this.log.child({ component: 'cluster-kv', bucket });
+    await untilAnswered(() => new Kvm(this.admin.js).create(bucket, { replicas: this.o.replicas, history: 1, storage: StorageType.File }), this.openTimeoutMs)
+      .catch((err: unknown) => { throw unavailable(`cannot open bucket ${bucket}`, err); });
+    // The store's own handle makes short requests (its watch, the watchdog's
+    // probe): after a server dies, each retry must not sit out a long timeout.
+    const kv = await new Kvm(this.js).open(bucket);
+    const store = await NatsKeyedStore.open<T>({
+      nc: this.nc, js: this.js, jsm: await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false }), kv, bucket, accept: opts.accept, log,
+      requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs,
+    }, this.openTimeoutMs);
+    return this.track(store);
+  }
+
+  async openOutput(): Promise<NatsJobOutputStore> {
+    this.assertOpen();
+    const stream = this.names.outputStream;
+    await this.ensureStream({
+      name: stream, subjects: [this.names.outputSubjects], num_replicas: this.o.replicas, storage: StorageType.File,
+      max_bytes: this.o.outputMaxBytes, discard: DiscardPolicy.Old, duplicate_window: DUPLICATE_WINDOW_NS,
+    });
+    const out = new NatsJobOutputStore({
+      nc: this.nc, js: this.js, jsm: await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false }),
+      stream, subject: (id) => this.names.outputSubject(id), log: this.log.child({ component: 'cluster-output' }),
+      requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs,
+    });
+    return this.track(out);
+  }
+
+  /** The hub's event bus on this connection (one per backend). */
+  eventBus(): EventBus {
+    this.assertOpen();
+    this.bus ??= this.track(new NatsEventBus({ nc: this.nc, names: this.names, log: this.log.child({ component: 'cluster-bus' }) }));
+    return this.bus;
+  }
+
+  /** Close what is still open (stores wait for their writes in flight), then the connection. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.opened].map((c) => c.close()));
+    this.opened.clear();
+    // Not drain(): with NATS unreachable it would wait; the stores already settled their writes.
+    await this.nc.close().catch(() => undefined);
+  }
+
+  /** Remember C so close() can close it if its owner did not (closing twice is harmless). */
+  private track<C extends Closable>(c: C): C {
+    this.opened.add(c);
+    return c;
+  }
+
+  private get openTimeoutMs(): number {
+    return openTimeoutMs(this.o);
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new BentoError('INTERNAL', 'the cluster backend is closed');
+  }
+
+  private async ensureStream(cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+    const { jsm } = this.admin;
+    try {
+      const info = await untilAnswered(() => jsm.streams.info(cfg.name).catch(async (err: unknown) => {
+        if ((err as Error).message !== 'stream not found') throw err;
+        return jsm.streams.add(cfg);
+      }), this.openTimeoutMs);
+      if (info.config.num_replicas !== cfg.num_replicas || info.config.max_bytes !== cfg.max_bytes) {
+        this.log.warn({ stream: cfg.name, replicas: info.config.num_replicas, maxBytes: info.config.max_bytes }, 'the output stream exists with other limits than configured; keeping them (change them with the nats CLI)');
+      }
+    } catch (err) {
+      throw unavailable(`cannot open stream ${cfg.name}`, err);
+    }
+  }
+}
+
+/** Opening the backend or a store waits this long for JetStream, a bucket or a stream to answer (and load). */
+function openTimeoutMs(o: ResolvedClusterOptions): number {
+  return Math.max(MIN_OPEN_TIMEOUT_MS, o.writeTimeoutMs);
+}
+
+function unavailable(what: string, err: unknown): BentoError {
+  return err instanceof BentoError ? err : new BentoError('CLUSTER_UNAVAILABLE', `${what}: ${(err as Error).message}`, { cause: err });
+}

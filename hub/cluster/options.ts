@@ -1,0 +1,148 @@
+// The cluster's connection options: one object, the shape hub.json's
+// `cluster` section maps onto. parseClusterOptions() is the edge: anything
+// read from a file goes through it and comes out complete (defaults filled)
+// or as a CONFIG_INVALID error that names the field.
+import { isIP } from 'node:net';
+import { BentoError } from '../../common/protocol/errors.js';
+import { isHostName } from '../../common/protocol/names.js';
+import { isValidPrefix } from './names.js';
+
+export interface ClusterTls {
+  /** CA bundle that signed the NATS servers' certificates (PEM file). */
+  caFile?: string;
+  /** Client certificate and key (PEM files), for servers that verify clients. Both or neither. */
+  certFile?: string;
+  keyFile?: string;
+}
+
+export interface ClusterOptions {
+  /** NATS servers: nats://host:port, tls://host:port or host:port. List several: the client fails over between them. */
+  servers: string[];
+  /** This hub's name (a DNS label): the NATS connection name and the origin of the events it publishes. */
+  hubName: string;
+  /** At most one way to authenticate: user + password, token, an nkey seed file, or a creds file (JWT + seed). */
+  user?: string;
+  password?: string;
+  token?: string;
+  nkeySeedFile?: string;
+  credsFile?: string;
+  tls?: ClusterTls;
+  /** Every bucket, stream and subject name starts with this, so several fleets can share one NATS. Default "bento". */
+  prefix?: string;
+  /** Copies JetStream keeps of every bucket and stream. Default 3 (a 3-node cluster survives one node). */
+  replicas?: number;
+  /** How long one JetStream request may take before it is retried. Default 2000 ms. */
+  requestTimeoutMs?: number;
+  /**
+   * A write not acknowledged within this rejects with STATE_WRITE_FAILED (the
+   * store keeps retrying it). Default 10,000 ms: one leader election after a
+   * server dies takes about 5 s.
+   */
+  writeTimeoutMs?: number;
+  /** Give up connecting at start after this. Default 10,000 ms. */
+  connectTimeoutMs?: number;
+  /** Size limit of the job output stream; the oldest output goes first. Default 1 GiB. */
+  outputMaxBytes?: number;
+}
+
+export type ResolvedClusterOptions = Required<Pick<ClusterOptions,
+  'servers' | 'hubName' | 'prefix' | 'replicas' | 'requestTimeoutMs' | 'writeTimeoutMs' | 'connectTimeoutMs' | 'outputMaxBytes'>>
+  & Pick<ClusterOptions, 'user' | 'password' | 'token' | 'nkeySeedFile' | 'credsFile' | 'tls'>;
+
+export const CLUSTER_DEFAULTS = {
+  prefix: 'bento',
+  replicas: 3,
+  requestTimeoutMs: 2000,
+  writeTimeoutMs: 10_000,
+  connectTimeoutMs: 10_000,
+  outputMaxBytes: 1024 ** 3,
+} as const;
+
+const KNOWN = new Set(['servers', 'hubName', 'user', 'password', 'token', 'nkeySeedFile', 'credsFile', 'tls',
+  'prefix', 'replicas', 'requestTimeoutMs', 'writeTimeoutMs', 'connectTimeoutMs', 'outputMaxBytes']);
+
+function bad(field: string, problem: string): BentoError {
+  return new BentoError('CONFIG_INVALID', `cluster.${field}: ${problem}`);
+}
+
+function str(o: Record<string, unknown>, field: string, max = 4096): string | undefined {
+  const v = o[field];
+  if (v === undefined) return undefined;
+  if (typeof v !== 'string' || v.length === 0 || v.length > max) throw bad(field, `must be a non-empty string of at most ${max} characters`);
+  return v;
+}
+
+function int(o: Record<string, unknown>, field: string, min: number, max: number, dflt: number): number {
+  const v = o[field];
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) throw bad(field, `must be an integer from ${min} to ${max}`);
+  return v;
+}
+
+function serverUrl(s: unknown, i: number): string {
+  if (typeof s !== 'string' || s.length === 0 || s.length > 512) throw bad(`servers[${i}]`, 'must be a URL such as nats://10.0.0.1:4222');
+  const withScheme = /^[a-z]+:\/\//.test(s) ? s : `nats://${s}`;
+  let u: URL;
+  try { u = new URL(withScheme); } catch { throw bad(`servers[${i}]`, `${JSON.stringify(s)} is not a URL`); }
+  if (u.protocol !== 'nats:' && u.protocol !== 'tls:') throw bad(`servers[${i}]`, `scheme must be nats:// or tls://, not ${u.protocol}//`);
+  if (!u.hostname) throw bad(`servers[${i}]`, 'has no host');
+  if (u.username || u.password) throw bad(`servers[${i}]`, 'must not carry credentials; use cluster.user/password or cluster.token');
+  return s;
+}
+
+function parseTls(v: unknown): ClusterTls | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw bad('tls', 'must be an object with caFile, certFile, keyFile');
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!['caFile', 'certFile', 'keyFile'].includes(k)) throw bad(`tls.${k}`, 'unknown field');
+  const t: ClusterTls = {};
+  for (const k of ['caFile', 'certFile', 'keyFile'] as const) {
+    const f = o[k];
+    if (f === undefined) continue;
+    if (typeof f !== 'string' || f.length === 0) throw bad(`tls.${k}`, 'must be a file path');
+    t[k] = f;
+  }
+  if ((t.certFile === undefined) !== (t.keyFile === undefined)) throw bad('tls', 'certFile and keyFile go together');
+  return t;
+}
+
+/** Validate a `cluster` section; throws BentoError CONFIG_INVALID naming the field. */
+export function parseClusterOptions(raw: unknown): ResolvedClusterOptions {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new BentoError('CONFIG_INVALID', 'cluster: must be an object');
+  const o = raw as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!KNOWN.has(k)) throw bad(k, 'unknown field');
+  if (!Array.isArray(o['servers']) || o['servers'].length === 0 || o['servers'].length > 64) throw bad('servers', 'must list 1 to 64 NATS server URLs');
+  const servers = o['servers'].map(serverUrl);
+  if (o['tls'] !== undefined || servers.some((x) => x.startsWith('tls://'))) {
+    // The client gives the TLS handshake no server name for an IP address, so
+    // it checks the certificate against "localhost" and fails: name servers
+    // by the DNS name their certificates carry.
+    const i = servers.findIndex((x) => isIP(new URL(/^[a-z]+:\/\//.test(x) ? x : `nats://${x}`).hostname.replace(/^\[|\]$/g, '')) !== 0);
+    if (i >= 0) throw bad(`servers[${i}]`, 'with TLS, give the server\'s DNS name (the name in its certificate), not an IP address');
+  }
+  const hubName = o['hubName'];
+  if (!isHostName(hubName)) throw bad('hubName', 'must be a DNS label (a-z, 0-9, inner hyphens)');
+  const user = str(o, 'user', 256);
+  const password = str(o, 'password');
+  const token = str(o, 'token');
+  const nkeySeedFile = str(o, 'nkeySeedFile');
+  const credsFile = str(o, 'credsFile');
+  if ((user === undefined) !== (password === undefined)) throw bad(user === undefined ? 'password' : 'user', 'user and password go together');
+  const ways = [user, token, nkeySeedFile, credsFile].filter((x) => x !== undefined).length;
+  if (ways > 1) throw bad('user', 'give one of user/password, token, nkeySeedFile, credsFile');
+  const prefix = str(o, 'prefix', 32) ?? CLUSTER_DEFAULTS.prefix;
+  if (!isValidPrefix(prefix)) throw bad('prefix', 'must be letters, digits, "-" or "_" (at most 32, starting with a letter or digit)');
+  const requestTimeoutMs = int(o, 'requestTimeoutMs', 100, 60_000, CLUSTER_DEFAULTS.requestTimeoutMs);
+  const writeTimeoutMs = int(o, 'writeTimeoutMs', requestTimeoutMs, 600_000, Math.max(CLUSTER_DEFAULTS.writeTimeoutMs, requestTimeoutMs));
+  return {
+    servers, hubName, prefix, requestTimeoutMs, writeTimeoutMs,
+    replicas: int(o, 'replicas', 1, 5, CLUSTER_DEFAULTS.replicas),
+    connectTimeoutMs: int(o, 'connectTimeoutMs', 100, 600_000, CLUSTER_DEFAULTS.connectTimeoutMs),
+    outputMaxBytes: int(o, 'outputMaxBytes', 1024 ** 2, 2 ** 50, CLUSTER_DEFAULTS.outputMaxBytes),
+    ...(user !== undefined ? { user, password } : {}),
+    ...(token !== undefined ? { token } : {}),
+    ...(nkeySeedFile !== undefined ? { nkeySeedFile } : {}),
+    ...(credsFile !== undefined ? { credsFile } : {}),
+    ...(o['tls'] !== undefined ? { tls: parseTls(o['tls']) } : {}),
+  };
+}

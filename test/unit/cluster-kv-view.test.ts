@@ -1,0 +1,104 @@
+// The local view of a NATS keyed store (hub/cluster/kv-view.ts): the logic of
+// merging this hub's pending writes, its acks and the bucket's watch, without
+// NATS. The real-NATS behaviour is in test/integration/cluster-*.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { StoreChange } from '../../hub/store/types.js';
+import { KvView } from '../../hub/cluster/kv-view.js';
+
+interface Rec { n: number }
+const isRec = (_k: string, v: unknown): v is Rec => typeof (v as Rec | null)?.n === 'number';
+
+function view(): { v: KvView<Rec>; changes: Array<StoreChange<Rec>>; refused: string[]; superseded: Array<[string, number]> } {
+  const changes: Array<StoreChange<Rec>> = [];
+  const refused: string[] = [];
+  const superseded: Array<[string, number]> = [];
+  const v = new KvView<Rec>(isRec, {
+    change: (c) => changes.push(c),
+    refused: (k) => refused.push(k),
+    superseded: (k, _gen, rev) => superseded.push([k, rev]),
+  });
+  return { v, changes, refused, superseded };
+}
+
+test('a plain set shows at once with the revision it replaces; its ack gives it its own', () => {
+  const { v } = view();
+  v.fromWatch('a', 1, 'PUT', { n: 1 }, true);
+  const gen = v.beginPlain('a', { op: 'set', value: { n: 2 } });
+  assert.deepEqual(v.entry('a'), { value: { n: 2 }, revision: 1 });
+  v.beginPlain('b', { op: 'set', value: { n: 3 } });
+  assert.deepEqual(v.entry('b'), { value: { n: 3 }, revision: 0 });
+  assert.equal(v.size, 2);
+  v.acked('a', gen, 5, { op: 'set', value: { n: 2 } });
+  assert.deepEqual(v.entry('a'), { value: { n: 2 }, revision: 5 });
+});
+
+test('a watch entry older than an applied ack does not roll the key back; a newer one wins', () => {
+  const { v, changes } = view();
+  const gen = v.beginPlain('k', { op: 'set', value: { n: 1 } });
+  v.acked('k', gen, 7, { op: 'set', value: { n: 1 } });
+  v.fromWatch('k', 4, 'PUT', { n: 0 }, true); // an older change, delivered late
+  assert.deepEqual(v.entry('k'), { value: { n: 1 }, revision: 7 });
+  v.fromWatch('k', 7, 'PUT', { n: 1 }, true);
+  v.fromWatch('k', 9, 'PUT', { n: 2 }, true); // another hub, later
+  assert.deepEqual(v.entry('k'), { value: { n: 2 }, revision: 9 });
+  assert.deepEqual(changes.map((c) => c.revision), [4, 7, 9], 'watchers see every watch entry in order');
+});
+
+test('a deletion acked ahead of the watch leaves a tombstone: the late watch entry of the old value does not bring it back', () => {
+  const { v } = view();
+  v.fromWatch('k', 1, 'PUT', { n: 1 }, true);
+  const g1 = v.beginPlain('k', { op: 'set', value: { n: 2 } });
+  v.acked('k', g1, 2, { op: 'set', value: { n: 2 } });
+  const g2 = v.beginPlain('k', { op: 'delete' });
+  assert.equal(v.has('k'), false);
+  v.acked('k', g2, 3, { op: 'delete' });
+  v.fromWatch('k', 2, 'PUT', { n: 2 }, true);
+  assert.equal(v.has('k'), false);
+  v.fromWatch('k', 3, 'DEL', undefined, false);
+  v.fromWatch('k', 4, 'PUT', { n: 4 }, true);
+  assert.deepEqual(v.entry('k'), { value: { n: 4 }, revision: 4 });
+});
+
+test('a record the accept guard refuses reads as absent, and is reported', () => {
+  const { v, refused, changes } = view();
+  v.fromWatch('good', 1, 'PUT', { n: 1 }, true);
+  v.fromWatch('bad', 2, 'PUT', { nope: true }, true);
+  v.fromWatch('torn', 3, 'PUT', undefined, false);
+  v.fromWatch('good', 4, 'PUT', 'not a record', true);
+  assert.deepEqual([...v.keys()], []);
+  assert.deepEqual(refused, ['bad', 'torn', 'good']);
+  assert.deepEqual(changes.map((c) => [c.op, c.key]), [['set', 'good'], ['delete', 'bad'], ['delete', 'torn'], ['delete', 'good']]);
+});
+
+test('a failed write is superseded by a newer change of its key, not by a late delivery of an older one', () => {
+  const { v, superseded } = view();
+  // The hub's own set acked at 1 before the watch delivered it; then NATS went away.
+  const g0 = v.beginPlain('kept', { op: 'set', value: { n: 1 } });
+  v.acked('kept', g0, 1, { op: 'set', value: { n: 1 } });
+  const cas = v.beginCas('kept', 1);
+  v.failed('kept', cas);
+  const plain = v.beginPlain('later', { op: 'set', value: { n: 2 } });
+  v.failed('later', plain);
+  v.fromWatch('kept', 1, 'PUT', { n: 1 }, true); // late, and older than the CAS's base
+  assert.equal(v.isLatest('kept', cas), true, 'still retried');
+  assert.deepEqual(superseded, []);
+  v.fromWatch('later', 2, 'PUT', { n: 9 }, true); // another hub wrote it after our write was issued
+  assert.equal(v.isLatest('later', plain), false);
+  assert.deepEqual(v.get('later'), { n: 9 }, 'the view shows the bucket, not the dropped write');
+  v.fromWatch('kept', 3, 'PUT', { n: 3 }, true);
+  assert.equal(v.isLatest('kept', cas), false);
+  assert.deepEqual(superseded, [['later', 2], ['kept', 3]]);
+});
+
+test('a newer write of a key makes older ones not the latest; a CAS ack replaces an older optimistic value', () => {
+  const { v } = view();
+  const g1 = v.beginPlain('k', { op: 'set', value: { n: 1 } });
+  const g2 = v.beginCas('k', 0);
+  assert.equal(v.isLatest('k', g1), false);
+  assert.deepEqual(v.get('k'), { n: 1 }, 'the CAS is not shown before its ack');
+  v.acked('k', g2, 3, { op: 'set', value: { n: 2 } });
+  assert.deepEqual(v.entry('k'), { value: { n: 2 }, revision: 3 });
+  v.acked('k', g1, 2, { op: 'set', value: { n: 1 } }); // the older write's ack, after
+  assert.deepEqual(v.entry('k'), { value: { n: 2 }, revision: 3 });
+});

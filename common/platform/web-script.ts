@@ -230,8 +230,8 @@ var bento = (function () {
     var es = new EventSource(url);
     es.onopen = function () { setLive('Live'); };
     es.onerror = function () { setLive('Reconnecting…'); };
-    es.addEventListener('replace', function (m) { applyReplace(JSON.parse(m.data)); if (onAny) onAny(); });
-    es.addEventListener('row', function (m) { applyRow(JSON.parse(m.data)); if (onAny) onAny(); });
+    es.addEventListener('replace', function (m) { var d = JSON.parse(m.data); applyReplace(d); if (onAny) onAny('replace', d); });
+    es.addEventListener('row', function (m) { var d = JSON.parse(m.data); applyRow(d); if (onAny) onAny('row', d); });
     return es;
   }
 

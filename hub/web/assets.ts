@@ -130,21 +130,42 @@ const APP = String.raw`
   });
 
   // The hosts table's filter: rows are rendered hidden when they do not match,
-  // live rows arrive unfiltered, so the filter is applied again after each change.
-  function applyFilter() {
+  // live rows arrive unfiltered, so each one is filtered as it lands (one row,
+  // not the table: a big fleet sends many rows at once) and the count follows.
+  function filterValues() {
     var form = document.getElementById('filter');
-    var tbody = document.getElementById('hosts-body');
-    if (!form || !tbody) return;
-    var state = form.elements.state.value, tag = form.elements.tag.value;
-    var rows = tbody.querySelectorAll('tr[data-state]'), shown = 0;
-    for (var i = 0; i < rows.length; i++) {
-      var s = rows[i].getAttribute('data-state');
-      var tags = (rows[i].getAttribute('data-tags') || '').split(' ');
-      var ok = (!state || (state === 'attention' ? ATTENTION.indexOf(s) >= 0 : s === state)) && (!tag || tags.indexOf(tag) >= 0);
-      rows[i].hidden = !ok;
-      if (ok) shown++;
-    }
-    document.getElementById('filter-count').textContent = state || tag ? shown + ' of ' + rows.length + ' hosts shown' : '';
+    return form ? { state: form.elements.state.value, tag: form.elements.tag.value } : null;
+  }
+  function filterRow(row, f) {
+    var s = row.getAttribute('data-state');
+    var tags = (row.getAttribute('data-tags') || '').split(' ');
+    var ok = (!f.state || (f.state === 'attention' ? ATTENTION.indexOf(s) >= 0 : s === f.state)) && (!f.tag || tags.indexOf(f.tag) >= 0);
+    row.hidden = !ok;
+    return ok;
+  }
+  var counting = false;
+  function updateCount() {
+    counting = false;
+    var f = filterValues(), tbody = document.getElementById('hosts-body');
+    if (!f || !tbody) return;
+    var rows = tbody.querySelectorAll('tr[data-state]');
+    var shown = tbody.querySelectorAll('tr[data-state]:not([hidden])').length;
+    document.getElementById('filter-count').textContent = f.state || f.tag ? shown + ' of ' + rows.length + ' hosts shown' : '';
+  }
+  function applyFilter() {
+    var f = filterValues(), tbody = document.getElementById('hosts-body');
+    if (!f || !tbody) return;
+    var rows = tbody.querySelectorAll('tr[data-state]');
+    for (var i = 0; i < rows.length; i++) filterRow(rows[i], f);
+    updateCount();
+  }
+  function onLive(kind, d) {
+    if (kind === 'replace' && d.id === 'hosts-body') return applyFilter();
+    if (kind !== 'row' || d.tbody !== 'hosts-body') return;
+    var f = filterValues(), row = document.getElementById(d.id);
+    if (!f) return;
+    if (row) filterRow(row, f);
+    if (!counting) { counting = true; setTimeout(updateCount, 100); }
   }
 
   function initFilter() {
@@ -165,7 +186,7 @@ const APP = String.raw`
   document.addEventListener('DOMContentLoaded', function () {
     initFilter();
     var url = document.body.getAttribute('data-events');
-    if (url) bento.live(url, applyFilter);
+    if (url) bento.live(url, onLive);
     var box = document.querySelector('#job-log[data-follow]');
     if (box) {
       var state = document.getElementById('job-state');

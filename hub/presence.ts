@@ -52,10 +52,11 @@ export function presence(d: PresenceDeps): PresenceHooks {
       // What a host runs changes with a job, not only at hello (a replayed result is older than the hello).
       if (msg.type === 'job.end' && !msg.replayed) {
         const now = runsAfter(msg, s.hello);
-        if (Object.keys(now).length > 0) {
-          if (s.hello) Object.assign(s.hello, now);
-          hostStates.update(s.name, now).catch(guard('host state write'));
-        }
+        if (s.hello) Object.assign(s.hello, now);
+        // Written only when it changed: a fan-out of builds or no-op switches costs no host-fact writes.
+        const known = hostStates.get(s.name);
+        const changed = Object.fromEntries(Object.entries(now).filter(([k, v]) => known?.[k as keyof typeof now] !== v));
+        if (Object.keys(changed).length > 0) hostStates.update(s.name, changed).catch(guard('host state write'));
       }
       scheduler.onMessage(s, msg).catch(guard(`${msg.type} handling`));
     },

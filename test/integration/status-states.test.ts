@@ -150,6 +150,9 @@ test('never connected, new machine, nothing published, up to date, failing, roll
   await gone.agent!.stop();
   const o = await waitState('gone', 'offline');
   assert.equal(o.lastKnownState, 'nothing published');
+  // Offline, the host's last known facts say what its switch left it running (kept at the job's end, not only at hello).
+  assert.equal(o.generation, 1);
+  assert.match(o.system ?? '', /-nixos-system-gone-v1$/);
   assert.equal(o.connected, false);
   assert.ok(o.lastSeenAt && Date.now() - Date.parse(o.lastSeenAt) < 60_000);
   assert.equal(o.lastJob?.state, 'success');

@@ -13,7 +13,7 @@ import type { EventBus } from '../events/types.js';
 import type { AdminHandler, Reply } from './server.js';
 import { openProxy } from './proxy.js';
 import { collectStatus } from '../status/collect.js';
-import { hostViews, type ReadSources } from '../status/read-model.js';
+import { clientInfo, type ReadSources } from '../status/read-model.js';
 import { resolvePrebuilt } from '../jobs/prebuilt.js';
 import type { RolloutEngine } from '../rollout/engine.js';
 import { rolloutOp } from './rollout-ops.js';
@@ -40,10 +40,15 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
       case 'ping':
         reply({ ev: 'pong', hubVersion: BENTO_VERSION });
         return;
-      case 'list':
-        // The read model's live sessions: the running and the queued job as `status` sees them.
-        reply({ ev: 'list', clients: hostViews(hub.sources).flatMap((v) => (v.client ? [v.client] : [])) });
+      case 'list': {
+        // Only the live sessions, and each one's jobs from the scheduler: `list` is polled (scripts, the
+        // bench during a reconnect storm) and must not build every host's view as `status` does.
+        const { scheduler } = hub;
+        const clients = hub.sessions.all().filter((s) => s.hello)
+          .map((s) => clientInfo(s, scheduler.activeJob(s.name) ?? null, scheduler.queuedJob(s.name) ?? null));
+        reply({ ev: 'list', clients });
         return;
+      }
       case 'trigger':
         await trigger(hub, req, reply, sock);
         return;

@@ -88,6 +88,12 @@ export class Scheduler {
     return id ? this.deps.store.get(id) : undefined;
   }
 
+  /** The job waiting for a host (queued while it was offline, or a follow-up behind its active job). */
+  queuedJob(host: string): JobRecord | undefined {
+    const id = this.pending.get(host);
+    return id ? this.deps.store.get(id) : undefined;
+  }
+
   /** `prebuilt`: switch to this store path instead of rebuilding on the host (hub/jobs/prebuilt.ts). */
   trigger(host: string, action: Action, queue: boolean, prebuilt?: Prebuilt): Promise<TriggerResult> {
     return this.queue.run(host, () => this.triggerNow(host, action, queue, prebuilt));

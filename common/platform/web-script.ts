@@ -250,7 +250,15 @@ var bento = (function () {
       row.appendChild(ok); row.appendChild(no);
       d.appendChild(h); d.appendChild(p); d.appendChild(row);
       var answered = false;
-      function answer(yes) { if (answered) return; answered = true; d.close(); d.remove(); resolve(yes); }
+      var back = document.activeElement;
+      function answer(yes) {
+        if (answered) return;
+        answered = true;
+        d.close();
+        d.remove();
+        if (back && back.focus && document.contains(back)) back.focus();
+        resolve(yes);
+      }
       ok.addEventListener('click', function () { answer(true); });
       no.addEventListener('click', function () { answer(false); });
       d.addEventListener('cancel', function (e) { e.preventDefault(); answer(false); });

@@ -10,7 +10,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,7 @@ let userDataDir = '';
 let dash = '';
 let local = '';
 let auth: Record<string, string> = {};
+let stopFile = '';
 const pageErrors: string[] = [];
 
 async function shot(page: Page, name: string): Promise<void> {
@@ -80,7 +81,9 @@ before(async () => {
   await fleet.startHub();
   const token = (await readFile(path.join(fleet.fleetDir, 'dashboard.token'), 'utf8')).trim();
   auth = { Authorization: `Bearer ${token}` };
-  const web1 = await makeProfile(path.join(fleet.dir, 'profile-web1'), { FAIL_ACTION: 'test', CHATTY_ACTION: 'build', LINES: '120', PAUSE: '0.04' });
+  // web1's build prints a line every 50 ms until the test says enough (STOP_FILE), at most 2400 (2 min).
+  stopFile = path.join(fleet.dir, 'web1-build-enough');
+  const web1 = await makeProfile(path.join(fleet.dir, 'profile-web1'), { FAIL_ACTION: 'test', CHATTY_ACTION: 'build', LINES: '2400', PAUSE: '0.05', STOP_FILE: stopFile });
   fleet.startAgent('web1', await fleet.agentConfig('web1', { ...web1, rollback: false, localPage: { listen: `127.0.0.1:${lport}`, socket: null } }));
   fleet.startAgent('bad1', await fleet.agentConfig('bad1', { ...await makeProfile(path.join(fleet.dir, 'profile-bad1'), { FAIL_ACTION: 'switch' }), rollback: false }));
   fleet.startAgent('gone', await fleet.agentConfig('gone', { ...await makeProfile(path.join(fleet.dir, 'profile-gone')), rollback: false }));
@@ -168,6 +171,7 @@ test('a switch from the dashboard asks first: Cancel starts nothing; Yes streams
   await shot(page, '03-confirm-switch');
   await dialog.getByRole('button', { name: 'Cancel' }).click();
   await dialog.waitFor({ state: 'detached' });
+  assert.equal(await page.evaluate(() => document.activeElement?.id), 'run-web1', 'the focus is back on the button');
   await new Promise((r) => setTimeout(r, 500));
   assert.equal((await hosts()).get('web1')!.lastJob?.id ?? null, last0, 'Cancel started nothing');
   assert.equal(await page.locator('#outputs .panel').count(), 0);
@@ -226,7 +230,7 @@ test('a failed job: the first error is highlighted and one click away; follow ke
   await shot(page, '06-first-error');
   await page.close();
 
-  // A long job, followed live from its page.
+  // A long job (it runs until the test writes stopFile), followed live from its page.
   const chatty = await apiTrigger('web1', 'build');
   const live = await newPage({ width: 1000, height: 700 });
   await live.goto(`${dash}/jobs/${chatty}`);
@@ -244,6 +248,10 @@ test('a failed job: the first error is highlighted and one click away; follow ke
   await shot(live, '07-follow-paused');
   await live.locator('input.follow').check();
   assert.ok(await atEnd(), 'follow again jumps to the end');
+  const n1 = await live.locator('#job-output .ln').count();
+  await live.waitForFunction((n) => document.querySelectorAll('#job-output .ln').length > n + 5, n1);
+  assert.ok(await atEnd(), 'and keeps up with new lines');
+  await writeFile(stopFile, '');
   await settled('web1', chatty);
   await live.close();
 });

@@ -96,7 +96,7 @@ export const SCRIPTED_REBUILD = [
 export const PROFILE_REBUILD = ['/bin/sh', '-c', [
   'set -e; act="$1"; d="$PROFILE_DIR"',
   'echo "building the system configuration..." >&2',
-  'if [ "$act" = "${SLOW_ACTION:-none}" ]; then sleep 3; fi',
+  'if [ "$act" = "${SLOW_ACTION:-none}" ]; then if [ -n "${GATE_FILE:-}" ]; then i=0; while [ ! -e "$GATE_FILE" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; else sleep 3; fi; fi',
   'if [ "$act" = "${CHATTY_ACTION:-none}" ]; then i=1; while [ $i -le ${LINES:-50} ]; do echo "copying path $i of ${LINES:-50}"; if [ -n "${STOP_FILE:-}" ] && [ -e "$STOP_FILE" ]; then break; fi; i=$((i+1)); sleep ${PAUSE:-0.05}; done; fi',
   'if [ "$act" = "${FAIL_ACTION:-none}" ]; then echo "these 2 derivations will be built:" >&2; echo "error: builder for \'/nix/store/aaaa-etc.drv\' failed with exit code 1" >&2; echo "error: 1 dependencies of derivation failed" >&2; exit 1; fi',
   'if [ "$act" = switch ] || [ "$act" = boot ]; then',

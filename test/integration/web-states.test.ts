@@ -7,7 +7,7 @@
 // hosts have their own state, and the dashboard filters and orders the hosts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TestFleet } from '../helpers/fleet.js';
 import { freePort, waitFor } from '../helpers/proc.js';
@@ -20,6 +20,7 @@ let fleet: TestFleet;
 let dash = '';
 let auth: Record<string, string> = {};
 let profileDir = '';
+let gateFile = '';
 
 async function status(): Promise<Map<string, HostStatus>> {
   const r = await fleet.hubCli(['status', '--json']);
@@ -46,7 +47,9 @@ before(async () => {
   auth = { Authorization: `Bearer ${(await readFile(path.join(fleet.fleetDir, 'dashboard.token'), 'utf8')).trim()}` };
   // web1's system profile starts at generation 1, the system it runs.
   profileDir = path.join(fleet.dir, 'profile-web1');
-  fleet.startAgent('web1', await fleet.agentConfig('web1', { ...await makeProfile(profileDir, { FAIL_ACTION: 'test', SLOW_ACTION: 'boot' }), rollback: false }));
+  // web1's boot runs until the test writes gateFile: what runs meanwhile is checked without a race.
+  gateFile = path.join(fleet.dir, 'web1-boot-may-end');
+  fleet.startAgent('web1', await fleet.agentConfig('web1', { ...await makeProfile(profileDir, { FAIL_ACTION: 'test', SLOW_ACTION: 'boot', GATE_FILE: gateFile }), rollback: false }));
   await fleet.waitConnected(['web1']);
 });
 after(async () => { await fleet?.close(); });
@@ -119,7 +122,7 @@ test('a failed job: the first error line is highlighted and linked', async () =>
 });
 
 test('queued jobs show in status, list and the dashboard; never-connected hosts have their own state; failing and offline first; filters', async () => {
-  // A slow boot runs; a switch asked meanwhile waits behind it.
+  // A boot runs (until the test lets it end); a switch asked meanwhile waits behind it.
   const running = await trigger('web1', 'boot');
   await waitFor('boot running', async () => (await status()).get('web1')!.runningJob?.id === running.jobId, 10_000, 100);
   const queued = await trigger('web1', 'switch');
@@ -171,6 +174,7 @@ test('queued jobs show in status, list and the dashboard; never-connected hosts 
   assert.deepEqual(await hidden(''), []);
   assert.match((await request(`${dash}/?tag=db`, { headers: auth })).body, /1 of 3 hosts shown/);
 
+  await writeFile(gateFile, '');
   await waitFor('both web1 jobs done', async () => {
     const w = (await status()).get('web1')!;
     return w.runningJob === null && w.queuedJob === null && w.lastJob?.id === queued.jobId;

@@ -44,8 +44,12 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
         reply({ ev: 'pong', hubVersion: BENTO_VERSION });
         return;
       case 'list': {
-        const active = (host: string) => hub.scheduler.activeJob(host);
-        reply({ ev: 'list', clients: hub.sessions.all().filter((s) => s.hello).map((s) => clientInfo(s, active)) });
+        // Only the live sessions, and each one's jobs from the scheduler: `list` is polled (scripts, the
+        // bench during a reconnect storm) and must not build every host's view as `status` does.
+        const { scheduler } = hub;
+        const clients = hub.sessions.all().filter((s) => s.hello)
+          .map((s) => clientInfo(s, scheduler.activeJob(s.name) ?? null, scheduler.queuedJob(s.name) ?? null));
+        reply({ ev: 'list', clients });
         return;
       }
       case 'trigger':
@@ -102,8 +106,9 @@ async function trigger(hub: TriggerDeps, req: Extract<AdminRequest, { op: 'trigg
         const sub = hub.bus.subscribe({ jobId: r.jobId }, (b) => {
           if (b.kind !== 'job') return;
           const e = b.event;
-          // The admin protocol's events (common/protocol/admin.ts): the bus's seq stays inside the hub.
-          reply(e.ev === 'output' ? { ev: 'output', host: e.host, jobId: e.jobId, stream: e.stream, data: e.data } : e);
+          // The admin protocol's events (common/protocol/admin.ts): the bus's seq and ts stay inside
+          // the hub, and an agent's note goes out as the stderr line it always was ("bento: ...").
+          reply(e.ev === 'output' ? { ev: 'output', host: e.host, jobId: e.jobId, stream: e.stream === 'note' ? 'stderr' : e.stream, data: e.data } : e);
           if (e.ev === 'end') {
             waiting.delete(e.jobId);
             // Only once every host was dispatched: an early job ending must not end the stream.

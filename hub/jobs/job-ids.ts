@@ -1,5 +1,5 @@
 // Job ids and fresh job records.
-import { nanoid } from 'nanoid';
+import { newJobIdBody } from '../../common/protocol/names.js';
 import type { Action } from '../../common/protocol/messages.js';
 import type { JobRecord } from '../store/jobs.js';
 
@@ -12,7 +12,7 @@ export const AGENT_JOB_ID = /^(local|pull|autoupdate)-/;
 
 export function newJob(host: string, action: Action): JobRecord {
   return {
-    id: nanoid(16), host, action, state: 'queued', requestedAt: new Date().toISOString(),
+    id: newJobIdBody(), host, action, state: 'queued', requestedAt: new Date().toISOString(),
     startedAt: null, endedAt: null, exitCode: null, durationMs: null, reason: null,
   };
 }

@@ -56,10 +56,9 @@ export function statusJob(j: JobRecord): StatusJob {
   };
 }
 
-/** A live session as `bento-hub list` shows it. */
-export function clientInfo(s: LiveSession, activeJob: (host: string) => JobRecord | undefined): ClientInfo {
+/** A live session as `bento-hub list` shows it: its running job and the one queued behind it, as `status` sees them. */
+export function clientInfo(s: LiveSession, job: JobRecord | null, queued: JobRecord | null): ClientInfo {
   const h = s.hello!;
-  const job = activeJob(s.name);
   return {
     name: s.name,
     remoteAddress: s.origin.remoteAddress,
@@ -72,6 +71,7 @@ export function clientInfo(s: LiveSession, activeJob: (host: string) => JobRecor
     generation: h.generation,
     configHash: h.configHash,
     runningJob: job ? { jobId: job.id, action: job.action, startedAt: job.startedAt ?? job.requestedAt } : null,
+    queuedJob: queued ? { jobId: queued.id, action: queued.action, requestedAt: queued.requestedAt } : null,
   };
 }
 
@@ -133,7 +133,7 @@ export function hostViews(src: ReadSources, opts: { only?: ReadonlySet<string>; 
       tags: hosts[name]?.tags ?? [],
       registered: Object.prototype.hasOwnProperty.call(hosts, name),
       live,
-      client: live ? clientInfo(live, src.activeJob) : null,
+      client: live ? clientInfo(live, active ? activeRec : null, hj.queued) : null,
       facts,
       active,
       queued: hj.queued ? statusJob(hj.queued) : null,

@@ -25,6 +25,16 @@ export interface JobRecord {
   /** trigger --prebuilt: the system store path the agent switches to instead of rebuilding (and the config hash it was built from). */
   storePath?: string;
   configHash?: string;
+  /**
+   * What the host ran when the job was dispatched to it (or, for a job the
+   * host started itself, when the hub heard of it): its hello, kept current
+   * by every job.end. Absent in records written before hubs kept it.
+   */
+  systemBefore?: string | null;
+  generationBefore?: number | null;
+  /** What it ran after the job, from job.end (generation: agents that send it). Absent for the hub's own verdicts. */
+  systemAfter?: string | null;
+  generationAfter?: number | null;
   /** The host's own health check after a switch/test (agent setting healthCommand; job.end health), when it has one. */
   health?: 'passed' | 'failed';
 }
@@ -92,8 +102,8 @@ export class JobStore {
     this.o.records.delete(id).catch(() => undefined); // a tombstone, or gone from the next rewrite
   }
 
-  /** One output line of a job; returns its seq (1, 2, 3, ... per job). */
-  appendOutput(id: string, stream: 'stdout' | 'stderr', data: string): number {
+  /** One output line of a job; returns its seq (1, 2, 3, ... per job) and when it was stored. */
+  appendOutput(id: string, stream: OutputLine['stream'], data: string): { seq: number; ts: number } {
     return this.o.output.append(id, stream, data);
   }
 

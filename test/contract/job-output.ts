@@ -27,12 +27,12 @@ export function jobOutputContract(h: Harness): void {
   const t = (name: string, fn: () => Promise<void>): void => { test(`${h.name} job output: ${name}`, fn); };
 
   t('append numbers lines 1, 2, 3 per job; read returns them in order, after a seq, within a byte budget', () => withOutput(h, async (o) => {
-    assert.equal(o.append('job-aaaaaaaa', 'stdout', 'one'), 1);
-    assert.equal(o.append('job-bbbbbbbb', 'stdout', 'other job'), 1);
-    assert.equal(o.append('job-aaaaaaaa', 'stderr', 'two'), 2);
-    assert.equal(o.append('job-aaaaaaaa', 'stdout', 'three'), 3);
+    assert.equal(o.append('job-aaaaaaaa', 'stdout', 'one').seq, 1);
+    assert.equal(o.append('job-bbbbbbbb', 'stdout', 'other job').seq, 1);
+    assert.equal(o.append('job-aaaaaaaa', 'stderr', 'two').seq, 2);
+    assert.equal(o.append('job-aaaaaaaa', 'stdout', 'three').seq, 3);
     await o.end('job-aaaaaaaa');
-    assert.deepEqual(await o.read('job-aaaaaaaa'), [
+    assert.deepEqual((await o.read('job-aaaaaaaa')).map(({ seq, stream, data }) => ({ seq, stream, data })), [
       { seq: 1, stream: 'stdout', data: 'one' }, { seq: 2, stream: 'stderr', data: 'two' }, { seq: 3, stream: 'stdout', data: 'three' },
     ]);
     assert.deepEqual((await o.read('job-aaaaaaaa', { afterSeq: 2 })).map((l) => l.seq), [3]);
@@ -57,6 +57,27 @@ export function jobOutputContract(h: Harness): void {
     for (const d of tricky) o.append('job-dddddddd', 'stdout', d);
     await o.end('job-dddddddd');
     assert.deepEqual((await o.read('job-dddddddd')).map((l) => [l.stream, l.data]), tricky.map((d) => ['stdout', d]));
+  }));
+
+  t('every line keeps the time append() stored it (ms since the epoch) and its stream, the agent\'s notes included, across a reopen', () => withOutput(h, async (o, reopen) => {
+    const before = Date.now();
+    const a = o.append('job-ffffffff', 'stdout', 'out');
+    const b = o.append('job-ffffffff', 'note', 'bento: rollback guard: recorded /nix/store/x');
+    await new Promise((r) => setTimeout(r, 15));
+    const c = o.append('job-ffffffff', 'stderr', 'err');
+    const after = Date.now();
+    for (const r of [a, b, c]) assert.ok(Number.isSafeInteger(r.ts) && r.ts >= before && r.ts <= after, `ts ${r.ts} within [${before}, ${after}]`);
+    assert.ok(c.ts >= b.ts + 10 && b.ts >= a.ts, 'times follow the appends');
+    await o.end('job-ffffffff');
+    const expected = [
+      { seq: 1, stream: 'stdout', data: 'out', ts: a.ts },
+      { seq: 2, stream: 'note', data: 'bento: rollback guard: recorded /nix/store/x', ts: b.ts },
+      { seq: 3, stream: 'stderr', data: 'err', ts: c.ts },
+    ];
+    assert.deepEqual(await o.read('job-ffffffff'), expected, 'read gives what append returned');
+    await o.close();
+    const { o: o2 } = await reopen();
+    assert.deepEqual(await o2.read('job-ffffffff'), expected, 'and so does a reopened store');
   }));
 
   t('remove forgets a job\'s output', () => withOutput(h, async (o) => {

@@ -252,7 +252,7 @@ test('kill -9 of the server a hub publishes events through: it reconnects, and e
     const got: number[] = [];
     b.eventBus().subscribe({ host: 'web1' }, (e) => { if (e.kind === 'job' && e.event.ev === 'output') got.push(e.event.seq); });
     let seq = 0;
-    const send = (): void => a.eventBus().publish({ kind: 'job', host: 'web1', event: { ev: 'output', host: 'web1', jobId: 'job-events00', seq: ++seq, stream: 'stdout', data: 'x' } });
+    const send = (): void => a.eventBus().publish({ kind: 'job', host: 'web1', event: { ev: 'output', host: 'web1', jobId: 'job-events00', seq: ++seq, ts: Date.now(), stream: 'stdout', data: 'x' } });
     await waitFor('events flowing', () => { send(); return got.length > 0 || null; }, 10_000, 20);
     const killedAt = Date.now();
     await cluster.kill(0);

@@ -9,8 +9,8 @@
 // (two hubs storing logs of one host at once both land); the manifest is the
 // list `logs HOST` shows at every hub. The host's quota is enforced on the
 // manifest, so it holds across hubs: a store that would pass the limits drops
-// the host's oldest other logs in the same manifest update, and only then
-// their objects.
+// the host's oldest logs in the same manifest update, and only then their
+// objects.
 import { readFile } from 'node:fs/promises';
 import type { ObjectStore } from '@nats-io/obj';
 import { BentoError } from '../../common/protocol/errors.js';
@@ -89,8 +89,9 @@ export class KvLogArchive implements LogArchive {
       const logs = { ...(cur?.logs ?? {}) };
       if (name in logs) return undefined;
       logs[name] = { size: data.length, at: new Date().toISOString(), hub: this.o.hubName };
-      // Oldest first (names start with the upload time), never the new one.
-      const older = Object.keys(logs).filter((n) => n !== name).sort();
+      // Oldest first, by name (names start with the job's time), the new one included: a late
+      // upload of an old log does not push out newer ones.
+      const older = Object.keys(logs).sort();
       let bytes = Object.values(logs).reduce((a, e) => a + e.size, 0);
       while ((bytes > limits.quotaBytes || Object.keys(logs).length > limits.maxFiles) && older.length > 0) {
         const n = older.shift()!;

@@ -16,9 +16,9 @@ export interface LogArchive {
   remove(host: string, names: string[]): Promise<void>;
   /**
    * Add the finished log FILE as HOST's NAME; resolves once durable. To keep
-   * HOST within LIMITS cluster-wide, the archive drops HOST's oldest other
-   * logs as needed (never NAME itself). Idempotent: storing a NAME already
-   * there keeps the stored one.
+   * HOST within LIMITS cluster-wide, the archive drops HOST's oldest logs as
+   * needed (by name, which starts with the job's time: NAME itself if it is
+   * the oldest). Idempotent: storing a NAME already there keeps the stored one.
    */
   store(host: string, name: string, file: string, limits: LogLimits): Promise<void>;
   /** A log's bytes, or null if the archive has no such log. */

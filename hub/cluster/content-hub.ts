@@ -17,6 +17,7 @@ import type { NatsStateBackend } from './nats-backend.js';
 import { KvPublishedStore } from './published-kv.js';
 import { PublishedMirror } from './published-mirror.js';
 import { KvRegistry } from './registry-kv.js';
+import { adoptPublished, adoptRegistry } from './content-adopt.js';
 import { ProxyRelay, type ProxyRelayOptions } from './proxy-relay.js';
 
 export interface HubContent {
@@ -56,6 +57,8 @@ export async function openHubContent(o: HubContentOptions): Promise<HubContent> 
   try {
     const registry = await KvRegistry.open(b, { log: o.log.child({ component: 'registry' }) });
     closers.push(() => registry.close());
+    // A hub that served alone before: its hosts must not be locked out of a new cluster (content-adopt.ts).
+    await adoptRegistry({ fleetDir: paths.root, registry, log: o.log.child({ component: 'registry' }) });
     const builds = await KvBuildRecords.open(b, { fleetDir: paths.root, hubName: b.hubName });
     closers.push(() => builds.close());
     const published = await KvPublishedStore.open(b, { fleetDir: paths.root, log: o.log.child({ component: 'published' }) });
@@ -64,6 +67,9 @@ export async function openHubContent(o: HubContentOptions): Promise<HubContent> 
       records: published.records, objects: published.objects, fleetDir: paths.root,
       keepVersions: o.settings.keepVersions, log: o.log.child({ component: 'mirror' }),
     });
+    const adopting = adoptPublished({ fleetDir: paths.root, published, log: o.log.child({ component: 'published' }) })
+      .catch((err: unknown) => { o.log.warn({ err: (err as Error).message }, 'offering this hub\'s published configurations to the cluster failed'); });
+    closers.push(() => adopting.then(() => undefined));
     mirror.start();
     closers.push(() => mirror.close());
     const logArchive = await KvLogArchive.open(b, { log: o.log.child({ component: 'logs' }) });

@@ -125,7 +125,7 @@ export class KvPublishedStore implements PublishedStore {
   async publish(staged: StagedHost, info: CommitInfo, before: VersionFile | null): Promise<VersionFile> {
     const host = staged.source.host;
     try {
-      await this.upload(host, staged);
+      await this.upload(host, { hash: staged.hash, tree: staged.staging });
       const prev = before ? this.records.entry(host) : undefined;
       const prevKept = prev && prev.revision === before?.revision ? prev.value.kept : [];
       const kept = [staged.hash, ...prevKept.filter((h) => h !== staged.hash)].slice(0, Math.max(1, info.keepVersions));
@@ -145,17 +145,39 @@ export class KvPublishedStore implements PublishedStore {
     }
   }
 
+  /**
+   * A hub joining the cluster serves HOST's version V (its version.json from
+   * before, with no revision) and the cluster has no record of HOST: make V
+   * the cluster's, as if deployed here, and stamp this jail with the record's
+   * revision. Resolves false when the cluster has a record (it wins).
+   */
+  async adopt(host: string, v: VersionFile): Promise<boolean> {
+    if (this.records.has(host)) return false;
+    await this.upload(host, { hash: v.hash, tree: versionDir(jailPaths(this.o.fleetDir, host), v.hash) });
+    const { revision: _r, hub: _h, ...plain } = v;
+    const rec: PublishedRecord = { ...plain, version: 1, hub: this.o.hubName, kept: [v.hash] };
+    let revision: number;
+    try {
+      revision = await this.records.set(host, rec, { expectRevision: 0 });
+    } catch (err) {
+      if (err instanceof BentoError && err.code === 'STATE_CONFLICT') return false;
+      throw err;
+    }
+    await place(this.o.fleetDir, host, { tree: null, version: localVersion({ value: rec, revision }), keepVersions: Number.MAX_SAFE_INTEGER });
+    return true;
+  }
+
   close(): Promise<void> {
     return this.records.close();
   }
 
   /** The tree as object HOST/HASH, unless it is there already (same name, same content). */
-  private async upload(host: string, staged: StagedHost): Promise<void> {
-    const name = objectName(host, staged.hash);
+  private async upload(host: string, t: { hash: string; tree: string }): Promise<void> {
+    const name = objectName(host, t.hash);
     try {
       const have = await this.objects.info(name);
       if (have && !have.deleted) return;
-      await this.objects.put({ name, description: `${host} configuration ${staged.hash}` }, readable(packTree(staged.staging)[Symbol.asyncIterator]()));
+      await this.objects.put({ name, description: `${host} configuration ${t.hash}` }, readable(packTree(t.tree)[Symbol.asyncIterator]()));
     } catch (err) {
       if (err instanceof BentoError) throw err;
       throw new BentoError('CLUSTER_UNAVAILABLE', `${host}: cannot store the configuration in the cluster, nothing published: ${(err as Error).message}`, { cause: err });

@@ -69,7 +69,13 @@ export function isKeyClaim(key: string, v: unknown): v is KeyClaim {
 class Stale extends Error {}
 
 export class KvRegistry implements RegistryView, RegistryStore {
-  private built: RegistryFile | null = null;
+  /**
+   * The view as a RegistryFile, changed in place by the store's watch: a
+   * reader (authentication in a reconnect storm) never waits for a copy of
+   * 45,000 hosts, and loading the bucket does not copy it per host. Records
+   * are replaced, never mutated, so a reader holding one keeps a consistent one.
+   */
+  private readonly view: RegistryFile = { version: 1, hosts: Object.create(null) as Record<string, HostEntry> };
   private readonly unwatch: () => void;
 
   private constructor(
@@ -79,9 +85,12 @@ export class KvRegistry implements RegistryView, RegistryStore {
     private readonly now: () => number,
     private readonly budgetMs: number,
   ) {
-    // The snapshot is rebuilt on the next read after a change, not per change:
-    // loading 45,000 hosts must not copy the registry 45,000 times.
-    this.unwatch = hosts.watch(() => { this.built = null; });
+    for (const name of hosts.keys()) this.view.hosts[name] = hosts.get(name)!;
+    this.unwatch = hosts.watch((c) => {
+      const v = c.op === 'set' ? hosts.get(c.key) : undefined;
+      if (v) this.view.hosts[c.key] = v;
+      else delete this.view.hosts[c.key];
+    });
   }
 
   static async open(backend: Pick<StateBackend, 'openKeyed'>, o: { log: Logger; now?: () => number; updateBudgetMs?: number }): Promise<KvRegistry> {
@@ -96,12 +105,7 @@ export class KvRegistry implements RegistryView, RegistryStore {
   }
 
   get snapshot(): RegistryFile {
-    if (!this.built) {
-      const hosts: Record<string, HostEntry> = {};
-      for (const name of this.hosts.keys()) hosts[name] = this.hosts.get(name)!;
-      this.built = { version: 1, hosts };
-    }
-    return this.built;
+    return this.view;
   }
 
   async refresh(): Promise<RegistryFile> {
@@ -109,14 +113,22 @@ export class KvRegistry implements RegistryView, RegistryStore {
   }
 
   async read(): Promise<RegistryFile> {
-    return this.snapshot;
+    return structuredClone(this.snapshot);
   }
 
   async update(fn: (reg: RegistryFile) => RegistryFile): Promise<RegistryFile> {
     const started = this.now();
     for (let attempt = 1; ; attempt++) {
-      const before = this.snapshot;
-      const revisions = new Map([...Object.keys(before.hosts)].map((n) => [n, this.hosts.entry(n)?.revision ?? 0]));
+      // Each record with the revision it was read at, from the store itself (its own writes
+      // are in it as soon as acknowledged): an edit never rests on an older value than it fences.
+      const before: RegistryFile = { version: 1, hosts: {} };
+      const revisions = new Map<string, number>();
+      for (const name of this.hosts.keys()) {
+        const e = this.hosts.entry(name);
+        if (!e) continue;
+        before.hosts[name] = e.value;
+        revisions.set(name, e.revision);
+      }
       // fn gets its own copy: it must not be able to change the view.
       const next = fn(structuredClone(before));
       try {

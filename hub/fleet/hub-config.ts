@@ -32,10 +32,10 @@ export interface HubConfig {
   services?: ServiceMap;
   /** Where host secrets live, DIR/NAME/ (relative to the fleet dir); absent = hosts/NAME/secrets/ (hub/secrets/). */
   secretsDir?: string;
+  /** One of several hubs sharing state on NATS JetStream (hub/cluster/options.ts, docs/cluster.md); absent = a single hub. */
+  cluster?: ResolvedClusterOptions;
   /** Unauthenticated connections: deadlines, slots, per-source limits, penalties (hub/server/admission-limits.ts, docs/security.md); absent = defaults. */
   limits?: AdmissionLimits;
-  /** Several hubs on NATS JetStream (hub/cluster/options.ts, docs/cluster.md); absent = the embedded single hub. */
-  cluster?: ResolvedClusterOptions;
 }
 
 export const DEFAULT_HUB_CONFIG: HubConfig = {
@@ -72,15 +72,15 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
   if (o['dashboard'] !== undefined) cfg.dashboard = validateDashboardSettings(o['dashboard'], source);
   if (o['metrics'] !== undefined) cfg.metrics = validateMetricsSettings(o['metrics'], source);
   if (o['services'] !== undefined) cfg.services = validateServices(o['services'], source);
-  if (cfg.secretsDir !== undefined && (typeof cfg.secretsDir !== 'string' || cfg.secretsDir === '')) bad('"secretsDir" must be a directory path');
-  if (o['limits'] !== undefined) cfg.limits = validateLimits(o['limits'], source);
   if (o['cluster'] !== undefined) {
     try {
       cfg.cluster = parseClusterOptions(o['cluster']);
     } catch (err) {
-      throw new BentoError('CONFIG_INVALID', `${source}: ${(err as Error).message}`);
+      bad((err as Error).message); // names the field: "cluster.servers[1]: ..."
     }
   }
+  if (cfg.secretsDir !== undefined && (typeof cfg.secretsDir !== 'string' || cfg.secretsDir === '')) bad('"secretsDir" must be a directory path');
+  if (o['limits'] !== undefined) cfg.limits = validateLimits(o['limits'], source);
   return cfg;
 }
 

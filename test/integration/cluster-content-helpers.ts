@@ -24,7 +24,8 @@ export function freshPrefix(tag: string): string {
 /** The `cluster` section of hub.json for hub NAME (servers listed from its "own" one, as a spread-out deployment would). */
 export function clusterSection(nats: NatsCluster, prefix: string, hubName: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
   const i = Number(hubName.replace(/\D/g, '') || '0') % nats.urls.length;
-  return { servers: [nats.urls[i]!, ...nats.urls.filter((_, j) => j !== i)], hubName, prefix, replicas: 3, ...extra };
+  // A small output stream: its size is reserved on each server, and the test servers allow 1 GB each.
+  return { servers: [nats.urls[i]!, ...nats.urls.filter((_, j) => j !== i)], hubName, prefix, replicas: 3, outputMaxBytes: 16 * 1024 * 1024, ...extra };
 }
 
 /** One hub's connection to the cluster. */

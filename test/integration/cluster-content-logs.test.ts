@@ -115,10 +115,25 @@ test('logs uploaded at A count at B: the oldest are pruned to make room, a write
 });
 
 test('uploads at both hubs at once, and the file limit: at rest the host holds at most its quota and its files', async () => {
-  // Each hub sees nothing of the other's upload in progress: both pass their own check...
-  const [ra, rb] = await Promise.all([upload(a, 'db1', n(20), 40 * 1024), upload(b, 'db1', n(21), 40 * 1024)]);
-  assert.deepEqual([ra, rb], [null, null]);
-  // ...and the archive drops the oldest to stay within the quota.
+  // Both logs are created (each hub counts what the archive holds: nothing) before either is written,
+  // so each hub lets its own 40 KiB through...
+  const [sa, sb] = [await sftpAt(a, 'db1'), await sftpAt(b, 'db1')];
+  try {
+    const ha = await call((cb) => sa.sftp.open(`logs/${n(20)}`, 'wx', cb as never));
+    const hb = await call((cb) => sb.sftp.open(`logs/${n(21)}`, 'wx', cb as never));
+    assert.ok(ha.ok && hb.ok);
+    for (const [s, h] of [[sa, ha], [sb, hb]] as const) {
+      for (let off = 0; off < 40 * 1024; off += PIECE) {
+        const w = await call((cb) => s.sftp.write(h.value as Buffer, Buffer.alloc(PIECE, 0x42), 0, PIECE, off, cb as never));
+        assert.ok(w.ok, w.ok ? '' : w.message);
+      }
+    }
+    await Promise.all([[sa, ha], [sb, hb]].map(([s, h]) => call((cb) => (s as typeof sa).sftp.close((h as { value: Buffer }).value, cb as never))));
+  } finally {
+    sa.end();
+    sb.end();
+  }
+  // ...and the archive, taking both, drops the oldest (by name) to stay within the quota.
   const after1 = await settle(a, 'db1', [n(21)]);
   assert.ok(after1.reduce((t, l) => t + l.size, 0) <= QUOTA);
   // The file limit: 5 logs across both hubs, never more.

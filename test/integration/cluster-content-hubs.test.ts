@@ -152,10 +152,20 @@ test('proxy at B to a host whose tunnel A holds: real ssh to a real sshd, bulk b
   assert.equal(r.stdout, 'via B: root\n');
   // Bulk both ways through the relay's flow control.
   const blob = Buffer.alloc(4 << 20, 'y').toString();
+  const t0 = Date.now();
   const big = await run('ssh', [...base, '-o', `ProxyCommand=${proxyAtB}`, 'root@db1', 'wc -c'], blob);
+  const upMs = Date.now() - t0;
   assert.equal(big.code, 0, big.stderr);
   assert.equal(big.stdout.trim(), String(4 << 20));
+  const t1 = Date.now();
   const down = await run('ssh', [...base, '-o', `ProxyCommand=${proxyAtB}`, 'root@db1', 'head -c 4194304 /dev/zero | sha256sum']);
+  const times: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    const t = Date.now();
+    await run('ssh', [...base, '-o', `ProxyCommand=${proxyAtB}`, 'root@db1', 'true']);
+    times.push(Date.now() - t);
+  }
+  console.log(`# through hub B's relay to A: ssh root@db1 true ${times.join(', ')} ms (includes starting the node CLI); 4 MiB up ${upMs} ms, 4 MiB down ${Date.now() - t1 - times.reduce((x, y) => x + y, 0)} ms`);
   assert.equal(down.code, 0, down.stderr);
   assert.match(down.stdout, /^bb9f8df61474d25e71fa00722318cd387396ca1736605e1248821cc0de3d3af8/);
   // The admin's side closes first (stdin EOF): the host's answer still arrives through both hubs.

@@ -13,11 +13,11 @@ import { bindListener, listenAddress } from './fleet/host-port.js';
 import { RegistryView } from './fleet/registry.js';
 import { JobStore } from './store/jobs.js';
 import { HostStateStore } from './store/host-state.js';
-import { openFleetState } from './store/open.js';
+import { openHubState } from './store/open.js';
+import { openTopology } from './topology.js';
 import { SessionRegistry } from './server/sessions.js';
 import { AgentServer } from './server/ssh-server.js';
 import { Scheduler } from './jobs/scheduler.js';
-import { LocalEventBus } from './events/bus.js';
 import { AdminServer } from './admin/server.js';
 import { makeAdminHandler } from './admin/handlers.js';
 import { startWsListener, type WsListener } from './server/ws-listener.js';
@@ -75,21 +75,28 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
   try {
     const registry = new RegistryView(paths.registry);
     await registry.refresh();
-    const backend = openFleetState(paths.root, log.child({ component: 'state' }));
-    closing.push(() => backend.close());
-    const store = await JobStore.open(backend, { history: config.jobHistory, log: log.child({ component: 'jobs' }) });
+    // State and events: files and in process, or NATS JetStream with hub.json's `cluster` (store/open.ts).
+    const state = await openHubState({ fleetDir: paths.root, cluster: config.cluster ?? null, log });
+    closing.push(() => state.close());
+    const sessions = new SessionRegistry(config.heartbeatMs, log.child({ component: 'sessions' }));
+    // Who holds which host, and how triggers reach it (topology.ts).
+    const topology = await openTopology(state, { sessions, cluster: config.cluster, log });
+    closing.push(() => topology.close());
+    const { holders } = topology;
+    const { backend, bus } = state;
+    const store = await JobStore.open(backend, { history: config.jobHistory, log: log.child({ component: 'jobs' }), fence: holders });
     closing.push(() => store.close());
     const hostStates = await HostStateStore.open(backend);
     closing.push(() => hostStates.close());
-    const sessions = new SessionRegistry(config.heartbeatMs, log.child({ component: 'sessions' }));
-    // Job events, connections and changes, for admins following a job, the dashboard and the metrics.
-    const bus = new LocalEventBus(log.child({ component: 'events' }));
-    closing.push(() => bus.close());
-    const scheduler = new Scheduler({ store, sessions, bus, log: log.child({ component: 'scheduler' }) });
+    const scheduler = new Scheduler({ store, sessions, bus, holders, log: log.child({ component: 'scheduler' }) });
     await scheduler.recover();
     closing.push(() => scheduler.close());
+    // A host another hub took: its session here was closed (REPLACED); its jobs are that hub's now.
+    holders.onLost((host) => { void scheduler.handOver(host); });
+    const router = topology.router({ scheduler, sessions });
+    closing.push(() => router.close());
     const sources: ReadSources = {
-      registry, sessions, jobs: store, facts: hostStates,
+      registry, holders, jobs: store, facts: hostStates,
       activeJob: (host) => scheduler.activeJob(host),
       published: new PublishedCache(paths.root),
     };
@@ -103,7 +110,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       log: sshLog,
       services: config.services ?? {},
       hooks: {
-        ...presence({ sessions, hostStates, scheduler, bus, log: sshLog }),
+        ...presence({ sessions, holders, hostStates, scheduler, bus, log: sshLog }),
         onSftp: (s, accept) => jail.serve(s.name, accept()),
         onSubsystem: (s, name, accept) => {
           if (name !== SECRETS_SUBSYSTEM) return false;
@@ -114,12 +121,14 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       },
     });
 
-    const admin = makeAdminHandler({ registry, sessions, scheduler, bus, sources, fleetDir: paths.root, log });
+    const admin = makeAdminHandler({ registry, sessions, holders, scheduler, router, jobs: store, bus, sources, clusterStatus: () => topology.status(), fleetDir: paths.root, log });
     const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }));
     await adminServer.listen(config.adminGroup);
     closing.push(() => adminServer.close());
     const sshAddress = await bindListener('listen', listenAddr, () => agentServer.listen(listen.host, listen.port));
     closing.push(async () => {
+      // Tell the other hubs first that this one is going (its heartbeat record goes): they show its hosts offline at once.
+      await topology.close();
       // Stop accepting, then cut the live sessions (their jobs are settled by the agents' next hello).
       const done = agentServer.close();
       for (const s of sessions.all()) s.destroySocket();
@@ -135,7 +144,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     closing.push(() => web.close());
     sessions.startSweep();
     closing.push(() => sessions.stop());
-    log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length }, 'hub serving');
+    log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length, hub: topology.hubName, cluster: state.cluster !== null }, 'hub serving');
 
     return {
       config,

@@ -43,10 +43,18 @@ export interface ClusterOptions {
   connectTimeoutMs?: number;
   /** Size limit of the job output stream; the oldest output goes first. Default 1 GiB. */
   outputMaxBytes?: number;
+  /**
+   * How often this hub writes its heartbeat (hub/cluster/liveness.ts). It
+   * vouches for its hosts only while a beat came back within 3 periods, and
+   * another hub counts as dead after 6 periods without one. Default 2000 ms.
+   */
+  livenessMs?: number;
+  /** How long a hub waits for the hub holding a host to answer a routed trigger. Default 5000 ms. */
+  routeTimeoutMs?: number;
 }
 
 export type ResolvedClusterOptions = Required<Pick<ClusterOptions,
-  'servers' | 'hubName' | 'prefix' | 'replicas' | 'requestTimeoutMs' | 'writeTimeoutMs' | 'connectTimeoutMs' | 'outputMaxBytes'>>
+  'servers' | 'hubName' | 'prefix' | 'replicas' | 'requestTimeoutMs' | 'writeTimeoutMs' | 'connectTimeoutMs' | 'outputMaxBytes' | 'livenessMs' | 'routeTimeoutMs'>>
   & Pick<ClusterOptions, 'user' | 'password' | 'token' | 'nkeySeedFile' | 'credsFile' | 'tls'>;
 
 export const CLUSTER_DEFAULTS = {
@@ -56,10 +64,12 @@ export const CLUSTER_DEFAULTS = {
   writeTimeoutMs: 10_000,
   connectTimeoutMs: 10_000,
   outputMaxBytes: 1024 ** 3,
+  livenessMs: 2000,
+  routeTimeoutMs: 5000,
 } as const;
 
 const KNOWN = new Set(['servers', 'hubName', 'user', 'password', 'token', 'nkeySeedFile', 'credsFile', 'tls',
-  'prefix', 'replicas', 'requestTimeoutMs', 'writeTimeoutMs', 'connectTimeoutMs', 'outputMaxBytes']);
+  'prefix', 'replicas', 'requestTimeoutMs', 'writeTimeoutMs', 'connectTimeoutMs', 'outputMaxBytes', 'livenessMs', 'routeTimeoutMs']);
 
 function bad(field: string, problem: string): BentoError {
   return new BentoError('CONFIG_INVALID', `cluster.${field}: ${problem}`);
@@ -139,6 +149,8 @@ export function parseClusterOptions(raw: unknown): ResolvedClusterOptions {
     replicas: int(o, 'replicas', 1, 5, CLUSTER_DEFAULTS.replicas),
     connectTimeoutMs: int(o, 'connectTimeoutMs', 100, 600_000, CLUSTER_DEFAULTS.connectTimeoutMs),
     outputMaxBytes: int(o, 'outputMaxBytes', 1024 ** 2, 2 ** 50, CLUSTER_DEFAULTS.outputMaxBytes),
+    livenessMs: int(o, 'livenessMs', 100, 60_000, CLUSTER_DEFAULTS.livenessMs),
+    routeTimeoutMs: int(o, 'routeTimeoutMs', 100, 120_000, CLUSTER_DEFAULTS.routeTimeoutMs),
     ...(user !== undefined ? { user, password } : {}),
     ...(token !== undefined ? { token } : {}),
     ...(nkeySeedFile !== undefined ? { nkeySeedFile } : {}),

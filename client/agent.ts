@@ -12,6 +12,7 @@ import { openTransport } from './net/transport.js';
 import { DEFAULT_HEARTBEAT_MS, HubConnection } from './net/hub-connection.js';
 import { Backoff } from './net/backoff.js';
 import type { Endpoint } from './net/endpoint.js';
+import { endpointsToTry } from './net/endpoint-order.js';
 import { JobManager } from './jobs/manager.js';
 import { currentSystemPath, profileGeneration } from './system.js';
 import { lockStateDir, type StateLock } from './state-lock.js';
@@ -129,7 +130,8 @@ export class Agent {
     });
     await this.jobs.recover();
     while (!this.stopped) {
-      for (const ep of this.config.endpoints) {
+      // Listed order, or each host's own stable order over equivalent hubs (endpoint-order.ts).
+      for (const ep of await endpointsToTry(this.config.name, this.config.endpoints, this.config.endpointOrder)) {
         if (this.stopped) break;
         const began = Date.now();
         const connected = await this.session(ep, key);
@@ -170,7 +172,7 @@ export class Agent {
         stream,
         name: this.config.name,
         privateKey: key,
-        hubFingerprint: this.config.hubFingerprint,
+        hubFingerprint: this.config.hubFingerprints,
         timeoutMs: this.config.connectTimeoutMs,
         allowForwardPorts: this.config.allowForwardPorts,
         keepaliveMs: this.hubHeartbeatMs,

@@ -286,7 +286,7 @@ export class Scheduler {
     }
     // Recorded already with this outcome (a replay after the ack was lost, or the result reached another
     // hub first): acknowledge, and count it once.
-    if (known && known.state === msg.outcome && known.endedAt !== null) {
+    if (known && known.state === msg.outcome && known.exitCode === msg.exitCode && known.reason === (msg.reason ?? null) && known.endedAt !== null) {
       session.send({ type: 'job.ack', jobId: msg.jobId });
       if (this.active.get(session.name) === msg.jobId) this.active.delete(session.name);
       this.moved.settled(session.name, msg.jobId);

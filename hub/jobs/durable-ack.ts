@@ -13,7 +13,7 @@ const MAX_ATTEMPTS = 900;
 export function ackWhenDurable(o: { store: JobStore; session: AgentLink; record: JobRecord }, attempt = 1): void {
   const t = setTimeout(() => {
     if (o.session.closed) return;
-    o.store.save(o.record, { agentResult: true }).then(
+    o.store.save(o.record).then(
       () => o.session.send({ type: 'job.ack', jobId: o.record.id }),
       () => { if (attempt < MAX_ATTEMPTS) ackWhenDurable(o, attempt + 1); },
     );

@@ -298,7 +298,7 @@ export class Scheduler {
     if (rec && rec.host === session.name) {
       const done = finalRecord(rec, msg);
       try {
-        await this.finishWith(done, { agentResult: true });
+        await this.finishWith(done);
       } catch (err) {
         // Not durable (disk full, NATS away): no ack, so the agent keeps its copy; ack once it is.
         this.deps.log.error({ host: session.name, jobId: msg.jobId, err: (err as Error).message }, 'cannot record the job result; acknowledging it once the hub can write again');
@@ -320,13 +320,13 @@ export class Scheduler {
     await this.finishWith(finalRecord(rec, end));
   }
 
-  private async finishWith(done: JobRecord, opts: { agentResult?: boolean } = {}): Promise<void> {
+  private async finishWith(done: JobRecord): Promise<void> {
     const rec = done;
     const durationMs = done.durationMs;
     const end = { outcome: done.state as Outcome };
     this.inFlight.settled(rec.host, rec.id);
     this.moved.settled(rec.host, rec.id);
-    const durable = this.deps.store.save(done, opts);
+    const durable = this.deps.store.save(done);
     // Told at once: until the record is durable the agent keeps its own copy
     // (no job.ack yet), and a hub decision (interrupted) is re-derived at start.
     this.deps.bus.publish({

@@ -46,11 +46,6 @@ export interface JobFence {
   stamp(host: string): { hub: string; epoch: number } | null;
 }
 
-export interface SaveOptions {
-  /** The agent's own result: it wins over a verdict another hub wrote meanwhile (never over a newer claim). */
-  agentResult?: boolean;
-}
-
 /** A conflicting write is tried again at most this often (each time on the newer record). */
 const MAX_CAS_ATTEMPTS = 5;
 /** How long a conflict waits for this hub's view to show the record that won. */
@@ -138,7 +133,7 @@ export class JobStore {
    * Record a new or changed job. Readers see it at once; the promise resolves
    * once it is durable (file backend: group commit, many saves share one fdatasync).
    */
-  save(rec: JobRecord, opts: SaveOptions = {}): Promise<void> {
+  save(rec: JobRecord): Promise<void> {
     let stamped: JobRecord;
     try {
       const st = this.o.fence?.stamp(rec.host) ?? null;
@@ -149,7 +144,7 @@ export class JobStore {
     const prev = this.get(rec.id);
     this.overlay.set(rec.id, stamped);
     this.index(stamped);
-    const durable = this.chain(stamped, opts);
+    const durable = this.chain(stamped);
     if (FINAL_STATES.has(rec.state) && !(prev && FINAL_STATES.has(prev.state))) {
       this.o.output.end(rec.id).catch((err: Error) => this.o.log.warn({ jobId: rec.id, err: err.message }, 'cannot close the job output'));
       return Promise.all([durable, this.noteFinished(rec)]).then(() => undefined);
@@ -193,9 +188,9 @@ export class JobStore {
   // --- fenced writes ---
 
   /** Run REC's write after the record's previous one (its revision is the one to compare with). */
-  private chain(rec: JobRecord, opts: SaveOptions): Promise<void> {
+  private chain(rec: JobRecord): Promise<void> {
     const prev = this.chains.get(rec.id) ?? Promise.resolve();
-    const run = prev.then(() => this.write(rec, opts));
+    const run = prev.then(() => this.write(rec));
     const tail = run.catch(() => undefined);
     this.chains.set(rec.id, tail);
     void tail.then(() => { if (this.chains.get(rec.id) === tail) this.chains.delete(rec.id); });
@@ -209,28 +204,28 @@ export class JobStore {
     );
   }
 
-  /** Compare-and-swap REC onto the revision this hub sees; on a conflict, decide on the record that won. */
-  private async write(rec: JobRecord, opts: SaveOptions): Promise<void> {
+  /**
+   * Compare-and-swap REC onto the revision this hub sees. The rule: a newer
+   * claim's record is never overwritten (its epoch is higher: this hub lost
+   * the host, STATE_CONFLICT); within one claim, a conflict is this hub's own
+   * writes crossing (or a queue write of another hub for a host nobody holds),
+   * so it is tried again on the record that won.
+   */
+  private async write(rec: JobRecord): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      const expect = this.o.records.entry(rec.id)?.revision ?? 0;
+      const cur = this.o.records.entry(rec.id);
+      const theirs = cur?.value;
+      if (theirs?.epoch !== undefined && rec.epoch !== undefined && theirs.epoch > rec.epoch) {
+        this.o.log.warn({ jobId: rec.id, host: rec.host, epoch: rec.epoch, holder: theirs.hub, holderEpoch: theirs.epoch }, 'not writing a job record: another hub holds its host now');
+        throw new BentoError('STATE_CONFLICT', `job ${rec.id}: host ${rec.host} is held by hub ${theirs.hub ?? '?'} now (epoch ${theirs.epoch} > ${rec.epoch})`);
+      }
+      const expect = cur?.revision ?? 0;
       try {
         await this.o.records.set(rec.id, rec, { expectRevision: expect });
         return;
       } catch (err) {
         if (!(err instanceof BentoError && err.code === 'STATE_CONFLICT') || attempt >= MAX_CAS_ATTEMPTS) throw err;
         await this.viewPast(rec.id, expect);
-      }
-      const won = this.o.records.get(rec.id);
-      if (!won) continue; // deleted meanwhile (pruned): write it again as new
-      if (won.epoch !== undefined && rec.epoch !== undefined && won.epoch > rec.epoch) {
-        this.o.log.warn({ jobId: rec.id, host: rec.host, epoch: rec.epoch, holder: won.hub, holderEpoch: won.epoch }, 'not writing a job record: another hub holds its host now');
-        throw new BentoError('STATE_CONFLICT', `job ${rec.id}: host ${rec.host} is held by hub ${won.hub ?? '?'} now (epoch ${won.epoch} > ${rec.epoch})`);
-      }
-      // Another writer finished it meanwhile: its verdict stands, unless this is the agent's own result.
-      if (FINAL_STATES.has(won.state) && !opts.agentResult && (won.hub !== rec.hub || won.epoch !== rec.epoch)) {
-        this.o.log.info({ jobId: rec.id, state: won.state, by: won.hub }, 'a job record this hub meant to change was finished by another hub; keeping that');
-        if (this.overlay.get(rec.id) === rec) this.unshow(rec);
-        return;
       }
     }
   }

@@ -90,6 +90,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     closing.push(() => hostStates.close());
     const scheduler = new Scheduler({ store, sessions, bus, holders, log: log.child({ component: 'scheduler' }) });
     await scheduler.recover();
+    scheduler.startOrphanSweep();
     closing.push(() => scheduler.close());
     // A host another hub took: its session here was closed (REPLACED); its jobs are that hub's now.
     holders.onLost((host) => { void scheduler.handOver(host); });

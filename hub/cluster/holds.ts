@@ -141,6 +141,13 @@ export class ClusterHolders implements HostHolders {
     return `q${epoch}_${createHash('sha256').update(host).digest('base64url').slice(0, 22)}`;
   }
 
+  /** The live hub with the smallest name settles orphans (every hub agrees on it, give or take a heartbeat). */
+  settlesOrphans(): boolean {
+    if (!this.liveness.current) return false;
+    const alive = this.liveness.hubs().filter((h) => h.alive).map((h) => h.name).sort();
+    return alive[0] === this.hubName;
+  }
+
   onLost(fn: (host: string, byHub: string) => void): void {
     this.lostFns.push(fn);
   }

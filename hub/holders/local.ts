@@ -27,6 +27,7 @@ export class LocalHolders implements HostHolders {
   /** One writer: job records need no stamp. */
   stamp(_host: string): Stamp | null { return null; }
   queuedJobId(_host: string): string | null { return null; }
+  settlesOrphans(): boolean { return false; }
   onLost(_fn: (host: string, byHub: string) => void): void { /* nobody else takes hosts */ }
   async close(): Promise<void> { /* nothing held outside the process */ }
 }

@@ -59,6 +59,12 @@ export interface HostHolders {
    * one hub coalesces in its scheduler).
    */
   queuedJobId(host: string): string | null;
+  /**
+   * Is this the hub that settles the jobs a dead hub left open for hosts that
+   * never came back (one hub does it, so a job ends once)? One hub: never
+   * needed (its restart recovery does it, hub/jobs/recovery.ts).
+   */
+  settlesOrphans(): boolean;
   /** Called when another hub took a host this hub had a session for; that session is closed as REPLACED first. */
   onLost(fn: (host: string, byHub: string) => void): void;
   close(): Promise<void>;

@@ -120,6 +120,11 @@ export class JobStore {
     return out.sort((a, b) => a.requestedAt.localeCompare(b.requestedAt));
   }
 
+  /** Hosts that have jobs not finished yet. */
+  hostsWithOpenJobs(): string[] {
+    return [...this.open.keys()];
+  }
+
   /** Throws when this hub must not write HOST's records now (another hub holds it, or the cluster cannot tell). */
   assertWritable(host: string): void {
     this.o.fence?.stamp(host);

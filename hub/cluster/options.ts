@@ -23,7 +23,11 @@ export interface ClusterOptions {
   /** At most one way to authenticate: user + password, token, an nkey seed file, or a creds file (JWT + seed). */
   user?: string;
   password?: string;
+  /** The password, read from this file at start (keeps it out of hub.json and the Nix store). */
+  passwordFile?: string;
   token?: string;
+  /** The token, read from this file at start. */
+  tokenFile?: string;
   nkeySeedFile?: string;
   credsFile?: string;
   tls?: ClusterTls;
@@ -55,7 +59,7 @@ export interface ClusterOptions {
 
 export type ResolvedClusterOptions = Required<Pick<ClusterOptions,
   'servers' | 'hubName' | 'prefix' | 'replicas' | 'requestTimeoutMs' | 'writeTimeoutMs' | 'connectTimeoutMs' | 'outputMaxBytes' | 'livenessMs' | 'routeTimeoutMs'>>
-  & Pick<ClusterOptions, 'user' | 'password' | 'token' | 'nkeySeedFile' | 'credsFile' | 'tls'>;
+  & Pick<ClusterOptions, 'user' | 'password' | 'passwordFile' | 'token' | 'tokenFile' | 'nkeySeedFile' | 'credsFile' | 'tls'>;
 
 export const CLUSTER_DEFAULTS = {
   prefix: 'bento',
@@ -68,7 +72,7 @@ export const CLUSTER_DEFAULTS = {
   routeTimeoutMs: 5000,
 } as const;
 
-const KNOWN = new Set(['servers', 'hubName', 'user', 'password', 'token', 'nkeySeedFile', 'credsFile', 'tls',
+const KNOWN = new Set(['servers', 'hubName', 'user', 'password', 'passwordFile', 'token', 'tokenFile', 'nkeySeedFile', 'credsFile', 'tls',
   'prefix', 'replicas', 'requestTimeoutMs', 'writeTimeoutMs', 'connectTimeoutMs', 'outputMaxBytes', 'livenessMs', 'routeTimeoutMs']);
 
 function bad(field: string, problem: string): BentoError {
@@ -134,11 +138,15 @@ export function parseClusterOptions(raw: unknown): ResolvedClusterOptions {
   if (!isHostName(hubName)) throw bad('hubName', 'must be a DNS label (a-z, 0-9, inner hyphens)');
   const user = str(o, 'user', 256);
   const password = str(o, 'password');
+  const passwordFile = str(o, 'passwordFile');
   const token = str(o, 'token');
+  const tokenFile = str(o, 'tokenFile');
   const nkeySeedFile = str(o, 'nkeySeedFile');
   const credsFile = str(o, 'credsFile');
-  if ((user === undefined) !== (password === undefined)) throw bad(user === undefined ? 'password' : 'user', 'user and password go together');
-  const ways = [user, token, nkeySeedFile, credsFile].filter((x) => x !== undefined).length;
+  if (password !== undefined && passwordFile !== undefined) throw bad('passwordFile', 'give password or passwordFile, not both');
+  if ((user === undefined) !== (password === undefined && passwordFile === undefined)) throw bad(user === undefined ? 'password' : 'user', 'user and password (or passwordFile) go together');
+  if (token !== undefined && tokenFile !== undefined) throw bad('tokenFile', 'give token or tokenFile, not both');
+  const ways = [user, token ?? tokenFile, nkeySeedFile, credsFile].filter((x) => x !== undefined).length;
   if (ways > 1) throw bad('user', 'give one of user/password, token, nkeySeedFile, credsFile');
   const prefix = str(o, 'prefix', 32) ?? CLUSTER_DEFAULTS.prefix;
   if (!isValidPrefix(prefix)) throw bad('prefix', 'must be letters, digits, "-" or "_" (at most 32, starting with a letter or digit)');
@@ -151,8 +159,9 @@ export function parseClusterOptions(raw: unknown): ResolvedClusterOptions {
     outputMaxBytes: int(o, 'outputMaxBytes', 1024 ** 2, 2 ** 50, CLUSTER_DEFAULTS.outputMaxBytes),
     livenessMs: int(o, 'livenessMs', 100, 60_000, CLUSTER_DEFAULTS.livenessMs),
     routeTimeoutMs: int(o, 'routeTimeoutMs', 100, 120_000, CLUSTER_DEFAULTS.routeTimeoutMs),
-    ...(user !== undefined ? { user, password } : {}),
+    ...(user !== undefined ? { user, ...(password !== undefined ? { password } : { passwordFile }) } : {}),
     ...(token !== undefined ? { token } : {}),
+    ...(tokenFile !== undefined ? { tokenFile } : {}),
     ...(nkeySeedFile !== undefined ? { nkeySeedFile } : {}),
     ...(credsFile !== undefined ? { credsFile } : {}),
     ...(o['tls'] !== undefined ? { tls: parseTls(o['tls']) } : {}),

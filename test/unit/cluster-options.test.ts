@@ -53,6 +53,10 @@ test('bad input names its field', () => {
   refused({ ...base, servers: ['tls://10.0.0.1:4222'] }, 'DNS name');
   refused({ ...base, servers: ['nats1.example:4222', '[::1]:4222'], tls: { caFile: '/ca.pem' } }, 'servers[1]');
   refused({ ...base, livenessMs: 5 }, 'livenessMs');
+  refused({ ...base, user: 'u', password: 'p', passwordFile: '/p' }, 'passwordFile');
+  refused({ ...base, token: 't', tokenFile: '/t' }, 'tokenFile');
+  refused({ ...base, tokenFile: '/t', credsFile: '/c' }, 'one of');
+  assert.equal(parseClusterOptions({ ...base, user: 'u', passwordFile: '/run/secrets/nats' }).passwordFile, '/run/secrets/nats');
   refused({ ...base, routeTimeoutMs: 'x' }, 'routeTimeoutMs');
 });
 
@@ -71,7 +75,7 @@ test('connection options: the hub names its connection, reconnects forever, and 
   assert.equal(o.noEcho, true);
   assert.ok(o.authenticator);
   assert.ok(o.tls, 'a tls:// server asks for TLS');
-  for (const bad of [{ nkeySeedFile: '/nonexistent/seed' }, { credsFile: '/nonexistent/creds' }, { tls: { caFile: '/nonexistent/ca.pem' } }]) {
+  for (const bad of [{ tokenFile: '/nonexistent/token' }, { user: 'hub', passwordFile: '/nonexistent/pw' }, { nkeySeedFile: '/nonexistent/seed' }, { credsFile: '/nonexistent/creds' }, { tls: { caFile: '/nonexistent/ca.pem' } }]) {
     await assert.rejects(connectionOptions(parseClusterOptions({ ...base, ...bad })), (e: unknown) => e instanceof BentoError && e.code === 'CONFIG_INVALID' && e.message.includes('/nonexistent/'));
   }
 });

@@ -161,7 +161,8 @@ export class Agent {
         generation: await profileGeneration(this.config.systemProfile),
         configHash: null,
         // prebuilt: job.start may carry a storePath to switch to (client/jobs/prebuilt.ts).
-        capabilities: ['jobs', 'reverse-forward', 'prebuilt'],
+        // health-check: this host checks itself after a switch and says so in job.end (client/jobs/health-check.ts).
+        capabilities: ['jobs', 'reverse-forward', 'prebuilt', ...(this.config.health ? ['health-check'] : [])],
         runningJobId: this.jobs.runningJobId,
         unreported: await this.jobs.unreportedIds(),
         via: ep.label,

@@ -11,6 +11,7 @@ import { ISSUE9_KEYS, parseCacheSettings, parseSecretsDir, parseRebootOnKernelCh
 import { parseLocalPageSettings, type LocalPageSettings } from './web/settings.js';
 import { POST_SWITCH_KEYS, parsePostSwitchSettings, type PostSwitchSettings } from './jobs/post-switch.js';
 import { MACHINE_ID_KEYS, parseMachinePin } from './jobs/machine-id.js';
+import { HEALTH_KEYS, parseHealthSettings, type HealthSettings } from './jobs/health-check.js';
 
 export interface ClientConfig {
   name: string;
@@ -57,6 +58,8 @@ export interface ClientConfig {
   restartOnChange: string[];
   /** Run after every switch/boot/test job with BENTO_* variables (client/jobs/post-switch.ts); null = none. */
   postSwitch: PostSwitchSettings | null;
+  /** The host's own health check after a successful switch/test (client/jobs/health-check.ts, docs/rollouts.md); null = none. */
+  health: HealthSettings | null;
   /** This host's pinned machine id: switch/boot/test only activate systems pinned to /etc/machine-id (client/jobs/machine-id.ts); null = no guard. */
   machineId: string | null;
   /** Where this host's machine id is read; default /etc/machine-id. */
@@ -82,7 +85,7 @@ const KNOWN = new Set([
   ...PULL_KEYS,
   'localPage', 'restartOnChange',
   ...ISSUE9_KEYS,
-  ...POST_SWITCH_KEYS, ...MACHINE_ID_KEYS,
+  ...POST_SWITCH_KEYS, ...MACHINE_ID_KEYS, ...HEALTH_KEYS,
 ]);
 
 export function validateClientConfig(raw: unknown, source = 'config'): ClientConfig {
@@ -194,6 +197,7 @@ export function validateClientConfig(raw: unknown, source = 'config'): ClientCon
     rebootMethod: parseRebootMethod(o['rebootMethod'], bad),
     restartOnChange: parseRestartOnChange(o['restartOnChange'], bad),
     postSwitch: parsePostSwitchSettings(o, bad),
+    health: parseHealthSettings(o, bad),
     ...parseMachinePin(o, bad),
   };
 }

@@ -21,12 +21,15 @@ import { Scheduler } from './jobs/scheduler.js';
 import { AdminServer } from './admin/server.js';
 import { makeAdminHandler } from './admin/handlers.js';
 import { startWsListener, type WsListener } from './server/ws-listener.js';
+import { registerAdmissionMetrics } from './metrics/admission-metrics.js';
 import { startWeb, type RunningWeb } from './web/server.js';
 import { SftpJail } from './sftp/jail.js';
 import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
 import { PublishedCache } from './status/published-cache.js';
 import type { ReadSources } from './status/read-model.js';
 import { presence } from './presence.js';
+import { RolloutStore } from './rollout/store.js';
+import { RolloutEngine } from './rollout/engine.js';
 
 export interface StartHubOptions {
   dir: string;
@@ -96,6 +99,16 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     holders.onLost((host) => { void scheduler.handOver(host); });
     const router = topology.router({ scheduler, sessions });
     closing.push(() => router.close());
+    // Staged rollouts (docs/rollouts.md): their own keyed store, driven by job ends on the bus.
+    const rolloutStore = await RolloutStore.open(backend);
+    closing.push(() => rolloutStore.close());
+    const rollouts = new RolloutEngine({
+      store: rolloutStore, jobs: store, scheduler: { trigger: (host, action, queue) => router.trigger({ host, action, queue }), cancelQueued: (host, id, why) => scheduler.cancelQueued(host, id, why) },
+      bus, connected: (host) => holders.holder(host) !== null,
+      log: log.child({ component: 'rollout' }),
+    });
+    await rollouts.start();
+    closing.push(() => rollouts.close());
     const sources: ReadSources = {
       registry, holders, jobs: store, facts: hostStates,
       activeJob: (host) => scheduler.activeJob(host),
@@ -110,6 +123,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       registry,
       log: sshLog,
       services: config.services ?? {},
+      limits: config.limits,
       hooks: {
         ...presence({ sessions, holders, hostStates, scheduler, bus, log: sshLog }),
         onSftp: (s, accept) => jail.serve(s.name, accept()),
@@ -121,8 +135,10 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
         heartbeatMs: () => config.heartbeatMs,
       },
     });
+    // Where hosts came from before this start: credit for their sources' reconnect storm (admission.ts).
+    agentServer.admission.recall(Object.keys(registry.snapshot.hosts).flatMap((n) => hostStates.get(n) ?? []));
 
-    const admin = makeAdminHandler({ registry, sessions, holders, scheduler, router, jobs: store, bus, sources, clusterStatus: () => topology.status(), fleetDir: paths.root, log });
+    const admin = makeAdminHandler({ registry, sessions, holders, scheduler, router, jobs: store, bus, sources, clusterStatus: () => topology.status(), fleetDir: paths.root, rollouts, log });
     const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }));
     await adminServer.listen(config.adminGroup);
     closing.push(() => adminServer.close());
@@ -137,12 +153,16 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     });
     let ws: WsListener | null = null;
     if (wsListen) {
-      const started = await bindListener('wsListen', wsAddr!, () => startWsListener({ ...wsListen, path: config.wsPath, tls: config.tls, agentServer, log: log.child({ component: 'ws' }) }));
+      const started = await bindListener('wsListen', wsAddr!, () => startWsListener({ ...wsListen, path: config.wsPath, tls: config.tls, agentServer, limits: config.limits, log: log.child({ component: 'ws' }) }));
       ws = started;
       closing.push(() => started.close());
     }
-    const web = await startWeb(config, { sources, jobs: store, bus, admin, fleetDir: paths.root, log: log.child({ component: 'web' }) });
+    const web = await startWeb(config, {
+      sources, jobs: store, bus, admin, fleetDir: paths.root, log: log.child({ component: 'web' }),
+      rollouts: { active: () => rollouts.active(), onChange: (fn) => rolloutStore.watchAll(fn) },
+    });
     closing.push(() => web.close());
+    registerAdmissionMetrics(web.metrics.registry, agentServer.admission);
     sessions.startSweep();
     closing.push(() => sessions.stop());
     log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length, hub: topology.hubName, cluster: state.cluster !== null }, 'hub serving');

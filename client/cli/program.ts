@@ -17,6 +17,7 @@ import { installReboot } from '../reboot/install.js';
 import { installSecrets } from '../secrets/plugin.js';
 import { installRestartWatch } from '../restart/install.js';
 import { installPostSwitch } from '../jobs/post-switch.js';
+import { installHealthCheck } from '../jobs/health-check.js';
 
 function configPath(values: CommandContext['values']): string {
   const v = values['config'];
@@ -37,7 +38,9 @@ const runCommand: CommandSpec = {
     const agent = new Agent(config, log);
     // First, before any plugin reads the state: a second agent on this stateDir stops here (STATE_DIR_LOCKED).
     await agent.lockStateDir();
-    // The rollback guard first: its settle() must judge a switch before other hooks record it as applied.
+    // The host's health check before the guard: a failed check fails the switch, and the guard rolls it back (client/jobs/health-check.ts).
+    installHealthCheck(agent, { settings: config.health, host: config.name, log: log.child({ component: 'health' }) });
+    // The rollback guard next: its settle() must judge a switch before other hooks record it as applied.
     const guard = await installRollbackGuard(agent, config, log.child({ component: 'rollback' }));
     const stop = (): void => { void agent.stop(); };
     process.once('SIGINT', stop);

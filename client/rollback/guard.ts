@@ -276,6 +276,11 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
     this.conn = conn;
     this.connectedSinceStart = true;
     this.connectWaiters.splice(0).forEach((w) => w());
+    // Still switching on a new connection (the hub restarted meanwhile): that hub
+    // has not heard the announcement, and would call the job interrupted when
+    // the guard drops the connection to prove the hub is reachable.
+    const g = this.current;
+    if (g && g.phase === 'switching') conn.send({ type: 'job.guarded', jobId: g.jobId, withinMs: g.timeoutMs });
   }
 
   onDisconnected(): void {

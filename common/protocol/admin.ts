@@ -1,9 +1,10 @@
 // The admin API spoken on the hub's Unix socket (CLI <-> daemon): one JSON
 // request line, then JSON event lines until the hub closes. `proxy` is the one
 // exception: after its `ready` event the socket carries raw bytes.
-import { check, type Schema } from './schema.js';
+import { check, known, type Schema } from './schema.js';
 import { BentoError } from './errors.js';
 import { ACTIONS, type Action, type Outcome } from './messages.js';
+import { OFFLINE_POLICIES, ROLLOUT_ID_RE, type OfflinePolicy, type RolloutDetail, type RolloutHostView, type RolloutSummary } from './rollout.js';
 
 export type AdminRequest =
   | { op: 'ping' }
@@ -16,9 +17,17 @@ export type AdminRequest =
   | { op: 'proxy'; host: string; port: number }
   | { op: 'status' }
   /** `bento-hub cluster status`: the hubs, their agents, the NATS servers and JetStream health. */
-  | { op: 'cluster' };
+  | { op: 'cluster' }
+  /** A staged rollout (docs/rollouts.md). Sizes and durations are the CLI's strings ("3", "25%", "10m"), parsed by the hub. */
+  | { op: 'rollout.start'; hosts: string[]; all: boolean; tags: string[]; action: Action; follow: boolean;
+      canary?: string; waves?: string[]; maxInFlight?: string; maxFailures?: string; offline?: OfflinePolicy; offlineTimeout?: string;
+      pauseAfterCanary?: boolean }
+  | { op: 'rollout.resume'; id: string; retryFailed?: boolean; follow: boolean }
+  | { op: 'rollout.abort'; id: string }
+  | { op: 'rollout.status'; id?: string };
 
-const SCHEMAS: Record<AdminRequest['op'], Schema> = {
+/** One schema per admin op (exported for the protocol fuzzer's checks). */
+export const ADMIN_SCHEMAS: Readonly<Record<AdminRequest['op'], Schema>> = {
   ping: {},
   list: {},
   trigger: {
@@ -29,6 +38,17 @@ const SCHEMAS: Record<AdminRequest['op'], Schema> = {
   proxy: { host: { t: 'str', max: 63 }, port: { t: 'int', min: 1, max: 65535 } },
   status: {},
   cluster: {},
+  'rollout.start': {
+    hosts: { t: 'strs', max: 63, maxItems: 10_000 }, all: { t: 'bool' }, tags: { t: 'strs', max: 63, maxItems: 64 },
+    action: { t: 'str', max: 16, oneOf: ACTIONS }, follow: { t: 'bool' },
+    canary: { t: 'str', max: 8, opt: true }, waves: { t: 'strs', max: 8, maxItems: 32, opt: true },
+    maxInFlight: { t: 'str', max: 8, opt: true }, maxFailures: { t: 'str', max: 8, opt: true },
+    offline: { t: 'str', max: 8, oneOf: OFFLINE_POLICIES, opt: true }, offlineTimeout: { t: 'str', max: 12, opt: true },
+    pauseAfterCanary: { t: 'bool', opt: true },
+  },
+  'rollout.resume': { id: { t: 'str', max: 16, re: ROLLOUT_ID_RE }, retryFailed: { t: 'bool', opt: true }, follow: { t: 'bool' } },
+  'rollout.abort': { id: { t: 'str', max: 16, re: ROLLOUT_ID_RE } },
+  'rollout.status': { id: { t: 'str', max: 16, re: ROLLOUT_ID_RE, opt: true } },
 };
 
 export function parseAdminRequest(value: unknown): AdminRequest {
@@ -37,12 +57,15 @@ export function parseAdminRequest(value: unknown): AdminRequest {
   }
   const obj = value as Record<string, unknown>;
   const op = obj['op'];
-  if (typeof op !== 'string' || !Object.prototype.hasOwnProperty.call(SCHEMAS, op)) {
-    throw new BentoError('PROTOCOL_UNKNOWN_TYPE', `unknown admin op ${JSON.stringify(String(op).slice(0, 40))}`);
+  if (typeof op !== 'string' || !Object.prototype.hasOwnProperty.call(ADMIN_SCHEMAS, op)) {
+    // Not String(op): an object whose "toString" is not a function makes that throw a TypeError (found by the fuzzer).
+    const shown = typeof op === 'string' ? JSON.stringify(op.slice(0, 40)) : `of type ${op === null ? 'null' : typeof op}`;
+    throw new BentoError('PROTOCOL_UNKNOWN_TYPE', `unknown admin op ${shown}`);
   }
-  const problem = check(obj, SCHEMAS[op as AdminRequest['op']]);
+  const schema = ADMIN_SCHEMAS[op as AdminRequest['op']];
+  const problem = check(obj, schema);
   if (problem) throw new BentoError('PROTOCOL_MALFORMED', `${op}: ${problem}`);
-  return obj as unknown as AdminRequest;
+  return known(obj, schema, 'op') as unknown as AdminRequest;
 }
 
 /** One connected agent, as `list` reports it. */
@@ -140,8 +163,13 @@ export type AdminEvent =
   | { ev: 'started'; host: string; jobId: string }
   | { ev: 'output'; host: string; jobId: string; stream: 'stdout' | 'stderr'; data: string }
   | { ev: 'end'; host: string; jobId: string; outcome: Outcome; exitCode: number | null; durationMs: number; reason?: string }
-  | { ev: 'status'; generatedAt: string; hosts: HostStatus[] }
   | ({ ev: 'cluster' } & ClusterStatus)
+  /** `rollouts`: the running and halted rollouts (docs/rollouts.md); absent from hubs before rollouts. */
+  | { ev: 'status'; generatedAt: string; hosts: HostStatus[]; rollouts?: RolloutSummary[] }
+  | { ev: 'rollout'; rollout: RolloutDetail }
+  /** While following a rollout: the summary, and the hosts that changed since the last event. */
+  | { ev: 'rollout.progress'; rollout: RolloutSummary; changed: RolloutHostView[] }
+  | { ev: 'rollouts'; rollouts: RolloutSummary[] }
   | { ev: 'ready' }
   | { ev: 'done' }
   | { ev: 'error'; code: string; message: string };

@@ -1,6 +1,6 @@
 // Control-channel messages: a discriminated union on `type`, one schema per
 // type, validated at the edge (parseMessage) before any handler sees them.
-import { check, type Schema } from './schema.js';
+import { check, known, type Schema } from './schema.js';
 import { BentoError } from './errors.js';
 import { MAX_STORE_PATH, STORE_PATH_RE } from './store-path.js';
 import { JOB_ID_RE as JOB_ID } from './names.js';
@@ -49,6 +49,12 @@ export interface JobEnd {
   startedAt: string; durationMs: number; reason?: string; system?: string | null; replayed?: boolean;
   /** switch/test/boot: the published config hash the system now runs (as hello.configHash), null if unknown. */
   configHash?: string | null;
+  /**
+   * switch/test on a host whose agent has a health check (healthCommand): its
+   * verdict. Absent when the host has none or it did not run (the switch
+   * failed first). A failed check fails the job (and the rollback guard rolls it back).
+   */
+  health?: 'passed' | 'failed';
 }
 /**
  * Sent before a switch/test that the rollback guard protects: the connection
@@ -87,7 +93,8 @@ export type AgentMessage = Hello | Heartbeat | JobStarted | JobOutput | JobEnd |
 export type HubMessage = Welcome | Heartbeat | JobStart | JobAck | ErrorMsg;
 export type Message = AgentMessage | HubMessage;
 
-const SCHEMAS: Record<Message['type'], Schema> = {
+/** One schema per message type (exported for the protocol fuzzer's checks). */
+export const MESSAGE_SCHEMAS: Readonly<Record<Message['type'], Schema>> = {
   hello: {
     protocol: { t: 'int', min: 0, max: 1000 }, name: { t: 'str', max: 63 }, agentVersion: { t: 'str', max: 64 },
     system: { t: 'str', max: 1024, nullable: true }, generation: { t: 'int', min: 0, nullable: true },
@@ -105,6 +112,7 @@ const SCHEMAS: Record<Message['type'], Schema> = {
     exitCode: { t: 'int', nullable: true }, startedAt: { t: 'str', max: 40 }, durationMs: { t: 'int', min: 0 },
     reason: { t: 'str', max: MAX_REASON, opt: true }, system: { t: 'str', max: 1024, opt: true, nullable: true },
     replayed: { t: 'bool', opt: true }, configHash: { t: 'str', max: 128, opt: true, nullable: true },
+    health: { t: 'str', max: 8, oneOf: ['passed', 'failed'], opt: true },
   },
   'job.guarded': { jobId, withinMs: { t: 'int', min: 0, max: 86_400_000 } },
   welcome: {
@@ -137,9 +145,10 @@ export function parseMessage<From extends 'agent' | 'hub'>(
     const shown = typeof type === 'string' ? JSON.stringify(type.slice(0, 40)) : String(typeof type);
     throw new BentoError('PROTOCOL_UNKNOWN_TYPE', `unknown message type ${shown} from ${from}`);
   }
-  const problem = check(obj, SCHEMAS[type as Message['type']]);
+  const schema = MESSAGE_SCHEMAS[type as Message['type']];
+  const problem = check(obj, schema);
   if (problem) throw new BentoError('PROTOCOL_MALFORMED', `${type}: ${problem}`);
-  return obj as unknown as From extends 'agent' ? AgentMessage : HubMessage;
+  return known(obj, schema, 'type') as unknown as From extends 'agent' ? AgentMessage : HubMessage;
 }
 
 export function isAction(s: unknown): s is Action {

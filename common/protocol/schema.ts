@@ -1,7 +1,10 @@
 // A deliberately tiny validator for wire messages. Messages are flat objects
 // of strings, numbers, booleans and string arrays; anything richer would be a
 // sign that the protocol is doing too much. Unknown fields are ignored so a
-// newer peer can add optional fields without a version bump.
+// newer peer can add optional fields without a version bump: ignored means
+// dropped (known()), so nothing unvalidated travels further into the program
+// (an own "__proto__" from JSON.parse, a value nested thousands deep, a
+// field of megabytes kept for the life of a session).
 export type Field =
   | { t: 'str'; max: number; opt?: boolean; nullable?: boolean; oneOf?: readonly string[]; re?: RegExp }
   | { t: 'int'; min?: number; max?: number; opt?: boolean; nullable?: boolean }
@@ -23,6 +26,13 @@ export function check(obj: Record<string, unknown>, schema: Schema): string | nu
     if (problem) return problem;
   }
   return null;
+}
+
+/** A copy of obj with only `tag` and the schema's fields: what was validated, nothing else. */
+export function known(obj: Record<string, unknown>, schema: Schema, tag: string): Record<string, unknown> {
+  const out: Record<string, unknown> = { [tag]: obj[tag] };
+  for (const key of Object.keys(schema)) if (obj[key] !== undefined) out[key] = obj[key];
+  return out;
 }
 
 function checkField(key: string, v: unknown, f: Field): string | null {

@@ -21,6 +21,8 @@ import { JobFollower } from './follow.js';
 import { collectStatus } from '../status/collect.js';
 import { clientInfo, type ReadSources } from '../status/read-model.js';
 import { resolvePrebuilt } from '../jobs/prebuilt.js';
+import type { RolloutEngine } from '../rollout/engine.js';
+import { rolloutOp } from './rollout-ops.js';
 
 export interface AdminDeps {
   registry: RegistryView;
@@ -38,6 +40,8 @@ export interface AdminDeps {
   clusterStatus: () => Promise<ClusterStatus>;
   /** For --prebuilt (the hub's last build of a host). */
   fleetDir: string;
+  /** Staged rollouts (hub/rollout/): the rollout.* ops, and the `rollouts` of `status`. */
+  rollouts: RolloutEngine;
   log: Logger;
 }
 
@@ -62,7 +66,13 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
         await openProxy(hub, req, reply, sock);
         return;
       case 'status':
-        reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources) });
+        reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources), rollouts: hub.rollouts.active() });
+        return;
+      case 'rollout.start':
+      case 'rollout.resume':
+      case 'rollout.abort':
+      case 'rollout.status':
+        await rolloutOp(hub, req, reply, sock);
         return;
       case 'cluster':
         reply({ ev: 'cluster', ...(await hub.clusterStatus()) });

@@ -8,6 +8,7 @@ import type { AdminEvent } from '../../common/protocol/admin.js';
 import { adminCall } from '../admin/client.js';
 import { renderTable } from '../status/format.js';
 import { str, withHub } from './util.js';
+import { summaryLine } from './rollout-report.js';
 
 type StatusEvent = Extract<AdminEvent, { ev: 'status' }>;
 
@@ -26,7 +27,7 @@ export const statusCommand: CommandSpec = {
     'HOST... shows only those hosts (UNKNOWN_HOST, exit 5, for a name that is not registered).',
   ].join('\n'),
   options: {
-    json: { type: 'boolean', help: 'print JSON ({ "generatedAt", "hosts": [...] }, stable field names)' },
+    json: { type: 'boolean', help: 'print JSON ({ "generatedAt", "hosts": [...], "rollouts": [...] }, stable field names)' },
     watch: { type: 'boolean', help: 'keep refreshing until Ctrl-C' },
     interval: { type: 'string', arg: 'SECONDS', help: `refresh period for --watch (default 2, ${MIN_INTERVAL_S}..${MAX_INTERVAL_S})` },
   },
@@ -37,7 +38,7 @@ export const statusCommand: CommandSpec = {
     if (values['watch'] !== true) {
       if (values['interval'] !== undefined) throw new BentoError('USAGE', '--interval only applies with --watch');
       const s = await fetch();
-      process.stdout.write(json ? `${JSON.stringify({ generatedAt: s.generatedAt, hosts: s.hosts }, null, 2)}\n` : renderTable(s.hosts, Date.now(), colour(process.stdout)));
+      process.stdout.write(json ? `${JSON.stringify(statusJson(s), null, 2)}\n` : render(s, colour(process.stdout)));
       return 0;
     }
     const intervalS = Number(str(values, 'interval') ?? '2');
@@ -47,6 +48,17 @@ export const statusCommand: CommandSpec = {
     return watch(fetch, { json, intervalMs: Math.round(intervalS * 1000) });
   },
 };
+
+/** `rollouts`: running and halted rollouts (docs/rollouts.md), [] from a hub that has none to say. */
+function statusJson(s: StatusEvent): { generatedAt: string; hosts: StatusEvent['hosts']; rollouts: NonNullable<StatusEvent['rollouts']> } {
+  return { generatedAt: s.generatedAt, hosts: s.hosts, rollouts: s.rollouts ?? [] };
+}
+
+/** One line per running or halted rollout above the table. */
+function render(s: StatusEvent, paint: (code: number, s: string) => string): string {
+  const lines = (s.rollouts ?? []).map((r) => `${summaryLine(r, paint)}\n`).join('');
+  return `${lines}${lines ? '\n' : ''}${renderTable(s.hosts, Date.now(), paint)}`;
+}
 
 /** The named hosts' rows (all without names), in the hub's order. */
 function only(s: StatusEvent, names: string[]): StatusEvent {
@@ -74,7 +86,7 @@ async function watch(fetch: () => Promise<StatusEvent>, o: { json: boolean; inte
       let body: string;
       try {
         const s = await fetch();
-        body = o.json ? `${JSON.stringify({ generatedAt: s.generatedAt, hosts: s.hosts })}\n` : renderTable(s.hosts, Date.now(), paint);
+        body = o.json ? `${JSON.stringify(statusJson(s))}\n` : render(s, paint);
       } catch (err) {
         // Keep watching through a hub restart; say why the table is missing.
         const e = asBentoError(err);

@@ -7,6 +7,7 @@ import { validateServices, type ServiceMap } from '../services/allow-list.js';
 import { validatePublishSettings, type PublishSettings } from '../publish/settings.js';
 import { parseClusterOptions, type ResolvedClusterOptions } from '../cluster/options.js';
 import { validateDashboardSettings, validateMetricsSettings, type DashboardSettings, type MetricsSettings } from '../web/settings.js';
+import { validateLimits, type AdmissionLimits } from '../server/admission-limits.js';
 
 export interface HubConfig {
   /** ssh listen address, HOST:PORT. */
@@ -33,6 +34,8 @@ export interface HubConfig {
   secretsDir?: string;
   /** One of several hubs sharing state on NATS JetStream (hub/cluster/options.ts, docs/cluster.md); absent = a single hub. */
   cluster?: ResolvedClusterOptions;
+  /** Unauthenticated connections: deadlines, slots, per-source limits, penalties (hub/server/admission-limits.ts, docs/security.md); absent = defaults. */
+  limits?: AdmissionLimits;
 }
 
 export const DEFAULT_HUB_CONFIG: HubConfig = {
@@ -50,7 +53,7 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
     throw new BentoError('CONFIG_INVALID', `${source}: expected a JSON object`);
   }
   const o = raw as Record<string, unknown>;
-  const known = new Set([...Object.keys(DEFAULT_HUB_CONFIG), 'publish', 'dashboard', 'metrics', 'services', 'secretsDir', 'cluster']);
+  const known = new Set([...Object.keys(DEFAULT_HUB_CONFIG), 'publish', 'dashboard', 'metrics', 'services', 'secretsDir', 'limits', 'cluster']);
   for (const k of Object.keys(o)) {
     if (!known.has(k)) throw new BentoError('CONFIG_INVALID', `${source}: unknown setting "${k}" (known: ${[...known].join(', ')})`);
   }
@@ -77,6 +80,7 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
     }
   }
   if (cfg.secretsDir !== undefined && (typeof cfg.secretsDir !== 'string' || cfg.secretsDir === '')) bad('"secretsDir" must be a directory path');
+  if (o['limits'] !== undefined) cfg.limits = validateLimits(o['limits'], source);
   return cfg;
 }
 

@@ -143,6 +143,21 @@ export class Scheduler {
     return this.queue.run(host, () => this.triggerNow(host, action, queue, prebuilt));
   }
 
+  /**
+   * Withdraw a job still waiting for its host (a halted or aborted rollout):
+   * it ends `interrupted` with `reason` and never runs. False when it is no
+   * longer waiting (it was dispatched meanwhile, or is not this host's pending job).
+   */
+  cancelQueued(host: string, jobId: string, reason: string): Promise<boolean> {
+    return this.queue.run(host, async () => {
+      if (this.pending.get(host) !== jobId) return false;
+      this.pending.delete(host);
+      const rec = this.deps.store.get(jobId);
+      if (rec && !FINAL_STATES.has(rec.state)) await this.finish(rec, { outcome: 'interrupted', reason });
+      return true;
+    });
+  }
+
   /** READY: this hub's claim on the host (hub/holders); the host's messages wait behind it, in order. */
   onHello(session: AgentLink, hello: Hello, ready?: Promise<unknown>): Promise<void> {
     return this.queue.run(session.name, async () => {
@@ -422,6 +437,9 @@ function finalRecord(rec: JobRecord, end: Pick<JobEnd, 'outcome'> & Partial<JobE
   const endedAt = new Date().toISOString();
   const startedAt = end.startedAt ?? rec.startedAt;
   const durationMs = end.durationMs ?? (startedAt ? Date.now() - Date.parse(startedAt) : null);
-  return { ...rec, state: end.outcome, endedAt, startedAt, durationMs, exitCode: end.exitCode ?? null, reason: end.reason ?? null };
+  return {
+    ...rec, state: end.outcome, endedAt, startedAt, durationMs, exitCode: end.exitCode ?? null, reason: end.reason ?? null,
+    ...(end.health ? { health: end.health } : {}),
+  };
 }
 

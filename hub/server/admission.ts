@@ -1,79 +1,297 @@
-// Admission control for SSH handshakes. Key exchange and signature checks
-// are synchronous CPU work on the hub's one event loop (~4-5 ms per
-// handshake here), and ssh2 accepts every connection at once: after a hub
-// restart, 10,000 agents reconnecting with 512 handshakes in flight made one
-// loop turn so long that `list` took up to 5.6 s (on a busy machine), while
-// with 64 in flight it stayed under 0.5 s at the same throughput
-// (docs/performance.md). So at
-// most `max` connections are in their handshake at a time; the rest wait,
-// unread, in arrival order (their TCP connection is open, the client just
-// sees a slow server). Connected agents and admin requests are never queued.
+// Admission control for unauthenticated connections (issue 13), in stages:
 //
-// A handshake that has not authenticated within `deadlineMs` is cut, so a
-// client that connects and goes silent cannot hold a slot (or, before this,
-// a socket) forever.
+// 1. Accept. A source (source-key.ts) that is penalised, or that already has
+//    perSourceUnauthenticated connections in progress (plus its credit, see
+//    source-book.ts), is refused at once. So is anyone when maxUnauthenticated
+//    are in progress, unless a larger source can give one up (its oldest
+//    connection without a slot is cut): a flood from few addresses cannot
+//    lock out the rest.
+// 2. Banner (banner.ts). The hub sends its identification and waits, at no
+//    CPU cost, for the client's: at most bannerTimeoutMs after accept.
+// 3. Slot. Key exchange and signature checks are synchronous CPU work on the
+//    hub's one event loop (~3 ms each), and with 512 in flight one loop turn
+//    took seconds (docs/performance.md); so at most maxHandshakes run at a
+//    time. The rest wait in a queue that is fair across sources, weighted by
+//    their credit (fair-queue.ts), and bounded with random early drop (sshd's
+//    MaxStartups start:rate:full, applied only to sources above their share),
+//    so a flood cannot push legitimate handshakes past their deadline. A
+//    handshake holds its slot at most handshakeSlotMs: a peer that stalls
+//    after its banner keeps its connection until the deadline but no longer
+//    blocks the next one. A quarter of the slots is kept for sources with
+//    credit (hosts connected from them), so strangers never hold them all.
+// 4. Deadline. Not authenticated handshakeTimeoutMs after accept: cut.
+//
+// Timeouts, garbage and refused authentication count toward the source's
+// penalty; waiting in the queue too long does not (that is the hub's doing).
+// Connected agents and admin requests never pass through here.
+import type net from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { Logger } from '../../common/platform/log.js';
+import type { AdmissionLimits } from './admission-limits.js';
+import { AdmissionStats, type AdmissionEvent, type RefuseReason } from './admission-stats.js';
+import { TICKET, Ticket, outcomeOf, ticketOf, type Cut, type Stage } from './admission-ticket.js';
+import { LogThrottle } from './admission-log.js';
+import { readBanner } from './banner.js';
+import { FairQueue } from './fair-queue.js';
+import { SourceBook } from './source-book.js';
+import { SourceSet, sourceKey } from './source-key.js';
 
-const RELEASE = Symbol('bento.handshake-release');
+export { Ticket, ticketOf } from './admission-ticket.js';
 
-type Stream = Duplex & { [RELEASE]?: () => void };
+const SWEEP_MS = 10_000;
+/** Hosts seen within this long before a restart are recalled (a connected host's lastSeenAt is its last hello). */
+const RECALL_MS = 30 * 86_400_000;
 
-export class HandshakeGate {
+export interface AdmissionGateOptions {
+  limits: AdmissionLimits;
+  /** The server's identification line, CRLF included (sent at accept). */
+  greeting: Buffer;
+  /** Run the SSH protocol on a stream whose banner arrived and that holds a slot. */
+  start(stream: Duplex): void;
+  log: Logger;
+  now?: () => number;
+  random?: () => number;
+}
+
+export class AdmissionGate {
+  readonly stats = new AdmissionStats();
+  private readonly l: AdmissionLimits;
+  private readonly book: SourceBook;
+  private readonly exempt: SourceSet;
+  private readonly live = new Map<string, Set<Ticket>>();
+  private liveCount = 0;
+  private readonly queue = new FairQueue<Ticket>();
   private active = 0;
-  private queue: Stream[] = [];
+  /** Slots held by connections from sources without credit, and how many they may hold. */
+  private strangers = 0;
+  private readonly strangerSlots: number;
+  private readonly throttle: LogThrottle;
+  private readonly sweeper: NodeJS.Timeout;
+  private closing = false;
+  private readonly random: () => number;
 
-  constructor(
-    private readonly max: number,
-    private readonly deadlineMs: number,
-    private readonly start: (stream: Duplex) => void,
-  ) {}
-
-  /** A new connection: start its handshake now, or when a slot frees. */
-  admit(stream: Duplex): void {
-    // While it waits nobody else listens for errors (a reset from the peer).
-    stream.on('error', () => undefined);
-    if (this.active < this.max) this.begin(stream);
-    else this.queue.push(stream);
+  constructor(private readonly opts: AdmissionGateOptions) {
+    this.l = opts.limits;
+    this.book = new SourceBook(opts.limits, opts.now);
+    this.exempt = new SourceSet(opts.limits.exempt);
+    this.throttle = new LogThrottle(opts.log);
+    this.random = opts.random ?? Math.random;
+    // A quarter of the slots is kept for sources with credit: strangers that
+    // stall after their banner hold a slot for handshakeSlotMs each, and a
+    // fleet reconnecting must not wait for those to lapse.
+    this.strangerSlots = Math.max(1, this.l.maxHandshakes - Math.floor(this.l.maxHandshakes / 4));
+    this.sweeper = setInterval(() => this.book.sweep(), SWEEP_MS);
+    this.sweeper.unref();
   }
 
-  /** Connections waiting for a slot (for tests and metrics). */
-  get waiting(): number {
-    return this.queue.length;
+  /** Handshakes holding a slot, waiting for one, unauthenticated in all; sources refused now. */
+  get inProgress(): number { return this.active; }
+  get waiting(): number { return this.queue.length; }
+  get unauthenticated(): number { return this.liveCount; }
+  get penalisedSources(): number { return this.book.penalisedCount(); }
+
+  /** A new TCP connection (for the WebSocket carrier: before its HTTP upgrade). Null: refused and destroyed. */
+  open(socket: net.Socket): Ticket | null {
+    // Until the SSH layer attaches its own, nobody else listens for errors (a reset from the peer).
+    socket.on('error', () => undefined);
+    const source = sourceKey(socket.remoteAddress);
+    const exempt = this.exempt.has(socket.remoteAddress);
+    const refused = this.closing ? 'full' : this.refusal(source, exempt);
+    if (refused) {
+      socket.destroy();
+      this.record({ kind: 'refused', reason: refused }, source);
+      return null;
+    }
+    const t = new Ticket(socket, source, exempt);
+    let mine = this.live.get(source);
+    if (!mine) this.live.set(source, (mine = new Set()));
+    mine.add(t);
+    this.liveCount++;
+    t.timers.push(setTimeout(() => { if (t.stage === 'banner') this.cut(t, 'banner-timeout'); }, this.l.bannerTimeoutMs));
+    t.timers.push(setTimeout(() => this.cut(t, 'deadline'), this.l.handshakeTimeoutMs));
+    for (const x of t.timers) x.unref();
+    t.onClose = () => this.finish(t);
+    socket.once('close', t.onClose);
+    return t;
   }
 
-  private begin(stream: Stream): void {
-    this.active++;
-    let done = false;
-    const timer = setTimeout(() => stream.destroy(), this.deadlineMs);
-    timer.unref();
-    const release = (): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      this.active--;
-      this.next();
-    };
-    stream[RELEASE] = release;
-    stream.once('close', release);
-    this.start(stream);
+  /** Run the banner stage, the queue and the handshake on `stream` (the socket itself, or its WebSocket stream). */
+  admit(t: Ticket, stream: Duplex): void {
+    if (t.stage !== 'banner' || t.stream) {
+      stream.destroy();
+      return;
+    }
+    t.stream = stream;
+    (stream as unknown as Record<symbol, Ticket>)[TICKET] = t;
+    t.cancelBanner = readBanner(stream, this.opts.greeting, (r) => {
+      t.cancelBanner = null;
+      if (r === 'garbage') this.cut(t, 'garbage');
+      else this.enqueue(t);
+    });
   }
 
-  private next(): void {
-    while (this.active < this.max && this.queue.length > 0) {
-      const s = this.queue.shift()!;
-      if (!s.destroyed) this.begin(s);
+  /** The connection authenticated as `host`: its slot goes to the next one, its source earns credit. */
+  authenticated(stream: unknown, host: string): void {
+    const t = ticketOf(stream);
+    if (!t || t.stage === 'done') return;
+    t.ok = true;
+    delete (stream as Record<symbol, unknown>)[TICKET];
+    this.finish(t);
+    this.book.succeeded(t.source, host);
+  }
+
+  /** An authenticated session of `host` from `address` ended (its source keeps the credit for an hour). */
+  left(address: string | undefined, host: string): void {
+    this.book.left(sourceKey(address), host);
+  }
+
+  /**
+   * Where hosts were last connected from, as the host-state store remembers
+   * it ("ADDRESS:PORT", "[ADDRESS]:PORT"): after a restart, their sources get
+   * their credit back for the next hour, so the reconnect storm of a fleet
+   * behind one address is not throttled as if it were strangers.
+   */
+  recall(hosts: ReadonlyArray<{ name: string; remoteAddress: string | null; lastSeenAt: string | null }>): void {
+    const since = Date.now() - RECALL_MS;
+    for (const h of hosts) {
+      if (!h.remoteAddress || !h.lastSeenAt || Date.parse(h.lastSeenAt) < since) continue;
+      const m = /^\[(.+)\]:\d+$/.exec(h.remoteAddress) ?? /^(.+):\d+$/.exec(h.remoteAddress);
+      if (m) this.book.recall(sourceKey(m[1]), h.name);
     }
   }
 
-  /** Drop every waiting connection (hub shutdown). */
-  dropWaiting(): void {
-    const q = this.queue;
-    this.queue = [];
-    for (const s of q) s.destroy();
+  /** Cut one connection for `why` (its close does the rest, but the books are updated now). */
+  cut(t: Ticket, why: Cut): void {
+    if (t.stage === 'done') return;
+    t.cut = why;
+    this.finish(t);
+    t.socket.destroy();
+    if (t.stream && t.stream !== t.socket) t.stream.destroy();
+  }
+
+  /** Stop: every unauthenticated connection is cut. */
+  close(): void {
+    this.closing = true;
+    clearInterval(this.sweeper);
+    for (const set of [...this.live.values()]) for (const t of [...set]) this.cut(t, 'shutdown');
+    this.throttle.close();
+  }
+
+  private refusal(source: string, exempt: boolean): RefuseReason | null {
+    if (!exempt && this.book.penalisedFor(source) > 0) return 'penalised';
+    const mine = this.live.get(source)?.size ?? 0;
+    if (!exempt && mine >= this.l.perSourceUnauthenticated + this.book.credit(source)) return 'per-source';
+    if (this.liveCount >= this.l.maxUnauthenticated && !this.evictFor(source, mine)) return 'full';
+    return null;
+  }
+
+  /**
+   * At maxUnauthenticated: cut the oldest slotless connection of the largest
+   * source, if that is not `source`; sources without hosts on record first.
+   */
+  private evictFor(source: string, mine: number): boolean {
+    let big: Set<Ticket> | undefined;
+    let bigSource = '';
+    let bigKnown = true;
+    for (const [s, set] of this.live) {
+      const known = this.book.hasHosts(s);
+      if (!big || (bigKnown && !known) || (bigKnown === known && set.size > big.size)) { big = set; bigSource = s; bigKnown = known; }
+    }
+    if (!big || bigSource === source || big.size <= mine + 1) return false;
+    for (const t of big) {
+      if (!t.slot) { this.cut(t, 'evicted'); return true; }
+    }
+    return false;
+  }
+
+  private enqueue(t: Ticket): void {
+    clearTimeout(t.timers[0]);
+    // Sources with hosts connected (or recently) weigh more: a NAT'd fleet is not one stranger among many.
+    const weight = 1 + this.book.credit(t.source);
+    t.credited = weight > 1;
+    if (this.active < this.l.maxHandshakes && (t.credited || this.strangers < this.strangerSlots)) return this.begin(t);
+    const n = this.queue.length;
+    if (n >= this.l.maxQueued) {
+      const big = this.queue.largest()!;
+      if (big === t.source || (this.queue.count(t.source) + 1) / weight >= this.queue.count(big) / this.queue.weightOf(big)) return this.cut(t, 'queue-full');
+      this.cut(this.queue.shiftFrom(big)!, 'queue-full');
+    } else if (n >= this.l.earlyDropQueued) {
+      const rate = this.l.earlyDropPercent + (100 - this.l.earlyDropPercent) * (n - this.l.earlyDropQueued) / Math.max(1, this.l.maxQueued - this.l.earlyDropQueued);
+      if (this.queue.overShare(t.source, weight) && this.random() * 100 < rate) return this.cut(t, 'early-drop');
+    }
+    t.stage = 'queued';
+    this.queue.push(t.source, t, weight);
+  }
+
+  private begin(t: Ticket): void {
+    t.stage = 'handshake';
+    t.slot = true;
+    this.active++;
+    if (!t.credited) this.strangers++;
+    t.lease = setTimeout(() => this.release(t), this.l.handshakeSlotMs);
+    t.lease.unref();
+    this.opts.start(t.stream!);
+  }
+
+  private release(t: Ticket): void {
+    if (!t.slot) return;
+    t.slot = false;
+    this.active--;
+    if (!t.credited) this.strangers--;
+    if (t.lease) clearTimeout(t.lease);
+    t.lease = null;
+    while (this.active < this.l.maxHandshakes && this.queue.length > 0) {
+      // Weight 2 and up: only sources with credit, once strangers hold their share of the slots.
+      const next = this.queue.shift(this.strangers < this.strangerSlots ? 0 : 2);
+      if (!next) break;
+      this.begin(next);
+    }
+  }
+
+  /** Bookkeeping when a ticket ends, however it ends; exactly once. */
+  private finish(t: Ticket): void {
+    if (t.stage === 'done') return;
+    const stage = t.stage;
+    t.stage = 'done';
+    for (const x of t.timers) clearTimeout(x);
+    t.cancelBanner?.();
+    t.cancelBanner = null;
+    t.socket.off('close', t.onClose);
+    if (stage === 'queued') this.queue.remove(t.source, t);
+    const mine = this.live.get(t.source);
+    if (mine?.delete(t)) {
+      this.liveCount--;
+      if (mine.size === 0) this.live.delete(t.source);
+    }
+    this.release(t);
+    if (!t.ok) this.judge(t, stage);
+  }
+
+  /** Count how an unauthenticated connection ended, and charge its source if it was the peer's fault. */
+  private judge(t: Ticket, stage: Stage): void {
+    const { event, peersFault } = outcomeOf(t, stage);
+    if (!event) return;
+    this.record(event, t.source);
+    if (!peersFault || t.exempt) return;
+    const ms = this.book.failed(t.source);
+    if (ms > 0) this.record({ kind: 'penalised' }, t.source, ms);
+  }
+
+  private record(e: AdmissionEvent, source: string, ms = 0): void {
+    this.stats.record(e);
+    if (e.kind === 'failed') return; // refused authentication is already logged (auth.ts); the others are noise
+    const fields: { source: string } & Record<string, unknown> = { source };
+    if ('reason' in e) fields['reason'] = e.reason;
+    if ('stage' in e) fields['stage'] = e.stage;
+    if (ms > 0) fields['refusedForS'] = ms / 1000;
+    this.throttle.warn(`${e.kind}:${String(fields['reason'] ?? fields['stage'] ?? '')}`, fields, MESSAGES[e.kind]);
   }
 }
 
-/** The connection authenticated: its handshake slot goes to the next one. */
-export function handshakeDone(stream: unknown): void {
-  (stream as Stream | undefined)?.[RELEASE]?.();
-}
+const MESSAGES: Record<AdmissionEvent['kind'], string> = {
+  refused: 'refused a connection at accept (see docs/security.md, "Limits")',
+  dropped: 'dropped an unauthenticated connection',
+  'timed-out': 'cut an unauthenticated connection at its deadline',
+  failed: 'unauthenticated connection failed',
+  penalised: 'source penalised: its connections are refused at accept for a while (repeated timeouts, garbage or refused authentication)',
+};

@@ -25,19 +25,25 @@ function parsed(line: string): ssh2.ParsedKey | null {
   return k;
 }
 
-/** Accept or reject one attempt; `onSignedIn` runs before the accept, with the proven host name. */
-export async function authenticate(ctx: AuthContext, registry: RegistryView, log: Logger, onSignedIn: (name: string) => void): Promise<void> {
+/**
+ * Accept or reject one attempt; `onSignedIn` runs before the accept, with the
+ * proven host name. Resolves false when a real attempt (not the "none" probe
+ * every client starts with) was refused: that counts toward the source's
+ * penalty (admission.ts).
+ */
+export async function authenticate(ctx: AuthContext, registry: RegistryView, log: Logger, onSignedIn: (name: string) => void): Promise<boolean> {
   const verdict = await judge(ctx, registry);
   if (verdict.ok) {
     if (ctx.method === 'publickey' && ctx.signature) onSignedIn(ctx.username);
     ctx.accept();
-    return;
+    return true;
   }
   // "none" is every client's first probe; logging it would be noise.
   if (ctx.method !== 'none') {
     log.warn({ user: printable(ctx.username, 63), method: ctx.method, reason: verdict.reason }, 'authentication refused');
   }
   ctx.reject(['publickey']);
+  return ctx.method === 'none';
 }
 
 async function judge(ctx: AuthContext, registry: RegistryView): Promise<AuthVerdict> {

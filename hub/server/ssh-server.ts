@@ -11,7 +11,9 @@ import type { Logger } from '../../common/platform/log.js';
 import type { RegistryView } from '../fleet/registry.js';
 import { authenticate } from './auth.js';
 import { hostKeyForServer } from './fast-keys.js';
-import { HandshakeGate, handshakeDone } from './admission.js';
+import { AdmissionGate, ticketOf, type Ticket } from './admission.js';
+import { DEFAULT_LIMITS, type AdmissionLimits } from './admission-limits.js';
+import { skipRepeatedGreeting } from './banner.js';
 import { refuseConnectionExtras, refuseSessionExtras } from './channel-policy.js';
 import type { ServiceMap } from '../services/allow-list.js';
 import { attachControl, type ControlHooks } from './control.js';
@@ -36,17 +38,16 @@ export interface AgentServerOptions {
   ident?: string;
   /** Allow-listed hub services agents may open direct-tcpip channels to (hub.json "services"); default none. */
   services?: ServiceMap;
-  /** SSH handshakes in progress at once; more connections wait their turn (admission.ts). Default 64. */
-  maxHandshakes?: number;
-  /** A connection not authenticated this long after its handshake began is cut. Default 60 s. */
-  handshakeTimeoutMs?: number;
+  /** hub.json "limits": deadlines, slots and per-source limits for unauthenticated connections (admission.ts). */
+  limits?: AdmissionLimits;
 }
 
 export class AgentServer {
   private readonly server: ssh2.Server;
   private readonly log: Logger;
   private tcpEndpoint = 'ssh://unbound';
-  private readonly gate: HandshakeGate;
+  /** Every connection passes here until it authenticates (the WebSocket listener uses it too). */
+  readonly admission: AdmissionGate;
   /** The TCP listener; its connections go through the gate into ssh2 (injectSocket). */
   private tcp: net.Server | null = null;
 
@@ -61,16 +62,27 @@ export class AgentServer {
     // judge liveness. Connections that never say hello keep ssh2's dead-peer
     // check, at this longer interval.
     const keepaliveInterval = Math.max(15_000, 2 * opts.hooks.heartbeatMs());
-    this.server = new ssh2.Server({ hostKeys: [hostKeyForServer(opts.hostKey)], ident: opts.ident ?? 'bento-hub', keepaliveInterval }, (conn, info) =>
+    const ident = opts.ident ?? 'bento-hub';
+    this.server = new ssh2.Server({ hostKeys: [hostKeyForServer(opts.hostKey)], ident, keepaliveInterval }, (conn, info) =>
       this.handle(conn, info, { carrier: 'ssh', endpoint: this.tcpEndpoint, remoteAddress: fmtAddr(info.ip, info.port) }),
     );
     this.server.on('error', (err: Error) => this.log.error({ err: err.message }, 'ssh listener error'));
     const ssh = this.server as unknown as { injectSocket(s: Duplex): void };
-    this.gate = new HandshakeGate(opts.maxHandshakes ?? 64, opts.handshakeTimeoutMs ?? 60_000, (stream) => ssh.injectSocket(stream));
+    // The gate sends the identification at accept (banner.ts); ssh2 sends it again when it takes over.
+    const greeting = Buffer.from(`SSH-2.0-${ident}\r\n`);
+    this.admission = new AdmissionGate({
+      limits: opts.limits ?? DEFAULT_LIMITS,
+      greeting,
+      start: (stream) => { skipRepeatedGreeting(stream, greeting); ssh.injectSocket(stream); },
+      log: opts.log.child({ part: 'admission' }),
+    });
   }
 
   listen(host: string, port: number): Promise<AddressInfo> {
-    const tcp = net.createServer((sock) => this.gate.admit(sock));
+    const tcp = net.createServer((sock) => {
+      const ticket = this.admission.open(sock);
+      if (ticket) this.admission.admit(ticket, sock);
+    });
     this.tcp = tcp;
     return new Promise((resolve, reject) => {
       tcp.once('error', reject);
@@ -84,12 +96,12 @@ export class AgentServer {
     });
   }
 
-  /** Run the SSH protocol over an already-connected stream (WebSocket carrier). */
-  inject(stream: Duplex, origin: SessionOrigin): void {
+  /** Run the SSH protocol over an already-connected stream (WebSocket carrier) admitted as `ticket`. */
+  inject(stream: Duplex, origin: SessionOrigin, ticket: Ticket): void {
     // ssh2 calls the connection listener only after the client's greeting
     // arrives, so the origin travels on the stream object itself.
     (stream as unknown as Record<symbol, SessionOrigin>)[ORIGIN] = origin;
-    this.gate.admit(stream);
+    this.admission.admit(ticket, stream);
   }
 
   private handle(conn: Connection, info: SshClientInfo, tcpOrigin: SessionOrigin): void {
@@ -105,9 +117,15 @@ export class AgentServer {
     let authedAs = '';
     let session: LiveSession | null = null;
     const log = this.log;
+    // What the admission gate needs to know if this peer leaves unauthenticated
+    // (penalties). Looked up each time, not kept: these listeners live as long
+    // as the session, and the ticket is gone once it authenticates.
+    const ticket = (): Ticket | undefined => ticketOf(sock);
+    conn.once('handshake', () => { const t = ticket(); if (t) t.kex = true; });
 
     conn.on('authentication', (ctx) => {
-      authenticate(ctx, this.opts.registry, log, (name) => { authedAs = name; }).catch(
+      authenticate(ctx, this.opts.registry, log, (name) => { authedAs = name; }).then(
+        (fine) => { const t = ticket(); if (!fine && t) t.authFailed = true; },
         (err: Error) => {
           log.error({ err: err.message }, 'authentication error');
           ctx.reject(['publickey']);
@@ -116,7 +134,7 @@ export class AgentServer {
     });
 
     conn.on('ready', () => {
-      handshakeDone(sock);
+      this.admission.authenticated(sock, authedAs);
       const s = new LiveSession(authedAs, conn, origin);
       session = s;
       // Any bytes from the agent are a sign of life, SSH keepalives included
@@ -157,8 +175,13 @@ export class AgentServer {
     });
     refuseConnectionExtras(conn, log, () => authedAs || '(unauthenticated)', this.opts.services);
 
-    conn.on('error', (err: Error) => log.debug({ host: authedAs || undefined, remote: origin.remoteAddress, err: err.message }, 'agent connection error'));
+    conn.on('error', (err: Error & { level?: string }) => {
+      const t = ticket();
+      if (!authedAs && t && err.level !== 'socket') t.protocolError = true;
+      log.debug({ host: authedAs || undefined, remote: origin.remoteAddress, err: err.message }, 'agent connection error');
+    });
     conn.on('close', () => {
+      if (authedAs) this.admission.left(info.ip, authedAs);
       if (session) {
         session.closed = true;
         this.opts.hooks.onClose(session);
@@ -171,7 +194,7 @@ export class AgentServer {
     const tcp = this.tcp;
     this.tcp = null;
     const closed = tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : Promise.resolve();
-    this.gate.dropWaiting();
+    this.admission.close();
     return closed;
   }
 }

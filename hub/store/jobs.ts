@@ -38,6 +38,8 @@ export interface JobRecord {
   /** Several hubs: the hub that wrote this record, and the epoch of its claim on the host (hub/holders). */
   hub?: string;
   epoch?: number;
+  /** The host's own health check after a switch/test (agent setting healthCommand; job.end health), when it has one. */
+  health?: 'passed' | 'failed';
 }
 
 /** Who may write a host's job records (hub/holders/types.ts HostHolders.stamp). */

@@ -26,6 +26,7 @@ import { JobOutputBuffer, type OutputLine } from './job-output.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
 import { fleetPage, hostPage, jobPage, logPage, messagePage } from './pages.js';
 import type { Handler } from './guard.js';
+import { RolloutPanel, type RolloutSource } from './rollout-view.js';
 
 /** The downloadable log's text: every physical line carries its stream's mark ("  " stdout, "! " stderr), so output can never pass for stderr. */
 function logText(l: { stream: 'stdout' | 'stderr'; data: string }): string {
@@ -42,17 +43,21 @@ export interface DashboardDeps {
   /** The admin API's own handler: the dashboard triggers exactly as the admin socket does. */
   admin: AdminHandler;
   fleetDir: string;
+  /** Running and halted rollouts, for the fleet page's panel (rollout-view.ts). */
+  rollouts: RolloutSource;
   log: Logger;
 }
 
 export class Dashboard {
   private readonly view: FleetView;
+  private readonly rollouts: RolloutPanel;
   private readonly outputs = new JobOutputBuffer();
   private readonly stopWatching: () => void;
   private readonly streams = new Set<SseStream>();
 
   constructor(private readonly deps: DashboardDeps, private readonly metrics: HubMetrics) {
     this.view = new FleetView(deps, deps.bus);
+    this.rollouts = new RolloutPanel(deps.rollouts);
     const sub = deps.bus.subscribe({ all: true }, (e) => { if (e.kind === 'job') this.outputs.onEvent(e.event); });
     this.stopWatching = () => sub.unsubscribe();
     metrics.registry.gauge('bento_dashboard_streams', 'Open dashboard event streams.', () => [[{}, this.streams.size]]);
@@ -63,7 +68,8 @@ export class Dashboard {
     const post = req.method === 'POST';
     let m: RegExpExecArray | null;
     if (sendStatic(res, p, { css: DASHBOARD_CSS, js: DASHBOARD_JS })) return;
-    if (p === '/' && !post) return sendHtml(res, 200, fleetPage(fleetRows(this.deps.sources)));
+    if (p === '/' && !post) return sendHtml(res, 200, fleetPage(fleetRows(this.deps.sources), { rollouts: this.rollouts.html() }));
+    if (p === '/api/rollouts' && !post) return sendJson(res, 200, { rollouts: this.deps.rollouts.active() });
     if (p === '/events' && !post) return this.events(res, url.searchParams.get('host'));
     if (p === '/metrics' && !post) return send(res, 200, PROMETHEUS_CONTENT_TYPE, this.metrics.render());
     if (p === '/api/hosts' && !post) return sendJson(res, 200, { hosts: fleetRows(this.deps.sources) });
@@ -86,7 +92,9 @@ export class Dashboard {
 
   private events(res: http.ServerResponse, host: string | null): void {
     if (host !== null && !isHostName(host)) throw new HttpError(400, 'bad host name');
-    this.view.subscribe(this.track(new SseStream(res)), host);
+    const sse = this.track(new SseStream(res));
+    this.view.subscribe(sse, host);
+    if (host === null) this.rollouts.subscribe(sse);
   }
 
   private hostPage(res: http.ServerResponse, name: string): Promise<void> | void {
@@ -233,6 +241,7 @@ export class Dashboard {
   close(): void {
     this.stopWatching();
     this.view.close();
+    this.rollouts.close();
     this.outputs.close();
     for (const s of this.streams) s.close();
   }

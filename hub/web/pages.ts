@@ -122,9 +122,10 @@ export function clientsBody(rows: HostRow[]): SafeHtml {
   return html`<tbody id="clients-body">${rows.map(clientRowHtml)}</tbody>`;
 }
 
-export function fleetPage(rows: HostRow[]): SafeHtml {
+export function fleetPage(rows: HostRow[], opts: { rollouts?: SafeHtml } = {}): SafeHtml {
   return layout('Fleet', html`<h1>Fleet</h1>
 ${summaryHtml(rows)}
+${opts.rollouts ?? ''}
 <section aria-labelledby="hosts-h">
 <h2 id="hosts-h">Hosts</h2>
 <table id="hosts">

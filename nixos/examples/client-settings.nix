@@ -90,6 +90,10 @@
     # Tell the fleet's log after every switch (BENTO_HOST, BENTO_OUTCOME, ...).
     postSwitchCommand = [ "/run/current-system/sw/bin/logger" "-t" "bento" "switched" ];
     postSwitchTimeoutMs = 10000;
+    # Healthy only when every unit came up (bento-hub rollout waits for this; a failure rolls back).
+    healthCommand = [ "/run/current-system/sw/bin/systemctl" "is-system-running" "--wait" ];
+    healthTimeoutMs = 120000;
+    healthIntervalMs = 5000;
   };
 
   # Migrating from upstream Bento: configurations still come from the old

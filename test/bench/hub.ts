@@ -4,7 +4,7 @@
 // memory can be read from /proc/PID. Plus a minimal admin-socket client: one
 // JSON request line, JSON event lines back, timed with hrtime.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +65,22 @@ export async function makeFleet(dir: string, port: number, n: number, heartbeatM
   await writeFile(path.join(dir, 'registry.json'), `${JSON.stringify({ version: 1, hosts })}\n`, { mode: 0o644 });
   const fingerprint = fingerprintOfKeyLine(await readFile(path.join(dir, 'hub_ed25519_key.pub'), 'utf8'));
   return { dir, port, socket: path.join(dir, 'hub.sock'), agents, fingerprint };
+}
+
+/**
+ * Register one more host, "probe", that no load-generator worker runs: the
+ * attack phase connects it by hand to time a legitimate agent under attack.
+ * Added to registry.json late (atomic replace; the hub re-reads it when it
+ * changes) so that the fan-out's "trigger all" does not meet an offline host.
+ */
+export async function addProbeHost(fleet: Fleet): Promise<AgentSpec> {
+  const file = path.join(fleet.dir, 'registry.json');
+  const reg = JSON.parse(await readFile(file, 'utf8')) as { version: number; hosts: Record<string, unknown> };
+  const k = generateEd25519();
+  reg.hosts['probe'] = { keys: [k.public.split(/\s+/).slice(0, 2).join(' ')], tags: [], ssh: {}, addedAt: new Date().toISOString() };
+  await writeFile(`${file}.tmp`, `${JSON.stringify(reg)}\n`, { mode: 0o644 });
+  await rename(`${file}.tmp`, file);
+  return { name: 'probe', privateKey: k.private };
 }
 
 export interface HubProcess {

@@ -69,3 +69,14 @@ export type FromWorker =
   | WorkerStats
   | PollResult
   | { t: 'stopped' };
+
+/** Orchestrator -> attack worker (attack-worker.ts). */
+export type AttackToWorker =
+  | { t: 'attack'; port: number; sources: string[]; count: number; mode: 'silent' | 'ssh-stall' }
+  | { t: 'attack-stats' }
+  | { t: 'calm' };
+
+export type AttackFromWorker =
+  | { t: 'attacking'; open: number; connects: number }
+  | { t: 'attack-stats'; open: number; connects: number }
+  | { t: 'calm' };

@@ -5,12 +5,14 @@
 //
 // Phases: fleet setup -> hub start (baseline) -> connect N -> idle window ->
 // sequential trigger latency -> fan-out to all -> reconnect storm (SIGKILL +
-// restart) -> OpenSSH tunnels and `ssh host true`. Every phase is bounded in
+// restart) -> attack (legitimate connects and a second storm under a flood of
+// stalled handshakes) -> OpenSSH tunnels and `ssh host true`. Every phase is bounded in
 // time; every process started here is killed on exit, failure or Ctrl-C.
 //
 // Modules: options.ts (flags), state.ts (shared results, workers, log),
 // pool.ts (load-generator workers), cpu.ts (CPU snapshots), phases.ts (poll,
-// triggers, fan-out, storm), report.ts (table and JSON). This file starts and
+// triggers, fan-out, storm), attack.ts (with attack-worker.ts, probe.ts),
+// report.ts (table and JSON). This file starts and
 // cleans up the run and holds its sequence.
 
 // First: --help and invalid flags exit here, before anything is started.
@@ -31,6 +33,7 @@ import { memOf, threadCpu, round } from './metrics.js';
 import { killOpenSshSync, openSshAvailable, runOpenSsh, type OpenSshResult } from './openssh.js';
 import { recordCpu, snap } from './cpu.js';
 import { phaseFanout, phasePoll, phaseStorm, phaseTriggers } from './phases.js';
+import { phaseAttack } from './attack.js';
 import { allStats, startWorkers, stopWorkers, waitReady } from './pool.js';
 import { report } from './report.js';
 import { M_, complete, extras, handles, log, notes, run, sleep, workers } from './state.js';
@@ -183,6 +186,12 @@ async function main(): Promise<void> {
   if (runs('storm')) {
     hub = await phaseStorm(fleet, hub, nodeArgs);
     log(`storm: ${N} back in ${M_['storm_converged_s']!.toFixed(1)} s by list (agents' view ${M_['storm_agents_back_s']!.toFixed(1)} s; admin up after ${M_['storm_hub_admin_up_s']!.toFixed(2)} s, ${M_['storm_hub_startup_cpu_s']!.toFixed(1)} CPU s), hub CPU ${M_['storm_hub_cpu_s']!.toFixed(1)} s (${M_['storm_hub_cpu_ms_per_reconnect']!.toFixed(2)} ms per reconnect); list max ${M_['storm_list_max_ms']!.toFixed(0)} ms`);
+  }
+
+  // -- attack: legitimate connects and the storm under a flood of stalled handshakes
+  if (runs('attack')) {
+    hub = await phaseAttack(fleet, hub, nodeArgs);
+    log(`storm under attack: ${N} back in ${M_['storm_attack_converged_s']!.toFixed(1)} s by list (agents' view ${M_['storm_attack_agents_back_s']!.toFixed(1)} s): ${M_['storm_attack_ratio']!.toFixed(2)}x the storm without it`);
   }
 
   const final = await allStats();

@@ -17,6 +17,7 @@ export const { values: argv } = parseArgs({
     'heartbeat-ms': { type: 'string' },
     'openssh-tunnels': { type: 'string' },
     'ssh-true': { type: 'string' },
+    'attack-connections': { type: 'string' },
     'no-openssh': { type: 'boolean', default: false },
     skip: { type: 'string' },
     base: { type: 'string' },
@@ -41,9 +42,11 @@ if (argv.help) {
   --heartbeat-ms MS    hub.json heartbeatMs (default 25000, production; --quick: 2000)
   --openssh-tunnels M  reverse tunnels held by OpenSSH sshd (default 200)
   --ssh-true K         fresh \`ssh host true\` runs (default 30)
+  --attack-connections A  hostile connections held in the attack phase (default 500; --quick: 100)
   --no-openssh         skip the OpenSSH comparison (same as --skip openssh)
-  --skip LIST          skip phases: idle,poll,triggers,fanout,storm,openssh (comma-separated); without
-                       storm the first hub stops with SIGTERM, so --hub-cpu-prof profiles it
+  --skip LIST          skip phases: idle,poll,triggers,fanout,storm,attack,openssh (comma-separated); without
+                       storm the first hub stops with SIGTERM, so --hub-cpu-prof profiles it; attack
+                       needs storm (it compares a storm under attack with it)
   --base DIR           where the temporary fleet directory is made (default: os.tmpdir())
   --hub-cpu-prof DIR   run the hub with --cpu-prof (profile written when the restarted hub stops)
   --markdown           also print the table as Markdown
@@ -63,12 +66,13 @@ function intOpt(name: string, v: string | undefined, dflt: number, min = 0): num
 }
 
 export const quick = argv.quick === true;
-const PHASES = ['idle', 'poll', 'triggers', 'fanout', 'storm', 'openssh'] as const;
+const PHASES = ['idle', 'poll', 'triggers', 'fanout', 'storm', 'attack', 'openssh'] as const;
 const SKIP = new Set((argv.skip ?? '').split(',').map((x) => x.trim()).filter(Boolean));
 for (const x of SKIP) {
   if (!(PHASES as readonly string[]).includes(x)) { process.stderr.write(`--skip: unknown phase "${x}" (phases: ${PHASES.join(', ')})\n`); process.exit(2); }
 }
 if (argv['no-openssh']) SKIP.add('openssh');
+if (SKIP.has('storm')) SKIP.add('attack');
 export const runs = (p: (typeof PHASES)[number]): boolean => !SKIP.has(p);
 export const N = intOpt('clients', argv.clients, quick ? 50 : 10_000, 1);
 export const W = intOpt('workers', argv.workers, Math.min(8, Math.max(2, Math.ceil(N / 2500))), 1);
@@ -79,6 +83,10 @@ export const IDLE_S = intOpt('idle-seconds', argv['idle-seconds'], quick ? 4 : 6
 export const HEARTBEAT_MS = intOpt('heartbeat-ms', argv['heartbeat-ms'], quick ? 2000 : 25_000, 100);
 export const M = intOpt('openssh-tunnels', argv['openssh-tunnels'], quick ? 6 : 200, 1);
 export const SSH_TRUE = intOpt('ssh-true', argv['ssh-true'], quick ? 3 : 30, 1);
+/** Attack phase (attack.ts): hostile connections held, from 1 and from ATTACK_SOURCES addresses; probe connects per case. */
+export const ATTACK_N = intOpt('attack-connections', argv['attack-connections'], quick ? 100 : 500, 1);
+export const ATTACK_SOURCES = quick ? 10 : 50;
+export const PROBES = quick ? 2 : 5;
 export const WARMUP_TRIGGERS = Math.min(50, Math.ceil(TRIGGERS / 10));
 // Reconnect policy of the simulated agents: the real agent's defaults (client/config.ts).
 export const BACKOFF = quick ? { initialMs: 200, maxMs: 2000 } : { initialMs: 1000, maxMs: 60_000 };

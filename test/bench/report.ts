@@ -5,7 +5,7 @@ import os from 'node:os';
 import { renderMarkdown, renderTable, round, type Row } from './metrics.js';
 import type { OpenSshResult } from './openssh.js';
 import {
-  argv, BACKOFF, HEARTBEAT_MS, IDLE_S, IN_FLIGHT, M, N, quick, SSH_TRUE, STORM_IN_FLIGHT, TRIGGERS, W, WARMUP_TRIGGERS,
+  argv, ATTACK_N, ATTACK_SOURCES, BACKOFF, HEARTBEAT_MS, IDLE_S, IN_FLIGHT, M, N, PROBES, quick, SSH_TRUE, STORM_IN_FLIGHT, TRIGGERS, W, WARMUP_TRIGGERS,
 } from './options.js';
 import { M_, complete, extras, notes, run, tStart } from './state.js';
 
@@ -43,14 +43,20 @@ export function report(ossh: OpenSshResult | null): void {
     { metric: '  hub CPU during storm / per reconnect', value: `${fmt(m['storm_hub_cpu_s'], 1)} CPU s (${fmt(m['storm_hub_cpu_pct_core'], 0)} % core) / ${fmt(m['storm_hub_cpu_ms_per_reconnect'], 2)} ms` },
     { metric: '  all back, as the agents see it', value: `${fmt(m['storm_agents_back_s'], 1)} s` },
     { metric: '  `list` during storm (max / p50)', value: `${fmt(m['storm_list_max_ms'], 0)} / ${fmt(m['storm_list_p50_ms'], 0)} ms`, target: '< 1 s', verdict: within(m['storm_list_max_ms'], (v) => v < 1000) },
+    { metric: `legitimate agent connect (p50 / max of ${PROBES}), no attack`, value: `${fmt(m['attack_none_connect_p50_ms'], 0)} / ${fmt(m['attack_none_connect_max_ms'], 0)} ms` },
+    { metric: `  under ${ATTACK_N} stalled handshakes from 1 address`, value: `${fmt(m['attack_one_connect_p50_ms'], 0)} / ${fmt(m['attack_one_connect_max_ms'], 0)} ms`, target: '< 5 s', verdict: within(m['attack_one_connect_max_ms'], (v) => v < 5000 && m['attack_one_connect_failed'] === 0) },
+    { metric: `  under ${ATTACK_N} stalled handshakes from ${ATTACK_SOURCES} addresses`, value: `${fmt(m['attack_many_connect_p50_ms'], 0)} / ${fmt(m['attack_many_connect_max_ms'], 0)} ms`, target: '< 5 s', verdict: within(m['attack_many_connect_max_ms'], (v) => v < 5000 && m['attack_many_connect_failed'] === 0) },
+    { metric: `reconnect storm under that attack (${ATTACK_SOURCES} addresses)`, value: `${fmt(m['storm_attack_converged_s'], 1)} s (${fmt(m['storm_attack_ratio'], 2)}x)`, target: '<= 2x without', verdict: within(m['storm_attack_ratio'], (v) => v <= 2, m['storm_attack_complete'] === 1) },
+    { metric: '  all back, as the agents see it', value: `${fmt(m['storm_attack_agents_back_s'], 1)} s (${fmt(m['storm_attack_agents_ratio'], 2)}x)` },
+    { metric: '  hub CPU during storm / `list` max', value: `${fmt(m['storm_attack_hub_cpu_s'], 1)} CPU s / ${fmt(m['storm_attack_list_max_ms'], 0)} ms` },
     { metric: 'no-change poll, over the tunnel', value: M_['poll_tunnel_bytes'] === undefined ? 'n/a' : `${fmt(m['poll_tunnel_bytes'], 0)} B`, target: 'SSH bytes both ways' },
     { metric: '  (out / in, ms)', value: `${fmt(m['poll_tunnel_bytes_out'], 0)} / ${fmt(m['poll_tunnel_bytes_in'], 0)} B, ${fmt(m['poll_tunnel_ms'], 1)} ms` },
     { metric: 'no-change poll, own connection (tunnel down)', value: M_['poll_fresh_bytes'] === undefined ? 'n/a' : `${fmt(m['poll_fresh_bytes'], 0)} B`, target: 'incl. SSH handshake' },
   ];
   rows.push({
     metric: 'noise: other processes (cores of 2)',
-    value: ['connect', 'idle', 'triggers', 'fanout', 'storm'].map((p) => fmt(m[`${p}_other_cores`], 2)).join(' / '),
-    target: 'connect/idle/trig/fan/storm',
+    value: ['connect', 'idle', 'triggers', 'fanout', 'storm', 'storm_attack'].map((p) => fmt(m[`${p}_other_cores`], 2)).join(' / '),
+    target: 'connect/idle/trig/fan/storm/attack',
   });
   if (ossh) {
     rows.push(
@@ -69,6 +75,7 @@ export function report(ossh: OpenSshResult | null): void {
   const params = {
     clients: N, workers: W, inFlight: IN_FLIGHT, stormInFlight: STORM_IN_FLIGHT, heartbeatMs: HEARTBEAT_MS, idleSeconds: IDLE_S, triggers: TRIGGERS,
     warmupTriggers: WARMUP_TRIGGERS, agentBackoff: BACKOFF, opensshTunnels: M, sshTrueRuns: SSH_TRUE, quick,
+    attackConnections: ATTACK_N, attackSources: ATTACK_SOURCES, probes: PROBES,
   };
   const out = {
     when: new Date().toISOString(), machine, params,

@@ -28,6 +28,15 @@ test('config errors name the field and the fix', () => {
   assert.throws(() => validateClientConfig({ name: 'web1', hubFingerprint: FP }), /set "hub"/);
 });
 
+test('healthCommand: an argv with its timing, or none; bad values name the setting and the fix', () => {
+  assert.equal(validateClientConfig(base).health, null);
+  assert.deepEqual(validateClientConfig({ ...base, healthCommand: ['/bin/true'] }).health, { command: ['/bin/true'], timeoutMs: 60_000, intervalMs: 2_000 });
+  assert.throws(() => validateClientConfig({ ...base, healthCommand: 'curl -f http://x' }), /"healthCommand" must be a non-empty argv array of non-empty strings, e\.g\. \["\/run\/current-system\/sw\/bin\/systemctl", "is-system-running"\], or null/);
+  assert.throws(() => validateClientConfig({ ...base, healthCommand: [] }), /"healthCommand" must be a non-empty argv array/);
+  assert.throws(() => validateClientConfig({ ...base, healthCommand: ['/bin/true'], healthTimeoutMs: 10 }), /"healthTimeoutMs" must be an integer in 1000\.\.3600000/);
+  assert.throws(() => validateClientConfig({ ...base, healthIntervalMs: 0 }), /"healthIntervalMs" must be an integer in 100\.\.600000/);
+});
+
 test('endpoints: carriers, default ports, proxies and .onion rules', () => {
   assert.equal(parseEndpoint({ url: 'wss://hub.example' }).port, 443);
   assert.equal(parseEndpoint({ url: 'wss://hub.example' }).path, '/bento');

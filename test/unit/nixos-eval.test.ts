@@ -242,6 +242,20 @@ test('host options: cache key to nix.settings, machineId pinned in the system, p
   assert.deepEqual(JSON.parse(argv.client!.rendered.json!)['postSwitchCommand'], ['/run/current-system/sw/bin/logger', '-t', 'bento']);
 });
 
+test('host health check (docs/rollouts.md): an executable or an argv, with its timing, reaches the agent as its own setting', () => {
+  const v = view(`${TYPICAL_CLIENT} ({ pkgs, ... }: {
+    services.bento.client = { healthCommand = pkgs.writeShellScript "healthy" "exit 0"; healthTimeoutMs = 120000; healthIntervalMs = 500; };
+  })`);
+  assert.deepEqual(v.failedAssertions, []);
+  const json = JSON.parse(v.client!.rendered.json!) as Obj;
+  assert.match(String((json['healthCommand'] as string[])[0]), /^\/nix\/store\/\w+-healthy$/);
+  assert.deepEqual(validateClientConfig(json).health, { command: json['healthCommand'], timeoutMs: 120000, intervalMs: 500 });
+  const none = JSON.parse(view(TYPICAL_CLIENT).client!.rendered.json!) as Obj;
+  assert.equal(validateClientConfig(none).health, null, 'no check unless the host declares one');
+  const argv = view(`${TYPICAL_CLIENT} { services.bento.client.healthCommand = [ "/run/current-system/sw/bin/systemctl" "is-system-running" "--wait" ]; }`);
+  assert.deepEqual(JSON.parse(argv.client!.rendered.json!)['healthCommand'], ['/run/current-system/sw/bin/systemctl', 'is-system-running', '--wait']);
+});
+
 test('host warnings name what to enable: no openssh for the default identityFile, Tor SOCKS without the Tor client, a cache without its key', () => {
   const v = view(`{ services.bento.client = { enable = true; hubFingerprint = "${FP}";
     endpoints = [ { url = "ssh://x.onion:2222"; proxy = "socks5h://127.0.0.1:9050"; } ]; cache.localPort = 5001; }; }`);
@@ -293,6 +307,7 @@ const WRONG_CLIENT: Array<[string, string, string, RegExp]> = [
   ['client: machineId not hex', 'services.bento.client.machineId', '"web1"', /services\.bento\.client\.machineId = "web1" must be this host's machine id, 32 lower-case hex digits: run `cat \/etc\/machine-id`/],
   ['client: empty post-switch argv', 'services.bento.client.postSwitchCommand', '[ "" ]', /services\.bento\.client\.postSwitchCommand must be an executable .* or a non-empty argv list/],
   ['client: post-switch timeout', 'services.bento.client.postSwitchTimeoutMs', '10', /option `services\.bento\.client\.postSwitchTimeoutMs' is not of type `integer between 1000 and 3600000/],
+  ['client: empty health argv', 'services.bento.client.healthCommand', '[ "" ]', /services\.bento\.client\.healthCommand must be an executable .* or a non-empty argv list/],
   ['client: auto-apply action', 'services.bento.client.autoApplyAction', '"reboot"', /option `services\.bento\.client\.autoApplyAction' is not of type `one of "switch", "boot", "test", "build", "dry-activate"'/],
   ['client: local page on a public address', 'services.bento.client.localPage.listen', '"0.0.0.0:51337"', /services\.bento\.client\.localPage\.listen = "0\.0\.0\.0:51337" must be a loopback address like "127\.0\.0\.1:51337"/],
 ];

@@ -102,6 +102,7 @@ test('client examples pass the module assertions and the agent loader, and reach
   assert.equal(migrating.rollback, false);
   assert.equal(managed.machineId, '4c1f0a2b9d8e7f6a5b4c3d2e1f0a9b8c');
   assert.deepEqual(managed.postSwitch, { command: ['/run/current-system/sw/bin/logger', '-t', 'bento', 'switched'], timeoutMs: 10000 });
+  assert.deepEqual(managed.health, { command: ['/run/current-system/sw/bin/systemctl', 'is-system-running', '--wait'], timeoutMs: 120000, intervalMs: 5000 });
 });
 
 test('hub examples pass the module assertions and the hub loader', () => {

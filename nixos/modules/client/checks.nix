@@ -89,6 +89,8 @@ in
     message = ''${o}.machineId = "${toString (get "machineId")}" must be this host's machine id, 32 lower-case hex digits: run `cat /etc/machine-id` on the host and paste it (or null for no pin).''; }
   { assertion = get "postSwitchCommand" == null || !(builtins.isList cfg.postSwitchCommand) || argv cfg.postSwitchCommand;
     message = ''${o}.postSwitchCommand must be an executable (e.g. pkgs.writeShellScript "notify" "...") or a non-empty argv list of non-empty strings, or null.''; }
+  { assertion = get "healthCommand" == null || !(builtins.isList cfg.healthCommand) || argv cfg.healthCommand;
+    message = ''${o}.healthCommand must be an executable (e.g. pkgs.writeShellScript "healthy" "...") or a non-empty argv list of non-empty strings, or null.''; }
   { assertion = cache == null || (cache.publicKey or null) == null || builtins.match "[^:[:space:]]+:[A-Za-z0-9+/]+=*" cache.publicKey != null;
     message = ''${o}.cache.publicKey must be a Nix signing public key "NAME:BASE64" (e.g. the output of `nix key convert-secret-to-public`), or null.''; }
 ]

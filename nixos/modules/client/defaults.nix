@@ -25,6 +25,8 @@
   # The module's own paths: the rendered config and a link to the package (config.nix).
   restartOnChange = [ "/etc/bento/client.json" "/etc/bento/package" ];
   postSwitchTimeoutMs = 60000;
+  healthTimeoutMs = 60000;
+  healthIntervalMs = 2000;
   pullInterval = "15min";
   pullRandomizedDelay = "5min";
 }

@@ -86,6 +86,37 @@ in
       description = "Time postSwitchCommand may run before it is stopped (SIGTERM, then SIGKILL); the job's result waits for it.";
     };
 
+    healthCommand = mkOption {
+      type = types.nullOr (types.either types.path (types.nonEmptyListOf types.str));
+      default = null;
+      example = literalExpression ''
+        pkgs.writeShellScript "bento-healthy" '''
+          ''${pkgs.curl}/bin/curl -fsS http://127.0.0.1/health
+        '''
+      '';
+      description = ''
+        This host's own health check (docs/rollouts.md): run by the agent after
+        a switch or test whose rebuild succeeded, on the new system, until it
+        exits 0 (every healthIntervalMs, for at most healthTimeoutMs). A check
+        that never passes fails the job, and the rollback guard re-activates
+        the previous system. Its verdict goes to the hub with the job's result:
+        `bento-hub rollout` counts a host as healthy only once it passed. The
+        command is the host's, never the hub's: the hub cannot change it. An
+        executable, or an argv list; BENTO_HOST, BENTO_JOB_ID and BENTO_ACTION
+        are in its environment. null: no check.
+      '';
+    };
+    healthTimeoutMs = mkOption {
+      type = types.ints.between 1000 3600000;
+      default = defaults.healthTimeoutMs;
+      description = "How long healthCommand may take to pass after a switch or test before the job fails (and is rolled back).";
+    };
+    healthIntervalMs = mkOption {
+      type = types.ints.between 100 600000;
+      default = defaults.healthIntervalMs;
+      description = "Pause between two attempts of healthCommand.";
+    };
+
     machineId = mkOption {
       type = types.nullOr types.str;
       default = null;

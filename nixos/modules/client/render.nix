@@ -65,6 +65,9 @@ pure.filterNulls {
   # An executable (a path or a package) runs without arguments.
   postSwitchCommand = let c = get "postSwitchCommand"; in if c == null || builtins.isList c then c else [ "${toString c}" ];
   postSwitchTimeoutMs = get "postSwitchTimeoutMs";
+  healthCommand = let c = get "healthCommand"; in if c == null || builtins.isList c then c else [ "${toString c}" ];
+  healthTimeoutMs = get "healthTimeoutMs";
+  healthIntervalMs = get "healthIntervalMs";
   machineId = get "machineId";
 }
 # localPage = null means "off" (absent means the default page), so it is

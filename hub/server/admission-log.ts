@@ -1,0 +1,59 @@
+// Log lines about refused, dropped and timed-out handshakes, rate-limited: a
+// flood of 10,000 connections must not become 10,000 log lines. Per kind of
+// event, the first few in each window are logged as they happen; the rest
+// are counted and reported in one summary line when the window ends.
+import type { Logger } from '../../common/platform/log.js';
+
+interface Window { logged: number; suppressed: number; sources: Set<string>; msg: string }
+
+export class LogThrottle {
+  private readonly windows = new Map<string, Window>();
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly perWindow = 5,
+    private readonly windowMs = 10_000,
+  ) {}
+
+  /** A warn line for `kind`, unless `kind` already used up this window's lines. */
+  warn(kind: string, fields: { source: string } & Record<string, unknown>, msg: string): void {
+    let w = this.windows.get(kind);
+    if (!w) {
+      w = { logged: 0, suppressed: 0, sources: new Set(), msg };
+      this.windows.set(kind, w);
+      this.arm();
+    }
+    if (w.logged < this.perWindow) {
+      w.logged++;
+      this.log.warn(fields, msg);
+    } else {
+      w.suppressed++;
+      // The set only says how many sources were involved; bounded all the same.
+      if (w.sources.size < 10_000) w.sources.add(fields.source);
+    }
+  }
+
+  private arm(): void {
+    if (this.timer) return;
+    this.timer = setTimeout(() => this.flush(), this.windowMs);
+    this.timer.unref();
+  }
+
+  /** End the window: one summary line per kind that had more than its share. */
+  flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    for (const [kind, w] of this.windows) {
+      if (w.suppressed > 0) {
+        this.log.warn({ kind, more: w.suppressed, sources: w.sources.size, windowS: this.windowMs / 1000 },
+          `${w.msg}: ${w.suppressed} more in the last ${this.windowMs / 1000} s (not logged one by one)`);
+      }
+    }
+    this.windows.clear();
+  }
+
+  close(): void {
+    this.flush();
+  }
+}

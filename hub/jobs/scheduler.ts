@@ -22,6 +22,7 @@ import { newJob } from './job-ids.js';
 import { Adopter } from './adopt.js';
 import { InFlightAtStart, RECOVERY_GRACE_MS } from './recovery.js';
 import { GuardWindows } from './guard-windows.js';
+import { OrphanSweep } from './orphans.js';
 import type { HostHolders } from '../holders/types.js';
 
 export interface TriggerResult { host: string; jobId: string; disposition: TriggerDisposition; action: Action }
@@ -54,11 +55,17 @@ export class Scheduler {
   private readonly inFlight = new InFlightAtStart();
   /** Jobs another hub left open for a host that moved here: settled the same way, at its hello here. */
   private readonly moved = new InFlightAtStart();
-  /** Orphaned jobs (startOrphanSweep) -> since when. */
-  private readonly orphanSince = new Map<string, number>();
-  private orphanTimer: NodeJS.Timeout | null = null;
+  private readonly orphans: OrphanSweep;
 
   constructor(private readonly deps: SchedulerDeps) {
+    this.orphans = new OrphanSweep({
+      store: deps.store, holders: deps.holders, sessions: deps.sessions, log: deps.log,
+      settle: (host, id, reason) => this.queue.run(host, async () => {
+        const cur = deps.store.get(id);
+        if (!cur || FINAL_STATES.has(cur.state) || deps.holders.holder(host) || deps.sessions.get(host)) return;
+        await this.finish(cur, { outcome: 'interrupted', reason });
+      }),
+    });
     this.adopter = new Adopter({ store: deps.store, log: deps.log, active: this.active, interrupt: (rec, reason) => this.finish(rec, { outcome: 'interrupted', reason }) });
   }
 
@@ -82,45 +89,19 @@ export class Scheduler {
     });
   }
 
-  /**
-   * A cluster: jobs another hub dispatched, for hosts no live hub holds (that
-   * hub died and the agent has not come back anywhere), are interrupted once
-   * they were so for GRACEMS, by one hub (holders.settlesOrphans), as a
-   * restarted single hub does with its own (recovery.ts). A result the agent
-   * reports later still wins.
-   */
-  startOrphanSweep(graceMs = RECOVERY_GRACE_MS, everyMs = Math.min(10_000, graceMs)): void {
-    this.orphanTimer = setInterval(() => this.sweepOrphans(graceMs), everyMs);
-    this.orphanTimer.unref();
+  /** A cluster: interrupt what dead hubs left open for hosts that never came back (orphans.ts). */
+  startOrphanSweep(graceMs = RECOVERY_GRACE_MS): void {
+    this.orphans.start(graceMs);
   }
 
-  /** One pass (exposed for the sweep's own test). */
+  /** One pass of the orphan sweep (its own test drives it). */
   sweepOrphans(graceMs: number, now = Date.now()): void {
-    const { store, holders, sessions } = this.deps;
-    const seen = new Set<string>();
-    const mine = holders.settlesOrphans();
-    for (const host of store.hostsWithOpenJobs()) {
-      if (holders.holder(host) || sessions.get(host)) continue;
-      for (const rec of store.openFor(host)) {
-        if (rec.state === 'queued' || rec.hub === undefined || rec.hub === holders.hubName) continue;
-        seen.add(rec.id);
-        const since = this.orphanSince.get(rec.id) ?? now;
-        this.orphanSince.set(rec.id, since);
-        if (!mine || now - since < graceMs) continue;
-        void this.queue.run(host, async () => {
-          const cur = store.get(rec.id);
-          if (!cur || FINAL_STATES.has(cur.state) || holders.holder(host) || sessions.get(host)) return;
-          this.orphanSince.delete(rec.id);
-          await this.finish(cur, { outcome: 'interrupted', reason: `the hub that ran it (${cur.hub ?? '?'}) stopped, and the agent has not reconnected to any hub; it reports the result if it comes back` });
-        }).catch((err: Error) => this.deps.log.warn({ host, jobId: rec.id, err: err.message }, 'cannot settle a job a dead hub left open'));
-      }
-    }
-    for (const id of this.orphanSince.keys()) if (!seen.has(id)) this.orphanSince.delete(id);
+    this.orphans.sweep(graceMs, now);
   }
 
   /** Timers off (hub stop). */
   close(): void {
-    if (this.orphanTimer) clearInterval(this.orphanTimer);
+    this.orphans.close();
     this.inFlight.close();
     this.guarded.close();
   }

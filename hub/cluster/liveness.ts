@@ -157,10 +157,15 @@ export class HubLiveness {
       if (sentAt === undefined) return;
       for (const b of this.sent.keys()) if (b <= v.beat) this.sent.delete(b);
       const wasCurrent = this.current;
+      const silent = performance.now() - this.backAt;
       this.backAt = performance.now();
       this.leaseUntil = Math.max(this.leaseUntil, sentAt + this.d.timing.leaseMs);
+      const starting = this.firstBack !== null;
       if (this.firstBack) { this.firstBack(); this.firstBack = null; }
-      if (!wasCurrent && this.current) this.d.current();
+      if (!wasCurrent && this.current) {
+        if (!starting) this.d.log.warn({ silentMs: Math.round(silent) }, 'this hub is current again (it was paused, or NATS was away): dropping the hosts other hubs took meanwhile');
+        this.d.current();
+      }
       return;
     }
     if (v.name === this.d.hubName) return; // an earlier run of this hub: not alive

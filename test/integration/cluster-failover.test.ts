@@ -14,7 +14,7 @@ import { checkJobs } from '../helpers/cluster-invariants.js';
 const SLOW = ['/bin/sh', '-c', 'echo "begin $1"; sleep 4; echo "end $1"', 'rebuild'];
 const HOSTS = ['f1', 'f2', 'f3', 'f4', 'f5', 'f6'];
 
-interface Ev { ev: string; host?: string; jobId?: string; data?: string; outcome?: string; disposition?: string }
+interface Ev { ev: string; host?: string; jobId?: string; data?: string; outcome?: string; disposition?: string; code?: string }
 const parse = (out: string): Ev[] => out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as Ev);
 
 async function cluster(): Promise<TestCluster> {
@@ -82,6 +82,7 @@ test('a hub frozen (SIGSTOP) for 30 s, then resumed: it drops what it lost and o
     const { victim, hosts: [runner] } = await pairOnOneHub(c);
     const other = (victim + 1) % 3;
     const frozen = c.hubs[victim]!;
+    let atResume: Promise<{ stdout: string }> | undefined;
     const follow = c.hubCli(other, ['trigger', runner, '--json'], 90_000);
     await waitFor(`${runner} running`, async () => (await c.list(other)).find((x) => x.name === runner)?.runningJob, 10_000, 100);
     frozen.daemon!.child.kill('SIGSTOP');
@@ -94,24 +95,37 @@ test('a hub frozen (SIGSTOP) for 30 s, then resumed: it drops what it lost and o
       }, 25_000, 200);
       const ev = parse((await follow).stdout);
       assert.equal(ev.find((e) => e.ev === 'end')?.outcome, 'success', 'the job ended at the hub its agent went to');
+      await sleep(Math.max(0, 28_000 - (Date.now() - stoppedAt)));
+      // An admin asks the frozen hub: the request waits in its socket and is the first thing it may do when resumed,
+      // maybe before its view shows that the host is held elsewhere now.
+      atResume = c.hubCli(victim, ['trigger', runner, '--json'], 60_000);
       await sleep(Math.max(0, 30_000 - (Date.now() - stoppedAt)));
     } finally {
       frozen.daemon!.child.kill('SIGCONT');
     }
     const job = parse((await follow).stdout).find((e) => e.ev === 'accepted')!.jobId!;
+    // Either refused (the resumed hub cannot vouch for the host yet) or routed to the new holder and run there;
+    // never a job recorded for a session the resumed hub no longer has.
+    const first = parse((await atResume!).stdout);
+    const firstRejected = first.find((e) => e.ev === 'rejected');
+    const firstJob = first.find((e) => e.ev === 'accepted')?.jobId;
+    if (firstRejected) assert.ok(['CLUSTER_UNAVAILABLE', 'STATE_CONFLICT'].includes(firstRejected.code ?? ''), JSON.stringify(first));
+    else assert.equal(first.find((e) => e.ev === 'end')?.outcome, 'success', JSON.stringify(first));
     // Resumed: it finds every host held elsewhere, drops those sessions, and its view of the job is the others'.
     await waitFor('the resumed hub lists every host at another hub', async () => {
       const l = await c.list(victim);
       return HOSTS.every((h) => l.find((x) => x.name === h && x.hub !== frozen.name));
     }, 20_000, 200);
     await sleep(3000); // room for any stale write the resumed hub might still try
+    assert.match(frozen.daemon!.output(), /"msg":"this hub is current again[^"]*"/, 'the resumed hub knew it had been away before vouching for anything');
+    assert.match(frozen.daemon!.output(), /"msg":"another hub took this host; dropping its session here"/);
     const rec = (await c.jobRecords()).find((r) => r.id === job)!;
     assert.equal(rec.state, 'success', `the resumed hub did not overwrite the result: ${JSON.stringify(rec)}`);
     assert.notEqual(rec.hub, frozen.name);
     // A trigger at the resumed hub reaches the host where it is now.
     const again = parse((await c.hubCli(victim, ['trigger', runner, '--json'], 60_000)).stdout);
     assert.equal(again.find((e) => e.ev === 'end')?.outcome, 'success', JSON.stringify(again));
-    await checkJobs(c, [job, again.find((e) => e.ev === 'accepted')!.jobId!]);
+    await checkJobs(c, [job, again.find((e) => e.ev === 'accepted')!.jobId!, ...(firstJob ? [firstJob] : [])]);
   } finally {
     await c.close();
   }

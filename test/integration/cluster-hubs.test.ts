@@ -13,7 +13,8 @@ import { checkJobs } from '../helpers/cluster-invariants.js';
 let c: TestCluster;
 const HOSTS = ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'];
 const QUICK = ['/bin/sh', '-c', 'for i in 1 2 3 4 5; do echo "line $i of $1"; done', 'rebuild'];
-const SLOW = ['/bin/sh', '-c', 'echo "begin $1"; sleep 2; echo "end $1"', 'rebuild'];
+// Long enough for two more triggers (a CLI start each) while it runs, on a loaded machine.
+const SLOW = ['/bin/sh', '-c', 'echo "begin $1"; sleep 6; echo "end $1"', 'rebuild'];
 const accepted: string[] = [];
 
 before(async () => {

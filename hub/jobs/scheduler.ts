@@ -267,7 +267,7 @@ export class Scheduler {
         await store.save({ ...rec }).catch((err: Error) => this.deps.log.warn({ host, jobId: rec.id, err: err.message }, 'cannot re-stamp a job whose result is on its way'));
       }
     }
-    await this.settleInFlight(host, hello, 'its host moved to this hub, and the agent reconnected without it (it was lost or never received)', this.moved);
+    await this.settleInFlight(host, hello, 'the agent reconnected without it (it was lost or never received)', this.moved);
   }
 
   private async dispatchPending(session: AgentLink): Promise<void> {
@@ -398,7 +398,7 @@ export class Scheduler {
     }
     // Left without replaying a result from before the hub started, after the grace: not coming back in time.
     if (this.inFlight.graceOver) await this.settleInFlight(host, null, 'hub restarted during the job, and the agent left again without reporting it');
-    await this.settleInFlight(host, null, 'its host moved to this hub, and the agent left again without reporting it', this.moved);
+    await this.settleInFlight(host, null, 'the agent reconnected, then left again without reporting it', this.moved);
     const id = this.active.get(host);
     if (!id) return;
     // Guarded: the verdict (kept or rolled back) comes with the agent's next connection.

@@ -13,6 +13,7 @@ import { DEFAULT_HEARTBEAT_MS, HubConnection } from './net/hub-connection.js';
 import { Backoff } from './net/backoff.js';
 import type { Endpoint } from './net/endpoint.js';
 import { endpointsToTry } from './net/endpoint-order.js';
+import { unlistedHubs } from './net/hub-list.js';
 import { JobManager } from './jobs/manager.js';
 import { currentSystemPath, profileGeneration } from './system.js';
 import { lockStateDir, type StateLock } from './state-lock.js';
@@ -52,6 +53,8 @@ export class Agent {
   private hubHeartbeatMs = DEFAULT_HEARTBEAT_MS;
   /** This agent's hold on config.stateDir (client/state-lock.ts), from lockStateDir() to the end of run(). */
   private stateLock: StateLock | null = null;
+  /** The last hubs a welcome named that the config does not list (said once per change). */
+  private unlisted = '';
 
   constructor(private readonly config: ClientConfig, private readonly log: Logger) {
     this.backoff = new Backoff(config.backoff);
@@ -185,6 +188,11 @@ export class Agent {
       const welcome = await conn.start();
       log.info({ hubVersion: welcome.hubVersion, heartbeatMs: welcome.heartbeatMs, liveness: conn.liveness }, 'connected to hub');
       this.hubHeartbeatMs = welcome.heartbeatMs;
+      const missing = unlistedHubs(this.config.endpoints, welcome.hubs);
+      if (missing.join(' ') !== this.unlisted) {
+        this.unlisted = missing.join(' ');
+        if (missing.length > 0) log.warn({ hubs: missing }, 'the hub names hubs of its cluster that this agent\'s config does not list; add them to "endpoints" so it can reach them when the listed ones are down');
+      }
       this.welcomeWaiters.splice(0).forEach((w) => w());
       await this.jobs.replay();
       for (const p of this.plugins) await p.onConnected?.(conn, ep);

@@ -133,6 +133,8 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
           return true;
         },
         heartbeatMs: () => config.heartbeatMs,
+        // A cluster: the live hubs' addresses, so an agent can say which ones its config lacks.
+        welcomeExtras: () => { const hubs = holders.hubUrls(); return hubs.length > 0 ? { hubs } : {}; },
       },
     });
     // Where hosts came from before this start: credit for their sources' reconnect storm (admission.ts).

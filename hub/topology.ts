@@ -51,7 +51,7 @@ export async function openTopology(state: HubState, o: { sessions: SessionRegist
   const opts = o.cluster;
   const log = o.log.child({ component: 'holds' });
   const store = await state.backend.openKeyed<HoldEntry>(HOLDS_STORE, { accept: isHoldEntry });
-  const holders = new ClusterHolders({ store, hubName: opts.hubName, run: randomUUID(), sessions: o.sessions, timing: livenessTiming(opts.livenessMs), log });
+  const holders = new ClusterHolders({ store, hubName: opts.hubName, run: randomUUID(), sessions: o.sessions, timing: livenessTiming(opts.livenessMs), log, ...(opts.agentUrl ? { agentUrl: opts.agentUrl } : {}) });
   try {
     await holders.start();
   } catch (err) {

@@ -36,6 +36,8 @@ export interface HubBeat {
   at: string;
   version: string;
   pid: number;
+  /** How agents reach this hub (cluster.agentUrl), if it was told. */
+  url?: string;
 }
 
 export type HoldEntry = HostHold | HubBeat;
@@ -54,7 +56,7 @@ export function isHoldEntry(key: string, v: unknown): v is HoldEntry {
   if (typeof v !== 'object' || v === null) return false;
   const o = v as Record<string, unknown>;
   if (o['t'] === 'hub') {
-    return key === hubKey(String(o['name'])) && isHostName(o['name']) && str(o['run']) && str(o['startedAt']) && int(o['beat']) && str(o['at']) && str(o['version']) && int(o['pid']);
+    return key === hubKey(String(o['name'])) && isHostName(o['name']) && str(o['run']) && str(o['startedAt']) && int(o['beat']) && str(o['at']) && str(o['version']) && int(o['pid']) && (o['url'] === undefined || str(o['url']));
   }
   if (o['t'] !== 'host') return false;
   return o['host'] === key && isHostName(key) && (o['hub'] === null || isHostName(o['hub'])) && str(o['run']) && int(o['epoch'])

@@ -32,6 +32,8 @@ export interface ClusterHoldersDeps {
   sessions: { get(host: string): LiveSession | undefined; all(): LiveSession[] };
   timing: LivenessTiming;
   log: Logger;
+  /** How agents reach this hub (cluster.agentUrl). */
+  agentUrl?: string;
 }
 
 const MAX_CLAIM_ATTEMPTS = 6;
@@ -52,7 +54,7 @@ export class ClusterHolders implements HostHolders {
   constructor(private readonly d: ClusterHoldersDeps) {
     this.hubName = d.hubName;
     this.liveness = new HubLiveness({
-      store: d.store, hubName: d.hubName, run: d.run, timing: d.timing, log: d.log,
+      store: d.store, hubName: d.hubName, run: d.run, timing: d.timing, log: d.log, ...(d.agentUrl ? { url: d.agentUrl } : {}),
       current: () => this.reconcile(),
     });
     this.unwatch = d.store.watch((c) => this.changed(c));
@@ -139,6 +141,10 @@ export class ClusterHolders implements HostHolders {
     const epoch = v?.t === 'host' ? v.epoch : 0;
     // Every hub derives the same id while the host stays away: one pending job, whoever queues it.
     return `q${epoch}_${createHash('sha256').update(host).digest('base64url').slice(0, 22)}`;
+  }
+
+  hubUrls(): string[] {
+    return this.liveness.urls();
   }
 
   /** The live hub with the smallest name settles orphans (every hub agrees on it, give or take a heartbeat). */

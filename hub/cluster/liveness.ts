@@ -42,9 +42,11 @@ export interface LivenessDeps {
   log: Logger;
   /** This hub became current again after it was not (and once at start). */
   current: () => void;
+  /** How agents reach this hub (told in every hub's welcome). */
+  url?: string;
 }
 
-interface Seen { run: string; beat: number; at: number; startedAt: string; version: string; wallAt: string }
+interface Seen { run: string; beat: number; at: number; startedAt: string; version: string; wallAt: string; url?: string }
 
 export interface HubSummary { name: string; alive: boolean; self: boolean; startedAt: string; lastBeatAt: string; version: string }
 
@@ -67,7 +69,7 @@ export class HubLiveness {
       if (v.t !== 'hub' || (v.name === d.hubName && v.run === d.run)) continue;
       // Found at start: as old as its wall-clock time says (at most "just dead").
       const age = Math.min(Math.max(0, Date.now() - Date.parse(v.at)), d.timing.deadAfterMs);
-      this.seen.set(v.name, { run: v.run, beat: v.beat, at: now - (Number.isFinite(age) ? age : d.timing.deadAfterMs), startedAt: v.startedAt, version: v.version, wallAt: v.at });
+      this.seen.set(v.name, { run: v.run, beat: v.beat, at: now - (Number.isFinite(age) ? age : d.timing.deadAfterMs), startedAt: v.startedAt, version: v.version, wallAt: v.at, ...(v.url ? { url: v.url } : {}) });
     }
     this.unwatch = d.store.watch((c) => this.changed(c));
   }
@@ -109,6 +111,13 @@ export class HubLiveness {
     return age < this.d.timing.deadAfterMs ? new Date(Date.now() - age).toISOString() : null;
   }
 
+  /** How agents reach the live hubs (those that were told: cluster.agentUrl), this one first. */
+  urls(): string[] {
+    const out = this.d.url ? [this.d.url] : [];
+    for (const [name, s] of this.seen) if (s.url && name !== this.d.hubName && this.alive(name, s.run)) out.push(s.url);
+    return out;
+  }
+
   hubs(): HubSummary[] {
     const out: HubSummary[] = [{ name: this.d.hubName, alive: this.current, self: true, startedAt: this.startedAt, lastBeatAt: new Date(Date.now() - this.silentMs).toISOString(), version: BENTO_VERSION }];
     for (const [name, s] of this.seen) {
@@ -131,7 +140,7 @@ export class HubLiveness {
   private send(): void {
     const n = ++this.beat;
     this.sent.set(n, performance.now());
-    const rec: HubBeat = { t: 'hub', name: this.d.hubName, run: this.d.run, startedAt: this.startedAt, beat: n, at: new Date().toISOString(), version: BENTO_VERSION, pid: process.pid };
+    const rec: HubBeat = { t: 'hub', name: this.d.hubName, run: this.d.run, startedAt: this.startedAt, beat: n, at: new Date().toISOString(), version: BENTO_VERSION, pid: process.pid, ...(this.d.url ? { url: this.d.url } : {}) };
     this.d.store.set(hubKey(this.d.hubName), rec).then(
       () => { if (this.failing) this.d.log.info('heartbeat reaches NATS again'); this.failing = false; },
       (err: Error) => {
@@ -171,7 +180,7 @@ export class HubLiveness {
     if (v.name === this.d.hubName) return; // an earlier run of this hub: not alive
     const s = this.seen.get(v.name);
     if (!s || s.run !== v.run || s.beat !== v.beat) {
-      this.seen.set(v.name, { run: v.run, beat: v.beat, at: performance.now(), startedAt: v.startedAt, version: v.version, wallAt: v.at });
+      this.seen.set(v.name, { run: v.run, beat: v.beat, at: performance.now(), startedAt: v.startedAt, version: v.version, wallAt: v.at, ...(v.url ? { url: v.url } : {}) });
     }
   }
 }

@@ -55,11 +55,13 @@ export interface ClusterOptions {
   livenessMs?: number;
   /** How long a hub waits for the hub holding a host to answer a routed trigger. Default 5000 ms. */
   routeTimeoutMs?: number;
+  /** How agents reach this hub (e.g. "ssh://hub1.example.org:2222"): every hub's welcome lists the live hubs' URLs. */
+  agentUrl?: string;
 }
 
 export type ResolvedClusterOptions = Required<Pick<ClusterOptions,
   'servers' | 'hubName' | 'prefix' | 'replicas' | 'requestTimeoutMs' | 'writeTimeoutMs' | 'connectTimeoutMs' | 'outputMaxBytes' | 'livenessMs' | 'routeTimeoutMs'>>
-  & Pick<ClusterOptions, 'user' | 'password' | 'passwordFile' | 'token' | 'tokenFile' | 'nkeySeedFile' | 'credsFile' | 'tls'>;
+  & Pick<ClusterOptions, 'agentUrl' | 'user' | 'password' | 'passwordFile' | 'token' | 'tokenFile' | 'nkeySeedFile' | 'credsFile' | 'tls'>;
 
 export const CLUSTER_DEFAULTS = {
   prefix: 'bento',
@@ -73,7 +75,7 @@ export const CLUSTER_DEFAULTS = {
 } as const;
 
 const KNOWN = new Set(['servers', 'hubName', 'user', 'password', 'passwordFile', 'token', 'tokenFile', 'nkeySeedFile', 'credsFile', 'tls',
-  'prefix', 'replicas', 'requestTimeoutMs', 'writeTimeoutMs', 'connectTimeoutMs', 'outputMaxBytes', 'livenessMs', 'routeTimeoutMs']);
+  'prefix', 'replicas', 'requestTimeoutMs', 'writeTimeoutMs', 'connectTimeoutMs', 'outputMaxBytes', 'livenessMs', 'routeTimeoutMs', 'agentUrl']);
 
 function bad(field: string, problem: string): BentoError {
   return new BentoError('CONFIG_INVALID', `cluster.${field}: ${problem}`);
@@ -148,6 +150,8 @@ export function parseClusterOptions(raw: unknown): ResolvedClusterOptions {
   if (token !== undefined && tokenFile !== undefined) throw bad('tokenFile', 'give token or tokenFile, not both');
   const ways = [user, token ?? tokenFile, nkeySeedFile, credsFile].filter((x) => x !== undefined).length;
   if (ways > 1) throw bad('user', 'give one of user/password, token, nkeySeedFile, credsFile');
+  const agentUrl = str(o, 'agentUrl', 512);
+  if (agentUrl !== undefined && !/^(ssh|wss?):\/\/[^\s]+$/.test(agentUrl)) throw bad('agentUrl', 'must be the URL agents use for this hub: ssh://HOST:PORT, ws:// or wss://');
   const prefix = str(o, 'prefix', 32) ?? CLUSTER_DEFAULTS.prefix;
   if (!isValidPrefix(prefix)) throw bad('prefix', 'must be letters, digits, "-" or "_" (at most 32, starting with a letter or digit)');
   const requestTimeoutMs = int(o, 'requestTimeoutMs', 100, 60_000, CLUSTER_DEFAULTS.requestTimeoutMs);
@@ -162,6 +166,7 @@ export function parseClusterOptions(raw: unknown): ResolvedClusterOptions {
     ...(user !== undefined ? { user, ...(password !== undefined ? { password } : { passwordFile }) } : {}),
     ...(token !== undefined ? { token } : {}),
     ...(tokenFile !== undefined ? { tokenFile } : {}),
+    ...(agentUrl !== undefined ? { agentUrl } : {}),
     ...(nkeySeedFile !== undefined ? { nkeySeedFile } : {}),
     ...(credsFile !== undefined ? { credsFile } : {}),
     ...(o['tls'] !== undefined ? { tls: parseTls(o['tls']) } : {}),

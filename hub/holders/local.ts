@@ -28,6 +28,7 @@ export class LocalHolders implements HostHolders {
   stamp(_host: string): Stamp | null { return null; }
   queuedJobId(_host: string): string | null { return null; }
   settlesOrphans(): boolean { return false; }
+  hubUrls(): string[] { return []; }
   onLost(_fn: (host: string, byHub: string) => void): void { /* nobody else takes hosts */ }
   async close(): Promise<void> { /* nothing held outside the process */ }
 }

@@ -65,6 +65,8 @@ export interface HostHolders {
    * needed (its restart recovery does it, hub/jobs/recovery.ts).
    */
   settlesOrphans(): boolean;
+  /** How agents reach the live hubs (welcome.hubs); [] when not known (one hub). */
+  hubUrls(): string[];
   /** Called when another hub took a host this hub had a session for; that session is closed as REPLACED first. */
   onLost(fn: (host: string, byHub: string) => void): void;
   close(): Promise<void>;

@@ -79,6 +79,7 @@
       cluster = {
         servers = [ "nats://nats1.example.org:4222" "nats://nats2.example.org:4222" "nats://nats3.example.org:4222" ];
         hubName = "hub1";
+        agentUrl = "ssh://hub1.example.org:2222";
         user = "bento";
         passwordFile = "/run/secrets/nats-bento";
         tokenFile = null;

@@ -70,7 +70,7 @@ export class TestCluster {
         await writeFile(hubJson, JSON.stringify({
           ...JSON.parse(await readFile(hubJson, 'utf8')),
           heartbeatMs: o.heartbeatMs ?? 1000,
-          cluster: { servers: nats.urls, hubName: name, prefix, replicas: 3, livenessMs: o.livenessMs ?? 500, outputMaxBytes: 64 * 1024 * 1024, ...(o.clusterExtra ?? {}) },
+          cluster: { servers: nats.urls, hubName: name, prefix, replicas: 3, livenessMs: o.livenessMs ?? 500, outputMaxBytes: 64 * 1024 * 1024, agentUrl: `ssh://127.0.0.1:${sshPort}`, ...(o.clusterExtra ?? {}) },
         }));
         const fingerprint = (await runCli(HUB_BIN, ['fingerprint', '--dir', fleetDir])).stdout.trim();
         c.hubs.push({ name, fleetDir, sshPort, fingerprint, daemon: null });

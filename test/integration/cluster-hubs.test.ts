@@ -92,8 +92,11 @@ test('--queue for an offline host at two hubs is one job; it runs once, at the h
   assert.equal(q2.jobId, q1.jobId, 'the same queued job, whichever hub was asked');
   assert.equal(q2.disposition, 'coalesced');
   accepted.push(q1.jobId!);
-  c.startAgent('late', await c.agentConfig('late', { rebuildCommand: QUICK }));
+  // This agent lists one hub only: the welcome names the others, and the agent says so.
+  const late = c.startAgent('late', await c.agentConfig('late', { rebuildCommand: QUICK }, [0]));
   await waitFor('the queued job ran', async () => (await c.jobRecords()).find((j) => j.id === q1.jobId)?.state === 'success', 20_000, 200);
+  const warned = await waitFor('the agent names the hubs it does not list', () => late.output().split('\n').find((l) => l.includes('does not list')), 5000);
+  assert.deepEqual((JSON.parse(warned) as { hubs: string[] }).hubs, [c.hubs[1]!, c.hubs[2]!].map((h) => `ssh://127.0.0.1:${h.sshPort}`).sort());
 });
 
 test('status and cluster status at any hub; every accepted job ended once, the same at every hub', async () => {

@@ -9,6 +9,7 @@ import { validateClientConfig } from '../../client/config.js';
 import { parseEndpoint } from '../../client/net/endpoint.js';
 import { endpointsToTry, rendezvous } from '../../client/net/endpoint-order.js';
 import { pinHostKey } from '../../client/net/host-key-pin.js';
+import { unlistedHubs } from '../../client/net/hub-list.js';
 import { fingerprintOfBlob } from '../../common/protocol/fingerprint.js';
 
 const FP = `SHA256:${'A'.repeat(43)}`;
@@ -65,4 +66,10 @@ test('"spread": a name with several addresses is one endpoint per address; a pro
   assert.ok(expanded.every((e) => e.host === 'hubs.example'), 'TLS and the WebSocket request still name the host');
   assert.equal(order.find((e) => e.proxy)?.address, undefined);
   assert.deepEqual(rendezvous('web1', ['a', 'b', 'c'], (s) => s), rendezvous('web1', ['c', 'b', 'a'], (s) => s), 'the listed order does not matter');
+});
+
+test('welcome.hubs: the hubs the config does not list, compared as normalised URLs; nothing for a single hub', () => {
+  const eps = [parseEndpoint({ url: 'ssh://hub1.example:2222' }), parseEndpoint({ url: 'wss://hubs.example' })];
+  assert.deepEqual(unlistedHubs(eps, undefined), []);
+  assert.deepEqual(unlistedHubs(eps, ['ssh://hub1.example', 'wss://hubs.example:443/bento', 'ssh://hub2.example:2222', 'not a url', 'ssh://hub2.example:2222']), ['ssh://hub2.example:2222']);
 });

@@ -53,6 +53,8 @@ test('bad input names its field', () => {
   refused({ ...base, servers: ['tls://10.0.0.1:4222'] }, 'DNS name');
   refused({ ...base, servers: ['nats1.example:4222', '[::1]:4222'], tls: { caFile: '/ca.pem' } }, 'servers[1]');
   refused({ ...base, livenessMs: 5 }, 'livenessMs');
+  refused({ ...base, agentUrl: 'http://hub1:80' }, 'agentUrl');
+  assert.equal(parseClusterOptions({ ...base, agentUrl: 'ssh://hub1.example.org:2222' }).agentUrl, 'ssh://hub1.example.org:2222');
   refused({ ...base, user: 'u', password: 'p', passwordFile: '/p' }, 'passwordFile');
   refused({ ...base, token: 't', tokenFile: '/t' }, 'tokenFile');
   refused({ ...base, tokenFile: '/t', credsFile: '/c' }, 'one of');

@@ -194,6 +194,7 @@ in
                   example = "hub1";
                   description = "This hub's name in the cluster (a DNS label, unique per hub): `list` shows it in the HUB column.";
                 };
+                agentUrl = nullOrStr "How agents reach this hub (ssh://HOST:PORT, ws:// or wss://): every hub's welcome lists the live hubs' URLs, so an agent can say which ones its config lacks.";
                 user = nullOrStr "NATS user (with passwordFile).";
                 passwordFile = nullOrStr "File holding the NATS user's password (read at start; keep it out of the store).";
                 tokenFile = nullOrStr "File holding a NATS token (read at start).";

@@ -6,10 +6,12 @@
 // acknowledged). One cluster for the file; the tests run in order.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { TestCluster } from '../helpers/cluster.js';
-import { sleep, waitFor } from '../helpers/proc.js';
+import { freePort, sleep, waitFor } from '../helpers/proc.js';
+import { TestFleet } from '../helpers/fleet.js';
 import { checkJobs } from '../helpers/cluster-invariants.js';
 
 const SLOW = ['/bin/sh', '-c', 'echo "begin $1"; sleep 3; echo "end $1"', 'rebuild'];
@@ -92,4 +94,22 @@ test('NATS entirely unreachable: agents stay connected and keep their results; t
   assert.equal(again.find((e) => e.ev === 'end')?.outcome, 'success', JSON.stringify(again));
   accepted.push(again.find((e) => e.ev === 'accepted')!.jobId!);
   await checkJobs(c, accepted);
+});
+
+test('a hub that cannot reach NATS at start says so (CLUSTER_UNAVAILABLE, exit 1) and leaves nothing behind; a bad cluster section is CONFIG_INVALID naming the field', async () => {
+  const f = await TestFleet.create({ hubSettings: { cluster: { servers: [`nats://127.0.0.1:${await freePort()}`], hubName: 'lonely', connectTimeoutMs: 1000 } } });
+  try {
+    const r = await f.hubCli(['serve'], 30_000);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /CLUSTER_UNAVAILABLE/);
+    assert.match(r.stderr, /cannot connect to NATS/);
+    assert.equal(existsSync(path.join(f.fleetDir, 'hub.sock')), false, 'no admin socket left');
+    const hubJson = path.join(f.fleetDir, 'hub.json');
+    await writeFile(hubJson, JSON.stringify({ ...JSON.parse(await readFile(hubJson, 'utf8')), cluster: { servers: ['http://x:1'], hubName: 'lonely' } }));
+    const bad = await f.hubCli(['serve'], 30_000);
+    assert.equal(bad.code, 2, bad.stderr);
+    assert.match(bad.stderr, /hub\.json: cluster\.servers\[0\]: scheme must be nats:\/\/ or tls:\/\/.*\[CONFIG_INVALID\]/);
+  } finally {
+    await f.close();
+  }
 });

@@ -5,7 +5,7 @@
 // the cluster's "who holds which host" (hub/holders) is told in one place:
 // a hello claims the host (and the scheduler handles it only once the claim
 // is in), a session that ends releases it.
-import type { Hello, AgentMessage } from '../common/protocol/messages.js';
+import type { Hello, AgentMessage, JobEnd } from '../common/protocol/messages.js';
 import { asBentoError } from '../common/protocol/errors.js';
 import type { Logger } from '../common/platform/log.js';
 import type { SessionRegistry } from './server/sessions.js';
@@ -56,10 +56,14 @@ export function presence(d: PresenceDeps): PresenceHooks {
       scheduler.onHello(s, hello, claimed).catch(guard('hello handling'));
     },
     onMessage(s, msg) {
-      // The config a host runs changes with a job, not only at hello (a replayed result is older than the hello).
-      if (msg.type === 'job.end' && msg.configHash !== undefined && !msg.replayed) {
-        if (s.hello) s.hello.configHash = msg.configHash;
-        hostStates.update(s.name, { configHash: msg.configHash }).catch(guard('host state write'));
+      // What a host runs changes with a job, not only at hello (a replayed result is older than the hello).
+      if (msg.type === 'job.end' && !msg.replayed) {
+        const now = runsAfter(msg, s.hello);
+        if (s.hello) Object.assign(s.hello, now);
+        // Written only when it changed: a fan-out of builds or no-op switches costs no host-fact writes.
+        const known = hostStates.get(s.name);
+        const changed = Object.fromEntries(Object.entries(now).filter(([k, v]) => known?.[k as keyof typeof now] !== v));
+        if (Object.keys(changed).length > 0) hostStates.update(s.name, changed).catch(guard('host state write'));
       }
       scheduler.onMessage(s, msg).catch(guard(`${msg.type} handling`));
     },
@@ -72,4 +76,18 @@ export function presence(d: PresenceDeps): PresenceHooks {
       scheduler.onDisconnect(s.name).catch(guard('disconnect handling'));
     },
   };
+}
+
+/**
+ * What a (live, not replayed) job.end says the host runs now. An agent that
+ * does not report the generation (older versions) leaves it unknown after a
+ * switch or boot rather than showing the generation from before the job.
+ */
+export function runsAfter(end: JobEnd, hello: Hello | null): Partial<Pick<Hello, 'configHash' | 'system' | 'generation'>> {
+  const out: Partial<Pick<Hello, 'configHash' | 'system' | 'generation'>> = {};
+  if (end.configHash !== undefined) out.configHash = end.configHash;
+  if (end.system !== undefined) out.system = end.system;
+  if (end.generation !== undefined) out.generation = end.generation;
+  else if ((end.action === 'switch' || end.action === 'boot') && hello?.generation != null) out.generation = null;
+  return out;
 }

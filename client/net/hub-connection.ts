@@ -13,7 +13,7 @@ import { Client, type ClientChannel } from 'ssh2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { LineDecoder, encodeLine } from '../../common/protocol/codec.js';
-import { parseMessage, type AgentMessage, type Hello, type HubMessage, type Welcome } from '../../common/protocol/messages.js';
+import { forHub, parseMessage, type AgentMessage, type Hello, type HubMessage, type Welcome } from '../../common/protocol/messages.js';
 import { BentoError, asBentoError, isErrorCode } from '../../common/protocol/errors.js';
 import { CONTROL_SUBSYSTEM } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
@@ -151,7 +151,8 @@ export class HubConnection {
   /** Queue a message; false when the connection is gone. */
   send(msg: AgentMessage): boolean {
     if (this.ended || !this.channel) return false;
-    return this.channel.write(encodeLine(msg)) || true;
+    // Before the welcome only hello goes out; after it, say nothing this hub would refuse (forHub).
+    return this.channel.write(encodeLine(forHub(msg, this.welcome))) || true;
   }
 
   private get keepaliveMs(): number {

@@ -76,10 +76,20 @@ export interface ClientInfo {
   remoteAddress: string; carrier: string; endpoint: string; connectedSince: string;
   agentVersion: string; lastHeartbeat: string; system: string | null; generation: number | null;
   configHash: string | null; runningJob: { jobId: string; action: Action; startedAt: string } | null;
+  /** The job waiting behind the running one (a follow-up), if any. Older hubs omit it. */
+  queuedJob?: { jobId: string; action: Action; requestedAt: string } | null;
 }
 
-/** Bento's per-host states (docs/status.md): upstream's seven plus running and offline. */
-export const HOST_STATES = ['new machine', 'up to date', 'rebuild pending', 'sync pending', 'failing', 'rolled back', 'auto updated', 'running', 'offline'] as const;
+/**
+ * Bento's per-host states (docs/status.md): upstream's seven plus running,
+ * offline, never connected (registered, no agent ever came; "new machine"
+ * before) and nothing published (the last job succeeded but the hub has no
+ * version to compare with; "up to date" before). Only ever added to.
+ */
+export const HOST_STATES = [
+  'new machine', 'up to date', 'rebuild pending', 'sync pending', 'failing', 'rolled back', 'auto updated', 'running', 'offline',
+  'never connected', 'nothing published',
+] as const;
 export type HostStateName = (typeof HOST_STATES)[number];
 
 /** One job as `status` shows it. */

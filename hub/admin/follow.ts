@@ -80,8 +80,9 @@ export class JobFollower {
       if (e.seq <= t.last) return;
       if (e.seq > t.last + 1) await this.fill(t, e.jobId, e.host, e.seq);
       t.last = e.seq;
-      // The admin protocol's events (common/protocol/admin.ts): the bus's seq stays inside the hub.
-      this.d.reply({ ev: 'output', host: e.host, jobId: e.jobId, stream: e.stream, data: e.data });
+      // The admin protocol's events (common/protocol/admin.ts): the bus's seq and ts stay inside the hub,
+      // and an agent's note goes out as the stderr line it always was ("bento: ...").
+      this.d.reply({ ev: 'output', host: e.host, jobId: e.jobId, stream: e.stream === 'note' ? 'stderr' : e.stream, data: e.data });
       return;
     }
     this.d.reply(e);
@@ -94,7 +95,7 @@ export class JobFollower {
       for (const l of await this.d.jobs.readOutput(jobId, { afterSeq: t.last })) {
         if (l.seq >= upTo) break;
         t.last = l.seq;
-        this.d.reply({ ev: 'output', host, jobId, stream: l.stream, data: l.data });
+        this.d.reply({ ev: 'output', host, jobId, stream: l.stream === 'note' ? 'stderr' : l.stream, data: l.data });
       }
     } catch (err) {
       this.d.log.warn({ jobId, err: (err as Error).message }, 'cannot read the lines a follower missed');

@@ -30,7 +30,7 @@ export interface AdminDeps {
   sessions: SessionRegistry;
   /** Who holds which host, fleet-wide. */
   holders: Pick<HostHolders, 'holder' | 'all'>;
-  scheduler: Pick<Scheduler, 'activeJob'>;
+  scheduler: Pick<Scheduler, 'activeJob' | 'queuedJob'>;
   router: TriggerRouter;
   jobs: Pick<JobStore, 'openFor' | 'readOutput'>;
   bus: EventBus;
@@ -54,9 +54,16 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
         reply({ ev: 'pong', hubVersion: BENTO_VERSION });
         return;
       case 'list': {
-        // A host held by another hub runs what the shared records say; this hub's scheduler knows its own first.
-        const active = (host: string) => hub.scheduler.activeJob(host) ?? hub.jobs.openFor(host).filter((j) => j.state !== 'queued').pop();
-        reply({ ev: 'list', clients: hub.holders.all().sort((a, b) => a.host.localeCompare(b.host)).map((h) => clientInfo(h, active)) });
+        // Only the held hosts, and each one's jobs: from this hub's scheduler for its own sessions, from the
+        // shared records (per-host index) for hosts another hub holds. `list` is polled (scripts, the bench
+        // during a reconnect storm) and must not build every host's view as `status` does.
+        const { scheduler, jobs } = hub;
+        const clients = hub.holders.all().sort((a, b) => a.host.localeCompare(b.host)).map((h) => {
+          if (h.local) return clientInfo(h, scheduler.activeJob(h.host) ?? null, scheduler.queuedJob(h.host) ?? null);
+          const open = jobs.openFor(h.host);
+          return clientInfo(h, open.filter((j) => j.state !== 'queued').pop() ?? null, open.filter((j) => j.state === 'queued').pop() ?? null);
+        });
+        reply({ ev: 'list', clients });
         return;
       }
       case 'trigger':

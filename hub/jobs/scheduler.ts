@@ -119,6 +119,12 @@ export class Scheduler {
     return id ? this.deps.store.get(id) : undefined;
   }
 
+  /** The job waiting for a host (queued while it was offline, or a follow-up behind its active job). */
+  queuedJob(host: string): JobRecord | undefined {
+    const id = this.pending.get(host);
+    return id ? this.deps.store.get(id) : undefined;
+  }
+
   /** `prebuilt`: switch to this store path instead of rebuilding on the host (hub/jobs/prebuilt.ts). */
   trigger(host: string, action: Action, queue: boolean, prebuilt?: Prebuilt): Promise<TriggerResult> {
     return this.queue.run(host, () => this.triggerNow(host, action, queue, prebuilt));
@@ -209,7 +215,7 @@ export class Scheduler {
   private dispatch(session: AgentLink, rec: JobRecord): void {
     this.active.set(rec.host, rec.id);
     if (this.pending.get(rec.host) === rec.id) this.pending.delete(rec.host);
-    this.background(this.deps.store.save({ ...rec, state: 'dispatched' }), rec.id);
+    this.background(this.deps.store.save({ ...rec, state: 'dispatched', ...runningNow(session) }), rec.id);
     session.send({ type: 'job.start', jobId: rec.id, action: rec.action, ...prebuiltFields(rec) });
   }
 
@@ -293,13 +299,15 @@ export class Scheduler {
       const rec = store.get(msg.jobId) ?? await this.adopter.adopt(host, msg.jobId, msg.action, null);
       if (!rec || rec.host !== host) return;
       // Not waited for: "running" is the agent's word, and it re-says it at every hello.
-      this.background(store.save({ ...rec, state: 'running', startedAt: new Date().toISOString() }), rec.id);
+      // A job the host started itself was not dispatched: what it ran before is what it runs now.
+      const before = rec.systemBefore === undefined ? runningNow(session) : {};
+      this.background(store.save({ ...rec, ...before, state: 'running', startedAt: new Date().toISOString() }), rec.id);
       bus.publish({ kind: 'job', host, event: { ev: 'started', host, jobId: rec.id } });
     } else if (msg.type === 'job.output') {
       const rec = store.get(msg.jobId);
       if (!rec || rec.host !== host) return;
-      const seq = store.appendOutput(rec.id, msg.stream, msg.data);
-      bus.publish({ kind: 'job', host, event: { ev: 'output', host, jobId: rec.id, seq, stream: msg.stream, data: msg.data } });
+      const { seq, ts } = store.appendOutput(rec.id, msg.stream, msg.data);
+      bus.publish({ kind: 'job', host, event: { ev: 'output', host, jobId: rec.id, seq, ts, stream: msg.stream, data: msg.data } });
     } else if (msg.type === 'job.end') {
       await this.onJobEnd(session, msg);
     } else if (msg.type === 'job.guarded') {
@@ -420,7 +428,14 @@ function finalRecord(rec: JobRecord, end: Pick<JobEnd, 'outcome'> & Partial<JobE
   const durationMs = end.durationMs ?? (startedAt ? Date.now() - Date.parse(startedAt) : null);
   return {
     ...rec, state: end.outcome, endedAt, startedAt, durationMs, exitCode: end.exitCode ?? null, reason: end.reason ?? null,
+    ...(end.system !== undefined ? { systemAfter: end.system } : {}),
+    ...(end.generation !== undefined ? { generationAfter: end.generation } : {}),
     ...(end.health ? { health: end.health } : {}),
   };
+}
+
+/** What the host runs now, as its hello says (presence.ts keeps it current with every job.end). */
+function runningNow(session: AgentLink): Pick<JobRecord, 'systemBefore' | 'generationBefore'> {
+  return session.hello ? { systemBefore: session.hello.system, generationBefore: session.hello.generation } : {};
 }
 

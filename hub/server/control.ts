@@ -5,7 +5,7 @@
 // here can reach the hub's event loop.
 import type { ServerChannel } from 'ssh2';
 import { LineDecoder } from '../../common/protocol/codec.js';
-import { parseMessage, type AgentMessage, type Hello, type Welcome } from '../../common/protocol/messages.js';
+import { HUB_CAPABILITIES, parseMessage, type AgentMessage, type Hello, type Welcome } from '../../common/protocol/messages.js';
 import { BentoError, asBentoError } from '../../common/protocol/errors.js';
 import { PROTOCOL_VERSION, BENTO_VERSION } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
@@ -45,7 +45,7 @@ export function attachControl(session: LiveSession, channel: ServerChannel, hook
         throw new BentoError('PROTOCOL_VERSION', `agent speaks protocol ${msg.protocol}; this hub speaks ${PROTOCOL_VERSION}`);
       }
       session.hello = msg;
-      session.send({ type: 'welcome', protocol: PROTOCOL_VERSION, hubVersion: BENTO_VERSION, heartbeatMs: hooks.heartbeatMs(), keepalive: 'ssh', ...hooks.welcomeExtras?.() });
+      session.send({ type: 'welcome', protocol: PROTOCOL_VERSION, hubVersion: BENTO_VERSION, heartbeatMs: hooks.heartbeatMs(), keepalive: 'ssh', capabilities: [...HUB_CAPABILITIES], ...hooks.welcomeExtras?.() });
       hooks.onHello(session, msg);
       return;
     }

@@ -58,9 +58,8 @@ export function statusJob(j: JobRecord): StatusJob {
   };
 }
 
-/** A held host as `bento-hub list` shows it. */
-export function clientInfo(h: Holder, activeJob: (host: string) => JobRecord | undefined): ClientInfo {
-  const job = activeJob(h.host);
+/** A held host as `bento-hub list` shows it: its running job and the one queued behind it, as `status` sees them. */
+export function clientInfo(h: Holder, job: JobRecord | null, queued: JobRecord | null): ClientInfo {
   return {
     name: h.host,
     hub: h.hub,
@@ -74,6 +73,7 @@ export function clientInfo(h: Holder, activeJob: (host: string) => JobRecord | u
     generation: h.generation,
     configHash: h.configHash,
     runningJob: job && !FINAL_STATES.has(job.state) ? { jobId: job.id, action: job.action, startedAt: job.startedAt ?? job.requestedAt } : null,
+    queuedJob: queued ? { jobId: queued.id, action: queued.action, requestedAt: queued.requestedAt } : null,
   };
 }
 
@@ -138,7 +138,7 @@ export function hostViews(src: ReadSources, opts: { only?: ReadonlySet<string>; 
       tags: hosts[name]?.tags ?? [],
       registered: Object.prototype.hasOwnProperty.call(hosts, name),
       live,
-      client: live ? clientInfo(live, () => activeRec ?? undefined) : null,
+      client: live ? clientInfo(live, active ? activeRec : null, hj.queued) : null,
       facts,
       active,
       queued: hj.queued ? statusJob(hj.queued) : null,

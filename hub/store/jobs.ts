@@ -38,6 +38,16 @@ export interface JobRecord {
   /** Several hubs: the hub that wrote this record, and the epoch of its claim on the host (hub/holders). */
   hub?: string;
   epoch?: number;
+  /**
+   * What the host ran when the job was dispatched to it (or, for a job the
+   * host started itself, when the hub heard of it): its hello, kept current
+   * by every job.end. Absent in records written before hubs kept it.
+   */
+  systemBefore?: string | null;
+  generationBefore?: number | null;
+  /** What it ran after the job, from job.end (generation: agents that send it). Absent for the hub's own verdicts. */
+  systemAfter?: string | null;
+  generationAfter?: number | null;
   /** The host's own health check after a switch/test (agent setting healthCommand; job.end health), when it has one. */
   health?: 'passed' | 'failed';
 }
@@ -171,8 +181,8 @@ export class JobStore {
     return this.o.output.resume(id);
   }
 
-  /** One output line of a job; returns its seq (1, 2, 3, ... per job). */
-  appendOutput(id: string, stream: 'stdout' | 'stderr', data: string): number {
+  /** One output line of a job; returns its seq (1, 2, 3, ... per job) and when it was stored. */
+  appendOutput(id: string, stream: OutputLine['stream'], data: string): { seq: number; ts: number } {
     return this.o.output.append(id, stream, data);
   }
 

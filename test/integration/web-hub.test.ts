@@ -160,7 +160,7 @@ test('dashboard: the fleet stream adds and removes a client row as an agent conn
   const added = rows.find((r) => r.id === 'client-web2' && r.html !== null);
   assert.ok(added, `no row for web2 appeared: ${JSON.stringify(rows)}`);
   assert.equal(added.tbody, 'clients-body');
-  assert.match(added.html!, /<td>ssh<\/td>/);
+  assert.match(added.html!, /<td data-label="Carrier">ssh<\/td>/);
   assert.ok(rows.some((r) => r.id === 'client-web2' && r.html === null), 'the row left when the agent disconnected');
   assert.ok(rows.some((r) => r.id === 'host-web2' && r.html && /last seen/.test(r.html)), 'the host row says "last seen"');
 });
@@ -190,7 +190,7 @@ test('hub: a job the agent started itself (local-…) is recorded, shown and cou
   const rep = onDisk.get(replayed)!;
   assert.deepEqual([rep.state, rep.action], ['success', 'boot']);
   const page = await request(`${dash}/hosts/web2`, { headers: auth });
-  assert.match(page.body, new RegExp(`${id}</a></th><td>switch</td><td>host</td>`));
+  assert.match(page.body, new RegExp(`${id}</a></th><td data-label="Action">switch</td><td data-label="Started by">host</td>`));
 
   const m = await metrics();
   assert.equal(m.get('bento_rollbacks_total'), (m0.get('bento_rollbacks_total') ?? 0) + 1);

@@ -11,13 +11,13 @@ import type { JobBusEvent } from '../../hub/events/types.js';
 import { JobFollower } from '../../hub/admin/follow.js';
 import type { OutputLine } from '../../hub/store/types.js';
 
-const out = (jobId: string, seq: number, data: string): JobBusEvent => ({ ev: 'output', host: 'web1', jobId, seq, stream: 'stdout', data });
+const out = (jobId: string, seq: number, data: string): JobBusEvent => ({ ev: 'output', host: 'web1', jobId, seq, ts: seq, stream: 'stdout', data });
 
 test('early events are kept until the answer, gaps are filled from the stored output, repeats dropped', async () => {
   const bus = new LocalEventBus(silentLogger());
   const got: AdminEvent[] = [];
   const ended: string[] = [];
-  const stored: OutputLine[] = [1, 2, 3, 4, 5].map((seq) => ({ seq, stream: 'stdout', data: `line ${seq}` }));
+  const stored: OutputLine[] = [1, 2, 3, 4, 5].map((seq) => ({ seq, ts: seq, stream: 'stdout', data: `line ${seq}` }));
   const f = new JobFollower({
     bus, reply: (e) => got.push(e), log: silentLogger(), ended: (id) => ended.push(id),
     jobs: { readOutput: async (_id, o) => stored.filter((l) => l.seq > (o?.afterSeq ?? 0)) },

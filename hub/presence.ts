@@ -18,7 +18,7 @@ import { logReboot, rebootReport } from './status/reboot-report.js';
 
 export interface PresenceDeps {
   sessions: SessionRegistry;
-  holders: Pick<HostHolders, 'claim' | 'release'>;
+  holders: Pick<HostHolders, 'claim' | 'release' | 'holder'>;
   hostStates: HostStateStore;
   scheduler: Scheduler;
   bus: EventBus;
@@ -72,7 +72,9 @@ export function presence(d: PresenceDeps): PresenceHooks {
       holders.release(s);
       bus.publish({ kind: 'disconnected', host: s.name, carrier: s.origin.carrier });
       log.info({ host: s.name, remote: s.origin.remoteAddress }, 'agent disconnected');
-      hostStates.update(s.name, { lastSeenAt: new Date(s.lastInbound).toISOString() }).catch(guard('host state write'));
+      // A host that went to another hub is that hub's to describe: this session's last bytes are older news.
+      const elsewhere = holders.holder(s.name);
+      if (!elsewhere || elsewhere.local) hostStates.update(s.name, { lastSeenAt: new Date(s.lastInbound).toISOString() }).catch(guard('host state write'));
       scheduler.onDisconnect(s.name).catch(guard('disconnect handling'));
     },
   };

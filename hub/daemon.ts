@@ -12,11 +12,11 @@ import { loadHubConfig, type HubConfig } from './fleet/hub-config.js';
 import { bindListener, listenAddress } from './fleet/host-port.js';
 import { JobStore } from './store/jobs.js';
 import { HostStateStore } from './store/host-state.js';
-import { openFleetState } from './store/open.js';
+import { openHubState } from './store/open.js';
+import { openTopology } from './topology.js';
 import { SessionRegistry } from './server/sessions.js';
 import { AgentServer } from './server/ssh-server.js';
 import { Scheduler } from './jobs/scheduler.js';
-import { LocalEventBus } from './events/bus.js';
 import { AdminServer } from './admin/server.js';
 import { makeAdminHandler } from './admin/handlers.js';
 import { openForwardChannel } from './admin/proxy.js';
@@ -27,7 +27,6 @@ import { startWeb, type RunningWeb } from './web/server.js';
 import { SftpJail } from './sftp/jail.js';
 import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
 import { openHubContent } from './cluster/content-hub.js';
-import { NatsStateBackend } from './cluster/nats-backend.js';
 import { PublishedCache } from './status/published-cache.js';
 import type { ReadSources } from './status/read-model.js';
 import { presence } from './presence.js';
@@ -79,39 +78,43 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
   const hostKey = await readFile(paths.hostKey);
   const closing = new CloseStack();
   try {
-    // Content hubs share (registry, builds, published configurations, uploaded
-    // logs): files, or with hub.json "cluster" the cluster's stores in NATS.
-    // Job state stays on the state backend below until the cluster wiring
-    // opens both on one connection.
-    const contentBackend = config.cluster ? await NatsStateBackend.open(config.cluster, log.child({ component: 'cluster' })) : null;
-    if (contentBackend) closing.push(() => contentBackend.close());
-    const content = await openHubContent({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, backend: contentBackend, log });
+    // State and events: files and in process, or NATS JetStream with hub.json's `cluster` (store/open.ts).
+    const state = await openHubState({ fleetDir: paths.root, cluster: config.cluster ?? null, log });
+    closing.push(() => state.close());
+    // Content hubs share (registry, builds, published configurations, uploaded logs): files, or the cluster's stores.
+    const content = await openHubContent({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, backend: state.cluster, log });
     closing.push(() => content.close());
     const registry = content.registry;
-    const backend = openFleetState(paths.root, log.child({ component: 'state' }));
-    closing.push(() => backend.close());
-    const store = await JobStore.open(backend, { history: config.jobHistory, log: log.child({ component: 'jobs' }) });
+    const sessions = new SessionRegistry(config.heartbeatMs, log.child({ component: 'sessions' }));
+    // Who holds which host, and how triggers reach it (topology.ts).
+    const topology = await openTopology(state, { sessions, cluster: config.cluster, log });
+    closing.push(() => topology.close());
+    const { holders } = topology;
+    const { backend, bus } = state;
+    const store = await JobStore.open(backend, { history: config.jobHistory, log: log.child({ component: 'jobs' }), fence: holders });
     closing.push(() => store.close());
     const hostStates = await HostStateStore.open(backend);
     closing.push(() => hostStates.close());
-    const sessions = new SessionRegistry(config.heartbeatMs, log.child({ component: 'sessions' }));
-    // Job events, connections and changes, for admins following a job, the dashboard and the metrics.
-    const bus = new LocalEventBus(log.child({ component: 'events' }));
-    closing.push(() => bus.close());
-    const scheduler = new Scheduler({ store, sessions, bus, log: log.child({ component: 'scheduler' }) });
+    const scheduler = new Scheduler({ store, sessions, bus, holders, log: log.child({ component: 'scheduler' }) });
     await scheduler.recover();
+    scheduler.startOrphanSweep();
     closing.push(() => scheduler.close());
+    // A host another hub took: its session here was closed (REPLACED); its jobs are that hub's now.
+    holders.onLost((host) => { void scheduler.handOver(host); });
+    const router = topology.router({ scheduler, sessions });
+    closing.push(() => router.close());
     // Staged rollouts (docs/rollouts.md): their own keyed store, driven by job ends on the bus.
     const rolloutStore = await RolloutStore.open(backend);
     closing.push(() => rolloutStore.close());
     const rollouts = new RolloutEngine({
-      store: rolloutStore, jobs: store, scheduler, bus, connected: (host) => sessions.get(host) !== undefined,
+      store: rolloutStore, jobs: store, scheduler: { trigger: (host, action, queue) => router.trigger({ host, action, queue }), cancelQueued: (host, id, why) => scheduler.cancelQueued(host, id, why) },
+      bus, connected: (host) => holders.holder(host) !== null,
       log: log.child({ component: 'rollout' }),
     });
     await rollouts.start();
     closing.push(() => rollouts.close());
     const sources: ReadSources = {
-      registry, sessions, jobs: store, facts: hostStates,
+      registry, holders, jobs: store, facts: hostStates,
       activeJob: (host) => scheduler.activeJob(host),
       published: new PublishedCache(paths.root),
     };
@@ -127,7 +130,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       services: config.services ?? {},
       limits: config.limits,
       hooks: {
-        ...presence({ sessions, hostStates, scheduler, bus, log: sshLog }),
+        ...presence({ sessions, holders, hostStates, scheduler, bus, log: sshLog }),
         onSftp: (s, accept) => jail.serve(s.name, accept()),
         onSubsystem: (s, name, accept) => {
           if (name !== SECRETS_SUBSYSTEM) return false;
@@ -135,6 +138,8 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
           return true;
         },
         heartbeatMs: () => config.heartbeatMs,
+        // A cluster: the live hubs' addresses, so an agent can say which ones its config lacks.
+        welcomeExtras: () => { const hubs = holders.hubUrls(); return hubs.length > 0 ? { hubs } : {}; },
       },
     });
     // Where hosts came from before this start: credit for their sources' reconnect storm (admission.ts).
@@ -149,12 +154,14 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
         return ch;
       },
     });
-    const admin = makeAdminHandler({ registry, sessions, scheduler, bus, sources, builds: content.builds, rollouts, ...(relay ? { relay } : {}), log });
+    const admin = makeAdminHandler({ registry, sessions, holders, scheduler, router, jobs: store, bus, sources, clusterStatus: () => topology.status(), builds: content.builds, rollouts, ...(relay ? { relay } : {}), log });
     const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }));
     await adminServer.listen(config.adminGroup);
     closing.push(() => adminServer.close());
     const sshAddress = await bindListener('listen', listenAddr, () => agentServer.listen(listen.host, listen.port));
     closing.push(async () => {
+      // Tell the other hubs first that this one is going (its heartbeat record goes): they show its hosts offline at once.
+      await topology.close();
       // Stop accepting, then cut the live sessions (their jobs are settled by the agents' next hello).
       const done = agentServer.close();
       for (const s of sessions.all()) s.destroySocket();
@@ -174,7 +181,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     registerAdmissionMetrics(web.metrics.registry, agentServer.admission);
     sessions.startSweep();
     closing.push(() => sessions.stop());
-    log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length }, 'hub serving');
+    log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length, hub: topology.hubName, cluster: state.cluster !== null }, 'hub serving');
 
     return {
       config,

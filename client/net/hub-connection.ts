@@ -24,7 +24,8 @@ export interface HubConnectionOptions {
   stream: Duplex;
   name: string;
   privateKey: Buffer;
-  hubFingerprint: string;
+  /** The hub key fingerprints this agent accepts (any of them). */
+  hubFingerprint: string | readonly string[];
   hello: Omit<Hello, 'type'>;
   timeoutMs: number;
   allowForwardPorts: number[];
@@ -78,7 +79,7 @@ export class HubConnection {
       this.client.on('tcp connection', (info, accept, reject) => serveForward(this.client, opts, info, accept, reject));
       this.client.on('error', (err: Error & { level?: string }) => {
         if (pin.offered !== null) {
-          fail(new BentoError('HOST_KEY_MISMATCH', `hub offered host key ${pin.offered}, but this agent pins ${opts.hubFingerprint}; refusing to talk to it`));
+          fail(new BentoError('HOST_KEY_MISMATCH', `hub offered host key ${pin.offered}, but this agent pins ${[opts.hubFingerprint].flat().join(', ')}; refusing to talk to it`));
         } else if (err.level === 'client-timeout') {
           fail(new BentoError('CONNECT_FAILED', `hub stopped answering SSH keepalives (sent every ${this.keepaliveMs} ms)`));
         } else if (err.level === 'client-authentication') {

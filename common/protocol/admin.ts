@@ -16,6 +16,8 @@ export type AdminRequest =
       wait?: boolean }
   | { op: 'proxy'; host: string; port: number }
   | { op: 'status' }
+  /** `bento-hub cluster status`: the hubs, their agents, the NATS servers and JetStream health. */
+  | { op: 'cluster' }
   /** A staged rollout (docs/rollouts.md). Sizes and durations are the CLI's strings ("3", "25%", "10m"), parsed by the hub. */
   | { op: 'rollout.start'; hosts: string[]; all: boolean; tags: string[]; action: Action; follow: boolean;
       canary?: string; waves?: string[]; maxInFlight?: string; maxFailures?: string; offline?: OfflinePolicy; offlineTimeout?: string;
@@ -35,6 +37,7 @@ export const ADMIN_SCHEMAS: Readonly<Record<AdminRequest['op'], Schema>> = {
   },
   proxy: { host: { t: 'str', max: 63 }, port: { t: 'int', min: 1, max: 65535 } },
   status: {},
+  cluster: {},
   'rollout.start': {
     hosts: { t: 'strs', max: 63, maxItems: 10_000 }, all: { t: 'bool' }, tags: { t: 'strs', max: 63, maxItems: 64 },
     action: { t: 'str', max: 16, oneOf: ACTIONS }, follow: { t: 'bool' },
@@ -67,7 +70,10 @@ export function parseAdminRequest(value: unknown): AdminRequest {
 
 /** One connected agent, as `list` reports it. */
 export interface ClientInfo {
-  name: string; remoteAddress: string; carrier: string; endpoint: string; connectedSince: string;
+  name: string;
+  /** The hub holding the session ("local" on a single hub). */
+  hub?: string;
+  remoteAddress: string; carrier: string; endpoint: string; connectedSince: string;
   agentVersion: string; lastHeartbeat: string; system: string | null; generation: number | null;
   configHash: string | null; runningJob: { jobId: string; action: Action; startedAt: string } | null;
   /** The job waiting behind the running one (a follow-up), if any. Older hubs omit it. */
@@ -107,6 +113,8 @@ export interface HostStatus {
   lastSeenAt: string | null;
   carrier: string | null;
   via: string | null;
+  /** The hub holding its session ("local" on a single hub); null when offline. */
+  hub?: string | null;
   remoteAddress: string | null;
   /** What the hub publishes for it (bento-hub deploy), or null. */
   published: { hash: string; publishedAt: string } | null;
@@ -129,6 +137,30 @@ export interface RebootReport {
   system: string | null; expected: string | null;
 }
 
+/** One hub of a cluster, as `bento-hub cluster status` shows it. */
+export interface ClusterHub { name: string; alive: boolean; self: boolean; startedAt: string; lastBeatAt: string; version: string; agents: number }
+
+/** One replica of a JetStream stream (a bucket or the output stream). */
+export interface ClusterReplica { server: string; leader: boolean; current: boolean; offline: boolean; lagMessages: number; activeMs: number | null }
+
+export interface ClusterStatus {
+  /** The hub that answered. */
+  hub: string;
+  /** false: a single hub (no `cluster` in hub.json); everything below is empty. */
+  clustered: boolean;
+  hubs: ClusterHub[];
+  nats: null | {
+    /** The server this hub is connected to. */
+    connectedTo: { name: string; version: string; cluster: string | null; url: string };
+    /** Client URLs the servers announce (the cluster's members as this hub knows them). */
+    knownServers: string[];
+    /** This hub's NATS connection is up (false: reads come from the local view, writes wait). */
+    connected: boolean;
+    jetstream: { ok: boolean; error: string | null; streams: number; storageBytes: number; memoryBytes: number; apiErrors: number };
+    streams: Array<{ name: string; messages: number; bytes: number; replicas: ClusterReplica[]; leader: string | null; error: string | null }>;
+  };
+}
+
 export type TriggerDisposition = 'dispatched' | 'coalesced' | 'queued';
 
 export type AdminEvent =
@@ -141,6 +173,7 @@ export type AdminEvent =
   | { ev: 'started'; host: string; jobId: string }
   | { ev: 'output'; host: string; jobId: string; stream: 'stdout' | 'stderr'; data: string }
   | { ev: 'end'; host: string; jobId: string; outcome: Outcome; exitCode: number | null; durationMs: number; reason?: string }
+  | ({ ev: 'cluster' } & ClusterStatus)
   /** `rollouts`: the running and halted rollouts (docs/rollouts.md); absent from hubs before rollouts. */
   | { ev: 'status'; generatedAt: string; hosts: HostStatus[]; rollouts?: RolloutSummary[] }
   | { ev: 'rollout'; rollout: RolloutDetail }

@@ -96,6 +96,12 @@ export interface Welcome {
   keepalive?: 'ssh';
   /** What this hub accepts beyond protocol 1's baseline (NOTE_CAPABILITY). Older hubs send none. */
   capabilities?: string[];
+  /**
+   * A hub of a cluster: how agents reach each live hub (docs/cluster.md).
+   * The agent says when its config lists none of some of them; older agents
+   * ignore it. Absent: one hub, or hubs that were not told their address.
+   */
+  hubs?: string[];
 }
 export interface JobStart {
   type: 'job.start'; jobId: string; action: Action;
@@ -141,6 +147,7 @@ export const MESSAGE_SCHEMAS: Readonly<Record<Message['type'], Schema>> = {
   welcome: {
     protocol: { t: 'int', min: 0 }, hubVersion: { t: 'str', max: 64 }, heartbeatMs: { t: 'int', min: 100, max: 3_600_000 },
     keepalive: { t: 'str', max: 8, oneOf: ['ssh'], opt: true }, capabilities: { t: 'strs', max: 64, maxItems: 64, opt: true },
+    hubs: { t: 'strs', max: 512, maxItems: 64, opt: true },
   },
   'job.start': { jobId, action: { t: 'str', max: 16, oneOf: ACTIONS }, storePath, configHash: { t: 'str', max: 128, re: CONFIG_HASH, opt: true } },
   'job.ack': { jobId },

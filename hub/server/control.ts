@@ -5,7 +5,7 @@
 // here can reach the hub's event loop.
 import type { ServerChannel } from 'ssh2';
 import { LineDecoder } from '../../common/protocol/codec.js';
-import { HUB_CAPABILITIES, parseMessage, type AgentMessage, type Hello } from '../../common/protocol/messages.js';
+import { HUB_CAPABILITIES, parseMessage, type AgentMessage, type Hello, type Welcome } from '../../common/protocol/messages.js';
 import { BentoError, asBentoError } from '../../common/protocol/errors.js';
 import { PROTOCOL_VERSION, BENTO_VERSION } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
@@ -17,6 +17,8 @@ export interface ControlHooks {
   /** Any later message, already validated. */
   onMessage(session: LiveSession, msg: AgentMessage): void;
   heartbeatMs(): number;
+  /** What else the welcome says (a cluster: how agents reach the live hubs). */
+  welcomeExtras?(): Pick<Welcome, 'hubs'>;
 }
 
 export function attachControl(session: LiveSession, channel: ServerChannel, hooks: ControlHooks, log: Logger): void {
@@ -43,7 +45,7 @@ export function attachControl(session: LiveSession, channel: ServerChannel, hook
         throw new BentoError('PROTOCOL_VERSION', `agent speaks protocol ${msg.protocol}; this hub speaks ${PROTOCOL_VERSION}`);
       }
       session.hello = msg;
-      session.send({ type: 'welcome', protocol: PROTOCOL_VERSION, hubVersion: BENTO_VERSION, heartbeatMs: hooks.heartbeatMs(), keepalive: 'ssh', capabilities: [...HUB_CAPABILITIES] });
+      session.send({ type: 'welcome', protocol: PROTOCOL_VERSION, hubVersion: BENTO_VERSION, heartbeatMs: hooks.heartbeatMs(), keepalive: 'ssh', capabilities: [...HUB_CAPABILITIES], ...hooks.welcomeExtras?.() });
       hooks.onHello(session, msg);
       return;
     }

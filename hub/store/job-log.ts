@@ -65,6 +65,9 @@ export class FileJobOutput implements JobOutputStore {
     return pick(parseLog(text), opts);
   }
 
+  /** One hub writes a job's log: nothing to catch up with (store/types.ts). */
+  async resume(_jobId: string): Promise<void> { /* one writer */ }
+
   async end(jobId: string): Promise<void> {
     const w = this.writers.get(jobId);
     if (!w) return;

@@ -142,6 +142,9 @@ class MemoryKeyed<T> implements KeyedStore<T> {
 class MemoryOutput implements JobOutputStore {
   constructor(private readonly state: MemoryState) {}
 
+  /** One process: nothing to catch up with. */
+  async resume(_jobId: string): Promise<void> { /* one writer */ }
+
   append(jobId: string, stream: OutputLine['stream'], data: string): { seq: number; ts: number } {
     let lines = this.state.output.get(jobId);
     if (!lines) this.state.output.set(jobId, (lines = []));

@@ -103,6 +103,13 @@ export interface JobOutputStore {
   append(jobId: string, stream: OutputLine['stream'], data: string): { seq: number; ts: number };
   /** The lines stored for a job, in order, starting after `afterSeq` (default 0); [] for an unknown job. */
   read(jobId: string, opts?: { afterSeq?: number; limitBytes?: number }): Promise<OutputLine[]>;
+  /**
+   * Before this hub appends to a job another hub started (its host moved here
+   * mid-job): continue the job's seq where its stored output ends. Without
+   * it, a cluster's first append finds out the hard way (renumbering, logged);
+   * one hub never needs it (file, memory: nothing to do).
+   */
+  resume(jobId: string): Promise<void>;
   /** The job ended: flush what is buffered and release its resources. */
   end(jobId: string): Promise<void>;
   /** Forget a job's output (history pruning). */

@@ -59,6 +59,21 @@ export function jobOutputContract(h: Harness): void {
     assert.deepEqual((await o.read('job-dddddddd')).map((l) => [l.stream, l.data]), tricky.map((d) => ['stdout', d]));
   }));
 
+  t('resume: a store that takes over a running job continues its seq where the stored lines end', () => withOutput(h, async (o, reopen) => {
+    for (let i = 1; i <= 3; i += 1) o.append('job-gggggggg', 'stdout', `before ${i}`);
+    await o.end('job-gggggggg');
+    await o.close();
+    // The job's host moved: another hub (a shared backend) or this hub after a restart writes on.
+    const { o: o2 } = await reopen();
+    await o2.resume('job-gggggggg');
+    assert.equal(o2.append('job-gggggggg', 'stderr', 'after 1').seq, 4);
+    assert.equal(o2.append('job-gggggggg', 'stdout', 'after 2').seq, 5);
+    await o2.end('job-gggggggg');
+    assert.deepEqual((await o2.read('job-gggggggg')).map((l) => `${l.seq} ${l.data}`), ['1 before 1', '2 before 2', '3 before 3', '4 after 1', '5 after 2']);
+    await o2.resume('job-unknown1'); // nothing stored: nothing to do
+    assert.equal(o2.append('job-unknown1', 'stdout', 'x').seq, 1);
+  }));
+
   t('every line keeps the time append() stored it (ms since the epoch) and its stream, the agent\'s notes included, across a reopen', () => withOutput(h, async (o, reopen) => {
     const before = Date.now();
     const a = o.append('job-ffffffff', 'stdout', 'out');

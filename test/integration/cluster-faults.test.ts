@@ -157,7 +157,7 @@ test('kill -9 of the output stream\'s leader mid-job: the job\'s lines are store
     const out = await a.openOutput();
     const job = 'job-killleader';
     let n = 0;
-    const appendSome = (k: number): void => { for (let i = 0; i < k; i++) assert.equal(out.append(job, i % 5 ? 'stdout' : 'stderr', `line ${++n}`), n); };
+    const appendSome = (k: number): void => { for (let i = 0; i < k; i++) assert.equal(out.append(job, i % 5 ? 'stdout' : 'stderr', `line ${++n}`).seq, n); };
     appendSome(300);
     await waitFor('first lines stored', async () => (await out.read(job)).length >= 300 || null, 20_000);
     const leader = await cluster.streamLeader('faults_output');

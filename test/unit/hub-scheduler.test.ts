@@ -9,6 +9,7 @@ import { MemoryBackend, MemoryState } from '../../hub/store/memory-backend.js';
 import { JobStore } from '../../hub/store/jobs.js';
 import { Scheduler } from '../../hub/jobs/scheduler.js';
 import { LocalEventBus } from '../../hub/events/bus.js';
+import { LocalHolders } from '../../hub/holders/local.js';
 import { runsAfter } from '../../hub/presence.js';
 
 function capture(): { log: Logger; lines: string[] } {
@@ -32,7 +33,7 @@ test('a throwing job listener does not turn a recorded result into "cannot recor
   const s = fakeSession('web1');
   const sessions = { get: (n: string) => (n === 'web1' ? s : undefined) };
   const bus = new LocalEventBus(log);
-  const scheduler = new Scheduler({ store, sessions, bus, log });
+  const scheduler = new Scheduler({ store, sessions, bus, holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
   bus.subscribe({ all: true }, (e) => { if (e.kind === 'job' && e.event.ev === 'end') throw new Error('listener bug'); });
   await scheduler.onHello(s, s.hello!);
   const r = await scheduler.trigger('web1', 'switch', false);
@@ -57,7 +58,7 @@ async function restartedHub(records: Array<{ id: string; host: string; state: 'd
   const bus = new LocalEventBus(log);
   const ends: string[] = [];
   bus.subscribe({ all: true }, (e) => { if (e.kind === 'job' && e.event.ev === 'end') ends.push(`${e.event.jobId}:${e.event.outcome}`); });
-  const scheduler = new Scheduler({ store, sessions: { get: (n) => live.get(n) }, bus, log });
+  const scheduler = new Scheduler({ store, sessions: { get: (n) => live.get(n) }, bus, holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
   const connect = async (name: string, h: Partial<Hello> = {}): Promise<FakeSession> => {
     const s = fakeSession(name, h);
     live.set(name, s);
@@ -134,7 +135,7 @@ test('a result that cannot be made durable is not acknowledged until it is (the 
   const state = new MemoryState();
   const store = await JobStore.open(new MemoryBackend(state), { history: 10, log });
   const s = fakeSession('web1');
-  const scheduler = new Scheduler({ store, sessions: { get: (n) => (n === 'web1' ? s : undefined) }, bus: new LocalEventBus(log), log });
+  const scheduler = new Scheduler({ store, sessions: { get: (n) => (n === 'web1' ? s : undefined) }, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
   await scheduler.onHello(s, s.hello!);
   const r = await scheduler.trigger('web1', 'switch', false);
   await store.settled();
@@ -155,7 +156,7 @@ test('a job record keeps what the host ran before it (at dispatch) and after it 
   const { log } = capture();
   const store = await JobStore.open(new MemoryBackend(), { history: 10, log });
   const s = fakeSession('web1', { system: '/nix/store/aaaa-sys-4', generation: 4 });
-  const scheduler = new Scheduler({ store, sessions: { get: (n: string) => (n === 'web1' ? s : undefined) }, bus: new LocalEventBus(log), log });
+  const scheduler = new Scheduler({ store, sessions: { get: (n: string) => (n === 'web1' ? s : undefined) }, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
   await scheduler.onHello(s, s.hello!);
   const r = await scheduler.trigger('web1', 'switch', false);
   assert.deepEqual([store.get(r.jobId)?.systemBefore, store.get(r.jobId)?.generationBefore], ['/nix/store/aaaa-sys-4', 4], 'recorded at dispatch');

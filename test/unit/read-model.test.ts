@@ -14,6 +14,7 @@ import { fleetRows } from '../../hub/web/model.js';
 import { HubMetrics } from '../../hub/metrics/hub-metrics.js';
 import type { ReadSources } from '../../hub/status/read-model.js';
 import type { LiveSession } from '../../hub/server/live-session.js';
+import { LocalHolders } from '../../hub/holders/local.js';
 import type { Published } from '../../hub/status/derive.js';
 
 const T = (min: number): string => new Date(Date.UTC(2025, 0, 1, 12, min)).toISOString();
@@ -46,7 +47,7 @@ test('status, dashboard rows and metrics show the same state for every host', as
   const published = new Map<string, Published>([['web1', { hash: H2, publishedAt: T(10) }]]);
   const sources: ReadSources = {
     registry: { snapshot: { hosts: Object.fromEntries(['web1', 'db1', 'app1', 'run1', 'gone', 'new1'].map((n) => [n, { tags: [], keys: [] }])) } as never, refresh: async () => sources.registry.snapshot },
-    sessions: { get: (n) => live.get(n), all: () => [...live.values()] },
+    holders: new LocalHolders({ get: (n: string) => live.get(n), all: () => [...live.values()] }),
     activeJob: () => undefined,
     jobs, facts,
     published: { get: (h) => published.get(h) ?? null, refresh: async () => undefined },

@@ -148,6 +148,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     // In a cluster, `proxy` reaches hosts other hubs hold, and they reach ours (hub/cluster/proxy-relay.ts).
     const relay = content.startRelay?.({
       holds: (host) => sessions.get(host) !== undefined,
+      holderOf: (host) => holders.holder(host)?.hub ?? null,
       openLocal: async (host, port) => {
         const ch = await openForwardChannel(sessions, host, port);
         if (!ch) throw new BentoError('HOST_OFFLINE', `host "${host}" left this hub`);

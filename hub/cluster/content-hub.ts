@@ -30,7 +30,7 @@ export interface HubContent {
    * hub holds, and reach hosts other hubs hold (started once the sessions
    * exist; stopped by close()).
    */
-  startRelay?(local: Pick<ProxyRelayOptions, 'holds' | 'openLocal'>): ProxyRelay;
+  startRelay?(local: Pick<ProxyRelayOptions, 'holds' | 'openLocal' | 'holderOf'>): ProxyRelay;
   close(): Promise<void>;
 }
 
@@ -73,7 +73,7 @@ export async function openHubContent(o: HubContentOptions): Promise<HubContent> 
     mirror.start();
     closers.push(() => mirror.close());
     const logArchive = await KvLogArchive.open(b, { log: o.log.child({ component: 'logs' }) });
-    const startRelay = (local: Pick<ProxyRelayOptions, 'holds' | 'openLocal'>): ProxyRelay => {
+    const startRelay = (local: Pick<ProxyRelayOptions, 'holds' | 'openLocal' | 'holderOf'>): ProxyRelay => {
       const relay = new ProxyRelay({ nc: b.nc, prefix: b.names.prefix, hubName: b.hubName, log: o.log.child({ component: 'relay' }), ...local });
       relay.start();
       closers.push(() => relay.close());

@@ -30,6 +30,13 @@ export interface ProxyRelayOptions {
   holds(host: string): boolean;
   /** Open the forwarded channel to HOST:PORT on that session; throws FORBIDDEN / FORWARD_FAILED / HOST_OFFLINE. */
   openLocal(host: string, port: number): Promise<LocalChannel>;
+  /**
+   * Which hub holds HOST as this hub sees the cluster's holds (null: none).
+   * With it a host held nowhere is refused at once, and a holder that does
+   * not answer is named; the request still goes to every hub, so a view a
+   * moment behind cannot send it to the wrong one.
+   */
+  holderOf?(host: string): string | null;
   log: Logger;
   /** Bytes in flight per direction. Default 256 KiB. */
   window?: number;
@@ -74,6 +81,8 @@ export class ProxyRelay {
    * the admin's socket. HOST_OFFLINE when no hub holds it.
    */
   async connect(host: string, port: number): Promise<RelayStream> {
+    const holder = this.o.holderOf ? this.o.holderOf(host) : undefined;
+    if (holder === null) throw new BentoError('HOST_OFFLINE', `host "${host}" is not connected to any hub of the cluster`);
     const id = nuid.next();
     const window = this.o.window ?? DEFAULT_WINDOW;
     const base = `${this.o.prefix}.proxy.s.${id}`;
@@ -85,7 +94,9 @@ export class ProxyRelay {
       try {
         answer = await this.o.nc.request(`${this.o.prefix}.proxy.open.${encodeToken(host)}`, encodeJson(req), { timeout: this.o.openTimeoutMs ?? 5000 });
       } catch {
-        throw new BentoError('HOST_OFFLINE', `host "${host}" is not connected to this hub, and no other hub of the cluster answered for it`);
+        throw new BentoError('HOST_OFFLINE', holder
+          ? `host "${host}" is held by hub ${holder}, which did not answer (it may have just lost it, or NATS is unreachable)`
+          : `host "${host}" is not connected to this hub, and no other hub of the cluster answered for it`);
       }
       const reply = parseOpenReply(answer.data);
       if (!reply.ok) throw new BentoError(reply.code, reply.message);

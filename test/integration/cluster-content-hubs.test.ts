@@ -182,5 +182,5 @@ test('proxy at B to a host whose tunnel A holds: real ssh to a real sshd, bulk b
   await a.addHost('off1');
   const off = await run(process.execPath, [HUB_BIN, 'proxy', 'off1', '22', '--dir', b.fleetDir]);
   assert.equal(off.code, 3, off.stderr);
-  assert.match(off.stderr, /no other hub of the cluster answered for it \[HOST_OFFLINE\]/);
+  assert.match(off.stderr, /"off1" is not connected to any hub of the cluster \[HOST_OFFLINE\]/);
 });

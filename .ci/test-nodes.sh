@@ -30,6 +30,9 @@ case "$(uname -m)" in
 esac
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
+# mktemp makes it 0700; tests run the CLI as `nobody` (the admin socket's
+# permission test) with this node binary, so others must be able to run it.
+chmod 755 "$tmp"
 
 # Install node-linux-ARCH@MAJOR into $tmp/MAJOR; prints the binary's path.
 install_node() {

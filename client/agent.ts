@@ -12,6 +12,8 @@ import { openTransport } from './net/transport.js';
 import { DEFAULT_HEARTBEAT_MS, HubConnection } from './net/hub-connection.js';
 import { Backoff } from './net/backoff.js';
 import type { Endpoint } from './net/endpoint.js';
+import { endpointsToTry } from './net/endpoint-order.js';
+import { unlistedHubs } from './net/hub-list.js';
 import { JobManager } from './jobs/manager.js';
 import { currentSystemPath, profileGeneration } from './system.js';
 import { lockStateDir, type StateLock } from './state-lock.js';
@@ -51,6 +53,8 @@ export class Agent {
   private hubHeartbeatMs = DEFAULT_HEARTBEAT_MS;
   /** This agent's hold on config.stateDir (client/state-lock.ts), from lockStateDir() to the end of run(). */
   private stateLock: StateLock | null = null;
+  /** The last hubs a welcome named that the config does not list (said once per change). */
+  private unlisted = '';
 
   constructor(private readonly config: ClientConfig, private readonly log: Logger) {
     this.backoff = new Backoff(config.backoff);
@@ -129,7 +133,8 @@ export class Agent {
     });
     await this.jobs.recover();
     while (!this.stopped) {
-      for (const ep of this.config.endpoints) {
+      // Listed order, or each host's own stable order over equivalent hubs (endpoint-order.ts).
+      for (const ep of await endpointsToTry(this.config.name, this.config.endpoints, this.config.endpointOrder)) {
         if (this.stopped) break;
         const began = Date.now();
         const connected = await this.session(ep, key);
@@ -171,7 +176,7 @@ export class Agent {
         stream,
         name: this.config.name,
         privateKey: key,
-        hubFingerprint: this.config.hubFingerprint,
+        hubFingerprint: this.config.hubFingerprints,
         timeoutMs: this.config.connectTimeoutMs,
         allowForwardPorts: this.config.allowForwardPorts,
         keepaliveMs: this.hubHeartbeatMs,
@@ -183,6 +188,11 @@ export class Agent {
       const welcome = await conn.start();
       log.info({ hubVersion: welcome.hubVersion, heartbeatMs: welcome.heartbeatMs, liveness: conn.liveness }, 'connected to hub');
       this.hubHeartbeatMs = welcome.heartbeatMs;
+      const missing = unlistedHubs(this.config.endpoints, welcome.hubs);
+      if (missing.join(' ') !== this.unlisted) {
+        this.unlisted = missing.join(' ');
+        if (missing.length > 0) log.warn({ hubs: missing }, 'the hub names hubs of its cluster that this agent\'s config does not list; add them to "endpoints" so it can reach them when the listed ones are down');
+      }
       this.welcomeWaiters.splice(0).forEach((w) => w());
       await this.jobs.replay();
       for (const p of this.plugins) await p.onConnected?.(conn, ep);

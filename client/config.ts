@@ -5,6 +5,7 @@ import { BentoError } from '../common/protocol/errors.js';
 import { hostNameProblem, isHostName } from '../common/protocol/names.js';
 import { isFingerprint } from '../common/protocol/fingerprint.js';
 import { parseEndpoint, type Endpoint, type EndpointInput } from './net/endpoint.js';
+import type { EndpointOrder } from './net/endpoint-order.js';
 import { PULL_KEYS, parsePullSettings, type PullSettings } from './pull/settings.js';
 import { ISSUE9_KEYS, parseCacheSettings, parseSecretsDir, parseRebootOnKernelChange, parseRebootCommand, parseRebootMethod, type CacheSettings, type RebootMethod } from './cache/settings.js';
 import { parseLocalPageSettings, type LocalPageSettings } from './web/settings.js';
@@ -15,7 +16,12 @@ import { HEALTH_KEYS, parseHealthSettings, type HealthSettings } from './jobs/he
 export interface ClientConfig {
   name: string;
   endpoints: Endpoint[];
+  /** "listed": try endpoints in the listed order; "spread": a stable per-host order over equivalent hubs (client/net/endpoint-order.ts). */
+  endpointOrder: EndpointOrder;
+  /** The first pinned hub key fingerprint (kept for what pins one key). */
   hubFingerprint: string;
+  /** Every pinned hub key fingerprint: any of them is accepted (several hubs with their own keys). */
+  hubFingerprints: string[];
   identityFile: string;
   stateDir: string;
   /** argv the action is appended to; default ["nixos-rebuild"]. */
@@ -73,7 +79,7 @@ const DEFAULTS = {
 };
 
 const KNOWN = new Set([
-  'name', 'hub', 'endpoints', 'proxy', 'proxyCommand', 'hubFingerprint', 'identityFile', 'stateDir', 'rebuildCommand',
+  'name', 'hub', 'endpoints', 'endpointOrder', 'proxy', 'proxyCommand', 'hubFingerprint', 'hubFingerprints', 'identityFile', 'stateDir', 'rebuildCommand',
   'flake', 'configuration', 'rebuildEnv', 'currentSystem', 'systemProfile', 'allowForwardPorts',
   'connectTimeoutMs', 'backoff', 'rollback', 'rollbackTimeoutMs',
   ...PULL_KEYS,
@@ -88,7 +94,20 @@ export function validateClientConfig(raw: unknown, source = 'config'): ClientCon
   const o = raw as Record<string, unknown>;
   for (const k of Object.keys(o)) if (!KNOWN.has(k)) bad(`unknown setting "${k}"`);
   if (!isHostName(o['name'])) bad(`"name": ${typeof o['name'] === 'string' ? hostNameProblem(o['name']) : 'required, a DNS label like "web1"'}`);
-  if (!isFingerprint(o['hubFingerprint'])) bad(`"hubFingerprint" must be the hub key's "SHA256:..." fingerprint (run \`bento-hub fingerprint\` on the hub)`);
+  const pins: string[] = [];
+  if (o['hubFingerprint'] !== undefined) {
+    if (!isFingerprint(o['hubFingerprint'])) bad(`"hubFingerprint" must be the hub key's "SHA256:..." fingerprint (run \`bento-hub fingerprint\` on the hub)`);
+    pins.push(o['hubFingerprint'] as string);
+  }
+  if (o['hubFingerprints'] !== undefined) {
+    const list = o['hubFingerprints'];
+    if (!Array.isArray(list) || list.length === 0 || list.length > 64) bad('"hubFingerprints" must list 1 to 64 hub key fingerprints ("SHA256:...", one per hub key)');
+    (list as unknown[]).forEach((f, i) => { if (!isFingerprint(f)) bad(`"hubFingerprints"[${i}] must be a hub key's "SHA256:..." fingerprint (run \`bento-hub fingerprint\` on that hub)`); });
+    for (const f of list as string[]) if (!pins.includes(f)) pins.push(f);
+  }
+  if (pins.length === 0) bad('set "hubFingerprint" (or "hubFingerprints", one per hub key): the hub key\'s "SHA256:..." fingerprint (run `bento-hub fingerprint` on the hub)');
+  const endpointOrder = o['endpointOrder'] ?? 'listed';
+  if (endpointOrder !== 'listed' && endpointOrder !== 'spread') bad('"endpointOrder" must be "listed" (try endpoints as listed) or "spread" (equivalent hubs: each host its own stable order)');
 
   const inputs: EndpointInput[] = [];
   if (o['hub'] !== undefined) {
@@ -153,7 +172,9 @@ export function validateClientConfig(raw: unknown, source = 'config'): ClientCon
   return {
     name: o['name'] as string,
     endpoints,
-    hubFingerprint: o['hubFingerprint'] as string,
+    endpointOrder: endpointOrder as EndpointOrder,
+    hubFingerprint: pins[0]!,
+    hubFingerprints: pins,
     identityFile: str('identityFile', DEFAULTS.identityFile),
     stateDir: str('stateDir', DEFAULTS.stateDir),
     rebuildCommand: rebuildCommand as string[],

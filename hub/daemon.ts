@@ -10,16 +10,17 @@ import { serveSecrets } from './secrets/serve.js';
 import { fleetPaths } from './fleet/paths.js';
 import { loadHubConfig, type HubConfig } from './fleet/hub-config.js';
 import { bindListener, listenAddress } from './fleet/host-port.js';
-import { RegistryView } from './fleet/registry.js';
 import { JobStore } from './store/jobs.js';
 import { HostStateStore } from './store/host-state.js';
-import { openFleetState } from './store/open.js';
+import { openHubState } from './store/open.js';
+import { openTopology } from './topology.js';
 import { SessionRegistry } from './server/sessions.js';
 import { AgentServer } from './server/ssh-server.js';
 import { Scheduler } from './jobs/scheduler.js';
-import { LocalEventBus } from './events/bus.js';
 import { AdminServer } from './admin/server.js';
 import { makeAdminHandler } from './admin/handlers.js';
+import { openForwardChannel } from './admin/proxy.js';
+import { BentoError } from '../common/protocol/errors.js';
 import { startWsListener, type WsListener } from './server/ws-listener.js';
 import { registerAdmissionMetrics } from './metrics/admission-metrics.js';
 import { registerLimitsMetrics } from './metrics/limits-metrics.js';
@@ -30,6 +31,7 @@ import { followerPolicy } from './events/follower.js';
 import { startWeb, type RunningWeb } from './web/server.js';
 import { SftpJail } from './sftp/jail.js';
 import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
+import { openHubContent } from './cluster/content-hub.js';
 import { PublishedCache } from './status/published-cache.js';
 import type { ReadSources } from './status/read-model.js';
 import { presence } from './presence.js';
@@ -81,44 +83,57 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
   const hostKey = await readFile(paths.hostKey);
   const closing = new CloseStack();
   try {
-    const registry = new RegistryView(paths.registry);
-    await registry.refresh();
-    const backend = openFleetState(paths.root, log.child({ component: 'state' }));
-    closing.push(() => backend.close());
+    // State and events: files and in process, or NATS JetStream with hub.json's `cluster` (store/open.ts).
+    const state = await openHubState({ fleetDir: paths.root, cluster: config.cluster ?? null, log });
+    closing.push(() => state.close());
+    // Content hubs share (registry, builds, published configurations, uploaded logs): files, or the cluster's stores.
+    const content = await openHubContent({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, backend: state.cluster, log });
+    closing.push(() => content.close());
+    const registry = content.registry;
+    const sessions = new SessionRegistry(config.heartbeatMs, log.child({ component: 'sessions' }));
+    // Who holds which host, and how triggers reach it (topology.ts).
+    const topology = await openTopology(state, { sessions, cluster: config.cluster, log });
+    closing.push(() => topology.close());
+    const { holders } = topology;
+    const { backend, bus } = state;
     // What peers may cost the hub (hub/fleet/limits.ts, docs/security.md "Limits").
     const limits = config.limits ?? DEFAULT_HUB_LIMITS;
-    const store = await JobStore.open(backend, { history: config.jobHistory, limits, log: log.child({ component: 'jobs' }) });
+    const store = await JobStore.open(backend, { history: config.jobHistory, limits, log: log.child({ component: 'jobs' }), fence: holders });
     closing.push(() => store.close());
     const hostStates = await HostStateStore.open(backend);
     closing.push(() => hostStates.close());
-    const sessions = new SessionRegistry(config.heartbeatMs, log.child({ component: 'sessions' }));
-    // Job events, connections and changes, for admins following a job, the dashboard and the metrics.
-    const bus = new LocalEventBus(log.child({ component: 'events' }));
-    closing.push(() => bus.close());
     const schedulerLog = log.child({ component: 'scheduler' });
+    // Jobs recorded on a host's word (ids the hub has no record of): capped per host (jobs/adopt-limits.ts).
     const adoption = new AdoptionLimiter(limits, (id) => { const r = store.get(id); return r !== undefined && !FINAL_STATES.has(r.state); }, schedulerLog);
     closing.push(() => adoption.close());
-    const scheduler = new Scheduler({ store, sessions, bus, log: schedulerLog, adoption });
+    const scheduler = new Scheduler({ store, sessions, bus, holders, log: schedulerLog, adoption });
     await scheduler.recover();
+    scheduler.startOrphanSweep();
     closing.push(() => scheduler.close());
+    // A host another hub took: its session here was closed (REPLACED); its jobs are that hub's now.
+    holders.onLost((host) => { void scheduler.handOver(host); });
+    const router = topology.router({ scheduler, sessions });
+    closing.push(() => router.close());
     // Staged rollouts (docs/rollouts.md): their own keyed store, driven by job ends on the bus.
     const rolloutStore = await RolloutStore.open(backend);
     closing.push(() => rolloutStore.close());
     const rollouts = new RolloutEngine({
-      store: rolloutStore, jobs: store, scheduler, bus, connected: (host) => sessions.get(host) !== undefined,
+      store: rolloutStore, jobs: store, scheduler: { trigger: (host, action, queue) => router.trigger({ host, action, queue }), cancelQueued: (host, id, why) => scheduler.cancelQueued(host, id, why) },
+      bus, connected: (host) => holders.holder(host) !== null,
       log: log.child({ component: 'rollout' }),
     });
     await rollouts.start();
     closing.push(() => rollouts.close());
     const sources: ReadSources = {
-      registry, sessions, jobs: store, facts: hostStates,
+      registry, holders, jobs: store, facts: hostStates,
       activeJob: (host) => scheduler.activeJob(host),
       published: new PublishedCache(paths.root),
     };
 
     const sshLog = log.child({ component: 'ssh' });
     // Each host's SFTP jail: its own published config (read-only) and logs/ (create-only).
-    const jail = new SftpJail({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, log: log.child({ component: 'sftp' }) });
+    const jail = new SftpJail({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, log: log.child({ component: 'sftp' }), ...(content.logArchive ? { logArchive: content.logArchive } : {}) });
+    closing.push(() => jail.close());
     const agentServer = new AgentServer({
       hostKey,
       registry,
@@ -127,7 +142,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       limits,
       sessionLimits: limits,
       hooks: {
-        ...presence({ sessions, hostStates, scheduler, bus, log: sshLog }),
+        ...presence({ sessions, holders, hostStates, scheduler, bus, log: sshLog }),
         onSftp: (s, accept) => jail.serve(s.name, accept()),
         onSubsystem: (s, name, accept) => {
           if (name !== SECRETS_SUBSYSTEM) return false;
@@ -135,12 +150,24 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
           return true;
         },
         heartbeatMs: () => config.heartbeatMs,
+        // A cluster: the live hubs' addresses, so an agent can say which ones its config lacks.
+        welcomeExtras: () => { const hubs = holders.hubUrls(); return hubs.length > 0 ? { hubs } : {}; },
       },
     });
     // Where hosts came from before this start: credit for their sources' reconnect storm (admission.ts).
     agentServer.admission.recall(Object.keys(registry.snapshot.hosts).flatMap((n) => hostStates.get(n) ?? []));
 
-    const admin = makeAdminHandler({ registry, sessions, scheduler, bus, sources, jobs: store, fleetDir: paths.root, rollouts, log });
+    // In a cluster, `proxy` reaches hosts other hubs hold, and they reach ours (hub/cluster/proxy-relay.ts).
+    const relay = content.startRelay?.({
+      holds: (host) => sessions.get(host) !== undefined,
+      holderOf: (host) => holders.holder(host)?.hub ?? null,
+      openLocal: async (host, port) => {
+        const ch = await openForwardChannel(sessions, host, port);
+        if (!ch) throw new BentoError('HOST_OFFLINE', `host "${host}" left this hub`);
+        return ch;
+      },
+    });
+    const admin = makeAdminHandler({ registry, sessions, holders, scheduler, router, jobs: store, bus, sources, clusterStatus: () => topology.status(), builds: content.builds, rollouts, ...(relay ? { relay } : {}), log });
     // One bound for every follower (admin socket, dashboard streams): hub/events/follower.ts.
     const followers = followerPolicy(limits);
     const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }), followers);
@@ -148,6 +175,8 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     closing.push(() => adminServer.close());
     const sshAddress = await bindListener('listen', listenAddr, () => agentServer.listen(listen.host, listen.port));
     closing.push(async () => {
+      // Tell the other hubs first that this one is going (its heartbeat record goes): they show its hosts offline at once.
+      await topology.close();
       // Stop accepting, then cut the live sessions (their jobs are settled by the agents' next hello).
       const done = agentServer.close();
       for (const s of sessions.all()) s.destroySocket();
@@ -168,7 +197,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     registerLimitsMetrics(web.metrics.registry, { inbound: agentServer.inbound, adoption, followers: followers.stats, output: store.outputStats });
     sessions.startSweep();
     closing.push(() => sessions.stop());
-    log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length }, 'hub serving');
+    log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length, hub: topology.hubName, cluster: state.cluster !== null }, 'hub serving');
 
     return {
       config,

@@ -2,14 +2,14 @@
 // becomes the single follow-up run (later ones replace it: coalescing). Every
 // result goes to the outbox before it is sent, and leaves it on the hub's ack.
 import path from 'node:path';
-import type { JobEnd, JobStart, AgentMessage, Outcome } from '../../common/protocol/messages.js';
+import type { JobEnd, JobStart, AgentMessage, Outcome, OutputStream } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
 import { Outbox } from './outbox.js';
 import { runRebuild, type RunResult } from './runner.js';
 import { runPrebuilt, type PrebuiltSpec } from './prebuilt.js';
 import { rebuildArgv, type RebuildSpec } from './argv.js';
 import { checkSystemPin, isPinnedAction, runPinnedRebuild, type MachinePin } from './machine-id.js';
-import { currentSystemPath } from '../system.js';
+import { currentSystemPath, profileGeneration } from '../system.js';
 
 /** What a rebuild produced, before any guard has judged it. */
 export interface RebuildResult { outcome: Outcome; exitCode: number | null; reason?: string }
@@ -25,8 +25,8 @@ export interface JobHooks {
   prepare?(job: JobStart, line: (data: string) => void): Promise<void>;
   /** Runs after the rebuild; returns the final verdict. */
   settle?(job: JobStart, result: RebuildResult, line: (data: string) => void): Promise<RebuildResult>;
-  /** Every output line of the job, the rebuild's and bento's own (the pull keeps the job log with it). */
-  output?(job: JobStart, stream: 'stdout' | 'stderr', data: string): void;
+  /** Every output line of the job, the rebuild's (stdout, stderr) and bento's own (note) (the pull keeps the job log with it). */
+  output?(job: JobStart, stream: OutputStream, data: string): void;
   /** Extra job.end fields from the final verdict (the pull adds configHash); before the result is stored. */
   finalize?(job: JobStart, end: JobEnd): Promise<Partial<JobEnd>>;
   /** After the final result is stored and sent; runs in the background, a throw is only logged. */
@@ -105,7 +105,7 @@ export class JobManager {
     return this.running ? new Promise((r) => this.idleWaiters.push(r)) : Promise.resolve();
   }
 
-  private output(job: JobStart, stream: 'stdout' | 'stderr', data: string): void {
+  private output(job: JobStart, stream: OutputStream, data: string): void {
     this.opts.send({ type: 'job.output', jobId: job.jobId, stream, data });
     for (const h of this.opts.hooks ?? []) h.output?.(job, stream, data);
   }
@@ -121,7 +121,8 @@ export class JobManager {
       send({ type: 'job.started', jobId: job.jobId, action: job.action });
       const argv = rebuildArgv(this.opts.rebuild, job.action);
       log.info({ jobId: job.jobId, ...(job.storePath ? { storePath: job.storePath } : { argv }) }, 'job started');
-      const line = (data: string): void => { this.output(job, 'stderr', `bento: ${data}`); };
+      // Bento's own lines are notes, not the rebuild's stderr (a hub that predates notes gets them on stderr: forHub).
+      const line = (data: string): void => { this.output(job, 'note', `bento: ${data}`); };
       for (const h of this.opts.hooks ?? []) await h.prepare?.(job, line);
       const env = { ...process.env, ...this.opts.rebuildEnv } as Record<string, string>;
       const onLine = (stream: 'stdout' | 'stderr', data: string): void => { this.output(job, stream, data); };
@@ -150,6 +151,7 @@ export class JobManager {
       end = {
         type: 'job.end', jobId: job.jobId, action: job.action, outcome: verdict.outcome, exitCode: verdict.exitCode, startedAt,
         durationMs: Date.now() - t0, ...(verdict.reason ? { reason: verdict.reason } : {}), system: await currentSystemPath(this.opts.currentSystemLink),
+        generation: await profileGeneration(this.opts.prebuilt.systemProfile),
       };
       for (const h of this.opts.hooks ?? []) if (h.finalize) end = { ...end, ...(await h.finalize(job, end)) };
     } catch (err) {

@@ -27,6 +27,8 @@ export interface Endpoint {
   url: string;
   /** wss only: a PEM file of CA certificates to trust instead of the system's. */
   ca: string | null;
+  /** One of the host name's addresses to dial (endpoint-order.ts); the name still goes into TLS and the WebSocket request. */
+  address?: string;
 }
 
 export interface EndpointInput {

@@ -21,7 +21,7 @@ import { Client, type ClientChannel } from 'ssh2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { LineDecoder, encodeLine } from '../../common/protocol/codec.js';
-import { parseMessage, type AgentMessage, type Hello, type HubMessage, type Welcome } from '../../common/protocol/messages.js';
+import { forHub, parseMessage, type AgentMessage, type Hello, type HubMessage, type Welcome } from '../../common/protocol/messages.js';
 import { BentoError, asBentoError, isErrorCode } from '../../common/protocol/errors.js';
 import { CONTROL_SUBSYSTEM } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
@@ -33,7 +33,8 @@ export interface HubConnectionOptions {
   stream: Duplex;
   name: string;
   privateKey: Buffer;
-  hubFingerprint: string;
+  /** The hub key fingerprints this agent accepts (any of them). */
+  hubFingerprint: string | readonly string[];
   hello: Omit<Hello, 'type'>;
   timeoutMs: number;
   allowForwardPorts: number[];
@@ -93,7 +94,7 @@ export class HubConnection {
       this.client.on('tcp connection', (info, accept, reject) => serveForward(this.client, opts, info, accept, reject));
       this.client.on('error', (err: Error & { level?: string }) => {
         if (pin.offered !== null) {
-          fail(new BentoError('HOST_KEY_MISMATCH', `hub offered host key ${pin.offered}, but this agent pins ${opts.hubFingerprint}; refusing to talk to it`));
+          fail(new BentoError('HOST_KEY_MISMATCH', `hub offered host key ${pin.offered}, but this agent pins ${[opts.hubFingerprint].flat().join(', ')}; refusing to talk to it`));
         } else if (err.level === 'client-timeout') {
           fail(new BentoError('CONNECT_FAILED', `hub stopped answering SSH keepalives (sent every ${this.keepaliveMs} ms)`));
         } else if (err.level === 'client-authentication') {
@@ -165,8 +166,10 @@ export class HubConnection {
   /** Queue a message; false when the connection is gone. A job's output line may be skipped (see the top of this file). */
   send(msg: AgentMessage): boolean {
     if (this.ended || !this.out?.open) return false;
-    if (msg.type === 'job.output') this.out.push(encodeLine(msg), msg.jobId, Buffer.byteLength(msg.data));
-    else this.out.push(encodeLine(msg));
+    // Before the welcome only hello goes out; after it, say nothing this hub would refuse (forHub).
+    const line = encodeLine(forHub(msg, this.welcome));
+    if (msg.type === 'job.output') this.out.push(line, msg.jobId, Buffer.byteLength(msg.data));
+    else this.out.push(line);
     return true;
   }
 
@@ -177,10 +180,10 @@ export class HubConnection {
       maxKeptBytes: AGENT_KEPT_BYTES,
       skipped: (jobId, lines, bytes) => {
         this.opts.log.warn({ jobId, lines, bytes }, 'the hub reads this host\'s job output slower than the job prints it: skipped lines');
-        return encodeLine({
-          type: 'job.output', jobId, stream: 'stderr',
+        return encodeLine(forHub({
+          type: 'job.output', jobId, stream: 'note',
           data: `bento: ${lines} lines (${formatBytes(bytes)}) of output skipped here by the agent: the hub reads this host's output slower than the job printed it (hub.json limits.sessionBytesPerSecond)`,
-        });
+        }, this.welcome));
       },
       // The hub has not read for long: end the channel; the agent reconnects and replays its results.
       cut: () => '',

@@ -25,7 +25,7 @@ async function rawStream(ep: Endpoint, opts: OpenOptions): Promise<Duplex> {
   if (ep.proxy?.kind === 'http') return viaHttpConnect(ep.proxy, target, opts.timeoutMs);
   if (ep.proxy) return viaSocks(ep.proxy, target, opts.timeoutMs);
   return new Promise((resolve, reject) => {
-    const sock = net.connect({ host: ep.host, port: ep.port });
+    const sock = net.connect({ host: ep.address ?? ep.host, port: ep.port });
     const timer = setTimeout(() => { sock.destroy(); reject(new BentoError('CONNECT_FAILED', `connect to ${ep.host}:${ep.port} timed out after ${opts.timeoutMs} ms`)); }, opts.timeoutMs);
     sock.once('connect', () => { clearTimeout(timer); sock.off('error', onErr); resolve(sock); });
     const onErr = (err: Error): void => { clearTimeout(timer); reject(new BentoError('CONNECT_FAILED', `connect to ${ep.host}:${ep.port}: ${err.message}`)); };

@@ -63,7 +63,8 @@ export interface FreshOptions {
   endpoints: Endpoint[];
   user: string;
   privateKey: Buffer;
-  fingerprint: string;
+  /** The pinned hub key fingerprints (any of them). */
+  fingerprint: string | readonly string[];
   timeoutMs: number;
   log: Logger;
 }
@@ -100,7 +101,7 @@ async function connectOne(ep: Endpoint, o: FreshOptions): Promise<SftpSession> {
     };
     const timer = setTimeout(() => fail(new BentoError('CONNECT_FAILED', `${ep.label}: no sftp session within ${o.timeoutMs} ms`)), o.timeoutMs);
     client.on('error', (err: Error & { level?: string }) => {
-      if (pin.offered !== null) fail(new BentoError('HOST_KEY_MISMATCH', `${ep.label} offered host key ${pin.offered}, but ${o.fingerprint} is pinned; refusing`));
+      if (pin.offered !== null) fail(new BentoError('HOST_KEY_MISMATCH', `${ep.label} offered host key ${pin.offered}, but ${[o.fingerprint].flat().join(', ')} is pinned; refusing`));
       else if (err.level === 'client-authentication') fail(new BentoError('AUTH_REJECTED', `${ep.label} refused the key of user "${o.user}"`));
       else fail(new BentoError('CONNECT_FAILED', `${ep.label}: ${err.message}`));
     });

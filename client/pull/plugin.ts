@@ -7,13 +7,13 @@
 //   to the outbox and is uploaded into logs/ (now, or at the next chance);
 // - optionally, flake inputs are updated on a schedule (rebuild if the lock changed).
 // With the tunnel down, every one of these uses a connection of its own.
-import { randomBytes } from 'node:crypto';
 import { readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
-import type { Action, JobEnd, JobStart } from '../../common/protocol/messages.js';
+import { newJobIdBody } from '../../common/protocol/names.js';
+import type { Action, JobEnd, JobStart, OutputStream } from '../../common/protocol/messages.js';
 import type { Agent, AgentPlugin } from '../agent.js';
 import type { ClientConfig } from '../config.js';
 import type { JobHooks } from '../jobs/manager.js';
@@ -100,7 +100,7 @@ export class PullPlugin implements AgentPlugin, JobHooks {
     }
   }
 
-  output(job: JobStart, stream: 'stdout' | 'stderr', data: string): void {
+  output(job: JobStart, stream: OutputStream, data: string): void {
     const e = this.logs.get(job.jobId);
     if (!e || e.truncated) return;
     e.bytes += data.length + 1;
@@ -182,7 +182,7 @@ export class PullPlugin implements AgentPlugin, JobHooks {
   }
 
   private runLocal(action: Action, kind: 'pull' | 'autoupdate'): void {
-    const jobId = `${kind}-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`;
+    const jobId = `${kind}-${newJobIdBody()}`;
     this.local.set(jobId, kind);
     this.log.info({ jobId, action, kind }, 'rebuilding on the agent\'s own initiative');
     this.agent.jobs.onJobStart({ type: 'job.start', jobId, action });

@@ -78,7 +78,7 @@ export class ConfigPuller {
         log.warn({ err: (err as Error).message }, 'sftp over the tunnel failed; pulling over a connection of its own');
       }
     }
-    return sftpOverFreshConnection({ endpoints: config.endpoints, user: config.name, privateKey, fingerprint: config.hubFingerprint, timeoutMs: config.connectTimeoutMs, log });
+    return sftpOverFreshConnection({ endpoints: config.endpoints, user: config.name, privateKey, fingerprint: config.hubFingerprints, timeoutMs: config.connectTimeoutMs, log });
   }
 
   /** Compare, fetch if changed, and install (apply) or keep it ready (not apply). */

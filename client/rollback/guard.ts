@@ -290,14 +290,14 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
   /** A progress line for the job's live output when connected; always logged. */
   private say(jobId: string, data: string): void {
     this.o.log.info({ jobId }, data);
-    if (this.conn?.isOpen) this.conn.send({ type: 'job.output', jobId, stream: 'stderr', data: `bento: ${data}` });
+    if (this.conn?.isOpen) this.conn.send({ type: 'job.output', jobId, stream: 'note', data: `bento: ${data}` });
   }
 
   private async report(job: CurrentJob, v: Verdict): Promise<void> {
     const end: JobEnd = {
       type: 'job.end', jobId: job.jobId, action: job.action, outcome: v.outcome, exitCode: v.exitCode, startedAt: job.startedAt,
       durationMs: Math.max(0, Date.now() - Date.parse(job.startedAt)), ...(v.reason ? { reason: v.reason } : {}),
-      system: await currentSystemPath(this.o.currentSystem),
+      system: await currentSystemPath(this.o.currentSystem), generation: await profileGeneration(this.o.systemProfile),
     };
     // Durable first; the next connection replays it if this one is gone.
     await this.o.agent.jobs.outbox.put(end);

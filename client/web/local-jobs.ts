@@ -9,15 +9,16 @@ import { writeJsonAtomic } from '../../common/platform/atomic.js';
 import type { Logger } from '../../common/platform/log.js';
 import { sendText } from '../../common/platform/web.js';
 import { SseStream } from '../../common/platform/web-sse.js';
-import type { JobEnd, JobStart } from '../../common/protocol/messages.js';
+import type { JobEnd, JobStart, OutputStream } from '../../common/protocol/messages.js';
+import type { LogLine } from '../../common/platform/log-view.js';
 import type { JobHooks } from '../jobs/manager.js';
 import { stateHtml, jobsHtml, type LocalJob, type LocalState } from './page.js';
 
 const HISTORY_MAX = 20;
 const OUTPUT_MAX_BYTES = 512 * 1024;
 
-interface Line { stream: 'stdout' | 'stderr'; data: string }
-export interface JobView { job: LocalJob; lines: Line[]; bytes: number; dropped: number }
+/** lines: the tail of the output, numbered 1, 2, 3 per job (seq) and stamped when the agent saw them. */
+export interface JobView { job: LocalJob; lines: LogLine[]; bytes: number; dropped: number }
 interface Stream { sse: SseStream; want: string | null }
 
 export interface LocalJobsOptions {
@@ -58,16 +59,17 @@ export class LocalJobs implements JobHooks {
     this.begin(job);
   }
 
-  output(job: JobStart, stream: 'stdout' | 'stderr', data: string): void {
+  output(job: JobStart, stream: OutputStream, data: string): void {
     const v = this.begin(job);
-    v.lines.push({ stream, data });
+    const line: LogLine = { seq: v.dropped + v.lines.length + 1, ts: Date.now(), stream, data };
+    v.lines.push(line);
     v.bytes += data.length + 8;
     while (v.bytes > OUTPUT_MAX_BYTES && v.lines.length > 1) {
       v.bytes -= v.lines.shift()!.data.length + 8;
       v.dropped++;
     }
     // A page that does not read has lines skipped (with a note) past its stream's bound (common/platform/follower.ts).
-    for (const s of this.streams) if (this.follows(s, job.jobId)) s.sse.send('line', { stream, data }, job.jobId);
+    for (const s of this.streams) if (this.follows(s, job.jobId)) s.sse.send('line', line, job.jobId);
   }
 
   async ended(job: JobStart, end: JobEnd): Promise<void> {
@@ -137,6 +139,11 @@ export class LocalJobs implements JobHooks {
   list(): LocalJob[] {
     const running = this.current ? [this.current.job] : [];
     return [...running, ...this.history.filter((h) => h.jobId !== this.current?.job.jobId)];
+  }
+
+  /** The output of a job if this host still has it (the running or the last job), else null. */
+  view(jobId: string): JobView | null {
+    return this.current?.job.jobId === jobId ? this.current : this.last?.job.jobId === jobId ? this.last : null;
   }
 
   /** The job whose output the page shows: the running one, else the last. */

@@ -9,21 +9,19 @@
 import type http from 'node:http';
 import { unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { nanoid } from 'nanoid';
 import type { Logger } from '../../common/platform/log.js';
 import { HttpError, readForm, send, sendHtml, sendJson, sendStatic, sendText } from '../../common/platform/web.js';
-import { html, type SafeHtml } from '../../common/platform/web-html.js';
 import { MetricsRegistry, JOB_DURATION_BUCKETS, PROMETHEUS_CONTENT_TYPE } from '../../common/platform/prometheus.js';
 import { BENTO_VERSION } from '../../common/protocol/version.js';
-import { isAction, type Action } from '../../common/protocol/messages.js';
-import { isJobId } from '../../common/protocol/names.js';
+import { APPLYING_ACTIONS, isAction, type Action } from '../../common/protocol/messages.js';
+import { isJobId, newJobIdBody } from '../../common/protocol/names.js';
 import type { Agent, AgentPlugin } from '../agent.js';
 import type { HubConnection } from '../net/hub-connection.js';
 import type { Endpoint } from '../net/endpoint.js';
 import type { ClientConfig } from '../config.js';
 import { currentSystemPath, profileGeneration } from '../system.js';
 import { parseLoopbackListen, type LocalPageSettings } from './settings.js';
-import { localPage, LOCAL_CSS, LOCAL_JS, type LocalState } from './page.js';
+import { confirmPage, localJobPage, localPage, LOCAL_CSS, LOCAL_JS, type LocalState, type ShownOutput } from './page.js';
 import { LocalJobs } from './local-jobs.js';
 import { closeServer, listenSocket, listenTcp, localServer, type GuardOptions } from './local-http.js';
 
@@ -87,7 +85,7 @@ export class LocalPage implements AgentPlugin {
 
   /** Start (or queue behind the running job) the job a trigger would run. */
   upgrade(action: Action): { jobId: string; disposition: 'started' | 'queued' } {
-    const jobId = `${LOCAL_JOB_PREFIX}${nanoid(16)}`;
+    const jobId = `${LOCAL_JOB_PREFIX}${newJobIdBody()}`;
     const behind = this.agent.jobs.runningJobId;
     this.jobs.request(jobId, behind);
     this.m.requests.inc();
@@ -119,8 +117,14 @@ export class LocalPage implements AgentPlugin {
     if (sendStatic(res, p, { css: LOCAL_CSS, js: LOCAL_JS })) return;
     if (p === '/' && !post) {
       const v = this.jobs.shown();
-      const text: SafeHtml = html`${(v?.lines ?? []).map((l) => html`<span${l.stream === 'stderr' ? html` class="err"` : ''}>${l.data}\n</span>`)}`;
-      return sendHtml(res, 200, localPage(await this.state(), this.jobs.list(), { job: v?.job ?? null, text }));
+      const output: ShownOutput = { job: v?.job ?? null, lines: v?.lines ?? [], dropped: v?.dropped ?? 0 };
+      return sendHtml(res, 200, localPage(await this.state(), this.jobs.list(), output));
+    }
+    if ((m = /^\/jobs\/([^/]+)$/.exec(p)) && isJobId(m[1]) && !post) {
+      const job = this.jobs.list().find((j) => j.jobId === m![1]);
+      if (!job) return sendText(res, 404, 'no such job (this host keeps its last 20 jobs)');
+      const v = this.jobs.view(job.jobId);
+      return sendHtml(res, 200, localJobPage(this.config.name, job, v ? { job: v.job, lines: v.lines, dropped: v.dropped } : null));
     }
     if (p === '/api/state' && !post) return sendJson(res, 200, { ...(await this.state()), jobs: this.jobs.list() });
     if (p === '/events' && !post) return this.jobs.pageEvents(res);
@@ -129,6 +133,8 @@ export class LocalPage implements AgentPlugin {
       const form = await readForm(req);
       const action = form['action'] ?? 'switch';
       if (!isAction(action)) throw new HttpError(400, `unknown action "${action.slice(0, 20)}"`);
+      // The form without JavaScript: a job that changes this machine is confirmed on a page of its own first.
+      if (p === '/upgrade' && form['confirmed'] !== 'yes' && APPLYING_ACTIONS.includes(action)) return sendHtml(res, 200, confirmPage(this.config.name, action));
       const r = this.upgrade(action);
       if (p === '/upgrade') {
         res.writeHead(303, { Location: '/', 'Content-Length': 0 });

@@ -95,7 +95,8 @@ export const upgradeCommand: CommandSpec = {
           if (e.event === 'end') end = d;
           continue;
         }
-        if (e.event === 'line') (d['stream'] === 'stderr' ? process.stderr : process.stdout).write(`${String(d['data'])}\n`);
+        // stderr and the agent's notes ("bento: ...") go to stderr, as before notes had a stream of their own.
+        if (e.event === 'line') (d['stream'] === 'stdout' ? process.stdout : process.stderr).write(`${String(d['data'])}\n`);
         else if (e.event === 'note') say(String(d['text']));
         else if (e.event === 'queued') say('waiting for the running job to finish…');
         else if (e.event === 'end') end = d;

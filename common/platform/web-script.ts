@@ -1,6 +1,8 @@
 // The browser-side script both pages share, as plain ES2017 text served from
 // the page's own origin (the CSP allows no inline script). No framework and
 // no build step: what is here is what the browser runs.
+import { ERROR_LINE_SOURCE } from './log-view.js';
+
 export const SHARED_SCRIPT = String.raw`
 'use strict';
 var bento = (function () {
@@ -15,7 +17,7 @@ var bento = (function () {
     return future ? 'in ' + txt : txt + ' ago';
   }
   function relTimes(root) {
-    var els = (root || document).querySelectorAll('time[datetime]');
+    var els = (root || document).querySelectorAll('time[datetime]:not(.t)');
     for (var i = 0; i < els.length; i++) {
       var r = ago(els[i].getAttribute('datetime'));
       if (r) els[i].textContent = r;
@@ -29,15 +31,132 @@ var bento = (function () {
     if (el) el.textContent = text;
   }
 
-  function appendLine(pre, stream, data, cls) {
-    var nearBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
-    var span = document.createElement('span');
-    if (cls) span.className = cls;
-    else if (stream === 'stderr') span.className = 'err';
-    span.textContent = data + '\n';
-    pre.appendChild(span);
-    if (nearBottom) pre.scrollTop = pre.scrollHeight;
+  // ---- job logs (common/platform/log-view.ts renders the same rows on the server)
+  var ERROR_LINE = new RegExp(${JSON.stringify(ERROR_LINE_SOURCE)}, 'i');
+  var STREAM_CLASS = { stdout: 'o-out', stderr: 'o-err', note: 'o-note' };
+  function pad2(n) { return (n < 10 ? '0' : '') + n; }
+  function clock(ts) { var d = new Date(ts); return pad2(d.getHours()) + ':' + pad2(d.getMinutes()) + ':' + pad2(d.getSeconds()); }
+  function localTimes(root) {
+    var els = root.querySelectorAll('time.t[datetime]');
+    for (var i = 0; i < els.length; i++) {
+      var t = Date.parse(els[i].getAttribute('datetime'));
+      if (!isNaN(t)) { els[i].textContent = clock(t); els[i].title = new Date(t).toString(); }
+    }
   }
+  function logOf(el) { return el.classList.contains('log') ? el : el.querySelector('.log'); }
+  function viewOf(el) { return el.closest ? el.closest('.logview') : null; }
+  function markFirstError(log, row) {
+    if (log.querySelector('.first-error')) return;
+    row.classList.add('first-error');
+    var view = viewOf(log);
+    var link = view && view.querySelector('.first-error-link');
+    if (!link) return;
+    link.href = '#' + row.id;
+    link.querySelector('.first-error-n').textContent = row.getAttribute('data-seq');
+    link.hidden = false;
+  }
+  function following(log) {
+    var view = viewOf(log);
+    var box = view && view.querySelector('input.follow');
+    return box ? box.checked : log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  }
+  // One line {seq, ts, stream, data}; a page note (no seq) when cls is "page-note".
+  function appendLine(el, d, cls) {
+    var log = logOf(el);
+    var follow = following(log);
+    var row = document.createElement('div');
+    var isErr = !cls && d.stream !== 'note' && ERROR_LINE.test(d.data);
+    row.className = 'ln ' + (cls || STREAM_CLASS[d.stream] || 'o-out') + (isErr ? ' error' : '');
+    var num = document.createElement(d.seq ? 'a' : 'span');
+    num.className = 'num';
+    if (d.seq) {
+      row.id = 'L' + d.seq;
+      row.setAttribute('data-seq', d.seq);
+      num.href = '#L' + d.seq;
+      num.textContent = d.seq;
+      num.setAttribute('aria-label', 'line ' + d.seq);
+    }
+    var t = document.createElement(d.ts ? 'time' : 'span');
+    t.className = 't';
+    if (d.ts) { t.setAttribute('datetime', new Date(d.ts).toISOString()); t.textContent = clock(d.ts); t.title = new Date(d.ts).toString(); }
+    var x = document.createElement('span');
+    x.className = 'x';
+    x.textContent = d.data;
+    row.appendChild(num); row.appendChild(t); row.appendChild(x);
+    log.appendChild(row);
+    if (isErr) markFirstError(log, row);
+    if (follow) log.scrollTop = log.scrollHeight;
+  }
+  function resetLog(el) {
+    var log = logOf(el);
+    log.textContent = '';
+    var view = viewOf(log);
+    var link = view && view.querySelector('.first-error-link');
+    if (link) { link.hidden = true; link.removeAttribute('href'); }
+  }
+  function logText(log) {
+    var xs = log.querySelectorAll('.ln:not(.page-note) .x'), out = [];
+    for (var i = 0; i < xs.length; i++) out.push(xs[i].textContent);
+    return out.join('\n') + (out.length ? '\n' : '');
+  }
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) return navigator.clipboard.writeText(text);
+    return new Promise(function (resolve, reject) {
+      var ta = document.createElement('textarea');
+      ta.value = text;
+      ta.setAttribute('readonly', '');
+      ta.style.position = 'fixed'; ta.style.opacity = '0';
+      document.body.appendChild(ta);
+      ta.select();
+      var ok = false;
+      try { ok = document.execCommand('copy'); } catch (e) { ok = false; }
+      ta.remove();
+      if (ok) resolve(); else reject(new Error('the browser refused to copy'));
+    });
+  }
+  // Follow (keep the newest line in view; scrolling up pauses it) and Copy.
+  function initLog(view) {
+    if (!view || view.getAttribute('data-ready')) return;
+    view.setAttribute('data-ready', 'yes');
+    var log = view.querySelector('.log');
+    var hidden = view.querySelectorAll('.js-only');
+    for (var i = 0; i < hidden.length; i++) hidden[i].hidden = false;
+    localTimes(log);
+    var box = view.querySelector('input.follow');
+    if (box) {
+      log.scrollTop = log.scrollHeight;
+      box.addEventListener('change', function () { if (box.checked) log.scrollTop = log.scrollHeight; });
+      // Only a scroll moves scrollTop (new lines do not): scrolled away from the end pauses, back to it resumes.
+      log.addEventListener('scroll', function () {
+        box.checked = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+      }, { passive: true });
+    }
+    var btn = view.querySelector('button.copy');
+    var status = view.querySelector('.copy-status');
+    if (btn) btn.addEventListener('click', function () {
+      var text = logText(log);
+      var n = log.querySelectorAll('.ln:not(.page-note)').length;
+      copyText(text).then(function () { status.textContent = 'Copied ' + n + ' lines.'; },
+        function (err) { status.textContent = 'Not copied: ' + (err && err.message ? err.message : err); });
+    });
+  }
+  // The same view as log-view.ts renders, for output that starts streaming into a page (a trigger's panel).
+  function newLogView(label) {
+    var view = document.createElement('div');
+    view.className = 'logview';
+    view.innerHTML = '<div class="log-tools"><a class="first-error-link" hidden>First error: line <span class="first-error-n"></span></a>'
+      + ' <span class="legend muted"><span class="k-e">stderr</span> <span class="k-n">bento</span> <span class="k-error">error</span></span>'
+      + ' <label class="js-only" hidden><input type="checkbox" class="follow" checked> Follow</label>'
+      + ' <button type="button" class="copy js-only" hidden>Copy</button> <span class="copy-status muted" role="status" aria-live="polite"></span></div>'
+      + '<div class="log" role="log" tabindex="0"></div>';
+    view.querySelector('.log').setAttribute('aria-label', label);
+    initLog(view);
+    return view;
+  }
+  document.addEventListener('DOMContentLoaded', function () {
+    var views = document.querySelectorAll('.logview');
+    for (var i = 0; i < views.length; i++) initLog(views[i]);
+  });
 
   function fmtDuration(ms) {
     if (ms == null) return '';
@@ -47,13 +166,13 @@ var bento = (function () {
     return Math.floor(s / 60) + ' min ' + Math.round(s % 60) + ' s';
   }
 
-  // Follow one job's output stream: "line", "note", "started", "end" events.
-  function follow(url, pre, onEvent) {
+  // Follow one job's output stream into a log view: "line", "note", "started", "end" events.
+  function follow(url, el, onEvent) {
     var es = new EventSource(url);
     var done = false;
-    es.addEventListener('reset', function () { pre.textContent = ''; });
-    es.addEventListener('line', function (m) { var d = JSON.parse(m.data); appendLine(pre, d.stream, d.data); });
-    es.addEventListener('note', function (m) { var d = JSON.parse(m.data); appendLine(pre, 'stderr', d.text, 'note'); });
+    es.addEventListener('reset', function () { resetLog(el); });
+    es.addEventListener('line', function (m) { appendLine(el, JSON.parse(m.data)); });
+    es.addEventListener('note', function (m) { var d = JSON.parse(m.data); appendLine(el, { stream: 'note', data: d.text }, 'page-note'); });
     es.addEventListener('started', function (m) { if (onEvent) onEvent('started', JSON.parse(m.data)); });
     es.addEventListener('end', function (m) { done = true; es.close(); if (onEvent) onEvent('end', JSON.parse(m.data)); });
     es.addEventListener('gone', function (m) { done = true; es.close(); if (onEvent) onEvent('gone', JSON.parse(m.data)); });
@@ -92,14 +211,18 @@ var bento = (function () {
     if (d.html === null) { if (old) old.remove(); return; }
     var n = fromHtml(d.html);
     if (!n) return;
-    if (old) { swap(old, n); }
+    // Same place: swap in place. A new sort key (the host's state changed): take it out and insert it where it now belongs.
+    if (old && old.getAttribute('data-key') === d.key) { swap(old, n); }
     else {
+      if (old) { var focus = old.contains(document.activeElement) ? document.activeElement.id : null; swap(old, n); n.remove(); if (focus) n.setAttribute('data-refocus', focus); }
       var rows = tbody.children, before = null;
       for (var i = 0; i < rows.length; i++) {
         var k = rows[i].getAttribute('data-key');
         if (k !== null && k > d.key) { before = rows[i]; break; }
       }
       tbody.insertBefore(n, before);
+      var again = n.getAttribute('data-refocus');
+      if (again) { n.removeAttribute('data-refocus'); var f = document.getElementById(again); if (f) f.focus(); }
     }
     relTimes(n);
   }
@@ -107,11 +230,45 @@ var bento = (function () {
     var es = new EventSource(url);
     es.onopen = function () { setLive('Live'); };
     es.onerror = function () { setLive('Reconnecting…'); };
-    es.addEventListener('replace', function (m) { applyReplace(JSON.parse(m.data)); if (onAny) onAny(); });
-    es.addEventListener('row', function (m) { applyRow(JSON.parse(m.data)); if (onAny) onAny(); });
+    es.addEventListener('replace', function (m) { var d = JSON.parse(m.data); applyReplace(d); if (onAny) onAny('replace', d); });
+    es.addEventListener('row', function (m) { var d = JSON.parse(m.data); applyRow(d); if (onAny) onAny('row', d); });
     return es;
   }
 
-  return { relTimes: relTimes, appendLine: appendLine, follow: follow, live: live, setLive: setLive, fmtDuration: fmtDuration };
+  // A modal question before something that changes a machine (a switch from the web).
+  // Resolves true only on the OK button; Escape, Cancel or a click outside say no.
+  function confirmDialog(o) {
+    return new Promise(function (resolve) {
+      var d = document.createElement('dialog');
+      d.className = 'confirm';
+      d.setAttribute('aria-labelledby', 'confirm-title');
+      var h = document.createElement('h2'); h.id = 'confirm-title'; h.textContent = o.title;
+      var p = document.createElement('p'); p.textContent = o.text;
+      var row = document.createElement('p'); row.className = 'buttons';
+      var ok = document.createElement('button'); ok.type = 'button'; ok.className = 'primary'; ok.textContent = o.ok || 'OK';
+      var no = document.createElement('button'); no.type = 'button'; no.textContent = o.cancel || 'Cancel';
+      row.appendChild(ok); row.appendChild(no);
+      d.appendChild(h); d.appendChild(p); d.appendChild(row);
+      var answered = false;
+      var back = document.activeElement;
+      function answer(yes) {
+        if (answered) return;
+        answered = true;
+        d.close();
+        d.remove();
+        if (back && back.focus && document.contains(back)) back.focus();
+        resolve(yes);
+      }
+      ok.addEventListener('click', function () { answer(true); });
+      no.addEventListener('click', function () { answer(false); });
+      d.addEventListener('cancel', function (e) { e.preventDefault(); answer(false); });
+      d.addEventListener('click', function (e) { if (e.target === d) answer(false); });
+      document.body.appendChild(d);
+      d.showModal();
+      no.focus();
+    });
+  }
+
+  return { confirmDialog: confirmDialog, relTimes: relTimes, appendLine: appendLine, resetLog: resetLog, initLog: initLog, newLogView: newLogView, follow: follow, live: live, setLive: setLive, fmtDuration: fmtDuration };
 })();
 `;

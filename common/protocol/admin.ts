@@ -19,6 +19,8 @@ export type AdminRequest =
   | { op: 'status' }
   /** One job: its record and stored output; with follow, then its live lines (joined by seq) until it ends. */
   | { op: 'job'; jobId: string; follow: boolean }
+  /** `bento-hub cluster status`: the hubs, their agents, the NATS servers and JetStream health. */
+  | { op: 'cluster' }
   /** A staged rollout (docs/rollouts.md). Sizes and durations are the CLI's strings ("3", "25%", "10m"), parsed by the hub. */
   | { op: 'rollout.start'; hosts: string[]; all: boolean; tags: string[]; action: Action; follow: boolean;
       canary?: string; waves?: string[]; maxInFlight?: string; maxFailures?: string; offline?: OfflinePolicy; offlineTimeout?: string;
@@ -39,6 +41,7 @@ export const ADMIN_SCHEMAS: Readonly<Record<AdminRequest['op'], Schema>> = {
   proxy: { host: { t: 'str', max: 63 }, port: { t: 'int', min: 1, max: 65535 } },
   status: {},
   job: { jobId: { t: 'str', max: 64, re: JOB_ID_RE }, follow: { t: 'bool' } },
+  cluster: {},
   'rollout.start': {
     hosts: { t: 'strs', max: 63, maxItems: 10_000 }, all: { t: 'bool' }, tags: { t: 'strs', max: 63, maxItems: 64 },
     action: { t: 'str', max: 16, oneOf: ACTIONS }, follow: { t: 'bool' },
@@ -71,9 +74,14 @@ export function parseAdminRequest(value: unknown): AdminRequest {
 
 /** One connected agent, as `list` reports it. */
 export interface ClientInfo {
-  name: string; remoteAddress: string; carrier: string; endpoint: string; connectedSince: string;
+  name: string;
+  /** The hub holding the session ("local" on a single hub). */
+  hub?: string;
+  remoteAddress: string; carrier: string; endpoint: string; connectedSince: string;
   agentVersion: string; lastHeartbeat: string; system: string | null; generation: number | null;
   configHash: string | null; runningJob: { jobId: string; action: Action; startedAt: string } | null;
+  /** The job waiting behind the running one (a follow-up), if any. Older hubs omit it. */
+  queuedJob?: { jobId: string; action: Action; requestedAt: string } | null;
 }
 
 /** One job as `bento-hub job ID` shows it. */
@@ -83,8 +91,16 @@ export interface JobInfo extends StatusJob {
   output?: { lines: number; bytes: number; trimmedLines: number; trimmedBytes: number; dropped: boolean };
 }
 
-/** Bento's per-host states (docs/status.md): upstream's seven plus running and offline. */
-export const HOST_STATES = ['new machine', 'up to date', 'rebuild pending', 'sync pending', 'failing', 'rolled back', 'auto updated', 'running', 'offline'] as const;
+/**
+ * Bento's per-host states (docs/status.md): upstream's seven plus running,
+ * offline, never connected (registered, no agent ever came; "new machine"
+ * before) and nothing published (the last job succeeded but the hub has no
+ * version to compare with; "up to date" before). Only ever added to.
+ */
+export const HOST_STATES = [
+  'new machine', 'up to date', 'rebuild pending', 'sync pending', 'failing', 'rolled back', 'auto updated', 'running', 'offline',
+  'never connected', 'nothing published',
+] as const;
 export type HostStateName = (typeof HOST_STATES)[number];
 
 /** One job as `status` shows it. */
@@ -108,6 +124,8 @@ export interface HostStatus {
   lastSeenAt: string | null;
   carrier: string | null;
   via: string | null;
+  /** The hub holding its session ("local" on a single hub); null when offline. */
+  hub?: string | null;
   remoteAddress: string | null;
   /** What the hub publishes for it (bento-hub deploy), or null. */
   published: { hash: string; publishedAt: string } | null;
@@ -128,6 +146,30 @@ export interface RebootReport {
   jobId: string; requestedAt: string; method: 'reboot' | 'kexec'; reportedAt: string;
   /** What booted (hello.system) and what the reboot meant to boot. */
   system: string | null; expected: string | null;
+}
+
+/** One hub of a cluster, as `bento-hub cluster status` shows it. */
+export interface ClusterHub { name: string; alive: boolean; self: boolean; startedAt: string; lastBeatAt: string; version: string; agents: number }
+
+/** One replica of a JetStream stream (a bucket or the output stream). */
+export interface ClusterReplica { server: string; leader: boolean; current: boolean; offline: boolean; lagMessages: number; activeMs: number | null }
+
+export interface ClusterStatus {
+  /** The hub that answered. */
+  hub: string;
+  /** false: a single hub (no `cluster` in hub.json); everything below is empty. */
+  clustered: boolean;
+  hubs: ClusterHub[];
+  nats: null | {
+    /** The server this hub is connected to. */
+    connectedTo: { name: string; version: string; cluster: string | null; url: string };
+    /** Client URLs the servers announce (the cluster's members as this hub knows them). */
+    knownServers: string[];
+    /** This hub's NATS connection is up (false: reads come from the local view, writes wait). */
+    connected: boolean;
+    jetstream: { ok: boolean; error: string | null; streams: number; storageBytes: number; memoryBytes: number; apiErrors: number };
+    streams: Array<{ name: string; messages: number; bytes: number; replicas: ClusterReplica[]; leader: string | null; error: string | null }>;
+  };
 }
 
 export type TriggerDisposition = 'dispatched' | 'coalesced' | 'queued';
@@ -151,6 +193,7 @@ export type AdminEvent =
   /** `bento-hub job ID`: the job's record. */
   | { ev: 'job'; job: JobInfo }
   | { ev: 'end'; host: string; jobId: string; outcome: Outcome; exitCode: number | null; durationMs: number; reason?: string }
+  | ({ ev: 'cluster' } & ClusterStatus)
   /** `rollouts`: the running and halted rollouts (docs/rollouts.md); absent from hubs before rollouts. */
   | { ev: 'status'; generatedAt: string; hosts: HostStatus[]; rollouts?: RolloutSummary[] }
   | { ev: 'rollout'; rollout: RolloutDetail }

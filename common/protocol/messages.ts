@@ -7,6 +7,8 @@ import { JOB_ID_RE as JOB_ID } from './names.js';
 
 export const ACTIONS = ['switch', 'boot', 'test', 'build', 'dry-activate'] as const;
 export type Action = (typeof ACTIONS)[number];
+/** Actions that change what a machine runs or boots: the web pages ask before they start one. */
+export const APPLYING_ACTIONS: readonly Action[] = ['switch', 'boot', 'test'];
 export const OUTCOMES = ['success', 'failure', 'interrupted', 'rolled-back'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
@@ -43,12 +45,30 @@ export interface Hello {
 }
 export interface Heartbeat { type: 'heartbeat'; seq: number }
 export interface JobStarted { type: 'job.started'; jobId: string; action: Action }
-export interface JobOutput { type: 'job.output'; jobId: string; stream: 'stdout' | 'stderr'; data: string }
+/**
+ * Where an output line came from: the rebuild's stdout or stderr, or the
+ * agent's own words about the job ("note": the rollback guard, the config
+ * pull, post-switch, ...). nixos-rebuild prints its progress on stderr, so
+ * stderr is not "errors"; notes are kept apart so Bento's own lines never
+ * pass for the rebuild's, nor the rebuild's for Bento's. An agent sends
+ * "note" only to a hub whose welcome lists NOTE_CAPABILITY (older hubs refuse
+ * it as malformed); to others it sends the same text on stderr.
+ */
+export const OUTPUT_STREAMS = ['stdout', 'stderr', 'note'] as const;
+export type OutputStream = (typeof OUTPUT_STREAMS)[number];
+/** The welcome capability of hubs that accept job.output stream "note". */
+export const NOTE_CAPABILITY = 'output-notes';
+/** What the hub announces in its welcome (capabilities). */
+export const HUB_CAPABILITIES: readonly string[] = [NOTE_CAPABILITY];
+
+export interface JobOutput { type: 'job.output'; jobId: string; stream: OutputStream; data: string }
 export interface JobEnd {
   type: 'job.end'; jobId: string; action: Action; outcome: Outcome; exitCode: number | null;
   startedAt: string; durationMs: number; reason?: string; system?: string | null; replayed?: boolean;
   /** switch/test/boot: the published config hash the system now runs (as hello.configHash), null if unknown. */
   configHash?: string | null;
+  /** The system profile's generation after the job (as hello.generation), null if unknown. Older agents omit it. */
+  generation?: number | null;
   /**
    * switch/test on a host whose agent has a health check (healthCommand): its
    * verdict. Absent when the host has none or it did not run (the switch
@@ -74,6 +94,14 @@ export interface Welcome {
    * an echo each (docs/performance.md). Absent: send heartbeats.
    */
   keepalive?: 'ssh';
+  /** What this hub accepts beyond protocol 1's baseline (NOTE_CAPABILITY). Older hubs send none. */
+  capabilities?: string[];
+  /**
+   * A hub of a cluster: how agents reach each live hub (docs/cluster.md).
+   * The agent says when its config lists none of some of them; older agents
+   * ignore it. Absent: one hub, or hubs that were not told their address.
+   */
+  hubs?: string[];
 }
 export interface JobStart {
   type: 'job.start'; jobId: string; action: Action;
@@ -106,18 +134,20 @@ export const MESSAGE_SCHEMAS: Readonly<Record<Message['type'], Schema>> = {
   },
   heartbeat: { seq: { t: 'int', min: 0 } },
   'job.started': { jobId, action: { t: 'str', max: 16, oneOf: ACTIONS } },
-  'job.output': { jobId, stream: { t: 'str', max: 6, oneOf: ['stdout', 'stderr'] }, data: { t: 'str', max: 32 * 1024 } },
+  'job.output': { jobId, stream: { t: 'str', max: 6, oneOf: OUTPUT_STREAMS }, data: { t: 'str', max: 32 * 1024 } },
   'job.end': {
     jobId, action: { t: 'str', max: 16, oneOf: ACTIONS }, outcome: { t: 'str', max: 16, oneOf: OUTCOMES },
     exitCode: { t: 'int', nullable: true }, startedAt: { t: 'str', max: 40 }, durationMs: { t: 'int', min: 0 },
     reason: { t: 'str', max: MAX_REASON, opt: true }, system: { t: 'str', max: 1024, opt: true, nullable: true },
     replayed: { t: 'bool', opt: true }, configHash: { t: 'str', max: 128, opt: true, nullable: true },
+    generation: { t: 'int', min: 0, opt: true, nullable: true },
     health: { t: 'str', max: 8, oneOf: ['passed', 'failed'], opt: true },
   },
   'job.guarded': { jobId, withinMs: { t: 'int', min: 0, max: 86_400_000 } },
   welcome: {
     protocol: { t: 'int', min: 0 }, hubVersion: { t: 'str', max: 64 }, heartbeatMs: { t: 'int', min: 100, max: 3_600_000 },
-    keepalive: { t: 'str', max: 8, oneOf: ['ssh'], opt: true },
+    keepalive: { t: 'str', max: 8, oneOf: ['ssh'], opt: true }, capabilities: { t: 'strs', max: 64, maxItems: 64, opt: true },
+    hubs: { t: 'strs', max: 512, maxItems: 64, opt: true },
   },
   'job.start': { jobId, action: { t: 'str', max: 16, oneOf: ACTIONS }, storePath, configHash: { t: 'str', max: 128, re: CONFIG_HASH, opt: true } },
   'job.ack': { jobId },
@@ -165,4 +195,14 @@ export function fitJobEnd(end: JobEnd): JobEnd {
   if (end.reason === undefined || end.reason.length <= MAX_REASON) return end;
   const keep = MAX_REASON - 64; // the note below is always shorter than 64 characters
   return { ...end, reason: `${end.reason.slice(0, keep)} [... ${end.reason.length - keep} more characters cut]` };
+}
+
+/**
+ * A message as a hub with this welcome accepts it: a note becomes the same
+ * text on stderr for a hub that does not list NOTE_CAPABILITY (it would
+ * refuse the message as malformed and close the connection).
+ */
+export function forHub(msg: AgentMessage, welcome: Pick<Welcome, 'capabilities'> | null): AgentMessage {
+  if (msg.type !== 'job.output' || msg.stream !== 'note' || welcome?.capabilities?.includes(NOTE_CAPABILITY)) return msg;
+  return { ...msg, stream: 'stderr' };
 }

@@ -2,6 +2,8 @@
 // directory in the fleet and a key in the registry: with this rule it can
 // never contain a path separator, "..", or a character a shell would expand.
 // Lower case only, so two hosts can never collide on a case-insensitive disk.
+import { customAlphabet } from 'nanoid';
+
 const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 export function isHostName(name: unknown): name is string {
@@ -9,11 +11,26 @@ export function isHostName(name: unknown): name is string {
 }
 
 /**
- * Job ids: the hub's nanoid(16), or an agent's own "local-…"/"pull-…" ids.
- * One alphabet everywhere (wire schema, store keys, log file names, URLs),
- * because a job id becomes a file name and a URL path segment.
+ * Job ids: the hub's 16 random characters, or an agent's own "local-…",
+ * "pull-…", "autoupdate-…" ids. One rule everywhere (wire schema, store keys,
+ * log file names, URLs), because a job id becomes a file name and a URL path
+ * segment. Ids made before JOB_ID_ALPHABET (nanoid: A-Z, a-z, 0-9, _ and -)
+ * stay valid.
  */
 export const JOB_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
+
+/**
+ * New ids are read aloud, typed from a screen and compared by eye: lower-case
+ * Crockford base32, without i, l, o and u, so no two characters look alike
+ * (0/O, 1/l/I) and case never matters. 16 characters: 80 random bits.
+ */
+export const JOB_ID_ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+const randomBody = customAlphabet(JOB_ID_ALPHABET, 16);
+
+/** The random part of a new job id (the hub's whole id; an agent puts its prefix before it). */
+export function newJobIdBody(): string {
+  return randomBody();
+}
 
 export function isJobId(id: unknown): id is string {
   return typeof id === 'string' && JOB_ID_RE.test(id);

@@ -1,42 +1,56 @@
 // What each admin request does. Kept apart from the socket plumbing
 // (server.ts) so the dashboard runs the same operations through the same
-// handler. Each operation takes only what it needs.
+// handler. Each operation takes only what it needs. On a cluster of hubs
+// every operation here sees the whole fleet: `list` and `status` read every
+// hub's holds, and a trigger reaches whichever hub holds its host (router).
 import type net from 'node:net';
-import type { AdminRequest } from '../../common/protocol/admin.js';
+import type { AdminRequest, ClusterStatus } from '../../common/protocol/admin.js';
 import { BentoError, asBentoError } from '../../common/protocol/errors.js';
 import { BENTO_VERSION } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { RegistryView } from '../fleet/registry.js';
 import type { SessionRegistry } from '../server/sessions.js';
 import type { Scheduler } from '../jobs/scheduler.js';
+import type { TriggerRouter } from '../jobs/router.js';
+import type { HostHolders } from '../holders/types.js';
+import type { JobStore } from '../store/jobs.js';
 import type { EventBus } from '../events/types.js';
 import type { AdminHandler, Reply } from './server.js';
-import { openProxy } from './proxy.js';
+import { openProxy, type ProxyDeps } from './proxy.js';
+import { JobFollower } from './follow.js';
 import { collectStatus } from '../status/collect.js';
 import { clientInfo, type ReadSources } from '../status/read-model.js';
 import { resolvePrebuilt } from '../jobs/prebuilt.js';
+import type { BuildRecords } from '../publish/build-records.js';
 import type { RolloutEngine } from '../rollout/engine.js';
 import { rolloutOp } from './rollout-ops.js';
 import { jobOp } from './job-op.js';
-import type { JobStore } from '../store/jobs.js';
 
 export interface AdminDeps {
   registry: RegistryView;
+  /** This hub's own sessions (`proxy` rides one). */
   sessions: SessionRegistry;
-  scheduler: Scheduler;
+  /** Who holds which host, fleet-wide. */
+  holders: Pick<HostHolders, 'holder' | 'all'>;
+  scheduler: Pick<Scheduler, 'activeJob' | 'queuedJob'>;
+  router: TriggerRouter;
+  /** Job records and stored output: `list` (hosts another hub holds), trigger --follow, `job`. */
+  jobs: Pick<JobStore, 'openFor' | 'readOutput' | 'get'>;
   bus: EventBus;
   /** The read model's sources, for `status`. */
   sources: ReadSources;
-  /** For --prebuilt (the hub's last build of a host). */
-  fleetDir: string;
-  /** One job's record and stored output (`job`). */
-  jobs: Pick<JobStore, 'get' | 'readOutput'>;
+  /** `cluster status`. */
+  clusterStatus: () => Promise<ClusterStatus>;
+  /** For --prebuilt: the last build of each host (files, or the cluster's shared records). */
+  builds: Pick<BuildRecords, 'read'>;
   /** Staged rollouts (hub/rollout/): the rollout.* ops, and the `rollouts` of `status`. */
   rollouts: RolloutEngine;
+  /** In a cluster: `proxy` to hosts another hub holds. */
+  relay?: ProxyDeps['relay'];
   log: Logger;
 }
 
-type TriggerDeps = Pick<AdminDeps, 'registry' | 'sessions' | 'scheduler' | 'bus' | 'fleetDir'>;
+type TriggerDeps = Pick<AdminDeps, 'registry' | 'holders' | 'router' | 'jobs' | 'bus' | 'builds' | 'log'>;
 
 export function makeAdminHandler(hub: AdminDeps): AdminHandler {
   return async (req, reply, sock) => {
@@ -45,8 +59,16 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
         reply({ ev: 'pong', hubVersion: BENTO_VERSION });
         return;
       case 'list': {
-        const active = (host: string) => hub.scheduler.activeJob(host);
-        reply({ ev: 'list', clients: hub.sessions.all().filter((s) => s.hello).map((s) => clientInfo(s, active)) });
+        // Only the held hosts, and each one's jobs: from this hub's scheduler for its own sessions, from the
+        // shared records (per-host index) for hosts another hub holds. `list` is polled (scripts, the bench
+        // during a reconnect storm) and must not build every host's view as `status` does.
+        const { scheduler, jobs } = hub;
+        const clients = hub.holders.all().sort((a, b) => a.host.localeCompare(b.host)).map((h) => {
+          if (h.local) return clientInfo(h, scheduler.activeJob(h.host) ?? null, scheduler.queuedJob(h.host) ?? null);
+          const open = jobs.openFor(h.host);
+          return clientInfo(h, open.filter((j) => j.state !== 'queued').pop() ?? null, open.filter((j) => j.state === 'queued').pop() ?? null);
+        });
+        reply({ ev: 'list', clients });
         return;
       }
       case 'trigger':
@@ -67,6 +89,9 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
       case 'rollout.status':
         await rolloutOp(hub, req, reply, sock);
         return;
+      case 'cluster':
+        reply({ ev: 'cluster', ...(await hub.clusterStatus()) });
+        return;
     }
   };
 }
@@ -81,9 +106,18 @@ async function trigger(hub: TriggerDeps, req: Extract<AdminRequest, { op: 'trigg
 
   const waiting = new Set<string>();
   let dispatched = false;
-  const unsubscribe: Array<() => void> = [];
   let finish: () => void = () => undefined;
   const allEnded = new Promise<void>((resolve) => { finish = resolve; });
+  // Subscribed before any job is sent (follow.ts): a job that runs at another hub reaches us through the bus.
+  const follower = req.follow ? new JobFollower({
+    bus: hub.bus, jobs: hub.jobs, reply, log: hub.log,
+    ended: (jobId) => {
+      waiting.delete(jobId);
+      // Only once every host was dispatched: an early job ending must not end the stream.
+      if (waiting.size === 0 && dispatched) finish();
+    },
+  }, names) : null;
+  follower?.start();
 
   // All hosts at once: a fan-out must not wait for one host's record before
   // the next host's job.start (queued jobs share the journal's group commit).
@@ -92,31 +126,23 @@ async function trigger(hub: TriggerDeps, req: Extract<AdminRequest, { op: 'trigg
       reply({ ev: 'rejected', host, code: 'UNKNOWN_HOST', message: `no host "${host}" in the registry` });
       return;
     }
+    follower?.expect(host);
     try {
       // --prebuilt: the host switches to the hub's last build for it (a clear rejection if there is none).
-      const prebuilt = req.prebuilt ? await resolvePrebuilt(hub.fleetDir, host, hub.sessions.get(host)?.hello?.capabilities ?? null) : undefined;
-      const r = await hub.scheduler.trigger(host, req.action, req.queue, prebuilt);
+      const prebuilt = req.prebuilt ? await resolvePrebuilt(hub.builds, host, hub.holders.holder(host)?.capabilities ?? null) : undefined;
+      const r = await hub.router.trigger({ host, action: req.action, queue: req.queue, ...(prebuilt ? { prebuilt } : {}) });
       // A job queued for a host that is not connected runs whenever it connects, maybe never:
       // following it would hold the admin's command silently, so only when asked to (wait).
-      const offline = !hub.sessions.get(host);
+      const { offline } = r;
       reply({ ev: 'accepted', host, jobId: r.jobId, disposition: r.disposition, action: r.action, ...(prebuilt ? { storePath: prebuilt.storePath } : {}), ...(offline ? { offline: true as const } : {}) });
-      // Watching starts after job.start was sent, but before any reply can be read: that needs an I/O turn.
-      if (req.follow && (!offline || req.wait === true) && !waiting.has(r.jobId)) {
+      if (follower && (!offline || req.wait === true) && !waiting.has(r.jobId)) {
         waiting.add(r.jobId);
-        const sub = hub.bus.subscribe({ jobId: r.jobId }, (b) => {
-          if (b.kind !== 'job') return;
-          const e = b.event;
-          // The admin protocol's events (common/protocol/admin.ts): the bus's seq stays inside the hub.
-          reply(e.ev === 'output' ? { ev: 'output', host: e.host, jobId: e.jobId, stream: e.stream, data: e.data } : e);
-          if (e.ev === 'end') {
-            waiting.delete(e.jobId);
-            // Only once every host was dispatched: an early job ending must not end the stream.
-            if (waiting.size === 0 && dispatched) finish();
-          }
-        });
-        unsubscribe.push(() => sub.unsubscribe());
+        follower.follow(host, r.jobId);
+      } else {
+        follower?.skip(host);
       }
     } catch (err) {
+      follower?.skip(host);
       const e = asBentoError(err);
       reply({ ev: 'rejected', host, code: e.code, message: e.message });
     }
@@ -127,6 +153,6 @@ async function trigger(hub: TriggerDeps, req: Extract<AdminRequest, { op: 'trigg
     const detached = new Promise<void>((resolve) => sock.once('close', () => resolve()));
     await Promise.race([allEnded, detached]);
   }
-  unsubscribe.forEach((u) => u());
+  follower?.close();
   reply({ ev: 'done' });
 }

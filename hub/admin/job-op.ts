@@ -57,7 +57,8 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
     if (e.ev === 'output') {
       if (e.seq <= lastSeq) return;
       lastSeq = e.seq;
-      reply({ ev: 'output', host, jobId: id, seq: e.seq, stream: e.stream, data: e.data });
+      // An agent's note goes out as the stderr line it always was ("bento: ..."), as in trigger --follow (follow.ts).
+      reply({ ev: 'output', host, jobId: id, seq: e.seq, stream: e.stream === 'note' ? 'stderr' : e.stream, data: e.data });
     } else if (e.ev === 'started') {
       reply({ ev: 'started', host, jobId: id });
     } else {
@@ -124,6 +125,6 @@ function sendStored(reply: Reply, host: string, jobId: string, l: JobOutputLine)
   if (l.trimmed) {
     reply({ ev: 'trimmed', host, jobId, lines: l.trimmed.lines, bytes: l.trimmed.bytes, message: l.data });
   } else {
-    reply({ ev: 'output', host, jobId, seq: l.seq, stream: l.stream, data: l.data });
+    reply({ ev: 'output', host, jobId, seq: l.seq, stream: l.stream === 'note' ? 'stderr' : l.stream, data: l.data });
   }
 }

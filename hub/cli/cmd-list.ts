@@ -1,12 +1,13 @@
-// `bento-hub list`: the agents connected right now.
+// `bento-hub list`: the agents connected right now (on a cluster: to any hub; HUB says which).
 import type { CommandSpec } from '../../common/platform/cli.js';
+import type { ClientInfo } from '../../common/protocol/admin.js';
 import { adminCall } from '../admin/client.js';
 import { ago, printJson, printTable, withHub } from './util.js';
 
 export const listCommand: CommandSpec = {
   name: 'list',
   usage: 'list [--json] [--dir DIR]',
-  summary: 'Show connected agents: name, remote address, carrier and path, connected since, agent version, last heartbeat, running job.',
+  summary: 'Show connected agents: name, the hub holding it, remote address, carrier and path, connected since, agent version, last heartbeat, running and queued job.',
   options: { json: { type: 'boolean', help: 'print JSON ({ "clients": [...] }, stable field names)' } },
   positionals: { min: 0, max: 0 },
   async run({ values }) {
@@ -21,10 +22,17 @@ export const listCommand: CommandSpec = {
       return 0;
     }
     printTable(
-      ['NAME', 'CARRIER', 'VIA', 'REMOTE', 'CONNECTED', 'AGENT', 'HEARTBEAT', 'JOB'],
-      clients.map((c) => [c.name, c.carrier, c.endpoint, c.remoteAddress, ago(c.connectedSince), c.agentVersion, `${ago(c.lastHeartbeat)} ago`,
-        c.runningJob ? `${c.runningJob.action} ${c.runningJob.jobId}` : '-']),
+      ['NAME', 'HUB', 'CARRIER', 'VIA', 'REMOTE', 'CONNECTED', 'AGENT', 'HEARTBEAT', 'JOB'],
+      clients.map((c) => [c.name, c.hub ?? 'local', c.carrier, c.endpoint, c.remoteAddress, ago(c.connectedSince), c.agentVersion, `${ago(c.lastHeartbeat)} ago`, jobText(c)]),
     );
     return 0;
   },
 };
+
+/** "switch ID running", plus the job queued behind it: "switch ID running; boot ID2 queued". */
+function jobText(c: ClientInfo): string {
+  const parts: string[] = [];
+  if (c.runningJob) parts.push(`${c.runningJob.action} ${c.runningJob.jobId} running`);
+  if (c.queuedJob) parts.push(`${c.queuedJob.action} ${c.queuedJob.jobId} queued`);
+  return parts.length ? parts.join('; ') : '-';
+}

@@ -18,10 +18,11 @@ export const MAX_INTERVAL_S = 60;
 export const statusCommand: CommandSpec = {
   name: 'status',
   usage: 'status [HOST...] [--json] [--watch [--interval SECONDS]] [--dir DIR]',
-  summary: 'Per-host state table: connection, carrier, published and applied version, state, last job\'s age and duration.',
+  summary: 'Per-host state table: connection, carrier, published and applied version, system and generation, state, running or last job (and a queued one), when and how long.',
   details: [
-    'States: new machine, up to date, rebuild pending, sync pending, failing, rolled back, auto updated, running, offline',
-    '(exact rules in docs/status.md). Hosts that need attention get a note under the table.',
+    'States: never connected, new machine, up to date, nothing published, rebuild pending, sync pending, failing, rolled back,',
+    'auto updated, running, offline (exact rules in docs/status.md). Hosts that need attention are listed first and get a note',
+    'under the table; --json keeps the hosts in name order.',
     `--watch refreshes every --interval seconds (default 2, ${MIN_INTERVAL_S}..${MAX_INTERVAL_S}); on a terminal it redraws in place,`,
     'otherwise it appends a snapshot per refresh (with --json: one JSON document per line). Ctrl-C ends it (exit 0).',
     'HOST... shows only those hosts (UNKNOWN_HOST, exit 5, for a name that is not registered).',

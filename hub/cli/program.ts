@@ -14,6 +14,7 @@ import { buildCommand } from './cmd-build.js';
 import { deployCommand } from './cmd-deploy.js';
 import { logsCommand } from './cmd-logs.js';
 import { diffCommand } from './cmd-diff.js';
+import { clusterCommand } from './cmd-cluster.js';
 
 export const hubProgram: ProgramSpec = {
   bin: 'bento-hub',
@@ -23,7 +24,7 @@ export const hubProgram: ProgramSpec = {
   },
   commands: [
     initCommand, addHostCommand, removeHostCommand, hostKeysCommand, hostsCommand, fingerprintCommand, serveCommand,
-    listCommand, statusCommand, triggerCommand, jobCommand, rolloutCommand, proxyCommand, sshCommand, sshConfigCommand,
+    listCommand, statusCommand, clusterCommand, triggerCommand, jobCommand, rolloutCommand, proxyCommand, sshCommand, sshConfigCommand,
     importCommand,
     buildCommand, deployCommand, logsCommand, diffCommand,
   ],

@@ -18,8 +18,10 @@ async function readSecretFile(field: string, file: string): Promise<Uint8Array> 
 }
 
 async function authenticator(o: ResolvedClusterOptions): Promise<Authenticator | undefined> {
-  if (o.user !== undefined) return usernamePasswordAuthenticator(o.user, o.password);
+  const text = async (field: string, file: string): Promise<string> => new TextDecoder().decode(await readSecretFile(field, file));
+  if (o.user !== undefined) return usernamePasswordAuthenticator(o.user, o.password ?? await text('passwordFile', o.passwordFile!));
   if (o.token !== undefined) return tokenAuthenticator(o.token);
+  if (o.tokenFile !== undefined) return tokenAuthenticator(await text('tokenFile', o.tokenFile));
   if (o.nkeySeedFile !== undefined) return nkeyAuthenticator(await readSecretFile('nkeySeedFile', o.nkeySeedFile));
   if (o.credsFile !== undefined) return credsAuthenticator(await readSecretFile('credsFile', o.credsFile));
   return undefined;

@@ -1,7 +1,7 @@
 // Hub events as they cross NATS between hubs: JSON, validated at the edge
 // with the protocol's schema checker, so a malformed or hostile message on a
 // bus subject is dropped (and logged) before any subscriber sees it.
-import { ACTIONS, OUTCOMES } from '../../common/protocol/messages.js';
+import { ACTIONS, OUTCOMES, OUTPUT_STREAMS } from '../../common/protocol/messages.js';
 import { check, type Schema } from '../../common/protocol/schema.js';
 import type { HubEvent, JobBusEvent } from '../events/types.js';
 
@@ -18,7 +18,9 @@ const EVENT: Record<HubEvent['kind'], Schema> = {
 const JOB: Record<JobBusEvent['ev'], Schema> = {
   started: { host, jobId },
   // A line as the agent sent it (<= 32 KiB) plus room for the hub's own notes.
-  output: { host, jobId, seq: { t: 'int', min: 1 }, stream: { t: 'str', max: 6, oneOf: ['stdout', 'stderr'] }, data: { t: 'str', max: 64 * 1024 } },
+  output: {
+    host, jobId, seq: { t: 'int', min: 1 }, ts: { t: 'int', min: 0 }, stream: { t: 'str', max: 6, oneOf: OUTPUT_STREAMS }, data: { t: 'str', max: 64 * 1024 },
+  },
   end: {
     host, jobId, outcome: { t: 'str', max: 16, oneOf: OUTCOMES }, exitCode: { t: 'int', nullable: true },
     durationMs: { t: 'int', min: 0 }, reason: { t: 'str', max: 4096, opt: true },

@@ -78,9 +78,10 @@ export class NatsJobOutputStore implements JobOutputStore {
     return (this.d.nc.info?.max_payload ?? 1024 * 1024) - 2048;
   }
 
-  append(jobId: string, stream: OutputLine['stream'], data: string): number {
+  append(jobId: string, stream: OutputLine['stream'], data: string, at?: number): { seq: number; ts: number } {
     const w = this.writers.get(jobId) ?? this.writer(jobId, 1, true);
     const seq = w.next++;
+    const ts = at ?? Date.now();
     if (lineCost(data) + 64 > this.maxBatch) data = `${data.slice(0, this.maxBatch >> 3)} [bento: line truncated, ${data.length} characters]`;
     let size = Buffer.byteLength(data, 'utf8');
     if (this.closed || this.buffered + size > MAX_BUFFERED) {
@@ -88,15 +89,15 @@ export class NatsJobOutputStore implements JobOutputStore {
       // append() returns still match the stored ones. Past MAX_LINES even
       // the places go, and the seqs drift (logged).
       if (w.dropped++ === 0) this.d.log.error({ jobId, seq }, 'job output is not reaching NATS and the buffer is full; keeping only the places of new lines');
-      if (this.closed || this.lines >= MAX_LINES) return seq;
+      if (this.closed || this.lines >= MAX_LINES) return { seq, ts };
       data = '';
       size = 0;
     }
     this.buffered += size;
     this.lines += 1;
-    w.queue.push({ seq, stream, data });
+    w.queue.push({ seq, stream, data, ts });
     if (!w.flushing && !w.retry) setImmediate(() => this.kick(w)); // let the rest of this turn's lines join
-    return seq;
+    return { seq, ts };
   }
 
   /** Before appending to a job another hub started: continue its seq where its stored output ends. */

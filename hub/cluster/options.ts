@@ -23,7 +23,11 @@ export interface ClusterOptions {
   /** At most one way to authenticate: user + password, token, an nkey seed file, or a creds file (JWT + seed). */
   user?: string;
   password?: string;
+  /** The password, read from this file at start (keeps it out of hub.json and the Nix store). */
+  passwordFile?: string;
   token?: string;
+  /** The token, read from this file at start. */
+  tokenFile?: string;
   nkeySeedFile?: string;
   credsFile?: string;
   tls?: ClusterTls;
@@ -43,11 +47,21 @@ export interface ClusterOptions {
   connectTimeoutMs?: number;
   /** Size limit of the job output stream; the oldest output goes first. Default 1 GiB. */
   outputMaxBytes?: number;
+  /**
+   * How often this hub writes its heartbeat (hub/cluster/liveness.ts). It
+   * vouches for its hosts only while a beat came back within 3 periods, and
+   * another hub counts as dead after 6 periods without one. Default 2000 ms.
+   */
+  livenessMs?: number;
+  /** How long a hub waits for the hub holding a host to answer a routed trigger. Default 5000 ms. */
+  routeTimeoutMs?: number;
+  /** How agents reach this hub (e.g. "ssh://hub1.example.org:2222"): every hub's welcome lists the live hubs' URLs. */
+  agentUrl?: string;
 }
 
 export type ResolvedClusterOptions = Required<Pick<ClusterOptions,
-  'servers' | 'hubName' | 'prefix' | 'replicas' | 'requestTimeoutMs' | 'writeTimeoutMs' | 'connectTimeoutMs' | 'outputMaxBytes'>>
-  & Pick<ClusterOptions, 'user' | 'password' | 'token' | 'nkeySeedFile' | 'credsFile' | 'tls'>;
+  'servers' | 'hubName' | 'prefix' | 'replicas' | 'requestTimeoutMs' | 'writeTimeoutMs' | 'connectTimeoutMs' | 'outputMaxBytes' | 'livenessMs' | 'routeTimeoutMs'>>
+  & Pick<ClusterOptions, 'agentUrl' | 'user' | 'password' | 'passwordFile' | 'token' | 'tokenFile' | 'nkeySeedFile' | 'credsFile' | 'tls'>;
 
 export const CLUSTER_DEFAULTS = {
   prefix: 'bento',
@@ -56,10 +70,12 @@ export const CLUSTER_DEFAULTS = {
   writeTimeoutMs: 10_000,
   connectTimeoutMs: 10_000,
   outputMaxBytes: 1024 ** 3,
+  livenessMs: 2000,
+  routeTimeoutMs: 5000,
 } as const;
 
-const KNOWN = new Set(['servers', 'hubName', 'user', 'password', 'token', 'nkeySeedFile', 'credsFile', 'tls',
-  'prefix', 'replicas', 'requestTimeoutMs', 'writeTimeoutMs', 'connectTimeoutMs', 'outputMaxBytes']);
+const KNOWN = new Set(['servers', 'hubName', 'user', 'password', 'passwordFile', 'token', 'tokenFile', 'nkeySeedFile', 'credsFile', 'tls',
+  'prefix', 'replicas', 'requestTimeoutMs', 'writeTimeoutMs', 'connectTimeoutMs', 'outputMaxBytes', 'livenessMs', 'routeTimeoutMs', 'agentUrl']);
 
 function bad(field: string, problem: string): BentoError {
   return new BentoError('CONFIG_INVALID', `cluster.${field}: ${problem}`);
@@ -124,12 +140,18 @@ export function parseClusterOptions(raw: unknown): ResolvedClusterOptions {
   if (!isHostName(hubName)) throw bad('hubName', 'must be a DNS label (a-z, 0-9, inner hyphens)');
   const user = str(o, 'user', 256);
   const password = str(o, 'password');
+  const passwordFile = str(o, 'passwordFile');
   const token = str(o, 'token');
+  const tokenFile = str(o, 'tokenFile');
   const nkeySeedFile = str(o, 'nkeySeedFile');
   const credsFile = str(o, 'credsFile');
-  if ((user === undefined) !== (password === undefined)) throw bad(user === undefined ? 'password' : 'user', 'user and password go together');
-  const ways = [user, token, nkeySeedFile, credsFile].filter((x) => x !== undefined).length;
+  if (password !== undefined && passwordFile !== undefined) throw bad('passwordFile', 'give password or passwordFile, not both');
+  if ((user === undefined) !== (password === undefined && passwordFile === undefined)) throw bad(user === undefined ? 'password' : 'user', 'user and password (or passwordFile) go together');
+  if (token !== undefined && tokenFile !== undefined) throw bad('tokenFile', 'give token or tokenFile, not both');
+  const ways = [user, token ?? tokenFile, nkeySeedFile, credsFile].filter((x) => x !== undefined).length;
   if (ways > 1) throw bad('user', 'give one of user/password, token, nkeySeedFile, credsFile');
+  const agentUrl = str(o, 'agentUrl', 512);
+  if (agentUrl !== undefined && !/^(ssh|wss?):\/\/[^\s]+$/.test(agentUrl)) throw bad('agentUrl', 'must be the URL agents use for this hub: ssh://HOST:PORT, ws:// or wss://');
   const prefix = str(o, 'prefix', 32) ?? CLUSTER_DEFAULTS.prefix;
   if (!isValidPrefix(prefix)) throw bad('prefix', 'must be letters, digits, "-" or "_" (at most 32, starting with a letter or digit)');
   const requestTimeoutMs = int(o, 'requestTimeoutMs', 100, 60_000, CLUSTER_DEFAULTS.requestTimeoutMs);
@@ -139,8 +161,12 @@ export function parseClusterOptions(raw: unknown): ResolvedClusterOptions {
     replicas: int(o, 'replicas', 1, 5, CLUSTER_DEFAULTS.replicas),
     connectTimeoutMs: int(o, 'connectTimeoutMs', 100, 600_000, CLUSTER_DEFAULTS.connectTimeoutMs),
     outputMaxBytes: int(o, 'outputMaxBytes', 1024 ** 2, 2 ** 50, CLUSTER_DEFAULTS.outputMaxBytes),
-    ...(user !== undefined ? { user, password } : {}),
+    livenessMs: int(o, 'livenessMs', 100, 60_000, CLUSTER_DEFAULTS.livenessMs),
+    routeTimeoutMs: int(o, 'routeTimeoutMs', 100, 120_000, CLUSTER_DEFAULTS.routeTimeoutMs),
+    ...(user !== undefined ? { user, ...(password !== undefined ? { password } : { passwordFile }) } : {}),
     ...(token !== undefined ? { token } : {}),
+    ...(tokenFile !== undefined ? { tokenFile } : {}),
+    ...(agentUrl !== undefined ? { agentUrl } : {}),
     ...(nkeySeedFile !== undefined ? { nkeySeedFile } : {}),
     ...(credsFile !== undefined ? { credsFile } : {}),
     ...(o['tls'] !== undefined ? { tls: parseTls(o['tls']) } : {}),

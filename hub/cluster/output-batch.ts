@@ -1,6 +1,8 @@
 // The format of one message in the job output stream: a batch of consecutive
-// lines of one job, `{"f": <seq of the first line>, "l": [[0|1, data], ...]}`
-// (0 stdout, 1 stderr). One message per batch, not per line: lines come in
+// lines of one job, `{"f": <seq of the first line>, "l": [[0|1|2, data, ts], ...]}`
+// (0 stdout, 1 stderr, 2 the agent's note; ts: when append() stored the line,
+// ms since the epoch). Batches written before lines had a time and a third
+// stream (`[0|1, data]`) are still read, with ts null. One message per batch, not per line: lines come in
 // bursts (a nix build prints thousands), and each message of a job must wait
 // for the previous one's ack (it names the previous sequence, see
 // job-output.ts), so batching is what keeps a fast job's output flowing.
@@ -9,11 +11,14 @@ import type { OutputLine } from '../store/types.js';
 export interface Batch {
   /** The seq its writer gave the first line (a hint: a line's seq is its place among the job's stored lines). */
   first: number;
-  lines: Array<{ stream: OutputLine['stream']; data: string }>;
+  lines: Array<Omit<OutputLine, 'seq'>>;
 }
 
+const CODE: Record<OutputLine['stream'], number> = { stdout: 0, stderr: 1, note: 2 };
+const STREAMS: ReadonlyArray<OutputLine['stream']> = ['stdout', 'stderr', 'note'];
+
 export function encodeBatch(lines: OutputLine[]): Uint8Array {
-  const body = { f: lines[0]!.seq, l: lines.map((l) => [l.stream === 'stderr' ? 1 : 0, l.data]) };
+  const body = { f: lines[0]!.seq, l: lines.map((l) => (l.ts === null ? [CODE[l.stream], l.data] : [CODE[l.stream], l.data, l.ts])) };
   return new TextEncoder().encode(JSON.stringify(body));
 }
 
@@ -26,15 +31,18 @@ export function decodeBatch(data: Uint8Array): Batch | null {
   if (typeof f !== 'number' || !Number.isSafeInteger(f) || f < 1 || !Array.isArray(l) || l.length === 0) return null;
   const lines: Batch['lines'] = [];
   for (const item of l as unknown[]) {
-    if (!Array.isArray(item) || item.length !== 2 || (item[0] !== 0 && item[0] !== 1) || typeof item[1] !== 'string') return null;
-    lines.push({ stream: item[0] === 1 ? 'stderr' : 'stdout', data: item[1] });
+    if (!Array.isArray(item) || (item.length !== 2 && item.length !== 3) || typeof item[1] !== 'string') return null;
+    const stream = typeof item[0] === 'number' ? STREAMS[item[0]] : undefined;
+    const ts: unknown = item[2];
+    if (!stream || (ts !== undefined && (!Number.isSafeInteger(ts) || (ts as number) < 0))) return null;
+    lines.push({ stream, data: item[1], ts: (ts as number | undefined) ?? null });
   }
   return { first: f, lines };
 }
 
-/** The bytes a line takes inside a batch: its JSON string (escapes included), the stream tag, brackets and comma. */
+/** The bytes a line takes inside a batch: its JSON string (escapes included), the stream tag, the time, brackets and commas. */
 export function lineCost(data: string): number {
-  return Buffer.byteLength(JSON.stringify(data), 'utf8') + 5;
+  return Buffer.byteLength(JSON.stringify(data), 'utf8') + 20;
 }
 
 /** Lines from the front of QUEUE whose batch stays within MAX bytes (always at least one). */

@@ -3,12 +3,12 @@
 // JobWatchers and HubFeed. The embedded hub delivers in process; a cluster
 // delivers through NATS subjects, so a follower on hub B sees a job that runs
 // through hub A. Contract tests: test/contract/event-bus.ts.
-import type { Action, Outcome } from '../../common/protocol/messages.js';
+import type { Action, Outcome, OutputStream } from '../../common/protocol/messages.js';
 
 export type JobBusEvent =
   | { ev: 'started'; host: string; jobId: string }
-  /** `seq` is the line's place in the job's output (store/types.ts OutputLine.seq). */
-  | { ev: 'output'; host: string; jobId: string; seq: number; stream: 'stdout' | 'stderr'; data: string }
+  /** `seq` is the line's place in the job's output, `ts` when the hub stored it (store/types.ts OutputLine). */
+  | { ev: 'output'; host: string; jobId: string; seq: number; ts: number; stream: OutputStream; data: string }
   | { ev: 'end'; host: string; jobId: string; outcome: Outcome; exitCode: number | null; durationMs: number; reason?: string };
 
 export type HubEvent =

@@ -5,6 +5,7 @@ import { BentoError } from '../../common/protocol/errors.js';
 import { isHostPort } from './host-port.js';
 import { validateServices, type ServiceMap } from '../services/allow-list.js';
 import { validatePublishSettings, type PublishSettings } from '../publish/settings.js';
+import { parseClusterOptions, type ResolvedClusterOptions } from '../cluster/options.js';
 import { validateDashboardSettings, validateMetricsSettings, type DashboardSettings, type MetricsSettings } from '../web/settings.js';
 import { validateLimits, type HubLimits } from './limits.js';
 
@@ -31,6 +32,8 @@ export interface HubConfig {
   services?: ServiceMap;
   /** Where host secrets live, DIR/NAME/ (relative to the fleet dir); absent = hosts/NAME/secrets/ (hub/secrets/). */
   secretsDir?: string;
+  /** One of several hubs sharing state on NATS JetStream (hub/cluster/options.ts, docs/cluster.md); absent = a single hub. */
+  cluster?: ResolvedClusterOptions;
   /** What peers may cost the hub: handshakes, in-flight messages, adopted jobs, stored output, followers (hub/fleet/limits.ts, docs/security.md); absent = defaults. */
   limits?: HubLimits;
 }
@@ -50,7 +53,7 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
     throw new BentoError('CONFIG_INVALID', `${source}: expected a JSON object`);
   }
   const o = raw as Record<string, unknown>;
-  const known = new Set([...Object.keys(DEFAULT_HUB_CONFIG), 'publish', 'dashboard', 'metrics', 'services', 'secretsDir', 'limits']);
+  const known = new Set([...Object.keys(DEFAULT_HUB_CONFIG), 'publish', 'dashboard', 'metrics', 'services', 'secretsDir', 'limits', 'cluster']);
   for (const k of Object.keys(o)) {
     if (!known.has(k)) throw new BentoError('CONFIG_INVALID', `${source}: unknown setting "${k}" (known: ${[...known].join(', ')})`);
   }
@@ -69,6 +72,13 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
   if (o['dashboard'] !== undefined) cfg.dashboard = validateDashboardSettings(o['dashboard'], source);
   if (o['metrics'] !== undefined) cfg.metrics = validateMetricsSettings(o['metrics'], source);
   if (o['services'] !== undefined) cfg.services = validateServices(o['services'], source);
+  if (o['cluster'] !== undefined) {
+    try {
+      cfg.cluster = parseClusterOptions(o['cluster']);
+    } catch (err) {
+      bad((err as Error).message); // names the field: "cluster.servers[1]: ..."
+    }
+  }
   if (cfg.secretsDir !== undefined && (typeof cfg.secretsDir !== 'string' || cfg.secretsDir === '')) bad('"secretsDir" must be a directory path');
   if (o['limits'] !== undefined) cfg.limits = validateLimits(o['limits'], source);
   return cfg;

@@ -52,6 +52,13 @@ export class GuardWindows {
     return true;
   }
 
+  /** The host went to another hub: its window is that hub's to keep. */
+  forget(host: string): void {
+    const w = this.byHost.get(host);
+    if (w?.timer) clearTimeout(w.timer);
+    this.byHost.delete(host);
+  }
+
   close(): void {
     for (const w of this.byHost.values()) if (w.timer) clearTimeout(w.timer);
   }

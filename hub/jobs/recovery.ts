@@ -48,6 +48,10 @@ export class InFlightAtStart {
     return out;
   }
 
+  has(host: string, id: string): boolean {
+    return this.byHost.get(host)?.has(id) ?? false;
+  }
+
   settled(host: string, id: string): void {
     const ids = this.byHost.get(host);
     if (!ids) return;

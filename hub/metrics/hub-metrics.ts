@@ -19,22 +19,21 @@ export class HubMetrics {
 
   constructor({ sources: src, bus }: MetricsDeps) {
     const r = this.registry;
-    const { sessions, registry: hostRegistry } = src;
+    const { holders, registry: hostRegistry } = src;
     r.gauge('bento_hub_info', 'The hub version (value is always 1).', () => [[{ version: BENTO_VERSION }, 1]]);
     r.gauge('bento_hub_start_time_seconds', 'When this hub process started (Unix time).', () => [[{}, Math.floor(this.startedAt / 1000)]]);
     r.gauge('bento_hosts_registered', 'Hosts in the registry.', () => [[{}, Object.keys(hostRegistry.snapshot.hosts).length]]);
-    r.gauge('bento_hosts_connected', 'Hosts with a live session, by carrier (ssh, ws) and the proxy the agent came through.', () => {
+    r.gauge('bento_hosts_connected', 'Hosts with a live session, by carrier (ssh, ws), the proxy the agent came through, and the hub holding it (a cluster: every hub\'s).', () => {
       const counts = new Map<string, { labels: Labels; n: number }>();
-      for (const s of sessions.all()) {
-        if (!s.hello) continue;
-        const labels = { carrier: s.origin.carrier, proxy: proxyKind(s.hello.via) };
-        const k = `${labels.carrier}/${labels.proxy}`;
+      for (const h of holders.all()) {
+        const labels = { carrier: h.carrier, proxy: proxyKind(h.via), hub: h.hub };
+        const k = `${labels.carrier}/${labels.proxy}/${labels.hub}`;
         const c = counts.get(k);
         if (c) c.n++;
         else counts.set(k, { labels, n: 1 });
       }
       // Always expose the two carriers, so a dashboard shows 0 instead of "no data".
-      for (const carrier of ['ssh', 'ws']) if (![...counts.values()].some((c) => c.labels['carrier'] === carrier)) counts.set(`${carrier}/direct`, { labels: { carrier, proxy: 'direct' }, n: 0 });
+      for (const carrier of ['ssh', 'ws']) if (![...counts.values()].some((c) => c.labels['carrier'] === carrier)) counts.set(`${carrier}/direct`, { labels: { carrier, proxy: 'direct', hub: holders.hubName }, n: 0 });
       return [...counts.values()].map((c) => [c.labels, c.n]);
     });
     // One pass over the fleet per scrape, shared by the gauges below.

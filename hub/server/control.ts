@@ -7,7 +7,7 @@
 // SSH window with it (inbound-gate.ts).
 import type { ServerChannel } from 'ssh2';
 import { LineDecoder } from '../../common/protocol/codec.js';
-import { parseMessage, type AgentMessage, type Hello } from '../../common/protocol/messages.js';
+import { HUB_CAPABILITIES, parseMessage, type AgentMessage, type Hello, type Welcome } from '../../common/protocol/messages.js';
 import { BentoError, asBentoError } from '../../common/protocol/errors.js';
 import { PROTOCOL_VERSION, BENTO_VERSION } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
@@ -26,6 +26,8 @@ export interface ControlHooks {
    */
   onMessage(session: LiveSession, msg: AgentMessage): Promise<void> | void;
   heartbeatMs(): number;
+  /** What else the welcome says (a cluster: how agents reach the live hubs). */
+  welcomeExtras?(): Pick<Welcome, 'hubs'>;
 }
 
 export interface ControlOptions {
@@ -72,7 +74,7 @@ export function attachControl(session: LiveSession, channel: ServerChannel, o: C
         throw new BentoError('PROTOCOL_VERSION', `agent speaks protocol ${msg.protocol}; this hub speaks ${PROTOCOL_VERSION}`);
       }
       session.hello = msg;
-      session.send({ type: 'welcome', protocol: PROTOCOL_VERSION, hubVersion: BENTO_VERSION, heartbeatMs: hooks.heartbeatMs(), keepalive: 'ssh' });
+      session.send({ type: 'welcome', protocol: PROTOCOL_VERSION, hubVersion: BENTO_VERSION, heartbeatMs: hooks.heartbeatMs(), keepalive: 'ssh', capabilities: [...HUB_CAPABILITIES], ...hooks.welcomeExtras?.() });
       hooks.onHello(session, msg);
       return;
     }

@@ -71,14 +71,16 @@ function settledState(i: DeriveInput): { state: HostStateName; detail: string | 
     }
     return { state: 'rebuild pending', detail: `the host has seen version ${short(p.hash)} but runs ${i.applied ? short(i.applied) : 'an unknown version'}; it waits for a trigger` };
   }
-  if (!j) return { state: 'new machine', detail: i.lastConnectedAt ? 'connected, but nothing was published or rebuilt yet' : 'registered, never connected' };
+  if (!j) return { state: 'new machine', detail: 'connected, but nothing was published or rebuilt yet' };
   if (j.state === 'rolled-back') return { state: 'rolled back', detail: j.reason };
   if (j.state === 'failure' || j.state === 'interrupted') return { state: 'failing', detail: j.reason ?? `${j.action} job ${j.id} ${j.state}` };
   if (j.origin === 'agent') return { state: 'auto updated', detail: `${j.action} job ${j.id} was started by the host itself` };
   if (p && i.applied !== null && i.applied !== p.hash) {
     return { state: 'rebuild pending', detail: `the last ${j.action} succeeded, but the host reports version ${short(i.applied)}, not the published ${short(p.hash)}` };
   }
-  return { state: 'up to date', detail: p ? `runs the published version ${short(p.hash)}` : null };
+  // "Up to date" means "runs the newest published version": with nothing published there is nothing to be up to date with.
+  if (!p) return { state: 'nothing published', detail: `the last ${j.action} (job ${j.id}) succeeded; nothing is published for this host, so the hub cannot tell whether it runs the newest configuration` };
+  return { state: 'up to date', detail: `runs the published version ${short(p.hash)}` };
 }
 
 export function deriveState(i: DeriveInput): Derived {
@@ -87,7 +89,7 @@ export function deriveState(i: DeriveInput): Derived {
     return { state: 'running', detail: `${i.active.action} job ${i.active.id} ${i.active.state}${by}`, lastKnownState: null };
   }
   if (i.lastConnectedAt === null && i.finished.length === 0) {
-    return { state: 'new machine', detail: `registered, never connected${i.published ? `; version ${short(i.published.hash)} waits for it` : ''}`, lastKnownState: null };
+    return { state: 'never connected', detail: `registered, but its agent never connected${i.published ? `; version ${short(i.published.hash)} waits for it` : ''}`, lastKnownState: null };
   }
   const settled = settledState(i);
   if (!i.connected) return { state: 'offline', detail: `was: ${settled.state}${settled.detail ? ` (${settled.detail})` : ''}`, lastKnownState: settled.state };

@@ -1,12 +1,13 @@
 // The hub's one read model: per host, what `bento-hub status`, the dashboard
 // and the metrics show, computed once from what the hub holds in memory
-// (registry, live sessions, job records, last known host facts, published
-// versions). Before, the dashboard (web/model.ts) and `status`
+// (registry, who holds which host, job records, last known host facts,
+// published versions). On a cluster of hubs the holders are every hub's
+// (hub/holders), so every hub shows the whole fleet. Before, the dashboard (web/model.ts) and `status`
 // (status/collect.ts) each grouped jobs by host and derived states in
 // parallel, and could disagree; now they map the same HostView.
 import type { ClientInfo, HostStateName, StatusJob } from '../../common/protocol/admin.js';
 import type { RegistryView } from '../fleet/registry.js';
-import type { LiveSession } from '../server/live-session.js';
+import type { Holder, HostHolders } from '../holders/types.js';
 import { AGENT_JOB_ID } from '../jobs/job-ids.js';
 import { FINAL_STATES, type JobRecord } from '../store/jobs.js';
 import type { HostState } from '../store/host-state.js';
@@ -15,7 +16,8 @@ import { rebootNote } from './reboot-report.js';
 
 export interface ReadSources {
   registry: Pick<RegistryView, 'snapshot' | 'refresh'>;
-  sessions: { get(name: string): LiveSession | undefined; all(): LiveSession[] };
+  /** Who holds which host: this hub's sessions, and on a cluster the other hubs' too. */
+  holders: Pick<HostHolders, 'hubName' | 'holder' | 'all'>;
   /** The scheduler's active job of a host (it knows before the record says so). */
   activeJob(host: string): JobRecord | undefined;
   jobs: { all(): JobRecord[]; get(id: string): JobRecord | undefined };
@@ -29,8 +31,8 @@ export interface HostView {
   tags: string[];
   /** In the registry (a connected host that was just removed is not). */
   registered: boolean;
-  /** A live, welcomed session right now; null when offline. */
-  live: LiveSession | null;
+  /** The hub holding it right now (a live, welcomed session there); null when offline. */
+  live: Holder | null;
   /** The live session as `bento-hub list` reports it; null when offline. */
   client: ClientInfo | null;
   /** Last known facts (survive a hub restart). */
@@ -56,24 +58,25 @@ export function statusJob(j: JobRecord): StatusJob {
   };
 }
 
-/** A live session as `bento-hub list` shows it. */
-export function clientInfo(s: LiveSession, activeJob: (host: string) => JobRecord | undefined): ClientInfo {
-  const h = s.hello!;
-  const job = activeJob(s.name);
+/** A held host as `bento-hub list` shows it: its running job and the one queued behind it, as `status` sees them. */
+export function clientInfo(h: Holder, job: JobRecord | null, queued: JobRecord | null): ClientInfo {
   return {
-    name: s.name,
-    remoteAddress: s.origin.remoteAddress,
-    carrier: s.origin.carrier,
-    endpoint: h.via ? `${h.via}` : s.origin.endpoint,
-    connectedSince: new Date(s.connectedSince).toISOString(),
+    name: h.host,
+    hub: h.hub,
+    remoteAddress: h.remoteAddress,
+    carrier: h.carrier,
+    endpoint: h.endpoint,
+    connectedSince: h.since,
     agentVersion: h.agentVersion,
-    lastHeartbeat: new Date(s.lastInbound).toISOString(),
+    lastHeartbeat: h.lastSeen,
     system: h.system,
     generation: h.generation,
     configHash: h.configHash,
-    runningJob: job ? { jobId: job.id, action: job.action, startedAt: job.startedAt ?? job.requestedAt } : null,
+    runningJob: job && !FINAL_STATES.has(job.state) ? { jobId: job.id, action: job.action, startedAt: job.startedAt ?? job.requestedAt } : null,
+    queuedJob: queued ? { jobId: queued.id, action: queued.action, requestedAt: queued.requestedAt } : null,
   };
 }
+
 
 interface HostJobs { active: JobRecord | null; queued: JobRecord | null; finished: JobRecord[]; last: JobRecord | null }
 
@@ -106,24 +109,26 @@ function jobsByHost(jobs: JobRecord[], only?: ReadonlySet<string>): Map<string, 
 export function hostViews(src: ReadSources, opts: { only?: ReadonlySet<string>; registeredOnly?: boolean } = {}): HostView[] {
   const hosts = src.registry.snapshot.hosts;
   const names = new Set<string>(Object.keys(hosts));
-  if (!opts.registeredOnly) for (const s of src.sessions.all()) if (s.hello) names.add(s.name);
+  const held = new Map<string, Holder>();
+  for (const h of src.holders.all()) held.set(h.host, h);
+  if (!opts.registeredOnly) for (const h of held.keys()) names.add(h);
   const jobs = jobsByHost(src.jobs.all(), opts.only);
   const views: HostView[] = [];
   for (const name of [...names].sort()) {
     if (opts.only && !opts.only.has(name)) continue;
-    const s = src.sessions.get(name);
-    const live = s?.hello && !s.closed ? s : null;
+    const live = held.get(name) ?? null;
     const facts = src.facts.get(name) ?? null;
     const hj = jobs.get(name) ?? { active: null, queued: null, finished: [], last: null };
     const activeRec = src.activeJob(name) ?? hj.active;
     const active = activeRec && !FINAL_STATES.has(activeRec.state) ? statusJob(activeRec) : null;
     const finished = hj.finished.map(statusJob);
     const last = hj.last ? statusJob(hj.last) : null;
-    const applied = live ? live.hello!.configHash : facts?.configHash ?? null;
+    // A session here knows the newest (job.end updates it); another hub's hold is as of its hello, the facts are newer.
+    const applied = live ? (live.local ? live.configHash : facts?.configHash ?? live.configHash) : facts?.configHash ?? null;
     const published = src.published.get(name);
     const derived = deriveState({
       connected: live !== null,
-      lastConnectedAt: facts?.lastConnectedAt ?? (live ? new Date(live.connectedSince).toISOString() : null),
+      lastConnectedAt: facts?.lastConnectedAt ?? (live ? live.since : null),
       published, applied, active, finished,
     });
     // A reboot the agent reported (kernel change) is news until a later job ends.
@@ -133,7 +138,7 @@ export function hostViews(src: ReadSources, opts: { only?: ReadonlySet<string>; 
       tags: hosts[name]?.tags ?? [],
       registered: Object.prototype.hasOwnProperty.call(hosts, name),
       live,
-      client: live ? clientInfo(live, src.activeJob) : null,
+      client: live ? clientInfo(live, active ? activeRec : null, hj.queued) : null,
       facts,
       active,
       queued: hj.queued ? statusJob(hj.queued) : null,

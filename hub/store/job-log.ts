@@ -5,12 +5,13 @@
 //
 // Format, one line per output line:
 //
-//   [SEQ,"o",DATA]   stdout     [SEQ,"e",DATA]   stderr
+//   [SEQ,"o",DATA,TS]   stdout   [SEQ,"e",DATA,TS]   stderr   [SEQ,"n",DATA,TS]   agent note
 //
 // a JSON array, so DATA keeps its newlines and can never start a line of its
 // own: an agent cannot forge a stderr line (or another seq) by sending "\n! ".
-// Logs written before this format ("  text" for stdout, "! text" for stderr,
-// never starting with "[") are still read; their lines are numbered in order.
+// TS is when append() stored it (ms since the epoch). Older logs are still
+// read: [SEQ,"o"|"e",DATA] (no time: ts null), and before that "  text" for
+// stdout, "! text" for stderr (never starting with "["), numbered in order.
 // A torn last line (a crash mid-write) is skipped.
 import { createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
 import { readFile, unlink } from 'node:fs/promises';
@@ -33,7 +34,7 @@ export class FileJobOutput implements JobOutputStore {
     return path.join(this.dir, `${jobId}.log`);
   }
 
-  append(jobId: string, stream: OutputLine['stream'], data: string): number {
+  append(jobId: string, stream: OutputLine['stream'], data: string, at?: number): { seq: number; ts: number } {
     let w = this.writers.get(jobId);
     if (!w) {
       if (this.readOnly) throw new BentoError('INTERNAL', 'job output is open read-only');
@@ -50,8 +51,9 @@ export class FileJobOutput implements JobOutputStore {
       this.writers.set(jobId, w);
     }
     w.seq += 1;
-    w.ws.write(`${JSON.stringify([w.seq, stream === 'stderr' ? 'e' : 'o', data])}\n`);
-    return w.seq;
+    const ts = at ?? Date.now();
+    w.ws.write(`${JSON.stringify([w.seq, MARK[stream], data, ts])}\n`);
+    return { seq: w.seq, ts };
   }
 
   async read(jobId: string, opts: { afterSeq?: number; limitBytes?: number } = {}): Promise<OutputLine[]> {
@@ -62,6 +64,9 @@ export class FileJobOutput implements JobOutputStore {
     const text = await readFile(this.file(jobId), 'utf8').catch(() => '');
     return pick(parseLog(text), opts);
   }
+
+  /** One hub writes a job's log: nothing to catch up with (store/types.ts). */
+  async resume(_jobId: string): Promise<void> { /* one writer */ }
 
   async end(jobId: string): Promise<void> {
     const w = this.writers.get(jobId);
@@ -95,19 +100,24 @@ export function parseLog(text: string): OutputLine[] {
       out.push(line);
     } else {
       seq += 1;
-      out.push(l.startsWith('! ') ? { seq, stream: 'stderr', data: l.slice(2) } : { seq, stream: 'stdout', data: l.startsWith('  ') ? l.slice(2) : l });
+      out.push(l.startsWith('! ') ? { seq, stream: 'stderr', data: l.slice(2), ts: null } : { seq, stream: 'stdout', data: l.startsWith('  ') ? l.slice(2) : l, ts: null });
     }
   }
   return out;
 }
 
+const MARK: Record<OutputLine['stream'], string> = { stdout: 'o', stderr: 'e', note: 'n' };
+const STREAM: Record<string, OutputLine['stream']> = { o: 'stdout', e: 'stderr', n: 'note' };
+
 function parseLine(l: string): OutputLine | null {
   try {
     const a = JSON.parse(l) as unknown;
-    if (!Array.isArray(a) || a.length !== 3) return null;
-    const [seq, s, data] = a as [unknown, unknown, unknown];
-    if (!Number.isSafeInteger(seq) || (seq as number) < 1 || (s !== 'o' && s !== 'e') || typeof data !== 'string') return null;
-    return { seq: seq as number, stream: s === 'e' ? 'stderr' : 'stdout', data };
+    if (!Array.isArray(a) || (a.length !== 3 && a.length !== 4)) return null;
+    const [seq, s, data, ts] = a as [unknown, unknown, unknown, unknown];
+    const stream = typeof s === 'string' && Object.prototype.hasOwnProperty.call(STREAM, s) ? STREAM[s]! : null;
+    if (!Number.isSafeInteger(seq) || (seq as number) < 1 || !stream || typeof data !== 'string') return null;
+    if (ts !== undefined && (!Number.isSafeInteger(ts) || (ts as number) < 0)) return null;
+    return { seq: seq as number, stream, data, ts: (ts as number | undefined) ?? null };
   } catch {
     return null;
   }

@@ -5,10 +5,20 @@
 // which is what "acknowledged" means, resolves only once durable. Output is
 // capped here, above the backend (output-cap.ts): per job (head and tail kept,
 // the middle cut) and per host (the oldest finished jobs' output dropped).
+//
+// Fencing (several hubs, docs/cluster.md): every write of a record is a
+// compare-and-swap on the revision this hub last saw of it, and carries the
+// writer's stamp (hub, epoch of its claim on the host) from the fence. A hub
+// that took a host over re-stamps the host's open records first, so a hub
+// that lost the host (frozen, then resumed) finds every record it could
+// still write changed under a newer epoch: its write fails instead of
+// landing. One hub has no fence and never sees a conflict (it is the only
+// writer), so the same code runs there unchanged.
 import type { Action, Outcome } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
 import { isJobId } from '../../common/protocol/names.js';
-import type { JobOutputStore, KeyedStore, StateBackend } from './types.js';
+import { BentoError } from '../../common/protocol/errors.js';
+import type { JobOutputStore, KeyedStore, OutputLine, StateBackend, StoreChange } from './types.js';
 import { OUTPUT_DEFAULTS, OutputCap, type JobOutputLine, type OutputCapStats, type OutputLimits, type OutputSummary } from './output-cap.js';
 
 export type JobState = 'queued' | 'dispatched' | 'running' | Outcome;
@@ -28,11 +38,35 @@ export interface JobRecord {
   /** trigger --prebuilt: the system store path the agent switches to instead of rebuilding (and the config hash it was built from). */
   storePath?: string;
   configHash?: string;
+  /** Several hubs: the hub that wrote this record, and the epoch of its claim on the host (hub/holders). */
+  hub?: string;
+  epoch?: number;
+  /**
+   * What the host ran when the job was dispatched to it (or, for a job the
+   * host started itself, when the hub heard of it): its hello, kept current
+   * by every job.end. Absent in records written before hubs kept it.
+   */
+  systemBefore?: string | null;
+  generationBefore?: number | null;
+  /** What it ran after the job, from job.end (generation: agents that send it). Absent for the hub's own verdicts. */
+  systemAfter?: string | null;
+  generationAfter?: number | null;
   /** The host's own health check after a switch/test (agent setting healthCommand; job.end health), when it has one. */
   health?: 'passed' | 'failed';
   /** Its stored output: size, cuts (over limits.jobOutputBytes), dropped (the host's limits.hostOutputBytes); set when it ends. */
   output?: OutputSummary;
 }
+
+/** Who may write a host's job records (hub/holders/types.ts HostHolders.stamp). */
+export interface JobFence {
+  /** The stamp to write HOST's records with (null: none needed); throws when this hub must not write them. */
+  stamp(host: string): { hub: string; epoch: number } | null;
+}
+
+/** A conflicting write is tried again at most this often (each time on the newer record). */
+const MAX_CAS_ATTEMPTS = 5;
+/** How long a conflict waits for this hub's view to show the record that won. */
+const VIEW_CATCHUP_MS = 3000;
 
 /** The keyed store job records live in. */
 export const JOBS_STORE = 'jobs';
@@ -45,21 +79,33 @@ export interface JobStoreOptions {
   /** Caps on stored output (hub.json limits); default OUTPUT_DEFAULTS. */
   limits?: OutputLimits;
   log: Logger;
+  /** Several hubs: who may write which host's records. None: one hub, every write allowed. */
+  fence?: JobFence;
 }
 
 export class JobStore {
   /** Finished job ids per host, oldest first: pruning is O(1) per job end, not a scan. */
   private readonly finished = new Map<string, string[]>();
+  /** This hub's writes its store does not show yet (a compare-and-swap is visible once acknowledged): read before the store. */
+  private readonly overlay = new Map<string, JobRecord>();
+  /** Per record, the write in progress: the next one compares against the revision it produced. */
+  private readonly chains = new Map<string, Promise<void>>();
+  /** Jobs not finished yet, per host, whoever wrote them (the takeover of a host settles them). */
+  private readonly open = new Map<string, Set<string>>();
+  /** Job id -> host, for the ids in `open` (a deletion names only the key). */
+  private readonly openHost = new Map<string, string>();
+  private readonly unwatch: () => void;
   private readonly cap: OutputCap;
   private readonly limits: OutputLimits;
 
   constructor(private readonly o: JobStoreOptions) {
     this.limits = o.limits ?? OUTPUT_DEFAULTS;
     this.cap = new OutputCap(o.output, this.limits);
+    this.unwatch = o.records.watch((c) => this.changed(c));
   }
 
   /** Open the job records and output of a backend and build the per-host index. */
-  static async open(backend: StateBackend, o: { history: number; limits?: OutputLimits; log: Logger }): Promise<JobStore> {
+  static async open(backend: StateBackend, o: { history: number; limits?: OutputLimits; log: Logger; fence?: JobFence }): Promise<JobStore> {
     const records = await backend.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord });
     const store = new JobStore({ records, output: await backend.openOutput(), ...o });
     await store.load();
@@ -69,16 +115,42 @@ export class JobStore {
   /** Build the per-host index (prunes now if the history was lowered since the last run); returns the records by request time. */
   async load(): Promise<JobRecord[]> {
     const byTime = this.all().sort((a, b) => a.requestedAt.localeCompare(b.requestedAt));
+    for (const rec of byTime) this.index(rec);
     await Promise.all(byTime.filter((rec) => FINAL_STATES.has(rec.state)).map((rec) => this.noteFinished(rec)));
     return byTime;
   }
 
   get(id: string): JobRecord | undefined {
-    return this.o.records.get(id);
+    return this.overlay.get(id) ?? this.o.records.get(id);
   }
 
   all(): JobRecord[] {
-    return [...this.o.records.values()];
+    if (this.overlay.size === 0) return [...this.o.records.values()];
+    const out: JobRecord[] = [];
+    for (const r of this.o.records.values()) if (!this.overlay.has(r.id)) out.push(r);
+    return out.concat([...this.overlay.values()]);
+  }
+
+  /** HOST's jobs that have not finished (queued, dispatched, running), whichever hub wrote them. */
+  openFor(host: string): JobRecord[] {
+    const ids = this.open.get(host);
+    if (!ids) return [];
+    const out: JobRecord[] = [];
+    for (const id of ids) {
+      const r = this.get(id);
+      if (r && r.host === host && !FINAL_STATES.has(r.state)) out.push(r);
+    }
+    return out.sort((a, b) => a.requestedAt.localeCompare(b.requestedAt));
+  }
+
+  /** Hosts that have jobs not finished yet. */
+  hostsWithOpenJobs(): string[] {
+    return [...this.open.keys()];
+  }
+
+  /** Throws when this hub must not write HOST's records now (another hub holds it, or the cluster cannot tell). */
+  assertWritable(host: string): void {
+    this.o.fence?.stamp(host);
   }
 
   forHost(host: string): JobRecord[] {
@@ -90,12 +162,12 @@ export class JobStore {
    * once it is durable (file backend: group commit, many saves share one fdatasync).
    */
   save(rec: JobRecord): Promise<void> {
-    const prev = this.o.records.get(rec.id);
+    const prev = this.get(rec.id);
     const ending = FINAL_STATES.has(rec.state) && !(prev && FINAL_STATES.has(prev.state));
     // What the output store holds is ours to say: a caller's copy of the record may predate it.
     const output = (ending ? this.cap.finish(rec.id) : undefined) ?? prev?.output;
     if (output) rec = { ...rec, output };
-    const durable = this.o.records.set(rec.id, rec).then(() => undefined);
+    const durable = this.put(rec);
     if (ending) {
       this.o.output.end(rec.id).catch((err: Error) => this.o.log.warn({ jobId: rec.id, err: err.message }, 'cannot close the job output'));
       return Promise.all([durable, this.noteFinished(rec)]).then(() => undefined);
@@ -106,17 +178,27 @@ export class JobStore {
   /** Forget a record whose first write failed (nobody was told it exists). */
   discard(id: string): void {
     this.cap.forget(id);
+    this.overlay.delete(id);
+    this.unindex(id);
     this.o.records.delete(id).catch(() => undefined); // a tombstone, or gone from the next rewrite
   }
 
-  /** One output line of a running job; returns its seq (1, 2, 3, ... per job; past a cut, numbered past the gap). */
-  appendOutput(id: string, stream: 'stdout' | 'stderr', data: string): number {
-    return this.cap.append(id, this.o.records.get(id)?.output, stream, data);
+  /** Before appending output to a job another hub started (its host moved here mid-job). */
+  resumeOutput(id: string): Promise<void> {
+    return this.o.output.resume(id);
+  }
+
+  /**
+   * One output line of a running job; returns its seq (1, 2, 3, ... per job;
+   * past a cut, numbered past the gap) and when it was stored (or held).
+   */
+  appendOutput(id: string, stream: OutputLine['stream'], data: string): { seq: number; ts: number } {
+    return this.cap.append(id, this.get(id)?.output, stream, data);
   }
 
   /** A job's output after a seq: stored lines, a cut's marker flagged (`trimmed`), and a running job's tail. */
   readOutput(id: string, opts: { afterSeq?: number; limitBytes?: number } = {}): Promise<JobOutputLine[]> {
-    return this.cap.read(id, this.o.records.get(id)?.output, opts);
+    return this.cap.read(id, this.get(id)?.output, opts);
   }
 
   /** What the output caps did (metrics). */
@@ -130,16 +212,124 @@ export class JobStore {
   }
 
   async close(): Promise<void> {
+    this.unwatch();
     // Running jobs' tails go to the store now, and their records say where the output stands (the job may go on after a restart).
     const flushed: Array<Promise<unknown>> = [];
     for (const id of this.cap.openJobs()) {
-      const rec = this.o.records.get(id);
+      const rec = this.get(id);
       const output = this.cap.finish(id);
-      if (rec && output) flushed.push(this.o.records.set(id, { ...rec, output }).catch(() => undefined));
+      if (rec && output) flushed.push(this.put({ ...rec, output }).catch(() => undefined));
     }
     await Promise.all(flushed);
     await this.o.output.close();
     await this.o.records.close();
+  }
+
+  // --- fenced writes ---
+
+  /** Stamp REC for its host (the fence), show it at once, and write it after the record's previous write. */
+  private put(rec: JobRecord): Promise<void> {
+    let stamped: JobRecord;
+    try {
+      const st = this.o.fence?.stamp(rec.host) ?? null;
+      stamped = st ? { ...rec, hub: st.hub, epoch: st.epoch } : rec;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.overlay.set(rec.id, stamped);
+    this.index(stamped);
+    return this.chain(stamped);
+  }
+
+  /** Run REC's write after the record's previous one (its revision is the one to compare with). */
+  private chain(rec: JobRecord): Promise<void> {
+    const prev = this.chains.get(rec.id) ?? Promise.resolve();
+    const run = prev.then(() => this.write(rec));
+    const tail = run.catch(() => undefined);
+    this.chains.set(rec.id, tail);
+    void tail.then(() => { if (this.chains.get(rec.id) === tail) this.chains.delete(rec.id); });
+    return run.then(
+      () => { if (this.overlay.get(rec.id) === rec) this.overlay.delete(rec.id); },
+      (err: unknown) => {
+        // Not durable yet (the store retries it): keep showing it. Refused: it never was.
+        if (!(err instanceof BentoError && err.code === 'STATE_WRITE_FAILED') && this.overlay.get(rec.id) === rec) this.unshow(rec);
+        throw err;
+      },
+    );
+  }
+
+  /**
+   * Compare-and-swap REC onto the revision this hub sees. The rule: a newer
+   * claim's record is never overwritten (its epoch is higher: this hub lost
+   * the host, STATE_CONFLICT); within one claim, a conflict is this hub's own
+   * writes crossing (or a queue write of another hub for a host nobody holds),
+   * so it is tried again on the record that won.
+   */
+  private async write(rec: JobRecord): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const cur = this.o.records.entry(rec.id);
+      const theirs = cur?.value;
+      if (theirs?.epoch !== undefined && rec.epoch !== undefined && theirs.epoch > rec.epoch) {
+        this.o.log.warn({ jobId: rec.id, host: rec.host, epoch: rec.epoch, holder: theirs.hub, holderEpoch: theirs.epoch }, 'not writing a job record: another hub holds its host now');
+        throw new BentoError('STATE_CONFLICT', `job ${rec.id}: host ${rec.host} is held by hub ${theirs.hub ?? '?'} now (epoch ${theirs.epoch} > ${rec.epoch})`);
+      }
+      const expect = cur?.revision ?? 0;
+      try {
+        await this.o.records.set(rec.id, rec, { expectRevision: expect });
+        return;
+      } catch (err) {
+        if (!(err instanceof BentoError && err.code === 'STATE_CONFLICT') || attempt >= MAX_CAS_ATTEMPTS) throw err;
+        await this.viewPast(rec.id, expect);
+      }
+    }
+  }
+
+  /** Until this hub's view shows a revision of ID other than EXPECT (the write that won), at most VIEW_CATCHUP_MS. */
+  private async viewPast(id: string, expect: number): Promise<void> {
+    const deadline = Date.now() + VIEW_CATCHUP_MS;
+    while ((this.o.records.entry(id)?.revision ?? 0) === expect && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Stop showing this hub's unwritten REC; the store's record (if any) shows again. */
+  private unshow(rec: JobRecord): void {
+    this.overlay.delete(rec.id);
+    const cur = this.o.records.get(rec.id);
+    if (cur) this.index(cur);
+    else this.unindex(rec.id);
+  }
+
+  private index(rec: JobRecord): void {
+    if (FINAL_STATES.has(rec.state)) {
+      this.unindex(rec.id);
+      return;
+    }
+    let ids = this.open.get(rec.host);
+    if (!ids) this.open.set(rec.host, (ids = new Set()));
+    ids.add(rec.id);
+    this.openHost.set(rec.id, rec.host);
+  }
+
+  private unindex(id: string): void {
+    const host = this.openHost.get(id);
+    if (host === undefined) return;
+    this.openHost.delete(id);
+    const ids = this.open.get(host);
+    ids?.delete(id);
+    if (ids?.size === 0) this.open.delete(host);
+  }
+
+  /** A change in the store, this hub's or another's. */
+  private changed(c: StoreChange<JobRecord>): void {
+    const mine = this.overlay.get(c.key);
+    if (c.op === 'delete') {
+      if (!mine) this.unindex(c.key);
+      return;
+    }
+    // This hub's write landed (a store that shows writes at once hands back the same object).
+    if (mine && (mine === c.value || JSON.stringify(mine) === JSON.stringify(c.value))) this.overlay.delete(c.key);
+    if (!this.overlay.has(c.key)) this.index(c.value);
   }
 
   /** Keep the newest `history` finished jobs per host; drop the oldest beyond that. */
@@ -169,7 +359,7 @@ export class JobStore {
     const work: Array<Promise<unknown>> = [];
     for (let i = 0; i < ids.length - 1 && total > this.limits.hostOutputBytes; i++) {
       const id = ids[i]!;
-      const rec = this.o.records.get(id);
+      const rec = this.get(id);
       const bytes = this.storedBytes(id);
       if (!rec || rec.host !== host || bytes === 0) continue;
       total -= bytes;
@@ -178,14 +368,14 @@ export class JobStore {
       this.o.log.info({ host, jobId: id, bytes }, 'dropped the stored output of an old job: the host\'s jobs are over limits.hostOutputBytes');
       work.push(
         this.o.output.remove(id).catch(() => undefined),
-        this.o.records.set(id, { ...rec, output: { ...rec.output!, dropped: true } }).catch(() => undefined),
+        this.put({ ...rec, output: { ...rec.output!, dropped: true } }).catch(() => undefined),
       );
     }
     return work;
   }
 
   private storedBytes(id: string): number {
-    const o = this.o.records.get(id)?.output;
+    const o = this.get(id)?.output;
     return o && !o.dropped ? o.bytes : 0;
   }
 }

@@ -142,12 +142,16 @@ class MemoryKeyed<T> implements KeyedStore<T> {
 class MemoryOutput implements JobOutputStore {
   constructor(private readonly state: MemoryState) {}
 
-  append(jobId: string, stream: OutputLine['stream'], data: string): number {
+  /** One process: nothing to catch up with. */
+  async resume(_jobId: string): Promise<void> { /* one writer */ }
+
+  append(jobId: string, stream: OutputLine['stream'], data: string, at?: number): { seq: number; ts: number } {
     let lines = this.state.output.get(jobId);
     if (!lines) this.state.output.set(jobId, (lines = []));
     const seq = (lines.at(-1)?.seq ?? 0) + 1;
-    lines.push({ seq, stream, data });
-    return seq;
+    const ts = at ?? Date.now();
+    lines.push({ seq, stream, data, ts });
+    return { seq, ts };
   }
 
   async read(jobId: string, opts: { afterSeq?: number; limitBytes?: number } = {}): Promise<OutputLine[]> {

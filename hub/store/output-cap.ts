@@ -78,7 +78,8 @@ export class OutputCapStats {
   tailBytes = 0;
 }
 
-interface TailLine { seq: number; stream: OutputLine['stream']; data: string; cost: number }
+/** `ts`: when it came (kept when the tail is stored at the job's end). */
+interface TailLine { seq: number; ts: number; stream: OutputLine['stream']; data: string; cost: number }
 
 interface OpenJob {
   /** Bytes stored (as costed by lineCost). */
@@ -100,7 +101,8 @@ const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
 /** What a stored line costs on disk: its JSON text and the framing around it. */
 export function lineCost(data: string): number {
   // Plain text (nearly every line) is costed without building its JSON a second time.
-  return (ESCAPED.test(data) ? Buffer.byteLength(JSON.stringify(data)) : Buffer.byteLength(data) + 2) + 16;
+  // Framing: [SEQ,"o",...,TS]\n with a seq of up to 8 digits and a 13-digit time (job-log.ts).
+  return (ESCAPED.test(data) ? Buffer.byteLength(JSON.stringify(data)) : Buffer.byteLength(data) + 2) + 32;
 }
 
 export function cutMarker(lines: number, bytes: number, limits: OutputLimits): string {
@@ -114,18 +116,20 @@ export class OutputCap {
 
   constructor(private readonly output: JobOutputStore, private readonly limits: OutputLimits) {}
 
-  /** Append a line of a running job (`was`: what its record says, after a hub restart); returns its seq. */
-  append(jobId: string, was: OutputSummary | undefined, stream: OutputLine['stream'], data: string): number {
+  /** Append a line of a running job (`was`: what its record says, after a hub restart); returns its seq and time. */
+  append(jobId: string, was: OutputSummary | undefined, stream: OutputLine['stream'], data: string): { seq: number; ts: number } {
     const j = this.open(jobId, was);
     const cost = lineCost(data);
     if (j.tail.length === j.tailHead && j.stored + cost <= this.limits.jobOutputBytes - this.limits.jobOutputTailBytes) {
       j.stored += cost;
-      j.lastStored = this.output.append(jobId, stream, data);
+      const { seq: stored, ts } = this.output.append(jobId, stream, data);
+      j.lastStored = stored;
       j.last = j.lastStored + shiftAt(j.cuts, j.lastStored);
-      return j.last;
+      return { seq: j.last, ts };
     }
     const seq = ++j.last;
-    j.tail.push({ seq, stream, data, cost });
+    const ts = Date.now();
+    j.tail.push({ seq, ts, stream, data, cost });
     j.tailBytes += cost;
     this.stats.tailBytes += cost;
     while (j.tail.length - j.tailHead > 1 && (j.tailBytes > this.limits.jobOutputTailBytes || this.stats.tailBytes > TAIL_MEMORY_BYTES)) {
@@ -140,7 +144,7 @@ export class OutputCap {
       j.tail = j.tail.slice(j.tailHead);
       j.tailHead = 0;
     }
-    return seq;
+    return { seq, ts };
   }
 
   /**
@@ -153,7 +157,8 @@ export class OutputCap {
     this.jobs.delete(jobId);
     if (j.cutLines > 0) {
       const marker = cutMarker(j.cutLines, j.cutBytes, this.limits);
-      const at = this.output.append(jobId, 'stderr', marker);
+      // The marker sits where the cut is: it takes the time of the first line kept after it.
+      const at = this.output.append(jobId, 'stderr', marker, j.tail[j.tailHead]?.ts).seq;
       j.lastStored = at;
       j.cuts.push({ at, lines: j.cutLines, bytes: j.cutBytes });
       j.stored += lineCost(marker);
@@ -162,7 +167,7 @@ export class OutputCap {
     }
     for (let i = j.tailHead; i < j.tail.length; i++) {
       const l = j.tail[i]!;
-      j.lastStored = this.output.append(jobId, l.stream, l.data);
+      j.lastStored = this.output.append(jobId, l.stream, l.data, l.ts).seq;
       j.stored += l.cost;
     }
     this.stats.tailBytes -= j.tailBytes;
@@ -205,12 +210,12 @@ export class OutputCap {
     if (!j || lastStored < j.lastStored || (out.length > 0 && budget <= 0)) return out;
     if (j.cutLines > 0) {
       const seq = (j.tail[j.tailHead]?.seq ?? j.last + 1) - 1;
-      if (seq > after) out.push({ seq, stream: 'stderr', data: cutMarker(j.cutLines, j.cutBytes, this.limits), trimmed: { lines: j.cutLines, bytes: j.cutBytes } });
+      if (seq > after) out.push({ seq, ts: j.tail[j.tailHead]?.ts ?? null, stream: 'stderr', data: cutMarker(j.cutLines, j.cutBytes, this.limits), trimmed: { lines: j.cutLines, bytes: j.cutBytes } });
     }
     for (let i = j.tailHead; i < j.tail.length && budget > 0; i++) {
       const l = j.tail[i]!;
       if (l.seq <= after) continue;
-      out.push({ seq: l.seq, stream: l.stream, data: l.data });
+      out.push({ seq: l.seq, ts: l.ts, stream: l.stream, data: l.data });
       budget -= Buffer.byteLength(l.data);
     }
     return out;

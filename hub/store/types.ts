@@ -14,6 +14,7 @@
 //   - every record carries a revision, and a write can demand the revision
 //     it read (compare-and-swap), so a stale writer cannot overwrite newer
 //     state (a hub frozen for 30 s, then resumed).
+import type { OutputStream } from '../../common/protocol/messages.js';
 
 /** A record with the revision its store gave it (JetStream KV: the entry's sequence). */
 export interface Versioned<T> {
@@ -82,8 +83,14 @@ export interface KeyedStore<T> {
 export interface OutputLine {
   /** 1, 2, 3, ... per job, assigned by append(). */
   seq: number;
-  stream: 'stdout' | 'stderr';
+  /** The rebuild's stdout or stderr, or the agent's own note (common/protocol/messages.ts OutputStream). */
+  stream: OutputStream;
   data: string;
+  /**
+   * When the hub stored it: ms since the epoch, set by append() (the dashboard's
+   * per-line timestamps). null only for lines stored before hubs kept one.
+   */
+  ts: number | null;
 }
 
 /**
@@ -92,10 +99,22 @@ export interface OutputLine {
  * what "acknowledged" means; output is best effort, in order.
  */
 export interface JobOutputStore {
-  /** Append one line; returns the seq it was given. Never blocks the caller. */
-  append(jobId: string, stream: OutputLine['stream'], data: string): number;
+  /**
+   * Append one line; returns the seq and the timestamp it was given (`at`, or
+   * now). `at`: a line that came earlier than it is stored (the tail of a
+   * capped job, held in memory until its end: store/output-cap.ts) keeps the
+   * time it came. Never blocks the caller.
+   */
+  append(jobId: string, stream: OutputLine['stream'], data: string, at?: number): { seq: number; ts: number };
   /** The lines stored for a job, in order, starting after `afterSeq` (default 0); [] for an unknown job. */
   read(jobId: string, opts?: { afterSeq?: number; limitBytes?: number }): Promise<OutputLine[]>;
+  /**
+   * Before this hub appends to a job another hub started (its host moved here
+   * mid-job): continue the job's seq where its stored output ends. Without
+   * it, a cluster's first append finds out the hard way (renumbering, logged);
+   * one hub never needs it (file, memory: nothing to do).
+   */
+  resume(jobId: string): Promise<void>;
   /** The job ended: flush what is buffered and release its resources. */
   end(jobId: string): Promise<void>;
   /** Forget a job's output (history pruning). */

@@ -9,7 +9,7 @@ import { HttpError, readForm, send, sendHtml, sendJson, sendStatic, sendText } f
 import { SseStream } from '../../common/platform/web-sse.js';
 import { PROMETHEUS_CONTENT_TYPE } from '../../common/platform/prometheus.js';
 import type { AdminEvent, AdminRequest } from '../../common/protocol/admin.js';
-import { isAction, type Action } from '../../common/protocol/messages.js';
+import { APPLYING_ACTIONS, isAction, type Action } from '../../common/protocol/messages.js';
 import { asBentoError } from '../../common/protocol/errors.js';
 import { isHostName, isJobId } from '../../common/protocol/names.js';
 import type { AdminHandler } from '../admin/server.js';
@@ -25,13 +25,20 @@ import { fleetRows } from './model.js';
 import { FleetView } from './fleet-view.js';
 import { JobOutputBuffer, type OutputLine } from './job-output.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
-import { fleetPage, hostPage, jobPage, logPage, messagePage } from './pages.js';
+import { fleetPage, messagePage } from './pages.js';
+import { confirmTriggerPage, hostPage, jobPage, logPage } from './host-pages.js';
 import type { Handler } from './guard.js';
 import { RolloutPanel, type RolloutSource } from './rollout-view.js';
 
-/** The downloadable log's text: every physical line carries its stream's mark ("  " stdout, "! " stderr), so output can never pass for stderr. */
-function logText(l: { stream: 'stdout' | 'stderr'; data: string }): string {
-  const mark = l.stream === 'stderr' ? '! ' : '  ';
+const MARK: Record<OutputLine['stream'], string> = { stdout: '  ', stderr: '! ', note: '# ' };
+
+/**
+ * The downloadable log's text: every physical line carries its stream's mark
+ * ("  " stdout, "! " stderr, "# " the agent's note), so output can never pass
+ * for stderr or for Bento's own words.
+ */
+function logText(l: Pick<OutputLine, 'stream' | 'data'>): string {
+  const mark = MARK[l.stream];
   return l.data.split('\n').map((d) => `${mark}${d}\n`).join('');
 }
 
@@ -71,7 +78,10 @@ export class Dashboard {
     const post = req.method === 'POST';
     let m: RegExpExecArray | null;
     if (sendStatic(res, p, { css: DASHBOARD_CSS, js: DASHBOARD_JS })) return;
-    if (p === '/' && !post) return sendHtml(res, 200, fleetPage(fleetRows(this.deps.sources), { rollouts: this.rollouts.html() }));
+    if (p === '/' && !post) {
+      const filter = { state: url.searchParams.get('state') ?? '', tag: url.searchParams.get('tag') ?? '' };
+      return sendHtml(res, 200, fleetPage(fleetRows(this.deps.sources), { filter, rollouts: this.rollouts.html() }));
+    }
     if (p === '/api/rollouts' && !post) return sendJson(res, 200, { rollouts: this.deps.rollouts.active() });
     if (p === '/events' && !post) return this.events(res, url.searchParams.get('host'));
     if (p === '/metrics' && !post) return send(res, 200, PROMETHEUS_CONTENT_TYPE, this.metrics.render());
@@ -147,6 +157,8 @@ export class Dashboard {
     const wantsJson = /application\/json/.test(String(req.headers.accept ?? '')) || /application\/json/.test(String(req.headers['content-type'] ?? ''));
     if (!isAction(action)) throw new HttpError(400, 'unknown action');
     if (!isHostName(host)) throw new HttpError(404, 'unknown host');
+    // A plain form (no JavaScript) asks on a page of its own before it changes a machine; the script asks in a dialog.
+    if (!wantsJson && APPLYING_ACTIONS.includes(action) && form['confirmed'] !== 'yes') return sendHtml(res, 200, confirmTriggerPage(host, action, form['queue'] === 'true'));
     const events = await this.trigger({ op: 'trigger', hosts: [host], all: false, tags: [], action: action as Action, queue: form['queue'] === 'true', follow: false });
     const r = events.find((e) => e.ev === 'accepted' || e.ev === 'rejected' || e.ev === 'error') ?? { ev: 'error', code: 'INTERNAL', message: 'no answer' };
     if (wantsJson) return sendJson(res, r.ev === 'accepted' ? 202 : 409, r);
@@ -193,7 +205,7 @@ export class Dashboard {
     let budget = 2 * 1024 * 1024;
     let from = all.length;
     while (from > 0 && (budget -= all[from - 1]!.data.length + 3) >= 0) from -= 1;
-    return { lines: all.slice(from).map((l) => ({ stream: l.stream, data: l.data })), truncated: from > 0 };
+    return { lines: all.slice(from), truncated: from > 0 };
   }
 
   /**
@@ -213,7 +225,7 @@ export class Dashboard {
       if (b.kind !== 'job') return;
       const e = b.event;
       const act = (): void => {
-        if (e.ev === 'output') sse.send('line', { stream: e.stream, data: e.data }, id);
+        if (e.ev === 'output') sse.send('line', { seq: e.seq, ts: e.ts, stream: e.stream, data: e.data }, id);
         else if (e.ev === 'started') sse.send('started', { jobId: id });
         else if (e.ev === 'end') {
           sse.send('end', { outcome: e.outcome, exitCode: e.exitCode, durationMs: e.durationMs, reason: e.reason ?? null });

@@ -8,7 +8,9 @@ import type { EventBus } from '../events/types.js';
 import { fleetRows, type HostRow } from './model.js';
 import type { ReadSources } from '../status/read-model.js';
 import type { JobStore } from '../store/jobs.js';
-import { clientRowHtml, hostRowHtml, summaryHtml, hostsBody, clientsBody, hostDetailHtml, historyHtml } from './pages.js';
+import { clientRowHtml, hostRowHtml, summaryHtml, hostsBody, clientsBody } from './pages.js';
+import { hostDetailHtml, historyHtml } from './host-pages.js';
+import { sortKey } from '../status/order.js';
 
 interface Subscriber { sse: SseStream; host: string | null; detail: string; history: string }
 
@@ -97,7 +99,8 @@ export class FleetView {
       const h = hostRowHtml(r).value;
       if (this.hostHtml.get(r.name) !== h) {
         this.hostHtml.set(r.name, h);
-        events.push(['row', { tbody: 'hosts-body', id: `host-${r.name}`, key: r.name, html: h }]);
+        // The key places the row (order.ts): a host whose state changed moves to its new place.
+        events.push(['row', { tbody: 'hosts-body', id: `host-${r.name}`, key: sortKey(r.state, r.name), html: h }]);
       }
       const c = clientRowHtml(r)?.value ?? null;
       if ((this.clientHtml.get(r.name) ?? null) !== c) {

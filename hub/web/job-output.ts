@@ -5,8 +5,9 @@
 // to its log file on disk. Finished jobs are dropped after a grace period,
 // by when their log file is complete.
 import type { JobBusEvent } from '../events/types.js';
+import type { OutputLine } from '../store/types.js';
 
-export interface OutputLine { stream: 'stdout' | 'stderr'; data: string }
+export type { OutputLine };
 
 interface Buffered {
   host: string;
@@ -37,7 +38,7 @@ export class JobOutputBuffer {
         b.dropped++;
         return;
       }
-      b.lines.push({ stream: e.stream, data: e.data });
+      b.lines.push({ seq: e.seq, ts: e.ts, stream: e.stream, data: e.data });
       b.bytes += size;
       this.total += size;
       while (b.bytes > this.opts.maxBytesPerJob && b.lines.length > 1) {

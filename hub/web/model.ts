@@ -21,17 +21,19 @@ export interface HostRow {
   /** Short explanation of the state, if any. */
   stateDetail: string | null;
   activeJob: JobSummary | null;
+  /** A job waiting for the host (queued while it was offline, or behind the running one). */
+  queuedJob: JobSummary | null;
   lastJob: JobSummary | null;
 }
 
 export function hostRow(v: HostView): HostRow {
   return {
     name: v.name, tags: v.tags, registered: v.registered, client: v.client, facts: v.facts,
-    state: v.state, stateDetail: v.detail, activeJob: v.active, lastJob: v.last,
+    state: v.state, stateDetail: v.detail, activeJob: v.active, queuedJob: v.queued, lastJob: v.last,
   };
 }
 
-/** Rows for all registered hosts plus any connected host that is not (it was just removed). Sorted by name. */
+/** Rows for all registered hosts plus any connected host that is not (it was just removed). Sorted by name (the pages sort by attention: status/order.ts). */
 export function fleetRows(src: ReadSources, only?: ReadonlySet<string>): HostRow[] {
   return hostViews(src, { only }).map(hostRow);
 }

@@ -115,4 +115,24 @@
     localPage = null;
     cache = null;
   };
+
+  # One of a cluster's hosts (docs/cluster.md): three hubs with their own
+  # keys; the host starts at its own hub of the three and moves on to the
+  # others in its own order when that one is down.
+  cluster = {
+    enable = true;
+    name = "web2";
+    endpoints = [
+      { url = "ssh://hub1.example.org:2222"; }
+      { url = "ssh://hub2.example.org:2222"; }
+      { url = "ssh://hub3.example.org:2222"; }
+    ];
+    endpointOrder = "spread";
+    hubFingerprints = [
+      "SHA256:OxPHtnrxIMdAdRkKVMDCEo4jEeaBh11EabG2yQVXn30"
+      "SHA256:AxPHtnrxIMdAdRkKVMDCEo4jEeaBh11EabG2yQVXn30"
+      "SHA256:BxPHtnrxIMdAdRkKVMDCEo4jEeaBh11EabG2yQVXn30"
+    ];
+    flake = "/var/lib/bento-client/config#web2";
+  };
 }

@@ -69,4 +69,30 @@
     };
     openFirewall = true;
   };
+
+  # One hub of three sharing their state on a 3-node NATS JetStream cluster
+  # (docs/cluster.md); the password comes from a secret at start.
+  cluster-member = {
+    enable = true;
+    settings = {
+      listen = "0.0.0.0:2222";
+      cluster = {
+        servers = [ "nats://nats1.example.org:4222" "nats://nats2.example.org:4222" "nats://nats3.example.org:4222" ];
+        hubName = "hub1";
+        agentUrl = "ssh://hub1.example.org:2222";
+        user = "bento";
+        passwordFile = "/run/secrets/nats-bento";
+        tokenFile = null;
+        nkeySeedFile = null;
+        credsFile = null;
+        tls = { caFile = "/etc/nats/ca.pem"; certFile = null; keyFile = null; };
+        prefix = "bento";
+        replicas = 3;
+        livenessMs = 2000;
+        writeTimeoutMs = 10000;
+        outputMaxBytes = 1073741824;
+      };
+    };
+    openFirewall = true;
+  };
 }

@@ -100,6 +100,8 @@ test('host page: "Upgrade now" streams the job live and shows the final state', 
 
   const t0 = Date.now();
   await page.getByRole('button', { name: 'Upgrade now' }).click();
+  // A switch from the web asks first.
+  await page.getByRole('button', { name: 'Yes, switch now' }).click();
   await page.waitForFunction(() => /Started local-/.test(document.getElementById('upgrade-status')?.textContent ?? ''));
   // Live: the first build line is on the page while the job still runs.
   const firstLine = nix ? 'build step 1/6' : 'step 1/6';
@@ -171,13 +173,14 @@ test('dashboard: a trigger button runs the job and streams its output into the p
   await page.locator('#client-web2').waitFor();
   await page.selectOption('#act-web2', 'test');
   await page.getByRole('button', { name: 'Run on web2' }).click();
+  await page.getByRole('button', { name: 'Yes, test web2' }).click();
   const panel = page.locator('#outputs .panel').first();
   await panel.waitFor();
-  await page.waitForFunction(() => (document.querySelector('#outputs .panel pre')?.textContent ?? '').includes('step 1/5'));
+  await page.waitForFunction(() => (document.querySelector('#outputs .panel .log')?.textContent ?? '').includes('step 1/5'));
   assert.doesNotMatch(await panel.locator('.job-status').textContent() ?? '', /success/, 'still running while the first lines show');
   await shot(page, '07-dashboard-trigger-running');
   await page.waitForFunction(() => /success/.test(document.querySelector('#outputs .panel .job-status')?.textContent ?? ''), null, { timeout: 20_000 });
-  const text = await panel.locator('pre').textContent() ?? '';
+  const text = await panel.locator('.log').textContent() ?? '';
   assert.match(text, /rebuild test[\s\S]*step 5\/5[\s\S]*done, warnings: none/);
   assert.match(await panel.locator('h3').textContent() ?? '', /web2 · test · /);
   // The row shows the finished job too (live update, no reload).

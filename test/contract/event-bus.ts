@@ -14,7 +14,7 @@ export interface BusHarness {
   fresh(): Promise<{ bus: EventBus; peer?: EventBus; cleanup(): Promise<void> }>;
 }
 
-const out = (host: string, jobId: string, seq: number): HubEvent => ({ kind: 'job', host, event: { ev: 'output', host, jobId, seq, stream: 'stdout', data: `line ${seq}` } });
+const out = (host: string, jobId: string, seq: number): HubEvent => ({ kind: 'job', host, event: { ev: 'output', host, jobId, seq, ts: 1_700_000_000_000 + seq, stream: 'stdout', data: `line ${seq}` } });
 
 export function eventBusContract(h: BusHarness): void {
   const t = (name: string, fn: () => Promise<void>): void => { test(`${h.name} event bus: ${name}`, fn); };

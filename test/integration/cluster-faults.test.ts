@@ -157,7 +157,7 @@ test('kill -9 of the output stream\'s leader mid-job: the job\'s lines are store
     const out = await a.openOutput();
     const job = 'job-killleader';
     let n = 0;
-    const appendSome = (k: number): void => { for (let i = 0; i < k; i++) assert.equal(out.append(job, i % 5 ? 'stdout' : 'stderr', `line ${++n}`), n); };
+    const appendSome = (k: number): void => { for (let i = 0; i < k; i++) assert.equal(out.append(job, i % 5 ? 'stdout' : 'stderr', `line ${++n}`).seq, n); };
     appendSome(300);
     await waitFor('first lines stored', async () => (await out.read(job)).length >= 300 || null, 20_000);
     const leader = await cluster.streamLeader('faults_output');
@@ -252,7 +252,7 @@ test('kill -9 of the server a hub publishes events through: it reconnects, and e
     const got: number[] = [];
     b.eventBus().subscribe({ host: 'web1' }, (e) => { if (e.kind === 'job' && e.event.ev === 'output') got.push(e.event.seq); });
     let seq = 0;
-    const send = (): void => a.eventBus().publish({ kind: 'job', host: 'web1', event: { ev: 'output', host: 'web1', jobId: 'job-events00', seq: ++seq, stream: 'stdout', data: 'x' } });
+    const send = (): void => a.eventBus().publish({ kind: 'job', host: 'web1', event: { ev: 'output', host: 'web1', jobId: 'job-events00', seq: ++seq, ts: Date.now(), stream: 'stdout', data: 'x' } });
     await waitFor('events flowing', () => { send(); return got.length > 0 || null; }, 10_000, 20);
     const killedAt = Date.now();
     await cluster.kill(0);

@@ -39,10 +39,10 @@ async function storedBy(reader: NatsJobOutputStore, job: string, n: number): Pro
 test('the new hub resumes the job: its appends continue at the next seq', async () => {
   const [a, b, reader] = [await hub('hub-a'), await hub('hub-b'), await hub('hub-r')];
   const job = 'job-resume00';
-  for (const i of range(1, 50)) assert.equal(a.append(job, 'stdout', `a ${i}`), i);
+  for (const i of range(1, 50)) assert.equal(a.append(job, 'stdout', `a ${i}`).seq, i);
   await storedBy(reader, job, 50); // hub-a's lines are in; hub-a now loses the host (no end())
   await b.resume(job);
-  for (const i of range(51, 60)) assert.equal(b.append(job, 'stderr', `b ${i}`), i);
+  for (const i of range(51, 60)) assert.equal(b.append(job, 'stderr', `b ${i}`).seq, i);
   await b.end(job);
   const lines = await reader.read(job);
   assert.deepEqual(seqs(lines), range(1, 60));
@@ -55,13 +55,13 @@ test('the new hub appends without resuming: its lines are stored after the old h
   const job = 'job-noresume';
   for (const i of range(1, 30)) a.append(job, 'stdout', `a ${i}`);
   await storedBy(reader, job, 30);
-  const given = range(1, 10).map((i) => b.append(job, 'stdout', `b ${i}`));
+  const given = range(1, 10).map((i) => b.append(job, 'stdout', `b ${i}`).seq);
   assert.deepEqual(given, range(1, 10), 'without resume() the new writer cannot know where the job stands');
   const lines = await storedBy(reader, job, 40);
   assert.deepEqual(seqs(lines), range(1, 40), 'stored with no gap and no repeat');
   assert.deepEqual(lines.map((l) => l.data), [...range(1, 30).map((i) => `a ${i}`), ...range(1, 10).map((i) => `b ${i}`)]);
   // Its next line follows the renumbered ones.
-  assert.equal(b.append(job, 'stdout', 'b next'), 41);
+  assert.equal(b.append(job, 'stdout', 'b next').seq, 41);
   await b.end(job);
   assert.deepEqual(seqs(await reader.read(job, { afterSeq: 40 })), [41]);
 });

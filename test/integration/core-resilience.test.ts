@@ -77,8 +77,12 @@ test('killing an agent mid-job marks the job interrupted, and the watching admin
 test('the restarted agent reports the job it was killed in as interrupted, from its own disk', async () => {
   await killMidJob('kill2');
   const agent = fleet.startAgent('kill2', path.join(fleet.dir, 'kill2.json'));
+  // The agent says this as it starts, before it connects. Waiting for the hub
+  // to list kill2 first could be satisfied by the killed agent's session
+  // (the hub may not have seen it close yet on a loaded machine), leaving the
+  // new agent's start-up inside this wait.
+  await waitFor('agent replayed the interrupted result', () => agent.output().includes('found a job interrupted by an agent restart'), 10_000);
   await fleet.waitConnected(['kill2']);
-  await waitFor('agent replayed the interrupted result', () => agent.output().includes('found a job interrupted by an agent restart'), 5000);
   const job = (await jobs()).find((j) => j.host === 'kill2')!;
   await waitFor('job reason from the agent', async () => ((await jobs()).find((j) => j.id === job.id)?.reason ?? '').includes('agent stopped during the job'), 5000);
   // Acknowledged results leave the agent's outbox.

@@ -1,8 +1,9 @@
 // `bento-hub status`: each of Bento's states produced by a real scenario on
 // real agents, real Nix (nix-build, a system profile, switch-to-configuration),
 // and the real publish (bento-hub deploy) and pull paths:
-//   new machine, offline, up to date, failing, rolled back, running,
-//   sync pending, rebuild pending, auto updated.
+//   never connected, new machine, nothing published, offline, up to date,
+//   failing, rolled back, running, sync pending, rebuild pending, auto updated.
+// Also what a job did to the host (generation and system before and after).
 // Plus the table itself and `--watch` redrawing on a real pseudo-terminal.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { waitFor, type Daemon } from '../helpers/proc.js';
 import { makeNixEnv, nixAvailable, nixUnavailableReason, runStandin, writeFixtureConfig, type FixtureOptions, type NixEnv } from '../fixtures/nix.js';
 import type { HostStatus } from '../../common/protocol/admin.js';
 import { readPublished } from '../../hub/publish/published.js';
+import { durableJobs } from '../helpers/state.js';
 
 const skip = nixAvailable() ? false : nixUnavailableReason();
 let fleet: TestFleet;
@@ -79,7 +81,7 @@ async function trigger(name: string, action = 'switch'): Promise<number> {
   return (await fleet.hubCli(['trigger', name, '--action', action])).code;
 }
 
-test('new machine, up to date, failing, rolled back, running and offline, each from a real scenario', { skip }, async () => {
+test('never connected, new machine, nothing published, up to date, failing, rolled back, running and offline, each from a real scenario', { skip }, async () => {
   const fresh = await host('fresh');
   void fresh;
   const good = await host('good', { installed: true });
@@ -90,22 +92,38 @@ test('new machine, up to date, failing, rolled back, running and offline, each f
   for (const h of [good, broken, rolled, busy, gone]) h.start();
   await fleet.waitConnected(['good', 'broken', 'rolled', 'busy', 'gone']);
 
-  // new machine: registered, never connected.
+  // never connected: registered, no agent ever came (a state of its own, no longer "new machine").
   const f = await stateOf('fresh');
-  assert.equal(f.state, 'new machine');
+  assert.equal(f.state, 'never connected');
   assert.equal(f.connected, false);
   assert.equal(f.lastSeenAt, null);
-  // Connected (already installed) but nothing rebuilt by Bento or published yet: still a new machine.
-  assert.equal((await stateOf('good')).state, 'new machine');
+  // Connected (already installed) but nothing rebuilt by Bento or published yet: a new machine.
+  const g0 = await stateOf('good');
+  assert.equal(g0.state, 'new machine');
+  assert.equal(g0.generation, 1, 'the installed system is the profile\'s first generation');
 
+  // A switch with nothing published succeeded, but there is nothing to be "up to date" with.
   await setConfig(good, { label: 'v1' });
   assert.equal(await trigger('good'), 0);
   const g = await stateOf('good');
-  assert.equal(g.state, 'up to date');
+  assert.equal(g.state, 'nothing published');
   assert.equal(g.lastJob?.action, 'switch');
   assert.equal(g.lastJob?.state, 'success');
   assert.ok((g.lastJob?.durationMs ?? 0) > 0);
-  assert.match(g.system ?? '', /-nixos-system-good-v1$/, 'the fresh connection after the switch reported the new system');
+  assert.match(g.system ?? '', /-nixos-system-good-v1$/, 'the job\'s end reported the new system');
+  assert.equal(g.generation, 2, 'and the new generation, without a reconnect');
+  // The job record keeps what the switch did to the host.
+  const rec = (await durableJobs(fleet.fleetDir)).find((j) => j.id === g.lastJob!.id)!;
+  assert.deepEqual([rec.generationBefore, rec.generationAfter], [1, 2]);
+  assert.match(rec.systemBefore ?? '', /-nixos-system-good-installed$/);
+  assert.equal(rec.systemAfter, g.system);
+
+  // Published, then switched: now it is up to date (the host builds its own file; the hub judges by its jobs).
+  await writeFixtureConfig(path.join(fleet.fleetDir, 'hosts', 'good', 'configuration.nix'), { host: 'good', label: 'v1' });
+  await deploy('good');
+  assert.equal((await stateOf('good')).state, 'sync pending', 'published after it connected');
+  assert.equal(await trigger('good'), 0);
+  assert.equal((await stateOf('good')).state, 'up to date');
 
   await setConfig(broken, { label: 'v1', buildFails: true });
   assert.equal(await trigger('broken'), 1);
@@ -124,27 +142,32 @@ test('new machine, up to date, failing, rolled back, running and offline, each f
   const running = await waitState('busy', 'running', 30_000);
   assert.equal(running.runningJob?.action, 'switch');
   assert.equal(await pending.then((x) => x.code), 0);
-  assert.equal((await stateOf('busy')).state, 'up to date');
+  assert.equal((await stateOf('busy')).state, 'nothing published');
 
   // offline: the agent stops; the row keeps the last known state and when it was seen.
   await setConfig(gone, { label: 'v1' });
   assert.equal(await trigger('gone'), 0);
   await gone.agent!.stop();
   const o = await waitState('gone', 'offline');
-  assert.equal(o.lastKnownState, 'up to date');
+  assert.equal(o.lastKnownState, 'nothing published');
+  // Offline, the host's last known facts say what its switch left it running (kept at the job's end, not only at hello).
+  assert.equal(o.generation, 1);
+  assert.match(o.system ?? '', /-nixos-system-gone-v1$/);
   assert.equal(o.connected, false);
   assert.ok(o.lastSeenAt && Date.now() - Date.parse(o.lastSeenAt) < 60_000);
   assert.equal(o.lastJob?.state, 'success');
 
-  // The table: one row per registered host, the columns the issue asks for.
+  // The table: one row per registered host, the columns the issue asks for, those that need attention first.
   const t = await fleet.hubCli(['status']);
   assert.equal(t.code, 0, t.stderr);
   const lines = t.stdout.split('\n');
-  assert.match(lines[0]!, /^HOST\s+CONNECTION\s+CARRIER\s+PUBLISHED\s+APPLIED\s+STATE\s+LAST JOB\s+AGE\s+TOOK$/);
+  assert.match(lines[0]!, /^HOST\s+CONNECTION\s+CARRIER\s+PUBLISHED\s+APPLIED\s+SYSTEM\s+GEN\s+STATE\s+JOB\s+WHEN\s+TOOK$/);
   const row = (n: string): string => lines.find((l) => l.startsWith(`${n} `)) ?? '';
-  assert.match(row('fresh'), /^fresh\s+never\s+-\s+-\s+-\s+new machine\s+-\s+-\s+-$/);
-  assert.match(row('good'), /^good\s+up \d+s\s+ssh\s+-\s+-\s+up to date\s+switch success\s+\d+s\s+[\d.]+m?s$/);
-  assert.match(row('gone'), /^gone\s+seen \d+s ago\s+ssh\s+.*offline \(was up to date\)/);
+  assert.deepEqual(lines.slice(1, 7).map((l) => l.split(/\s+/)[0]), ['broken', 'rolled', 'gone', 'fresh', 'busy', 'good'], 'failing, rolled back, offline, never connected first');
+  assert.match(row('fresh'), /^fresh\s+never\s+-\s+-\s+-\s+-\s+-\s+never connected\s+-\s+-\s+-$/);
+  // SYSTEM: the store hash's head and the name without "nixos-system-good-"; the same config again made no new generation.
+  assert.match(row('good'), /^good\s+up \d+s\s+ssh\s+[0-9a-f]{12}\s+\S+\s+[0-9a-z]{7}-v1\s+2\s+up to date\s+switch success\s+ended \d+s ago\s+[\d.]+m?s$/);
+  assert.match(row('gone'), /^gone\s+seen \d+s ago\s+ssh\s+.*offline \(was nothing published\)/);
   assert.match(row('rolled'), /rolled back\s+switch rolled-back/);
   assert.match(t.stdout, /^ {2}rolled: rolled back: nixos-rebuild exited with status 4/m, 'the reason is noted under the table');
   console.log(`# status table:\n${t.stdout.split('\n').map((l) => `#   ${l}`).join('\n')}`);
@@ -180,7 +203,7 @@ test('sync pending, rebuild pending, up to date and auto updated with the real p
   // auto: published while it was off; on connect it pulls and rebuilds by itself.
   await setConfig(auto, { label: 'a1' });
   const autoHash = await deploy('auto');
-  assert.equal((await stateOf('auto')).state, 'new machine');
+  assert.equal((await stateOf('auto')).state, 'never connected');
   auto.start();
   const au = await waitState('auto', 'auto updated', 40_000);
   assert.equal(au.applied, autoHash);

@@ -4,6 +4,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import tls from 'node:tls';
+import { mkdir, symlink } from 'node:fs/promises';
+import path from 'node:path';
 import { readSse, type SseEvent } from '../../common/platform/web-sse.js';
 
 export interface HttpResult { status: number; headers: http.IncomingHttpHeaders; body: string }
@@ -82,3 +84,37 @@ export const SCRIPTED_REBUILD = [
   'echo "rebuild $1"; [ "$1" = "${SLOW_ACTION:-none}" ] && PAUSE=1; i=1; while [ $i -le ${LINES:-4} ]; do echo "step $i/${LINES:-4}"; i=$((i+1)); sleep ${PAUSE:-0.2}; done; echo "done, warnings: none" >&2; exit ${FAIL:-0}',
   'rebuild',
 ];
+
+/**
+ * A rebuild stand-in that does to a system profile what matters to the
+ * hub's job records: `switch` and `boot` make generation N+1 (DIR/system-N-link)
+ * and point the profile (and, for switch, DIR/current-system) at it. It talks
+ * on both streams like nixos-rebuild. The action in $FAIL_ACTION prints nix
+ * errors and fails; the one in $SLOW_ACTION takes 3 s; the one in
+ * $CHATTY_ACTION prints $LINES numbered lines $PAUSE s apart.
+ */
+export const PROFILE_REBUILD = ['/bin/sh', '-c', [
+  'set -e; act="$1"; d="$PROFILE_DIR"',
+  'echo "building the system configuration..." >&2',
+  'if [ "$act" = "${SLOW_ACTION:-none}" ]; then if [ -n "${GATE_FILE:-}" ]; then i=0; while [ ! -e "$GATE_FILE" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; else sleep 3; fi; fi',
+  'if [ "$act" = "${CHATTY_ACTION:-none}" ]; then i=1; while [ $i -le ${LINES:-50} ]; do echo "copying path $i of ${LINES:-50}"; if [ -n "${STOP_FILE:-}" ] && [ -e "$STOP_FILE" ]; then break; fi; i=$((i+1)); sleep ${PAUSE:-0.05}; done; fi',
+  'if [ "$act" = "${FAIL_ACTION:-none}" ]; then echo "these 2 derivations will be built:" >&2; echo "error: builder for \'/nix/store/aaaa-etc.drv\' failed with exit code 1" >&2; echo "error: 1 dependencies of derivation failed" >&2; exit 1; fi',
+  'if [ "$act" = switch ] || [ "$act" = boot ]; then',
+  '  n=$(readlink "$d/system" | sed -e "s/^system-//" -e "s/-link$//"); n=$((n+1))',
+  '  mkdir -p "$d/sys-$n"; ln -sfn "sys-$n" "$d/system-$n-link"; ln -sfn "system-$n-link" "$d/system"',
+  '  if [ "$act" = switch ]; then ln -sfn "$d/system-$n-link" "$d/current-system"; fi',
+  'fi',
+  'echo "activating the configuration... ($act)"',
+].join('\n'), 'rebuild'];
+
+/** A system profile at generation 1 in `dir`, and the agent settings that rebuild it with PROFILE_REBUILD. */
+export async function makeProfile(dir: string, env: Record<string, string> = {}): Promise<Record<string, unknown>> {
+  await mkdir(path.join(dir, 'sys-1'), { recursive: true });
+  await symlink('sys-1', path.join(dir, 'system-1-link'));
+  await symlink('system-1-link', path.join(dir, 'system'));
+  await symlink(path.join(dir, 'system-1-link'), path.join(dir, 'current-system'));
+  return {
+    rebuildCommand: PROFILE_REBUILD, systemProfile: path.join(dir, 'system'), currentSystem: path.join(dir, 'current-system'),
+    rebuildEnv: { PROFILE_DIR: dir, ...env },
+  };
+}

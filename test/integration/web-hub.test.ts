@@ -160,7 +160,7 @@ test('dashboard: the fleet stream adds and removes a client row as an agent conn
   const added = rows.find((r) => r.id === 'client-web2' && r.html !== null);
   assert.ok(added, `no row for web2 appeared: ${JSON.stringify(rows)}`);
   assert.equal(added.tbody, 'clients-body');
-  assert.match(added.html!, /<td>ssh<\/td>/);
+  assert.match(added.html!, /<td data-label="Carrier">ssh<\/td>/);
   assert.ok(rows.some((r) => r.id === 'client-web2' && r.html === null), 'the row left when the agent disconnected');
   assert.ok(rows.some((r) => r.id === 'host-web2' && r.html && /last seen/.test(r.html)), 'the host row says "last seen"');
 });
@@ -190,20 +190,20 @@ test('hub: a job the agent started itself (local-…) is recorded, shown and cou
   const rep = onDisk.get(replayed)!;
   assert.deepEqual([rep.state, rep.action], ['success', 'boot']);
   const page = await request(`${dash}/hosts/web2`, { headers: auth });
-  assert.match(page.body, new RegExp(`${id}</a></th><td>switch</td><td>host</td>`));
+  assert.match(page.body, new RegExp(`${id}</a></th><td data-label="Action">switch</td><td data-label="Started by">host</td>`));
 
   const m = await metrics();
   assert.equal(m.get('bento_rollbacks_total'), (m0.get('bento_rollbacks_total') ?? 0) + 1);
   assert.equal(m.get('bento_jobs_total{outcome="rolled-back",action="switch"}'), (m0.get('bento_jobs_total{outcome="rolled-back",action="switch"}') ?? 0) + 1);
   assert.equal(m.get('bento_jobs_total{outcome="success",action="boot"}'), 1);
-  assert.equal(m.get('bento_hosts_connected{carrier="ssh",proxy="direct"}'), 2);
+  assert.equal(m.get('bento_hosts_connected{carrier="ssh",proxy="direct",hub="local"}'), 2);
   assert.ok((m.get('bento_agent_reconnects_total') ?? 0) >= 1, 'web2 came back: a reconnect');
   assert.equal(m.get('bento_hosts_registered'), 2);
   assert.ok((m.get('bento_job_duration_seconds_count{action="switch"}') ?? 0) >= 2);
   assert.equal(m.get('bento_job_duration_seconds_bucket{action="boot",le="1"}'), 0);
   assert.equal(m.get('bento_job_duration_seconds_bucket{action="boot",le="5"}'), 1);
   a.end();
-  await waitFor('web2 gone', async () => (await metrics()).get('bento_hosts_connected{carrier="ssh",proxy="direct"}') === 1, 5000);
+  await waitFor('web2 gone', async () => (await metrics()).get('bento_hosts_connected{carrier="ssh",proxy="direct",hub="local"}') === 1, 5000);
   assert.ok(((await metrics()).get('bento_agent_disconnects_total{carrier="ssh"}') ?? 0) >= 2);
   // The same numbers are on the dashboard, behind its token.
   assert.equal((await request(`${dash}/metrics`)).status, 401);

@@ -45,27 +45,32 @@ test('names: buckets, output and event subjects sit under the prefix; filters ma
 
 test('output batches: lines round-trip; a batch stays under the size limit but always takes one line', () => {
   const lines: OutputLine[] = [
-    { seq: 7, stream: 'stdout', data: 'plain' }, { seq: 8, stream: 'stderr', data: '! not "stderr"\n\ttab' }, { seq: 9, stream: 'stdout', data: '' },
+    { seq: 7, stream: 'stdout', data: 'plain', ts: 1_700_000_000_000 }, { seq: 8, stream: 'stderr', data: '! not "stderr"\n\ttab', ts: 1_700_000_000_001 },
+    { seq: 9, stream: 'note', data: 'bento: a note', ts: 1_700_000_000_002 }, { seq: 10, stream: 'stdout', data: '', ts: null },
   ];
   const b = decodeBatch(encodeBatch(lines));
-  assert.deepEqual(b, { first: 7, lines: lines.map(({ stream, data }) => ({ stream, data })) });
-  const queue = Array.from({ length: 100 }, (_, i): OutputLine => ({ seq: i + 1, stream: 'stdout', data: 'x'.repeat(100) }));
+  assert.deepEqual(b, { first: 7, lines: lines.map(({ stream, data, ts }) => ({ stream, data, ts })) });
+  // A batch written before lines had a time (and before notes) is still read.
+  const old = decodeBatch(new TextEncoder().encode(JSON.stringify({ f: 1, l: [[0, 'a'], [1, 'b']] })));
+  assert.deepEqual(old, { first: 1, lines: [{ stream: 'stdout', data: 'a', ts: null }, { stream: 'stderr', data: 'b', ts: null }] });
+  const queue = Array.from({ length: 100 }, (_, i): OutputLine => ({ seq: i + 1, stream: 'stdout', data: 'x'.repeat(100), ts: 1_700_000_000_000 }));
   const first = takeBatch(queue, 1000);
-  assert.ok(first.length >= 8 && first.length <= 9, `${first.length} lines in 1000 bytes`);
+  assert.ok(first.length >= 7 && first.length <= 8, `${first.length} lines (with their times) in 1000 bytes`);
   assert.ok(encodeBatch(first).length <= 1000);
   assert.equal(queue[0]!.seq, first.length + 1, 'taken from the front');
-  assert.equal(takeBatch([{ seq: 1, stream: 'stdout', data: 'y'.repeat(5000) }], 1000).length, 1);
+  assert.equal(takeBatch([{ seq: 1, stream: 'stdout', data: 'y'.repeat(5000), ts: null }], 1000).length, 1);
 });
 
 test('output batches: anything else stored on a job subject is refused', () => {
   const enc = (v: unknown): Uint8Array => new TextEncoder().encode(typeof v === 'string' ? v : JSON.stringify(v));
-  for (const bad of ['not json', { f: 0, l: [[0, 'a']] }, { f: 1, l: [] }, { f: 1, l: [[2, 'a']] }, { f: 1, l: [[0, 5]] }, { f: 1.5, l: [[0, 'a']] }, [1]]) {
+  for (const bad of ['not json', { f: 0, l: [[0, 'a']] }, { f: 1, l: [] }, { f: 1, l: [[3, 'a']] }, { f: 1, l: [[0, 5]] }, { f: 1.5, l: [[0, 'a']] }, [1],
+    { f: 1, l: [[0, 'a', -1]] }, { f: 1, l: [[0, 'a', 'noon']] }, { f: 1, l: [[0, 'a', 1, 2]] }]) {
     assert.equal(decodeBatch(enc(bad)), null, JSON.stringify(bad));
   }
 });
 
 test('withinBytes: whole lines while they fit, at least one', () => {
-  const l = (data: string, seq: number): OutputLine => ({ seq, stream: 'stdout', data });
+  const l = (data: string, seq: number): OutputLine => ({ seq, stream: 'stdout', data, ts: null });
   assert.deepEqual(withinBytes([l('one', 1), l('two', 2), l('three', 3)], 7).map((x) => x.seq), [1, 2]);
   assert.deepEqual(withinBytes([l('a long line', 1), l('b', 2)], 3).map((x) => x.seq), [1]);
   assert.equal(withinBytes([l('x', 1)], undefined).length, 1);
@@ -73,7 +78,8 @@ test('withinBytes: whole lines while they fit, at least one', () => {
 
 test('cluster events: valid ones pass, malformed ones are refused with a reason', () => {
   const good: HubEvent[] = [
-    { kind: 'job', host: 'web1', event: { ev: 'output', host: 'web1', jobId: 'job-1', seq: 3, stream: 'stderr', data: 'x' } },
+    { kind: 'job', host: 'web1', event: { ev: 'output', host: 'web1', jobId: 'job-1', seq: 3, ts: 1_700_000_000_000, stream: 'stderr', data: 'x' } },
+    { kind: 'job', host: 'web1', event: { ev: 'output', host: 'web1', jobId: 'job-1', seq: 4, ts: 1_700_000_000_001, stream: 'note', data: 'bento: x' } },
     { kind: 'job', host: 'web1', event: { ev: 'end', host: 'web1', jobId: 'job-1', outcome: 'success', exitCode: null, durationMs: 5 } },
     { kind: 'connected', host: 'db1', carrier: 'ssh', reconnect: true },
     { kind: 'changed', host: 'db1', action: 'switch' },
@@ -85,8 +91,10 @@ test('cluster events: valid ones pass, malformed ones are refused with a reason'
     { kind: 'nope', host: 'a' },
     { kind: 'changed' },
     { kind: 'changed', host: 'a', action: 'rm -rf' },
-    { kind: 'job', host: 'a', event: { ev: 'output', host: 'a', jobId: 'j', seq: 0, stream: 'stdout', data: '' } },
-    { kind: 'job', host: 'a', event: { ev: 'output', host: 'b', jobId: 'j', seq: 1, stream: 'stdout', data: '' } },
+    { kind: 'job', host: 'a', event: { ev: 'output', host: 'a', jobId: 'j', seq: 0, ts: 1, stream: 'stdout', data: '' } },
+    { kind: 'job', host: 'a', event: { ev: 'output', host: 'b', jobId: 'j', seq: 1, ts: 1, stream: 'stdout', data: '' } },
+    { kind: 'job', host: 'a', event: { ev: 'output', host: 'a', jobId: 'j', seq: 1, stream: 'stdout', data: '' } },
+    { kind: 'job', host: 'a', event: { ev: 'output', host: 'a', jobId: 'j', seq: 1, ts: 1, stream: 'debug', data: '' } },
     { kind: 'job', host: 'a', event: { ev: 'end', host: 'a', jobId: 'j', outcome: 'maybe', exitCode: 0, durationMs: 1 } },
     { kind: 'connected', host: 'a', carrier: 'ssh' },
     [],

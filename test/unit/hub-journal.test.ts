@@ -107,25 +107,47 @@ test('job log: seq per job, a line with "\\n" or a leading "! " stays one stdout
   const { dir, cleanup } = await tmpDir();
   try {
     const out = new FileJobOutput(dir, log);
-    assert.equal(out.append('jobaaaaaaaa', 'stdout', 'fine'), 1);
-    assert.equal(out.append('jobaaaaaaaa', 'stdout', 'x\n! forged stderr'), 2);
-    assert.equal(out.append('jobaaaaaaaa', 'stderr', 'real stderr'), 3);
+    assert.equal(out.append('jobaaaaaaaa', 'stdout', 'fine').seq, 1);
+    assert.equal(out.append('jobaaaaaaaa', 'stdout', 'x\n! forged stderr').seq, 2);
+    assert.equal(out.append('jobaaaaaaaa', 'stderr', 'real stderr').seq, 3);
     await out.close();
     assert.equal((await lines(path.join(dir, 'jobaaaaaaaa.log'))).length, 3, 'one physical line per append');
     const again = new FileJobOutput(dir, log);
     assert.deepEqual((await again.read('jobaaaaaaaa')).map((l) => [l.seq, l.stream, l.data]), [
       [1, 'stdout', 'fine'], [2, 'stdout', 'x\n! forged stderr'], [3, 'stderr', 'real stderr'],
     ]);
-    assert.equal(again.append('jobaaaaaaaa', 'stdout', 'after a restart'), 4);
+    assert.equal(again.append('jobaaaaaaaa', 'stdout', 'after a restart').seq, 4);
     // A log from before this format, with a torn last line from a crash.
     await writeFile(path.join(dir, 'jobbbbbbbbb.log'), '  building\n! warning: x\n  done\n[4,"o","tor');
-    assert.equal(again.append('jobbbbbbbbb', 'stdout', 'resumed'), 4);
+    assert.equal(again.append('jobbbbbbbbb', 'stdout', 'resumed').seq, 4);
     await again.close();
-    assert.deepEqual((await new FileJobOutput(dir, log).read('jobbbbbbbbb')).map((l) => [l.seq, l.stream, l.data]), [
+    const back = await new FileJobOutput(dir, log).read('jobbbbbbbbb');
+    assert.deepEqual(back.map((l) => [l.seq, l.stream, l.data]), [
       [1, 'stdout', 'building'], [2, 'stderr', 'warning: x'], [3, 'stdout', 'done'], [4, 'stdout', 'resumed'],
     ]);
+    assert.deepEqual(back.map((l) => l.ts === null), [true, true, true, false], 'old lines have no time; the new one has');
     assert.throws(() => out.append('../escape', 'stdout', 'x'), /invalid job id/);
     assert.deepEqual(await out.read('../../etc/passwd'), []);
+  } finally { await cleanup(); }
+});
+
+test('job log: lines without a time (written before timestamps) are read with ts null; a note has its own mark; a bad time is dropped, not guessed', async () => {
+  const { dir, cleanup } = await tmpDir();
+  try {
+    await writeFile(path.join(dir, 'jobcccccccc.log'), '[1,"o","plain"]\n[2,"e","warning: y"]\n[3,"o","bad time",-5]\n[4,"x","unknown mark",1]\n');
+    const out = new FileJobOutput(dir, log);
+    const before = Date.now();
+    const r = out.append('jobcccccccc', 'note', 'bento: secrets version none in place');
+    assert.equal(r.seq, 3, 'after the last good line (2), skipping the ones that do not parse');
+    await out.close();
+    const raw = await lines(path.join(dir, 'jobcccccccc.log'));
+    assert.deepEqual(JSON.parse(raw.at(-1)!), [3, 'n', 'bento: secrets version none in place', r.ts]);
+    assert.ok(r.ts >= before && r.ts <= Date.now());
+    assert.deepEqual(await new FileJobOutput(dir, log).read('jobcccccccc'), [
+      { seq: 1, stream: 'stdout', data: 'plain', ts: null },
+      { seq: 2, stream: 'stderr', data: 'warning: y', ts: null },
+      { seq: 3, stream: 'note', data: 'bento: secrets version none in place', ts: r.ts },
+    ]);
   } finally { await cleanup(); }
 });
 

@@ -9,6 +9,8 @@ import { MemoryBackend, MemoryState } from '../../hub/store/memory-backend.js';
 import { JobStore } from '../../hub/store/jobs.js';
 import { Scheduler } from '../../hub/jobs/scheduler.js';
 import { LocalEventBus } from '../../hub/events/bus.js';
+import { LocalHolders } from '../../hub/holders/local.js';
+import { runsAfter } from '../../hub/presence.js';
 
 function capture(): { log: Logger; lines: string[] } {
   const lines: string[] = [];
@@ -31,7 +33,7 @@ test('a throwing job listener does not turn a recorded result into "cannot recor
   const s = fakeSession('web1');
   const sessions = { get: (n: string) => (n === 'web1' ? s : undefined) };
   const bus = new LocalEventBus(log);
-  const scheduler = new Scheduler({ store, sessions, bus, log });
+  const scheduler = new Scheduler({ store, sessions, bus, holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
   bus.subscribe({ all: true }, (e) => { if (e.kind === 'job' && e.event.ev === 'end') throw new Error('listener bug'); });
   await scheduler.onHello(s, s.hello!);
   const r = await scheduler.trigger('web1', 'switch', false);
@@ -56,7 +58,7 @@ async function restartedHub(records: Array<{ id: string; host: string; state: 'd
   const bus = new LocalEventBus(log);
   const ends: string[] = [];
   bus.subscribe({ all: true }, (e) => { if (e.kind === 'job' && e.event.ev === 'end') ends.push(`${e.event.jobId}:${e.event.outcome}`); });
-  const scheduler = new Scheduler({ store, sessions: { get: (n) => live.get(n) }, bus, log });
+  const scheduler = new Scheduler({ store, sessions: { get: (n) => live.get(n) }, bus, holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
   const connect = async (name: string, h: Partial<Hello> = {}): Promise<FakeSession> => {
     const s = fakeSession(name, h);
     live.set(name, s);
@@ -133,7 +135,7 @@ test('a result that cannot be made durable is not acknowledged until it is (the 
   const state = new MemoryState();
   const store = await JobStore.open(new MemoryBackend(state), { history: 10, log });
   const s = fakeSession('web1');
-  const scheduler = new Scheduler({ store, sessions: { get: (n) => (n === 'web1' ? s : undefined) }, bus: new LocalEventBus(log), log });
+  const scheduler = new Scheduler({ store, sessions: { get: (n) => (n === 'web1' ? s : undefined) }, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
   await scheduler.onHello(s, s.hello!);
   const r = await scheduler.trigger('web1', 'switch', false);
   await store.settled();
@@ -148,4 +150,31 @@ test('a result that cannot be made durable is not acknowledged until it is (the 
   assert.equal(JSON.parse(state.bucket('jobs').records.get(r.jobId)!.json).state, 'success', 'durable in the backing state');
   scheduler.close();
   await store.close();
+});
+
+test('a job record keeps what the host ran before it (at dispatch) and after it (job.end); an agent that does not say the generation leaves it unknown', async () => {
+  const { log } = capture();
+  const store = await JobStore.open(new MemoryBackend(), { history: 10, log });
+  const s = fakeSession('web1', { system: '/nix/store/aaaa-sys-4', generation: 4 });
+  const scheduler = new Scheduler({ store, sessions: { get: (n: string) => (n === 'web1' ? s : undefined) }, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
+  await scheduler.onHello(s, s.hello!);
+  const r = await scheduler.trigger('web1', 'switch', false);
+  assert.deepEqual([store.get(r.jobId)?.systemBefore, store.get(r.jobId)?.generationBefore], ['/nix/store/aaaa-sys-4', 4], 'recorded at dispatch');
+  const end = { type: 'job.end', jobId: r.jobId, action: 'switch', outcome: 'success', exitCode: 0, startedAt: new Date().toISOString(), durationMs: 5 } as const;
+  await scheduler.onMessage(s, { ...end, system: '/nix/store/bbbb-sys-5', generation: 5 });
+  const done = store.get(r.jobId)!;
+  assert.deepEqual([done.generationBefore, done.generationAfter, done.systemAfter], [4, 5, '/nix/store/bbbb-sys-5']);
+  // The hub's own verdicts (interrupted) say nothing about after.
+  const r2 = await scheduler.trigger('web1', 'boot', false);
+  await scheduler.onDisconnect('web1');
+  assert.equal(store.get(r2.jobId)?.state, 'interrupted');
+  assert.equal('generationAfter' in store.get(r2.jobId)!, false);
+  await store.close();
+
+  // What a live job.end tells the hub about the host now (presence.ts): an older agent sends no generation.
+  const h = hello('web1', { system: '/nix/store/aaaa-sys-4', generation: 4 });
+  assert.deepEqual(runsAfter({ ...end, system: '/nix/store/bbbb-sys-5', generation: 5 }, h), { system: '/nix/store/bbbb-sys-5', generation: 5 });
+  assert.deepEqual(runsAfter({ ...end, system: '/nix/store/bbbb-sys-5' }, h), { system: '/nix/store/bbbb-sys-5', generation: null }, 'unknown, not the generation from before the switch');
+  assert.deepEqual(runsAfter({ ...end, action: 'build' }, h), {}, 'a build changes nothing the hub shows');
+  assert.deepEqual(runsAfter({ ...end, configHash: 'abc' , generation: 4 }, h), { configHash: 'abc', generation: 4 });
 });

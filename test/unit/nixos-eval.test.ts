@@ -270,6 +270,24 @@ test('host warnings name what to enable: no openssh for the default identityFile
 // Each wrong setting, through the real module system as nixos-rebuild would
 // evaluate it: an assertion (NixOS's "Failed assertions:") or a type error,
 // and either way the message names the option and says what to write.
+test('a cluster of hubs: settings.cluster renders without nulls and passes the hub\'s loader; a host pins every hub key and spreads over them', () => {
+  const v = view(`{ services.bento.hub = { enable = true; settings.cluster = {
+    servers = [ "nats://nats1.example:4222" "nats://nats2.example:4222" "nats://nats3.example:4222" ];
+    hubName = "hub1"; user = "bento"; passwordFile = "/run/secrets/nats"; tls.caFile = "/etc/nats/ca.pem"; }; }; }`);
+  assert.deepEqual(v.failedAssertions, []);
+  const hubJson = JSON.parse(v.hub!.rendered.json!) as Obj;
+  assert.deepEqual(hubJson['cluster'], { servers: ['nats://nats1.example:4222', 'nats://nats2.example:4222', 'nats://nats3.example:4222'], hubName: 'hub1', user: 'bento', passwordFile: '/run/secrets/nats', tls: { caFile: '/etc/nats/ca.pem' } });
+  assert.equal(validateHubConfig(hubJson).cluster?.hubName, 'hub1');
+  const FP2 = 'SHA256:AxPHtnrxIMdAdRkKVMDCEo4jEeaBh11EabG2yQVXn30';
+  const c = view(`${TYPICAL_CLIENT} ({ lib, ... }: { services.bento.client = { hubFingerprint = lib.mkForce null; hubFingerprints = [ "${FP}" "${FP2}" ]; endpointOrder = "spread"; }; })`);
+  assert.deepEqual(c.failedAssertions, []);
+  const cfg = validateClientConfig(JSON.parse(c.client!.rendered.json!));
+  assert.deepEqual(cfg.hubFingerprints, [FP, FP2]);
+  assert.equal(cfg.endpointOrder, 'spread');
+  assert.match(buildError(`{ services.bento.hub = { enable = true; settings.cluster = { servers = [ ]; hubName = "Hub 1"; }; }; }`),
+    /services\.bento\.hub\.settings\.cluster\.servers must list the NATS servers[\s\S]*cluster\.hubName = "Hub 1" must be a DNS label/);
+});
+
 const WRONG: Array<[string, string, RegExp]> = [
   ['hub: listen not HOST:PORT', 'services.bento.hub.settings.listen = "2222";', /Failed assertions: - services\.bento\.hub\.settings\.listen = "2222" must be HOST:PORT, e\.g\. "0\.0\.0\.0:2222"/],
   ['hub: wsListen not HOST:PORT', 'services.bento.hub.settings.wsListen = "localhost";', /services\.bento\.hub\.settings\.wsListen = "localhost" must be HOST:PORT \(e\.g\. "127\.0\.0\.1:8022"/],

@@ -33,7 +33,7 @@ async function open(stateDir: string): Promise<{ store: JobStore; close(): Promi
 /** 10,000 numbered lines of ~100 bytes: about 1.2 MB of output. */
 function print(store: JobStore, id: string, from = 1, n = 10_000): number[] {
   const seqs: number[] = [];
-  for (let i = from; i < from + n; i++) seqs.push(store.appendOutput(id, i % 10 === 0 ? 'stderr' : 'stdout', `line ${i} ${'x'.repeat(90)}`));
+  for (let i = from; i < from + n; i++) seqs.push(store.appendOutput(id, i % 10 === 0 ? 'stderr' : 'stdout', `line ${i} ${'x'.repeat(90)}`).seq);
   return seqs;
 }
 

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { LineDecoder, encodeLine } from '../../common/protocol/codec.js';
-import { parseMessage } from '../../common/protocol/messages.js';
+import { forHub, HUB_CAPABILITIES, NOTE_CAPABILITY, parseMessage, type AgentMessage } from '../../common/protocol/messages.js';
 import { parseAdminRequest } from '../../common/protocol/admin.js';
-import { isHostName, isJobId } from '../../common/protocol/names.js';
+import { isHostName, isJobId, JOB_ID_ALPHABET, newJobIdBody } from '../../common/protocol/names.js';
+import { newJob } from '../../hub/jobs/job-ids.js';
 import { isStorePath } from '../../common/protocol/store-path.js';
 import { fingerprintOfKeyLine, isFingerprint } from '../../common/protocol/fingerprint.js';
 import type { BentoError } from '../../common/protocol/errors.js';
@@ -130,4 +131,39 @@ test('job ids: one rule (isJobId) for the wire, store keys, log file names and U
   for (const ok of ['V1StGXR8_Z5jdHi6', 'local-abcdefghijklmnop', 'pull-12345678', 'a'.repeat(64)]) assert.ok(isJobId(ok), ok);
   for (const bad of ['short', 'a'.repeat(65), '../etc/x', 'job id', 'job.12345678', '', 42, null]) assert.ok(!isJobId(bad), String(bad));
   assert.throws(() => parseMessage({ type: 'job.output', jobId: '../../x123456', stream: 'stdout', data: 'x' }, 'agent'));
+});
+
+test('agent notes: a third output stream, sent only to hubs that announce it; older hubs get the same text on stderr', () => {
+  const note: AgentMessage = { type: 'job.output', jobId: 'abcdefgh12345678', stream: 'note', data: 'bento: rollback guard: recorded /nix/store/x' };
+  assert.deepEqual(parseMessage(note, 'agent'), note, 'this hub accepts a note');
+  assert.ok(HUB_CAPABILITIES.includes(NOTE_CAPABILITY), 'and says so in its welcome');
+  assert.throws(() => parseMessage({ ...note, stream: 'debug' }, 'agent'), /stream/);
+  // A welcome from an older hub has no capabilities: the note goes out as the stderr line it always was.
+  const old = parseMessage({ type: 'welcome', protocol: 1, hubVersion: '0.0.9', heartbeatMs: 1000 }, 'hub');
+  assert.deepEqual(forHub(note, old as { capabilities?: string[] }), { ...note, stream: 'stderr' });
+  assert.deepEqual(forHub(note, null), { ...note, stream: 'stderr' }, 'no welcome yet: nothing the hub may refuse');
+  const current = parseMessage({ type: 'welcome', protocol: 1, hubVersion: '0.1.0', heartbeatMs: 1000, capabilities: [NOTE_CAPABILITY] }, 'hub');
+  assert.equal(forHub(note, current as { capabilities?: string[] }), note);
+  const line: AgentMessage = { type: 'job.output', jobId: 'abcdefgh12345678', stream: 'stderr', data: 'x' };
+  assert.equal(forHub(line, null), line, 'other messages pass unchanged');
+  // job.end may say the generation after the job (older hubs ignore the field).
+  const end = { type: 'job.end', jobId: 'abcdefgh12345678', action: 'switch', outcome: 'success', exitCode: 0, startedAt: 'x', durationMs: 1, generation: 42 };
+  assert.equal((parseMessage(end, 'agent') as { generation?: number }).generation, 42);
+  assert.throws(() => parseMessage({ ...end, generation: -1 }, 'agent'), /generation/);
+});
+
+test('new job ids use an alphabet without look-alike characters; ids made before stay valid', () => {
+  assert.equal(JOB_ID_ALPHABET.length, 32);
+  for (const c of 'ilouILOU_-ABCXYZ') assert.ok(!JOB_ID_ALPHABET.includes(c), `no ${c}`);
+  const seen = new Set<string>();
+  for (let i = 0; i < 2000; i += 1) {
+    const id = newJob('web1', 'switch').id;
+    assert.match(id, /^[0-9a-hjkmnp-tv-z]{16}$/, id);
+    assert.ok(isJobId(id) && isJobId(`local-${newJobIdBody()}`));
+    seen.add(id);
+  }
+  assert.equal(seen.size, 2000, 'no repeats');
+  // Every character of the alphabet turns up (it is the alphabet in use, not a subset).
+  assert.equal(new Set([...seen].join('')).size, 32);
+  for (const old of ['V1StGXR8_Z5jdHi6', 'hqUaj3u470ggvEwv', 'local-8otq9umJ7ix0WRNu', 'pull-lx2k9c1q-0a1b2c3d']) assert.ok(isJobId(old), old);
 });

@@ -10,6 +10,7 @@ import { MemoryBackend, MemoryState } from '../../hub/store/memory-backend.js';
 import { JobStore } from '../../hub/store/jobs.js';
 import { Scheduler } from '../../hub/jobs/scheduler.js';
 import { LocalEventBus } from '../../hub/events/bus.js';
+import { LocalHolders } from '../../hub/holders/local.js';
 import { RolloutStore } from '../../hub/rollout/store.js';
 import { RolloutEngine } from '../../hub/rollout/engine.js';
 import { parseSize } from '../../common/protocol/rollout.js';
@@ -30,7 +31,7 @@ async function hub(state: MemoryState, online: string[]) {
   const jobs = await JobStore.open(backend, { history: 20, log });
   const bus = new LocalEventBus(log);
   const live = new Map(online.map((n) => [n, session(n)]));
-  const scheduler = new Scheduler({ store: jobs, sessions: { get: (n) => live.get(n) }, bus, log });
+  const scheduler = new Scheduler({ store: jobs, sessions: { get: (n) => live.get(n) }, bus, holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
   await scheduler.recover({ graceMs: 60_000 });
   for (const s of live.values()) await scheduler.onHello(s, s.hello);
   const store = await RolloutStore.open(backend);

@@ -1,9 +1,9 @@
 // The state rules of docs/status.md, one case each, on the pure derivation.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { StatusJob } from '../../common/protocol/admin.js';
+import type { HostStatus, StatusJob } from '../../common/protocol/admin.js';
 import { decidingJob, deriveState, type DeriveInput } from '../../hub/status/derive.js';
-import { duration, renderTable } from '../../hub/status/format.js';
+import { duration, renderTable, shortSystem } from '../../hub/status/format.js';
 import { ago as since } from '../../hub/cli/util.js';
 
 const T = (min: number): string => new Date(Date.UTC(2025, 0, 1, 12, min)).toISOString();
@@ -25,10 +25,24 @@ function input(o: Partial<DeriveInput> = {}): DeriveInput {
 
 const state = (o: Partial<DeriveInput>): string => deriveState(input(o)).state;
 
-test('new machine: never connected (even with a version waiting), or connected with nothing done', () => {
-  assert.equal(state({ connected: false, lastConnectedAt: null }), 'new machine');
-  assert.equal(state({ connected: false, lastConnectedAt: null, published: { hash: H1, publishedAt: T(5) } }), 'new machine');
+test('never connected: registered, no agent ever came (even with a version waiting); new machine: connected, nothing done yet', () => {
+  assert.equal(state({ connected: false, lastConnectedAt: null }), 'never connected');
+  const waiting = deriveState(input({ connected: false, lastConnectedAt: null, published: { hash: H1, publishedAt: T(5) } }));
+  assert.deepEqual([waiting.state, waiting.detail], ['never connected', `registered, but its agent never connected; version ${H1.slice(0, 12)} waits for it`]);
   assert.equal(state({}), 'new machine');
+  assert.equal(deriveState(input({ connected: false })).state, 'offline', 'a host that came once and left is offline, not never connected');
+});
+
+test('"up to date" needs something published: a success with nothing published is "nothing published"', () => {
+  const d = deriveState(input({ finished: [job('switch', 'success', 5, { id: 'jobnopub0001' })] }));
+  assert.equal(d.state, 'nothing published');
+  assert.match(d.detail ?? '', /last switch \(job jobnopub0001\) succeeded; nothing is published/);
+  assert.equal(state({ finished: [job('boot', 'success', 3)] }), 'nothing published');
+  assert.equal(deriveState(input({ connected: false, finished: [job('switch', 'success', 5)] })).lastKnownState, 'nothing published');
+  // The same success with a version published before it: up to date.
+  assert.equal(state({ published: { hash: H1, publishedAt: T(1) }, finished: [job('switch', 'success', 5)] }), 'up to date');
+  // Failures and rollbacks are what they are, published or not.
+  assert.equal(state({ finished: [job('switch', 'failure', 5)] }), 'failing');
 });
 
 test('running beats everything, and says who started it', () => {
@@ -50,9 +64,10 @@ test('the deciding job: switch, test and boot apply; a successful build or dry-a
   assert.equal(decidingJob([sw, build]), sw);
   const badBuild = job('build', 'failure', 9);
   assert.equal(decidingJob([sw, build, badBuild]), badBuild);
-  assert.equal(state({ finished: [sw, build] }), 'up to date');
-  assert.equal(state({ finished: [sw, build, badBuild] }), 'failing');
-  assert.equal(state({ finished: [job('boot', 'success', 3)] }), 'up to date');
+  const published = { hash: H1, publishedAt: T(0) };
+  assert.equal(state({ published, finished: [sw, build] }), 'up to date');
+  assert.equal(state({ published, finished: [sw, build, badBuild] }), 'failing');
+  assert.equal(state({ published, finished: [job('boot', 'success', 3)] }), 'up to date');
   assert.equal(state({ finished: [job('dry-activate', 'success', 3)] }), 'new machine');
 });
 
@@ -62,7 +77,7 @@ test('failing, rolled back, interrupted', () => {
   const d = deriveState(input({ finished: [job('switch', 'success', 4), job('switch', 'rolled-back', 5, { reason: 'rolled back: hub unreachable 90 s after switch' })] }));
   assert.deepEqual([d.state, d.detail], ['rolled back', 'rolled back: hub unreachable 90 s after switch']);
   // A later success clears it.
-  assert.equal(state({ finished: [job('switch', 'rolled-back', 5), job('switch', 'success', 6)] }), 'up to date');
+  assert.equal(state({ published: { hash: H1, publishedAt: T(0) }, finished: [job('switch', 'rolled-back', 5), job('switch', 'success', 6)] }), 'up to date');
 });
 
 test('a newer publish that no job acted on: sync pending before the host looked, rebuild pending after', () => {
@@ -103,7 +118,47 @@ test('formatting helpers and the table', () => {
     lastJob: job('switch', 'rolled-back', 25, { durationMs: 93_000 }),
   }], now);
   const [head, row, , note] = out.split('\n');
-  assert.match(head!, /^HOST\s+CONNECTION\s+CARRIER\s+PUBLISHED\s+APPLIED\s+STATE\s+LAST JOB\s+AGE\s+TOOK$/);
-  assert.match(row!, /^web1\s+up 10m\s+ws\s+a{12}\s+a{12}\s+rolled back\s+switch rolled-back\s+5m\s+1m33s$/);
+  assert.match(head!, /^HOST\s+CONNECTION\s+CARRIER\s+PUBLISHED\s+APPLIED\s+SYSTEM\s+GEN\s+STATE\s+JOB\s+WHEN\s+TOOK$/);
+  assert.match(row!, /^web1\s+up 10m\s+ws\s+a{12}\s+a{12}\s+-\s+3\s+rolled back\s+switch rolled-back\s+ended 5m ago\s+1m33s$/);
   assert.equal(note, '  web1: rolled back: hub unreachable 90 s after switch');
+});
+
+const SYS = (name: string): string => `/nix/store/${'0123456789abcdfghijklmnpqrsvwxyz'}-${name}`;
+
+function host(name: string, o: Partial<HostStatus>): HostStatus {
+  return {
+    name, state: 'up to date', detail: null, lastKnownState: null, connected: true, connectedSince: T(20), lastSeenAt: T(30), carrier: 'ssh',
+    via: null, remoteAddress: '192.0.2.1:5000', published: null, applied: null, system: null, generation: null, runningJob: null, queuedJob: null,
+    lastJob: null, ...o,
+  };
+}
+
+test('status table: system and generation columns, "started/ended X ago", queued jobs, and the hosts that need attention first', () => {
+  const now = Date.parse(T(30));
+  const out = renderTable([
+    host('app1', { state: 'up to date', system: SYS('nixos-system-app1-24.11.20241231.abc1234'), generation: 41, lastJob: job('switch', 'success', 25) }),
+    host('db1', { state: 'failing', detail: 'nixos-rebuild exited with status 1', system: SYS('nixos-system-db1-24.11.20241231.abc1234'), generation: 7, lastJob: job('switch', 'failure', 28) }),
+    host('gone', { state: 'offline', lastKnownState: 'up to date', connected: false, connectedSince: null, lastSeenAt: T(0), detail: 'was: up to date' }),
+    host('fresh', { state: 'never connected', connected: false, connectedSince: null, lastSeenAt: null, carrier: null, detail: 'registered, but its agent never connected',
+      queuedJob: job('switch', 'queued', 29, { endedAt: null, startedAt: null, requestedAt: T(28), durationMs: null }) }),
+    host('run1', { state: 'running', runningJob: job('test', 'running', 29, { endedAt: null, startedAt: T(29), durationMs: null }),
+      queuedJob: job('boot', 'queued', 29, { endedAt: null, startedAt: null, durationMs: null }) }),
+    host('quiet', { state: 'nothing published', detail: 'the last switch (job x) succeeded; nothing is published', lastJob: job('switch', 'success', 20) }),
+  ], now);
+  const lines = out.split('\n');
+  const rows = lines.slice(1, 7);
+  assert.deepEqual(rows.map((r) => r.split(/\s+/)[0]), ['db1', 'gone', 'fresh', 'run1', 'quiet', 'app1'], 'failing, offline, never connected, running, then settled');
+  const row = (name: string): string => rows.find((r) => r.startsWith(`${name} `))!;
+  assert.match(row('app1'), /\s0123456-24\.11\.20241231\.abc1234\s+41\s+up to date\s+switch success\s+ended 5m ago\s/);
+  assert.match(row('db1'), /\s0123456-24\.11\.20241231\.abc1234\s+7\s+failing\s/);
+  assert.match(row('gone'), /seen 30m ago .*offline \(was up to date\)/);
+  assert.match(row('fresh'), /^fresh\s+never\s+-.*never connected\s+switch queued\s+queued 2m ago\s+-$/);
+  assert.match(row('run1'), /running\s+test running, boot queued\s+started 60s ago\s+1m00s…$/);
+  // Notes for what needs attention; none for settled hosts.
+  assert.ok(out.includes('  db1: nixos-rebuild exited with status 1'));
+  assert.ok(out.includes('  fresh: registered, but its agent never connected'));
+  assert.ok(!out.includes('  quiet:'), 'nothing published is no news');
+  assert.equal(shortSystem(SYS('nixos-system-web1-24.11.20241231.abc1234'), 'other'), '0123456-web1-24.11.20241231.abc~');
+  assert.equal(shortSystem('/run/current-system', 'x'), 'current-system');
+  assert.equal(shortSystem(null, 'x'), '-');
 });

@@ -47,8 +47,10 @@ in
 [
   { assertion = pure.isHostName (get "name");
     message = ''${o}.name = "${toString (get "name")}" is not a DNS label (a-z, 0-9, inner hyphens, at most 63); set ${o}.name explicitly, e.g. "web1".''; }
-  { assertion = pure.isFingerprint (get "hubFingerprint");
-    message = ''${o}.hubFingerprint must be the hub key's "SHA256:..." fingerprint (43 base64 characters after "SHA256:"); run `bento-hub fingerprint` on the hub and paste it.''; }
+  { assertion = (get "hubFingerprint" == null && (cfg.hubFingerprints or [ ]) != [ ]) || pure.isFingerprint (get "hubFingerprint");
+    message = ''${o}.hubFingerprint must be the hub key's "SHA256:..." fingerprint (43 base64 characters after "SHA256:"); run `bento-hub fingerprint` on the hub and paste it (or list every hub's in ${o}.hubFingerprints).''; }
+  { assertion = builtins.all pure.isFingerprint (cfg.hubFingerprints or [ ]);
+    message = ''${o}.hubFingerprints must hold hub key fingerprints ("SHA256:...", one per hub key; `bento-hub fingerprint` on each hub).''; }
   { assertion = routes != [ ];
     message = ''Set ${o}.hub = "ssh://hub.example:2222"; or list ${o}.endpoints = [ { url = "..."; } ].''; }
   { assertion = get "hub" != null || (get "proxy" == null && get "proxyCommand" == null);

@@ -63,9 +63,32 @@ in
     };
 
     hubFingerprint = mkOption {
-      type = types.str;
+      type = types.nullOr types.str;
+      default = null;
       example = "SHA256:OxPHtnrxIMdAdRkKVMDCEo4jEeaBh11EabG2yQVXn30";
-      description = "The hub key fingerprint to pin (`bento-hub fingerprint`). Anything else is refused.";
+      description = "The hub key fingerprint to pin (`bento-hub fingerprint`). Anything else is refused. Set this or hubFingerprints.";
+    };
+
+    hubFingerprints = mkOption {
+      type = types.listOf types.str;
+      default = [ ];
+      description = ''
+        Several hubs with their own keys (docs/cluster.md): every hub key
+        fingerprint to accept, next to hubFingerprint. Removing one revokes
+        that hub's key for this agent.
+      '';
+    };
+
+    endpointOrder = mkOption {
+      type = types.nullOr (types.enum [ "listed" "spread" ]);
+      default = null;
+      description = ''
+        "listed" (the agent's default): try hub, then endpoints, in order.
+        "spread": the endpoints are equivalent hubs of a cluster; each host
+        tries them in its own stable order (a hash of its name), so hosts
+        spread over the hubs and a dead hub's hosts over the survivors; a
+        name with several addresses counts once per address.
+      '';
     };
 
     identityFile = mkOption {

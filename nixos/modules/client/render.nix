@@ -27,6 +27,8 @@ pure.filterNulls {
   proxyCommand = get "proxyCommand";
   endpoints = if endpoints == [ ] then null else map endpoint endpoints;
   hubFingerprint = get "hubFingerprint";
+  hubFingerprints = let l = cfg.hubFingerprints or [ ]; in if l == [ ] then null else l;
+  endpointOrder = get "endpointOrder";
   identityFile = get "identityFile";
   stateDir = get "stateDir";
   flake = get "flake";

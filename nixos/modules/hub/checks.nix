@@ -14,6 +14,9 @@ let
   metrics = get "metrics";
   services = get "services";
   publish = get "publish";
+  cluster = get "cluster";
+  cl = n: if cluster == null then null else cluster.${n} or null;
+  clusterAuths = builtins.length (builtins.filter (x: x != null) [ (cl "user") (cl "tokenFile") (cl "nkeySeedFile") (cl "credsFile") ]);
   # A web listener: HOST:PORT, and a token unless it is on loopback.
   webChecks = what: w: example:
     let
@@ -61,6 +64,14 @@ in
     message = ''${o}.settings.dashboard.allowedHosts must be Host header values like "hub.example.org:443".''; }
   { assertion = dashboard == null || (dashboard.tls or null) == null || (builtins.isString (dashboard.tls.cert or null) && builtins.isString (dashboard.tls.key or null));
     message = "${o}.settings.dashboard.tls needs cert and key paths, or null for plain HTTP."; }
+  { assertion = cluster == null || (builtins.isList (cl "servers") && cl "servers" != [ ]);
+    message = ''${o}.settings.cluster.servers must list the NATS servers, e.g. [ "nats://10.0.0.1:4222" "nats://10.0.0.2:4222" "nats://10.0.0.3:4222" ].''; }
+  { assertion = cluster == null || pure.isHostName (cl "hubName");
+    message = ''${o}.settings.cluster.hubName = "${toString (cl "hubName")}" must be a DNS label unique to this hub, e.g. "hub1".''; }
+  { assertion = cluster == null || clusterAuths <= 1;
+    message = "${o}.settings.cluster: give one way to authenticate to NATS: user + passwordFile, tokenFile, nkeySeedFile or credsFile."; }
+  { assertion = cluster == null || ((cl "user") == null) == ((cl "passwordFile") == null);
+    message = "${o}.settings.cluster.user and .passwordFile go together."; }
   { assertion = get "secretsDir" == null || (builtins.isString s.secretsDir && s.secretsDir != "");
     message = ''${o}.settings.secretsDir must be a directory path (relative: inside dataDir) or null.''; }
 ]

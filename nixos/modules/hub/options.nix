@@ -8,6 +8,7 @@ let
   defaults = import ./defaults.nix;
   d = defaults.settings;
   p = defaults.publish;
+  nullOrStr = description: mkOption { type = types.nullOr types.str; default = null; inherit description; };
 in
 {
   options.services.bento.hub = {
@@ -179,6 +180,54 @@ in
             type = types.nullOr types.str;
             default = null;
             description = "Where host secrets live, DIR/NAME/ (relative: inside dataDir). null: hosts/NAME/secrets/.";
+          };
+          cluster = mkOption {
+            type = types.nullOr (types.submodule {
+              options = {
+                servers = mkOption {
+                  type = types.listOf types.str;
+                  example = [ "nats://10.0.0.1:4222" "nats://10.0.0.2:4222" "nats://10.0.0.3:4222" ];
+                  description = "NATS servers (nats://, tls:// or HOST:PORT); list every server of the JetStream cluster.";
+                };
+                hubName = mkOption {
+                  type = types.str;
+                  example = "hub1";
+                  description = "This hub's name in the cluster (a DNS label, unique per hub): `list` shows it in the HUB column.";
+                };
+                agentUrl = nullOrStr "How agents reach this hub (ssh://HOST:PORT, ws:// or wss://): every hub's welcome lists the live hubs' URLs, so an agent can say which ones its config lacks.";
+                user = nullOrStr "NATS user (with passwordFile).";
+                passwordFile = nullOrStr "File holding the NATS user's password (read at start; keep it out of the store).";
+                tokenFile = nullOrStr "File holding a NATS token (read at start).";
+                nkeySeedFile = nullOrStr "File holding this hub's nkey seed (SU...).";
+                credsFile = nullOrStr "A .creds file (JWT + seed) for operator-mode NATS.";
+                tls = mkOption {
+                  type = types.nullOr (types.submodule {
+                    options = {
+                      caFile = nullOrStr "CA bundle that signed the NATS servers' certificates.";
+                      certFile = nullOrStr "Client certificate (with keyFile), for servers that verify clients.";
+                      keyFile = nullOrStr "Client key (with certFile).";
+                    };
+                  });
+                  default = null;
+                  description = "TLS to NATS (servers given by DNS name); null: as the server URLs say.";
+                };
+                prefix = nullOrStr "First part of every bucket, stream and subject name; default \"bento\" (one per fleet on a shared NATS).";
+                replicas = mkOption { type = types.nullOr types.ints.positive; default = null; description = "Copies JetStream keeps of every bucket and stream; default 3."; };
+                livenessMs = mkOption { type = types.nullOr types.ints.positive; default = null; description = "How often this hub writes its heartbeat; it is dead to the others after 6 periods. Default 2000."; };
+                writeTimeoutMs = mkOption { type = types.nullOr types.ints.positive; default = null; description = "A write NATS has not acknowledged by then fails (and is retried); default 10000."; };
+                outputMaxBytes = mkOption { type = types.nullOr types.ints.positive; default = null; description = "Size limit of the job output stream (keep it below the servers' max_file); default 1 GiB."; };
+              };
+            });
+            default = null;
+            example = literalExpression ''
+              { servers = [ "nats://10.0.0.1:4222" "nats://10.0.0.2:4222" "nats://10.0.0.3:4222" ];
+                hubName = "hub1"; user = "bento"; passwordFile = "/run/secrets/nats-bento"; }
+            '';
+            description = ''
+              One of several hubs sharing their state on NATS JetStream
+              (docs/cluster.md: every hub takes any agent, a trigger at any hub
+              reaches the host). null: a single hub with its state in dataDir.
+            '';
           };
         };
       };

@@ -11,3 +11,7 @@ let
   s = pure.filterNulls (cfg.settings or { });
 in
 s // (if s ? publish then { publish = pure.filterNulls s.publish; } else { })
+  // (if s ? cluster then {
+    cluster = let c = pure.filterNulls s.cluster; in
+      c // (if c ? tls then { tls = pure.filterNulls c.tls; } else { });
+  } else { })

@@ -1,0 +1,266 @@
+// The cluster's HostHolders (hub/holders/types.ts): which hub holds which
+// host, in the shared "holds" bucket (hold-records.ts), changed only by
+// compare-and-swap.
+//
+//   - A hub claims a host at its valid hello: a CAS from the revision it
+//     read, epoch + 1. Of hubs racing, one wins; the others read again.
+//     The newest claim wins: a hub that died, or froze, cannot block it.
+//   - The hub that held it sees the change in its watch and drops its
+//     session (REPLACED); its scheduler hands the host over without writing.
+//   - Job records carry the stamp (hub, epoch) of the claim they were written
+//     under (store/jobs.ts): the fence.
+//   - Liveness (liveness.ts): every hub rewrites its heartbeat record; a hub
+//     whose beat stopped is dead, and what it held reads as offline. A hub
+//     whose own beat has not come back through its watch for a while (NATS
+//     away, or the process was paused) refuses to vouch for any host: its
+//     stamps throw until it is current again, and then it drops the sessions
+//     of hosts another hub took meanwhile.
+import { createHash } from 'node:crypto';
+import { BentoError } from '../../common/protocol/errors.js';
+import type { Logger } from '../../common/platform/log.js';
+import type { KeyedStore, StoreChange } from '../store/types.js';
+import type { LiveSession } from '../server/live-session.js';
+import { sessionHolder, type Holder, type HostHolders, type Stamp } from '../holders/types.js';
+import { HUB_KEY_PREFIX, type HoldEntry, type HostHold } from './hold-records.js';
+import { HubLiveness, type LivenessTiming } from './liveness.js';
+
+export interface ClusterHoldersDeps {
+  store: KeyedStore<HoldEntry>;
+  hubName: string;
+  /** This process's run id (a fresh id per start). */
+  run: string;
+  sessions: { get(host: string): LiveSession | undefined; all(): LiveSession[] };
+  timing: LivenessTiming;
+  log: Logger;
+  /** How agents reach this hub (cluster.agentUrl). */
+  agentUrl?: string;
+}
+
+const MAX_CLAIM_ATTEMPTS = 6;
+const VIEW_CATCHUP_MS = 3000;
+
+interface Mine { epoch: number; session: LiveSession }
+interface Waiter { epoch: number; resolve: () => void; reject: (e: Error) => void }
+
+export class ClusterHolders implements HostHolders {
+  readonly hubName: string;
+  readonly liveness: HubLiveness;
+  private readonly mine = new Map<string, Mine>();
+  private readonly waiting = new Map<string, Waiter>();
+  private readonly lostFns: Array<(host: string, byHub: string) => void> = [];
+  private readonly unwatch: () => void;
+  private closing = false;
+
+  constructor(private readonly d: ClusterHoldersDeps) {
+    this.hubName = d.hubName;
+    this.liveness = new HubLiveness({
+      store: d.store, hubName: d.hubName, run: d.run, timing: d.timing, log: d.log, ...(d.agentUrl ? { url: d.agentUrl } : {}),
+      current: () => this.reconcile(),
+    });
+    this.unwatch = d.store.watch((c) => this.changed(c));
+  }
+
+  /** Start the heartbeat; resolves once this hub's first beat came back (it is current and may write). */
+  start(): Promise<void> {
+    return this.liveness.start();
+  }
+
+  async claim(s: LiveSession): Promise<void> {
+    const host = s.name;
+    for (let attempt = 1; ; attempt++) {
+      if (s.closed || this.d.sessions.get(host) !== s || this.closing) return;
+      const cur = this.d.store.entry(host);
+      const prev = cur && cur.value.t === 'host' ? cur.value : null;
+      const epoch = (prev?.epoch ?? 0) + 1;
+      const rec = this.record(s, epoch);
+      try {
+        await this.d.store.set(host, rec, { expectRevision: cur?.revision ?? 0 });
+        this.took(host, epoch, s, prev);
+        return;
+      } catch (err) {
+        const code = err instanceof BentoError ? err.code : null;
+        if (code === 'STATE_WRITE_FAILED') {
+          // NATS away: the store keeps retrying the CAS; it counts once the watch shows it landed.
+          this.d.log.warn({ host, epoch }, 'cannot claim the host yet (NATS does not answer); its session stays, job records wait for the claim');
+          await this.landed(host, epoch);
+          this.took(host, epoch, s, prev);
+          return;
+        }
+        if (code !== 'STATE_CONFLICT' || attempt >= MAX_CLAIM_ATTEMPTS) throw err;
+        await this.viewPast(host, cur?.revision ?? 0);
+      }
+    }
+  }
+
+  release(s: LiveSession): void {
+    const m = this.mine.get(s.name);
+    if (!m || m.session !== s) return;
+    this.mine.delete(s.name);
+    if (this.closing) return; // the hub's own record goes instead (close)
+    const cur = this.d.store.entry(s.name);
+    const v = cur?.value;
+    if (!cur || v?.t !== 'host' || !this.isMine(v, m.epoch)) return;
+    this.d.store.set(s.name, { ...v, hub: null }, { expectRevision: cur.revision }).catch((err: Error) => {
+      this.d.log.debug({ host: s.name, err: err.message }, 'host not released (taken meanwhile, or NATS away)');
+    });
+  }
+
+  holder(host: string): Holder | null {
+    const v = this.d.store.get(host);
+    return v?.t === 'host' ? this.toHolder(v) : null;
+  }
+
+  all(): Holder[] {
+    const out: Holder[] = [];
+    for (const v of this.d.store.values()) {
+      if (v.t !== 'host') continue;
+      const h = this.toHolder(v);
+      if (h) out.push(h);
+    }
+    return out;
+  }
+
+  stamp(host: string): Stamp | null {
+    if (!this.liveness.current) {
+      throw new BentoError('CLUSTER_UNAVAILABLE', `hub ${this.hubName} is not in touch with NATS (its heartbeat has not come back for ${Math.round(this.liveness.silentMs / 1000)} s, or it was paused); it cannot vouch that it holds ${host}`);
+    }
+    const v = this.d.store.get(host);
+    const rec = v?.t === 'host' ? v : null;
+    const m = this.mine.get(host);
+    if (m) {
+      if (rec && !this.isMine(rec, m.epoch)) throw this.heldBy(host, rec);
+      return { hub: this.hubName, epoch: m.epoch };
+    }
+    if (rec?.hub && !(rec.hub === this.hubName && rec.run === this.d.run) && this.liveness.alive(rec.hub, rec.run)) throw this.heldBy(host, rec);
+    // Nobody holds it: anyone may queue for it, under the epoch it was left at.
+    return { hub: this.hubName, epoch: rec?.epoch ?? 0 };
+  }
+
+  queuedJobId(host: string): string | null {
+    const v = this.d.store.get(host);
+    const epoch = v?.t === 'host' ? v.epoch : 0;
+    // Every hub derives the same id while the host stays away: one pending job, whoever queues it.
+    return `q${epoch}_${createHash('sha256').update(host).digest('base64url').slice(0, 22)}`;
+  }
+
+  hubUrls(): string[] {
+    return this.liveness.urls();
+  }
+
+  /** The live hub with the smallest name settles orphans (every hub agrees on it, give or take a heartbeat). */
+  settlesOrphans(): boolean {
+    if (!this.liveness.current) return false;
+    const alive = this.liveness.hubs().filter((h) => h.alive).map((h) => h.name).sort();
+    return alive[0] === this.hubName;
+  }
+
+  onLost(fn: (host: string, byHub: string) => void): void {
+    this.lostFns.push(fn);
+  }
+
+  /** Hubs by name (from their heartbeats), for `cluster status`. */
+  hubs(): ReturnType<HubLiveness['hubs']> {
+    return this.liveness.hubs();
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    this.unwatch();
+    for (const w of this.waiting.values()) w.reject(new BentoError('INTERNAL', 'hub stopping'));
+    this.waiting.clear();
+    await this.liveness.stop();
+  }
+
+  // --- internals ---
+
+  private record(s: LiveSession, epoch: number): HostHold {
+    const h = s.hello!;
+    return {
+      t: 'host', host: s.name, hub: this.hubName, run: this.d.run, epoch,
+      since: new Date(s.connectedSince).toISOString(), carrier: s.origin.carrier, remoteAddress: s.origin.remoteAddress,
+      endpoint: h.via ?? s.origin.endpoint, via: h.via ?? null, agentVersion: h.agentVersion, system: h.system,
+      generation: h.generation, configHash: h.configHash, capabilities: h.capabilities.slice(0, 64),
+    };
+  }
+
+  private took(host: string, epoch: number, s: LiveSession, prev: HostHold | null): void {
+    this.mine.set(host, { epoch, session: s });
+    if (prev?.hub && prev.hub !== this.hubName) this.d.log.info({ host, epoch, from: prev.hub }, 'took the host over from another hub');
+    // The session ended while the claim was in flight: let go at once.
+    if (s.closed || this.d.sessions.get(host) !== s) this.release(s);
+  }
+
+  private isMine(v: HostHold, epoch: number): boolean {
+    return v.hub === this.hubName && v.run === this.d.run && v.epoch === epoch;
+  }
+
+  private heldBy(host: string, rec: HostHold): BentoError {
+    return new BentoError('STATE_CONFLICT', `host ${host} is held by hub ${rec.hub ?? '(none)'} now (epoch ${rec.epoch})`);
+  }
+
+  private toHolder(v: HostHold): Holder | null {
+    if (v.hub === null) return null;
+    if (v.hub === this.hubName && v.run === this.d.run) {
+      const m = this.mine.get(v.host);
+      return m && m.epoch === v.epoch && !m.session.closed ? sessionHolder(m.session, this.hubName, v.epoch) : null;
+    }
+    const seen = this.liveness.lastBeat(v.hub, v.run);
+    if (seen === null) return null; // its hub is dead (or restarted): not connected anywhere
+    return {
+      host: v.host, hub: v.hub, local: false, epoch: v.epoch, since: v.since, carrier: v.carrier, remoteAddress: v.remoteAddress,
+      endpoint: v.endpoint, via: v.via, agentVersion: v.agentVersion, system: v.system, generation: v.generation,
+      configHash: v.configHash, capabilities: v.capabilities, lastSeen: seen,
+    };
+  }
+
+  /** A change in the bucket (any hub's). */
+  private changed(c: StoreChange<HoldEntry>): void {
+    if (c.key.startsWith(HUB_KEY_PREFIX)) return; // liveness.ts follows those
+    const host = c.key;
+    const v = c.op === 'set' && c.value.t === 'host' ? c.value : null;
+    const w = this.waiting.get(host);
+    if (w && v && this.isMine(v, w.epoch)) {
+      this.waiting.delete(host);
+      w.resolve();
+    } else if (w && v && v.epoch >= w.epoch) {
+      this.waiting.delete(host);
+      w.reject(new BentoError('STATE_CONFLICT', `host ${host} was claimed by hub ${v.hub ?? '?'} first`));
+    }
+    const m = this.mine.get(host);
+    if (!m || (v && this.isMine(v, m.epoch))) return;
+    if (v && v.hub === this.hubName && v.run === this.d.run) return; // this hub's own newer claim (a new session of the host)
+    if (v === null || v.epoch >= m.epoch) this.lose(host, v);
+  }
+
+  /** This hub is current again (its beat came back): drop the sessions of hosts taken meanwhile. */
+  private reconcile(): void {
+    for (const [host, m] of [...this.mine]) {
+      const v = this.d.store.get(host);
+      const rec = v?.t === 'host' ? v : null;
+      if (!rec || (!this.isMine(rec, m.epoch) && !(rec.hub === this.hubName && rec.run === this.d.run && rec.epoch > m.epoch))) this.lose(host, rec);
+    }
+  }
+
+  private lose(host: string, by: HostHold | null): void {
+    const m = this.mine.get(host);
+    this.mine.delete(host);
+    const to = by?.hub ?? '(none)';
+    this.d.log.warn({ host, to, epoch: by?.epoch }, 'another hub took this host; dropping its session here');
+    m?.session.close('REPLACED', `this host is now held by hub ${to}; a newer connection replaced this one`);
+    for (const fn of this.lostFns) {
+      try { fn(host, to); } catch (err) { this.d.log.error({ host, err: (err as Error).message }, 'a lost-host handler threw'); }
+    }
+  }
+
+  private landed(host: string, epoch: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.waiting.get(host)?.reject(new BentoError('STATE_CONFLICT', 'a newer claim of this host began'));
+      this.waiting.set(host, { epoch, resolve, reject });
+    });
+  }
+
+  private async viewPast(key: string, revision: number): Promise<void> {
+    const deadline = Date.now() + VIEW_CATCHUP_MS;
+    while ((this.d.store.entry(key)?.revision ?? 0) === revision && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,40 @@
+// Following triggered jobs on the bus (hub/admin/follow.ts): events that come
+// before the trigger's answer are kept and replayed once it names the job;
+// other jobs of the host are not shown; a repeated line is dropped and a gap
+// is filled from the stored output, in order.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { silentLogger } from '../../common/platform/log.js';
+import type { AdminEvent } from '../../common/protocol/admin.js';
+import { LocalEventBus } from '../../hub/events/bus.js';
+import type { JobBusEvent } from '../../hub/events/types.js';
+import { JobFollower } from '../../hub/admin/follow.js';
+import type { OutputLine } from '../../hub/store/types.js';
+
+const out = (jobId: string, seq: number, data: string): JobBusEvent => ({ ev: 'output', host: 'web1', jobId, seq, ts: seq, stream: 'stdout', data });
+
+test('early events are kept until the answer, gaps are filled from the stored output, repeats dropped', async () => {
+  const bus = new LocalEventBus(silentLogger());
+  const got: AdminEvent[] = [];
+  const ended: string[] = [];
+  const stored: OutputLine[] = [1, 2, 3, 4, 5].map((seq) => ({ seq, ts: seq, stream: 'stdout', data: `line ${seq}` }));
+  const f = new JobFollower({
+    bus, reply: (e) => got.push(e), log: silentLogger(), ended: (id) => ended.push(id),
+    jobs: { readOutput: async (_id, o) => stored.filter((l) => l.seq > (o?.afterSeq ?? 0)) },
+  }, new Set(['web1']));
+  f.start();
+  f.expect('web1');
+  const pub = (e: JobBusEvent): void => bus.publish({ kind: 'job', host: 'web1', event: e });
+  pub({ ev: 'started', host: 'web1', jobId: 'job-mine0001' });
+  pub(out('job-other001', 1, 'another job of the host'));
+  pub(out('job-mine0001', 1, 'line 1'));
+  f.follow('web1', 'job-mine0001');
+  pub(out('job-mine0001', 1, 'line 1'));
+  pub(out('job-mine0001', 4, 'line 4'));
+  pub(out('job-mine0001', 5, 'line 5'));
+  pub({ ev: 'end', host: 'web1', jobId: 'job-mine0001', outcome: 'success', exitCode: 0, durationMs: 5 });
+  await new Promise((r) => setTimeout(r, 20));
+  f.close();
+  assert.deepEqual(got.map((e) => (e.ev === 'output' ? e.data : e.ev)), ['started', 'line 1', 'line 2', 'line 3', 'line 4', 'line 5', 'end']);
+  assert.deepEqual(ended, ['job-mine0001']);
+});

@@ -46,6 +46,8 @@ export interface JournalOptions<T> {
 interface Waiter { resolve: () => void; reject: (err: Error) => void }
 
 export class KeyedJournal<T> implements KeyedStore<T> {
+  /** Batches are written one after another, and a failed one is followed by a full rewrite (types.ts KeyedStore.ordered). */
+  readonly ordered = true;
   private readonly view = new Map<string, Versioned<T>>();
   private readonly watchers = new Set<(c: StoreChange<T>) => void>();
   /** Batches written (each one write + one fdatasync) and full rewrites. */

@@ -77,6 +77,16 @@ export interface KeyedStore<T> {
   /** Resolves when every write issued so far is durable or has failed. */
   settled(): Promise<void>;
   close(): Promise<void>;
+  /**
+   * True when set() and delete() change the view and take their revision at
+   * once, and writes become durable in the order they were made (a later
+   * write resolving means every earlier one is on disk, or was rewritten with
+   * it): a writer may issue a record's next write before the previous one is
+   * durable (JobStore does, so a job's dispatched, running and end records
+   * share group commits instead of waiting one commit each). The file journal,
+   * which one process owns; not a networked store.
+   */
+  readonly ordered?: boolean;
 }
 
 /** One line of a job's output. `seq` orders stored and live lines, so a follower joins them with no gap and no repeat. */

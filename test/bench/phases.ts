@@ -7,7 +7,7 @@ import { cpuSeconds, percentile } from './metrics.js';
 import { snap } from './cpu.js';
 import { FANOUT_LIMIT_S, N, NOFILE, STORM_IN_FLIGHT, STORM_LIMIT_S, TRIGGERS, WARMUP_TRIGGERS } from './options.js';
 import { allStats, request, waitReady } from './pool.js';
-import { M_, complete, handles, log, notes, sleep } from './state.js';
+import { M_, complete, extras, handles, log, notes, sleep } from './state.js';
 import { sftpOverFreshConnection } from '../../client/pull/connect.js';
 import { readRemoteState } from '../../client/pull/remote.js';
 import { parseEndpoint } from '../../client/net/endpoint.js';
@@ -72,12 +72,16 @@ export async function phaseTriggers(fleet: Fleet, p = ''): Promise<void> {
   M_[`${p}trigger_to_start_p99_ms`] = percentile(started, 99);
   M_[`${p}trigger_to_start_max_ms`] = Math.max(...started);
   M_[`${p}trigger_to_end_p50_ms`] = percentile(ended, 50);
+  // The slowest 1 %, with when they started (ms since the epoch): to set beside a GC trace of the server.
+  extras[`${p}triggerSlowest`] = started.map((ms, i) => ({ at: t.at[i], ms: Math.round(ms * 100) / 100 })).sort((a, b) => b.ms - a.ms).slice(0, Math.ceil(started.length / 100));
   if (p === '') complete['triggers'] = started.length >= TRIGGERS;
 }
 
 /** `count` sequential triggers of `host` (after the warm-up ones), within `limitS`: ms to accepted, started and end. */
-export async function timeTriggers(fleet: Fleet, host: string, count: number, limitS: number): Promise<{ started: number[]; accepted: number[]; ended: number[]; notDispatched: number; stoppedAt: number | null }> {
+export async function timeTriggers(fleet: Fleet, host: string, count: number, limitS: number): Promise<{ started: number[]; accepted: number[]; ended: number[]; at: number[]; notDispatched: number; stoppedAt: number | null }> {
   const started: number[] = [];
+  /** Wall clock (ms since the epoch) at each trigger's start: the slowest can be matched with the hub's GC log. */
+  const at: number[] = [];
   const accepted: number[] = [];
   const ended: number[] = [];
   const phaseDeadline = performance.now() + limitS * 1000;
@@ -90,6 +94,7 @@ export async function timeTriggers(fleet: Fleet, host: string, count: number, li
     let s = NaN;
     let e = NaN;
     let problem = '';
+    const wall = Date.now();
     await adminRequest(fleet.socket, { op: 'trigger', hosts: [host], all: false, tags: [], action: 'switch', queue: false, follow: true }, (ev, ms) => {
       if (ev.ev === 'accepted') { a = ms; if (ev['disposition'] !== 'dispatched') notDispatched++; }
       else if (ev.ev === 'started') s = ms;
@@ -102,8 +107,9 @@ export async function timeTriggers(fleet: Fleet, host: string, count: number, li
     accepted.push(a);
     started.push(s);
     ended.push(e);
+    at.push(wall);
   }
-  return { started, accepted, ended, notDispatched, stoppedAt };
+  return { started, accepted, ended, at, notDispatched, stoppedAt };
 }
 
 /** Trigger all N at once; results under `p` + fanout_* (see phaseTriggers). */

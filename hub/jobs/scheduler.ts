@@ -221,7 +221,8 @@ export class Scheduler {
   private dispatch(session: AgentLink, rec: JobRecord): void {
     this.active.set(rec.host, rec.id);
     if (this.pending.get(rec.host) === rec.id) this.pending.delete(rec.host);
-    this.background(this.deps.store.save({ ...rec, state: 'dispatched', ...runningNow(session) }), rec.id);
+    // Eventually: the agent holds the job from job.start on, so this record needs no commit of its own (types.ts).
+    this.background(this.deps.store.save({ ...rec, state: 'dispatched', ...runningNow(session) }, { eventually: true }), rec.id);
     session.send({ type: 'job.start', jobId: rec.id, action: rec.action, ...prebuiltFields(rec) });
   }
 
@@ -307,7 +308,7 @@ export class Scheduler {
       // Not waited for: "running" is the agent's word, and it re-says it at every hello.
       // A job the host started itself was not dispatched: what it ran before is what it runs now.
       const before = rec.systemBefore === undefined ? runningNow(session) : {};
-      this.background(store.save({ ...rec, ...before, state: 'running', startedAt: new Date().toISOString() }), rec.id);
+      this.background(store.save({ ...rec, ...before, state: 'running', startedAt: new Date().toISOString() }, { eventually: true }), rec.id);
       bus.publish({ kind: 'job', host, event: { ev: 'started', host, jobId: rec.id } });
     } else if (msg.type === 'job.output') {
       const rec = store.get(msg.jobId);

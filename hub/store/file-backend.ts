@@ -60,7 +60,7 @@ export class FileBackend implements StateBackend {
   async openOutput(): Promise<JobOutputStore> {
     const dir = path.join(this.o.stateDir, 'jobs');
     if (!this.o.readOnly) await mkdir(dir, { recursive: true, mode: 0o700 });
-    const out = new FileJobOutput(dir, this.log.child({ store: 'output' }), this.o.readOnly);
+    const out = await FileJobOutput.open(dir, this.log.child({ store: 'output' }), this.o.readOnly);
     this.opened.add(out);
     return out;
   }

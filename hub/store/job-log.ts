@@ -14,7 +14,7 @@
 // stdout, "! text" for stderr (never starting with "["), numbered in order.
 // A torn last line (a crash mid-write) is skipped.
 import { createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
-import { readFile, unlink } from 'node:fs/promises';
+import { readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
@@ -26,7 +26,20 @@ interface Writer { ws: WriteStream; seq: number }
 export class FileJobOutput implements JobOutputStore {
   private readonly writers = new Map<string, Writer>();
 
-  constructor(private readonly dir: string, private readonly log: Logger, private readonly readOnly = false) {}
+  /**
+   * `logs`: the ids whose log file exists (this process is the only writer of
+   * the directory, so it stays exact). With it, removing the many jobs that
+   * never wrote a line (history pruning, one per job end) costs no unlink and
+   * no ENOENT error; without it (null), every removal tries the unlink.
+   */
+  constructor(private readonly dir: string, private readonly log: Logger, private readonly readOnly = false, private readonly logs: Set<string> | null = null) {}
+
+  /** The store on DIR, knowing which logs exist (one readdir). */
+  static async open(dir: string, log: Logger, readOnly = false): Promise<FileJobOutput> {
+    const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err; });
+    const logs = new Set(names.filter((f) => f.endsWith('.log')).map((f) => f.slice(0, -4)));
+    return new FileJobOutput(dir, log, readOnly, logs);
+  }
 
   /** The log file of a job (only valid ids: an id becomes a file name). */
   private file(jobId: string): string {
@@ -45,6 +58,7 @@ export class FileJobOutput implements JobOutputStore {
       // stat of a file that does not exist.
       const disk = onDisk(file);
       w = { ws: createWriteStream(file, { flags: 'a', mode: 0o600 }), seq: disk.lastSeq };
+      this.logs?.add(jobId);
       w.ws.on('error', (err) => this.log.warn({ jobId, err: err.message }, 'job log write failed'));
       // A torn last line (crash mid-write) must not swallow the next one.
       if (disk.torn) w.ws.write('\n');
@@ -78,6 +92,7 @@ export class FileJobOutput implements JobOutputStore {
   async remove(jobId: string): Promise<void> {
     if (!isJobId(jobId)) return;
     await this.end(jobId);
+    if (this.logs && !this.logs.delete(jobId)) return;
     await unlink(this.file(jobId)).catch(() => undefined);
   }
 

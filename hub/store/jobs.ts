@@ -160,14 +160,16 @@ export class JobStore {
   /**
    * Record a new or changed job. Readers see it at once; the promise resolves
    * once it is durable (file backend: group commit, many saves share one fdatasync).
+   * `eventually`: nobody waits for it soon, so it may join a later commit
+   * (types.ts WriteOptions.eventually).
    */
-  save(rec: JobRecord): Promise<void> {
+  save(rec: JobRecord, opts: { eventually?: boolean } = {}): Promise<void> {
     const prev = this.get(rec.id);
     const ending = FINAL_STATES.has(rec.state) && !(prev && FINAL_STATES.has(prev.state));
     // What the output store holds is ours to say: a caller's copy of the record may predate it.
     const output = (ending ? this.cap.finish(rec.id) : undefined) ?? prev?.output;
     if (output) rec = { ...rec, output };
-    const durable = this.put(rec);
+    const durable = this.put(rec, opts.eventually === true);
     if (ending) {
       this.o.output.end(rec.id).catch((err: Error) => this.o.log.warn({ jobId: rec.id, err: err.message }, 'cannot close the job output'));
       return Promise.all([durable, this.noteFinished(rec)]).then(() => undefined);
@@ -228,7 +230,7 @@ export class JobStore {
   // --- fenced writes ---
 
   /** Stamp REC for its host (the fence), show it at once, and write it after the record's previous write. */
-  private put(rec: JobRecord): Promise<void> {
+  private put(rec: JobRecord, eventually = false): Promise<void> {
     let stamped: JobRecord;
     try {
       const st = this.o.fence?.stamp(rec.host) ?? null;
@@ -238,21 +240,21 @@ export class JobStore {
     }
     this.overlay.set(rec.id, stamped);
     this.index(stamped);
-    return this.chain(stamped);
+    return this.chain(stamped, eventually);
   }
 
   /** Run REC's write after the record's previous one (its revision is the one to compare with). */
-  private chain(rec: JobRecord): Promise<void> {
+  private chain(rec: JobRecord, eventually: boolean): Promise<void> {
     let run: Promise<void>;
     if (this.o.records.ordered) {
       // An ordered store (the file journal) takes the revision at once, so the
       // next write need not wait for this one's commit: a job's dispatched,
       // running and end records share group commits (a fan-out waits one
       // fdatasync round before its job.acks, not three in a row).
-      run = this.write(rec);
+      run = this.write(rec, eventually);
     } else {
       const prev = this.chains.get(rec.id) ?? Promise.resolve();
-      run = prev.then(() => this.write(rec));
+      run = prev.then(() => this.write(rec, eventually));
       const tail = run.catch(() => undefined);
       this.chains.set(rec.id, tail);
       void tail.then(() => { if (this.chains.get(rec.id) === tail) this.chains.delete(rec.id); });
@@ -274,7 +276,7 @@ export class JobStore {
    * writes crossing (or a queue write of another hub for a host nobody holds),
    * so it is tried again on the record that won.
    */
-  private async write(rec: JobRecord): Promise<void> {
+  private async write(rec: JobRecord, eventually: boolean): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const cur = this.o.records.entry(rec.id);
       const theirs = cur?.value;
@@ -284,7 +286,7 @@ export class JobStore {
       }
       const expect = cur?.revision ?? 0;
       try {
-        await this.o.records.set(rec.id, rec, { expectRevision: expect });
+        await this.o.records.set(rec.id, rec, { expectRevision: expect, ...(eventually ? { eventually } : {}) });
         return;
       } catch (err) {
         if (!(err instanceof BentoError && err.code === 'STATE_CONFLICT') || attempt >= MAX_CAS_ATTEMPTS) throw err;
@@ -351,7 +353,8 @@ export class JobStore {
     const work: Array<Promise<unknown>> = [];
     for (const id of drop) {
       if (this.o.records.get(id)?.host !== rec.host) continue;
-      work.push(this.o.records.delete(id), this.o.output.remove(id).catch(() => undefined));
+      // Eventually: a pruned record that a crash brings back is pruned again at the next start.
+      work.push(this.o.records.delete(id, { eventually: true }), this.o.output.remove(id).catch(() => undefined));
     }
     work.push(...this.keepHostTotal(rec.host, ids));
     await Promise.all(work);

@@ -1,7 +1,7 @@
 // The file implementation of KeyedStore (types.ts): a durable key -> record
 // map kept as one append-only NDJSON file (journal-format.ts), with group
 // commit: every change made while a flush is in progress (or in the same
-// event-loop turn) goes to disk in ONE write + ONE fdatasync, and every caller
+// event-loop turn) goes to disk in ONE write (O_DSYNC: on disk when it returns), and every caller
 // waiting on those changes is released together.
 //
 // Why not one file per record (what the hub did first): a durable atomic
@@ -21,7 +21,7 @@
 // Compare-and-swap is checked against the in-memory view. That is sound
 // because exactly one hub process owns the files (its admin socket is the
 // fleet's lock: a second `serve` on the same fleet refuses to start).
-import { open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import { constants, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { writeFileAtomic } from '../../common/platform/atomic.js';
 import { BentoError } from '../../common/protocol/errors.js';
@@ -30,6 +30,15 @@ import type { KeyedStore, StoreChange, Versioned, WriteOptions } from './types.j
 import { encodeDelete, encodeHeader, encodeSet, readEntries, replay } from './journal-format.js';
 
 const RETRY_MS = 2000;
+/**
+ * Appends with O_DSYNC: each write returns once it is on disk, as write +
+ * fdatasync did, but in one call through libuv's thread pool instead of two
+ * (each call wakes a pool thread and then the event loop; per commit that was
+ * a third of the hub's CPU on the trigger path, docs/performance.md).
+ */
+const APPEND_DSYNC = constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC;
+/** How long a change nobody waits for (WriteOptions.eventually) may wait for a commit to join. */
+export const EVENTUAL_MS = 50;
 
 export interface JournalOptions<T> {
   file: string;
@@ -57,6 +66,15 @@ export class KeyedJournal<T> implements KeyedStore<T> {
   private lines = 0;
   private queue: string[] = [];
   private waiters: Waiter[] = [];
+  /**
+   * Changes nobody waits for (WriteOptions.eventually), the newest per key:
+   * they join the next commit (or start one after EVENTUAL_MS), and a later
+   * change of the same key replaces the line, so a job's dispatched and
+   * running records cost no commit of their own and often no line.
+   */
+  private eventual = new Map<string, string>();
+  private eventualWaiters: Waiter[] = [];
+  private eventualTimer: NodeJS.Timeout | null = null;
   private draining = false;
   /** The file's tail may be torn (replay or a failed write): rewrite before appending. */
   private mustCompact = false;
@@ -76,7 +94,7 @@ export class KeyedJournal<T> implements KeyedStore<T> {
       o.log.warn({ file: o.file, lines: bad }, 'skipped unreadable journal lines (a torn write from a crash?); rewriting the journal');
       j.mustCompact = true;
     }
-    j.fh = await open(o.file, 'a', 0o600);
+    j.fh = await open(o.file, APPEND_DSYNC, 0o600);
     return j;
   }
 
@@ -97,7 +115,7 @@ export class KeyedJournal<T> implements KeyedStore<T> {
     const revision = ++this.rev;
     this.view.set(key, { value, revision });
     this.notify({ op: 'set', key, value, revision });
-    return this.enqueue(encodeSet(key, value, revision)).then(() => revision);
+    return this.enqueue(encodeSet(key, value, revision), key, opts.eventually === true).then(() => revision);
   }
 
   delete(key: string, opts: WriteOptions = {}): Promise<void> {
@@ -107,7 +125,7 @@ export class KeyedJournal<T> implements KeyedStore<T> {
     const revision = ++this.rev;
     this.view.delete(key);
     this.notify({ op: 'delete', key, revision });
-    return this.enqueue(encodeDelete(key, revision));
+    return this.enqueue(encodeDelete(key, revision), key, opts.eventually === true);
   }
 
   watch(fn: (change: StoreChange<T>) => void): () => void {
@@ -143,11 +161,16 @@ export class KeyedJournal<T> implements KeyedStore<T> {
   }
 
   /** Resolves when everything enqueued so far is on disk (or failed). */
-  settled(): Promise<void> { return this.draining ? this.idle : Promise.resolve(); }
+  settled(): Promise<void> {
+    if (this.eventualWaiters.length > 0 && this.fh) return this.enqueue(null).catch(() => undefined);
+    return this.draining ? this.idle : Promise.resolve();
+  }
 
   async close(): Promise<void> {
     if (this.retry) clearTimeout(this.retry);
     this.retry = null;
+    if (this.eventualTimer) clearTimeout(this.eventualTimer);
+    this.eventualTimer = null;
     await this.settled();
     await this.fh?.close();
     this.fh = null;
@@ -187,9 +210,18 @@ export class KeyedJournal<T> implements KeyedStore<T> {
     return files;
   }
 
-  private enqueue(line: string | null): Promise<void> {
+  /** LINE (a change of KEY) for the next commit; `eventually`: nobody waits for it, so it starts no commit at once. */
+  private enqueue(line: string | null, key?: string, eventually = false): Promise<void> {
     if (!this.fh) return Promise.reject(new BentoError('INTERNAL', `journal ${this.o.file} is closed`));
     return new Promise<void>((resolve, reject) => {
+      // The newest line of a key is the one replay keeps: an older eventual line of it is dropped.
+      if (key !== undefined) this.eventual.delete(key);
+      if (eventually && key !== undefined && line !== null) {
+        this.eventual.set(key, line);
+        this.eventualWaiters.push({ resolve, reject });
+        if (!this.draining) this.armEventual();
+        return;
+      }
       if (line !== null) this.queue.push(line);
       this.waiters.push({ resolve, reject });
       if (!this.draining) {
@@ -203,16 +235,20 @@ export class KeyedJournal<T> implements KeyedStore<T> {
 
   private async drain(): Promise<void> {
     while (this.waiters.length > 0) {
-      const lines = this.queue;
-      const waiters = this.waiters;
+      // Eventual lines after the others: each is its key's newest (enqueue drops older ones), and replay keeps a key's last line.
+      const lines = this.eventual.size > 0 ? [...this.queue, ...this.eventual.values()] : this.queue;
+      const waiters = this.eventualWaiters.length > 0 ? [...this.waiters, ...this.eventualWaiters] : this.waiters;
       this.queue = [];
       this.waiters = [];
+      this.eventual = new Map();
+      this.eventualWaiters = [];
+      if (this.eventualTimer) { clearTimeout(this.eventualTimer); this.eventualTimer = null; }
       try {
         if (this.mustCompact || this.lines + lines.length > (this.o.compactFactor ?? 2) * this.view.size + (this.o.compactSlack ?? 1024)) {
           await this.compact(); // the live view already holds every queued change
         } else if (lines.length > 0) {
+          // O_DSYNC: the write returns once the data is on disk (write + fdatasync in one call).
           await this.fh!.writeFile(`${lines.join('\n')}\n`);
-          await this.fh!.datasync();
           this.lines += lines.length;
           this.counts.commits += 1;
         }
@@ -228,6 +264,17 @@ export class KeyedJournal<T> implements KeyedStore<T> {
     }
     this.draining = false;
     this.markIdle();
+    // Eventual changes that came during the last commit wait for the next one, or the timer.
+    if (this.eventualWaiters.length > 0) this.armEventual();
+  }
+
+  private armEventual(): void {
+    if (this.eventualTimer) return;
+    this.eventualTimer = setTimeout(() => {
+      this.eventualTimer = null;
+      if (this.fh && this.eventualWaiters.length > 0) this.enqueue(null).catch(() => undefined);
+    }, EVENTUAL_MS);
+    this.eventualTimer.unref();
   }
 
   /**
@@ -252,7 +299,7 @@ export class KeyedJournal<T> implements KeyedStore<T> {
     for (const [k, e] of this.view) out.push(encodeSet(k, e.value, e.revision));
     await writeFileAtomic(this.o.file, `${out.join('\n')}\n`, { mode: 0o600 });
     const old = this.fh;
-    this.fh = await open(this.o.file, 'a', 0o600);
+    this.fh = await open(this.o.file, APPEND_DSYNC, 0o600);
     await old?.close();
     this.lines = out.length;
     this.mustCompact = false;

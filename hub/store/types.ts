@@ -30,6 +30,14 @@ export interface WriteOptions {
    * with BentoError STATE_CONFLICT and nothing changes.
    */
   expectRevision?: number;
+  /**
+   * Nobody waits for this change soon (a job's dispatched and running
+   * records: the agent holds the job meanwhile). A store may hold it back
+   * for a moment to join a later commit (file journal: at most EVENTUAL_MS)
+   * and drop it when a newer change of the same key comes first. Readers see
+   * it at once either way; the promise still resolves once it is durable.
+   */
+  eventually?: boolean;
 }
 
 /** A change seen by a watcher: a value set (by this hub or another) or a key deleted. */

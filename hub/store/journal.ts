@@ -274,7 +274,7 @@ export class KeyedJournal<T> implements KeyedStore<T> {
       this.eventualTimer = null;
       if (this.fh && this.eventualWaiters.length > 0) this.enqueue(null).catch(() => undefined);
     }, EVENTUAL_MS);
-    this.eventualTimer.unref();
+    // Not unref'd: someone may be waiting for these promises, and the wait is short.
   }
 
   /**

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { appendFile, readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { KeyedJournal } from '../../hub/store/journal.js';
+import { EVENTUAL_MS, KeyedJournal } from '../../hub/store/journal.js';
 import { FileJobOutput } from '../../hub/store/job-log.js';
 import { openFileBackend } from '../../hub/store/file-backend.js';
 import { JobStore, isJobRecord, readJobRecords, type JobRecord } from '../../hub/store/jobs.js';
@@ -100,6 +100,43 @@ test('journal: lines written before revisions are numbered in order; the counter
     const again = await KeyedJournal.open({ file, log, accept });
     assert.equal(await again.set('d', { n: 6 }), 6, 'not 4 or 5 again');
     await again.close();
+  } finally { await cleanup(); }
+});
+
+test('journal: an eventual change waits for the next commit (or EVENTUAL_MS), a newer change of its key replaces its line, close writes it', async () => {
+  const { dir, cleanup } = await tmpDir();
+  try {
+    const file = path.join(dir, 'j.ndjson');
+    const j = await KeyedJournal.open({ file, log, accept });
+    // Alone, it starts no commit at once; readers see it at once.
+    const a = j.set('a', { n: 1 }, { eventually: true });
+    assert.deepEqual(j.get('a'), { n: 1 });
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(j.stats().commits, 0);
+    // A durable change carries it: one commit for both.
+    await Promise.all([a, j.set('b', { n: 2 })]);
+    assert.equal(j.stats().commits, 1);
+    // Replaced by a newer change of the same key before any commit: one line for "c", the newest value.
+    const c1 = j.set('c', { n: 1 }, { eventually: true });
+    const c2 = j.set('c', { n: 2 }, { eventually: true });
+    const t0 = Date.now();
+    await Promise.all([c1, c2]);
+    assert.ok(Date.now() - t0 >= EVENTUAL_MS - 5, 'on its own, after EVENTUAL_MS');
+    assert.equal(j.stats().commits, 2);
+    // A durable change after an eventual one of the same key: the durable one is what stays.
+    const d1 = j.set('d', { n: 1 }, { eventually: true });
+    await j.set('d', { n: 2 });
+    await d1;
+    // An eventual deletion, then close: close writes it.
+    void j.delete('b', { eventually: true });
+    await j.close();
+    assert.deepEqual((await keysOf(file)).filter((k) => k === 'c' || k === 'd'), ['c', 'd']);
+    const back = await readOnly(file);
+    assert.deepEqual([...back.keys()].sort(), ['a', 'c', 'd']);
+    assert.deepEqual(back.get('c'), { n: 2 });
+    assert.deepEqual(back.get('d'), { n: 2 });
+    await back.close();
   } finally { await cleanup(); }
 });
 

@@ -1,6 +1,7 @@
 // `bento-hub serve`: run the daemon in the foreground until SIGINT/SIGTERM.
 import type { CommandSpec } from '../../common/platform/cli.js';
 import { createLogger } from '../../common/platform/log.js';
+import { capYoungGeneration } from '../../common/platform/young-gen.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { isHostPort } from '../fleet/hub-config.js';
 import { startHub } from '../daemon.js';
@@ -22,6 +23,8 @@ export const serveCommand: CommandSpec = {
     if (listen !== undefined && !isHostPort(listen)) throw new BentoError('USAGE', `--listen must be HOST:PORT, got "${listen}"`);
     const wsListen = listenOption(values, 'ws-listen');
     if (wsListen !== undefined && !isHostPort(wsListen)) throw new BentoError('USAGE', `--ws-listen must be HOST:PORT, got "${wsListen}"`);
+    // Before anything is opened: may re-execute this process (same PID) with a smaller young generation.
+    capYoungGeneration();
     const log = createLogger({ name: 'bento-hub', level: str(values, 'log-level') });
     const hub = await startHub({ dir: fleetDir(values), log, listen, wsListen });
     await new Promise<void>((resolve) => {

@@ -26,12 +26,15 @@ import type { Connection, ServerChannel } from 'ssh2';
 import { sshServerConfig } from '../../hub/server/ssh-server.js';
 import { verifySignature } from '../../hub/server/fast-keys.js';
 import { CONTROL_SUBSYSTEM } from '../../common/protocol/version.js';
+import { capYoungGeneration } from '../../common/platform/young-gen.js';
 
 const { values } = parseArgs({ options: { dir: { type: 'string' }, port: { type: 'string' }, 'heartbeat-ms': { type: 'string' } }, strict: true });
 if (!values.dir || !values.port || !values['heartbeat-ms']) {
   process.stderr.write('usage: floor-server.js --dir FLEET --port P --heartbeat-ms H\n');
   process.exit(2);
 }
+// The hub's runtime settings too: the same young generation (may re-execute this process once).
+capYoungGeneration();
 const dir = values.dir;
 const heartbeatMs = Number(values['heartbeat-ms']);
 

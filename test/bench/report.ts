@@ -2,6 +2,7 @@
 // notes, and every number as JSON with --json FILE.
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { createRequire } from 'node:module';
 import { renderMarkdown, renderTable, round, type Row } from './metrics.js';
 import type { OpenSshResult } from './openssh.js';
 import {
@@ -13,6 +14,21 @@ import { ratioToFloor } from './floor.js';
 /** The figures report.ts divides by the floor's (JSON: ratiosToFloor). */
 const FLOOR_RATIOS = ['connect_hub_cpu_ms_per_handshake', 'hub_rss_per_host_kib', 'hub_rss_per_host_after_idle_kib', 'idle_cpu_pct_core',
   'trigger_to_start_p50_ms', 'trigger_to_start_p99_ms', 'fanout_all_acked_s', 'fanout_hub_cpu_s'];
+
+/**
+ * Which crypto ssh2 uses in this node (the hub and the floor run the same
+ * node and node_modules): its native binding, or the JavaScript fallback
+ * when the binding was built for another Node ABI (npm ci on Node 20, run on
+ * Node 24). The NixOS package builds it for its own node.
+ */
+function sshCryptoPath(): string {
+  try {
+    const req = createRequire(import.meta.url);
+    return (req('ssh2/lib/protocol/crypto.js') as { bindingAvailable?: boolean }).bindingAvailable ? 'native binding' : 'JavaScript fallback';
+  } catch {
+    return 'unknown';
+  }
+}
 
 function fmt(v: number | undefined, digits = 2, unit = ''): string {
   return v === undefined || !Number.isFinite(v) ? 'n/a' : `${v.toFixed(digits)}${unit}`;
@@ -31,8 +47,9 @@ function within(value: number | undefined, test: (v: number) => boolean, done = 
  * Bento against the floor (floor.ts), each ratio from one run. The ratio
  * targets are the issue's absolute targets over the floor a quiet machine
  * measured (issue 18: raw ssh2 at 10,000 agents did push p99 2.1 ms, fan-out
- * 0.6 s, 21 KiB per host, 2.4 ms per handshake): 5 / 2.1, 1 / 0.6, 30 / 21,
- * and handshakes no dearer than the floor's (10 % for noise).
+ * 0.6 s, 21 KiB per host): 5 / 2.1, 1 / 0.6, 30 / 21. Handshakes have no
+ * target here: the floor checks signatures the hub's fast way
+ * (hub/server/fast-keys.ts), so it is cheaper than the raw ssh2 of the issue.
  */
 function floorRows(): Row[] {
   const m = M_;
@@ -45,7 +62,7 @@ function floorRows(): Row[] {
     { metric: `floor: bare ssh2 server, same agents, connect all ${N}`, value: `${fmt(m['floor_connect_all_s'], 1)} s, ${fmt(m['floor_connect_hub_cpu_ms_per_handshake'], 2)} ms CPU each` },
     { metric: '  floor RSS per host / idle CPU', value: `${fmt(m['floor_hub_rss_per_host_kib'], 1)} KiB / ${fmt(m['floor_idle_cpu_pct_core'], 2)} %` },
     { metric: '  floor push p50 / p99, fan-out all acknowledged', value: `${fmt(m['floor_trigger_to_start_p50_ms'], 2)} / ${fmt(m['floor_trigger_to_start_p99_ms'], 2)} ms, ${fmt(m['floor_fanout_all_acked_s'], 2)} s` },
-    { metric: 'Bento / floor: server CPU per handshake', value: pair('connect_hub_cpu_ms_per_handshake', 2, ' ms'), target: '<= 1.1x', verdict: ratio('connect_hub_cpu_ms_per_handshake', 1.1) },
+    { metric: 'Bento / floor: server CPU per handshake', value: pair('connect_hub_cpu_ms_per_handshake', 2, ' ms') },
     { metric: 'Bento / floor: RSS per connected host', value: pair('hub_rss_per_host_kib', 1, ' KiB'), target: '<= 1.43x', verdict: ratio('hub_rss_per_host_kib', 30 / 21) },
     { metric: 'Bento / floor: idle CPU', value: pair('idle_cpu_pct_core', 2, ' %') },
     { metric: 'Bento / floor: trigger-to-start p50', value: pair('trigger_to_start_p50_ms', 2, ' ms') },
@@ -112,7 +129,7 @@ export function report(ossh: OpenSshResult | null): void {
   const cpus = os.cpus();
   const machine = {
     cpus: cpus.length, cpuModel: cpus[0]?.model ?? '?', memGiB: round(os.totalmem() / 2 ** 30, 1), kernel: os.release(),
-    node: process.version, fleetDirFs: run.fsType,
+    node: process.version, fleetDirFs: run.fsType, sshCrypto: sshCryptoPath(),
   };
   const params = {
     clients: N, workers: W, inFlight: IN_FLIGHT, stormInFlight: STORM_IN_FLIGHT, heartbeatMs: HEARTBEAT_MS, idleSeconds: IDLE_S, triggers: TRIGGERS,
@@ -129,7 +146,7 @@ export function report(ossh: OpenSshResult | null): void {
     totalSeconds: round((performance.now() - tStart) / 1000, 1),
     extras,
   };
-  process.stdout.write(`\nBento bench: ${N} agents, ${machine.cpus} cores (${machine.cpuModel}), node ${machine.node}, fleet dir on ${run.fsType}\n\n`);
+  process.stdout.write(`\nBento bench: ${N} agents, ${machine.cpus} cores (${machine.cpuModel}), node ${machine.node} (ssh2 crypto: ${machine.sshCrypto}), fleet dir on ${run.fsType}\n\n`);
   process.stdout.write(`${renderTable(rows)}\n`);
   if (notes.length) process.stdout.write(`\nnotes:\n${notes.map((n) => `  - ${n}`).join('\n')}\n`);
   if (argv.markdown) process.stdout.write(`\n${renderMarkdown(rows)}\n`);

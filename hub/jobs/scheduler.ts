@@ -8,7 +8,11 @@
 // job.start to job.ack, so if the hub dies before the record is written, the
 // agent's replayed result re-creates it (adopt.ts). That keeps an fsync off the
 // trigger-to-start path (docs/performance.md).
-import type { Action, AgentMessage, Hello, JobEnd, Outcome } from '../../common/protocol/messages.js';
+//
+// This file: the per-host state, triggers and dispatch, and the routing of
+// agent messages. A job's end and its ack are in job-end.ts; what a host's
+// hello and disconnect decide about its jobs is in arrivals.ts.
+import type { Action, AgentMessage, Hello } from '../../common/protocol/messages.js';
 import type { TriggerDisposition } from '../../common/protocol/admin.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
@@ -17,13 +21,14 @@ import type { EventBus } from '../events/types.js';
 import type { AgentLink } from './agent-link.js';
 import { prebuiltFields, prebuiltUnsupported, withPrebuilt, type Prebuilt } from './prebuilt.js';
 import { PerHostQueue } from './per-host-queue.js';
-import { ackWhenDurable } from './durable-ack.js';
 import { newJob } from './job-ids.js';
 import { Adopter } from './adopt.js';
 import type { AdoptionLimiter } from './adopt-limits.js';
 import { InFlightAtStart, RECOVERY_GRACE_MS } from './recovery.js';
 import { GuardWindows } from './guard-windows.js';
 import { OrphanSweep } from './orphans.js';
+import { JobEnds } from './job-end.js';
+import { Arrivals, RESTARTED } from './arrivals.js';
 import type { HostHolders } from '../holders/types.js';
 
 export interface TriggerResult { host: string; jobId: string; disposition: TriggerDisposition; action: Action }
@@ -59,6 +64,8 @@ export class Scheduler {
   /** Jobs another hub left open for a host that moved here: settled the same way, at its hello here. */
   private readonly moved = new InFlightAtStart();
   private readonly orphans: OrphanSweep;
+  private readonly ends: JobEnds;
+  private readonly arrivals: Arrivals;
 
   constructor(private readonly deps: SchedulerDeps) {
     this.orphans = new OrphanSweep({
@@ -66,12 +73,24 @@ export class Scheduler {
       settle: (host, id, reason) => this.queue.run(host, async () => {
         const cur = deps.store.get(id);
         if (!cur || FINAL_STATES.has(cur.state) || deps.holders.holder(host) || deps.sessions.get(host)) return;
-        await this.finish(cur, { outcome: 'interrupted', reason });
+        await this.ends.finish(cur, { outcome: 'interrupted', reason });
       }),
     });
     this.adopter = new Adopter({
-      store: deps.store, log: deps.log, active: this.active, interrupt: (rec, reason) => this.finish(rec, { outcome: 'interrupted', reason }),
+      store: deps.store, log: deps.log, active: this.active, interrupt: (rec, reason) => this.ends.finish(rec, { outcome: 'interrupted', reason }),
       ...(deps.adoption ? { limiter: deps.adoption } : {}),
+    });
+    this.ends = new JobEnds({
+      store: deps.store, bus: deps.bus, log: deps.log, adopter: this.adopter, active: this.active,
+      settled: (host, id) => { this.inFlight.settled(host, id); this.moved.settled(host, id); },
+      dispatchPending: (session) => this.dispatchPending(session),
+    });
+    this.arrivals = new Arrivals({
+      store: deps.store, holders: deps.holders, sessions: deps.sessions, log: deps.log,
+      active: this.active, pending: this.pending, inFlight: this.inFlight, moved: this.moved, guarded: this.guarded,
+      finish: (rec, end) => this.ends.finish(rec, end),
+      dispatchPending: (session) => this.dispatchPending(session),
+      later: (host, fn) => { void this.queue.run(host, fn); },
     });
   }
 
@@ -89,7 +108,7 @@ export class Scheduler {
       for (const host of hosts) {
         void this.queue.run(host, async () => {
           // "Has the host come back?" is "does any hub hold it?": another hub settles the jobs of hosts it holds.
-          if (!this.deps.sessions.get(host) && !this.heldElsewhere(host)) await this.settleInFlight(host, null, `${RESTARTED}; waiting for the agent to report`);
+          if (!this.deps.sessions.get(host) && !this.arrivals.heldElsewhere(host)) await this.arrivals.settleInFlight(host, null, `${RESTARTED}; waiting for the agent to report`);
         }).catch((err: Error) => this.deps.log.error({ host, err: err.message }, 'cannot record the jobs of a host that did not come back'));
       }
     });
@@ -110,14 +129,6 @@ export class Scheduler {
     this.orphans.close();
     this.inFlight.close();
     this.guarded.close();
-  }
-
-  /** Interrupt a host's jobs from before the hub started that its hello (null: it is gone) does not claim (recovery.ts). */
-  private async settleInFlight(host: string, hello: Hello | null, reason: string, set = this.inFlight): Promise<void> {
-    for (const id of set.unclaimed(host, hello)) {
-      const rec = this.deps.store.get(id);
-      if (rec && !FINAL_STATES.has(rec.state)) await this.finish(rec, { outcome: 'interrupted', reason });
-    }
   }
 
   activeJob(host: string): JobRecord | undefined {
@@ -146,7 +157,7 @@ export class Scheduler {
       if (this.pending.get(host) !== jobId) return false;
       this.pending.delete(host);
       const rec = this.deps.store.get(jobId);
-      if (rec && !FINAL_STATES.has(rec.state)) await this.finish(rec, { outcome: 'interrupted', reason });
+      if (rec && !FINAL_STATES.has(rec.state)) await this.ends.finish(rec, { outcome: 'interrupted', reason });
       return true;
     });
   }
@@ -155,7 +166,7 @@ export class Scheduler {
   onHello(session: AgentLink, hello: Hello, ready?: Promise<unknown>): Promise<void> {
     return this.queue.run(session.name, async () => {
       if (ready) await ready.catch((err: Error) => this.deps.log.warn({ host: session.name, err: err.message }, 'claiming the host failed; handling its hello anyway (job records are written once the claim lands)'));
-      await this.helloNow(session, hello);
+      await this.arrivals.hello(session, hello);
     });
   }
 
@@ -168,17 +179,12 @@ export class Scheduler {
     });
   }
 
-  private heldElsewhere(host: string): boolean {
-    const h = this.deps.holders.holder(host);
-    return h !== null && !h.local;
-  }
-
   onMessage(session: AgentLink, msg: AgentMessage): Promise<void> {
     return this.queue.run(session.name, () => this.messageNow(session, msg));
   }
 
   onDisconnect(host: string): Promise<void> {
-    return this.queue.run(host, () => this.disconnectNow(host));
+    return this.queue.run(host, () => this.arrivals.disconnect(host));
   }
 
   private async triggerNow(host: string, action: Action, queue: boolean, prebuilt?: Prebuilt): Promise<TriggerResult> {
@@ -231,58 +237,6 @@ export class Scheduler {
     write.catch((err: Error) => this.deps.log.error({ jobId, err: err.message }, 'job record write failed; the agent still holds the job and will report it'));
   }
 
-  private async helloNow(session: AgentLink, hello: Hello): Promise<void> {
-    const host = session.name;
-    const unreported = new Set(hello.unreported ?? []);
-    await this.settleInFlight(host, hello, `${RESTARTED}; the agent reconnected without it (it was lost or never received)`);
-    await this.takeOver(host, hello);
-    this.guarded.hello(host, hello.runningJobId);
-    const activeId = this.active.get(host);
-    if (hello.runningJobId) {
-      const rec = this.deps.store.get(hello.runningJobId);
-      if (rec && rec.host === host) {
-        this.active.set(host, rec.id);
-        // Written by another hub (the host moved here mid-job): its output continues where the stored lines end.
-        if (this.foreign(rec)) await this.deps.store.resumeOutput(rec.id).catch((err: Error) => this.deps.log.warn({ host, jobId: rec.id, err: err.message }, 'cannot read where the job\'s output stands; its first lines here are renumbered'));
-        // Written again even when it says running: the record now carries this hub's claim (the fence).
-        if (rec.state !== 'running' || this.foreign(rec)) await this.deps.store.save({ ...rec, state: 'running', endedAt: null, reason: null });
-      }
-    }
-    if (activeId && activeId !== hello.runningJobId && !unreported.has(activeId)) {
-      const rec = this.deps.store.get(activeId);
-      if (rec && !FINAL_STATES.has(rec.state)) await this.finish(rec, { outcome: 'interrupted', reason: 'agent reconnected without this job (it was lost or never received)' });
-      this.active.delete(host);
-    }
-    await this.dispatchPending(session);
-  }
-
-  /** Stamped by another hub (or another claim of this one): not this claim's record yet. */
-  private foreign(rec: JobRecord): boolean {
-    return rec.hub !== undefined && rec.hub !== this.deps.holders.hubName;
-  }
-
-  /**
-   * The host came to this hub: the jobs other hubs left open for it are
-   * settled here as after a restart (recovery.ts), against its hello. A
-   * queued one becomes this hub's pending job; one whose result the agent is
-   * about to replay is re-stamped, so the hub it left can no longer write it.
-   */
-  private async takeOver(host: string, hello: Hello): Promise<void> {
-    const { store } = this.deps;
-    for (const rec of store.openFor(host)) {
-      if (rec.id === this.active.get(host) || rec.id === this.pending.get(host) || this.inFlight.has(host, rec.id)) continue;
-      if (rec.state === 'queued') {
-        if (!this.pending.has(host)) this.pending.set(host, rec.id);
-        continue;
-      }
-      this.moved.add(host, rec.id);
-      if (rec.id !== hello.runningJobId && (hello.unreported ?? []).includes(rec.id) && this.foreign(rec)) {
-        await store.save({ ...rec }).catch((err: Error) => this.deps.log.warn({ host, jobId: rec.id, err: err.message }, 'cannot re-stamp a job whose result is on its way'));
-      }
-    }
-    await this.settleInFlight(host, hello, 'the agent reconnected without it (it was lost or never received)', this.moved);
-  }
-
   private async dispatchPending(session: AgentLink): Promise<void> {
     const host = session.name;
     const next = this.pendingOf(host, false);
@@ -293,7 +247,7 @@ export class Scheduler {
     const unsupported = rec.storePath ? prebuiltUnsupported(host, session.hello?.capabilities ?? []) : null;
     if (unsupported) {
       this.pending.delete(host);
-      await this.finish(rec, { outcome: 'failure', reason: `not run: ${unsupported.message} [${unsupported.code}]` });
+      await this.ends.finish(rec, { outcome: 'failure', reason: `not run: ${unsupported.message} [${unsupported.code}]` });
       return;
     }
     this.dispatch(session, rec);
@@ -317,131 +271,14 @@ export class Scheduler {
       const { seq, ts } = store.appendOutput(rec.id, msg.stream, msg.data);
       bus.publish({ kind: 'job', host, event: { ev: 'output', host, jobId: rec.id, seq, ts, stream: msg.stream, data: msg.data } });
     } else if (msg.type === 'job.end') {
-      await this.onJobEnd(session, msg);
+      this.guarded.ended(host, msg.jobId);
+      await this.ends.onJobEnd(session, msg);
     } else if (msg.type === 'job.guarded') {
       // A rollback-guarded switch: the connection may drop on purpose or
       // because of the switch; the agent's verdict follows when it is back.
       if (this.active.get(host) === msg.jobId) this.guarded.arm(host, msg.jobId, msg.withinMs);
     }
   }
-
-  private async onJobEnd(session: AgentLink, msg: JobEnd): Promise<void> {
-    this.guarded.ended(session.name, msg.jobId);
-    const known = this.deps.store.get(msg.jobId);
-    if (known && known.host !== session.name) {
-      // Another host's job (two agents that shared a state directory replay
-      // each other's results). No ack: an ack makes the agent delete the only
-      // copy, and the owner's agent may still have to report it.
-      this.deps.log.warn({ host: session.name, jobId: msg.jobId, owner: known.host },
-        `refused a result from "${session.name}" for a job of "${known.host}"; not acknowledging it`);
-      return;
-    }
-    // Recorded already with this outcome (a replay after the ack was lost, or the result reached another
-    // hub first): acknowledge, and count it once.
-    if (known && known.state === msg.outcome && known.exitCode === msg.exitCode && known.reason === (msg.reason ?? null) && known.endedAt !== null) {
-      session.send({ type: 'job.ack', jobId: msg.jobId });
-      if (this.active.get(session.name) === msg.jobId) this.active.delete(session.name);
-      this.moved.settled(session.name, msg.jobId);
-      this.inFlight.settled(session.name, msg.jobId);
-      await this.dispatchPending(session);
-      return;
-    }
-    const rec = known ?? await this.adopter.adopt(session.name, msg.jobId, msg.action, msg.startedAt, false);
-    // Refused by the adoption limits (logged there): no ack, the agent keeps its copy and replays it later.
-    if (!rec) return;
-    if (rec.host === session.name) {
-      const done = finalRecord(rec, msg);
-      try {
-        await this.finishWith(done);
-      } catch (err) {
-        // Not durable (disk full, NATS away): no ack, so the agent keeps its copy; ack once it is.
-        this.deps.log.error({ host: session.name, jobId: msg.jobId, err: (err as Error).message }, 'cannot record the job result; acknowledging it once the hub can write again');
-        ackWhenDurable({ store: this.deps.store, session, record: done });
-        if (this.active.get(session.name) === msg.jobId) this.active.delete(session.name);
-        await this.dispatchPending(session);
-        return;
-      }
-    } else {
-      this.deps.log.warn({ host: session.name, jobId: msg.jobId }, 'result for an unknown job; acknowledging it so the agent can forget it');
-    }
-    // Acknowledge only after the record is durable: the agent deletes its copy on ack.
-    session.send({ type: 'job.ack', jobId: msg.jobId });
-    if (this.active.get(session.name) === msg.jobId) this.active.delete(session.name);
-    await this.dispatchPending(session);
-  }
-
-  private async finish(rec: JobRecord, end: Pick<JobEnd, 'outcome'> & Partial<JobEnd>): Promise<void> {
-    await this.finishWith(finalRecord(rec, end));
-  }
-
-  private async finishWith(done: JobRecord): Promise<void> {
-    const rec = done;
-    const durationMs = done.durationMs;
-    const end = { outcome: done.state as Outcome };
-    this.inFlight.settled(rec.host, rec.id);
-    this.moved.settled(rec.host, rec.id);
-    const durable = this.deps.store.save(done);
-    // Told at once: until the record is durable the agent keeps its own copy
-    // (no job.ack yet), and a hub decision (interrupted) is re-derived at start.
-    this.deps.bus.publish({
-      kind: 'job', host: rec.host, event: {
-        ev: 'end', host: rec.host, jobId: rec.id, outcome: end.outcome, exitCode: done.exitCode,
-        durationMs: durationMs ?? 0, ...(done.reason ? { reason: done.reason } : {}),
-      },
-    });
-    await durable;
-  }
-
-  /** The agent of a guarded job did not come back in time. */
-  private async guardExpired(host: string, id: string): Promise<void> {
-    if (!this.guarded.expired(host, id)) return;
-    if (this.deps.sessions.get(host) || this.active.get(host) !== id) return;
-    this.active.delete(host);
-    const rec = this.deps.store.get(id);
-    if (rec && !FINAL_STATES.has(rec.state)) {
-      await this.finish(rec, {
-        outcome: 'interrupted',
-        reason: 'connection to the agent was lost during a rollback-guarded job and it has not come back; unless it reaches the hub it rolls back on its own, and reports its verdict when it reconnects',
-      });
-    }
-  }
-
-  /** The agent's connection is gone for good (no newer session took over). */
-  private async disconnectNow(host: string): Promise<void> {
-    // The host went to another hub (this session was replaced from there): its jobs are that hub's now.
-    if (this.heldElsewhere(host)) {
-      this.active.delete(host);
-      this.pending.delete(host);
-      return;
-    }
-    // Left without replaying a result from before the hub started, after the grace: not coming back in time.
-    if (this.inFlight.graceOver) await this.settleInFlight(host, null, 'hub restarted during the job, and the agent left again without reporting it');
-    await this.settleInFlight(host, null, 'the agent reconnected, then left again without reporting it', this.moved);
-    const id = this.active.get(host);
-    if (!id) return;
-    // Guarded: the verdict (kept or rolled back) comes with the agent's next connection.
-    if (this.guarded.wait(host, id, () => { void this.queue.run(host, () => this.guardExpired(host, id)); })) return;
-    this.active.delete(host);
-    const rec = this.deps.store.get(id);
-    if (rec && !FINAL_STATES.has(rec.state)) {
-      await this.finish(rec, { outcome: 'interrupted', reason: 'connection to the agent was lost during the job' });
-    }
-  }
-}
-
-const RESTARTED = 'hub restarted during the job';
-
-/** REC finished with END (the agent's result, or the hub's verdict). */
-function finalRecord(rec: JobRecord, end: Pick<JobEnd, 'outcome'> & Partial<JobEnd>): JobRecord {
-  const endedAt = new Date().toISOString();
-  const startedAt = end.startedAt ?? rec.startedAt;
-  const durationMs = end.durationMs ?? (startedAt ? Date.now() - Date.parse(startedAt) : null);
-  return {
-    ...rec, state: end.outcome, endedAt, startedAt, durationMs, exitCode: end.exitCode ?? null, reason: end.reason ?? null,
-    ...(end.system !== undefined ? { systemAfter: end.system } : {}),
-    ...(end.generation !== undefined ? { generationAfter: end.generation } : {}),
-    ...(end.health ? { health: end.health } : {}),
-  };
 }
 
 /** What the host runs now, as its hello says (presence.ts keeps it current with every job.end). */

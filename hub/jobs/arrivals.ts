@@ -1,0 +1,142 @@
+// A host comes and goes: what its hello and its disconnect decide about its
+// jobs. At a hello, jobs the hub has open for the host (from before a hub
+// restart, from another hub it came from, or the job it was running) are
+// settled against what the agent says it runs and still has to report; at a
+// disconnect, its running job is interrupted, unless a rollback-guarded
+// switch may bring it back with a verdict. Part of the scheduler
+// (scheduler.ts): every call runs in the host's turn.
+import type { Hello } from '../../common/protocol/messages.js';
+import type { Logger } from '../../common/platform/log.js';
+import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
+import type { HostHolders } from '../holders/types.js';
+import type { AgentLink } from './agent-link.js';
+import type { InFlightAtStart } from './recovery.js';
+import type { GuardWindows } from './guard-windows.js';
+import type { Ending } from './job-end.js';
+
+export const RESTARTED = 'hub restarted during the job';
+
+export interface ArrivalsDeps {
+  store: JobStore;
+  holders: Pick<HostHolders, 'hubName' | 'holder'>;
+  sessions: { get(host: string): AgentLink | undefined };
+  log: Logger;
+  /** The scheduler's active and pending job per host. */
+  active: Map<string, string>;
+  pending: Map<string, string>;
+  /** Jobs in flight when this hub started / that another hub left open for a host that moved here. */
+  inFlight: InFlightAtStart;
+  moved: InFlightAtStart;
+  guarded: GuardWindows;
+  finish(rec: JobRecord, end: Ending): Promise<void>;
+  dispatchPending(session: AgentLink): Promise<void>;
+  /** Run FN later in HOST's turn (the scheduler's per-host queue). */
+  later(host: string, fn: () => Promise<void>): void;
+}
+
+export class Arrivals {
+  constructor(private readonly d: ArrivalsDeps) {}
+
+  async hello(session: AgentLink, hello: Hello): Promise<void> {
+    const { store, active, log } = this.d;
+    const host = session.name;
+    const unreported = new Set(hello.unreported ?? []);
+    await this.settleInFlight(host, hello, `${RESTARTED}; the agent reconnected without it (it was lost or never received)`);
+    await this.takeOver(host, hello);
+    this.d.guarded.hello(host, hello.runningJobId);
+    const activeId = active.get(host);
+    if (hello.runningJobId) {
+      const rec = store.get(hello.runningJobId);
+      if (rec && rec.host === host) {
+        active.set(host, rec.id);
+        // Written by another hub (the host moved here mid-job): its output continues where the stored lines end.
+        if (this.foreign(rec)) await store.resumeOutput(rec.id).catch((err: Error) => log.warn({ host, jobId: rec.id, err: err.message }, 'cannot read where the job\'s output stands; its first lines here are renumbered'));
+        // Written again even when it says running: the record now carries this hub's claim (the fence).
+        if (rec.state !== 'running' || this.foreign(rec)) await store.save({ ...rec, state: 'running', endedAt: null, reason: null });
+      }
+    }
+    if (activeId && activeId !== hello.runningJobId && !unreported.has(activeId)) {
+      const rec = store.get(activeId);
+      if (rec && !FINAL_STATES.has(rec.state)) await this.d.finish(rec, { outcome: 'interrupted', reason: 'agent reconnected without this job (it was lost or never received)' });
+      active.delete(host);
+    }
+    await this.d.dispatchPending(session);
+  }
+
+  /** The agent's connection is gone for good (no newer session took over). */
+  async disconnect(host: string): Promise<void> {
+    const { active, pending, store } = this.d;
+    // The host went to another hub (this session was replaced from there): its jobs are that hub's now.
+    if (this.heldElsewhere(host)) {
+      active.delete(host);
+      pending.delete(host);
+      return;
+    }
+    // Left without replaying a result from before the hub started, after the grace: not coming back in time.
+    if (this.d.inFlight.graceOver) await this.settleInFlight(host, null, 'hub restarted during the job, and the agent left again without reporting it');
+    await this.settleInFlight(host, null, 'the agent reconnected, then left again without reporting it', this.d.moved);
+    const id = active.get(host);
+    if (!id) return;
+    // Guarded: the verdict (kept or rolled back) comes with the agent's next connection.
+    if (this.d.guarded.wait(host, id, () => this.d.later(host, () => this.guardExpired(host, id)))) return;
+    active.delete(host);
+    const rec = store.get(id);
+    if (rec && !FINAL_STATES.has(rec.state)) {
+      await this.d.finish(rec, { outcome: 'interrupted', reason: 'connection to the agent was lost during the job' });
+    }
+  }
+
+  /** Interrupt a host's jobs from before the hub started that its hello (null: it is gone) does not claim (recovery.ts). */
+  async settleInFlight(host: string, hello: Hello | null, reason: string, set = this.d.inFlight): Promise<void> {
+    for (const id of set.unclaimed(host, hello)) {
+      const rec = this.d.store.get(id);
+      if (rec && !FINAL_STATES.has(rec.state)) await this.d.finish(rec, { outcome: 'interrupted', reason });
+    }
+  }
+
+  heldElsewhere(host: string): boolean {
+    const h = this.d.holders.holder(host);
+    return h !== null && !h.local;
+  }
+
+  /** Stamped by another hub (or another claim of this one): not this claim's record yet. */
+  private foreign(rec: JobRecord): boolean {
+    return rec.hub !== undefined && rec.hub !== this.d.holders.hubName;
+  }
+
+  /**
+   * The host came to this hub: the jobs other hubs left open for it are
+   * settled here as after a restart (recovery.ts), against its hello. A
+   * queued one becomes this hub's pending job; one whose result the agent is
+   * about to replay is re-stamped, so the hub it left can no longer write it.
+   */
+  private async takeOver(host: string, hello: Hello): Promise<void> {
+    const { store, active, pending } = this.d;
+    for (const rec of store.openFor(host)) {
+      if (rec.id === active.get(host) || rec.id === pending.get(host) || this.d.inFlight.has(host, rec.id)) continue;
+      if (rec.state === 'queued') {
+        if (!pending.has(host)) pending.set(host, rec.id);
+        continue;
+      }
+      this.d.moved.add(host, rec.id);
+      if (rec.id !== hello.runningJobId && (hello.unreported ?? []).includes(rec.id) && this.foreign(rec)) {
+        await store.save({ ...rec }).catch((err: Error) => this.d.log.warn({ host, jobId: rec.id, err: err.message }, 'cannot re-stamp a job whose result is on its way'));
+      }
+    }
+    await this.settleInFlight(host, hello, 'the agent reconnected without it (it was lost or never received)', this.d.moved);
+  }
+
+  /** The agent of a guarded job did not come back in time. */
+  private async guardExpired(host: string, id: string): Promise<void> {
+    if (!this.d.guarded.expired(host, id)) return;
+    if (this.d.sessions.get(host) || this.d.active.get(host) !== id) return;
+    this.d.active.delete(host);
+    const rec = this.d.store.get(id);
+    if (rec && !FINAL_STATES.has(rec.state)) {
+      await this.d.finish(rec, {
+        outcome: 'interrupted',
+        reason: 'connection to the agent was lost during a rollback-guarded job and it has not come back; unless it reaches the hub it rolls back on its own, and reports its verdict when it reconnects',
+      });
+    }
+  }
+}

@@ -1,0 +1,110 @@
+// How a job ends: its final record written durably, the end told on the bus
+// at once, and an agent's result acknowledged (job.ack) only once its record
+// is on disk, since the agent deletes its own copy on ack. The hub's own
+// verdicts (interrupted, a failure it decides) end a job the same way
+// (finish). Part of the scheduler (scheduler.ts): it runs in the host's turn.
+import type { JobEnd, Outcome } from '../../common/protocol/messages.js';
+import type { Logger } from '../../common/platform/log.js';
+import type { JobRecord, JobStore } from '../store/jobs.js';
+import type { EventBus } from '../events/types.js';
+import type { AgentLink } from './agent-link.js';
+import type { Adopter } from './adopt.js';
+import { ackWhenDurable } from './durable-ack.js';
+
+/** An agent's job.end, or a verdict of the hub (only the outcome is required). */
+export type Ending = Pick<JobEnd, 'outcome'> & Partial<JobEnd>;
+
+export interface JobEndsDeps {
+  store: JobStore;
+  bus: EventBus;
+  log: Logger;
+  adopter: Pick<Adopter, 'adopt'>;
+  /** The scheduler's active job per host: cleared when it ends. */
+  active: Map<string, string>;
+  /** A job of HOST is settled: the sets of jobs from before a restart or a move forget it (recovery.ts). */
+  settled(host: string, jobId: string): void;
+  /** HOST's pending job, if any, goes out now that its active one is done. */
+  dispatchPending(session: AgentLink): Promise<void>;
+}
+
+export class JobEnds {
+  constructor(private readonly d: JobEndsDeps) {}
+
+  /** End REC with the hub's verdict or an agent's result. */
+  finish(rec: JobRecord, end: Ending): Promise<void> {
+    return this.finishWith(finalRecord(rec, end));
+  }
+
+  /** Write the final record DONE; resolves once it is durable. */
+  async finishWith(done: JobRecord): Promise<void> {
+    this.d.settled(done.host, done.id);
+    const durable = this.d.store.save(done);
+    // Told at once: until the record is durable the agent keeps its own copy
+    // (no job.ack yet), and a hub decision (interrupted) is re-derived at start.
+    this.d.bus.publish({
+      kind: 'job', host: done.host, event: {
+        ev: 'end', host: done.host, jobId: done.id, outcome: done.state as Outcome, exitCode: done.exitCode,
+        durationMs: done.durationMs ?? 0, ...(done.reason ? { reason: done.reason } : {}),
+      },
+    });
+    await durable;
+  }
+
+  /** An agent's job.end: record it, then acknowledge it (or not, see each case). */
+  async onJobEnd(session: AgentLink, msg: JobEnd): Promise<void> {
+    const { store, log, active } = this.d;
+    const host = session.name;
+    const known = store.get(msg.jobId);
+    if (known && known.host !== host) {
+      // Another host's job (two agents that shared a state directory replay
+      // each other's results). No ack: an ack makes the agent delete the only
+      // copy, and the owner's agent may still have to report it.
+      log.warn({ host, jobId: msg.jobId, owner: known.host }, `refused a result from "${host}" for a job of "${known.host}"; not acknowledging it`);
+      return;
+    }
+    // Recorded already with this outcome (a replay after the ack was lost, or the result reached another
+    // hub first): acknowledge, and count it once.
+    if (known && known.state === msg.outcome && known.exitCode === msg.exitCode && known.reason === (msg.reason ?? null) && known.endedAt !== null) {
+      session.send({ type: 'job.ack', jobId: msg.jobId });
+      if (active.get(host) === msg.jobId) active.delete(host);
+      this.d.settled(host, msg.jobId);
+      await this.d.dispatchPending(session);
+      return;
+    }
+    const rec = known ?? await this.d.adopter.adopt(host, msg.jobId, msg.action, msg.startedAt, false);
+    // Refused by the adoption limits (logged there): no ack, the agent keeps its copy and replays it later.
+    if (!rec) return;
+    if (rec.host === host) {
+      const done = finalRecord(rec, msg);
+      try {
+        await this.finishWith(done);
+      } catch (err) {
+        // Not durable (disk full, NATS away): no ack, so the agent keeps its copy; ack once it is.
+        log.error({ host, jobId: msg.jobId, err: (err as Error).message }, 'cannot record the job result; acknowledging it once the hub can write again');
+        ackWhenDurable({ store, session, record: done });
+        if (active.get(host) === msg.jobId) active.delete(host);
+        await this.d.dispatchPending(session);
+        return;
+      }
+    } else {
+      log.warn({ host, jobId: msg.jobId }, 'result for an unknown job; acknowledging it so the agent can forget it');
+    }
+    // Acknowledge only after the record is durable: the agent deletes its copy on ack.
+    session.send({ type: 'job.ack', jobId: msg.jobId });
+    if (active.get(host) === msg.jobId) active.delete(host);
+    await this.d.dispatchPending(session);
+  }
+}
+
+/** REC finished with END (the agent's result, or the hub's verdict). */
+export function finalRecord(rec: JobRecord, end: Ending): JobRecord {
+  const endedAt = new Date().toISOString();
+  const startedAt = end.startedAt ?? rec.startedAt;
+  const durationMs = end.durationMs ?? (startedAt ? Date.now() - Date.parse(startedAt) : null);
+  return {
+    ...rec, state: end.outcome, endedAt, startedAt, durationMs, exitCode: end.exitCode ?? null, reason: end.reason ?? null,
+    ...(end.system !== undefined ? { systemAfter: end.system } : {}),
+    ...(end.generation !== undefined ? { generationAfter: end.generation } : {}),
+    ...(end.health ? { health: end.health } : {}),
+  };
+}

@@ -23,6 +23,11 @@ import { openForwardChannel } from './admin/proxy.js';
 import { BentoError } from '../common/protocol/errors.js';
 import { startWsListener, type WsListener } from './server/ws-listener.js';
 import { registerAdmissionMetrics } from './metrics/admission-metrics.js';
+import { registerLimitsMetrics } from './metrics/limits-metrics.js';
+import { DEFAULT_HUB_LIMITS } from './fleet/limits.js';
+import { AdoptionLimiter } from './jobs/adopt-limits.js';
+import { FINAL_STATES } from './store/jobs.js';
+import { followerPolicy } from './events/follower.js';
 import { startWeb, type RunningWeb } from './web/server.js';
 import { SftpJail } from './sftp/jail.js';
 import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
@@ -91,11 +96,17 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     closing.push(() => topology.close());
     const { holders } = topology;
     const { backend, bus } = state;
-    const store = await JobStore.open(backend, { history: config.jobHistory, log: log.child({ component: 'jobs' }), fence: holders });
+    // What peers may cost the hub (hub/fleet/limits.ts, docs/security.md "Limits").
+    const limits = config.limits ?? DEFAULT_HUB_LIMITS;
+    const store = await JobStore.open(backend, { history: config.jobHistory, limits, log: log.child({ component: 'jobs' }), fence: holders });
     closing.push(() => store.close());
     const hostStates = await HostStateStore.open(backend);
     closing.push(() => hostStates.close());
-    const scheduler = new Scheduler({ store, sessions, bus, holders, log: log.child({ component: 'scheduler' }) });
+    const schedulerLog = log.child({ component: 'scheduler' });
+    // Jobs recorded on a host's word (ids the hub has no record of): capped per host (jobs/adopt-limits.ts).
+    const adoption = new AdoptionLimiter(limits, (id) => { const r = store.get(id); return r !== undefined && !FINAL_STATES.has(r.state); }, schedulerLog);
+    closing.push(() => adoption.close());
+    const scheduler = new Scheduler({ store, sessions, bus, holders, log: schedulerLog, adoption });
     await scheduler.recover();
     scheduler.startOrphanSweep();
     closing.push(() => scheduler.close());
@@ -128,7 +139,8 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       registry,
       log: sshLog,
       services: config.services ?? {},
-      limits: config.limits,
+      limits,
+      sessionLimits: limits,
       hooks: {
         ...presence({ sessions, holders, hostStates, scheduler, bus, log: sshLog }),
         onSftp: (s, accept) => jail.serve(s.name, accept()),
@@ -156,7 +168,9 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       },
     });
     const admin = makeAdminHandler({ registry, sessions, holders, scheduler, router, jobs: store, bus, sources, clusterStatus: () => topology.status(), builds: content.builds, rollouts, ...(relay ? { relay } : {}), log });
-    const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }));
+    // One bound for every follower (admin socket, dashboard streams): hub/events/follower.ts.
+    const followers = followerPolicy(limits);
+    const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }), followers);
     await adminServer.listen(config.adminGroup);
     closing.push(() => adminServer.close());
     const sshAddress = await bindListener('listen', listenAddr, () => agentServer.listen(listen.host, listen.port));
@@ -170,16 +184,17 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     });
     let ws: WsListener | null = null;
     if (wsListen) {
-      const started = await bindListener('wsListen', wsAddr!, () => startWsListener({ ...wsListen, path: config.wsPath, tls: config.tls, agentServer, limits: config.limits, log: log.child({ component: 'ws' }) }));
+      const started = await bindListener('wsListen', wsAddr!, () => startWsListener({ ...wsListen, path: config.wsPath, tls: config.tls, agentServer, limits, log: log.child({ component: 'ws' }) }));
       ws = started;
       closing.push(() => started.close());
     }
     const web = await startWeb(config, {
-      sources, jobs: store, bus, admin, fleetDir: paths.root, log: log.child({ component: 'web' }),
+      sources, jobs: store, bus, admin, fleetDir: paths.root, log: log.child({ component: 'web' }), followers,
       rollouts: { active: () => rollouts.active(), onChange: (fn) => rolloutStore.watchAll(fn) },
     });
     closing.push(() => web.close());
     registerAdmissionMetrics(web.metrics.registry, agentServer.admission);
+    registerLimitsMetrics(web.metrics.registry, { inbound: agentServer.inbound, adoption, followers: followers.stats, output: store.outputStats });
     sessions.startSweep();
     closing.push(() => sessions.stop());
     log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length, hub: topology.hubName, cluster: state.cluster !== null }, 'hub serving');

@@ -24,6 +24,7 @@ import { resolvePrebuilt } from '../jobs/prebuilt.js';
 import type { BuildRecords } from '../publish/build-records.js';
 import type { RolloutEngine } from '../rollout/engine.js';
 import { rolloutOp } from './rollout-ops.js';
+import { jobOp } from './job-op.js';
 
 export interface AdminDeps {
   registry: RegistryView;
@@ -33,7 +34,8 @@ export interface AdminDeps {
   holders: Pick<HostHolders, 'holder' | 'all'>;
   scheduler: Pick<Scheduler, 'activeJob' | 'queuedJob'>;
   router: TriggerRouter;
-  jobs: Pick<JobStore, 'openFor' | 'readOutput'>;
+  /** Job records and stored output: `list` (hosts another hub holds), trigger --follow, `job`. */
+  jobs: Pick<JobStore, 'openFor' | 'readOutput' | 'get'>;
   bus: EventBus;
   /** The read model's sources, for `status`. */
   sources: ReadSources;
@@ -74,6 +76,9 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
         return;
       case 'proxy':
         await openProxy(hub, req, reply, sock);
+        return;
+      case 'job':
+        await jobOp(hub, req, reply, sock);
         return;
       case 'status':
         reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources), rollouts: hub.rollouts.active() });

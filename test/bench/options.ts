@@ -18,6 +18,7 @@ export const { values: argv } = parseArgs({
     'openssh-tunnels': { type: 'string' },
     'ssh-true': { type: 'string' },
     'attack-connections': { type: 'string' },
+    'compromised-jobs': { type: 'string' },
     'no-openssh': { type: 'boolean', default: false },
     skip: { type: 'string' },
     base: { type: 'string' },
@@ -43,8 +44,9 @@ if (argv.help) {
   --openssh-tunnels M  reverse tunnels held by OpenSSH sshd (default 200)
   --ssh-true K         fresh \`ssh host true\` runs (default 30)
   --attack-connections A  hostile connections held in the attack phase (default 500; --quick: 100)
+  --compromised-jobs J    jobs the compromised host invents, 256 KiB of output each (default 2000; --quick: 200)
   --no-openssh         skip the OpenSSH comparison (same as --skip openssh)
-  --skip LIST          skip phases: idle,poll,triggers,fanout,storm,attack,openssh (comma-separated); without
+  --skip LIST          skip phases: idle,poll,triggers,fanout,storm,attack,compromised,openssh (comma-separated); without
                        storm the first hub stops with SIGTERM, so --hub-cpu-prof profiles it; attack
                        needs storm (it compares a storm under attack with it)
   --base DIR           where the temporary fleet directory is made (default: os.tmpdir())
@@ -66,7 +68,7 @@ function intOpt(name: string, v: string | undefined, dflt: number, min = 0): num
 }
 
 export const quick = argv.quick === true;
-const PHASES = ['idle', 'poll', 'triggers', 'fanout', 'storm', 'attack', 'openssh'] as const;
+const PHASES = ['idle', 'poll', 'triggers', 'fanout', 'storm', 'attack', 'compromised', 'openssh'] as const;
 const SKIP = new Set((argv.skip ?? '').split(',').map((x) => x.trim()).filter(Boolean));
 for (const x of SKIP) {
   if (!(PHASES as readonly string[]).includes(x)) { process.stderr.write(`--skip: unknown phase "${x}" (phases: ${PHASES.join(', ')})\n`); process.exit(2); }
@@ -86,6 +88,8 @@ export const SSH_TRUE = intOpt('ssh-true', argv['ssh-true'], quick ? 3 : 30, 1);
 /** Attack phase (attack.ts): hostile connections held, from 1 and from ATTACK_SOURCES addresses; probe connects per case. */
 export const ATTACK_N = intOpt('attack-connections', argv['attack-connections'], quick ? 100 : 500, 1);
 export const ATTACK_SOURCES = quick ? 10 : 50;
+/** Compromised-host phase (compromised.ts): jobs the attacker invents. */
+export const COMPROMISED_JOBS = intOpt('compromised-jobs', argv['compromised-jobs'], quick ? 200 : 2000, 1);
 export const PROBES = quick ? 2 : 5;
 export const WARMUP_TRIGGERS = Math.min(50, Math.ceil(TRIGGERS / 10));
 // Reconnect policy of the simulated agents: the real agent's defaults (client/config.ts).

@@ -104,7 +104,17 @@ export function report(ossh: OpenSshResult | null): void {
     { metric: '  (out / in, ms)', value: `${fmt(m['poll_tunnel_bytes_out'], 0)} / ${fmt(m['poll_tunnel_bytes_in'], 0)} B, ${fmt(m['poll_tunnel_ms'], 1)} ms` },
     { metric: 'no-change poll, own connection (tunnel down)', value: M_['poll_fresh_bytes'] === undefined ? 'n/a' : `${fmt(m['poll_fresh_bytes'], 0)} B`, target: 'incl. SSH handshake' },
   ];
-  if (m['floor_connect_all_s'] !== undefined) rows.push(...floorRows());
+  if (m['floor_connect_all_s'] !== undefined) {
+    rows.push(...floorRows());
+    // A ratio is only as good as the load on both sides was alike: say when it was not.
+    for (const p of ['connect', 'idle', 'triggers', 'fanout']) {
+      const a = m[`${p}_other_cores`];
+      const b = m[`floor_${p}_other_cores`];
+      if (a !== undefined && b !== undefined && Math.abs(a - b) > 0.3) {
+        notes.push(`${p}: other processes took ${a.toFixed(2)} cores during the hub's phase and ${b.toFixed(2)} during the floor's: that ratio compares unlike conditions`);
+      }
+    }
+  }
   rows.push({
     metric: 'noise: other processes (cores of 2)',
     value: ['connect', 'idle', 'triggers', 'fanout', 'storm', 'storm_attack'].map((p) => fmt(m[`${p}_other_cores`], 2)).join(' / '),

@@ -85,6 +85,41 @@ export function keyedStoreContract(h: Harness): void {
     assert.equal(s.has('gone'), false);
   }));
 
+  t('an eventual write (WriteOptions.eventually) is visible at once, resolves once durable, and a newer change of its key wins; all survive a reopen', async () => {
+    const c = await h.fresh();
+    try {
+      const b = await c.open();
+      const s = await b.openKeyed<Rec>('contract', { accept: isRec });
+      const e1 = s.set('e', { n: 1 }, { eventually: true });
+      assert.deepEqual(s.get('e'), { n: 1 }, 'visible before the write is durable');
+      const e2 = s.set('e', { n: 2 }, { eventually: true });
+      const r1 = await e1;
+      const r2 = await e2;
+      assert.ok(r1 > 0 && r2 > r1, `revisions ${r1}, ${r2}`);
+      // Eventual then plain on one key: the plain one, newer, is what stays.
+      const f1 = s.set('f', { n: 1 }, { eventually: true });
+      const rf = await s.set('f', { n: 2 });
+      await f1;
+      const gone = s.set('g', { n: 1 });
+      await s.delete('g', { eventually: true });
+      await gone;
+      // Alone and never followed by another write: still durable (the store does not wait forever).
+      const rh = await s.set('h', { n: 7 }, { eventually: true });
+      await s.close();
+      await b.close();
+      const b2 = await c.open();
+      const s2 = await b2.openKeyed<Rec>('contract', { accept: isRec });
+      assert.deepEqual(s2.entry('e'), { value: { n: 2 }, revision: r2 });
+      assert.deepEqual(s2.entry('f'), { value: { n: 2 }, revision: rf });
+      assert.equal(s2.has('g'), false);
+      assert.deepEqual(s2.entry('h'), { value: { n: 7 }, revision: rh });
+      await s2.close();
+      await b2.close();
+    } finally {
+      await c.cleanup();
+    }
+  });
+
   t('what resolved survives a reopen with its revision; revisions keep increasing after it (5)', async () => {
     const c = await h.fresh();
     try {

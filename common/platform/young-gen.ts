@@ -29,5 +29,10 @@ export function capYoungGeneration(): void {
   const given = [...process.execArgv, ...(process.env['NODE_OPTIONS'] ?? '').split(/\s+/)].some((a) => a === FLAG || a.startsWith(`${FLAG}=`));
   const execve = (process as unknown as { execve?: Execve }).execve;
   if (given || typeof execve !== 'function') return;
-  execve(process.execPath, [process.execPath, `${FLAG}=${SEMI_SPACE_MIB}`, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  try {
+    execve(process.execPath, [process.execPath, `${FLAG}=${SEMI_SPACE_MIB}`, ...process.execArgv, ...process.argv.slice(1)], process.env);
+  } catch (err) {
+    // Not fatal: the daemon runs as it was started, with V8's default young generation.
+    process.stderr.write(`bento: could not re-execute with ${FLAG}=${SEMI_SPACE_MIB} (${(err as Error).message}); running with the default heap\n`);
+  }
 }

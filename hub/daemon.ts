@@ -103,8 +103,8 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     const rolloutStore = await RolloutStore.open(backend);
     closing.push(() => rolloutStore.close());
     const rollouts = new RolloutEngine({
-      store: rolloutStore, jobs: store, scheduler: { trigger: (host, action, queue) => router.trigger({ host, action, queue }), cancelQueued: (host, id, why) => scheduler.cancelQueued(host, id, why) },
-      bus, connected: (host) => holders.holder(host) !== null,
+      store: rolloutStore, jobs: store, scheduler: { trigger: (t) => router.trigger(t), cancelQueued: (host, id, why) => scheduler.cancelQueued(host, id, why) },
+      bus, connected: (host) => holders.holder(host) !== null, driving: topology.driving,
       log: log.child({ component: 'rollout' }),
     });
     await rollouts.start();

@@ -137,6 +137,11 @@ export class JobStore {
     return [...this.open.keys()];
   }
 
+  /** Every record written, by this hub or another, once the store shows it (in order per record); returns the unsubscribe function. */
+  watch(fn: (rec: JobRecord) => void): () => void {
+    return this.o.records.watch((c) => { if (c.op === 'set') fn(c.value); });
+  }
+
   /** Throws when this hub must not write HOST's records now (another hub holds it, or the cluster cannot tell). */
   assertWritable(host: string): void {
     this.o.fence?.stamp(host);

@@ -78,6 +78,8 @@ export class RolloutEngine {
   private sweeper: NodeJS.Timeout | null = null;
   private sweeps = 0;
   private closed = false;
+  /** Unfinished rollouts this hub drives, as of the last sweep (to say when another hub took one). */
+  private readonly driven = new Set<string>();
   /** Rollouts this hub took over, and until when their offline hosts may still be reconnecting. */
   private readonly holdOffline = new Map<string, number>();
   private reconnectGraceMs = RECOVERY_GRACE_MS;
@@ -194,8 +196,14 @@ export class RolloutEngine {
     const recheck = this.sweeps++ % RECHECK_EVERY === 0;
     const work: Array<Promise<unknown>> = [];
     for (const r of this.d.store.all()) {
+      const mine = drivenBy(r.driver, this.d.driving);
+      if (this.driven.has(r.id) && !mine) {
+        this.d.log.warn({ rollout: r.id, driver: r.driver?.hub ?? null, epoch: r.driver?.epoch ?? null }, 'another hub drives the rollout now; this hub no longer acts on it');
+      }
+      if (!mine || (r.state !== 'running' && r.state !== 'halted')) this.driven.delete(r.id);
+      else this.driven.add(r.id);
       if (r.state !== 'running' && r.state !== 'halted') continue;
-      if (drivenBy(r.driver, this.d.driving)) {
+      if (mine) {
         if (recheck) work.push(this.serial.run(r.id, () => this.recheck(r.id)).catch((err: Error) => this.d.log.error({ rollout: r.id, err: err.message }, 'rollout check failed')));
       } else if ((!r.driver || !this.d.driving.alive(r.driver)) && this.d.driving.successor()) {
         work.push(this.serial.run(r.id, () => this.takeOver(r.id)).catch((err: Error) => this.d.log.error({ rollout: r.id, err: err.message }, 'cannot take the rollout over')));

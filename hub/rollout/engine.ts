@@ -31,16 +31,12 @@ import { afterEnd, recoverRollout } from './recover.js';
 import { turnJobId, type MemberRecord, type RolloutRecord } from './records.js';
 import type { RolloutStore } from './store.js';
 import { drivenBy, type RolloutDriving } from './driver.js';
+import { notCurrent, RolloutTakeover } from './takeover.js';
+import { withdrawWaiting } from './withdraw.js';
 
 const newRolloutId = customAlphabet('23456789abcdefghjkmnpqrstuvwxyz', 8);
-/** How often to look for rollouts whose driver is gone. */
+/** How often to look for rollouts whose driver is gone (takeover.ts). */
 const SWEEP_MS = 1000;
-/** Every this many sweeps, the rollouts driven here are checked against the job records (a missed change). */
-const RECHECK_EVERY = 5;
-
-function notCurrent(hub: string): BentoError {
-  return new BentoError('CLUSTER_UNAVAILABLE', `hub ${hub} is not in touch with the other hubs right now (NATS away, or it was paused); it cannot drive a rollout until it is`);
-}
 
 export interface RolloutEngineDeps {
   store: RolloutStore;
@@ -71,20 +67,23 @@ export interface CreateRollout {
 export class RolloutEngine {
   private readonly serial = new PerHostQueue();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  /** Queued jobs being cancelled on purpose: their "interrupted" end is not a failure. */
-  private readonly cancelling = new Set<string>();
   private sub: Subscription | null = null;
   private unwatchJobs: (() => void) | null = null;
   private sweeper: NodeJS.Timeout | null = null;
-  private sweeps = 0;
   private closed = false;
-  /** Unfinished rollouts this hub drives, as of the last sweep (to say when another hub took one). */
-  private readonly driven = new Set<string>();
   /** Rollouts this hub took over, and until when their offline hosts may still be reconnecting. */
   private readonly holdOffline = new Map<string, number>();
   private reconnectGraceMs = RECOVERY_GRACE_MS;
+  private readonly takeover: RolloutTakeover;
 
-  constructor(private readonly d: RolloutEngineDeps) {}
+  constructor(private readonly d: RolloutEngineDeps) {
+    this.takeover = new RolloutTakeover({
+      store: d.store, driving: d.driving, log: d.log,
+      inQueue: (id, fn) => this.serial.run(id, fn),
+      recheck: (id) => this.recheck(id),
+      tookOver: (id) => { this.holdOffline.set(id, Date.now() + this.reconnectGraceMs); },
+    });
+  }
 
   get store(): RolloutStore {
     return this.d.store;
@@ -112,8 +111,8 @@ export class RolloutEngine {
     this.reconnectGraceMs = opts.reconnectGraceMs ?? RECOVERY_GRACE_MS;
     this.sub = this.d.bus.subscribe({ all: true }, (e) => this.onEvent(e));
     this.unwatchJobs = this.d.jobs.watch((rec) => this.onJob(rec));
-    await this.sweep();
-    this.sweeper = setInterval(() => { void this.sweep(); }, this.d.sweepMs ?? SWEEP_MS);
+    await this.takeover.sweep();
+    this.sweeper = setInterval(() => { if (!this.closed) void this.takeover.sweep(); }, this.d.sweepMs ?? SWEEP_MS);
     this.sweeper.unref();
   }
 
@@ -169,7 +168,8 @@ export class RolloutEngine {
       if (r.state === 'done' || r.state === 'aborted') throw new BentoError('ROLLOUT_STATE', `rollout ${id} is already ${r.state}`);
       const reason = `aborted by the admin in wave ${r.wave + 1} of ${r.waves.length}`;
       await this.d.store.save({ ...r, state: 'aborted', reason, endedAt: new Date().toISOString() });
-      await this.stopWaiting(r, 'abort');
+      this.wakeAt(r.id, null);
+      await withdrawWaiting({ store: this.d.store, cancelQueued: (h, id, why) => this.d.scheduler.cancelQueued(h, id, why) }, r, 'abort');
       this.d.log.warn({ rollout: id }, 'rollout aborted');
       return this.d.store.get(id)!;
     });
@@ -186,58 +186,10 @@ export class RolloutEngine {
     return r !== undefined && drivenBy(r.driver, this.d.driving) && this.d.driving.mayAct();
   }
 
-  /**
-   * Now and then: take over the unfinished rollouts of a dead driver (the
-   * successor among the live hubs does), and look again at the ones driven
-   * here (a job record change or a connect this hub missed).
-   */
-  private async sweep(): Promise<void> {
-    if (this.closed || !this.d.driving.mayAct()) return;
-    const recheck = this.sweeps++ % RECHECK_EVERY === 0;
-    const work: Array<Promise<unknown>> = [];
-    for (const r of this.d.store.all()) {
-      const mine = drivenBy(r.driver, this.d.driving);
-      if (this.driven.has(r.id) && !mine) {
-        this.d.log.warn({ rollout: r.id, driver: r.driver?.hub ?? null, epoch: r.driver?.epoch ?? null }, 'another hub drives the rollout now; this hub no longer acts on it');
-      }
-      if (!mine || (r.state !== 'running' && r.state !== 'halted')) this.driven.delete(r.id);
-      else this.driven.add(r.id);
-      if (r.state !== 'running' && r.state !== 'halted') continue;
-      if (mine) {
-        if (recheck) work.push(this.serial.run(r.id, () => this.recheck(r.id)).catch((err: Error) => this.d.log.error({ rollout: r.id, err: err.message }, 'rollout check failed')));
-      } else if ((!r.driver || !this.d.driving.alive(r.driver)) && this.d.driving.successor()) {
-        work.push(this.serial.run(r.id, () => this.takeOver(r.id)).catch((err: Error) => this.d.log.error({ rollout: r.id, err: err.message }, 'cannot take the rollout over')));
-      }
-    }
-    await Promise.all(work);
-  }
-
-  /** The driver of rollout ID is gone: become its driver, re-derive it, drive it on. */
-  private async takeOver(id: string): Promise<void> {
-    const r = this.d.store.get(id);
-    if (!r || (r.state !== 'running' && r.state !== 'halted') || drivenBy(r.driver, this.d.driving)) return;
-    if (r.driver && this.d.driving.alive(r.driver)) return;
-    const mine = await this.d.store.claim(r, { hub: this.d.driving.hub, run: this.d.driving.run });
-    if (!mine) return; // another hub was first (or the old driver wrote): the next sweep looks again
-    this.d.log.warn({ rollout: id, from: r.driver?.hub ?? null, epoch: mine.driver!.epoch }, r.driver?.hub === this.d.driving.hub ? 'driving the rollout again after a restart' : 'took the rollout over from a hub that is gone');
-    // Its agents may be reconnecting, here or at another hub: do not skip them yet.
-    this.holdOffline.set(id, Date.now() + this.reconnectGraceMs);
-    await this.recheck(id);
-  }
-
-  /** This hub is to drive rollout ID now: take it over unless it does already (resume, abort at any hub). */
+  /** This hub drives rollout ID from now on (resume, abort at any hub); run in its queue. */
   private async driveHere(id: string): Promise<RolloutRecord> {
-    const r = this.d.store.require(id);
-    if (drivenBy(r.driver, this.d.driving)) {
-      if (!this.d.driving.mayAct()) throw notCurrent(this.d.driving.hub);
-      return r;
-    }
-    if (r.state === 'done' || r.state === 'aborted') return r;
-    if (!this.d.driving.mayAct()) throw notCurrent(this.d.driving.hub);
-    const mine = await this.d.store.claim(r, { hub: this.d.driving.hub, run: this.d.driving.run });
-    if (!mine) throw new BentoError('STATE_CONFLICT', `rollout ${id} changed at another hub just now; try again`);
-    this.d.log.info({ rollout: id, from: r.driver?.hub ?? null, epoch: mine.driver!.epoch }, 'driving the rollout from this hub now (resumed or aborted here)');
-    await this.recover(mine);
+    const { r, claimed } = await this.takeover.claimHere(id);
+    if (claimed) await this.recover(r);
     return this.d.store.get(id)!;
   }
 
@@ -279,7 +231,6 @@ export class RolloutEngine {
       if (m.state === 'queued' && rec.state !== 'queued') await this.d.store.saveMember({ ...m, state: 'running', since: new Date().toISOString(), epoch: r.driver!.epoch });
       return;
     }
-    if (this.cancelling.has(rec.id)) return;
     await this.settle(r, m, rec);
     if (this.d.store.get(id)?.state === 'running') await this.advance(id);
   }
@@ -361,31 +312,9 @@ export class RolloutEngine {
 
   private async halt(r: RolloutRecord, reason: string): Promise<void> {
     await this.d.store.save({ ...r, state: 'halted', reason });
-    await this.stopWaiting(r, 'halt');
-    this.d.log.warn({ rollout: r.id, wave: r.wave + 1, reason }, 'rollout halted');
-  }
-
-  /**
-   * Halt: hosts waited for or queued go back to pending (a resume gives them
-   * their turn again). Abort: they are cancelled. Jobs already running go on:
-   * stopping a switch half way is worse than letting it finish.
-   */
-  private async stopWaiting(r: RolloutRecord, why: 'halt' | 'abort'): Promise<void> {
     this.wakeAt(r.id, null);
-    for (const m of this.d.store.membersOf(r.id)) {
-      if (m.state !== 'waiting' && m.state !== 'queued') continue;
-      if (m.state === 'queued' && m.jobId) {
-        this.cancelling.add(m.jobId);
-        try {
-          const cancelled = await this.d.scheduler.cancelQueued(m.host, m.jobId, `cancelled: rollout ${r.id} was ${why === 'halt' ? 'halted' : 'aborted'} before the host connected`);
-          if (!cancelled) continue; // it started meanwhile: its result still counts
-        } finally {
-          this.cancelling.delete(m.jobId);
-        }
-      }
-      if (why === 'halt') await this.d.store.forget(r.id, m.host, r.driver!.epoch);
-      else await this.d.store.saveMember({ ...m, state: 'cancelled', since: new Date().toISOString(), reason: 'the rollout was aborted before its job ran', epoch: r.driver!.epoch });
-    }
+    await withdrawWaiting({ store: this.d.store, cancelQueued: (h, id, why) => this.d.scheduler.cancelQueued(h, id, why) }, r, 'halt');
+    this.d.log.warn({ rollout: r.id, wave: r.wave + 1, reason }, 'rollout halted');
   }
 
   private async finish(r: RolloutRecord): Promise<void> {

@@ -99,7 +99,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     let data: Uint8Array;
     try { data = this.encode(key, value); } catch (err) { return Promise.reject(err); }
     const op: Op = { op: 'set', value };
-    if (opts?.expectRevision !== undefined) return this.track(this.cas(key, op, data, undefined, opts.expectRevision));
+    if (opts?.expectRevision !== undefined) return this.track(this.cas(key, op, data, undefined, opts.expectRevision, opts.soleWriter === true));
     const gen = this.view.beginPlain(key, op);
     return this.track(this.write(key, gen, op, this.plainWrite(key, gen, data)));
   }
@@ -115,7 +115,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     }
     // "Delete it if it does not exist" is a no-op, or a conflict when it does.
     if (expect === 0) return this.view.has(key) ? Promise.reject(conflict(key, 0)) : Promise.resolve();
-    return this.track(this.cas(key, op, new Uint8Array(0), delHeaders(), expect)).then(() => undefined);
+    return this.track(this.cas(key, op, new Uint8Array(0), delHeaders(), expect, opts?.soleWriter === true)).then(() => undefined);
   }
 
   watch(fn: (change: StoreChange<T>) => void): () => void {
@@ -154,9 +154,9 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     return { subject: this.subject(key), data, msgID: `${this.idBase}.${gen}`, ...(hdrs ? { headers: hdrs } : {}) };
   }
 
-  private async cas(key: string, op: Op, data: Uint8Array, hdrs: MsgHdrs | undefined, expect: number): Promise<number> {
+  private async cas(key: string, op: Op, data: Uint8Array, hdrs: MsgHdrs | undefined, expect: number, soleWriter: boolean): Promise<number> {
     const gen = this.view.beginCas(key, expect);
-    const w: DurableWrite = { ...this.plainWrite(key, gen, data, hdrs), expectLastSubjectSeq: expect };
+    const w: DurableWrite = { ...this.plainWrite(key, gen, data, hdrs), expectLastSubjectSeq: expect, ...(soleWriter ? { soleWriter } : {}) };
     try {
       return await this.write(key, gen, op, w);
     } catch (err) {
@@ -211,7 +211,8 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   /** A plain write as it is; a compare-and-swap through the guard old servers need (kv-cas.ts). */
   private publish(w: DurableWrite, key: string, gen: number): Promise<PubAck> {
     const t = this.timing(key, gen);
-    return w.expectLastSubjectSeq === undefined ? publishDurable(this.d.js, w, t) : publishCas(this.d.js, w, t, this.guard);
+    // A sole writer (WriteOptions.soleWriter) needs no guard against racing writers: the key's revision says it all.
+    return w.expectLastSubjectSeq === undefined || w.soleWriter ? publishDurable(this.d.js, w, t) : publishCas(this.d.js, w, t, this.guard);
   }
 
   private timing(key: string, gen: number): { attemptTimeoutMs: number; totalMs: number; abandoned: () => boolean } {

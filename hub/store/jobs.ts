@@ -243,7 +243,7 @@ export class JobStore {
       }
       const expect = cur?.revision ?? 0;
       try {
-        await this.o.records.set(rec.id, rec, { expectRevision: expect });
+        await this.o.records.set(rec.id, rec, { expectRevision: expect, soleWriter: ownedBy(theirs, rec) });
         return;
       } catch (err) {
         if (!(err instanceof BentoError && err.code === 'STATE_CONFLICT') || attempt >= MAX_CAS_ATTEMPTS) throw err;
@@ -314,6 +314,26 @@ export class JobStore {
     }
     await Promise.all(work);
   }
+}
+
+/**
+ * Is the record as this hub sees it (THEIRS) this hub's own write under the
+ * claim it writes REC with? Then the write needs no exact guard against racing
+ * writers (store/types.ts soleWriter), only the record's revision:
+ *   - the only writer that may race it from that revision is a hub whose view
+ *     shows a record that is not its own (a newer claim re-stamping it at its
+ *     takeover, a hub queueing for the same offline host): that hub's write
+ *     is exact, so if ours lands after it, its next write (which expects its
+ *     own revision) is refused, and it writes again on top of ours; it
+ *     acknowledges nothing (a result, job.ack) before such a write of its own;
+ *   - a hub whose view shows an older write of its own expects that older
+ *     revision, which the key has passed: refused.
+ * A record's first write under a claim (a create, a re-stamp, a queue write)
+ * stays exact. This keeps the fan-out of a cluster on NATS 2.9.10 from
+ * queueing every job's writes behind each other per bucket (docs/cluster.md).
+ */
+function ownedBy(theirs: JobRecord | undefined, rec: JobRecord): boolean {
+  return theirs !== undefined && rec.hub !== undefined && theirs.hub === rec.hub && theirs.epoch === rec.epoch;
 }
 
 export function isJobRecord(key: string, v: unknown): v is JobRecord {

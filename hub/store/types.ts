@@ -30,6 +30,16 @@ export interface WriteOptions {
    * with BentoError STATE_CONFLICT and nothing changes.
    */
   expectRevision?: number;
+  /**
+   * With expectRevision: the caller's own protocol guarantees that no other
+   * writer writes this key from this revision at the same time (only a
+   * writer that will notice at its next compare-and-swap, because it first
+   * wrote with an exact one; hub/store/jobs.ts explains when). A store whose
+   * exact compare-and-swap under racing writers costs extra (NATS before
+   * 2.9.21 serializes such writes per bucket, hub/cluster/kv-cas.ts) may then
+   * check the key's revision alone. Stores with one writer ignore it.
+   */
+  soleWriter?: boolean;
 }
 
 /** A change seen by a watcher: a value set (by this hub or another) or a key deleted. */

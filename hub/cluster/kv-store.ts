@@ -16,7 +16,7 @@ import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StoreChange, Versioned, WriteOptions } from '../store/types.js';
-import { publishCas, type CasGuard } from './kv-cas.js';
+import { exactSubjectCheck, publishCas, type CasGuard } from './kv-cas.js';
 import { KvView, type Op } from './kv-view.js';
 import { BucketFollower } from './kv-watch.js';
 import { decodeToken, encodeToken } from './names.js';
@@ -54,6 +54,8 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   private readonly guard: CasGuard;
   private closed = false;
   private follower: BucketFollower | null = null;
+  /** Guarded compare-and-swaps (kv-cas.ts) of this store, one at a time: see publish(). */
+  private guardedTail: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly d: KvStoreDeps<T>) {
     const log = d.log;
@@ -70,6 +72,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     const stream = `KV_${d.bucket}`;
     this.guard = {
       serverVersion: () => d.nc.info?.version,
+      needed: () => !exactSubjectCheck(d.nc.info?.version),
       streamLastGuess: () => this.view.knownRevision,
       subjectLast: async (subject) => (await d.jsm.streams.getMessage(stream, { last_by_subj: subject }))?.seq ?? 0,
       streamLast: async () => (await d.jsm.streams.info(stream)).state.last_seq,
@@ -212,7 +215,13 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   private publish(w: DurableWrite, key: string, gen: number): Promise<PubAck> {
     const t = this.timing(key, gen);
     // A sole writer (WriteOptions.soleWriter) needs no guard against racing writers: the key's revision says it all.
-    return w.expectLastSubjectSeq === undefined || w.soleWriter ? publishDurable(this.d.js, w, t) : publishCas(this.d.js, w, t, this.guard);
+    if (w.expectLastSubjectSeq === undefined || w.soleWriter || !this.guard.needed()) return publishDurable(this.d.js, w, t);
+    // The guard expects the whole bucket's last sequence, so of this hub's guarded writes in flight at once
+    // only one could land per round trip and every other one would pay a refusal and a lookup: one at a time
+    // instead (a failover's claims: 540 took 19 s racing, docs/cluster.md). Each one's deadline starts at its turn.
+    const run = this.guardedTail.then(() => publishCas(this.d.js, w, t, this.guard));
+    this.guardedTail = run.catch(() => undefined);
+    return run;
   }
 
   private timing(key: string, gen: number): { attemptTimeoutMs: number; totalMs: number; abandoned: () => boolean } {

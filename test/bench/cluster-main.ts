@@ -140,20 +140,33 @@ async function cluster(f: ClusterFleet): Promise<void> {
     M_['cluster_list_max_ms'] = Math.max(...l.ms);
     if (runs('fanout')) {
       const c1 = f.hubs.map((h) => cpuSeconds(h.proc!.pid));
+      const o1 = otherCpu(f, load);
       const r = await fanout(f.hubs[0]!.fleet.socket, load, N, Math.max(120, N / 20));
+      const o2 = otherCpu(f, load);
+      M_['cluster_fanout_nats_cpu_s'] = o2.nats - o1.nats;
+      M_['cluster_fanout_loadgen_cpu_s'] = o2.loadgen - o1.loadgen;
       M_['cluster_fanout_acked_s'] = r.allAckedS;
       M_['cluster_fanout_acked'] = r.acked;
       M_['cluster_fanout_last_accepted_s'] = r.lastAcceptedS;
       extras['fanoutHubCpuS'] = f.hubs.map((h, i) => cpuSeconds(h.proc!.pid) - c1[i]!);
       complete['fanout'] = r.complete;
       if (!r.complete) notes.push(`fan-out: ${r.acked}/${N} acknowledged; ${r.rejected} refused (${r.rejectedWhy})`);
-      log(`cluster: fan-out to ${N} at hub1, all acknowledged after ${r.allAckedS.toFixed(2)} s (last accepted ${r.lastAcceptedS.toFixed(2)} s), hub CPU ${(extras['fanoutHubCpuS'] as number[]).map((x) => x.toFixed(1)).join('/')} s`);
+      log(`cluster: fan-out to ${N} at hub1, all acknowledged after ${r.allAckedS.toFixed(2)} s (last accepted ${r.lastAcceptedS.toFixed(2)} s), CPU: hubs ${(extras['fanoutHubCpuS'] as number[]).map((x) => x.toFixed(1)).join('/')} s, NATS ${M_['cluster_fanout_nats_cpu_s']!.toFixed(1)} s, load generators ${M_['cluster_fanout_loadgen_cpu_s']!.toFixed(1)} s`);
     }
     if (runs('failover')) await failoverPhase(f, load, conn.last.perHub);
   } finally {
     await load.stop();
     loads.delete(load);
   }
+}
+
+/** CPU seconds so far of the NATS servers, and of the load generators (workers + this process). */
+function otherCpu(f: ClusterFleet, load: ClusterLoad): { nats: number; loadgen: number } {
+  const u = process.cpuUsage();
+  return {
+    nats: f.natsPids().reduce((s, pid) => s + (cpuSeconds(pid) || 0), 0),
+    loadgen: load.pids.reduce((s, pid) => s + (cpuSeconds(pid) || 0), 0) + (u.user + u.system) / 1e6,
+  };
 }
 
 async function failoverPhase(f: ClusterFleet, load: ClusterLoad, perHub: number[]): Promise<void> {

@@ -83,6 +83,8 @@ export class JobStore {
   private readonly overlay = new Map<string, JobRecord>();
   /** Per record, the write in progress: the next one compares against the revision it produced. */
   private readonly chains = new Map<string, Promise<void>>();
+  /** Per record, the write waiting for the one in progress (chain()). */
+  private readonly waiting = new Map<string, { rec: JobRecord; done: Promise<void> }>();
   /** Jobs not finished yet, per host, whoever wrote them (the takeover of a host settles them). */
   private readonly open = new Map<string, Set<string>>();
   /** Job id -> host, for the ids in `open` (a deletion names only the key). */
@@ -209,21 +211,39 @@ export class JobStore {
 
   // --- fenced writes ---
 
-  /** Run REC's write after the record's previous one (its revision is the one to compare with). */
+  /**
+   * Run REC's write after the record's previous one (its revision is the one
+   * to compare with). A write still waiting for its turn is replaced by a
+   * newer one of the same record instead of queueing behind it: the newer
+   * record holds everything the waiting one said, and both saves resolve once
+   * it is durable. A job that ends while its dispatch write is still in
+   * flight (a fast job, a busy NATS) then costs two writes, not three.
+   */
   private chain(rec: JobRecord): Promise<void> {
+    const waiting = this.waiting.get(rec.id);
+    if (waiting) {
+      waiting.rec = rec;
+      return waiting.done;
+    }
     const prev = this.chains.get(rec.id) ?? Promise.resolve();
-    const run = prev.then(() => this.write(rec));
+    const w: { rec: JobRecord; done: Promise<void> } = { rec, done: Promise.resolve() };
+    this.waiting.set(rec.id, w);
+    const run = prev.then(() => {
+      this.waiting.delete(rec.id);
+      return this.write(w.rec);
+    });
     const tail = run.catch(() => undefined);
     this.chains.set(rec.id, tail);
     void tail.then(() => { if (this.chains.get(rec.id) === tail) this.chains.delete(rec.id); });
-    return run.then(
-      () => { if (this.overlay.get(rec.id) === rec) this.overlay.delete(rec.id); },
+    w.done = run.then(
+      () => { if (this.overlay.get(rec.id) === w.rec) this.overlay.delete(rec.id); },
       (err: unknown) => {
         // Not durable yet (the store retries it): keep showing it. Refused: it never was.
-        if (!(err instanceof BentoError && err.code === 'STATE_WRITE_FAILED') && this.overlay.get(rec.id) === rec) this.unshow(rec);
+        if (!(err instanceof BentoError && err.code === 'STATE_WRITE_FAILED') && this.overlay.get(rec.id) === w.rec) this.unshow(w.rec);
         throw err;
       },
     );
+    return w.done;
   }
 
   /**

@@ -11,11 +11,14 @@
 // that lost the host (frozen, then resumed) finds every record it could
 // still write changed under a newer epoch: its write fails instead of
 // landing. One hub has no fence and never sees a conflict (it is the only
-// writer), so the same code runs there unchanged.
+// writer), so the same code runs there unchanged. The write itself, and why a
+// hub's later writes under its own claim may skip NATS 2.9.10's per-bucket
+// guard without weakening that: fenced-write.ts.
 import type { Action, Outcome } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
 import { isJobId } from '../../common/protocol/names.js';
 import { BentoError } from '../../common/protocol/errors.js';
+import { FencedWriter } from './fenced-write.js';
 import type { JobOutputStore, KeyedStore, OutputLine, StateBackend, StoreChange } from './types.js';
 
 export type JobState = 'queued' | 'dispatched' | 'running' | Outcome;
@@ -58,11 +61,6 @@ export interface JobFence {
   stamp(host: string): { hub: string; epoch: number } | null;
 }
 
-/** A conflicting write is tried again at most this often (each time on the newer record). */
-const MAX_CAS_ATTEMPTS = 5;
-/** How long a conflict waits for this hub's view to show the record that won. */
-const VIEW_CATCHUP_MS = 3000;
-
 /** The keyed store job records live in. */
 export const JOBS_STORE = 'jobs';
 
@@ -89,9 +87,11 @@ export class JobStore {
   private readonly open = new Map<string, Set<string>>();
   /** Job id -> host, for the ids in `open` (a deletion names only the key). */
   private readonly openHost = new Map<string, string>();
+  private readonly writer: FencedWriter<JobRecord>;
   private readonly unwatch: () => void;
 
   constructor(private readonly o: JobStoreOptions) {
+    this.writer = new FencedWriter({ records: o.records, log: o.log });
     this.unwatch = o.records.watch((c) => this.changed(c));
   }
 
@@ -230,7 +230,7 @@ export class JobStore {
     this.waiting.set(rec.id, w);
     const run = prev.then(() => {
       this.waiting.delete(rec.id);
-      return this.write(w.rec);
+      return this.writer.write(w.rec);
     });
     const tail = run.catch(() => undefined);
     this.chains.set(rec.id, tail);
@@ -244,40 +244,6 @@ export class JobStore {
       },
     );
     return w.done;
-  }
-
-  /**
-   * Compare-and-swap REC onto the revision this hub sees. The rule: a newer
-   * claim's record is never overwritten (its epoch is higher: this hub lost
-   * the host, STATE_CONFLICT); within one claim, a conflict is this hub's own
-   * writes crossing (or a queue write of another hub for a host nobody holds),
-   * so it is tried again on the record that won.
-   */
-  private async write(rec: JobRecord): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      const cur = this.o.records.entry(rec.id);
-      const theirs = cur?.value;
-      if (theirs?.epoch !== undefined && rec.epoch !== undefined && theirs.epoch > rec.epoch) {
-        this.o.log.warn({ jobId: rec.id, host: rec.host, epoch: rec.epoch, holder: theirs.hub, holderEpoch: theirs.epoch }, 'not writing a job record: another hub holds its host now');
-        throw new BentoError('STATE_CONFLICT', `job ${rec.id}: host ${rec.host} is held by hub ${theirs.hub ?? '?'} now (epoch ${theirs.epoch} > ${rec.epoch})`);
-      }
-      const expect = cur?.revision ?? 0;
-      try {
-        await this.o.records.set(rec.id, rec, { expectRevision: expect, soleWriter: ownedBy(theirs, rec) });
-        return;
-      } catch (err) {
-        if (!(err instanceof BentoError && err.code === 'STATE_CONFLICT') || attempt >= MAX_CAS_ATTEMPTS) throw err;
-        await this.viewPast(rec.id, expect);
-      }
-    }
-  }
-
-  /** Until this hub's view shows a revision of ID other than EXPECT (the write that won), at most VIEW_CATCHUP_MS. */
-  private async viewPast(id: string, expect: number): Promise<void> {
-    const deadline = Date.now() + VIEW_CATCHUP_MS;
-    while ((this.o.records.entry(id)?.revision ?? 0) === expect && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
   }
 
   /** Stop showing this hub's unwritten REC; the store's record (if any) shows again. */
@@ -312,6 +278,7 @@ export class JobStore {
   private changed(c: StoreChange<JobRecord>): void {
     const mine = this.overlay.get(c.key);
     if (c.op === 'delete') {
+      this.writer.forget(c.key);
       if (!mine) this.unindex(c.key);
       return;
     }
@@ -334,26 +301,6 @@ export class JobStore {
     }
     await Promise.all(work);
   }
-}
-
-/**
- * Is the record as this hub sees it (THEIRS) this hub's own write under the
- * claim it writes REC with? Then the write needs no exact guard against racing
- * writers (store/types.ts soleWriter), only the record's revision:
- *   - the only writer that may race it from that revision is a hub whose view
- *     shows a record that is not its own (a newer claim re-stamping it at its
- *     takeover, a hub queueing for the same offline host): that hub's write
- *     is exact, so if ours lands after it, its next write (which expects its
- *     own revision) is refused, and it writes again on top of ours; it
- *     acknowledges nothing (a result, job.ack) before such a write of its own;
- *   - a hub whose view shows an older write of its own expects that older
- *     revision, which the key has passed: refused.
- * A record's first write under a claim (a create, a re-stamp, a queue write)
- * stays exact. This keeps the fan-out of a cluster on NATS 2.9.10 from
- * queueing every job's writes behind each other per bucket (docs/cluster.md).
- */
-function ownedBy(theirs: JobRecord | undefined, rec: JobRecord): boolean {
-  return theirs !== undefined && rec.hub !== undefined && theirs.hub === rec.hub && theirs.epoch === rec.epoch;
 }
 
 export function isJobRecord(key: string, v: unknown): v is JobRecord {

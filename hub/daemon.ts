@@ -17,6 +17,7 @@ import { openHubState } from './store/open.js';
 import { openTopology } from './topology.js';
 import { SessionRegistry } from './server/sessions.js';
 import { AgentServer } from './server/ssh-server.js';
+import { followLateQueued } from './jobs/late-queued.js';
 import { Scheduler } from './jobs/scheduler.js';
 import { AdminServer } from './admin/server.js';
 import { makeAdminHandler } from './admin/handlers.js';
@@ -95,6 +96,10 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     await scheduler.recover();
     scheduler.startOrphanSweep();
     closing.push(() => scheduler.close());
+    closing.push(followLateQueued({
+      store, sessions, queuedLate: (host) => scheduler.queuedLate(host),
+      onError: (host, err) => log.warn({ host, err: err.message }, 'cannot take up a job another hub queued for a host held here'),
+    }));
     // A host another hub took: its session here was closed (REPLACED); its jobs are that hub's now.
     holders.onLost((host) => { void scheduler.handOver(host); });
     const router = topology.router({ scheduler, sessions });

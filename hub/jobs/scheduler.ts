@@ -169,6 +169,17 @@ export class Scheduler {
     });
   }
 
+  /** HOST is connected here and another hub queued a job for it that this hub had not seen (late-queued.ts). */
+  queuedLate(host: string): Promise<void> {
+    return this.queue.run(host, async () => {
+      const session = this.deps.sessions.get(host);
+      const id = session && !this.pending.has(host) ? this.pendingOf(host, true) : undefined;
+      if (!session || !id) return;
+      this.pending.set(host, id);
+      await this.dispatchPending(session);
+    });
+  }
+
   private heldElsewhere(host: string): boolean {
     const h = this.deps.holders.holder(host);
     return h !== null && !h.local;

@@ -10,7 +10,6 @@ import { serveSecrets } from './secrets/serve.js';
 import { fleetPaths } from './fleet/paths.js';
 import { loadHubConfig, type HubConfig } from './fleet/hub-config.js';
 import { bindListener, listenAddress } from './fleet/host-port.js';
-import { RegistryView } from './fleet/registry.js';
 import { JobStore } from './store/jobs.js';
 import { HostStateStore } from './store/host-state.js';
 import { openHubState } from './store/open.js';
@@ -21,11 +20,19 @@ import { followLateQueued } from './jobs/late-queued.js';
 import { Scheduler } from './jobs/scheduler.js';
 import { AdminServer } from './admin/server.js';
 import { makeAdminHandler } from './admin/handlers.js';
+import { openForwardChannel } from './admin/proxy.js';
+import { BentoError } from '../common/protocol/errors.js';
 import { startWsListener, type WsListener } from './server/ws-listener.js';
 import { registerAdmissionMetrics } from './metrics/admission-metrics.js';
+import { registerLimitsMetrics } from './metrics/limits-metrics.js';
+import { DEFAULT_HUB_LIMITS } from './fleet/limits.js';
+import { AdoptionLimiter } from './jobs/adopt-limits.js';
+import { FINAL_STATES } from './store/jobs.js';
+import { followerPolicy } from './events/follower.js';
 import { startWeb, type RunningWeb } from './web/server.js';
 import { SftpJail } from './sftp/jail.js';
 import { DEFAULT_PUBLISH_SETTINGS } from './publish/settings.js';
+import { openHubContent } from './cluster/content-hub.js';
 import { PublishedCache } from './status/published-cache.js';
 import type { ReadSources } from './status/read-model.js';
 import { presence } from './presence.js';
@@ -77,22 +84,30 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
   const hostKey = await readFile(paths.hostKey);
   const closing = new CloseStack();
   try {
-    const registry = new RegistryView(paths.registry);
-    await registry.refresh();
     // State and events: files and in process, or NATS JetStream with hub.json's `cluster` (store/open.ts).
     const state = await openHubState({ fleetDir: paths.root, cluster: config.cluster ?? null, log });
     closing.push(() => state.close());
+    // Content hubs share (registry, builds, published configurations, uploaded logs): files, or the cluster's stores.
+    const content = await openHubContent({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, backend: state.cluster, log });
+    closing.push(() => content.close());
+    const registry = content.registry;
     const sessions = new SessionRegistry(config.heartbeatMs, log.child({ component: 'sessions' }));
     // Who holds which host, and how triggers reach it (topology.ts).
     const topology = await openTopology(state, { sessions, cluster: config.cluster, log });
     closing.push(() => topology.close());
     const { holders } = topology;
     const { backend, bus } = state;
-    const store = await JobStore.open(backend, { history: config.jobHistory, log: log.child({ component: 'jobs' }), fence: holders });
+    // What peers may cost the hub (hub/fleet/limits.ts, docs/security.md "Limits").
+    const limits = config.limits ?? DEFAULT_HUB_LIMITS;
+    const store = await JobStore.open(backend, { history: config.jobHistory, limits, log: log.child({ component: 'jobs' }), fence: holders });
     closing.push(() => store.close());
     const hostStates = await HostStateStore.open(backend);
     closing.push(() => hostStates.close());
-    const scheduler = new Scheduler({ store, sessions, bus, holders, log: log.child({ component: 'scheduler' }) });
+    const schedulerLog = log.child({ component: 'scheduler' });
+    // Jobs recorded on a host's word (ids the hub has no record of): capped per host (jobs/adopt-limits.ts).
+    const adoption = new AdoptionLimiter(limits, (id) => { const r = store.get(id); return r !== undefined && !FINAL_STATES.has(r.state); }, schedulerLog);
+    closing.push(() => adoption.close());
+    const scheduler = new Scheduler({ store, sessions, bus, holders, log: schedulerLog, adoption });
     await scheduler.recover();
     scheduler.startOrphanSweep();
     closing.push(() => scheduler.close());
@@ -122,13 +137,15 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
 
     const sshLog = log.child({ component: 'ssh' });
     // Each host's SFTP jail: its own published config (read-only) and logs/ (create-only).
-    const jail = new SftpJail({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, log: log.child({ component: 'sftp' }) });
+    const jail = new SftpJail({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, log: log.child({ component: 'sftp' }), ...(content.logArchive ? { logArchive: content.logArchive } : {}) });
+    closing.push(() => jail.close());
     const agentServer = new AgentServer({
       hostKey,
       registry,
       log: sshLog,
       services: config.services ?? {},
-      limits: config.limits,
+      limits,
+      sessionLimits: limits,
       hooks: {
         ...presence({ sessions, holders, hostStates, scheduler, bus, log: sshLog }),
         onSftp: (s, accept) => jail.serve(s.name, accept()),
@@ -145,8 +162,20 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     // Where hosts came from before this start: credit for their sources' reconnect storm (admission.ts).
     agentServer.admission.recall(Object.keys(registry.snapshot.hosts).flatMap((n) => hostStates.get(n) ?? []));
 
-    const admin = makeAdminHandler({ registry, sessions, holders, scheduler, router, jobs: store, bus, sources, clusterStatus: () => topology.status(), fleetDir: paths.root, rollouts, log });
-    const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }));
+    // In a cluster, `proxy` reaches hosts other hubs hold, and they reach ours (hub/cluster/proxy-relay.ts).
+    const relay = content.startRelay?.({
+      holds: (host) => sessions.get(host) !== undefined,
+      holderOf: (host) => holders.holder(host)?.hub ?? null,
+      openLocal: async (host, port) => {
+        const ch = await openForwardChannel(sessions, host, port);
+        if (!ch) throw new BentoError('HOST_OFFLINE', `host "${host}" left this hub`);
+        return ch;
+      },
+    });
+    const admin = makeAdminHandler({ registry, sessions, holders, scheduler, router, jobs: store, bus, sources, clusterStatus: () => topology.status(), builds: content.builds, rollouts, ...(relay ? { relay } : {}), log });
+    // One bound for every follower (admin socket, dashboard streams): hub/events/follower.ts.
+    const followers = followerPolicy(limits);
+    const adminServer = new AdminServer(paths.adminSocket, admin, log.child({ component: 'admin' }), followers);
     await adminServer.listen(config.adminGroup);
     closing.push(() => adminServer.close());
     const sshAddress = await bindListener('listen', listenAddr, () => agentServer.listen(listen.host, listen.port));
@@ -160,16 +189,17 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     });
     let ws: WsListener | null = null;
     if (wsListen) {
-      const started = await bindListener('wsListen', wsAddr!, () => startWsListener({ ...wsListen, path: config.wsPath, tls: config.tls, agentServer, limits: config.limits, log: log.child({ component: 'ws' }) }));
+      const started = await bindListener('wsListen', wsAddr!, () => startWsListener({ ...wsListen, path: config.wsPath, tls: config.tls, agentServer, limits, log: log.child({ component: 'ws' }) }));
       ws = started;
       closing.push(() => started.close());
     }
     const web = await startWeb(config, {
-      sources, jobs: store, bus, admin, fleetDir: paths.root, log: log.child({ component: 'web' }),
+      sources, jobs: store, bus, admin, fleetDir: paths.root, log: log.child({ component: 'web' }), followers,
       rollouts: { active: () => rollouts.active(), onChange: (fn) => rolloutStore.watchAll(fn) },
     });
     closing.push(() => web.close());
     registerAdmissionMetrics(web.metrics.registry, agentServer.admission);
+    registerLimitsMetrics(web.metrics.registry, { inbound: agentServer.inbound, adoption, followers: followers.stats, output: store.outputStats });
     sessions.startSweep();
     closing.push(() => sessions.stop());
     log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length, hub: topology.hubName, cluster: state.cluster !== null }, 'hub serving');

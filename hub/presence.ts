@@ -28,7 +28,8 @@ export interface PresenceDeps {
 
 export interface PresenceHooks {
   onHello(s: LiveSession, hello: Hello): void;
-  onMessage(s: LiveSession, msg: AgentMessage): void;
+  /** Settles once the scheduler is done with the message (the session's inbound limits count it until then). */
+  onMessage(s: LiveSession, msg: AgentMessage): Promise<void>;
   onClose(s: LiveSession): void;
 }
 
@@ -65,7 +66,7 @@ export function presence(d: PresenceDeps): PresenceHooks {
         const changed = Object.fromEntries(Object.entries(now).filter(([k, v]) => known?.[k as keyof typeof now] !== v));
         if (Object.keys(changed).length > 0) hostStates.update(s.name, changed).catch(guard('host state write'));
       }
-      scheduler.onMessage(s, msg).catch(guard(`${msg.type} handling`));
+      return scheduler.onMessage(s, msg).catch(guard(`${msg.type} handling`));
     },
     onClose(s) {
       if (!s.hello || !sessions.remove(s)) return;

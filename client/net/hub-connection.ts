@@ -9,6 +9,14 @@
 // are used instead only with a hub that does not announce `keepalive: "ssh"`,
 // or when the hub wants a shorter period than this connection was opened with
 // (the first connection after the hub's period changed).
+//
+// What the agent sends goes through one bounded Follower
+// (common/platform/follower.ts), as the hub's own followers do: the hub reads
+// each agent at its limits.sessionBytesPerSecond (SSH flow control), and a
+// job printing faster than that must not pile its output up in the agent's
+// memory. Past AGENT_OUTPUT_BUFFER_BYTES the job's lines are skipped, and the
+// hub (and whoever follows the job) gets one line saying how many, where they
+// were; the job itself and its result are not affected.
 import { Client, type ClientChannel } from 'ssh2';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -17,6 +25,7 @@ import { forHub, parseMessage, type AgentMessage, type Hello, type HubMessage, t
 import { BentoError, asBentoError, isErrorCode } from '../../common/protocol/errors.js';
 import { CONTROL_SUBSYSTEM } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
+import { Follower, formatBytes } from '../../common/platform/follower.js';
 import { pinHostKey } from './host-key-pin.js';
 import { serveForward } from './forward.js';
 
@@ -38,9 +47,15 @@ export interface HubConnectionOptions {
 /** The hub's default heartbeat period (hub.json heartbeatMs). */
 export const DEFAULT_HEARTBEAT_MS = 25_000;
 
+/** Job output held for a hub that reads slower than the job prints; more is skipped, with a note. */
+export const AGENT_OUTPUT_BUFFER_BYTES = 8 * 1024 * 1024;
+/** Other messages held (results, heartbeats: few and small); more means the hub stopped reading: the channel is ended. */
+const AGENT_KEPT_BYTES = 16 * 1024 * 1024;
+
 export class HubConnection {
   private readonly client = new Client();
-  private channel: ClientChannel | null = null;
+  /** The control channel's bounded writer (null until the channel opens). */
+  private out: Follower | null = null;
   private heartbeat: NodeJS.Timeout | null = null;
   private lastInbound = Date.now();
   private seq = 0;
@@ -68,7 +83,7 @@ export class HubConnection {
       this.client.on('ready', () => {
         this.client.subsys(CONTROL_SUBSYSTEM, (err, ch) => {
           if (err) return fail(new BentoError('CONNECT_FAILED', `hub refused the control channel: ${err.message}`));
-          this.channel = ch;
+          this.out = this.follower(ch);
           this.attach(ch, (w) => { clearTimeout(timer); resolve(w); });
           this.send({ type: 'hello', ...opts.hello });
         });
@@ -148,11 +163,31 @@ export class HubConnection {
     }, periodMs);
   }
 
-  /** Queue a message; false when the connection is gone. */
+  /** Queue a message; false when the connection is gone. A job's output line may be skipped (see the top of this file). */
   send(msg: AgentMessage): boolean {
-    if (this.ended || !this.channel) return false;
+    if (this.ended || !this.out?.open) return false;
     // Before the welcome only hello goes out; after it, say nothing this hub would refuse (forHub).
-    return this.channel.write(encodeLine(forHub(msg, this.welcome))) || true;
+    const line = encodeLine(forHub(msg, this.welcome));
+    if (msg.type === 'job.output') this.out.push(line, msg.jobId, Buffer.byteLength(msg.data));
+    else this.out.push(line);
+    return true;
+  }
+
+  private follower(ch: ClientChannel): Follower {
+    return new Follower({
+      out: ch,
+      maxQueuedBytes: AGENT_OUTPUT_BUFFER_BYTES,
+      maxKeptBytes: AGENT_KEPT_BYTES,
+      skipped: (jobId, lines, bytes) => {
+        this.opts.log.warn({ jobId, lines, bytes }, 'the hub reads this host\'s job output slower than the job prints it: skipped lines');
+        return encodeLine(forHub({
+          type: 'job.output', jobId, stream: 'note',
+          data: `bento: ${lines} lines (${formatBytes(bytes)}) of output skipped here by the agent: the hub reads this host's output slower than the job printed it (hub.json limits.sessionBytesPerSecond)`,
+        }, this.welcome));
+      },
+      // The hub has not read for long: end the channel; the agent reconnects and replays its results.
+      cut: () => '',
+    });
   }
 
   private get keepaliveMs(): number {

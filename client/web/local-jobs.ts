@@ -68,7 +68,8 @@ export class LocalJobs implements JobHooks {
       v.bytes -= v.lines.shift()!.data.length + 8;
       v.dropped++;
     }
-    for (const s of this.streams) if (this.follows(s, job.jobId)) s.sse.send('line', line);
+    // A page that does not read has lines skipped (with a note) past its stream's bound (common/platform/follower.ts).
+    for (const s of this.streams) if (this.follows(s, job.jobId)) s.sse.send('line', line, job.jobId);
   }
 
   async ended(job: JobStart, end: JobEnd): Promise<void> {
@@ -177,7 +178,7 @@ export class LocalJobs implements JobHooks {
     const v = this.shown();
     sse.send('reset', { job: v?.job ?? null });
     if (v?.dropped) sse.send('note', { text: `${v.dropped} earlier lines not shown` });
-    for (const l of v?.lines ?? []) sse.send('line', l);
+    for (const l of v?.lines ?? []) sse.send('line', l, v!.job.jobId);
     if (v && v.job.outcome) sse.send('end', { jobId: v.job.jobId, outcome: v.job.outcome, exitCode: v.job.exitCode, durationMs: v.job.durationMs, reason: v.job.reason });
     this.pushState();
   }
@@ -193,7 +194,7 @@ export class LocalJobs implements JobHooks {
     if (v) {
       sse.send('started', { jobId: id, action: v.job.action });
       if (v.dropped) sse.send('note', { text: `${v.dropped} earlier lines not shown` });
-      for (const l of v.lines) sse.send('line', l);
+      for (const l of v.lines) sse.send('line', l, id);
     } else if (!done && this.requested.get(id)) {
       sse.send('queued', { jobId: id, behind: this.requested.get(id) });
     }

@@ -193,6 +193,37 @@ export async function runProgram(prog: ProgramSpec, argv: string[]): Promise<num
   }
 }
 
+/**
+ * Once `stream` has handed what waits in it to the OS (at once when nothing
+ * waits, or when the reader went away). A command that prints a lot waits
+ * here between events: a reader that is slower (`| less`) slows the command,
+ * and through it the hub's stream, instead of filling this process's memory.
+ */
+export function drained(stream: NodeJS.WritableStream & { writableNeedDrain?: boolean; destroyed?: boolean }): Promise<void> {
+  if (!stream.writableNeedDrain || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => { stream.off('drain', done); stream.off('error', done); stream.off('close', done); resolve(); };
+    stream.once('drain', done);
+    stream.once('error', done);
+    stream.once('close', done);
+  });
+}
+
+/** Exit with `code` once stdout and stderr are written out (writes to a pipe are asynchronous: process.exit() would cut them). */
+export async function exitFlushed(code: number): Promise<never> {
+  await Promise.all([drainedFully(process.stdout), drainedFully(process.stderr)]);
+  process.exit(code);
+}
+
+function drainedFully(stream: NodeJS.WriteStream): Promise<void> {
+  if (stream.writableLength === 0 || stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('error', () => resolve());
+    stream.once('close', () => resolve());
+    stream.write('', () => resolve());
+  });
+}
+
 /** Colour only on a TTY, and never when NO_COLOR is set. */
 export function colour(stream: NodeJS.WriteStream): (code: number, s: string) => string {
   const on = stream.isTTY === true && !process.env['NO_COLOR'];

@@ -39,10 +39,9 @@ export class Counter implements Metric {
   }
 }
 
-/** A gauge whose samples are computed when scraped. */
+/** A gauge whose samples are computed when scraped (or a counter whose totals another part keeps). */
 export class Gauge implements Metric {
-  readonly type = 'gauge' as const;
-  constructor(readonly name: string, readonly help: string, private readonly collect: () => Sample[]) {}
+  constructor(readonly name: string, readonly help: string, private readonly collect: () => Sample[], readonly type: 'gauge' | 'counter' = 'gauge') {}
 
   samples(): Array<[string, Labels, number]> {
     return this.collect().map(([l, v]) => ['', l, v]);
@@ -93,6 +92,11 @@ export class MetricsRegistry {
 
   gauge(name: string, help: string, collect: () => Sample[]): Gauge {
     return this.add(new Gauge(name, help, collect));
+  }
+
+  /** A counter read at scrape time from totals another part keeps. */
+  counterFrom(name: string, help: string, collect: () => Sample[]): Gauge {
+    return this.add(new Gauge(name, help, collect, 'counter'));
   }
 
   histogram(name: string, help: string, buckets: number[]): Histogram {

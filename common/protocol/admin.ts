@@ -4,6 +4,7 @@
 import { check, known, type Schema } from './schema.js';
 import { BentoError } from './errors.js';
 import { ACTIONS, type Action, type Outcome } from './messages.js';
+import { JOB_ID_RE } from './names.js';
 import { OFFLINE_POLICIES, ROLLOUT_ID_RE, type OfflinePolicy, type RolloutDetail, type RolloutHostView, type RolloutSummary } from './rollout.js';
 
 export type AdminRequest =
@@ -16,6 +17,8 @@ export type AdminRequest =
       wait?: boolean }
   | { op: 'proxy'; host: string; port: number }
   | { op: 'status' }
+  /** One job: its record and stored output; with follow, then its live lines (joined by seq) until it ends. */
+  | { op: 'job'; jobId: string; follow: boolean }
   /** `bento-hub cluster status`: the hubs, their agents, the NATS servers and JetStream health. */
   | { op: 'cluster' }
   /** A staged rollout (docs/rollouts.md). Sizes and durations are the CLI's strings ("3", "25%", "10m"), parsed by the hub. */
@@ -37,6 +40,7 @@ export const ADMIN_SCHEMAS: Readonly<Record<AdminRequest['op'], Schema>> = {
   },
   proxy: { host: { t: 'str', max: 63 }, port: { t: 'int', min: 1, max: 65535 } },
   status: {},
+  job: { jobId: { t: 'str', max: 64, re: JOB_ID_RE }, follow: { t: 'bool' } },
   cluster: {},
   'rollout.start': {
     hosts: { t: 'strs', max: 63, maxItems: 10_000 }, all: { t: 'bool' }, tags: { t: 'strs', max: 63, maxItems: 64 },
@@ -78,6 +82,13 @@ export interface ClientInfo {
   configHash: string | null; runningJob: { jobId: string; action: Action; startedAt: string } | null;
   /** The job waiting behind the running one (a follow-up), if any. Older hubs omit it. */
   queuedJob?: { jobId: string; action: Action; requestedAt: string } | null;
+}
+
+/** One job as `bento-hub job ID` shows it. */
+export interface JobInfo extends StatusJob {
+  host: string;
+  /** Output the hub no longer keeps: trimmed in the middle (over the per-job cap), or dropped (the host's total). */
+  output?: { lines: number; bytes: number; trimmedLines: number; trimmedBytes: number; dropped: boolean };
 }
 
 /**
@@ -171,7 +182,16 @@ export type AdminEvent =
       offline?: true }
   | { ev: 'rejected'; host: string; code: string; message: string }
   | { ev: 'started'; host: string; jobId: string }
-  | { ev: 'output'; host: string; jobId: string; stream: 'stdout' | 'stderr'; data: string }
+  /** `seq`: the line's place in the job's output (stored and live lines join on it); absent from older hubs and `trigger`. */
+  | { ev: 'output'; host: string; jobId: string; stream: 'stdout' | 'stderr'; data: string; seq?: number }
+  /** This stream left out `lines` output lines of a job because its reader fell behind; they are in the job's stored log. */
+  | { ev: 'skipped'; host: string; jobId: string; lines: number; bytes: number; message: string }
+  /** The job's stored log itself lacks these lines: the job printed more than its cap (hub.json limits.jobOutputBytes). */
+  | { ev: 'trimmed'; host: string; jobId: string; lines: number; bytes: number; message: string }
+  /** The last event of a stream the hub ended because its reader fell too far behind. */
+  | { ev: 'cut'; message: string }
+  /** `bento-hub job ID`: the job's record. */
+  | { ev: 'job'; job: JobInfo }
   | { ev: 'end'; host: string; jobId: string; outcome: Outcome; exitCode: number | null; durationMs: number; reason?: string }
   | ({ ev: 'cluster' } & ClusterStatus)
   /** `rollouts`: the running and halted rollouts (docs/rollouts.md); absent from hubs before rollouts. */

@@ -20,7 +20,8 @@ export class LineDecoder {
   private failed = false;
 
   constructor(
-    private readonly onValue: (value: unknown) => void,
+    /** Each line's value, and the line's size in bytes (for callers that count what they hold). */
+    private readonly onValue: (value: unknown, bytes: number) => void,
     private readonly onError: (err: BentoError) => void,
     private readonly maxLineBytes = MAX_LINE_BYTES,
   ) {}
@@ -55,7 +56,8 @@ export class LineDecoder {
   private append(bytes: Buffer): void {
     const need = this.pendingBytes + bytes.length;
     if (!this.pending || this.pending.length < need) {
-      const size = Math.min(this.maxLineBytes, Math.max(need, MIN_PENDING, 2 * (this.pending?.length ?? 0)));
+      // Twice what is needed: a line spanning two packets (a 32 KiB output line) costs one buffer, not two.
+      const size = Math.min(this.maxLineBytes, Math.max(2 * need, MIN_PENDING, 2 * (this.pending?.length ?? 0)));
       const grown = Buffer.allocUnsafe(size);
       if (this.pending) this.pending.copy(grown, 0, 0, this.pendingBytes);
       this.pending = grown;
@@ -74,7 +76,7 @@ export class LineDecoder {
       this.onError(new BentoError('PROTOCOL_MALFORMED', `line is not valid JSON (${line.length} bytes)`));
       return false;
     }
-    this.onValue(value);
+    this.onValue(value, line.length);
     return !this.failed;
   }
 

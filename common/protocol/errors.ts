@@ -18,6 +18,8 @@ export const ERRORS = {
   KEY_IN_USE: { exit: 6, summary: 'key is already registered to another host' },
   HOST_OFFLINE: { exit: 3, summary: 'host is not connected' },
   JOB_FAILED: { exit: 1, summary: 'a job did not succeed' },
+  UNKNOWN_JOB: { exit: 5, summary: 'no such job (never recorded, or pruned from the history)' },
+  JOB_NOT_FINISHED: { exit: 9, summary: 'the job has not finished yet (queued or running; follow it with `bento-hub job ID --follow`)' },
   NO_TARGETS: { exit: 2, summary: 'no host matched' },
   PROTOCOL_MALFORMED: { exit: 1, summary: 'malformed protocol message' },
   PROTOCOL_OVERSIZED: { exit: 1, summary: 'protocol message larger than the limit' },
@@ -45,6 +47,7 @@ export const ERRORS = {
   ROLLOUT_HALTED: { exit: 7, summary: 'a rollout halted: failures in a wave passed its threshold, or it paused after the canary wave (`bento-hub rollout resume ID` or `abort ID`)' },
   ROLLOUT_ABORTED: { exit: 8, summary: 'a rollout was aborted before every host had its turn' },
   CLUSTER_UNAVAILABLE: { exit: 1, summary: 'the cluster engine (NATS JetStream) cannot be reached, or refused this hub (credentials, TLS, no quorum)' },
+  INBOUND_OVERRUN: { exit: 1, summary: 'the agent kept sending after the hub stopped reading its control channel (it ignored the SSH window); its connection was cut' },
   STATE_CONFLICT: { exit: 1, summary: 'the record changed since it was read (another writer won); read it again and retry' },
   INTERNAL: { exit: 1, summary: 'internal error' },
 } as const;

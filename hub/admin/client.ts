@@ -32,13 +32,20 @@ export async function adminRequest(socketPath: string, req: AdminRequest): Promi
   return { socket, events: eventsOf(socket) };
 }
 
+/** Events read ahead of the command; more pause the socket (so a slow terminal slows the hub's stream, which skips lines for it). */
+const READ_AHEAD = 1024;
+
 async function* eventsOf(socket: net.Socket): AsyncGenerator<AdminEvent> {
   const queue: AdminEvent[] = [];
   let failure: Error | null = null;
   let ended = false;
   let wake: (() => void) | null = null;
   const poke = (): void => { wake?.(); wake = null; };
-  const decoder = new LineDecoder((v) => { queue.push(v as AdminEvent); poke(); }, (err) => { failure = err; poke(); }, 16 * 1024 * 1024);
+  const decoder = new LineDecoder((v) => {
+    queue.push(v as AdminEvent);
+    if (queue.length >= READ_AHEAD) socket.pause();
+    poke();
+  }, (err) => { failure = err; poke(); }, 16 * 1024 * 1024);
   socket.on('data', (c: Buffer) => decoder.push(c));
   socket.on('end', () => { ended = true; poke(); });
   socket.on('close', () => { ended = true; poke(); });
@@ -46,6 +53,7 @@ async function* eventsOf(socket: net.Socket): AsyncGenerator<AdminEvent> {
   for (;;) {
     while (queue.length > 0) {
       const e = queue.shift()!;
+      if (queue.length < READ_AHEAD / 2 && socket.isPaused()) socket.resume();
       if (e.ev === 'error') throw new BentoError(isErrorCode(e.code) ? e.code : 'INTERNAL', e.message);
       yield e;
     }

@@ -16,13 +16,15 @@ import type { HostHolders } from '../holders/types.js';
 import type { JobStore } from '../store/jobs.js';
 import type { EventBus } from '../events/types.js';
 import type { AdminHandler, Reply } from './server.js';
-import { openProxy } from './proxy.js';
+import { openProxy, type ProxyDeps } from './proxy.js';
 import { JobFollower } from './follow.js';
 import { collectStatus } from '../status/collect.js';
 import { clientInfo, type ReadSources } from '../status/read-model.js';
 import { resolvePrebuilt } from '../jobs/prebuilt.js';
+import type { BuildRecords } from '../publish/build-records.js';
 import type { RolloutEngine } from '../rollout/engine.js';
 import { rolloutOp } from './rollout-ops.js';
+import { jobOp } from './job-op.js';
 
 export interface AdminDeps {
   registry: RegistryView;
@@ -32,20 +34,23 @@ export interface AdminDeps {
   holders: Pick<HostHolders, 'holder' | 'all'>;
   scheduler: Pick<Scheduler, 'activeJob' | 'queuedJob'>;
   router: TriggerRouter;
-  jobs: Pick<JobStore, 'openFor' | 'readOutput'>;
+  /** Job records and stored output: `list` (hosts another hub holds), trigger --follow, `job`. */
+  jobs: Pick<JobStore, 'openFor' | 'readOutput' | 'get'>;
   bus: EventBus;
   /** The read model's sources, for `status`. */
   sources: ReadSources;
   /** `cluster status`. */
   clusterStatus: () => Promise<ClusterStatus>;
-  /** For --prebuilt (the hub's last build of a host). */
-  fleetDir: string;
+  /** For --prebuilt: the last build of each host (files, or the cluster's shared records). */
+  builds: Pick<BuildRecords, 'read'>;
   /** Staged rollouts (hub/rollout/): the rollout.* ops, and the `rollouts` of `status`. */
   rollouts: RolloutEngine;
+  /** In a cluster: `proxy` to hosts another hub holds. */
+  relay?: ProxyDeps['relay'];
   log: Logger;
 }
 
-type TriggerDeps = Pick<AdminDeps, 'registry' | 'holders' | 'router' | 'jobs' | 'bus' | 'fleetDir' | 'log'>;
+type TriggerDeps = Pick<AdminDeps, 'registry' | 'holders' | 'router' | 'jobs' | 'bus' | 'builds' | 'log'>;
 
 export function makeAdminHandler(hub: AdminDeps): AdminHandler {
   return async (req, reply, sock) => {
@@ -71,6 +76,9 @@ export function makeAdminHandler(hub: AdminDeps): AdminHandler {
         return;
       case 'proxy':
         await openProxy(hub, req, reply, sock);
+        return;
+      case 'job':
+        await jobOp(hub, req, reply, sock);
         return;
       case 'status':
         reply({ ev: 'status', generatedAt: new Date().toISOString(), hosts: await collectStatus(hub.sources), rollouts: hub.rollouts.active() });
@@ -121,7 +129,7 @@ async function trigger(hub: TriggerDeps, req: Extract<AdminRequest, { op: 'trigg
     follower?.expect(host);
     try {
       // --prebuilt: the host switches to the hub's last build for it (a clear rejection if there is none).
-      const prebuilt = req.prebuilt ? await resolvePrebuilt(hub.fleetDir, host, hub.holders.holder(host)?.capabilities ?? null) : undefined;
+      const prebuilt = req.prebuilt ? await resolvePrebuilt(hub.builds, host, hub.holders.holder(host)?.capabilities ?? null) : undefined;
       const r = await hub.router.trigger({ host, action: req.action, queue: req.queue, ...(prebuilt ? { prebuilt } : {}) });
       // A job queued for a host that is not connected runs whenever it connects, maybe never:
       // following it would hold the admin's command silently, so only when asked to (wait).

@@ -2,6 +2,8 @@
 // channel on the host's existing connection. The hub binds no port; the agent
 // decides (its own allow-list) whether to connect the channel to its sshd.
 import type net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { ServerChannel } from 'ssh2';
 import type { AdminRequest } from '../../common/protocol/admin.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
@@ -27,20 +29,50 @@ export interface ProxyDeps {
   registry: RegistryView;
   sessions: SessionRegistry;
   log: Logger;
+  /**
+   * In a cluster: reaches a host whose tunnel another hub holds
+   * (hub/cluster/proxy-relay.ts). The stream it returns half-closes on end()
+   * and ends when the host's side ends, like a channel.
+   */
+  relay?: { connect(host: string, port: number): Promise<Duplex> };
+}
+
+/** The forwarded-tcpip channel to HOST:PORT on the host's live session here (null: no session here). */
+export async function openForwardChannel(sessions: SessionRegistry, host: string, port: number): Promise<ServerChannel | null> {
+  const session = sessions.get(host);
+  if (!session) return null;
+  const offer = [...session.forwards].find((f) => f.endsWith(`:${port}`));
+  if (!offer) throw new BentoError('FORBIDDEN', `host "${host}" does not offer port ${port} (its agent allows: ${[...session.forwards].map((f) => f.split(':').pop()).join(', ') || 'none'})`);
+  const sep = offer.lastIndexOf(':');
+  return new Promise<ServerChannel>((resolve, reject) => {
+    session.conn.forwardOut(offer.slice(0, sep), port, 'bento-hub-admin', 0, (err, ch) => (err ? reject(openFailure(host, port, err)) : resolve(ch)));
+  });
 }
 
 export async function openProxy(hub: ProxyDeps, req: Extract<AdminRequest, { op: 'proxy' }>, reply: Reply, sock: net.Socket): Promise<void> {
   const reg = await hub.registry.refresh();
   if (!Object.prototype.hasOwnProperty.call(reg.hosts, req.host)) throw new BentoError('UNKNOWN_HOST', `no host "${req.host}" in the registry`);
-  const session = hub.sessions.get(req.host);
-  if (!session) throw new BentoError('HOST_OFFLINE', `host "${req.host}" is not connected`);
-  const offer = [...session.forwards].find((f) => f.endsWith(`:${req.port}`));
-  if (!offer) throw new BentoError('FORBIDDEN', `host "${req.host}" does not offer port ${req.port} (its agent allows: ${[...session.forwards].map((f) => f.split(':').pop()).join(', ') || 'none'})`);
-  const sep = offer.lastIndexOf(':');
-  const channel = await new Promise<import('ssh2').ServerChannel>((resolve, reject) => {
-    session.conn.forwardOut(offer.slice(0, sep), req.port, 'bento-hub-admin', 0, (err, ch) => (err ? reject(openFailure(req.host, req.port, err)) : resolve(ch)));
-  });
-  hub.log.info({ host: req.host, port: req.port }, 'admin proxy channel opened');
+  const channel = await openForwardChannel(hub.sessions, req.host, req.port);
+  if (channel) {
+    hub.log.info({ host: req.host, port: req.port }, 'admin proxy channel opened');
+    // Not sock.pipe(channel): ssh2 closes a server-side channel when its write
+    // side ends, which would drop whatever the host still sends. Forward the
+    // admin's EOF as an SSH EOF after the data written before it.
+    splice(sock, channel, () => channel.write(Buffer.alloc(0), () => channel.eof()), () => channel.close(), reply);
+    return;
+  }
+  if (!hub.relay) throw new BentoError('HOST_OFFLINE', `host "${req.host}" is not connected`);
+  const far = await hub.relay.connect(req.host, req.port);
+  splice(sock, far, () => far.end(), () => far.destroy(), reply);
+}
+
+/**
+ * The admin's socket and the host's side (a channel here, or a stream to
+ * the hub holding the host), both ways. The admin's EOF half-closes the far
+ * side (HALFCLOSE) and the host's answer still comes back; either side closing
+ * ends the other (CLOSE).
+ */
+function splice(sock: net.Socket, far: Duplex, halfClose: () => void, close: () => void, reply: Reply): void {
   reply({ ev: 'ready' });
   // The admin's side may finish sending (stdin EOF) long before the host has
   // answered: keep our half open so the reply still reaches it. Without this,
@@ -48,13 +80,10 @@ export async function openProxy(hub: ProxyDeps, req: Extract<AdminRequest, { op:
   // is still paused here, so no FIN has been processed yet.
   sock.allowHalfOpen = true;
   sock.resume();
-  // Not sock.pipe(channel): ssh2 closes a server-side channel when its write
-  // side ends, which would drop whatever the host still sends. Forward the
-  // admin's EOF as an SSH EOF after the data written before it.
-  sock.pipe(channel, { end: false });
-  sock.once('end', () => { channel.write(Buffer.alloc(0), () => channel.eof()); });
-  channel.pipe(sock);
-  channel.on('error', () => sock.destroy());
-  sock.on('close', () => channel.close());
-  channel.on('close', () => sock.end());
+  sock.pipe(far, { end: false });
+  sock.once('end', halfClose);
+  far.pipe(sock);
+  far.on('error', () => sock.destroy());
+  sock.on('close', close);
+  far.on('close', () => sock.end());
 }

@@ -1,6 +1,12 @@
 // The admin API on a Unix socket in the fleet directory. File permissions are
 // the authorisation (0600 owner, or 0660 to the admin group): whoever can
 // connect is an admin. One request line per connection, then events.
+//
+// Every reply goes through one bounded Follower (common/platform/follower.ts):
+// an admin who follows a job and stops reading (`trigger HOST | less`, a slow
+// terminal) costs the hub at most limits.followerBufferBytes of its output;
+// lines past that are skipped and the reader is told how many and where the
+// full log is (`bento-hub job ID`).
 import net from 'node:net';
 import { chmod, chown, unlink } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
@@ -8,14 +14,22 @@ import { encodeLine, MAX_LINE_BYTES } from '../../common/protocol/codec.js';
 import { parseAdminRequest, type AdminEvent, type AdminRequest } from '../../common/protocol/admin.js';
 import { BentoError, asBentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
+import { Follower, formatBytes } from '../../common/platform/follower.js';
+import { FOLLOWER_KEPT_BYTES, followerPolicy, type FollowerPolicy } from '../events/follower.js';
 
-export type Reply = (e: AdminEvent) => void;
+/** Send one event; `flushed` (when the reply goes to a socket) resolves once the reader took what was sent. */
+export type Reply = ((e: AdminEvent) => void) & { flushed?: () => Promise<void> };
 export type AdminHandler = (req: AdminRequest, reply: Reply, sock: net.Socket) => Promise<void>;
 
 export class AdminServer {
   private readonly server: net.Server;
 
-  constructor(private readonly socketPath: string, private readonly handler: AdminHandler, private readonly log: Logger) {
+  constructor(
+    private readonly socketPath: string,
+    private readonly handler: AdminHandler,
+    private readonly log: Logger,
+    private readonly followers: FollowerPolicy = followerPolicy(),
+  ) {
     this.server = net.createServer((sock) => this.accept(sock));
   }
 
@@ -61,27 +75,51 @@ export class AdminServer {
         this.fail(sock, err instanceof SyntaxError ? new BentoError('PROTOCOL_MALFORMED', 'admin request is not JSON') : asBentoError(err));
         return;
       }
+      const follower = this.follower(sock);
       // Events of one event-loop turn leave in one writev: a fan-out to 10,000
       // hosts answers 10,000 "accepted" lines in the same turn, not 10,000 syscalls.
       const reply: Reply = (e) => {
-        if (sock.destroyed) return;
+        if (sock.destroyed || !follower.open) return;
         if (!sock.writableCorked) {
           sock.cork();
           process.nextTick(() => sock.uncork());
         }
-        sock.write(encodeLine(e));
+        // A job's output lines may be skipped for a reader that fell behind; nothing else is.
+        if (e.ev === 'output') follower.push(encodeLine(e), `${e.host}/${e.jobId}`, Buffer.byteLength(e.data));
+        else follower.push(encodeLine(e));
       };
+      reply.flushed = () => follower.flushed();
       this.handler(req, reply, sock).then(
-        () => { if (req.op !== 'proxy') sock.end(); },
-        (err) => this.fail(sock, asBentoError(err)),
+        () => { if (req.op !== 'proxy') follower.end(); },
+        (err) => this.fail(sock, asBentoError(err), follower),
       );
     };
     sock.on('data', onData);
   }
 
-  private fail(sock: net.Socket, err: BentoError): void {
+  private fail(sock: net.Socket, err: BentoError, follower?: Follower): void {
     if (err.code === 'INTERNAL') this.log.error({ err: err.message }, 'admin request failed');
-    if (!sock.destroyed) sock.end(encodeLine({ ev: 'error', code: err.code, message: err.message }));
+    const line = encodeLine({ ev: 'error', code: err.code, message: err.message });
+    if (follower) follower.end(line);
+    else if (!sock.destroyed) sock.end(line);
+  }
+
+  /** The connection's bounded queue: skipped lines become a "skipped" event, a cut a final "cut" event. */
+  private follower(sock: net.Socket): Follower {
+    return new Follower({
+      out: sock,
+      maxQueuedBytes: this.followers.maxQueuedBytes,
+      maxKeptBytes: FOLLOWER_KEPT_BYTES,
+      stats: this.followers.stats,
+      skipped: (group, lines, bytes) => {
+        const [host = '', jobId = ''] = group.split('/');
+        return encodeLine({
+          ev: 'skipped', host, jobId, lines, bytes,
+          message: `${lines} lines (${formatBytes(bytes)}) of ${host}'s output skipped here: this reader fell behind; the full log: bento-hub job ${jobId}`,
+        });
+      },
+      cut: (held) => encodeLine({ ev: 'cut', message: `the hub cut this stream: its reader fell ${formatBytes(held)} behind (see \`bento-hub status\` and \`bento-hub job ID\`)` }),
+    });
   }
 
   async close(): Promise<void> {

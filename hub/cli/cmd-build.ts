@@ -4,6 +4,7 @@ import type { CommandSpec } from '../../common/platform/cli.js';
 import { ERRORS } from '../../common/protocol/errors.js';
 import { runBuild } from '../publish/run.js';
 import { oneLine, REPORT_OPTIONS, runWithReport } from './publish-report.js';
+import { withPublishStores } from '../cluster/content-cli.js';
 
 export const buildCommand: CommandSpec = {
   name: 'build',
@@ -24,7 +25,7 @@ export const buildCommand: CommandSpec = {
   async run({ values, positionals }) {
     const rows = await runWithReport({
       verb: 'build', values, hosts: positionals,
-      run: (base) => runBuild({ ...base, dry: values['dry'] === true }),
+      run: (base) => withPublishStores(base.fleetDir, (stores) => runBuild({ ...base, stores, dry: values['dry'] === true })),
       head: ['HOST', 'RESULT', 'TIME', 'HASH', 'NOTE'],
       row: (r, c) => [
         r.host, r.result === 'ok' ? c(32, 'ok') : c(31, r.result), `${(r.durationMs / 1000).toFixed(1)}s`, r.hash?.slice(0, 12) ?? '-',

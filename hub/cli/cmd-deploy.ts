@@ -3,6 +3,7 @@ import type { CommandSpec } from '../../common/platform/cli.js';
 import { ERRORS } from '../../common/protocol/errors.js';
 import { runDeploy } from '../publish/run.js';
 import { oneLine, REPORT_OPTIONS, runWithReport } from './publish-report.js';
+import { withPublishStores } from '../cluster/content-cli.js';
 
 export const deployCommand: CommandSpec = {
   name: 'deploy',
@@ -25,7 +26,7 @@ export const deployCommand: CommandSpec = {
   async run({ values, positionals }) {
     const rows = await runWithReport({
       verb: 'deploy', values, hosts: positionals,
-      run: (base) => runDeploy({ ...base, force: values['force'] === true }),
+      run: (base) => withPublishStores(base.fleetDir, (stores) => runDeploy({ ...base, stores, force: values['force'] === true })),
       head: ['HOST', 'RESULT', 'NOTE'],
       row: (r, c) => [
         r.host,

@@ -1,5 +1,7 @@
 // Fleet-directory commands that work without a running hub: init, add-host,
-// remove-host, hosts, fingerprint.
+// remove-host, hosts, fingerprint. The registry commands edit registry.json,
+// or, when hub.json has a `cluster` section, the cluster's registry in NATS
+// (hub/cluster/content-cli.ts): every hub sees the change within a moment.
 import { mkdir, readFile, access } from 'node:fs/promises';
 import path from 'node:path';
 import type { CommandSpec } from '../../common/platform/cli.js';
@@ -8,7 +10,8 @@ import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
 import { writeJsonAtomic, writeFileAtomic } from '../../common/platform/atomic.js';
 import { fleetPaths } from '../fleet/paths.js';
 import { DEFAULT_HUB_CONFIG, isHostPort } from '../fleet/hub-config.js';
-import { addHost, readRegistry, removeHost, updateRegistry } from '../fleet/registry.js';
+import { addHost, removeHost } from '../fleet/registry.js';
+import { withRegistry } from '../cluster/content-cli.js';
 import { fleetDir, keyLines, listenOption, notAFleet, printJson, printTable, str, strs } from './util.js';
 import { generateEd25519 } from '../../common/platform/ed25519.js';
 
@@ -64,7 +67,8 @@ export const addHostCommand: CommandSpec = {
     if (port !== undefined && !/^\d{1,5}$/.test(port)) throw new BentoError('USAGE', '--ssh-port must be a port number');
     const name = positionals[0]!;
     const ssh = { ...(str(values, 'ssh-user') ? { user: str(values, 'ssh-user') } : {}), ...(port ? { port: Number(port) } : {}) };
-    const reg = await updateRegistry(p.registry, p.registryLock, (r) => addHost(r, { name, keys, tags: strs(values, 'tag'), ssh }));
+    const tags = strs(values, 'tag');
+    const reg = await withRegistry(p.root, (r) => r.update((cur) => addHost(cur, { name, keys, tags, ssh })));
     const entry = reg.hosts[name]!;
     if (values['json']) printJson({ name, ...entry, fingerprints: entry.keys.map(fingerprintOfKeyLine) });
     else process.stdout.write(`added ${name} (${entry.keys.map(fingerprintOfKeyLine).join(', ')})\n`);
@@ -81,7 +85,7 @@ export const removeHostCommand: CommandSpec = {
   async run({ values, positionals }) {
     const p = fleetPaths(fleetDir(values));
     await requireFleet(p.hubConfig);
-    await updateRegistry(p.registry, p.registryLock, (r) => removeHost(r, positionals[0]!));
+    await withRegistry(p.root, (r) => r.update((cur) => removeHost(cur, positionals[0]!)));
     process.stdout.write(`removed ${positionals[0]}\n`);
     return 0;
   },
@@ -96,7 +100,7 @@ export const hostsCommand: CommandSpec = {
   async run({ values }) {
     const p = fleetPaths(fleetDir(values));
     await requireFleet(p.hubConfig);
-    const reg = await readRegistry(p.registry);
+    const reg = await withRegistry(p.root, (r) => r.read());
     const rows = Object.entries(reg.hosts).sort(([a], [b]) => a.localeCompare(b))
       .map(([name, e]) => ({ name, tags: e.tags, fingerprints: e.keys.map(fingerprintOfKeyLine), ssh: e.ssh, addedAt: e.addedAt }));
     if (values['json']) printJson({ hosts: rows });

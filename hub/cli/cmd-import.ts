@@ -9,7 +9,8 @@ import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
 import { hostNameProblem, isHostName } from '../../common/protocol/names.js';
 import { fleetPaths } from '../fleet/paths.js';
 import { DEFAULT_HUB_CONFIG, loadHubConfig, parseHostPort } from '../fleet/hub-config.js';
-import { addHost, normaliseKey, readRegistry, updateRegistry, type RegistryFile } from '../fleet/registry.js';
+import { addHost, normaliseKey, readRegistry, type RegistryFile } from '../fleet/registry.js';
+import { withRegistry } from '../cluster/content-cli.js';
 import { copyHostDir, readUpstreamFleet } from '../fleet/import-upstream.js';
 import { requireFleet } from './cmd-fleet.js';
 import { fleetDir, printJson, printTable, str, strs } from './util.js';
@@ -95,8 +96,10 @@ export const importCommand: CommandSpec = {
       }
       return next;
     };
-    if (dry) plan(await readRegistry(p.registry));
-    else await updateRegistry(p.registry, p.registryLock, plan);
+    // In a cluster the hosts go into the cluster's registry (hub.json's cluster section), like add-host's.
+    // A dry run needs no fleet at all: without hub.json it plans against an empty registry.
+    if (dry && !(await exists(p.hubConfig))) plan(await readRegistry(p.registry));
+    else await withRegistry(p.root, (r) => (dry ? r.read().then(plan) : r.update(plan)));
 
     const dirs: DirRow[] = [];
     for (const d of up.hostDirs) {

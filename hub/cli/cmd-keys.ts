@@ -1,11 +1,13 @@
 // `bento-hub host-keys`: rotate a host's keys without losing its tags, ssh
 // hints or history (remove-host + add-host would). Add the new key, let the
 // host switch to it, then remove the old one; the running hub picks the
-// registry change up at the next login (RegistryView re-reads on change).
+// registry change up at the next login (RegistryView re-reads on change; in a
+// cluster every hub's view follows the registry bucket).
 import type { CommandSpec } from '../../common/platform/cli.js';
 import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
 import { fleetPaths } from '../fleet/paths.js';
-import { changeHostKeys, readRegistry, updateRegistry } from '../fleet/registry.js';
+import { changeHostKeys } from '../fleet/registry.js';
+import { withRegistry } from '../cluster/content-cli.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { requireFleet } from './cmd-fleet.js';
 import { fleetDir, keyLines, printJson, strs } from './util.js';
@@ -28,9 +30,9 @@ export const hostKeysCommand: CommandSpec = {
     const name = positionals[0]!;
     const add = await keyLines(strs(values, 'add'), strs(values, 'add-file'));
     const remove = strs(values, 'remove');
-    const reg = add.length === 0 && remove.length === 0
-      ? await readRegistry(p.registry)
-      : await updateRegistry(p.registry, p.registryLock, (r) => changeHostKeys(r, name, { add, remove }));
+    const reg = await withRegistry(p.root, (r) => (add.length === 0 && remove.length === 0
+      ? r.read()
+      : r.update((cur) => changeHostKeys(cur, name, { add, remove }))));
     const entry = reg.hosts[name];
     if (!entry) throw new BentoError('UNKNOWN_HOST', `no host "${name}" in the registry`);
     const fingerprints = entry.keys.map(fingerprintOfKeyLine);

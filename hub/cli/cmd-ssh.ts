@@ -8,7 +8,7 @@ import { BentoError, isErrorCode } from '../../common/protocol/errors.js';
 import { encodeLine } from '../../common/protocol/codec.js';
 import { isHostName, hostNameProblem } from '../../common/protocol/names.js';
 import { fleetPaths } from '../fleet/paths.js';
-import { readRegistry } from '../fleet/registry.js';
+import { withRegistry } from '../cluster/content-cli.js';
 import { connectAdmin } from '../admin/client.js';
 import { requireFleet } from './cmd-fleet.js';
 import { fleetDir, str, withHub } from './util.js';
@@ -73,7 +73,7 @@ export const sshCommand: CommandSpec = {
     const p = fleetPaths(dir);
     await requireFleet(p.hubConfig);
     const host = positionals[0]!;
-    const entry = (await readRegistry(p.registry)).hosts[host];
+    const entry = (await withRegistry(p.root, (r) => r.read())).hosts[host];
     if (!entry) throw new BentoError('UNKNOWN_HOST', `no host "${host}" in the registry`);
     const args = ['-o', `ProxyCommand=${proxyCommandFor(dir, entry.ssh.port ?? 22)}`, ...hintOptions(entry.ssh.options), '-l', entry.ssh.user ?? 'root', host, ...rest];
     const child = spawn('ssh', args, { stdio: 'inherit' });
@@ -95,7 +95,7 @@ export const sshConfigCommand: CommandSpec = {
     const p = fleetPaths(dir);
     await requireFleet(p.hubConfig);
     const suffix = str(values, 'suffix') ?? '';
-    const reg = await readRegistry(p.registry);
+    const reg = await withRegistry(p.root, (r) => r.read());
     const blocks = Object.entries(reg.hosts).sort(([a], [b]) => a.localeCompare(b)).map(([name, e]) => [
       `Host ${name}${suffix ? ` ${name}${suffix}` : ''}`,
       `  HostName ${name}`,

@@ -1,6 +1,6 @@
 // `bento-hub trigger`: push a rebuild and follow its output live.
 import type { CommandSpec } from '../../common/platform/cli.js';
-import { colour, EXIT_DETACHED } from '../../common/platform/cli.js';
+import { colour, drained, EXIT_DETACHED } from '../../common/platform/cli.js';
 import { ACTIONS, isAction, type Outcome } from '../../common/protocol/messages.js';
 import { BentoError, ERRORS, isErrorCode } from '../../common/protocol/errors.js';
 import { adminRequest } from '../admin/client.js';
@@ -21,10 +21,12 @@ export const triggerCommand: CommandSpec = {
   details: [
     `ACTION is one of ${ACTIONS.join(', ')} (default switch). With several hosts each output line is prefixed by its host.`,
     'A host that is not connected is refused (exit 3) unless --queue, which queues the job to run when it connects and',
-    'returns (exit 0) saying so, with the job id: `bento-hub status HOST` shows it waiting. Add --wait to stay and follow',
+    'returns (exit 0) saying so, with the job id: `bento-hub job ID --follow` follows it. Add --wait to stay and follow',
     'it once the host connects (on a terminal the summary line names the hosts still awaited; Ctrl-C stops waiting, the job stays queued).',
     'On a terminal, a trigger to several hosts keeps a summary line ("3/5 done, 1 failed, 1 running (web3)") under the output.',
     'A trigger during a running job coalesces into one follow-up run. Ctrl-C detaches; the jobs go on.',
+    'A terminal that falls far behind the output (`| less` left idle) is told how many lines the hub skipped for it;',
+    '`bento-hub job ID` shows the whole stored log.',
     'With --json, every event is printed as one JSON line as it happens, then a final {"summary": [...]} line.',
     '--prebuilt: instead of evaluating and building its configuration, each host substitutes the exact system store path of',
     'its last successful `bento-hub build` (state/builds/HOST.json) from the hub\'s cache (through its tunnel when its agent',
@@ -82,7 +84,7 @@ export const triggerCommand: CommandSpec = {
             const what = `${e.host}: ${e.action} job ${e.jobId} ${e.disposition}${e.storePath ? ` (prebuilt ${e.storePath})` : ''}`;
             if (!e.offline) note(what);
             else if (wait) note(`${what}; waiting for ${e.host} to connect (Ctrl-C stops waiting; the job stays queued)`);
-            else note(`${what}; ${e.host} is not connected, the job runs when it connects (\`bento-hub status ${e.host}\` shows it; \`bento-hub list\` shows ${e.host} once connected)`);
+            else note(`${what}; ${e.host} is not connected, the job runs when it connects (follow with: bento-hub job ${e.jobId} --follow)`);
             break;
           }
           case 'rejected':
@@ -101,6 +103,13 @@ export const triggerCommand: CommandSpec = {
               progress.print(e.stream === 'stderr' ? process.stderr : process.stdout, `${prefix}${e.data}\n`);
             }
             break;
+          case 'skipped':
+            // This terminal fell behind the output (e.g. `| less` left idle): the hub skipped lines rather than hold them.
+            note(`${rows.size > 1 ? `${c(36, e.host.padEnd(width))} | ` : ''}${c(33, `[bento] ${e.message}`)}`);
+            break;
+          case 'cut':
+            note(c(33, `[bento] ${e.message}`));
+            break;
           case 'end': {
             const row = rows.get(e.host);
             if (row) Object.assign(row, { outcome: e.outcome, exitCode: e.exitCode, durationMs: e.durationMs, note: e.reason ?? '' });
@@ -110,6 +119,7 @@ export const triggerCommand: CommandSpec = {
           default:
             break;
         }
+        await drained(process.stdout);
       }
     } catch (err) {
       if (!detached) throw err;

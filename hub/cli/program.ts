@@ -6,6 +6,7 @@ import { serveCommand } from './cmd-serve.js';
 import { listCommand } from './cmd-list.js';
 import { statusCommand } from './cmd-status.js';
 import { triggerCommand } from './cmd-trigger.js';
+import { jobCommand } from './cmd-job.js';
 import { rolloutCommand } from './cmd-rollout.js';
 import { proxyCommand, sshCommand, sshConfigCommand } from './cmd-ssh.js';
 import { importCommand } from './cmd-import.js';
@@ -23,7 +24,7 @@ export const hubProgram: ProgramSpec = {
   },
   commands: [
     initCommand, addHostCommand, removeHostCommand, hostKeysCommand, hostsCommand, fingerprintCommand, serveCommand,
-    listCommand, statusCommand, clusterCommand, triggerCommand, rolloutCommand, proxyCommand, sshCommand, sshConfigCommand,
+    listCommand, statusCommand, clusterCommand, triggerCommand, jobCommand, rolloutCommand, proxyCommand, sshCommand, sshConfigCommand,
     importCommand,
     buildCommand, deployCommand, logsCommand, diffCommand,
   ],

@@ -78,10 +78,10 @@ export class NatsJobOutputStore implements JobOutputStore {
     return (this.d.nc.info?.max_payload ?? 1024 * 1024) - 2048;
   }
 
-  append(jobId: string, stream: OutputLine['stream'], data: string): { seq: number; ts: number } {
+  append(jobId: string, stream: OutputLine['stream'], data: string, at?: number): { seq: number; ts: number } {
     const w = this.writers.get(jobId) ?? this.writer(jobId, 1, true);
     const seq = w.next++;
-    const ts = Date.now();
+    const ts = at ?? Date.now();
     if (lineCost(data) + 64 > this.maxBatch) data = `${data.slice(0, this.maxBatch >> 3)} [bento: line truncated, ${data.length} characters]`;
     let size = Buffer.byteLength(data, 'utf8');
     if (this.closed || this.buffered + size > MAX_BUFFERED) {

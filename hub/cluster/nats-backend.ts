@@ -3,7 +3,8 @@
 // all named under the options' prefix (names.ts). Several hubs open the same
 // backend state at once; each keeps its own local views.
 import { jetstream, jetstreamManager, DiscardPolicy, StorageType, type JetStreamClient, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
-import { Kvm } from '@nats-io/kv';
+import { Kvm, type KV } from '@nats-io/kv';
+import { Objm, type ObjectStore } from '@nats-io/obj';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
@@ -25,6 +26,17 @@ const MIN_OPEN_TIMEOUT_MS = 60_000;
 const DUPLICATE_WINDOW_NS = 120 * 1e9;
 
 interface Closable { close(): Promise<void> }
+
+/** What kv-direct.ts needs of one bucket. */
+export interface BucketHandle {
+  bucket: string;
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  kv: KV;
+  requestTimeoutMs: number;
+  writeTimeoutMs: number;
+}
 
 export class NatsStateBackend implements StateBackend {
   readonly kind = 'nats' as const;
@@ -90,6 +102,42 @@ export class NatsStateBackend implements StateBackend {
       requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs,
     });
     return this.track(out);
+  }
+
+  /**
+   * A KV bucket read by key on demand rather than through a local view (for
+   * records a hub needs only now and then, and which would cost too much
+   * memory to hold for every host: kv-direct.ts). Created like openKeyed's.
+   */
+  async openBucket(name: string): Promise<BucketHandle> {
+    this.assertOpen();
+    if (!isValidStoreName(name)) throw new BentoError('INTERNAL', `invalid store name ${JSON.stringify(name)}`);
+    const bucket = this.names.bucket(name);
+    await untilAnswered(() => new Kvm(this.admin.js).create(bucket, { replicas: this.o.replicas, history: 1, storage: StorageType.File }), this.openTimeoutMs)
+      .catch((err: unknown) => { throw unavailable(`cannot open bucket ${bucket}`, err); });
+    return {
+      bucket, nc: this.nc, js: this.js, kv: await new Kvm(this.js).open(bucket),
+      jsm: await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false }),
+      requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs,
+    };
+  }
+
+  /** This hub's name (cluster.hubName). */
+  get hubName(): string {
+    return this.o.hubName;
+  }
+
+  /**
+   * A JetStream object store (stream `OBJ_<prefix>_<name>`), created with the
+   * configured replicas if it does not exist. Its operations use the write
+   * deadline per request: objects are moved in chunks, each acknowledged.
+   */
+  async openObjectStore(name: string): Promise<ObjectStore> {
+    this.assertOpen();
+    if (!isValidStoreName(name)) throw new BentoError('INTERNAL', `invalid object store name ${JSON.stringify(name)}`);
+    const bucket = this.names.bucket(name);
+    return untilAnswered(() => new Objm(this.admin.js).create(bucket, { replicas: this.o.replicas, storage: StorageType.File }), this.openTimeoutMs)
+      .catch((err: unknown) => { throw unavailable(`cannot open object store ${bucket}`, err); });
   }
 
   /** The hub's event bus on this connection (one per backend). */

@@ -7,7 +7,7 @@ import { validateServices, type ServiceMap } from '../services/allow-list.js';
 import { validatePublishSettings, type PublishSettings } from '../publish/settings.js';
 import { parseClusterOptions, type ResolvedClusterOptions } from '../cluster/options.js';
 import { validateDashboardSettings, validateMetricsSettings, type DashboardSettings, type MetricsSettings } from '../web/settings.js';
-import { validateLimits, type AdmissionLimits } from '../server/admission-limits.js';
+import { validateLimits, type HubLimits } from './limits.js';
 
 export interface HubConfig {
   /** ssh listen address, HOST:PORT. */
@@ -34,8 +34,8 @@ export interface HubConfig {
   secretsDir?: string;
   /** One of several hubs sharing state on NATS JetStream (hub/cluster/options.ts, docs/cluster.md); absent = a single hub. */
   cluster?: ResolvedClusterOptions;
-  /** Unauthenticated connections: deadlines, slots, per-source limits, penalties (hub/server/admission-limits.ts, docs/security.md); absent = defaults. */
-  limits?: AdmissionLimits;
+  /** What peers may cost the hub: handshakes, in-flight messages, adopted jobs, stored output, followers (hub/fleet/limits.ts, docs/security.md); absent = defaults. */
+  limits?: HubLimits;
 }
 
 export const DEFAULT_HUB_CONFIG: HubConfig = {

@@ -1,7 +1,14 @@
-// The host registry (registry.json): host name -> public keys, tags and ssh
-// hints. The file is the source of truth; CLI commands edit it under a lock
-// with atomic replacement, and the running hub re-reads it when its mtime
-// changes, so `add-host` takes effect without restarting the daemon.
+// The host registry: host name -> public keys, tags and ssh hints.
+//
+// Two seams, each with a file implementation (the embedded single hub, here)
+// and a cluster one (hub/cluster/registry-nats.ts, a JetStream KV bucket):
+//   - RegistryView: what the running hub reads (authentication, triggers,
+//     status). File: registry.json, re-read when its mtime changes, so
+//     `add-host` takes effect without restarting the daemon.
+//   - RegistryStore: what the CLI edits (add-host, remove-host, host-keys).
+//     File: registry.json under a lock with atomic replacement. The edits
+//     themselves (addHost, changeHostKeys, removeHost) are pure functions on a
+//     RegistryFile, shared by both.
 import { readFile, stat } from 'node:fs/promises';
 import ssh2 from 'ssh2';
 import { BentoError } from '../../common/protocol/errors.js';
@@ -69,6 +76,29 @@ export interface AddHostInput {
   keys: string[];
   tags: string[];
   ssh?: SshHints;
+}
+
+/** Where the CLI reads and edits the registry. */
+export interface RegistryStore {
+  /** The registry as it is now. */
+  read(): Promise<RegistryFile>;
+  /**
+   * Apply FN to the current registry and store what it returns. FN must be a
+   * pure function of its argument: a cluster store runs it again when another
+   * hub changed the registry meanwhile. Errors FN throws (HOST_EXISTS,
+   * KEY_IN_USE, ...) reject and change nothing.
+   */
+  update(fn: (reg: RegistryFile) => RegistryFile): Promise<RegistryFile>;
+  close(): Promise<void>;
+}
+
+/** The embedded hub's registry store: registry.json, edited under registry.lock. */
+export function fileRegistryStore(file: string, lockFile: string): RegistryStore {
+  return {
+    read: () => readRegistry(file),
+    update: (fn) => updateRegistry(file, lockFile, fn),
+    close: async () => undefined,
+  };
 }
 
 /** Edit the registry under its lock; `fn` returns the new content. */
@@ -143,11 +173,19 @@ export function removeHost(reg: RegistryFile, name: string): RegistryFile {
   return { ...reg, hosts };
 }
 
+/** What the running hub reads: authentication, triggers, status. */
+export interface RegistryView {
+  /** The current registry (file: re-read if the file changed; cluster: the live local view). */
+  refresh(): Promise<RegistryFile>;
+  /** The last loaded registry, without any I/O. */
+  readonly snapshot: RegistryFile;
+}
+
 /**
- * The hub's live view of the registry: re-reads the file when its mtime or
- * size changes (one stat per lookup, cheap even in a reconnect storm).
+ * The embedded hub's live view of registry.json: re-reads the file when its
+ * mtime or size changes (one stat per lookup, cheap even in a reconnect storm).
  */
-export class RegistryView {
+export class FileRegistryView implements RegistryView {
   private current: RegistryFile = structuredClone(EMPTY);
   private stamp = '';
 

@@ -7,6 +7,7 @@ import type { Action } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
 import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import { AGENT_JOB_ID, newJob } from './job-ids.js';
+import type { AdoptionLimiter } from './adopt-limits.js';
 
 export interface AdoptDeps {
   store: JobStore;
@@ -14,6 +15,8 @@ export interface AdoptDeps {
   /** The scheduler's active job per host: an adopted job becomes it when there is none. */
   active: Map<string, string>;
   interrupt(rec: JobRecord, reason: string): Promise<void>;
+  /** How many jobs one host may have recorded on its word (adopt-limits.ts); absent: no limit. */
+  limiter?: AdoptionLimiter;
 }
 
 export class Adopter {
@@ -22,7 +25,9 @@ export class Adopter {
 
   constructor(private readonly d: AdoptDeps) {}
 
-  async adopt(host: string, jobId: string, action: Action, startedAt: string | null): Promise<JobRecord | undefined> {
+  /** Record the job (`open`: it has not ended yet); undefined when the host is over its adoption limits. */
+  async adopt(host: string, jobId: string, action: Action, startedAt: string | null, open: boolean): Promise<JobRecord | undefined> {
+    if (this.d.limiter && !this.d.limiter.admit(host, jobId, open)) return undefined;
     const rec: JobRecord = { ...newJob(host, action), id: jobId, state: 'dispatched', startedAt };
     if (!AGENT_JOB_ID.test(jobId)) {
       await this.d.store.save(rec);

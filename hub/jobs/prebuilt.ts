@@ -1,6 +1,7 @@
 // `bento-hub trigger --prebuilt`: the host switches to the exact system the
-// hub built for it (state/builds/HOST.json, written by `bento-hub build` or
-// `deploy`) instead of evaluating and building its configuration itself
+// hub built for it (its build record, written by `bento-hub build` or `deploy`:
+// state/builds/HOST.json, or in a cluster the shared record of a build at any
+// hub; hub/publish/build-records.ts) instead of evaluating and building its configuration itself
 // (upstream Bento issue #13: small boards that run out of memory evaluating).
 // The agent substitutes the path from the hub's cache through its tunnel
 // (client/jobs/prebuilt.ts); here we only pick the path and refuse clearly
@@ -8,7 +9,7 @@
 import { BentoError } from '../../common/protocol/errors.js';
 import type { JobStart } from '../../common/protocol/messages.js';
 import { isStorePath } from '../../common/protocol/store-path.js';
-import { readBuildRecord } from '../publish/build.js';
+import type { BuildRecords } from '../publish/build-records.js';
 import type { JobRecord } from '../store/jobs.js';
 
 export interface Prebuilt {
@@ -36,11 +37,10 @@ export function prebuiltUnsupported(host: string, capabilities: readonly string[
  * failed), and UNSUPPORTED when the connected agent would ignore storePath
  * (null capabilities: not connected; checked again at dispatch).
  */
-export async function resolvePrebuilt(fleetDir: string | undefined, host: string, capabilities: readonly string[] | null): Promise<Prebuilt> {
-  if (!fleetDir) throw new BentoError('INTERNAL', 'this hub was started without its fleet directory');
+export async function resolvePrebuilt(builds: Pick<BuildRecords, 'read'>, host: string, capabilities: readonly string[] | null): Promise<Prebuilt> {
   const unsupported = capabilities && prebuiltUnsupported(host, capabilities);
   if (unsupported) throw unsupported;
-  const rec = await readBuildRecord(fleetDir, host);
+  const rec = await builds.read(host);
   const hint = `run \`bento-hub build ${host}\` first`;
   if (!rec) throw new BentoError('NO_PREBUILT', `no build recorded for ${host}; ${hint}`);
   if (rec.dry || !rec.ok || !rec.storePath) {

@@ -20,6 +20,7 @@ import { PerHostQueue } from './per-host-queue.js';
 import { ackWhenDurable } from './durable-ack.js';
 import { newJob } from './job-ids.js';
 import { Adopter } from './adopt.js';
+import type { AdoptionLimiter } from './adopt-limits.js';
 import { InFlightAtStart, RECOVERY_GRACE_MS } from './recovery.js';
 import { GuardWindows } from './guard-windows.js';
 import { OrphanSweep } from './orphans.js';
@@ -41,6 +42,8 @@ export interface SchedulerDeps {
    */
   holders: Pick<HostHolders, 'hubName' | 'holder' | 'queuedJobId' | 'settlesOrphans'>;
   log: Logger;
+  /** Caps on jobs recorded on a host's word (adopt-limits.ts); absent: none. */
+  adoption?: AdoptionLimiter;
 }
 
 export class Scheduler {
@@ -67,7 +70,10 @@ export class Scheduler {
         await this.finish(cur, { outcome: 'interrupted', reason });
       }),
     });
-    this.adopter = new Adopter({ store: deps.store, log: deps.log, active: this.active, interrupt: (rec, reason) => this.finish(rec, { outcome: 'interrupted', reason }) });
+    this.adopter = new Adopter({
+      store: deps.store, log: deps.log, active: this.active, interrupt: (rec, reason) => this.finish(rec, { outcome: 'interrupted', reason }),
+      ...(deps.adoption ? { limiter: deps.adoption } : {}),
+    });
   }
 
   /**
@@ -321,7 +327,7 @@ export class Scheduler {
     const { store, bus } = this.deps;
     const host = session.name;
     if (msg.type === 'job.started') {
-      const rec = store.get(msg.jobId) ?? await this.adopter.adopt(host, msg.jobId, msg.action, null);
+      const rec = store.get(msg.jobId) ?? await this.adopter.adopt(host, msg.jobId, msg.action, null, true);
       if (!rec || rec.host !== host) return;
       // Not waited for: "running" is the agent's word, and it re-says it at every hello.
       // A job the host started itself was not dispatched: what it ran before is what it runs now.
@@ -330,7 +336,8 @@ export class Scheduler {
       bus.publish({ kind: 'job', host, event: { ev: 'started', host, jobId: rec.id } });
     } else if (msg.type === 'job.output') {
       const rec = store.get(msg.jobId);
-      if (!rec || rec.host !== host) return;
+      // Only a running job takes output: a finished one's log is closed (and counted toward its host's total).
+      if (!rec || rec.host !== host || FINAL_STATES.has(rec.state)) return;
       const { seq, ts } = store.appendOutput(rec.id, msg.stream, msg.data);
       bus.publish({ kind: 'job', host, event: { ev: 'output', host, jobId: rec.id, seq, ts, stream: msg.stream, data: msg.data } });
     } else if (msg.type === 'job.end') {
@@ -363,8 +370,10 @@ export class Scheduler {
       await this.dispatchPending(session);
       return;
     }
-    const rec = known ?? await this.adopter.adopt(session.name, msg.jobId, msg.action, msg.startedAt);
-    if (rec && rec.host === session.name) {
+    const rec = known ?? await this.adopter.adopt(session.name, msg.jobId, msg.action, msg.startedAt, false);
+    // Refused by the adoption limits (logged there): no ack, the agent keeps its copy and replays it later.
+    if (!rec) return;
+    if (rec.host === session.name) {
       const done = finalRecord(rec, msg);
       try {
         await this.finishWith(done);

@@ -2,9 +2,10 @@
 // host itself will: `nixos-rebuild build -I nixos-config=DIR/configuration.nix`
 // or `nixos-rebuild build --flake DIR#HOST` (dry-build with --dry). The
 // command is hub.json publish.buildCommand. It runs in a scratch directory,
-// so `./result` links never land in the tree that gets published. Results are
-// kept per host in state/builds/NAME.json (+ .log; dry runs in NAME.dry.*) so
-// `deploy` does not build the same content twice.
+// so `./result` links never land in the tree that gets published. Its log is
+// kept in state/builds/NAME.log (dry runs: NAME.dry.log); the record is
+// stored by the caller through a BuildRecords (build-records.ts), so `deploy`
+// does not build the same content twice and `trigger --prebuilt` finds it.
 import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { writeJsonAtomic } from '../../common/platform/atomic.js';
@@ -28,7 +29,10 @@ export interface BuildRecord {
   tail: string;
   /** publish.copyTo: whether the closure reached the hub's cache (trigger --prebuilt needs it); absent without copyTo. */
   cache?: CacheCopy;
+  /** The build's full log, on the hub that built it. */
   log: string;
+  /** In a cluster: the hub that built it (its hub.json cluster.hubName). */
+  hub?: string;
 }
 
 export function buildsDir(fleetDir: string): string {
@@ -42,7 +46,7 @@ export function buildArgv(settings: PublishSettings, src: Pick<HostSource, 'kind
 
 export async function readBuildRecord(fleetDir: string, host: string): Promise<BuildRecord | null> {
   try {
-    return JSON.parse(await readFile(hostFile(buildsDir(fleetDir), host, '.json'), 'utf8')) as BuildRecord;
+    return JSON.parse(await readFile(buildRecordFile(fleetDir, host, false), 'utf8')) as BuildRecord;
   } catch {
     return null;
   }
@@ -111,6 +115,15 @@ export async function buildHost(o: BuildOptions): Promise<BuildRecord> {
     ...(cache ? { cache } : {}),
     log,
   };
-  await writeJsonAtomic(hostFile(dir, o.source.host, `${suffix}.json`), rec, { mode: 0o600 });
   return rec;
+}
+
+/** Where the embedded hub keeps a host's build record: state/builds/NAME.json (dry runs: NAME.dry.json). */
+export function buildRecordFile(fleetDir: string, host: string, dry: boolean): string {
+  return hostFile(buildsDir(fleetDir), host, dry ? '.dry.json' : '.json');
+}
+
+export async function writeBuildRecordFile(fleetDir: string, rec: BuildRecord): Promise<void> {
+  await mkdir(buildsDir(fleetDir), { recursive: true, mode: 0o700 });
+  await writeJsonAtomic(buildRecordFile(fleetDir, rec.host, rec.dry), rec, { mode: 0o600 });
 }

@@ -46,8 +46,7 @@ export async function listLogs(fleetDir: string, host: string): Promise<LogInfo[
     if (!st?.isFile()) continue;
     out.push({ ...parseLogName(name), size: st.size, mtime: st.mtime.toISOString() });
   }
-  // Newest last: by the time in the name, else by mtime.
-  return out.sort((a, b) => (a.time ?? a.mtime).localeCompare(b.time ?? b.mtime) || a.name.localeCompare(b.name));
+  return sortLogs(out);
 }
 
 /** A log's text; gzip is undone, a truncated upload yields what could be read. */
@@ -55,7 +54,11 @@ export async function readLog(fleetDir: string, host: string, name: string): Pro
   const file = path.join(jailPaths(fleetDir, host).logsDir, path.basename(name));
   const st = await lstat(file);
   if (!st.isFile()) throw new Error(`${name} is not a log file`);
-  const raw = await readFile(file);
+  return decodeLog(await readFile(file));
+}
+
+/** A log's bytes as text: gzip is undone; of a truncated upload, what could be read. */
+export async function decodeLog(raw: Buffer): Promise<{ text: string; complete: boolean }> {
   if (!(raw[0] === 0x1f && raw[1] === 0x8b)) return { text: raw.toString('utf8'), complete: true };
   try {
     return { text: gunzipSync(raw).toString('utf8'), complete: true };
@@ -70,4 +73,28 @@ export async function readLog(fleetDir: string, host: string, name: string): Pro
       z.end(raw);
     });
   }
+}
+
+/** Where `bento-hub logs` finds a host's logs: this hub's jail, and in a cluster also the archive every hub shares. */
+export interface LogReader {
+  /** HOST's logs, oldest first. */
+  list(host: string): Promise<LogInfo[]>;
+  /** One log's text, or null if there is no such log. */
+  read(host: string, name: string): Promise<{ text: string; complete: boolean } | null>;
+}
+
+/** Sorted oldest first: by the time in the name, else by mtime. */
+export function sortLogs(logs: LogInfo[]): LogInfo[] {
+  return logs.sort((a, b) => (a.time ?? a.mtime).localeCompare(b.time ?? b.mtime) || a.name.localeCompare(b.name));
+}
+
+/** The embedded hub's logs: its jails' logs/ directories. */
+export function fileLogReader(fleetDir: string): LogReader {
+  return {
+    list: (host) => listLogs(fleetDir, host),
+    async read(host, name) {
+      if (!(await listLogs(fleetDir, host)).some((l) => l.name === name)) return null;
+      return readLog(fleetDir, host, name);
+    },
+  };
 }

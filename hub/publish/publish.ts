@@ -80,29 +80,66 @@ export interface CommitInfo {
   keepVersions: number;
 }
 
+/** The version.json a publish of STAGED writes. */
+export function versionOf(staged: StagedHost, buildOk: boolean | null): VersionFile {
+  return {
+    version: 1, hash: staged.hash, publishedAt: new Date().toISOString(), files: staged.files, bytes: staged.bytes,
+    source: staged.source.label, buildOk,
+  };
+}
+
 /** Steps 2-4 under the host's lock. Returns the new version.json. */
 export async function commit(fleetDir: string, staged: StagedHost, info: CommitInfo): Promise<VersionFile> {
-  const host = staged.source.host;
+  return place(fleetDir, staged.source.host, { tree: staged.staging, version: versionOf(staged, info.buildOk), keepVersions: info.keepVersions });
+}
+
+export interface Placement {
+  /**
+   * A complete tree on the jail's filesystem whose content hash is
+   * version.hash (consumed: renamed into place or removed); null when
+   * versions/HASH is known to be in place already.
+   */
+  tree: string | null;
+  version: VersionFile;
+  keepVersions: number;
+}
+
+/**
+ * Steps 2-4 for any complete tree: place it as versions/HASH, then commit
+ * version.json. A version carrying a cluster revision never replaces one with
+ * a higher revision (the mirror and a deploy at this hub may race); then the
+ * jail's current version.json is returned and the tree dropped.
+ */
+export async function place(fleetDir: string, host: string, p: Placement): Promise<VersionFile> {
   const j = jailPaths(fleetDir, host);
+  await ensureJail(fleetDir, host);
   return withLock(path.join(j.root, '.lock'), async () => {
-    const dest = versionDir(j, staged.hash);
+    const current = await readVersionFile(fleetDir, host);
+    if (p.version.revision !== undefined && (current?.revision ?? 0) > p.version.revision) {
+      if (p.tree) await rmTree(p.tree);
+      return current!;
+    }
+    const dest = versionDir(j, p.version.hash);
     const existing = await lstat(dest).catch(() => null);
     if (existing?.isDirectory()) {
-      await rmTree(staged.staging);
+      if (p.tree) await rmTree(p.tree);
       const now = new Date();
       await utimes(dest, now, now); // most recently used: kept by the GC
     } else {
+      if (!p.tree) throw new BentoError('INTERNAL', `${host}: versions/${p.version.hash} is not in place`);
       if (existing) await rm(dest, { force: true });
-      await rename(staged.staging, dest);
+      await rename(p.tree, dest);
     }
-    const v: VersionFile = {
-      version: 1, hash: staged.hash, publishedAt: new Date().toISOString(), files: staged.files, bytes: staged.bytes,
-      source: staged.source.label, buildOk: info.buildOk,
-    };
-    await writeJsonAtomic(j.versionFile, v, { mode: 0o644 }); // <- the commit point
-    await tidy(fleetDir, host, v, info.keepVersions);
-    return v;
+    await writeJsonAtomic(j.versionFile, p.version, { mode: 0o644 }); // <- the commit point
+    await tidy(fleetDir, host, p.version, p.keepVersions);
+    return p.version;
   }, 120_000);
+}
+
+/** A new staging directory name in HOST's jail (same filesystem as versions/, removed by the next deploy if its process died). */
+export async function newStaging(fleetDir: string, host: string): Promise<string> {
+  await ensureJail(fleetDir, host);
+  return path.join(jailPaths(fleetDir, host).root, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
 /** Bring config symlink and last_change_date in line with version.json; drop old versions. */

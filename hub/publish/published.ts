@@ -21,6 +21,10 @@ export interface VersionFile extends PublishedVersion {
   source: string;
   /** Result of the build that gated the publish; false only with --force. */
   buildOk: boolean | null;
+  /** In a cluster: the revision of the shared record this version came from (a jail never goes back to a lower one). */
+  revision?: number;
+  /** In a cluster: the hub the deploy ran at. */
+  hub?: string;
 }
 
 export async function readVersionFile(fleetDir: string, host: string): Promise<VersionFile | null> {

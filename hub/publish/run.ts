@@ -1,11 +1,11 @@
 // `build` and `deploy` across hosts: pick the hosts, run them through a pool
 // of publish.buildJobs workers, report progress, return one row per host.
 import { BentoError } from '../../common/protocol/errors.js';
-import { fleetPaths } from '../fleet/paths.js';
-import { readRegistry } from '../fleet/registry.js';
-import { buildHost, buildsDir, readBuildRecord, type BuildRecord } from './build.js';
-import { commit, discard, isPublished, stageHost, tidy } from './publish.js';
-import { readVersionFile } from './published.js';
+import type { RegistryFile } from '../fleet/registry.js';
+import { buildHost, buildsDir, type BuildRecord } from './build.js';
+import type { BuildRecords } from './build-records.js';
+import { discard, stageHost } from './publish.js';
+import type { PublishedStore } from './published-store.js';
 import type { PublishSettings } from './settings.js';
 import { discoverSources, type HostSource, type SourceProblem } from './sources.js';
 
@@ -31,8 +31,17 @@ export interface Progress {
 
 export const NO_PROGRESS: Progress = { phase() {}, line() {}, done() {} };
 
+/** Where build and deploy read the registry and keep their results (files, or a cluster's shared stores). */
+export interface PublishStores {
+  /** The registry, as the command read it. */
+  registry: RegistryFile;
+  builds: BuildRecords;
+  published: PublishedStore;
+}
+
 export interface RunOptions {
   fleetDir: string;
+  stores: PublishStores;
   settings: PublishSettings;
   /** Named hosts; empty = every host with a configuration. */
   hosts: string[];
@@ -51,7 +60,7 @@ interface Selected { source: HostSource | null; host: string; problem: string | 
 /** registeredOnly (deploy): a host named on the command line must be registered, UNKNOWN_HOST otherwise. */
 async function select(o: RunOptions & { registeredOnly?: boolean }): Promise<{ selected: Selected[]; warnings: string[] }> {
   const { sources, problems } = await discoverSources(o.fleetDir, o.settings);
-  const registry = await readRegistry(fleetPaths(o.fleetDir).registry);
+  const registry = o.stores.registry;
   const registered = (h: string): boolean => Object.prototype.hasOwnProperty.call(registry.hosts, h);
   const byHost = new Map<string, SourceProblem>();
   const warnings: string[] = [];
@@ -143,6 +152,7 @@ export function runBuild(o: RunOptions & { dry: boolean }): Promise<RunResultSet
       progress.phase(s.host, o.dry ? 'evaluating' : 'building');
       const rec = await buildHost({ fleetDir: o.fleetDir, settings: o.settings, source: s.source, treeDir: staged.staging, hash: staged.hash, dry: o.dry, onLine: (l) => progress.line(s.host, l) });
       row.build = buildInfo(rec, false);
+      await o.stores.builds.write(rec);
       // A closure that did not reach the hub's cache (publish.copyTo) cannot be used by --prebuilt: the row says so.
       row.result = rec.ok && rec.cache?.ok !== false ? 'ok' : 'failed';
       row.message = row.result === 'ok' ? (rec.storePath ?? '') : rec.tail;
@@ -157,22 +167,24 @@ export function runDeploy(o: RunOptions & { force: boolean }): Promise<RunResult
   return forEachHost({ ...o, refusedAs: 'refused', registeredOnly: true }, async (s, row, progress) => {
     // A jail for a host nobody can log in as: nothing to publish it to (bento-hub import skips their directories too).
     if (!s.registered) throw new BentoError('PUBLISH_REFUSED', `UNKNOWN_HOST: ${s.host} is not registered (\`bento-hub add-host ${s.host} --key-file KEY.pub\`); not published`);
-    const before = await readVersionFile(o.fleetDir, s.host);
+    const published = o.stores.published;
+    const before = await published.current(s.host);
     row.previous = before?.hash ?? null;
     progress.phase(s.host, 'staging');
     const staged = await stageHost(o.fleetDir, s.source);
     row.hash = staged.hash;
     let committed = false;
     try {
-      if (await isPublished(o.fleetDir, s.host, staged.hash)) {
-        await tidy(o.fleetDir, s.host, before!, o.settings.keepVersions);
+      if (before && await published.serves(s.host, staged.hash)) {
+        committed = await published.unchanged(staged, before, o.settings.keepVersions);
         row.result = 'no-changes';
       } else {
-        let rec = await readBuildRecord(o.fleetDir, s.host);
+        let rec = await o.stores.builds.read(s.host);
         const cached = rec !== null && rec.hash === staged.hash && rec.ok && !rec.dry;
         if (!cached) {
           progress.phase(s.host, 'building');
           rec = await buildHost({ fleetDir: o.fleetDir, settings: o.settings, source: s.source, treeDir: staged.staging, hash: staged.hash, dry: false, onLine: (l) => progress.line(s.host, l) });
+          await o.stores.builds.write(rec);
         }
         row.build = buildInfo(rec!, cached);
         if (!rec!.ok && !o.force) {
@@ -180,8 +192,8 @@ export function runDeploy(o: RunOptions & { force: boolean }): Promise<RunResult
           row.message = `build failed, not published (--force publishes anyway): ${rec!.tail}`;
         } else {
           progress.phase(s.host, 'publishing');
-          await commit(o.fleetDir, staged, { buildOk: rec!.ok, keepVersions: o.settings.keepVersions });
-          committed = true;
+          committed = true; // the store consumes the staged tree, whether it publishes or refuses
+          await published.publish(staged, { buildOk: rec!.ok, keepVersions: o.settings.keepVersions }, before);
           row.result = 'updated';
           if (!rec!.ok) row.message = `published with --force although the build failed: ${rec!.tail}`;
         }

@@ -1,9 +1,9 @@
-// hub.json "limits": how the hub admits unauthenticated connections
-// (admission.ts). Every field has a default, listed with what happens when it
-// is hit in docs/security.md ("Limits"); the model is sshd's (LoginGraceTime,
+// hub.json "limits", the admission part: how the hub admits unauthenticated
+// connections (admission.ts). hub/fleet/limits.ts combines it with the other
+// parts into the one "limits" section. Every field has a default, listed with
+// what happens when it is hit in docs/security.md ("Limits"); the model is sshd's (LoginGraceTime,
 // MaxStartups start:rate:full, PerSourceMaxStartups, PerSourcePenalties),
 // adapted to a hub whose clients are agents that retry with backoff.
-import { BentoError } from '../../common/protocol/errors.js';
 import { parseCidr } from './source-key.js';
 
 export interface AdmissionLimits {
@@ -53,7 +53,7 @@ export const DEFAULT_LIMITS: Readonly<AdmissionLimits> = Object.freeze({
 });
 
 /** [min, max] of each numeric limit. */
-const RANGES: Record<Exclude<keyof AdmissionLimits, 'exempt'>, [number, number]> = {
+export const ADMISSION_RANGES: Record<Exclude<keyof AdmissionLimits, 'exempt'>, [number, number]> = {
   bannerTimeoutMs: [100, 600_000],
   handshakeTimeoutMs: [100, 600_000],
   maxHandshakes: [1, 4096],
@@ -69,32 +69,18 @@ const RANGES: Record<Exclude<keyof AdmissionLimits, 'exempt'>, [number, number]>
   penaltyMaxMs: [0, 86_400_000],
 };
 
-/** hub.json "limits" (absent = all defaults); unknown keys and bad values are a CONFIG_INVALID naming the field. */
-export function validateLimits(raw: unknown, source: string): AdmissionLimits {
-  const bad = (msg: string): never => { throw new BentoError('CONFIG_INVALID', `${source}: "limits": ${msg}`); };
-  if (raw === undefined) return { ...DEFAULT_LIMITS, exempt: [] };
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return bad('must be an object, e.g. { "perSourceUnauthenticated": 64 }');
-  const o = raw as Record<string, unknown>;
-  for (const k of Object.keys(o)) {
-    if (!Object.prototype.hasOwnProperty.call(DEFAULT_LIMITS, k)) bad(`unknown setting "${k}" (known: ${Object.keys(DEFAULT_LIMITS).join(', ')})`);
+/** "exempt": a list of addresses or CIDRs; `bad` throws. */
+export function validateExempt(ex: unknown, bad: (msg: string) => never): string[] {
+  if (!Array.isArray(ex) || ex.length > 1024) bad('"exempt" must be a list of addresses or CIDRs, e.g. ["127.0.0.1/32"]');
+  for (const c of ex as unknown[]) {
+    if (typeof c !== 'string' || !parseCidr(c)) bad(`"exempt": ${JSON.stringify(c)} is not an address or CIDR (e.g. "10.1.0.0/16", "2001:db8::/48")`);
   }
-  const out: AdmissionLimits = { ...DEFAULT_LIMITS, exempt: [] };
-  for (const [k, [min, max]] of Object.entries(RANGES) as Array<[keyof typeof RANGES, [number, number]]>) {
-    const v = o[k];
-    if (v === undefined) continue;
-    if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) bad(`"${k}" must be an integer in ${min}..${max}, got ${JSON.stringify(v)}`);
-    out[k] = v as number;
-  }
-  if (o['exempt'] !== undefined) {
-    const ex = o['exempt'];
-    if (!Array.isArray(ex) || ex.length > 1024) bad('"exempt" must be a list of addresses or CIDRs, e.g. ["127.0.0.1/32"]');
-    for (const c of ex as unknown[]) {
-      if (typeof c !== 'string' || !parseCidr(c)) bad(`"exempt": ${JSON.stringify(c)} is not an address or CIDR (e.g. "10.1.0.0/16", "2001:db8::/48")`);
-    }
-    out.exempt = [...(ex as string[])];
-  }
+  return [...(ex as string[])];
+}
+
+/** Cross-field rules of the admission limits; `bad` throws. */
+export function checkAdmissionLimits(out: AdmissionLimits, bad: (msg: string) => never): void {
   if (out.bannerTimeoutMs > out.handshakeTimeoutMs) bad(`"bannerTimeoutMs" (${out.bannerTimeoutMs}) must not exceed "handshakeTimeoutMs" (${out.handshakeTimeoutMs})`);
   if (out.earlyDropQueued > out.maxQueued) bad(`"earlyDropQueued" (${out.earlyDropQueued}) must not exceed "maxQueued" (${out.maxQueued})`);
   if (out.penaltyMs > out.penaltyMaxMs) bad(`"penaltyMs" (${out.penaltyMs}) must not exceed "penaltyMaxMs" (${out.penaltyMaxMs})`);
-  return out;
 }

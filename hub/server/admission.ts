@@ -30,7 +30,7 @@ import type { Logger } from '../../common/platform/log.js';
 import type { AdmissionLimits } from './admission-limits.js';
 import { AdmissionStats, type AdmissionEvent, type RefuseReason } from './admission-stats.js';
 import { TICKET, Ticket, outcomeOf, ticketOf, type Cut, type Stage } from './admission-ticket.js';
-import { LogThrottle } from './admission-log.js';
+import { LogThrottle } from '../../common/platform/log-throttle.js';
 import { readBanner } from './banner.js';
 import { FairQueue } from './fair-queue.js';
 import { SourceBook } from './source-book.js';

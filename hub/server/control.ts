@@ -2,7 +2,9 @@
 // handshake. Bad input (not JSON, too long, unknown type, wrong field types,
 // a message before hello, a hello for another name) ends this agent's
 // connection with a logged reason and an `error` message; nothing thrown
-// here can reach the hub's event loop.
+// here can reach the hub's event loop. What the hub has read but not yet
+// handled is bounded per session: over the limits, reading stops and the
+// SSH window with it (inbound-gate.ts).
 import type { ServerChannel } from 'ssh2';
 import { LineDecoder } from '../../common/protocol/codec.js';
 import { HUB_CAPABILITIES, parseMessage, type AgentMessage, type Hello, type Welcome } from '../../common/protocol/messages.js';
@@ -10,34 +12,61 @@ import { BentoError, asBentoError } from '../../common/protocol/errors.js';
 import { PROTOCOL_VERSION, BENTO_VERSION } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { LiveSession } from './live-session.js';
+import type { InboundMonitor } from './inbound-gate.js';
+
+/** What one message counts toward limits.sessionBytesPerSecond beyond its bytes. */
+const MESSAGE_OVERHEAD_BYTES = 256;
 
 export interface ControlHooks {
   /** A valid hello arrived: the session is now live. */
   onHello(session: LiveSession, hello: Hello): void;
-  /** Any later message, already validated. */
-  onMessage(session: LiveSession, msg: AgentMessage): void;
+  /**
+   * Any later message, already validated. Until the promise it returns
+   * settles, the message counts against the session's inbound limits.
+   */
+  onMessage(session: LiveSession, msg: AgentMessage): Promise<void> | void;
   heartbeatMs(): number;
   /** What else the welcome says (a cluster: how agents reach the live hubs). */
   welcomeExtras?(): Pick<Welcome, 'hubs'>;
 }
 
-export function attachControl(session: LiveSession, channel: ServerChannel, hooks: ControlHooks, log: Logger): void {
+export interface ControlOptions {
+  hooks: ControlHooks;
+  log: Logger;
+  /** Per-session inbound limits (absent: unlimited, as in unit tests of other parts). */
+  inbound?: InboundMonitor;
+}
+
+export function attachControl(session: LiveSession, channel: ServerChannel, o: ControlOptions): void {
+  const { hooks, log } = o;
   session.channel = channel;
+  const gate = o.inbound?.gate({
+    host: session.name, channel,
+    cut: (message) => session.close('INBOUND_OVERRUN', message),
+    // While the hub does not read, the agent's heartbeats wait unanswered in the channel: say it is alive.
+    awake: () => { session.send({ type: 'heartbeat', seq: 0 }); },
+    awakeMs: Math.max(50, Math.floor(hooks.heartbeatMs() / 2)),
+  }) ?? null;
+  session.inbound = gate;
+  /** Heartbeat echoes written while the peer was not reading, released when it reads again. */
+  const unread: Array<() => void> = [];
   const fail = (err: BentoError): void => {
     decoder.stop();
     log.warn({ host: session.name, code: err.code, reason: err.message }, 'closing agent connection: bad control input');
     session.close(err.code, err.message);
   };
-  const decoder = new LineDecoder((value) => {
+  const decoder = new LineDecoder((value, bytes) => {
+    // Each message costs the hub more than its bytes (parsing, a turn through its host queue): small ones count extra.
+    gate?.charge(bytes + MESSAGE_OVERHEAD_BYTES);
     try {
-      handle(parseMessage(value, 'agent'));
+      handle(parseMessage(value, 'agent'), bytes);
     } catch (err) {
       fail(asBentoError(err));
     }
   }, fail);
 
   // session.lastInbound is kept by the transport's byte feed (ssh-server.ts), not per message.
-  const handle = (msg: AgentMessage): void => {
+  const handle = (msg: AgentMessage, bytes: number): void => {
     if (!session.hello) {
       if (msg.type !== 'hello') throw new BentoError('PROTOCOL_STATE', `expected hello, got ${msg.type}`);
       if (msg.name !== session.name) throw new BentoError('PROTOCOL_STATE', `hello names "${msg.name}" but this key belongs to "${session.name}"`);
@@ -52,15 +81,27 @@ export function attachControl(session: LiveSession, channel: ServerChannel, hook
     if (msg.type === 'hello') throw new BentoError('PROTOCOL_STATE', 'second hello on one connection');
     if (msg.type === 'heartbeat') {
       session.send({ type: 'heartbeat', seq: msg.seq });
+      // A peer that sends but does not read would make the echoes pile up in
+      // the channel's write buffer: past its high-water mark each one holds a
+      // place in the inbound limits until the peer reads again.
+      if (gate && channel.writableNeedDrain) {
+        if (unread.length === 0) channel.once('drain', () => { for (const release of unread.splice(0)) release(); });
+        unread.push(gate.take(bytes));
+      }
       return;
     }
-    hooks.onMessage(session, msg);
+    const pending = hooks.onMessage(session, msg);
+    if (gate && pending) {
+      const release = gate.take(bytes);
+      pending.then(release, release);
+    }
   };
 
   channel.on('data', (chunk: Buffer) => decoder.push(chunk));
   channel.on('error', (err: Error) => log.debug({ host: session.name, err: err.message }, 'control channel error'));
   channel.on('close', () => {
     decoder.stop();
+    gate?.close();
     // Without its control channel an agent is unreachable: drop the connection
     // so it reconnects rather than lingering as a ghost in `list`.
     if (!session.closed) {

@@ -5,6 +5,7 @@ import type { Connection, ServerChannel } from 'ssh2';
 import { encodeLine } from '../../common/protocol/codec.js';
 import type { Hello, HubMessage } from '../../common/protocol/messages.js';
 import type { ErrorCode } from '../../common/protocol/errors.js';
+import type { InboundGate } from './inbound-gate.js';
 
 let nextId = 1;
 
@@ -23,6 +24,8 @@ export class LiveSession {
   channel: ServerChannel | null = null;
   /** Reverse forwards the agent offered ("127.0.0.1:22"), no port is bound on the hub. */
   readonly forwards = new Set<string>();
+  /** Its control channel's inbound limits (inbound-gate.ts), once it has one. */
+  inbound: InboundGate | null = null;
   closed = false;
 
   constructor(

@@ -17,6 +17,7 @@ import { skipRepeatedGreeting } from './banner.js';
 import { refuseConnectionExtras, refuseSessionExtras } from './channel-policy.js';
 import type { ServiceMap } from '../services/allow-list.js';
 import { attachControl, type ControlHooks } from './control.js';
+import { InboundMonitor, SESSION_DEFAULTS, type SessionLimits } from './inbound-gate.js';
 import { LiveSession, type SessionOrigin } from './live-session.js';
 
 const ORIGIN = Symbol('bento.origin');
@@ -40,6 +41,8 @@ export interface AgentServerOptions {
   services?: ServiceMap;
   /** hub.json "limits": deadlines, slots and per-source limits for unauthenticated connections (admission.ts). */
   limits?: AdmissionLimits;
+  /** hub.json "limits": what one agent may have read but not handled (inbound-gate.ts). */
+  sessionLimits?: SessionLimits;
 }
 
 export class AgentServer {
@@ -48,11 +51,14 @@ export class AgentServer {
   private tcpEndpoint = 'ssh://unbound';
   /** Every connection passes here until it authenticates (the WebSocket listener uses it too). */
   readonly admission: AdmissionGate;
+  /** Every session's inbound limits: counts and log lines (inbound-gate.ts). */
+  readonly inbound: InboundMonitor;
   /** The TCP listener; its connections go through the gate into ssh2 (injectSocket). */
   private tcp: net.Server | null = null;
 
   constructor(private readonly opts: AgentServerOptions) {
     this.log = opts.log;
+    this.inbound = new InboundMonitor(opts.sessionLimits ?? SESSION_DEFAULTS, opts.log.child({ part: 'inbound' }));
     // ssh2 pings every connection that was silent for keepaliveInterval (default
     // 15 s, below the 25 s heartbeat), so each agent cost an extra SSH round trip
     // per heartbeat period: at 10,000 agents ~400 pings/s, about half the hub's
@@ -140,7 +146,8 @@ export class AgentServer {
       // Any bytes from the agent are a sign of life, SSH keepalives included
       // (ssh2 answers those itself, so no Bento code would see them otherwise).
       // The session sweep (sessions.ts) judges liveness from this.
-      (sock as unknown as Duplex | undefined)?.on('data', () => { s.lastInbound = Date.now(); });
+      // And a paused control channel that keeps filling is a peer ignoring the SSH window (inbound-gate.ts).
+      (sock as unknown as Duplex | undefined)?.on('data', () => { s.lastInbound = Date.now(); s.inbound?.check(); });
       conn.on('session', (accept) => {
         const sess = accept();
         const onSftp = this.opts.hooks.onSftp;
@@ -148,7 +155,7 @@ export class AgentServer {
         refuseSessionExtras(sess, log, s.name, onSftp ? ['sftp'] : []);
         sess.on('subsystem', (acceptSub, rejectSub, { name }) => {
           if (name === CONTROL_SUBSYSTEM && !s.channel) {
-            attachControl(s, acceptSub(), this.opts.hooks, log);
+            attachControl(s, acceptSub(), { hooks: this.opts.hooks, log, inbound: this.inbound });
           } else if (s.channel && this.opts.hooks.onSubsystem?.(s, name, acceptSub)) {
             // handled (only after the control channel: the host said hello)
           } else {
@@ -195,6 +202,7 @@ export class AgentServer {
     this.tcp = null;
     const closed = tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : Promise.resolve();
     this.admission.close();
+    this.inbound.close();
     return closed;
   }
 }

@@ -26,6 +26,7 @@
 import type { SFTPWrapper } from 'ssh2';
 import type { Logger } from '../../common/platform/log.js';
 import type { PublishSettings } from '../publish/settings.js';
+import type { LogArchive } from './log-archive.js';
 import { LogQuotas } from './log-quota.js';
 import { JailSession } from './session.js';
 
@@ -35,13 +36,26 @@ export interface SftpJailOptions {
   fleetDir: string;
   settings: PublishSettings;
   log: Logger;
+  /** A cluster's log archive (log-archive.ts): finished uploads move there and the quota counts every hub's. */
+  logArchive?: LogArchive;
 }
 
 export class SftpJail {
-  private readonly quotas = new LogQuotas();
+  private readonly quotas: LogQuotas;
   private readonly sessions = new Map<string, number>();
 
-  constructor(private readonly opts: SftpJailOptions) {}
+  constructor(private readonly opts: SftpJailOptions) {
+    this.quotas = new LogQuotas({ settings: opts.settings, log: opts.log, ...(opts.logArchive ? { archive: opts.logArchive } : {}) });
+    // Uploads a previous run could not move into the archive (NATS was away, the hub stopped).
+    if (opts.logArchive) {
+      void this.quotas.scan(opts.fleetDir).then((n) => { if (n) opts.log.info({ logs: n }, 'moving logs left in the jails into the cluster\'s archive'); });
+    }
+  }
+
+  /** Stop moving logs into the archive (what is left stays in logs/ for the next start). */
+  close(): Promise<void> {
+    return this.quotas.close();
+  }
 
   /** Serve one accepted SFTP channel for an authenticated host. */
   serve(host: string, sftp: SFTPWrapper): void {

@@ -2,13 +2,19 @@
 // names in its logs/ directory (O_CREAT|O_EXCL|O_NOFOLLOW), and write them
 // within a per-host byte and file quota shared by all its sessions. The
 // oldest finished logs are pruned so uploads keep working.
+//
+// In a cluster (a LogArchive, log-archive.ts) the quota is the host's across
+// all hubs: before each new log the host's archived logs are counted in (and
+// pruned from the archive when the oldest must go), and every finished upload
+// moves into the archive, retried until it lands, so `logs` at any hub shows it.
 import { constants as C } from 'node:fs';
 import { lstat, mkdir, open, readdir, readlink, realpath, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../common/platform/log.js';
-import { printable } from '../../common/protocol/names.js';
+import { isHostName, printable } from '../../common/protocol/names.js';
 import { jailsDir } from '../publish/layout.js';
 import type { PublishSettings } from '../publish/settings.js';
+import type { LogArchive } from './log-archive.js';
 import { LOG_NAME_RE } from './vpath.js';
 import { M, denied, failure } from './replies.js';
 
@@ -17,15 +23,39 @@ export class LogUsage {
   bytes = 0;
   files = new Map<string, number>();
   open = new Set<string>();
+  /** Names only the cluster's archive holds (other hubs' uploads, or ours moved there): counted, not in logs/. */
+  remote = new Set<string>();
   constructor(readonly dir: string) {}
 }
 
 /** An open log: what a session's handle holds. */
 export interface LogHandle { kind: 'log'; fh: FileHandle; name: string; size: number; usage: LogUsage }
 
-/** Every host's usage, counted from its logs/ directory the first time it is needed. */
+export interface LogQuotaOptions {
+  /** The cluster's log archive; absent on the embedded hub. */
+  archive?: LogArchive;
+  settings: PublishSettings;
+  log: Logger;
+  /** Moves into the archive that failed are tried again this often. Default 10 s. */
+  retryMs?: number;
+}
+
+interface Unshipped { host: string; name: string; file: string }
+
+/** Every host's usage, counted from its logs/ directory (and the archive) the first time it is needed. */
 export class LogQuotas {
   private readonly usage = new Map<string, Promise<LogUsage>>();
+  private readonly unshipped = new Map<string, Unshipped>();
+  private timer: NodeJS.Timeout | null = null;
+  private shipping: Promise<void> | null = null;
+  private closed = false;
+  private lastWarned = 0;
+
+  constructor(private readonly o: LogQuotaOptions | null = null) {}
+
+  get archive(): LogArchive | undefined {
+    return this.o?.archive;
+  }
 
   forHost(host: string, logsDir: string): Promise<LogUsage> {
     let u = this.usage.get(host);
@@ -45,6 +75,102 @@ export class LogQuotas {
       this.usage.set(host, u);
     }
     return u;
+  }
+
+  /** With an archive: count HOST's archived logs into USAGE (what other hubs took, what was moved there). */
+  async syncRemote(host: string, usage: LogUsage): Promise<void> {
+    const archive = this.o?.archive;
+    if (!archive) return;
+    let remote: Map<string, number>;
+    try {
+      remote = await archive.list(host);
+    } catch (err) {
+      this.warn({ host, err: (err as Error).message }, 'cannot read the cluster\'s log archive; counting the logs last seen there');
+      return;
+    }
+    for (const n of [...usage.remote]) {
+      if (remote.has(n)) continue;
+      usage.bytes -= usage.files.get(n) ?? 0;
+      usage.files.delete(n);
+      usage.remote.delete(n);
+    }
+    for (const [n, size] of remote) {
+      if (usage.files.has(n) && !usage.remote.has(n)) continue; // still in logs/ here (being moved): counted once
+      usage.bytes += size - (usage.files.get(n) ?? 0);
+      usage.files.set(n, size);
+      usage.remote.add(n);
+    }
+  }
+
+  /** An upload was closed: with an archive, move it there (retried until it lands). */
+  finished(host: string, usage: LogUsage, name: string): void {
+    if (!this.o?.archive || this.closed) return;
+    this.unshipped.set(`${host}/${name}`, { host, name, file: path.join(usage.dir, name) });
+    this.kick(0);
+  }
+
+  /** At hub start, with an archive: move every log a previous run left in the jails' logs/. Returns how many were found. */
+  async scan(fleetDir: string): Promise<number> {
+    if (!this.o?.archive) return 0;
+    let found = 0;
+    const root = jailsDir(fleetDir);
+    for (const host of await readdir(root).catch(() => [] as string[])) {
+      if (!isHostName(host)) continue;
+      const dir = path.join(root, host, 'logs');
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        if (!LOG_NAME_RE.test(name) || !(await lstat(path.join(dir, name)).catch(() => null))?.isFile()) continue;
+        this.unshipped.set(`${host}/${name}`, { host, name, file: path.join(dir, name) });
+        found++;
+      }
+    }
+    if (found) this.kick(0);
+    return found;
+  }
+
+  /** Stop moving logs (those not moved stay in logs/ for the next start). */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.shipping;
+  }
+
+  private kick(delayMs: number): void {
+    if (this.closed || this.shipping || this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.shipping = this.shipAll().finally(() => {
+        this.shipping = null;
+        if (this.unshipped.size > 0) this.kick(this.o?.retryMs ?? 10_000);
+      });
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async shipAll(): Promise<void> {
+    for (const [key, u] of [...this.unshipped]) {
+      if (this.closed) return;
+      const usage = await this.usage.get(u.host)?.catch(() => undefined);
+      if (usage?.open.has(u.name)) continue; // still being written (a new upload of a name left over)
+      try {
+        await this.o!.archive!.store(u.host, u.name, u.file, { quotaBytes: this.o!.settings.logQuotaBytes, maxFiles: this.o!.settings.logMaxFiles });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') { this.unshipped.delete(key); continue; } // pruned meanwhile
+        this.warn({ host: u.host, log: u.name, err: (err as Error).message }, 'cannot move an uploaded log into the cluster\'s archive; it stays here and is tried again');
+        return; // the archive does not answer: the rest waits for the next round
+      }
+      this.unshipped.delete(key);
+      await unlink(u.file).catch(() => undefined);
+      if (usage?.files.has(u.name)) usage.remote.add(u.name);
+    }
+  }
+
+  /** One warning per minute at most: an unreachable archive must not flood the log. */
+  private warn(fields: Record<string, unknown>, msg: string): void {
+    const now = Date.now();
+    if (now - this.lastWarned < 60_000) return;
+    this.lastWarned = now;
+    this.o?.log.warn(fields, msg);
   }
 }
 
@@ -77,8 +203,9 @@ export async function createLog(ctx: LogContext, jailRoot: string | null, name: 
   const ls = await lstat(logsDir);
   if (!ls.isDirectory() || (await realpath(logsDir)) !== logsDir) throw failure('logs directory is not usable');
   const usage = await ctx.quotas.forHost(ctx.host, logsDir);
+  await ctx.quotas.syncRemote(ctx.host, usage);
   if (usage.files.has(name)) throw denied(`logs/${name} exists; logs are create-only`);
-  await prune(usage, settings);
+  await prune(usage, settings, ctx.quotas.archive, ctx);
   if (usage.files.size >= settings.logMaxFiles) throw failure(`log quota exceeded: ${settings.logMaxFiles} files`);
   const abs = path.join(logsDir, name);
   let fh: FileHandle;
@@ -112,14 +239,21 @@ export async function writeLog(h: LogHandle, offset: number, data: Buffer, quota
   usage.files.set(h.name, h.size);
 }
 
-/** Drop the oldest finished logs once a host uses half its quota, so uploads keep working. */
-async function prune(usage: LogUsage, s: PublishSettings): Promise<void> {
+/** Drop the oldest finished logs once a host uses half its quota, so uploads keep working (archived ones too, in a cluster). */
+async function prune(usage: LogUsage, s: PublishSettings, archive: LogArchive | undefined, ctx: Pick<LogContext, 'host' | 'log'>): Promise<void> {
   if (usage.bytes <= s.logQuotaBytes / 2 && usage.files.size < s.logMaxFiles) return;
   const names = [...usage.files.keys()].filter((n) => !usage.open.has(n)).sort();
+  const archived: string[] = [];
   for (const name of names) {
     if (usage.bytes <= s.logQuotaBytes / 2 && usage.files.size < s.logMaxFiles) break;
-    await unlink(path.join(usage.dir, name)).catch(() => undefined);
+    if (usage.remote.has(name)) archived.push(name);
+    else await unlink(path.join(usage.dir, name)).catch(() => undefined);
     usage.bytes -= usage.files.get(name) ?? 0;
     usage.files.delete(name);
+    usage.remote.delete(name);
+  }
+  // If the archive cannot drop them now, they count again at the next sync and the quota refuses what does not fit.
+  if (archived.length && archive) {
+    await archive.remove(ctx.host, archived).catch((err: unknown) => ctx.log.warn({ host: ctx.host, err: (err as Error).message }, 'cannot prune old logs in the cluster\'s archive'));
   }
 }

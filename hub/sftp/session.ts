@@ -131,7 +131,10 @@ export class JailSession {
 
   private async release(h: Handle): Promise<void> {
     if (h.kind === 'file' || h.kind === 'log') await h.fh.close().catch(() => undefined);
-    if (h.kind === 'log') h.usage.open.delete(h.name);
+    if (h.kind === 'log') {
+      h.usage.open.delete(h.name);
+      this.opts.quotas.finished(this.host, h.usage, h.name);
+    }
   }
 
   // ---- operations -------------------------------------------------------

@@ -34,7 +34,7 @@ export class FileJobOutput implements JobOutputStore {
     return path.join(this.dir, `${jobId}.log`);
   }
 
-  append(jobId: string, stream: OutputLine['stream'], data: string): { seq: number; ts: number } {
+  append(jobId: string, stream: OutputLine['stream'], data: string, at?: number): { seq: number; ts: number } {
     let w = this.writers.get(jobId);
     if (!w) {
       if (this.readOnly) throw new BentoError('INTERNAL', 'job output is open read-only');
@@ -51,7 +51,7 @@ export class FileJobOutput implements JobOutputStore {
       this.writers.set(jobId, w);
     }
     w.seq += 1;
-    const ts = Date.now();
+    const ts = at ?? Date.now();
     w.ws.write(`${JSON.stringify([w.seq, MARK[stream], data, ts])}\n`);
     return { seq: w.seq, ts };
   }

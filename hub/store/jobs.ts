@@ -2,7 +2,9 @@
 // keyed store "jobs", output in the JobOutputStore. Backend-agnostic: the
 // embedded hub gives it files (file-backend.ts), unit tests memory, a
 // cluster NATS JetStream. Output lines are best effort; the job record,
-// which is what "acknowledged" means, resolves only once durable.
+// which is what "acknowledged" means, resolves only once durable. Output is
+// capped here, above the backend (output-cap.ts): per job (head and tail kept,
+// the middle cut) and per host (the oldest finished jobs' output dropped).
 //
 // Fencing (several hubs, docs/cluster.md): every write of a record is a
 // compare-and-swap on the revision this hub last saw of it, and carries the
@@ -20,6 +22,7 @@ import { isJobId } from '../../common/protocol/names.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { FencedWriter } from './fenced-write.js';
 import type { JobOutputStore, KeyedStore, OutputLine, StateBackend, StoreChange } from './types.js';
+import { OUTPUT_DEFAULTS, OutputCap, type JobOutputLine, type OutputCapStats, type OutputLimits, type OutputSummary } from './output-cap.js';
 
 export type JobState = 'queued' | 'dispatched' | 'running' | Outcome;
 export const FINAL_STATES: ReadonlySet<JobState> = new Set(['success', 'failure', 'interrupted', 'rolled-back']);
@@ -53,6 +56,8 @@ export interface JobRecord {
   generationAfter?: number | null;
   /** The host's own health check after a switch/test (agent setting healthCommand; job.end health), when it has one. */
   health?: 'passed' | 'failed';
+  /** Its stored output: size, cuts (over limits.jobOutputBytes), dropped (the host's limits.hostOutputBytes); set when it ends. */
+  output?: OutputSummary;
 }
 
 /** Who may write a host's job records (hub/holders/types.ts HostHolders.stamp). */
@@ -69,6 +74,8 @@ export interface JobStoreOptions {
   output: JobOutputStore;
   /** Finished jobs kept per host. */
   history: number;
+  /** Caps on stored output (hub.json limits); default OUTPUT_DEFAULTS. */
+  limits?: OutputLimits;
   log: Logger;
   /** Several hubs: who may write which host's records. None: one hub, every write allowed. */
   fence?: JobFence;
@@ -89,14 +96,18 @@ export class JobStore {
   private readonly openHost = new Map<string, string>();
   private readonly writer: FencedWriter<JobRecord>;
   private readonly unwatch: () => void;
+  private readonly cap: OutputCap;
+  private readonly limits: OutputLimits;
 
   constructor(private readonly o: JobStoreOptions) {
     this.writer = new FencedWriter({ records: o.records, log: o.log });
+    this.limits = o.limits ?? OUTPUT_DEFAULTS;
+    this.cap = new OutputCap(o.output, this.limits);
     this.unwatch = o.records.watch((c) => this.changed(c));
   }
 
   /** Open the job records and output of a backend and build the per-host index. */
-  static async open(backend: StateBackend, o: { history: number; log: Logger; fence?: JobFence }): Promise<JobStore> {
+  static async open(backend: StateBackend, o: { history: number; limits?: OutputLimits; log: Logger; fence?: JobFence }): Promise<JobStore> {
     const records = await backend.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord });
     const store = new JobStore({ records, output: await backend.openOutput(), ...o });
     await store.load();
@@ -158,18 +169,13 @@ export class JobStore {
    * once it is durable (file backend: group commit, many saves share one fdatasync).
    */
   save(rec: JobRecord): Promise<void> {
-    let stamped: JobRecord;
-    try {
-      const st = this.o.fence?.stamp(rec.host) ?? null;
-      stamped = st ? { ...rec, hub: st.hub, epoch: st.epoch } : rec;
-    } catch (err) {
-      return Promise.reject(err);
-    }
     const prev = this.get(rec.id);
-    this.overlay.set(rec.id, stamped);
-    this.index(stamped);
-    const durable = this.chain(stamped);
-    if (FINAL_STATES.has(rec.state) && !(prev && FINAL_STATES.has(prev.state))) {
+    const ending = FINAL_STATES.has(rec.state) && !(prev && FINAL_STATES.has(prev.state));
+    // What the output store holds is ours to say: a caller's copy of the record may predate it.
+    const output = (ending ? this.cap.finish(rec.id) : undefined) ?? prev?.output;
+    if (output) rec = { ...rec, output };
+    const durable = this.put(rec);
+    if (ending) {
       this.o.output.end(rec.id).catch((err: Error) => this.o.log.warn({ jobId: rec.id, err: err.message }, 'cannot close the job output'));
       return Promise.all([durable, this.noteFinished(rec)]).then(() => undefined);
     }
@@ -178,6 +184,7 @@ export class JobStore {
 
   /** Forget a record whose first write failed (nobody was told it exists). */
   discard(id: string): void {
+    this.cap.forget(id);
     this.overlay.delete(id);
     this.unindex(id);
     this.o.records.delete(id).catch(() => undefined); // a tombstone, or gone from the next rewrite
@@ -188,14 +195,22 @@ export class JobStore {
     return this.o.output.resume(id);
   }
 
-  /** One output line of a job; returns its seq (1, 2, 3, ... per job) and when it was stored. */
+  /**
+   * One output line of a running job; returns its seq (1, 2, 3, ... per job;
+   * past a cut, numbered past the gap) and when it was stored (or held).
+   */
   appendOutput(id: string, stream: OutputLine['stream'], data: string): { seq: number; ts: number } {
-    return this.o.output.append(id, stream, data);
+    return this.cap.append(id, this.get(id)?.output, stream, data);
   }
 
-  /** A job's stored output (what the dashboard shows of a job that is not in its memory). */
-  readOutput(id: string, opts?: { afterSeq?: number; limitBytes?: number }): Promise<OutputLine[]> {
-    return this.o.output.read(id, opts);
+  /** A job's output after a seq: stored lines, a cut's marker flagged (`trimmed`), and a running job's tail. */
+  readOutput(id: string, opts: { afterSeq?: number; limitBytes?: number } = {}): Promise<JobOutputLine[]> {
+    return this.cap.read(id, this.get(id)?.output, opts);
+  }
+
+  /** What the output caps did (metrics). */
+  get outputStats(): OutputCapStats {
+    return this.cap.stats;
   }
 
   /** Resolves once every save made so far is durable. */
@@ -205,11 +220,33 @@ export class JobStore {
 
   async close(): Promise<void> {
     this.unwatch();
+    // Running jobs' tails go to the store now, and their records say where the output stands (the job may go on after a restart).
+    const flushed: Array<Promise<unknown>> = [];
+    for (const id of this.cap.openJobs()) {
+      const rec = this.get(id);
+      const output = this.cap.finish(id);
+      if (rec && output) flushed.push(this.put({ ...rec, output }).catch(() => undefined));
+    }
+    await Promise.all(flushed);
     await this.o.output.close();
     await this.o.records.close();
   }
 
   // --- fenced writes ---
+
+  /** Stamp REC for its host (the fence), show it at once, and write it after the record's previous write. */
+  private put(rec: JobRecord): Promise<void> {
+    let stamped: JobRecord;
+    try {
+      const st = this.o.fence?.stamp(rec.host) ?? null;
+      stamped = st ? { ...rec, hub: st.hub, epoch: st.epoch } : rec;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.overlay.set(rec.id, stamped);
+    this.index(stamped);
+    return this.chain(stamped);
+  }
 
   /**
    * Run REC's write after the record's previous one (its revision is the one
@@ -299,7 +336,39 @@ export class JobStore {
       if (this.o.records.get(id)?.host !== rec.host) continue;
       work.push(this.o.records.delete(id), this.o.output.remove(id).catch(() => undefined));
     }
+    work.push(...this.keepHostTotal(rec.host, ids));
     await Promise.all(work);
+  }
+
+  /**
+   * limits.hostOutputBytes: the stored output of a host's finished jobs
+   * together. Over it, the oldest jobs' output is dropped whole (their
+   * records stay, saying so), never the newest job's.
+   */
+  private keepHostTotal(host: string, ids: string[]): Array<Promise<unknown>> {
+    let total = 0;
+    for (const id of ids) total += this.storedBytes(id);
+    const work: Array<Promise<unknown>> = [];
+    for (let i = 0; i < ids.length - 1 && total > this.limits.hostOutputBytes; i++) {
+      const id = ids[i]!;
+      const rec = this.get(id);
+      const bytes = this.storedBytes(id);
+      if (!rec || rec.host !== host || bytes === 0) continue;
+      total -= bytes;
+      this.cap.stats.droppedJobs++;
+      this.cap.stats.droppedBytes += bytes;
+      this.o.log.info({ host, jobId: id, bytes }, 'dropped the stored output of an old job: the host\'s jobs are over limits.hostOutputBytes');
+      work.push(
+        this.o.output.remove(id).catch(() => undefined),
+        this.put({ ...rec, output: { ...rec.output!, dropped: true } }).catch(() => undefined),
+      );
+    }
+    return work;
+  }
+
+  private storedBytes(id: string): number {
+    const o = this.get(id)?.output;
+    return o && !o.dropped ? o.bytes : 0;
   }
 }
 

@@ -145,11 +145,11 @@ class MemoryOutput implements JobOutputStore {
   /** One process: nothing to catch up with. */
   async resume(_jobId: string): Promise<void> { /* one writer */ }
 
-  append(jobId: string, stream: OutputLine['stream'], data: string): { seq: number; ts: number } {
+  append(jobId: string, stream: OutputLine['stream'], data: string, at?: number): { seq: number; ts: number } {
     let lines = this.state.output.get(jobId);
     if (!lines) this.state.output.set(jobId, (lines = []));
     const seq = (lines.at(-1)?.seq ?? 0) + 1;
-    const ts = Date.now();
+    const ts = at ?? Date.now();
     lines.push({ seq, stream, data, ts });
     return { seq, ts };
   }

@@ -109,8 +109,13 @@ export interface OutputLine {
  * what "acknowledged" means; output is best effort, in order.
  */
 export interface JobOutputStore {
-  /** Append one line; returns the seq and the timestamp it was given. Never blocks the caller. */
-  append(jobId: string, stream: OutputLine['stream'], data: string): { seq: number; ts: number };
+  /**
+   * Append one line; returns the seq and the timestamp it was given (`at`, or
+   * now). `at`: a line that came earlier than it is stored (the tail of a
+   * capped job, held in memory until its end: store/output-cap.ts) keeps the
+   * time it came. Never blocks the caller.
+   */
+  append(jobId: string, stream: OutputLine['stream'], data: string, at?: number): { seq: number; ts: number };
   /** The lines stored for a job, in order, starting after `afterSeq` (default 0); [] for an unknown job. */
   read(jobId: string, opts?: { afterSeq?: number; limitBytes?: number }): Promise<OutputLine[]>;
   /**

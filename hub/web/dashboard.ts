@@ -20,6 +20,7 @@ import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import { listLogs, readLog } from '../publish/logs.js';
 import { LOG_NAME_RE } from '../sftp/vpath.js';
 import type { HubMetrics } from '../metrics/hub-metrics.js';
+import type { FollowerPolicy } from '../events/follower.js';
 import { fleetRows } from './model.js';
 import { FleetView } from './fleet-view.js';
 import { JobOutputBuffer, type OutputLine } from './job-output.js';
@@ -53,6 +54,8 @@ export interface DashboardDeps {
   /** Running and halted rollouts, for the fleet page's panel (rollout-view.ts). */
   rollouts: RolloutSource;
   log: Logger;
+  /** The bound every event stream gets (hub/events/follower.ts); absent: the SSE default. */
+  followers?: FollowerPolicy;
 }
 
 export class Dashboard {
@@ -94,6 +97,15 @@ export class Dashboard {
     sendHtml(res, 404, messagePage('Not found', `Nothing at ${p}.`));
   };
 
+  /** An event stream bounded like every follower; a job's lines are skipped past the bound, with a note naming the full log. */
+  private stream(res: http.ServerResponse, jobId?: string): SseStream {
+    const f = this.deps.followers;
+    return new SseStream(res, {
+      ...(f ? { maxQueuedBytes: f.maxQueuedBytes, stats: f.stats } : {}),
+      ...(jobId ? { fullLog: () => `/jobs/${jobId}/log` } : {}),
+    });
+  }
+
   private track(sse: SseStream): SseStream {
     this.streams.add(sse);
     sse.onClose(() => this.streams.delete(sse));
@@ -102,7 +114,7 @@ export class Dashboard {
 
   private events(res: http.ServerResponse, host: string | null): void {
     if (host !== null && !isHostName(host)) throw new HttpError(400, 'bad host name');
-    const sse = this.track(new SseStream(res));
+    const sse = this.track(this.stream(res));
     this.view.subscribe(sse, host);
     if (host === null) this.rollouts.subscribe(sse);
   }
@@ -205,7 +217,7 @@ export class Dashboard {
     if (!isJobId(id)) return sendText(res, 404, 'no such job');
     const rec = this.deps.jobs.get(id);
     if (!rec) return sendText(res, 404, 'no such job');
-    const sse = this.track(new SseStream(res));
+    const sse = this.track(this.stream(res, id));
     const endFrom = (r: JobRecord) => ({ outcome: r.state, exitCode: r.exitCode, durationMs: r.durationMs, reason: r.reason });
     const queue: Array<() => void> = [];
     let ready = false;
@@ -213,7 +225,7 @@ export class Dashboard {
       if (b.kind !== 'job') return;
       const e = b.event;
       const act = (): void => {
-        if (e.ev === 'output') sse.send('line', { seq: e.seq, ts: e.ts, stream: e.stream, data: e.data });
+        if (e.ev === 'output') sse.send('line', { seq: e.seq, ts: e.ts, stream: e.stream, data: e.data }, id);
         else if (e.ev === 'started') sse.send('started', { jobId: id });
         else if (e.ev === 'end') {
           sse.send('end', { outcome: e.outcome, exitCode: e.exitCode, durationMs: e.durationMs, reason: e.reason ?? null });
@@ -228,11 +240,11 @@ export class Dashboard {
     const buf = this.outputs.get(id);
     if (buf) {
       if (buf.dropped) sse.send('note', { text: `${buf.dropped} earlier lines are only in the full log (/jobs/${id}/log)` });
-      for (const l of buf.lines) sse.send('line', l);
+      for (const l of buf.lines) sse.send('line', l, id);
     } else {
       const { lines, truncated } = await this.fileLines(rec);
       if (truncated) sse.send('note', { text: `earlier output is only in the full log (/jobs/${id}/log)` });
-      for (const l of lines) sse.send('line', l);
+      for (const l of lines) sse.send('line', l, id);
     }
     const now = this.deps.jobs.get(id) ?? rec;
     if (buf?.end) {

@@ -95,4 +95,40 @@
     };
     openFirewall = true;
   };
+
+  # Every limit spelled out (docs/security.md "Limits"): the defaults, but more
+  # room per source (hosts behind a NAT that reconnect together), fewer
+  # handshakes at once on a small machine, bigger build logs, and a
+  # reverse proxy's address exempted.
+  limits-all = {
+    enable = true;
+    settings.limits = {
+      adoptOpenPerHost = 8;
+      adoptPerWindow = 512;
+      adoptWindowMs = 3600000;
+      bannerTimeoutMs = 5000;
+      earlyDropPercent = 30;
+      earlyDropQueued = 512;
+      followerBufferBytes = 4194304;
+      handshakeSlotMs = 2000;
+      handshakeTimeoutMs = 10000;
+      hostOutputBytes = 268435456;
+      jobOutputBytes = 33554432;
+      jobOutputTailBytes = 1048576;
+      maxHandshakes = 32;
+      maxQueued = 1024;
+      maxUnauthenticated = 4096;
+      penaltyFailures = 10;
+      penaltyMaxMs = 300000;
+      penaltyMs = 5000;
+      penaltyWindowMs = 60000;
+      perSourceUnauthenticated = 64;
+      sessionBurstBytes = 4194304;
+      sessionBytesPerSecond = 4194304;
+      sessionOverrunBytes = 8388608;
+      sessionQueuedBytes = 1048576;
+      sessionQueuedMessages = 64;
+      exempt = [ "10.1.0.5/32" "2001:db8::/64" ];
+    };
+  };
 }

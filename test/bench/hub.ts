@@ -68,19 +68,20 @@ export async function makeFleet(dir: string, port: number, n: number, heartbeatM
 }
 
 /**
- * Register one more host, "probe", that no load-generator worker runs: the
- * attack phase connects it by hand to time a legitimate agent under attack.
+ * Register one more host ("probe", or `name`) that no load-generator worker
+ * runs: the attack phase connects it by hand to time a legitimate agent under
+ * attack; the compromised-host phase attacks with its key.
  * Added to registry.json late (atomic replace; the hub re-reads it when it
  * changes) so that the fan-out's "trigger all" does not meet an offline host.
  */
-export async function addProbeHost(fleet: Fleet): Promise<AgentSpec> {
+export async function addProbeHost(fleet: Fleet, name = 'probe'): Promise<AgentSpec> {
   const file = path.join(fleet.dir, 'registry.json');
   const reg = JSON.parse(await readFile(file, 'utf8')) as { version: number; hosts: Record<string, unknown> };
   const k = generateEd25519();
-  reg.hosts['probe'] = { keys: [k.public.split(/\s+/).slice(0, 2).join(' ')], tags: [], ssh: {}, addedAt: new Date().toISOString() };
+  reg.hosts[name] = { keys: [k.public.split(/\s+/).slice(0, 2).join(' ')], tags: [], ssh: {}, addedAt: new Date().toISOString() };
   await writeFile(`${file}.tmp`, `${JSON.stringify(reg)}\n`, { mode: 0o644 });
   await rename(`${file}.tmp`, file);
-  return { name: 'probe', privateKey: k.private };
+  return { name, privateKey: k.private };
 }
 
 export interface HubProcess {

@@ -80,3 +80,22 @@ export type AttackFromWorker =
   | { t: 'attacking'; open: number; connects: number }
   | { t: 'attack-stats'; open: number; connects: number }
   | { t: 'calm' };
+
+/** Orchestrator -> compromised-host worker (compromised-worker.ts). */
+export type CompromisedToWorker =
+  | {
+    t: 'start';
+    port: number;
+    agent: AgentSpec;
+    /** Invented jobs, each: job.started, `outputBytes` of job.output in 32 KiB lines, job.end. */
+    jobs: number;
+    outputBytes: number;
+  }
+  /** Stop writing (what is in flight still reaches the hub), and start again. */
+  | { t: 'pause' }
+  | { t: 'resume' };
+
+export type CompromisedFromWorker =
+  | { t: 'connected' }
+  | { t: 'progress'; jobs: number; bytes: number; acks: number; errors: string }
+  | { t: 'failed'; error: string };

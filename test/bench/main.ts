@@ -6,12 +6,14 @@
 // Phases: fleet setup -> hub start (baseline) -> connect N -> idle window ->
 // sequential trigger latency -> fan-out to all -> reconnect storm (SIGKILL +
 // restart) -> attack (legitimate connects and a second storm under a flood of
-// stalled handshakes) -> OpenSSH tunnels and `ssh host true`. Every phase is bounded in
+// stalled handshakes) -> compromised host (one host's key inventing jobs: hub
+// memory and other hosts' trigger latency) -> OpenSSH tunnels and `ssh host true`. Every phase is bounded in
 // time; every process started here is killed on exit, failure or Ctrl-C.
 //
 // Modules: options.ts (flags), state.ts (shared results, workers, log),
 // pool.ts (load-generator workers), cpu.ts (CPU snapshots), phases.ts (poll,
 // triggers, fan-out, storm), attack.ts (with attack-worker.ts, probe.ts),
+// compromised.ts (with compromised-worker.ts),
 // report.ts (table and JSON). This file starts and
 // cleans up the run and holds its sequence.
 
@@ -35,6 +37,7 @@ import { killOpenSshSync, openSshAvailable, runOpenSsh, type OpenSshResult } fro
 import { recordCpu, snap } from './cpu.js';
 import { phaseFanout, phasePoll, phaseStorm, phaseTriggers } from './phases.js';
 import { phaseAttack } from './attack.js';
+import { phaseCompromised } from './compromised.js';
 import { allStats, startWorkers, stopWorkers, waitReady } from './pool.js';
 import { report } from './report.js';
 import { M_, complete, extras, handles, log, notes, run, sleep, workers } from './state.js';
@@ -196,6 +199,11 @@ async function main(): Promise<void> {
   if (runs('attack')) {
     hub = await phaseAttack(fleet, hub, nodeArgs);
     log(`storm under attack: ${N} back in ${M_['storm_attack_converged_s']!.toFixed(1)} s by list (agents' view ${M_['storm_attack_agents_back_s']!.toFixed(1)} s): ${M_['storm_attack_ratio']!.toFixed(2)}x the storm without it`);
+  }
+
+  // -- compromised host: one host's key inventing jobs
+  if (runs('compromised')) {
+    await phaseCompromised(fleet, hub);
   }
 
   const final = await allStats();

@@ -18,6 +18,7 @@ export const { values: argv } = parseArgs({
     'openssh-tunnels': { type: 'string' },
     'ssh-true': { type: 'string' },
     'attack-connections': { type: 'string' },
+    'compromised-jobs': { type: 'string' },
     'no-openssh': { type: 'boolean', default: false },
     skip: { type: 'string' },
     base: { type: 'string' },
@@ -45,8 +46,9 @@ if (argv.help) {
   --openssh-tunnels M  reverse tunnels held by OpenSSH sshd (default 200)
   --ssh-true K         fresh \`ssh host true\` runs (default 30)
   --attack-connections A  hostile connections held in the attack phase (default 500; --quick: 100)
+  --compromised-jobs J    jobs the compromised host invents, 256 KiB of output each (default 2000; --quick: 200)
   --no-openssh         skip the OpenSSH comparison (same as --skip openssh)
-  --skip LIST          skip phases: idle,poll,triggers,fanout,storm,attack,openssh (comma-separated); without
+  --skip LIST          skip phases: idle,poll,triggers,fanout,storm,attack,compromised,openssh (comma-separated); without
                        storm the first hub stops with SIGTERM, so --hub-cpu-prof profiles it; attack
                        needs storm (it compares a storm under attack with it)
   --base DIR           where the temporary fleet directory is made (default: os.tmpdir())
@@ -74,14 +76,14 @@ export const quick = argv.quick === true;
 /** --hubs H > 1: the cluster bench (cluster-main.ts), with phases of its own. */
 export const HUBS = intOpt('hubs', argv.hubs, 1, 1);
 export const JOB_MS = intOpt('job-ms', argv['job-ms'], 3000, 0);
-const PHASES = HUBS > 1 ? ['baseline', 'triggers', 'fanout', 'failover'] as const : ['idle', 'poll', 'triggers', 'fanout', 'storm', 'attack', 'openssh'] as const;
+const PHASES = HUBS > 1 ? ['baseline', 'triggers', 'fanout', 'failover'] as const : ['idle', 'poll', 'triggers', 'fanout', 'storm', 'attack', 'compromised', 'openssh'] as const;
 const SKIP = new Set((argv.skip ?? '').split(',').map((x) => x.trim()).filter(Boolean));
 for (const x of SKIP) {
   if (!(PHASES as readonly string[]).includes(x)) { process.stderr.write(`--skip: unknown phase "${x}" (phases: ${PHASES.join(', ')})\n`); process.exit(2); }
 }
 if (argv['no-openssh']) SKIP.add('openssh');
 if (SKIP.has('storm')) SKIP.add('attack');
-export const runs = (p: 'idle' | 'poll' | 'triggers' | 'fanout' | 'storm' | 'attack' | 'openssh' | 'baseline' | 'failover'): boolean => !SKIP.has(p);
+export const runs = (p: (typeof PHASES)[number] | 'idle' | 'poll' | 'storm' | 'attack' | 'compromised' | 'openssh' | 'baseline' | 'failover'): boolean => !SKIP.has(p);
 export const N = intOpt('clients', argv.clients, quick ? 50 : 10_000, 1);
 export const W = intOpt('workers', argv.workers, Math.min(8, Math.max(2, Math.ceil(N / 2500))), 1);
 export const IN_FLIGHT = intOpt('in-flight', argv['in-flight'], 64, 1);
@@ -94,6 +96,8 @@ export const SSH_TRUE = intOpt('ssh-true', argv['ssh-true'], quick ? 3 : 30, 1);
 /** Attack phase (attack.ts): hostile connections held, from 1 and from ATTACK_SOURCES addresses; probe connects per case. */
 export const ATTACK_N = intOpt('attack-connections', argv['attack-connections'], quick ? 100 : 500, 1);
 export const ATTACK_SOURCES = quick ? 10 : 50;
+/** Compromised-host phase (compromised.ts): jobs the attacker invents. */
+export const COMPROMISED_JOBS = intOpt('compromised-jobs', argv['compromised-jobs'], quick ? 200 : 2000, 1);
 export const PROBES = quick ? 2 : 5;
 export const WARMUP_TRIGGERS = Math.min(50, Math.ceil(TRIGGERS / 10));
 // Reconnect policy of the simulated agents: the real agent's defaults (client/config.ts).

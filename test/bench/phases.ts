@@ -60,14 +60,31 @@ export async function phasePoll(fleet: Fleet, hash: string): Promise<void> {
 }
 
 export async function phaseTriggers(fleet: Fleet): Promise<void> {
-  const host = hostName(0);
+  const t = await timeTriggers(fleet, hostName(0), TRIGGERS, Math.max(120, TRIGGERS * 0.2));
+  const { started, accepted, ended } = t;
+  if (t.stoppedAt !== null) notes.push(`trigger latency: stopped after ${t.stoppedAt} triggers (phase time limit)`);
+  if (t.notDispatched) notes.push(`trigger latency: ${t.notDispatched} triggers were not dispatched at once (coalesced/queued)`);
+  M_['trigger_count'] = started.length;
+  M_['trigger_to_accepted_p50_ms'] = percentile(accepted, 50);
+  M_['trigger_to_start_p50_ms'] = percentile(started, 50);
+  M_['trigger_to_start_p90_ms'] = percentile(started, 90);
+  M_['trigger_to_start_p99_ms'] = percentile(started, 99);
+  M_['trigger_to_start_max_ms'] = Math.max(...started);
+  M_['trigger_to_end_p50_ms'] = percentile(ended, 50);
+  complete['triggers'] = started.length >= TRIGGERS;
+}
+
+/** `count` sequential triggers of `host` (after the warm-up ones), within `limitS`: ms to accepted, started and end. */
+export async function timeTriggers(fleet: Fleet, host: string, count: number, limitS: number): Promise<{ started: number[]; accepted: number[]; ended: number[]; notDispatched: number; stoppedAt: number | null }> {
   const started: number[] = [];
   const accepted: number[] = [];
   const ended: number[] = [];
-  const phaseDeadline = performance.now() + Math.max(120, TRIGGERS * 0.2) * 1000;
+  const phaseDeadline = performance.now() + limitS * 1000;
   let notDispatched = 0;
-  for (let i = 0; i < TRIGGERS + WARMUP_TRIGGERS; i++) {
-    if (performance.now() > phaseDeadline) { notes.push(`trigger latency: stopped after ${i} triggers (phase time limit)`); break; }
+  let stoppedAt: number | null = null;
+  const warmup = Math.min(WARMUP_TRIGGERS, Math.ceil(count / 10));
+  for (let i = 0; i < count + warmup; i++) {
+    if (performance.now() > phaseDeadline) { stoppedAt = i; break; }
     let a = NaN;
     let s = NaN;
     let e = NaN;
@@ -80,20 +97,12 @@ export async function phaseTriggers(fleet: Fleet): Promise<void> {
       return ev.ev === 'done';
     }, 10_000);
     if (problem || !Number.isFinite(s)) throw new Error(`trigger ${i} failed: ${problem || 'no started event within 10 s'}`);
-    if (i < WARMUP_TRIGGERS) continue;
+    if (i < warmup) continue;
     accepted.push(a);
     started.push(s);
     ended.push(e);
   }
-  if (notDispatched) notes.push(`trigger latency: ${notDispatched} triggers were not dispatched at once (coalesced/queued)`);
-  M_['trigger_count'] = started.length;
-  M_['trigger_to_accepted_p50_ms'] = percentile(accepted, 50);
-  M_['trigger_to_start_p50_ms'] = percentile(started, 50);
-  M_['trigger_to_start_p90_ms'] = percentile(started, 90);
-  M_['trigger_to_start_p99_ms'] = percentile(started, 99);
-  M_['trigger_to_start_max_ms'] = Math.max(...started);
-  M_['trigger_to_end_p50_ms'] = percentile(ended, 50);
-  complete['triggers'] = started.length >= TRIGGERS;
+  return { started, accepted, ended, notDispatched, stoppedAt };
 }
 
 export async function phaseFanout(fleet: Fleet, hub: HubProcess): Promise<void> {

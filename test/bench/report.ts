@@ -5,7 +5,7 @@ import os from 'node:os';
 import { renderMarkdown, renderTable, round, type Row } from './metrics.js';
 import type { OpenSshResult } from './openssh.js';
 import {
-  argv, ATTACK_N, ATTACK_SOURCES, BACKOFF, HEARTBEAT_MS, IDLE_S, IN_FLIGHT, M, N, PROBES, quick, SSH_TRUE, STORM_IN_FLIGHT, TRIGGERS, W, WARMUP_TRIGGERS,
+  argv, ATTACK_N, ATTACK_SOURCES, BACKOFF, COMPROMISED_JOBS, HEARTBEAT_MS, IDLE_S, IN_FLIGHT, M, N, PROBES, quick, SSH_TRUE, STORM_IN_FLIGHT, TRIGGERS, W, WARMUP_TRIGGERS,
 } from './options.js';
 import { M_, complete, extras, notes, run, tStart } from './state.js';
 
@@ -49,6 +49,8 @@ export function report(ossh: OpenSshResult | null): void {
     { metric: `reconnect storm under that attack (${ATTACK_SOURCES} addresses)`, value: `${fmt(m['storm_attack_converged_s'], 1)} s (${fmt(m['storm_attack_ratio'], 2)}x)`, target: '<= 2x without', verdict: within(m['storm_attack_ratio'], (v) => v <= 2, m['storm_attack_complete'] === 1) },
     { metric: '  all back, as the agents see it', value: `${fmt(m['storm_attack_agents_back_s'], 1)} s (${fmt(m['storm_attack_agents_ratio'], 2)}x)` },
     { metric: '  hub CPU during storm / `list` max', value: `${fmt(m['storm_attack_hub_cpu_s'], 1)} CPU s / ${fmt(m['storm_attack_list_max_ms'], 0)} ms` },
+    { metric: `compromised host: ${fmt(m['compromised_jobs_sent'], 0)} invented jobs (${fmt(m['compromised_mib_sent'], 0)} MiB in ${fmt(m['compromised_attack_s'], 0)} s)`, value: `hub RSS +${fmt(m['compromised_rss_growth_mib'], 0)} MiB`, target: '< +64 MiB', verdict: within(m['compromised_rss_growth_mib'], (v) => v < 64) },
+    { metric: '  other host trigger-to-start p99 (calm -> under it)', value: `${fmt(m['compromised_trigger_p99_calm_ms'], 2)} -> ${fmt(m['compromised_trigger_p99_ms'], 2)} ms (${fmt(m['compromised_trigger_ratio'], 2)}x)`, target: '<= 2x', verdict: within(m['compromised_trigger_ratio'], (v) => v <= 2) },
     { metric: 'no-change poll, over the tunnel', value: M_['poll_tunnel_bytes'] === undefined ? 'n/a' : `${fmt(m['poll_tunnel_bytes'], 0)} B`, target: 'SSH bytes both ways' },
     { metric: '  (out / in, ms)', value: `${fmt(m['poll_tunnel_bytes_out'], 0)} / ${fmt(m['poll_tunnel_bytes_in'], 0)} B, ${fmt(m['poll_tunnel_ms'], 1)} ms` },
     { metric: 'no-change poll, own connection (tunnel down)', value: M_['poll_fresh_bytes'] === undefined ? 'n/a' : `${fmt(m['poll_fresh_bytes'], 0)} B`, target: 'incl. SSH handshake' },
@@ -75,7 +77,7 @@ export function report(ossh: OpenSshResult | null): void {
   const params = {
     clients: N, workers: W, inFlight: IN_FLIGHT, stormInFlight: STORM_IN_FLIGHT, heartbeatMs: HEARTBEAT_MS, idleSeconds: IDLE_S, triggers: TRIGGERS,
     warmupTriggers: WARMUP_TRIGGERS, agentBackoff: BACKOFF, opensshTunnels: M, sshTrueRuns: SSH_TRUE, quick,
-    attackConnections: ATTACK_N, attackSources: ATTACK_SOURCES, probes: PROBES,
+    attackConnections: ATTACK_N, attackSources: ATTACK_SOURCES, probes: PROBES, compromisedJobs: COMPROMISED_JOBS,
   };
   const out = {
     when: new Date().toISOString(), machine, params,

@@ -95,6 +95,20 @@ export function jobOutputContract(h: Harness): void {
     assert.deepEqual(await o2.read('job-ffffffff'), expected, 'and so does a reopened store');
   }));
 
+  t('a line appended with the time it came (at) keeps that time, across a reopen', () => withOutput(h, async (o, reopen) => {
+    const earlier = Date.now() - 60_000;
+    const a = o.append('job-fffffffe', 'stdout', 'held', earlier);
+    const b = o.append('job-fffffffe', 'stderr', 'now');
+    assert.equal(a.ts, earlier, 'append returns the time it was given');
+    assert.ok(b.ts >= earlier + 60_000, 'without one: now');
+    await o.end('job-fffffffe');
+    const expected = [{ seq: 1, stream: 'stdout', data: 'held', ts: earlier }, { seq: 2, stream: 'stderr', data: 'now', ts: b.ts }];
+    assert.deepEqual(await o.read('job-fffffffe'), expected);
+    await o.close();
+    const { o: o2 } = await reopen();
+    assert.deepEqual(await o2.read('job-fffffffe'), expected, 'and so does a reopened store');
+  }));
+
   t('remove forgets a job\'s output', () => withOutput(h, async (o) => {
     o.append('job-eeeeeeee', 'stdout', 'gone soon');
     await o.end('job-eeeeeeee');

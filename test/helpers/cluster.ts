@@ -5,8 +5,8 @@
 // "spread", one fingerprint per hub key). Every process is started through
 // spawnDaemon and killed by PID; the temp dir goes at close().
 //
-// The registry is still one file per fleet directory (the cluster-content
-// work shares it through NATS): addHost() registers a host on every hub.
+// The registry is the cluster's (hub/cluster/registry-kv.ts): addHost()
+// registers a host once, at hub 1, and every hub authenticates it.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -110,14 +110,12 @@ export class TestCluster {
     this.hubs[i]!.daemon = null;
   }
 
-  /** Register NAME (one key) on every hub. */
+  /** Register NAME (one key): once, at hub 1; the registry is the cluster's, every hub sees it. */
   async addHost(name: string): Promise<HostKey> {
     const key = this.keys.get(name) ?? await makeKey(this.dir, name);
     this.keys.set(name, key);
-    for (let i = 0; i < this.hubs.length; i++) {
-      const r = await this.hubCli(i, ['add-host', name, '--key', key.publicKey]);
-      if (r.code !== 0) throw new Error(`add-host ${name} at hub${i + 1}: ${r.stderr}`);
-    }
+    const r = await this.hubCli(0, ['add-host', name, '--key', key.publicKey]);
+    if (r.code !== 0) throw new Error(`add-host ${name} at hub1: ${r.stderr}`);
     return key;
   }
 

@@ -50,7 +50,7 @@ test('trigger --queue for an offline host returns once queued, with the job id a
   const r = await fleet.hubCli(['trigger', 'late', '--queue'], 20_000);
   assert.equal(r.code, 0, `exit ${r.code}: ${r.stderr}`);
   assert.ok(Date.now() - t0 < 15_000, 'did not wait for the host');
-  const m = /^late: switch job (\S+) queued; late is not connected, the job runs when it connects \(`bento-hub status late` shows it; `bento-hub list` shows late once connected\)$/m.exec(r.stderr);
+  const m = /^late: switch job (\S+) queued; late is not connected, the job runs when it connects \(follow with: bento-hub job \1 --follow\)$/m.exec(r.stderr);
   assert.ok(m, r.stderr);
   assert.match(r.stdout, /^late\s+queued\s+-\s+-\s+queued: runs when late connects$/m);
   const st = await statusOf('late');

@@ -55,6 +55,18 @@ test('a trigger at a hub that does not hold the host runs at the holder, and its
   assert.equal(ev.find((e) => e.ev === 'end')?.outcome, 'success');
   const rec = (await c.jobRecords()).find((j) => j.id === acc.jobId)!;
   assert.equal(rec.hub, holder, 'the record was written by the holding hub');
+
+  // `job ID` at every hub, the holder included: the shared record and its stored output, the same lines with their seqs.
+  for (const i of [0, 1, 2]) {
+    const j = await c.hubCli(i, ['job', acc.jobId!, '--json']);
+    assert.equal(j.code, 0, `job at hub${i + 1}: ${j.stderr}${j.stdout}`);
+    const je = events(j.stdout) as Array<TriggerEvent & { seq?: number; job?: { host: string; state: string } }>;
+    const job = je.find((e) => e.ev === 'job')?.job;
+    assert.deepEqual([job?.host, job?.state], ['a1', 'success'], `hub${i + 1}: the shared record`);
+    const lines = je.filter((e) => e.ev === 'output' && e.data!.startsWith('line '));
+    assert.deepEqual(lines.map((e) => e.data), [1, 2, 3, 4, 5].map((n) => `line ${n} of switch`), `hub${i + 1}: every stored line, in order, once`);
+    assert.ok(lines.every((e, k) => k === 0 || e.seq! > lines[k - 1]!.seq!), 'seqs rise');
+  }
 });
 
 test('trigger --all at one hub reaches every host wherever it is held', async () => {
@@ -92,9 +104,18 @@ test('--queue for an offline host at two hubs is one job; it runs once, at the h
   assert.equal(q2.jobId, q1.jobId, 'the same queued job, whichever hub was asked');
   assert.equal(q2.disposition, 'coalesced');
   accepted.push(q1.jobId!);
+  // Followed at a hub the host will not connect to (issue 17): `job ID --follow` waits for it, then streams it to its end
+  // (the stored lines and the live ones join on their seq, so when the CLI gets there does not matter).
+  const following = c.hubCli(2, ['job', q1.jobId!, '--follow', '--json'], 60_000);
   // This agent lists one hub only: the welcome names the others, and the agent says so.
   const late = c.startAgent('late', await c.agentConfig('late', { rebuildCommand: QUICK }, [0]));
   await waitFor('the queued job ran', async () => (await c.jobRecords()).find((j) => j.id === q1.jobId)?.state === 'success', 20_000, 200);
+  const f = await following;
+  assert.equal(f.code, 0, f.stderr + f.stdout);
+  const fe = events(f.stdout);
+  assert.equal(fe[0]?.ev, 'job', 'the record first');
+  assert.deepEqual(fe.filter((e) => e.ev === 'output' && e.data!.startsWith('line ')).map((e) => e.data), [1, 2, 3, 4, 5].map((n) => `line ${n} of switch`), 'followed from another hub: every line, once');
+  assert.equal(fe.find((e) => e.ev === 'end')?.outcome, 'success');
   const warned = await waitFor('the agent names the hubs it does not list', () => late.output().split('\n').find((l) => l.includes('does not list')), 5000);
   assert.deepEqual((JSON.parse(warned) as { hubs: string[] }).hubs, [c.hubs[1]!, c.hubs[2]!].map((h) => `ssh://127.0.0.1:${h.sshPort}`).sort());
 });

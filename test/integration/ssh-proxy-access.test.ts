@@ -6,7 +6,7 @@
 // can open such channels. Last, the same behind a NAT router.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
@@ -126,8 +126,12 @@ test('only admins can open channels: a non-root user is refused at the admin soc
     child.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
     child.on('close', (code) => { clearTimeout(t); resolve({ code, stdout, stderr, ms: Date.now() - t0 }); });
   });
+  // The test needs `nobody` to be able to run this node and the CLI; say so plainly if not
+  // (a runtime unpacked into a 0700 temp dir once failed here as a bare EACCES).
+  const canRun = spawnSync('runuser', ['-u', 'nobody', '--', 'sh', '-c', 'test -x "$0" && test -r "$1"', process.execPath, HUB_BIN]);
+  assert.equal(canRun.status, 0, `user nobody cannot run ${process.execPath} ${HUB_BIN}: put node and the checkout where others may read them`);
   const refused = await asNobody();
-  assert.equal(refused.code, 1);
+  assert.equal(refused.code, 1, refused.stderr);
   assert.match(refused.stderr, /no permission to use .*hub\.sock: only the hub's admins may \[FORBIDDEN\]/);
   assert.equal(refused.stdout, '', 'not a byte from the host');
 

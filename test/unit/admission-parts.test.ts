@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { SourceSet, parseCidr, sourceKey } from '../../hub/server/source-key.js';
 import { CREDIT_TTL_MS, SourceBook } from '../../hub/server/source-book.js';
 import { FairQueue } from '../../hub/server/fair-queue.js';
-import { DEFAULT_LIMITS, validateLimits } from '../../hub/server/admission-limits.js';
+import { DEFAULT_HUB_LIMITS, validateLimits } from '../../hub/fleet/limits.js';
 import { validateHubConfig } from '../../hub/fleet/hub-config.js';
 
 test('source keys: IPv4 /32, IPv6 /64, IPv4-mapped IPv6 as IPv4', () => {
@@ -153,7 +153,7 @@ test('fair queue: one source\'s 500 entries do not stand in front of another\'s 
 });
 
 test('hub.json limits: defaults, overrides, unknown keys and bad values are refused with the field named', () => {
-  assert.deepEqual(validateLimits(undefined, 'hub.json'), { ...DEFAULT_LIMITS, exempt: [] });
+  assert.deepEqual(validateLimits(undefined, 'hub.json'), { ...DEFAULT_HUB_LIMITS, exempt: [] });
   const l = validateLimits({ perSourceUnauthenticated: 256, exempt: ['127.0.0.1/32', '::1'] }, 'hub.json');
   assert.equal(l.perSourceUnauthenticated, 256);
   assert.equal(l.handshakeTimeoutMs, 10_000);
@@ -169,6 +169,12 @@ test('hub.json limits: defaults, overrides, unknown keys and bad values are refu
     [{ penaltyMs: 600_000 }, /"penaltyMs" \(600000\) must not exceed "penaltyMaxMs"/],
     [{ exempt: ['10.0.0.0/40'] }, /"exempt": "10\.0\.0\.0\/40" is not an address or CIDR/],
     [{ exempt: '127.0.0.1' }, /"exempt" must be a list/],
+    // The other parts of the one section (issue 13 parts 2-4).
+    [{ sessionQueuedMessages: 1 }, /"sessionQueuedMessages" must be an integer in 2\.\./],
+    [{ sessionOverrunBytes: 1024 }, /"sessionOverrunBytes" must be an integer/],
+    [{ jobOutputTailBytes: 9 * 1024 * 1024 }, /"jobOutputTailBytes" \(9437184\) must be at most half of "jobOutputBytes"/],
+    [{ hostOutputBytes: 1024 * 1024 }, /"hostOutputBytes" \(1048576\) must be at least "jobOutputBytes"/],
+    [{ followerBufferBytes: 100 }, /"followerBufferBytes" must be an integer/],
     [[], /must be an object/],
   ];
   for (const [raw, re] of bad) {

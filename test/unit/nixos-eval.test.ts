@@ -92,7 +92,8 @@ test('a typical hub: hardened unit, first-start init, user and group, hub.json c
   // hub.json: rendered from settings, validated by the hub's own loader in the build, installed at every start.
   const { configFile, rendered } = v.hub!;
   const hubJson = JSON.parse(rendered.json!) as Obj;
-  assert.deepEqual(hubJson, { listen: '0.0.0.0:2222', wsListen: '127.0.0.1:8022', wsPath: '/bento', heartbeatMs: 25000, adminGroup: 'wheel', jobHistory: 50 });
+  // onion.enable: every onion agent comes from Tor's 127.0.0.1, exempted from the per-source limits.
+  assert.deepEqual(hubJson, { listen: '0.0.0.0:2222', wsListen: '127.0.0.1:8022', wsPath: '/bento', heartbeatMs: 25000, adminGroup: 'wheel', jobHistory: 50, limits: { exempt: ['127.0.0.1'] } });
   validateHubConfig(hubJson);
   assert.match(configFile.buildCommand!, /validateHubConfig/);
   assert.ok(configFile.buildCommand!.includes(`${pkg}/lib/node_modules/bento-fleet/dist/hub/fleet/hub-config.js ${rendered.path}`));
@@ -296,6 +297,7 @@ const WRONG: Array<[string, string, RegExp]> = [
   ['hub: key file relative', 'services.bento.hub.hostKeyFile = "key";', /services\.bento\.hub\.hostKeyFile must be an absolute path string/],
   ['hub: public dashboard without token', 'services.bento.hub.settings.dashboard = { listen = "0.0.0.0:8080"; tokenFile = null; };', /is not loopback, so it needs authentication: set services\.bento\.hub\.settings\.dashboard\.tokenFile/],
   ['hub: bad log level', 'services.bento.hub.logLevel = "verbose";', /option `services\.bento\.hub\.logLevel' is not of type `one of "trace", "debug", "info", "warn", "error"'/],
+  ['hub: two limits at odds', 'services.bento.hub.settings.limits = { earlyDropQueued = 2048; };', /services\.bento\.hub\.settings\.limits\.earlyDropQueued \(2048\) must not exceed maxQueued \(1024\)/],
   ['hub: onion port out of range', 'services.bento.hub.onion = { enable = true; port = 70000; };', /option `services\.bento\.hub\.onion\.port' is not of type `null or 16 bit unsigned integer/],
 ];
 // [what, option, Nix value (forced over the typical host's), expected message]

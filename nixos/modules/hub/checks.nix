@@ -31,6 +31,14 @@ let
       { assertion = tokenFile == null || (builtins.isString tokenFile && tokenFile != "");
         message = "${o}.settings.${what}.tokenFile must be a path (relative: inside dataDir) or null."; }
     ];
+  # The limits as the hub will see them (unset = its default), for the rules
+  # that tie two of them together (the same as the hub's loader, named here).
+  limitsSet = let v = get "limits"; in if v == null then { } else pure.filterNulls v;
+  lim = builtins.mapAttrs (n: l: limitsSet.${n} or l.default) (import ./limits.nix);
+  notAbove = a: b: {
+    assertion = lim.${a} <= lim.${b};
+    message = "${o}.settings.limits.${a} (${toString lim.${a}}) must not exceed ${b} (${toString lim.${b}}); raise ${b} or lower ${a}.";
+  };
   argv = v: builtins.isList v && v != [ ] && builtins.all (a: builtins.isString a && a != "") v;
 in
 [
@@ -74,6 +82,14 @@ in
     message = "${o}.settings.cluster.user and .passwordFile go together."; }
   { assertion = get "secretsDir" == null || (builtins.isString s.secretsDir && s.secretsDir != "");
     message = ''${o}.settings.secretsDir must be a directory path (relative: inside dataDir) or null.''; }
+  (notAbove "bannerTimeoutMs" "handshakeTimeoutMs")
+  (notAbove "earlyDropQueued" "maxQueued")
+  (notAbove "penaltyMs" "penaltyMaxMs")
+  (notAbove "jobOutputBytes" "hostOutputBytes")
+  { assertion = lim.jobOutputTailBytes * 2 <= lim.jobOutputBytes;
+    message = "${o}.settings.limits.jobOutputTailBytes (${toString lim.jobOutputTailBytes}) must be at most half of jobOutputBytes (${toString lim.jobOutputBytes}).";  }
+  { assertion = builtins.all (c: builtins.isString c && builtins.match "[0-9a-fA-F:.]+(/[0-9]{1,3})?" c != null) (limitsSet.exempt or [ ]);
+    message = ''${o}.settings.limits.exempt must list addresses or CIDRs, e.g. [ "10.1.0.0/16" "2001:db8::/48" ].''; }
 ]
 ++ (if dashboard == null then [ ] else webChecks "dashboard" dashboard "127.0.0.1:8080")
 ++ (if metrics == null then [ ] else webChecks "metrics" metrics "127.0.0.1:9180")

@@ -33,9 +33,16 @@ let
     else if listen.host == "::" then "[::1]"
     else if listen.bracketed then "[${listen.host}]"
     else listen.host;
+  # The address Tor connects to the hub from: every onion agent shares it, so
+  # it must not count as one source (16 unauthenticated connections,
+  # penalties for failures); a name, not an address, cannot be exempted.
+  onionSource = lib.removePrefix "[" (lib.removeSuffix "]" onionTarget);
+  onionSourceIsAddress = builtins.match "[0-9.]+|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*" onionSource != null;
 in
 {
   config = lib.mkIf cfg.enable {
+    services.bento.hub.settings.limits.exempt = lib.mkIf (cfg.onion.enable && onionSourceIsAddress) [ onionSource ];
+
     services.bento.hub.configFile = if cfg.checkConfig then checked else rendered;
 
     assertions = import ./checks.nix cfg;
@@ -45,6 +52,8 @@ in
       ++
       lib.optional (cfg.settings.tls != null && cfg.settings.wsListen == null)
         "services.bento.hub.settings.tls is set but settings.wsListen is null: TLS only applies to the WebSocket listener."
+      ++ lib.optional (cfg.onion.enable && !onionSourceIsAddress)
+        "services.bento.hub.onion.enable: settings.listen names a host (${listen.host}), so Tor's source address cannot be exempted from the per-source limits; add it to services.bento.hub.settings.limits.exempt."
       ++ lib.optional (cfg.hostKeyFile != null && lib.hasPrefix builtins.storeDir cfg.hostKeyFile)
         "services.bento.hub.hostKeyFile is in the Nix store, which is world-readable; keep the hub key in a secret (agenix, sops-nix, /run/secrets).";
 

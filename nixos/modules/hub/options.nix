@@ -181,6 +181,7 @@ in
             default = null;
             description = "Where host secrets live, DIR/NAME/ (relative: inside dataDir). null: hosts/NAME/secrets/.";
           };
+          limits = import ./options-limits.nix { inherit lib; };
           cluster = mkOption {
             type = types.nullOr (types.submodule {
               options = {

@@ -9,8 +9,13 @@ cfg:
 let
   pure = import ../../lib/pure.nix;
   s = pure.filterNulls (cfg.settings or { });
+  limits = pure.filterNulls (s.limits or { });
+  # Only what the admin (or onion.enable) chose: an empty section is no section.
+  limitsOut = if limits ? exempt && limits.exempt == [ ] then removeAttrs limits [ "exempt" ] else limits;
 in
-s // (if s ? publish then { publish = pure.filterNulls s.publish; } else { })
+removeAttrs s [ "limits" ]
+  // (if limitsOut != { } then { limits = limitsOut; } else { })
+  // (if s ? publish then { publish = pure.filterNulls s.publish; } else { })
   // (if s ? cluster then {
     cluster = let c = pure.filterNulls s.cluster; in
       c // (if c ? tls then { tls = pure.filterNulls c.tls; } else { });

@@ -1,8 +1,9 @@
-// Log lines about refused, dropped and timed-out handshakes, rate-limited: a
-// flood of 10,000 connections must not become 10,000 log lines. Per kind of
+// Warn lines about what hostile or broken peers do (refused handshakes,
+// throttled sessions, refused adoptions), rate-limited: a flood of 10,000
+// connections must not become 10,000 log lines. Per kind of
 // event, the first few in each window are logged as they happen; the rest
 // are counted and reported in one summary line when the window ends.
-import type { Logger } from '../../common/platform/log.js';
+import type { Logger } from './log.js';
 
 interface Window { logged: number; suppressed: number; sources: Set<string>; msg: string }
 

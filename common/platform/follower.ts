@@ -1,0 +1,286 @@
+// One bounded queue between something that produces events at its own pace
+// (a job printing 500 MB, a fan-out answering 10,000 hosts) and a reader that
+// may not keep up (`bento-hub trigger web1 | less` left idle, a slow
+// terminal, a background browser tab). Every follower goes through it: the
+// admin socket, the dashboard's event streams and the agent's local page
+// (issue 13 part 3). Without it, write() keeps whatever the reader does not
+// take in the socket's buffer, and the producer's memory grows with the job.
+//
+// The rules:
+//   - Text goes straight to the output while it accepts more (write() true);
+//     once it does not, text waits here until 'drain'.
+//   - Skippable text (a job's output lines: push(text, group)) waits up to
+//     maxQueuedBytes. Past that the oldest waiting lines make room for the
+//     new one: they are skipped and counted per group, and where they were
+//     the reader later gets one notice saying how many lines and bytes, and
+//     where the full log is (skipped()). The newest lines are kept because
+//     they matter most: a failed build says why at its end, and a reader who
+//     comes back wants to see where the job is now.
+//   - Other text (starts, ends, summaries: few, and needed) is never skipped;
+//     past maxKeptBytes of it the reader is too far behind to help: the
+//     stream is cut, with one last notice (cut()).
+// So a stalled reader costs at most maxQueuedBytes + maxKeptBytes plus the
+// output's own high-water mark, whatever it follows.
+
+/** Where a follower's text goes: a socket or an HTTP response. */
+export interface FollowerOut {
+  write(chunk: string): boolean;
+  end(): unknown;
+  end(chunk: string): unknown;
+  once(event: 'drain' | 'close', fn: () => void): unknown;
+  readonly writableNeedDrain: boolean;
+  readonly destroyed: boolean;
+  readonly writableEnded: boolean;
+  cork?(): void;
+  uncork?(): void;
+  destroy?(): void;
+}
+
+/** A cut stream's last notice gets this long to leave before the connection is dropped. */
+const CUT_GRACE_MS = 30_000;
+
+/** Counts shared by all followers of a process (metrics). */
+export class FollowerStats {
+  /** Lines (skippable texts) left out because their reader fell behind. */
+  skippedLines = 0;
+  skippedBytes = 0;
+  /** Streams ended because their reader fell too far behind. */
+  cut = 0;
+  /** Followers open now, and those waiting for their reader. */
+  open = 0;
+  behind = 0;
+}
+
+export interface FollowerOptions {
+  out: FollowerOut;
+  /** Skippable text held while the reader does not keep up; more is skipped. */
+  maxQueuedBytes: number;
+  /** Other text held while the reader does not keep up; more cuts the stream. */
+  maxKeptBytes: number;
+  /** The text standing in for skipped lines of one group, sent where they were. */
+  skipped(group: string, lines: number, bytes: number): string;
+  /** The last text before a cut. */
+  cut(heldBytes: number): string;
+  stats?: FollowerStats;
+}
+
+interface Text { text: string; group: string | null; bytes: number }
+interface Gap { gap: string; lines: number; bytes: number }
+/** null: a line that was skipped after it was queued (its gap notice is earlier in the queue). */
+type Item = Text | Gap | null;
+
+export class Follower {
+  private queue: Item[] = [];
+  private head = 0;
+  private queued = 0;
+  private kept = 0;
+  /** The gap notice still waiting in the queue, per group: more skipped lines join it. */
+  private readonly gaps = new Map<string, Gap>();
+  /** Queue items before this index are no skippable lines (gaps, skipped places, kept text): where eviction looks first. */
+  private evictFrom = 0;
+  private waiting = false;
+  private ending: string | null = null;
+  private done = false;
+  private wasBehind = false;
+  private readonly closers: Array<(why: 'cut' | 'closed') => void> = [];
+
+  constructor(private readonly o: FollowerOptions) {
+    if (o.stats) o.stats.open++;
+    o.out.once('close', () => this.finish('closed'));
+  }
+
+  /** False once the stream ended (cut, ended, or the reader left). */
+  get open(): boolean {
+    return !this.done && this.ending === null;
+  }
+
+  /** Bytes waiting here for the reader. */
+  get heldBytes(): number {
+    return this.queued + this.kept;
+  }
+
+  /** Called once when the stream ends: 'cut' (reader too far behind) or 'closed' (ended, or the reader left). */
+  onClose(fn: (why: 'cut' | 'closed') => void): void {
+    if (this.done) fn('closed');
+    else this.closers.push(fn);
+  }
+
+  /**
+   * Send text; with a group it may be skipped when the reader falls behind;
+   * `bytes` is what it counts in a skip notice (default: the text's size; a
+   * caller may count only a line's data).
+   */
+  push(text: string, group?: string, bytes?: number): void {
+    if (!this.open) return;
+    const behind = this.head < this.queue.length || this.o.out.writableNeedDrain;
+    if (!behind) {
+      if (!this.o.out.write(text)) this.wait();
+      return;
+    }
+    const size = Buffer.byteLength(text);
+    // One item always fits, whatever its size (a fleet page's first render of 10,000 rows).
+    if (group !== undefined) {
+      while (this.queued > 0 && this.queued + size > this.o.maxQueuedBytes && this.evictOldest());
+      this.queued += size;
+    } else {
+      if (this.kept > 0 && this.kept + size > this.o.maxKeptBytes) return this.cutNow();
+      this.kept += size;
+    }
+    this.queue.push({ text, group: group ?? null, bytes: bytes ?? size });
+    this.noteBehind();
+    this.wait();
+  }
+
+  /** Resolves once everything pushed so far has been handed to the output (for paging stored output). */
+  async flushed(): Promise<void> {
+    while (this.open && (this.head < this.queue.length || this.o.out.writableNeedDrain)) {
+      await new Promise<void>((resolve) => {
+        let settled = false;
+        const go = (): void => { if (!settled) { settled = true; resolve(); } };
+        this.o.out.once('drain', () => setImmediate(go));
+        this.onClose(go);
+      });
+    }
+  }
+
+  /** End the stream once everything queued is written (with `last` as its final text). */
+  end(last = ''): void {
+    if (!this.open) return;
+    this.ending = last;
+    if (this.head === this.queue.length && !this.o.out.writableNeedDrain) this.close();
+    else this.wait();
+  }
+
+  /** Skip the oldest waiting line: its place becomes (or joins) its group's gap notice. False when none waits. */
+  private evictOldest(): boolean {
+    let i = Math.max(this.evictFrom, this.head);
+    while (i < this.queue.length) {
+      const it = this.queue[i];
+      if (it && 'text' in it && it.group !== null) break;
+      i++;
+    }
+    this.evictFrom = i;
+    if (i >= this.queue.length) return false;
+    const line = this.queue[i] as Text;
+    const group = line.group!;
+    this.queued -= Buffer.byteLength(line.text);
+    let gap = this.gaps.get(group);
+    if (gap) {
+      this.queue[i] = null;
+    } else {
+      gap = { gap: group, lines: 0, bytes: 0 };
+      this.gaps.set(group, gap);
+      this.queue[i] = gap;
+    }
+    gap.lines++;
+    gap.bytes += line.bytes;
+    if (this.o.stats) { this.o.stats.skippedLines++; this.o.stats.skippedBytes += line.bytes; }
+    return true;
+  }
+
+  private wait(): void {
+    if (this.waiting || this.done) return;
+    this.waiting = true;
+    this.o.out.once('drain', () => { this.waiting = false; this.pump(); });
+  }
+
+  /** Write what waits until the output is full again (one cork: one syscall for many lines). */
+  private pump(): void {
+    if (this.done) return;
+    const out = this.o.out;
+    out.cork?.();
+    try {
+      while (this.head < this.queue.length && !out.writableNeedDrain) {
+        const item = this.queue[this.head];
+        this.queue[this.head++] = null;
+        if (!item) continue;
+        let text: string;
+        if ('gap' in item) {
+          this.gaps.delete(item.gap);
+          text = this.o.skipped(item.gap, item.lines, item.bytes);
+        } else {
+          text = item.text;
+          const size = Buffer.byteLength(text);
+          if (item.group !== null) this.queued -= size;
+          else this.kept -= size;
+        }
+        out.write(text);
+      }
+    } finally {
+      out.uncork?.();
+    }
+    if (this.head === this.queue.length) {
+      this.queue = [];
+      this.head = 0;
+      this.evictFrom = 0;
+      this.noteCaughtUp();
+      if (this.ending !== null && !out.writableNeedDrain) return this.close();
+    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
+      this.queue = this.queue.slice(this.head);
+      this.evictFrom = Math.max(0, this.evictFrom - this.head);
+      this.head = 0;
+    }
+    if (this.head < this.queue.length || this.ending !== null) this.wait();
+  }
+
+  private cutNow(): void {
+    const held = this.heldBytes;
+    this.clear();
+    if (this.o.stats) this.o.stats.cut++;
+    const out = this.o.out;
+    if (!out.destroyed && !out.writableEnded) out.end(this.o.cut(held));
+    // A reader that stalled may never take the notice: its connection goes after a grace.
+    if (out.destroy) setTimeout(() => { if (!out.destroyed) out.destroy!(); }, CUT_GRACE_MS).unref();
+    this.finish('cut');
+  }
+
+  private close(): void {
+    const out = this.o.out;
+    const last = this.ending ?? '';
+    if (!out.destroyed && !out.writableEnded) {
+      if (last) out.end(last);
+      else out.end();
+    }
+    this.finish('closed');
+  }
+
+  private clear(): void {
+    this.queue = [];
+    this.head = 0;
+    this.evictFrom = 0;
+    this.queued = 0;
+    this.kept = 0;
+    this.gaps.clear();
+    this.noteCaughtUp();
+  }
+
+  private finish(why: 'cut' | 'closed'): void {
+    if (this.done) return;
+    this.done = true;
+    this.clear();
+    if (this.o.stats) this.o.stats.open--;
+    for (const fn of this.closers.splice(0)) fn(why);
+  }
+
+  private noteBehind(): void {
+    if (this.wasBehind) return;
+    this.wasBehind = true;
+    if (this.o.stats) this.o.stats.behind++;
+  }
+
+  private noteCaughtUp(): void {
+    if (!this.wasBehind) return;
+    this.wasBehind = false;
+    if (this.o.stats) this.o.stats.behind--;
+  }
+}
+
+/** 1536 -> "1.5 KiB". */
+export function formatBytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n / 1024;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+}

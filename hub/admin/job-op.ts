@@ -1,0 +1,130 @@
+// `bento-hub job ID [--follow]`: one job's record and stored output, then
+// (following) its live lines until it ends. The output seq joins the two: the
+// job's bus events are collected from before the first read, stored lines are
+// sent page by page as the reader takes them, and live lines are sent only
+// past the last seq already sent, so nothing is missed or repeated. A job
+// that ends while the admin reads its log ends the stream after the log.
+import type net from 'node:net';
+import type { AdminRequest, JobInfo } from '../../common/protocol/admin.js';
+import { BentoError } from '../../common/protocol/errors.js';
+import type { EventBus, JobBusEvent } from '../events/types.js';
+import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
+import type { JobOutputLine } from '../store/output-cap.js';
+import { statusJob } from '../status/read-model.js';
+import type { Reply } from './server.js';
+
+export interface JobOpDeps {
+  jobs: Pick<JobStore, 'get' | 'readOutput'>;
+  bus: EventBus;
+}
+
+/** Stored output handed to the reader per page; the next page once the reader took this one. */
+const PAGE_BYTES = 256 * 1024;
+/** Live output collected while the log is read; past it, the lines are read from the store again instead. */
+const PENDING_BYTES = 4 * 1024 * 1024;
+
+export function jobInfo(rec: JobRecord): JobInfo {
+  const o = rec.output;
+  const trimmed = (o?.cuts ?? []).reduce((a, c) => ({ lines: a.lines + c.lines, bytes: a.bytes + c.bytes }), { lines: 0, bytes: 0 });
+  return {
+    ...statusJob(rec), host: rec.host,
+    ...(o ? { output: { lines: o.lines, bytes: o.bytes, trimmedLines: trimmed.lines, trimmedBytes: trimmed.bytes, dropped: o.dropped === true } } : {}),
+  };
+}
+
+export async function jobOp(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, reply: Reply, sock: net.Socket): Promise<void> {
+  if (await follow(d, req, reply, sock)) reply({ ev: 'done' });
+}
+
+/** False when the admin left before the end. */
+async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, reply: Reply, sock: net.Socket): Promise<boolean> {
+  const rec = d.jobs.get(req.jobId);
+  if (!rec) throw new BentoError('UNKNOWN_JOB', `no job "${req.jobId}" (never recorded here, or pruned from the history: hub.json jobHistory)`);
+  const { id, host } = rec;
+  let left = false;
+  sock.once('close', () => { left = true; });
+
+  // Subscribed before the first read: every line stored after it is also collected here.
+  let live = false;
+  let pending: JobBusEvent[] = [];
+  let pendingBytes = 0;
+  let missed = false;
+  let ended: Extract<JobBusEvent, { ev: 'end' }> | null = null;
+  let lastSeq = 0;
+  let finish: () => void = () => undefined;
+  const over = new Promise<void>((resolve) => { finish = resolve; });
+  const send = (e: JobBusEvent): void => {
+    if (e.ev === 'output') {
+      if (e.seq <= lastSeq) return;
+      lastSeq = e.seq;
+      // An agent's note goes out as the stderr line it always was ("bento: ..."), as in trigger --follow (follow.ts).
+      reply({ ev: 'output', host, jobId: id, seq: e.seq, stream: e.stream === 'note' ? 'stderr' : e.stream, data: e.data });
+    } else if (e.ev === 'started') {
+      reply({ ev: 'started', host, jobId: id });
+    } else {
+      reply(e);
+      finish();
+    }
+  };
+  const sub = req.follow ? d.bus.subscribe({ jobId: id }, (b) => {
+    if (b.kind !== 'job') return;
+    const e = b.event;
+    if (live) return send(e);
+    if (e.ev === 'end') ended = e;
+    else if (e.ev !== 'output') pending.push(e);
+    else if (!missed) {
+      pendingBytes += e.data.length;
+      if (pendingBytes > PENDING_BYTES) { missed = true; pending = pending.filter((p) => p.ev !== 'output'); } else pending.push(e);
+    }
+  }) : null;
+  try {
+    reply({ ev: 'job', job: jobInfo(rec) });
+    // The stored log, page by page, at the reader's pace; again while live lines were missed meanwhile.
+    // One read per pass (a file backend reads the whole log for each read, so
+    // no paging by reads), handed out a page at a time as the reader takes it.
+    for (;;) {
+      missed = false;
+      pendingBytes = 0;
+      const stored = await d.jobs.readOutput(id, { afterSeq: lastSeq });
+      if (left) return false;
+      let page = 0;
+      for (const l of stored) {
+        sendStored(reply, host, id, l);
+        lastSeq = l.seq;
+        if ((page += l.data.length) >= PAGE_BYTES) {
+          page = 0;
+          await reply.flushed?.();
+          if (left) return false;
+        }
+      }
+      await reply.flushed?.();
+      if (left) return false;
+      if (!missed && stored.length === 0) break;
+      if (!missed && !req.follow) break;
+    }
+    if (!sub) return true;
+    // Caught up, in the same turn as the last read: from here every event goes straight out.
+    live = true;
+    for (const e of pending.splice(0)) send(e);
+    const end = ended as Extract<JobBusEvent, { ev: 'end' }> | null;
+    if (end) { send(end); return true; }
+    const now = d.jobs.get(id);
+    if (!now) throw new BentoError('UNKNOWN_JOB', `job "${id}" was pruned from the history while it was followed`);
+    if (FINAL_STATES.has(now.state)) {
+      send({ ev: 'end', host, jobId: id, outcome: now.state as Extract<JobBusEvent, { ev: 'end' }>['outcome'], exitCode: now.exitCode, durationMs: now.durationMs ?? 0, ...(now.reason ? { reason: now.reason } : {}) });
+      return true;
+    }
+    await Promise.race([over, new Promise<void>((resolve) => sock.once('close', () => resolve()))]);
+    return !left;
+  } finally {
+    sub?.unsubscribe();
+  }
+}
+
+function sendStored(reply: Reply, host: string, jobId: string, l: JobOutputLine): void {
+  if (l.trimmed) {
+    reply({ ev: 'trimmed', host, jobId, lines: l.trimmed.lines, bytes: l.trimmed.bytes, message: l.data });
+  } else {
+    reply({ ev: 'output', host, jobId, seq: l.seq, stream: l.stream === 'note' ? 'stderr' : l.stream, data: l.data });
+  }
+}

@@ -1,0 +1,149 @@
+// Uploaded logs shared by the hubs of a cluster (hub/sftp/log-archive.ts):
+//
+//   <prefix>_logs       KV bucket, one manifest per host: name -> size, when,
+//                       and which hub took the upload. Read and changed by key
+//                       on demand (kv-direct.ts), never held whole by a hub.
+//   <prefix>_logfiles   object store, one object per log: HOST/NAME.
+//
+// A log goes in as: object first, then the manifest entry by compare-and-swap
+// (two hubs storing logs of one host at once both land); the manifest is the
+// list `logs HOST` shows at every hub. The host's quota is enforced on the
+// manifest, so it holds across hubs: a store that would pass the limits drops
+// the host's oldest logs in the same manifest update, and only then their
+// objects.
+import { readFile } from 'node:fs/promises';
+import type { ObjectStore } from '@nats-io/obj';
+import { BentoError } from '../../common/protocol/errors.js';
+import type { Logger } from '../../common/platform/log.js';
+import { decodeLog, listLogs, parseLogName, readLog, sortLogs, type LogInfo, type LogReader } from '../publish/logs.js';
+import type { LogArchive, LogLimits } from '../sftp/log-archive.js';
+import { LOG_NAME_RE } from '../sftp/vpath.js';
+import { DirectKv } from './kv-direct.js';
+import type { BucketHandle } from './nats-backend.js';
+
+export const LOGS_STORE = 'logs';
+export const LOG_OBJECTS = 'logfiles';
+
+export interface LogManifestEntry { size: number; at: string; hub: string }
+export interface LogManifest { logs: Record<string, LogManifestEntry> }
+
+export function isLogManifest(_key: string, v: unknown): v is LogManifest {
+  const logs = (v as LogManifest | null)?.logs;
+  if (typeof logs !== 'object' || logs === null || Array.isArray(logs)) return false;
+  return Object.entries(logs).every(([n, e]) => LOG_NAME_RE.test(n) && typeof e === 'object' && e !== null
+    && Number.isSafeInteger(e.size) && e.size >= 0 && typeof e.at === 'string' && typeof e.hub === 'string');
+}
+
+function logObject(host: string, name: string): string {
+  return `${host}/${name}`;
+}
+
+export interface LogArchiveSource {
+  openBucket(name: string): Promise<BucketHandle>;
+  openObjectStore(name: string): Promise<ObjectStore>;
+  readonly hubName: string;
+}
+
+export class KvLogArchive implements LogArchive {
+  private constructor(
+    private readonly manifests: DirectKv<LogManifest>,
+    readonly objects: ObjectStore,
+    private readonly o: { hubName: string; log: Logger },
+  ) {}
+
+  static async open(c: LogArchiveSource, o: { log: Logger }): Promise<KvLogArchive> {
+    const bucket = await c.openBucket(LOGS_STORE);
+    return new KvLogArchive(new DirectKv(bucket, isLogManifest), await c.openObjectStore(LOG_OBJECTS), { hubName: c.hubName, log: o.log });
+  }
+
+  /** HOST's manifest entries (empty when it has none). */
+  async entries(host: string): Promise<Record<string, LogManifestEntry>> {
+    return (await this.manifests.get(host))?.value.logs ?? {};
+  }
+
+  async list(host: string): Promise<Map<string, number>> {
+    return new Map(Object.entries(await this.entries(host)).map(([n, e]) => [n, e.size]));
+  }
+
+  async remove(host: string, names: string[]): Promise<void> {
+    const gone = new Set(names);
+    await this.manifests.update(host, (cur) => {
+      if (!cur || !names.some((n) => n in cur.logs)) return undefined;
+      return { logs: Object.fromEntries(Object.entries(cur.logs).filter(([n]) => !gone.has(n))) };
+    });
+    await this.dropObjects(host, names);
+  }
+
+  async store(host: string, name: string, file: string, limits: LogLimits): Promise<void> {
+    if (!LOG_NAME_RE.test(name)) throw new BentoError('INTERNAL', `not a log name: ${name.slice(0, 80)}`);
+    if (name in (await this.entries(host))) return;
+    const data = await readFile(file); // ENOENT: pruned meanwhile, the caller drops it
+    try {
+      await this.objects.putBlob({ name: logObject(host, name) }, data);
+    } catch (err) {
+      throw new BentoError('CLUSTER_UNAVAILABLE', `cannot store ${host}'s log ${name} in the cluster: ${(err as Error).message}`, { cause: err });
+    }
+    let dropped: string[] = [];
+    await this.manifests.update(host, (cur) => {
+      dropped = [];
+      const logs = { ...(cur?.logs ?? {}) };
+      if (name in logs) return undefined;
+      logs[name] = { size: data.length, at: new Date().toISOString(), hub: this.o.hubName };
+      // Oldest first, by name (names start with the job's time), the new one included: a late
+      // upload of an old log does not push out newer ones.
+      const older = Object.keys(logs).sort();
+      let bytes = Object.values(logs).reduce((a, e) => a + e.size, 0);
+      while ((bytes > limits.quotaBytes || Object.keys(logs).length > limits.maxFiles) && older.length > 0) {
+        const n = older.shift()!;
+        bytes -= logs[n]!.size;
+        delete logs[n];
+        dropped.push(n);
+      }
+      return { logs };
+    });
+    if (dropped.length) {
+      this.o.log.info({ host, dropped }, 'dropped a host\'s oldest logs in the cluster to keep it within its quota');
+      await this.dropObjects(host, dropped);
+    }
+  }
+
+  async read(host: string, name: string): Promise<Buffer | null> {
+    if (!(name in (await this.entries(host)))) return null;
+    try {
+      const data = await this.objects.getBlob(logObject(host, name));
+      return data ? Buffer.from(data) : null;
+    } catch (err) {
+      throw new BentoError('CLUSTER_UNAVAILABLE', `cannot read ${host}'s log ${name} from the cluster: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async dropObjects(host: string, names: string[]): Promise<void> {
+    for (const n of names) {
+      await this.objects.delete(logObject(host, n)).catch((err: unknown) => {
+        this.o.log.warn({ host, log: n, err: (err as Error).message }, 'could not delete a dropped log\'s object');
+      });
+    }
+  }
+}
+
+/**
+ * `bento-hub logs` in a cluster: the archive's logs of a host, plus those
+ * still in this hub's jail (an upload in progress, or one not moved yet while
+ * NATS was away).
+ */
+export function clusterLogReader(fleetDir: string, archive: KvLogArchive): LogReader {
+  return {
+    async list(host) {
+      const local = await listLogs(fleetDir, host);
+      const have = new Set(local.map((l) => l.name));
+      const remote: LogInfo[] = Object.entries(await archive.entries(host)).filter(([n]) => !have.has(n))
+        .map(([n, e]) => ({ ...parseLogName(n), size: e.size, mtime: e.at }));
+      return sortLogs([...local, ...remote]);
+    },
+    async read(host, name) {
+      if ((await listLogs(fleetDir, host)).some((l) => l.name === name)) return readLog(fleetDir, host, name);
+      const raw = await archive.read(host, name);
+      return raw ? decodeLog(raw) : null;
+    },
+  };
+}

@@ -1,0 +1,206 @@
+// Published configurations shared by the hubs of a cluster.
+//
+//   <prefix>_published   KV bucket, one record per host: its version.json
+//                        fields, the hub that deployed, and the hashes whose
+//                        trees are kept. The record is THE commit point of a
+//                        deploy at any hub, as version.json is on one hub.
+//   <prefix>_configs     object store, one object per (host, hash): the tree
+//                        as one archive (hub/publish/tree-archive.ts).
+//
+// A deploy at a hub uploads the tree first, then sets the record by
+// compare-and-swap on the revision it read (a deploy that started from an
+// older view cannot overwrite a newer one), then places the tree in its own
+// jail. Every hub's mirror (published-mirror.ts) follows the records and
+// rebuilds each tree in its own jail, verified by the content hash, so the
+// SFTP jail keeps serving plain files from its own disk with all its checks.
+import type { ObjectStore } from '@nats-io/obj';
+import { BentoError } from '../../common/protocol/errors.js';
+import { isHostName } from '../../common/protocol/names.js';
+import type { Logger } from '../../common/platform/log.js';
+import { HASH_RE, jailPaths, versionDir } from '../publish/layout.js';
+import { place, rmTree, tidy, versionOf, type CommitInfo, type StagedHost } from '../publish/publish.js';
+import { readVersionFile, type VersionFile } from '../publish/published.js';
+import type { PublishedStore } from '../publish/published-store.js';
+import { packTree } from '../publish/tree-archive.js';
+import type { KeyedStore, StateBackend, Versioned } from '../store/types.js';
+import { lstat } from 'node:fs/promises';
+
+export const PUBLISHED_STORE = 'published';
+export const CONFIGS_OBJECTS = 'configs';
+
+export interface PublishedRecord {
+  version: 1;
+  hash: string;
+  publishedAt: string;
+  files: number;
+  bytes: number;
+  source: string;
+  buildOk: boolean | null;
+  /** The hub the deploy ran at. */
+  hub: string;
+  /** Hashes whose trees the object store keeps for this host, newest first (the current one first). */
+  kept: string[];
+}
+
+export function isPublishedRecord(key: string, v: unknown): v is PublishedRecord {
+  const r = v as Record<string, unknown> | null;
+  return isHostName(key) && typeof r === 'object' && r !== null && r['version'] === 1
+    && typeof r['hash'] === 'string' && HASH_RE.test(r['hash']) && typeof r['publishedAt'] === 'string'
+    && typeof r['files'] === 'number' && typeof r['bytes'] === 'number' && typeof r['source'] === 'string'
+    && (r['buildOk'] === null || typeof r['buildOk'] === 'boolean') && typeof r['hub'] === 'string'
+    && Array.isArray(r['kept']) && r['kept'].every((h) => typeof h === 'string' && HASH_RE.test(h));
+}
+
+/** The object holding HOST's tree HASH. */
+export function objectName(host: string, hash: string): string {
+  return `${host}/${hash}`;
+}
+
+/** What a jail's version.json says for a record at REVISION. */
+export function localVersion(e: Versioned<PublishedRecord>): VersionFile {
+  const { kept: _kept, ...v } = e.value;
+  return { ...v, revision: e.revision };
+}
+
+/** A ReadableStream over an async iterator, pulled as the consumer reads (no read-ahead). */
+export function readable(it: AsyncIterator<Uint8Array>): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(c) {
+      const { done, value } = await it.next();
+      if (done) c.close(); else c.enqueue(value);
+    },
+    async cancel() { await it.return?.(); },
+  });
+}
+
+/** Does HOST's jail hold versions/HASH? (Only ever created by a rename of a complete, verified tree.) */
+export async function hasTree(fleetDir: string, host: string, hash: string): Promise<boolean> {
+  return (await lstat(versionDir(jailPaths(fleetDir, host), hash)).catch(() => null))?.isDirectory() === true;
+}
+
+export interface ClusterObjects {
+  openKeyed: StateBackend['openKeyed'];
+  openObjectStore(name: string): Promise<ObjectStore>;
+  readonly hubName: string;
+}
+
+export class KvPublishedStore implements PublishedStore {
+  private constructor(
+    readonly records: KeyedStore<PublishedRecord>,
+    readonly objects: ObjectStore,
+    private readonly o: { fleetDir: string; hubName: string; log: Logger },
+  ) {}
+
+  static async open(c: ClusterObjects, o: { fleetDir: string; log: Logger }): Promise<KvPublishedStore> {
+    const records = await c.openKeyed<PublishedRecord>(PUBLISHED_STORE, { accept: isPublishedRecord });
+    try {
+      return new KvPublishedStore(records, await c.openObjectStore(CONFIGS_OBJECTS), { ...o, hubName: c.hubName });
+    } catch (err) {
+      await records.close();
+      throw err;
+    }
+  }
+
+  async current(host: string): Promise<VersionFile | null> {
+    const e = this.records.entry(host);
+    return e ? localVersion(e) : null;
+  }
+
+  async serves(host: string, hash: string): Promise<boolean> {
+    return this.records.get(host)?.hash === hash;
+  }
+
+  async unchanged(staged: StagedHost, current: VersionFile, keepVersions: number): Promise<boolean> {
+    const host = staged.source.host;
+    const local = await readVersionFile(this.o.fleetDir, host);
+    if (local?.hash === current.hash && (local.revision ?? 0) >= (current.revision ?? 0) && await hasTree(this.o.fleetDir, host, current.hash)) {
+      await tidy(this.o.fleetDir, host, local, keepVersions);
+      return false;
+    }
+    // This hub's jail lags (its mirror did not run yet, or the hub is down): the staged tree is that version.
+    await place(this.o.fleetDir, host, { tree: staged.staging, version: current, keepVersions });
+    return true;
+  }
+
+  async publish(staged: StagedHost, info: CommitInfo, before: VersionFile | null): Promise<VersionFile> {
+    const host = staged.source.host;
+    try {
+      await this.upload(host, { hash: staged.hash, tree: staged.staging });
+      const prev = before ? this.records.entry(host) : undefined;
+      const prevKept = prev && prev.revision === before?.revision ? prev.value.kept : [];
+      const kept = [staged.hash, ...prevKept.filter((h) => h !== staged.hash)].slice(0, Math.max(1, info.keepVersions));
+      const rec: PublishedRecord = { ...versionOf(staged, info.buildOk), hub: this.o.hubName, kept };
+      let revision: number;
+      try {
+        revision = await this.records.set(host, rec, { expectRevision: before?.revision ?? 0 });
+      } catch (err) {
+        throw this.refusal(host, err);
+      }
+      const v = await place(this.o.fleetDir, host, { tree: staged.staging, version: localVersion({ value: rec, revision }), keepVersions: info.keepVersions });
+      await this.dropObjects(host, prevKept.filter((h) => !kept.includes(h)));
+      return v;
+    } catch (err) {
+      await rmTree(staged.staging);
+      throw err;
+    }
+  }
+
+  /**
+   * A hub joining the cluster serves HOST's version V (its version.json from
+   * before, with no revision) and the cluster has no record of HOST: make V
+   * the cluster's, as if deployed here, and stamp this jail with the record's
+   * revision. Resolves false when the cluster has a record (it wins).
+   */
+  async adopt(host: string, v: VersionFile): Promise<boolean> {
+    if (this.records.has(host)) return false;
+    await this.upload(host, { hash: v.hash, tree: versionDir(jailPaths(this.o.fleetDir, host), v.hash) });
+    const { revision: _r, hub: _h, ...plain } = v;
+    const rec: PublishedRecord = { ...plain, version: 1, hub: this.o.hubName, kept: [v.hash] };
+    let revision: number;
+    try {
+      revision = await this.records.set(host, rec, { expectRevision: 0 });
+    } catch (err) {
+      if (err instanceof BentoError && err.code === 'STATE_CONFLICT') return false;
+      throw err;
+    }
+    await place(this.o.fleetDir, host, { tree: null, version: localVersion({ value: rec, revision }), keepVersions: Number.MAX_SAFE_INTEGER });
+    return true;
+  }
+
+  close(): Promise<void> {
+    return this.records.close();
+  }
+
+  /** The tree as object HOST/HASH, unless it is there already (same name, same content). */
+  private async upload(host: string, t: { hash: string; tree: string }): Promise<void> {
+    const name = objectName(host, t.hash);
+    try {
+      const have = await this.objects.info(name);
+      if (have && !have.deleted) return;
+      await this.objects.put({ name, description: `${host} configuration ${t.hash}` }, readable(packTree(t.tree)[Symbol.asyncIterator]()));
+    } catch (err) {
+      if (err instanceof BentoError) throw err;
+      throw new BentoError('CLUSTER_UNAVAILABLE', `${host}: cannot store the configuration in the cluster, nothing published: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private refusal(host: string, err: unknown): BentoError {
+    if (err instanceof BentoError && err.code === 'STATE_CONFLICT') {
+      const now = this.records.get(host);
+      return new BentoError('STATE_CONFLICT', `${host} was published at another hub meanwhile${now ? ` (${now.hash.slice(0, 12)} at ${now.hub})` : ''}; nothing published here, run deploy again`);
+    }
+    if (err instanceof BentoError && err.code === 'STATE_WRITE_FAILED') {
+      return new BentoError('CLUSTER_UNAVAILABLE', `${host}: NATS did not acknowledge the publish in time; it may or may not be in effect, run deploy again (${err.message})`, { cause: err });
+    }
+    return err instanceof BentoError ? err : new BentoError('INTERNAL', (err as Error).message, { cause: err });
+  }
+
+  /** Old trees no record keeps any more (best effort: a later deploy tries again only for what it drops). */
+  private async dropObjects(host: string, hashes: string[]): Promise<void> {
+    for (const h of hashes) {
+      await this.objects.delete(objectName(host, h)).catch((err: unknown) => {
+        this.o.log.warn({ host, hash: h, err: (err as Error).message }, 'could not delete an old configuration object');
+      });
+    }
+  }
+}

@@ -1,0 +1,231 @@
+// Per-session inbound limits with SSH flow control (issue 13 part 2). An
+// agent's messages are handled one at a time per host (jobs/per-host-queue),
+// some behind a durable write; a host that sends faster than that (a
+// compromised host inventing jobs, 256 KiB of output each) used to pile its
+// messages up in the hub's memory without bound.
+//
+// Now each session counts the messages it read but the hub has not finished
+// with, and their bytes. Over sessionQueuedMessages or sessionQueuedBytes the
+// control channel is paused; it resumes once both are back under half. A
+// paused ssh2 channel keeps what arrives in its read buffer, and once that
+// holds its high-water mark (2 MiB) ssh2 stops extending the channel's SSH
+// window, so a well-behaved peer (OpenSSH, ssh2, the agent) has its writes
+// block: at most its window (2 MiB) more arrives. A peer that ignores the
+// window (ssh2 accepts a packet that overshoots it, and then every later one)
+// is cut once the channel holds sessionOverrunBytes.
+//
+// The same pause holds a session to sessionBytesPerSecond on average (a token
+// bucket of sessionBurstBytes): what one host sends costs the hub's one
+// thread CPU and, through the garbage collector and the allocator, memory in
+// proportion to its rate; a host flooding at network speed (85 MB/s on
+// loopback) took ~90 MiB of transient RSS and a share of every other host's
+// trigger latency. Agents print build logs at KB/s; a replayed outbox is a
+// burst of about 1 MB.
+import type { Logger } from '../../common/platform/log.js';
+import { LogThrottle } from '../../common/platform/log-throttle.js';
+
+export interface SessionLimits {
+  /** Messages from one agent read but not handled yet; more pause its control channel. */
+  sessionQueuedMessages: number;
+  /** Bytes of those messages. */
+  sessionQueuedBytes: number;
+  /** Bytes a paused control channel may hold (a peer that respects the SSH window sends at most ~4 MiB); more cut the connection. */
+  sessionOverrunBytes: number;
+  /** Bytes per second one agent may send on its control channel, on average; faster pauses its reading. */
+  sessionBytesPerSecond: number;
+  /** Bytes it may send at once above that rate (a burst: a replayed outbox, a chatty build). */
+  sessionBurstBytes: number;
+}
+
+export const SESSION_DEFAULTS: Readonly<SessionLimits> = Object.freeze({
+  sessionQueuedMessages: 64,
+  sessionQueuedBytes: 1024 * 1024,
+  sessionOverrunBytes: 8 * 1024 * 1024,
+  sessionBytesPerSecond: 1024 * 1024,
+  sessionBurstBytes: 4 * 1024 * 1024,
+});
+
+export const SESSION_RANGES: Record<keyof SessionLimits, [number, number]> = {
+  sessionQueuedMessages: [2, 1_000_000],
+  sessionQueuedBytes: [128 * 1024, 1024 * 1024 * 1024],
+  sessionOverrunBytes: [6 * 1024 * 1024, 1024 * 1024 * 1024],
+  sessionBytesPerSecond: [64 * 1024, 1024 * 1024 * 1024],
+  sessionBurstBytes: [64 * 1024, 1024 * 1024 * 1024],
+};
+
+/** The part of an ssh2 channel the gate drives. */
+export interface PausableChannel {
+  pause(): unknown;
+  resume(): unknown;
+  readonly readableLength: number;
+}
+
+/** Counts and log lines for every session of one hub (metrics: hub/metrics/limits-metrics.ts). */
+export class InboundMonitor {
+  /** Times a session's control channel was paused (by what paused it first), and sessions paused now. */
+  readonly throttledTotal: Record<ThrottleReason, number> = { queue: 0, rate: 0 };
+  throttledNow = 0;
+  /** Connections cut for ignoring the window. */
+  overrunTotal = 0;
+  private readonly throttle: LogThrottle;
+
+  constructor(readonly limits: SessionLimits, log: Logger) {
+    this.throttle = new LogThrottle(log);
+  }
+
+  /**
+   * A gate for one session's control channel. `cut` ends the connection;
+   * `awake` is called every `awakeMs` while reading is paused (control.ts
+   * sends the agent a heartbeat: an agent that judges the hub by echoes of its
+   * own heartbeats would otherwise see none while they wait in the channel).
+   */
+  gate(o: { host: string; channel: PausableChannel; cut: (message: string) => void; awake: () => void; awakeMs: number }): InboundGate {
+    return new InboundGate(o, this);
+  }
+
+  /** @internal */ paused(host: string, why: ThrottleReason, messages: number, bytes: number): void {
+    this.throttledTotal[why]++;
+    this.throttledNow++;
+    const what = why === 'queue'
+      ? 'agent sends faster than the hub handles its messages (limits.sessionQueuedMessages/sessionQueuedBytes)'
+      : 'agent sends more than limits.sessionBytesPerSecond';
+    this.throttle.warn(`throttled-${why}`, { source: host, host, reason: why, messages, bytes },
+      `${what}: stopped reading its control channel (SSH flow control) until it catches up`);
+  }
+
+  /** @internal */ resumed(): void {
+    this.throttledNow--;
+  }
+
+  /** @internal */ overrun(host: string, bytes: number): void {
+    this.overrunTotal++;
+    this.throttle.warn('overrun', { source: host, host, bytes },
+      'agent kept sending after the hub stopped reading its control channel (it ignores the SSH window): cutting its connection');
+  }
+
+  close(): void {
+    this.throttle.close();
+  }
+}
+
+export type ThrottleReason = 'queue' | 'rate';
+
+export class InboundGate {
+  private messages = 0;
+  private bytes = 0;
+  /** Why reading is paused now: its messages wait (queue), or it used up its byte rate (rate). */
+  private readonly why = new Set<ThrottleReason>();
+  private done = false;
+  /** Token bucket of sessionBytesPerSecond with sessionBurstBytes: bytes it may still send now. */
+  private tokens: number;
+  private refilledAt = Date.now();
+  private rateTimer: NodeJS.Timeout | null = null;
+  private awakeTimer: NodeJS.Timeout | null = null;
+  private pausedAt = 0;
+  private readonly host: string;
+  private readonly channel: PausableChannel;
+
+  constructor(
+    private readonly o: { host: string; channel: PausableChannel; cut: (message: string) => void; awake: () => void; awakeMs: number },
+    private readonly monitor: InboundMonitor,
+  ) {
+    this.host = o.host;
+    this.channel = o.channel;
+    this.tokens = monitor.limits.sessionBurstBytes;
+  }
+
+  /** Every line read from the channel is charged to the session's byte rate. */
+  charge(bytes: number): void {
+    if (this.done) return;
+    this.refill();
+    this.tokens -= bytes;
+    if (this.tokens < 0 && !this.why.has('rate')) {
+      this.pause('rate');
+      this.armRate();
+    }
+  }
+
+  /** A message of `bytes` was read; call the returned function once the hub is done with it. */
+  take(bytes: number): () => void {
+    this.messages++;
+    this.bytes += bytes;
+    const l = this.monitor.limits;
+    if (!this.why.has('queue') && !this.done && (this.messages > l.sessionQueuedMessages || this.bytes > l.sessionQueuedBytes)) this.pause('queue');
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.messages--;
+      this.bytes -= bytes;
+      if (this.why.has('queue') && this.messages <= l.sessionQueuedMessages / 2 && this.bytes <= l.sessionQueuedBytes / 2) this.unpause('queue');
+    };
+  }
+
+  /** After bytes arrived on the connection: a paused channel that keeps filling belongs to a peer ignoring the window. */
+  check(): void {
+    if (this.why.size === 0 || this.done) return;
+    const held = this.channel.readableLength;
+    if (held <= this.monitor.limits.sessionOverrunBytes) return;
+    this.close();
+    this.monitor.overrun(this.host, held);
+    this.o.cut(`sent ${held} bytes the hub had not asked for (it stopped reading the control channel; the SSH window was not extended)`);
+  }
+
+  /** The session ended: nothing to resume. */
+  close(): void {
+    if (this.done) return;
+    this.done = true;
+    if (this.rateTimer) clearTimeout(this.rateTimer);
+    this.rateTimer = null;
+    if (this.awakeTimer) clearInterval(this.awakeTimer);
+    this.awakeTimer = null;
+    if (this.why.size > 0) this.monitor.resumed();
+    this.why.clear();
+  }
+
+  private refill(): void {
+    const now = Date.now();
+    const l = this.monitor.limits;
+    this.tokens = Math.min(l.sessionBurstBytes, this.tokens + ((now - this.refilledAt) * l.sessionBytesPerSecond) / 1000);
+    this.refilledAt = now;
+  }
+
+  /** A timer only while the session is over its rate: idle and well-behaved sessions have none. */
+  private armRate(): void {
+    const wait = Math.ceil((-this.tokens * 1000) / this.monitor.limits.sessionBytesPerSecond);
+    this.rateTimer = setTimeout(() => {
+      this.rateTimer = null;
+      if (this.done) return;
+      this.refill();
+      if (this.tokens >= 0) this.unpause('rate');
+      else this.armRate();
+    }, Math.max(1, wait));
+    this.rateTimer.unref();
+  }
+
+  private pause(why: ThrottleReason): void {
+    if (this.done) return;
+    const was = this.why.size;
+    this.why.add(why);
+    if (was > 0) return;
+    this.channel.pause();
+    this.monitor.paused(this.host, why, this.messages, this.bytes);
+    this.pausedAt = Date.now();
+    // While it keeps pausing (a rate limit pauses it many times a second) and one period after.
+    if (!this.awakeTimer) {
+      this.awakeTimer = setInterval(() => {
+        if (this.why.size > 0) this.pausedAt = Date.now();
+        if (Date.now() - this.pausedAt <= this.o.awakeMs && !this.done) return this.o.awake();
+        clearInterval(this.awakeTimer!);
+        this.awakeTimer = null;
+      }, this.o.awakeMs);
+      this.awakeTimer.unref();
+    }
+  }
+
+  private unpause(why: ThrottleReason): void {
+    if (!this.why.delete(why) || this.why.size > 0 || this.done) return;
+    this.monitor.resumed();
+    this.channel.resume();
+  }
+}

@@ -7,12 +7,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AgentSpec } from './ipc.js';
 import type { ClusterWorkerStats, FromClusterWorker, HubEndpoint, ToClusterWorker } from './cluster-ipc.js';
+import { requestWorker, type Waiter } from './worker-request.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORKER = path.join(here, 'cluster-worker.js');
 
-interface Waiter { want: FromClusterWorker['t']; fn: (m: FromClusterWorker) => void }
-interface Handle { child: ChildProcess; waiters: Waiter[]; stats: ClusterWorkerStats | null }
+interface Handle { child: ChildProcess; waiters: Array<Waiter<FromClusterWorker>>; stats: ClusterWorkerStats | null }
 
 export interface LoadOptions {
   agents: AgentSpec[];
@@ -73,23 +73,7 @@ export class ClusterLoad {
   }
 
   private request(h: Handle, msg: ToClusterWorker, want: FromClusterWorker['t'], timeoutMs = 30_000): Promise<FromClusterWorker> {
-    return new Promise((resolve, reject) => {
-      if (this.failure && !this.stopping) { reject(new Error(this.failure)); return; }
-      const w: Waiter = {
-        want,
-        fn: (m) => {
-          clearTimeout(t);
-          if (m.t !== want) reject(new Error(this.failure || `worker answered ${m.t}`));
-          else resolve(m);
-        },
-      };
-      const t = setTimeout(() => {
-        h.waiters = h.waiters.filter((x) => x !== w);
-        reject(new Error(`worker did not answer ${msg.t} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      h.waiters.push(w);
-      h.child.send(msg);
-    });
+    return requestWorker(h, msg, want, { timeoutMs, failure: () => this.failure || null, stopping: () => this.stopping });
   }
 
   /** To every worker, no answer expected. */

@@ -16,6 +16,7 @@ import { openHubState } from './store/open.js';
 import { openTopology } from './topology.js';
 import { SessionRegistry } from './server/sessions.js';
 import { AgentServer } from './server/ssh-server.js';
+import { followLateQueued } from './jobs/late-queued.js';
 import { Scheduler } from './jobs/scheduler.js';
 import { AdminServer } from './admin/server.js';
 import { makeAdminHandler } from './admin/handlers.js';
@@ -110,6 +111,10 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     await scheduler.recover();
     scheduler.startOrphanSweep();
     closing.push(() => scheduler.close());
+    closing.push(followLateQueued({
+      store, sessions, queuedLate: (host) => scheduler.queuedLate(host),
+      onError: (host, err) => log.warn({ host, err: err.message }, 'cannot take up a job another hub queued for a host held here'),
+    }));
     // A host another hub took: its session here was closed (REPLACED); its jobs are that hub's now.
     holders.onLost((host) => { void scheduler.handOver(host); });
     const router = topology.router({ scheduler, sessions });
@@ -118,8 +123,8 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     const rolloutStore = await RolloutStore.open(backend);
     closing.push(() => rolloutStore.close());
     const rollouts = new RolloutEngine({
-      store: rolloutStore, jobs: store, scheduler: { trigger: (host, action, queue) => router.trigger({ host, action, queue }), cancelQueued: (host, id, why) => scheduler.cancelQueued(host, id, why) },
-      bus, connected: (host) => holders.holder(host) !== null,
+      store: rolloutStore, jobs: store, scheduler: { trigger: (t) => router.trigger(t), cancelQueued: (host, id, why) => scheduler.cancelQueued(host, id, why) },
+      bus, connected: (host) => holders.holder(host) !== null, driving: topology.driving,
       log: log.child({ component: 'rollout' }),
     });
     await rollouts.start();

@@ -20,6 +20,7 @@ import { isHoldEntry, type HoldEntry } from './cluster/hold-records.js';
 import { livenessTiming } from './cluster/liveness.js';
 import { ClusterRouter } from './cluster/routing.js';
 import { clusterStatus } from './cluster/status.js';
+import { localDriving, type RolloutDriving } from './rollout/driver.js';
 import { HOSTS_STORE } from './store/host-state.js';
 import { JOBS_STORE } from './store/jobs.js';
 
@@ -29,6 +30,8 @@ export const HOLDS_STORE = 'holds';
 export interface Topology {
   readonly hubName: string;
   readonly holders: HostHolders;
+  /** Which hub drives which rollout (hub/rollout/driver.ts). */
+  readonly driving: RolloutDriving;
   /** The trigger router over this hub's scheduler. */
   router(d: { scheduler: Pick<Scheduler, 'trigger'>; sessions: { get(host: string): unknown } }): TriggerRouter;
   /** `bento-hub cluster status`. */
@@ -43,6 +46,7 @@ export async function openTopology(state: HubState, o: { sessions: SessionRegist
     return {
       hubName: holders.hubName,
       holders,
+      driving: localDriving(holders.hubName),
       router: (d) => new LocalRouter({ ...d, hubName: holders.hubName }),
       status: async () => ({ hub: holders.hubName, clustered: false, hubs: [], nats: null }),
       close: () => holders.close(),
@@ -51,7 +55,8 @@ export async function openTopology(state: HubState, o: { sessions: SessionRegist
   const opts = o.cluster;
   const log = o.log.child({ component: 'holds' });
   const store = await state.backend.openKeyed<HoldEntry>(HOLDS_STORE, { accept: isHoldEntry });
-  const holders = new ClusterHolders({ store, hubName: opts.hubName, run: randomUUID(), sessions: o.sessions, timing: livenessTiming(opts.livenessMs), log, ...(opts.agentUrl ? { agentUrl: opts.agentUrl } : {}) });
+  const run = randomUUID();
+  const holders = new ClusterHolders({ store, hubName: opts.hubName, run, sessions: o.sessions, timing: livenessTiming(opts.livenessMs), log, ...(opts.agentUrl ? { agentUrl: opts.agentUrl } : {}) });
   try {
     await holders.start();
   } catch (err) {
@@ -61,9 +66,18 @@ export async function openTopology(state: HubState, o: { sessions: SessionRegist
   }
   let jsm: Promise<JetStreamManager> | null = null;
   let closed = false;
+  // The same run and liveness as the holds: a rollout's driver is alive exactly while its hub's heartbeat is.
+  const driving: RolloutDriving = {
+    hub: opts.hubName,
+    run,
+    mayAct: () => holders.liveness.current,
+    alive: (d) => holders.liveness.alive(d.hub, d.run),
+    successor: () => holders.settlesOrphans(),
+  };
   return {
     hubName: opts.hubName,
     holders,
+    driving,
     router: (d) => {
       const r = new ClusterRouter({
         nc: nats.nc, names: nats.names, hubName: opts.hubName, holders, timeoutMs: opts.routeTimeoutMs,

@@ -114,6 +114,8 @@ export interface RolloutSummary {
   maxInFlight: number;
   offline: OfflinePolicy;
   counts: Record<MemberState, number>;
+  /** The hub that drives it (a cluster: the one that started it, or took it over); null for a rollout from before drivers. */
+  driver: string | null;
 }
 
 /** One rollout in full (`rollout status ID`, the follow stream of `rollout`). */

@@ -52,6 +52,10 @@ export async function connectionOptions(o: ResolvedClusterOptions): Promise<Conn
     // The event bus delivers this hub's own events in process; the server
     // need not echo them back (KV watches and acks come from the server, not us).
     noEcho: true,
+    // No stack captured per request "in case it fails": every JetStream write and routed trigger is a
+    // request, and building two Error objects for each cost the fan-out ~15 % of a hub's CPU
+    // (docs/performance.md). A failure still says what failed; callers wrap it with their own context.
+    noAsyncTraces: true,
     ...(auth ? { authenticator: auth } : {}),
     // The transport reads these files at each (re)connect, so a renewed certificate is picked up.
     ...(wantsTls ? { tls: { ...o.tls } } : {}),

@@ -25,6 +25,8 @@ import { publishDurable, reportedLastSequence, type DurableWrite, type WriteTimi
 export interface CasGuard {
   /** The server the client talks to, e.g. "2.9.10" (nc.info.version). */
   serverVersion: () => string | undefined;
+  /** Does this server need the guard (below 2.9.21)? */
+  needed: () => boolean;
   /** Our best guess of the bucket stream's last sequence (the newest revision seen). */
   streamLastGuess: () => number;
   /** The sequence of the last record on SUBJECT (0: none), read from the stream leader. */

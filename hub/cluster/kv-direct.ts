@@ -7,7 +7,7 @@
 // 2.9.10 too); every record read is validated by `accept`.
 import { headers as natsHeaders, nuid } from '@nats-io/transport-node';
 import { BentoError } from '../../common/protocol/errors.js';
-import { publishCas, type CasGuard } from './kv-cas.js';
+import { exactSubjectCheck, publishCas, type CasGuard } from './kv-cas.js';
 import { encodeToken } from './names.js';
 import type { BucketHandle } from './nats-backend.js';
 
@@ -26,6 +26,7 @@ export class DirectKv<T> {
     const stream = `KV_${b.bucket}`;
     this.guard = {
       serverVersion: () => b.nc.info?.version,
+      needed: () => !exactSubjectCheck(b.nc.info?.version),
       streamLastGuess: () => this.seen,
       subjectLast: async (subject) => (await b.jsm.streams.getMessage(stream, { last_by_subj: subject }))?.seq ?? 0,
       streamLast: async () => (await b.jsm.streams.info(stream)).state.last_seq,

@@ -16,7 +16,7 @@ import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StoreChange, Versioned, WriteOptions } from '../store/types.js';
-import { publishCas, type CasGuard } from './kv-cas.js';
+import { exactSubjectCheck, publishCas, type CasGuard } from './kv-cas.js';
 import { KvView, type Op } from './kv-view.js';
 import { BucketFollower } from './kv-watch.js';
 import { decodeToken, encodeToken } from './names.js';
@@ -54,6 +54,8 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   private readonly guard: CasGuard;
   private closed = false;
   private follower: BucketFollower | null = null;
+  /** Guarded compare-and-swaps (kv-cas.ts) of this store, one at a time: see publish(). */
+  private guardedTail: Promise<unknown> = Promise.resolve();
 
   private constructor(private readonly d: KvStoreDeps<T>) {
     const log = d.log;
@@ -70,6 +72,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     const stream = `KV_${d.bucket}`;
     this.guard = {
       serverVersion: () => d.nc.info?.version,
+      needed: () => !exactSubjectCheck(d.nc.info?.version),
       streamLastGuess: () => this.view.knownRevision,
       subjectLast: async (subject) => (await d.jsm.streams.getMessage(stream, { last_by_subj: subject }))?.seq ?? 0,
       streamLast: async () => (await d.jsm.streams.info(stream)).state.last_seq,
@@ -99,7 +102,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     let data: Uint8Array;
     try { data = this.encode(key, value); } catch (err) { return Promise.reject(err); }
     const op: Op = { op: 'set', value };
-    if (opts?.expectRevision !== undefined) return this.track(this.cas(key, op, data, undefined, opts.expectRevision));
+    if (opts?.expectRevision !== undefined) return this.track(this.cas(key, op, data, undefined, opts.expectRevision, opts.soleWriter === true));
     const gen = this.view.beginPlain(key, op);
     return this.track(this.write(key, gen, op, this.plainWrite(key, gen, data)));
   }
@@ -115,7 +118,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     }
     // "Delete it if it does not exist" is a no-op, or a conflict when it does.
     if (expect === 0) return this.view.has(key) ? Promise.reject(conflict(key, 0)) : Promise.resolve();
-    return this.track(this.cas(key, op, new Uint8Array(0), delHeaders(), expect)).then(() => undefined);
+    return this.track(this.cas(key, op, new Uint8Array(0), delHeaders(), expect, opts?.soleWriter === true)).then(() => undefined);
   }
 
   watch(fn: (change: StoreChange<T>) => void): () => void {
@@ -154,9 +157,9 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     return { subject: this.subject(key), data, msgID: `${this.idBase}.${gen}`, ...(hdrs ? { headers: hdrs } : {}) };
   }
 
-  private async cas(key: string, op: Op, data: Uint8Array, hdrs: MsgHdrs | undefined, expect: number): Promise<number> {
+  private async cas(key: string, op: Op, data: Uint8Array, hdrs: MsgHdrs | undefined, expect: number, soleWriter: boolean): Promise<number> {
     const gen = this.view.beginCas(key, expect);
-    const w: DurableWrite = { ...this.plainWrite(key, gen, data, hdrs), expectLastSubjectSeq: expect };
+    const w: DurableWrite = { ...this.plainWrite(key, gen, data, hdrs), expectLastSubjectSeq: expect, ...(soleWriter ? { soleWriter } : {}) };
     try {
       return await this.write(key, gen, op, w);
     } catch (err) {
@@ -211,7 +214,14 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   /** A plain write as it is; a compare-and-swap through the guard old servers need (kv-cas.ts). */
   private publish(w: DurableWrite, key: string, gen: number): Promise<PubAck> {
     const t = this.timing(key, gen);
-    return w.expectLastSubjectSeq === undefined ? publishDurable(this.d.js, w, t) : publishCas(this.d.js, w, t, this.guard);
+    // A sole writer (WriteOptions.soleWriter) needs no guard against racing writers: the key's revision says it all.
+    if (w.expectLastSubjectSeq === undefined || w.soleWriter || !this.guard.needed()) return publishDurable(this.d.js, w, t);
+    // The guard expects the whole bucket's last sequence, so of this hub's guarded writes in flight at once
+    // only one could land per round trip and every other one would pay a refusal and a lookup: one at a time
+    // instead (a failover's claims: 540 took 19 s racing, docs/cluster.md). Each one's deadline starts at its turn.
+    const run = this.guardedTail.then(() => publishCas(this.d.js, w, t, this.guard));
+    this.guardedTail = run.catch(() => undefined);
+    return run;
   }
 
   private timing(key: string, gen: number): { attemptTimeoutMs: number; totalMs: number; abandoned: () => boolean } {

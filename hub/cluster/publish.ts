@@ -26,6 +26,8 @@ export interface DurableWrite {
   expectLastSubjectSeq?: number;
   /** The stream's last sequence must be exactly this (kv-cas.ts: the guard old servers need). */
   expectLastSeq?: number;
+  /** The compare-and-swap needs no guard against racing writers (store/types.ts WriteOptions.soleWriter). */
+  soleWriter?: boolean;
 }
 
 export interface WriteTiming {

@@ -112,6 +112,10 @@ export function parseRequest(v: unknown): TriggerRequest {
   if (!(ACTIONS as readonly unknown[]).includes(o['action'])) throw new BentoError('PROTOCOL_MALFORMED', 'routed trigger: bad action');
   if (typeof o['queue'] !== 'boolean') throw new BentoError('PROTOCOL_MALFORMED', 'routed trigger: bad queue');
   const req: TriggerRequest = { host: o['host'], action: o['action'] as TriggerRequest['action'], queue: o['queue'] };
+  if (o['jobId'] !== undefined) {
+    if (!isJobId(o['jobId'])) throw new BentoError('PROTOCOL_MALFORMED', 'routed trigger: bad jobId');
+    req.jobId = o['jobId'];
+  }
   if (o['prebuilt'] !== undefined) {
     const p = obj(o['prebuilt']);
     if (!isStorePath(p['storePath'])) throw new BentoError('PROTOCOL_MALFORMED', 'routed trigger: bad storePath');

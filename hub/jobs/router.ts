@@ -13,6 +13,8 @@ export interface TriggerRequest {
   /** Queue it if the host is not connected (else HOST_OFFLINE). */
   queue: boolean;
   prebuilt?: Prebuilt;
+  /** The id the job gets; a job that has it already is answered instead (scheduler.ts trigger). */
+  jobId?: string;
 }
 
 export interface RoutedTrigger extends TriggerResult {
@@ -31,7 +33,7 @@ export class LocalRouter implements TriggerRouter {
   constructor(private readonly d: { scheduler: Pick<Scheduler, 'trigger'>; sessions: { get(host: string): unknown }; hubName: string }) {}
 
   async trigger(r: TriggerRequest): Promise<RoutedTrigger> {
-    const res = await this.d.scheduler.trigger(r.host, r.action, r.queue, r.prebuilt);
+    const res = await this.d.scheduler.trigger(r.host, r.action, r.queue, { ...(r.prebuilt ? { prebuilt: r.prebuilt } : {}), ...(r.jobId ? { jobId: r.jobId } : {}) });
     return { ...res, offline: !this.d.sessions.get(r.host), hub: this.d.hubName };
   }
 

@@ -32,6 +32,7 @@ import { Arrivals, RESTARTED } from './arrivals.js';
 import type { HostHolders } from '../holders/types.js';
 
 export interface TriggerResult { host: string; jobId: string; disposition: TriggerDisposition; action: Action }
+export interface TriggerOptions { prebuilt?: Prebuilt; jobId?: string }
 
 export interface SchedulerDeps {
   store: JobStore;
@@ -142,9 +143,15 @@ export class Scheduler {
     return id ? this.deps.store.get(id) : undefined;
   }
 
-  /** `prebuilt`: switch to this store path instead of rebuilding on the host (hub/jobs/prebuilt.ts). */
-  trigger(host: string, action: Action, queue: boolean, prebuilt?: Prebuilt): Promise<TriggerResult> {
-    return this.queue.run(host, () => this.triggerNow(host, action, queue, prebuilt));
+  /**
+   * `prebuilt`: switch to this store path instead of rebuilding on the host
+   * (hub/jobs/prebuilt.ts). `jobId`: the id a new job gets, and a job that
+   * has it already is answered (`coalesced`) instead of started again: a
+   * rollout names each host's turn (hub/rollout/records.ts turnJobId), so two
+   * hubs that both think they drive it start that turn once.
+   */
+  trigger(host: string, action: Action, queue: boolean, o: TriggerOptions = {}): Promise<TriggerResult> {
+    return this.queue.run(host, () => this.triggerNow(host, action, queue, o));
   }
 
   /**
@@ -179,6 +186,17 @@ export class Scheduler {
     });
   }
 
+  /** HOST is connected here and another hub queued a job for it that this hub had not seen (late-queued.ts). */
+  queuedLate(host: string): Promise<void> {
+    return this.queue.run(host, async () => {
+      const session = this.deps.sessions.get(host);
+      const id = session && !this.pending.has(host) ? this.pendingOf(host, true) : undefined;
+      if (!session || !id) return;
+      this.pending.set(host, id);
+      await this.dispatchPending(session);
+    });
+  }
+
   onMessage(session: AgentLink, msg: AgentMessage): Promise<void> {
     return this.queue.run(session.name, () => this.messageNow(session, msg));
   }
@@ -187,10 +205,16 @@ export class Scheduler {
     return this.queue.run(host, () => this.arrivals.disconnect(host));
   }
 
-  private async triggerNow(host: string, action: Action, queue: boolean, prebuilt?: Prebuilt): Promise<TriggerResult> {
+  private async triggerNow(host: string, action: Action, queue: boolean, o: TriggerOptions): Promise<TriggerResult> {
     const { store, sessions } = this.deps;
+    const { prebuilt } = o;
     // Another hub holds the host, or this one cannot tell (NATS away): say so before anything is sent.
     store.assertWritable(host);
+    const named = o.jobId ? store.get(o.jobId) : undefined;
+    if (named) {
+      if (named.host !== host) throw new BentoError('STATE_CONFLICT', `job ${named.id} is a job of ${named.host}, not of ${host}`);
+      return { host, jobId: named.id, disposition: 'coalesced', action: named.action };
+    }
     const session = sessions.get(host);
     const pendingId = this.pendingOf(host, session === undefined);
     if (pendingId) {
@@ -199,7 +223,8 @@ export class Scheduler {
       return { host, jobId: pendingId, disposition: 'coalesced', action };
     }
     if (!session && !queue) throw new BentoError('HOST_OFFLINE', `host "${host}" is not connected (use --queue to run when it connects)`);
-    const rec = withPrebuilt(newJob(host, action, session ? null : this.deps.holders.queuedJobId(host)), prebuilt);
+    // Queued for a host nobody holds: the id every hub gives it (one pending job per host, cluster-wide).
+    const rec = withPrebuilt(newJob(host, action, (session ? null : this.deps.holders.queuedJobId(host)) ?? o.jobId ?? null), prebuilt);
     if (session && !this.active.has(host)) {
       this.dispatch(session, rec);
       return { host, jobId: rec.id, disposition: 'dispatched', action };

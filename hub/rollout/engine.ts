@@ -1,9 +1,15 @@
 // The rollout engine: runs in the hub daemon, not in the CLI that asked (the
-// admin may disconnect), and is advanced by the event bus: a job's end frees
-// a slot and may settle a wave, an agent connecting may be a host whose turn
+// admin may disconnect), and is advanced by the job records and the event
+// bus: a job record that ends frees a slot and may settle a wave (whichever
+// hub of a cluster wrote it), an agent connecting may be a host whose turn
 // came while it was offline. Its state is the "rollouts" keyed store
-// (records.ts); after a hub restart it is re-derived from that store and the
-// job records (recover.ts), then driven on.
+// (records.ts).
+//
+// One hub drives each rollout (driver.ts): the one that started it, and when
+// that one is gone (a restart; a dead hub of a cluster), the hub that takes
+// it over re-derives it from its records and the job records (recover.ts),
+// then drives it on. A hub acts only on the rollouts it drives, and only
+// while it may act (in touch with the other hubs).
 //
 // Each rollout's steps run one at a time (a queue per rollout id), so a burst
 // of job ends never decides on a half-written state. The decisions themselves
@@ -15,30 +21,40 @@ import { BentoError, asBentoError } from '../../common/protocol/errors.js';
 import type { RolloutOptions, RolloutSummary } from '../../common/protocol/rollout.js';
 import { doneReason, rolloutSummary } from './view.js';
 import type { Logger } from '../../common/platform/log.js';
-import type { EventBus, HubEvent, JobBusEvent, Subscription } from '../events/types.js';
+import type { EventBus, HubEvent, Subscription } from '../events/types.js';
 import { FINAL_STATES, type JobRecord } from '../store/jobs.js';
 import { PerHostQueue } from '../jobs/per-host-queue.js';
 import { RECOVERY_GRACE_MS } from '../jobs/recovery.js';
 import { newRollout, overlapping, waveOf } from './plan.js';
 import { decide } from './decide.js';
-import { afterEnd, recoverRollouts } from './recover.js';
-import type { MemberRecord, RolloutRecord } from './records.js';
+import { afterEnd, recoverRollout } from './recover.js';
+import { turnJobId, type MemberRecord, type RolloutRecord } from './records.js';
 import type { RolloutStore } from './store.js';
+import { drivenBy, type RolloutDriving } from './driver.js';
+import { notCurrent, RolloutTakeover } from './takeover.js';
+import { withdrawWaiting } from './withdraw.js';
 
 const newRolloutId = customAlphabet('23456789abcdefghjkmnpqrstuvwxyz', 8);
+/** How often to look for rollouts whose driver is gone (takeover.ts). */
+const SWEEP_MS = 1000;
 
 export interface RolloutEngineDeps {
   store: RolloutStore;
-  /** Job records: a job's health, and results that arrived while the hub was down. */
-  jobs: { get(id: string): JobRecord | undefined; all(): JobRecord[] };
+  /** Job records: a host's result (their changes settle hosts), and results that arrived while another run drove. */
+  jobs: { get(id: string): JobRecord | undefined; all(): JobRecord[]; watch(fn: (rec: JobRecord) => void): () => void };
   scheduler: {
-    trigger(host: string, action: Action, queue: boolean): Promise<{ jobId: string; disposition: TriggerDisposition }>;
+    /** JOBID: the turn's job id (records.ts turnJobId); a job that has it already is answered, not started again. */
+    trigger(t: { host: string; action: Action; queue: boolean; jobId: string }): Promise<{ jobId: string; disposition: TriggerDisposition }>;
     cancelQueued(host: string, jobId: string, reason: string): Promise<boolean>;
   };
-  /** The same truth the scheduler dispatches on: a live session for the host. */
+  /** The same truth the scheduler dispatches on: a live session for the host (at any hub). */
   connected(host: string): boolean;
+  /** Which hub drives which rollout (driver.ts). */
+  driving: RolloutDriving;
   bus: EventBus;
   log: Logger;
+  /** How often to look for rollouts of a dead driver, and (5x) to re-check the ones driven here. Default 1 s. */
+  sweepMs?: number;
 }
 
 export interface CreateRollout {
@@ -50,18 +66,24 @@ export interface CreateRollout {
 
 export class RolloutEngine {
   private readonly serial = new PerHostQueue();
-  /** job id -> the rollout host it carries. */
-  private readonly byJob = new Map<string, { id: string; host: string }>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  /** Queued jobs being cancelled on purpose: their "interrupted" end is not a failure. */
-  private readonly cancelling = new Set<string>();
   private sub: Subscription | null = null;
+  private unwatchJobs: (() => void) | null = null;
+  private sweeper: NodeJS.Timeout | null = null;
   private closed = false;
-  /** Rollouts found unfinished at start, and until when their offline hosts may still be reconnecting. */
-  private readonly recovered = new Set<string>();
-  private reconnectUntil = 0;
+  /** Rollouts this hub took over, and until when their offline hosts may still be reconnecting. */
+  private readonly holdOffline = new Map<string, number>();
+  private reconnectGraceMs = RECOVERY_GRACE_MS;
+  private readonly takeover: RolloutTakeover;
 
-  constructor(private readonly d: RolloutEngineDeps) {}
+  constructor(private readonly d: RolloutEngineDeps) {
+    this.takeover = new RolloutTakeover({
+      store: d.store, driving: d.driving, log: d.log,
+      inQueue: (id, fn) => this.serial.run(id, fn),
+      recheck: (id) => this.recheck(id),
+      tookOver: (id) => { this.holdOffline.set(id, Date.now() + this.reconnectGraceMs); },
+    });
+  }
 
   get store(): RolloutStore {
     return this.d.store;
@@ -78,55 +100,60 @@ export class RolloutEngine {
   }
 
   /**
-   * After the scheduler recovered: re-derive every unfinished rollout, then
-   * drive the running ones on. Their agents are reconnecting to this new hub:
-   * for `reconnectGraceMs` an offline host is not yet skipped, queued or
-   * waited for, as the scheduler gives jobs in flight the same grace (recovery.ts).
+   * After the scheduler recovered: take over the unfinished rollouts whose
+   * driver is gone (after a restart: all of them, driven by the old run),
+   * re-derive them, and drive the running ones on. Their agents may be
+   * reconnecting: for `reconnectGraceMs` an offline host of a rollout taken
+   * over is not yet skipped, queued or waited for, as the scheduler gives
+   * jobs in flight the same grace (recovery.ts).
    */
   async start(opts: { reconnectGraceMs?: number } = {}): Promise<void> {
+    this.reconnectGraceMs = opts.reconnectGraceMs ?? RECOVERY_GRACE_MS;
     this.sub = this.d.bus.subscribe({ all: true }, (e) => this.onEvent(e));
-    await recoverRollouts({ store: this.d.store, jobs: this.d.jobs, log: this.d.log, track: (jobId, id, host) => this.byJob.set(jobId, { id, host }) });
-    this.reconnectUntil = Date.now() + (opts.reconnectGraceMs ?? RECOVERY_GRACE_MS);
-    for (const r of this.d.store.all()) {
-      // A halted one too: resumed within the grace, its offline hosts may still be on their way back.
-      if (r.state === 'running' || r.state === 'halted') this.recovered.add(r.id);
-      if (r.state === 'running') this.kick(r.id);
-    }
+    this.unwatchJobs = this.d.jobs.watch((rec) => this.onJob(rec));
+    await this.takeover.sweep();
+    this.sweeper = setInterval(() => { if (!this.closed) void this.takeover.sweep(); }, this.d.sweepMs ?? SWEEP_MS);
+    this.sweeper.unref();
   }
 
   close(): void {
     this.closed = true;
     this.sub?.unsubscribe();
+    this.unwatchJobs?.();
+    if (this.sweeper) clearInterval(this.sweeper);
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
   }
 
   async create(c: CreateRollout): Promise<RolloutRecord> {
     return this.serial.run('', async () => {
+      if (!this.d.driving.mayAct()) throw notCurrent(this.d.driving.hub);
       const conflict = overlapping(this.d.store.all(), c.hosts);
       if (conflict) throw new BentoError('ROLLOUT_CONFLICT', conflict);
-      const r = newRollout(`r-${newRolloutId()}`, c);
+      const r: RolloutRecord = { ...newRollout(`r-${newRolloutId()}`, c), driver: { hub: this.d.driving.hub, run: this.d.driving.run, epoch: 1 }, round: 0 };
       await this.d.store.save(r); // durable before anyone hears of it
       this.d.log.info({ rollout: r.id, action: r.action, hosts: c.hosts.length, waves: r.waves.map((w) => w.length), maxInFlight: r.opts.maxInFlight }, 'rollout started');
-      const forgotten = new Set(await this.d.store.prune().catch((err: Error) => { this.d.log.warn({ err: err.message }, 'cannot forget old rollouts'); return []; }));
-      if (forgotten.size) for (const [jobId, t] of this.byJob) if (forgotten.has(t.id)) this.byJob.delete(jobId);
+      await this.d.store.prune().catch((err: Error) => { this.d.log.warn({ err: err.message }, 'cannot forget old rollouts'); });
       this.kick(r.id);
       return r;
     });
   }
 
+  /** Resume a halted rollout; at a hub that does not drive it, this hub takes it over first. */
   resume(id: string, o: { retryFailed: boolean }): Promise<RolloutRecord> {
     return this.serial.run(id, async () => {
-      const r = this.d.store.require(id);
+      const r = await this.driveHere(id);
       if (r.state !== 'halted') throw new BentoError('ROLLOUT_STATE', `rollout ${id} is ${r.state}; only a halted rollout can be resumed`);
+      const epoch = r.driver!.epoch;
       // The failures the admin has seen either run again or no longer count against their wave.
       for (const m of this.d.store.membersOf(id)) {
         if (m.state !== 'failed' || m.acknowledged) continue;
-        if (o.retryFailed) await this.d.store.forget(id, m.host);
-        else await this.d.store.saveMember({ ...m, acknowledged: true });
+        if (o.retryFailed) await this.d.store.forget(id, m.host, epoch);
+        else await this.d.store.saveMember({ ...m, acknowledged: true, epoch });
       }
       // The admin has looked at the canary wave by now: --pause-after-canary does not pause a second time.
-      const next: RolloutRecord = { ...r, state: 'running', reason: null, opts: { ...r.opts, pauseAfterCanary: false } };
+      // A new round: a host's turn from now on is a new job (records.ts turnJobId).
+      const next: RolloutRecord = { ...r, state: 'running', reason: null, round: (r.round ?? 0) + 1, opts: { ...r.opts, pauseAfterCanary: false } };
       await this.d.store.save(next);
       this.d.log.info({ rollout: id, retryFailed: o.retryFailed }, 'rollout resumed');
       await this.advance(id);
@@ -134,13 +161,15 @@ export class RolloutEngine {
     });
   }
 
+  /** Abort it; at a hub that does not drive it, this hub takes it over first. */
   abort(id: string): Promise<RolloutRecord> {
     return this.serial.run(id, async () => {
-      const r = this.d.store.require(id);
+      const r = await this.driveHere(id);
       if (r.state === 'done' || r.state === 'aborted') throw new BentoError('ROLLOUT_STATE', `rollout ${id} is already ${r.state}`);
       const reason = `aborted by the admin in wave ${r.wave + 1} of ${r.waves.length}`;
       await this.d.store.save({ ...r, state: 'aborted', reason, endedAt: new Date().toISOString() });
-      await this.stopWaiting(r, 'abort');
+      this.wakeAt(r.id, null);
+      await withdrawWaiting({ store: this.d.store, cancelQueued: (h, id, why) => this.d.scheduler.cancelQueued(h, id, why) }, r, 'abort');
       this.d.log.warn({ rollout: id }, 'rollout aborted');
       return this.d.store.get(id)!;
     });
@@ -152,42 +181,69 @@ export class RolloutEngine {
     this.serial.run(id, () => this.advance(id)).catch((err: Error) => this.d.log.error({ rollout: id, err: err.message }, 'rollout step failed'));
   }
 
+  /** Does this hub drive R now (and may it act)? */
+  private drives(r: RolloutRecord | undefined): r is RolloutRecord {
+    return r !== undefined && drivenBy(r.driver, this.d.driving) && this.d.driving.mayAct();
+  }
+
+  /** This hub drives rollout ID from now on (resume, abort at any hub); run in its queue. */
+  private async driveHere(id: string): Promise<RolloutRecord> {
+    const { r, claimed } = await this.takeover.claimHere(id);
+    if (claimed) await this.recover(r);
+    return this.d.store.get(id)!;
+  }
+
+  /** Re-derive rollout ID from the job records, then drive it on. */
+  private async recheck(id: string): Promise<void> {
+    const r = this.d.store.get(id);
+    if (!this.drives(r)) return;
+    await this.recover(r);
+    if (this.d.store.get(id)?.state === 'running') await this.advance(id);
+  }
+
+  private recover(r: RolloutRecord): Promise<void> {
+    return recoverRollout({ store: this.d.store, jobs: this.d.jobs, log: this.d.log, settle: (m, rec) => this.settle(r, m, rec) }, r);
+  }
+
   private onEvent(e: HubEvent): void {
-    if (e.kind === 'job') {
-      const t = this.byJob.get(e.event.jobId);
-      if (!t) return;
-      const ev = e.event;
-      this.serial.run(t.id, () => this.jobEvent(t.id, t.host, ev)).catch((err: Error) => this.d.log.error({ rollout: t.id, host: t.host, err: err.message }, 'cannot record a rollout host\'s result'));
-    } else if (e.kind === 'connected') {
-      for (const r of this.d.store.all()) {
-        if (r.state !== 'running') continue;
-        const m = this.d.store.member(r.id, e.host);
-        const w = waveOf(r, e.host);
-        if ((!m || m.state === 'waiting') && w !== -1 && w <= r.wave) this.kick(r.id);
-      }
+    if (e.kind !== 'connected') return;
+    for (const r of this.d.store.all()) {
+      if (r.state !== 'running' || !drivenBy(r.driver, this.d.driving)) continue;
+      const m = this.d.store.member(r.id, e.host);
+      const w = waveOf(r, e.host);
+      if ((!m || m.state === 'waiting') && w !== -1 && w <= r.wave) this.kick(r.id);
     }
   }
 
-  private async jobEvent(id: string, host: string, ev: JobBusEvent): Promise<void> {
+  /** A job record changed (any hub's write): the host whose turn it carries may be settled. */
+  private onJob(rec: JobRecord): void {
+    const t = this.d.store.turnOf(rec.id);
+    if (!t) return;
+    this.serial.run(t.id, () => this.jobChanged(t.id, t.host, rec)).catch((err: Error) => this.d.log.error({ rollout: t.id, host: t.host, err: err.message }, 'cannot record a rollout host\'s result'));
+  }
+
+  private async jobChanged(id: string, host: string, rec: JobRecord): Promise<void> {
+    const r = this.d.store.get(id);
     const m = this.d.store.member(id, host);
-    if (!m || m.jobId !== ev.jobId) return;
-    if (ev.ev === 'started') {
+    if (!this.drives(r) || !m || m.jobId !== rec.id) return;
+    if (!FINAL_STATES.has(rec.state)) {
       // A queued host came back and its job runs now.
-      if (m.state === 'queued') await this.d.store.saveMember({ ...m, state: 'running', since: new Date().toISOString() });
+      if (m.state === 'queued' && rec.state !== 'queued') await this.d.store.saveMember({ ...m, state: 'running', since: new Date().toISOString(), epoch: r.driver!.epoch });
       return;
     }
-    if (ev.ev !== 'end' || this.cancelling.has(ev.jobId)) return;
-    await this.settle(m, this.d.jobs.get(ev.jobId) ?? null, { outcome: ev.outcome, reason: ev.reason ?? null });
-    const r = this.d.store.get(id);
-    if (r?.state === 'running') await this.advance(id);
+    await this.settle(r, m, rec);
+    if (this.d.store.get(id)?.state === 'running') await this.advance(id);
   }
 
   /** A host's job ended: healthy only on success (the agent reports it after its rollback window and health check). */
-  private async settle(m: MemberRecord, rec: JobRecord | null, end: { outcome: string; reason: string | null }): Promise<void> {
-    const next = afterEnd(m, { ...end, health: rec?.health ?? null });
+  private async settle(r: RolloutRecord, m: MemberRecord, rec: JobRecord): Promise<void> {
+    // Cancelled on purpose (abort): the withdrawn job's "interrupted" is not the host's result.
+    if (m.state === 'cancelled' || m.state === 'skipped' || m.state === 'waiting') return;
+    const next = afterEnd(m, { outcome: rec.state, reason: rec.reason, health: rec.health ?? null });
     // The same result again (an agent replaying a result whose ack it missed): a failure resumed past stays acknowledged.
     if (next.state === m.state && next.reason === m.reason) return;
-    await this.d.store.saveMember(next);
+    await this.d.store.saveMember({ ...next, ...(next.state === m.state ? { acknowledged: m.acknowledged } : {}), epoch: r.driver?.epoch ?? 0 });
+    if (m.state === 'running' || m.state === 'queued') this.d.log.debug({ rollout: r.id, host: m.host, jobId: rec.id, state: next.state }, 'rollout host settled');
   }
 
   /** Carry out decisions until the rollout needs an event to go on. */
@@ -195,14 +251,15 @@ export class RolloutEngine {
     // Bounded: each round settles or starts at least one host, or moves a wave on.
     for (let round = 0; round < 10_000 && !this.closed; round++) {
       const r = this.d.store.get(id);
-      if (!r || r.state !== 'running') return;
+      if (!this.drives(r) || r.state !== 'running') return;
       const now = Date.now();
-      const holdOfflineUntil = this.recovered.has(id) && now < this.reconnectUntil ? this.reconnectUntil : null;
+      const hold = this.holdOffline.get(id);
+      const holdOfflineUntil = hold !== undefined && now < hold ? hold : null;
       const d = decide({ rollout: r, member: (h) => this.d.store.member(id, h), connected: (h) => this.d.connected(h), now, holdOfflineUntil });
       if (d.halt) return this.halt(r, d.halt);
       const at = new Date(now).toISOString();
       const mark = (host: string, state: MemberRecord['state'], reason: string | null): Promise<void> =>
-        this.d.store.saveMember({ kind: 'member', rollout: id, host, wave: waveOf(r, host), state, jobId: null, since: at, reason, health: null });
+        this.d.store.saveMember({ kind: 'member', rollout: id, host, wave: waveOf(r, host), state, jobId: null, since: at, reason, health: null, epoch: r.driver!.epoch });
       let changed = d.expire.length + d.skip.length + d.wait.length > 0;
       await Promise.all([
         ...d.expire.map((h) => mark(h, 'failed', `offline for ${Math.round(r.opts.offlineTimeoutMs / 1000)} s at its turn (--offline wait)`)),
@@ -228,22 +285,24 @@ export class RolloutEngine {
   private async startHost(r: RolloutRecord, host: string, queue: boolean): Promise<boolean> {
     const base: MemberRecord = {
       kind: 'member', rollout: r.id, host, wave: waveOf(r, host), state: queue ? 'queued' : 'running',
-      jobId: null, since: new Date().toISOString(), reason: null, health: null,
+      jobId: null, since: new Date().toISOString(), reason: null, health: null, epoch: r.driver!.epoch,
     };
-    // Durable before the trigger: a hub that dies in between finds the job by host and time (recover.ts), never starts a second one.
+    // Durable before the trigger: a driver that takes over after this hub died in between finds the turn's
+    // job (recover.ts), or triggers it with the same job id, which the scheduler starts once.
     await this.d.store.saveMember(base);
     try {
-      const t = await this.d.scheduler.trigger(host, r.action, queue);
-      this.byJob.set(t.jobId, { id: r.id, host });
-      const m: MemberRecord = { ...base, jobId: t.jobId, state: t.disposition === 'queued' && !this.d.connected(host) ? 'queued' : 'running' };
+      const t = await this.d.scheduler.trigger({ host, action: r.action, queue, jobId: turnJobId(r, host) });
+      const queued = t.disposition === 'queued' || this.d.jobs.get(t.jobId)?.state === 'queued';
+      const m: MemberRecord = { ...base, jobId: t.jobId, state: queued && !this.d.connected(host) ? 'queued' : 'running' };
       await this.d.store.saveMember(m);
+      // It may have ended before its host record named it (an instant job, or one another driver started).
       const rec = this.d.jobs.get(t.jobId);
-      if (rec && FINAL_STATES.has(rec.state)) await this.settle(m, rec, { outcome: rec.state, reason: rec.reason });
+      if (rec && FINAL_STATES.has(rec.state)) await this.settle(r, m, rec);
       return true;
     } catch (err) {
       const e = asBentoError(err);
       if (e.code === 'HOST_OFFLINE') {
-        await this.d.store.forget(r.id, host);
+        await this.d.store.forget(r.id, host, base.epoch!);
         return false;
       }
       await this.d.store.saveMember({ ...base, state: 'failed', reason: `not started: ${e.message} [${e.code}]` });
@@ -253,31 +312,9 @@ export class RolloutEngine {
 
   private async halt(r: RolloutRecord, reason: string): Promise<void> {
     await this.d.store.save({ ...r, state: 'halted', reason });
-    await this.stopWaiting(r, 'halt');
-    this.d.log.warn({ rollout: r.id, wave: r.wave + 1, reason }, 'rollout halted');
-  }
-
-  /**
-   * Halt: hosts waited for or queued go back to pending (a resume gives them
-   * their turn again). Abort: they are cancelled. Jobs already running go on:
-   * stopping a switch half way is worse than letting it finish.
-   */
-  private async stopWaiting(r: RolloutRecord, why: 'halt' | 'abort'): Promise<void> {
     this.wakeAt(r.id, null);
-    for (const m of this.d.store.membersOf(r.id)) {
-      if (m.state !== 'waiting' && m.state !== 'queued') continue;
-      if (m.state === 'queued' && m.jobId) {
-        this.cancelling.add(m.jobId);
-        try {
-          const cancelled = await this.d.scheduler.cancelQueued(m.host, m.jobId, `cancelled: rollout ${r.id} was ${why === 'halt' ? 'halted' : 'aborted'} before the host connected`);
-          if (!cancelled) continue; // it started meanwhile: its result still counts
-        } finally {
-          this.cancelling.delete(m.jobId);
-        }
-      }
-      if (why === 'halt') await this.d.store.forget(r.id, m.host);
-      else await this.d.store.saveMember({ ...m, state: 'cancelled', since: new Date().toISOString(), reason: 'the rollout was aborted before its job ran' });
-    }
+    await withdrawWaiting({ store: this.d.store, cancelQueued: (h, id, why) => this.d.scheduler.cancelQueued(h, id, why) }, r, 'halt');
+    this.d.log.warn({ rollout: r.id, wave: r.wave + 1, reason }, 'rollout halted');
   }
 
   private async finish(r: RolloutRecord): Promise<void> {

@@ -4,10 +4,18 @@
 //   ID         the rollout: its plan (hosts per wave), options, state, wave
 //   ID/HOST    one host that has had its turn: state, job id, reason
 //
+// One hub drives each rollout (docs/rollouts.md, "Several hubs"): the record
+// names it (`driver`: hub, run, epoch). Every write of the rollout and of its
+// hosts' records is a compare-and-swap that carries the driver's epoch, so a
+// hub that stopped driving it (it died, or was frozen and resumed) cannot
+// overwrite what the new driver wrote; and every host's turn has one job id
+// (turnJobId), so two drivers that both start a host's turn start one job.
+//
 // Hosts whose turn has not come have no record: a 10,000-host rollout writes
 // one small record per host as it goes, never a 10,000-host document per
 // change. A host's outcome is also in its job record; after a hub restart the
 // engine re-reads those (recover.ts) for results that arrived while it was down.
+import { createHash } from 'node:crypto';
 import { ACTIONS, type Action } from '../../common/protocol/messages.js';
 import { isHostName } from '../../common/protocol/names.js';
 import { MEMBER_STATES, OFFLINE_POLICIES, ROLLOUT_STATES, isRolloutId, type MemberState, type OfflinePolicy, type RolloutState } from '../../common/protocol/rollout.js';
@@ -30,7 +38,17 @@ export interface RolloutRecord {
     canary: string; waves: string[] | null; maxInFlight: number; maxFailures: string;
     offline: OfflinePolicy; offlineTimeoutMs: number; pauseAfterCanary: boolean;
   };
+  /**
+   * The hub driving it: its name, its run (a fresh id per process start) and
+   * the epoch of its claim, one more with every takeover. Absent in records
+   * of hubs before drivers: the first hub to look takes it over.
+   */
+  driver?: Driver;
+  /** One more with every resume: part of each host's turn job id (turnJobId), so a turn after a resume is a new job. */
+  round?: number;
 }
+
+export interface Driver { hub: string; run: string; epoch: number }
 
 /** A host that had its turn ('pending' is the absence of a record). */
 export interface MemberRecord {
@@ -51,6 +69,8 @@ export interface MemberRecord {
   health: 'passed' | 'failed' | null;
   /** A failure the admin saw and resumed past: it no longer counts against the wave's threshold. */
   acknowledged?: boolean;
+  /** The driver epoch it was written under (absent: before drivers). */
+  epoch?: number;
 }
 
 export type RolloutEntry = RolloutRecord | MemberRecord;
@@ -59,6 +79,17 @@ export const ROLLOUTS_STORE = 'rollouts';
 
 export const memberKey = (id: string, host: string): string => `${id}/${host}`;
 
+/**
+ * The job id of HOST's turn in rollout R (in its current round): the same at
+ * every hub, so a trigger sent by a driver that lost the rollout meanwhile and
+ * the new driver's trigger for the same turn name one job, and the scheduler
+ * starts it once (hub/jobs/scheduler.ts). "r-k3m9x2ab-0-" and 16 characters
+ * of the host name's hash: a job id (common/protocol/names.ts) for any host.
+ */
+export function turnJobId(r: Pick<RolloutRecord, 'id' | 'round'>, host: string): string {
+  return `${r.id}-${r.round ?? 0}-${createHash('sha256').update(host).digest('base64url').slice(0, 16)}`;
+}
+
 export function isRolloutEntry(key: string, v: unknown): v is RolloutEntry {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Partial<Omit<RolloutRecord, 'kind' | 'state'> & Omit<MemberRecord, 'kind' | 'state'>> & { kind?: unknown; state?: string };
@@ -66,11 +97,19 @@ export function isRolloutEntry(key: string, v: unknown): v is RolloutEntry {
     return r.id === key && isRolloutId(key) && (ACTIONS as readonly string[]).includes(r.action as string)
       && (ROLLOUT_STATES as readonly string[]).includes(r.state as string) && Number.isInteger(r.wave)
       && Array.isArray(r.waves) && r.waves.every((w) => Array.isArray(w) && w.every(isHostName))
-      && typeof r.opts === 'object' && r.opts !== null && (OFFLINE_POLICIES as readonly string[]).includes(r.opts.offline) && Number.isInteger(r.opts.maxInFlight);
+      && typeof r.opts === 'object' && r.opts !== null && (OFFLINE_POLICIES as readonly string[]).includes(r.opts.offline) && Number.isInteger(r.opts.maxInFlight)
+      && (r.driver === undefined || isDriver(r.driver)) && (r.round === undefined || (Number.isSafeInteger(r.round) && r.round >= 0));
   }
   if (r.kind === 'member') {
     return typeof r.rollout === 'string' && isHostName(r.host) && key === memberKey(r.rollout, r.host)
-      && (MEMBER_STATES as readonly string[]).includes(r.state as string) && r.state !== 'pending' && Number.isInteger(r.wave);
+      && (MEMBER_STATES as readonly string[]).includes(r.state as string) && r.state !== 'pending' && Number.isInteger(r.wave)
+      && (r.epoch === undefined || (Number.isSafeInteger(r.epoch) && r.epoch >= 0));
   }
   return false;
+}
+
+function isDriver(v: unknown): v is Driver {
+  const d = v as Partial<Driver> | null;
+  return typeof d === 'object' && d !== null && isHostName(d.hub) && typeof d.run === 'string' && d.run.length > 0 && d.run.length <= 64
+    && Number.isSafeInteger(d.epoch) && (d.epoch as number) >= 1;
 }

@@ -1,11 +1,14 @@
-// After a hub start: bring every rollout's host records in line with the job
-// records, which are the truth about what ran. Results the scheduler recorded
-// just before the hub died (whose host record was not yet written) are applied
-// here; results still to come arrive as job ends on the bus, as always
-// (agents replay them at their next connection, docs/architecture.md).
+// When a hub becomes a rollout's driver after another run drove it (this hub
+// restarted, or the driving hub of a cluster died): bring the rollout's host
+// records in line with the job records, which are the truth about what ran.
+// Results recorded just before the old driver stopped (whose host record was
+// not yet written) are applied here; results still to come arrive as job
+// record changes, as always (agents replay them at their next connection,
+// docs/architecture.md). The engine also runs it now and then on the
+// rollouts it drives, as a safety net for a record change it missed.
 import type { Logger } from '../../common/platform/log.js';
 import { FINAL_STATES, type JobRecord } from '../store/jobs.js';
-import type { MemberRecord } from './records.js';
+import { turnJobId, type MemberRecord, type RolloutRecord } from './records.js';
 import type { RolloutStore } from './store.js';
 
 /** A host's record once its job ended: healthy only on success. */
@@ -21,45 +24,45 @@ export interface RecoverDeps {
   store: RolloutStore;
   jobs: { get(id: string): JobRecord | undefined; all(): JobRecord[] };
   log: Logger;
-  /** Follow this job's events for that rollout's host. */
-  track(jobId: string, rollout: string, host: string): void;
+  /** Apply a final job record to its host (the engine's settle, which may halt the rollout). */
+  settle(m: MemberRecord, rec: JobRecord): Promise<void>;
 }
 
 /** Slack between the host record written before a trigger and the job's requestedAt (same clock, so only ordering). */
 const SLACK_MS = 1000;
 
-export async function recoverRollouts(d: RecoverDeps): Promise<void> {
+/** Recover rollout R (this hub drives it now: R carries its driver). */
+export async function recoverRollout(d: RecoverDeps, r: RolloutRecord): Promise<void> {
+  const epoch = r.driver?.epoch ?? 0;
   let byHost: Map<string, JobRecord[]> | null = null;
-  for (const r of d.store.all()) {
-    for (const m of d.store.membersOf(r.id)) {
-      let cur = m;
-      if (!m.jobId && (m.state === 'running' || m.state === 'queued')) {
-        // Written just before a trigger that the hub may or may not have made.
+  for (const m of d.store.membersOf(r.id)) {
+    let cur = m;
+    if (!m.jobId && (m.state === 'running' || m.state === 'queued')) {
+      // Written just before a trigger the old driver may or may not have sent. Its turn's job id is
+      // fixed (turnJobId); records of hubs before turn ids are found by host and time.
+      let found = d.jobs.get(turnJobId(r, m.host));
+      if (!found) {
         byHost ??= jobsByHost(d.jobs.all());
         const since = Date.parse(m.since) - SLACK_MS;
-        const found = (byHost.get(m.host) ?? []).filter((j) => Date.parse(j.requestedAt) >= since && j.action === r.action).pop();
-        if (!found) {
-          // Not triggered: the host's turn comes again (a running rollout starts it; a halted one at resume).
-          await d.store.forget(r.id, m.host);
-          d.log.info({ rollout: r.id, host: m.host }, 'rollout host was about to start when the hub stopped; it gets its turn again');
-          continue;
-        }
-        cur = { ...m, jobId: found.id };
-        await d.store.saveMember(cur);
+        found = (byHost.get(m.host) ?? []).filter((j) => Date.parse(j.requestedAt) >= since && j.action === r.action).pop();
       }
-      if (!cur.jobId) continue;
-      d.track(cur.jobId, r.id, cur.host);
-      const rec = d.jobs.get(cur.jobId);
-      if (!rec || !FINAL_STATES.has(rec.state)) {
-        if (rec && cur.state === 'queued' && rec.state !== 'queued') await d.store.saveMember({ ...cur, state: 'running' });
+      if (!found) {
+        // Not triggered (yet): the host's turn comes again, with the same job id, so a trigger of the old
+        // driver still on its way and this hub's name one job.
+        await d.store.forget(r.id, m.host, epoch);
+        d.log.info({ rollout: r.id, host: m.host }, 'rollout host was about to start when its driver stopped; it gets its turn again');
         continue;
       }
-      const next = afterEnd(cur, { outcome: rec.state, reason: rec.reason, health: rec.health ?? null });
-      if (next.state !== cur.state || next.reason !== cur.reason) {
-        await d.store.saveMember(cur.state === next.state ? { ...next, acknowledged: cur.acknowledged } : next);
-        d.log.info({ rollout: r.id, host: cur.host, jobId: cur.jobId, state: next.state }, 'rollout host result taken from its job record');
-      }
+      cur = { ...m, jobId: found.id, epoch };
+      await d.store.saveMember(cur);
     }
+    if (!cur.jobId) continue;
+    const rec = d.jobs.get(cur.jobId);
+    if (!rec || !FINAL_STATES.has(rec.state)) {
+      if (rec && cur.state === 'queued' && rec.state !== 'queued') await d.store.saveMember({ ...cur, state: 'running', epoch });
+      continue;
+    }
+    await d.settle(cur, rec);
   }
 }
 

@@ -1,19 +1,33 @@
 // Rollouts over the state seam (hub/store/types.ts): one keyed store, an
-// index of members per rollout kept from the store's own change feed (so
-// changes another hub of a cluster writes land in it too), and pruning of
-// old finished rollouts.
+// index of members per rollout (and of the job carrying each host's turn)
+// kept from the store's own change feed (so changes another hub of a cluster
+// writes land in it too), and pruning of old finished rollouts.
+//
+// Writes are fenced by the driver's epoch (records.ts): each is a
+// compare-and-swap on the revision this hub sees, and a record written under
+// a newer epoch is never overwritten (STATE_CONFLICT): a hub that lost a
+// rollout to another driver cannot undo what the new one wrote. One hub is
+// the only writer and never sees a conflict.
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StateBackend } from '../store/types.js';
-import { ROLLOUTS_STORE, isRolloutEntry, memberKey, type MemberRecord, type RolloutEntry, type RolloutRecord } from './records.js';
+import { ROLLOUTS_STORE, isRolloutEntry, memberKey, type Driver, type MemberRecord, type RolloutEntry, type RolloutRecord } from './records.js';
 
 /** Finished rollouts kept for `rollout status`; older ones are forgotten. */
 export const KEEP_FINISHED = 50;
 
 const EMPTY: ReadonlyMap<string, MemberRecord> = new Map();
+/** A conflicting write is tried again at most this often (each time on the newer record). */
+const MAX_CAS_ATTEMPTS = 5;
+/** How long a conflict waits for this hub's view to show the record that won. */
+const VIEW_CATCHUP_MS = 3000;
+
+const epochOf = (v: RolloutEntry | undefined): number => (v?.kind === 'rollout' ? v.driver?.epoch : v?.epoch) ?? 0;
 
 export class RolloutStore {
   private readonly rollouts = new Map<string, RolloutRecord>();
   private readonly members = new Map<string, Map<string, MemberRecord>>();
+  /** Job id -> the rollout host whose turn it carries. */
+  private readonly turns = new Map<string, { id: string; host: string }>();
   private readonly unwatch: () => void;
 
   constructor(private readonly kv: KeyedStore<RolloutEntry>) {
@@ -54,26 +68,46 @@ export class RolloutStore {
     return [...(this.members.get(id)?.values() ?? [])];
   }
 
-  /** Resolves once durable. */
-  // Writers index their own change at once: the engine reads its own writes
-  // right away, whenever a backend's change feed delivers them.
+  /** The rollout host whose turn job JOBID carries, if any. */
+  turnOf(jobId: string): { id: string; host: string } | undefined {
+    return this.turns.get(jobId);
+  }
+
+  /**
+   * Write R, fenced by its driver's epoch; resolves once durable. Readers see
+   * it when this resolves (the engine reads its own writes right after).
+   */
   async save(r: RolloutRecord): Promise<void> {
-    const rec: RolloutRecord = { ...r, updatedAt: new Date().toISOString() };
-    this.index(r.id, rec);
-    await this.kv.set(r.id, rec);
+    await this.fenced(r.id, { ...r, updatedAt: new Date().toISOString() }, r.driver?.epoch ?? 0);
   }
 
+  /** Write a host's record, under its epoch (the driver's). */
   async saveMember(m: MemberRecord): Promise<void> {
-    const key = memberKey(m.rollout, m.host);
-    this.index(key, m);
-    await this.kv.set(key, m);
+    await this.fenced(memberKey(m.rollout, m.host), m, m.epoch ?? 0);
   }
 
-  /** The host is pending again (its turn comes again). */
-  async forget(id: string, host: string): Promise<void> {
-    const key = memberKey(id, host);
-    this.index(key, undefined);
-    await this.kv.delete(key);
+  /** The host is pending again (its turn comes again); EPOCH: the driver's. */
+  async forget(id: string, host: string, epoch: number): Promise<void> {
+    await this.fenced(memberKey(id, host), undefined, epoch);
+  }
+
+  /**
+   * Become R's driver: a compare-and-swap from the revision this hub sees,
+   * epoch + 1. False when another hub changed the record first (it took over,
+   * or the old driver wrote): look again.
+   */
+  async claim(r: RolloutRecord, driver: Omit<Driver, 'epoch'>): Promise<RolloutRecord | null> {
+    const cur = this.kv.entry(r.id);
+    if (cur?.value.kind !== 'rollout' || epochOf(cur.value) !== (r.driver?.epoch ?? 0)) return null;
+    const next: RolloutRecord = { ...cur.value, driver: { ...driver, epoch: epochOf(cur.value) + 1 }, updatedAt: new Date().toISOString() };
+    try {
+      await this.kv.set(r.id, next, { expectRevision: cur.revision });
+    } catch (err) {
+      if (err instanceof BentoError && err.code === 'STATE_CONFLICT') return null;
+      throw err;
+    }
+    this.index(r.id, next);
+    return next;
   }
 
   /** Any change to any rollout; returns the unsubscribe function. */
@@ -102,6 +136,35 @@ export class RolloutStore {
     await this.kv.close();
   }
 
+  /**
+   * Compare-and-swap KEY to V (undefined: delete it) on the revision this hub
+   * sees. A record of a newer driver epoch than EPOCH is never overwritten; a
+   * conflict with an older or equal one (this hub's own writes crossing, a
+   * late write of a driver that lost the rollout) is tried again on the
+   * record that won.
+   */
+  private async fenced(key: string, v: RolloutEntry | undefined, epoch: number): Promise<void> {
+    const id = key.split('/')[0]!;
+    for (let attempt = 1; ; attempt++) {
+      const cur = this.kv.entry(key);
+      const newest = Math.max(epochOf(cur?.value), epochOf(this.rollouts.get(id)));
+      if (newest > epoch) {
+        throw new BentoError('STATE_CONFLICT', `rollout ${id} is driven by hub ${this.rollouts.get(id)?.driver?.hub ?? '?'} now (epoch ${newest} > ${epoch}); not writing ${key}`);
+      }
+      const expectRevision = cur?.revision ?? 0;
+      try {
+        if (v) await this.kv.set(key, v, { expectRevision });
+        else if (cur) await this.kv.delete(key, { expectRevision });
+        this.index(key, v);
+        return;
+      } catch (err) {
+        if (!(err instanceof BentoError && err.code === 'STATE_CONFLICT') || attempt >= MAX_CAS_ATTEMPTS) throw err;
+        const deadline = Date.now() + VIEW_CATCHUP_MS;
+        while ((this.kv.entry(key)?.revision ?? 0) === expectRevision && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+  }
+
   private index(key: string, v: RolloutEntry | undefined): void {
     const slash = key.indexOf('/');
     if (slash === -1) {
@@ -112,9 +175,12 @@ export class RolloutStore {
     const id = key.slice(0, slash);
     const host = key.slice(slash + 1);
     let hosts = this.members.get(id);
+    const old = hosts?.get(host);
+    if (old?.jobId && this.turns.get(old.jobId)?.id === id) this.turns.delete(old.jobId);
     if (v?.kind === 'member') {
       if (!hosts) this.members.set(id, (hosts = new Map()));
       hosts.set(host, v);
+      if (v.jobId) this.turns.set(v.jobId, { id, host });
     } else if (hosts) {
       hosts.delete(host);
       if (hosts.size === 0) this.members.delete(id);

@@ -22,6 +22,7 @@ export function rolloutSummary(r: RolloutRecord, members: ReadonlyMap<string, Me
     id: r.id, state: r.state, action: r.action, createdAt: r.createdAt, updatedAt: r.updatedAt, endedAt: r.endedAt,
     reason: r.reason, wave: Math.min(r.wave, r.waves.length - 1) + 1, waves: r.waves.length,
     hosts: r.waves.reduce((n, w) => n + w.length, 0), maxInFlight: r.opts.maxInFlight, offline: r.opts.offline, counts,
+    driver: r.driver?.hub ?? null,
   };
 }
 

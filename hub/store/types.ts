@@ -31,6 +31,16 @@ export interface WriteOptions {
    */
   expectRevision?: number;
   /**
+   * With expectRevision: the caller's own protocol guarantees that no other
+   * writer writes this key from this revision at the same time (only a
+   * writer that will notice at its next compare-and-swap, because it first
+   * wrote with an exact one; hub/store/jobs.ts explains when). A store whose
+   * exact compare-and-swap under racing writers costs extra (NATS before
+   * 2.9.21 serializes such writes per bucket, hub/cluster/kv-cas.ts) may then
+   * check the key's revision alone. Stores with one writer ignore it.
+   */
+  soleWriter?: boolean;
+  /**
    * Nobody waits for this change soon (a job's dispatched and running
    * records: the agent holds the job meanwhile). A store may hold it back
    * for a moment to join a later commit (file journal: at most EVENTUAL_MS)

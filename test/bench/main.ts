@@ -21,8 +21,9 @@
 
 // First: --help and invalid flags exit here, before anything is started.
 import {
-  argv, HEARTBEAT_MS, IDLE_S, IN_FLIGHT, M, N, NOFILE, quick, runs, SSH_TRUE, TOTAL_LIMIT_S, TRIGGERS, W, WARMUP_TRIGGERS,
+  argv, HEARTBEAT_MS, HUBS, IDLE_S, IN_FLIGHT, M, N, NOFILE, quick, runs, SSH_TRUE, TOTAL_LIMIT_S, TRIGGERS, W, WARMUP_TRIGGERS,
 } from './options.js';
+import { killClusterSync, runCluster } from './cluster-main.js';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
@@ -46,6 +47,7 @@ import { M_, extras, log, notes, run, sleep, workers } from './state.js';
 
 // ---------------------------------------------------------------- cleanup
 function cleanupSync(): void {
+  killClusterSync();
   for (const w of workers) {
     try { w.kill('SIGKILL'); } catch { /* gone */ }
   }
@@ -83,6 +85,8 @@ async function main(): Promise<void> {
   const nodeArgs = argv['hub-cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(argv['hub-cpu-prof'])] : [];
   // For experiments only: extra node flags for the hub (e.g. --require a preload).
   if (process.env['BENCH_HUB_NODE_ARGS']) nodeArgs.push(...process.env['BENCH_HUB_NODE_ARGS'].split(' ').filter(Boolean));
+  // --hubs H: the cluster bench instead (cluster-main.ts).
+  if (HUBS > 1) return runCluster(nodeArgs);
   run.baseDir = mkdtempSync(path.join(argv.base ? path.resolve(argv.base) : os.tmpdir(), 'bento-bench-'));
   const fleetDir = path.join(run.baseDir, 'fleet');
   try { run.fsType = execFileSync('findmnt', ['-n', '-o', 'FSTYPE', '-T', run.baseDir]).toString().trim().split('\n')[0]!; } catch { /* informational */ }

@@ -23,6 +23,8 @@ export const { values: argv } = parseArgs({
     skip: { type: 'string' },
     base: { type: 'string' },
     'hub-cpu-prof': { type: 'string' },
+    hubs: { type: 'string' },
+    'job-ms': { type: 'string' },
     markdown: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
@@ -53,6 +55,9 @@ if (argv.help) {
   --hub-cpu-prof DIR   run the hub with --cpu-prof (profile written when the restarted hub stops)
   --markdown           also print the table as Markdown
   --keep               keep the temporary directory
+  --hubs H             the cluster bench (cluster-main.ts): a 3-node NATS cluster and H hubs with N agents spread over
+                       them, after a single hub with N/H agents (the baseline); phases baseline,triggers,fanout,failover
+  --job-ms MS          --hubs: how long the agents' jobs take during the failover's fan-out (default 3000)
 `);
   process.exit(0);
 }
@@ -68,14 +73,17 @@ function intOpt(name: string, v: string | undefined, dflt: number, min = 0): num
 }
 
 export const quick = argv.quick === true;
-const PHASES = ['floor', 'idle', 'poll', 'triggers', 'fanout', 'storm', 'attack', 'compromised', 'openssh'] as const;
+/** --hubs H > 1: the cluster bench (cluster-main.ts), with phases of its own. */
+export const HUBS = intOpt('hubs', argv.hubs, 1, 1);
+export const JOB_MS = intOpt('job-ms', argv['job-ms'], 3000, 0);
+const PHASES = HUBS > 1 ? ['baseline', 'triggers', 'fanout', 'failover'] as const : ['floor', 'idle', 'poll', 'triggers', 'fanout', 'storm', 'attack', 'compromised', 'openssh'] as const;
 const SKIP = new Set((argv.skip ?? '').split(',').map((x) => x.trim()).filter(Boolean));
 for (const x of SKIP) {
   if (!(PHASES as readonly string[]).includes(x)) { process.stderr.write(`--skip: unknown phase "${x}" (phases: ${PHASES.join(', ')})\n`); process.exit(2); }
 }
 if (argv['no-openssh']) SKIP.add('openssh');
 if (SKIP.has('storm')) SKIP.add('attack');
-export const runs = (p: (typeof PHASES)[number]): boolean => !SKIP.has(p);
+export const runs = (p: (typeof PHASES)[number] | 'floor' | 'idle' | 'poll' | 'storm' | 'attack' | 'compromised' | 'openssh' | 'baseline' | 'failover'): boolean => !SKIP.has(p);
 export const N = intOpt('clients', argv.clients, quick ? 50 : 10_000, 1);
 export const W = intOpt('workers', argv.workers, Math.min(8, Math.max(2, Math.ceil(N / 2500))), 1);
 export const IN_FLIGHT = intOpt('in-flight', argv['in-flight'], 64, 1);
@@ -101,7 +109,7 @@ export const STORM_LIMIT_S = Math.max(60, N / 40);
 export const TOTAL_LIMIT_S = quick ? 150 : Math.max(1200, N / 5);
 // The hub needs one descriptor per agent. Without CAP_SYS_RESOURCE the hard
 // limit cannot be raised, so the soft limit goes up to the hard one at most.
-const NOFILE_HARD = (() => {
+export const NOFILE_HARD = (() => {
   try {
     const v = execFileSync('sh', ['-c', 'ulimit -Hn']).toString().trim();
     return v === 'unlimited' ? 1_048_576 : Number(v);
@@ -110,7 +118,9 @@ const NOFILE_HARD = (() => {
   }
 })();
 export const NOFILE = Math.min(NOFILE_HARD, Math.max(65_536, N * 2 + 1024));
-if (N + 256 > NOFILE) {
-  process.stderr.write(`--clients ${N} needs about ${N + 256} file descriptors in the hub, but the hard limit here is ${NOFILE_HARD} (raising it needs CAP_SYS_RESOURCE)\n`);
+// A hub of a cluster holds its share of the agents (each agent's own stable choice: about N/H).
+const PER_HUB = Math.ceil(N / HUBS);
+if (PER_HUB + 256 > NOFILE) {
+  process.stderr.write(`--clients ${N}${HUBS > 1 ? ` on ${HUBS} hubs` : ''} needs about ${PER_HUB + 256} file descriptors in ${HUBS > 1 ? 'each hub' : 'the hub'}, but the hard limit here is ${NOFILE_HARD} (raising it needs CAP_SYS_RESOURCE)\n`);
   process.exit(2);
 }

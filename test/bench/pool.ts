@@ -6,30 +6,15 @@ import { fileURLToPath } from 'node:url';
 import type { FromWorker, ToWorker, WorkerStats } from './ipc.js';
 import type { Fleet } from './hub.js';
 import { BACKOFF, IN_FLIGHT, N, W } from './options.js';
-import { handles, log, run, sleep, workers, type Waiter, type WorkerHandle } from './state.js';
+import { handles, log, run, sleep, workers, type WorkerHandle } from './state.js';
+import { requestWorker } from './worker-request.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const WORKER = path.join(here, 'agent-worker.js');
 
 /** Send one message; resolve with the worker's next answer of type `want` (answers come in order). */
 export function request(h: WorkerHandle, msg: ToWorker, want: FromWorker['t'], timeoutMs = 30_000): Promise<FromWorker> {
-  return new Promise((resolve, reject) => {
-    if (run.workerFailure && !run.stopping) { reject(new Error(run.workerFailure)); return; }
-    const w: Waiter = {
-      want,
-      fn: (m) => {
-        clearTimeout(t);
-        if (m.t !== want) reject(new Error(run.workerFailure || `worker answered ${m.t}`));
-        else resolve(m);
-      },
-    };
-    const t = setTimeout(() => {
-      h.waiters = h.waiters.filter((x) => x !== w);
-      reject(new Error(`worker did not answer ${msg.t} within ${timeoutMs} ms`));
-    }, timeoutMs);
-    h.waiters.push(w);
-    h.child.send(msg);
-  });
+  return requestWorker(h, msg, want, { timeoutMs, failure: () => run.workerFailure || null, stopping: () => run.stopping });
 }
 
 export async function startWorkers(fleet: Fleet): Promise<void> {

@@ -3,6 +3,7 @@
 // run-wide values, and the run's log. Every other bench module imports it.
 import type { ChildProcess } from 'node:child_process';
 import type { FromWorker, WorkerStats } from './ipc.js';
+import type { Waiter } from './worker-request.js';
 
 // ---------------------------------------------------------------- results
 export interface Results {
@@ -14,8 +15,7 @@ export const notes: string[] = [];
 export const extras: Record<string, unknown> = {};
 
 // ---------------------------------------------------------------- workers
-export interface Waiter { want: FromWorker['t']; fn: (m: FromWorker) => void }
-export interface WorkerHandle { child: ChildProcess; stats: WorkerStats | null; waiters: Waiter[] }
+export interface WorkerHandle { child: ChildProcess; stats: WorkerStats | null; waiters: Array<Waiter<FromWorker>> }
 export const workers: ChildProcess[] = [];
 export const handles: WorkerHandle[] = [];
 

@@ -106,4 +106,27 @@ export function eventBusContract(h: BusHarness): void {
       await cleanup();
     }
   });
+
+  t('several subscribers to the same events on one hub: each gets every peer event once; one leaving does not stop the others', async () => {
+    const { bus, peer, cleanup } = await h.fresh();
+    try {
+      if (!peer) throw new Error(`${h.name}: a shared bus must provide peer`);
+      const a: number[] = [];
+      const b: number[] = [];
+      const seqOf = (e: HubEvent): number => (e.kind === 'job' && e.event.ev === 'output' ? e.event.seq : -1);
+      const subA = peer.subscribe({ all: true }, (e) => a.push(seqOf(e)));
+      peer.subscribe({ all: true }, (e) => b.push(seqOf(e)));
+      await sleep(100);
+      for (let i = 1; i <= 5; i += 1) bus.publish(out('web2', 'job-dddddddd', i));
+      await waitFor('both', () => (a.length >= 5 && b.length >= 5) || null, 5000);
+      subA.unsubscribe();
+      for (let i = 6; i <= 10; i += 1) bus.publish(out('web2', 'job-dddddddd', i));
+      await waitFor('the one left', () => b.length >= 10 || null, 5000);
+      await sleep(100);
+      assert.deepEqual(a, [1, 2, 3, 4, 5]);
+      assert.deepEqual(b, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    } finally {
+      await cleanup();
+    }
+  });
 }

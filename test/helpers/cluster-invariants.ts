@@ -4,27 +4,54 @@
 //     record, in a final state;
 //   - every running hub's `status` shows, for each host with accepted jobs,
 //     the same last job (id and state) and nothing still running.
+// The logic (jobProblems) is shared with the cluster bench and the soak
+// (test/bench/cluster-check.ts), which read the records and the views
+// their own way; checkJobs runs it on a TestCluster and waits for it.
 import assert from 'node:assert/strict';
 import { waitFor } from './proc.js';
 import type { TestCluster } from './cluster.js';
 
-const FINAL = new Set(['success', 'failure', 'interrupted', 'rolled-back']);
+export const FINAL = new Set(['success', 'failure', 'interrupted', 'rolled-back']);
 
-interface HostStatus { name: string; runningJob: { id: string } | null; lastJob: { id: string; state: string } | null }
+export interface HostStatus { name: string; runningJob: { id: string } | null; lastJob: { id: string; state: string } | null }
+export interface RecordLike { id: string; host: string; state: string }
+
+/** Accepted jobs without one final record (sorted ids); an id accepted twice is a problem too. */
+export function unfinishedJobs(accepted: readonly string[], records: readonly RecordLike[]): { duplicates: string[]; open: Array<{ id: string; state: string | null }> } {
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const seen = new Set<string>();
+  const duplicates: string[] = [];
+  for (const id of accepted) {
+    if (seen.has(id)) duplicates.push(id);
+    seen.add(id);
+  }
+  const open = [...seen].filter((id) => !FINAL.has(byId.get(id)?.state ?? '')).map((id) => ({ id, state: byId.get(id)?.state ?? null }));
+  return { duplicates, open };
+}
+
+/** Hosts (of the accepted jobs) on which the hubs' views disagree, or still show a job running. */
+export function viewDisagreements(hosts: Iterable<string>, views: ReadonlyArray<ReadonlyMap<string, HostStatus>>): string[] {
+  const out: string[] = [];
+  for (const host of hosts) {
+    const seen = views.map((v) => v.get(host));
+    if (seen.some((s) => !s || s.runningJob !== null)) { out.push(host); continue; }
+    if (new Set(seen.map((s) => `${s!.lastJob?.id}:${s!.lastJob?.state}`)).size !== 1) out.push(host);
+  }
+  return out;
+}
 
 export async function checkJobs(c: TestCluster, accepted: string[], o: { timeoutMs?: number; expect?: Record<string, string> } = {}): Promise<void> {
-  const ids = [...new Set(accepted)];
-  assert.equal(ids.length, accepted.length, 'no job id was accepted twice');
+  const { duplicates } = unfinishedJobs(accepted, []);
+  assert.deepEqual(duplicates, [], 'no job id was accepted twice');
   let records = await c.jobRecords();
   await waitFor('every accepted job final', async () => {
     records = await c.jobRecords();
-    return ids.every((id) => FINAL.has(records.find((r) => r.id === id)?.state ?? ''));
+    return unfinishedJobs(accepted, records).open.length === 0;
   }, o.timeoutMs ?? 30_000, 250).catch((err: Error) => {
-    const open = ids.map((id) => records.find((r) => r.id === id)).filter((r) => !r || !FINAL.has(r.state));
-    throw new Error(`${err.message}\nnot final: ${JSON.stringify(open)}`);
+    throw new Error(`${err.message}\nnot final: ${JSON.stringify(unfinishedJobs(accepted, records).open)}`);
   });
   for (const [id, state] of Object.entries(o.expect ?? {})) assert.equal(records.find((r) => r.id === id)?.state, state, `job ${id}`);
-  const hosts = new Set(ids.map((id) => records.find((r) => r.id === id)!.host));
+  const hosts = new Set(accepted.map((id) => records.find((r) => r.id === id)!.host));
   const running = c.hubs.map((h, i) => ({ h, i })).filter((x) => x.h.daemon);
   // Every hub's view converges on the same last job per host (views follow NATS within moments).
   await waitFor('every hub shows the same jobs', async () => {
@@ -32,12 +59,6 @@ export async function checkJobs(c: TestCluster, accepted: string[], o: { timeout
       const r = await c.hubCli(i, ['status', '--json']);
       return new Map((JSON.parse(r.stdout) as { hosts: HostStatus[] }).hosts.map((h) => [h.name, h]));
     }));
-    for (const host of hosts) {
-      const seen = views.map((v) => v.get(host));
-      if (seen.some((s) => !s || s.runningJob !== null)) return false;
-      const last = seen.map((s) => `${s!.lastJob?.id}:${s!.lastJob?.state}`);
-      if (new Set(last).size !== 1) return false;
-    }
-    return true;
+    return viewDisagreements(hosts, views).length === 0;
   }, 15_000, 250);
 }

@@ -178,3 +178,23 @@ test('a job record keeps what the host ran before it (at dispatch) and after it 
   assert.deepEqual(runsAfter({ ...end, action: 'build' }, h), {}, 'a build changes nothing the hub shows');
   assert.deepEqual(runsAfter({ ...end, configHash: 'abc' , generation: 4 }, h), { configHash: 'abc', generation: 4 });
 });
+
+test('a trigger naming its job id starts that job once: the same id again is answered with it, also after it ended (a rollout turn sent by two drivers)', async () => {
+  const { log } = capture();
+  const store = await JobStore.open(new MemoryBackend(), { history: 10, log });
+  const s = fakeSession('web1');
+  const scheduler = new Scheduler({ store, sessions: { get: (n: string) => (n === 'web1' ? s : undefined) }, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
+  await scheduler.onHello(s, s.hello!);
+  const id = 'r-k3m9x2ab-0-AbCdEfGhIjKlMnOp';
+  const first = await scheduler.trigger('web1', 'switch', false, { jobId: id });
+  assert.deepEqual([first.jobId, first.disposition], [id, 'dispatched']);
+  const again = await scheduler.trigger('web1', 'switch', false, { jobId: id });
+  assert.deepEqual([again.jobId, again.disposition], [id, 'coalesced'], 'not a follow-up job');
+  await scheduler.onMessage(s, { type: 'job.end', jobId: id, action: 'switch', outcome: 'success', exitCode: 0, startedAt: new Date().toISOString(), durationMs: 5 });
+  const late = await scheduler.trigger('web1', 'switch', false, { jobId: id });
+  assert.deepEqual([late.jobId, late.disposition], [id, 'coalesced'], 'a late trigger of the same turn does not run it again');
+  assert.equal(s.sent.filter((m) => m.type === 'job.start').length, 1);
+  assert.deepEqual(store.all().map((r) => [r.id, r.state]), [[id, 'success']]);
+  await assert.rejects(scheduler.trigger('web2', 'switch', true, { jobId: id }), /job r-k3m9x2ab-0-AbCdEfGhIjKlMnOp is a job of web1/);
+  await store.close();
+});

@@ -10,7 +10,9 @@ import { MemoryBackend, MemoryState } from '../../hub/store/memory-backend.js';
 import { JobStore } from '../../hub/store/jobs.js';
 import { Scheduler } from '../../hub/jobs/scheduler.js';
 import { LocalEventBus } from '../../hub/events/bus.js';
-import { LocalHolders } from '../../hub/holders/local.js';
+import { LOCAL_HUB, LocalHolders } from '../../hub/holders/local.js';
+import { LocalRouter } from '../../hub/jobs/router.js';
+import { localDriving } from '../../hub/rollout/driver.js';
 import { RolloutStore } from '../../hub/rollout/store.js';
 import { RolloutEngine } from '../../hub/rollout/engine.js';
 import { parseSize } from '../../common/protocol/rollout.js';
@@ -35,7 +37,12 @@ async function hub(state: MemoryState, online: string[]) {
   await scheduler.recover({ graceMs: 60_000 });
   for (const s of live.values()) await scheduler.onHello(s, s.hello);
   const store = await RolloutStore.open(backend);
-  const engine = new RolloutEngine({ store, jobs, scheduler, bus, connected: (h) => live.has(h), log });
+  // What the daemon wires: triggers through the router, a driver per process (a restart is a new run that takes over).
+  const router = new LocalRouter({ scheduler, sessions: { get: (n) => live.get(n) }, hubName: LOCAL_HUB });
+  const engine = new RolloutEngine({
+    store, jobs, scheduler: { trigger: (t) => router.trigger(t), cancelQueued: (host, id, why) => scheduler.cancelQueued(host, id, why) },
+    bus, connected: (h) => live.has(h), driving: localDriving(LOCAL_HUB), log,
+  });
   await engine.start();
   const connect = async (name: string): Promise<FakeSession> => {
     const s = session(name);
@@ -93,8 +100,8 @@ test('hub restart: a host recorded as starting whose trigger never happened gets
   const r = await first.engine.create({ hosts: ['a', 'b'], selection: { all: true, tags: [], hosts: [] }, options: options({ canary: { n: 2 }, offline: 'wait' }) });
   await settle();
   const since = new Date().toISOString();
-  await first.store.saveMember({ kind: 'member', rollout: r.id, host: 'a', wave: 0, state: 'running', jobId: null, since, reason: null, health: null });
-  await first.store.saveMember({ kind: 'member', rollout: r.id, host: 'b', wave: 0, state: 'running', jobId: null, since, reason: null, health: null });
+  await first.store.saveMember({ kind: 'member', rollout: r.id, host: 'a', wave: 0, state: 'running', jobId: null, since, reason: null, health: null, epoch: 1 });
+  await first.store.saveMember({ kind: 'member', rollout: r.id, host: 'b', wave: 0, state: 'running', jobId: null, since, reason: null, health: null, epoch: 1 });
   // b's trigger did happen: its job record made it to the store (a is not so lucky).
   const jobB = { id: 'jobB-000000000001', host: 'b', action: 'switch' as const, state: 'running' as const, requestedAt: new Date(Date.now() + 5).toISOString(), startedAt: null, endedAt: null, exitCode: null, durationMs: null, reason: null };
   await first.jobs.save(jobB);

@@ -1,0 +1,114 @@
+// One job record's fenced write (store/jobs.ts calls it, one write per record
+// at a time): a compare-and-swap on the revision this hub sees, stamped with
+// the writer's claim on the host (hub, epoch).
+//
+// The rule: a newer claim's record is never overwritten (its epoch is
+// higher: this hub lost the host, STATE_CONFLICT); within one claim, a
+// conflict is this hub's own writes crossing (or a queue write of another hub
+// for a host nobody holds), so it is tried again on the record that won.
+//
+// Why a takeover costs two writes, and later writes may skip the guard.
+// NATS before 2.9.21 checks "expected last subject sequence" only when the
+// leader proposes a write, not when it is applied (hub/cluster/kv-cas.ts), so
+// the store guards every compare-and-swap with the bucket's last sequence,
+// which serializes them per bucket: a fan-out would queue every job's writes
+// behind each other. Writes that cannot race a writer on another claim are
+// sent without that guard (WriteOptions.soleWriter). When is that sound?
+//
+// Let hub S hold a stale claim and see its own revision x of a record, while
+// hub N (newer claim) takes the record over. S's unguarded write expecting x
+// lands iff x is the key's last APPLIED revision when the leader checks it.
+// N's takeover is two exact (guarded) writes, the second sent after the first
+// is acknowledged:
+//   1. the fence post P: the record as N sees it, re-stamped with N's claim
+//      (nothing new in it). Once P is applied, S's writes are refused (the key
+//      is past x, and S never sees P as its own);
+//   2. the content C, expecting P. An S write checked before P was applied
+//      was proposed before P's acknowledgement, so before C: if it landed
+//      (before or after P), C's exact check refuses C and N starts again on
+//      the record that won (a new fence post, as if S's write had come first).
+// So once C is acknowledged no write of an older claim can land behind it:
+// C is "sealed". A write expecting a sealed revision of this hub's own claim
+// needs no guard: an older claim's write checked while it is in flight sees
+// the sealed revision (never its own) and is refused, and one checked earlier
+// would have refused the sealing write. Its result is sealed in turn. A
+// create (expected revision 0) is exact on every server version: sealed too.
+// Anything else (the first write after a restart, another claim's record, a
+// revision this hub did not write) goes guarded. test/integration/cluster-
+// stale-writer.test.ts races a stale and a newer hub on a real 2.9.10 cluster.
+import type { Logger } from '../../common/platform/log.js';
+import { BentoError } from '../../common/protocol/errors.js';
+import type { KeyedStore } from './types.js';
+
+/** A conflicting write is tried again at most this often (each time on the newer record). */
+const MAX_CONFLICTS = 5;
+/** How long a conflict waits for this hub's view to show the record that won. */
+const VIEW_CATCHUP_MS = 3000;
+
+/** What the writer reads of a record (store/jobs.ts JobRecord). */
+export interface StampedRecord {
+  id: string;
+  host: string;
+  /** The writer's claim on the host (absent on one hub). */
+  hub?: string;
+  epoch?: number;
+}
+
+export interface FencedWriterDeps<T extends StampedRecord> {
+  records: KeyedStore<T>;
+  log: Logger;
+}
+
+export class FencedWriter<T extends StampedRecord> {
+  /** Record id -> the revision of this hub's last sealed write of it (see above). */
+  private readonly sealed = new Map<string, number>();
+
+  constructor(private readonly d: FencedWriterDeps<T>) {}
+
+  /** Write REC (stamped with this hub's claim, or unstamped on one hub) onto the record this hub sees; `eventually`: WriteOptions.eventually. */
+  async write(rec: T, eventually = false): Promise<void> {
+    for (let conflicts = 0; ;) {
+      const cur = this.d.records.entry(rec.id);
+      const theirs = cur?.value;
+      if (theirs?.epoch !== undefined && rec.epoch !== undefined && theirs.epoch > rec.epoch) {
+        this.d.log.warn({ jobId: rec.id, host: rec.host, epoch: rec.epoch, holder: theirs.hub, holderEpoch: theirs.epoch }, 'not writing a job record: another hub holds its host now');
+        throw new BentoError('STATE_CONFLICT', `job ${rec.id}: host ${rec.host} is held by hub ${theirs.hub ?? '?'} now (epoch ${theirs.epoch} > ${rec.epoch})`);
+      }
+      const expect = cur?.revision ?? 0;
+      const own = ownedBy(theirs, rec);
+      // Another claim's record: the fence post first (step 1 above), then the content.
+      const post = theirs !== undefined && rec.hub !== undefined && !own;
+      const value = post ? { ...theirs, hub: rec.hub, epoch: rec.epoch } as T : rec;
+      const sole = own && this.sealed.get(rec.id) === expect;
+      try {
+        // Eventually (types.ts): the content write only; a fence post is never held back.
+        const revision = await this.d.records.set(rec.id, value, { expectRevision: expect, soleWriter: sole, ...(eventually && !post ? { eventually } : {}) });
+        if (post) continue;
+        if (rec.hub !== undefined && (expect === 0 || own)) this.sealed.set(rec.id, revision);
+        else this.sealed.delete(rec.id);
+        return;
+      } catch (err) {
+        if (!(err instanceof BentoError && err.code === 'STATE_CONFLICT') || ++conflicts >= MAX_CONFLICTS) throw err;
+        await this.viewPast(rec.id, expect);
+      }
+    }
+  }
+
+  /** The record is gone (pruned, discarded): forget what was sealed of it. */
+  forget(id: string): void {
+    this.sealed.delete(id);
+  }
+
+  /** Until this hub's view shows a revision of ID other than EXPECT (the write that won), at most VIEW_CATCHUP_MS. */
+  private async viewPast(id: string, expect: number): Promise<void> {
+    const deadline = Date.now() + VIEW_CATCHUP_MS;
+    while ((this.d.records.entry(id)?.revision ?? 0) === expect && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+/** Is THEIRS (the record as this hub sees it) this hub's own write under the claim it writes REC with? */
+function ownedBy(theirs: StampedRecord | undefined, rec: StampedRecord): boolean {
+  return theirs !== undefined && rec.hub !== undefined && theirs.hub === rec.hub && theirs.epoch === rec.epoch;
+}

@@ -1,0 +1,158 @@
+// What the cluster bench and the soak run against: a real 3-node NATS
+// JetStream cluster (test/fixtures/nats.ts) and H `bento-hub serve`
+// processes, each with its own fleet directory, port and admin socket,
+// sharing one hub key (agents pin one fingerprint; docs/cluster.md allows
+// either) and one registry of N generated hosts, and sharing state through
+// NATS under one prefix. Also the single hub of the baseline, on a fleet of
+// its own. Every process is killed by PID (hub.ts, the fixture's daemons).
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
+import { freePort } from '../helpers/proc.js';
+import { hostName, makeFleet, ping, startHubProcess, type Fleet, type HubProcess } from './hub.js';
+import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
+import { parseClusterOptions } from '../../hub/cluster/options.js';
+import { silentLogger } from '../../common/platform/log.js';
+import { JOBS_STORE, isJobRecord, type JobRecord } from '../../hub/store/jobs.js';
+import type { HubEndpoint } from './cluster-ipc.js';
+
+export interface BenchHub {
+  name: string;
+  fleet: Fleet;
+  proc: HubProcess | null;
+}
+
+export interface ClusterFleetOptions {
+  /** Working directory (fleets go under it). */
+  dir: string;
+  hubs: number;
+  clients: number;
+  heartbeatMs: number;
+  /** cluster.livenessMs (the hubs' heartbeats). */
+  livenessMs: number;
+  nofile: number;
+  nodeArgs: string[];
+  log: (s: string) => void;
+}
+
+const PREFIX = 'bench';
+
+export class ClusterFleet {
+  private constructor(
+    readonly o: ClusterFleetOptions,
+    readonly nats: NatsCluster,
+    readonly hubs: BenchHub[],
+  ) {}
+
+  /** The hosts' keys and the registry once (hub1's fleet), copied to the others with their own port and cluster name. */
+  static async create(o: ClusterFleetOptions): Promise<ClusterFleet> {
+    const t0 = performance.now();
+    const first = await makeFleet(path.join(o.dir, 'hub1'), await freePort(), o.clients, o.heartbeatMs);
+    o.log(`fleet of ${o.clients} hosts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const nats = await startNatsCluster({ readyTimeoutMs: 60_000 });
+    const hubs: BenchHub[] = [];
+    try {
+      for (let i = 0; i < o.hubs; i++) {
+        const name = `hub${i + 1}`;
+        const dir = path.join(o.dir, name);
+        const port = i === 0 ? first.port : await freePort();
+        if (i > 0) await cp(first.dir, dir, { recursive: true });
+        const hubJson = path.join(dir, 'hub.json');
+        const settings = JSON.parse(await readFile(hubJson, 'utf8')) as Record<string, unknown>;
+        await writeFile(hubJson, JSON.stringify({
+          ...settings,
+          listen: `127.0.0.1:${port}`,
+          cluster: {
+            servers: nats.urls, hubName: name, prefix: PREFIX, replicas: 3, livenessMs: o.livenessMs,
+            // Below the fixture's JetStream max_file (1 GB), with room for the buckets.
+            outputMaxBytes: 256 * 1024 * 1024, agentUrl: `ssh://127.0.0.1:${port}`,
+          },
+        }, null, 2));
+        hubs.push({ name, fleet: { ...first, dir, port, socket: path.join(dir, 'hub.sock') }, proc: null });
+      }
+    } catch (err) {
+      await nats.stop();
+      throw err;
+    }
+    return new ClusterFleet(o, nats, hubs);
+  }
+
+  /** A single hub (no cluster section) over the first N hosts: the baseline, measured in the same run. */
+  static async baseline(cluster: ClusterFleet, n: number): Promise<Fleet> {
+    const src = cluster.hubs[0]!.fleet;
+    const dir = path.join(cluster.o.dir, 'single');
+    await cp(src.dir, dir, { recursive: true });
+    const port = await freePort();
+    const hubJson = path.join(dir, 'hub.json');
+    const settings = JSON.parse(await readFile(hubJson, 'utf8')) as Record<string, unknown>;
+    delete settings['cluster'];
+    await writeFile(hubJson, JSON.stringify({ ...settings, listen: `127.0.0.1:${port}` }, null, 2));
+    const reg = JSON.parse(await readFile(path.join(dir, 'registry.json'), 'utf8')) as { version: number; hosts: Record<string, unknown> };
+    const keep = new Set(Array.from({ length: n }, (_, i) => hostName(i)));
+    reg.hosts = Object.fromEntries(Object.entries(reg.hosts).filter(([k]) => keep.has(k)));
+    await writeFile(path.join(dir, 'registry.json'), `${JSON.stringify(reg)}\n`);
+    return { ...src, dir, port, socket: path.join(dir, 'hub.sock'), agents: src.agents.slice(0, n) };
+  }
+
+  get agents(): Fleet['agents'] {
+    return this.hubs[0]!.fleet.agents;
+  }
+
+  get endpoints(): HubEndpoint[] {
+    return this.hubs.map((h) => ({ host: '127.0.0.1', port: h.fleet.port }));
+  }
+
+  /** Start hub I and wait until its admin socket answers; seconds it took. */
+  async startHub(i: number): Promise<number> {
+    const h = this.hubs[i]!;
+    h.proc = startHubProcess(h.fleet, this.o.nofile, this.o.nodeArgs);
+    return waitAdmin(h.fleet, h.proc, 120);
+  }
+
+  /** kill -9 hub I (by PID). */
+  async killHub(i: number): Promise<void> {
+    const p = this.hubs[i]!.proc;
+    if (!p) return;
+    p.child.kill('SIGKILL');
+    await p.exited;
+    this.hubs[i]!.proc = null;
+  }
+
+  /** PIDs of the NATS servers that run. */
+  natsPids(): number[] {
+    return this.nats.nodes.map((n) => n.daemon?.child.pid).filter((p): p is number => p !== undefined);
+  }
+
+  /** Every job record in NATS, through a connection of its own (what a new hub would load). */
+  async jobRecords(): Promise<JobRecord[]> {
+    const b = await NatsStateBackend.open(parseClusterOptions({ servers: this.nats.urls, hubName: 'reader', prefix: PREFIX, replicas: 3 }), silentLogger());
+    try {
+      const s = await b.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord });
+      return [...s.values()];
+    } finally {
+      await b.close();
+    }
+  }
+
+  async stop(): Promise<void> {
+    for (const h of this.hubs) {
+      if (!h.proc) continue;
+      h.proc.child.kill('SIGTERM');
+      const t = setTimeout(() => h.proc?.child.kill('SIGKILL'), 15_000);
+      await h.proc.exited;
+      clearTimeout(t);
+      h.proc = null;
+    }
+    await this.nats.stop();
+  }
+}
+
+export async function waitAdmin(fleet: Fleet, hub: HubProcess, limitS: number): Promise<number> {
+  const t0 = performance.now();
+  for (;;) {
+    if (await ping(fleet.socket)) return (performance.now() - t0) / 1000;
+    if (hub.child.exitCode !== null) throw new Error(`hub exited during start:\n${hub.output()}`);
+    if ((performance.now() - t0) / 1000 > limitS) throw new Error(`hub admin socket did not answer within ${limitS} s:\n${hub.output()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

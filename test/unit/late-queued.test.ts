@@ -1,0 +1,47 @@
+// A job another hub queued for a host connected here, reaching this hub's
+// view after the host's hello (hub/jobs/late-queued.ts): it is dispatched now,
+// not at the host's next reconnect. The soak found such jobs left "queued"
+// with their host online. Memory backend and a fake session (the logic); the
+// soak and the cluster tests run it against real hubs and NATS.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Hello, HubMessage } from '../../common/protocol/messages.js';
+import { silentLogger } from '../../common/platform/log.js';
+import { MemoryBackend } from '../../hub/store/memory-backend.js';
+import { JobStore } from '../../hub/store/jobs.js';
+import { Scheduler } from '../../hub/jobs/scheduler.js';
+import { LocalEventBus } from '../../hub/events/bus.js';
+import { LocalHolders } from '../../hub/holders/local.js';
+import { followLateQueued } from '../../hub/jobs/late-queued.js';
+import { newJob } from '../../hub/jobs/job-ids.js';
+
+const hello = (name: string): Hello => ({ type: 'hello', protocol: 1, name, agentVersion: 'test', system: null, generation: null, configHash: null, capabilities: [] });
+
+test('a queued record for a connected, idle host that shows up after its hello is dispatched; one for a host not here is left alone', async () => {
+  const log = silentLogger();
+  const store = await JobStore.open(new MemoryBackend(), { history: 10, log });
+  const sent: HubMessage[] = [];
+  const s = { name: 'web1', hello: hello('web1'), closed: false, send(m: HubMessage) { sent.push(m); return true; } };
+  const sessions = { get: (n: string) => (n === 'web1' ? s : undefined) };
+  const scheduler = new Scheduler({ store, sessions, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
+  const errors: string[] = [];
+  const unwatch = followLateQueued({ store, sessions, queuedLate: (h) => scheduler.queuedLate(h), onError: (h, e) => errors.push(`${h}: ${e.message}`) });
+  try {
+    await scheduler.onHello(s, s.hello);
+    assert.equal(sent.length, 0, 'nothing to do at the hello');
+    // Written by another hub (here: straight into the shared store), after the hello.
+    const late = newJob('web1', 'switch');
+    const away = newJob('db1', 'switch');
+    await store.save(away);
+    await store.save(late);
+    await scheduler.queuedLate('web1'); // behind the one the watch started: both have run
+    assert.deepEqual(sent.map((m) => m.type === 'job.start' ? m.jobId : m.type), [late.id], 'the late job was sent, once');
+    assert.equal(store.get(late.id)?.state, 'dispatched');
+    assert.equal(store.get(away.id)?.state, 'queued', 'a host not connected here keeps its queued job');
+    assert.deepEqual(errors, []);
+  } finally {
+    unwatch();
+    scheduler.close();
+    await store.close();
+  }
+});

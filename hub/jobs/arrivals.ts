@@ -37,6 +37,26 @@ export interface ArrivalsDeps {
 export class Arrivals {
   constructor(private readonly d: ArrivalsDeps) {}
 
+  /** After a hub start (writes nothing): queued jobs are pending again, jobs in flight wait for their host's hello or GRACEMS (recovery.ts). */
+  recover(graceMs: number): void {
+    for (const j of this.d.store.all().sort((a, b) => a.requestedAt.localeCompare(b.requestedAt))) {
+      if (j.state === 'queued') this.d.pending.set(j.host, j.id);
+      else if (j.state === 'dispatched' || j.state === 'running') this.d.inFlight.add(j.host, j.id);
+    }
+    this.d.inFlight.startGrace(graceMs, (hosts) => {
+      for (const host of hosts) {
+        this.d.later(host, async () => {
+          try {
+            // "Has the host come back?" is "does any hub hold it?": another hub settles the jobs of hosts it holds.
+            if (!this.d.sessions.get(host) && !this.heldElsewhere(host)) await this.settleInFlight(host, null, `${RESTARTED}; waiting for the agent to report`);
+          } catch (err) {
+            this.d.log.error({ host, err: (err as Error).message }, 'cannot record the jobs of a host that did not come back');
+          }
+        });
+      }
+    });
+  }
+
   async hello(session: AgentLink, hello: Hello): Promise<void> {
     const { store, active, log } = this.d;
     const host = session.name;

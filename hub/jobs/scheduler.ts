@@ -28,7 +28,7 @@ import { InFlightAtStart, RECOVERY_GRACE_MS } from './recovery.js';
 import { GuardWindows } from './guard-windows.js';
 import { OrphanSweep } from './orphans.js';
 import { JobEnds } from './job-end.js';
-import { Arrivals, RESTARTED } from './arrivals.js';
+import { Arrivals } from './arrivals.js';
 import type { HostHolders } from '../holders/types.js';
 
 export interface TriggerResult { host: string; jobId: string; disposition: TriggerDisposition; action: Action }
@@ -95,24 +95,9 @@ export class Scheduler {
     });
   }
 
-  /**
-   * Rebuild in-memory state after a hub start. Writes nothing: queued jobs
-   * wait for their host as before, and jobs in flight are settled at their
-   * host's hello, or interrupted once `graceMs` passed without it (recovery.ts).
-   */
+  /** Rebuild in-memory state after a hub start; writes nothing (arrivals.ts recover). */
   async recover(opts: { graceMs?: number } = {}): Promise<void> {
-    for (const j of this.deps.store.all().sort((a, b) => a.requestedAt.localeCompare(b.requestedAt))) {
-      if (j.state === 'queued') this.pending.set(j.host, j.id);
-      else if (j.state === 'dispatched' || j.state === 'running') this.inFlight.add(j.host, j.id);
-    }
-    this.inFlight.startGrace(opts.graceMs ?? RECOVERY_GRACE_MS, (hosts) => {
-      for (const host of hosts) {
-        void this.queue.run(host, async () => {
-          // "Has the host come back?" is "does any hub hold it?": another hub settles the jobs of hosts it holds.
-          if (!this.deps.sessions.get(host) && !this.arrivals.heldElsewhere(host)) await this.arrivals.settleInFlight(host, null, `${RESTARTED}; waiting for the agent to report`);
-        }).catch((err: Error) => this.deps.log.error({ host, err: err.message }, 'cannot record the jobs of a host that did not come back'));
-      }
-    });
+    this.arrivals.recover(opts.graceMs ?? RECOVERY_GRACE_MS);
   }
 
   /** A cluster: interrupt what dead hubs left open for hosts that never came back (orphans.ts). */

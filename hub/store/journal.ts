@@ -78,6 +78,8 @@ export class KeyedJournal<T> implements KeyedStore<T> {
   private draining = false;
   /** The file's tail may be torn (replay or a failed write): rewrite before appending. */
   private mustCompact = false;
+  /** A write failed and no write has succeeded since: the next success says so in the log. */
+  private failing = false;
   private idle: Promise<void> = Promise.resolve();
   private markIdle: () => void = () => undefined;
   private retry: NodeJS.Timeout | null = null;
@@ -253,9 +255,11 @@ export class KeyedJournal<T> implements KeyedStore<T> {
           this.counts.commits += 1;
         }
         for (const w of waiters) w.resolve();
+        this.recovered();
       } catch (err) {
         // The batch may be half on disk: rewrite the whole file next time.
         this.mustCompact = true;
+        this.failing = true;
         this.o.log.error({ file: this.o.file, err: (err as Error).message, records: lines.length }, 'journal write failed; retrying every 2 s');
         const e = new BentoError('STATE_WRITE_FAILED', `cannot write ${this.o.file}: ${(err as Error).message}`, { cause: err });
         for (const w of waiters) w.reject(e);
@@ -287,11 +291,22 @@ export class KeyedJournal<T> implements KeyedStore<T> {
       this.retry = null;
       if (!this.mustCompact || !this.fh) return;
       this.compactNow().then(
-        () => this.o.log.info({ file: this.o.file }, 'journal writable again; state is on disk'),
+        () => this.recovered(),
         () => undefined, // drain() logged it and scheduled the next try
       );
     }, RETRY_MS);
     this.retry.unref();
+  }
+
+  /**
+   * Whichever write gets through first after a failure (this retry, or a
+   * write of new state that compacts the file) logs it once: admins watch for
+   * this line after freeing space.
+   */
+  private recovered(): void {
+    if (!this.failing) return;
+    this.failing = false;
+    this.o.log.info({ file: this.o.file }, 'journal writable again; state is on disk');
   }
 
   private async compact(): Promise<void> {

@@ -166,6 +166,27 @@ export class KvView<T> {
     this.ev.change(change);
   }
 
+  /**
+   * The stream leader's last record of KEY (kv-leader.ts), after a refused
+   * compare-and-swap: it replaces what the view holds of KEY whatever the
+   * revisions say, since the view's may be another replica's numbering.
+   * Watchers hear of it when the content differs.
+   */
+  adopt(key: string, revision: number, kind: 'PUT' | 'DEL' | 'PURGE', raw: unknown, parsed: boolean): void {
+    if (revision > this.known) this.known = revision;
+    const before = this.confirmed.get(key);
+    if (kind === 'PUT' && parsed && this.accept(key, raw)) {
+      this.confirmed.set(key, { value: raw, revision });
+      this.tombs.delete(key);
+      if (!before || JSON.stringify(before.value) !== JSON.stringify(raw)) this.ev.change({ op: 'set', key, value: raw, revision });
+      return;
+    }
+    if (kind === 'PUT') this.ev.refused(key, revision);
+    this.confirmed.delete(key);
+    if (revision > this.pos) this.tombs.set(key, revision);
+    if (before) this.ev.change({ op: 'delete', key, revision });
+  }
+
   private applyConfirmed(key: string, seq: number, op: Op, from: 'ack' | 'watch'): void {
     if (seq > this.known) this.known = seq;
     // The watch delivers in order: an ack at or below its position is already in.

@@ -126,6 +126,16 @@ export class JobStore {
     return this.overlay.get(id) ?? this.o.records.get(id);
   }
 
+  /**
+   * ID's record as durably stored: undefined while this hub has a write of it
+   * in flight or not acknowledged (what get() shows then may never land).
+   * What a result is acknowledged on (the agent deletes its copy on the ack).
+   */
+  durable(id: string): JobRecord | undefined {
+    if (this.overlay.has(id) || this.chains.has(id)) return undefined;
+    return this.o.records.get(id);
+  }
+
   all(): JobRecord[] {
     if (this.overlay.size === 0) return [...this.o.records.values()];
     const out: JobRecord[] = [];

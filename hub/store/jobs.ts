@@ -94,6 +94,8 @@ export class JobStore {
   private readonly open = new Map<string, Set<string>>();
   /** Job id -> host, for the ids in `open` (a deletion names only the key). */
   private readonly openHost = new Map<string, string>();
+  /** Per record, this hub's newest write while the store has not acknowledged it (in flight, or failed and retried). */
+  private readonly unconfirmed = new Map<string, JobRecord>();
   private readonly writer: FencedWriter<JobRecord>;
   private readonly unwatch: () => void;
   private readonly cap: OutputCap;
@@ -132,7 +134,8 @@ export class JobStore {
    * What a result is acknowledged on (the agent deletes its copy on the ack).
    */
   durable(id: string): JobRecord | undefined {
-    if (this.overlay.has(id) || this.chains.has(id)) return undefined;
+    // Not the overlay: a store that shows writes at once (files, memory) ends it before they are durable.
+    if (this.unconfirmed.has(id)) return undefined;
     return this.o.records.get(id);
   }
 
@@ -196,6 +199,7 @@ export class JobStore {
   discard(id: string): void {
     this.cap.forget(id);
     this.overlay.delete(id);
+    this.unconfirmed.delete(id);
     this.unindex(id);
     this.o.records.delete(id).catch(() => undefined); // a tombstone, or gone from the next rewrite
   }
@@ -254,6 +258,7 @@ export class JobStore {
       return Promise.reject(err);
     }
     this.overlay.set(rec.id, stamped);
+    this.unconfirmed.set(rec.id, stamped);
     this.index(stamped);
     return this.chain(stamped);
   }
@@ -283,10 +288,16 @@ export class JobStore {
     this.chains.set(rec.id, tail);
     void tail.then(() => { if (this.chains.get(rec.id) === tail) this.chains.delete(rec.id); });
     w.done = run.then(
-      () => { if (this.overlay.get(rec.id) === w.rec) this.overlay.delete(rec.id); },
+      () => {
+        if (this.overlay.get(rec.id) === w.rec) this.overlay.delete(rec.id);
+        if (this.unconfirmed.get(rec.id) === w.rec) this.unconfirmed.delete(rec.id);
+      },
       (err: unknown) => {
         // Not durable yet (the store retries it): keep showing it. Refused: it never was.
-        if (!(err instanceof BentoError && err.code === 'STATE_WRITE_FAILED') && this.overlay.get(rec.id) === w.rec) this.unshow(w.rec);
+        if (!(err instanceof BentoError && err.code === 'STATE_WRITE_FAILED')) {
+          if (this.overlay.get(rec.id) === w.rec) this.unshow(w.rec);
+          if (this.unconfirmed.get(rec.id) === w.rec) this.unconfirmed.delete(rec.id);
+        }
         throw err;
       },
     );

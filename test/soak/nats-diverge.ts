@@ -3,7 +3,12 @@
 // of a follower, while some publishes fail when applied (the stream-wide
 // "expected last sequence" that hub/cluster/kv-cas.ts sends on < 2.9.21)?
 // Prints each replica's view (the leader is stepped down in turn) and checks
-// every acknowledged publish against it.
+// every acknowledged publish against it. docs/cluster.md "Soak" has what it
+// showed on Debian's 2.9.10 (upstream: nats-server#5821).
+//
+//   node dist/test/soak/nats-diverge.js               # half the publishes guarded, kill a follower
+//   GUARDED=0 node dist/test/soak/nats-diverge.js     # no guarded publishes: no divergence seen
+//   PHASE2=1 ...                                      # then write under the restarted node as leader
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, JetStreamApiError, StorageType } from '@nats-io/jetstream';
 import { startNatsCluster } from '../fixtures/nats.js';

@@ -200,6 +200,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
           this.d.log.warn({ bucket: this.d.bucket, key, view: expect, leader: last.revision, server: this.d.nc.info?.version },
             'the bucket\'s replicas number its records differently (a nats-server before 2.10 after a restart); compare-and-swaps are re-based on the leader\'s revision');
         }
+        this.view.adopt(key, last.revision, last.kind, last.value, last.parsed); // same content: the revision only
         return last.revision;
       }
     }

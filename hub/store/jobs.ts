@@ -195,13 +195,26 @@ export class JobStore {
     return durable;
   }
 
-  /** Forget a record whose first write failed (nobody was told it exists). */
+  /**
+   * Forget a record whose first write failed (nobody was told it exists).
+   * Only this hub's own write is removed, if it landed after all: a queued
+   * job's id is shared by every hub (derived from its host), so the record
+   * under it may be another hub's, which that hub dispatched meanwhile.
+   * Deleting it unconditionally lost such jobs (the soak: "ran but recorded
+   * otherwise", the record a deletion marker).
+   */
   discard(id: string): void {
+    const mine = this.unconfirmed.get(id);
     this.cap.forget(id);
     this.overlay.delete(id);
     this.unconfirmed.delete(id);
     this.unindex(id);
-    this.o.records.delete(id).catch(() => undefined); // a tombstone, or gone from the next rewrite
+    const cur = this.o.records.entry(id);
+    if (cur && mine && JSON.stringify(cur.value) === JSON.stringify(mine)) {
+      this.o.records.delete(id, { expectRevision: cur.revision }).catch(() => undefined);
+    } else if (cur) {
+      this.index(cur.value);
+    }
   }
 
   /** Before appending output to a job another hub started (its host moved here mid-job). */

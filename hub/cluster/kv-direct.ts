@@ -8,6 +8,7 @@
 import { headers as natsHeaders, nuid } from '@nats-io/transport-node';
 import { BentoError } from '../../common/protocol/errors.js';
 import { exactSubjectCheck, publishCas, type CasGuard } from './kv-cas.js';
+import { leaderLast } from './kv-leader.js';
 import { encodeToken } from './names.js';
 import type { BucketHandle } from './nats-backend.js';
 
@@ -61,18 +62,18 @@ export class DirectKv<T> {
 
   /** The last record of KEY: its value (null for a deletion or a record failing `accept`) and revision (0: never written). */
   private async raw(key: string): Promise<{ value: T | null; revision: number } | null> {
+    // From the stream leader, never a direct get (any replica answers those): the revision is what the
+    // compare-and-swap is checked against, and a restarted 2.9.10 replica may number records differently (kv-leader.ts).
     let e;
     try {
-      e = await this.b.kv.get(encodeToken(key));
+      e = await leaderLast(this.b.jsm, `KV_${this.b.bucket}`, `$KV.${this.b.bucket}.${encodeToken(key)}`);
     } catch (err) {
       throw new BentoError('CLUSTER_UNAVAILABLE', `cannot read ${this.b.bucket}/${key}: ${(err as Error).message}`, { cause: err });
     }
     if (!e) return null;
     if (e.revision > this.seen) this.seen = e.revision;
-    if (e.operation !== 'PUT') return { value: null, revision: e.revision };
-    let v: unknown;
-    try { v = JSON.parse(new TextDecoder().decode(e.value)); } catch { v = undefined; }
-    return { value: this.accept(key, v) ? v : null, revision: e.revision };
+    if (e.kind !== 'PUT') return { value: null, revision: e.revision };
+    return { value: e.parsed && this.accept(key, e.value) ? e.value : null, revision: e.revision };
   }
 
   private async write(key: string, value: T | null, expect: number): Promise<void> {

@@ -17,6 +17,7 @@ import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StoreChange, Versioned, WriteOptions } from '../store/types.js';
 import { exactSubjectCheck, publishCas, type CasGuard } from './kv-cas.js';
+import { leaderLast, sameContent, type LeaderRecord } from './kv-leader.js';
 import { KvView, type Op } from './kv-view.js';
 import { BucketFollower } from './kv-watch.js';
 import { decodeToken, encodeToken } from './names.js';
@@ -56,6 +57,9 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   private follower: BucketFollower | null = null;
   /** Guarded compare-and-swaps (kv-cas.ts) of this store, one at a time: see publish(). */
   private guardedTail: Promise<unknown> = Promise.resolve();
+  /** Logged once: a compare-and-swap was re-based on the leader's numbering (kv-leader.ts). */
+  private renumbered = false;
+  private readonly stream: string;
 
   private constructor(private readonly d: KvStoreDeps<T>) {
     const log = d.log;
@@ -70,6 +74,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     });
     this.retries = new RetryQueue({ everyMs: RETRY_MS, concurrency: RETRY_CONCURRENCY, log });
     const stream = `KV_${d.bucket}`;
+    this.stream = stream;
     this.guard = {
       serverVersion: () => d.nc.info?.version,
       needed: () => !exactSubjectCheck(d.nc.info?.version),
@@ -163,16 +168,44 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     try {
       return await this.write(key, gen, op, w);
     } catch (err) {
-      if (expect !== 0 || !(err instanceof BentoError) || err.code !== 'STATE_CONFLICT') throw err;
+      if (!(err instanceof BentoError) || err.code !== 'STATE_CONFLICT') throw err;
+      const again = await this.rebase(key, expect, err);
+      const gen2 = this.view.beginCas(key, again);
+      return this.write(key, gen2, op, { ...this.plainWrite(key, gen2, data, hdrs), expectLastSubjectSeq: again, ...(soleWriter && expect !== 0 ? { soleWriter } : {}) });
     }
-    // "Must not exist": a key whose last record is a deletion marker does not
-    // exist, but its subject has a last sequence. Expect that one instead.
-    const last = await this.d.kv.get(encodeToken(key)).catch((err: unknown) => {
-      throw new BentoError('STATE_WRITE_FAILED', `${this.d.bucket}/${key}: cannot look up the key's last record: ${(err as Error).message}`, { cause: err });
-    });
-    if (!last || last.operation === 'PUT') throw conflict(key, 0);
-    const gen2 = this.view.beginCas(key, last.revision);
-    return this.write(key, gen2, op, { ...this.plainWrite(key, gen2, data, hdrs), expectLastSubjectSeq: last.revision });
+  }
+
+  /**
+   * A compare-and-swap on EXPECT was refused: ask the stream leader for the
+   * key's last record (kv-leader.ts). Returns the revision to try again
+   * with when the key did not really change: "must not exist" on a key whose
+   * last record is a deletion marker, or the same record under the leader's
+   * numbering. Otherwise the view takes the leader's record and CONFLICT is
+   * thrown.
+   */
+  private async rebase(key: string, expect: number, conflictErr: BentoError): Promise<number> {
+    let last: LeaderRecord | null;
+    try {
+      last = await leaderLast(this.d.jsm, this.stream, this.subject(key));
+    } catch (err) {
+      throw new BentoError('STATE_WRITE_FAILED', `${this.d.bucket}/${key}: cannot look up the key's last record after a refused write: ${(err as Error).message}`, { cause: err });
+    }
+    if (expect === 0) {
+      if (last && last.kind !== 'PUT') return last.revision;
+    } else {
+      const seen = this.view.entry(key);
+      if (last && last.kind === 'PUT' && last.parsed && last.revision !== expect && seen?.revision === expect && sameContent(seen.value, last.value)) {
+        if (!this.renumbered) {
+          this.renumbered = true;
+          this.d.log.warn({ bucket: this.d.bucket, key, view: expect, leader: last.revision, server: this.d.nc.info?.version },
+            'the bucket\'s replicas number its records differently (a nats-server before 2.10 after a restart); compare-and-swaps are re-based on the leader\'s revision');
+        }
+        this.view.adopt(key, last.revision, last.kind, last.value, last.parsed); // same content: the revision only
+        return last.revision;
+      }
+    }
+    if (last) this.view.adopt(key, last.revision, last.kind, last.value, last.parsed);
+    throw expect === 0 ? conflict(key, 0) : conflictErr;
   }
 
   /** Publish W until acknowledged; past the deadline, reject and keep retrying it in the background. */

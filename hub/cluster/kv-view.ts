@@ -20,7 +20,7 @@ export type Op = { op: 'set'; value: unknown } | { op: 'delete' };
 
 interface Pending { gen: number; op: Op }
 /** `base`: the newest revision the write could have known of; a later change of its key supersedes it once it failed. */
-interface Latest { gen: number; base: number; failed: boolean }
+interface Latest { gen: number; base: number; failed: boolean; cas?: true }
 
 export interface ViewEvents<T> {
   /** Every change the watch delivers, in revision order (guarantee 6). */
@@ -102,7 +102,7 @@ export class KvView<T> {
   beginCas(key: string, expect: number): number {
     const gen = ++this.gen;
     // Any change of the key after EXPECT makes this CAS fail anyway.
-    this.latest.set(key, { gen, base: expect, failed: false });
+    this.latest.set(key, { gen, base: expect, failed: false, cas: true });
     return gen;
   }
 
@@ -113,7 +113,15 @@ export class KvView<T> {
 
   /** JetStream acknowledged write GEN of KEY at revision SEQ. */
   acked(key: string, gen: number, seq: number, op: Op): void {
-    this.applyConfirmed(key, seq, op, 'ack');
+    const l = this.latest.get(key);
+    if (l?.gen === gen && l.cas && (this.confirmed.get(key)?.revision ?? 0) === l.base && !this.tombs.has(key)) {
+      // A compare-and-swap on the revision the view holds: the key's newest state, whatever the watch's
+      // position says. (The watch may run on a replica that numbers the stream otherwise, kv-leader.ts,
+      // and an ack "at or below its position" would then never show, though the watch had not delivered it.)
+      this.applyConfirmed(key, seq, op, 'cas');
+    } else {
+      this.applyConfirmed(key, seq, op, 'ack');
+    }
     const p = this.pending.get(key);
     // A durable write of this hub replaces any older optimistic value of the key.
     if (p && p.gen <= gen) this.pending.delete(key);
@@ -166,11 +174,32 @@ export class KvView<T> {
     this.ev.change(change);
   }
 
-  private applyConfirmed(key: string, seq: number, op: Op, from: 'ack' | 'watch'): void {
+  /**
+   * The stream leader's last record of KEY (kv-leader.ts), after a refused
+   * compare-and-swap: it replaces what the view holds of KEY whatever the
+   * revisions say, since the view's may be another replica's numbering.
+   * Watchers hear of it when the content differs.
+   */
+  adopt(key: string, revision: number, kind: 'PUT' | 'DEL' | 'PURGE', raw: unknown, parsed: boolean): void {
+    if (revision > this.known) this.known = revision;
+    const before = this.confirmed.get(key);
+    if (kind === 'PUT' && parsed && this.accept(key, raw)) {
+      this.confirmed.set(key, { value: raw, revision });
+      this.tombs.delete(key);
+      if (!before || JSON.stringify(before.value) !== JSON.stringify(raw)) this.ev.change({ op: 'set', key, value: raw, revision });
+      return;
+    }
+    if (kind === 'PUT') this.ev.refused(key, revision);
+    this.confirmed.delete(key);
+    if (revision > this.pos) this.tombs.set(key, revision);
+    if (before) this.ev.change({ op: 'delete', key, revision });
+  }
+
+  private applyConfirmed(key: string, seq: number, op: Op, from: 'ack' | 'cas' | 'watch'): void {
     if (seq > this.known) this.known = seq;
     // The watch delivers in order: an ack at or below its position is already in.
     if (from === 'ack' && seq <= this.pos) return;
-    if ((this.confirmed.get(key)?.revision ?? 0) >= seq || (this.tombs.get(key) ?? 0) >= seq) return;
+    if (from !== 'cas' && ((this.confirmed.get(key)?.revision ?? 0) >= seq || (this.tombs.get(key) ?? 0) >= seq)) return;
     if (op.op === 'set') {
       this.confirmed.set(key, { value: op.value as T, revision: seq });
       this.tombs.delete(key);

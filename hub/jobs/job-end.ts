@@ -63,8 +63,10 @@ export class JobEnds {
       return;
     }
     // Recorded already with this outcome (a replay after the ack was lost, or the result reached another
-    // hub first): acknowledge, and count it once.
-    if (known && known.state === msg.outcome && known.exitCode === msg.exitCode && known.reason === (msg.reason ?? null) && known.endedAt !== null) {
+    // hub first): acknowledge, and count it once. Durably recorded: this hub's own write of it may still be
+    // in flight or unacknowledged by the store, and then the ack waits for it (the path below).
+    const stored = store.durable(msg.jobId);
+    if (stored && stored.state === msg.outcome && stored.exitCode === msg.exitCode && stored.reason === (msg.reason ?? null) && stored.endedAt !== null) {
       session.send({ type: 'job.ack', jobId: msg.jobId });
       if (active.get(host) === msg.jobId) active.delete(host);
       this.d.settled(host, msg.jobId);

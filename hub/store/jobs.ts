@@ -94,6 +94,8 @@ export class JobStore {
   private readonly open = new Map<string, Set<string>>();
   /** Job id -> host, for the ids in `open` (a deletion names only the key). */
   private readonly openHost = new Map<string, string>();
+  /** Per record, this hub's newest write while the store has not acknowledged it (in flight, or failed and retried). */
+  private readonly unconfirmed = new Map<string, JobRecord>();
   private readonly writer: FencedWriter<JobRecord>;
   private readonly unwatch: () => void;
   private readonly cap: OutputCap;
@@ -124,6 +126,17 @@ export class JobStore {
 
   get(id: string): JobRecord | undefined {
     return this.overlay.get(id) ?? this.o.records.get(id);
+  }
+
+  /**
+   * ID's record as durably stored: undefined while this hub has a write of it
+   * in flight or not acknowledged (what get() shows then may never land).
+   * What a result is acknowledged on (the agent deletes its copy on the ack).
+   */
+  durable(id: string): JobRecord | undefined {
+    // Not the overlay: a store that shows writes at once (files, memory) ends it before they are durable.
+    if (this.unconfirmed.has(id)) return undefined;
+    return this.o.records.get(id);
   }
 
   all(): JobRecord[] {
@@ -184,12 +197,26 @@ export class JobStore {
     return durable;
   }
 
-  /** Forget a record whose first write failed (nobody was told it exists). */
+  /**
+   * Forget a record whose first write failed (nobody was told it exists).
+   * Only this hub's own write is removed, if it landed after all: a queued
+   * job's id is shared by every hub (derived from its host), so the record
+   * under it may be another hub's, which that hub dispatched meanwhile.
+   * Deleting it unconditionally lost such jobs (the soak: "ran but recorded
+   * otherwise", the record a deletion marker).
+   */
   discard(id: string): void {
+    const mine = this.unconfirmed.get(id);
     this.cap.forget(id);
     this.overlay.delete(id);
+    this.unconfirmed.delete(id);
     this.unindex(id);
-    this.o.records.delete(id).catch(() => undefined); // a tombstone, or gone from the next rewrite
+    const cur = this.o.records.entry(id);
+    if (cur && mine && JSON.stringify(cur.value) === JSON.stringify(mine)) {
+      this.o.records.delete(id, { expectRevision: cur.revision }).catch(() => undefined);
+    } else if (cur) {
+      this.index(cur.value);
+    }
   }
 
   /** Before appending output to a job another hub started (its host moved here mid-job). */
@@ -246,6 +273,7 @@ export class JobStore {
       return Promise.reject(err);
     }
     this.overlay.set(rec.id, stamped);
+    this.unconfirmed.set(rec.id, stamped);
     this.index(stamped);
     return this.chain(stamped, eventually);
   }
@@ -265,12 +293,20 @@ export class JobStore {
    */
   private chain(rec: JobRecord, eventually: boolean): Promise<void> {
     // RECORD(): the record the write took (a newer save may replace a waiting one), read when it settles.
+    // Settled, it is no longer this hub's unconfirmed write (durable() shows the store's record again).
     const shown = (record: () => JobRecord, run: Promise<void>): Promise<void> => run.then(
-      () => { if (this.overlay.get(rec.id) === record()) this.overlay.delete(rec.id); },
+      () => {
+        const r = record();
+        if (this.overlay.get(rec.id) === r) this.overlay.delete(rec.id);
+        if (this.unconfirmed.get(rec.id) === r) this.unconfirmed.delete(rec.id);
+      },
       (err: unknown) => {
         // Not durable yet (the store retries it): keep showing it. Refused: it never was.
         const r = record();
-        if (!(err instanceof BentoError && err.code === 'STATE_WRITE_FAILED') && this.overlay.get(rec.id) === r) this.unshow(r);
+        if (!(err instanceof BentoError && err.code === 'STATE_WRITE_FAILED')) {
+          if (this.overlay.get(rec.id) === r) this.unshow(r);
+          if (this.unconfirmed.get(rec.id) === r) this.unconfirmed.delete(rec.id);
+        }
         throw err;
       },
     );

@@ -102,3 +102,31 @@ test('a newer write of a key makes older ones not the latest; a CAS ack replaces
   v.acked('k', g1, 2, { op: 'set', value: { n: 1 } }); // the older write's ack, after
   assert.deepEqual(v.entry('k'), { value: { n: 2 }, revision: 3 });
 });
+
+test('a compare-and-swap acknowledged below the watch\'s position (its replica numbers the stream otherwise) still shows; the leader\'s record can be adopted', () => {
+  const { v, changes } = view();
+  // The watch runs on a replica whose numbering is ahead of the leader's.
+  v.fromWatch('other', 120, 'PUT', { n: 0 }, true);
+  v.fromWatch('k', 110, 'PUT', { n: 1 }, true);
+  const gen = v.beginCas('k', 110);
+  v.acked('k', gen, 100, { op: 'set', value: { n: 2 } }); // the leader's revision, below the watch's 120
+  assert.deepEqual(v.entry('k'), { value: { n: 2 }, revision: 100 }, 'the write shows (before: the view kept n: 1 until the watch delivered it, or forever if a replaced watch skipped it)');
+  // A create acknowledged below the position shows too.
+  const g2 = v.beginCas('new', 0);
+  v.acked('new', g2, 101, { op: 'set', value: { n: 3 } });
+  assert.deepEqual(v.entry('new'), { value: { n: 3 }, revision: 101 });
+  // A plain ack at or below the position is still left to the watch (it delivers in order).
+  const g3 = v.beginCas('k', 99); // not the revision the view holds
+  v.acked('k', g3, 102, { op: 'set', value: { n: 9 } });
+  assert.deepEqual(v.get('k'), { n: 2 });
+  // adopt: the leader's record replaces the view's, whatever the revisions; a change only when the content differs.
+  const before = changes.length;
+  v.adopt('k', 90, 'PUT', { n: 2 }, true);
+  assert.deepEqual(v.entry('k'), { value: { n: 2 }, revision: 90 });
+  assert.equal(changes.length, before, 'same content: no change reported');
+  v.adopt('k', 95, 'PUT', { n: 5 }, true);
+  assert.deepEqual(changes.at(-1), { op: 'set', key: 'k', value: { n: 5 }, revision: 95 });
+  v.adopt('k', 96, 'DEL', undefined, false);
+  assert.equal(v.get('k'), undefined);
+  assert.deepEqual(changes.at(-1), { op: 'delete', key: 'k', revision: 96 });
+});

@@ -1,0 +1,51 @@
+// A key's last record as the bucket stream's LEADER holds it, and why a
+// compare-and-swap is re-based on it.
+//
+// nats-server 2.9.10 (Debian 12) can number one stream differently on its
+// replicas: after kill -9 and restart of a server, the restarted replica
+// miscounts the publishes that were refused when applied (the stream-wide
+// "expected last sequence" the CAS guard sends, kv-cas.ts, and racing
+// creates), so from then on it stores every message under another sequence
+// than the others (test/soak/nats-diverge.ts shows it with the client library
+// alone; docs/cluster.md "Soak"). The content is the same everywhere; only the
+// revisions differ. A hub's view takes revisions from its watch (a consumer
+// on ONE replica) and from its acks (the leader), while the expected revision
+// of a compare-and-swap is checked by the leader. A hub whose watch ran on
+// the renumbered replica then had every later compare-and-swap of a record
+// refused ("changed since revision r") although nobody had changed it: its
+// job records stopped at their first write (found by the soak).
+//
+// So a refused compare-and-swap asks the leader (STREAM.MSG.GET, never a
+// direct get, which any replica answers) for the key's last record: the same
+// content as the record the write was based on means only the numbering
+// differs, and the write is sent again expecting the leader's revision; other
+// content is a real conflict, and the view takes the leader's record so the
+// caller sees the winner at once.
+import type { JetStreamManager } from '@nats-io/jetstream';
+
+export interface LeaderRecord {
+  revision: number;
+  kind: 'PUT' | 'DEL' | 'PURGE';
+  /** The decoded JSON of a PUT (undefined if it does not parse). */
+  value: unknown;
+  parsed: boolean;
+}
+
+/** SUBJECT's last record in STREAM as its leader holds it; null when the subject has none. Rejects when the leader does not answer. */
+export async function leaderLast(jsm: JetStreamManager, stream: string, subject: string): Promise<LeaderRecord | null> {
+  const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+  if (!m) return null;
+  const op = m.header?.get('KV-Operation');
+  const kind = op === 'DEL' || op === 'PURGE' ? op : 'PUT';
+  if (kind !== 'PUT') return { revision: m.seq, kind, value: undefined, parsed: false };
+  try {
+    return { revision: m.seq, kind, value: JSON.parse(new TextDecoder().decode(m.data)), parsed: true };
+  } catch {
+    return { revision: m.seq, kind, value: undefined, parsed: false };
+  }
+}
+
+/** Do two decoded records say the same thing (the writer serialises them the same way, so key order matches)? */
+export function sameContent(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

@@ -1,0 +1,151 @@
+// kill -9 of a NATS server on Debian's nats-server 2.9.10, and a hub's job
+// records afterwards (the soak's NATS-kill finding, docs/cluster.md "Soak").
+//
+// What the server does (test/soak/nats-diverge.ts shows it with the client
+// library alone): a replica restarted after kill -9 miscounts the publishes
+// that were refused when applied (the stream-wide "expected last sequence"
+// the CAS guard sends below 2.9.21), and numbers every later record of the
+// stream differently from the other replicas. A hub whose bucket watch runs
+// on that replica holds its records under revisions the leader does not
+// know: before the fix every compare-and-swap after a record's create was
+// refused ("changed since revision r"), so a job's later writes (running,
+// the result) never landed while creates did.
+//
+// Here: racing guarded publishes while a follower of the jobs stream is down,
+// restart it, then a hub whose jobs watch runs on that replica writes jobs
+// the way the scheduler does (create, running, result). Every write must
+// resolve, and every result be in the bucket, read from the stream leader
+// and through a fresh connection.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { silentLogger } from '../../common/platform/log.js';
+import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
+import { parseClusterOptions } from '../../hub/cluster/options.js';
+import { JobStore, JOBS_STORE, isJobRecord, readJobRecords, type JobRecord } from '../../hub/store/jobs.js';
+import type { KeyedStore } from '../../hub/store/types.js';
+import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
+import { sleep } from '../helpers/proc.js';
+
+const PREFIX = 'nk';
+const STREAM = `KV_${PREFIX}_jobs`;
+const log = silentLogger();
+
+function open(cluster: NatsCluster, hubName: string): Promise<NatsStateBackend> {
+  return NatsStateBackend.open(parseClusterOptions({ servers: cluster.urls, hubName, prefix: PREFIX, replicas: 3, outputMaxBytes: 16 * 1024 * 1024 }), log);
+}
+
+/** Publishes to a side key of the jobs stream that race on the stream's last sequence: most are refused when applied. */
+function racingGuardedWrites(nc: NatsConnection): { refused: () => number; stop: () => Promise<void> } {
+  const js = jetstream(nc, { timeout: 1000 });
+  let last = 0;
+  let refused = 0;
+  let stopping = false;
+  const worker = async (w: number): Promise<void> => {
+    for (let i = 0; !stopping; i++) {
+      // Every other publish expects the stream's last sequence (as the guard does); the others are plain.
+      const guarded = i % 2 === 0;
+      try {
+        const pa = await js.publish(`$KV.${PREFIX}_jobs.race-${w}-${i % 40}`, '{}', guarded ? { expect: { lastSequence: last } } : {});
+        last = Math.max(last, pa.seq);
+      } catch (err) {
+        if ((err as { code?: number }).code === 10071) refused++;
+        else await sleep(50);
+      }
+    }
+  };
+  const ws = Array.from({ length: 6 }, (_, w) => worker(w));
+  return { refused: () => refused, stop: async () => { stopping = true; await Promise.all(ws); } };
+}
+
+async function consumersOn(jsm: JetStreamManager): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const c of await jsm.consumers.list(STREAM).next()) out.set(c.name, c.cluster?.leader ?? '');
+  return out;
+}
+
+test('kill -9 of a NATS server (2.9.10 renumbers the restarted replica): a hub watching that replica still lands every job write', { timeout: 120_000 }, async () => {
+  const cluster = await startNatsCluster();
+  const backends: NatsStateBackend[] = [];
+  let nc: NatsConnection | null = null;
+  try {
+    const a = await open(cluster, 'hub-a');
+    backends.push(a);
+    await (await a.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord })).settled(); // the bucket exists
+    nc = await connect({ servers: cluster.urls, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+    const jsm = await jetstreamManager(nc, { timeout: 5000 });
+
+    // A follower of the jobs stream goes down while guarded writes race, and comes back; then a hub whose
+    // jobs watch runs on the restarted replica (the server places the watch: reopen until it is there) checks
+    // that replica numbers records otherwise than the leader. The server does not always diverge: try again.
+    let hub: { b: NatsStateBackend; records: KeyedStore<JobRecord>; store: JobStore } | null = null;
+    const attempts: string[] = [];
+    for (let attempt = 1; attempt <= 4 && !hub; attempt++) {
+      const f = ((await cluster.streamLeader(STREAM)) + 1) % 3;
+      const fname = cluster.nodes[f]!.name;
+      const race = racingGuardedWrites(nc);
+      await sleep(2000);
+      await cluster.kill(f);
+      await sleep(1500);
+      await cluster.restart(f);
+      await sleep(3000);
+      await race.stop();
+      let placed: { b: NatsStateBackend; records: KeyedStore<JobRecord> } | null = null;
+      for (let i = 0; i < 15 && !placed; i++) {
+        const before = await consumersOn(jsm);
+        const b = await open(cluster, `hub-b${attempt}-${i}`);
+        const records = await b.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord });
+        const mine = [...(await consumersOn(jsm))].find(([name]) => !before.has(name));
+        if (mine?.[1] === fname) placed = { b, records };
+        else await b.close();
+      }
+      if (!placed) { attempts.push(`${fname}: no watch placed there`); continue; }
+      const store = new JobStore({ records: placed.records, output: await placed.b.openOutput(), history: 100, log, fence: { stamp: () => ({ hub: 'hub-b', epoch: 1 }) } });
+      const probe: JobRecord = { id: `probe${attempt}0000000000`, host: 'probe', action: 'switch', state: 'dispatched', requestedAt: new Date().toISOString(), startedAt: null, endedAt: null, exitCode: null, durationMs: null, reason: null };
+      await store.save(probe);
+      const atLeader = (await jsm.streams.getMessage(STREAM, { last_by_subj: `$KV.${PREFIX}_jobs.${probe.id}` }))!.seq;
+      let inView = 0;
+      // The watch delivers the probe under that replica's numbering (an ack at or below the watch's position is not applied).
+      for (let i = 0; i < 100 && ((inView = placed.records.entry(probe.id)?.revision ?? 0) === 0 || inView === atLeader); i++) await sleep(100);
+      attempts.push(`${fname}: ${race.refused()} refused when applied; probe at ${inView} there, ${atLeader} at the leader`);
+      if (inView !== 0 && inView !== atLeader) hub = { ...placed, store };
+      else await placed.b.close();
+    }
+    console.log(`# ${attempts.join('; ')}`);
+    assert.ok(hub, `nats-server never renumbered the restarted replica, so the scenario did not happen: ${attempts.join('; ')}`);
+    backends.push(hub.b);
+    const store = hub.store;
+
+    // Jobs as the scheduler writes them: create, running (not awaited there), the result.
+    const jobs = Array.from({ length: 12 }, (_, i): JobRecord => ({
+      id: `job${String(i).padStart(13, '0')}`, host: `h${i}`, action: 'switch', state: 'dispatched',
+      requestedAt: new Date().toISOString(), startedAt: null, endedAt: null, exitCode: null, durationMs: null, reason: null,
+    }));
+    const t0 = Date.now();
+    const outcomes = await Promise.allSettled(jobs.map(async (j) => {
+      await store.save(j);
+      const startedAt = new Date().toISOString();
+      await store.save({ ...j, state: 'running', startedAt });
+      await store.save({ ...j, state: 'success', startedAt, endedAt: new Date().toISOString(), exitCode: 0, durationMs: 1 });
+    }));
+    const failed = outcomes.flatMap((o, i) => (o.status === 'rejected' ? [`${jobs[i]!.id}: ${(o.reason as Error).message}`] : []));
+    console.log(`# 12 jobs written (3 writes each) in ${Date.now() - t0} ms; ${failed.length} failed`);
+    assert.deepEqual(failed, [], 'every job write resolved');
+    await store.settled();
+
+    // Every result is in the bucket: as the leader holds it, and through a fresh connection.
+    for (const j of jobs) {
+      const m = await jsm.streams.getMessage(STREAM, { last_by_subj: `$KV.${PREFIX}_jobs.${j.id}` });
+      assert.equal((m?.json<JobRecord>())?.state, 'success', `leader's record of ${j.id}`);
+    }
+    const reader = await open(cluster, 'reader');
+    backends.push(reader);
+    const fresh = new Map((await readJobRecords(reader)).map((r) => [r.id, r.state]));
+    assert.deepEqual(jobs.map((j) => fresh.get(j.id)), jobs.map(() => 'success'), 'a fresh connection reads every result');
+  } finally {
+    await nc?.close();
+    for (const b of backends) await b.close().catch(() => undefined);
+    await cluster.stop();
+  }
+});

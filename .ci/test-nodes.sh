@@ -13,10 +13,9 @@
 #
 # Node 24 and 22 come from the npm registry's node-linux-<arch> packages,
 # installed into a temporary directory: nothing from outside the registries,
-# nothing left behind. node_modules is the one `npm ci` made with the system
-# node, so the newer runtimes also prove that ssh2's optional native addons
-# (cpu-features, its crypto binding), built for that other node, do not
-# break anything: they fail to load and ssh2 falls back to JavaScript.
+# nothing left behind. Before each runtime's run, ssh2's native addons are
+# rebuilt for it (native_for below), and at the end for the system node
+# again, so node_modules is left as `npm ci` made it.
 # Every run always happens; the exit status is non-zero if any failed.
 # Arguments are test groups for dist/test/run-tests.js (e.g. `unit`); none:
 # all on Node 24 and `unit` on the others.
@@ -50,11 +49,31 @@ node22="$(install_node 22)" || exit 1
 
 npm run build || exit 1
 
+# Build ssh2's native parts (its crypto binding, cpu-features) for the node
+# binary $1, as the NixOS package does for the node it ships with: without
+# them ssh2 falls back to JavaScript crypto (a Cipher object per packet),
+# which is not what runs in production and costs the hub more memory (the
+# hostile-follower bound). The registry's node-linux packages carry their
+# headers (include/node), so nothing is downloaded. A failure is reported
+# and the run goes on, on the fallback.
+native_for() {
+  local bin=$1 nodedir
+  nodedir="$(dirname "$(dirname "$bin")")"
+  if [ -d "$nodedir/include/node" ]; then export npm_config_nodedir="$nodedir"; else unset npm_config_nodedir; fi
+  if ! PATH="$(dirname "$bin"):$PATH" npm rebuild ssh2 cpu-features >"$tmp/rebuild.log" 2>&1 ||
+     ! "$bin" -e "require('./node_modules/ssh2/lib/protocol/crypto/build/Release/sshcrypto.node')" 2>/dev/null; then
+    cat "$tmp/rebuild.log" >&2
+    echo "test-nodes: WARNING: ssh2's native crypto could not be built for Node $("$bin" --version); its tests run on the JavaScript fallback" >&2
+  fi
+  unset npm_config_nodedir
+}
+
 # Run the suite (groups "$@") with the node binary $1; its directory first on
 # PATH, so scripts started as `node ...` or through `#!/usr/bin/env node` (the
 # CLIs) run on it as well.
 run_on() {
   local bin=$1; shift
+  native_for "$bin"
   echo "== tests ${*:-(all)} on Node $("$bin" --version) ($bin)"
   PATH="$(dirname "$bin"):$PATH" "$bin" dist/test/run-tests.js "$@"
 }

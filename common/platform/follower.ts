@@ -137,7 +137,9 @@ export class Follower {
       await new Promise<void>((resolve) => {
         let settled = false;
         const go = (): void => { if (!settled) { settled = true; resolve(); } };
-        this.o.out.once('drain', () => setImmediate(go));
+        // As in wait(): a drain may have come already; then look again on the next turn.
+        if (this.o.out.writableNeedDrain) this.o.out.once('drain', () => setImmediate(go));
+        else setImmediate(go);
         this.onClose(go);
       });
     }
@@ -181,7 +183,14 @@ export class Follower {
   private wait(): void {
     if (this.waiting || this.done) return;
     this.waiting = true;
-    this.o.out.once('drain', () => { this.waiting = false; this.pump(); });
+    const go = (): void => { this.waiting = false; this.pump(); };
+    // 'drain' comes only after a write the output refused and only once. When
+    // the output is not full now, it may have come already: on Node 24 an
+    // http response emits it synchronously inside uncork() (pump's finally),
+    // before this listener existed, and waiting for the next one hung the
+    // stream with its last events unsent. So go on at once instead.
+    if (this.o.out.writableNeedDrain) this.o.out.once('drain', go);
+    else setImmediate(go);
   }
 
   /** Write what waits until the output is full again (one cork: one syscall for many lines). */

@@ -68,7 +68,10 @@ test('a stale hub (epoch 1) racing the hub that took the host over (epoch 2): th
       const x = a.get(base.id);
       const y = b.get(base.id);
       return x && y && JSON.stringify(x) === JSON.stringify(y) ? y : null;
-    }, 10_000, 2);
+    }, 10_000, 2).catch((err: Error) => {
+      // Say which view kept what (and what each write did): the record alone tells which side is stale.
+      throw new Error(`round ${round}: ${err.message}\n  a (epoch 1) sees ${JSON.stringify(a.get(base.id))}\n  b (epoch 2) sees ${JSON.stringify(b.get(base.id))}\n  a's write: ${ra.status}, b's write: ${rb.status}`);
+    });
     if (final.epoch !== 2 || final.state !== 'interrupted') {
       bad.push(`round ${round}: the record ended as hub ${final.hub} epoch ${final.epoch} ${final.state} (a's write ${ra.status})`);
     }

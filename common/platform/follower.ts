@@ -31,8 +31,6 @@ export interface FollowerOut {
   readonly writableNeedDrain: boolean;
   readonly destroyed: boolean;
   readonly writableEnded: boolean;
-  cork?(): void;
-  uncork?(): void;
   destroy?(): void;
 }
 
@@ -185,38 +183,38 @@ export class Follower {
     this.waiting = true;
     const go = (): void => { this.waiting = false; this.pump(); };
     // 'drain' comes only after a write the output refused and only once. When
-    // the output is not full now, it may have come already: on Node 24 an
-    // http response emits it synchronously inside uncork() (pump's finally),
-    // before this listener existed, and waiting for the next one hung the
-    // stream with its last events unsent. So go on at once instead.
+    // the output is not full now, it may have come already (before this
+    // listener existed), and waiting for the next one would hang the stream
+    // with its last events unsent. So go on at once instead.
     if (this.o.out.writableNeedDrain) this.o.out.once('drain', go);
     else setImmediate(go);
   }
 
-  /** Write what waits until the output is full again (one cork: one syscall for many lines). */
+  /**
+   * Write what waits until the output is full again. No cork()/uncork()
+   * around it: on an http response that broke 'drain' both ways (Node 24
+   * emitted it synchronously inside uncork(), before anyone listened; Node 22
+   * left writableNeedDrain true with nothing left to drain and no 'drain' to
+   * come), and an SSE stream hung with its end unsent (follower.test).
+   */
   private pump(): void {
     if (this.done) return;
     const out = this.o.out;
-    out.cork?.();
-    try {
-      while (this.head < this.queue.length && !out.writableNeedDrain) {
-        const item = this.queue[this.head];
-        this.queue[this.head++] = null;
-        if (!item) continue;
-        let text: string;
-        if ('gap' in item) {
-          this.gaps.delete(item.gap);
-          text = this.o.skipped(item.gap, item.lines, item.bytes);
-        } else {
-          text = item.text;
-          const size = Buffer.byteLength(text);
-          if (item.group !== null) this.queued -= size;
-          else this.kept -= size;
-        }
-        out.write(text);
+    while (this.head < this.queue.length && !out.writableNeedDrain) {
+      const item = this.queue[this.head];
+      this.queue[this.head++] = null;
+      if (!item) continue;
+      let text: string;
+      if ('gap' in item) {
+        this.gaps.delete(item.gap);
+        text = this.o.skipped(item.gap, item.lines, item.bytes);
+      } else {
+        text = item.text;
+        const size = Buffer.byteLength(text);
+        if (item.group !== null) this.queued -= size;
+        else this.kept -= size;
       }
-    } finally {
-      out.uncork?.();
+      out.write(text);
     }
     if (this.head === this.queue.length) {
       this.queue = [];

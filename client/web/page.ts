@@ -135,16 +135,6 @@ main { max-width: 64rem; }
 
 const APP = String.raw`
 (function () {
-  function endLine(d) {
-    return d.outcome + (d.exitCode != null ? ' (exit ' + d.exitCode + ')' : '') + (d.durationMs != null ? ' in ' + bento.fmtDuration(d.durationMs) : '') + (d.reason ? ': ' + d.reason : '');
-  }
-  function jobLink(id) {
-    var a = document.createElement('a');
-    a.className = 'mono';
-    a.href = '/jobs/' + encodeURIComponent(id);
-    a.textContent = id;
-    return a;
-  }
   document.addEventListener('DOMContentLoaded', function () {
     var out = document.getElementById('output');
     if (!out) return;
@@ -158,13 +148,13 @@ const APP = String.raw`
       endEl.textContent = '';
       endEl.className = '';
       jobEl.textContent = '';
-      if (d.job) { jobEl.appendChild(document.createTextNode(d.job.action + ' ')); jobEl.appendChild(jobLink(d.job.jobId)); }
+      if (d.job) { jobEl.appendChild(document.createTextNode(d.job.action + ' ')); jobEl.appendChild(bento.jobLink(d.job.jobId)); }
     });
     es.addEventListener('line', function (m) { bento.appendLine(out, JSON.parse(m.data)); });
     es.addEventListener('note', function (m) { var d = JSON.parse(m.data); bento.appendLine(out, { stream: 'note', data: d.text }, 'page-note'); });
     es.addEventListener('end', function (m) {
       var d = JSON.parse(m.data);
-      endEl.textContent = endLine(d);
+      endEl.textContent = bento.endText(d);
       endEl.className = d.outcome === 'success' ? 's-ok' : 's-bad';
     });
     var form = document.getElementById('upgrade');
@@ -187,7 +177,7 @@ const APP = String.raw`
           btn.disabled = false;
           if (r.error) { status.textContent = 'Refused: ' + r.error; return; }
           status.textContent = r.disposition === 'queued' ? 'Queued after the running job: ' : 'Started ';
-          status.appendChild(jobLink(r.jobId));
+          status.appendChild(bento.jobLink(r.jobId));
           status.appendChild(document.createTextNode('.'));
         }, function (err) {
           btn.disabled = false;

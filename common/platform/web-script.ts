@@ -166,6 +166,20 @@ var bento = (function () {
     return Math.floor(s / 60) + ' min ' + Math.round(s % 60) + ' s';
   }
 
+  // A job's end as one line: "failed (exit 1) in 3.2 s: reason".
+  function endText(d) {
+    var t = d.outcome + (d.exitCode != null ? ' (exit ' + d.exitCode + ')' : '') + (d.durationMs != null ? ' in ' + fmtDuration(d.durationMs) : '');
+    return d.reason ? t + ': ' + d.reason : t;
+  }
+
+  function jobLink(id) {
+    var a = document.createElement('a');
+    a.className = 'mono';
+    a.href = '/jobs/' + encodeURIComponent(id);
+    a.textContent = id;
+    return a;
+  }
+
   // Follow one job's output stream into a log view: "line", "note", "started", "end" events.
   function follow(url, el, onEvent) {
     var es = new EventSource(url);
@@ -269,6 +283,6 @@ var bento = (function () {
     });
   }
 
-  return { confirmDialog: confirmDialog, relTimes: relTimes, appendLine: appendLine, resetLog: resetLog, initLog: initLog, newLogView: newLogView, follow: follow, live: live, setLive: setLive, fmtDuration: fmtDuration };
+  return { confirmDialog: confirmDialog, relTimes: relTimes, appendLine: appendLine, resetLog: resetLog, initLog: initLog, newLogView: newLogView, follow: follow, live: live, setLive: setLive, fmtDuration: fmtDuration, endText: endText, jobLink: jobLink };
 })();
 `;

@@ -55,31 +55,18 @@ const APP = String.raw`
     s.className = 'job-status badge ' + (cls || 's-run');
   }
 
-  function endText(d) {
-    var t = d.outcome + (d.exitCode != null ? ' (exit ' + d.exitCode + ')' : '') + (d.durationMs != null ? ' in ' + bento.fmtDuration(d.durationMs) : '');
-    return d.reason ? t + ': ' + d.reason : t;
-  }
-
-  function jobLink(id) {
-    var a = document.createElement('a');
-    a.className = 'mono';
-    a.href = '/jobs/' + encodeURIComponent(id);
-    a.textContent = id;
-    return a;
-  }
-
   function showJob(host, r) {
     if (r.ev === 'accepted') {
       var panel = panelFor(host, r.jobId);
       var title = panel.querySelector('.job-title');
       title.textContent = host + ' · ' + r.action + ' · ';
-      title.appendChild(jobLink(r.jobId));
+      title.appendChild(bento.jobLink(r.jobId));
       setStatus(panel, r.disposition === 'dispatched' ? 'running' : r.disposition, 's-run');
       if (panel.getAttribute('data-following') === 'yes') return;
       panel.setAttribute('data-following', 'yes');
       bento.follow('/jobs/' + encodeURIComponent(r.jobId) + '/events', panel.querySelector('.log'), function (kind, d) {
         if (kind === 'started') setStatus(panel, 'running', 's-run');
-        if (kind === 'end') setStatus(panel, endText(d), d.outcome === 'success' ? 's-ok' : 's-bad');
+        if (kind === 'end') setStatus(panel, bento.endText(d), d.outcome === 'success' ? 's-ok' : 's-bad');
       });
     } else {
       var p = panelFor(host, null);
@@ -197,7 +184,7 @@ const APP = String.raw`
           state.textContent = '';
           var b = document.createElement('span');
           b.className = 'badge ' + (d.outcome === 'success' ? 's-ok' : 's-bad');
-          b.textContent = endText(d);
+          b.textContent = bento.endText(d);
           state.appendChild(b);
         }
       });

@@ -58,13 +58,11 @@ export const jobCommand: CommandSpec = {
             break;
           case 'trimmed':
           case 'skipped':
+          case 'cut':
             note(c(33, `[bento] ${e.message}`));
             break;
           case 'started':
             note(`[bento] job ${id} started on ${e.host}`);
-            break;
-          case 'cut':
-            note(c(33, `[bento] ${e.message}`));
             break;
           case 'end':
             end = e;

@@ -184,6 +184,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
    * thrown.
    */
   private async rebase(key: string, expect: number, conflictErr: BentoError): Promise<number> {
+    const basis = this.view.basis(key);
     let last: LeaderRecord | null;
     try {
       last = await leaderLast(this.d.jsm, this.stream, this.subject(key));
@@ -193,18 +194,19 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     if (expect === 0) {
       if (last && last.kind !== 'PUT') return last.revision;
     } else {
-      const seen = this.view.entry(key);
-      if (last && last.kind === 'PUT' && last.parsed && last.revision !== expect && seen?.revision === expect && sameContent(seen.value, last.value)) {
+      const seen = this.view.basis(key);
+      if (last && last.kind === 'PUT' && last.parsed && last.revision !== expect && seen === basis && seen?.revision === expect && sameContent(seen.value, last.value)) {
         if (!this.renumbered) {
           this.renumbered = true;
           this.d.log.warn({ bucket: this.d.bucket, key, view: expect, leader: last.revision, server: this.d.nc.info?.version },
             'the bucket\'s replicas number its records differently (a nats-server before 2.10 after a restart); compare-and-swaps are re-based on the leader\'s revision');
         }
-        this.view.adopt(key, last.revision, last.kind, last.value, last.parsed); // same content: the revision only
+        this.view.adopt(key, basis, { revision: last.revision, kind: last.kind, raw: last.value, parsed: last.parsed }); // same content: the revision only
         return last.revision;
       }
     }
-    if (last) this.view.adopt(key, last.revision, last.kind, last.value, last.parsed);
+    // The winner, shown at once, unless the watch brought the key's news first (kv-view.ts adopt).
+    if (last) this.view.adopt(key, basis, { revision: last.revision, kind: last.kind, raw: last.value, parsed: last.parsed });
     throw expect === 0 ? conflict(key, 0) : conflictErr;
   }
 

@@ -174,25 +174,42 @@ export class KvView<T> {
     this.ev.change(change);
   }
 
+  /** What the view holds of KEY now, to hand back to adopt() after a lookup (compared by identity: every change is a new object). */
+  basis(key: string): Versioned<T> | undefined {
+    return this.confirmed.get(key);
+  }
+
   /**
    * The stream leader's last record of KEY (kv-leader.ts), after a refused
    * compare-and-swap: it replaces what the view holds of KEY whatever the
    * revisions say, since the view's may be another replica's numbering.
    * Watchers hear of it when the content differs.
+   *
+   * BASIS is what the view held when the lookup was sent. If the view
+   * changed since (the watch delivered the key while the answer was on its
+   * way), the answer may be older than that change, and revisions cannot
+   * tell (other numbering): the view keeps what it has, and the watch, which
+   * delivers in order, brings anything newer. Adopting regardless pinned a
+   * hub on the winner's first write (the fence post) with the watch already
+   * past its second (cluster-stale-writer.test.ts, about 1 run in 8).
+   * Returns whether the record was adopted.
    */
-  adopt(key: string, revision: number, kind: 'PUT' | 'DEL' | 'PURGE', raw: unknown, parsed: boolean): void {
-    if (revision > this.known) this.known = revision;
+  adopt(key: string, basis: Versioned<T> | undefined, rec: { revision: number; kind: 'PUT' | 'DEL' | 'PURGE'; raw: unknown; parsed: boolean }): boolean {
+    const { revision, kind, raw, parsed } = rec;
     const before = this.confirmed.get(key);
+    if (before !== basis) return false;
+    if (revision > this.known) this.known = revision;
     if (kind === 'PUT' && parsed && this.accept(key, raw)) {
       this.confirmed.set(key, { value: raw, revision });
       this.tombs.delete(key);
       if (!before || JSON.stringify(before.value) !== JSON.stringify(raw)) this.ev.change({ op: 'set', key, value: raw, revision });
-      return;
+      return true;
     }
     if (kind === 'PUT') this.ev.refused(key, revision);
     this.confirmed.delete(key);
     if (revision > this.pos) this.tombs.set(key, revision);
     if (before) this.ev.change({ op: 'delete', key, revision });
+    return true;
   }
 
   private applyConfirmed(key: string, seq: number, op: Op, from: 'ack' | 'cas' | 'watch'): void {

@@ -121,12 +121,32 @@ test('a compare-and-swap acknowledged below the watch\'s position (its replica n
   assert.deepEqual(v.get('k'), { n: 2 });
   // adopt: the leader's record replaces the view's, whatever the revisions; a change only when the content differs.
   const before = changes.length;
-  v.adopt('k', 90, 'PUT', { n: 2 }, true);
+  assert.equal(v.adopt('k', v.basis('k'), { revision: 90, kind: 'PUT', raw: { n: 2 }, parsed: true }), true);
   assert.deepEqual(v.entry('k'), { value: { n: 2 }, revision: 90 });
   assert.equal(changes.length, before, 'same content: no change reported');
-  v.adopt('k', 95, 'PUT', { n: 5 }, true);
+  v.adopt('k', v.basis('k'), { revision: 95, kind: 'PUT', raw: { n: 5 }, parsed: true });
   assert.deepEqual(changes.at(-1), { op: 'set', key: 'k', value: { n: 5 }, revision: 95 });
-  v.adopt('k', 96, 'DEL', undefined, false);
+  v.adopt('k', v.basis('k'), { revision: 96, kind: 'DEL', raw: undefined, parsed: false });
   assert.equal(v.get('k'), undefined);
   assert.deepEqual(changes.at(-1), { op: 'delete', key: 'k', revision: 96 });
+});
+
+test('the leader\'s answer is not adopted when the watch changed the key while it was on its way (it may be older)', () => {
+  const { v, changes } = view();
+  // n: 1 is hub a's running record, n: 2 the winner's fence post (P), n: 3 its content (C).
+  // Hub a's write lost; it asks the leader. The leader answers with the winner's first write
+  // (the fence post, P); meanwhile the watch delivered P and then the winner's content (C).
+  v.fromWatch('job', 10, 'PUT', { n: 1 }, true);
+  const basis = v.basis('job');
+  v.fromWatch('job', 11, 'PUT', { n: 2 }, true);
+  v.fromWatch('job', 12, 'PUT', { n: 3 }, true);
+  const seen = changes.length;
+  assert.equal(v.adopt('job', basis, { revision: 11, kind: 'PUT', raw: { n: 2 }, parsed: true }), false);
+  assert.deepEqual(v.entry('job'), { value: { n: 3 }, revision: 12 }, 'before: stuck on the fence post, the watch already past C');
+  assert.equal(changes.length, seen, 'nobody hears of a step back');
+  assert.equal(v.adopt('job', basis, { revision: 11, kind: 'DEL', raw: undefined, parsed: false }), false, 'nor of a deletion');
+  assert.equal(v.get('job') !== undefined, true);
+  // Unchanged since the lookup: the leader's record is taken.
+  assert.equal(v.adopt('job', v.basis('job'), { revision: 13, kind: 'PUT', raw: { n: 4 }, parsed: true }), true);
+  assert.deepEqual(v.get('job'), { n: 4 });
 });

@@ -49,3 +49,15 @@ export async function leaderLast(jsm: JetStreamManager, stream: string, subject:
 export function sameContent(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
 }
+
+/**
+ * Does the stream LEADER hold at SEQ the message a watch delivered as SEQ
+ * (same subject and bytes)? True: the watch's replica numbers the stream as
+ * the leader does (at least up to there). False: another numbering. Null:
+ * the leader no longer has SEQ (its key was written again), so it cannot say.
+ */
+export async function leaderHoldsAt(jsm: JetStreamManager, stream: string, seq: number, subject: string, data: Uint8Array): Promise<boolean | null> {
+  const m = await jsm.streams.getMessage(stream, { seq });
+  if (!m) return null;
+  return m.subject === subject && Buffer.compare(Buffer.from(m.data), Buffer.from(data)) === 0;
+}

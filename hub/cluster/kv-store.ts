@@ -17,7 +17,7 @@ import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StoreChange, Versioned, WriteOptions } from '../store/types.js';
 import { exactSubjectCheck, publishCas, type CasGuard } from './kv-cas.js';
-import { leaderLast, sameContent, type LeaderRecord } from './kv-leader.js';
+import { leaderHoldsAt, leaderLast, sameContent, type LeaderRecord } from './kv-leader.js';
 import { KvView, type Op } from './kv-view.js';
 import { BucketFollower } from './kv-watch.js';
 import { decodeToken, encodeToken } from './names.js';
@@ -285,21 +285,24 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   // --- the bucket's changes into the view ---
 
   private async load(timeoutMs: number): Promise<void> {
-    const status = await untilAnswered(() => this.d.kv.status(), timeoutMs);
+    await untilAnswered(() => this.d.kv.status(), timeoutMs);
     let loaded!: () => void;
     const ready = new Promise<void>((r) => { loaded = r; });
-    if (status.values === 0) loaded();
+    // Every watch (the first, and each one replacing a stalled or ended one) reloads the bucket's last values.
     this.follower = new BucketFollower({
       kv: this.d.kv, bucket: this.d.bucket, log: this.d.log, position: () => this.view.watchPosition,
-      onEntry: (e) => { this.apply(e); if (e.delta === 0) loaded(); },
+      leaderHoldsAt: (seq, subject, data) => leaderHoldsAt(this.d.jsm, this.stream, seq, subject, data),
+      onStart: () => this.view.beginReload(),
+      onEntry: (e) => this.apply(e),
+      onCaughtUp: () => { this.view.endReload(); loaded(); },
     });
     this.follower.start();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new BentoError('CLUSTER_UNAVAILABLE', `bucket ${this.d.bucket} did not load within ${timeoutMs} ms`)), timeoutMs);
     });
-    // Loaded, and the watch in place: a change made after open() resolves is never folded into the first snapshot.
-    try { await Promise.race([Promise.all([ready, this.follower.live]), timeout]); } finally { clearTimeout(timer); }
+    // Loaded means the watch is in place too: a change made after open() resolves is never folded into the first snapshot.
+    try { await Promise.race([ready, timeout]); } finally { clearTimeout(timer); }
   }
 
   private apply(e: KvWatchEntry): void {

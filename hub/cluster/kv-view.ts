@@ -14,6 +14,18 @@
 //     not shown before their ack (visible when their promise resolves).
 //   - latest: the newest write of each key this hub has not finished, plain or
 //     CAS, so an older write's retries stop once a newer one exists.
+//
+// A reload (beginReload .. endReload) takes the bucket's last value per key
+// afresh from a new watch and reconciles `confirmed` with it by CONTENT, not
+// by revision: a new watch may run on a replica that numbers the stream
+// otherwise (nats-server 2.9.10 after kill -9, kv-leader.ts), so its
+// revisions cannot be compared with the ones the view holds. Keys whose
+// content changed or that vanished are reported once; unchanged keys take the
+// new numbering silently; pending and latest (this hub's own unfinished
+// writes) are left as they are. Watchers hear of this hub's own writes from
+// the watch too (store/types.ts StoreChange), so a key whose last change the
+// view took from an ack the watch had not delivered (`unheard`) is reported
+// by the reload even when its content matches.
 import type { StoreChange, Versioned } from '../store/types.js';
 
 export type Op = { op: 'set'; value: unknown } | { op: 'delete' };
@@ -41,10 +53,15 @@ export class KvView<T> {
   private pos = 0;
   /** The highest revision seen at all (watch or ack): every revision up to it existed before the next write. */
   private known = 0;
+  /** While a reload runs: the keys its watch has delivered so far. */
+  private reloading: Set<string> | null = null;
+  /** Keys whose last change came from this hub's ack (at this revision) and not yet from the watch. */
+  private readonly unheard = new Map<string, number>();
 
   constructor(private readonly accept: (key: string, value: unknown) => value is T, private readonly ev: ViewEvents<T>) {}
 
   get watchPosition(): number { return this.pos; }
+  get isReloading(): boolean { return this.reloading !== null; }
   /** The newest revision seen at all, from the watch or an ack. */
   get knownRevision(): number { return this.known; }
 
@@ -148,10 +165,45 @@ export class KvView<T> {
     if (revision > this.known) this.known = revision;
   }
 
+  /**
+   * A new watch starts delivering the bucket's last value per key: from now
+   * until endReload(), watch entries are reconciled by content. The watch
+   * position restarts in the new watch's numbering.
+   */
+  beginReload(): void {
+    this.reloading = new Set();
+    this.pos = 0;
+  }
+
+  /**
+   * The new watch delivered every key's last value (it reported nothing more
+   * pending): keys the view holds that it did not deliver are gone from the
+   * bucket, and are reported deleted. Tombstones were kept against the old
+   * watch's late entries; the new watch has none to bring.
+   */
+  endReload(): void {
+    const seen = this.reloading;
+    if (!seen) return;
+    this.reloading = null;
+    this.tombs.clear();
+    for (const [key] of [...this.confirmed]) {
+      if (seen.has(key)) continue;
+      this.confirmed.delete(key);
+      this.unheard.delete(key);
+      this.ev.change({ op: 'delete', key, revision: this.pos });
+    }
+    // This hub's own deletions the bucket no longer shows at all: nobody heard of them yet.
+    for (const key of this.unheard.keys()) if (!seen.has(key)) this.ev.change({ op: 'delete', key, revision: this.pos });
+    this.unheard.clear();
+  }
+
   /** One watch entry: RAW is the decoded JSON of a PUT (undefined if it did not parse). */
   fromWatch(key: string, revision: number, kind: 'PUT' | 'DEL' | 'PURGE', raw: unknown, parsed: boolean): void {
     if (revision > this.pos) this.pos = revision;
     if (revision > this.known) this.known = revision;
+    if (this.reloading) { this.reconcile(key, revision, kind, raw, parsed); return; }
+    const u = this.unheard.get(key);
+    if (u !== undefined && revision >= u) this.unheard.delete(key);
     let change: StoreChange<T>;
     if (kind === 'PUT' && parsed && this.accept(key, raw)) {
       change = { op: 'set', key, value: raw, revision };
@@ -212,11 +264,29 @@ export class KvView<T> {
     return true;
   }
 
+  /** A reload's entry: the key's content now, whatever its revision says (see the top of this file). */
+  private reconcile(key: string, revision: number, kind: 'PUT' | 'DEL' | 'PURGE', raw: unknown, parsed: boolean): void {
+    this.reloading!.add(key);
+    const before = this.confirmed.get(key);
+    const unheard = this.unheard.delete(key);
+    this.tombs.delete(key);
+    if (kind === 'PUT' && parsed && this.accept(key, raw)) {
+      this.confirmed.set(key, { value: raw, revision });
+      if (unheard || !before || JSON.stringify(before.value) !== JSON.stringify(raw)) this.ev.change({ op: 'set', key, value: raw, revision });
+      return;
+    }
+    if (kind === 'PUT') this.ev.refused(key, revision);
+    this.confirmed.delete(key);
+    if (unheard || before) this.ev.change({ op: 'delete', key, revision });
+  }
+
   private applyConfirmed(key: string, seq: number, op: Op, from: 'ack' | 'cas' | 'watch'): void {
     if (seq > this.known) this.known = seq;
     // The watch delivers in order: an ack at or below its position is already in.
     if (from === 'ack' && seq <= this.pos) return;
     if (from !== 'cas' && ((this.confirmed.get(key)?.revision ?? 0) >= seq || (this.tombs.get(key) ?? 0) >= seq)) return;
+    if (from === 'watch') this.unheard.delete(key);
+    else this.unheard.set(key, seq);
     if (op.op === 'set') {
       this.confirmed.set(key, { value: op.value as T, revision: seq });
       this.tombs.delete(key);

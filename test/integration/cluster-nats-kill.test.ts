@@ -19,7 +19,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { silentLogger } from '../../common/platform/log.js';
 import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import { parseClusterOptions } from '../../hub/cluster/options.js';
@@ -27,6 +27,7 @@ import { JobStore, JOBS_STORE, isJobRecord, readJobRecords, type JobRecord } fro
 import type { KeyedStore } from '../../hub/store/types.js';
 import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
 import { sleep } from '../helpers/proc.js';
+import { killFollowerUnderRace, placeWatchOn } from './cluster-diverge-helpers.js';
 
 const PREFIX = 'nk';
 const STREAM = `KV_${PREFIX}_jobs`;
@@ -34,35 +35,6 @@ const log = silentLogger();
 
 function open(cluster: NatsCluster, hubName: string): Promise<NatsStateBackend> {
   return NatsStateBackend.open(parseClusterOptions({ servers: cluster.urls, hubName, prefix: PREFIX, replicas: 3, outputMaxBytes: 16 * 1024 * 1024 }), log);
-}
-
-/** Publishes to a side key of the jobs stream that race on the stream's last sequence: most are refused when applied. */
-function racingGuardedWrites(nc: NatsConnection): { refused: () => number; stop: () => Promise<void> } {
-  const js = jetstream(nc, { timeout: 1000 });
-  let last = 0;
-  let refused = 0;
-  let stopping = false;
-  const worker = async (w: number): Promise<void> => {
-    for (let i = 0; !stopping; i++) {
-      // Every other publish expects the stream's last sequence (as the guard does); the others are plain.
-      const guarded = i % 2 === 0;
-      try {
-        const pa = await js.publish(`$KV.${PREFIX}_jobs.race-${w}-${i % 40}`, '{}', guarded ? { expect: { lastSequence: last } } : {});
-        last = Math.max(last, pa.seq);
-      } catch (err) {
-        if ((err as { code?: number }).code === 10071) refused++;
-        else await sleep(50);
-      }
-    }
-  };
-  const ws = Array.from({ length: 6 }, (_, w) => worker(w));
-  return { refused: () => refused, stop: async () => { stopping = true; await Promise.all(ws); } };
-}
-
-async function consumersOn(jsm: JetStreamManager): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  for (const c of await jsm.consumers.list(STREAM).next()) out.set(c.name, c.cluster?.leader ?? '');
-  return out;
 }
 
 test('kill -9 of a NATS server (2.9.10 renumbers the restarted replica): a hub watching that replica still lands every job write', { timeout: 120_000 }, async () => {
@@ -82,24 +54,15 @@ test('kill -9 of a NATS server (2.9.10 renumbers the restarted replica): a hub w
     let hub: { b: NatsStateBackend; records: KeyedStore<JobRecord>; store: JobStore } | null = null;
     const attempts: string[] = [];
     for (let attempt = 1; attempt <= 4 && !hub; attempt++) {
-      const f = ((await cluster.streamLeader(STREAM)) + 1) % 3;
+      const { node: f, refused } = await killFollowerUnderRace({ cluster, nc, bucket: `${PREFIX}_jobs` });
       const fname = cluster.nodes[f]!.name;
-      const race = racingGuardedWrites(nc);
-      await sleep(2000);
-      await cluster.kill(f);
-      await sleep(1500);
-      await cluster.restart(f);
-      await sleep(3000);
-      await race.stop();
-      let placed: { b: NatsStateBackend; records: KeyedStore<JobRecord> } | null = null;
-      for (let i = 0; i < 15 && !placed; i++) {
-        const before = await consumersOn(jsm);
-        const b = await open(cluster, `hub-b${attempt}-${i}`);
-        const records = await b.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord });
-        const mine = [...(await consumersOn(jsm))].find(([name]) => !before.has(name));
-        if (mine?.[1] === fname) placed = { b, records };
-        else await b.close();
-      }
+      const placed = await placeWatchOn({
+        jsm, stream: STREAM, name: fname, tries: 15,
+        open: async (i) => {
+          const b = await open(cluster, `hub-b${attempt}-${i}`);
+          try { return { b, records: await b.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord }), close: () => b.close() }; } catch (err) { await b.close(); throw err; }
+        },
+      });
       if (!placed) { attempts.push(`${fname}: no watch placed there`); continue; }
       const store = new JobStore({ records: placed.records, output: await placed.b.openOutput(), history: 100, log, fence: { stamp: () => ({ hub: 'hub-b', epoch: 1 }) } });
       const probe: JobRecord = { id: `probe${attempt}0000000000`, host: 'probe', action: 'switch', state: 'dispatched', requestedAt: new Date().toISOString(), startedAt: null, endedAt: null, exitCode: null, durationMs: null, reason: null };
@@ -108,7 +71,7 @@ test('kill -9 of a NATS server (2.9.10 renumbers the restarted replica): a hub w
       let inView = 0;
       // The watch delivers the probe under that replica's numbering (an ack at or below the watch's position is not applied).
       for (let i = 0; i < 100 && ((inView = placed.records.entry(probe.id)?.revision ?? 0) === 0 || inView === atLeader); i++) await sleep(100);
-      attempts.push(`${fname}: ${race.refused()} refused when applied; probe at ${inView} there, ${atLeader} at the leader`);
+      attempts.push(`${fname}: ${refused} refused when applied; probe at ${inView} there, ${atLeader} at the leader`);
       if (inView !== 0 && inView !== atLeader) hub = { ...placed, store };
       else await placed.b.close();
     }

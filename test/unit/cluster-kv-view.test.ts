@@ -150,3 +150,88 @@ test('the leader\'s answer is not adopted when the watch changed the key while i
   assert.equal(v.adopt('job', v.basis('job'), { revision: 13, kind: 'PUT', raw: { n: 4 }, parsed: true }), true);
   assert.deepEqual(v.get('job'), { n: 4 });
 });
+
+test('a reload (a replacement watch) reconciles by content: changed and vanished keys are reported once, unchanged keys are silent, this hub\'s unfinished writes stay', () => {
+  const { v, changes, refused } = view();
+  // The old watch ran on a replica numbering the stream ~1000 above the others.
+  v.fromWatch('same', 1001, 'PUT', { n: 1 }, true);
+  v.fromWatch('changed', 1002, 'PUT', { n: 2 }, true);
+  v.fromWatch('gone', 1003, 'PUT', { n: 3 }, true);
+  v.fromWatch('deleted', 1004, 'PUT', { n: 4 }, true);
+  v.fromWatch('spoilt', 1005, 'PUT', { n: 5 }, true);
+  const mine = v.beginPlain('mine', { op: 'set', value: { n: 6 } }); // in flight
+  const failedCas = v.beginCas('same', 1001);
+  v.failed('same', failedCas);
+  changes.length = 0;
+  v.beginReload();
+  assert.equal(v.watchPosition, 0, 'the position restarts in the new watch\'s numbering');
+  // The new watch, on a replica numbered lower: the bucket's last value per key, then one live change.
+  v.fromWatch('same', 2, 'PUT', { n: 1 }, true);
+  v.fromWatch('changed', 3, 'PUT', { n: 20 }, true); // another hub changed it: below 1002, yet newer
+  v.fromWatch('deleted', 4, 'DEL', undefined, false);
+  v.fromWatch('spoilt', 5, 'PUT', { bad: true }, true);
+  v.fromWatch('new', 6, 'PUT', { n: 7 }, true);
+  v.fromWatch('changed', 7, 'PUT', { n: 21 }, true); // live, before the watch said "nothing pending"
+  assert.equal(v.isReloading, true);
+  v.endReload();
+  assert.equal(v.isReloading, false);
+  assert.deepEqual(changes, [
+    { op: 'set', key: 'changed', value: { n: 20 }, revision: 3 },
+    { op: 'delete', key: 'deleted', revision: 4 },
+    { op: 'delete', key: 'spoilt', revision: 5 },
+    { op: 'set', key: 'new', value: { n: 7 }, revision: 6 },
+    { op: 'set', key: 'changed', value: { n: 21 }, revision: 7 },
+    { op: 'delete', key: 'gone', revision: 7 },
+  ], 'each change once; "same" is silent (before: revisions below the view\'s were ignored, so "changed" stayed at n: 2)');
+  assert.deepEqual(refused, ['spoilt']);
+  assert.deepEqual(v.entry('same'), { value: { n: 1 }, revision: 2 }, 'unchanged content takes the new numbering');
+  assert.deepEqual(v.get('changed'), { n: 21 });
+  assert.equal(v.has('gone'), false);
+  assert.deepEqual(v.get('mine'), { n: 6 }, 'a pending write still shows');
+  assert.equal(v.isLatest('mine', mine), true);
+  assert.equal(v.isLatest('same', failedCas), true, 'a failed write is left as it is');
+  // After the reload, live entries follow by revision again, in the new numbering.
+  v.fromWatch('same', 8, 'PUT', { n: 8 }, true);
+  assert.deepEqual(v.entry('same'), { value: { n: 8 }, revision: 8 });
+  v.fromWatch('same', 3, 'PUT', { n: 0 }, true); // an older entry does not roll it back
+  assert.deepEqual(v.get('same'), { n: 8 });
+});
+
+test('a reload that is replaced before it caught up starts over; an empty bucket empties the view', () => {
+  const { v, changes } = view();
+  v.fromWatch('a', 10, 'PUT', { n: 1 }, true);
+  v.fromWatch('b', 11, 'PUT', { n: 2 }, true);
+  v.beginReload();
+  v.fromWatch('a', 1, 'PUT', { n: 1 }, true);
+  v.beginReload(); // that watch died mid-way: a new one
+  changes.length = 0;
+  v.endReload(); // the bucket (as the new watch sees it) holds nothing
+  assert.deepEqual(changes.map((c) => [c.op, c.key]), [['delete', 'a'], ['delete', 'b']]);
+  assert.equal(v.size, 0);
+  v.endReload(); // twice: nothing more
+  assert.equal(changes.length, 2);
+});
+
+test('a reload reports this hub\'s own acknowledged writes the dead watch never delivered (watchers hear of every change, ours too)', () => {
+  const { v, changes } = view();
+  v.fromWatch('heard', 1, 'PUT', { n: 1 }, true);
+  v.fromWatch('gone', 2, 'PUT', { n: 2 }, true);
+  const g1 = v.beginPlain('heard', { op: 'set', value: { n: 1 } }); // same content, re-written: watched
+  v.acked('heard', g1, 3, { op: 'set', value: { n: 1 } });
+  v.fromWatch('heard', 3, 'PUT', { n: 1 }, true);
+  // The watch dies; this hub's writes are acknowledged meanwhile.
+  const g2 = v.beginPlain('mine', { op: 'set', value: { n: 4 } });
+  v.acked('mine', g2, 4, { op: 'set', value: { n: 4 } });
+  const g3 = v.beginPlain('gone', { op: 'delete' });
+  v.acked('gone', g3, 5, { op: 'delete' });
+  changes.length = 0;
+  v.beginReload();
+  v.fromWatch('heard', 3, 'PUT', { n: 1 }, true);
+  v.fromWatch('mine', 4, 'PUT', { n: 4 }, true);
+  v.fromWatch('gone', 5, 'DEL', undefined, false);
+  v.endReload();
+  assert.deepEqual(changes, [
+    { op: 'set', key: 'mine', value: { n: 4 }, revision: 4 },
+    { op: 'delete', key: 'gone', revision: 5 },
+  ], 'the view already held them, yet nobody had heard; "heard" stays silent');
+});

@@ -1,0 +1,74 @@
+// Making Debian's nats-server 2.9.10 number one KV stream differently on one
+// replica (nats-server#5821; docs/cluster.md "Soak"), and placing a store's
+// watch on that replica. Shared by cluster-nats-kill and cluster-watch-reload.
+//
+// The recipe (test/soak/nats-diverge.ts shows it with the client library
+// alone): publishes that race on the stream's last sequence (the guard
+// kv-cas.ts sends below 2.9.21), so most are refused when applied, while a
+// follower of the stream is killed with -9 and restarted. The restarted
+// replica then numbers later records otherwise (above the others in every run
+// seen). The server places a new watch on a replica of its choosing, so a
+// caller opens stores until one's watch is on the restarted replica.
+import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { NatsCluster } from '../fixtures/nats.js';
+import { sleep } from '../helpers/proc.js';
+
+/** Publishes to side keys of BUCKET that race on the stream's last sequence: most are refused when applied. */
+export function racingGuardedWrites(nc: NatsConnection, bucket: string, value = '{}'): { refused: () => number; stop: () => Promise<void> } {
+  const js = jetstream(nc, { timeout: 1000 });
+  let last = 0;
+  let refused = 0;
+  let stopping = false;
+  const worker = async (w: number): Promise<void> => {
+    for (let i = 0; !stopping; i++) {
+      // Every other publish expects the stream's last sequence (as the guard does); the others are plain.
+      const guarded = i % 2 === 0;
+      try {
+        const pa = await js.publish(`$KV.${bucket}.race-${w}-${i % 40}`, value, guarded ? { expect: { lastSequence: last } } : {});
+        last = Math.max(last, pa.seq);
+      } catch (err) {
+        if ((err as { code?: number }).code === 10071) refused++;
+        else await sleep(50);
+      }
+    }
+  };
+  const ws = Array.from({ length: 6 }, (_, w) => worker(w));
+  return { refused: () => refused, stop: async () => { stopping = true; await Promise.all(ws); } };
+}
+
+/** Each consumer of STREAM and the server it lives on. */
+export async function consumersOn(jsm: JetStreamManager, stream: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const c of await jsm.consumers.list(stream).next()) out.set(c.name, c.cluster?.leader ?? '');
+  return out;
+}
+
+/** Race guarded writes on BUCKET while a follower of its stream is killed and restarted; returns that follower's index. */
+export async function killFollowerUnderRace(o: { cluster: NatsCluster; nc: NatsConnection; bucket: string; value?: string }): Promise<{ node: number; refused: number }> {
+  const stream = `KV_${o.bucket}`;
+  const node = ((await o.cluster.streamLeader(stream)) + 1) % 3;
+  const race = racingGuardedWrites(o.nc, o.bucket, o.value);
+  await sleep(2000);
+  await o.cluster.kill(node);
+  await sleep(1500);
+  await o.cluster.restart(node);
+  await sleep(3000);
+  await race.stop();
+  return { node, refused: race.refused() };
+}
+
+/**
+ * Open stores with OPEN until one's watch (a new consumer of STREAM) is on
+ * server NAME; the others are closed. Null after `tries` attempts.
+ */
+export async function placeWatchOn<S extends { close(): Promise<void> }>(o: { jsm: JetStreamManager; stream: string; name: string; tries: number; open: (i: number) => Promise<S> }): Promise<S | null> {
+  for (let i = 0; i < o.tries; i++) {
+    const before = await consumersOn(o.jsm, o.stream);
+    const s = await o.open(i);
+    const mine = [...(await consumersOn(o.jsm, o.stream))].find(([c]) => !before.has(c));
+    if (mine?.[1] === o.name) return s;
+    await s.close();
+  }
+  return null;
+}

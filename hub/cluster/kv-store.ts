@@ -10,17 +10,22 @@
 // subject sequence" (plus a stream-wide guard on servers that check it too
 // early, kv-cas.ts), so of hubs racing on one revision exactly one wins; the
 // revision is the entry's stream sequence.
+//
+// Around it: kv-load.ts (the read side, the watch into the view),
+// kv-rebase.ts (a refused compare-and-swap checked with the leader), kv-cas.ts
+// (the guard old servers need), publish.ts (one durable publish).
 import { headers, nuid, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamManager, PubAck } from '@nats-io/jetstream';
-import type { KV, KvWatchEntry } from '@nats-io/kv';
+import type { KV } from '@nats-io/kv';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StoreChange, Versioned, WriteOptions } from '../store/types.js';
 import { exactSubjectCheck, publishCas, type CasGuard } from './kv-cas.js';
-import { leaderHoldsAt, leaderLast, sameContent, type LeaderRecord } from './kv-leader.js';
+import { followInto, loadedWithin } from './kv-load.js';
+import { conflict, rebaseOnLeader } from './kv-rebase.js';
 import { KvView, type Op } from './kv-view.js';
-import { BucketFollower } from './kv-watch.js';
-import { decodeToken, encodeToken } from './names.js';
+import type { BucketFollower } from './kv-watch.js';
+import { encodeToken } from './names.js';
 import { publishDurable, untilAnswered, type DurableWrite } from './publish.js';
 import { RetryQueue } from './retry-queue.js';
 
@@ -175,39 +180,17 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     }
   }
 
-  /**
-   * A compare-and-swap on EXPECT was refused: ask the stream leader for the
-   * key's last record (kv-leader.ts). Returns the revision to try again
-   * with when the key did not really change: "must not exist" on a key whose
-   * last record is a deletion marker, or the same record under the leader's
-   * numbering. Otherwise the view takes the leader's record and CONFLICT is
-   * thrown.
-   */
-  private async rebase(key: string, expect: number, conflictErr: BentoError): Promise<number> {
-    const basis = this.view.basis(key);
-    let last: LeaderRecord | null;
-    try {
-      last = await leaderLast(this.d.jsm, this.stream, this.subject(key));
-    } catch (err) {
-      throw new BentoError('STATE_WRITE_FAILED', `${this.d.bucket}/${key}: cannot look up the key's last record after a refused write: ${(err as Error).message}`, { cause: err });
-    }
-    if (expect === 0) {
-      if (last && last.kind !== 'PUT') return last.revision;
-    } else {
-      const seen = this.view.basis(key);
-      if (last && last.kind === 'PUT' && last.parsed && last.revision !== expect && seen === basis && seen?.revision === expect && sameContent(seen.value, last.value)) {
-        if (!this.renumbered) {
-          this.renumbered = true;
-          this.d.log.warn({ bucket: this.d.bucket, key, view: expect, leader: last.revision, server: this.d.nc.info?.version },
-            'the bucket\'s replicas number its records differently (a nats-server before 2.10 after a restart); compare-and-swaps are re-based on the leader\'s revision');
-        }
-        this.view.adopt(key, basis, { revision: last.revision, kind: last.kind, raw: last.value, parsed: last.parsed }); // same content: the revision only
-        return last.revision;
-      }
-    }
-    // The winner, shown at once, unless the watch brought the key's news first (kv-view.ts adopt).
-    if (last) this.view.adopt(key, basis, { revision: last.revision, kind: last.kind, raw: last.value, parsed: last.parsed });
-    throw expect === 0 ? conflict(key, 0) : conflictErr;
+  /** A refused compare-and-swap, checked with the stream leader (kv-rebase.ts). */
+  private rebase(key: string, expect: number, conflictErr: BentoError): Promise<number> {
+    return rebaseOnLeader({
+      jsm: this.d.jsm, stream: this.stream, bucket: this.d.bucket, view: this.view,
+      renumbered: (k, view, leader) => {
+        if (this.renumbered) return;
+        this.renumbered = true;
+        this.d.log.warn({ bucket: this.d.bucket, key: k, view, leader, server: this.d.nc.info?.version },
+          'the bucket\'s replicas number its records differently (a nats-server before 2.10 after a restart); compare-and-swaps are re-based on the leader\'s revision');
+      },
+    }, { key, subject: this.subject(key), expect, conflictErr });
   }
 
   /** Publish W until acknowledged; past the deadline, reject and keep retrying it in the background. */
@@ -286,38 +269,10 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
 
   private async load(timeoutMs: number): Promise<void> {
     await untilAnswered(() => this.d.kv.status(), timeoutMs);
-    let loaded!: () => void;
-    const ready = new Promise<void>((r) => { loaded = r; });
-    // Every watch (the first, and each one replacing a stalled or ended one) reloads the bucket's last values.
-    this.follower = new BucketFollower({
-      kv: this.d.kv, bucket: this.d.bucket, log: this.d.log, position: () => this.view.watchPosition,
-      leaderHoldsAt: (seq, subject, data) => leaderHoldsAt(this.d.jsm, this.stream, seq, subject, data),
-      onStart: () => this.view.beginReload(),
-      onEntry: (e) => this.apply(e),
-      onCaughtUp: () => { this.view.endReload(); loaded(); },
-    });
-    this.follower.start();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new BentoError('CLUSTER_UNAVAILABLE', `bucket ${this.d.bucket} did not load within ${timeoutMs} ms`)), timeoutMs);
-    });
+    const f = followInto({ kv: this.d.kv, jsm: this.d.jsm, bucket: this.d.bucket, stream: this.stream, log: this.d.log, view: this.view });
+    this.follower = f.follower;
     // Loaded means the watch is in place too: a change made after open() resolves is never folded into the first snapshot.
-    try { await Promise.race([ready, timeout]); } finally { clearTimeout(timer); }
-  }
-
-  private apply(e: KvWatchEntry): void {
-    const key = decodeToken(e.key);
-    if (key === null) {
-      this.d.log.warn({ bucket: this.d.bucket, key: e.key }, 'ignoring a key no Bento hub wrote');
-      this.view.passed(e.revision);
-      return;
-    }
-    let value: unknown;
-    let parsed = false;
-    if (e.operation === 'PUT') {
-      try { value = JSON.parse(new TextDecoder().decode(e.value)); parsed = true; } catch { parsed = false; }
-    }
-    this.view.fromWatch(key, e.revision, e.operation, value, parsed);
+    await loadedWithin(f.loaded, timeoutMs, this.d.bucket);
   }
 }
 
@@ -325,8 +280,4 @@ function delHeaders(): MsgHdrs {
   const h = headers();
   h.set('KV-Operation', DEL);
   return h;
-}
-
-function conflict(key: string, expect: number): BentoError {
-  return new BentoError('STATE_CONFLICT', `${key} changed since revision ${expect}`);
 }

@@ -70,10 +70,16 @@ export class JobWrites {
     } catch (err) {
       return Promise.reject(err);
     }
-    this.overlay.set(rec.id, stamped);
     this.unconfirmed.set(rec.id, stamped);
-    this.d.open.index(stamped);
-    return this.chain(stamped, eventually);
+    const done = this.chain(stamped, eventually);
+    // A store that shows a write at once (the file journal, memory: its watch
+    // already indexed it) needs no overlay; only one that shows it later does.
+    // Set after the write was issued, but before anything else runs.
+    if (this.d.records.get(rec.id) !== stamped) {
+      this.overlay.set(rec.id, stamped);
+      this.d.open.index(stamped);
+    }
+    return done;
   }
 
   /** A change in the store, this hub's or another's. */

@@ -30,11 +30,15 @@ export class FinishedJobs {
 
   constructor(private readonly d: FinishedJobsDeps) {}
 
-  /** REC finished: keep the newest `history` finished jobs of its host; drop the oldest beyond that. */
-  async note(rec: JobRecord): Promise<void> {
+  /**
+   * REC finished: keep the newest `history` finished jobs of its host; drop
+   * the oldest beyond that. Returns the work started (settled once it is
+   * durable), or null when there is none (no promise per job end for nothing).
+   */
+  note(rec: JobRecord): Promise<unknown> | null {
     let ids = this.byHost.get(rec.host);
     if (!ids) this.byHost.set(rec.host, (ids = []));
-    if (ids.includes(rec.id)) return; // finished again (a late verdict after "interrupted"): same slot
+    if (ids.includes(rec.id)) return null; // finished again (a late verdict after "interrupted"): same slot
     ids.push(rec.id);
     const drop = ids.length > this.d.history ? ids.splice(0, ids.length - this.d.history) : [];
     const work: Array<Promise<unknown>> = [];
@@ -44,7 +48,7 @@ export class FinishedJobs {
       work.push(this.d.records.delete(id, { eventually: true }), this.d.output.remove(id).catch(() => undefined));
     }
     work.push(...this.keepHostTotal(rec.host, ids));
-    await Promise.all(work);
+    return work.length > 0 ? Promise.all(work) : null;
   }
 
   /**

@@ -138,7 +138,8 @@ export class JobStore {
     const durable = this.writes.put(rec, opts.eventually === true);
     if (ending) {
       this.o.output.end(rec.id).catch((err: Error) => this.o.log.warn({ jobId: rec.id, err: err.message }, 'cannot close the job output'));
-      return Promise.all([durable, this.finished.note(rec)]).then(() => undefined);
+      const pruning = this.finished.note(rec);
+      return pruning ? Promise.all([durable, pruning]).then(() => undefined) : durable;
     }
     return durable;
   }

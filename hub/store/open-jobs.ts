@@ -15,6 +15,8 @@ export class OpenJobs {
       this.unindex(rec.id);
       return;
     }
+    // Indexed already (a job's running record after its dispatched one): nothing changes.
+    if (this.hostOf.get(rec.id) === rec.host) return;
     let ids = this.byHost.get(rec.host);
     if (!ids) this.byHost.set(rec.host, (ids = new Set()));
     ids.add(rec.id);

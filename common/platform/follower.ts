@@ -20,7 +20,8 @@
 //     past maxKeptBytes of it the reader is too far behind to help: the
 //     stream is cut, with one last notice (cut()).
 // So a stalled reader costs at most maxQueuedBytes + maxKeptBytes plus the
-// output's own high-water mark, whatever it follows.
+// output's own high-water mark and one piece of waiting text (pump()),
+// whatever it follows.
 
 /** Where a follower's text goes: a socket or an HTTP response. */
 export interface FollowerOut {
@@ -34,6 +35,12 @@ export interface FollowerOut {
   destroy?(): void;
 }
 
+/**
+ * Waiting text is written in pieces of about this many characters: a reader
+ * that fell behind a fan-out (thousands of short lines) takes them in a few
+ * writes, not a write (a system call) per line.
+ */
+const PUMP_PIECE_CHARS = 64 * 1024;
 /** A cut stream's last notice gets this long to leave before the connection is dropped. */
 const CUT_GRACE_MS = 30_000;
 
@@ -201,20 +208,22 @@ export class Follower {
     if (this.done) return;
     const out = this.o.out;
     while (this.head < this.queue.length && !out.writableNeedDrain) {
-      const item = this.queue[this.head];
-      this.queue[this.head++] = null;
-      if (!item) continue;
-      let text: string;
-      if ('gap' in item) {
-        this.gaps.delete(item.gap);
-        text = this.o.skipped(item.gap, item.lines, item.bytes);
-      } else {
-        text = item.text;
-        const size = Buffer.byteLength(text);
-        if (item.group !== null) this.queued -= size;
-        else this.kept -= size;
+      let piece = '';
+      while (this.head < this.queue.length && piece.length < PUMP_PIECE_CHARS) {
+        const item = this.queue[this.head];
+        this.queue[this.head++] = null;
+        if (!item) continue;
+        if ('gap' in item) {
+          this.gaps.delete(item.gap);
+          piece += this.o.skipped(item.gap, item.lines, item.bytes);
+        } else {
+          const size = Buffer.byteLength(item.text);
+          if (item.group !== null) this.queued -= size;
+          else this.kept -= size;
+          piece += item.text;
+        }
       }
-      out.write(text);
+      if (piece) out.write(piece);
     }
     if (this.head === this.queue.length) {
       this.queue = [];

@@ -13,9 +13,21 @@ export type Field =
 
 export type Schema = Readonly<Record<string, Field>>;
 
+/**
+ * A schema's fields as a list, made once per schema: every message is
+ * checked (a fan-out: two per host), and Object.entries/keys made a new array
+ * of pairs for each one.
+ */
+const fieldLists = new WeakMap<Schema, ReadonlyArray<readonly [string, Field]>>();
+function fieldsOf(schema: Schema): ReadonlyArray<readonly [string, Field]> {
+  let list = fieldLists.get(schema);
+  if (!list) fieldLists.set(schema, (list = Object.entries(schema)));
+  return list;
+}
+
 /** Returns null when obj matches, else a short human reason. */
 export function check(obj: Record<string, unknown>, schema: Schema): string | null {
-  for (const [key, f] of Object.entries(schema)) {
+  for (const [key, f] of fieldsOf(schema)) {
     const v = obj[key];
     if (v === undefined) {
       if (f.opt) continue;
@@ -31,7 +43,7 @@ export function check(obj: Record<string, unknown>, schema: Schema): string | nu
 /** A copy of obj with only `tag` and the schema's fields: what was validated, nothing else. */
 export function known(obj: Record<string, unknown>, schema: Schema, tag: string): Record<string, unknown> {
   const out: Record<string, unknown> = { [tag]: obj[tag] };
-  for (const key of Object.keys(schema)) if (obj[key] !== undefined) out[key] = obj[key];
+  for (const [key] of fieldsOf(schema)) if (obj[key] !== undefined) out[key] = obj[key];
   return out;
 }
 

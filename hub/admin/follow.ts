@@ -16,7 +16,8 @@ const MAX_EARLY = 10_000;
 /** A single host is followed on its own subject; several on the whole bus. */
 const HOST_FILTER_MAX = 1;
 
-interface Track { last: number; chain: Promise<void> }
+/** A followed job: the last output seq shown, and the events waiting behind a gap being filled from the store. */
+interface Track { last: number; chain: Promise<void> | null; waiting: number }
 
 export interface FollowDeps {
   bus: EventBus;
@@ -28,7 +29,8 @@ export interface FollowDeps {
 }
 
 export class JobFollower {
-  private readonly early = new Map<string, JobBusEvent[]>();
+  /** Per host whose trigger is in flight, what its jobs said before the answer (null: nothing yet). */
+  private readonly early = new Map<string, JobBusEvent[] | null>();
   private readonly tracks = new Map<string, Track>();
   private sub: Subscription | null = null;
 
@@ -40,21 +42,27 @@ export class JobFollower {
     this.sub = this.d.bus.subscribe(filter, (b) => {
       if (b.kind !== 'job' || !this.hosts.has(b.host)) return;
       const e = b.event;
-      if (this.tracks.has(e.jobId)) this.deliver(e);
-      else this.early.get(e.host)?.push(e);
+      if (this.tracks.has(e.jobId)) {
+        this.deliver(e);
+      } else if (this.early.has(e.host)) {
+        const kept = this.early.get(e.host);
+        if (kept) kept.push(e);
+        else this.early.set(e.host, [e]);
+      }
     });
   }
 
   /** HOST's trigger is in flight: keep what its jobs say until the answer. */
   expect(host: string): void {
-    if (!this.early.has(host)) this.early.set(host, []);
+    if (!this.early.has(host)) this.early.set(host, null);
   }
 
   /** The trigger of HOST was answered with JOBID: follow it from its first event. */
   follow(host: string, jobId: string): void {
     if (!this.tracks.has(jobId)) {
-      this.tracks.set(jobId, { last: 0, chain: Promise.resolve() });
-      for (const e of (this.early.get(host) ?? []).slice(-MAX_EARLY)) if (e.jobId === jobId) this.deliver(e);
+      this.tracks.set(jobId, { last: 0, chain: null, waiting: 0 });
+      const kept = this.early.get(host) ?? [];
+      for (let i = Math.max(0, kept.length - MAX_EARLY); i < kept.length; i++) if (kept[i]!.jobId === jobId) this.deliver(kept[i]!);
     }
     this.early.delete(host);
   }
@@ -70,15 +78,34 @@ export class JobFollower {
     this.early.clear();
   }
 
+  /**
+   * Shown at once, in the bus's turn, unless the job's output has a gap to
+   * fill from the store first (or events wait behind one): then in order,
+   * after it. A fan-out's started and end events cost no promise each.
+   */
   private deliver(e: JobBusEvent): void {
     const t = this.tracks.get(e.jobId)!;
-    t.chain = t.chain.then(() => this.handle(t, e)).catch((err: Error) => this.d.log.warn({ jobId: e.jobId, err: err.message }, 'following a job failed'));
+    if (t.waiting === 0 && !gapBefore(t, e)) {
+      try {
+        this.show(t, e);
+      } catch (err) {
+        this.d.log.warn({ jobId: e.jobId, err: (err as Error).message }, 'following a job failed');
+      }
+      return;
+    }
+    t.waiting += 1;
+    t.chain = (t.chain ?? Promise.resolve())
+      .then(async () => {
+        if (e.ev === 'output' && gapBefore(t, e)) await this.fill(t, e.jobId, e.host, e.seq);
+        this.show(t, e);
+      })
+      .catch((err: Error) => this.d.log.warn({ jobId: e.jobId, err: err.message }, 'following a job failed'))
+      .then(() => { t.waiting -= 1; });
   }
 
-  private async handle(t: Track, e: JobBusEvent): Promise<void> {
+  private show(t: Track, e: JobBusEvent): void {
     if (e.ev === 'output') {
       if (e.seq <= t.last) return;
-      if (e.seq > t.last + 1) await this.fill(t, e.jobId, e.host, e.seq);
       t.last = e.seq;
       // The admin protocol's events (common/protocol/admin.ts): the bus's seq and ts stay inside the hub,
       // and an agent's note goes out as the stderr line it always was ("bento: ...").
@@ -101,4 +128,9 @@ export class JobFollower {
       this.d.log.warn({ jobId, err: (err as Error).message }, 'cannot read the lines a follower missed');
     }
   }
+}
+
+/** An output line past the next one expected: the lines between come from the store. */
+function gapBefore(t: Track, e: JobBusEvent): boolean {
+  return e.ev === 'output' && e.seq > t.last + 1;
 }

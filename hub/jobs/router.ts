@@ -32,9 +32,9 @@ export interface TriggerRouter {
 export class LocalRouter implements TriggerRouter {
   constructor(private readonly d: { scheduler: Pick<Scheduler, 'trigger'>; sessions: { get(host: string): unknown }; hubName: string }) {}
 
-  async trigger(r: TriggerRequest): Promise<RoutedTrigger> {
-    const res = await this.d.scheduler.trigger(r.host, r.action, r.queue, { ...(r.prebuilt ? { prebuilt: r.prebuilt } : {}), ...(r.jobId ? { jobId: r.jobId } : {}) });
-    return { ...res, offline: !this.d.sessions.get(r.host), hub: this.d.hubName };
+  trigger(r: TriggerRequest): Promise<RoutedTrigger> {
+    // The request carries the trigger options (prebuilt, jobId) itself: no copy per host of a fan-out.
+    return this.d.scheduler.trigger(r.host, r.action, r.queue, r).then((res) => ({ ...res, offline: !this.d.sessions.get(r.host), hub: this.d.hubName }));
   }
 
   async close(): Promise<void> { /* nothing to stop */ }

@@ -66,32 +66,44 @@ export class FencedWriter<T extends StampedRecord> {
   constructor(private readonly d: FencedWriterDeps<T>) {}
 
   /** Write REC (stamped with this hub's claim, or unstamped on one hub) onto the record this hub sees; `eventually`: WriteOptions.eventually. */
-  async write(rec: T, eventually = false): Promise<void> {
-    for (let conflicts = 0; ;) {
-      const cur = this.d.records.entry(rec.id);
-      const theirs = cur?.value;
-      if (theirs?.epoch !== undefined && rec.epoch !== undefined && theirs.epoch > rec.epoch) {
-        this.d.log.warn({ jobId: rec.id, host: rec.host, epoch: rec.epoch, holder: theirs.hub, holderEpoch: theirs.epoch }, 'not writing a job record: another hub holds its host now');
-        throw new BentoError('STATE_CONFLICT', `job ${rec.id}: host ${rec.host} is held by hub ${theirs.hub ?? '?'} now (epoch ${theirs.epoch} > ${rec.epoch})`);
-      }
-      const expect = cur?.revision ?? 0;
-      const own = ownedBy(theirs, rec);
-      // Another claim's record: the fence post first (step 1 above), then the content.
-      const post = theirs !== undefined && rec.hub !== undefined && !own;
-      const value = post ? { ...theirs, hub: rec.hub, epoch: rec.epoch } as T : rec;
-      const sole = own && this.sealed.get(rec.id) === expect;
-      try {
-        // Eventually (types.ts): the content write only; a fence post is never held back.
-        const revision = await this.d.records.set(rec.id, value, { expectRevision: expect, soleWriter: sole, ...(eventually && !post ? { eventually } : {}) });
-        if (post) continue;
+  write(rec: T, eventually = false): Promise<void> {
+    return this.attempt(rec, eventually, 0);
+  }
+
+  /**
+   * One compare-and-swap of REC, and what follows it (the content after a
+   * fence post, another try after a conflict). Not an async function: the
+   * first attempt reaches the store in the caller's turn with no frame or
+   * await of its own (a fan-out makes three of these per host, and on one
+   * hub nearly every one is a first attempt that succeeds).
+   */
+  private attempt(rec: T, eventually: boolean, conflicts: number): Promise<void> {
+    const cur = this.d.records.entry(rec.id);
+    const theirs = cur?.value;
+    if (theirs?.epoch !== undefined && rec.epoch !== undefined && theirs.epoch > rec.epoch) {
+      this.d.log.warn({ jobId: rec.id, host: rec.host, epoch: rec.epoch, holder: theirs.hub, holderEpoch: theirs.epoch }, 'not writing a job record: another hub holds its host now');
+      return Promise.reject(new BentoError('STATE_CONFLICT', `job ${rec.id}: host ${rec.host} is held by hub ${theirs.hub ?? '?'} now (epoch ${theirs.epoch} > ${rec.epoch})`));
+    }
+    const expect = cur?.revision ?? 0;
+    const own = ownedBy(theirs, rec);
+    // Another claim's record: the fence post first (step 1 above), then the content.
+    const post = theirs !== undefined && rec.hub !== undefined && !own;
+    const value = post ? { ...theirs, hub: rec.hub, epoch: rec.epoch } as T : rec;
+    const sole = own && this.sealed.get(rec.id) === expect;
+    // Eventually (types.ts): the content write only; a fence post is never held back.
+    const opts = eventually && !post ? { expectRevision: expect, soleWriter: sole, eventually } : { expectRevision: expect, soleWriter: sole };
+    return this.d.records.set(rec.id, value, opts).then(
+      (revision) => {
+        if (post) return this.attempt(rec, eventually, conflicts);
         if (rec.hub !== undefined && (expect === 0 || own)) this.sealed.set(rec.id, revision);
         else this.sealed.delete(rec.id);
-        return;
-      } catch (err) {
-        if (!(err instanceof BentoError && err.code === 'STATE_CONFLICT') || ++conflicts >= MAX_CONFLICTS) throw err;
-        await this.viewPast(rec.id, expect);
-      }
-    }
+        return undefined;
+      },
+      (err: unknown) => {
+        if (!(err instanceof BentoError && err.code === 'STATE_CONFLICT') || conflicts + 1 >= MAX_CONFLICTS) throw err;
+        return this.viewPast(rec.id, expect).then(() => this.attempt(rec, eventually, conflicts + 1));
+      },
+    );
   }
 
   /** The record is gone (pruned, discarded): forget what was sealed of it. */

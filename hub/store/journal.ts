@@ -52,7 +52,10 @@ export interface JournalOptions<T> {
   readOnly?: boolean;
 }
 
-interface Waiter { resolve: () => void; reject: (err: Error) => void }
+/** A caller waiting for a commit; `result`: what its promise resolves with (a set's revision). */
+interface Waiter { resolve: (result: number | undefined) => void; reject: (err: Error) => void; result: number | undefined }
+/** A change nobody waits for, kept unencoded until its commit: a newer change of its key usually replaces it first. */
+type EventualLine<T> = string | { value: T; revision: number };
 
 export class KeyedJournal<T> implements KeyedStore<T> {
   /** Batches are written one after another, and a failed one is followed by a full rewrite (types.ts KeyedStore.ordered). */
@@ -72,7 +75,7 @@ export class KeyedJournal<T> implements KeyedStore<T> {
    * change of the same key replaces the line, so a job's dispatched and
    * running records cost no commit of their own and often no line.
    */
-  private eventual = new Map<string, string>();
+  private eventual = new Map<string, EventualLine<T>>();
   private eventualWaiters: Waiter[] = [];
   private eventualTimer: NodeJS.Timeout | null = null;
   private draining = false;
@@ -117,7 +120,10 @@ export class KeyedJournal<T> implements KeyedStore<T> {
     const revision = ++this.rev;
     this.view.set(key, { value, revision });
     this.notify({ op: 'set', key, value, revision });
-    return this.enqueue(encodeSet(key, value, revision), key, opts.eventually === true).then(() => revision);
+    // Eventually: encoded only if it is still the key's newest change at the commit (a job's
+    // dispatched record is usually replaced by its running one, and that by its end, first).
+    if (opts.eventually === true) return this.enqueue({ value, revision }, key, true, revision) as Promise<number>;
+    return this.enqueue(encodeSet(key, value, revision), key, false, revision) as Promise<number>;
   }
 
   delete(key: string, opts: WriteOptions = {}): Promise<void> {
@@ -127,7 +133,7 @@ export class KeyedJournal<T> implements KeyedStore<T> {
     const revision = ++this.rev;
     this.view.delete(key);
     this.notify({ op: 'delete', key, revision });
-    return this.enqueue(encodeDelete(key, revision), key, opts.eventually === true);
+    return this.enqueue(encodeDelete(key, revision), key, opts.eventually === true).then(() => undefined);
   }
 
   watch(fn: (change: StoreChange<T>) => void): () => void {
@@ -159,12 +165,12 @@ export class KeyedJournal<T> implements KeyedStore<T> {
   /** Rewrite the file with only the live records (also runs by itself as the file grows). */
   compactNow(): Promise<void> {
     this.mustCompact = true;
-    return this.enqueue(null);
+    return this.enqueue(null).then(() => undefined);
   }
 
   /** Resolves when everything enqueued so far is on disk (or failed). */
   settled(): Promise<void> {
-    if (this.eventualWaiters.length > 0 && this.fh) return this.enqueue(null).catch(() => undefined);
+    if (this.eventualWaiters.length > 0 && this.fh) return this.enqueue(null).then(() => undefined, () => undefined);
     return this.draining ? this.idle : Promise.resolve();
   }
 
@@ -212,20 +218,23 @@ export class KeyedJournal<T> implements KeyedStore<T> {
     return files;
   }
 
-  /** LINE (a change of KEY) for the next commit; `eventually`: nobody waits for it, so it starts no commit at once. */
-  private enqueue(line: string | null, key?: string, eventually = false): Promise<void> {
+  /**
+   * LINE (a change of KEY) for the next commit; `eventually`: nobody waits for
+   * it, so it starts no commit at once. Resolves with RESULT once durable.
+   */
+  private enqueue(line: EventualLine<T> | null, key?: string, eventually = false, result?: number): Promise<number | undefined> {
     if (!this.fh) return Promise.reject(new BentoError('INTERNAL', `journal ${this.o.file} is closed`));
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<number | undefined>((resolve, reject) => {
       // The newest line of a key is the one replay keeps: an older eventual line of it is dropped.
       if (key !== undefined) this.eventual.delete(key);
       if (eventually && key !== undefined && line !== null) {
         this.eventual.set(key, line);
-        this.eventualWaiters.push({ resolve, reject });
+        this.eventualWaiters.push({ resolve, reject, result });
         if (!this.draining) this.armEventual();
         return;
       }
-      if (line !== null) this.queue.push(line);
-      this.waiters.push({ resolve, reject });
+      if (line !== null) this.queue.push(typeof line === 'string' ? line : encodeSet(key!, line.value, line.revision));
+      this.waiters.push({ resolve, reject, result });
       if (!this.draining) {
         this.draining = true;
         this.idle = new Promise<void>((r) => { this.markIdle = r; });
@@ -238,7 +247,7 @@ export class KeyedJournal<T> implements KeyedStore<T> {
   private async drain(): Promise<void> {
     while (this.waiters.length > 0) {
       // Eventual lines after the others: each is its key's newest (enqueue drops older ones), and replay keeps a key's last line.
-      const lines = this.eventual.size > 0 ? [...this.queue, ...this.eventual.values()] : this.queue;
+      const lines = this.eventual.size > 0 ? [...this.queue, ...eventualLines(this.eventual)] : this.queue;
       const waiters = this.eventualWaiters.length > 0 ? [...this.waiters, ...this.eventualWaiters] : this.waiters;
       this.queue = [];
       this.waiters = [];
@@ -254,7 +263,7 @@ export class KeyedJournal<T> implements KeyedStore<T> {
           this.lines += lines.length;
           this.counts.commits += 1;
         }
-        for (const w of waiters) w.resolve();
+        for (const w of waiters) w.resolve(w.result);
         this.recovered();
       } catch (err) {
         // The batch may be half on disk: rewrite the whole file next time.
@@ -320,4 +329,9 @@ export class KeyedJournal<T> implements KeyedStore<T> {
     this.mustCompact = false;
     this.counts.compactions += 1;
   }
+}
+
+/** The eventual changes' lines, encoded now (at their commit). */
+function* eventualLines<T>(pending: Map<string, EventualLine<T>>): Generator<string> {
+  for (const [key, l] of pending) yield typeof l === 'string' ? l : encodeSet(key, l.value, l.revision);
 }

@@ -38,3 +38,32 @@ test('early events are kept until the answer, gaps are filled from the stored ou
   assert.deepEqual(got.map((e) => (e.ev === 'output' ? e.data : e.ev)), ['started', 'line 1', 'line 2', 'line 3', 'line 4', 'line 5', 'end']);
   assert.deepEqual(ended, ['job-mine0001']);
 });
+
+test('a followed job\'s events reach the reply in the bus\'s own turn; behind a gap being filled, they wait for it, in order', async () => {
+  const bus = new LocalEventBus(silentLogger());
+  const got: string[] = [];
+  let release: () => void = () => undefined;
+  const stored: OutputLine[] = [1, 2].map((seq) => ({ seq, ts: seq, stream: 'stdout', data: `line ${seq}` }));
+  const f = new JobFollower({
+    bus, reply: (e) => got.push(e.ev === 'output' ? e.data : e.ev), log: silentLogger(), ended: () => undefined,
+    // The stored output answers only when the test says so.
+    jobs: { readOutput: (_id, o) => new Promise((resolve) => { release = () => resolve(stored.filter((l) => l.seq > (o?.afterSeq ?? 0))); }) },
+  }, new Set(['web1', 'web2']));
+  f.start();
+  f.expect('web1');
+  f.follow('web1', 'job-mine0001');
+  const pub = (e: JobBusEvent): void => bus.publish({ kind: 'job', host: 'web1', event: e });
+  // A fan-out's started and end events: shown before publish() returns (before, each waited for a
+  // promise of its own, two per event, a microtask later).
+  pub({ ev: 'started', host: 'web1', jobId: 'job-mine0001' });
+  assert.deepEqual(got, ['started']);
+  // A gap (lines 1 and 2 only in the store): line 3 and everything after it wait for the fill.
+  pub(out('job-mine0001', 3, 'line 3'));
+  pub({ ev: 'end', host: 'web1', jobId: 'job-mine0001', outcome: 'success', exitCode: 0, durationMs: 5 });
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(got, ['started']);
+  release();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(got, ['started', 'line 1', 'line 2', 'line 3', 'end']);
+  f.close();
+});

@@ -145,3 +145,31 @@ test('SSE: a page that does not read costs the server at most its bound; a note 
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 });
+
+test('a reader that fell behind gets the waiting lines in pieces, not a write per line', async () => {
+  const p = await pair();
+  try {
+    p.client.pause();
+    // Writes the follower hands to the socket (each a system call, or a place in one).
+    let writes = 0;
+    const write = p.server.write.bind(p.server) as (chunk: string) => boolean;
+    const out = Object.assign(Object.create(p.server) as net.Socket, { write: (chunk: string): boolean => { writes += 1; return write(chunk); } });
+    const f = follower(out, new FollowerStats(), 1 << 20, 4 << 20);
+    // A fan-out's answers: thousands of short lines that are never skipped, while the reader does not read.
+    const n = 20_000;
+    for (let i = 0; i < n; i++) f.push(`{"ev":"accepted","host":"host-${i}","jobId":"job-${i}"}\n`);
+    f.end('END\n');
+    const early = writes;
+    let text = '';
+    p.client.on('data', (c: Buffer) => { text += c.toString(); });
+    p.client.resume();
+    await waitFor('END', () => text.endsWith('END\n'), 10_000);
+    const lines = text.trimEnd().split('\n');
+    assert.equal(lines.length, n + 1, 'every line, then END');
+    assert.ok(lines.slice(0, n).every((l, i) => l.includes(`"host-${i}"`)), 'in order');
+    // Before: one write per waiting line once the reader came back (~19,800 here).
+    assert.ok(writes - early < 100, `${writes - early} writes for the waiting lines (${early} before the reader read)`);
+  } finally {
+    await p.close();
+  }
+});

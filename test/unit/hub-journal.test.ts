@@ -227,6 +227,36 @@ test('job store: keeps the newest `history` finished jobs per host, deletes the 
   } finally { await cleanup(); }
 });
 
+test('journal: an eventual change a newer change of its key replaces before the commit is never encoded', async () => {
+  const { dir, cleanup } = await tmpDir();
+  try {
+    const file = path.join(dir, 'j.ndjson');
+    const j = await KeyedJournal.open({ file, log, accept });
+    // toJSON counts how often the journal turns each value into its line.
+    const encoded = { dispatched: 0, running: 0, end: 0 };
+    const value = (n: number, what: keyof typeof encoded) => ({ n, toJSON: () => { encoded[what] += 1; return { n }; } });
+    // A fast job's three records: the first two nobody waits for (the agent holds the job), the end is durable.
+    const writes = [
+      j.set('job', value(1, 'dispatched'), { eventually: true }),
+      j.set('job', value(2, 'running'), { eventually: true }),
+      j.set('job', value(3, 'end')),
+    ];
+    assert.deepEqual(await Promise.all(writes), [1, 2, 3], 'each resolves with its revision once durable');
+    // Before: every change was encoded when it was made (three JSON encodings of the record per fast job, one line written).
+    assert.deepEqual(encoded, { dispatched: 0, running: 0, end: 1 });
+    // One still the newest at its commit is encoded then, once.
+    const last = j.set('other', value(4, 'running'), { eventually: true });
+    await j.settled();
+    await last;
+    assert.equal(encoded.running, 1);
+    await j.close();
+    const back = await readOnly(file);
+    assert.deepEqual(back.get('job'), { n: 3 });
+    assert.deepEqual(back.get('other'), { n: 4 });
+    await back.close();
+  } finally { await cleanup(); }
+});
+
 test('job store on the journal: a job\'s dispatched, running and end records issued at once share one commit, and the end is what is on disk', async () => {
   const { dir, cleanup } = await tmpDir();
   try {

@@ -1,0 +1,158 @@
+// This hub's writes of job records (JobStore, jobs.ts): each stamped by the
+// fence, shown to readers at once (the overlay), written after the record's
+// previous write (the compare-and-swap needs the revision it produced), and
+// tracked until the store acknowledges it (unconfirmed: what durable() must
+// not show yet). Fencing itself: jobs.ts header, fenced-write.ts.
+import type { Logger } from '../../common/platform/log.js';
+import { BentoError } from '../../common/protocol/errors.js';
+import { FencedWriter } from './fenced-write.js';
+import type { JobFence, JobRecord } from './job-record.js';
+import type { OpenJobs } from './open-jobs.js';
+import type { KeyedStore, StoreChange } from './types.js';
+
+export interface JobWritesDeps {
+  records: KeyedStore<JobRecord>;
+  log: Logger;
+  fence?: JobFence;
+  /** Kept current with what readers see. */
+  open: OpenJobs;
+}
+
+interface Waiting { rec: JobRecord; eventually: boolean; done: Promise<void> }
+
+export class JobWrites {
+  /** This hub's writes its store does not show yet (a compare-and-swap is visible once acknowledged): read before the store. */
+  private readonly overlay = new Map<string, JobRecord>();
+  /** Per record, the write in progress: the next one compares against the revision it produced. */
+  private readonly chains = new Map<string, Promise<void>>();
+  /** Per record, the write waiting for the one in progress (chain()). */
+  private readonly waiting = new Map<string, Waiting>();
+  /** Per record, this hub's newest write while the store has not acknowledged it (in flight, or failed and retried). */
+  private readonly unconfirmed = new Map<string, JobRecord>();
+  private readonly writer: FencedWriter<JobRecord>;
+
+  constructor(private readonly d: JobWritesDeps) {
+    this.writer = new FencedWriter({ records: d.records, log: d.log });
+  }
+
+  /** This hub's write of ID the store does not show yet, if any. */
+  shown(id: string): JobRecord | undefined {
+    return this.overlay.get(id);
+  }
+
+  /** Every record as readers see it: the store's, this hub's pending writes over them. */
+  all(): JobRecord[] {
+    if (this.overlay.size === 0) return [...this.d.records.values()];
+    const out: JobRecord[] = [];
+    for (const r of this.d.records.values()) if (!this.overlay.has(r.id)) out.push(r);
+    return out.concat([...this.overlay.values()]);
+  }
+
+  /** Has this hub a write of ID the store has not acknowledged? */
+  unconfirmedHas(id: string): boolean {
+    return this.unconfirmed.has(id);
+  }
+
+  /** Stop showing and tracking ID (JobStore.discard); returns this hub's unacknowledged write of it, if any. */
+  drop(id: string): JobRecord | undefined {
+    const mine = this.unconfirmed.get(id);
+    this.overlay.delete(id);
+    this.unconfirmed.delete(id);
+    return mine;
+  }
+
+  /** Stamp REC for its host (the fence), show it at once, and write it after the record's previous write. */
+  put(rec: JobRecord, eventually = false): Promise<void> {
+    let stamped: JobRecord;
+    try {
+      const st = this.d.fence?.stamp(rec.host) ?? null;
+      stamped = st ? { ...rec, hub: st.hub, epoch: st.epoch } : rec;
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    this.unconfirmed.set(rec.id, stamped);
+    const done = this.chain(stamped, eventually);
+    // A store that shows a write at once (the file journal, memory: its watch
+    // already indexed it) needs no overlay; only one that shows it later does.
+    // Set after the write was issued, but before anything else runs.
+    if (this.d.records.get(rec.id) !== stamped) {
+      this.overlay.set(rec.id, stamped);
+      this.d.open.index(stamped);
+    }
+    return done;
+  }
+
+  /** A change in the store, this hub's or another's. */
+  changed(c: StoreChange<JobRecord>): void {
+    const mine = this.overlay.get(c.key);
+    if (c.op === 'delete') {
+      this.writer.forget(c.key);
+      if (!mine) this.d.open.unindex(c.key);
+      return;
+    }
+    // This hub's write landed (a store that shows writes at once hands back the same object).
+    if (mine && (mine === c.value || JSON.stringify(mine) === JSON.stringify(c.value))) this.overlay.delete(c.key);
+    if (!this.overlay.has(c.key)) this.d.open.index(c.value);
+  }
+
+  /**
+   * Run REC's write after the record's previous one (its revision is the one
+   * to compare with). A write still waiting for its turn is replaced by a
+   * newer one of the same record instead of queueing behind it: the newer
+   * record holds everything the waiting one said, and both saves resolve once
+   * it is durable. A job that ends while its dispatch write is still in
+   * flight (a fast job, a busy NATS) then costs two writes, not three.
+   *
+   * An ordered store (the file journal, types.ts KeyedStore.ordered) takes
+   * the revision at once and commits in order, so there the write goes out
+   * at once: a job's dispatched, running and end records share group commits
+   * (a fan-out waits one commit before its job.acks, not three in a row).
+   */
+  private chain(rec: JobRecord, eventually: boolean): Promise<void> {
+    // RECORD(): the record the write took (a newer save may replace a waiting one), read when it settles.
+    // Settled, it is no longer this hub's unconfirmed write (durable() shows the store's record again).
+    const shown = (record: () => JobRecord, run: Promise<void>): Promise<void> => run.then(
+      () => {
+        const r = record();
+        if (this.overlay.get(rec.id) === r) this.overlay.delete(rec.id);
+        if (this.unconfirmed.get(rec.id) === r) this.unconfirmed.delete(rec.id);
+      },
+      (err: unknown) => {
+        // Not durable yet (the store retries it): keep showing it. Refused: it never was.
+        const r = record();
+        if (!(err instanceof BentoError && err.code === 'STATE_WRITE_FAILED')) {
+          if (this.overlay.get(rec.id) === r) this.unshow(r);
+          if (this.unconfirmed.get(rec.id) === r) this.unconfirmed.delete(rec.id);
+        }
+        throw err;
+      },
+    );
+    if (this.d.records.ordered) return shown(() => rec, this.writer.write(rec, eventually));
+    const waiting = this.waiting.get(rec.id);
+    if (waiting) {
+      waiting.rec = rec;
+      waiting.eventually = eventually;
+      return waiting.done;
+    }
+    const prev = this.chains.get(rec.id) ?? Promise.resolve();
+    const w: Waiting = { rec, eventually, done: Promise.resolve() };
+    this.waiting.set(rec.id, w);
+    const run = prev.then(() => {
+      this.waiting.delete(rec.id);
+      return this.writer.write(w.rec, w.eventually);
+    });
+    const tail = run.catch(() => undefined);
+    this.chains.set(rec.id, tail);
+    void tail.then(() => { if (this.chains.get(rec.id) === tail) this.chains.delete(rec.id); });
+    w.done = shown(() => w.rec, run);
+    return w.done;
+  }
+
+  /** Stop showing this hub's unwritten REC; the store's record (if any) shows again. */
+  private unshow(rec: JobRecord): void {
+    this.overlay.delete(rec.id);
+    const cur = this.d.records.get(rec.id);
+    if (cur) this.d.open.index(cur);
+    else this.d.open.unindex(rec.id);
+  }
+}

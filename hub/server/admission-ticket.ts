@@ -4,8 +4,6 @@ import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AdmissionEvent, DropReason } from './admission-stats.js';
 
-export const TICKET = Symbol('bento.admission');
-
 export type Cut = DropReason | 'banner-timeout' | 'deadline' | 'shutdown';
 export type Stage = 'banner' | 'queued' | 'handshake' | 'done';
 
@@ -28,11 +26,6 @@ export class Ticket {
   onClose: () => void = () => undefined;
 
   constructor(readonly socket: net.Socket, readonly source: string, readonly exempt: boolean) {}
-}
-
-/** The ticket of a stream handed to the SSH server, until it authenticates. */
-export function ticketOf(stream: unknown): Ticket | undefined {
-  return (stream as { [TICKET]?: Ticket } | undefined)?.[TICKET];
 }
 
 /**

@@ -29,16 +29,25 @@ import type { Duplex } from 'node:stream';
 import type { Logger } from '../../common/platform/log.js';
 import type { AdmissionLimits } from './admission-limits.js';
 import { AdmissionStats, type AdmissionEvent, type RefuseReason } from './admission-stats.js';
-import { TICKET, Ticket, outcomeOf, ticketOf, type Cut, type Stage } from './admission-ticket.js';
+import { Ticket, outcomeOf, type Cut, type Stage } from './admission-ticket.js';
 import { LogThrottle } from '../../common/platform/log-throttle.js';
 import { readBanner } from './banner.js';
 import { FairQueue } from './fair-queue.js';
 import { SourceBook } from './source-book.js';
 import { SourceSet, sourceKey } from './source-key.js';
 
-export { Ticket, ticketOf } from './admission-ticket.js';
+export { Ticket } from './admission-ticket.js';
 
 const SWEEP_MS = 10_000;
+
+/**
+ * The accepted socket's error listener until the SSH layer attaches its own.
+ * One function for all: a closure made in open() would share open()'s
+ * context, which holds the ticket, and the listener stays on the socket for
+ * the connection's life (measured: each connected host kept its ticket, its
+ * timers and their closures, ~700 B; docs/performance.md).
+ */
+const ignoreError = (): void => undefined;
 /** Hosts seen within this long before a restart are recalled (a connected host's lastSeenAt is its last hello). */
 const RECALL_MS = 30 * 86_400_000;
 
@@ -59,6 +68,12 @@ export class AdmissionGate {
   private readonly book: SourceBook;
   private readonly exempt: SourceSet;
   private readonly live = new Map<string, Set<Ticket>>();
+  /**
+   * The ticket of each stream handed to the SSH server, until it authenticates.
+   * Not a property on the stream: deleting one afterwards turns the socket's
+   * properties into a dictionary on Node 24 (V8 12+), 1.6 KB per connected host.
+   */
+  private readonly tickets = new WeakMap<object, Ticket>();
   private liveCount = 0;
   private readonly queue = new FairQueue<Ticket>();
   private active = 0;
@@ -93,7 +108,7 @@ export class AdmissionGate {
   /** A new TCP connection (for the WebSocket carrier: before its HTTP upgrade). Null: refused and destroyed. */
   open(socket: net.Socket): Ticket | null {
     // Until the SSH layer attaches its own, nobody else listens for errors (a reset from the peer).
-    socket.on('error', () => undefined);
+    socket.on('error', ignoreError);
     const source = sourceKey(socket.remoteAddress);
     const exempt = this.exempt.has(socket.remoteAddress);
     const refused = this.closing ? 'full' : this.refusal(source, exempt);
@@ -122,7 +137,7 @@ export class AdmissionGate {
       return;
     }
     t.stream = stream;
-    (stream as unknown as Record<symbol, Ticket>)[TICKET] = t;
+    this.tickets.set(stream, t);
     t.cancelBanner = readBanner(stream, this.opts.greeting, (r) => {
       t.cancelBanner = null;
       if (r === 'garbage') this.cut(t, 'garbage');
@@ -131,13 +146,20 @@ export class AdmissionGate {
   }
 
   /** The connection authenticated as `host`: its slot goes to the next one, its source earns credit. */
-  authenticated(stream: unknown, host: string): void {
-    const t = ticketOf(stream);
-    if (!t || t.stage === 'done') return;
+  authenticated(stream: object | undefined, host: string): void {
+    const t = this.ticketOf(stream);
+    if (!stream || !t || t.stage === 'done') return;
     t.ok = true;
-    delete (stream as Record<symbol, unknown>)[TICKET];
+    this.tickets.delete(stream);
+    // The SSH layer listens for the socket's errors by now (ssh2 does from the start).
+    if (t.socket.listenerCount('error') > 1) t.socket.off('error', ignoreError);
     this.finish(t);
     this.book.succeeded(t.source, host);
+  }
+
+  /** The ticket of a stream handed to the SSH server, until it authenticates. */
+  ticketOf(stream: object | undefined): Ticket | undefined {
+    return stream ? this.tickets.get(stream) : undefined;
   }
 
   /** An authenticated session of `host` from `address` ended (its source keeps the credit for an hour). */

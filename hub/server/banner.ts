@@ -39,7 +39,12 @@ export function readBanner(stream: Duplex, greeting: Buffer, done: (r: BannerRes
     stream.off('data', onData);
     if (r === 'ok') {
       stream.pause();
-      stream.unshift(Buffer.concat(chunks, size));
+      // The usual case is one chunk (identification and key exchange init in
+      // one read): pushed back as it is. A copy would come from Buffer's
+      // shared pool, where ssh2's small long-lived buffers (identification,
+      // GCM tag) allocated just after it keep the whole slab (64 KiB on
+      // Node 24) alive: ~1 KB per connected host (docs/performance.md).
+      stream.unshift(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     }
     done(r);
   };
@@ -65,12 +70,12 @@ export function readBanner(stream: Duplex, greeting: Buffer, done: (r: BannerRes
 
 /** Let the next write of exactly `greeting` to `stream` through as already sent. */
 export function skipRepeatedGreeting(stream: Duplex, greeting: Buffer): void {
-  const own = Object.prototype.hasOwnProperty.call(stream, 'write');
   const original = stream.write;
-  const restore = (): void => {
-    if (own) stream.write = original;
-    else delete (stream as { write?: unknown }).write;
-  };
+  // Put back by assignment, never `delete`: on Node 24 (V8 12+) deleting a
+  // property turns a socket's properties into a dictionary, 1.6 KB for as long
+  // as the connection lives (docs/performance.md). The own property left
+  // behind is the prototype's function when there was none before.
+  const restore = (): void => { stream.write = original; };
   stream.write = function (this: Duplex, chunk: unknown, ...rest: unknown[]): boolean {
     restore();
     if (Buffer.isBuffer(chunk) && chunk.equals(greeting)) {

@@ -4,32 +4,64 @@
 // streamlocal) is refused and logged once per attempt. The one exception to
 // direct-tcpip: a destination that is a service NAME in hub.json "services"
 // (hub/services/allow-list.ts), e.g. the binary cache.
-import type { Connection, Session } from 'ssh2';
+import type { Connection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2';
 import type { Logger } from '../../common/platform/log.js';
 import { serveDirectTcpip, type ServiceMap } from '../services/allow-list.js';
 
 const REFUSED_SESSION_REQUESTS = ['pty', 'shell', 'exec', 'x11', 'auth-agent', 'env', 'signal', 'window-change', 'sftp'] as const;
 
-export function refuseSessionExtras(session: Session, log: Logger, host: string, allowed: readonly string[] = []): void {
-  for (const ev of REFUSED_SESSION_REQUESTS) {
-    if (allowed.includes(ev)) continue;
-    // Every one of these events is (accept?, reject?, info?); reject is absent when the client wants no reply.
-    (session as unknown as NodeJS.EventEmitter).on(ev, (_accept: unknown, reject?: () => void) => {
-      log.warn({ host, request: ev }, 'refused session request');
-      if (typeof reject === 'function') reject();
-    });
-  }
-}
+type Refusal = (this: object, accept: unknown, reject?: () => void) => void;
 
-export function refuseConnectionExtras(conn: Connection, log: Logger, host: () => string, services: ServiceMap = {}): void {
-  conn.on('tcpip', (accept, reject, info) => {
-    // Only a hub service named in hub.json "services" (hub/services/allow-list.ts); the agent names it, never an address.
-    if (serveDirectTcpip(services, info, accept, reject, log, host() === '(unauthenticated)' ? '' : host())) return;
-    log.warn({ host: host(), dest: `${info.destIP}:${info.destPort}` }, 'refused direct-tcpip channel');
-    reject();
-  });
-  conn.on('openssh.streamlocal', (_accept, reject) => {
-    log.warn({ host: host() }, 'refused streamlocal channel');
-    reject();
-  });
+/**
+ * The policy for every connection and session of one server. Its listeners
+ * are made once, here, and shared by all (ssh2 calls them with the
+ * connection or session as `this`); the host is looked up. One closure per
+ * event per connection was 11 closures and their contexts on every
+ * connected host, ~1 KB (docs/performance.md).
+ */
+export class ChannelPolicy {
+  /** Connection or session -> its host, once authenticated. */
+  private readonly hosts = new WeakMap<object, string>();
+  private readonly sessionHandlers: ReadonlyArray<[string, Refusal]>;
+  private readonly onTcpip: (this: object, accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo) => void;
+  private readonly onStreamlocal: Refusal;
+
+  constructor(log: Logger, services: ServiceMap = {}) {
+    const hosts = this.hosts;
+    this.sessionHandlers = REFUSED_SESSION_REQUESTS.map((ev) => [ev, function (this: object, _accept: unknown, reject?: () => void): void {
+      log.warn({ host: hosts.get(this) ?? '?', request: ev }, 'refused session request');
+      // Every one of these events is (accept?, reject?, info?); reject is absent when the client wants no reply.
+      if (typeof reject === 'function') reject();
+    }]);
+    this.onTcpip = function (this: object, accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo): void {
+      const host = hosts.get(this);
+      // Only a hub service named in hub.json "services" (hub/services/allow-list.ts); the agent names it, never an address.
+      if (serveDirectTcpip(services, info, accept, reject, log, host ?? '')) return;
+      log.warn({ host: host ?? '(unauthenticated)', dest: `${info.destIP}:${info.destPort}` }, 'refused direct-tcpip channel');
+      reject();
+    };
+    this.onStreamlocal = function (this: object, _accept: unknown, reject?: () => void): void {
+      log.warn({ host: hosts.get(this) ?? '(unauthenticated)' }, 'refused streamlocal channel');
+      reject?.();
+    };
+  }
+
+  /** From the start of a connection: direct-tcpip (but to allowed services) and streamlocal are refused. */
+  connection(conn: Connection): void {
+    conn.on('tcpip', this.onTcpip);
+    conn.on('openssh.streamlocal', this.onStreamlocal as (accept: unknown, reject: () => void) => void);
+  }
+
+  /** The connection authenticated as `host` (for the log lines and the services' access check). */
+  authenticated(conn: Connection, host: string): void {
+    this.hosts.set(conn, host);
+  }
+
+  /** Refuse every request of `session` (of `host`) but the `allowed` ones, which have handlers of their own. */
+  session(session: Session, host: string, allowed: readonly string[] = []): void {
+    this.hosts.set(session, host);
+    for (const [ev, handler] of this.sessionHandlers) {
+      if (!allowed.includes(ev)) (session as unknown as NodeJS.EventEmitter).on(ev, handler);
+    }
+  }
 }

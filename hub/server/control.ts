@@ -40,16 +40,11 @@ export interface ControlOptions {
 export function attachControl(session: LiveSession, channel: ServerChannel, o: ControlOptions): void {
   const { hooks, log } = o;
   session.channel = channel;
-  const gate = o.inbound?.gate({
-    host: session.name, channel,
-    cut: (message) => session.close('INBOUND_OVERRUN', message),
-    // While the hub does not read, the agent's heartbeats wait unanswered in the channel: say it is alive.
-    awake: () => { session.send({ type: 'heartbeat', seq: 0 }); },
-    awakeMs: Math.max(50, Math.floor(hooks.heartbeatMs() / 2)),
-  }) ?? null;
+  // While the hub does not read, the agent's heartbeats wait unanswered in the channel: the gate says it is alive.
+  const gate = o.inbound?.gate(session, channel, Math.max(50, Math.floor(hooks.heartbeatMs() / 2))) ?? null;
   session.inbound = gate;
-  /** Heartbeat echoes written while the peer was not reading, released when it reads again. */
-  const unread: Array<() => void> = [];
+  /** Heartbeat echoes written while the peer was not reading, released when it reads again (made when first needed). */
+  let unread: Array<() => void> | null = null;
   const fail = (err: BentoError): void => {
     decoder.stop();
     log.warn({ host: session.name, code: err.code, reason: err.message }, 'closing agent connection: bad control input');
@@ -85,7 +80,10 @@ export function attachControl(session: LiveSession, channel: ServerChannel, o: C
       // the channel's write buffer: past its high-water mark each one holds a
       // place in the inbound limits until the peer reads again.
       if (gate && channel.writableNeedDrain) {
-        if (unread.length === 0) channel.once('drain', () => { for (const release of unread.splice(0)) release(); });
+        if (!unread) {
+          const waiting: Array<() => void> = (unread = []);
+          channel.once('drain', () => { unread = null; for (const release of waiting) release(); });
+        }
         unread.push(gate.take(bytes));
       }
       return;

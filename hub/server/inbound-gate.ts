@@ -74,13 +74,13 @@ export class InboundMonitor {
   }
 
   /**
-   * A gate for one session's control channel. `cut` ends the connection;
-   * `awake` is called every `awakeMs` while reading is paused (control.ts
-   * sends the agent a heartbeat: an agent that judges the hub by echoes of its
-   * own heartbeats would otherwise see none while they wait in the channel).
+   * A gate for one session's control channel. Over the overrun limit it closes
+   * the session; every `awakeMs` while reading is paused it sends the agent a
+   * heartbeat (an agent that judges the hub by echoes of its own heartbeats
+   * would otherwise see none while they wait in the channel).
    */
-  gate(o: { host: string; channel: PausableChannel; cut: (message: string) => void; awake: () => void; awakeMs: number }): InboundGate {
-    return new InboundGate(o, this);
+  gate(session: GatedSession, channel: PausableChannel, awakeMs: number): InboundGate {
+    return new InboundGate(session, channel, this, awakeMs);
   }
 
   /** @internal */ paused(host: string, why: ThrottleReason, messages: number, bytes: number): void {
@@ -110,11 +110,25 @@ export class InboundMonitor {
 
 export type ThrottleReason = 'queue' | 'rate';
 
+/** What a gate needs of its session (a LiveSession). */
+export interface GatedSession {
+  readonly name: string;
+  send(msg: { type: 'heartbeat'; seq: number }): unknown;
+  close(code: 'INBOUND_OVERRUN', message: string): void;
+}
+
+// Why reading is paused, as bits: one number per session instead of a Set (~170 B each).
+const QUEUE = 1;
+const RATE = 2;
+const BIT: Record<ThrottleReason, number> = { queue: QUEUE, rate: RATE };
+
+// One per connected host: only numbers and the references it needs (no
+// options object, no closures, no Set; timers only while it is over a limit).
 export class InboundGate {
   private messages = 0;
   private bytes = 0;
-  /** Why reading is paused now: its messages wait (queue), or it used up its byte rate (rate). */
-  private readonly why = new Set<ThrottleReason>();
+  /** Why reading is paused now (QUEUE | RATE bits): its messages wait, or it used up its byte rate. */
+  private why = 0;
   private done = false;
   /** Token bucket of sessionBytesPerSecond with sessionBurstBytes: bytes it may still send now. */
   private tokens: number;
@@ -122,15 +136,13 @@ export class InboundGate {
   private rateTimer: NodeJS.Timeout | null = null;
   private awakeTimer: NodeJS.Timeout | null = null;
   private pausedAt = 0;
-  private readonly host: string;
-  private readonly channel: PausableChannel;
 
   constructor(
-    private readonly o: { host: string; channel: PausableChannel; cut: (message: string) => void; awake: () => void; awakeMs: number },
+    private readonly session: GatedSession,
+    private readonly channel: PausableChannel,
     private readonly monitor: InboundMonitor,
+    private readonly awakeMs: number,
   ) {
-    this.host = o.host;
-    this.channel = o.channel;
     this.tokens = monitor.limits.sessionBurstBytes;
   }
 
@@ -139,7 +151,7 @@ export class InboundGate {
     if (this.done) return;
     this.refill();
     this.tokens -= bytes;
-    if (this.tokens < 0 && !this.why.has('rate')) {
+    if (this.tokens < 0 && !(this.why & RATE)) {
       this.pause('rate');
       this.armRate();
     }
@@ -150,25 +162,25 @@ export class InboundGate {
     this.messages++;
     this.bytes += bytes;
     const l = this.monitor.limits;
-    if (!this.why.has('queue') && !this.done && (this.messages > l.sessionQueuedMessages || this.bytes > l.sessionQueuedBytes)) this.pause('queue');
+    if (!(this.why & QUEUE) && !this.done && (this.messages > l.sessionQueuedMessages || this.bytes > l.sessionQueuedBytes)) this.pause('queue');
     let released = false;
     return () => {
       if (released) return;
       released = true;
       this.messages--;
       this.bytes -= bytes;
-      if (this.why.has('queue') && this.messages <= l.sessionQueuedMessages / 2 && this.bytes <= l.sessionQueuedBytes / 2) this.unpause('queue');
+      if ((this.why & QUEUE) !== 0 && this.messages <= l.sessionQueuedMessages / 2 && this.bytes <= l.sessionQueuedBytes / 2) this.unpause('queue');
     };
   }
 
   /** After bytes arrived on the connection: a paused channel that keeps filling belongs to a peer ignoring the window. */
   check(): void {
-    if (this.why.size === 0 || this.done) return;
+    if (this.why === 0 || this.done) return;
     const held = this.channel.readableLength;
     if (held <= this.monitor.limits.sessionOverrunBytes) return;
     this.close();
-    this.monitor.overrun(this.host, held);
-    this.o.cut(`sent ${held} bytes the hub had not asked for (it stopped reading the control channel; the SSH window was not extended)`);
+    this.monitor.overrun(this.session.name, held);
+    this.session.close('INBOUND_OVERRUN', `sent ${held} bytes the hub had not asked for (it stopped reading the control channel; the SSH window was not extended)`);
   }
 
   /** The session ended: nothing to resume. */
@@ -179,8 +191,8 @@ export class InboundGate {
     this.rateTimer = null;
     if (this.awakeTimer) clearInterval(this.awakeTimer);
     this.awakeTimer = null;
-    if (this.why.size > 0) this.monitor.resumed();
-    this.why.clear();
+    if (this.why !== 0) this.monitor.resumed();
+    this.why = 0;
   }
 
   private refill(): void {
@@ -205,26 +217,29 @@ export class InboundGate {
 
   private pause(why: ThrottleReason): void {
     if (this.done) return;
-    const was = this.why.size;
-    this.why.add(why);
-    if (was > 0) return;
+    const was = this.why;
+    this.why |= BIT[why];
+    if (was !== 0) return;
     this.channel.pause();
-    this.monitor.paused(this.host, why, this.messages, this.bytes);
+    this.monitor.paused(this.session.name, why, this.messages, this.bytes);
     this.pausedAt = Date.now();
     // While it keeps pausing (a rate limit pauses it many times a second) and one period after.
     if (!this.awakeTimer) {
       this.awakeTimer = setInterval(() => {
-        if (this.why.size > 0) this.pausedAt = Date.now();
-        if (Date.now() - this.pausedAt <= this.o.awakeMs && !this.done) return this.o.awake();
+        if (this.why !== 0) this.pausedAt = Date.now();
+        if (Date.now() - this.pausedAt <= this.awakeMs && !this.done) return void this.session.send({ type: 'heartbeat', seq: 0 });
         clearInterval(this.awakeTimer!);
         this.awakeTimer = null;
-      }, this.o.awakeMs);
+      }, this.awakeMs);
       this.awakeTimer.unref();
     }
   }
 
   private unpause(why: ThrottleReason): void {
-    if (!this.why.delete(why) || this.why.size > 0 || this.done) return;
+    const bit = BIT[why];
+    if (!(this.why & bit)) return;
+    this.why &= ~bit;
+    if (this.why !== 0 || this.done) return;
     this.monitor.resumed();
     this.channel.resume();
   }

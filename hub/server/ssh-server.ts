@@ -11,10 +11,10 @@ import type { Logger } from '../../common/platform/log.js';
 import type { RegistryView } from '../fleet/registry.js';
 import { authenticate } from './auth.js';
 import { hostKeyForServer } from './fast-keys.js';
-import { AdmissionGate, ticketOf, type Ticket } from './admission.js';
+import { AdmissionGate, type Ticket } from './admission.js';
 import { DEFAULT_LIMITS, type AdmissionLimits } from './admission-limits.js';
 import { skipRepeatedGreeting } from './banner.js';
-import { refuseConnectionExtras, refuseSessionExtras } from './channel-policy.js';
+import { ChannelPolicy } from './channel-policy.js';
 import type { ServiceMap } from '../services/allow-list.js';
 import { attachControl, type ControlHooks } from './control.js';
 import { InboundMonitor, SESSION_DEFAULTS, type SessionLimits } from './inbound-gate.js';
@@ -55,9 +55,12 @@ export class AgentServer {
   readonly inbound: InboundMonitor;
   /** The TCP listener; its connections go through the gate into ssh2 (injectSocket). */
   private tcp: net.Server | null = null;
+  /** Shell, exec, pty, direct-tcpip and the like: refused and logged (channel-policy.ts). */
+  private readonly policy: ChannelPolicy;
 
   constructor(private readonly opts: AgentServerOptions) {
     this.log = opts.log;
+    this.policy = new ChannelPolicy(opts.log, opts.services);
     this.inbound = new InboundMonitor(opts.sessionLimits ?? SESSION_DEFAULTS, opts.log.child({ part: 'inbound' }));
     const ident = opts.ident ?? 'bento-hub';
     this.server = new ssh2.Server(sshServerConfig({ hostKey: opts.hostKey, ident, heartbeatMs: opts.hooks.heartbeatMs() }), (conn, info) =>
@@ -114,15 +117,20 @@ export class AgentServer {
     let authedAs = '';
     let session: LiveSession | null = null;
     const log = this.log;
+    const admission = this.admission;
+    // Every variable an inner function uses lives in one context object that
+    // all of them keep for the connection's life: keep only what they need
+    // (the peer's address, not ssh2's whole ClientInfo with its parsed
+    // identification).
+    const ip = info.ip;
     // What the admission gate needs to know if this peer leaves unauthenticated
     // (penalties). Looked up each time, not kept: these listeners live as long
     // as the session, and the ticket is gone once it authenticates.
-    const ticket = (): Ticket | undefined => ticketOf(sock);
-    conn.once('handshake', () => { const t = ticket(); if (t) t.kex = true; });
+    conn.once('handshake', () => { const t = admission.ticketOf(sock); if (t) t.kex = true; });
 
     conn.on('authentication', (ctx) => {
       authenticate(ctx, this.opts.registry, log, (name) => { authedAs = name; }).then(
-        (fine) => { const t = ticket(); if (!fine && t) t.authFailed = true; },
+        (fine) => { const t = admission.ticketOf(sock); if (!fine && t) t.authFailed = true; },
         (err: Error) => {
           log.error({ err: err.message }, 'authentication error');
           ctx.reject(['publickey']);
@@ -130,8 +138,11 @@ export class AgentServer {
       );
     });
 
-    conn.on('ready', () => {
-      this.admission.authenticated(sock, authedAs);
+    conn.once('ready', () => {
+      admission.authenticated(sock, authedAs);
+      this.policy.authenticated(conn, authedAs);
+      // ssh2 disconnects a peer that asks to authenticate again: the listener has done its work.
+      conn.removeAllListeners('authentication');
       const s = new LiveSession(authedAs, conn, origin);
       session = s;
       // Any bytes from the agent are a sign of life, SSH keepalives included
@@ -143,7 +154,7 @@ export class AgentServer {
         const sess = accept();
         const onSftp = this.opts.hooks.onSftp;
         if (onSftp) sess.on('sftp', (acceptSftp) => onSftp(s, acceptSftp));
-        refuseSessionExtras(sess, log, s.name, onSftp ? ['sftp'] : []);
+        this.policy.session(sess, s.name, onSftp ? ['sftp'] : []);
         sess.on('subsystem', (acceptSub, rejectSub, { name }) => {
           if (name === CONTROL_SUBSYSTEM && !s.channel) {
             attachControl(s, acceptSub(), { hooks: this.opts.hooks, log, inbound: this.inbound });
@@ -160,10 +171,10 @@ export class AgentServer {
         const r = reqInfo as { bindAddr?: string; bindPort?: number };
         const key = `${r.bindAddr}:${r.bindPort}`;
         if (kind === 'tcpip-forward' && isLoopbackName(r.bindAddr) && validPort(r.bindPort)) {
-          s.forwards.add(key);
+          if (!s.forwards.includes(key)) s.forwards = [...s.forwards, key];
           accept?.(r.bindPort);
         } else if (kind === 'cancel-tcpip-forward') {
-          s.forwards.delete(key);
+          s.forwards = s.forwards.filter((f) => f !== key);
           accept?.();
         } else {
           log.warn({ host: s.name, request: kind, bind: key }, 'refused global request');
@@ -171,15 +182,15 @@ export class AgentServer {
         }
       });
     });
-    refuseConnectionExtras(conn, log, () => authedAs || '(unauthenticated)', this.opts.services);
+    this.policy.connection(conn);
 
     conn.on('error', (err: Error & { level?: string }) => {
-      const t = ticket();
+      const t = admission.ticketOf(sock);
       if (!authedAs && t && err.level !== 'socket') t.protocolError = true;
       log.debug({ host: authedAs || undefined, remote: origin.remoteAddress, err: err.message }, 'agent connection error');
     });
     conn.on('close', () => {
-      if (authedAs) this.admission.left(info.ip, authedAs);
+      if (authedAs) admission.left(ip, authedAs);
       if (session) {
         session.closed = true;
         this.opts.hooks.onClose(session);

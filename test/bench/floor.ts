@@ -6,6 +6,7 @@
 // as a ratio to its floor, so the machine's load on that day weighs on both.
 import type { FromWorker } from './ipc.js';
 import { killHub, ping, startFloorProcess, type Fleet } from './hub.js';
+import { takeHeapSnapshot } from './heap-snap.js';
 import { memOf } from './metrics.js';
 import { recordCpu, snap } from './cpu.js';
 import { HEARTBEAT_MS, N, NOFILE, runs } from './options.js';
@@ -16,7 +17,8 @@ import { M_, handles, log, notes, sleep } from './state.js';
 
 const P = 'floor_';
 
-export async function phaseFloor(fleet: Fleet, nodeArgs: string[]): Promise<void> {
+/** `heapDir`: where to write heap snapshots with 0 and N agents (heap-snap.ts); '' for none. */
+export async function phaseFloor(fleet: Fleet, nodeArgs: string[], heapDir = ''): Promise<void> {
   const floor = startFloorProcess(fleet, NOFILE, HEARTBEAT_MS, nodeArgs);
   try {
     const t0 = performance.now();
@@ -28,8 +30,13 @@ export async function phaseFloor(fleet: Fleet, nodeArgs: string[]): Promise<void
     await sleep(1000);
     const base = memOf(floor.pid);
     M_[`${P}hub_rss_baseline_mib`] = base.rssKiB / 1024;
+    const snapshot = async (label: string): Promise<void> => {
+      if (heapDir) log(`heap snapshot ${await takeHeapSnapshot({ pid: floor.pid, socket: fleet.socket, dir: heapDir, label })}`);
+    };
+    await snapshot('floor-0');
     await connectAll(floor.pid, P, floor.output);
     await memoryPerHost(floor.pid, base, P);
+    await snapshot('floor-N');
     await idleWindow(floor.pid, base, P);
     if (runs('triggers')) {
       const t = snap(floor.pid);

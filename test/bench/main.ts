@@ -25,7 +25,7 @@ import {
 } from './options.js';
 import { killClusterSync, runCluster } from './cluster-main.js';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -41,6 +41,7 @@ import { phaseAttack } from './attack.js';
 import { phaseCompromised } from './compromised.js';
 import { allStats, startWorkers, stopWorkers } from './pool.js';
 import { phaseFloor } from './floor.js';
+import { heapSnapshotArgs, takeHeapSnapshot } from './heap-snap.js';
 import { connectAll, idleWindow, memoryPerHost } from './steady.js';
 import { report } from './report.js';
 import { M_, extras, log, notes, run, sleep, workers } from './state.js';
@@ -85,6 +86,8 @@ async function main(): Promise<void> {
   const nodeArgs = argv['hub-cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(argv['hub-cpu-prof'])] : [];
   // For experiments only: extra node flags for the hub (e.g. --require a preload).
   if (process.env['BENCH_HUB_NODE_ARGS']) nodeArgs.push(...process.env['BENCH_HUB_NODE_ARGS'].split(' ').filter(Boolean));
+  const heapDir = argv['heap-snapshots'] ? path.resolve(argv['heap-snapshots']) : '';
+  if (heapDir) { mkdirSync(heapDir, { recursive: true }); nodeArgs.push(...heapSnapshotArgs(heapDir)); }
   // --hubs H: the cluster bench instead (cluster-main.ts).
   if (HUBS > 1) return runCluster(nodeArgs);
   run.baseDir = mkdtempSync(path.join(argv.base ? path.resolve(argv.base) : os.tmpdir(), 'bento-bench-'));
@@ -114,7 +117,7 @@ async function main(): Promise<void> {
   await startWorkers(fleet);
   if (runs('floor')) {
     log('floor: a bare ssh2 server with the hub\'s SSH settings, the same agents and measurements');
-    await phaseFloor(fleet, nodeArgs);
+    await phaseFloor(fleet, nodeArgs, heapDir);
   }
 
   let hub = startHubProcess(fleet, NOFILE, nodeArgs);
@@ -122,6 +125,7 @@ async function main(): Promise<void> {
   await sleep(1000);
   const base = memOf(hub.pid);
   M_['hub_rss_baseline_mib'] = base.rssKiB / 1024;
+  if (heapDir) log(`heap snapshot ${await takeHeapSnapshot({ pid: hub.pid, socket: fleet.socket, dir: heapDir, label: 'hub-0' })}`);
 
   // -- connect all N, memory, idle CPU
   await connectAll(hub.pid, '', hub.output);
@@ -130,6 +134,7 @@ async function main(): Promise<void> {
   M_['list_full_ms'] = listed.ms;
   log(`list of ${listed.count} took ${listed.ms.toFixed(0)} ms`);
   await memoryPerHost(hub.pid, base, '');
+  if (heapDir) log(`heap snapshot ${await takeHeapSnapshot({ pid: hub.pid, socket: fleet.socket, dir: heapDir, label: 'hub-N' })}`);
   await idleWindow(hub.pid, base, '');
 
   // -- no-change poll

@@ -23,6 +23,7 @@ export const { values: argv } = parseArgs({
     skip: { type: 'string' },
     base: { type: 'string' },
     'hub-cpu-prof': { type: 'string' },
+    'heap-snapshots': { type: 'string' },
     hubs: { type: 'string' },
     'job-ms': { type: 'string' },
     markdown: { type: 'boolean', default: false },
@@ -53,6 +54,9 @@ if (argv.help) {
                        needs storm (it compares a storm under attack with it)
   --base DIR           where the temporary fleet directory is made (default: os.tmpdir())
   --hub-cpu-prof DIR   run the hub with --cpu-prof (profile written when the restarted hub stops)
+  --heap-snapshots DIR heap snapshots of the floor and the hub with 0 and with N agents connected, into DIR
+                       (floor-0, floor-N, hub-0, hub-N .heapsnapshot; compare with heap-diff.js; each snapshot
+                       runs a full GC, so the run's memory figures after it are not comparable)
   --markdown           also print the table as Markdown
   --keep               keep the temporary directory
   --hubs H             the cluster bench (cluster-main.ts): a 3-node NATS cluster and H hubs with N agents spread over

@@ -120,6 +120,24 @@ test('a handshake that stalls keeps its connection but gives up its slot after h
   }
 });
 
+test('the bytes read during the banner stage reach the SSH server in the buffer they were read into, not a copy from Buffer\'s shared pool', async () => {
+  // ssh2 keeps small buffers for the connection's life (the identification,
+  // the GCM tag); allocated from the pool right after a copy there, they keep
+  // the copy's whole slab (64 KiB on Node 24) alive: ~1 KB per connected host.
+  const r = await rig({});
+  try {
+    await peer(r.port, '127.0.0.90', `SSH-2.0-one-read\r\n${'K'.repeat(1000)}`);
+    await until('started', () => r.started.length === 1);
+    const s = r.started[0]!;
+    const first = await new Promise<Buffer>((resolve) => { s.once('data', resolve); s.resume(); });
+    assert.ok(first.toString('latin1').startsWith('SSH-2.0-one-read\r\n'));
+    assert.equal(first.byteOffset, 0);
+    assert.equal(first.buffer.byteLength, first.length, `a ${first.length}-byte chunk in a ${first.buffer.byteLength}-byte ArrayBuffer (Buffer.poolSize ${Buffer.poolSize})`);
+  } finally {
+    await r.close();
+  }
+});
+
 test('deadlines, garbage and penalties: silent peers are cut at the banner deadline, non-SSH at once, and a source that keeps failing is refused', async () => {
   const r = await rig({ bannerTimeoutMs: 300, handshakeTimeoutMs: 600, penaltyFailures: 3, penaltyMs: 60_000, penaltyMaxMs: 60_000 });
   try {

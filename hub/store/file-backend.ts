@@ -17,6 +17,7 @@ import { BentoError } from '../../common/protocol/errors.js';
 import { silentLogger, type Logger } from '../../common/platform/log.js';
 import { isHostName, isJobId } from '../../common/protocol/names.js';
 import type { JobOutputStore, KeyedStore, StateBackend } from './types.js';
+import { importLegacyFiles } from './journal-import.js';
 import { KeyedJournal } from './journal.js';
 import { FileJobOutput } from './job-log.js';
 
@@ -50,9 +51,10 @@ export class FileBackend implements StateBackend {
     if (!STORE_NAME.test(name)) throw new BentoError('INTERNAL', `invalid store name "${name}"`);
     const dir = path.join(this.o.stateDir, name);
     if (!this.o.readOnly) await mkdir(dir, { recursive: true, mode: 0o700 });
-    const j = await KeyedJournal.open<T>({ file: path.join(dir, JOURNAL_FILE), log: this.log.child({ store: name }), accept: opts.accept, readOnly: this.o.readOnly });
+    const log = this.log.child({ store: name });
+    const j = await KeyedJournal.open<T>({ file: path.join(dir, JOURNAL_FILE), log, accept: opts.accept, readOnly: this.o.readOnly });
     const legacy = LEGACY[name];
-    if (legacy) await (this.o.readOnly ? j.peekFiles(dir, legacy) : j.importFiles(dir, legacy));
+    if (legacy) await importLegacyFiles({ journal: j, dir, keyOf: legacy, accept: opts.accept, log, readOnly: this.o.readOnly === true });
     this.opened.add(j);
     return j;
   }

@@ -81,3 +81,11 @@ function parseEntry(line: string): Entry | null {
 }
 
 const isRevision = (n: unknown): n is number => typeof n === 'number' && Number.isSafeInteger(n) && n > 0;
+
+/** A change nobody waits for, kept unencoded until its commit (journal.ts): a newer change of its key usually replaces it first. */
+export type EventualLine<T> = string | { value: T; revision: number };
+
+/** The eventual changes' lines, encoded now (at their commit). */
+export function* eventualLines<T>(pending: Map<string, EventualLine<T>>): Generator<string> {
+  for (const [key, l] of pending) yield typeof l === 'string' ? l : encodeSet(key, l.value, l.revision);
+}

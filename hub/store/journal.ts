@@ -21,13 +21,12 @@
 // Compare-and-swap is checked against the in-memory view. That is sound
 // because exactly one hub process owns the files (its admin socket is the
 // fleet's lock: a second `serve` on the same fleet refuses to start).
-import { constants, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
-import path from 'node:path';
+import { constants, open, type FileHandle } from 'node:fs/promises';
 import { writeFileAtomic } from '../../common/platform/atomic.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { KeyedStore, StoreChange, Versioned, WriteOptions } from './types.js';
-import { encodeDelete, encodeHeader, encodeSet, readEntries, replay } from './journal-format.js';
+import { encodeDelete, encodeHeader, encodeSet, eventualLines, readEntries, replay, type EventualLine } from './journal-format.js';
 
 const RETRY_MS = 2000;
 /**
@@ -54,8 +53,6 @@ export interface JournalOptions<T> {
 
 /** A caller waiting for a commit; `result`: what its promise resolves with (a set's revision). */
 interface Waiter { resolve: (result: number | undefined) => void; reject: (err: Error) => void; result: number | undefined }
-/** A change nobody waits for, kept unencoded until its commit: a newer change of its key usually replaces it first. */
-type EventualLine<T> = string | { value: T; revision: number };
 
 export class KeyedJournal<T> implements KeyedStore<T> {
   /** Batches are written one after another, and a failed one is followed by a full rewrite (types.ts KeyedStore.ordered). */
@@ -142,24 +139,15 @@ export class KeyedJournal<T> implements KeyedStore<T> {
   }
 
   /**
-   * Move records kept one file per record (what the hub wrote before the
-   * journal) into it: files whose name `keyOf` maps to a key are read, checked
-   * with `accept`, added unless the journal already has that key (it is
-   * newer), written with one rewrite, then deleted. Returns how many files.
-   * File backend only (file-backend.ts): no other backend has this past.
+   * A record from before the journal (journal-import.ts), added to the view
+   * unless the journal already has KEY (its record is newer): not written
+   * and not reported; the caller rewrites the file (compactNow) to keep it.
+   * Returns whether it was added.
    */
-  async importFiles(dir: string, keyOf: (file: string) => string | null): Promise<number> {
-    const files = await this.legacyFiles(dir, keyOf);
-    if (files.length === 0) return 0;
-    await this.compactNow();
-    await Promise.all(files.map(([f]) => unlink(path.join(dir, f)).catch(() => undefined)));
-    this.o.log.info({ file: this.o.file, records: files.length }, 'moved one-file-per-record state into the journal');
-    return files.length;
-  }
-
-  /** What importFiles would add, added to the view only (a read-only open sees what the hub would load). */
-  async peekFiles(dir: string, keyOf: (file: string) => string | null): Promise<void> {
-    await this.legacyFiles(dir, keyOf);
+  seed(key: string, value: T): boolean {
+    if (this.view.has(key)) return false;
+    this.view.set(key, { value, revision: ++this.rev });
+    return true;
   }
 
   /** Rewrite the file with only the live records (also runs by itself as the file grows). */
@@ -201,21 +189,6 @@ export class KeyedJournal<T> implements KeyedStore<T> {
         this.o.log.error({ file: this.o.file, key: change.key, err: (err as Error).message }, 'store watcher failed');
       }
     }
-  }
-
-  private async legacyFiles(dir: string, keyOf: (file: string) => string | null): Promise<Array<readonly [string, string]>> {
-    const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => { if (err.code === 'ENOENT') return []; throw err; });
-    const files = names.map((f) => [f, keyOf(f)] as const).filter((e): e is readonly [string, string] => e[1] !== null);
-    for (const [f, key] of files) {
-      if (this.view.has(key)) continue;
-      try {
-        const v = JSON.parse(await readFile(path.join(dir, f), 'utf8')) as unknown;
-        if (this.o.accept(key, v)) this.view.set(key, { value: v, revision: ++this.rev });
-      } catch (err) {
-        this.o.log.warn({ file: f, err: (err as Error).message }, 'skipping an unreadable record file');
-      }
-    }
-    return files;
   }
 
   /**
@@ -329,9 +302,4 @@ export class KeyedJournal<T> implements KeyedStore<T> {
     this.mustCompact = false;
     this.counts.compactions += 1;
   }
-}
-
-/** The eventual changes' lines, encoded now (at their commit). */
-function* eventualLines<T>(pending: Map<string, EventualLine<T>>): Generator<string> {
-  for (const [key, l] of pending) yield typeof l === 'string' ? l : encodeSet(key, l.value, l.revision);
 }

@@ -83,7 +83,7 @@ export class JobEnds {
       } catch (err) {
         // Not durable (disk full, NATS away): no ack, so the agent keeps its copy; ack once it is.
         log.error({ host, jobId: msg.jobId, err: (err as Error).message }, 'cannot record the job result; acknowledging it once the hub can write again');
-        ackWhenDurable({ store, session, record: done });
+        ackWhenDurable({ store, session, record: done, log });
         if (active.get(host) === msg.jobId) active.delete(host);
         await this.d.dispatchPending(session);
         return;

@@ -50,7 +50,8 @@ export interface ClusterFleetOptions {
 /** A hub's output file in its fleet dir (with ClusterFleetOptions.logs). */
 export const HUB_LOG = 'hub-output.log';
 
-const PREFIX = 'bench';
+/** The NATS prefix of the hubs' buckets and subjects (hub/cluster/names.ts). */
+export const PREFIX = 'bench';
 
 export class ClusterFleet {
   private constructor(

@@ -1,11 +1,16 @@
 // When a soak cycle finds a problem: what to read first. For the first few
 // problem jobs (lost, or ran but recorded otherwise) their record in NATS and
 // their host; for the first few hosts the hubs disagree on, what each running
-// hub's `status` says of them; then every hub's log lines naming those jobs
-// and hosts (log-excerpts.ts). A job or host already reported in an earlier
+// hub's `status` says of them, and what each NATS server's replica holds of
+// the job records and the hosts' holds records (replica-probe.ts); then
+// every hub's log lines naming those jobs and hosts (log-excerpts.ts). A job or host already reported in an earlier
 // cycle (the check is cumulative) is not reported again.
 import path from 'node:path';
-import { HUB_LOG, type ClusterFleet } from '../bench/cluster-fleet.js';
+import { HUB_LOG, PREFIX, type ClusterFleet } from '../bench/cluster-fleet.js';
+import { clusterNames } from '../../hub/cluster/names.js';
+import { JOBS_STORE } from '../../hub/store/jobs.js';
+import { HOLDS_STORE } from '../../hub/topology.js';
+import { probeReplicas } from './replica-probe.js';
 import { statusView, type JobCheck } from '../bench/cluster-check.js';
 import { logExcerpts, type ExcerptKey } from './log-excerpts.js';
 
@@ -42,6 +47,10 @@ export async function reportProblems(o: ProblemReportOptions): Promise<void> {
       o.log(`problem host ${host} at ${h.name}: ${v instanceof Error ? `status failed: ${v.message}` : JSON.stringify(v.get(host) ?? null)}`);
     });
   }
+  const names = clusterNames(PREFIX);
+  const servers = o.fleet.nats.nodes.filter((n) => n.daemon).map((n) => ({ name: n.name, url: n.url }));
+  const probes = [...jobs.map((id) => [names.bucket(JOBS_STORE), id] as const), ...[...hosts].map((h) => [names.bucket(HOLDS_STORE), h] as const)];
+  for (const [bucket, key] of probes) for (const line of await probeReplicas(servers, bucket, key)) o.log(`replicas: ${line}`);
   const keys: ExcerptKey[] = [...jobs.map((key) => ({ key, kind: 'job' as const })), ...[...hosts].map((key) => ({ key, kind: 'host' as const }))];
   for (const k of keys) o.seen.add(k.key);
   if (keys.length === 0) return;

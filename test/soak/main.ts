@@ -105,6 +105,7 @@ try {
     workers: intOpt('workers', argv.workers, 2, 1),
     log,
     started: (h) => { load = h.load; },
+    problem: () => { keep = true; },
   });
   const last = r.cycles[r.cycles.length - 1];
   const back = r.cycles.map((c) => c.backS).sort((a, b) => a - b);
@@ -120,7 +121,6 @@ try {
     problems: r.problems,
   };
   process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
-  if (r.problems.length) keep = true;
   if (argv.json) writeFileSync(argv.json, `${JSON.stringify({ summary, cycles: r.cycles }, null, 2)}\n`);
   log(r.problems.length ? `FAILED: ${r.problems.length} problems` : `ok: ${r.cycles.length} cycles, ${r.triggers.accepted} accepted jobs, 0 lost, 0 duplicated`);
   process.exit(r.problems.length ? 1 : 0);

@@ -42,6 +42,8 @@ export interface SoakOptions {
   log: (s: string) => void;
   /** Called with the processes started, as they start (the command kills them on exit). */
   started?: (handles: { fleet: ClusterFleet; load: ClusterLoad | null }) => void;
+  /** Called as soon as a cycle finds a problem (the command then keeps its temp dir, even if stopped early). */
+  problem?: () => void;
 }
 
 export interface CycleResult {
@@ -154,6 +156,7 @@ async function cycle(d: CycleDeps): Promise<CycleResult> {
   if (check.ranNotRecorded.length) problems.push(`${check.ranNotRecorded.length} jobs ran but are recorded otherwise (e.g. ${check.ranNotRecorded.slice(0, 3).join(', ')})`);
   if (check.disagreements.length) problems.push(`hubs' views differ on ${check.disagreements.length} hosts (e.g. ${check.disagreements.slice(0, 3).join(', ')})`);
   if (problems.length) {
+    o.problem?.();
     fleet.mark(`soak cycle ${c}: PROBLEMS: ${problems.join('; ')}`);
     await reportProblems({ fleet, check, cycleStart, seen: d.reported, log: (s) => o.log(`cycle ${c}: ${s}`) })
       .catch((err: Error) => o.log(`cycle ${c}: cannot report the problems' logs: ${err.message}`));

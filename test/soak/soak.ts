@@ -157,9 +157,10 @@ async function cycle(d: CycleDeps): Promise<CycleResult> {
   if (check.disagreements.length) problems.push(`hubs' views differ on ${check.disagreements.length} hosts (e.g. ${check.disagreements.slice(0, 3).join(', ')})`);
   if (problems.length) {
     o.problem?.();
-    fleet.mark(`soak cycle ${c}: PROBLEMS: ${problems.join('; ')}`);
     await reportProblems({ fleet, check, cycleStart, seen: d.reported, log: (s) => o.log(`cycle ${c}: ${s}`) })
       .catch((err: Error) => o.log(`cycle ${c}: cannot report the problems' logs: ${err.message}`));
+    // After the report, which would otherwise find the problem hosts' names in this line.
+    fleet.mark(`soak cycle ${c}: PROBLEMS: ${problems.join('; ')}`);
   }
   return {
     cycle: c, killedHub: fleet.hubs[victim]!.name, killedNats: natsNode === null ? null : fleet.nats.nodes[natsNode]!.name,

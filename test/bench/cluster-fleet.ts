@@ -17,6 +17,7 @@ import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import { parseClusterOptions } from '../../hub/cluster/options.js';
 import { silentLogger } from '../../common/platform/log.js';
 import { JOBS_STORE, isJobRecord, type JobRecord } from '../../hub/store/jobs.js';
+import { leaderLast } from '../../hub/cluster/kv-leader.js';
 import type { HubEndpoint } from './cluster-ipc.js';
 
 export interface BenchHub {
@@ -152,12 +153,28 @@ export class ClusterFleet {
     return this.nats.nodes.map((n) => n.daemon?.child.pid).filter((p): p is number => p !== undefined);
   }
 
-  /** Every job record in NATS, through a connection of its own (what a new hub would load). */
+  /**
+   * Every job record in NATS, through a connection of its own, each as the
+   * jobs stream's LEADER holds it. The keys come from a bucket watch (what a
+   * new hub would load), but a watch reads one replica, and nats-server
+   * 2.9.10 after kill -9 and restart can hold stale records on one replica
+   * for good (docs/cluster.md, "Soak", issue 16): the leader is what every
+   * write is checked against, so it is what "in NATS" means here.
+   */
   async jobRecords(): Promise<JobRecord[]> {
     const b = await NatsStateBackend.open(parseClusterOptions({ servers: this.nats.urls, hubName: 'reader', prefix: PREFIX, replicas: 3 }), silentLogger());
     try {
       const s = await b.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord });
-      return [...s.values()];
+      const h = await b.openBucket(JOBS_STORE);
+      const stream = `KV_${h.bucket}`;
+      const keys = [...s.keys()];
+      const out: JobRecord[] = [];
+      // A few requests at a time: a soak checks thousands of jobs per cycle.
+      for (let i = 0; i < keys.length; i += 32) {
+        const got = await Promise.all(keys.slice(i, i + 32).map((k) => leaderRead(() => leaderLast(h.jsm, stream, b.names.kvSubject(h.bucket, k)))));
+        got.forEach((r, j) => { if (r?.kind === 'PUT' && r.parsed && isJobRecord(keys[i + j]!, r.value)) out.push(r.value); });
+      }
+      return out;
     } finally {
       await b.close();
     }
@@ -174,6 +191,18 @@ export class ClusterFleet {
     }
     for (const h of this.hubs) h.log?.close();
     await this.nats.stop();
+  }
+}
+
+/** A read from a stream leader, tried again (at most 20 times, 1 s apart) while there is none: a NATS server was just killed. */
+async function leaderRead<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
 }
 

@@ -67,6 +67,9 @@ export class Arrivals {
     const activeId = active.get(host);
     if (hello.runningJobId) {
       const rec = store.get(hello.runningJobId);
+      // Rare, and what a lost result looks like from here: say so (its job.end is adopted, adopt.ts).
+      if (!rec) log.warn({ host, jobId: hello.runningJobId }, 'the agent runs a job this hub has no record of');
+      else if (this.foreign(rec)) log.info({ host, jobId: rec.id, state: rec.state, from: rec.hub, epoch: rec.epoch }, 'taking over the job the agent still runs');
       if (rec && rec.host === host) {
         active.set(host, rec.id);
         // Written by another hub (the host moved here mid-job): its output continues where the stored lines end.

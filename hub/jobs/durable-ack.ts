@@ -4,18 +4,23 @@
 // disconnects first, it replays the result on its next connection anyway.
 import type { JobRecord, JobStore } from '../store/jobs.js';
 import type { AgentLink } from './agent-link.js';
+import type { Logger } from '../../common/platform/log.js';
 
 const RETRY_MS = 2000;
 /** Half an hour of a full disk before the hub leaves it to the agent's next connection. */
 const MAX_ATTEMPTS = 900;
 
 /** RECORD: the result as the agent reported it (what is being made durable, not what the store shows now). */
-export function ackWhenDurable(o: { store: JobStore; session: AgentLink; record: JobRecord }, attempt = 1): void {
+export function ackWhenDurable(o: { store: JobStore; session: AgentLink; record: JobRecord; log: Logger }, attempt = 1): void {
   const t = setTimeout(() => {
     if (o.session.closed) return;
     o.store.save(o.record).then(
       () => o.session.send({ type: 'job.ack', jobId: o.record.id }),
-      () => { if (attempt < MAX_ATTEMPTS) ackWhenDurable(o, attempt + 1); },
+      (err: Error) => {
+        // Once, then every 5 minutes: a result that cannot be recorded is rare and must be visible.
+        if (attempt === 1 || attempt % 150 === 0) o.log.warn({ host: o.record.host, jobId: o.record.id, attempt, err: err.message }, 'still cannot record a job result; the agent keeps it until it is');
+        if (attempt < MAX_ATTEMPTS) ackWhenDurable(o, attempt + 1);
+      },
     );
   }, RETRY_MS);
   t.unref();

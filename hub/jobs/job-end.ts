@@ -30,15 +30,20 @@ export interface JobEndsDeps {
 export class JobEnds {
   constructor(private readonly d: JobEndsDeps) {}
 
-  /** End REC with the hub's verdict or an agent's result. */
+  /**
+   * End REC, which this hub sees open, with the hub's own verdict
+   * (interrupted, "not run"). Only over an open record: if the job has ended
+   * meanwhile (its result reached the store first, maybe through another
+   * hub, or this hub's view of the record was behind), the result stays.
+   */
   finish(rec: JobRecord, end: Ending): Promise<void> {
-    return this.finishWith(finalRecord(rec, end));
+    return this.finishWith(finalRecord(rec, end), true);
   }
 
-  /** Write the final record DONE; resolves once it is durable. */
-  async finishWith(done: JobRecord): Promise<void> {
+  /** Write the final record DONE (VERDICT: only over an open record, finish()); resolves once it is durable. */
+  async finishWith(done: JobRecord, verdict = false): Promise<void> {
     this.d.settled(done.host, done.id);
-    const durable = this.d.store.save(done);
+    const durable = this.d.store.save(done, { overOpenOnly: verdict });
     // Told at once: until the record is durable the agent keeps its own copy
     // (no job.ack yet), and a hub decision (interrupted) is re-derived at start.
     this.d.bus.publish({
@@ -83,7 +88,7 @@ export class JobEnds {
       } catch (err) {
         // Not durable (disk full, NATS away): no ack, so the agent keeps its copy; ack once it is.
         log.error({ host, jobId: msg.jobId, err: (err as Error).message }, 'cannot record the job result; acknowledging it once the hub can write again');
-        ackWhenDurable({ store, session, record: done });
+        ackWhenDurable({ store, session, record: done, log });
         if (active.get(host) === msg.jobId) active.delete(host);
         await this.d.dispatchPending(session);
         return;

@@ -36,6 +36,14 @@
 // Anything else (the first write after a restart, another claim's record, a
 // revision this hub did not write) goes guarded. test/integration/cluster-
 // stale-writer.test.ts races a stale and a newer hub on a real 2.9.10 cluster.
+//
+// A hub's own verdict on a job (`overOpenOnly`: interrupted, or "not run")
+// is a decision about a job it saw open. If the record it finds is final
+// (the conflict's winner: the job's result, written by another hub or
+// recorded before this hub's view showed it), the verdict is moot and is
+// not written: retrying it on the winner turned a success into
+// "interrupted" (the soak: a hub restarted on a nats-server 2.9.10 replica
+// that held stale "running" records interrupted 13 jobs that had ended).
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore } from './types.js';
@@ -57,6 +65,15 @@ export interface StampedRecord {
 export interface FencedWriterDeps<T extends StampedRecord> {
   records: KeyedStore<T>;
   log: Logger;
+  /** Is this record final (an `overOpenOnly` write is not made over it)? */
+  isFinal: (rec: T) => boolean;
+}
+
+export interface FencedWriteOptions {
+  /** WriteOptions.eventually (types.ts). */
+  eventually?: boolean;
+  /** A verdict on an open record: resolves without writing once the record is final (see above). */
+  overOpenOnly?: boolean;
 }
 
 export class FencedWriter<T extends StampedRecord> {
@@ -65,9 +82,9 @@ export class FencedWriter<T extends StampedRecord> {
 
   constructor(private readonly d: FencedWriterDeps<T>) {}
 
-  /** Write REC (stamped with this hub's claim, or unstamped on one hub) onto the record this hub sees; `eventually`: WriteOptions.eventually. */
-  write(rec: T, eventually = false): Promise<void> {
-    return this.attempt(rec, eventually, 0);
+  /** Write REC (stamped with this hub's claim, or unstamped on one hub) onto the record this hub sees. */
+  write(rec: T, o: FencedWriteOptions = {}): Promise<void> {
+    return this.attempt(rec, o.eventually === true, o.overOpenOnly === true, 0);
   }
 
   /**
@@ -77,9 +94,13 @@ export class FencedWriter<T extends StampedRecord> {
    * await of its own (a fan-out makes three of these per host, and on one
    * hub nearly every one is a first attempt that succeeds).
    */
-  private attempt(rec: T, eventually: boolean, conflicts: number): Promise<void> {
+  private attempt(rec: T, eventually: boolean, overOpenOnly: boolean, conflicts: number): Promise<void> {
     const cur = this.d.records.entry(rec.id);
     const theirs = cur?.value;
+    if (overOpenOnly && theirs !== undefined && this.d.isFinal(theirs)) {
+      this.d.log.info({ jobId: rec.id, host: rec.host, holder: theirs.hub, holderEpoch: theirs.epoch }, 'not writing a verdict on a job that has ended meanwhile; its record stays');
+      return Promise.resolve();
+    }
     if (theirs?.epoch !== undefined && rec.epoch !== undefined && theirs.epoch > rec.epoch) {
       this.d.log.warn({ jobId: rec.id, host: rec.host, epoch: rec.epoch, holder: theirs.hub, holderEpoch: theirs.epoch }, 'not writing a job record: another hub holds its host now');
       return Promise.reject(new BentoError('STATE_CONFLICT', `job ${rec.id}: host ${rec.host} is held by hub ${theirs.hub ?? '?'} now (epoch ${theirs.epoch} > ${rec.epoch})`));
@@ -94,14 +115,14 @@ export class FencedWriter<T extends StampedRecord> {
     const opts = eventually && !post ? { expectRevision: expect, soleWriter: sole, eventually } : { expectRevision: expect, soleWriter: sole };
     return this.d.records.set(rec.id, value, opts).then(
       (revision) => {
-        if (post) return this.attempt(rec, eventually, conflicts);
+        if (post) return this.attempt(rec, eventually, overOpenOnly, conflicts);
         if (rec.hub !== undefined && (expect === 0 || own)) this.sealed.set(rec.id, revision);
         else this.sealed.delete(rec.id);
         return undefined;
       },
       (err: unknown) => {
         if (!(err instanceof BentoError && err.code === 'STATE_CONFLICT') || conflicts + 1 >= MAX_CONFLICTS) throw err;
-        return this.viewPast(rec.id, expect).then(() => this.attempt(rec, eventually, conflicts + 1));
+        return this.viewPast(rec.id, expect).then(() => this.attempt(rec, eventually, overOpenOnly, conflicts + 1));
       },
     );
   }

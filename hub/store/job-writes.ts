@@ -6,7 +6,7 @@
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { FencedWriter } from './fenced-write.js';
-import type { JobFence, JobRecord } from './job-record.js';
+import { FINAL_STATES, type JobFence, type JobRecord } from './job-record.js';
 import type { OpenJobs } from './open-jobs.js';
 import type { KeyedStore, StoreChange } from './types.js';
 
@@ -18,7 +18,14 @@ export interface JobWritesDeps {
   open: OpenJobs;
 }
 
-interface Waiting { rec: JobRecord; eventually: boolean; done: Promise<void> }
+interface Waiting { rec: JobRecord; eventually: boolean; overOpenOnly: boolean; done: Promise<void> }
+
+/** How a record is written (JobStore.save). */
+export interface PutOptions {
+  eventually?: boolean;
+  /** A hub's verdict on an open job: not written over a record that is final by then (fenced-write.ts). */
+  overOpenOnly?: boolean;
+}
 
 export class JobWrites {
   /** This hub's writes its store does not show yet (a compare-and-swap is visible once acknowledged): read before the store. */
@@ -32,7 +39,7 @@ export class JobWrites {
   private readonly writer: FencedWriter<JobRecord>;
 
   constructor(private readonly d: JobWritesDeps) {
-    this.writer = new FencedWriter({ records: d.records, log: d.log });
+    this.writer = new FencedWriter({ records: d.records, log: d.log, isFinal: (r) => FINAL_STATES.has(r.state) });
   }
 
   /** This hub's write of ID the store does not show yet, if any. */
@@ -62,7 +69,7 @@ export class JobWrites {
   }
 
   /** Stamp REC for its host (the fence), show it at once, and write it after the record's previous write. */
-  put(rec: JobRecord, eventually = false): Promise<void> {
+  put(rec: JobRecord, o: PutOptions = {}): Promise<void> {
     let stamped: JobRecord;
     try {
       const st = this.d.fence?.stamp(rec.host) ?? null;
@@ -71,7 +78,7 @@ export class JobWrites {
       return Promise.reject(err);
     }
     this.unconfirmed.set(rec.id, stamped);
-    const done = this.chain(stamped, eventually);
+    const done = this.chain(stamped, o.eventually === true, o.overOpenOnly === true);
     // A store that shows a write at once (the file journal, memory: its watch
     // already indexed it) needs no overlay; only one that shows it later does.
     // Set after the write was issued, but before anything else runs.
@@ -108,7 +115,7 @@ export class JobWrites {
    * at once: a job's dispatched, running and end records share group commits
    * (a fan-out waits one commit before its job.acks, not three in a row).
    */
-  private chain(rec: JobRecord, eventually: boolean): Promise<void> {
+  private chain(rec: JobRecord, eventually: boolean, overOpenOnly: boolean): Promise<void> {
     // RECORD(): the record the write took (a newer save may replace a waiting one), read when it settles.
     // Settled, it is no longer this hub's unconfirmed write (durable() shows the store's record again).
     const shown = (record: () => JobRecord, run: Promise<void>): Promise<void> => run.then(
@@ -127,19 +134,20 @@ export class JobWrites {
         throw err;
       },
     );
-    if (this.d.records.ordered) return shown(() => rec, this.writer.write(rec, eventually));
+    if (this.d.records.ordered) return shown(() => rec, this.writer.write(rec, { eventually, overOpenOnly }));
     const waiting = this.waiting.get(rec.id);
     if (waiting) {
       waiting.rec = rec;
       waiting.eventually = eventually;
+      waiting.overOpenOnly = overOpenOnly;
       return waiting.done;
     }
     const prev = this.chains.get(rec.id) ?? Promise.resolve();
-    const w: Waiting = { rec, eventually, done: Promise.resolve() };
+    const w: Waiting = { rec, eventually, overOpenOnly, done: Promise.resolve() };
     this.waiting.set(rec.id, w);
     const run = prev.then(() => {
       this.waiting.delete(rec.id);
-      return this.writer.write(w.rec, w.eventually);
+      return this.writer.write(w.rec, { eventually: w.eventually, overOpenOnly: w.overOpenOnly });
     });
     const tail = run.catch(() => undefined);
     this.chains.set(rec.id, tail);

@@ -127,15 +127,18 @@ export class JobStore {
    * Record a new or changed job. Readers see it at once; the promise resolves
    * once it is durable (file backend: group commit, many saves share one fdatasync).
    * `eventually`: nobody waits for it soon, so it may join a later commit
-   * (types.ts WriteOptions.eventually).
+   * (types.ts WriteOptions.eventually). `overOpenOnly`: the hub's verdict on
+   * a job it saw open, not written if the record is final by the time it is
+   * written (another hub, or a result, ended it first: fenced-write.ts); it
+   * resolves all the same, since the job has ended.
    */
-  save(rec: JobRecord, opts: { eventually?: boolean } = {}): Promise<void> {
+  save(rec: JobRecord, opts: { eventually?: boolean; overOpenOnly?: boolean } = {}): Promise<void> {
     const prev = this.get(rec.id);
     const ending = FINAL_STATES.has(rec.state) && !(prev && FINAL_STATES.has(prev.state));
     // What the output store holds is ours to say: a caller's copy of the record may predate it.
     const output = (ending ? this.cap.finish(rec.id) : undefined) ?? prev?.output;
     if (output) rec = { ...rec, output };
-    const durable = this.writes.put(rec, opts.eventually === true);
+    const durable = this.writes.put(rec, opts);
     if (ending) {
       this.o.output.end(rec.id).catch((err: Error) => this.o.log.warn({ jobId: rec.id, err: err.message }, 'cannot close the job output'));
       const pruning = this.finished.note(rec);

@@ -5,21 +5,27 @@
 // either) and one registry of N generated hosts, and sharing state through
 // NATS under one prefix. Also the single hub of the baseline, on a fleet of
 // its own. Every process is killed by PID (hub.ts, the fixture's daemons).
+// With `logs` (the soak), every hub's and NATS server's output is also kept in
+// files, so what went wrong in a cycle can be read afterwards.
 import { cp, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
 import { freePort } from '../helpers/proc.js';
+import { LogFile } from '../helpers/log-file.js';
 import { hostName, makeFleet, ping, startHubProcess, type Fleet, type HubProcess } from './hub.js';
 import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import { parseClusterOptions } from '../../hub/cluster/options.js';
 import { silentLogger } from '../../common/platform/log.js';
 import { JOBS_STORE, isJobRecord, type JobRecord } from '../../hub/store/jobs.js';
+import { leaderLast } from '../../hub/cluster/kv-leader.js';
 import type { HubEndpoint } from './cluster-ipc.js';
 
 export interface BenchHub {
   name: string;
   fleet: Fleet;
   proc: HubProcess | null;
+  /** Where its output goes across restarts (with ClusterFleetOptions.logs), else null. */
+  log: LogFile | null;
 }
 
 export interface ClusterFleetOptions {
@@ -33,9 +39,20 @@ export interface ClusterFleetOptions {
   nofile: number;
   nodeArgs: string[];
   log: (s: string) => void;
+  /**
+   * Keep every hub's output in HUBDIR/hub-output.log and every NATS server's
+   * in DIR/nats/<name>.log (appended across restarts, a line at each start,
+   * kill and exit), hubs logging at this level. Default: output in memory
+   * only, hubs at warn (the bench: logging costs the hub it measures).
+   */
+  logs?: { level: string };
 }
 
-const PREFIX = 'bench';
+/** A hub's output file in its fleet dir (with ClusterFleetOptions.logs). */
+export const HUB_LOG = 'hub-output.log';
+
+/** The NATS prefix of the hubs' buckets and subjects (hub/cluster/names.ts). */
+export const PREFIX = 'bench';
 
 export class ClusterFleet {
   private constructor(
@@ -49,7 +66,7 @@ export class ClusterFleet {
     const t0 = performance.now();
     const first = await makeFleet(path.join(o.dir, 'hub1'), await freePort(), o.clients, o.heartbeatMs);
     o.log(`fleet of ${o.clients} hosts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    const nats = await startNatsCluster({ readyTimeoutMs: 60_000 });
+    const nats = await startNatsCluster({ readyTimeoutMs: 60_000, ...(o.logs ? { logDir: path.join(o.dir, 'nats') } : {}) });
     const hubs: BenchHub[] = [];
     try {
       for (let i = 0; i < o.hubs; i++) {
@@ -68,7 +85,7 @@ export class ClusterFleet {
             outputMaxBytes: 256 * 1024 * 1024, agentUrl: `ssh://127.0.0.1:${port}`,
           },
         }, null, 2));
-        hubs.push({ name, fleet: { ...first, dir, port, socket: path.join(dir, 'hub.sock') }, proc: null });
+        hubs.push({ name, fleet: { ...first, dir, port, socket: path.join(dir, 'hub.sock') }, proc: null, log: o.logs ? new LogFile(path.join(dir, HUB_LOG)) : null });
       }
     } catch (err) {
       await nats.stop();
@@ -105,14 +122,27 @@ export class ClusterFleet {
   /** Start hub I and wait until its admin socket answers; seconds it took. */
   async startHub(i: number): Promise<number> {
     const h = this.hubs[i]!;
-    h.proc = startHubProcess(h.fleet, this.o.nofile, this.o.nodeArgs);
-    return waitAdmin(h.fleet, h.proc, 120);
+    const log = h.log;
+    const proc = startHubProcess(h.fleet, this.o.nofile, this.o.nodeArgs, log ? { logLevel: this.o.logs!.level, onOutput: (c) => log.write(c) } : {});
+    h.proc = proc;
+    if (log) {
+      log.mark(`start ${h.name} (pid ${proc.pid})`);
+      proc.child.once('exit', (code, signal) => log.mark(`exit ${h.name} (pid ${proc.pid}, ${signal ?? `code ${String(code)}`})`));
+    }
+    return waitAdmin(h.fleet, proc, 120);
+  }
+
+  /** A marker line in every hub's and NATS server's log file (with logs; otherwise nothing). */
+  mark(text: string): void {
+    for (const h of this.hubs) h.log?.mark(text);
+    this.nats.mark(text);
   }
 
   /** kill -9 hub I (by PID). */
   async killHub(i: number): Promise<void> {
     const p = this.hubs[i]!.proc;
     if (!p) return;
+    this.hubs[i]!.log?.mark(`kill -9 ${this.hubs[i]!.name} (pid ${p.pid})`);
     p.child.kill('SIGKILL');
     await p.exited;
     this.hubs[i]!.proc = null;
@@ -123,12 +153,28 @@ export class ClusterFleet {
     return this.nats.nodes.map((n) => n.daemon?.child.pid).filter((p): p is number => p !== undefined);
   }
 
-  /** Every job record in NATS, through a connection of its own (what a new hub would load). */
+  /**
+   * Every job record in NATS, through a connection of its own, each as the
+   * jobs stream's LEADER holds it. The keys come from a bucket watch (what a
+   * new hub would load), but a watch reads one replica, and nats-server
+   * 2.9.10 after kill -9 and restart can hold stale records on one replica
+   * for good (docs/cluster.md, "Soak", issue 16): the leader is what every
+   * write is checked against, so it is what "in NATS" means here.
+   */
   async jobRecords(): Promise<JobRecord[]> {
     const b = await NatsStateBackend.open(parseClusterOptions({ servers: this.nats.urls, hubName: 'reader', prefix: PREFIX, replicas: 3 }), silentLogger());
     try {
       const s = await b.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord });
-      return [...s.values()];
+      const h = await b.openBucket(JOBS_STORE);
+      const stream = `KV_${h.bucket}`;
+      const keys = [...s.keys()];
+      const out: JobRecord[] = [];
+      // A few requests at a time: a soak checks thousands of jobs per cycle.
+      for (let i = 0; i < keys.length; i += 32) {
+        const got = await Promise.all(keys.slice(i, i + 32).map((k) => leaderRead(() => leaderLast(h.jsm, stream, b.names.kvSubject(h.bucket, k)))));
+        got.forEach((r, j) => { if (r?.kind === 'PUT' && r.parsed && isJobRecord(keys[i + j]!, r.value)) out.push(r.value); });
+      }
+      return out;
     } finally {
       await b.close();
     }
@@ -143,7 +189,20 @@ export class ClusterFleet {
       clearTimeout(t);
       h.proc = null;
     }
+    for (const h of this.hubs) h.log?.close();
     await this.nats.stop();
+  }
+}
+
+/** A read from a stream leader, tried again (at most 20 times, 1 s apart) while there is none: a NATS server was just killed. */
+async function leaderRead<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      if (attempt >= 20) throw err;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
   }
 }
 

@@ -100,9 +100,16 @@ export function killAllHubs(): void {
   }
 }
 
+export interface HubStartOptions {
+  /** The hub's --log-level. Default warn: the bench measures the hub, not its logging (the soak reads info). */
+  logLevel?: string;
+  /** Every chunk the hub prints (stdout and stderr) as it comes, e.g. to keep it in a file; the last 100 kB stay in output() too. */
+  onOutput?: (chunk: Buffer) => void;
+}
+
 /** `bento-hub serve` with a raised descriptor limit; `exec` keeps the node process at the shell's PID. */
-export function startHubProcess(fleet: Fleet, nofile: number, extraNodeArgs: string[] = []): HubProcess {
-  return startNode([...extraNodeArgs, HUB_BIN, 'serve', '--dir', fleet.dir, '--listen', `127.0.0.1:${fleet.port}`, '--log-level', 'warn'], nofile);
+export function startHubProcess(fleet: Fleet, nofile: number, extraNodeArgs: string[] = [], o: HubStartOptions = {}): HubProcess {
+  return startNode([...extraNodeArgs, HUB_BIN, 'serve', '--dir', fleet.dir, '--listen', `127.0.0.1:${fleet.port}`, '--log-level', o.logLevel ?? 'warn'], nofile, o.onOutput);
 }
 
 /** The floor server (floor-server.ts) on the hub's port and admin socket path, run the same way as the hub. */
@@ -110,12 +117,16 @@ export function startFloorProcess(fleet: Fleet, nofile: number, heartbeatMs: num
   return startNode([...extraNodeArgs, FLOOR_BIN, '--dir', fleet.dir, '--port', String(fleet.port), '--heartbeat-ms', String(heartbeatMs)], nofile);
 }
 
-function startNode(argList: string[], nofile: number): HubProcess {
+function startNode(argList: string[], nofile: number, onOutput?: (chunk: Buffer) => void): HubProcess {
   const args = argList.map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const child = spawn('sh', ['-c', `ulimit -n ${nofile} && exec '${process.execPath}' ${args}`], { stdio: ['ignore', 'pipe', 'pipe'] });
   liveHubs.add(child);
   let buf = '';
-  const keep = (c: Buffer): void => { buf += c.toString('utf8'); if (buf.length > 100_000) buf = buf.slice(-100_000); };
+  const keep = (c: Buffer): void => {
+    onOutput?.(c);
+    buf += c.toString('utf8');
+    if (buf.length > 100_000) buf = buf.slice(-100_000);
+  };
   child.stdout!.on('data', keep);
   child.stderr!.on('data', keep);
   const exited = new Promise<void>((resolve) => child.once('exit', () => { liveHubs.delete(child); resolve(); }));

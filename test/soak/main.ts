@@ -1,6 +1,9 @@
 // `npm run soak`: the cluster soak (soak.ts; docs/cluster.md "Soak"). Exits
 // 0 when every cycle's check held, 1 when one did not, 2 on bad flags. Every
-// process it starts is killed by PID on exit, failure or Ctrl-C.
+// process it starts is killed by PID on exit, failure or Ctrl-C. Its temp dir
+// (every hub's output in hubN/hub-output.log, every NATS server's in
+// nats/nN.log) is removed at exit unless --keep, a cycle found a problem, or
+// the soak failed: then it stays and its path is printed.
 //
 //   node dist/test/soak/main.js [--cycles 20] [--clients 300] [--hubs 3] [--nats-every 3] ...
 import { execFileSync } from 'node:child_process';
@@ -44,7 +47,7 @@ if (argv.help) {
   --workers W      load-generator processes (default 2)
   --base DIR       where the temporary directory is made (default: os.tmpdir())
   --json FILE      write the per-cycle results as JSON
-  --keep           keep the temporary directory
+  --keep           keep the temporary directory (kept anyway when a cycle finds a problem)
 `);
   process.exit(0);
 }
@@ -79,11 +82,13 @@ const t0 = performance.now();
 const log = (s: string): void => { process.stderr.write(`[soak ${((performance.now() - t0) / 1000).toFixed(1).padStart(6)}s] ${s}\n`); };
 const dir = mkdtempSync(path.join(argv.base ? path.resolve(argv.base) : os.tmpdir(), 'bento-soak-'));
 let load: ClusterLoad | null = null;
+let keep = argv.keep;
 
 process.on('exit', () => {
   load?.kill();
   killAllHubs(); // NATS servers: the fixture's own exit hook (test/helpers/proc.ts)
-  if (!argv.keep) rmSync(dir, { recursive: true, force: true });
+  if (keep) process.stderr.write(`[soak] kept ${dir} (hub logs: ${dir}/hub*/hub-output.log, NATS logs: ${dir}/nats/*.log)\n`);
+  else rmSync(dir, { recursive: true, force: true });
 });
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => { log(`${sig}: stopping everything`); process.exit(130); });
 
@@ -100,6 +105,7 @@ try {
     workers: intOpt('workers', argv.workers, 2, 1),
     log,
     started: (h) => { load = h.load; },
+    problem: () => { keep = true; },
   });
   const last = r.cycles[r.cycles.length - 1];
   const back = r.cycles.map((c) => c.backS).sort((a, b) => a - b);
@@ -120,5 +126,6 @@ try {
   process.exit(r.problems.length ? 1 : 0);
 } catch (err) {
   log(`soak failed: ${(err as Error).stack ?? String(err)}`);
+  keep = true;
   process.exit(1);
 }

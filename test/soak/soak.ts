@@ -10,11 +10,16 @@
 // state, the same at every hub; no agent got a job twice; every job an agent
 // ran is recorded as its result. Used by the command (main.ts) and by CI
 // (test/integration/cluster-soak.test.ts, a few cycles on a small fleet).
+// Every hub's and NATS server's output is kept in files under the dir (hubs
+// at level info, a marker line at each cycle's kill), and a cycle that finds
+// a problem prints the log lines naming its first problem jobs and hosts
+// (problem-report.ts).
 import { ClusterFleet } from '../bench/cluster-fleet.js';
 import { ClusterLoad } from '../bench/cluster-pool.js';
 import { checkJobs, checkText, type JobCheck } from '../bench/cluster-check.js';
 import { hostName } from '../bench/hub.js';
 import { TriggerLoad, type TriggerCounts } from './trigger-load.js';
+import { reportProblems } from './problem-report.js';
 
 export interface SoakOptions {
   /** Working directory (fleets, NATS stores go under it; the caller removes it). */
@@ -37,6 +42,8 @@ export interface SoakOptions {
   log: (s: string) => void;
   /** Called with the processes started, as they start (the command kills them on exit). */
   started?: (handles: { fleet: ClusterFleet; load: ClusterLoad | null }) => void;
+  /** Called as soon as a cycle finds a problem (the command then keeps its temp dir, even if stopped early). */
+  problem?: () => void;
 }
 
 export interface CycleResult {
@@ -76,7 +83,7 @@ const CHECK_LIMIT_S = 90;
 
 export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const random = seeded(o.seed);
-  const fleet = await ClusterFleet.create({ dir: o.dir, hubs: o.hubs, clients: o.clients, heartbeatMs: 2000, livenessMs: 2000, nofile: o.nofile, nodeArgs: [], log: o.log });
+  const fleet = await ClusterFleet.create({ dir: o.dir, hubs: o.hubs, clients: o.clients, heartbeatMs: 2000, livenessMs: 2000, nofile: o.nofile, nodeArgs: [], log: o.log, logs: { level: 'info' } });
   o.started?.({ fleet, load: null });
   let load: ClusterLoad | null = null;
   let triggers: TriggerLoad | null = null;
@@ -92,8 +99,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     triggers = new TriggerLoad({ sockets: running, hosts: fleet.agents.map((_, i) => hostName(i)), perSecond: o.triggersPerS, random });
     const cycles: CycleResult[] = [];
     let startsBefore = 0;
+    const reported = new Set<string>();
     for (let c = 1; c <= o.cycles; c++) {
-      const r = await cycle({ o, fleet, load, triggers, random, c, startsBefore });
+      const r = await cycle({ o, fleet, load, triggers, random, c, startsBefore, reported });
       startsBefore = r.check.duplicateStarts;
       cycles.push(r);
       o.log(`cycle ${c}/${o.cycles}: kill -9 ${r.killedHub}${r.killedNats ? ` and ${r.killedNats}` : ''}; all agents back ${r.backS.toFixed(1)} s; ${checkText(r.check)}${r.problems.length ? `; PROBLEMS: ${r.problems.join('; ')}` : ''}`);
@@ -115,17 +123,22 @@ interface CycleDeps {
   c: number;
   /** Duplicate job starts the agents counted before this cycle (the counter is cumulative). */
   startsBefore: number;
+  /** Problem jobs and hosts whose logs were printed in earlier cycles. */
+  reported: Set<string>;
 }
 
 async function cycle(d: CycleDeps): Promise<CycleResult> {
   const { o, fleet, load, triggers, random, c } = d;
   const t0 = performance.now();
+  const cycleStart = Date.now();
+  fleet.mark(`soak cycle ${c}: under load`);
   triggers.resume();
   // Under load for a while first: jobs are dispatched, running, their results on the way.
   await sleep(1000 + random() * 2000);
   const victim = Math.floor(random() * fleet.hubs.length);
   const natsNode = o.natsEvery > 0 && c % o.natsEvery === 0 ? Math.floor(random() * fleet.nats.nodes.length) : null;
   const killedAt = performance.now();
+  fleet.mark(`soak cycle ${c}: kill -9 ${fleet.hubs[victim]!.name}${natsNode === null ? '' : ` and NATS ${fleet.nats.nodes[natsNode]!.name}`}`);
   await Promise.all([fleet.killHub(victim), natsNode === null ? null : fleet.nats.kill(natsNode)]);
   await sleep(o.downMs);
   if (natsNode !== null) await fleet.nats.restart(natsNode);
@@ -134,6 +147,7 @@ async function cycle(d: CycleDeps): Promise<CycleResult> {
   const backS = (performance.now() - killedAt) / 1000;
   await sleep(1000); // the restarted hub under load too
   await triggers.pause();
+  fleet.mark(`soak cycle ${c}: triggers paused, checking`);
   const check = await checkJobs({ fleet, load, accepted: triggers.accepted, sockets: fleet.hubs.map((h) => h.fleet.socket), timeoutS: CHECK_LIMIT_S });
   const problems: string[] = [];
   if (!back.ok) problems.push(`only ${back.last.ready}/${o.clients} agents back after ${BACK_LIMIT_S} s`);
@@ -141,6 +155,13 @@ async function cycle(d: CycleDeps): Promise<CycleResult> {
   if (check.duplicateStarts > d.startsBefore) problems.push(`${check.duplicateStarts - d.startsBefore} jobs sent to an agent twice`);
   if (check.ranNotRecorded.length) problems.push(`${check.ranNotRecorded.length} jobs ran but are recorded otherwise (e.g. ${check.ranNotRecorded.slice(0, 3).join(', ')})`);
   if (check.disagreements.length) problems.push(`hubs' views differ on ${check.disagreements.length} hosts (e.g. ${check.disagreements.slice(0, 3).join(', ')})`);
+  if (problems.length) {
+    o.problem?.();
+    await reportProblems({ fleet, check, cycleStart, seen: d.reported, log: (s) => o.log(`cycle ${c}: ${s}`) })
+      .catch((err: Error) => o.log(`cycle ${c}: cannot report the problems' logs: ${err.message}`));
+    // After the report, which would otherwise find the problem hosts' names in this line.
+    fleet.mark(`soak cycle ${c}: PROBLEMS: ${problems.join('; ')}`);
+  }
   return {
     cycle: c, killedHub: fleet.hubs[victim]!.name, killedNats: natsNode === null ? null : fleet.nats.nodes[natsNode]!.name,
     backS, check, problems, seconds: (performance.now() - t0) / 1000,

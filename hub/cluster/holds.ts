@@ -48,6 +48,7 @@ export class ClusterHolders implements HostHolders {
   private readonly mine = new Map<string, Mine>();
   private readonly waiting = new Map<string, Waiter>();
   private readonly lostFns: Array<(host: string, byHub: string) => void> = [];
+  private readonly currentFns: Array<() => void> = [];
   private readonly unwatch: () => void;
   private closing = false;
 
@@ -154,6 +155,10 @@ export class ClusterHolders implements HostHolders {
     return alive[0] === this.hubName;
   }
 
+  onCurrent(fn: () => void): void {
+    this.currentFns.push(fn);
+  }
+
   onLost(fn: (host: string, byHub: string) => void): void {
     this.lostFns.push(fn);
   }
@@ -238,6 +243,9 @@ export class ClusterHolders implements HostHolders {
       const v = this.d.store.get(host);
       const rec = v?.t === 'host' ? v : null;
       if (!rec || (!this.isMine(rec, m.epoch) && !(rec.hub === this.hubName && rec.run === this.d.run && rec.epoch > m.epoch))) this.lose(host, rec);
+    }
+    for (const fn of this.currentFns) {
+      try { fn(); } catch (err) { this.d.log.error({ err: (err as Error).message }, 'a current-again handler threw'); }
     }
   }
 

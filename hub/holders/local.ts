@@ -30,5 +30,6 @@ export class LocalHolders implements HostHolders {
   settlesOrphans(): boolean { return false; }
   hubUrls(): string[] { return []; }
   onLost(_fn: (host: string, byHub: string) => void): void { /* nobody else takes hosts */ }
+  onCurrent(_fn: () => void): void { /* one hub is always current */ }
   async close(): Promise<void> { /* nothing held outside the process */ }
 }

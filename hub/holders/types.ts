@@ -69,6 +69,12 @@ export interface HostHolders {
   hubUrls(): string[];
   /** Called when another hub took a host this hub had a session for; that session is closed as REPLACED first. */
   onLost(fn: (host: string, byHub: string) => void): void;
+  /**
+   * Called when this hub is current again after it was not (NATS away, or
+   * paused), once the hosts taken meanwhile are dropped: stamps work again.
+   * One hub: never (it is always current).
+   */
+  onCurrent(fn: () => void): void;
   close(): Promise<void>;
 }
 

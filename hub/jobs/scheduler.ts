@@ -171,6 +171,19 @@ export class Scheduler {
     });
   }
 
+  /**
+   * This hub can write job records again (holders' onCurrent: NATS was away,
+   * or the hub was paused): send each connected host the pending job that
+   * dispatchPending held back meanwhile.
+   */
+  resumePending(): void {
+    for (const host of [...this.pending.keys()]) {
+      const session = this.deps.sessions.get(host);
+      if (!session) continue;
+      void this.queue.run(host, () => this.dispatchPending(session)).catch((err: Error) => this.deps.log.error({ host, err: err.message }, 'cannot send a held-back job'));
+    }
+  }
+
   /** HOST is connected here and another hub queued a job for it that this hub had not seen (late-queued.ts). */
   queuedLate(host: string): Promise<void> {
     return this.queue.run(host, async () => {
@@ -253,6 +266,16 @@ export class Scheduler {
     if (!next || this.active.has(host) || session.closed) return;
     const rec = this.deps.store.get(next);
     if (!rec) return;
+    // Not while this hub cannot write the host's records (NATS away, or it was
+    // paused): the agent would run a job whose "dispatched" record the fence
+    // refuses, the view would show it queued again, and a later dispatch of
+    // it ran it twice (the soak). It stays pending; resumePending sends it.
+    try {
+      this.deps.store.assertWritable(host);
+    } catch (err) {
+      this.deps.log.warn({ host, jobId: rec.id, err: (err as Error).message }, 'holding the host\'s next job until this hub can record it');
+      return;
+    }
     // Queued while the host was offline: the agent it came back with may not understand storePath.
     const unsupported = rec.storePath ? prebuiltUnsupported(host, session.hello?.capabilities ?? []) : null;
     if (unsupported) {

@@ -1,0 +1,54 @@
+// A hub that cannot write a host's job records (NATS away, or the hub was
+// paused: the fence refuses) must not send the host its next job: the soak
+// found such jobs run at the agent while every view showed them queued,
+// and sent again later (docs/cluster.md, "Open points" before this fix).
+// The scheduler holds the job and sends it once the hub is current again
+// (holders' onCurrent -> Scheduler.resumePending). The fence here is the
+// JobStore's own hook, as the cluster's holders fill it (hub/cluster/holds.ts).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Hello, HubMessage } from '../../common/protocol/messages.js';
+import { BentoError } from '../../common/protocol/errors.js';
+import { silentLogger } from '../../common/platform/log.js';
+import { MemoryBackend } from '../../hub/store/memory-backend.js';
+import { JobStore } from '../../hub/store/jobs.js';
+import { Scheduler } from '../../hub/jobs/scheduler.js';
+import { LocalEventBus } from '../../hub/events/bus.js';
+import { LocalHolders } from '../../hub/holders/local.js';
+
+const hello: Hello = { type: 'hello', protocol: 1, name: 'web1', agentVersion: 'test', system: null, generation: null, configHash: null, capabilities: [] };
+
+test('while the fence refuses the host, its next job is held (not sent, still queued); once current again it is sent once', async () => {
+  const log = silentLogger();
+  let away = false;
+  const fence = { stamp: () => { if (away) throw new BentoError('CLUSTER_UNAVAILABLE', 'hub is not in touch with NATS'); return null; } };
+  const store = await JobStore.open(new MemoryBackend(), { history: 10, log, fence });
+  const sent: HubMessage[] = [];
+  const s = { name: 'web1', hello, closed: false, send(m: HubMessage) { sent.push(m); return true; } };
+  const scheduler = new Scheduler({ store, sessions: { get: (n: string) => (n === 'web1' ? s : undefined) }, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
+  await scheduler.onHello(s, hello);
+  const a = await scheduler.trigger('web1', 'switch', false);
+  const b = await scheduler.trigger('web1', 'boot', false);
+  assert.deepEqual([a.disposition, b.disposition], ['dispatched', 'queued']);
+  const starts = (): string[] => sent.filter((m) => m.type === 'job.start').map((m) => (m as { jobId: string }).jobId);
+
+  away = true; // NATS away: the first job's result cannot be recorded now
+  await scheduler.onMessage(s, { type: 'job.end', jobId: a.jobId, action: 'switch', outcome: 'success', exitCode: 0, startedAt: new Date().toISOString(), durationMs: 5 });
+  assert.deepEqual(starts(), [a.jobId], 'the queued job is not sent while its record cannot be written (before: sent at once)');
+  assert.equal(store.get(b.jobId)?.state, 'queued');
+
+  scheduler.resumePending(); // still away: nothing changes
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(starts(), [a.jobId]);
+
+  away = false;
+  scheduler.resumePending();
+  for (let i = 0; i < 100 && starts().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(starts(), [a.jobId, b.jobId], 'sent once the hub can record it');
+  assert.equal(store.get(b.jobId)?.state, 'dispatched');
+  scheduler.resumePending();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(starts(), [a.jobId, b.jobId], 'and only once');
+  await scheduler.close();
+  await store.close();
+});

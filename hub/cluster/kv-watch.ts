@@ -50,6 +50,13 @@ const POLL_MS = 1000;
 const STALL_MS = 2000;
 /** Before a new watch after one ended or failed to start. */
 const REWATCH_MS = 500;
+/**
+ * How long a new watch may take to start. The client library creates its
+ * consumer (and retries that) before watch() resolves, and the watchdog can
+ * only replace a watch that exists: a restarted hub in the soak waited its
+ * whole 60 s load with no watch, no entry and no log line (docs/cluster.md).
+ */
+const WATCH_START_MS = 10_000;
 
 export class BucketFollower {
   private stopped = false;
@@ -71,6 +78,8 @@ export class BucketFollower {
   private lastEntry: { revision: number; subject: string; data: Uint8Array } | null = null;
   private restarts = 0;
   private checking = false;
+  private pollFailingSince: number | null = null;
+  private pollFailingSaid = false;
 
   constructor(private readonly o: FollowOptions) {}
 
@@ -111,7 +120,7 @@ export class BucketFollower {
     const empty = state?.messages === 0;
     // Taken before the watch exists: whatever the bucket holds beyond it, the watch must deliver.
     this.prevLast = state?.last_seq ?? null;
-    const iter = await this.o.kv.watch({});
+    const iter = await startWithin(this.o.kv.watch({}), WATCH_START_MS);
     this.stopIter = () => iter.stop();
     this.still = null;
     this.lastEntry = null;
@@ -134,8 +143,17 @@ export class BucketFollower {
     this.checking = true;
     try {
       await this.checkOnce();
-    } catch {
-      // NATS away or electing a leader: nothing to compare with
+      this.pollFailingSince = null;
+      this.pollFailingSaid = false;
+    } catch (err) {
+      // NATS away or electing a leader: nothing to compare with. Said once per
+      // stretch past STALL_MS * 5, so a watch left unchecked shows in the log.
+      const now = Date.now();
+      this.pollFailingSince ??= now;
+      if (now - this.pollFailingSince > STALL_MS * 5 && !this.pollFailingSaid) {
+        this.pollFailingSaid = true;
+        this.o.log.warn({ bucket: this.o.bucket, err: (err as Error).message }, 'cannot ask the bucket for its state; its watch is not checked meanwhile');
+      }
     } finally {
       this.checking = false;
     }
@@ -144,6 +162,7 @@ export class BucketFollower {
   private async checkOnce(): Promise<void> {
     const last = (await this.o.kv.status()).streamInfo.state.last_seq;
     const pos = this.o.position();
+    this.o.log.debug({ bucket: this.o.bucket, at: pos, bucketAt: last, pending: this.pendingKnown }, 'bucket watch poll');
     const now = Date.now();
     const prev = this.prevLast;
     this.prevLast = last;
@@ -169,4 +188,18 @@ export class BucketFollower {
     this.o.log.warn({ bucket: this.o.bucket, at: pos, bucketAt: last }, 'bucket watch stalled (its server died?); replacing it');
     this.stopIter?.();
   }
+}
+
+/**
+ * WATCH once it resolves within MS; else reject (run() logs it and starts
+ * another), and stop the late one if it still comes.
+ */
+function startWithin<I extends { stop(): void }>(watch: Promise<I>, ms: number): Promise<I> {
+  let timer: NodeJS.Timeout | undefined;
+  let late = false;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => { late = true; reject(new Error(`the watch did not start within ${ms / 1000} s`)); }, ms);
+  });
+  watch.then((w) => { if (late) w.stop(); }, () => undefined);
+  return Promise.race([watch, deadline]).finally(() => clearTimeout(timer));
 }

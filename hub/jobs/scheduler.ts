@@ -188,7 +188,9 @@ export class Scheduler {
   queuedLate(host: string): Promise<void> {
     return this.queue.run(host, async () => {
       const session = this.deps.sessions.get(host);
-      const id = session && !this.pending.has(host) ? this.pendingOf(host, true) : undefined;
+      // pendingOf drops a pending id whose record is no longer queued (run by
+      // another hub meanwhile): kept, it shut this job out for good (the soak).
+      const id = session ? this.pendingOf(host, true) : undefined;
       if (!session || !id) return;
       this.pending.set(host, id);
       await this.dispatchPending(session);

@@ -45,3 +45,29 @@ test('a queued record for a connected, idle host that shows up after its hello i
     await store.close();
   }
 });
+
+test('a pending job that is no longer queued (another hub ran it meanwhile) does not keep a late queued job out', async () => {
+  const log = silentLogger();
+  const store = await JobStore.open(new MemoryBackend(), { history: 10, log });
+  const sent: HubMessage[] = [];
+  const s = { name: 'web1', hello: hello('web1'), closed: false, send(m: HubMessage) { sent.push(m); return true; } };
+  const sessions = { get: (n: string) => (n === 'web1' ? s : undefined) };
+  const scheduler = new Scheduler({ store, sessions, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
+  try {
+    await scheduler.onHello(s, s.hello);
+    const running = await scheduler.trigger('web1', 'switch', false);
+    const stale = await scheduler.trigger('web1', 'boot', false); // pending behind the running job
+    assert.equal(stale.disposition, 'queued');
+    // The view says another hub settled the pending job meanwhile, and queued a new one.
+    await store.save({ ...store.get(stale.jobId)!, state: 'success', endedAt: new Date().toISOString(), exitCode: 0 });
+    const late = newJob('web1', 'test');
+    await store.save(late);
+    await scheduler.queuedLate('web1');
+    await scheduler.onMessage(s, { type: 'job.end', jobId: running.jobId, action: 'switch', outcome: 'success', exitCode: 0, startedAt: new Date().toISOString(), durationMs: 5 });
+    const starts = sent.filter((m) => m.type === 'job.start').map((m) => (m as { jobId: string }).jobId);
+    assert.deepEqual(starts, [running.jobId, late.id], 'the late job runs once the running one ended (before: never, the stale pending id blocked it)');
+  } finally {
+    scheduler.close();
+    await store.close();
+  }
+});

@@ -12,32 +12,14 @@
 // hub "b" took it over under epoch 2. That belief is exactly the stale writer.
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
-import { silentLogger } from '../../common/platform/log.js';
 import { newJobIdBody } from '../../common/protocol/names.js';
-import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
-import { parseClusterOptions } from '../../hub/cluster/options.js';
-import { JobStore, type JobFence, type JobRecord } from '../../hub/store/jobs.js';
-import { startNatsCluster } from '../fixtures/nats.js';
+import type { JobRecord } from '../../hub/store/jobs.js';
+import { fencedJobHubs } from '../helpers/fenced-job-hubs.js';
 import { waitFor } from '../helpers/proc.js';
 
-const cluster = await startNatsCluster();
-const backends: NatsStateBackend[] = [];
-const stores: JobStore[] = [];
-after(async () => {
-  for (const s of stores) await s.close();
-  for (const b of backends) await b.close();
-  await cluster.stop();
-});
-
-async function hub(name: string, epoch: number, server: number): Promise<JobStore> {
-  const servers = [cluster.urls[server]!, ...cluster.urls];
-  const b = await NatsStateBackend.open(parseClusterOptions({ servers, hubName: name, prefix: 'stale' }), silentLogger());
-  backends.push(b);
-  const fence: JobFence = { stamp: () => ({ hub: name, epoch }) };
-  const s = await JobStore.open(b, { history: 1000, log: silentLogger(), fence });
-  stores.push(s);
-  return s;
-}
+const hubs = await fencedJobHubs('stale');
+after(() => hubs.close());
+const hub = hubs.hub;
 
 test('a stale hub (epoch 1) racing the hub that took the host over (epoch 2): the newer record is the one that stays', async () => {
   const a = await hub('a', 1, 0);

@@ -16,32 +16,16 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 import { silentLogger } from '../../common/platform/log.js';
 import { newJobIdBody } from '../../common/protocol/names.js';
-import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
-import { parseClusterOptions } from '../../hub/cluster/options.js';
-import { JobStore, readJobRecords, type JobFence, type JobRecord } from '../../hub/store/jobs.js';
+import { readJobRecords, type JobRecord, type JobStore } from '../../hub/store/jobs.js';
 import { JobEnds } from '../../hub/jobs/job-end.js';
 import { LocalEventBus } from '../../hub/events/bus.js';
-import { startNatsCluster } from '../fixtures/nats.js';
+import { fencedJobHubs } from '../helpers/fenced-job-hubs.js';
 import { waitFor } from '../helpers/proc.js';
 
 const log = silentLogger();
-const cluster = await startNatsCluster();
-const backends: NatsStateBackend[] = [];
-const stores: JobStore[] = [];
-after(async () => {
-  for (const s of stores) await s.close();
-  for (const b of backends) await b.close();
-  await cluster.stop();
-});
-
-async function hub(name: string, epoch: number, server: number): Promise<JobStore> {
-  const b = await NatsStateBackend.open(parseClusterOptions({ servers: [cluster.urls[server]!, ...cluster.urls], hubName: name, prefix: 'verdict' }), log);
-  backends.push(b);
-  const fence: JobFence = { stamp: () => ({ hub: name, epoch }) };
-  const s = await JobStore.open(b, { history: 1000, log, fence });
-  stores.push(s);
-  return s;
-}
+const hubs = await fencedJobHubs('verdict');
+after(() => hubs.close());
+const hub = hubs.hub;
 
 /** The scheduler's way of ending a job with the hub's own verdict (scheduler.ts, arrivals.ts). */
 function ends(store: JobStore): JobEnds {
@@ -56,8 +40,7 @@ test('a verdict decided on a job seen running does not replace the result record
   const b = await hub('b', 2, 1);
   const bEnds = ends(b);
   // What NATS holds, read through a connection of its own (a fresh bucket watch each time).
-  const reader = await NatsStateBackend.open(parseClusterOptions({ servers: [cluster.urls[2]!, ...cluster.urls], hubName: 'reader', prefix: 'verdict' }), log);
-  backends.push(reader);
+  const reader = await hubs.backend('reader', 2);
   const ROUNDS = 12;
   const ids: string[] = [];
   const bad: string[] = [];

@@ -17,13 +17,19 @@ import { newJob } from '../../hub/jobs/job-ids.js';
 
 const hello = (name: string): Hello => ({ type: 'hello', protocol: 1, name, agentVersion: 'test', system: null, generation: null, configHash: null, capabilities: [] });
 
-test('a queued record for a connected, idle host that shows up after its hello is dispatched; one for a host not here is left alone', async () => {
+/** One hub's scheduler on the memory backend, with web1 connected through a fake session. */
+async function web1Hub() {
   const log = silentLogger();
   const store = await JobStore.open(new MemoryBackend(), { history: 10, log });
   const sent: HubMessage[] = [];
   const s = { name: 'web1', hello: hello('web1'), closed: false, send(m: HubMessage) { sent.push(m); return true; } };
   const sessions = { get: (n: string) => (n === 'web1' ? s : undefined) };
   const scheduler = new Scheduler({ store, sessions, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
+  return { log, store, sent, s, sessions, scheduler };
+}
+
+test('a queued record for a connected, idle host that shows up after its hello is dispatched; one for a host not here is left alone', async () => {
+  const { store, sent, s, sessions, scheduler } = await web1Hub();
   const errors: string[] = [];
   const unwatch = followLateQueued({ store, sessions, queuedLate: (h) => scheduler.queuedLate(h), onError: (h, e) => errors.push(`${h}: ${e.message}`) });
   try {
@@ -47,12 +53,7 @@ test('a queued record for a connected, idle host that shows up after its hello i
 });
 
 test('a pending job that is no longer queued (another hub ran it meanwhile) does not keep a late queued job out', async () => {
-  const log = silentLogger();
-  const store = await JobStore.open(new MemoryBackend(), { history: 10, log });
-  const sent: HubMessage[] = [];
-  const s = { name: 'web1', hello: hello('web1'), closed: false, send(m: HubMessage) { sent.push(m); return true; } };
-  const sessions = { get: (n: string) => (n === 'web1' ? s : undefined) };
-  const scheduler = new Scheduler({ store, sessions, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
+  const { store, sent, s, scheduler } = await web1Hub();
   try {
     await scheduler.onHello(s, s.hello);
     const running = await scheduler.trigger('web1', 'switch', false);

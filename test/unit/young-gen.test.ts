@@ -1,6 +1,6 @@
 // capYoungGeneration (common/platform/young-gen.ts) on the node that runs the
 // tests: where process.execve exists (Node 22.15+, Node 24), the process
-// re-executes itself once with --max-semi-space-size=16 and keeps its PID;
+// re-executes itself once with --max-semi-space-size=8 and keeps its PID;
 // where it does not (Node 20), nothing changes. A flag given on the command
 // line or in NODE_OPTIONS is left alone. Each case is a real child process.
 import { test } from 'node:test';
@@ -44,27 +44,27 @@ process.stdout.write(JSON.stringify({ pid: process.pid, execArgv: process.execAr
   }
 }
 
-test('the daemon runs with 16 MiB semi-spaces where it can re-execute itself, as the same process', async () => {
+test('the daemon runs with 8 MiB semi-spaces where it can re-execute itself, as the same process', async () => {
   const seen = await run([]);
   assert.equal(seen.pid, seen.spawnedPid, 'the same PID before and after');
   if (hasExecve) {
-    assert.deepEqual(seen.execArgv, ['--max-semi-space-size=16']);
-    assert.ok(seen.newSpaceMiB <= 3 * 16, `new space ${seen.newSpaceMiB} MiB`);
+    assert.deepEqual(seen.execArgv, ['--max-semi-space-size=8']);
+    assert.ok(seen.newSpaceMiB <= 3 * 8, `new space ${seen.newSpaceMiB} MiB`);
   } else {
     assert.deepEqual(seen.execArgv, [], `no process.execve on ${process.version}: nothing changes`);
   }
 });
 
 test('an explicit --max-semi-space-size, on the command line or in NODE_OPTIONS, is kept', async () => {
-  const direct = await run(['--max-semi-space-size=8']);
-  assert.deepEqual(direct.execArgv, ['--max-semi-space-size=8']);
-  const viaEnv = await run([], { NODE_OPTIONS: '--max-semi-space-size=8' });
+  const direct = await run(['--max-semi-space-size=4']);
+  assert.deepEqual(direct.execArgv, ['--max-semi-space-size=4']);
+  const viaEnv = await run([], { NODE_OPTIONS: '--max-semi-space-size=4' });
   assert.deepEqual(viaEnv.execArgv, []);
-  assert.ok(viaEnv.newSpaceMiB <= 3 * 8, `new space ${viaEnv.newSpaceMiB} MiB`);
+  assert.ok(viaEnv.newSpaceMiB <= 3 * 4, `new space ${viaEnv.newSpaceMiB} MiB`);
 });
 
 test('the re-executed process keeps its other node flags and arguments', async () => {
   const seen = await run(['--no-warnings']);
   assert.ok(seen.execArgv.includes('--no-warnings'));
-  assert.equal(seen.execArgv.includes('--max-semi-space-size=16'), hasExecve);
+  assert.equal(seen.execArgv.includes('--max-semi-space-size=8'), hasExecve);
 });

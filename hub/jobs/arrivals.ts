@@ -35,6 +35,14 @@ export interface ArrivalsDeps {
 }
 
 export class Arrivals {
+  /**
+   * Hellos that failed halfway, by host: a write the fence refused (the hub
+   * lost touch with NATS, or was paused) left the rest undone, e.g. the job
+   * the agent no longer runs still active, which blocks every later dispatch.
+   * Redone once the hub is current again (retryFailed).
+   */
+  private readonly failed = new Map<string, { session: AgentLink; hello: Hello }>();
+
   constructor(private readonly d: ArrivalsDeps) {}
 
   /** After a hub start (writes nothing): queued jobs are pending again, jobs in flight wait for their host's hello or GRACEMS (recovery.ts). */
@@ -58,6 +66,39 @@ export class Arrivals {
   }
 
   async hello(session: AgentLink, hello: Hello): Promise<void> {
+    this.failed.delete(session.name);
+    try {
+      await this.helloNow(session, hello);
+    } catch (err) {
+      this.failed.set(session.name, { session, hello });
+      throw err;
+    }
+  }
+
+  /**
+   * The hub can write again: redo each failed hello whose session is still
+   * the host's, in the host's turn. Its running job counts only while still
+   * open (or active): a result recorded since must not be made running again.
+   */
+  retryFailed(): void {
+    for (const [host, f] of [...this.failed]) {
+      this.d.later(host, async () => {
+        if (this.failed.get(host) !== f) return;
+        if (f.session.closed || this.d.sessions.get(host) !== f.session) { this.failed.delete(host); return; }
+        const id = f.hello.runningJobId;
+        const rec = id ? this.d.store.get(id) : undefined;
+        const open = !!id && (this.d.active.get(host) === id || (rec !== undefined && !FINAL_STATES.has(rec.state)));
+        try {
+          await this.hello(f.session, open ? f.hello : { ...f.hello, runningJobId: null });
+          this.d.log.info({ host }, 'handled the host\'s hello again, now that this hub can write');
+        } catch (err) {
+          this.d.log.warn({ host, err: (err as Error).message }, 'the host\'s hello failed again; retried once this hub can write');
+        }
+      });
+    }
+  }
+
+  private async helloNow(session: AgentLink, hello: Hello): Promise<void> {
     const { store, active, log } = this.d;
     const host = session.name;
     const unreported = new Set(hello.unreported ?? []);
@@ -89,6 +130,7 @@ export class Arrivals {
   /** The agent's connection is gone for good (no newer session took over). */
   async disconnect(host: string): Promise<void> {
     const { active, pending, store } = this.d;
+    this.failed.delete(host);
     // The host went to another hub (this session was replaced from there): its jobs are that hub's now.
     if (this.heldElsewhere(host)) {
       active.delete(host);

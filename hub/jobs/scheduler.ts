@@ -173,11 +173,14 @@ export class Scheduler {
 
   /**
    * This hub can write job records again (holders' onCurrent: NATS was away,
-   * or the hub was paused): send each connected host the pending job that
-   * dispatchPending held back meanwhile.
+   * or the hub was paused): redo the hellos that failed meanwhile, and send
+   * each connected host the pending job that dispatchPending held back.
    */
   resumePending(): void {
-    for (const host of [...this.pending.keys()]) {
+    this.arrivals.retryFailed();
+    // Hosts with a queued record this scheduler never made pending count too
+    // (its hello failed while the hub could not write): dispatchPending finds it.
+    for (const host of new Set([...this.pending.keys(), ...this.deps.store.hostsWithOpenJobs()])) {
       const session = this.deps.sessions.get(host);
       if (!session) continue;
       void this.queue.run(host, () => this.dispatchPending(session)).catch((err: Error) => this.deps.log.error({ host, err: err.message }, 'cannot send a held-back job'));
@@ -188,12 +191,7 @@ export class Scheduler {
   queuedLate(host: string): Promise<void> {
     return this.queue.run(host, async () => {
       const session = this.deps.sessions.get(host);
-      // pendingOf drops a pending id whose record is no longer queued (run by
-      // another hub meanwhile): kept, it shut this job out for good (the soak).
-      const id = session ? this.pendingOf(host, true) : undefined;
-      if (!session || !id) return;
-      this.pending.set(host, id);
-      await this.dispatchPending(session);
+      if (session) await this.dispatchPending(session); // finds the record in the store (pendingOf)
     });
   }
 
@@ -239,13 +237,24 @@ export class Scheduler {
     return { host, jobId: rec.id, disposition: 'queued', action };
   }
 
-  /** The host's pending job, if it is still queued; for a host nobody holds, one another hub queued counts too. */
-  private pendingOf(host: string, offline: boolean): string | undefined {
+  /**
+   * The host's pending job, if it is still queued. With INSTORE, a queued
+   * record of the host this scheduler did not make pending counts too (and
+   * becomes its pending job): one another hub queued while the host was
+   * offline or between hubs, whatever path its record took into this view.
+   * A trigger for a connected host does not look (it dispatches a job of its
+   * own); every dispatch of pending work does, so a missed hand-over (a stale
+   * pending id at the hello, a hello the fence refused halfway, a record that
+   * arrived before the session) cannot leave a job queued for an online host
+   * (the soak found each).
+   */
+  private pendingOf(host: string, inStore: boolean): string | undefined {
     const id = this.pending.get(host);
     if (id && this.deps.store.get(id)?.state === 'queued') return id;
     if (id) this.pending.delete(host); // dispatched by the hub the host went to meanwhile
-    if (!offline) return undefined;
-    const queued = this.deps.store.openFor(host).filter((r) => r.state === 'queued').pop();
+    if (!inStore) return undefined;
+    const queued = this.deps.store.openFor(host).find((r) => r.state === 'queued');
+    if (queued && this.deps.sessions.get(host)) this.pending.set(host, queued.id);
     return queued?.id;
   }
 
@@ -264,7 +273,7 @@ export class Scheduler {
 
   private async dispatchPending(session: AgentLink): Promise<void> {
     const host = session.name;
-    const next = this.pendingOf(host, false);
+    const next = this.pendingOf(host, true);
     if (!next || this.active.has(host) || session.closed) return;
     const rec = this.deps.store.get(next);
     if (!rec) return;

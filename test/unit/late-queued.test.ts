@@ -72,3 +72,43 @@ test('a pending job that is no longer queued (another hub ran it meanwhile) does
     await store.close();
   }
 });
+
+test('a stale pending id at the hello does not shut out a queued record that reached the view before the host came (the soak: left queued with its host online)', async () => {
+  const { store, sent, s, scheduler } = await web1Hub();
+  try {
+    await scheduler.onHello(s, s.hello);
+    const running = await scheduler.trigger('web1', 'switch', false);
+    const stale = await scheduler.trigger('web1', 'boot', false);
+    // Another hub settled the pending job and queued one more; no late-queued
+    // call: the record came while the host was connected elsewhere.
+    await store.save({ ...store.get(stale.jobId)!, state: 'success', endedAt: new Date().toISOString(), exitCode: 0 });
+    const other = newJob('web1', 'test');
+    await store.save(other);
+    await scheduler.onHello(s, { ...s.hello, runningJobId: running.jobId }); // back here: the takeover sees a pending id (stale)
+    await scheduler.onMessage(s, { type: 'job.end', jobId: running.jobId, action: 'switch', outcome: 'success', exitCode: 0, startedAt: new Date().toISOString(), durationMs: 5 });
+    const starts = sent.filter((m) => m.type === 'job.start').map((m) => (m as { jobId: string }).jobId);
+    assert.deepEqual(starts, [running.jobId, other.id], 'the queued record runs once the running job ended');
+    assert.equal(store.get(other.id)?.state, 'dispatched');
+  } finally {
+    scheduler.close();
+    await store.close();
+  }
+});
+
+test('resumePending (the hub is current again) also sends a queued record the scheduler never made pending', async () => {
+  const { store, sent, s, scheduler } = await web1Hub();
+  try {
+    await scheduler.onHello(s, s.hello);
+    const other = newJob('web1', 'switch'); // as if its hello had failed before the takeover saw this record
+    await store.save(other);
+    scheduler.resumePending();
+    for (let i = 0; i < 100 && sent.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(sent.map((m) => m.type === 'job.start' ? m.jobId : m.type), [other.id]);
+    scheduler.resumePending();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(sent.length, 1, 'sent once');
+  } finally {
+    scheduler.close();
+    await store.close();
+  }
+});

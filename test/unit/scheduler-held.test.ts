@@ -52,3 +52,32 @@ test('while the fence refuses the host, its next job is held (not sent, still qu
   await scheduler.close();
   await store.close();
 });
+
+test('a hello the fence refused halfway is redone once current: the job the agent lost is interrupted and the queued one is sent (before: blocked for good)', async () => {
+  const log = silentLogger();
+  let away = false;
+  const fence = { stamp: () => { if (away) throw new BentoError('CLUSTER_UNAVAILABLE', 'hub is not in touch with NATS'); return null; } };
+  const store = await JobStore.open(new MemoryBackend(), { history: 10, log, fence });
+  const sent: HubMessage[] = [];
+  let s = { name: 'web1', hello, closed: false, send(m: HubMessage) { sent.push(m); return true; } };
+  const scheduler = new Scheduler({ store, sessions: { get: (n: string) => (n === 'web1' ? s : undefined) }, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
+  try {
+    await scheduler.onHello(s, hello);
+    const a = await scheduler.trigger('web1', 'switch', false);
+    const b = await scheduler.trigger('web1', 'boot', false);
+    const starts = (): string[] => sent.filter((m) => m.type === 'job.start').map((m) => (m as { jobId: string }).jobId);
+    // The agent comes back without job a (lost) while the hub cannot write: interrupting a fails, so the hello fails.
+    away = true;
+    s = { ...s, closed: false };
+    await assert.rejects(scheduler.onHello(s, { ...hello, runningJobId: null }), /not in touch/);
+    assert.equal(store.get(a.jobId)?.state, 'dispatched');
+    away = false;
+    scheduler.resumePending();
+    for (let i = 0; i < 100 && starts().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(store.get(a.jobId)?.state, 'interrupted', 'the lost job is settled when the hello is redone');
+    assert.deepEqual(starts(), [a.jobId, b.jobId], 'and the queued job goes out');
+  } finally {
+    scheduler.close();
+    await store.close();
+  }
+});

@@ -7,6 +7,7 @@ import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
+import { withinDeadline } from './deadline.js';
 import { leaderHoldsAt } from './kv-leader.js';
 import type { KvView } from './kv-view.js';
 import { BucketFollower } from './kv-watch.js';
@@ -38,12 +39,8 @@ export function followInto<T>(d: FollowIntoDeps<T>): { follower: BucketFollower;
 }
 
 /** LOADED, or CLUSTER_UNAVAILABLE after timeoutMs. */
-export async function loadedWithin(loaded: Promise<void>, timeoutMs: number, bucket: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BentoError('CLUSTER_UNAVAILABLE', `bucket ${bucket} did not load within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try { await Promise.race([loaded, timeout]); } finally { clearTimeout(timer); }
+export function loadedWithin(loaded: Promise<void>, timeoutMs: number, bucket: string): Promise<void> {
+  return withinDeadline(loaded, timeoutMs, () => new BentoError('CLUSTER_UNAVAILABLE', `bucket ${bucket} did not load within ${timeoutMs} ms`));
 }
 
 /** One watch entry into the view: the key decoded, a PUT's JSON parsed (a record that does not parse reads as absent). */

@@ -30,6 +30,7 @@
 // bucket is ahead" held forever and reloaded the bucket every few seconds.
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from '../../common/platform/log.js';
+import { withinDeadline } from './deadline.js';
 
 export interface FollowOptions {
   kv: KV;
@@ -120,7 +121,9 @@ export class BucketFollower {
     const empty = state?.messages === 0;
     // Taken before the watch exists: whatever the bucket holds beyond it, the watch must deliver.
     this.prevLast = state?.last_seq ?? null;
-    const iter = await startWithin(this.o.kv.watch({}), WATCH_START_MS);
+    // Past WATCH_START_MS, run() logs the failure and starts another watch; the late one is stopped if it still comes.
+    const iter = await withinDeadline(this.o.kv.watch({}), WATCH_START_MS,
+      () => new Error(`the watch did not start within ${WATCH_START_MS / 1000} s`), (late) => late.stop());
     this.stopIter = () => iter.stop();
     this.still = null;
     this.lastEntry = null;
@@ -188,18 +191,4 @@ export class BucketFollower {
     this.o.log.warn({ bucket: this.o.bucket, at: pos, bucketAt: last }, 'bucket watch stalled (its server died?); replacing it');
     this.stopIter?.();
   }
-}
-
-/**
- * WATCH once it resolves within MS; else reject (run() logs it and starts
- * another), and stop the late one if it still comes.
- */
-function startWithin<I extends { stop(): void }>(watch: Promise<I>, ms: number): Promise<I> {
-  let timer: NodeJS.Timeout | undefined;
-  let late = false;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => { late = true; reject(new Error(`the watch did not start within ${ms / 1000} s`)); }, ms);
-  });
-  watch.then((w) => { if (late) w.stop(); }, () => undefined);
-  return Promise.race([watch, deadline]).finally(() => clearTimeout(timer));
 }

@@ -19,6 +19,7 @@ import { BENTO_VERSION } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { KeyedStore, StoreChange } from '../store/types.js';
 import { HUB_KEY_PREFIX, hubKey, type HoldEntry, type HubBeat } from './hold-records.js';
+import { withinDeadline } from './deadline.js';
 
 export interface LivenessTiming {
   /** How often this hub writes its heartbeat. */
@@ -81,11 +82,7 @@ export class HubLiveness {
     this.timer.unref();
     this.send();
     const limit = Math.max(10_000, 4 * this.d.timing.leaseMs);
-    let t: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      t = setTimeout(() => reject(new BentoError('CLUSTER_UNAVAILABLE', `this hub's heartbeat did not come back from NATS within ${limit} ms`)), limit);
-    });
-    return Promise.race([first, timeout]).finally(() => clearTimeout(t));
+    return withinDeadline(first, limit, () => new BentoError('CLUSTER_UNAVAILABLE', `this hub's heartbeat did not come back from NATS within ${limit} ms`));
   }
 
   /** May this hub vouch for its hosts now? */

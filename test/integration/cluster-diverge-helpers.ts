@@ -1,6 +1,7 @@
 // Making Debian's nats-server 2.9.10 number one KV stream differently on one
 // replica (nats-server#5821; docs/cluster.md "Soak"), and placing a store's
-// watch on that replica. Shared by cluster-nats-kill and cluster-watch-reload.
+// watch on that replica; and the rig both tests start from. Shared by
+// cluster-nats-kill and cluster-watch-reload.
 //
 // The recipe (test/soak/nats-diverge.ts shows it with the client library
 // alone): publishes that race on the stream's last sequence (the guard
@@ -9,10 +10,59 @@
 // replica then numbers later records otherwise (above the others in every run
 // seen). The server places a new watch on a replica of its choosing, so a
 // caller opens stores until one's watch is on the restarted replica.
-import { jetstream, type JetStreamManager } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
-import type { NatsCluster } from '../fixtures/nats.js';
+import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from '../../common/platform/log.js';
+import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
+import { parseClusterOptions, type ClusterOptions } from '../../hub/cluster/options.js';
+import type { KeyedStore } from '../../hub/store/types.js';
+import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
 import { sleep } from '../helpers/proc.js';
+
+/** What both tests start from: a 3-node cluster, hub a on it, and a plain connection for the races and the leader's view. */
+export interface DivergeRig {
+  cluster: NatsCluster;
+  a: NatsStateBackend;
+  nc: NatsConnection;
+  jsm: JetStreamManager;
+  /** A hub's backend on the cluster (with 3 replicas); close() closes it too (closing twice is harmless). */
+  open(hubName: string): Promise<NatsStateBackend>;
+  /** A hub's backend and its keyed store NAME, for placeWatchOn; the backend is closed again when the store does not open. */
+  openWithStore<T>(hubName: string, name: string, accept: (key: string, value: unknown) => value is T): Promise<{ b: NatsStateBackend; s: KeyedStore<T>; close: () => Promise<void> }>;
+  /** The connection, every backend opened, then the cluster. */
+  close(): Promise<void>;
+}
+
+export async function openDivergeRig(o: { prefix: string; log: Logger; options?: Partial<ClusterOptions> }): Promise<DivergeRig> {
+  const cluster = await startNatsCluster();
+  const backends: NatsStateBackend[] = [];
+  let nc: NatsConnection | null = null;
+  const close = async (): Promise<void> => {
+    await nc?.close();
+    for (const b of backends) await b.close().catch(() => undefined);
+    await cluster.stop();
+  };
+  const open = async (hubName: string): Promise<NatsStateBackend> => {
+    const b = await NatsStateBackend.open(parseClusterOptions({ servers: cluster.urls, hubName, prefix: o.prefix, replicas: 3, ...o.options }), o.log);
+    backends.push(b);
+    return b;
+  };
+  try {
+    const a = await open('hub-a');
+    nc = await connect({ servers: cluster.urls, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+    const jsm = await jetstreamManager(nc, { timeout: 5000 });
+    return {
+      cluster, a, nc, jsm, open, close,
+      async openWithStore(hubName, name, accept) {
+        const b = await open(hubName);
+        try { return { b, s: await b.openKeyed(name, { accept }), close: () => b.close() }; } catch (err) { await b.close(); throw err; }
+      },
+    };
+  } catch (err) {
+    await close();
+    throw err;
+  }
+}
 
 /** Publishes to side keys of BUCKET that race on the stream's last sequence: most are refused when applied. */
 export function racingGuardedWrites(nc: NatsConnection, bucket: string, value = '{}'): { refused: () => number; stop: () => Promise<void> } {

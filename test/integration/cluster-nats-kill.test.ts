@@ -18,66 +18,49 @@
 // and through a fresh connection.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { silentLogger } from '../../common/platform/log.js';
-import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
-import { parseClusterOptions } from '../../hub/cluster/options.js';
+import type { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import { JobStore, JOBS_STORE, isJobRecord, readJobRecords, type JobRecord } from '../../hub/store/jobs.js';
 import type { KeyedStore } from '../../hub/store/types.js';
-import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
 import { sleep } from '../helpers/proc.js';
-import { killFollowerUnderRace, placeWatchOn } from './cluster-diverge-helpers.js';
+import { killFollowerUnderRace, openDivergeRig, placeWatchOn } from './cluster-diverge-helpers.js';
 
 const PREFIX = 'nk';
 const STREAM = `KV_${PREFIX}_jobs`;
 const log = silentLogger();
 
-function open(cluster: NatsCluster, hubName: string): Promise<NatsStateBackend> {
-  return NatsStateBackend.open(parseClusterOptions({ servers: cluster.urls, hubName, prefix: PREFIX, replicas: 3, outputMaxBytes: 16 * 1024 * 1024 }), log);
-}
-
 test('kill -9 of a NATS server (2.9.10 renumbers the restarted replica): a hub watching that replica still lands every job write', { timeout: 120_000 }, async () => {
-  const cluster = await startNatsCluster();
-  const backends: NatsStateBackend[] = [];
-  let nc: NatsConnection | null = null;
+  const rig = await openDivergeRig({ prefix: PREFIX, log, options: { outputMaxBytes: 16 * 1024 * 1024 } });
+  const { cluster, nc, jsm } = rig;
   try {
-    const a = await open(cluster, 'hub-a');
-    backends.push(a);
-    await (await a.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord })).settled(); // the bucket exists
-    nc = await connect({ servers: cluster.urls, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
-    const jsm = await jetstreamManager(nc, { timeout: 5000 });
+    await (await rig.a.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord })).settled(); // the bucket exists
 
     // A follower of the jobs stream goes down while guarded writes race, and comes back; then a hub whose
     // jobs watch runs on the restarted replica (the server places the watch: reopen until it is there) checks
     // that replica numbers records otherwise than the leader. The server does not always diverge: try again.
-    let hub: { b: NatsStateBackend; records: KeyedStore<JobRecord>; store: JobStore } | null = null;
+    let hub: { b: NatsStateBackend; s: KeyedStore<JobRecord>; store: JobStore } | null = null;
     const attempts: string[] = [];
     for (let attempt = 1; attempt <= 4 && !hub; attempt++) {
       const { node: f, refused } = await killFollowerUnderRace({ cluster, nc, bucket: `${PREFIX}_jobs` });
       const fname = cluster.nodes[f]!.name;
       const placed = await placeWatchOn({
         jsm, stream: STREAM, name: fname, tries: 15,
-        open: async (i) => {
-          const b = await open(cluster, `hub-b${attempt}-${i}`);
-          try { return { b, records: await b.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord }), close: () => b.close() }; } catch (err) { await b.close(); throw err; }
-        },
+        open: (i) => rig.openWithStore(`hub-b${attempt}-${i}`, JOBS_STORE, isJobRecord),
       });
       if (!placed) { attempts.push(`${fname}: no watch placed there`); continue; }
-      const store = new JobStore({ records: placed.records, output: await placed.b.openOutput(), history: 100, log, fence: { stamp: () => ({ hub: 'hub-b', epoch: 1 }) } });
+      const store = new JobStore({ records: placed.s, output: await placed.b.openOutput(), history: 100, log, fence: { stamp: () => ({ hub: 'hub-b', epoch: 1 }) } });
       const probe: JobRecord = { id: `probe${attempt}0000000000`, host: 'probe', action: 'switch', state: 'dispatched', requestedAt: new Date().toISOString(), startedAt: null, endedAt: null, exitCode: null, durationMs: null, reason: null };
       await store.save(probe);
       const atLeader = (await jsm.streams.getMessage(STREAM, { last_by_subj: `$KV.${PREFIX}_jobs.${probe.id}` }))!.seq;
       let inView = 0;
       // The watch delivers the probe under that replica's numbering (an ack at or below the watch's position is not applied).
-      for (let i = 0; i < 100 && ((inView = placed.records.entry(probe.id)?.revision ?? 0) === 0 || inView === atLeader); i++) await sleep(100);
+      for (let i = 0; i < 100 && ((inView = placed.s.entry(probe.id)?.revision ?? 0) === 0 || inView === atLeader); i++) await sleep(100);
       attempts.push(`${fname}: ${refused} refused when applied; probe at ${inView} there, ${atLeader} at the leader`);
       if (inView !== 0 && inView !== atLeader) hub = { ...placed, store };
       else await placed.b.close();
     }
     console.log(`# ${attempts.join('; ')}`);
     assert.ok(hub, `nats-server never renumbered the restarted replica, so the scenario did not happen: ${attempts.join('; ')}`);
-    backends.push(hub.b);
     const store = hub.store;
 
     // Jobs as the scheduler writes them: create, running (not awaited there), the result.
@@ -102,13 +85,10 @@ test('kill -9 of a NATS server (2.9.10 renumbers the restarted replica): a hub w
       const m = await jsm.streams.getMessage(STREAM, { last_by_subj: `$KV.${PREFIX}_jobs.${j.id}` });
       assert.equal((m?.json<JobRecord>())?.state, 'success', `leader's record of ${j.id}`);
     }
-    const reader = await open(cluster, 'reader');
-    backends.push(reader);
+    const reader = await rig.open('reader');
     const fresh = new Map((await readJobRecords(reader)).map((r) => [r.id, r.state]));
     assert.deepEqual(jobs.map((j) => fresh.get(j.id)), jobs.map(() => 'success'), 'a fresh connection reads every result');
   } finally {
-    await nc?.close();
-    for (const b of backends) await b.close().catch(() => undefined);
-    await cluster.stop();
+    await rig.close();
   }
 });

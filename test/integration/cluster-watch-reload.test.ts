@@ -13,15 +13,11 @@
 // bucket's last value per key and reconciles by content.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
 import { createLogger, silentLogger } from '../../common/platform/log.js';
-import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
-import { parseClusterOptions } from '../../hub/cluster/options.js';
+import type { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import type { KeyedStore, StoreChange } from '../../hub/store/types.js';
-import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
 import { sleep, waitFor } from '../helpers/proc.js';
-import { killFollowerUnderRace, placeWatchOn } from './cluster-diverge-helpers.js';
+import { killFollowerUnderRace, openDivergeRig, placeWatchOn } from './cluster-diverge-helpers.js';
 
 const PREFIX = 'wr';
 const BUCKET = `${PREFIX}_state`;
@@ -30,22 +26,13 @@ const log = process.env['BENTO_TEST_LOG'] ? createLogger({ name: 'watch-reload',
 interface Rec { n: number }
 const isRec = (_k: string, v: unknown): v is Rec => typeof (v as Rec | null)?.n === 'number';
 
-function open(cluster: NatsCluster, hubName: string): Promise<NatsStateBackend> {
-  return NatsStateBackend.open(parseClusterOptions({ servers: cluster.urls, hubName, prefix: PREFIX, replicas: 3 }), log);
-}
-
 test('kill -9 of the renumbered server holding a hub\'s watch: the replaced watch shows another hub\'s changes', { timeout: 180_000 }, async () => {
-  const cluster = await startNatsCluster();
-  const backends: NatsStateBackend[] = [];
-  let nc: NatsConnection | null = null;
+  const rig = await openDivergeRig({ prefix: PREFIX, log });
+  const { cluster, nc, jsm } = rig;
   try {
-    const a = await open(cluster, 'hub-a');
-    backends.push(a);
-    const sa = await a.openKeyed<Rec>('state', { accept: isRec });
+    const sa = await rig.a.openKeyed<Rec>('state', { accept: isRec });
     await sa.set('target', { n: 0 });
     await sa.set('doomed', { n: 0 });
-    nc = await connect({ servers: cluster.urls, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
-    const jsm = await jetstreamManager(nc, { timeout: 5000 });
 
     // Hub b's watch on a restarted replica that numbers the stream above the leader.
     let hub: { b: NatsStateBackend; s: KeyedStore<Rec>; node: number } | null = null;
@@ -56,10 +43,7 @@ test('kill -9 of the renumbered server holding a hub\'s watch: the replaced watc
       const atLeader = await sa.set(`probe${attempt}`, { n: attempt });
       const placed = await placeWatchOn({
         jsm, stream: STREAM, name, tries: 15,
-        open: async (i) => {
-          const b = await open(cluster, `hub-b${attempt}-${i}`);
-          try { return { b, s: await b.openKeyed<Rec>('state', { accept: isRec }), close: () => b.close() }; } catch (err) { await b.close(); throw err; }
-        },
+        open: (i) => rig.openWithStore(`hub-b${attempt}-${i}`, 'state', isRec),
       });
       if (!placed) { attempts.push(`${name}: no watch placed there`); continue; }
       let inView = 0;
@@ -70,7 +54,6 @@ test('kill -9 of the renumbered server holding a hub\'s watch: the replaced watc
     }
     console.log(`# ${attempts.join('; ')}`);
     assert.ok(hub, `nats-server never numbered the restarted replica above the leader, so the scenario did not happen: ${attempts.join('; ')}`);
-    backends.push(hub.b);
     const sb = hub.s;
     assert.deepEqual(sb.get('target'), { n: 0 });
     const heard: Array<StoreChange<Rec>> = [];
@@ -94,8 +77,6 @@ test('kill -9 of the renumbered server holding a hub\'s watch: the replaced watc
     assert.equal(values.at(-1), 5);
     assert.deepEqual(heard.filter((c) => c.key === 'doomed').map((c) => c.op), ['delete'], 'the deletion reported once');
   } finally {
-    await nc?.close();
-    for (const b of backends) await b.close().catch(() => undefined);
-    await cluster.stop();
+    await rig.close();
   }
 });

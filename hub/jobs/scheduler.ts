@@ -9,9 +9,10 @@
 // agent's replayed result re-creates it (adopt.ts). That keeps an fsync off the
 // trigger-to-start path (docs/performance.md).
 //
-// This file: the per-host state, triggers and dispatch, and the routing of
-// agent messages. A job's end and its ack are in job-end.ts; what a host's
-// hello and disconnect decide about its jobs is in arrivals.ts.
+// This file: the per-host state, triggers, and the routing of agent
+// messages. Finding and sending a host's pending job is in pending.ts; a
+// job's end and its ack are in job-end.ts; what a host's hello and disconnect
+// decide about its jobs is in arrivals.ts.
 import type { Action, AgentMessage, Hello } from '../../common/protocol/messages.js';
 import type { TriggerDisposition } from '../../common/protocol/admin.js';
 import { BentoError } from '../../common/protocol/errors.js';
@@ -19,7 +20,7 @@ import type { Logger } from '../../common/platform/log.js';
 import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import type { EventBus } from '../events/types.js';
 import type { AgentLink } from './agent-link.js';
-import { prebuiltFields, prebuiltUnsupported, withPrebuilt, type Prebuilt } from './prebuilt.js';
+import { withPrebuilt, type Prebuilt } from './prebuilt.js';
 import { PerHostQueue } from './per-host-queue.js';
 import { newJob } from './job-ids.js';
 import { Adopter } from './adopt.js';
@@ -29,6 +30,7 @@ import { GuardWindows } from './guard-windows.js';
 import { OrphanSweep } from './orphans.js';
 import { JobEnds } from './job-end.js';
 import { Arrivals } from './arrivals.js';
+import { PendingJobs, runningNow, writeInBackground } from './pending.js';
 import type { HostHolders } from '../holders/types.js';
 
 export interface TriggerResult { host: string; jobId: string; disposition: TriggerDisposition; action: Action }
@@ -67,8 +69,13 @@ export class Scheduler {
   private readonly orphans: OrphanSweep;
   private readonly ends: JobEnds;
   private readonly arrivals: Arrivals;
+  private readonly pendingJobs: PendingJobs;
 
   constructor(private readonly deps: SchedulerDeps) {
+    this.pendingJobs = new PendingJobs({
+      store: deps.store, sessions: deps.sessions, log: deps.log, active: this.active, pending: this.pending,
+      finish: (rec, end) => this.ends.finish(rec, end),
+    });
     this.orphans = new OrphanSweep({
       store: deps.store, holders: deps.holders, sessions: deps.sessions, log: deps.log,
       settle: (host, id, reason) => this.queue.run(host, async () => {
@@ -84,13 +91,13 @@ export class Scheduler {
     this.ends = new JobEnds({
       store: deps.store, bus: deps.bus, log: deps.log, adopter: this.adopter, active: this.active,
       settled: (host, id) => { this.inFlight.settled(host, id); this.moved.settled(host, id); },
-      dispatchPending: (session) => this.dispatchPending(session),
+      dispatchPending: (session) => this.pendingJobs.dispatchPending(session),
     });
     this.arrivals = new Arrivals({
       store: deps.store, holders: deps.holders, sessions: deps.sessions, log: deps.log,
       active: this.active, pending: this.pending, inFlight: this.inFlight, moved: this.moved, guarded: this.guarded,
       finish: (rec, end) => this.ends.finish(rec, end),
-      dispatchPending: (session) => this.dispatchPending(session),
+      dispatchPending: (session) => this.pendingJobs.dispatchPending(session),
       later: (host, fn) => { void this.queue.run(host, fn); },
     });
   }
@@ -178,21 +185,16 @@ export class Scheduler {
    */
   resumePending(): void {
     this.arrivals.retryFailed();
-    // Hosts with a queued record this scheduler never made pending count too
-    // (its hello failed while the hub could not write): dispatchPending finds it.
-    for (const host of new Set([...this.pending.keys(), ...this.deps.store.hostsWithOpenJobs()])) {
+    for (const host of this.pendingJobs.hostsToResume()) {
       const session = this.deps.sessions.get(host);
       if (!session) continue;
-      void this.queue.run(host, () => this.dispatchPending(session)).catch((err: Error) => this.deps.log.error({ host, err: err.message }, 'cannot send a held-back job'));
+      void this.queue.run(host, () => this.pendingJobs.dispatchPending(session)).catch((err: Error) => this.deps.log.error({ host, err: err.message }, 'cannot send a held-back job'));
     }
   }
 
   /** HOST is connected here and another hub queued a job for it that this hub had not seen (late-queued.ts). */
   queuedLate(host: string): Promise<void> {
-    return this.queue.run(host, async () => {
-      const session = this.deps.sessions.get(host);
-      if (session) await this.dispatchPending(session); // finds the record in the store (pendingOf)
-    });
+    return this.queue.run(host, () => this.pendingJobs.queuedLate(host));
   }
 
   onMessage(session: AgentLink, msg: AgentMessage): Promise<void> {
@@ -214,7 +216,7 @@ export class Scheduler {
       return { host, jobId: named.id, disposition: 'coalesced', action: named.action };
     }
     const session = sessions.get(host);
-    const pendingId = this.pendingOf(host, session === undefined);
+    const pendingId = this.pendingJobs.pendingOf(host, session === undefined);
     if (pendingId) {
       const rec = store.get(pendingId)!;
       if (rec.action !== action || rec.storePath !== prebuilt?.storePath) await store.save(withPrebuilt({ ...rec, action }, prebuilt));
@@ -224,7 +226,7 @@ export class Scheduler {
     // Queued for a host nobody holds: the id every hub gives it (one pending job per host, cluster-wide).
     const rec = withPrebuilt(newJob(host, action, (session ? null : this.deps.holders.queuedJobId(host)) ?? o.jobId ?? null), prebuilt);
     if (session && !this.active.has(host)) {
-      this.dispatch(session, rec);
+      this.pendingJobs.dispatch(session, rec);
       return { host, jobId: rec.id, disposition: 'dispatched', action };
     }
     try {
@@ -237,66 +239,6 @@ export class Scheduler {
     return { host, jobId: rec.id, disposition: 'queued', action };
   }
 
-  /**
-   * The host's pending job, if it is still queued. With INSTORE, a queued
-   * record of the host this scheduler did not make pending counts too (and
-   * becomes its pending job): one another hub queued while the host was
-   * offline or between hubs, whatever path its record took into this view.
-   * A trigger for a connected host does not look (it dispatches a job of its
-   * own); every dispatch of pending work does, so a missed hand-over (a stale
-   * pending id at the hello, a hello the fence refused halfway, a record that
-   * arrived before the session) cannot leave a job queued for an online host
-   * (the soak found each).
-   */
-  private pendingOf(host: string, inStore: boolean): string | undefined {
-    const id = this.pending.get(host);
-    if (id && this.deps.store.get(id)?.state === 'queued') return id;
-    if (id) this.pending.delete(host); // dispatched by the hub the host went to meanwhile
-    if (!inStore) return undefined;
-    const queued = this.deps.store.openFor(host).find((r) => r.state === 'queued');
-    if (queued && this.deps.sessions.get(host)) this.pending.set(host, queued.id);
-    return queued?.id;
-  }
-
-  private dispatch(session: AgentLink, rec: JobRecord): void {
-    this.active.set(rec.host, rec.id);
-    if (this.pending.get(rec.host) === rec.id) this.pending.delete(rec.host);
-    // Eventually: the agent holds the job from job.start on, so this record needs no commit of its own (types.ts).
-    this.background(this.deps.store.save({ ...rec, state: 'dispatched', ...runningNow(session) }, { eventually: true }), rec.id);
-    session.send({ type: 'job.start', jobId: rec.id, action: rec.action, ...prebuiltFields(rec) });
-  }
-
-  /** A record write nobody waits for (the agent holds the job meanwhile): failures are logged. */
-  private background(write: Promise<void>, jobId: string): void {
-    write.catch((err: Error) => this.deps.log.error({ jobId, err: err.message }, 'job record write failed; the agent still holds the job and will report it'));
-  }
-
-  private async dispatchPending(session: AgentLink): Promise<void> {
-    const host = session.name;
-    const next = this.pendingOf(host, true);
-    if (!next || this.active.has(host) || session.closed) return;
-    const rec = this.deps.store.get(next);
-    if (!rec) return;
-    // Not while this hub cannot write the host's records (NATS away, or it was
-    // paused): the agent would run a job whose "dispatched" record the fence
-    // refuses, the view would show it queued again, and a later dispatch of
-    // it ran it twice (the soak). It stays pending; resumePending sends it.
-    try {
-      this.deps.store.assertWritable(host);
-    } catch (err) {
-      this.deps.log.warn({ host, jobId: rec.id, err: (err as Error).message }, 'holding the host\'s next job until this hub can record it');
-      return;
-    }
-    // Queued while the host was offline: the agent it came back with may not understand storePath.
-    const unsupported = rec.storePath ? prebuiltUnsupported(host, session.hello?.capabilities ?? []) : null;
-    if (unsupported) {
-      this.pending.delete(host);
-      await this.ends.finish(rec, { outcome: 'failure', reason: `not run: ${unsupported.message} [${unsupported.code}]` });
-      return;
-    }
-    this.dispatch(session, rec);
-  }
-
   private async messageNow(session: AgentLink, msg: AgentMessage): Promise<void> {
     const { store, bus } = this.deps;
     const host = session.name;
@@ -306,7 +248,7 @@ export class Scheduler {
       // Not waited for: "running" is the agent's word, and it re-says it at every hello.
       // A job the host started itself was not dispatched: what it ran before is what it runs now.
       const before = rec.systemBefore === undefined ? runningNow(session) : {};
-      this.background(store.save({ ...rec, ...before, state: 'running', startedAt: new Date().toISOString() }, { eventually: true }), rec.id);
+      writeInBackground(this.deps.log, store.save({ ...rec, ...before, state: 'running', startedAt: new Date().toISOString() }, { eventually: true }), rec.id);
       bus.publish({ kind: 'job', host, event: { ev: 'started', host, jobId: rec.id } });
     } else if (msg.type === 'job.output') {
       const rec = store.get(msg.jobId);
@@ -324,9 +266,3 @@ export class Scheduler {
     }
   }
 }
-
-/** What the host runs now, as its hello says (presence.ts keeps it current with every job.end). */
-function runningNow(session: AgentLink): Pick<JobRecord, 'systemBefore' | 'generationBefore'> {
-  return session.hello ? { systemBefore: session.hello.system, generationBefore: session.hello.generation } : {};
-}
-

@@ -27,8 +27,8 @@ import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { KeyedStore, StoreChange, Versioned, WriteOptions } from './types.js';
 import { encodeDelete, encodeHeader, encodeSet, eventualLines, readEntries, replay, type EventualLine } from './journal-format.js';
+import { JournalRetry } from './journal-retry.js';
 
-const RETRY_MS = 2000;
 /**
  * Appends with O_DSYNC: each write returns once it is on disk, as write +
  * fdatasync did, but in one call through libuv's thread pool instead of two
@@ -78,13 +78,18 @@ export class KeyedJournal<T> implements KeyedStore<T> {
   private draining = false;
   /** The file's tail may be torn (replay or a failed write): rewrite before appending. */
   private mustCompact = false;
-  /** A write failed and no write has succeeded since: the next success says so in the log. */
-  private failing = false;
   private idle: Promise<void> = Promise.resolve();
   private markIdle: () => void = () => undefined;
-  private retry: NodeJS.Timeout | null = null;
+  /** After a failed write: retries the rewrite until a write gets through (journal-retry.ts). */
+  private readonly retry: JournalRetry;
 
-  private constructor(private readonly o: JournalOptions<T>) {}
+  private constructor(private readonly o: JournalOptions<T>) {
+    this.retry = new JournalRetry({
+      file: o.file, log: o.log,
+      rewriteDue: () => this.mustCompact && this.fh !== null,
+      rewrite: () => this.compactNow(),
+    });
+  }
 
   static async open<T>(o: JournalOptions<T>): Promise<KeyedJournal<T>> {
     const j = new KeyedJournal<T>(o);
@@ -163,8 +168,7 @@ export class KeyedJournal<T> implements KeyedStore<T> {
   }
 
   async close(): Promise<void> {
-    if (this.retry) clearTimeout(this.retry);
-    this.retry = null;
+    this.retry.close();
     if (this.eventualTimer) clearTimeout(this.eventualTimer);
     this.eventualTimer = null;
     await this.settled();
@@ -237,15 +241,13 @@ export class KeyedJournal<T> implements KeyedStore<T> {
           this.counts.commits += 1;
         }
         for (const w of waiters) w.resolve(w.result);
-        this.recovered();
+        this.retry.recovered();
       } catch (err) {
         // The batch may be half on disk: rewrite the whole file next time.
         this.mustCompact = true;
-        this.failing = true;
-        this.o.log.error({ file: this.o.file, err: (err as Error).message, records: lines.length }, 'journal write failed; retrying every 2 s');
+        this.retry.failed(err as Error, lines.length);
         const e = new BentoError('STATE_WRITE_FAILED', `cannot write ${this.o.file}: ${(err as Error).message}`, { cause: err });
         for (const w of waiters) w.reject(e);
-        this.scheduleRetry();
       }
     }
     this.draining = false;
@@ -261,34 +263,6 @@ export class KeyedJournal<T> implements KeyedStore<T> {
       if (this.fh && this.eventualWaiters.length > 0) this.enqueue(null).catch(() => undefined);
     }, EVENTUAL_MS);
     // Not unref'd: someone may be waiting for these promises, and the wait is short.
-  }
-
-  /**
-   * After a failed write (a full disk), keep trying to get the live records
-   * onto disk, so state changed meanwhile is not lost once space is back.
-   */
-  private scheduleRetry(): void {
-    if (this.retry || !this.fh) return;
-    this.retry = setTimeout(() => {
-      this.retry = null;
-      if (!this.mustCompact || !this.fh) return;
-      this.compactNow().then(
-        () => this.recovered(),
-        () => undefined, // drain() logged it and scheduled the next try
-      );
-    }, RETRY_MS);
-    this.retry.unref();
-  }
-
-  /**
-   * Whichever write gets through first after a failure (this retry, or a
-   * write of new state that compacts the file) logs it once: admins watch for
-   * this line after freeing space.
-   */
-  private recovered(): void {
-    if (!this.failing) return;
-    this.failing = false;
-    this.o.log.info({ file: this.o.file }, 'journal writable again; state is on disk');
   }
 
   private async compact(): Promise<void> {

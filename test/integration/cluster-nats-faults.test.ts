@@ -72,11 +72,18 @@ test('NATS entirely unreachable: agents stay connected and keep their results; t
   await waitFor(`${host} running`, async () => (await c.list(holder)).find((x) => x.name === host)?.runningJob, 10_000, 100);
   const job = await waitFor('job id', async () => (await c.list(holder)).find((x) => x.name === host)?.runningJob as { jobId: string } | undefined, 5000);
   accepted.push(job.jobId);
+  // A follow-up queued behind the running job: while the hub cannot record
+  // its dispatch it must not be sent (the agent would run a job every view
+  // shows queued, and it was sent again later: the soak); once NATS is back it runs once.
+  const followRun = c.hubCli(holder, ['trigger', host, '--json', '--action', 'test'], 120_000);
+  const follow = await waitFor('the follow-up queued', async () => (await c.list(holder)).find((x) => x.name === host)?.queuedJob as { jobId: string } | undefined, 10_000, 100);
+  accepted.push(follow.jobId);
   const agentLog = c.agents.get(host)!;
   const before = agentLog.output().length;
   for (let i = 0; i < 3; i++) await c.nats.kill(i);
   // The job ends during the outage: the hub cannot record it, so it does not acknowledge it.
   await sleep(5000);
+  assert.ok(!agentLog.output().slice(before).includes(follow.jobId), 'the follow-up was not sent while the hub could not record it');
   const refused = parse((await c.hubCli(holder, ['trigger', 'n2', '--json', '--queue'], 30_000)).stdout);
   assert.equal(refused.find((e) => e.ev === 'rejected')?.code, 'CLUSTER_UNAVAILABLE', JSON.stringify(refused));
   const own = (await c.list(holder)).map((x) => x.name);
@@ -87,7 +94,11 @@ test('NATS entirely unreachable: agents stay connected and keep their results; t
   await c.nats.restartAll();
   const ev = parse((await run).stdout);
   assert.equal(ev.find((e) => e.ev === 'end')?.outcome, 'success');
-  await checkJobs(c, accepted, { timeoutMs: 60_000, expect: { [job.jobId]: 'success' } });
+  const fev = parse((await followRun).stdout);
+  assert.equal(fev.find((e) => e.ev === 'end')?.outcome, 'success', JSON.stringify(fev));
+  await checkJobs(c, accepted, { timeoutMs: 60_000, expect: { [job.jobId]: 'success', [follow.jobId]: 'success' } });
+  const starts = agentLog.output().split('\n').filter((l) => l.includes('job started') && l.includes(follow.jobId));
+  assert.equal(starts.length, 1, `the follow-up ran once: ${starts.join('\n')}`);
   await waitFor('the agent\'s outbox is empty (acknowledged once recorded)', async () => (await readdir(outbox)).length === 0, 15_000, 200);
   // And the cluster routes again.
   const again = parse((await c.hubCli((holder + 1) % 3, ['trigger', host, '--json', '--action', 'test'], 60_000)).stdout);

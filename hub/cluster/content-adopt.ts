@@ -41,17 +41,25 @@ export async function adoptRegistry(o: { fleetDir: string; registry: KvRegistry;
     return 0;
   }
   let added = 0;
-  for (const name of names) {
-    try {
-      await o.registry.update((reg) => (reg.hosts[name] ? reg : { ...reg, hosts: { ...reg.hosts, [name]: local.hosts[name]! } }));
-      added++;
-    } catch (err) {
-      o.log.warn({ host: name, err: (err as Error).message }, 'could not add a host of registry.json to the cluster\'s registry');
+  let next = 0;
+  // Hosts are independent records: ADOPT_IN_FLIGHT at a time, so seeding
+  // 45,000 hosts takes round trips / ADOPT_IN_FLIGHT, not one after another.
+  const worker = async (): Promise<void> => {
+    while (next < names.length) {
+      const name = names[next++]!;
+      try {
+        if (await o.registry.addIfAbsent(name, local.hosts[name]!)) added++;
+      } catch (err) {
+        o.log.warn({ host: name, err: (err as Error).message }, 'could not add a host of registry.json to the cluster\'s registry');
+      }
     }
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(ADOPT_IN_FLIGHT, names.length) }, worker));
   o.log.info({ hosts: added }, 'the cluster\'s registry was empty: added the hosts of this hub\'s registry.json');
   return added;
 }
+
+const ADOPT_IN_FLIGHT = 32;
 
 /** Offer the versions this hub's jails served before it joined the cluster; returns how many became the cluster's. */
 export async function adoptPublished(o: { fleetDir: string; published: KvPublishedStore; log: Logger }): Promise<number> {

@@ -116,14 +116,35 @@ export class KvRegistry implements RegistryView, RegistryStore {
     return structuredClone(this.snapshot);
   }
 
-  async update(fn: (reg: RegistryFile) => RegistryFile): Promise<RegistryFile> {
+  update(fn: (reg: RegistryFile) => RegistryFile): Promise<RegistryFile> {
+    return this.updateIn(null, fn);
+  }
+
+  /**
+   * Add NAME with ENTRY unless the cluster has it (a hub seeding an empty
+   * cluster from its registry.json, content-adopt.ts); false if it was there.
+   * Reads and writes that one record only: update() copies and compares the
+   * whole registry, once per host that made seeding 45,000 hosts quadratic
+   * (the 45,000-agent bench's hubs did not start within 120 s).
+   */
+  async addIfAbsent(name: string, entry: HostEntry): Promise<boolean> {
+    let added = false;
+    await this.updateIn([name], (reg) => {
+      added = !reg.hosts[name];
+      return added ? { ...reg, hosts: { ...reg.hosts, [name]: entry } } : reg;
+    });
+    return added;
+  }
+
+  /** update() over the records named in SCOPE (null: every record); FN sees only those. */
+  private async updateIn(scope: string[] | null, fn: (reg: RegistryFile) => RegistryFile): Promise<RegistryFile> {
     const started = this.now();
     for (let attempt = 1; ; attempt++) {
       // Each record with the revision it was read at, from the store itself (its own writes
       // are in it as soon as acknowledged): an edit never rests on an older value than it fences.
       const before: RegistryFile = { version: 1, hosts: {} };
       const revisions = new Map<string, number>();
-      for (const name of this.hosts.keys()) {
+      for (const name of scope ?? this.hosts.keys()) {
         const e = this.hosts.entry(name);
         if (!e) continue;
         before.hosts[name] = e.value;

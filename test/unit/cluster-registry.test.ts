@@ -4,12 +4,16 @@
 // between real hubs racing on NATS is test/integration/cluster-content-registry.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { silentLogger } from '../../common/platform/log.js';
 import { generateEd25519 } from '../../common/platform/ed25519.js';
 import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
 import { addHost, changeHostKeys, normaliseKey, removeHost } from '../../hub/fleet/registry.js';
 import { CLAIM_STALE_MS, KvRegistry, REGISTRY_KEYS_STORE, isHostEntry, isKeyClaim, type KeyClaim } from '../../hub/cluster/registry-kv.js';
 import { MemoryBackend, MemoryState } from '../../hub/store/memory-backend.js';
+import { adoptRegistry } from '../../hub/cluster/content-adopt.js';
 
 const key = (): string => normaliseKey(generateEd25519().public);
 
@@ -111,4 +115,43 @@ test('records from the bucket are validated: a malformed host record reads as ab
   assert.equal(isHostEntry('web1', { ...good, ssh: null }), false);
   assert.equal(isKeyClaim('SHA256:abc', { host: 'web1', at: 'x' }), true);
   assert.equal(isKeyClaim('web1', { host: 'web1', at: 'x' }), false);
+});
+
+test('seeding an empty cluster from registry.json reads each record a bounded number of times (linear, was quadratic), adds every host and its key claim once, and leaves a host the cluster has alone', async () => {
+  const backend = new MemoryBackend(new MemoryState());
+  let reads = 0;
+  // The registry's stores, counting every read of a record.
+  const counting = {
+    openKeyed: async <T>(name: string, o: { accept: (key: string, value: unknown) => value is T }) => {
+      const s = await backend.openKeyed<T>(name, o);
+      return new Proxy(s, {
+        get(t, p) {
+          const v = Reflect.get(t, p, t) as unknown;
+          if (typeof v !== 'function') return v;
+          return (...a: unknown[]) => { if (p === 'get' || p === 'entry') reads++; return (v as (...x: unknown[]) => unknown).apply(t, a); };
+        },
+      });
+    },
+  };
+  const reg = await KvRegistry.open(counting, { log: silentLogger(), updateBudgetMs: 300 });
+  const dir = await mkdtemp(path.join(tmpdir(), 'bento-adopt-'));
+  try {
+    const N = 400;
+    const hosts: Record<string, unknown> = {};
+    for (let i = 0; i < N; i++) hosts[`h${String(i).padStart(4, '0')}`] = { keys: [key()], tags: [], ssh: {}, addedAt: new Date().toISOString() };
+    await writeFile(path.join(dir, 'registry.json'), JSON.stringify({ version: 1, hosts }));
+    assert.equal(await adoptRegistry({ fleetDir: dir, registry: reg, log: silentLogger() }), N);
+    assert.equal(Object.keys(reg.snapshot.hosts).length, N);
+    assert.equal((await claimsOf(backend)).size, N, 'one key claim per host');
+    // Per host: the record, its key claim, the watch's copy into the view. Copying the whole registry per host read N*N/2 = 80,000.
+    assert.ok(reads <= N * 8, `${reads} record reads for ${N} hosts`);
+    // The cluster has hosts now: registry.json is not used again, and a present host is not changed.
+    const before = reg.snapshot.hosts['h0000'];
+    assert.equal(await reg.addIfAbsent('h0000', { keys: [key()], tags: ['x'], ssh: {}, addedAt: 'later' }), false);
+    assert.equal(reg.snapshot.hosts['h0000'], before);
+    assert.equal(await adoptRegistry({ fleetDir: dir, registry: reg, log: silentLogger() }), 0);
+  } finally {
+    await reg.close();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

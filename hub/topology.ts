@@ -54,7 +54,7 @@ export async function openTopology(state: HubState, o: { sessions: SessionRegist
   }
   const opts = o.cluster;
   const log = o.log.child({ component: 'holds' });
-  const store = await state.backend.openKeyed<HoldEntry>(HOLDS_STORE, { accept: isHoldEntry });
+  const store = await state.backend.openKeyed<HoldEntry>(HOLDS_STORE, { accept: isHoldEntry, priority: true });
   const run = randomUUID();
   const holders = new ClusterHolders({ store, hubName: opts.hubName, run, sessions: o.sessions, timing: livenessTiming(opts.livenessMs), log, ...(opts.agentUrl ? { agentUrl: opts.agentUrl } : {}) });
   try {

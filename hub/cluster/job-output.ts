@@ -32,6 +32,7 @@ import { BentoError } from '../../common/protocol/errors.js';
 import type { JobOutputStore, OutputLine } from '../store/types.js';
 import { decodeBatch, encodeBatch, lineCost, takeBatch, withinBytes, type Batch } from './output-batch.js';
 import { publishDurable, untilAnswered } from './publish.js';
+import type { WriteGate } from './write-gate.js';
 
 export interface OutputDeps {
   nc: NatsConnection;
@@ -42,6 +43,8 @@ export interface OutputDeps {
   log: Logger;
   requestTimeoutMs: number;
   writeTimeoutMs: number;
+  /** This hub's bulk-write gate (write-gate.ts). */
+  gate?: WriteGate;
 }
 
 /** Bytes of line text, and lines, waiting for NATS in all jobs together. */
@@ -200,7 +203,7 @@ export class NatsJobOutputStore implements JobOutputStore {
       const msgID = `${this.idBase}.${++this.batches}`;
       try {
         await publishDurable(this.d.js, { subject: w.subject, data: encodeBatch(batch), msgID, ...(w.unsure ? { expectLastSubjectSeq: 0 } : {}) },
-          { attemptTimeoutMs: this.d.requestTimeoutMs, totalMs: this.d.writeTimeoutMs });
+          { attemptTimeoutMs: this.d.requestTimeoutMs, totalMs: this.d.writeTimeoutMs, ...(this.d.gate ? { gate: this.d.gate } : {}) });
         w.unsure = false;
       } catch (err) {
         w.sending = [];

@@ -26,7 +26,8 @@ import { conflict, rebaseOnLeader } from './kv-rebase.js';
 import { KvView, type Op } from './kv-view.js';
 import type { BucketFollower } from './kv-watch.js';
 import { encodeToken } from './names.js';
-import { publishDurable, untilAnswered, type DurableWrite } from './publish.js';
+import { publishDurable, untilAnswered, type DurableWrite, type WriteTiming } from './publish.js';
+import type { WriteGate } from './write-gate.js';
 import { RetryQueue } from './retry-queue.js';
 
 export interface KvStoreDeps<T> {
@@ -40,6 +41,8 @@ export interface KvStoreDeps<T> {
   log: Logger;
   requestTimeoutMs: number;
   writeTimeoutMs: number;
+  /** This hub's bulk-write gate (write-gate.ts); absent: writes never wait for a slot (the holds store). */
+  gate?: WriteGate;
 }
 
 /** Failed writes are tried again this often (the journal's disk-full retry uses the same). */
@@ -242,10 +245,11 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     return run;
   }
 
-  private timing(key: string, gen: number): { attemptTimeoutMs: number; totalMs: number; abandoned: () => boolean } {
+  private timing(key: string, gen: number): WriteTiming {
     return {
       attemptTimeoutMs: this.d.requestTimeoutMs,
       totalMs: this.d.writeTimeoutMs,
+      ...(this.d.gate ? { gate: this.d.gate } : {}),
       abandoned: () => this.closed || !this.view.isLatest(key, gen),
     };
   }

@@ -9,11 +9,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { EventBus } from '../events/types.js';
-import type { KeyedStore, StateBackend } from '../store/types.js';
+import type { KeyedStore, OpenKeyedOptions, StateBackend } from '../store/types.js';
 import { connectCluster } from './connection.js';
 import { NatsEventBus } from './event-bus.js';
 import { NatsJobOutputStore } from './job-output.js';
 import { NatsKeyedStore } from './kv-store.js';
+import { WriteGate } from './write-gate.js';
 import { untilAnswered } from './publish.js';
 import { clusterNames, isValidStoreName, type ClusterNames } from './names.js';
 import type { ResolvedClusterOptions } from './options.js';
@@ -24,6 +25,8 @@ import type { ResolvedClusterOptions } from './options.js';
  */
 const MIN_OPEN_TIMEOUT_MS = 60_000;
 const DUPLICATE_WINDOW_NS = 120 * 1e9;
+/** Bulk JetStream writes of one hub in flight at once (write-gate.ts). */
+const BULK_WRITES_IN_FLIGHT = 256;
 
 interface Closable { close(): Promise<void> }
 
@@ -44,6 +47,8 @@ export class NatsStateBackend implements StateBackend {
   private readonly opened = new Set<Closable>();
   private bus: NatsEventBus | null = null;
   private closed = false;
+  /** Job records, host facts, job output...: every store but one opened with `priority` writes through it. */
+  private readonly gate = new WriteGate(BULK_WRITES_IN_FLIGHT);
 
   private constructor(
     readonly nc: NatsConnection,
@@ -72,7 +77,7 @@ export class NatsStateBackend implements StateBackend {
     }
   }
 
-  async openKeyed<T>(name: string, opts: { accept: (key: string, value: unknown) => value is T }): Promise<KeyedStore<T>> {
+  async openKeyed<T>(name: string, opts: OpenKeyedOptions<T>): Promise<KeyedStore<T>> {
     this.assertOpen();
     if (!isValidStoreName(name)) throw new BentoError('INTERNAL', `invalid store name ${JSON.stringify(name)}`);
     const bucket = this.names.bucket(name);
@@ -84,7 +89,7 @@ export class NatsStateBackend implements StateBackend {
     const kv = await new Kvm(this.js).open(bucket);
     const store = await NatsKeyedStore.open<T>({
       nc: this.nc, js: this.js, jsm: await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false }), kv, bucket, accept: opts.accept, log,
-      requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs,
+      requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs, ...(opts.priority ? {} : { gate: this.gate }),
     }, this.openTimeoutMs);
     return this.track(store);
   }
@@ -99,7 +104,7 @@ export class NatsStateBackend implements StateBackend {
     const out = new NatsJobOutputStore({
       nc: this.nc, js: this.js, jsm: await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false }),
       stream, subject: (id) => this.names.outputSubject(id), log: this.log.child({ component: 'cluster-output' }),
-      requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs,
+      requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs, gate: this.gate,
     });
     return this.track(out);
   }

@@ -12,6 +12,7 @@
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { JetStreamApiError, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
 import { BentoError } from '../../common/protocol/errors.js';
+import type { WriteGate } from './write-gate.js';
 
 /** The server refused an expected-last-subject-sequence (10071; 10164 when it cannot tell). */
 const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
@@ -36,6 +37,8 @@ export interface WriteTiming {
   totalMs: number;
   /** Stop early (STATE_WRITE_FAILED) once this says so: the store closed, or the write was superseded. */
   abandoned?: () => boolean;
+  /** Each attempt waits for a slot here first (write-gate.ts); its attempt timeout starts once it has one. */
+  gate?: WriteGate;
 }
 
 /** Pause after an attempt that failed fast (no responders, a server error) so retries do not spin. */
@@ -63,11 +66,15 @@ export async function publishDurable(js: JetStreamClient, w: DurableWrite, t: Wr
   for (;;) {
     const left = t.totalMs - (Date.now() - started);
     if (left <= 0 || t.abandoned?.()) break;
+    const release = t.gate ? await t.gate.acquire(left) : null;
+    if (t.gate && !release) { last = new Error(`${t.gate.limit} writes of this hub in flight, none answered in time`); break; }
     const t0 = Date.now();
+    const attemptLeft = t.totalMs - (t0 - started);
     try {
+      if (attemptLeft <= 0) break;
       return await js.publish(w.subject, w.data, {
         msgID: w.msgID,
-        timeout: Math.max(1, Math.min(t.attemptTimeoutMs, left)),
+        timeout: Math.max(1, Math.min(t.attemptTimeoutMs, attemptLeft)),
         retries: 1,
         ...(w.headers ? { headers: w.headers } : {}),
         expect: {
@@ -80,8 +87,11 @@ export async function publishDurable(js: JetStreamClient, w: DurableWrite, t: Wr
         throw new BentoError('STATE_CONFLICT', `${w.subject} changed since revision ${w.expectLastSubjectSeq ?? w.expectLastSeq}`, { cause: err });
       }
       last = err;
+      release?.();
       const spent = Date.now() - t0;
-      if (spent < FAST_FAIL_PAUSE_MS) await new Promise((r) => setTimeout(r, Math.min(FAST_FAIL_PAUSE_MS - spent, Math.max(0, left - spent))));
+      if (spent < FAST_FAIL_PAUSE_MS) await new Promise((r) => setTimeout(r, Math.min(FAST_FAIL_PAUSE_MS - spent, Math.max(0, attemptLeft - spent))));
+    } finally {
+      release?.();
     }
   }
   const why = last instanceof Error ? last.message : 'abandoned';

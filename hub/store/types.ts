@@ -154,9 +154,20 @@ export interface JobOutputStore {
  * Where a hub's state lives. `openKeyed` opens (creating if needed) one named
  * keyed store: 'jobs' (job records) and 'hosts' (last known host facts) today.
  */
+export interface OpenKeyedOptions<T> {
+  /** A record this store may hold (others read as absent). */
+  accept: (key: string, value: unknown) => value is T;
+  /**
+   * Writes that must never wait behind the hub's bulk writes (a backend
+   * that queues them, hub/cluster/write-gate.ts): the holds store, whose
+   * heartbeats and claims are the fence. Ignored where nothing queues.
+   */
+  priority?: boolean;
+}
+
 export interface StateBackend {
   readonly kind: 'file' | 'memory' | 'nats';
-  openKeyed<T>(name: string, opts: { accept: (key: string, value: unknown) => value is T }): Promise<KeyedStore<T>>;
+  openKeyed<T>(name: string, opts: OpenKeyedOptions<T>): Promise<KeyedStore<T>>;
   openOutput(): Promise<JobOutputStore>;
   close(): Promise<void>;
 }

@@ -34,6 +34,13 @@ export async function adminRequest(socketPath: string, req: AdminRequest): Promi
 
 /** Events read ahead of the command; more pause the socket (so a slow terminal slows the hub's stream, which skips lines for it). */
 const READ_AHEAD = 1024;
+/**
+ * One answer line from the hub at most. It is the hub answering its admin,
+ * not a peer to defend against, but still a bound: `status --json` of 45,000
+ * hosts is one line of ~16.8 MB, over the 16 MiB the protocol's lines get
+ * elsewhere (seen in the 45,000-agent bench: PROTOCOL_OVERSIZED).
+ */
+const MAX_ANSWER_LINE_BYTES = 256 * 1024 * 1024;
 
 async function* eventsOf(socket: net.Socket): AsyncGenerator<AdminEvent> {
   const queue: AdminEvent[] = [];
@@ -45,7 +52,7 @@ async function* eventsOf(socket: net.Socket): AsyncGenerator<AdminEvent> {
     queue.push(v as AdminEvent);
     if (queue.length >= READ_AHEAD) socket.pause();
     poke();
-  }, (err) => { failure = err; poke(); }, 16 * 1024 * 1024);
+  }, (err) => { failure = err; poke(); }, MAX_ANSWER_LINE_BYTES);
   socket.on('data', (c: Buffer) => decoder.push(c));
   socket.on('end', () => { ended = true; poke(); });
   socket.on('close', () => { ended = true; poke(); });

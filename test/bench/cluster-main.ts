@@ -77,7 +77,10 @@ export async function runCluster(nodeArgs: string[]): Promise<void> {
   run.baseDir = mkdtempSync(path.join(argv.base ? path.resolve(argv.base) : os.tmpdir(), 'bento-cbench-'));
   extras['loadavgAtStart'] = os.loadavg();
   log(`cluster bench: ${N} agents on ${HUBS} hubs, ${W} load generators; load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  fleet = await ClusterFleet.create({ dir: run.baseDir, hubs: HUBS, clients: N, heartbeatMs: HEARTBEAT_MS, livenessMs: 2000, nofile: NOFILE, nodeArgs, log });
+  fleet = await ClusterFleet.create({
+    dir: run.baseDir, hubs: HUBS, clients: N, heartbeatMs: HEARTBEAT_MS, livenessMs: 2000, nofile: NOFILE, nodeArgs, log,
+    ...(argv['hub-logs'] ? { logs: { level: 'warn' } } : {}),
+  });
   try {
     if (runs('baseline')) await baseline(fleet, nodeArgs);
     await cluster(fleet);

@@ -54,9 +54,9 @@ function cleanupSync(): void {
   }
   killAllHubs();
   killOpenSshSync();
-  if (run.baseDir && !argv.keep) {
+  if (run.baseDir && !argv.keep && !argv['hub-logs']) {
     try { rmSync(run.baseDir, { recursive: true, force: true }); } catch { /* best effort */ }
-  }
+  } else if (run.baseDir) process.stderr.write(`[bench] kept ${run.baseDir}\n`);
 }
 process.on('exit', cleanupSync);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {

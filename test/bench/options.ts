@@ -28,6 +28,7 @@ export const { values: argv } = parseArgs({
     'job-ms': { type: 'string' },
     markdown: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
+    'hub-logs': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
   strict: true,
@@ -59,6 +60,7 @@ if (argv.help) {
                        runs a full GC, so the run's memory figures after it are not comparable)
   --markdown           also print the table as Markdown
   --keep               keep the temporary directory
+  --hub-logs           --hubs: keep every cluster hub's output (level warn) in hubN/hub-output.log and keep the directory
   --hubs H             the cluster bench (cluster-main.ts): a 3-node NATS cluster and H hubs with N agents spread over
                        them, after a single hub with N/H agents (the baseline); phases baseline,triggers,fanout,failover
   --job-ms MS          --hubs: how long the agents' jobs take during the failover's fan-out (default 3000)

@@ -172,7 +172,9 @@ export class BucketFollower {
     // The watch moved since the previous poll: it was alive after that poll's look at the bucket.
     if (!this.still || this.still.pos !== pos) { this.still = { pos, since: now, ...(prev !== null ? { baseline: prev } : {}) }; return; }
     const st = this.still;
-    let behind = this.pendingKnown;
+    // "More pending" with the watch at the bucket's last revision is stale
+    // (seen after a 15,000-host fan-out: a needless reload of the whole bucket).
+    let behind = this.pendingKnown && last !== pos;
     if (!behind) {
       const e = this.lastEntry;
       if (st.same === undefined && last > pos && e && e.revision === pos) st.same = await this.o.leaderHoldsAt(pos, e.subject, e.data);

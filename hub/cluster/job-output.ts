@@ -32,7 +32,7 @@ import { BentoError } from '../../common/protocol/errors.js';
 import type { JobOutputStore, OutputLine } from '../store/types.js';
 import { decodeBatch, encodeBatch, lineCost, takeBatch, withinBytes, type Batch } from './output-batch.js';
 import { publishDurable, untilAnswered } from './publish.js';
-import type { WriteGate } from './write-gate.js';
+import type { SlotGate } from './slot-gate.js';
 
 export interface OutputDeps {
   nc: NatsConnection;
@@ -43,8 +43,8 @@ export interface OutputDeps {
   log: Logger;
   requestTimeoutMs: number;
   writeTimeoutMs: number;
-  /** This hub's bulk-write gate (write-gate.ts). */
-  gate?: WriteGate;
+  /** This hub's bulk-write gate (slot-gate.ts). */
+  gate?: SlotGate;
 }
 
 /** Bytes of line text, and lines, waiting for NATS in all jobs together. */

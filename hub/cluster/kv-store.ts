@@ -27,7 +27,7 @@ import { KvView, type Op } from './kv-view.js';
 import type { BucketFollower } from './kv-watch.js';
 import { encodeToken } from './names.js';
 import { publishDurable, untilAnswered, type DurableWrite, type WriteTiming } from './publish.js';
-import type { WriteGate } from './write-gate.js';
+import type { SlotGate } from './slot-gate.js';
 import { RetryQueue } from './retry-queue.js';
 
 export interface KvStoreDeps<T> {
@@ -41,8 +41,8 @@ export interface KvStoreDeps<T> {
   log: Logger;
   requestTimeoutMs: number;
   writeTimeoutMs: number;
-  /** This hub's bulk-write gate (write-gate.ts); absent: writes never wait for a slot (the holds store). */
-  gate?: WriteGate;
+  /** This hub's bulk-write gate (slot-gate.ts); absent: writes never wait for a slot (the holds store). */
+  gate?: SlotGate;
 }
 
 /** Failed writes are tried again this often (the journal's disk-full retry uses the same). */

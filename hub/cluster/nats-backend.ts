@@ -14,7 +14,7 @@ import { connectCluster } from './connection.js';
 import { NatsEventBus } from './event-bus.js';
 import { NatsJobOutputStore } from './job-output.js';
 import { NatsKeyedStore } from './kv-store.js';
-import { WriteGate } from './write-gate.js';
+import { SlotGate } from './slot-gate.js';
 import { untilAnswered } from './publish.js';
 import { clusterNames, isValidStoreName, type ClusterNames } from './names.js';
 import type { ResolvedClusterOptions } from './options.js';
@@ -25,7 +25,7 @@ import type { ResolvedClusterOptions } from './options.js';
  */
 const MIN_OPEN_TIMEOUT_MS = 60_000;
 const DUPLICATE_WINDOW_NS = 120 * 1e9;
-/** Bulk JetStream writes of one hub in flight at once (write-gate.ts). */
+/** Bulk JetStream writes of one hub in flight at once (slot-gate.ts). */
 const BULK_WRITES_IN_FLIGHT = 256;
 
 interface Closable { close(): Promise<void> }
@@ -48,7 +48,7 @@ export class NatsStateBackend implements StateBackend {
   private bus: NatsEventBus | null = null;
   private closed = false;
   /** Job records, host facts, job output...: every store but one opened with `priority` writes through it. */
-  private readonly gate = new WriteGate(BULK_WRITES_IN_FLIGHT);
+  private readonly gate = new SlotGate(BULK_WRITES_IN_FLIGHT);
   /**
    * Stores opened with `priority` (the holds store: claims, heartbeats)
    * get a NATS connection of their own. On the shared one, a hub's heartbeat

@@ -12,7 +12,7 @@
 import type { MsgHdrs } from '@nats-io/transport-node';
 import { JetStreamApiError, type JetStreamClient, type PubAck } from '@nats-io/jetstream';
 import { BentoError } from '../../common/protocol/errors.js';
-import type { WriteGate } from './write-gate.js';
+import type { SlotGate } from './slot-gate.js';
 
 /** The server refused an expected-last-subject-sequence (10071; 10164 when it cannot tell). */
 const WRONG_LAST_SEQUENCE = new Set([10071, 10164]);
@@ -37,8 +37,8 @@ export interface WriteTiming {
   totalMs: number;
   /** Stop early (STATE_WRITE_FAILED) once this says so: the store closed, or the write was superseded. */
   abandoned?: () => boolean;
-  /** Each attempt waits for a slot here first (write-gate.ts); its attempt timeout starts once it has one. */
-  gate?: WriteGate;
+  /** Each attempt waits for a slot here first (slot-gate.ts); its attempt timeout starts once it has one. */
+  gate?: SlotGate;
 }
 
 /** Pause after an attempt that failed fast (no responders, a server error) so retries do not spin. */

@@ -18,6 +18,7 @@ import type { Logger } from '../../common/platform/log.js';
 import type { HostHolders } from '../holders/types.js';
 import type { RoutedTrigger, TriggerRequest, TriggerRouter } from '../jobs/router.js';
 import { encodeToken, type ClusterNames } from './names.js';
+import { SlotGate } from './slot-gate.js';
 
 export interface ClusterRouterDeps {
   nc: NatsConnection;
@@ -33,11 +34,19 @@ export interface ClusterRouterDeps {
 
 /** A host may move while a trigger looks for it: ask again, at most this often. */
 const MAX_HOPS = 4;
+/**
+ * Routed triggers of this hub in flight at once (slot-gate.ts): a fan-out to
+ * 45,000 hosts asked 30,000 at once and most timed out at the holding hubs.
+ */
+const ROUTED_IN_FLIGHT = 256;
+/** How long a routed trigger may wait for a slot before it is refused (CLUSTER_UNAVAILABLE). */
+const SLOT_WAIT_MS = 120_000;
 
 export class ClusterRouter implements TriggerRouter {
   private sub: Subscription | null = null;
   private readonly enc = new TextEncoder();
   private readonly dec = new TextDecoder();
+  private readonly slots = new SlotGate(ROUTED_IN_FLIGHT);
 
   constructor(private readonly d: ClusterRouterDeps) {}
 
@@ -57,12 +66,17 @@ export class ClusterRouter implements TriggerRouter {
       const h = this.d.holders.holder(r.host);
       if (!h || h.local) return this.d.local.trigger(r);
       let answer: unknown;
+      const release = await this.slots.acquire(SLOT_WAIT_MS);
+      if (!release) throw new BentoError('CLUSTER_UNAVAILABLE', `${ROUTED_IN_FLIGHT} routed triggers of this hub were unanswered for ${SLOT_WAIT_MS / 1000} s; not asking hub ${h.hub} for ${r.host}`);
       try {
         const reply = await this.d.nc.request(ClusterRouter.subject(this.d.names, h.hub), this.enc.encode(JSON.stringify(r)), { timeout: this.d.timeoutMs });
         answer = JSON.parse(this.dec.decode(reply.data));
       } catch (err) {
+        release();
         if (hop < MAX_HOPS && this.moved(r.host, h.hub)) continue;
         throw new BentoError('CLUSTER_UNAVAILABLE', `hub ${h.hub} holds ${r.host} but did not answer the trigger: ${(err as Error).message}`, { cause: err });
+      } finally {
+        release();
       }
       const ok = parseReply(answer);
       if ('result' in ok) return ok.result;

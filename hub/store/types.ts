@@ -159,7 +159,7 @@ export interface OpenKeyedOptions<T> {
   accept: (key: string, value: unknown) => value is T;
   /**
    * Writes that must never wait behind the hub's bulk writes (a backend
-   * that queues them, hub/cluster/write-gate.ts): the holds store, whose
+   * that queues them, hub/cluster/slot-gate.ts): the holds store, whose
    * heartbeats and claims are the fence. Ignored where nothing queues.
    */
   priority?: boolean;

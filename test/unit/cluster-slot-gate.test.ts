@@ -1,14 +1,14 @@
-// The bulk-write gate (hub/cluster/write-gate.ts): at most `limit` writes in
+// The bulk-write gate (hub/cluster/slot-gate.ts): at most `limit` writes in
 // flight, the rest served in order as slots free, a waiter that gets no slot
 // in time is told so (null) and leaves the queue, a release counts once.
 // That the holds store's writes bypass it on real NATS, so a hub keeps its
 // lease during a 45,000-host fan-out, is the cluster bench (docs/performance.md).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WriteGate, type Release } from '../../hub/cluster/write-gate.js';
+import { SlotGate, type Release } from '../../hub/cluster/slot-gate.js';
 
 test('at most limit slots; waiters are served in order as slots are released; a double release frees one slot', async () => {
-  const gate = new WriteGate(2);
+  const gate = new SlotGate(2);
   const a = (await gate.acquire(100))!;
   const b = (await gate.acquire(100))!;
   assert.deepEqual(gate.stats, { inFlight: 2, waiting: 0 });
@@ -32,7 +32,7 @@ test('at most limit slots; waiters are served in order as slots are released; a 
 });
 
 test('a waiter that gets no slot within its time gets null and leaves the queue; the slot goes to the next one', async () => {
-  const gate = new WriteGate(1);
+  const gate = new SlotGate(1);
   const held = (await gate.acquire(10))!;
   const late = await gate.acquire(30);
   assert.equal(late, null);
@@ -43,5 +43,5 @@ test('a waiter that gets no slot within its time gets null and leaves the queue;
   assert.ok(r, 'the next waiter got the freed slot');
   r();
   assert.deepEqual(gate.stats, { inFlight: 0, waiting: 0 });
-  assert.throws(() => new WriteGate(0), /positive integer/);
+  assert.throws(() => new SlotGate(0), /positive integer/);
 });

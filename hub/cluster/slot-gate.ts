@@ -1,21 +1,23 @@
-// At most `limit` JetStream writes of one hub in flight at once, the rest
-// waiting here in order. Why: a hub's writes share one NATS connection, and
-// the server handles a connection's messages in order. A fan-out to 45,000
-// hosts issued some 90,000 job-record writes at once; the hub's heartbeat
-// then waited behind all of them, came back after more than its 6 s lease,
-// and the hub stopped vouching for its hosts mid-fan-out (18,314 triggers
-// refused in the 45,000-agent bench). Attempts also timed out in the queue
-// (2 s each) and were sent again, adding load. Bulk stores write through a
-// gate; the holds store (claims, heartbeats: the fence) does not.
+// At most `limit` requests of one kind in flight at once, the rest waiting
+// here in order. Used for a hub's bulk JetStream writes (nats-backend.ts) and
+// for the triggers it routes to other hubs (routing.ts). Why: a hub's
+// requests share one NATS connection, and the server handles a connection's
+// messages in order. A fan-out to 45,000 hosts issued some 90,000 job-record
+// writes and 30,000 routed triggers at once: attempts timed out in the
+// queue (2 s each) and were sent again, adding load; routed triggers timed
+// out at the holding hubs (5 s); and the hub's heartbeat waited behind all
+// of it, came back after its 6 s lease, and the hub stopped vouching for its
+// hosts mid-fan-out (18,314 triggers refused in the 45,000-agent bench). The
+// holds store (claims, heartbeats: the fence) never waits here.
 
 export type Release = () => void;
 
-export class WriteGate {
+export class SlotGate {
   private inFlight = 0;
   private readonly waiting: Array<(r: Release) => void> = [];
 
   constructor(readonly limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) throw new Error(`write gate limit must be a positive integer, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1) throw new Error(`slot gate limit must be a positive integer, got ${limit}`);
   }
 
   /** Writes sent and not yet answered / waiting for a slot. */

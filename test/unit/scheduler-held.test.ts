@@ -18,21 +18,29 @@ import { LocalHolders } from '../../hub/holders/local.js';
 
 const hello: Hello = { type: 'hello', protocol: 1, name: 'web1', agentVersion: 'test', system: null, generation: null, configHash: null, capabilities: [] };
 
-test('while the fence refuses the host, its next job is held (not sent, still queued); once current again it is sent once', async () => {
+/** web1 connected to a scheduler whose JobStore fence refuses while `net.away` (as the cluster's holders fill it). */
+async function fencedHub() {
   const log = silentLogger();
-  let away = false;
-  const fence = { stamp: () => { if (away) throw new BentoError('CLUSTER_UNAVAILABLE', 'hub is not in touch with NATS'); return null; } };
+  const net = { away: false };
+  const fence = { stamp: () => { if (net.away) throw new BentoError('CLUSTER_UNAVAILABLE', 'hub is not in touch with NATS'); return null; } };
   const store = await JobStore.open(new MemoryBackend(), { history: 10, log, fence });
   const sent: HubMessage[] = [];
-  const s = { name: 'web1', hello, closed: false, send(m: HubMessage) { sent.push(m); return true; } };
-  const scheduler = new Scheduler({ store, sessions: { get: (n: string) => (n === 'web1' ? s : undefined) }, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
+  /** The host's current session (a reconnect replaces it). */
+  const link = { s: { name: 'web1', hello, closed: false, send(m: HubMessage) { sent.push(m); return true; } } };
+  const scheduler = new Scheduler({ store, sessions: { get: (n: string) => (n === 'web1' ? link.s : undefined) }, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
+  const starts = (): string[] => sent.filter((m) => m.type === 'job.start').map((m) => (m as { jobId: string }).jobId);
+  return { net, store, link, scheduler, starts };
+}
+
+test('while the fence refuses the host, its next job is held (not sent, still queued); once current again it is sent once', async () => {
+  const { net, store, link, scheduler, starts } = await fencedHub();
+  const s = link.s;
   await scheduler.onHello(s, hello);
   const a = await scheduler.trigger('web1', 'switch', false);
   const b = await scheduler.trigger('web1', 'boot', false);
   assert.deepEqual([a.disposition, b.disposition], ['dispatched', 'queued']);
-  const starts = (): string[] => sent.filter((m) => m.type === 'job.start').map((m) => (m as { jobId: string }).jobId);
 
-  away = true; // NATS away: the first job's result cannot be recorded now
+  net.away = true; // NATS away: the first job's result cannot be recorded now
   await scheduler.onMessage(s, { type: 'job.end', jobId: a.jobId, action: 'switch', outcome: 'success', exitCode: 0, startedAt: new Date().toISOString(), durationMs: 5 });
   assert.deepEqual(starts(), [a.jobId], 'the queued job is not sent while its record cannot be written (before: sent at once)');
   assert.equal(store.get(b.jobId)?.state, 'queued');
@@ -41,7 +49,7 @@ test('while the fence refuses the host, its next job is held (not sent, still qu
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(starts(), [a.jobId]);
 
-  away = false;
+  net.away = false;
   scheduler.resumePending();
   for (let i = 0; i < 100 && starts().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
   assert.deepEqual(starts(), [a.jobId, b.jobId], 'sent once the hub can record it');
@@ -54,24 +62,17 @@ test('while the fence refuses the host, its next job is held (not sent, still qu
 });
 
 test('a hello the fence refused halfway is redone once current: the job the agent lost is interrupted and the queued one is sent (before: blocked for good)', async () => {
-  const log = silentLogger();
-  let away = false;
-  const fence = { stamp: () => { if (away) throw new BentoError('CLUSTER_UNAVAILABLE', 'hub is not in touch with NATS'); return null; } };
-  const store = await JobStore.open(new MemoryBackend(), { history: 10, log, fence });
-  const sent: HubMessage[] = [];
-  let s = { name: 'web1', hello, closed: false, send(m: HubMessage) { sent.push(m); return true; } };
-  const scheduler = new Scheduler({ store, sessions: { get: (n: string) => (n === 'web1' ? s : undefined) }, bus: new LocalEventBus(log), holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
+  const { net, store, link, scheduler, starts } = await fencedHub();
   try {
-    await scheduler.onHello(s, hello);
+    await scheduler.onHello(link.s, hello);
     const a = await scheduler.trigger('web1', 'switch', false);
     const b = await scheduler.trigger('web1', 'boot', false);
-    const starts = (): string[] => sent.filter((m) => m.type === 'job.start').map((m) => (m as { jobId: string }).jobId);
     // The agent comes back without job a (lost) while the hub cannot write: interrupting a fails, so the hello fails.
-    away = true;
-    s = { ...s, closed: false };
-    await assert.rejects(scheduler.onHello(s, { ...hello, runningJobId: null }), /not in touch/);
+    net.away = true;
+    link.s = { ...link.s, closed: false }; // the agent reconnected: a new session
+    await assert.rejects(scheduler.onHello(link.s, { ...hello, runningJobId: null }), /not in touch/);
     assert.equal(store.get(a.jobId)?.state, 'dispatched');
-    away = false;
+    net.away = false;
     scheduler.resumePending();
     for (let i = 0; i < 100 && starts().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(store.get(a.jobId)?.state, 'interrupted', 'the lost job is settled when the hello is redone');

@@ -8,6 +8,7 @@ import path from 'node:path';
 import ssh2 from 'ssh2';
 import type { SFTPWrapper, Stats, FileEntryWithStats } from 'ssh2';
 import { BentoError } from '../../common/protocol/errors.js';
+import { inPool } from '../../common/platform/pool.js';
 
 const { OPEN_MODE: M, STATUS_CODE: S } = ssh2.utils.sftp;
 const CHUNK = 32 * 1024;
@@ -117,15 +118,10 @@ export async function downloadTree(sftp: SFTPWrapper, remoteDir: string, localDi
     }
   };
   await walk(remoteDir, localDir);
-  let i = 0;
-  const worker = async (): Promise<void> => {
-    while (i < queue.length) {
-      const f = queue[i++]!;
-      await downloadFile(sftp, f.remote, f.local, limits.maxBytes);
-      await chmod(f.local, f.exec ? 0o555 : 0o444);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(8, queue.length) }, worker));
+  await inPool(queue, 8, async (f) => {
+    await downloadFile(sftp, f.remote, f.local, limits.maxBytes);
+    await chmod(f.local, f.exec ? 0o555 : 0o444);
+  });
   return { files, bytes };
 }
 

@@ -14,6 +14,7 @@
 // jail's scan at start); build records are rebuilt by the next build.
 import { readdir } from 'node:fs/promises';
 import type { Logger } from '../../common/platform/log.js';
+import { inPool } from '../../common/platform/pool.js';
 import { isHostName } from '../../common/protocol/names.js';
 import { fleetPaths } from '../fleet/paths.js';
 import { readRegistry, type RegistryFile } from '../fleet/registry.js';
@@ -41,20 +42,15 @@ export async function adoptRegistry(o: { fleetDir: string; registry: KvRegistry;
     return 0;
   }
   let added = 0;
-  let next = 0;
   // Hosts are independent records: ADOPT_IN_FLIGHT at a time, so seeding
   // 45,000 hosts takes round trips / ADOPT_IN_FLIGHT, not one after another.
-  const worker = async (): Promise<void> => {
-    while (next < names.length) {
-      const name = names[next++]!;
-      try {
-        if (await o.registry.addIfAbsent(name, local.hosts[name]!)) added++;
-      } catch (err) {
-        o.log.warn({ host: name, err: (err as Error).message }, 'could not add a host of registry.json to the cluster\'s registry');
-      }
+  await inPool(names, ADOPT_IN_FLIGHT, async (name) => {
+    try {
+      if (await o.registry.addIfAbsent(name, local.hosts[name]!)) added++;
+    } catch (err) {
+      o.log.warn({ host: name, err: (err as Error).message }, 'could not add a host of registry.json to the cluster\'s registry');
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(ADOPT_IN_FLIGHT, names.length) }, worker));
+  });
   o.log.info({ hosts: added }, 'the cluster\'s registry was empty: added the hosts of this hub\'s registry.json');
   return added;
 }

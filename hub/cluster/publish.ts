@@ -87,7 +87,7 @@ export async function publishDurable(js: JetStreamClient, w: DurableWrite, t: Wr
         throw new BentoError('STATE_CONFLICT', `${w.subject} changed since revision ${w.expectLastSubjectSeq ?? w.expectLastSeq}`, { cause: err });
       }
       last = err;
-      release?.();
+      release?.(); // not held through the pause below (the finally's release is then a no-op)
       const spent = Date.now() - t0;
       if (spent < FAST_FAIL_PAUSE_MS) await new Promise((r) => setTimeout(r, Math.min(FAST_FAIL_PAUSE_MS - spent, Math.max(0, attemptLeft - spent))));
     } finally {

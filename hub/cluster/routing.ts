@@ -72,7 +72,6 @@ export class ClusterRouter implements TriggerRouter {
         const reply = await this.d.nc.request(ClusterRouter.subject(this.d.names, h.hub), this.enc.encode(JSON.stringify(r)), { timeout: this.d.timeoutMs });
         answer = JSON.parse(this.dec.decode(reply.data));
       } catch (err) {
-        release();
         if (hop < MAX_HOPS && this.moved(r.host, h.hub)) continue;
         throw new BentoError('CLUSTER_UNAVAILABLE', `hub ${h.hub} holds ${r.host} but did not answer the trigger: ${(err as Error).message}`, { cause: err });
       } finally {

@@ -20,12 +20,12 @@ export class SlotGate {
     if (!Number.isInteger(limit) || limit < 1) throw new Error(`slot gate limit must be a positive integer, got ${limit}`);
   }
 
-  /** Writes sent and not yet answered / waiting for a slot. */
+  /** Requests holding a slot / waiting for one. */
   get stats(): { inFlight: number; waiting: number } {
     return { inFlight: this.inFlight, waiting: this.waiting.length };
   }
 
-  /** A slot (call the Release once the write is answered), or null if none came within MS. */
+  /** A slot (call the Release once the request is answered; a second call does nothing), or null if none came within MS. */
   acquire(ms: number): Promise<Release | null> {
     if (this.inFlight < this.limit) {
       this.inFlight++;

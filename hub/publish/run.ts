@@ -1,5 +1,6 @@
 // `build` and `deploy` across hosts: pick the hosts, run them through a pool
 // of publish.buildJobs workers, report progress, return one row per host.
+import { inPool } from '../../common/platform/pool.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { RegistryFile } from '../fleet/registry.js';
 import { buildHost, buildsDir, type BuildRecord } from './build.js';
@@ -94,14 +95,6 @@ async function select(o: RunOptions & { registeredOnly?: boolean }): Promise<{ s
   return { selected, warnings };
 }
 
-async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<void>): Promise<void> {
-  let i = 0;
-  const worker = async (): Promise<void> => {
-    while (i < items.length) await fn(items[i++]!);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
-}
-
 function baseRow(s: Selected): HostRow {
   return { host: s.host, source: s.source?.label ?? null, result: 'error', hash: null, previous: null, registered: s.registered, build: null, durationMs: 0, message: '' };
 }
@@ -124,7 +117,7 @@ async function forEachHost(o: RunOptions & { refusedAs: RowResult; registeredOnl
   const progress = o.progress ?? NO_PROGRESS;
   const { selected, warnings } = await select(o);
   const rows: HostRow[] = [];
-  await pool(selected, o.jobs ?? o.settings.buildJobs, async (s) => {
+  await inPool(selected, o.jobs ?? o.settings.buildJobs, async (s) => {
     const t0 = Date.now();
     const row = baseRow(s);
     try {

@@ -8,6 +8,7 @@
 import { chmod, copyFile, lstat, mkdir, open, readdir, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { BentoError } from '../../common/protocol/errors.js';
+import { inPool } from '../../common/platform/pool.js';
 
 /** Top-level names in the fleet directory a configuration may never link to. */
 const PRIVATE_TOP = new Set(['hub_ed25519_key', 'hub_ed25519_key.pub', 'hub.json', 'registry.json', 'registry.lock', 'hub.sock', 'state', 'jails']);
@@ -77,15 +78,10 @@ export async function snapshotTree(srcDir: string, destDir: string, fleetDir: st
   // Copy and fsync in parallel (the journal merges the syncs): durable before
   // the version can be committed, so after a power cut version.json never
   // names a tree with empty files.
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < copies.length) {
-      const c = copies[next++]!;
-      await copyFile(c.from, c.to);
-      await chmod(c.to, c.exec ? 0o555 : 0o444);
-      const fh = await open(c.to, 'r');
-      await fh.sync().finally(() => fh.close());
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(32, copies.length) }, worker));
+  await inPool(copies, 32, async (c) => {
+    await copyFile(c.from, c.to);
+    await chmod(c.to, c.exec ? 0o555 : 0o444);
+    const fh = await open(c.to, 'r');
+    await fh.sync().finally(() => fh.close());
+  });
 }

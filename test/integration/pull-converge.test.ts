@@ -183,6 +183,9 @@ test('flake inputs are updated on a schedule; a changed lock rebuilds (autoupdat
 
   await writeFile(lockSource, '{"nodes":{"root":{}},"version":7,"updated":true}\n');
   await waitFor('fl1 rebuilt with the new lock', async () => (await running(h)) !== first, 20_000, 100);
+  // The stand-in's switch-to-configuration repoints the current system first and
+  // logs the activation after it: read the log once that second step is done.
+  await waitFor('the second activation logged', async () => (await readActivations(h.nix)).length >= 2, 5_000, 50);
   assert.equal((await readActivations(h.nix)).length, 2);
   const logs = await waitFor('an autoupdate log', async () => (await logList('fl1')).find((l) => l.outcome === 'autoupdate'), 10_000, 100);
   assert.match(logs.name, /_autoupdate\.log\.gz$/);

@@ -108,9 +108,13 @@ export class Arrivals {
     const activeId = active.get(host);
     if (hello.runningJobId) {
       const rec = store.get(hello.runningJobId);
-      // Rare, and what a lost result looks like from here: say so (its job.end is adopted, adopt.ts).
-      if (!rec) log.warn({ host, jobId: hello.runningJobId }, 'the agent runs a job this hub has no record of');
-      else if (this.foreign(rec)) log.info({ host, jobId: rec.id, state: rec.state, from: rec.hub, epoch: rec.epoch }, 'taking over the job the agent still runs');
+      // Rare (the hub that sent it died before writing its record): say so; its job.end is adopted
+      // (adopt.ts). The host is busy all the same: its next job waits for that end here, instead of
+      // going to an agent that runs something else (it would only hold it as its follow-up).
+      if (!rec) {
+        log.warn({ host, jobId: hello.runningJobId }, 'the agent runs a job this hub has no record of');
+        active.set(host, hello.runningJobId);
+      } else if (this.foreign(rec)) log.info({ host, jobId: rec.id, state: rec.state, from: rec.hub, epoch: rec.epoch }, 'taking over the job the agent still runs');
       if (rec && rec.host === host) {
         active.set(host, rec.id);
         // Written by another hub (the host moved here mid-job): its output continues where the stored lines end.

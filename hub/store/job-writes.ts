@@ -18,7 +18,26 @@ export interface JobWritesDeps {
   open: OpenJobs;
 }
 
-interface Waiting { rec: JobRecord; eventually: boolean; overOpenOnly: boolean; done: Promise<void> }
+interface Waiting {
+  rec: JobRecord;
+  eventually: boolean;
+  overOpenOnly: boolean;
+  done: Promise<void>;
+  /** Ends the hold of an eventual write at once (a newer write someone waits for replaced it, or settled()). */
+  send?: () => void;
+}
+
+/**
+ * How long a networked store's eventual write (WriteOptions.eventually: a
+ * job's dispatched and running records) is held before it is sent, so that a
+ * newer write of the record replaces it instead of following it: the agent's
+ * job.started comes within milliseconds of job.start, so a job's dispatched
+ * record is not written at all, and a job that ends within the hold costs one
+ * write. Replicated writes are what a cluster fan-out spends most on (docs/
+ * performance.md: NATS used as much CPU as the three hubs). Other hubs see a
+ * job's start this much later; its own hub shows it at once.
+ */
+export const EVENTUAL_HOLD_MS = 500;
 
 /** How a record is written (JobStore.save). */
 export interface PutOptions {
@@ -68,6 +87,12 @@ export class JobWrites {
     return mine;
   }
 
+  /** Resolves once every write made so far has settled: held eventual writes are sent now (JobStore.settled, close). */
+  async settled(): Promise<void> {
+    for (const w of this.waiting.values()) w.send?.();
+    await Promise.all([...this.chains.values()]);
+  }
+
   /** Stamp REC for its host (the fence), show it at once, and write it after the record's previous write. */
   put(rec: JobRecord, o: PutOptions = {}): Promise<void> {
     let stamped: JobRecord;
@@ -110,6 +135,9 @@ export class JobWrites {
    * it is durable. A job that ends while its dispatch write is still in
    * flight (a fast job, a busy NATS) then costs two writes, not three.
    *
+   * An eventual write is held for EVENTUAL_HOLD_MS first (why: there), and
+   * a write that is not eventual replacing it ends the hold at once.
+   *
    * An ordered store (the file journal, types.ts KeyedStore.ordered) takes
    * the revision at once and commits in order, so there the write goes out
    * at once: a job's dispatched, running and end records share group commits
@@ -140,12 +168,17 @@ export class JobWrites {
       waiting.rec = rec;
       waiting.eventually = eventually;
       waiting.overOpenOnly = overOpenOnly;
+      if (!eventually) waiting.send?.();
       return waiting.done;
     }
     const prev = this.chains.get(rec.id) ?? Promise.resolve();
     const w: Waiting = { rec, eventually, overOpenOnly, done: Promise.resolve() };
     this.waiting.set(rec.id, w);
-    const run = prev.then(() => {
+    const held = eventually ? new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, EVENTUAL_HOLD_MS);
+      w.send = () => { clearTimeout(timer); resolve(); };
+    }) : undefined;
+    const run = (held ? Promise.all([prev, held]) : prev).then(() => {
       this.waiting.delete(rec.id);
       return this.writer.write(w.rec, { eventually: w.eventually, overOpenOnly: w.overOpenOnly });
     });

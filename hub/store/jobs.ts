@@ -191,8 +191,9 @@ export class JobStore {
   }
 
   /** Resolves once every save made so far is durable. */
-  settled(): Promise<void> {
-    return this.o.records.settled();
+  async settled(): Promise<void> {
+    await this.writes.settled();
+    await this.o.records.settled();
   }
 
   async close(): Promise<void> {
@@ -205,6 +206,7 @@ export class JobStore {
       if (rec && output) flushed.push(this.writes.put({ ...rec, output }).catch(() => undefined));
     }
     await Promise.all(flushed);
+    await this.writes.settled(); // held eventual writes go out now, not after the store closed
     await this.o.output.close();
     await this.o.records.close();
   }

@@ -180,6 +180,23 @@ export class ClusterFleet {
     }
   }
 
+  /**
+   * The last sequence of the jobs bucket's stream and of the output stream,
+   * from their leaders: the difference across a fan-out is the replicated
+   * writes it cost (job records; output batches).
+   */
+  async streamSeqs(): Promise<{ jobs: number; output: number }> {
+    const b = await NatsStateBackend.open(parseClusterOptions({ servers: this.nats.urls, hubName: 'reader', prefix: PREFIX, replicas: 3 }), silentLogger());
+    try {
+      const h = await b.openBucket(JOBS_STORE);
+      const jobs = (await h.jsm.streams.info(`KV_${h.bucket}`)).state.last_seq;
+      const output = (await h.jsm.streams.info(b.names.outputStream)).state.last_seq;
+      return { jobs, output };
+    } finally {
+      await b.close();
+    }
+  }
+
   async stop(): Promise<void> {
     for (const h of this.hubs) {
       if (!h.proc) continue;

@@ -59,6 +59,8 @@ class Agent {
   readonly outbox = new Map<string, End>();
   /** The job running now (one at a time, as the hub sends them). */
   running: { jobId: string; timer: NodeJS.Timeout } | null = null;
+  /** The job.start that came while a job ran: it runs next. */
+  private followUp: { jobId: string; action: string } | null = null;
   readonly ran: string[] = [];
   private readonly started = new Set<string>();
   /** Set by `mark`: the hub this agent was at when it was about to die. */
@@ -169,7 +171,14 @@ class Agent {
 
   private jobStart(jobId: string, action: string): void {
     stats.jobStarts++;
-    if (this.started.has(jobId)) { stats.duplicateStarts++; return; }
+    if (this.started.has(jobId) || this.followUp?.jobId === jobId) { stats.duplicateStarts++; return; }
+    // As the real agent (client/jobs/manager.ts): a job.start while a job runs is its follow-up, run after it.
+    // (A hub that has no record of the running job, its holder having died before writing it, may send one.)
+    if (this.running) { this.followUp = { jobId, action }; return; }
+    this.run(jobId, action);
+  }
+
+  private run(jobId: string, action: string): void {
     this.started.add(jobId);
     this.ran.push(jobId);
     const startedAt = new Date().toISOString();
@@ -180,9 +189,12 @@ class Agent {
       this.outbox.set(jobId, end);
       stats.outbox++;
       this.channel?.write(`${JSON.stringify(end)}\n`);
+      const next = this.followUp;
+      this.followUp = null;
+      if (next) this.run(next.jobId, next.action);
     };
     if (cfg!.jobMs <= 0) { finish(); return; }
-    if (this.running) clearTimeout(this.running.timer); else stats.running++;
+    stats.running++;
     this.running = { jobId, timer: setTimeout(finish, cfg!.jobMs) };
   }
 

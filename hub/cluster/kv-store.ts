@@ -110,6 +110,8 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   keys(): IterableIterator<string> { return this.view.keys(); }
   values(): IterableIterator<T> { return this.view.values(); }
   get size(): number { return this.view.size; }
+  /** Writes wait at this hub's gate (types.ts KeyedStore.busy). */
+  get busy(): boolean { return (this.d.gate?.stats.waiting ?? 0) > 0; }
 
   set(key: string, value: T, opts?: WriteOptions): Promise<number> {
     let data: Uint8Array;

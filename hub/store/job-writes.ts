@@ -38,6 +38,14 @@ interface Waiting {
  * job's start this much later; its own hub shows it at once.
  */
 export const EVENTUAL_HOLD_MS = 500;
+/**
+ * While the store is busy (KeyedStore.busy: its writes wait for a turn, as
+ * in a fan-out to every host) the hold is renewed, up to this long in all:
+ * a held record replaced by the job's result is one write fewer in a queue
+ * that is the bottleneck. Other hubs see a job's start this much later at
+ * most.
+ */
+export const EVENTUAL_HOLD_MAX_MS = 10_000;
 
 /** How a record is written (JobStore.save). */
 export interface PutOptions {
@@ -175,7 +183,13 @@ export class JobWrites {
     const w: Waiting = { rec, eventually, overOpenOnly, done: Promise.resolve() };
     this.waiting.set(rec.id, w);
     const held = eventually ? new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, EVENTUAL_HOLD_MS);
+      const until = Date.now() + EVENTUAL_HOLD_MAX_MS;
+      let timer: NodeJS.Timeout;
+      const expire = (): void => {
+        if (this.d.records.busy === true && Date.now() < until) timer = setTimeout(expire, EVENTUAL_HOLD_MS);
+        else resolve();
+      };
+      timer = setTimeout(expire, EVENTUAL_HOLD_MS);
       w.send = () => { clearTimeout(timer); resolve(); };
     }) : undefined;
     const run = (held ? Promise.all([prev, held]) : prev).then(() => {

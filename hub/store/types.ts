@@ -105,6 +105,13 @@ export interface KeyedStore<T> {
    * which one process owns; not a networked store.
    */
   readonly ordered?: boolean;
+  /**
+   * True while writes wait for a turn (a networked store that caps its
+   * requests in flight, hub/cluster/slot-gate.ts, has reached the cap): a
+   * writer may hold an `eventually` write back longer, so that a newer
+   * write of the same key replaces it (job-writes.ts).
+   */
+  readonly busy?: boolean;
 }
 
 /** One line of a job's output. `seq` orders stored and live lines, so a follower joins them with no gap and no repeat. */

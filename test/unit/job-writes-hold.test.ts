@@ -26,9 +26,10 @@ const stored = (state: MemoryState, id: string): JobRecord | undefined => {
 const turn = (): Promise<void> => new Promise((r) => setTimeout(r, 5));
 
 /** A memory backend whose jobs store counts its set() calls. */
-function counting(state: MemoryState): { backend: StateBackend; sets: () => number } {
+function counting(state: MemoryState): { backend: StateBackend; sets: () => number; busy: (b: boolean) => void } {
   const inner = new MemoryBackend(state);
   let n = 0;
+  let busy = false;
   const backend: StateBackend = {
     kind: inner.kind,
     openOutput: () => inner.openOutput(),
@@ -37,10 +38,11 @@ function counting(state: MemoryState): { backend: StateBackend; sets: () => numb
       const s = await inner.openKeyed<T>(name, opts);
       const set = s.set.bind(s);
       s.set = (key, value, o) => { n++; return set(key, value, o); };
+      Object.defineProperty(s, 'busy', { get: () => busy });
       return s;
     },
   };
-  return { backend, sets: () => n };
+  return { backend, sets: () => n, busy: (b) => { busy = b; } };
 }
 
 test('dispatched, running and the result within the hold reach the store as one write', async () => {
@@ -82,4 +84,19 @@ test('close() writes a held record before the store closes', async () => {
   await store.close();
   await a;
   assert.equal(stored(state, job('running').id)?.state, 'running');
+});
+
+test('while the store is busy (writes wait for a turn) the hold is renewed; it ends once the store is not', async () => {
+  const state = new MemoryState();
+  const c = counting(state);
+  const store = await JobStore.open(c.backend, { history: 10, log });
+  c.busy(true);
+  const a = store.save(job('running'), { eventually: true });
+  await new Promise((r) => setTimeout(r, 1200)); // more than two holds
+  assert.equal(c.sets(), 0, 'still held while the store is busy');
+  c.busy(false);
+  await a;
+  assert.equal(c.sets(), 1);
+  assert.equal(stored(state, job('running').id)?.state, 'running');
+  await store.close();
 });

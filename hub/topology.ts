@@ -16,7 +16,7 @@ import { LocalRouter, type TriggerRouter } from './jobs/router.js';
 import type { HubState } from './store/open.js';
 import type { ResolvedClusterOptions } from './cluster/options.js';
 import { ClusterHolders } from './cluster/holds.js';
-import { isHoldEntry, type HoldEntry } from './cluster/hold-records.js';
+import { HOLD_PROGRESS, isHoldEntry, type HoldEntry } from './cluster/hold-records.js';
 import { livenessTiming } from './cluster/liveness.js';
 import { ClusterRouter } from './cluster/routing.js';
 import { clusterStatus } from './cluster/status.js';
@@ -54,7 +54,7 @@ export async function openTopology(state: HubState, o: { sessions: SessionRegist
   }
   const opts = o.cluster;
   const log = o.log.child({ component: 'holds' });
-  const store = await state.backend.openKeyed<HoldEntry>(HOLDS_STORE, { accept: isHoldEntry, priority: true });
+  const store = await state.backend.openKeyed<HoldEntry>(HOLDS_STORE, { accept: isHoldEntry, priority: true, progress: HOLD_PROGRESS });
   const run = randomUUID();
   const holders = new ClusterHolders({ store, hubName: opts.hubName, run, sessions: o.sessions, timing: livenessTiming(opts.livenessMs), log, ...(opts.agentUrl ? { agentUrl: opts.agentUrl } : {}) });
   try {

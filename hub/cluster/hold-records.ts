@@ -3,6 +3,7 @@
 // shows of it; per hub ("hub:NAME", never a host name), its heartbeat.
 // Validated at the edge: a record that fails reads as absent (kv-view.ts).
 import { isHostName } from '../../common/protocol/names.js';
+import type { RecordProgress } from '../store/types.js';
 
 /** Which hub holds a host. Changed only by compare-and-swap; `epoch` grows by one with every claim. */
 export interface HostHold {
@@ -64,3 +65,29 @@ export function isHoldEntry(key: string, v: unknown): v is HoldEntry {
     && str(o['agentVersion']) && strOrNull(o['system']) && (o['generation'] === null || int(o['generation'])) && strOrNull(o['configHash'])
     && Array.isArray(o['capabilities']) && (o['capabilities'] as unknown[]).every(str);
 }
+
+/**
+ * Which of two states of a holds record is the later one (store/types.ts
+ * RecordProgress; why: kv-verify.ts). A host's hold: every claim raises the
+ * epoch, and within one epoch the only change is the holder's release (hub
+ * null); what `list` shows of a session (carrier, system...) may change
+ * within an epoch too but is not ordered, so a view behind only there is not
+ * corrected. A hub's beat: the same run counts its beats up; a new run of a
+ * hub (restarted) is later when its wall-clock `at` is. Nothing is settled:
+ * every record can change again.
+ */
+export const HOLD_PROGRESS: RecordProgress<HoldEntry> = {
+  settled: () => false,
+  ahead: (leader, view) => {
+    if (leader.t === 'host' && view.t === 'host') {
+      return leader.epoch > view.epoch || (leader.epoch === view.epoch && leader.hub === null && view.hub !== null);
+    }
+    if (leader.t === 'hub' && view.t === 'hub') {
+      if (leader.run === view.run) return leader.beat > view.beat;
+      const l = Date.parse(leader.at);
+      const v = Date.parse(view.at);
+      return Number.isFinite(l) && Number.isFinite(v) && l > v;
+    }
+    return false;
+  },
+};

@@ -2,16 +2,22 @@
 // the bucket into the store's local view (kv-view.ts) and keeps it current.
 // Every watch, the first and each replacement, is a reload of the bucket's
 // last values (why: kv-watch.ts); the store is loaded once the first one
-// caught up.
+// caught up. With the store's RecordProgress, every reload's records that
+// can still change are then checked against the stream leader (kv-verify.ts):
+// the first load is done only once that check is (or its time bound passed),
+// so a fresh reader never reads what the check would correct; later reloads
+// are checked in the background.
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { withinDeadline } from './deadline.js';
-import { leaderHoldsAt } from './kv-leader.js';
+import type { RecordProgress } from '../store/types.js';
+import { leaderHoldsAt, leaderLast } from './kv-leader.js';
+import { CHECK_LIMITS, startViewCheck, type CheckLimits, type ViewCheck } from './kv-verify.js';
 import type { KvView } from './kv-view.js';
 import { BucketFollower } from './kv-watch.js';
-import { decodeToken } from './names.js';
+import { decodeToken, encodeToken } from './names.js';
 
 export interface FollowIntoDeps<T> {
   kv: KV;
@@ -21,21 +27,62 @@ export interface FollowIntoDeps<T> {
   stream: string;
   log: Logger;
   view: KvView<T>;
+  /** Given: each reload's records are checked against the stream leader (kv-verify.ts). */
+  check?: { accept: (key: string, value: unknown) => value is T; progress: RecordProgress<T>; limits?: Partial<CheckLimits> };
 }
 
-/** Start following the bucket into the view; `loaded` resolves once the view holds the whole bucket and the watch is in place. */
-export function followInto<T>(d: FollowIntoDeps<T>): { follower: BucketFollower; loaded: Promise<void> } {
-  let markLoaded!: () => void;
-  const loaded = new Promise<void>((r) => { markLoaded = r; });
+/**
+ * Start following the bucket into the view; `loaded` resolves once the view
+ * holds the whole bucket, the watch is in place and the first check is over.
+ * stop(): no further reload and no check runs after it resolves.
+ */
+export function followInto<T>(d: FollowIntoDeps<T>): { loaded: Promise<void>; stop: () => Promise<void> } {
+  let isLoaded = false;
+  let resolveLoaded!: () => void;
+  const loaded = new Promise<void>((r) => { resolveLoaded = r; });
+  let check: ViewCheck | null = null;
+  /** Checks stopped by a reload, still finishing their lookups in flight. */
+  let stopping: Promise<unknown> = Promise.resolve();
+  let bound: NodeJS.Timeout | null = null;
+  const markLoaded = (): void => {
+    isLoaded = true;
+    if (bound) clearTimeout(bound);
+    resolveLoaded();
+  };
+  const caughtUp = (): void => {
+    const c = d.check;
+    if (!c) { markLoaded(); return; }
+    check = startViewCheck({
+      bucket: d.bucket, log: d.log, view: d.view, accept: c.accept, progress: c.progress, ...(c.limits ? { limits: c.limits } : {}),
+      leader: (key) => leaderLast(d.jsm, d.stream, `$KV.${d.bucket}.${encodeToken(key)}`),
+    });
+    if (isLoaded) return;
+    // A check stopped by the next reload does not count: that reload's check does, within the first one's bound.
+    check.done.then((r) => { if (r.outcome !== 'stopped') markLoaded(); }, () => undefined);
+    bound ??= setTimeout(markLoaded, c.limits?.timeBoundMs ?? CHECK_LIMITS.timeBoundMs);
+  };
   const follower = new BucketFollower({
     kv: d.kv, bucket: d.bucket, log: d.log, position: () => d.view.watchPosition,
     leaderHoldsAt: (seq, subject, data) => leaderHoldsAt(d.jsm, d.stream, seq, subject, data),
-    onStart: () => d.view.beginReload(),
+    // A check still running would look up records this reload is about to replace: stopped (its answers in flight stay safe, kv-view.ts correct).
+    onStart: () => {
+      if (check) stopping = Promise.all([stopping, check.stop()]);
+      check = null;
+      d.view.beginReload();
+    },
     onEntry: (e) => applyEntry(d, e),
-    onCaughtUp: () => { d.view.endReload(); markLoaded(); },
+    onCaughtUp: () => { d.view.endReload(); caughtUp(); },
   });
   follower.start();
-  return { follower, loaded };
+  return {
+    loaded,
+    stop: async () => {
+      await follower.stop();
+      if (bound) clearTimeout(bound);
+      await check?.stop();
+      await stopping;
+    },
+  };
 }
 
 /** LOADED, or CLUSTER_UNAVAILABLE after timeoutMs. */

@@ -19,12 +19,11 @@ import type { JetStreamClient, JetStreamManager, PubAck } from '@nats-io/jetstre
 import type { KV } from '@nats-io/kv';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
-import type { KeyedStore, StoreChange, Versioned, WriteOptions } from '../store/types.js';
+import type { KeyedStore, RecordProgress, StoreChange, Versioned, WriteOptions } from '../store/types.js';
 import { exactSubjectCheck, publishCas, type CasGuard } from './kv-cas.js';
 import { followInto, loadedWithin } from './kv-load.js';
 import { conflict, rebaseOnLeader } from './kv-rebase.js';
 import { KvView, type Op } from './kv-view.js';
-import type { BucketFollower } from './kv-watch.js';
 import { encodeToken } from './names.js';
 import { publishDurable, untilAnswered, type DurableWrite, type WriteTiming } from './publish.js';
 import type { SlotGate } from './slot-gate.js';
@@ -38,6 +37,8 @@ export interface KvStoreDeps<T> {
   kv: KV;
   bucket: string;
   accept: (key: string, value: unknown) => value is T;
+  /** Given: the records a reload loaded that can still change are checked against the stream leader (kv-verify.ts). */
+  progress?: RecordProgress<T>;
   log: Logger;
   requestTimeoutMs: number;
   writeTimeoutMs: number;
@@ -62,7 +63,8 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   private readonly idBase = nuid.next();
   private readonly guard: CasGuard;
   private closed = false;
-  private follower: BucketFollower | null = null;
+  /** The read side (kv-load.ts): the watch and the checks of its reloads. */
+  private reading: { stop: () => Promise<void> } | null = null;
   /** Guarded compare-and-swaps (kv-cas.ts) of this store, one at a time: see publish(). */
   private guardedTail: Promise<unknown> = Promise.resolve();
   /** Logged once: a compare-and-swap was re-based on the leader's numbering (kv-leader.ts). */
@@ -150,7 +152,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     await this.settled();
     this.closed = true;
     await this.retries.close();
-    await this.follower?.stop();
+    await this.reading?.stop();
     this.watchers.clear();
   }
 
@@ -275,8 +277,11 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
 
   private async load(timeoutMs: number): Promise<void> {
     await untilAnswered(() => this.d.kv.status(), timeoutMs);
-    const f = followInto({ kv: this.d.kv, jsm: this.d.jsm, bucket: this.d.bucket, stream: this.stream, log: this.d.log, view: this.view });
-    this.follower = f.follower;
+    const f = followInto({
+      kv: this.d.kv, jsm: this.d.jsm, bucket: this.d.bucket, stream: this.stream, log: this.d.log, view: this.view,
+      ...(this.d.progress ? { check: { accept: this.d.accept, progress: this.d.progress } } : {}),
+    });
+    this.reading = f;
     // Loaded means the watch is in place too: a change made after open() resolves is never folded into the first snapshot.
     await loadedWithin(f.loaded, timeoutMs, this.d.bucket);
   }

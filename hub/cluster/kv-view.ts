@@ -25,12 +25,15 @@
 // writes) are left as they are. Watchers hear of this hub's own writes from
 // the watch too (store/types.ts StoreChange), so a key whose last change the
 // view took from an ack the watch had not delivered (`unheard`) is reported
-// by the reload even when its content matches.
+// by the reload even when its content matches. A reload's records that can
+// still change are then checked against the stream's leader, which corrects
+// the ones its replica missed writes of (correct(), kv-verify.ts). The reads
+// over the layers are in kv-view-reads.ts.
 import type { StoreChange, Versioned } from '../store/types.js';
+import { ViewReads, type Op } from './kv-view-reads.js';
 
-export type Op = { op: 'set'; value: unknown } | { op: 'delete' };
+export type { Op } from './kv-view-reads.js';
 
-interface Pending { gen: number; op: Op }
 /** `base`: the newest revision the write could have known of; a later change of its key supersedes it once it failed. */
 interface Latest { gen: number; base: number; failed: boolean; cas?: true }
 
@@ -43,10 +46,8 @@ export interface ViewEvents<T> {
   superseded(key: string, gen: number, revision: number): void;
 }
 
-export class KvView<T> {
-  private readonly confirmed = new Map<string, Versioned<T>>();
+export class KvView<T> extends ViewReads<T> {
   private readonly tombs = new Map<string, number>();
-  private readonly pending = new Map<string, Pending>();
   private readonly latest = new Map<string, Latest>();
   private gen = 0;
   /** The highest revision the watch has delivered. */
@@ -58,52 +59,14 @@ export class KvView<T> {
   /** Keys whose last change came from this hub's ack (at this revision) and not yet from the watch. */
   private readonly unheard = new Map<string, number>();
 
-  constructor(private readonly accept: (key: string, value: unknown) => value is T, private readonly ev: ViewEvents<T>) {}
+  constructor(private readonly accept: (key: string, value: unknown) => value is T, private readonly ev: ViewEvents<T>) {
+    super();
+  }
 
   get watchPosition(): number { return this.pos; }
   get isReloading(): boolean { return this.reloading !== null; }
   /** The newest revision seen at all, from the watch or an ack. */
   get knownRevision(): number { return this.known; }
-
-  // --- reads (guarantee 1) ---
-
-  get(key: string): T | undefined {
-    const p = this.pending.get(key);
-    if (p) return p.op.op === 'set' ? p.op.value as T : undefined;
-    return this.confirmed.get(key)?.value;
-  }
-
-  /** While a plain set is unacknowledged: its value with the revision it replaces (0 for a new key). */
-  entry(key: string): Versioned<T> | undefined {
-    const p = this.pending.get(key);
-    const c = this.confirmed.get(key);
-    if (!p) return c;
-    return p.op.op === 'set' ? { value: p.op.value as T, revision: c?.revision ?? 0 } : undefined;
-  }
-
-  has(key: string): boolean {
-    const p = this.pending.get(key);
-    return p ? p.op.op === 'set' : this.confirmed.has(key);
-  }
-
-  *keys(): IterableIterator<string> {
-    for (const k of this.confirmed.keys()) if (!this.pending.has(k)) yield k;
-    for (const [k, p] of this.pending) if (p.op.op === 'set') yield k;
-  }
-
-  *values(): IterableIterator<T> {
-    for (const k of this.keys()) yield this.get(k)!;
-  }
-
-  get size(): number {
-    let n = this.confirmed.size;
-    for (const [k, p] of this.pending) {
-      const had = this.confirmed.has(k);
-      if (p.op.op === 'set' && !had) n += 1;
-      else if (p.op.op === 'delete' && had) n -= 1;
-    }
-    return n;
-  }
 
   // --- this hub's writes ---
 
@@ -226,11 +189,6 @@ export class KvView<T> {
     this.ev.change(change);
   }
 
-  /** What the view holds of KEY now, to hand back to adopt() after a lookup (compared by identity: every change is a new object). */
-  basis(key: string): Versioned<T> | undefined {
-    return this.confirmed.get(key);
-  }
-
   /**
    * The stream leader's last record of KEY (kv-leader.ts), after a refused
    * compare-and-swap: it replaces what the view holds of KEY whatever the
@@ -261,6 +219,24 @@ export class KvView<T> {
     this.confirmed.delete(key);
     if (revision > this.pos) this.tombs.set(key, revision);
     if (before) this.ev.change({ op: 'delete', key, revision });
+    return true;
+  }
+
+  /**
+   * The stream leader's record of KEY is a later state than the one a
+   * reload loaded from its replica (kv-verify.ts): the view takes its
+   * content and KEEPS its revision. That revision is the watch's numbering,
+   * so the watch's later entries of KEY (live changes, which are right)
+   * still apply over it; a compare-and-swap on it is refused by the leader
+   * and re-based there on the same content (kv-rebase.ts). Watchers hear the
+   * change. BASIS: what the view held when the lookup was sent; if the view
+   * changed since, it keeps what it has (as adopt()). Returns whether the
+   * record was corrected.
+   */
+  correct(key: string, basis: Versioned<T>, value: unknown): boolean {
+    if (this.confirmed.get(key) !== basis || !this.accept(key, value)) return false;
+    this.confirmed.set(key, { value, revision: basis.revision });
+    this.ev.change({ op: 'set', key, value, revision: basis.revision });
     return true;
   }
 

@@ -98,7 +98,7 @@ export class NatsStateBackend implements StateBackend {
     const conn = opts.priority ? await this.fenceConnection() : { nc: this.nc, js: this.js };
     const kv = await new Kvm(conn.js).open(bucket);
     const store = await NatsKeyedStore.open<T>({
-      nc: conn.nc, js: conn.js, jsm: await jetstreamManager(conn.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false }), kv, bucket, accept: opts.accept, log,
+      nc: conn.nc, js: conn.js, jsm: await jetstreamManager(conn.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false }), kv, bucket, accept: opts.accept, ...(opts.progress ? { progress: opts.progress } : {}), log,
       requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs, ...(opts.priority ? {} : { gate: this.gate }),
     }, this.openTimeoutMs);
     return this.track(store);

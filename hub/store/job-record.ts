@@ -3,7 +3,7 @@
 // JobStore (jobs.ts) writes them; everything else reads this shape.
 import type { Action, Outcome } from '../../common/protocol/messages.js';
 import { isJobId } from '../../common/protocol/names.js';
-import type { StateBackend } from './types.js';
+import type { OpenKeyedOptions, RecordProgress, StateBackend } from './types.js';
 import type { OutputSummary } from './output-cap.js';
 
 export type JobState = 'queued' | 'dispatched' | 'running' | Outcome;
@@ -57,9 +57,33 @@ export function isJobRecord(key: string, v: unknown): v is JobRecord {
     && typeof r.host === 'string' && typeof r.state === 'string' && typeof r.requestedAt === 'string';
 }
 
+/** How far a job has come: a record only ever moves up (a final state is the end). */
+const RANK: Readonly<Record<'queued' | 'dispatched' | 'running', number>> = { queued: 0, dispatched: 1, running: 2 };
+const FINAL_RANK = 3;
+
+function rank(state: JobState): number {
+  return FINAL_STATES.has(state) ? FINAL_RANK : RANK[state as keyof typeof RANK] ?? -1;
+}
+
+/**
+ * A job record's later state (store/types.ts RecordProgress): a job goes
+ * queued, dispatched, running, then a final state it keeps. A record the
+ * leader holds further along than a hub's view is one the view's replica
+ * missed (the fresh reader that saw 2 of 12 finished jobs `running`,
+ * docs/cluster.md). Two final states are not ordered: a final record is
+ * settled, never checked.
+ */
+export const JOB_PROGRESS: RecordProgress<JobRecord> = {
+  settled: (v) => FINAL_STATES.has(v.state),
+  ahead: (leader, view) => rank(leader.state) > rank(view.state),
+};
+
+/** How every opener of the jobs store opens it (the hub's JobStore and readJobRecords alike). */
+export const JOBS_STORE_OPTIONS: OpenKeyedOptions<JobRecord> = { accept: isJobRecord, progress: JOB_PROGRESS };
+
 /** The job records of a backend, read without a hub (tests, offline tools): give it a read-only backend. */
 export async function readJobRecords(backend: StateBackend): Promise<JobRecord[]> {
-  const s = await backend.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord });
+  const s = await backend.openKeyed<JobRecord>(JOBS_STORE, JOBS_STORE_OPTIONS);
   try {
     return [...s.values()];
   } finally {

@@ -20,12 +20,12 @@
 import type { Logger } from '../../common/platform/log.js';
 import type { JobOutputStore, KeyedStore, OutputLine, StateBackend } from './types.js';
 import { OUTPUT_DEFAULTS, OutputCap, type JobOutputLine, type OutputCapStats, type OutputLimits } from './output-cap.js';
-import { FINAL_STATES, JOBS_STORE, isJobRecord, type JobFence, type JobRecord } from './job-record.js';
+import { FINAL_STATES, JOBS_STORE, JOBS_STORE_OPTIONS, type JobFence, type JobRecord } from './job-record.js';
 import { OpenJobs } from './open-jobs.js';
 import { JobWrites } from './job-writes.js';
 import { FinishedJobs } from './job-history.js';
 
-export { FINAL_STATES, JOBS_STORE, isJobRecord, readJobRecords, type JobFence, type JobRecord, type JobState } from './job-record.js';
+export { FINAL_STATES, JOBS_STORE, JOBS_STORE_OPTIONS, isJobRecord, readJobRecords, type JobFence, type JobRecord, type JobState } from './job-record.js';
 
 export interface JobStoreOptions {
   records: KeyedStore<JobRecord>;
@@ -59,7 +59,7 @@ export class JobStore {
 
   /** Open the job records and output of a backend and build the per-host index. */
   static async open(backend: StateBackend, o: { history: number; limits?: OutputLimits; log: Logger; fence?: JobFence }): Promise<JobStore> {
-    const records = await backend.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord });
+    const records = await backend.openKeyed<JobRecord>(JOBS_STORE, JOBS_STORE_OPTIONS);
     const store = new JobStore({ records, output: await backend.openOutput(), ...o });
     await store.load();
     return store;

@@ -170,6 +170,25 @@ export interface OpenKeyedOptions<T> {
    * heartbeats and claims are the fence. Ignored where nothing queues.
    */
   priority?: boolean;
+  /**
+   * How a record of this store moves on, for a store whose reads may come
+   * from a replica that missed writes (nats-server 2.9.10 after kill -9 and
+   * restart: a hub's view, loaded from one replica, can hold an older state
+   * of a record than the stream's leader, docs/cluster.md "Reads from a
+   * replica that diverged"). Given, such a store checks the records it
+   * loaded that can still change against the leader and shows the leader's
+   * where it is a later state (hub/cluster/kv-verify.ts). The file and
+   * memory backends read what they wrote and ignore it.
+   */
+  progress?: RecordProgress<T>;
+}
+
+/** Which of two states of one record is the later one (OpenKeyedOptions.progress). */
+export interface RecordProgress<T> {
+  /** The record never changes again (a finished job): not checked. */
+  settled(v: T): boolean;
+  /** The LEADER's record is a later state of the same record than the VIEW's. */
+  ahead(leader: T, view: T): boolean;
 }
 
 export interface StateBackend {

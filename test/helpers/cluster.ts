@@ -17,7 +17,7 @@ import { CLIENT_BIN, HUB_BIN, makeKey, runCli, type CliResult, type HostKey } fr
 import { silentLogger } from '../../common/platform/log.js';
 import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import { parseClusterOptions } from '../../hub/cluster/options.js';
-import { JOBS_STORE, isJobRecord, type JobRecord } from '../../hub/store/jobs.js';
+import { JOBS_STORE, JOBS_STORE_OPTIONS, type JobRecord } from '../../hub/store/jobs.js';
 
 export interface TestHub {
   readonly name: string;
@@ -171,7 +171,7 @@ export class TestCluster {
   async jobRecords(): Promise<JobRecord[]> {
     const b = await NatsStateBackend.open(parseClusterOptions({ servers: this.nats.urls, hubName: 'reader', prefix: this.prefix, replicas: 3 }), silentLogger());
     try {
-      const s = await b.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord });
+      const s = await b.openKeyed<JobRecord>(JOBS_STORE, JOBS_STORE_OPTIONS);
       return [...s.values()];
     } finally {
       await b.close();

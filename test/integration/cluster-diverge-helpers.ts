@@ -15,7 +15,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger } from '../../common/platform/log.js';
 import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import { parseClusterOptions, type ClusterOptions } from '../../hub/cluster/options.js';
-import type { KeyedStore } from '../../hub/store/types.js';
+import type { KeyedStore, RecordProgress } from '../../hub/store/types.js';
 import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
 import { sleep } from '../helpers/proc.js';
 
@@ -27,8 +27,8 @@ export interface DivergeRig {
   jsm: JetStreamManager;
   /** A hub's backend on the cluster (with 3 replicas); close() closes it too (closing twice is harmless). */
   open(hubName: string): Promise<NatsStateBackend>;
-  /** A hub's backend and its keyed store NAME, for placeWatchOn; the backend is closed again when the store does not open. */
-  openWithStore<T>(hubName: string, name: string, accept: (key: string, value: unknown) => value is T): Promise<{ b: NatsStateBackend; s: KeyedStore<T>; close: () => Promise<void> }>;
+  /** A hub's backend and its keyed store NAME (checked against the leader with PROGRESS), for placeWatchOn; the backend is closed again when the store does not open. */
+  openWithStore<T>(hubName: string, name: string, accept: (key: string, value: unknown) => value is T, progress?: RecordProgress<T>): Promise<{ b: NatsStateBackend; s: KeyedStore<T>; close: () => Promise<void> }>;
   /** The connection, every backend opened, then the cluster. */
   close(): Promise<void>;
 }
@@ -53,9 +53,9 @@ export async function openDivergeRig(o: { prefix: string; log: Logger; options?:
     const jsm = await jetstreamManager(nc, { timeout: 5000 });
     return {
       cluster, a, nc, jsm, open, close,
-      async openWithStore(hubName, name, accept) {
+      async openWithStore(hubName, name, accept, progress) {
         const b = await open(hubName);
-        try { return { b, s: await b.openKeyed(name, { accept }), close: () => b.close() }; } catch (err) { await b.close(); throw err; }
+        try { return { b, s: await b.openKeyed(name, { accept, ...(progress ? { progress } : {}) }), close: () => b.close() }; } catch (err) { await b.close(); throw err; }
       },
     };
   } catch (err) {
@@ -64,8 +64,8 @@ export async function openDivergeRig(o: { prefix: string; log: Logger; options?:
   }
 }
 
-/** Publishes to side keys of BUCKET that race on the stream's last sequence: most are refused when applied. */
-export function racingGuardedWrites(nc: NatsConnection, bucket: string, value = '{}'): { refused: () => number; stop: () => Promise<void> } {
+/** Publishes to side keys of BUCKET that race on the stream's last sequence: most are refused when applied. VALUE: the same for every write, or worker W's Ith write's. */
+export function racingGuardedWrites(nc: NatsConnection, bucket: string, value: string | ((w: number, i: number) => string) = '{}'): { refused: () => number; stop: () => Promise<void> } {
   const js = jetstream(nc, { timeout: 1000 });
   let last = 0;
   let refused = 0;
@@ -75,7 +75,7 @@ export function racingGuardedWrites(nc: NatsConnection, bucket: string, value = 
       // Every other publish expects the stream's last sequence (as the guard does); the others are plain.
       const guarded = i % 2 === 0;
       try {
-        const pa = await js.publish(`$KV.${bucket}.race-${w}-${i % 40}`, value, guarded ? { expect: { lastSequence: last } } : {});
+        const pa = await js.publish(`$KV.${bucket}.race-${w}-${i % 40}`, typeof value === 'string' ? value : value(w, i), guarded ? { expect: { lastSequence: last } } : {});
         last = Math.max(last, pa.seq);
       } catch (err) {
         if ((err as { code?: number }).code === 10071) refused++;
@@ -94,10 +94,14 @@ export async function consumersOn(jsm: JetStreamManager, stream: string): Promis
   return out;
 }
 
-/** Race guarded writes on BUCKET while a follower of its stream is killed and restarted; returns that follower's index. */
-export async function killFollowerUnderRace(o: { cluster: NatsCluster; nc: NatsConnection; bucket: string; value?: string }): Promise<{ node: number; refused: number }> {
+/**
+ * Race guarded writes on BUCKET while a follower of its stream is killed and
+ * restarted; returns that follower's index. `follower`: which one, counted
+ * from the leader (default 1, the next node).
+ */
+export async function killFollowerUnderRace(o: { cluster: NatsCluster; nc: NatsConnection; bucket: string; value?: string | ((w: number, i: number) => string); follower?: 1 | 2 }): Promise<{ node: number; refused: number }> {
   const stream = `KV_${o.bucket}`;
-  const node = ((await o.cluster.streamLeader(stream)) + 1) % 3;
+  const node = ((await o.cluster.streamLeader(stream)) + (o.follower ?? 1)) % 3;
   const race = racingGuardedWrites(o.nc, o.bucket, o.value);
   await sleep(2000);
   await o.cluster.kill(node);

@@ -235,3 +235,37 @@ test('a reload reports this hub\'s own acknowledged writes the dead watch never 
     { op: 'delete', key: 'gone', revision: 5 },
   ], 'the view already held them, yet nobody had heard; "heard" stays silent');
 });
+
+test('correct(): the leader\'s later record replaces the reload\'s stale one under the view\'s revision; the watch\'s later entries still apply', () => {
+  const { v, changes } = view();
+  // A reload from a replica that missed writes: it loads n: 1 where the leader holds n: 2.
+  v.beginReload();
+  v.fromWatch('job', 40, 'PUT', { n: 1 }, true);
+  v.endReload();
+  const basis = v.basis('job')!;
+  const seen = changes.length;
+  assert.equal(v.correct('job', basis, { n: 2 }), true);
+  assert.deepEqual(v.entry('job'), { value: { n: 2 }, revision: 40 }, 'the leader\'s content, the watch\'s revision');
+  assert.deepEqual(changes.slice(seen), [{ op: 'set', key: 'job', value: { n: 2 }, revision: 40 }], 'watchers hear the change');
+  // The watch's next entry of the key (live, from the leader's log) is in the watch's numbering: it applies.
+  v.fromWatch('job', 41, 'PUT', { n: 3 }, true);
+  assert.deepEqual(v.entry('job'), { value: { n: 3 }, revision: 41 });
+  // A compare-and-swap on the corrected record expects the view's revision (the leader refuses it, kv-rebase.ts re-bases it).
+  assert.equal(v.correct('job', v.basis('job')!, { n: 4 }), true);
+  const gen = v.beginCas('job', 41);
+  v.acked('job', gen, 30, { op: 'set', value: { n: 5 } });
+  assert.deepEqual(v.entry('job'), { value: { n: 5 }, revision: 30 });
+});
+
+test('correct(): kept out when the watch changed the key during the lookup, and for a record the guard refuses', () => {
+  const { v, changes } = view();
+  v.fromWatch('job', 40, 'PUT', { n: 1 }, true);
+  const basis = v.basis('job')!;
+  v.fromWatch('job', 41, 'PUT', { n: 3 }, true); // the watch moved on while the answer was on its way
+  const seen = changes.length;
+  assert.equal(v.correct('job', basis, { n: 2 }), false);
+  assert.deepEqual(v.entry('job'), { value: { n: 3 }, revision: 41 }, 'the watch\'s record stays');
+  assert.equal(v.correct('job', v.basis('job')!, { bad: true }), false);
+  assert.deepEqual(v.get('job'), { n: 3 });
+  assert.equal(changes.length, seen, 'nobody hears of either');
+});

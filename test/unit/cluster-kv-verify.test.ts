@@ -1,0 +1,185 @@
+// The check of a reload's records against the stream leader
+// (hub/cluster/kv-verify.ts) on a real view (kv-view.ts), with the leader a
+// function the test answers for: which records are looked up, which are
+// corrected, and what is left when the leader is slow, away or the check is
+// stopped. The real-NATS side: test/integration/cluster-nats-kill.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import type { Logger } from '../../common/platform/log.js';
+import { KvView } from '../../hub/cluster/kv-view.js';
+import { startViewCheck, type CheckLimits } from '../../hub/cluster/kv-verify.js';
+import type { LeaderRecord } from '../../hub/cluster/kv-leader.js';
+import { HOLD_PROGRESS, type HoldEntry, type HostHold, type HubBeat } from '../../hub/cluster/hold-records.js';
+import { JOB_PROGRESS, type JobRecord, type JobState } from '../../hub/store/job-record.js';
+import type { RecordProgress, StoreChange } from '../../hub/store/types.js';
+
+interface Rec { n: number; done?: true }
+const isRec = (_k: string, v: unknown): v is Rec => typeof (v as Rec | null)?.n === 'number';
+/** A record moves up in n; a done one never changes again. */
+const PROGRESS: RecordProgress<Rec> = { settled: (v) => v.done === true, ahead: (l, v) => l.n > v.n };
+
+function capture(): { log: Logger; lines: () => Array<Record<string, unknown>> } {
+  const out: string[] = [];
+  const sink = new Writable({ write(chunk: Buffer, _enc, cb) { out.push(chunk.toString()); cb(); } });
+  return { log: pino({ level: 'debug' }, sink), lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
+}
+
+/** A view loaded by a reload with RECORDS (key, revision, value). */
+function loaded(records: Array<[string, number, Rec]>): { v: KvView<Rec>; changes: Array<StoreChange<Rec>> } {
+  const changes: Array<StoreChange<Rec>> = [];
+  const v = new KvView<Rec>(isRec, { change: (c) => changes.push(c), refused: () => undefined, superseded: () => undefined });
+  v.beginReload();
+  for (const [k, r, val] of records) v.fromWatch(k, r, 'PUT', val, true);
+  v.endReload();
+  changes.length = 0;
+  return { v, changes };
+}
+
+const put = (value: unknown, revision = 1): LeaderRecord => ({ revision, kind: 'PUT', value, parsed: true });
+
+function check(v: KvView<Rec>, leader: (key: string) => Promise<LeaderRecord | null>, limits: Partial<CheckLimits> = {}, log = capture().log) {
+  return startViewCheck({ bucket: 'b', log, view: v, accept: isRec, progress: PROGRESS, leader, limits });
+}
+
+test('only records the leader holds at a later state are corrected; settled ones are not looked up; the correction is logged', async () => {
+  const { v, changes } = loaded([
+    ['behind', 5, { n: 1 }], ['same', 6, { n: 2 }], ['older', 7, { n: 3 }], ['deleted', 8, { n: 1 }],
+    ['gone', 9, { n: 1 }], ['bad', 10, { n: 1 }], ['done', 11, { n: 1, done: true }],
+  ]);
+  const leader: Record<string, LeaderRecord | null> = {
+    behind: put({ n: 4 }), same: put({ n: 2 }), older: put({ n: 1 }), deleted: { revision: 3, kind: 'DEL', value: undefined, parsed: false },
+    gone: null, bad: put({ nope: 1 }), done: put({ n: 9 }),
+  };
+  const asked: string[] = [];
+  const c = capture();
+  const r = await check(v, async (k) => { asked.push(k); return leader[k]!; }, {}, c.log).done;
+  assert.deepEqual(asked.sort(), ['bad', 'behind', 'deleted', 'gone', 'older', 'same'], 'the settled record is not looked up');
+  assert.deepEqual(r.corrected, ['behind']);
+  assert.equal(r.outcome, 'done');
+  assert.equal(r.unchecked, 0);
+  assert.deepEqual(v.entry('behind'), { value: { n: 4 }, revision: 5 });
+  assert.deepEqual(v.get('older'), { n: 3 }, 'an older state at the leader is not shown');
+  assert.deepEqual(v.get('deleted'), { n: 1 });
+  assert.deepEqual(v.get('gone'), { n: 1 });
+  assert.deepEqual(v.get('bad'), { n: 1 }, 'a leader\'s record the guard refuses is not shown');
+  assert.deepEqual(v.get('done'), { n: 1, done: true });
+  assert.deepEqual(changes, [{ op: 'set', key: 'behind', value: { n: 4 }, revision: 5 }]);
+  const warn = c.lines().find((l) => l['level'] === 40);
+  assert.ok(warn, 'a warning says the server diverged');
+  assert.equal(warn['bucket'], 'b');
+  assert.equal(warn['corrected'], 1);
+  assert.deepEqual(warn['keys'], ['behind']);
+});
+
+test('a record the watch changed during its lookup keeps the watch\'s state', async () => {
+  const { v } = loaded([['k', 5, { n: 1 }]]);
+  const r = await check(v, async (k) => {
+    v.fromWatch(k, 6, 'PUT', { n: 3 }, true); // live, from the leader's log, while the answer is on its way
+    return put({ n: 2 });
+  }).done;
+  assert.deepEqual(r.corrected, []);
+  assert.deepEqual(v.entry('k'), { value: { n: 3 }, revision: 6 });
+});
+
+test('the cap: the newest records are checked, the rest counted and logged; lookups in flight stay within the bound', async () => {
+  const recs: Array<[string, number, Rec]> = Array.from({ length: 50 }, (_, i) => [`k${i}`, 100 + i, { n: 1 }]);
+  const { v } = loaded(recs);
+  const asked: string[] = [];
+  let inFlight = 0;
+  let most = 0;
+  const c = capture();
+  const r = await check(v, async (k) => {
+    asked.push(k);
+    most = Math.max(most, ++inFlight);
+    await new Promise((res) => setImmediate(res));
+    inFlight--;
+    return put({ n: 2 });
+  }, { maxRecords: 20, inFlight: 4 }, c.log).done;
+  assert.equal(asked.length, 20);
+  assert.deepEqual(new Set(asked), new Set(recs.slice(30).map(([k]) => k)), 'the 20 newest revisions');
+  assert.ok(most <= 4 && most > 1, `at most 4 lookups at once (${most})`);
+  assert.equal(r.candidates, 50);
+  assert.equal(r.unchecked, 30);
+  assert.equal(r.corrected.length, 20);
+  assert.deepEqual(v.get('k0'), { n: 1 }, 'beyond the cap: as loaded');
+  const info = c.lines().find((l) => l['unchecked'] === 30);
+  assert.ok(info, 'the records left unchecked are logged');
+});
+
+test('a leader that does not answer: asked again within the time bound, the view left as loaded, said once', async () => {
+  const { v } = loaded([['a', 1, { n: 1 }], ['b', 2, { n: 1 }], ['c', 3, { n: 1 }]]);
+  let calls = 0;
+  const c = capture();
+  const r = await check(v, async () => { calls++; throw new Error('timeout'); }, { retryMs: 50, timeBoundMs: 1000, inFlight: 1 }, c.log).done;
+  assert.equal(r.outcome, 'leader-unavailable');
+  assert.deepEqual(r.corrected, []);
+  assert.equal(r.unchecked, 3);
+  assert.ok(calls >= 2 && calls <= 20, `asked again, one lookup per round, none after the bound (${calls})`);
+  assert.deepEqual([...v.values()], [{ n: 1 }, { n: 1 }, { n: 1 }]);
+  assert.equal(c.lines().filter((l) => l['level'] === 40).length, 1, 'one warning');
+
+  // A leader back within the bound: what was left is checked then.
+  const { v: v2 } = loaded([['a', 1, { n: 1 }], ['b', 2, { n: 1 }]]);
+  let fail = true;
+  const r2 = await check(v2, async () => {
+    if (fail) { fail = false; throw new Error('no responders'); }
+    return put({ n: 2 });
+  }, { retryMs: 20, timeBoundMs: 5000, inFlight: 1 }).done;
+  assert.equal(r2.outcome, 'done');
+  assert.deepEqual(r2.corrected.sort(), ['a', 'b']);
+});
+
+test('a slow leader: no lookup starts past the time bound; stop() ends the check', async () => {
+  const recs: Array<[string, number, Rec]> = Array.from({ length: 10 }, (_, i) => [`k${i}`, i + 1, { n: 1 }]);
+  const { v } = loaded(recs);
+  let asked = 0;
+  const slow = async (): Promise<LeaderRecord> => { asked++; await new Promise((res) => setTimeout(res, 40)); return put({ n: 2 }); };
+  const r = await check(v, slow, { inFlight: 1, timeBoundMs: 100 }).done;
+  assert.equal(r.outcome, 'timed-out');
+  assert.ok(asked >= 1 && asked <= 4, `lookups started within 100 ms (${asked})`);
+  assert.equal(r.unchecked, 10 - asked);
+
+  const { v: v2 } = loaded(recs);
+  asked = 0;
+  const running = check(v2, slow, { inFlight: 1 });
+  await new Promise((res) => setTimeout(res, 60));
+  await running.stop();
+  const n = asked;
+  assert.equal((await running.done).outcome, 'stopped');
+  await new Promise((res) => setTimeout(res, 100));
+  assert.equal(asked, n, 'no lookup after stop()');
+  assert.ok(n < 10);
+});
+
+test('job records: a later state in the job\'s order is ahead; final records are settled', () => {
+  const job = (state: JobState): JobRecord => ({ id: 'j', host: 'h', action: 'switch', state, requestedAt: '', startedAt: null, endedAt: null, exitCode: null, durationMs: null, reason: null });
+  const order: JobState[] = ['queued', 'dispatched', 'running', 'success'];
+  for (let i = 0; i < order.length; i++) {
+    for (let k = 0; k < order.length; k++) assert.equal(JOB_PROGRESS.ahead(job(order[i]!), job(order[k]!)), i > k, `${order[i]} over ${order[k]}`);
+  }
+  assert.equal(JOB_PROGRESS.ahead(job('failure'), job('running')), true);
+  assert.equal(JOB_PROGRESS.ahead(job('interrupted'), job('success')), false, 'two final states are not ordered');
+  assert.deepEqual(['queued', 'dispatched', 'running', 'success', 'failure', 'interrupted', 'rolled-back'].map((s) => JOB_PROGRESS.settled(job(s as JobState))),
+    [false, false, false, true, true, true, true]);
+});
+
+test('holds: a later epoch, or a release within one; a hub\'s later beat of a run, or a later run', () => {
+  const hold = (epoch: number, hub: string | null): HostHold => ({
+    t: 'host', host: 'h', hub, run: 'r', epoch, since: '', carrier: 'ssh', remoteAddress: '', endpoint: '', via: null,
+    agentVersion: '', system: null, generation: null, configHash: null, capabilities: [],
+  });
+  const beat = (run: string, n: number, at: string): HubBeat => ({ t: 'hub', name: 'a', run, startedAt: at, beat: n, at, version: '', pid: 1 });
+  const ahead = (l: HoldEntry, w: HoldEntry): boolean => HOLD_PROGRESS.ahead(l, w);
+  assert.equal(ahead(hold(8, 'x'), hold(7, 'y')), true);
+  assert.equal(ahead(hold(7, 'y'), hold(8, 'x')), false);
+  assert.equal(ahead(hold(7, null), hold(7, 'x')), true, 'released within the epoch');
+  assert.equal(ahead(hold(7, 'x'), hold(7, null)), false);
+  assert.equal(ahead(hold(7, 'x'), hold(7, 'x')), false);
+  assert.equal(ahead(beat('r1', 5, '2024-01-01T00:00:05Z'), beat('r1', 4, '2024-01-01T00:00:04Z')), true);
+  assert.equal(ahead(beat('r1', 4, '2024-01-01T00:00:09Z'), beat('r1', 5, '2024-01-01T00:00:05Z')), false, 'one run: the beat count decides');
+  assert.equal(ahead(beat('r2', 1, '2024-01-01T00:01:00Z'), beat('r1', 90, '2024-01-01T00:00:30Z')), true, 'a later run');
+  assert.equal(ahead(beat('r1', 90, '2024-01-01T00:00:30Z'), beat('r2', 1, '2024-01-01T00:01:00Z')), false);
+  assert.equal(HOLD_PROGRESS.settled(hold(1, null)), false);
+});

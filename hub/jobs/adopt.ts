@@ -1,7 +1,8 @@
 // Jobs the hub has no record of, reported by the host that ran them: one the
 // agent started itself (AGENT_JOB_ID: its local page, `bento-client upgrade`,
 // a pull's autoApply), or one the hub sent just before it died, before the
-// record reached the disk. Either way the host's word is recorded, so nothing
+// record reached the disk (or NATS: a cluster hub holds a job's dispatched
+// record back for a moment, store/job-writes.ts EVENTUAL_HOLD_MS). Either way the host's word is recorded, so nothing
 // it ran is missing from history, status, the dashboard or the metrics.
 import type { Action } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
@@ -31,7 +32,7 @@ export class Adopter {
     const rec: JobRecord = { ...newJob(host, action), id: jobId, state: 'dispatched', startedAt };
     if (!AGENT_JOB_ID.test(jobId)) {
       await this.d.store.save(rec);
-      this.d.log.warn({ host, jobId, action }, 'the agent reports a job the hub has no record of (hub restarted before writing it); recording it');
+      this.d.log.warn({ host, jobId, action }, 'the agent reports a job the hub has no record of (the hub that sent it stopped before writing it); recording it');
       return rec;
     }
     const prevId = this.localJobs.get(host);

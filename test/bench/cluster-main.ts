@@ -147,6 +147,12 @@ async function cluster(f: ClusterFleet): Promise<void> {
     M_['cluster_list_p50_ms'] = p(l.ms, 50);
     M_['cluster_list_max_ms'] = Math.max(...l.ms);
     if (runs('fanout')) {
+      // What the NATS servers and the hubs spend with every agent connected and nothing to do (watch
+      // heartbeats, the watchdogs' polls, hub heartbeats): the floor under the fan-out's CPU below.
+      const i1 = { hubs: f.hubs.reduce((a, h) => a + cpuSeconds(h.proc!.pid), 0), nats: otherCpu(f, load).nats };
+      await sleep(5000);
+      M_['cluster_idle_nats_cpu_per_s'] = (otherCpu(f, load).nats - i1.nats) / 5;
+      M_['cluster_idle_hubs_cpu_per_s'] = (f.hubs.reduce((a, h) => a + cpuSeconds(h.proc!.pid), 0) - i1.hubs) / 5;
       const c1 = f.hubs.map((h) => cpuSeconds(h.proc!.pid));
       const o1 = otherCpu(f, load);
       const s1 = await f.streamSeqs();

@@ -51,6 +51,7 @@ export class ClusterHolders implements HostHolders {
   private readonly currentFns: Array<() => void> = [];
   private readonly unwatch: () => void;
   private closing = false;
+  private epochFloor: (host: string) => number = () => 0;
 
   constructor(private readonly d: ClusterHoldersDeps) {
     this.hubName = d.hubName;
@@ -72,7 +73,13 @@ export class ClusterHolders implements HostHolders {
       if (s.closed || this.d.sessions.get(host) !== s || this.closing) return;
       const cur = this.d.store.entry(host);
       const prev = cur && cur.value.t === 'host' ? cur.value : null;
-      const epoch = (prev?.epoch ?? 0) + 1;
+      // Above the host's open job records too. Fences work only while epochs grow, and nats-server
+      // 2.9.10 lost an acknowledged claim after kill -9 (the soak: the leader's hold went back to an
+      // older claim while a job queued under the lost epoch 4 stayed): the next claim, at 3, was refused
+      // by that job's record for good ("held by hub3 now, epoch 4 > 3"), and the job never ran.
+      const floor = this.epochFloor(host);
+      if (floor > (prev?.epoch ?? 0)) this.d.log.warn({ host, holdEpoch: prev?.epoch ?? 0, jobEpoch: floor }, 'the host\'s job records carry a newer claim than its hold record (the holds bucket lost a write?); claiming above both');
+      const epoch = Math.max(prev?.epoch ?? 0, floor) + 1;
       const rec = this.record(s, epoch);
       try {
         await this.d.store.set(host, rec, { expectRevision: cur?.revision ?? 0 });
@@ -91,6 +98,10 @@ export class ClusterHolders implements HostHolders {
         await this.viewPast(host, cur?.revision ?? 0);
       }
     }
+  }
+
+  floorEpochs(floor: (host: string) => number): void {
+    this.epochFloor = floor;
   }
 
   release(s: LiveSession): void {

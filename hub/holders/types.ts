@@ -67,6 +67,12 @@ export interface HostHolders {
   settlesOrphans(): boolean;
   /** How agents reach the live hubs (welcome.hubs); [] when not known (one hub). */
   hubUrls(): string[];
+  /**
+   * Where it applies (a cluster): FLOOR(host) is the highest claim epoch
+   * stamped on HOST's open job records, and a new claim takes an epoch above
+   * it as well as above the hold record's (holds.ts claim: why).
+   */
+  floorEpochs?(floor: (host: string) => number): void;
   /** Called when another hub took a host this hub had a session for; that session is closed as REPLACED first. */
   onLost(fn: (host: string, byHub: string) => void): void;
   /**

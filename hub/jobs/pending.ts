@@ -64,7 +64,7 @@ export class PendingJobs {
     // refuses, the view would show it queued again, and a later dispatch of
     // it ran it twice (the soak). It stays pending; resumePending sends it.
     try {
-      this.d.store.assertWritable(host);
+      this.d.store.assertWritableOver(rec);
     } catch (err) {
       this.d.log.warn({ host, jobId: rec.id, err: (err as Error).message }, 'holding the host\'s next job until this hub can record it');
       return;

@@ -18,6 +18,7 @@
 // guard without weakening that: fenced-write.ts; this hub's writes in flight:
 // job-writes.ts; finished jobs and their pruning: job-history.ts.
 import type { Logger } from '../../common/platform/log.js';
+import { BentoError } from '../../common/protocol/errors.js';
 import type { JobOutputStore, KeyedStore, OutputLine, StateBackend } from './types.js';
 import { OUTPUT_DEFAULTS, OutputCap, type JobOutputLine, type OutputCapStats, type OutputLimits } from './output-cap.js';
 import { FINAL_STATES, JOBS_STORE, JOBS_STORE_OPTIONS, type JobFence, type JobRecord } from './job-record.js';
@@ -117,6 +118,19 @@ export class JobStore {
   /** Throws when this hub must not write HOST's records now (another hub holds it, or the cluster cannot tell). */
   assertWritable(host: string): void {
     this.o.fence?.stamp(host);
+  }
+
+  /**
+   * assertWritable, and REC carries no newer claim than this hub's, so a
+   * write over it will not be refused (fenced-write.ts). Checked before a job
+   * is sent: one sent while its record refuses the write stays queued in
+   * every view, and a later dispatch sent it again (the soak).
+   */
+  assertWritableOver(rec: JobRecord): void {
+    const st = this.o.fence?.stamp(rec.host);
+    if (st && rec.epoch !== undefined && rec.epoch > st.epoch) {
+      throw new BentoError('STATE_CONFLICT', `job ${rec.id}: its record carries a newer claim on ${rec.host} (hub ${rec.hub ?? '?'}, epoch ${rec.epoch} > ${st.epoch})`);
+    }
   }
 
   forHost(host: string): JobRecord[] {

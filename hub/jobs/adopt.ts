@@ -29,7 +29,7 @@ export class Adopter {
   /** Record the job (`open`: it has not ended yet); undefined when the host is over its adoption limits. */
   async adopt(host: string, jobId: string, action: Action, startedAt: string | null, open: boolean): Promise<JobRecord | undefined> {
     if (this.d.limiter && !this.d.limiter.admit(host, jobId, open)) return undefined;
-    const rec: JobRecord = { ...newJob(host, action), id: jobId, state: 'dispatched', startedAt };
+    const rec = adoptedRecord(host, jobId, action, startedAt);
     if (!AGENT_JOB_ID.test(jobId)) {
       await this.d.store.save(rec);
       this.d.log.warn({ host, jobId, action }, 'the agent reports a job the hub has no record of (the hub that sent it stopped before writing it); recording it');
@@ -47,4 +47,9 @@ export class Adopter {
     this.d.log.info({ host, jobId, action }, 'recording a job the agent started itself');
     return rec;
   }
+}
+
+/** The record of a job the host reports and the hub has no record of (before its end, if it has one). */
+export function adoptedRecord(host: string, jobId: string, action: Action, startedAt: string | null): JobRecord {
+  return { ...newJob(host, action), id: jobId, state: 'dispatched', startedAt };
 }

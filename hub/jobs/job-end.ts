@@ -8,7 +8,7 @@ import type { Logger } from '../../common/platform/log.js';
 import type { JobRecord, JobStore } from '../store/jobs.js';
 import type { EventBus } from '../events/types.js';
 import type { AgentLink } from './agent-link.js';
-import type { Adopter } from './adopt.js';
+import { adoptedRecord, type Adopter } from './adopt.js';
 import { ackWhenDurable } from './durable-ack.js';
 
 /** An agent's job.end, or a verdict of the hub (only the outcome is required). */
@@ -25,6 +25,8 @@ export interface JobEndsDeps {
   settled(host: string, jobId: string): void;
   /** HOST's pending job, if any, goes out now that its active one is done. */
   dispatchPending(session: AgentLink): Promise<void>;
+  /** Run FN in HOST's turn, later (a result made durable after a retry). */
+  later(host: string, fn: () => Promise<void>): void;
 }
 
 export class JobEnds {
@@ -78,7 +80,14 @@ export class JobEnds {
       await this.d.dispatchPending(session);
       return;
     }
-    const rec = known ?? await this.d.adopter.adopt(host, msg.jobId, msg.action, msg.startedAt, false);
+    let rec: JobRecord | undefined;
+    try {
+      rec = known ?? await this.d.adopter.adopt(host, msg.jobId, msg.action, msg.startedAt, false);
+    } catch (err) {
+      // Admitted, but its record cannot be written now (NATS away): as a known job's result below.
+      await this.notDurable(session, finalRecord(adoptedRecord(host, msg.jobId, msg.action, msg.startedAt), msg), err as Error);
+      return;
+    }
     // Refused by the adoption limits (logged there): no ack, the agent keeps its copy and replays it later.
     if (!rec) return;
     if (rec.host === host) {
@@ -86,11 +95,7 @@ export class JobEnds {
       try {
         await this.finishWith(done);
       } catch (err) {
-        // Not durable (disk full, NATS away): no ack, so the agent keeps its copy; ack once it is.
-        log.error({ host, jobId: msg.jobId, err: (err as Error).message }, 'cannot record the job result; acknowledging it once the hub can write again');
-        ackWhenDurable({ store, session, record: done, log });
-        if (active.get(host) === msg.jobId) active.delete(host);
-        await this.d.dispatchPending(session);
+        await this.notDurable(session, done, err as Error);
         return;
       }
     } else {
@@ -99,6 +104,24 @@ export class JobEnds {
     // Acknowledge only after the record is durable: the agent deletes its copy on ack.
     session.send({ type: 'job.ack', jobId: msg.jobId });
     if (active.get(host) === msg.jobId) active.delete(host);
+    await this.d.dispatchPending(session);
+  }
+
+  /**
+   * An agent's result DONE is not durable (disk full, NATS away): no ack, so
+   * the agent keeps its copy; it is written again every 2 s and acknowledged
+   * once it is, and the host's next job goes out then (durable-ack.ts).
+   */
+  private async notDurable(session: AgentLink, done: JobRecord, err: Error): Promise<void> {
+    const { store, log, active } = this.d;
+    const host = session.name;
+    log.error({ host, jobId: done.id, err: err.message }, 'cannot record the job result; acknowledging it once the hub can write again');
+    const onDurable = (): void => this.d.later(host, async () => {
+      if (active.get(host) === done.id) active.delete(host);
+      if (!session.closed) await this.d.dispatchPending(session);
+    });
+    ackWhenDurable({ store, session, record: done, log, onDurable });
+    if (active.get(host) === done.id) active.delete(host);
     await this.d.dispatchPending(session);
   }
 }

@@ -92,6 +92,7 @@ export class Scheduler {
       store: deps.store, bus: deps.bus, log: deps.log, adopter: this.adopter, active: this.active,
       settled: (host, id) => { this.inFlight.settled(host, id); this.moved.settled(host, id); },
       dispatchPending: (session) => this.pendingJobs.dispatchPending(session),
+      later: (host, fn) => { void this.queue.run(host, fn); },
     });
     this.arrivals = new Arrivals({
       store: deps.store, holders: deps.holders, sessions: deps.sessions, log: deps.log,

@@ -30,7 +30,7 @@ const hub = hubs.hub;
 /** The scheduler's way of ending a job with the hub's own verdict (scheduler.ts, arrivals.ts). */
 function ends(store: JobStore): JobEnds {
   return new JobEnds({
-    store, bus: new LocalEventBus(log), log, active: new Map(), settled: () => undefined, dispatchPending: async () => undefined,
+    store, bus: new LocalEventBus(log), log, active: new Map(), settled: () => undefined, dispatchPending: async () => undefined, later: () => undefined,
     adopter: { adopt: async () => undefined },
   });
 }

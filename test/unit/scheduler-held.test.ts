@@ -82,3 +82,45 @@ test('a hello the fence refused halfway is redone once current: the job the agen
     await store.close();
   }
 });
+
+test('a result recorded after a retry clears the job the re-done hello made active again, and the next job goes out', async () => {
+  const { net, store, link, scheduler, starts } = await fencedHub();
+  await scheduler.onHello(link.s, hello);
+  const a = await scheduler.trigger('web1', 'switch', false);
+  const b = await scheduler.trigger('web1', 'boot', false);
+  // The host moves here while this hub is not current: its hello fails halfway, then its result cannot be recorded.
+  net.away = true;
+  const sent2: HubMessage[] = [];
+  link.s = { name: 'web1', hello, closed: false, send(m: HubMessage) { sent2.push(m); return true; } };
+  await scheduler.onHello(link.s, { ...hello, runningJobId: a.jobId }).catch(() => undefined);
+  await scheduler.onMessage(link.s, { type: 'job.end', jobId: a.jobId, action: 'switch', outcome: 'success', exitCode: 0, startedAt: new Date().toISOString(), durationMs: 5 });
+  assert.equal(store.get(a.jobId)?.state, 'dispatched', 'not recorded yet');
+  // Current again: the hello is handled again and, the result not being recorded yet, makes job a active again.
+  net.away = false;
+  scheduler.resumePending();
+  // The result is written again within 2 s (durable-ack.ts) and acknowledged; then b must go out.
+  for (let i = 0; i < 80 && !sent2.some((m) => m.type === 'job.start'); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(store.get(a.jobId)?.state, 'success');
+  assert.ok(sent2.some((m) => m.type === 'job.ack' && m.jobId === a.jobId), 'acknowledged once durable');
+  assert.deepEqual(sent2.filter((m) => m.type === 'job.start').map((m) => (m as { jobId: string }).jobId), [b.jobId], 'the queued job went out (before: it waited for an end that had come)');
+  assert.deepEqual(starts(), [a.jobId]);
+  await scheduler.close();
+  await store.close();
+});
+
+test('the result of a job this hub has no record of, reported while it cannot write, is recorded and acknowledged once it can', async () => {
+  const { net, store, link, scheduler } = await fencedHub();
+  const sent2: HubMessage[] = [];
+  link.s = { name: 'web1', hello, closed: false, send(m: HubMessage) { sent2.push(m); return true; } };
+  await scheduler.onHello(link.s, { ...hello, runningJobId: 'lostrecord000002' }); // its hub died before writing it
+  net.away = true;
+  await scheduler.onMessage(link.s, { type: 'job.end', jobId: 'lostrecord000002', action: 'switch', outcome: 'success', exitCode: 0, startedAt: new Date().toISOString(), durationMs: 5 }).catch(() => undefined);
+  net.away = false;
+  for (let i = 0; i < 80 && !sent2.some((m) => m.type === 'job.ack'); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.equal(store.get('lostrecord000002')?.state, 'success', 'recorded on the host\'s word (before: never, while the agent stayed connected)');
+  assert.ok(sent2.some((m) => m.type === 'job.ack' && m.jobId === 'lostrecord000002'));
+  const next = await scheduler.trigger('web1', 'switch', false);
+  assert.equal(next.disposition, 'dispatched', 'the host is not left busy');
+  await scheduler.close();
+  await store.close();
+});

@@ -67,6 +67,14 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   private reading: { stop: () => Promise<void> } | null = null;
   /** Guarded compare-and-swaps (kv-cas.ts) of this store, one at a time: see publish(). */
   private guardedTail: Promise<unknown> = Promise.resolve();
+  /**
+   * Per key, the background retry of an older write on the wire (retry()):
+   * a newer write of the key is sent only once it settled, so it cannot land
+   * after the newer one. (Callers write a record once at a time, but a write
+   * past its deadline is retried after its caller moved on; in the 20-cycle
+   * soak a job's `running` record landed after its `success`.)
+   */
+  private readonly retrying = new Map<string, Promise<unknown>>();
   /** Logged once: a compare-and-swap was re-based on the leader's numbering (kv-leader.ts). */
   private renumbered = false;
   private readonly stream: string;
@@ -202,6 +210,8 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
 
   /** Publish W until acknowledged; past the deadline, reject and keep retrying it in the background. */
   private async write(key: string, gen: number, op: Op, w: DurableWrite): Promise<number> {
+    const older = this.retrying.get(key);
+    if (older) await older.then(() => undefined, () => undefined);
     try {
       const ack = await this.publish(w, key, gen);
       this.view.acked(key, gen, ack.seq, op);
@@ -221,8 +231,12 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
 
   private async retry(key: string, gen: number, op: Op, w: DurableWrite): Promise<'done' | 'again'> {
     if (!this.view.isLatest(key, gen)) return 'done';
+    const sending = this.publish(w, key, gen);
+    this.retrying.set(key, sending);
+    const sent = (): void => { if (this.retrying.get(key) === sending) this.retrying.delete(key); };
+    sending.then(sent, sent);
     try {
-      const ack = await this.publish(w, key, gen);
+      const ack = await sending;
       this.view.acked(key, gen, ack.seq, op);
       this.d.log.info({ bucket: this.d.bucket, key, revision: ack.seq }, 'a write NATS had not acknowledged is durable now');
       return 'done';

@@ -58,7 +58,17 @@ var bento = (function () {
   function following(log) {
     var view = viewOf(log);
     var box = view && view.querySelector('input.follow');
-    return box ? box.checked : log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    if (!box) return log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    // Scrolled up since a line last pulled the view down, its scroll event not dispatched yet (it comes
+    // with the next frame): that pauses too. Else this line pulled the view back down, the event then
+    // found it at the end, and with lines arriving faster than frames a scroll up never paused.
+    var at = Number(log.getAttribute('data-at'));
+    if (box.checked && log.hasAttribute('data-at') && log.scrollTop < at - 40) box.checked = false;
+    return box.checked;
+  }
+  function toEnd(log) {
+    log.scrollTop = log.scrollHeight;
+    log.setAttribute('data-at', String(log.scrollTop));
   }
   // One line {seq, ts, stream, data}; a page note (no seq) when cls is "page-note".
   function appendLine(el, d, cls) {
@@ -85,11 +95,12 @@ var bento = (function () {
     row.appendChild(num); row.appendChild(t); row.appendChild(x);
     log.appendChild(row);
     if (isErr) markFirstError(log, row);
-    if (follow) log.scrollTop = log.scrollHeight;
+    if (follow) toEnd(log);
   }
   function resetLog(el) {
     var log = logOf(el);
     log.textContent = '';
+    log.removeAttribute('data-at');
     var view = viewOf(log);
     var link = view && view.querySelector('.first-error-link');
     if (link) { link.hidden = true; link.removeAttribute('href'); }
@@ -124,8 +135,8 @@ var bento = (function () {
     localTimes(log);
     var box = view.querySelector('input.follow');
     if (box) {
-      log.scrollTop = log.scrollHeight;
-      box.addEventListener('change', function () { if (box.checked) log.scrollTop = log.scrollHeight; });
+      toEnd(log);
+      box.addEventListener('change', function () { if (box.checked) toEnd(log); });
       // Only a scroll moves scrollTop (new lines do not): scrolled away from the end pauses, back to it resumes.
       log.addEventListener('scroll', function () {
         box.checked = log.scrollHeight - log.scrollTop - log.clientHeight < 40;

@@ -233,25 +233,36 @@ test('a failed job: the first error is highlighted and one click away; follow ke
   // A long job (it runs until the test writes stopFile), followed live from its page.
   const chatty = await apiTrigger('web1', 'build');
   const live = await newPage({ width: 1000, height: 700 });
-  await live.goto(`${dash}/jobs/${chatty}`);
-  const log = live.locator('#job-output');
-  await live.waitForFunction(() => document.querySelectorAll('#job-output .ln').length > 30);
-  const atEnd = (): Promise<boolean> => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 40);
-  assert.ok(await log.evaluate((el) => el.scrollHeight > el.clientHeight), 'the log scrolls');
-  assert.ok(await atEnd(), 'following: the newest line is in view');
-  assert.equal(await live.locator('input.follow').isChecked(), true);
-  await log.evaluate((el) => { el.scrollTop = 0; });
-  await live.waitForFunction(() => !(document.querySelector('input.follow') as HTMLInputElement).checked);
-  const n0 = await live.locator('#job-output .ln').count();
-  await live.waitForFunction((n) => document.querySelectorAll('#job-output .ln').length > n + 10, n0);
-  assert.equal(await log.evaluate((el) => el.scrollTop), 0, 'paused: new lines do not pull the view down');
-  await shot(live, '07-follow-paused');
-  await live.locator('input.follow').check();
-  assert.ok(await atEnd(), 'follow again jumps to the end');
-  const n1 = await live.locator('#job-output .ln').count();
-  await live.waitForFunction((n) => document.querySelectorAll('#job-output .ln').length > n + 5, n1);
-  assert.ok(await atEnd(), 'and keeps up with new lines');
-  await writeFile(stopFile, '');
+  // Stopped whatever happens here: the next test's job would wait behind it.
+  try {
+    await live.goto(`${dash}/jobs/${chatty}`);
+    const log = live.locator('#job-output');
+    await live.waitForFunction(() => document.querySelectorAll('#job-output .ln').length > 30);
+    const atEnd = (): Promise<boolean> => log.evaluate((el) => el.scrollHeight - el.scrollTop - el.clientHeight < 40);
+    assert.ok(await log.evaluate((el) => el.scrollHeight > el.clientHeight), 'the log scrolls');
+    assert.ok(await atEnd(), 'following: the newest line is in view');
+    assert.equal(await live.locator('input.follow').isChecked(), true);
+    // Scrolled up, and a line arrives before the scroll event does (lines come faster than frames under
+    // load): that is a pause too. Before, the line pulled the view back down and follow stayed on (CI).
+    const raced = await log.evaluate((el) => {
+      el.scrollTop = 0;
+      (globalThis as unknown as { bento: { appendLine(e: Element, d: unknown): void } }).bento.appendLine(el, { ts: Date.now(), stream: 'note', data: 'a line in the same frame as the scroll' });
+      return { top: el.scrollTop, following: (document.querySelector('input.follow') as HTMLInputElement).checked };
+    });
+    assert.deepEqual(raced, { top: 0, following: false }, 'a scroll up is not undone by the next line');
+    await live.waitForFunction(() => !(document.querySelector('input.follow') as HTMLInputElement).checked);
+    const n0 = await live.locator('#job-output .ln').count();
+    await live.waitForFunction((n) => document.querySelectorAll('#job-output .ln').length > n + 10, n0);
+    assert.equal(await log.evaluate((el) => el.scrollTop), 0, 'paused: new lines do not pull the view down');
+    await shot(live, '07-follow-paused');
+    await live.locator('input.follow').check();
+    assert.ok(await atEnd(), 'follow again jumps to the end');
+    const n1 = await live.locator('#job-output .ln').count();
+    await live.waitForFunction((n) => document.querySelectorAll('#job-output .ln').length > n + 5, n1);
+    assert.ok(await atEnd(), 'and keeps up with new lines');
+  } finally {
+    await writeFile(stopFile, '');
+  }
   await settled('web1', chatty);
   await live.close();
 });

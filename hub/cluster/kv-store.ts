@@ -71,8 +71,9 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
    * Per key, the background retry of an older write on the wire (retry()):
    * a newer write of the key is sent only once it settled, so it cannot land
    * after the newer one. (Callers write a record once at a time, but a write
-   * past its deadline is retried after its caller moved on; in the 20-cycle
-   * soak a job's `running` record landed after its `success`.)
+   * past its deadline is retried after its caller moved on. Suspected when a
+   * soak read a job `running` after `success`; that turned out to be a
+   * diverged 2.9.10 replica, docs/cluster.md "Soak", but the window is real.)
    */
   private readonly retrying = new Map<string, Promise<unknown>>();
   /** Logged once: a compare-and-swap was re-based on the leader's numbering (kv-leader.ts). */

@@ -81,6 +81,8 @@ export class BucketFollower {
   private checking = false;
   private pollFailingSince: number | null = null;
   private pollFailingSaid = false;
+  /** The current watch delivered the bucket's last values (onCaughtUp was called). */
+  private caughtUp = false;
 
   constructor(private readonly o: FollowOptions) {}
 
@@ -130,14 +132,19 @@ export class BucketFollower {
     this.pendingKnown = !empty;
     if (this.stopped) iter.stop();
     this.o.onStart();
-    let caughtUp = false;
-    if (empty) { caughtUp = true; this.o.onCaughtUp(); }
+    this.caughtUp = false;
+    if (empty) this.caughtUpNow();
     for await (const e of iter) {
       this.o.onEntry(e);
       this.pendingKnown = e.delta !== 0;
       this.lastEntry = { revision: e.revision, subject: `$KV.${this.o.bucket}.${e.rawKey}`, data: e.value };
-      if (!caughtUp && e.delta === 0) { caughtUp = true; this.o.onCaughtUp(); }
+      if (!this.caughtUp && e.delta === 0) this.caughtUpNow();
     }
+  }
+
+  private caughtUpNow(): void {
+    this.caughtUp = true;
+    this.o.onCaughtUp();
   }
 
   /** Replace a watch that stopped delivering while there was more to deliver. */
@@ -163,8 +170,13 @@ export class BucketFollower {
   }
 
   private async checkOnce(): Promise<void> {
-    const last = (await this.o.kv.status()).streamInfo.state.last_seq;
+    const state = (await this.o.kv.status()).streamInfo.state;
+    const last = state.last_seq;
     const pos = this.o.position();
+    // An empty bucket's watch delivers nothing, so only the bucket can say it is caught up. Checked here
+    // too: when the bucket could not be asked before the watch (NATS just started, no stream leader yet),
+    // a hub waited for an entry that never came and did not start within 60 s (a full test run).
+    if (!this.caughtUp && state.messages === 0 && pos === 0) { this.caughtUpNow(); return; }
     this.o.log.debug({ bucket: this.o.bucket, at: pos, bucketAt: last, pending: this.pendingKnown }, 'bucket watch poll');
     const now = Date.now();
     const prev = this.prevLast;

@@ -100,7 +100,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     // What peers may cost the hub (hub/fleet/limits.ts, docs/security.md "Limits").
     const limits = config.limits ?? DEFAULT_HUB_LIMITS;
     const store = await JobStore.open(backend, { history: config.jobHistory, limits, log: log.child({ component: 'jobs' }), fence: holders });
-    holders.floorEpochs?.((host) => store.openFor(host).reduce((m, r) => Math.max(m, r.epoch ?? 0), 0));
+    holders.floorEpochs?.((host) => store.openEpoch(host));
     closing.push(() => store.close());
     const hostStates = await HostStateStore.open(backend);
     closing.push(() => hostStates.close());

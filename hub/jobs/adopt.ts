@@ -2,8 +2,9 @@
 // agent started itself (AGENT_JOB_ID: its local page, `bento-client upgrade`,
 // a pull's autoApply), or one the hub sent just before it died, before the
 // record reached the disk (or NATS: a cluster hub holds a job's dispatched
-// record back for a moment, store/job-writes.ts EVENTUAL_HOLD_MS). Either way the host's word is recorded, so nothing
-// it ran is missing from history, status, the dashboard or the metrics.
+// record back for a moment, store/job-writes.ts EVENTUAL_HOLD_MS). Either
+// way the host's word is recorded, so nothing it ran is missing from
+// history, status, the dashboard or the metrics.
 import type { Action } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
 import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';

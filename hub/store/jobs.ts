@@ -93,6 +93,11 @@ export class JobStore {
     return this.writes.all();
   }
 
+  /** The highest claim epoch stamped on HOST's open jobs (0: none): a new claim goes above it (cluster/holds.ts claim). */
+  openEpoch(host: string): number {
+    return this.openFor(host).reduce((m, r) => Math.max(m, r.epoch ?? 0), 0);
+  }
+
   /** HOST's jobs that have not finished (queued, dispatched, running), whichever hub wrote them. */
   openFor(host: string): JobRecord[] {
     const ids = this.open.ids(host);

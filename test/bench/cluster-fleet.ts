@@ -162,7 +162,7 @@ export class ClusterFleet {
    * write is checked against, so it is what "in NATS" means here.
    */
   async jobRecords(): Promise<JobRecord[]> {
-    const b = await NatsStateBackend.open(parseClusterOptions({ servers: this.nats.urls, hubName: 'reader', prefix: PREFIX, replicas: 3 }), silentLogger());
+    const b = await this.reader();
     try {
       const s = await b.openKeyed<JobRecord>(JOBS_STORE, { accept: isJobRecord });
       const h = await b.openBucket(JOBS_STORE);
@@ -186,7 +186,7 @@ export class ClusterFleet {
    * writes it cost (job records; output batches).
    */
   async streamSeqs(): Promise<{ jobs: number; output: number }> {
-    const b = await NatsStateBackend.open(parseClusterOptions({ servers: this.nats.urls, hubName: 'reader', prefix: PREFIX, replicas: 3 }), silentLogger());
+    const b = await this.reader();
     try {
       const h = await b.openBucket(JOBS_STORE);
       const jobs = (await h.jsm.streams.info(`KV_${h.bucket}`)).state.last_seq;
@@ -195,6 +195,11 @@ export class ClusterFleet {
     } finally {
       await b.close();
     }
+  }
+
+  /** A connection of the bench's own to the hubs' NATS state (close it after use). */
+  private reader(): Promise<NatsStateBackend> {
+    return NatsStateBackend.open(parseClusterOptions({ servers: this.nats.urls, hubName: 'reader', prefix: PREFIX, replicas: 3 }), silentLogger());
   }
 
   async stop(): Promise<void> {

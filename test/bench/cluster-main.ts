@@ -149,10 +149,11 @@ async function cluster(f: ClusterFleet): Promise<void> {
     if (runs('fanout')) {
       // What the NATS servers and the hubs spend with every agent connected and nothing to do (watch
       // heartbeats, the watchdogs' polls, hub heartbeats): the floor under the fan-out's CPU below.
-      const i1 = { hubs: f.hubs.reduce((a, h) => a + cpuSeconds(h.proc!.pid), 0), nats: otherCpu(f, load).nats };
+      const hubsCpu = (): number => f.hubs.reduce((a, h) => a + cpuSeconds(h.proc!.pid), 0);
+      const i1 = { hubs: hubsCpu(), nats: otherCpu(f, load).nats };
       await sleep(5000);
       M_['cluster_idle_nats_cpu_per_s'] = (otherCpu(f, load).nats - i1.nats) / 5;
-      M_['cluster_idle_hubs_cpu_per_s'] = (f.hubs.reduce((a, h) => a + cpuSeconds(h.proc!.pid), 0) - i1.hubs) / 5;
+      M_['cluster_idle_hubs_cpu_per_s'] = (hubsCpu() - i1.hubs) / 5;
       const c1 = f.hubs.map((h) => cpuSeconds(h.proc!.pid));
       const o1 = otherCpu(f, load);
       const s1 = await f.streamSeqs();

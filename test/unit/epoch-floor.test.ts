@@ -60,7 +60,7 @@ async function setup(): Promise<{ holders: ClusterHolders; store: JobStore; live
 
 test('a claim takes an epoch above the host\'s open job records, not only above its hold record', async () => {
   const { holders, store, live, close } = await setup();
-  holders.floorEpochs((host) => store.openFor(host).reduce((m, r) => Math.max(m, r.epoch ?? 0), 0));
+  holders.floorEpochs((host) => store.openEpoch(host));
   const s = session('web1');
   live.set('web1', s);
   await holders.claim(s);

@@ -66,7 +66,7 @@ export class ClusterFleet {
     const t0 = performance.now();
     const first = await makeFleet(path.join(o.dir, 'hub1'), await freePort(), o.clients, o.heartbeatMs);
     o.log(`fleet of ${o.clients} hosts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    const nats = await startNatsCluster({ readyTimeoutMs: 60_000, ...(o.logs ? { logDir: path.join(o.dir, 'nats') } : {}) });
+    const nats = await startNatsCluster({ readyTimeoutMs: 60_000, monitor: true, ...(o.logs ? { logDir: path.join(o.dir, 'nats') } : {}) });
     const hubs: BenchHub[] = [];
     try {
       for (let i = 0; i < o.hubs; i++) {

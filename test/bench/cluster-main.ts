@@ -14,6 +14,7 @@ import { cpuSeconds, memOf } from './metrics.js';
 import { M_, complete, extras, log, notes, run, sleep } from './state.js';
 import { ClusterFleet, waitAdmin } from './cluster-fleet.js';
 import { ClusterLoad } from './cluster-pool.js';
+import { formatTraffic, natsTraffic, trafficPer } from './nats-traffic.js';
 import { fanout, heldCount, holders, listTimes, p, triggerLatency } from './cluster-phases.js';
 import { failover } from './cluster-failover.js';
 import { checkText } from './cluster-check.js';
@@ -157,10 +158,13 @@ async function cluster(f: ClusterFleet): Promise<void> {
       const c1 = f.hubs.map((h) => cpuSeconds(h.proc!.pid));
       const o1 = otherCpu(f, load);
       const s1 = await f.streamSeqs();
+      const t1 = await natsTraffic(f.nats);
       const r = await fanout(f.hubs[0]!.fleet.socket, load, N, Math.max(120, N / 20));
       const o2 = otherCpu(f, load);
       await sleep(1000); // writes of the last jobs still on their way
       const s2 = await f.streamSeqs();
+      const traffic = trafficPer(t1, await natsTraffic(f.nats), Math.max(1, r.acked));
+      extras['fanoutNatsTrafficPerJob'] = traffic;
       M_['cluster_fanout_job_writes_per_job'] = (s2.jobs - s1.jobs) / Math.max(1, r.acked);
       M_['cluster_fanout_output_writes_per_job'] = (s2.output - s1.output) / Math.max(1, r.acked);
       M_['cluster_fanout_nats_cpu_s'] = o2.nats - o1.nats;
@@ -171,7 +175,7 @@ async function cluster(f: ClusterFleet): Promise<void> {
       extras['fanoutHubCpuS'] = f.hubs.map((h, i) => cpuSeconds(h.proc!.pid) - c1[i]!);
       complete['fanout'] = r.complete;
       if (!r.complete) notes.push(`fan-out: ${r.acked}/${N} acknowledged; ${r.rejected} refused (${r.rejectedWhy})`);
-      log(`cluster: fan-out to ${N} at hub1, all acknowledged after ${r.allAckedS.toFixed(2)} s (last accepted ${r.lastAcceptedS.toFixed(2)} s), CPU: hubs ${(extras['fanoutHubCpuS'] as number[]).map((x) => x.toFixed(1)).join('/')} s, NATS ${M_['cluster_fanout_nats_cpu_s']!.toFixed(1)} s, load generators ${M_['cluster_fanout_loadgen_cpu_s']!.toFixed(1)} s; replicated writes per job: ${M_['cluster_fanout_job_writes_per_job']!.toFixed(2)} job records, ${M_['cluster_fanout_output_writes_per_job']!.toFixed(2)} output`);
+      log(`cluster: fan-out to ${N} at hub1, all acknowledged after ${r.allAckedS.toFixed(2)} s (last accepted ${r.lastAcceptedS.toFixed(2)} s), CPU: hubs ${(extras['fanoutHubCpuS'] as number[]).map((x) => x.toFixed(1)).join('/')} s, NATS ${M_['cluster_fanout_nats_cpu_s']!.toFixed(1)} s, load generators ${M_['cluster_fanout_loadgen_cpu_s']!.toFixed(1)} s; replicated writes per job: ${M_['cluster_fanout_job_writes_per_job']!.toFixed(2)} job records, ${M_['cluster_fanout_output_writes_per_job']!.toFixed(2)} output; NATS traffic per job (the servers' view of each connection):\n${formatTraffic(traffic)}`);
     }
     if (runs('failover')) await failoverPhase(f, load, conn.last.perHub);
   } finally {

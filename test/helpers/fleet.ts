@@ -154,9 +154,14 @@ export class TestFleet {
     }
   }
 
-  async close(): Promise<void> {
+  /** Stop every agent and the hub, and wait until they have exited; the fleet directory stays. */
+  async stop(): Promise<void> {
     await Promise.all([...this.agents.values()].map((a) => a.stop()));
     await this.stopHub();
+  }
+
+  async close(): Promise<void> {
+    await this.stop();
     await this.cleanupDir();
   }
 }

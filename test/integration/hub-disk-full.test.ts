@@ -40,8 +40,13 @@ before(async () => {
 
 after(async () => {
   if (skip) return;
-  await fleet?.close().catch(() => undefined);
-  if (mounted) await run('umount', ['-l', stateDir]).catch(() => undefined);
+  // Order matters: the processes first (the hub writes on the tmpfs), then
+  // the unmount, then the temp dir. rm cannot remove a mount point (EBUSY),
+  // so removing the dir while the tmpfs was still mounted left an empty
+  // FLEET/state behind in /tmp once the lazy unmount detached it.
+  await fleet?.stop();
+  if (mounted) await run('umount', [stateDir]);
+  await fleet?.close();
 });
 
 async function fillDisk(): Promise<number> {

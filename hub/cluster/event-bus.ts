@@ -32,8 +32,9 @@ export interface NatsBusDeps {
 interface Sub { filter: EventFilter; fn: (e: HubEvent) => void }
 interface Wire { subs: Set<Sub>; nats: NatsSubscription | null }
 
+/** Whether F wants E, an event this hub published (local subscribers want all of those). */
 function matches(f: EventFilter, e: HubEvent): boolean {
-  if ('all' in f) return true;
+  if ('all' in f || 'local' in f) return true;
   if ('host' in f) return e.host === f.host;
   return eventJobId(e) === f.jobId;
 }
@@ -60,6 +61,8 @@ export class NatsEventBus implements EventBus {
   subscribe(filter: EventFilter, fn: (e: HubEvent) => void): Subscription {
     const s: Sub = { filter, fn };
     this.subs.add(s);
+    // This hub's own events reach it in process (publish()); nothing to ask NATS for.
+    if ('local' in filter) return { unsubscribe: () => { this.subs.delete(s); } };
     const subject = this.d.names.eventFilter(filter);
     const wire = this.closed ? null : this.wire(subject);
     wire?.subs.add(s);

@@ -39,7 +39,8 @@ export class LocalEventBus implements EventBus {
   }
 
   subscribe(filter: EventFilter, fn: Listener): Subscription {
-    const [index, key] = 'all' in filter ? [null, ''] : 'host' in filter ? [this.byHost, filter.host] : [this.byJob, filter.jobId];
+    // In process, every event is this hub's own: local is all.
+    const [index, key] = 'all' in filter || 'local' in filter ? [null, ''] : 'host' in filter ? [this.byHost, filter.host] : [this.byJob, filter.jobId];
     let set = index ? index.get(key) : this.everything;
     if (!set) index!.set(key, (set = new Set()));
     // A wrapper per subscription: the same function subscribed twice is two subscriptions.

@@ -1,5 +1,8 @@
-// The hub's Prometheus metrics. Counters follow the event bus (connections,
-// job ends); gauges are computed at scrape time from the read model's host
+// The hub's Prometheus metrics. Counters follow this hub's own events on the
+// bus (connections to it, jobs whose end it recorded): in a cluster each hub
+// counts what happened at it, so a sum over the hubs counts everything once
+// (subscribing to every hub's events would count each event at every hub, and
+// would bring every other hub's traffic here for it). Gauges are computed at scrape time from the read model's host
 // views (hub/status/read-model.ts), the same ones `status` and the dashboard
 // show, so a scrape costs one pass over the fleet and nothing between scrapes.
 import { MetricsRegistry, JOB_DURATION_BUCKETS, type Labels } from '../../common/platform/prometheus.js';
@@ -55,7 +58,7 @@ export class HubMetrics {
     rollbacks.inc({}, 0);
     reconnects.inc({}, 0);
 
-    bus.subscribe({ all: true }, (e) => {
+    bus.subscribe({ local: true }, (e) => {
       if (e.kind === 'connected') {
         connections.inc({ carrier: e.carrier });
         if (e.reconnect) reconnects.inc();

@@ -109,10 +109,13 @@ export class RolloutEngine {
    */
   async start(opts: { reconnectGraceMs?: number } = {}): Promise<void> {
     this.reconnectGraceMs = opts.reconnectGraceMs ?? RECOVERY_GRACE_MS;
-    this.sub = this.d.bus.subscribe({ all: true }, (e) => this.onEvent(e));
     this.unwatchJobs = this.d.jobs.watch((rec) => this.onJob(rec));
     await this.takeover.sweep();
-    this.sweeper = setInterval(() => { if (!this.closed) void this.takeover.sweep(); }, this.d.sweepMs ?? SWEEP_MS);
+    this.sweeper = setInterval(() => {
+      if (this.closed) return;
+      void this.takeover.sweep();
+      this.listen(); // a rollout aborted, or taken over by another hub, no longer needs the bus
+    }, this.d.sweepMs ?? SWEEP_MS);
     this.sweeper.unref();
   }
 
@@ -248,6 +251,30 @@ export class RolloutEngine {
 
   /** Carry out decisions until the rollout needs an event to go on. */
   private async advance(id: string): Promise<void> {
+    // Listening before the hosts' connections are looked at: one that connects after is heard.
+    this.listen();
+    try {
+      await this.advanceRounds(id);
+    } finally {
+      this.listen();
+    }
+  }
+
+  /**
+   * Hosts connecting matter only while this hub drives a running rollout, so
+   * the bus is subscribed only then: in a cluster, a hub that drives none does
+   * not receive every other hub's events (output lines included) for nothing.
+   */
+  private listen(): void {
+    const want = !this.closed && this.d.store.all().some((r) => r.state === 'running' && drivenBy(r.driver, this.d.driving));
+    if (want && !this.sub) this.sub = this.d.bus.subscribe({ all: true }, (e) => this.onEvent(e));
+    else if (!want && this.sub) {
+      this.sub.unsubscribe();
+      this.sub = null;
+    }
+  }
+
+  private async advanceRounds(id: string): Promise<void> {
     // Bounded: each round settles or starts at least one host, or moves a wave on.
     for (let round = 0; round < 10_000 && !this.closed; round++) {
       const r = this.d.store.get(id);

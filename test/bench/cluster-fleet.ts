@@ -46,6 +46,8 @@ export interface ClusterFleetOptions {
    * only, hubs at warn (the bench: logging costs the hub it measures).
    */
   logs?: { level: string };
+  /** Serve each NATS server's pprof endpoint (NatsNode.profUrl). */
+  natsProfile?: boolean;
 }
 
 /** A hub's output file in its fleet dir (with ClusterFleetOptions.logs). */
@@ -66,7 +68,7 @@ export class ClusterFleet {
     const t0 = performance.now();
     const first = await makeFleet(path.join(o.dir, 'hub1'), await freePort(), o.clients, o.heartbeatMs);
     o.log(`fleet of ${o.clients} hosts ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    const nats = await startNatsCluster({ readyTimeoutMs: 60_000, monitor: true, ...(o.logs ? { logDir: path.join(o.dir, 'nats') } : {}) });
+    const nats = await startNatsCluster({ readyTimeoutMs: 60_000, monitor: true, profile: o.natsProfile === true, ...(o.logs ? { logDir: path.join(o.dir, 'nats') } : {}) });
     const hubs: BenchHub[] = [];
     try {
       for (let i = 0; i < o.hubs; i++) {

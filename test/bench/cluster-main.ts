@@ -14,7 +14,7 @@ import { cpuSeconds, memOf } from './metrics.js';
 import { M_, complete, extras, log, notes, run, sleep } from './state.js';
 import { ClusterFleet, waitAdmin } from './cluster-fleet.js';
 import { ClusterLoad } from './cluster-pool.js';
-import { formatTraffic, natsTraffic, trafficPer } from './nats-traffic.js';
+import { formatTraffic, natsCpuProfiles, natsTraffic, trafficPer } from './nats-traffic.js';
 import { fanout, heldCount, holders, listTimes, p, triggerLatency } from './cluster-phases.js';
 import { failover } from './cluster-failover.js';
 import { checkText } from './cluster-check.js';
@@ -81,6 +81,7 @@ export async function runCluster(nodeArgs: string[]): Promise<void> {
   fleet = await ClusterFleet.create({
     dir: run.baseDir, hubs: HUBS, clients: N, heartbeatMs: HEARTBEAT_MS, livenessMs: 2000, nofile: NOFILE, nodeArgs, log,
     ...(argv['hub-logs'] ? { logs: { level: 'warn' } } : {}),
+    natsProfile: argv['nats-cpu-prof'] !== undefined,
   });
   try {
     if (runs('baseline')) await baseline(fleet, nodeArgs);
@@ -159,10 +160,12 @@ async function cluster(f: ClusterFleet): Promise<void> {
       const o1 = otherCpu(f, load);
       const s1 = await f.streamSeqs();
       const t1 = await natsTraffic(f.nats);
+      const profiles = argv['nats-cpu-prof'] ? natsCpuProfiles(f.nats, path.resolve(argv['nats-cpu-prof']), 10) : null;
       const r = await fanout(f.hubs[0]!.fleet.socket, load, N, Math.max(120, N / 20));
       const o2 = otherCpu(f, load);
       await sleep(1000); // writes of the last jobs still on their way
       const s2 = await f.streamSeqs();
+      await profiles;
       const traffic = trafficPer(t1, await natsTraffic(f.nats), Math.max(1, r.acked));
       extras['fanoutNatsTrafficPerJob'] = traffic;
       M_['cluster_fanout_job_writes_per_job'] = (s2.jobs - s1.jobs) / Math.max(1, r.acked);

@@ -3,7 +3,10 @@
 // connection (summed by connection name, so "bento-hub hub1" covers both of
 // its connections on every server) and over the routes between servers. The
 // bench divides a fan-out's traffic by its jobs to see what one job costs the
-// servers, which their CPU alone does not say.
+// servers, which their CPU alone does not say. Also: Go CPU profiles of the
+// servers (fixture option `profile`), for pprof-summary.ts.
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import type { NatsCluster } from '../fixtures/nats.js';
 
 export interface Traffic {
@@ -64,4 +67,15 @@ export function formatTraffic(t: Traffic): string {
   const lines = Object.entries(t.clients).sort(([a], [b]) => a.localeCompare(b)).map(([name, c]) => `  ${name}: ${f(c)}`);
   lines.push(`  routes: ${f(t.routes)}`);
   return lines.join('\n');
+}
+
+/** Go CPU profiles of every running server over the next SECONDS, saved as DIR/<node>.pb.gz (fixture option `profile`). */
+export async function natsCpuProfiles(nats: NatsCluster, dir: string, seconds: number): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await Promise.all(nats.nodes.map(async (n) => {
+    if (!n.daemon || !n.profUrl) return;
+    const res = await fetch(`${n.profUrl}/debug/pprof/profile?seconds=${seconds}`, { signal: AbortSignal.timeout((seconds + 30) * 1000) });
+    if (!res.ok) throw new Error(`${n.name} pprof: HTTP ${res.status}`);
+    await writeFile(path.join(dir, `${n.name}.pb.gz`), Buffer.from(await res.arrayBuffer()));
+  }));
 }

@@ -29,6 +29,7 @@ export const { values: argv } = parseArgs({
     markdown: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'hub-logs': { type: 'boolean', default: false },
+    'nats-cpu-prof': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
   strict: true,
@@ -63,6 +64,8 @@ if (argv.help) {
   --hub-logs           --hubs: keep every cluster hub's output (level warn) in hubN/hub-output.log and keep the directory
   --hubs H             the cluster bench (cluster-main.ts): a 3-node NATS cluster and H hubs with N agents spread over
                        them, after a single hub with N/H agents (the baseline); phases baseline,triggers,fanout,failover
+  --nats-cpu-prof DIR  --hubs: a Go CPU profile of each NATS server over the fan-out's first 10 s, into DIR/nN.pb.gz
+                       (summarise with pprof-summary.js)
   --job-ms MS          --hubs: how long the agents' jobs take during the failover's fan-out (default 3000)
 `);
   process.exit(0);

@@ -91,7 +91,40 @@ export function eventBusContract(h: BusHarness): void {
     }
   });
 
+  t('local: every event this bus publishes, in order', async () => {
+    const { bus, cleanup } = await h.fresh();
+    try {
+      const got: HubEvent[] = [];
+      bus.subscribe({ local: true }, (e) => got.push(e));
+      bus.publish({ kind: 'connected', host: 'web1', carrier: 'ssh', reconnect: false });
+      for (let i = 1; i <= 3; i += 1) bus.publish(out('web1', 'job-eeeeeeee', i));
+      await waitFor('local delivered', () => got.length >= 4 || null, 5000);
+      assert.deepEqual(got.map((e) => (e.kind === 'job' && e.event.ev === 'output' ? e.event.seq : e.kind)), ['connected', 1, 2, 3]);
+    } finally {
+      await cleanup();
+    }
+  });
+
   if (!h.shared) return;
+  t('local: another hub\'s events do not reach a local subscriber', async () => {
+    const { bus, peer, cleanup } = await h.fresh();
+    try {
+      if (!peer) throw new Error(`${h.name}: a shared bus must provide peer`);
+      const local: HubEvent[] = [];
+      const all: HubEvent[] = [];
+      peer.subscribe({ local: true }, (e) => local.push(e));
+      peer.subscribe({ all: true }, (e) => all.push(e));
+      await sleep(100);
+      for (let i = 1; i <= 5; i += 1) bus.publish(out('web3', 'job-ffffffff', i));
+      await waitFor('the all subscriber got the other hub\'s events', () => all.length >= 5 || null, 5000);
+      peer.publish({ kind: 'changed', host: 'web4' });
+      await waitFor('own event', () => local.length >= 1 || null, 5000);
+      await sleep(100);
+      assert.deepEqual(local.map((e) => `${e.kind} ${e.host}`), ['changed web4']);
+    } finally {
+      await cleanup();
+    }
+  });
   t('an event published on one hub reaches subscribers on the other', async () => {
     const { bus, peer, cleanup } = await h.fresh();
     try {

@@ -24,6 +24,8 @@ export interface TestHub {
   readonly fleetDir: string;
   readonly sshPort: number;
   readonly fingerprint: string;
+  /** http://127.0.0.1:PORT/metrics (with ClusterOptions.metrics), else null. */
+  readonly metricsUrl: string | null;
   daemon: Daemon | null;
 }
 
@@ -37,6 +39,8 @@ export interface ClusterOptions {
   nats?: NatsCluster;
   /** Extra cluster options for every hub. */
   clusterExtra?: Record<string, unknown>;
+  /** Serve each hub's Prometheus metrics on a loopback port of its own (TestHub.metricsUrl). */
+  metrics?: boolean;
 }
 
 let prefixes = 0;
@@ -67,13 +71,15 @@ export class TestCluster {
         const init = await runCli(HUB_BIN, ['init', '--listen', `127.0.0.1:${sshPort}`, '--dir', fleetDir]);
         if (init.code !== 0) throw new Error(`init ${name}: ${init.stderr}`);
         const hubJson = path.join(fleetDir, 'hub.json');
+        const metricsPort = o.metrics ? await freePort() : null;
         await writeFile(hubJson, JSON.stringify({
           ...JSON.parse(await readFile(hubJson, 'utf8')),
+          ...(metricsPort ? { metrics: { listen: `127.0.0.1:${metricsPort}` } } : {}),
           heartbeatMs: o.heartbeatMs ?? 1000,
           cluster: { servers: nats.urls, hubName: name, prefix, replicas: 3, livenessMs: o.livenessMs ?? 500, outputMaxBytes: 64 * 1024 * 1024, agentUrl: `ssh://127.0.0.1:${sshPort}`, ...(o.clusterExtra ?? {}) },
         }));
         const fingerprint = (await runCli(HUB_BIN, ['fingerprint', '--dir', fleetDir])).stdout.trim();
-        c.hubs.push({ name, fleetDir, sshPort, fingerprint, daemon: null });
+        c.hubs.push({ name, fleetDir, sshPort, fingerprint, metricsUrl: metricsPort ? `http://127.0.0.1:${metricsPort}/metrics` : null, daemon: null });
       }
     } catch (err) {
       await c.close();

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/proc.js';
 import { checkJobs } from '../helpers/cluster-invariants.js';
+import { parsePrometheusText } from '../../common/platform/prometheus.js';
 
 let c: TestCluster;
 const HOSTS = ['a1', 'a2', 'a3', 'a4', 'a5', 'a6'];
@@ -18,7 +19,7 @@ const SLOW = ['/bin/sh', '-c', 'echo "begin $1"; sleep 6; echo "end $1"', 'rebui
 const accepted: string[] = [];
 
 before(async () => {
-  c = await TestCluster.create({ hubs: 3 });
+  c = await TestCluster.create({ hubs: 3, metrics: true });
   for (const h of [...HOSTS, 'late', 'busy']) await c.addHost(h);
   await c.startHubs();
   for (const h of HOSTS) c.startAgent(h, await c.agentConfig(h, { rebuildCommand: QUICK }));
@@ -67,6 +68,36 @@ test('a trigger at a hub that does not hold the host runs at the holder, and its
     assert.deepEqual(lines.map((e) => e.data), [1, 2, 3, 4, 5].map((n) => `line ${n} of switch`), `hub${i + 1}: every stored line, in order, once`);
     assert.ok(lines.every((e, k) => k === 0 || e.seq! > lines[k - 1]!.seq!), 'seqs rise');
   }
+});
+
+/** Each hub's metrics, in hub order. */
+async function metricsAtHubs(): Promise<Array<Map<string, number>>> {
+  return Promise.all(c.hubs.map(async (h) => {
+    const res = await fetch(h.metricsUrl!, { signal: AbortSignal.timeout(10_000) });
+    assert.equal(res.status, 200, `${h.name} /metrics`);
+    return parsePrometheusText(await res.text());
+  }));
+}
+
+test('metrics: each hub counts the jobs it recorded and the sessions opened with it, so the sums over the hubs count each once', async () => {
+  const SUCCESS = 'bento_jobs_total{outcome="success",action="switch"}';
+  const before = await metricsAtHubs();
+  const holder = (await c.holderAt(0, 'a2'))!;
+  const h = c.hubs.findIndex((x) => x.name === holder);
+  const asker = (h + 1) % c.hubs.length;
+  const r = await c.hubCli(asker, ['trigger', 'a2', '--json']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const acc = events(r.stdout).find((e) => e.ev === 'accepted')!;
+  accepted.push(acc.jobId!);
+  assert.equal(events(r.stdout).find((e) => e.ev === 'end')?.outcome, 'success');
+  const after = await metricsAtHubs();
+  assert.deepEqual(after.map((m, i) => (m.get(SUCCESS) ?? 0) - (before[i]!.get(SUCCESS) ?? 0)), c.hubs.map((_, i) => (i === h ? 1 : 0)), 'the job is counted at its holder only');
+  // Every agent's session is counted at the hub it connected to: at least one each, summed over the hubs (a reconnect adds one).
+  const sessions = after.reduce((a, m) => a + [...m].filter(([k]) => k.startsWith('bento_agent_connections_total')).reduce((x, [, v]) => x + v, 0), 0);
+  const held = after.reduce((a, m) => a + [...m].filter(([k]) => k.startsWith('bento_hosts_connected{') && k.includes(`hub="`)).reduce((x, [, v]) => x + v, 0), 0);
+  assert.ok(held >= 3 * (HOSTS.length + 1), `every hub's gauge shows the whole fleet's sessions (${held})`);
+  const reconnects = after.reduce((a, m) => a + (m.get('bento_agent_reconnects_total') ?? 0), 0);
+  assert.ok(sessions >= HOSTS.length + 1 && sessions <= HOSTS.length + 1 + reconnects + 3, `sessions counted once over the hubs: ${sessions}`);
 });
 
 test('trigger --all at one hub reaches every host wherever it is held', async () => {

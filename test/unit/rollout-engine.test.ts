@@ -32,6 +32,16 @@ async function hub(state: MemoryState, online: string[]) {
   const backend = new MemoryBackend(state);
   const jobs = await JobStore.open(backend, { history: 20, log });
   const bus = new LocalEventBus(log);
+  // Counts the engine's subscriptions to the whole bus (a cluster hub pays for each in traffic).
+  let listening = 0;
+  const subscribe = bus.subscribe.bind(bus);
+  bus.subscribe = (f, fn) => {
+    const sub = subscribe(f, fn);
+    if (!('all' in f)) return sub;
+    listening += 1;
+    let on = true;
+    return { unsubscribe: () => { if (on) listening -= 1; on = false; sub.unsubscribe(); } };
+  };
   const live = new Map(online.map((n) => [n, session(n)]));
   const scheduler = new Scheduler({ store: jobs, sessions: { get: (n) => live.get(n) }, bus, holders: new LocalHolders({ get: () => undefined, all: () => [] }), log });
   await scheduler.recover({ graceMs: 60_000 });
@@ -57,7 +67,7 @@ async function hub(state: MemoryState, online: string[]) {
     return scheduler.onMessage(s, { type: 'job.end', jobId: start.jobId, action: start.action, outcome, exitCode: outcome === 'success' ? 0 : 1, startedAt: new Date().toISOString(), durationMs: 1 });
   };
   const close = async () => { engine.close(); scheduler.close(); await store.close(); await jobs.close(); await bus.close(); };
-  return { jobs, store, engine, scheduler, live, connect, end, close };
+  return { jobs, store, engine, scheduler, live, connect, end, close, listening: () => listening };
 }
 
 function options(o: Partial<RolloutOptions> = {}): RolloutOptions {
@@ -174,5 +184,23 @@ test('a result replayed after a lost ack does not undo a resume: the failure sta
   await h.end('a', 'failure');
   await settle();
   assert.deepEqual([h.store.get(r.id)!.state, h.store.member(r.id, 'a')!.acknowledged], ['running', true]);
+  await h.close();
+});
+
+test('the engine listens to the bus only while it drives a running rollout; a host waited for starts when it connects', async () => {
+  const h = await hub(new MemoryState(), ['a']);
+  assert.equal(h.listening(), 0, 'no rollout: no subscription');
+  const r = await h.engine.create({ hosts: ['a', 'b'], selection: { all: true, tags: [], hosts: [] }, options: options({ canary: { n: 2 }, offline: 'wait' }) });
+  await settle();
+  assert.equal(h.listening(), 1);
+  assert.equal(h.store.member(r.id, 'b')?.state, 'waiting');
+  const b = await h.connect('b');
+  await settle();
+  assert.equal(starts(b), 1, 'the connection was heard');
+  await h.end('a');
+  await h.end('b');
+  await settle();
+  assert.equal(h.store.get(r.id)!.state, 'done');
+  assert.equal(h.listening(), 0, 'done: the subscription is gone');
   await h.close();
 });

@@ -78,6 +78,8 @@ export function isHoldEntry(key: string, v: unknown): v is HoldEntry {
  */
 export const HOLD_PROGRESS: RecordProgress<HoldEntry> = {
   settled: () => false,
+  // A lost claim comes back as an older epoch; the next claim takes an epoch above it (holds.ts floorEpochs).
+  irreversible: () => false,
   ahead: (leader, view) => {
     if (leader.t === 'host' && view.t === 'host') {
       return leader.epoch > view.epoch || (leader.epoch === view.epoch && leader.hub === null && view.hub !== null);

@@ -27,9 +27,16 @@
 // view took from an ack the watch had not delivered (`unheard`) is reported
 // by the reload even when its content matches. A reload's records that can
 // still change are then checked against the stream's leader, which corrects
-// the ones its replica missed writes of (correct(), kv-verify.ts). The reads
-// over the layers are in kv-view-reads.ts.
-import type { StoreChange, Versioned } from '../store/types.js';
+// the ones its replica missed writes of (correct(), kv-verify.ts).
+//
+// An irreversible record (RecordProgress.irreversible: an agent's outcome)
+// that the bucket brings back in an earlier state was acknowledged and then lost by NATS (a
+// nats-server 2.9.10 replica that diverged after kill -9 and then led the
+// stream, docs/cluster.md "Soak"): the view keeps the settled record at the
+// revision the bucket now has, watchers hear nothing, and the store is told
+// (regressed) to write it back. The reads over the layers are in
+// kv-view-reads.ts.
+import type { RecordProgress, StoreChange, Versioned } from '../store/types.js';
 import { ViewReads, type Op } from './kv-view-reads.js';
 
 export type { Op } from './kv-view-reads.js';
@@ -44,6 +51,12 @@ export interface ViewEvents<T> {
   refused(key: string, revision: number): void;
   /** A failed write stopped retrying because the bucket moved past it. */
   superseded(key: string, gen: number, revision: number): void;
+  /**
+   * The bucket holds KEY at REVISION in an earlier state than the settled
+   * VALUE the view had (and keeps): NATS lost an acknowledged write. The
+   * store writes VALUE back (compare-and-swap on REVISION).
+   */
+  regressed(key: string, value: T, revision: number, loaded: T): void;
 }
 
 export class KvView<T> extends ViewReads<T> {
@@ -59,7 +72,12 @@ export class KvView<T> extends ViewReads<T> {
   /** Keys whose last change came from this hub's ack (at this revision) and not yet from the watch. */
   private readonly unheard = new Map<string, number>();
 
-  constructor(private readonly accept: (key: string, value: unknown) => value is T, private readonly ev: ViewEvents<T>) {
+  constructor(
+    private readonly accept: (key: string, value: unknown) => value is T,
+    private readonly ev: ViewEvents<T>,
+    /** Given: a settled record the bucket brings back in an earlier state is kept (see the top of this file). */
+    private readonly progress?: RecordProgress<T>,
+  ) {
     super();
   }
 
@@ -169,6 +187,7 @@ export class KvView<T> extends ViewReads<T> {
     if (u !== undefined && revision >= u) this.unheard.delete(key);
     let change: StoreChange<T>;
     if (kind === 'PUT' && parsed && this.accept(key, raw)) {
+      if (this.keepSettled(key, revision, raw, 'live')) return;
       change = { op: 'set', key, value: raw, revision };
       this.applyConfirmed(key, revision, { op: 'set', value: raw }, 'watch');
     } else {
@@ -210,6 +229,7 @@ export class KvView<T> extends ViewReads<T> {
     if (before !== basis) return false;
     if (revision > this.known) this.known = revision;
     if (kind === 'PUT' && parsed && this.accept(key, raw)) {
+      if (this.keepSettled(key, revision, raw, 'elsewhere')) return true;
       this.confirmed.set(key, { value: raw, revision });
       this.tombs.delete(key);
       if (!before || JSON.stringify(before.value) !== JSON.stringify(raw)) this.ev.change({ op: 'set', key, value: raw, revision });
@@ -247,6 +267,7 @@ export class KvView<T> extends ViewReads<T> {
     const unheard = this.unheard.delete(key);
     this.tombs.delete(key);
     if (kind === 'PUT' && parsed && this.accept(key, raw)) {
+      if (this.keepSettled(key, revision, raw, 'elsewhere')) return;
       this.confirmed.set(key, { value: raw, revision });
       if (unheard || !before || JSON.stringify(before.value) !== JSON.stringify(raw)) this.ev.change({ op: 'set', key, value: raw, revision });
       return;
@@ -254,6 +275,25 @@ export class KvView<T> extends ViewReads<T> {
     if (kind === 'PUT') this.ev.refused(key, revision);
     this.confirmed.delete(key);
     if (unheard || before) this.ev.change({ op: 'delete', key, revision });
+  }
+
+  /**
+   * The bucket's record RAW of KEY at REVISION is an earlier state of the
+   * irreversible record the view holds: the view keeps its record, now at
+   * REVISION (the bucket's numbering, so the write back can compare and swap
+   * on it), and the store hears of it. Returns whether it did. A live entry
+   * counts only past the view's revision: the watch delivers in order, and an
+   * older entry (the record's `running` after this hub's ack of its end) is
+   * just late. A reload's entry, or the leader's record (adopt), is the key's
+   * last one, in a numbering that cannot be compared.
+   */
+  private keepSettled(key: string, revision: number, raw: T, from: 'live' | 'elsewhere'): boolean {
+    const before = this.confirmed.get(key);
+    if (!this.progress || !before || !this.progress.irreversible(before.value) || !this.progress.ahead(before.value, raw)) return false;
+    if (from === 'live' && revision <= before.revision) return false;
+    this.confirmed.set(key, { value: before.value, revision });
+    this.ev.regressed(key, before.value, revision, raw);
+    return true;
   }
 
   private applyConfirmed(key: string, seq: number, op: Op, from: 'ack' | 'cas' | 'watch'): void {

@@ -76,6 +76,9 @@ function rank(state: JobState): number {
 export const JOB_PROGRESS: RecordProgress<JobRecord> = {
   settled: (v) => FINAL_STATES.has(v.state),
   ahead: (leader, view) => rank(leader.state) > rank(view.state),
+  // Not `interrupted`: that is this hub's verdict, which the agent contradicts when it says in its hello
+  // that it still runs the job (arrivals.ts writes it running again).
+  irreversible: (v) => v.state === 'success' || v.state === 'failure' || v.state === 'rolled-back',
 };
 
 /** How every opener of the jobs store opens it (the hub's JobStore and readJobRecords alike). */

@@ -189,6 +189,12 @@ export interface RecordProgress<T> {
   settled(v: T): boolean;
   /** The LEADER's record is a later state of the same record than the VIEW's. */
   ahead(leader: T, view: T): boolean;
+  /**
+   * No write ever takes the record back from this state (an agent's outcome).
+   * A bucket that shows it in an earlier state later lost an acknowledged
+   * write, and the view keeps it (hub/cluster/kv-view.ts).
+   */
+  irreversible(v: T): boolean;
 }
 
 export interface StateBackend {

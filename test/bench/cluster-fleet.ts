@@ -131,7 +131,9 @@ export class ClusterFleet {
       log.mark(`start ${h.name} (pid ${proc.pid})`);
       proc.child.once('exit', (code, signal) => log.mark(`exit ${h.name} (pid ${proc.pid}, ${signal ?? `code ${String(code)}`})`));
     }
-    return waitAdmin(h.fleet, proc, 120);
+    // Generous: 3 hubs seeding and loading a 45,000-host cluster take about 100 s on 2 cores, more when
+    // the machine is busy; the time it took is reported (cluster_hub_start_s).
+    return waitAdmin(h.fleet, proc, 300);
   }
 
   /** A marker line in every hub's and NATS server's log file (with logs; otherwise nothing). */

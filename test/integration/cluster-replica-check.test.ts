@@ -27,7 +27,7 @@ const BUCKET = `${PREFIX}_state`;
 const STREAM = `KV_${BUCKET}`;
 interface Rec { n: number }
 const isRec = (_k: string, v: unknown): v is Rec => typeof (v as Rec | null)?.n === 'number';
-const PROGRESS: RecordProgress<Rec> = { settled: () => false, ahead: (l, v) => l.n > v.n };
+const PROGRESS: RecordProgress<Rec> = { settled: () => false, ahead: (l, v) => l.n > v.n, irreversible: () => false };
 /** The race's keys (cluster-diverge-helpers.ts racingGuardedWrites: 6 workers, 40 keys each). */
 const KEYS = Array.from({ length: 6 }, (_, w) => Array.from({ length: 40 }, (_, k) => `race-${w}-${k}`)).flat();
 /**

@@ -18,7 +18,7 @@ import type { RecordProgress, StoreChange } from '../../hub/store/types.js';
 interface Rec { n: number; done?: true }
 const isRec = (_k: string, v: unknown): v is Rec => typeof (v as Rec | null)?.n === 'number';
 /** A record moves up in n; a done one never changes again. */
-const PROGRESS: RecordProgress<Rec> = { settled: (v) => v.done === true, ahead: (l, v) => l.n > v.n };
+const PROGRESS: RecordProgress<Rec> = { settled: (v) => v.done === true, ahead: (l, v) => l.n > v.n, irreversible: () => false };
 
 function capture(): { log: Logger; lines: () => Array<Record<string, unknown>> } {
   const out: string[] = [];
@@ -29,7 +29,7 @@ function capture(): { log: Logger; lines: () => Array<Record<string, unknown>> }
 /** A view loaded by a reload with RECORDS (key, revision, value). */
 function loaded(records: Array<[string, number, Rec]>): { v: KvView<Rec>; changes: Array<StoreChange<Rec>> } {
   const changes: Array<StoreChange<Rec>> = [];
-  const v = new KvView<Rec>(isRec, { change: (c) => changes.push(c), refused: () => undefined, superseded: () => undefined });
+  const v = new KvView<Rec>(isRec, { change: (c) => changes.push(c), refused: () => undefined, superseded: () => undefined, regressed: () => undefined });
   v.beginReload();
   for (const [k, r, val] of records) v.fromWatch(k, r, 'PUT', val, true);
   v.endReload();
@@ -163,6 +163,9 @@ test('job records: a later state in the job\'s order is ahead; final records are
   assert.equal(JOB_PROGRESS.ahead(job('interrupted'), job('success')), false, 'two final states are not ordered');
   assert.deepEqual(['queued', 'dispatched', 'running', 'success', 'failure', 'interrupted', 'rolled-back'].map((s) => JOB_PROGRESS.settled(job(s as JobState))),
     [false, false, false, true, true, true, true]);
+  // An agent's outcome is never taken back; the hub's own "interrupted" is (the agent may still run the job).
+  assert.deepEqual(['queued', 'dispatched', 'running', 'success', 'failure', 'interrupted', 'rolled-back'].map((s) => JOB_PROGRESS.irreversible(job(s as JobState))),
+    [false, false, false, true, true, false, true]);
 });
 
 test('holds: a later epoch, or a release within one; a hub\'s later beat of a run, or a later run', () => {

@@ -3,22 +3,27 @@
 // NATS. The real-NATS behaviour is in test/integration/cluster-*.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { StoreChange } from '../../hub/store/types.js';
+import type { RecordProgress, StoreChange } from '../../hub/store/types.js';
 import { KvView } from '../../hub/cluster/kv-view.js';
 
 interface Rec { n: number }
 const isRec = (_k: string, v: unknown): v is Rec => typeof (v as Rec | null)?.n === 'number';
 
-function view(): { v: KvView<Rec>; changes: Array<StoreChange<Rec>>; refused: string[]; superseded: Array<[string, number]> } {
+/** n only rises; n >= 10 is an outcome no write takes back (a finished job). */
+const PROGRESS: RecordProgress<Rec> = { settled: (r) => r.n >= 10, ahead: (a, b) => a.n > b.n, irreversible: (r) => r.n >= 10 };
+
+function view(progress?: RecordProgress<Rec>): { v: KvView<Rec>; changes: Array<StoreChange<Rec>>; refused: string[]; superseded: Array<[string, number]>; regressed: Array<[string, number, number, number]> } {
   const changes: Array<StoreChange<Rec>> = [];
   const refused: string[] = [];
   const superseded: Array<[string, number]> = [];
+  const regressed: Array<[string, number, number, number]> = [];
   const v = new KvView<Rec>(isRec, {
     change: (c) => changes.push(c),
     refused: (k) => refused.push(k),
     superseded: (k, _gen, rev) => superseded.push([k, rev]),
-  });
-  return { v, changes, refused, superseded };
+    regressed: (k, kept, rev, found) => regressed.push([k, kept.n, rev, found.n]),
+  }, progress);
+  return { v, changes, refused, superseded, regressed };
 }
 
 test('a plain set shows at once with the revision it replaces; its ack gives it its own', () => {
@@ -268,4 +273,48 @@ test('correct(): kept out when the watch changed the key during the lookup, and 
   assert.equal(v.correct('job', v.basis('job')!, { bad: true }), false);
   assert.deepEqual(v.get('job'), { n: 3 });
   assert.equal(changes.length, seen, 'nobody hears of either');
+});
+
+test('an acknowledged outcome the bucket brings back in an earlier state (a diverged replica leads): kept, at the bucket\'s revision, and reported for a write back; watchers hear nothing', () => {
+  const { v, changes, regressed } = view(PROGRESS);
+  v.fromWatch('job', 3, 'PUT', { n: 2 }, true);
+  v.fromWatch('job', 5, 'PUT', { n: 10 }, true);
+  v.fromWatch('open', 4, 'PUT', { n: 1 }, true);
+  changes.length = 0;
+  // A reload on the replica that lost revision 5: its last record of the job is the running one, renumbered.
+  v.beginReload();
+  v.fromWatch('job', 4, 'PUT', { n: 2 }, true);
+  v.fromWatch('open', 3, 'PUT', { n: 0 }, true); // not an outcome: taken as the bucket says (kv-verify checks it)
+  v.endReload();
+  assert.deepEqual(v.entry('job'), { value: { n: 10 }, revision: 4 });
+  assert.deepEqual(regressed, [['job', 10, 4, 2]]);
+  assert.deepEqual(changes.map((c) => c.key), ['open']);
+  // The leader's record, met after a refused write back, is another sighting under its own numbering.
+  assert.equal(v.adopt('job', v.entry('job'), { revision: 9, kind: 'PUT', raw: { n: 2 }, parsed: true }), true);
+  assert.deepEqual(v.entry('job'), { value: { n: 10 }, revision: 9 });
+  assert.deepEqual(regressed.at(-1), ['job', 10, 9, 2]);
+  // The write back lands: the watch brings the outcome again, and it is an ordinary change.
+  v.fromWatch('job', 12, 'PUT', { n: 10 }, true);
+  assert.deepEqual(v.entry('job'), { value: { n: 10 }, revision: 12 });
+  assert.equal(regressed.length, 2);
+});
+
+test('a live entry older than the acknowledged outcome is late, not lost; without progress nothing is kept', () => {
+  const { v, regressed } = view(PROGRESS);
+  const gen = v.beginPlain('job', { op: 'set', value: { n: 10 } });
+  v.acked('job', gen, 8, { op: 'set', value: { n: 10 } });
+  v.fromWatch('job', 6, 'PUT', { n: 2 }, true); // the running record, delivered after the end's ack
+  assert.deepEqual(v.entry('job'), { value: { n: 10 }, revision: 8 });
+  assert.deepEqual(regressed, []);
+  v.fromWatch('job', 9, 'PUT', { n: 2 }, true); // past it: the bucket went back
+  assert.deepEqual(v.entry('job'), { value: { n: 10 }, revision: 9 });
+  assert.deepEqual(regressed, [['job', 10, 9, 2]]);
+
+  const plain = view();
+  plain.v.fromWatch('job', 5, 'PUT', { n: 10 }, true);
+  plain.v.beginReload();
+  plain.v.fromWatch('job', 4, 'PUT', { n: 2 }, true);
+  plain.v.endReload();
+  assert.deepEqual(plain.v.entry('job'), { value: { n: 2 }, revision: 4 });
+  assert.deepEqual(plain.regressed, []);
 });

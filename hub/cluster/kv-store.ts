@@ -28,6 +28,7 @@ import { encodeToken } from './names.js';
 import { publishDurable, untilAnswered, type DurableWrite, type WriteTiming } from './publish.js';
 import type { SlotGate } from './slot-gate.js';
 import { RetryQueue } from './retry-queue.js';
+import { WriteBack } from './kv-write-back.js';
 
 export interface KvStoreDeps<T> {
   nc: NatsConnection;
@@ -53,8 +54,6 @@ const RETRY_CONCURRENCY = 64;
 const HEADROOM = 1024;
 
 const DEL = 'DEL';
-/** Write-backs of one lost record before giving up (each is a round trip that met the earlier state again). */
-const WRITE_BACK_TRIES = 3;
 
 export class NatsKeyedStore<T> implements KeyedStore<T> {
   private readonly view: KvView<T>;
@@ -78,8 +77,8 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
    * diverged 2.9.10 replica, docs/cluster.md "Soak", but the window is real.)
    */
   private readonly retrying = new Map<string, Promise<unknown>>();
-  /** Per key: write-backs of a lost acknowledged record tried so far (writeBack()). */
-  private readonly writingBack = new Map<string, number>();
+  /** Acknowledged records NATS lost, written again (kv-write-back.ts). */
+  private readonly writeBack: WriteBack<T>;
   /** Logged once: a compare-and-swap was re-based on the leader's numbering (kv-leader.ts). */
   private renumbered = false;
   private readonly stream: string;
@@ -94,9 +93,10 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
       },
       refused: (key, revision) => log.warn({ bucket: d.bucket, key, revision }, 'dropping a record that fails validation'),
       superseded: (key, gen, revision) => log.warn({ bucket: d.bucket, key, write: gen, revision }, 'a write NATS did not acknowledge in time was superseded by a newer change; not retrying it'),
-      regressed: (key, value, revision, loaded) => this.writeBack(key, value, revision, loaded),
+      regressed: (key, value, revision, loaded) => this.writeBack.lost(key, value, revision, loaded),
     }, d.progress);
     this.retries = new RetryQueue({ everyMs: RETRY_MS, concurrency: RETRY_CONCURRENCY, log });
+    this.writeBack = new WriteBack<T>({ bucket: d.bucket, log, set: (k, v, o) => this.set(k, v, o), closed: () => this.closed });
     const stream = `KV_${d.bucket}`;
     this.stream = stream;
     this.guard = {
@@ -212,30 +212,6 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
           'the bucket\'s replicas number its records differently (a nats-server before 2.10 after a restart); compare-and-swaps are re-based on the leader\'s revision');
       },
     }, { key, subject: this.subject(key), expect, conflictErr });
-  }
-
-  /**
-   * NATS brought KEY back in an earlier state than the record it had
-   * acknowledged (kv-view.ts keepSettled): write the acknowledged record
-   * again, compare-and-swap on the revision the bucket showed, so a hub that
-   * did it first is not written over (its record is this one anyway). A
-   * refused swap that meets the earlier state at the leader under another
-   * revision comes back here; at most WRITE_BACK_TRIES times per key.
-   */
-  private writeBack(key: string, value: T, revision: number, loaded: T): void {
-    if (this.closed) return;
-    const tries = (this.writingBack.get(key) ?? 0) + 1;
-    const log = this.d.log.child({ bucket: this.d.bucket, key, revision, acknowledged: value, found: loaded });
-    if (tries > WRITE_BACK_TRIES) {
-      log.error('NATS keeps showing an earlier state of an acknowledged record; not writing it back again (the view keeps the acknowledged one)');
-      return;
-    }
-    this.writingBack.set(key, tries);
-    log.warn('NATS brought back an earlier state of a record it had acknowledged (a replica that missed writes leads the stream, docs/cluster.md); writing the acknowledged record again');
-    this.set(key, value, { expectRevision: revision }).then(
-      (seq) => { this.writingBack.delete(key); log.info({ seq }, 'acknowledged record written back'); },
-      (err: Error) => log.warn({ err: err.message }, 'writing the acknowledged record back failed (another hub may have done it)'),
-    );
   }
 
   /** Publish W until acknowledged; past the deadline, reject and keep retrying it in the background. */

@@ -21,7 +21,7 @@ import { BentoError, asBentoError } from '../../common/protocol/errors.js';
 import type { RolloutOptions, RolloutSummary } from '../../common/protocol/rollout.js';
 import { doneReason, rolloutSummary } from './view.js';
 import type { Logger } from '../../common/platform/log.js';
-import type { EventBus, HubEvent, Subscription } from '../events/types.js';
+import type { EventBus } from '../events/types.js';
 import { FINAL_STATES, type JobRecord } from '../store/jobs.js';
 import { PerHostQueue } from '../jobs/per-host-queue.js';
 import { RECOVERY_GRACE_MS } from '../jobs/recovery.js';
@@ -33,6 +33,7 @@ import type { RolloutStore } from './store.js';
 import { drivenBy, type RolloutDriving } from './driver.js';
 import { notCurrent, RolloutTakeover } from './takeover.js';
 import { withdrawWaiting } from './withdraw.js';
+import { RolloutConnections } from './connections.js';
 
 const newRolloutId = customAlphabet('23456789abcdefghjkmnpqrstuvwxyz', 8);
 /** How often to look for rollouts whose driver is gone (takeover.ts). */
@@ -67,7 +68,7 @@ export interface CreateRollout {
 export class RolloutEngine {
   private readonly serial = new PerHostQueue();
   private readonly timers = new Map<string, NodeJS.Timeout>();
-  private sub: Subscription | null = null;
+  private readonly connections: RolloutConnections;
   private unwatchJobs: (() => void) | null = null;
   private sweeper: NodeJS.Timeout | null = null;
   private closed = false;
@@ -83,6 +84,7 @@ export class RolloutEngine {
       recheck: (id) => this.recheck(id),
       tookOver: (id) => { this.holdOffline.set(id, Date.now() + this.reconnectGraceMs); },
     });
+    this.connections = new RolloutConnections({ bus: d.bus, store: d.store, driving: d.driving, kick: (id) => this.kick(id) });
   }
 
   get store(): RolloutStore {
@@ -114,14 +116,14 @@ export class RolloutEngine {
     this.sweeper = setInterval(() => {
       if (this.closed) return;
       void this.takeover.sweep();
-      this.listen(); // a rollout aborted, or taken over by another hub, no longer needs the bus
+      this.connections.sync(); // a rollout aborted, or taken over by another hub, no longer needs the bus
     }, this.d.sweepMs ?? SWEEP_MS);
     this.sweeper.unref();
   }
 
   close(): void {
     this.closed = true;
-    this.sub?.unsubscribe();
+    this.connections.close();
     this.unwatchJobs?.();
     if (this.sweeper) clearInterval(this.sweeper);
     for (const t of this.timers.values()) clearTimeout(t);
@@ -208,16 +210,6 @@ export class RolloutEngine {
     return recoverRollout({ store: this.d.store, jobs: this.d.jobs, log: this.d.log, settle: (m, rec) => this.settle(r, m, rec) }, r);
   }
 
-  private onEvent(e: HubEvent): void {
-    if (e.kind !== 'connected') return;
-    for (const r of this.d.store.all()) {
-      if (r.state !== 'running' || !drivenBy(r.driver, this.d.driving)) continue;
-      const m = this.d.store.member(r.id, e.host);
-      const w = waveOf(r, e.host);
-      if ((!m || m.state === 'waiting') && w !== -1 && w <= r.wave) this.kick(r.id);
-    }
-  }
-
   /** A job record changed (any hub's write): the host whose turn it carries may be settled. */
   private onJob(rec: JobRecord): void {
     const t = this.d.store.turnOf(rec.id);
@@ -251,26 +243,11 @@ export class RolloutEngine {
 
   /** Carry out decisions until the rollout needs an event to go on. */
   private async advance(id: string): Promise<void> {
-    // Listening before the hosts' connections are looked at: one that connects after is heard.
-    this.listen();
+    this.connections.sync();
     try {
       await this.advanceRounds(id);
     } finally {
-      this.listen();
-    }
-  }
-
-  /**
-   * Hosts connecting matter only while this hub drives a running rollout, so
-   * the bus is subscribed only then: in a cluster, a hub that drives none does
-   * not receive every other hub's events (output lines included) for nothing.
-   */
-  private listen(): void {
-    const want = !this.closed && this.d.store.all().some((r) => r.state === 'running' && drivenBy(r.driver, this.d.driving));
-    if (want && !this.sub) this.sub = this.d.bus.subscribe({ all: true }, (e) => this.onEvent(e));
-    else if (!want && this.sub) {
-      this.sub.unsubscribe();
-      this.sub = null;
+      this.connections.sync();
     }
   }
 

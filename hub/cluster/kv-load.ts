@@ -6,8 +6,12 @@
 // can still change are then checked against the stream leader (kv-verify.ts):
 // the first load is done only once that check is (or its time bound passed),
 // so a fresh reader never reads what the check would correct; later reloads
-// are checked in the background.
+// are checked in the background. And each time the stream elects a new
+// leader (its advisory), the view's irreversible records are checked at it
+// (kv-verify.ts mode 'outcomes'): a leader that missed writes loses
+// acknowledged outcomes, which the watch cannot show.
 import type { JetStreamManager } from '@nats-io/jetstream';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
@@ -27,6 +31,8 @@ export interface FollowIntoDeps<T> {
   stream: string;
   log: Logger;
   view: KvView<T>;
+  /** With check: the stream's leader elections are heard on it (the outcomes check). */
+  nc?: NatsConnection;
   /** Given: each reload's records are checked against the stream leader (kv-verify.ts). */
   check?: { accept: (key: string, value: unknown) => value is T; progress: RecordProgress<T>; limits?: Partial<CheckLimits> };
 }
@@ -74,13 +80,48 @@ export function followInto<T>(d: FollowIntoDeps<T>): { loaded: Promise<void>; st
     onCaughtUp: () => { d.view.endReload(); caughtUp(); },
   });
   follower.start();
+  const elections = watchElections(d, () => isLoaded && !d.view.isReloading);
   return {
     loaded,
     stop: async () => {
       await follower.stop();
       if (bound) clearTimeout(bound);
+      await elections.stop();
       await check?.stop();
       await stopping;
+    },
+  };
+}
+
+/**
+ * At each leader election of the stream, once the view is loaded and not
+ * reloading (a reload reconciles every key anyway, kv-view.ts): check the
+ * view's irreversible records at the new leader. One check at a time; a new
+ * election stops the running one.
+ */
+function watchElections<T>(d: FollowIntoDeps<T>, ready: () => boolean): { stop: () => Promise<void> } {
+  const c = d.check;
+  if (!c || !d.nc) return { stop: async () => undefined };
+  let running: ViewCheck | null = null;
+  let sub: Subscription | null = null;
+  try {
+    sub = d.nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.LEADER_ELECTED.${d.stream}`, {
+      callback: (err) => {
+        if (err || !ready()) return;
+        void running?.stop();
+        running = startViewCheck({
+          bucket: d.bucket, log: d.log, view: d.view, accept: c.accept, progress: c.progress, mode: 'outcomes', ...(c.limits ? { limits: c.limits } : {}),
+          leader: (key) => leaderLast(d.jsm, d.stream, `$KV.${d.bucket}.${encodeToken(key)}`),
+        });
+      },
+    });
+  } catch (err) {
+    d.log.warn({ bucket: d.bucket, err: (err as Error).message }, 'cannot hear the stream\'s leader elections; acknowledged outcomes a new leader lost are found at the next reload only');
+  }
+  return {
+    stop: async () => {
+      try { sub?.unsubscribe(); } catch { /* connection closed */ }
+      await running?.stop();
     },
   };
 }

@@ -298,7 +298,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
   private async load(timeoutMs: number): Promise<void> {
     await untilAnswered(() => this.d.kv.status(), timeoutMs);
     const f = followInto({
-      kv: this.d.kv, jsm: this.d.jsm, bucket: this.d.bucket, stream: this.stream, log: this.d.log, view: this.view,
+      kv: this.d.kv, jsm: this.d.jsm, nc: this.d.nc, bucket: this.d.bucket, stream: this.stream, log: this.d.log, view: this.view,
       ...(this.d.progress ? { check: { accept: this.d.accept, progress: this.d.progress } } : {}),
     });
     this.reading = f;

@@ -25,6 +25,15 @@
 // "later" is the only thing known for sure. A leader that does not answer
 // is asked again every RETRY_MS within the time bound, then the view stays
 // as loaded (said once).
+//
+// The other way round (mode 'outcomes'), after the stream elected a new
+// leader (kv-load.ts): the view's irreversible records (an agent's outcome)
+// are looked up at the new leader, and where it holds an earlier state, NATS
+// lost an acknowledged write when a replica that missed it took over; the
+// view keeps the outcome and the store writes it back (kv-view.ts adopt,
+// kv-write-back.ts). The hub's watch does not show this: it goes on
+// delivering new writes from the new leader's log, and the lost one is not a
+// new write. Same limits.
 import type { Logger } from '../../common/platform/log.js';
 import { inPool } from '../../common/platform/pool.js';
 import type { RecordProgress, Versioned } from '../store/types.js';
@@ -35,6 +44,7 @@ export interface CheckedView<T> {
   confirmedEntries(): Iterable<[string, Versioned<T>]>;
   basis(key: string): Versioned<T> | undefined;
   correct(key: string, basis: Versioned<T>, value: unknown): boolean;
+  adopt(key: string, basis: Versioned<T> | undefined, rec: { revision: number; kind: 'PUT' | 'DEL' | 'PURGE'; raw: unknown; parsed: boolean }): boolean;
 }
 
 export interface CheckLimits {
@@ -69,6 +79,8 @@ export interface CheckOptions<T> {
   /** KEY's last record as the stream leader holds it (kv-leader.ts leaderLast; never a direct get); rejects when the leader does not answer. */
   leader: (key: string) => Promise<LeaderRecord | null>;
   limits?: Partial<CheckLimits>;
+  /** 'loaded' (default): a reload's records that can still change; 'outcomes': irreversible records, after a leader election. */
+  mode?: 'loaded' | 'outcomes';
 }
 
 export interface CheckResult {
@@ -88,10 +100,15 @@ export interface ViewCheck {
   stop(): Promise<void>;
 }
 
-/** Keys of the view's records that can still change, newest revision first. */
-function candidates<T>(view: CheckedView<T>, progress: RecordProgress<T>): string[] {
+/** Whether the view's record is one the check looks up. */
+function wanted<T>(mode: 'loaded' | 'outcomes', progress: RecordProgress<T>, v: T): boolean {
+  return mode === 'loaded' ? !progress.settled(v) : progress.irreversible(v);
+}
+
+/** Keys of the view's records the check looks up, newest revision first. */
+function candidates<T>(view: CheckedView<T>, progress: RecordProgress<T>, mode: 'loaded' | 'outcomes'): string[] {
   const open: Array<[string, number]> = [];
-  for (const [key, e] of view.confirmedEntries()) if (!progress.settled(e.value)) open.push([key, e.revision]);
+  for (const [key, e] of view.confirmedEntries()) if (wanted(mode, progress, e.value)) open.push([key, e.revision]);
   return open.sort((a, b) => b[1] - a[1]).map(([key]) => key);
 }
 
@@ -104,8 +121,9 @@ export function startViewCheck<T>(o: CheckOptions<T>): ViewCheck {
     wake = () => { clearTimeout(t); r(); };
   });
 
+  const mode = o.mode ?? 'loaded';
   const run = async (): Promise<CheckResult> => {
-    const all = candidates(o.view, o.progress);
+    const all = candidates(o.view, o.progress, mode);
     let queue = all.slice(0, lim.maxRecords);
     const deadline = Date.now() + lim.timeBoundMs;
     const corrected: string[] = [];
@@ -117,7 +135,7 @@ export function startViewCheck<T>(o: CheckOptions<T>): ViewCheck {
       await inPool(queue, lim.inFlight, async (key) => {
         if (stopped || failure || Date.now() >= deadline) { left.push(key); return; }
         const basis = o.view.basis(key);
-        if (!basis || o.progress.settled(basis.value)) { checked++; return; }
+        if (!basis || !wanted(mode, o.progress, basis.value)) { checked++; return; }
         let rec: LeaderRecord | null;
         try {
           rec = await o.leader(key);
@@ -129,7 +147,11 @@ export function startViewCheck<T>(o: CheckOptions<T>): ViewCheck {
         }
         checked++;
         if (!rec || rec.kind !== 'PUT' || !rec.parsed || !o.accept(key, rec.value)) return;
-        if (o.progress.ahead(rec.value, basis.value) && o.view.correct(key, basis, rec.value)) corrected.push(key);
+        if (mode === 'loaded') {
+          if (o.progress.ahead(rec.value, basis.value) && o.view.correct(key, basis, rec.value)) corrected.push(key);
+        } else if (o.progress.ahead(basis.value, rec.value) && o.view.adopt(key, basis, { revision: rec.revision, kind: rec.kind, raw: rec.value, parsed: rec.parsed })) {
+          corrected.push(key); // kept in the view, and written back (kv-view.ts keepSettled)
+        }
       });
       queue = left;
       if (!failure || stopped || queue.length === 0 || Date.now() + lim.retryMs >= deadline) break;
@@ -140,8 +162,8 @@ export function startViewCheck<T>(o: CheckOptions<T>): ViewCheck {
     return { candidates: all.length, checked, corrected, unchecked, outcome };
   };
 
-  const done = run().then((r) => { report(o, lim, r, null); return r; }, (err: unknown) => {
-    report(o, lim, null, err as Error);
+  const done = run().then((r) => { (mode === 'loaded' ? report : reportOutcomes)(o, lim, r, null); return r; }, (err: unknown) => {
+    (mode === 'loaded' ? report : reportOutcomes)(o, lim, null, err as Error);
     return { candidates: 0, checked: 0, corrected: [], unchecked: 0, outcome: 'done' as const };
   });
   return {
@@ -173,5 +195,24 @@ function report<T>(o: CheckOptions<T>, lim: CheckLimits, r: CheckResult | null, 
       'checked the newest records just loaded against the stream leader; the others are shown as loaded');
   } else {
     o.log.debug({ bucket: o.bucket, checked: r.checked }, 'checked the records just loaded against the stream leader');
+  }
+}
+
+/** The outcomes check after a leader election: what was written back, what was left unchecked. */
+function reportOutcomes<T>(o: CheckOptions<T>, lim: CheckLimits, r: CheckResult | null, err: Error | null): void {
+  if (!r) {
+    o.log.error({ bucket: o.bucket, err: err?.message }, 'checking acknowledged outcomes at the new stream leader failed');
+    return;
+  }
+  if (r.corrected.length > 0) {
+    o.log.warn({ bucket: o.bucket, writtenBack: r.corrected.length, keys: r.corrected.slice(0, 5) },
+      'the new stream leader holds earlier states of outcomes NATS had acknowledged (it missed writes; nats-server before 2.10 after a restart?); writing them back');
+  }
+  if (r.outcome === 'stopped') return;
+  if (r.outcome === 'leader-unavailable' || r.unchecked > 0) {
+    o.log.info({ bucket: o.bucket, checked: r.checked, unchecked: r.unchecked, cap: lim.maxRecords, outcome: r.outcome },
+      'checked the newest acknowledged outcomes at the new stream leader; the others were not checked');
+  } else {
+    o.log.debug({ bucket: o.bucket, checked: r.checked }, 'checked acknowledged outcomes at the new stream leader');
   }
 }

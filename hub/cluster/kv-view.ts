@@ -184,10 +184,13 @@ export class KvView<T> extends ViewReads<T> {
     if (revision > this.known) this.known = revision;
     if (this.reloading) { this.reconcile(key, revision, kind, raw, parsed); return; }
     const u = this.unheard.get(key);
+    // The view's record came from this hub's ack, in the leader's numbering, which the watch's replica may not share:
+    // until the watch delivers it, an earlier state from the watch is the write before it, late.
+    const heard = u === undefined;
     if (u !== undefined && revision >= u) this.unheard.delete(key);
     let change: StoreChange<T>;
     if (kind === 'PUT' && parsed && this.accept(key, raw)) {
-      if (this.keepSettled(key, revision, raw, 'live')) return;
+      if (heard && this.keepSettled(key, revision, raw, 'live')) return;
       change = { op: 'set', key, value: raw, revision };
       this.applyConfirmed(key, revision, { op: 'set', value: raw }, 'watch');
     } else {

@@ -13,6 +13,8 @@ import type { WriteOptions } from '../store/types.js';
 
 /** Write-backs of one lost record before giving up (each is a round trip that met the earlier state again). */
 const TRIES = 3;
+/** Warnings per minute, one per record; the rest at info (a new leader can have lost thousands; kv-verify.ts says how many). */
+const WARN_PER_MINUTE = 10;
 
 export interface WriteBackDeps<T> {
   bucket: string;
@@ -24,6 +26,8 @@ export interface WriteBackDeps<T> {
 export class WriteBack<T> {
   /** Per key: write-backs tried since the last that landed. */
   private readonly tries = new Map<string, number>();
+  private warned = 0;
+  private warnedSince = 0;
 
   constructor(private readonly d: WriteBackDeps<T>) {}
 
@@ -37,7 +41,9 @@ export class WriteBack<T> {
       return;
     }
     this.tries.set(key, n);
-    log.warn('NATS brought back an earlier state of a record it had acknowledged (a replica that missed writes leads the stream, docs/cluster.md); writing the acknowledged record again');
+    const now = Date.now();
+    if (now - this.warnedSince > 60_000) { this.warned = 0; this.warnedSince = now; }
+    (this.warned++ < WARN_PER_MINUTE ? log.warn : log.info).call(log, 'NATS brought back an earlier state of a record it had acknowledged (a replica that missed writes leads the stream, docs/cluster.md); writing the acknowledged record again');
     this.d.set(key, value, { expectRevision: revision }).then(
       (seq) => { this.tries.delete(key); log.info({ seq }, 'acknowledged record written back'); },
       (err: Error) => log.warn({ err: err.message }, 'writing the acknowledged record back failed (another hub may have done it)'),

@@ -13,7 +13,9 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { silentLogger } from '../../common/platform/log.js';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { silentLogger, type Logger } from '../../common/platform/log.js';
 import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import { parseClusterOptions } from '../../hub/cluster/options.js';
 import { leaderLast } from '../../hub/cluster/kv-leader.js';
@@ -38,8 +40,8 @@ let nc: NatsConnection;
 let jsm: JetStreamManager;
 const backends: NatsStateBackend[] = [];
 
-async function store(hubName: string) {
-  const b = await NatsStateBackend.open(parseClusterOptions({ servers: cluster.urls, hubName, prefix: PREFIX, replicas: 3 }), silentLogger());
+async function store(hubName: string, log: Logger = silentLogger()) {
+  const b = await NatsStateBackend.open(parseClusterOptions({ servers: cluster.urls, hubName, prefix: PREFIX, replicas: 3 }), log);
   backends.push(b);
   return b.openKeyed<Rec>('jobs', { accept: isRec, progress: PROGRESS });
 }
@@ -84,4 +86,19 @@ test('an acknowledged outcome the bucket shows in an earlier state again is writ
   await waitFor('hub b shows the outcome', () => b.get('j1')?.state === 'success' || null, 15_000, 50);
   await waitFor('the leader holds it', async () => (await atLeader('j1'))?.state === 'success' || null, 15_000, 100);
   assert.deepEqual(a.get('j1'), { state: 'success', n: 2 });
+});
+
+test('a leader election of the stream makes a hub check its acknowledged outcomes at the new leader', async () => {
+  // What a new leader that missed writes would lose cannot be made on purpose (see the top); that the election is
+  // heard, on the server's real advisory subject, and the outcomes are looked up at the new leader, can.
+  const lines: Array<Record<string, unknown>> = [];
+  const log = pino({ level: 'debug' }, new Writable({ write(c: Buffer, _e, cb) { for (const l of c.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); cb(); } }));
+  const c = await store('hub-c', log);
+  await c.set('j3', { state: 'success', n: 2 });
+  const stream = `KV_${BUCKET}`;
+  const before = await cluster.streamLeader(stream);
+  await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, '', { timeout: 10_000 });
+  const checked = await waitFor('the outcomes check at the new leader', () => lines.find((l) => l['msg'] === 'checked acknowledged outcomes at the new stream leader') ?? null, 30_000, 50);
+  assert.ok((checked['checked'] as number) >= 1, `outcomes looked up: ${JSON.stringify(checked)}`);
+  assert.notEqual(await cluster.streamLeader(stream), before, 'the leader changed');
 });

@@ -186,3 +186,23 @@ test('holds: a later epoch, or a release within one; a hub\'s later beat of a ru
   assert.equal(ahead(beat('r1', 90, '2024-01-01T00:00:30Z'), beat('r2', 1, '2024-01-01T00:01:00Z')), false);
   assert.equal(HOLD_PROGRESS.settled(hold(1, null)), false);
 });
+
+test('outcomes (after a leader election): an outcome the new leader holds in an earlier state is kept and handed to the write back; others are left alone', async () => {
+  const DONE: RecordProgress<Rec> = { settled: (v) => v.done === true, ahead: (l, v) => l.n > v.n, irreversible: (v) => v.done === true };
+  const regressed: Array<[string, number, number]> = [];
+  const v = new KvView<Rec>(isRec, { change: () => undefined, refused: () => undefined, superseded: () => undefined, regressed: (k, _kept, rev, found) => regressed.push([k, rev, found.n]) }, DONE);
+  v.beginReload();
+  for (const [k, r, val] of [['lost', 5, { n: 9, done: true }], ['kept', 6, { n: 9, done: true }], ['open', 7, { n: 1 }], ['gone', 8, { n: 9, done: true }]] as Array<[string, number, Rec]>) v.fromWatch(k, r, 'PUT', val, true);
+  v.endReload();
+  const leader: Record<string, LeaderRecord | null> = { lost: put({ n: 3 }, 40), kept: put({ n: 9, done: true }, 41), open: put({ n: 0 }, 42), gone: null };
+  const asked: string[] = [];
+  const c = capture();
+  const r = await startViewCheck({ bucket: 'b', log: c.log, view: v, accept: isRec, progress: DONE, mode: 'outcomes', leader: async (k) => { asked.push(k); return leader[k]!; } }).done;
+  assert.deepEqual(asked.sort(), ['gone', 'kept', 'lost'], 'only outcomes are looked up');
+  assert.deepEqual(r.corrected, ['lost']);
+  assert.deepEqual(v.entry('lost'), { value: { n: 9, done: true }, revision: 40 }, 'kept, at the leader\'s revision (the write back swaps on it)');
+  assert.deepEqual(regressed, [['lost', 40, 3]]);
+  assert.deepEqual(v.get('open'), { n: 1 });
+  const warn = c.lines().find((l) => l['level'] === 40);
+  assert.equal(warn?.['writtenBack'], 1);
+});

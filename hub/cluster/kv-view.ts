@@ -192,7 +192,7 @@ export class KvView<T> extends ViewReads<T> {
     if (kind === 'PUT' && parsed && this.accept(key, raw)) {
       if (heard && this.keepSettled(key, revision, raw, 'live')) return;
       change = { op: 'set', key, value: raw, revision };
-      this.applyConfirmed(key, revision, { op: 'set', value: raw }, 'watch');
+      if (!this.laterState(key, revision, raw)) this.applyConfirmed(key, revision, { op: 'set', value: raw }, 'watch');
     } else {
       // A record this hub cannot accept reads as absent: handing out the older
       // value would show state the bucket no longer has.
@@ -296,6 +296,25 @@ export class KvView<T> extends ViewReads<T> {
     if (from === 'live' && revision <= before.revision) return false;
     this.confirmed.set(key, { value: before.value, revision });
     this.ev.regressed(key, before.value, revision, raw);
+    return true;
+  }
+
+  /**
+   * A live entry at or below the view's revision of KEY that is nevertheless
+   * a later state of the record (RecordProgress.ahead: records only move
+   * forward, so it is newer in time): the view's revision is in another
+   * numbering than the watch's (the leader's, taken from an ack or a
+   * re-based write, on a 2.9.10 replica that numbers the stream otherwise),
+   * and the revision check would ignore another hub's change (a job's end)
+   * until the record changed again. The view takes it, in the watch's
+   * numbering. Returns whether it did.
+   */
+  private laterState(key: string, revision: number, raw: T): boolean {
+    const before = this.confirmed.get(key);
+    if (!this.progress || !before || before.revision < revision || !this.progress.ahead(raw, before.value)) return false;
+    this.confirmed.set(key, { value: raw, revision });
+    this.unheard.delete(key);
+    this.tombs.delete(key);
     return true;
   }
 

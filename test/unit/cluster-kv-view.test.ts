@@ -322,3 +322,17 @@ test('a live entry older than the acknowledged outcome is late, not lost; withou
   assert.deepEqual(plain.v.entry('job'), { value: { n: 2 }, revision: 4 });
   assert.deepEqual(plain.regressed, []);
 });
+
+test('a later state from the watch is taken even below the view\'s revision (the view\'s came from the leader\'s numbering); an earlier one is not', () => {
+  const { v, changes } = view(PROGRESS);
+  v.fromWatch('job', 20, 'PUT', { n: 1 }, true);
+  // A refused write re-based at the leader: the view takes the leader's record at the leader's revision (far above the watch's numbering).
+  assert.equal(v.adopt('job', v.entry('job'), { revision: 90, kind: 'PUT', raw: { n: 2 }, parsed: true }), true);
+  v.fromWatch('job', 25, 'PUT', { n: 1 }, true); // late, and not later: ignored as before
+  assert.deepEqual(v.entry('job'), { value: { n: 2 }, revision: 90 });
+  v.fromWatch('job', 30, 'PUT', { n: 10 }, true); // another hub's end of the job, as the watch numbers it
+  assert.deepEqual(v.entry('job'), { value: { n: 10 }, revision: 30 });
+  assert.deepEqual(changes.at(-1), { op: 'set', key: 'job', value: { n: 10 }, revision: 30 });
+  v.fromWatch('job', 31, 'PUT', { n: 10 }, true); // the watch's next entries apply in its numbering again
+  assert.deepEqual(v.entry('job'), { value: { n: 10 }, revision: 31 });
+});

@@ -9,7 +9,9 @@
 // are checked in the background. And each time the stream elects a new
 // leader (its advisory), the view's irreversible records are checked at it
 // (kv-verify.ts mode 'outcomes'): a leader that missed writes loses
-// acknowledged outcomes, which the watch cannot show.
+// acknowledged outcomes, which the watch cannot show. And every 30 s the
+// open records that did not change since the previous sweep are checked
+// (a watch on a replica that missed a write never delivers it).
 import type { JetStreamManager } from '@nats-io/jetstream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { KV, KvWatchEntry } from '@nats-io/kv';
@@ -18,7 +20,7 @@ import { BentoError } from '../../common/protocol/errors.js';
 import { withinDeadline } from './deadline.js';
 import type { RecordProgress } from '../store/types.js';
 import { leaderHoldsAt, leaderLast } from './kv-leader.js';
-import { CHECK_LIMITS, startViewCheck, type CheckLimits, type ViewCheck } from './kv-verify.js';
+import { CHECK_LIMITS, startViewCheck, SWEEP_LIMITS, SWEEP_MS, type CheckLimits, type ViewCheck } from './kv-verify.js';
 import type { KvView } from './kv-view.js';
 import { BucketFollower } from './kv-watch.js';
 import { decodeToken, encodeToken } from './names.js';
@@ -80,13 +82,16 @@ export function followInto<T>(d: FollowIntoDeps<T>): { loaded: Promise<void>; st
     onCaughtUp: () => { d.view.endReload(); caughtUp(); },
   });
   follower.start();
-  const elections = watchElections(d, () => isLoaded && !d.view.isReloading);
+  const ready = (): boolean => isLoaded && !d.view.isReloading;
+  const elections = watchElections(d, ready);
+  const sweeps = sweepOpenRecords(d, ready);
   return {
     loaded,
     stop: async () => {
       await follower.stop();
       if (bound) clearTimeout(bound);
       await elections.stop();
+      await sweeps.stop();
       await check?.stop();
       await stopping;
     },
@@ -121,6 +126,37 @@ function watchElections<T>(d: FollowIntoDeps<T>, ready: () => boolean): { stop: 
   return {
     stop: async () => {
       try { sub?.unsubscribe(); } catch { /* connection closed */ }
+      await running?.stop();
+    },
+  };
+}
+
+/**
+ * Every SWEEP_MS, once loaded and not reloading: the view's records that can
+ * still change and are at or below the revision it knew at the previous
+ * sweep (unchanged since) are checked at the leader, with SWEEP_LIMITS. One
+ * sweep at a time.
+ */
+function sweepOpenRecords<T>(d: FollowIntoDeps<T>, ready: () => boolean): { stop: () => Promise<void> } {
+  const c = d.check;
+  if (!c) return { stop: async () => undefined };
+  let upTo = 0;
+  let running: ViewCheck | null = null;
+  const timer = setInterval(() => {
+    const below = upTo;
+    upTo = d.view.knownRevision;
+    if (!ready() || below === 0 || running) return;
+    const check = startViewCheck({
+      bucket: d.bucket, log: d.log, view: d.view, accept: c.accept, progress: c.progress, maxRevision: below, limits: { ...SWEEP_LIMITS, ...c.limits },
+      leader: (key) => leaderLast(d.jsm, d.stream, `$KV.${d.bucket}.${encodeToken(key)}`),
+    });
+    running = check;
+    void check.done.finally(() => { if (running === check) running = null; });
+  }, SWEEP_MS);
+  timer.unref();
+  return {
+    stop: async () => {
+      clearInterval(timer);
       await running?.stop();
     },
   };

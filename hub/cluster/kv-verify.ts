@@ -34,6 +34,13 @@
 // kv-write-back.ts). The hub's watch does not show this: it goes on
 // delivering new writes from the new leader's log, and the lost one is not a
 // new write. Same limits.
+//
+// And every SWEEP_MS (kv-load.ts), the records that can still change and did
+// not change since the previous sweep (at or below the revision the view knew
+// then; at most SWEEP_LIMITS.maxRecords): a live watch on a replica that
+// missed a write (2.9.10, diverged) never delivers it, so a job another hub
+// ended stayed `running` in this hub's view until the next reload (a 20-cycle
+// soak, two cycles long).
 import type { Logger } from '../../common/platform/log.js';
 import { inPool } from '../../common/platform/pool.js';
 import type { RecordProgress, Versioned } from '../store/types.js';
@@ -69,6 +76,10 @@ export interface CheckLimits {
  */
 export const CHECK_LIMITS: CheckLimits = { maxRecords: 10_000, inFlight: 32, timeBoundMs: 10_000, retryMs: 1000 };
 
+/** The periodic sweep: how often, and its smaller limits (1,000 lookups per 30 s is about 33 a second per bucket and hub at most). */
+export const SWEEP_MS = 30_000;
+export const SWEEP_LIMITS: Partial<CheckLimits> = { maxRecords: 1000, inFlight: 8 };
+
 export interface CheckOptions<T> {
   bucket: string;
   log: Logger;
@@ -81,6 +92,8 @@ export interface CheckOptions<T> {
   limits?: Partial<CheckLimits>;
   /** 'loaded' (default): a reload's records that can still change; 'outcomes': irreversible records, after a leader election. */
   mode?: 'loaded' | 'outcomes';
+  /** Only records at or below this revision (the sweep: records that did not change since the previous one). */
+  maxRevision?: number;
 }
 
 export interface CheckResult {
@@ -106,9 +119,9 @@ function wanted<T>(mode: 'loaded' | 'outcomes', progress: RecordProgress<T>, v: 
 }
 
 /** Keys of the view's records the check looks up, newest revision first. */
-function candidates<T>(view: CheckedView<T>, progress: RecordProgress<T>, mode: 'loaded' | 'outcomes'): string[] {
+function candidates<T>(view: CheckedView<T>, progress: RecordProgress<T>, mode: 'loaded' | 'outcomes', maxRevision = Infinity): string[] {
   const open: Array<[string, number]> = [];
-  for (const [key, e] of view.confirmedEntries()) if (wanted(mode, progress, e.value)) open.push([key, e.revision]);
+  for (const [key, e] of view.confirmedEntries()) if (e.revision <= maxRevision && wanted(mode, progress, e.value)) open.push([key, e.revision]);
   return open.sort((a, b) => b[1] - a[1]).map(([key]) => key);
 }
 
@@ -123,7 +136,7 @@ export function startViewCheck<T>(o: CheckOptions<T>): ViewCheck {
 
   const mode = o.mode ?? 'loaded';
   const run = async (): Promise<CheckResult> => {
-    const all = candidates(o.view, o.progress, mode);
+    const all = candidates(o.view, o.progress, mode, o.maxRevision);
     let queue = all.slice(0, lim.maxRecords);
     const deadline = Date.now() + lim.timeBoundMs;
     const corrected: string[] = [];
@@ -187,6 +200,11 @@ function report<T>(o: CheckOptions<T>, lim: CheckLimits, r: CheckResult | null, 
       'the replica this hub\'s watch reads missed writes the stream leader holds (nats-server before 2.10 after a restart?); showing the leader\'s records');
   }
   if (r.outcome === 'stopped') return;
+  if (o.maxRevision !== undefined) {
+    // A sweep (every 30 s): only what it corrected is news; a leader away is said by the reload and the writes.
+    o.log.debug({ bucket: o.bucket, checked: r.checked, unchecked: r.unchecked, outcome: r.outcome }, 'swept the unchanged open records against the stream leader');
+    return;
+  }
   if (r.outcome === 'leader-unavailable') {
     o.log.warn({ bucket: o.bucket, unchecked: r.unchecked, withinMs: lim.timeBoundMs },
       'the stream leader did not answer; the records just loaded that can still change are shown as loaded, unchecked');

@@ -206,3 +206,16 @@ test('outcomes (after a leader election): an outcome the new leader holds in an 
   const warn = c.lines().find((l) => l['level'] === 40);
   assert.equal(warn?.['writtenBack'], 1);
 });
+
+test('a sweep looks up only the open records at or below the revision it is given (unchanged since the previous sweep), and is quiet unless it corrects', async () => {
+  const { v } = loaded([['old', 5, { n: 1 }], ['moving', 9, { n: 1 }], ['done', 4, { n: 1, done: true }]]);
+  const asked: string[] = [];
+  const c = capture();
+  const r = await startViewCheck({ bucket: 'b', log: c.log, view: v, accept: isRec, progress: PROGRESS, maxRevision: 6, leader: async (k) => { asked.push(k); return put({ n: 1 }); } }).done;
+  assert.deepEqual(asked, ['old']);
+  assert.deepEqual(r.corrected, []);
+  assert.equal(c.lines().filter((l) => (l['level'] as number) >= 30).length, 0, 'nothing above debug');
+  const r2 = await startViewCheck({ bucket: 'b', log: c.log, view: v, accept: isRec, progress: PROGRESS, maxRevision: 6, leader: async () => put({ n: 2 }) }).done;
+  assert.deepEqual(r2.corrected, ['old']);
+  assert.ok(c.lines().some((l) => l['level'] === 40 && l['corrected'] === 1), 'a correction is a warning');
+});

@@ -81,6 +81,9 @@ export class ClusterFleet {
         await writeFile(hubJson, JSON.stringify({
           ...settings,
           listen: `127.0.0.1:${port}`,
+          // The checks want every accepted job's record (cluster-check.ts): a soak of 3,000 jobs on 90 hosts
+          // passed the default 50 per host on a host or two, whose oldest jobs were pruned and read "lost".
+          jobHistory: 1000,
           cluster: {
             servers: nats.urls, hubName: name, prefix: PREFIX, replicas: 3, livenessMs: o.livenessMs,
             // Below the fixture's JetStream max_file (1 GB), with room for the buckets.

@@ -20,7 +20,7 @@ import { BentoError } from '../../common/protocol/errors.js';
 import { withinDeadline } from './deadline.js';
 import type { RecordProgress } from '../store/types.js';
 import { leaderHoldsAt, leaderLast } from './kv-leader.js';
-import { CHECK_LIMITS, startViewCheck, SWEEP_LIMITS, SWEEP_MS, type CheckLimits, type ViewCheck } from './kv-verify.js';
+import { CHECK_LIMITS, startViewCheck, SWEEP_LIMITS, SWEEP_MS, type CheckLimits, type CheckOptions, type ViewCheck } from './kv-verify.js';
 import type { KvView } from './kv-view.js';
 import { BucketFollower } from './kv-watch.js';
 import { decodeToken, encodeToken } from './names.js';
@@ -60,10 +60,7 @@ export function followInto<T>(d: FollowIntoDeps<T>): { loaded: Promise<void>; st
   const caughtUp = (): void => {
     const c = d.check;
     if (!c) { markLoaded(); return; }
-    check = startViewCheck({
-      bucket: d.bucket, log: d.log, view: d.view, accept: c.accept, progress: c.progress, ...(c.limits ? { limits: c.limits } : {}),
-      leader: (key) => leaderLast(d.jsm, d.stream, `$KV.${d.bucket}.${encodeToken(key)}`),
-    });
+    check = viewCheck(d, c, {});
     if (isLoaded) return;
     // A check stopped by the next reload does not count: that reload's check does, within the first one's bound.
     check.done.then((r) => { if (r.outcome !== 'stopped') markLoaded(); }, () => undefined);
@@ -98,6 +95,17 @@ export function followInto<T>(d: FollowIntoDeps<T>): { loaded: Promise<void>; st
   };
 }
 
+type Check<T> = NonNullable<FollowIntoDeps<T>['check']>;
+
+/** A check of the view against the stream's leader (kv-verify.ts), with the store's guard and limits, and EXTRA. */
+function viewCheck<T>(d: FollowIntoDeps<T>, c: Check<T>, extra: Partial<CheckOptions<T>>): ViewCheck {
+  return startViewCheck({
+    bucket: d.bucket, log: d.log, view: d.view, accept: c.accept, progress: c.progress, ...(c.limits ? { limits: c.limits } : {}),
+    leader: (key) => leaderLast(d.jsm, d.stream, `$KV.${d.bucket}.${encodeToken(key)}`),
+    ...extra,
+  });
+}
+
 /**
  * At each leader election of the stream, once the view is loaded and not
  * reloading (a reload reconciles every key anyway, kv-view.ts): check the
@@ -114,10 +122,7 @@ function watchElections<T>(d: FollowIntoDeps<T>, ready: () => boolean): { stop: 
       callback: (err) => {
         if (err || !ready()) return;
         void running?.stop();
-        running = startViewCheck({
-          bucket: d.bucket, log: d.log, view: d.view, accept: c.accept, progress: c.progress, mode: 'outcomes', ...(c.limits ? { limits: c.limits } : {}),
-          leader: (key) => leaderLast(d.jsm, d.stream, `$KV.${d.bucket}.${encodeToken(key)}`),
-        });
+        running = viewCheck(d, c, { mode: 'outcomes' });
       },
     });
   } catch (err) {
@@ -146,10 +151,7 @@ function sweepOpenRecords<T>(d: FollowIntoDeps<T>, ready: () => boolean): { stop
     const below = upTo;
     upTo = d.view.knownRevision;
     if (!ready() || below === 0 || running) return;
-    const check = startViewCheck({
-      bucket: d.bucket, log: d.log, view: d.view, accept: c.accept, progress: c.progress, maxRevision: below, limits: { ...SWEEP_LIMITS, ...c.limits },
-      leader: (key) => leaderLast(d.jsm, d.stream, `$KV.${d.bucket}.${encodeToken(key)}`),
-    });
+    const check = viewCheck(d, c, { maxRevision: below, limits: { ...SWEEP_LIMITS, ...c.limits } });
     running = check;
     void check.done.finally(() => { if (running === check) running = null; });
   }, SWEEP_MS);

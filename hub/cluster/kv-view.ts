@@ -29,13 +29,17 @@
 // still change are then checked against the stream's leader, which corrects
 // the ones its replica missed writes of (correct(), kv-verify.ts).
 //
-// An irreversible record (RecordProgress.irreversible: an agent's outcome)
-// that the bucket brings back in an earlier state was acknowledged and then lost by NATS (a
-// nats-server 2.9.10 replica that diverged after kill -9 and then led the
-// stream, docs/cluster.md "Soak"): the view keeps the settled record at the
-// revision the bucket now has, watchers hear nothing, and the store is told
-// (regressed) to write it back. The reads over the layers are in
-// kv-view-reads.ts.
+// With the store's RecordProgress, two more rules (both for nats-server
+// 2.9.10 replicas that diverged after kill -9, docs/cluster.md "Soak"):
+//   - an irreversible record (an agent's outcome) that the bucket brings
+//     back in an earlier state was acknowledged and then lost by NATS (such
+//     a replica led the stream): the view keeps it at the revision the
+//     bucket now has, watchers hear nothing, and the store is told
+//     (regressed) to write it back (keepSettled);
+//   - a live entry that is a later state of its record is taken even at or
+//     below the view's revision, which may be in another numbering
+//     (laterState).
+// The reads over the layers are in kv-view-reads.ts.
 import type { RecordProgress, StoreChange, Versioned } from '../store/types.js';
 import { ViewReads, type Op } from './kv-view-reads.js';
 
@@ -52,8 +56,8 @@ export interface ViewEvents<T> {
   /** A failed write stopped retrying because the bucket moved past it. */
   superseded(key: string, gen: number, revision: number): void;
   /**
-   * The bucket holds KEY at REVISION in an earlier state than the settled
-   * VALUE the view had (and keeps): NATS lost an acknowledged write. The
+   * The bucket holds KEY at REVISION in an earlier state than the
+   * irreversible VALUE the view had (and keeps): NATS lost an acknowledged write. The
    * store writes VALUE back (compare-and-swap on REVISION).
    */
   regressed(key: string, value: T, revision: number, loaded: T): void;
@@ -75,7 +79,7 @@ export class KvView<T> extends ViewReads<T> {
   constructor(
     private readonly accept: (key: string, value: unknown) => value is T,
     private readonly ev: ViewEvents<T>,
-    /** Given: a settled record the bucket brings back in an earlier state is kept (see the top of this file). */
+    /** Given: the two rules at the top of this file apply. */
     private readonly progress?: RecordProgress<T>,
   ) {
     super();

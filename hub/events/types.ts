@@ -22,10 +22,9 @@ export type HubEvent =
  * What a subscriber wants: everything, one host's events, or one job's, from
  * every hub; or `local`: the events this hub publishes itself (its own
  * agents' connections, the jobs it runs), which is everything on an embedded
- * hub. Local is for what is counted or kept per hub (metrics with a `hub`
- * label, the dashboard's output buffer): in a cluster it costs no network
- * subscription, so the other hubs' traffic (output lines included) is not
- * sent to this one for nothing.
+ * hub. Local is for what is counted per hub (the metrics' counters): in a
+ * cluster it costs no network subscription, so the other hubs' traffic
+ * (output lines included) is not sent to this one for nothing.
  */
 export type EventFilter = { all: true } | { local: true } | { host: string } | { jobId: string };
 

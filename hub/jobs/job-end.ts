@@ -59,7 +59,7 @@ export class JobEnds {
 
   /** An agent's job.end: record it, then acknowledge it (or not, see each case). */
   async onJobEnd(session: AgentLink, msg: JobEnd): Promise<void> {
-    const { store, log, active } = this.d;
+    const { store, log } = this.d;
     const host = session.name;
     const known = store.get(msg.jobId);
     if (known && known.host !== host) {
@@ -75,9 +75,8 @@ export class JobEnds {
     const stored = store.durable(msg.jobId);
     if (stored && stored.state === msg.outcome && stored.exitCode === msg.exitCode && stored.reason === (msg.reason ?? null) && stored.endedAt !== null) {
       session.send({ type: 'job.ack', jobId: msg.jobId });
-      if (active.get(host) === msg.jobId) active.delete(host);
       this.d.settled(host, msg.jobId);
-      await this.d.dispatchPending(session);
+      await this.over(session, msg.jobId);
       return;
     }
     let rec: JobRecord | undefined;
@@ -103,8 +102,7 @@ export class JobEnds {
     }
     // Acknowledge only after the record is durable: the agent deletes its copy on ack.
     session.send({ type: 'job.ack', jobId: msg.jobId });
-    if (active.get(host) === msg.jobId) active.delete(host);
-    await this.d.dispatchPending(session);
+    await this.over(session, msg.jobId);
   }
 
   /**
@@ -113,15 +111,17 @@ export class JobEnds {
    * once it is, and the host's next job goes out then (durable-ack.ts).
    */
   private async notDurable(session: AgentLink, done: JobRecord, err: Error): Promise<void> {
-    const { store, log, active } = this.d;
+    const { store, log } = this.d;
     const host = session.name;
     log.error({ host, jobId: done.id, err: err.message }, 'cannot record the job result; acknowledging it once the hub can write again');
-    const onDurable = (): void => this.d.later(host, async () => {
-      if (active.get(host) === done.id) active.delete(host);
-      if (!session.closed) await this.d.dispatchPending(session);
-    });
+    const onDurable = (): void => this.d.later(host, () => this.over(session, done.id));
     ackWhenDurable({ store, session, record: done, log, onDurable });
-    if (active.get(host) === done.id) active.delete(host);
+    await this.over(session, done.id);
+  }
+
+  /** JOBID is over for the session's host: no longer its active job, and its next job goes out (not to a closed session: pending.ts). */
+  private async over(session: AgentLink, jobId: string): Promise<void> {
+    if (this.d.active.get(session.name) === jobId) this.d.active.delete(session.name);
     await this.d.dispatchPending(session);
   }
 }

@@ -7,6 +7,7 @@
 //
 // The registry is the cluster's (hub/cluster/registry-kv.ts): addHost()
 // registers a host once, at hub 1, and every hub authenticates it.
+import { execFile } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { connect } from '@nats-io/transport-node';
@@ -98,7 +99,7 @@ export class TestCluster {
     h.daemon = d;
     await waitFor(`${h.name} serving`, () => d.output().includes('"msg":"hub serving"') || d.child.exitCode !== null, 60_000, 50)
       .catch((err: Error) => { throw new Error(`${err.message}:\n${d.output().slice(-3000)}`); });
-    if (d.child.exitCode !== null) throw new Error(`${h.name} exited with ${d.child.exitCode}:\n${d.output().slice(-3000)}`);
+    if (d.child.exitCode !== null) throw new Error(`${h.name} exited with ${d.child.exitCode}:\n${d.output().slice(-3000)}${await whoListens(h.sshPort)}`);
     return d;
   }
 
@@ -207,4 +208,11 @@ export async function dropPrefix(urls: string[], prefix: string): Promise<void> 
   } finally {
     await nc.close();
   }
+}
+
+/** What holds PORT now (ss), for a hub that could not listen: the one time it happened, nothing said who. */
+function whoListens(port: number): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('ss', ['-tanpH', `sport = :${port}`], { timeout: 5000 }, (err, stdout) => resolve(err ? '' : `\nport ${port} now: ${stdout.trim() || '(nothing)'}`));
+  });
 }

@@ -95,9 +95,18 @@ export function spawnDaemon(name: string, cmd: string, args: string[], opts: Spa
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   for (let i = 0; i < 100; i++) {
     const port = 15_000 + Math.floor(Math.random() * 17_000);
-    if (await canBind(host, port)) return port;
+    // A port handed out earlier may not be bound yet (a cluster's hubs get theirs long before they start).
+    if (handedOut.has(port)) continue;
+    if (await canBind(host, port)) return handOut(port);
   }
-  return bindAndRelease(host, 0); // everything tried was taken: let the kernel pick
+  return handOut(await bindAndRelease(host, 0)); // everything tried was taken: let the kernel pick
+}
+
+/** Ports this process's freePort returned: never twice (at most a few hundred per test file). */
+const handedOut = new Set<number>();
+function handOut(port: number): number {
+  handedOut.add(port);
+  return port;
 }
 
 function canBind(host: string, port: number): Promise<boolean> {

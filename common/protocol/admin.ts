@@ -9,14 +9,15 @@ import { OFFLINE_POLICIES, ROLLOUT_ID_RE, type OfflinePolicy, type RolloutDetail
 
 export type AdminRequest =
   | { op: 'ping' }
-  | { op: 'list' }
+  /** gzip: the answer as one gzip stream (hub/admin/gzip.ts); hubs before it answer plain. */
+  | { op: 'list'; gzip?: boolean }
   | { op: 'trigger'; hosts: string[]; all: boolean; tags: string[]; action: Action; queue: boolean; follow: boolean;
       /** Switch to the store path of the host's last successful `bento-hub build` instead of rebuilding on the host. */
       prebuilt?: boolean;
       /** With follow: also follow jobs queued for hosts that are not connected, until they connect and finish. */
       wait?: boolean }
   | { op: 'proxy'; host: string; port: number }
-  | { op: 'status' }
+  | { op: 'status'; gzip?: boolean }
   /** One job: its record and stored output; with follow, then its live lines (joined by seq) until it ends. */
   | { op: 'job'; jobId: string; follow: boolean }
   /** `bento-hub cluster status`: the hubs, their agents, the NATS servers and JetStream health. */
@@ -32,14 +33,14 @@ export type AdminRequest =
 /** One schema per admin op (exported for the protocol fuzzer's checks). */
 export const ADMIN_SCHEMAS: Readonly<Record<AdminRequest['op'], Schema>> = {
   ping: {},
-  list: {},
+  list: { gzip: { t: 'bool', opt: true } },
   trigger: {
     hosts: { t: 'strs', max: 63, maxItems: 10_000 }, all: { t: 'bool' }, tags: { t: 'strs', max: 63, maxItems: 64 },
     action: { t: 'str', max: 16, oneOf: ACTIONS }, queue: { t: 'bool' }, follow: { t: 'bool' }, prebuilt: { t: 'bool', opt: true },
     wait: { t: 'bool', opt: true },
   },
   proxy: { host: { t: 'str', max: 63 }, port: { t: 'int', min: 1, max: 65535 } },
-  status: {},
+  status: { gzip: { t: 'bool', opt: true } },
   job: { jobId: { t: 'str', max: 64, re: JOB_ID_RE }, follow: { t: 'bool' } },
   cluster: {},
   'rollout.start': {

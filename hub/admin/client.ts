@@ -3,6 +3,8 @@ import net from 'node:net';
 import { LineDecoder, encodeLine } from '../../common/protocol/codec.js';
 import type { AdminEvent, AdminRequest } from '../../common/protocol/admin.js';
 import { BentoError, isErrorCode } from '../../common/protocol/errors.js';
+import type { Gunzip } from 'node:zlib';
+import { gunzip, isGzipped } from './gzip.js';
 
 export interface AdminConnection {
   socket: net.Socket;
@@ -50,17 +52,36 @@ async function* eventsOf(socket: net.Socket): AsyncGenerator<AdminEvent> {
   const poke = (): void => { wake?.(); wake = null; };
   const decoder = new LineDecoder((v) => {
     queue.push(v as AdminEvent);
-    if (queue.length >= READ_AHEAD) socket.pause();
+    if (queue.length >= READ_AHEAD) { socket.pause(); inflate?.pause(); }
     poke();
   }, (err) => { failure = err; poke(); }, MAX_ANSWER_LINE_BYTES);
-  socket.on('data', (c: Buffer) => decoder.push(c));
-  socket.on('end', () => { ended = true; poke(); });
-  socket.on('close', () => { ended = true; poke(); });
-  socket.on('error', (err) => { failure = err; poke(); });
+  const fail = (err: Error): void => { failure = err; poke(); };
+  const end = (): void => { ended = true; poke(); };
+  // The first chunk says whether the hub compressed its answer (gzip.ts): then every byte goes
+  // through gunzip, and the answer ends when gunzip does, after the socket's end.
+  let inflate = null as Gunzip | null;
+  let push = (c: Buffer): void => {
+    if (isGzipped(c)) {
+      const z = (inflate = gunzip());
+      z.on('data', (d: Buffer) => decoder.push(d));
+      z.on('error', (err) => fail(new BentoError('PROTOCOL_MALFORMED', `the hub's compressed answer is broken: ${err.message}`)));
+      z.on('end', end);
+      push = (d) => z.write(d);
+    } else {
+      push = (d) => decoder.push(d);
+    }
+    push(c);
+  };
+  socket.on('data', (c: Buffer) => push(c));
+  let socketEnded = false;
+  socket.on('end', () => { socketEnded = true; if (inflate) inflate.end(); else end(); });
+  // A socket that closed without its end (the hub died) ends the answer at once; after its end, gunzip does.
+  socket.on('close', () => { if (!inflate || !socketEnded) end(); });
+  socket.on('error', fail);
   for (;;) {
     while (queue.length > 0) {
       const e = queue.shift()!;
-      if (queue.length < READ_AHEAD / 2 && socket.isPaused()) socket.resume();
+      if (queue.length < READ_AHEAD / 2 && socket.isPaused()) { socket.resume(); inflate?.resume(); }
       if (e.ev === 'error') throw new BentoError(isErrorCode(e.code) ? e.code : 'INTERNAL', e.message);
       yield e;
     }

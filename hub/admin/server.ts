@@ -14,7 +14,8 @@ import { encodeLine, MAX_LINE_BYTES } from '../../common/protocol/codec.js';
 import { parseAdminRequest, type AdminEvent, type AdminRequest } from '../../common/protocol/admin.js';
 import { BentoError, asBentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
-import { Follower, formatBytes } from '../../common/platform/follower.js';
+import { Follower, formatBytes, type FollowerOut } from '../../common/platform/follower.js';
+import { gzipOnto } from './gzip.js';
 import { FOLLOWER_KEPT_BYTES, followerPolicy, type FollowerPolicy } from '../events/follower.js';
 
 /** Send one event; `flushed` (when the reply goes to a socket) resolves once the reader took what was sent. */
@@ -75,7 +76,9 @@ export class AdminServer {
         this.fail(sock, err instanceof SyntaxError ? new BentoError('PROTOCOL_MALFORMED', 'admin request is not JSON') : asBentoError(err));
         return;
       }
-      const follower = this.follower(sock);
+      // `list` and `status` may ask for a gzip answer (gzip.ts): the follower then writes into the compressor.
+      const out = 'gzip' in req && req.gzip === true ? gzipOnto(sock) : sock;
+      const follower = this.follower(out);
       // Events of one event-loop iteration leave in one writev: a fan-out to
       // 10,000 hosts answers 10,000 "accepted" lines in one turn, and then
       // "started" and "end" for every agent answer read in the same poll
@@ -83,7 +86,7 @@ export class AdminServer {
       // in the iteration's check phase, so no event waits for another one.
       const reply: Reply = (e) => {
         if (sock.destroyed || !follower.open) return;
-        if (!sock.writableCorked) {
+        if (out === sock && !sock.writableCorked) {
           sock.cork();
           setImmediate(() => sock.uncork());
         }
@@ -108,9 +111,9 @@ export class AdminServer {
   }
 
   /** The connection's bounded queue: skipped lines become a "skipped" event, a cut a final "cut" event. */
-  private follower(sock: net.Socket): Follower {
+  private follower(out: FollowerOut): Follower {
     return new Follower({
-      out: sock,
+      out,
       maxQueuedBytes: this.followers.maxQueuedBytes,
       maxKeptBytes: FOLLOWER_KEPT_BYTES,
       stats: this.followers.stats,

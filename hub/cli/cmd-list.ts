@@ -11,7 +11,7 @@ export const listCommand: CommandSpec = {
   options: { json: { type: 'boolean', help: 'print JSON ({ "clients": [...] }, stable field names)' } },
   positionals: { min: 0, max: 0 },
   async run({ values }) {
-    const { clients } = await withHub(values, (socket) => adminCall(socket, { op: 'list' }, 'list'));
+    const { clients } = await withHub(values, (socket) => adminCall(socket, { op: 'list', gzip: true }, 'list'));
     clients.sort((a, b) => a.name.localeCompare(b.name));
     if (values['json']) {
       printJson({ clients });

@@ -35,7 +35,7 @@ export const statusCommand: CommandSpec = {
   positionals: { min: 0, max: Infinity },
   async run({ values, positionals }) {
     const json = values['json'] === true;
-    const fetch = async (): Promise<StatusEvent> => only(await withHub(values, (socket) => adminCall(socket, { op: 'status' }, 'status')), positionals);
+    const fetch = async (): Promise<StatusEvent> => only(await withHub(values, (socket) => adminCall(socket, { op: 'status', gzip: true }, 'status')), positionals);
     if (values['watch'] !== true) {
       if (values['interval'] !== undefined) throw new BentoError('USAGE', '--interval only applies with --watch');
       const s = await fetch();

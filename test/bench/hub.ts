@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
+import { adminCall } from '../../hub/admin/client.js';
 import type { AgentSpec } from './ipc.js';
 import { generateEd25519 } from '../../common/platform/ed25519.js';
 
@@ -200,18 +201,21 @@ export function adminRequest(
   });
 }
 
-/** `list`: how many clients the hub reports, and how long the answer took (connect to last byte). */
+/**
+ * `list` as the CLI asks for it (gzip, through the CLI's own admin client): how many clients the hub
+ * reports, and how long the answer took, connect to parsed (what `bento-hub list` waits for, less its
+ * start-up). Before the answer was compressed, the time ended at its last byte, before parsing.
+ */
 export async function listCount(socket: string, timeoutMs = 10_000): Promise<{ count: number; ms: number }> {
-  let count = -1;
-  let error = '';
-  let ms = NaN;
-  const r = await adminRequest(socket, { op: 'list' }, (e, at) => {
-    if (e.ev === 'list') { count = (e['clients'] as unknown[]).length; ms = at; return true; }
-    if (e.ev === 'error') { error = String(e['message']); return true; }
-    return false;
-  }, timeoutMs);
-  if (count < 0) throw new Error(`list: no answer (${error || r.closedBy})`);
-  return { count, ms };
+  const t0 = performance.now();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`list: no answer within ${timeoutMs} ms`)), timeoutMs); });
+  try {
+    const e = await Promise.race([adminCall(socket, { op: 'list', gzip: true }, 'list'), timeout]);
+    return { count: e.clients.length, ms: performance.now() - t0 };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export async function ping(socket: string): Promise<boolean> {

@@ -8,6 +8,7 @@ import net from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { adminCall } from '../../hub/admin/client.js';
 
 async function hubAnswering(line: (sock: net.Socket) => void): Promise<{ socket: string; close: () => Promise<void> }> {
@@ -43,5 +44,28 @@ test('an answer line past the CLI\'s bound (256 MiB) is refused with PROTOCOL_OV
     await assert.rejects(adminCall(hub.socket, { op: 'status' }, 'status'), (err: Error & { code?: string }) => err.code === 'PROTOCOL_OVERSIZED');
   } finally {
     await hub.close();
+  }
+});
+
+test('a CLI that asks for gzip reads a hub that ignores it (a plain line), and a broken gzip answer is PROTOCOL_MALFORMED', async () => {
+  const older = await hubAnswering((s) => s.end(`${JSON.stringify({ ev: 'list', clients: [{ name: 'web1' }] })}\n`));
+  try {
+    const e = await adminCall(older.socket, { op: 'list', gzip: true }, 'list');
+    assert.deepEqual(e.clients.map((c) => c.name), ['web1']);
+  } finally {
+    await older.close();
+  }
+  const whole = gzipSync(`${JSON.stringify({ ev: 'list', clients: [] })}\n`);
+  const broken = await hubAnswering((s) => s.end(Buffer.concat([whole.subarray(0, 10), Buffer.from('not deflate at all')])));
+  try {
+    await assert.rejects(adminCall(broken.socket, { op: 'list', gzip: true }, 'list'), (err: Error & { code?: string }) => err.code === 'PROTOCOL_MALFORMED');
+  } finally {
+    await broken.close();
+  }
+  const cut = await hubAnswering((s) => s.end(whole.subarray(0, whole.length - 12)));
+  try {
+    await assert.rejects(adminCall(cut.socket, { op: 'list', gzip: true }, 'list'), (err: Error & { code?: string }) => err.code === 'PROTOCOL_MALFORMED');
+  } finally {
+    await cut.close();
   }
 });

@@ -3,7 +3,7 @@
 // "started", `list` timed to its last byte, a fan-out to every host timed
 // until every agent has its job.ack (counted at the agents). The failover
 // phase is in cluster-failover.ts. Each phase is bounded in time.
-import { adminRequest, listCount } from './hub.js';
+import { adminRequest, listCount, listed } from './hub.js';
 import { percentile } from './metrics.js';
 import type { ClusterLoad } from './cluster-pool.js';
 
@@ -45,15 +45,9 @@ export async function listTimes(socket: string, calls: number): Promise<{ ms: nu
   return { ms, count };
 }
 
-/** Which hub holds each host, as `list --json` at SOCKET shows it. */
+/** Which hub holds each host, as `list --json` at SOCKET shows it (asked as the CLI asks: gzip, its client). */
 export async function holders(socket: string): Promise<Map<string, string>> {
-  const out = new Map<string, string>();
-  await adminRequest(socket, { op: 'list' }, (e) => {
-    if (e.ev !== 'list') return e.ev === 'error';
-    for (const c of e['clients'] as Array<{ name: string; hub: string }>) out.set(c.name, c.hub);
-    return true;
-  }, 30_000);
-  return out;
+  return new Map((await listed(socket, 30_000)).map((c) => [c.name, c.hub ?? 'local']));
 }
 
 /**

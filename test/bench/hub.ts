@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
 import { adminCall } from '../../hub/admin/client.js';
+import type { ClientInfo } from '../../common/protocol/admin.js';
 import type { AgentSpec } from './ipc.js';
 import { generateEd25519 } from '../../common/platform/ed25519.js';
 
@@ -208,11 +209,16 @@ export function adminRequest(
  */
 export async function listCount(socket: string, timeoutMs = 10_000): Promise<{ count: number; ms: number }> {
   const t0 = performance.now();
+  const clients = await listed(socket, timeoutMs);
+  return { count: clients.length, ms: performance.now() - t0 };
+}
+
+/** `list` as the CLI asks for it, within TIMEOUT_MS. */
+export async function listed(socket: string, timeoutMs: number): Promise<ClientInfo[]> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`list: no answer within ${timeoutMs} ms`)), timeoutMs); });
   try {
-    const e = await Promise.race([adminCall(socket, { op: 'list', gzip: true }, 'list'), timeout]);
-    return { count: e.clients.length, ms: performance.now() - t0 };
+    return (await Promise.race([adminCall(socket, { op: 'list', gzip: true }, 'list'), timeout])).clients;
   } finally {
     clearTimeout(timer);
   }

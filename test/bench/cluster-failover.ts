@@ -6,7 +6,7 @@
 // reconnect storm), and then whether any accepted job was lost or run twice
 // (cluster-check.ts).
 import { cpuSeconds } from './metrics.js';
-import { listCount } from './hub.js';
+import { ListProbe } from './list-probe.js';
 import type { ClusterFleet } from './cluster-fleet.js';
 import type { ClusterLoad } from './cluster-pool.js';
 import { fanout, holders, type FanoutResult } from './cluster-phases.js';
@@ -68,14 +68,14 @@ export async function failover(o: FailoverOptions): Promise<FailoverResult> {
   let backAllS = NaN;
   let listed99S = NaN;
   const listMs: number[] = [];
+  const probe = new ListProbe();
   const lister = (async () => {
     while (!Number.isFinite(listed99S) && since() < o.limitS) {
       const t = performance.now();
       try {
-        const now = await holders(asker);
-        listMs.push(performance.now() - t);
-        const moved = victimHosts.filter((h) => { const at = now.get(h); return at !== undefined && at !== victim.name; }).length;
-        if (moved >= 0.99 * victimHosts.length) listed99S = since();
+        const r = await probe.ask({ socket: asker, timeoutMs: 30_000, watch: { hosts: victimHosts, leftHub: victim.name } });
+        listMs.push(r.ms);
+        if (r.moved >= 0.99 * victimHosts.length) listed99S = since();
       } catch { /* counted as missing below */ }
       await new Promise((r) => setTimeout(r, Math.max(0, 1000 - (performance.now() - t))));
     }
@@ -90,7 +90,11 @@ export async function failover(o: FailoverOptions): Promise<FailoverResult> {
   }
   await lister;
   // The storm is over: `list` once more when quiet, for comparison.
-  listMs.push((await listCount(asker, 30_000)).ms);
+  try {
+    listMs.push((await probe.ask({ socket: asker, timeoutMs: 30_000, watch: { hosts: [], leftHub: victim.name } })).ms);
+  } finally {
+    await probe.close();
+  }
   const fanned = await fan;
   const survivorCpuS = survivors.map((h, i) => cpuSeconds(h.proc!.pid) - cpu0[i]!);
   o.log(`failover: fan-out ${fanned.accepted.length} accepted, ${fanned.rejected} refused (${fanned.rejectedWhy}); checking the jobs`);

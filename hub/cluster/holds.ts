@@ -124,9 +124,18 @@ export class ClusterHolders implements HostHolders {
 
   all(): Holder[] {
     const out: Holder[] = [];
+    // One wall-clock time per hub for the whole answer: lastBeat formats a Date, and `list` asks this for
+    // every host at once (13 ms of a 30,000-host list's 160, profiled).
+    const beats = new Map<string, string | null>();
+    const beatOf = (hub: string, run: string): string | null => {
+      const k = `${hub}\n${run}`;
+      let b = beats.get(k);
+      if (b === undefined) beats.set(k, (b = this.liveness.lastBeat(hub, run)));
+      return b;
+    };
     for (const v of this.d.store.values()) {
       if (v.t !== 'host') continue;
-      const h = this.toHolder(v);
+      const h = this.toHolder(v, beatOf);
       if (h) out.push(h);
     }
     return out;
@@ -214,13 +223,13 @@ export class ClusterHolders implements HostHolders {
     return new BentoError('STATE_CONFLICT', `host ${host} is held by hub ${rec.hub ?? '(none)'} now (epoch ${rec.epoch})`);
   }
 
-  private toHolder(v: HostHold): Holder | null {
+  private toHolder(v: HostHold, beatOf = (hub: string, run: string) => this.liveness.lastBeat(hub, run)): Holder | null {
     if (v.hub === null) return null;
     if (v.hub === this.hubName && v.run === this.d.run) {
       const m = this.mine.get(v.host);
       return m && m.epoch === v.epoch && !m.session.closed ? sessionHolder(m.session, this.hubName, v.epoch) : null;
     }
-    const seen = this.liveness.lastBeat(v.hub, v.run);
+    const seen = beatOf(v.hub, v.run);
     if (seen === null) return null; // its hub is dead (or restarted): not connected anywhere
     return {
       host: v.host, hub: v.hub, local: false, epoch: v.epoch, since: v.since, carrier: v.carrier, remoteAddress: v.remoteAddress,

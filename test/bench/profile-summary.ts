@@ -1,6 +1,6 @@
 // Summarise a V8 .cpuprofile (from `--hub-cpu-prof DIR`): self time by
 // function and by source file/package, optionally within a time window.
-//   node dist/test/bench/profile-summary.js FILE.cpuprofile [--from S] [--to S] [--top N] [--callers FUNCTION]
+//   node dist/test/bench/profile-summary.js FILE.cpuprofile [--from S] [--to S] [--top N] [--callers FUNCTION] [--under TEXT]
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 
@@ -9,12 +9,12 @@ interface Node { id: number; callFrame: CallFrame; children?: number[] }
 interface Profile { nodes: Node[]; startTime: number; endTime: number; samples: number[]; timeDeltas: number[] }
 
 const { values, positionals } = parseArgs({
-  options: { from: { type: 'string' }, to: { type: 'string' }, top: { type: 'string' }, callers: { type: 'string' } },
+  options: { from: { type: 'string' }, to: { type: 'string' }, top: { type: 'string' }, callers: { type: 'string' }, under: { type: 'string' } },
   allowPositionals: true,
 });
 const file = positionals[0];
 if (!file) {
-  process.stderr.write('usage: profile-summary FILE.cpuprofile [--from S] [--to S] [--top N]\n');
+  process.stderr.write('usage: profile-summary FILE.cpuprofile [--from S] [--to S] [--top N] [--callers FUNCTION] [--under TEXT]\n');
   process.exit(2);
 }
 const prof = JSON.parse(readFileSync(file, 'utf8')) as Profile;
@@ -23,12 +23,26 @@ const to = values.to === undefined ? Infinity : Number(values.to) * 1e6;
 const top = Number(values.top ?? 30);
 
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+const parentOf = new Map<number, number>();
+for (const n of prof.nodes) for (const c of n.children ?? []) parentOf.set(c, n.id);
+/** --under TEXT: only samples with a frame (itself or a caller) whose "function file:line" contains TEXT. */
+const underCache = new Map<number, boolean>();
+function isUnder(id: number): boolean {
+  if (values.under === undefined) return true;
+  const known = underCache.get(id);
+  if (known !== undefined) return known;
+  const cf = byId.get(id)!.callFrame;
+  const p = parentOf.get(id);
+  const yes = `${cf.functionName || '(anonymous)'} ${where(cf.url)}:${cf.lineNumber + 1}`.includes(values.under) || (p !== undefined && isUnder(p));
+  underCache.set(id, yes);
+  return yes;
+}
 const selfUs = new Map<number, number>();
 let t = 0;
 let total = 0;
 for (let i = 0; i < prof.samples.length; i++) {
   t += prof.timeDeltas[i] ?? 0;
-  if (t < from || t > to) continue;
+  if (t < from || t > to || !isUnder(prof.samples[i]!)) continue;
   const dt = prof.timeDeltas[i + 1] ?? 0;
   selfUs.set(prof.samples[i]!, (selfUs.get(prof.samples[i]!) ?? 0) + dt);
   total += dt;

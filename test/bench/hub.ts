@@ -10,7 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
-import { adminCall } from '../../hub/admin/client.js';
+// The CLI's own admin client (this file's adminRequest below is a raw one, for timing single events).
+import { adminRequest as openAdmin } from '../../hub/admin/client.js';
 import type { ClientInfo } from '../../common/protocol/admin.js';
 import type { AgentSpec } from './ipc.js';
 import { generateEd25519 } from '../../common/platform/ed25519.js';
@@ -213,14 +214,16 @@ export async function listCount(socket: string, timeoutMs = 10_000): Promise<{ c
   return { count: clients.length, ms: performance.now() - t0 };
 }
 
-/** `list` as the CLI asks for it, within TIMEOUT_MS. */
+/** `list` as the CLI asks for it, within TIMEOUT_MS (then its connection is closed). */
 export async function listed(socket: string, timeoutMs: number): Promise<ClientInfo[]> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`list: no answer within ${timeoutMs} ms`)), timeoutMs); });
+  const conn = await openAdmin(socket, { op: 'list', gzip: true });
+  const timer = setTimeout(() => conn.socket.destroy(new Error(`list: no answer within ${timeoutMs} ms`)), timeoutMs);
   try {
-    return (await Promise.race([adminCall(socket, { op: 'list', gzip: true }, 'list'), timeout])).clients;
+    for await (const e of conn.events) if (e.ev === 'list') return e.clients;
+    throw new Error('list: the hub closed the connection without an answer');
   } finally {
     clearTimeout(timer);
+    conn.socket.destroy();
   }
 }
 

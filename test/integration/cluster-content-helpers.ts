@@ -4,11 +4,9 @@
 // directories whose hub.json carries a `cluster` section, for the CLI.
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
-import { silentLogger, type Logger } from '../../common/platform/log.js';
+import { silentLogger } from '../../common/platform/log.js';
 import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import { parseClusterOptions } from '../../hub/cluster/options.js';
 import type { NatsCluster } from '../fixtures/nats.js';
@@ -56,9 +54,5 @@ export async function clusterFleet(nats: NatsCluster, prefix: string, hubName: s
   return fleet;
 }
 
-/** A real pino logger whose lines the test can read. */
-export function captureLog(): { log: Logger; lines: () => Array<Record<string, unknown>> } {
-  const out: string[] = [];
-  const sink = new Writable({ write(chunk: Buffer, _enc, cb) { out.push(chunk.toString()); cb(); } });
-  return { log: pino({ level: 'info' }, sink), lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
+/** A real pino logger whose lines the test can read (at info). */
+export { captureLog } from '../helpers/log-capture.js';

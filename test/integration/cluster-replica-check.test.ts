@@ -15,12 +15,11 @@
 // once open() resolved; before the check it showed them until the key
 // changed again.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import { pino } from 'pino';
 import { leaderLast } from '../../hub/cluster/kv-leader.js';
 import type { KeyedStore, RecordProgress } from '../../hub/store/types.js';
 import { killFollowerUnderRace, openDivergeRig, placeWatchOn } from './cluster-diverge-helpers.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 const PREFIX = 'rc';
 const BUCKET = `${PREFIX}_state`;
@@ -42,8 +41,7 @@ const KEYS = Array.from({ length: 6 }, (_, w) => Array.from({ length: 40 }, (_, 
 const FOLLOWERS: ReadonlyArray<1 | 2> = [1, 1, 2, 2, 1, 1];
 
 /** Every store's warnings, kept to find the check's correction. */
-const lines: Array<Record<string, unknown>> = [];
-const log = pino({ level: 'warn' }, new Writable({ write(chunk: Buffer, _e, cb) { for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); cb(); } }));
+const { log, lines } = captureLog('warn');
 
 /** Keys whose record in S is older than the leader's (by the counter), newer (a write the leader refused), and keys S lacks. */
 function behind(s: KeyedStore<Rec>, leader: Map<string, number>): { older: string[]; newer: string[]; missing: string[] } {
@@ -82,12 +80,12 @@ test('a reader whose watch runs on a replica holding older records shows the lea
       attempts.push(`${name}: ${refused} refused when applied; a plain reader there: ${raw.older.length} of ${leader.size} records older than the leader's, ${raw.newer.length} newer, ${raw.missing.length} missing`);
       if (raw.older.length === 0) continue;
 
-      const before = lines.length;
+      const before = lines().length;
       const checked = await placeWatchOn({ jsm, stream: STREAM, name, tries: 15, open: (i) => rig.openWithStore(`checked${attempt}-${i}`, 'state', isRec, PROGRESS) });
       if (!checked) { attempts.push(`${name}: no checked reader placed there`); continue; }
       const seen = behind(checked.s, leader);
       await checked.close();
-      const corrections = lines.slice(before).filter((l) => l['bucket'] === BUCKET && typeof l['corrected'] === 'number');
+      const corrections = lines().slice(before).filter((l) => l['bucket'] === BUCKET && typeof l['corrected'] === 'number');
       console.log(`# ${attempts.join('; ')}`);
       assert.deepEqual(seen.older, [], `a checked reader on ${name} shows no record older than the leader's`);
       assert.deepEqual(seen.missing.sort(), raw.missing.sort(), 'records missing on the replica are not invented (not caught, docs/cluster.md)');

@@ -13,8 +13,6 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { silentLogger, type Logger } from '../../common/platform/log.js';
 import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import { parseClusterOptions } from '../../hub/cluster/options.js';
@@ -22,6 +20,7 @@ import { leaderLast } from '../../hub/cluster/kv-leader.js';
 import type { RecordProgress } from '../../hub/store/types.js';
 import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
 import { waitFor } from '../helpers/proc.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 interface Rec { state: 'running' | 'success' | 'interrupted'; n: number }
 const isRec = (_k: string, v: unknown): v is Rec => typeof (v as Rec | null)?.n === 'number';
@@ -91,14 +90,13 @@ test('an acknowledged outcome the bucket shows in an earlier state again is writ
 test('a leader election of the stream makes a hub check its acknowledged outcomes at the new leader', async () => {
   // What a new leader that missed writes would lose cannot be made on purpose (see the top); that the election is
   // heard, on the server's real advisory subject, and the outcomes are looked up at the new leader, can.
-  const lines: Array<Record<string, unknown>> = [];
-  const log = pino({ level: 'debug' }, new Writable({ write(c: Buffer, _e, cb) { for (const l of c.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); cb(); } }));
+  const { log, lines } = captureLog('debug');
   const c = await store('hub-c', log);
   await c.set('j3', { state: 'success', n: 2 });
   const stream = `KV_${BUCKET}`;
   const before = await cluster.streamLeader(stream);
   await nc.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, '', { timeout: 10_000 });
-  const checked = await waitFor('the outcomes check at the new leader', () => lines.find((l) => l['msg'] === 'checked acknowledged outcomes at the new stream leader') ?? null, 30_000, 50);
+  const checked = await waitFor('the outcomes check at the new leader', () => lines().find((l) => l['msg'] === 'checked acknowledged outcomes at the new stream leader') ?? null, 30_000, 50);
   assert.ok((checked['checked'] as number) >= 1, `outcomes looked up: ${JSON.stringify(checked)}`);
   assert.notEqual(await cluster.streamLeader(stream), before, 'the leader changed');
 });

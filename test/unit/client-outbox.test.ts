@@ -7,18 +7,11 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { Outbox } from '../../client/jobs/outbox.js';
 import { MAX_REASON, MAX_UNREPORTED, parseMessage, type JobEnd } from '../../common/protocol/messages.js';
-import type { Logger } from '../../common/platform/log.js';
+import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
 
-/** A real pino logger whose lines the test can read. */
-function capture(): { log: Logger; lines: () => Array<Record<string, unknown>> } {
-  const out: string[] = [];
-  const sink = new Writable({ write(chunk: Buffer, _enc, cb) { out.push(chunk.toString()); cb(); } });
-  return { log: pino({ level: 'info' }, sink), lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
+const capture = (): CapturedLog => captureLog('info');
 
 function end(jobId: string, startedAt: number, extra: Partial<JobEnd> = {}): JobEnd {
   return { type: 'job.end', jobId, action: 'switch', outcome: 'success', exitCode: 0, startedAt: new Date(startedAt).toISOString(), durationMs: 10, ...extra };

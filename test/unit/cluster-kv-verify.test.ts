@@ -5,26 +5,20 @@
 // stopped. The real-NATS side: test/integration/cluster-nats-kill.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
-import type { Logger } from '../../common/platform/log.js';
 import { KvView } from '../../hub/cluster/kv-view.js';
 import { startViewCheck, type CheckLimits } from '../../hub/cluster/kv-verify.js';
 import type { LeaderRecord } from '../../hub/cluster/kv-leader.js';
 import { HOLD_PROGRESS, type HoldEntry, type HostHold, type HubBeat } from '../../hub/cluster/hold-records.js';
 import { JOB_PROGRESS, type JobRecord, type JobState } from '../../hub/store/job-record.js';
 import type { RecordProgress, StoreChange } from '../../hub/store/types.js';
+import { captureLog, type CapturedLog } from '../helpers/log-capture.js';
 
 interface Rec { n: number; done?: true }
 const isRec = (_k: string, v: unknown): v is Rec => typeof (v as Rec | null)?.n === 'number';
 /** A record moves up in n; a done one never changes again. */
 const PROGRESS: RecordProgress<Rec> = { settled: (v) => v.done === true, ahead: (l, v) => l.n > v.n, irreversible: () => false };
 
-function capture(): { log: Logger; lines: () => Array<Record<string, unknown>> } {
-  const out: string[] = [];
-  const sink = new Writable({ write(chunk: Buffer, _enc, cb) { out.push(chunk.toString()); cb(); } });
-  return { log: pino({ level: 'debug' }, sink), lines: () => out.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>) };
-}
+const capture = (): CapturedLog => captureLog('debug');
 
 /** A view loaded by a reload with RECORDS (key, revision, value). */
 function loaded(records: Array<[string, number, Rec]>): { v: KvView<Rec>; changes: Array<StoreChange<Rec>> } {

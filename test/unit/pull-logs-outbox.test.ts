@@ -8,18 +8,16 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { validateClientConfig } from '../../client/config.js';
 import { ConfigPuller } from '../../client/pull/puller.js';
+import { captureLog } from '../helpers/log-capture.js';
 
 const MAX_LOGS = 50;
 const MAX_BYTES = 64 * 1024 * 1024;
 
 async function withPuller(fn: (p: ConfigPuller, dir: string, drops: () => string[]) => Promise<void>): Promise<void> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'bento-logs-outbox-'));
-  const out: string[] = [];
-  const log = pino({ level: 'info' }, new Writable({ write(c: Buffer, _e, cb) { out.push(c.toString()); cb(); } }));
+  const { log, lines } = captureLog('info');
   try {
     const config = validateClientConfig({
       name: 'web1', hub: 'ssh://127.0.0.1:2222', hubFingerprint: `SHA256:${'A'.repeat(43)}`,
@@ -27,8 +25,7 @@ async function withPuller(fn: (p: ConfigPuller, dir: string, drops: () => string
     });
     const p = new ConfigPuller({ config, log, privateKey: Buffer.alloc(0) });
     await p.init();
-    const drops = (): string[] => out.join('').split('\n').filter(Boolean)
-      .map((l) => JSON.parse(l) as { msg: string; log?: string }).filter((l) => l.msg.startsWith('logs-outbox full')).map((l) => l.log!);
+    const drops = (): string[] => lines().filter((l) => String(l['msg']).startsWith('logs-outbox full')).map((l) => l['log'] as string);
     await fn(p, p.store.outboxDir, drops);
   } finally {
     await rm(root, { recursive: true, force: true });

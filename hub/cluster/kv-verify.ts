@@ -175,8 +175,9 @@ export function startViewCheck<T>(o: CheckOptions<T>): ViewCheck {
     return { candidates: all.length, checked, corrected, unchecked, outcome };
   };
 
-  const done = run().then((r) => { (mode === 'loaded' ? report : reportOutcomes)(o, lim, r, null); return r; }, (err: unknown) => {
-    (mode === 'loaded' ? report : reportOutcomes)(o, lim, null, err as Error);
+  const say = mode === 'loaded' ? report : reportOutcomes;
+  const done = run().then((r) => { say(o, lim, r, null); return r; }, (err: unknown) => {
+    say(o, lim, null, err as Error);
     return { candidates: 0, checked: 0, corrected: [], unchecked: 0, outcome: 'done' as const };
   });
   return {

@@ -9,6 +9,7 @@
 // nothing.
 import type { EventBus, HubEvent, Subscription } from '../events/types.js';
 import { waveOf } from './plan.js';
+import type { RolloutRecord } from './records.js';
 import type { RolloutStore } from './store.js';
 import { drivenBy, type RolloutDriving } from './driver.js';
 
@@ -28,7 +29,7 @@ export class RolloutConnections {
 
   /** Subscribe or unsubscribe as the rollouts stand now. Called before the engine looks at who is connected, so a connection after that is heard. */
   sync(): void {
-    const want = !this.closed && this.d.store.all().some((r) => r.state === 'running' && drivenBy(r.driver, this.d.driving));
+    const want = !this.closed && this.drivenHere().length > 0;
     if (want && !this.sub) this.sub = this.d.bus.subscribe({ all: true }, (e) => this.onEvent(e));
     else if (!want && this.sub) {
       this.sub.unsubscribe();
@@ -41,10 +42,14 @@ export class RolloutConnections {
     this.sync();
   }
 
+  /** The running rollouts this hub drives. */
+  private drivenHere(): RolloutRecord[] {
+    return this.d.store.all().filter((r) => r.state === 'running' && drivenBy(r.driver, this.d.driving));
+  }
+
   private onEvent(e: HubEvent): void {
     if (e.kind !== 'connected') return;
-    for (const r of this.d.store.all()) {
-      if (r.state !== 'running' || !drivenBy(r.driver, this.d.driving)) continue;
+    for (const r of this.drivenHere()) {
       const m = this.d.store.member(r.id, e.host);
       const w = waveOf(r, e.host);
       if ((!m || m.state === 'waiting') && w !== -1 && w <= r.wave) this.d.kick(r.id);

@@ -78,6 +78,10 @@ run_on() {
   PATH="$(dirname "$bin"):$PATH" "$bin" dist/test/run-tests.js "$@"
 }
 
+# Each run appends its failures, with their errors, here; printed last, so
+# the tail of a CI log says why a test failed, not only the unit runs after it.
+export BENTO_TEST_FAILURES="$tmp/failures.txt"
+
 others=("$@")
 if [ $# -eq 0 ] && [ "${BENTO_TEST_ALL_RUNTIMES:-}" != 1 ]; then others=(unit); fi
 
@@ -85,5 +89,6 @@ run_on "$node24" "$@"; on24=$?
 run_on "$node22" "${others[@]}"; on22=$?
 run_on "$(command -v node)" "${others[@]}"; onSystem=$?
 
+if [ -s "$BENTO_TEST_FAILURES" ]; then echo; cat "$BENTO_TEST_FAILURES"; fi
 echo "test-nodes: Node 24 exit $on24, Node 22 exit $on22, system node exit $onSystem"
 [ "$on24" -eq 0 ] && [ "$on22" -eq 0 ] && [ "$onSystem" -eq 0 ]

@@ -45,11 +45,14 @@ export async function rolloutHost(fleet: TestFleet, name: string, o: HostOptions
     rebuildEnv: nix.env,
     currentSystem: nix.currentSystem,
     systemProfile: nix.profile,
-    rollbackTimeoutMs: 3000,
+    // Rollouts are not about a lost connection: a fresh one ends the window at
+    // once, so a wide window costs nothing and keeps a slow handshake on a
+    // loaded 2-core CI machine from rolling a healthy switch back.
+    rollbackTimeoutMs: 10_000,
     backoff: { initialMs: 100, maxMs: 500 },
     ...(o.health ? {
       healthCommand: ['/bin/sh', '-c', `case "$(readlink ${nix.currentSystem})" in *unhealthy*) echo "health: the web service does not answer"; exit 1 ;; esac; echo "health: ok"`],
-      healthTimeoutMs: 1500, healthIntervalMs: 500,
+      healthTimeoutMs: 5000, healthIntervalMs: 500, // a failing check fails after 5 s; a slow `sh` start does not fail a passing one
     } : {}),
     ...o.agent,
   });

@@ -15,7 +15,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
 import { freePort, spawnDaemon, tmpDir, waitFor, type Daemon } from './proc.js';
 import { CLIENT_BIN, HUB_BIN, makeKey, runCli, type CliResult, type HostKey } from './fleet.js';
-import { silentLogger } from '../../common/platform/log.js';
+import { captureLog } from './log-capture.js';
 import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import { parseClusterOptions } from '../../hub/cluster/options.js';
 import { JOBS_STORE, JOBS_STORE_OPTIONS, type JobRecord } from '../../hub/store/jobs.js';
@@ -176,12 +176,20 @@ export class TestCluster {
 
   /** Every job record in NATS, read through a fresh connection of its own (what a new hub would load). */
   async jobRecords(): Promise<JobRecord[]> {
-    const b = await NatsStateBackend.open(parseClusterOptions({ servers: this.nats.urls, hubName: 'reader', prefix: this.prefix, replicas: 3 }), silentLogger());
+    // Its log (debug: the watchdog's polls) goes into a failure's message: a load that did not finish
+    // within 60 s was seen once here (docs/cluster.md, Open points), with nothing to say why.
+    const { log, lines } = captureLog('debug');
     try {
-      const s = await b.openKeyed<JobRecord>(JOBS_STORE, JOBS_STORE_OPTIONS);
-      return [...s.values()];
-    } finally {
-      await b.close();
+      const b = await NatsStateBackend.open(parseClusterOptions({ servers: this.nats.urls, hubName: 'reader', prefix: this.prefix, replicas: 3 }), log);
+      try {
+        const s = await b.openKeyed<JobRecord>(JOBS_STORE, JOBS_STORE_OPTIONS);
+        return [...s.values()];
+      } finally {
+        await b.close();
+      }
+    } catch (err) {
+      const tail = lines().slice(-60).map((l) => JSON.stringify(l)).join('\n');
+      throw new Error(`the test's reader of job records failed: ${(err as Error).message}\nits log, last lines:\n${tail}`, { cause: err });
     }
   }
 

@@ -14,7 +14,8 @@ import { freePort, sleep, spawnDaemon, waitFor } from '../helpers/proc.js';
 import { HUB_BIN, TestFleet } from '../helpers/fleet.js';
 import { checkJobs } from '../helpers/cluster-invariants.js';
 
-const SLOW = ['/bin/sh', '-c', 'echo "begin $1"; sleep 3; echo "end $1"', 'rebuild'];
+// $1 is the action: a switch runs 6 s, long enough on a loaded machine for a follow-up to queue behind it; others 3 s.
+const SLOW = ['/bin/sh', '-c', 'echo "begin $1"; case "$1" in switch) sleep 6 ;; *) sleep 3 ;; esac; echo "end $1"', 'rebuild'];
 const HOSTS = ['n1', 'n2', 'n3', 'n4'];
 let c: TestCluster;
 const accepted: string[] = [];
@@ -103,15 +104,17 @@ test('NATS entirely unreachable: agents stay connected and keep their results; t
   const agentLog = c.agents.get(host)!;
   const before = agentLog.output().length;
   for (let i = 0; i < 3; i++) await c.nats.kill(i);
-  // The job ends during the outage: the hub cannot record it, so it does not acknowledge it.
-  await sleep(5000);
+  // The job ends during the outage: the hub cannot record it, so it does not acknowledge it, and the agent keeps its result.
+  const outbox = path.join(c.dir, `state-${host}`, 'outbox');
+  await waitFor('the job to end during the outage (its result in the agent\'s outbox)', async () => (await readdir(outbox).catch(() => [])).some((f) => f.startsWith(job.jobId)), 20_000, 100);
+  // Where the hub would send the next job once the first ended (it did not wait for NATS before the fix).
+  await sleep(1500);
   assert.ok(!agentLog.output().slice(before).includes(follow.jobId), 'the follow-up was not sent while the hub could not record it');
   const refused = parse((await c.hubCli(holder, ['trigger', 'n2', '--json', '--queue'], 30_000)).stdout);
   assert.equal(refused.find((e) => e.ev === 'rejected')?.code, 'CLUSTER_UNAVAILABLE', JSON.stringify(refused));
   const own = (await c.list(holder)).map((x) => x.name);
   assert.ok(own.includes(host), 'the hub still lists the agents connected to it');
   assert.ok(!agentLog.output().slice(before).includes('disconnected from hub'), 'the agent stayed connected');
-  const outbox = path.join(c.dir, `state-${host}`, 'outbox');
   assert.deepEqual((await readdir(outbox)).filter((f) => f.startsWith(job.jobId)).length, 1, 'the agent holds its result: the hub could not record it, so it did not acknowledge it');
   await c.nats.restartAll();
   const ev = parse((await run).stdout);

@@ -5,7 +5,9 @@
 // caught up. With the store's RecordProgress, every reload's records that
 // can still change are then checked against the stream leader (kv-verify.ts):
 // the first load is done only once that check is (or its time bound passed),
-// so a fresh reader never reads what the check would correct; later reloads
+// so a fresh reader never reads what the check would correct (records the
+// replica holds older, and keys it lacks: the check lists the leader's keys
+// and looks up those this reload did not deliver); later reloads
 // are checked in the background. And each time the stream elects a new
 // leader (its advisory), the view's irreversible records are checked at it
 // (kv-verify.ts mode 'outcomes'): a leader that missed writes loses
@@ -19,7 +21,7 @@ import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { withinDeadline } from './deadline.js';
 import type { RecordProgress } from '../store/types.js';
-import { leaderHoldsAt, leaderLast } from './kv-leader.js';
+import { leaderHoldsAt, leaderKeys, leaderLast } from './kv-leader.js';
 import { CHECK_LIMITS, startViewCheck, SWEEP_LIMITS, SWEEP_MS, type CheckLimits, type CheckOptions, type ViewCheck } from './kv-verify.js';
 import type { KvView } from './kv-view.js';
 import { BucketFollower } from './kv-watch.js';
@@ -52,6 +54,14 @@ export function followInto<T>(d: FollowIntoDeps<T>): { loaded: Promise<void>; st
   /** Checks stopped by a reload, still finishing their lookups in flight. */
   let stopping: Promise<unknown> = Promise.resolve();
   let bound: NodeJS.Timeout | null = null;
+  /**
+   * The keys the current reload's watch delivered (deleted ones too), until
+   * its check has listed the leader's: a key the leader holds that the reload
+   * did not deliver is one the replica lacks (kv-verify.ts findMissing).
+   * Without it every deleted key (a marker stays per pruned job) would be
+   * looked up at every reload.
+   */
+  let delivered: Set<string> | null = null;
   const markLoaded = (): void => {
     isLoaded = true;
     if (bound) clearTimeout(bound);
@@ -60,12 +70,18 @@ export function followInto<T>(d: FollowIntoDeps<T>): { loaded: Promise<void>; st
   const caughtUp = (): void => {
     const c = d.check;
     if (!c) { markLoaded(); return; }
-    check = viewCheck(d, c, {});
+    const seen = delivered;
+    check = viewCheck(d, c, {
+      leaderKeys: async () => (await leaderKeys(d.jsm, d.stream, d.bucket)).filter((k) => !seen?.has(k)),
+    });
+    // The set is only needed for the listing; dropped once this check is over.
+    void check.done.finally(() => { if (delivered === seen) delivered = null; });
     if (isLoaded) return;
     // A check stopped by the next reload does not count: that reload's check does, within the first one's bound.
     check.done.then((r) => { if (r.outcome !== 'stopped') markLoaded(); }, () => undefined);
     bound ??= setTimeout(markLoaded, c.limits?.timeBoundMs ?? CHECK_LIMITS.timeBoundMs);
   };
+  let reloading = false;
   const follower = new BucketFollower({
     kv: d.kv, bucket: d.bucket, log: d.log, position: () => d.view.watchPosition,
     leaderHoldsAt: (seq, subject, data) => leaderHoldsAt(d.jsm, d.stream, seq, subject, data),
@@ -73,10 +89,15 @@ export function followInto<T>(d: FollowIntoDeps<T>): { loaded: Promise<void>; st
     onStart: () => {
       if (check) stopping = Promise.all([stopping, check.stop()]);
       check = null;
+      delivered = d.check ? new Set() : null;
+      reloading = true;
       d.view.beginReload();
     },
-    onEntry: (e) => applyEntry(d, e),
-    onCaughtUp: () => { d.view.endReload(); caughtUp(); },
+    onEntry: (e) => {
+      const key = applyEntry(d, e);
+      if (reloading && key !== null) delivered?.add(key);
+    },
+    onCaughtUp: () => { reloading = false; d.view.endReload(); caughtUp(); },
   });
   follower.start();
   const ready = (): boolean => isLoaded && !d.view.isReloading;
@@ -169,13 +190,13 @@ export function loadedWithin(loaded: Promise<void>, timeoutMs: number, bucket: s
   return withinDeadline(loaded, timeoutMs, () => new BentoError('CLUSTER_UNAVAILABLE', `bucket ${bucket} did not load within ${timeoutMs} ms`));
 }
 
-/** One watch entry into the view: the key decoded, a PUT's JSON parsed (a record that does not parse reads as absent). */
-function applyEntry<T>(d: FollowIntoDeps<T>, e: KvWatchEntry): void {
+/** One watch entry into the view: the key decoded, a PUT's JSON parsed (a record that does not parse reads as absent). Returns the key (null: not one a hub wrote). */
+function applyEntry<T>(d: FollowIntoDeps<T>, e: KvWatchEntry): string | null {
   const key = decodeToken(e.key);
   if (key === null) {
     d.log.warn({ bucket: d.bucket, key: e.key }, 'ignoring a key no Bento hub wrote');
     d.view.passed(e.revision);
-    return;
+    return null;
   }
   let value: unknown;
   let parsed = false;
@@ -183,4 +204,5 @@ function applyEntry<T>(d: FollowIntoDeps<T>, e: KvWatchEntry): void {
     try { value = JSON.parse(new TextDecoder().decode(e.value)); parsed = true; } catch { parsed = false; }
   }
   d.view.fromWatch(key, e.revision, e.operation, value, parsed);
+  return key;
 }

@@ -213,3 +213,54 @@ test('a sweep looks up only the open records at or below the revision it is give
   assert.deepEqual(r2.corrected, ['old']);
   assert.ok(c.lines().some((l) => l['level'] === 40 && l['corrected'] === 1), 'a correction is a warning');
 });
+
+test('keys the replica lacks: a reload\'s check shows the leader\'s record of each listed key the view lacks (settled too); a deletion, a refused record, one the watch brought meanwhile and a failed lookup are left; logged', async () => {
+  const { v, changes } = loaded([['here', 5, { n: 1 }]]);
+  const leader: Record<string, LeaderRecord | null> = {
+    here: put({ n: 1 }), open: put({ n: 2 }, 30), done: put({ n: 4, done: true }, 31),
+    deleted: { revision: 32, kind: 'DEL', value: undefined, parsed: false }, bad: put({ nope: 1 }, 33), raced: put({ n: 1 }, 34),
+  };
+  const asked: string[] = [];
+  const c = capture();
+  const r = await startViewCheck({
+    bucket: 'b', log: c.log, view: v, accept: isRec, progress: PROGRESS,
+    leader: async (k) => {
+      asked.push(k);
+      if (k === 'raced') v.fromWatch(k, 7, 'PUT', { n: 5 }, true); // the watch delivers it while the answer is on its way
+      if (k === 'flaky') throw new Error('timeout');
+      return leader[k] ?? null;
+    },
+    leaderKeys: async () => ['here', 'open', 'done', 'deleted', 'bad', 'raced', 'flaky'],
+  }).done;
+  assert.deepEqual(asked.sort(), ['bad', 'deleted', 'done', 'flaky', 'here', 'open', 'raced'], 'the open record the view holds is checked as before; every listed key it lacks is looked up');
+  assert.deepEqual(r.found.sort(), ['done', 'open']);
+  assert.equal(r.absent, 6);
+  assert.equal(r.outcome, 'done');
+  assert.deepEqual(v.entry('open'), { value: { n: 2 }, revision: 30 }, 'shown at the leader\'s revision');
+  assert.deepEqual(v.get('done'), { n: 4, done: true });
+  assert.equal(v.get('deleted'), undefined);
+  assert.equal(v.get('bad'), undefined, 'a record the guard refuses stays absent');
+  assert.deepEqual(v.entry('raced'), { value: { n: 5 }, revision: 7 }, 'the watch\'s record is kept');
+  assert.equal(v.get('flaky'), undefined);
+  assert.deepEqual(changes.filter((x) => x.key !== 'raced').map((x) => [x.op, x.key]).sort(), [['set', 'done'], ['set', 'open']], 'watchers hear of the found keys');
+  const warn = c.lines().find((l) => l['level'] === 40);
+  assert.equal(warn?.['found'], 2);
+  assert.equal(warn?.['corrected'], 0);
+});
+
+test('keys are listed only by a reload\'s check that finished its own lookups: not by a sweep, not after the outcomes check, not when the leader was away; a failed listing is said and changes nothing', async () => {
+  const { v } = loaded([['a', 5, { n: 1 }]]);
+  let listed = 0;
+  const leaderKeys = async (): Promise<string[]> => { listed++; return ['a', 'b']; };
+  const base = { bucket: 'b', log: capture().log, view: v, accept: isRec, progress: PROGRESS, leaderKeys };
+  const sweep = await startViewCheck({ ...base, maxRevision: 9, leader: async () => put({ n: 1 }) }).done;
+  const outcomes = await startViewCheck({ ...base, mode: 'outcomes', leader: async () => put({ n: 1 }) }).done;
+  const away = await startViewCheck({ ...base, limits: { timeBoundMs: 200, retryMs: 50 }, leader: async () => { throw new Error('no leader'); } }).done;
+  assert.equal(listed, 0);
+  assert.deepEqual([sweep.absent, outcomes.absent, away.absent, away.outcome], [null, null, null, 'leader-unavailable']);
+  const c = capture();
+  const failed = await startViewCheck({ ...base, log: c.log, leader: async () => put({ n: 1 }), leaderKeys: async () => { throw new Error('stream info timed out'); } }).done;
+  assert.deepEqual([failed.found, failed.absent, failed.outcome], [[], null, 'done']);
+  assert.equal(v.get('b'), undefined);
+  assert.ok(c.lines().some((l) => l['level'] === 30 && l['err'] === 'stream info timed out'), 'the failed listing is logged');
+});

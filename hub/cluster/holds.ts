@@ -104,6 +104,39 @@ export class ClusterHolders implements HostHolders {
     this.epochFloor = floor;
   }
 
+  /**
+   * A job of HOST was queued under a claim newer than the one this hub holds
+   * it by: nats-server 2.9.10 lost that claim (an acknowledged write) after
+   * kill -9, this hub then claimed above what the bucket still showed, and a
+   * hub that still saw the lost claim queued the job under it (the soak).
+   * The fence refuses that job's writes for good, so the holder raises its
+   * claim above it: one compare-and-swap on its own hold record, with its
+   * session still here; a record that changed meanwhile, or a host this hub
+   * does not hold, answers false (never a takeover).
+   */
+  async raiseClaim(host: string, above: number): Promise<boolean> {
+    const m = this.mine.get(host);
+    const cur = this.d.store.entry(host);
+    const v = cur?.value.t === 'host' ? cur.value : null;
+    if (!m || !cur || !v || !this.isMine(v, m.epoch) || m.session.closed || this.closing) return false;
+    const epoch = Math.max(v.epoch, above, this.epochFloor(host)) + 1;
+    try {
+      await this.d.store.set(host, this.record(m.session, epoch), { expectRevision: cur.revision });
+    } catch (err) {
+      this.d.log.warn({ host, epoch, err: (err as Error).message }, 'could not raise this hub\'s claim above a job record\'s; the job waits');
+      return false;
+    }
+    const now = this.mine.get(host);
+    if (now !== m) {
+      // The session ended meanwhile: its release saw the old epoch, so the raised record is let go here.
+      if (!now && m.session.closed) { this.mine.set(host, { epoch, session: m.session }); this.release(m.session); }
+      return false;
+    }
+    this.took(host, epoch, m.session, v);
+    this.d.log.warn({ host, holdEpoch: v.epoch, jobEpoch: above, epoch }, 'a job record carries a newer claim than this hub\'s hold (the holds bucket lost a write?); raised the claim above it');
+    return true;
+  }
+
   release(s: LiveSession): void {
     const m = this.mine.get(s.name);
     if (!m || m.session !== s) return;

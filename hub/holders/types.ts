@@ -73,6 +73,13 @@ export interface HostHolders {
    * it as well as above the hold record's (holds.ts claim: why).
    */
   floorEpochs?(floor: (host: string) => number): void;
+  /**
+   * Where it applies (a cluster): a job record of HOST carries a newer claim
+   * than the one this hub holds HOST by; raise this hub's claim above ABOVE
+   * (one compare-and-swap on its own hold, never a takeover). Resolves true
+   * once raised (holds.ts: why).
+   */
+  raiseClaim?(host: string, above: number): Promise<boolean>;
   /** Called when another hub took a host this hub had a session for; that session is closed as REPLACED first. */
   onLost(fn: (host: string, byHub: string) => void): void;
   /**

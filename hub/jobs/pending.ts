@@ -17,6 +17,8 @@ export interface PendingJobsDeps {
   pending: Map<string, string>;
   /** End a job that cannot run with the hub's verdict (job-end.ts finish). */
   finish(rec: JobRecord, end: Ending): Promise<void>;
+  /** Where it applies (a cluster, holds.ts raiseClaim): raise this hub's claim on HOST above epoch ABOVE; false if it could not. */
+  raiseClaim?: (host: string, above: number) => Promise<boolean>;
 }
 
 export class PendingJobs {
@@ -53,7 +55,7 @@ export class PendingJobs {
   }
 
   /** The host's pending job, if any, goes out now, unless it has an active one or this hub cannot record it. */
-  async dispatchPending(session: AgentLink): Promise<void> {
+  async dispatchPending(session: AgentLink, raised = false): Promise<void> {
     const host = session.name;
     const next = this.pendingOf(host, true);
     if (!next || this.d.active.has(host) || session.closed) return;
@@ -66,6 +68,14 @@ export class PendingJobs {
     try {
       this.d.store.assertWritableOver(rec);
     } catch (err) {
+      // Queued under a claim newer than the one this hub holds the host by: the holds bucket lost that
+      // claim (nats-server 2.9.10) while the queueing hub still saw it. Nothing else would ever change
+      // the epochs (the soak: the job waited two minutes, until the host moved), so this hub raises its
+      // claim above the job's, once, and sends it.
+      if (!raised && this.d.raiseClaim && this.d.store.claimBehind(rec) && await this.d.raiseClaim(host, rec.epoch!)) {
+        await this.dispatchPending(session, true);
+        return;
+      }
       this.d.log.warn({ host, jobId: rec.id, err: (err as Error).message }, 'holding the host\'s next job until this hub can record it');
       return;
     }

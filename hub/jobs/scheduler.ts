@@ -47,7 +47,7 @@ export interface SchedulerDeps {
    * this scheduler's to settle, and a job queued for a host nobody holds gets
    * the id every hub would give it (one pending job per host, cluster-wide).
    */
-  holders: Pick<HostHolders, 'hubName' | 'holder' | 'queuedJobId' | 'settlesOrphans'>;
+  holders: Pick<HostHolders, 'hubName' | 'holder' | 'queuedJobId' | 'settlesOrphans' | 'raiseClaim'>;
   log: Logger;
   /** Caps on jobs recorded on a host's word (adopt-limits.ts); absent: none. */
   adoption?: AdoptionLimiter;
@@ -75,6 +75,7 @@ export class Scheduler {
     this.pendingJobs = new PendingJobs({
       store: deps.store, sessions: deps.sessions, log: deps.log, active: this.active, pending: this.pending,
       finish: (rec, end) => this.ends.finish(rec, end),
+      ...(deps.holders.raiseClaim ? { raiseClaim: (host: string, above: number) => deps.holders.raiseClaim!(host, above) } : {}),
     });
     this.orphans = new OrphanSweep({
       store: deps.store, holders: deps.holders, sessions: deps.sessions, log: deps.log,

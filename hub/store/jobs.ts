@@ -138,6 +138,16 @@ export class JobStore {
     }
   }
 
+  /** assertWritableOver refuses REC only for its newer claim: this hub may write the host's records, under an older epoch. */
+  claimBehind(rec: JobRecord): boolean {
+    try {
+      const st = this.o.fence?.stamp(rec.host);
+      return !!st && rec.epoch !== undefined && rec.epoch > st.epoch;
+    } catch {
+      return false;
+    }
+  }
+
   forHost(host: string): JobRecord[] {
     return this.all().filter((j) => j.host === host).sort((a, b) => a.requestedAt.localeCompare(b.requestedAt));
   }

@@ -74,15 +74,40 @@ test('a claim takes an epoch above the host\'s open job records, not only above 
   await close();
 });
 
-test('without the floor the claim is below the job\'s epoch, and the job is held, not sent to the agent', async () => {
+test('without the floor the claim is below the job\'s epoch: the job is never sent under the older claim; the holder raises its claim above the job\'s and then sends it once', async () => {
   const { holders, store, live, close } = await setup();
   const s = session('web1');
   live.set('web1', s);
   await holders.claim(s);
   assert.equal(holders.stamp('web1')?.epoch, 3);
+  // A scheduler whose holders cannot raise a claim: the guard alone. Its record would refuse every write, and it would be sent again.
+  const guardOnly = { hubName: holders.hubName, holder: (h: string) => holders.holder(h), queuedJobId: (h: string) => holders.queuedJobId(h), settlesOrphans: () => holders.settlesOrphans() };
+  const held = new Scheduler({ store, sessions: { get: (h) => live.get(h) }, bus: new LocalEventBus(log), holders: guardOnly, log });
+  await held.onHello(s, s.hello!);
+  await held.onHello(s, s.hello!);
+  assert.deepEqual(s.sent.map((m) => m.type), [], 'never sent under the older claim');
+  await held.close();
+  // The cluster's holders raise the claim (the soak: such a job waited until its host moved to another hub).
   const scheduler = new Scheduler({ store, sessions: { get: (h) => live.get(h) }, bus: new LocalEventBus(log), holders, log });
   await scheduler.onHello(s, s.hello!);
+  assert.deepEqual(s.sent.map((m) => m.type), ['job.start'], 'sent once the claim is above the job\'s');
+  assert.equal(holders.stamp('web1')?.epoch, 5, 'raised above the job\'s epoch 4');
+  await store.settled();
+  assert.equal(store.get(queued(4).id)?.epoch, 5, 'the job\'s records are written under the raised claim');
   await scheduler.onHello(s, s.hello!);
-  assert.deepEqual(s.sent.map((m) => m.type), [], 'never sent: its record would refuse every write, and it would be sent again');
+  assert.equal(s.sent.filter((m) => m.type === 'job.start').length, 1, 'and only once');
+  await close();
+});
+
+test('a claim is raised only on this hub\'s own hold with its session here: a host it let go answers false and keeps its record', async () => {
+  const { holders, live, close } = await setup();
+  const s = session('web1');
+  live.set('web1', s);
+  await holders.claim(s);
+  s.closed = true;
+  live.delete('web1');
+  holders.release(s);
+  assert.equal(await holders.raiseClaim('web1', 4), false);
+  assert.equal(await holders.raiseClaim('nosuchhost', 4), false);
   await close();
 });

@@ -133,7 +133,7 @@ export class JobStore {
    */
   assertWritableOver(rec: JobRecord): void {
     const st = this.o.fence?.stamp(rec.host);
-    if (st && rec.epoch !== undefined && rec.epoch > st.epoch) {
+    if (st && newerClaim(rec, st)) {
       throw new BentoError('STATE_CONFLICT', `job ${rec.id}: its record carries a newer claim on ${rec.host} (hub ${rec.hub ?? '?'}, epoch ${rec.epoch} > ${st.epoch})`);
     }
   }
@@ -142,7 +142,7 @@ export class JobStore {
   claimBehind(rec: JobRecord): boolean {
     try {
       const st = this.o.fence?.stamp(rec.host);
-      return !!st && rec.epoch !== undefined && rec.epoch > st.epoch;
+      return !!st && newerClaim(rec, st);
     } catch {
       return false;
     }
@@ -239,4 +239,9 @@ export class JobStore {
     await this.o.output.close();
     await this.o.records.close();
   }
+}
+
+/** REC was written under a newer claim on its host than STAMP's. */
+function newerClaim(rec: JobRecord, stamp: { epoch: number }): boolean {
+  return rec.epoch !== undefined && rec.epoch > stamp.epoch;
 }

@@ -71,7 +71,7 @@ test('kill -9 of one NATS server of three: a trigger routed between hubs works a
     for (let i = 0; i < 60 && Date.now() - t0 < 30_000; i++) {
       const began = Date.now() - t0;
       const r = await timedTrigger(asker, host, t0);
-      attempts.push(`+${began} ms: ${r.events.map((e) => e.code ? `${e.ev} ${e.code}` : e.ev).join(', ') || r.text.trim().split('\n').at(-1)}`);
+      attempts.push(`+${began} ms: ${r.events.filter((e) => e.ev).map((e) => e.code ? `${e.ev} ${e.code}` : e.ev).join(', ') || r.text.trim().split('\n').at(-1)}`);
       if (acceptedAfter < 0 && r.acceptedAt >= 0) acceptedAfter = r.acceptedAt;
       for (const e of r.events) if (e.ev === 'accepted') accepted.push(e.jobId!);
       ok = r.events.find((e) => e.ev === 'end' && e.outcome === 'success');
@@ -80,7 +80,7 @@ test('kill -9 of one NATS server of three: a trigger routed between hubs works a
     }
     const took = Date.now() - t0;
     assert.ok(ok, `no routed trigger succeeded within 30 s of the kill:\n${attempts.join('\n')}`);
-    process.stdout.write(`# after kill -9 of the holds leader: a routed trigger accepted after ${acceptedAfter} ms, its job done after ${took} ms\n`);
+    process.stdout.write(`# after kill -9 of the holds leader: a routed trigger accepted after ${acceptedAfter} ms, its job done after ${took} ms; attempts: ${attempts.join(' | ')}\n`);
     assert.ok(acceptedAfter >= 0 && acceptedAfter < 15_000, `routing took ${acceptedAfter} ms:\n${attempts.join('\n')}`);
   } finally {
     // Restarted whatever happened above: the next tests need all three.

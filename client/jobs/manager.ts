@@ -1,6 +1,9 @@
 // One job at a time on this host. A job.start that arrives while a job runs
 // becomes the single follow-up run (later ones replace it: coalescing). Every
 // result goes to the outbox before it is sent, and leaves it on the hub's ack.
+// A job.start for a job this host already ran is a resend by a hub that did
+// not know (after kill -9 of a hub, the soak saw a job sent twice): it is not
+// run again; its result, if still unacknowledged, is sent again instead.
 import path from 'node:path';
 import type { JobEnd, JobStart, AgentMessage, Outcome, OutputStream } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
@@ -49,8 +52,13 @@ export interface JobManagerOptions {
   send(msg: AgentMessage): boolean;
 }
 
+/** Job ids this agent remembers having run (besides those in its outbox at start): far more than a resend could lag behind. */
+const RECENT_JOBS = 1024;
+
 export class JobManager {
   readonly outbox: Outbox;
+  /** Jobs this process ran, oldest first, and those whose results waited in the outbox when it started. */
+  private readonly ran = new Set<string>();
   private running: JobStart | null = null;
   private followUp: JobStart | null = null;
   private idleWaiters: Array<() => void> = [];
@@ -63,6 +71,8 @@ export class JobManager {
   async recover(): Promise<void> {
     await this.outbox.init();
     const left = await this.outbox.readRunning();
+    for (const end of await this.outbox.list()) this.remember(end.jobId);
+    if (left) this.remember(left.jobId);
     if (!left) return;
     this.opts.log.warn({ jobId: left.jobId }, 'found a job interrupted by an agent restart');
     await this.outbox.put({
@@ -79,12 +89,29 @@ export class JobManager {
   }
 
   onJobStart(msg: JobStart): void {
+    if (this.running?.jobId === msg.jobId) return; // a resend after reconnect
+    if (this.ran.has(msg.jobId)) {
+      this.opts.log.warn({ jobId: msg.jobId }, 'the hub sent a job this host already ran; not running it again (its result goes again if not yet acknowledged)');
+      void this.resend(msg.jobId);
+      return;
+    }
     if (this.running) {
-      if (this.running.jobId === msg.jobId) return; // a resend after reconnect
       this.followUp = msg;
       return;
     }
     void this.run(msg);
+  }
+
+  private remember(jobId: string): void {
+    this.ran.delete(jobId);
+    this.ran.add(jobId);
+    if (this.ran.size > RECENT_JOBS) this.ran.delete(this.ran.values().next().value!);
+  }
+
+  /** The stored result of JOBID, sent again (none: the hub already acknowledged it, so it has it). */
+  private async resend(jobId: string): Promise<void> {
+    const end = (await this.outbox.list()).find((e) => e.jobId === jobId);
+    if (end) this.opts.send({ ...end, replayed: true });
   }
 
   async onAck(jobId: string): Promise<void> {
@@ -113,6 +140,7 @@ export class JobManager {
   private async run(job: JobStart): Promise<void> {
     const { log, send } = this.opts;
     this.running = job;
+    this.remember(job.jobId);
     const startedAt = new Date().toISOString();
     const t0 = Date.now();
     let end: JobEnd;

@@ -72,8 +72,8 @@ export class JobManager {
     await this.outbox.init();
     const left = await this.outbox.readRunning();
     for (const end of await this.outbox.list()) this.remember(end.jobId);
-    if (left) this.remember(left.jobId);
     if (!left) return;
+    this.remember(left.jobId);
     this.opts.log.warn({ jobId: left.jobId }, 'found a job interrupted by an agent restart');
     await this.outbox.put({
       type: 'job.end', jobId: left.jobId, action: left.action, outcome: 'interrupted', exitCode: null,

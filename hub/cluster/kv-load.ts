@@ -54,34 +54,28 @@ export function followInto<T>(d: FollowIntoDeps<T>): { loaded: Promise<void>; st
   /** Checks stopped by a reload, still finishing their lookups in flight. */
   let stopping: Promise<unknown> = Promise.resolve();
   let bound: NodeJS.Timeout | null = null;
-  /**
-   * The keys the current reload's watch delivered (deleted ones too), until
-   * its check has listed the leader's: a key the leader holds that the reload
-   * did not deliver is one the replica lacks (kv-verify.ts findMissing).
-   * Without it every deleted key (a marker stays per pruned job) would be
-   * looked up at every reload.
-   */
-  let delivered: Set<string> | null = null;
   const markLoaded = (): void => {
     isLoaded = true;
     if (bound) clearTimeout(bound);
     resolveLoaded();
   };
-  const caughtUp = (): void => {
+  /**
+   * SEEN: the keys the reload delivered (deleted ones too). A key the leader
+   * holds beyond them is one the replica lacks (kv-verify.ts findMissing);
+   * without the filter every deleted key (a marker stays per pruned job)
+   * would be looked up at every reload. The set lives as long as the check.
+   */
+  const caughtUp = (seen: ReadonlySet<string>): void => {
     const c = d.check;
     if (!c) { markLoaded(); return; }
-    const seen = delivered;
     check = viewCheck(d, c, {
-      leaderKeys: async () => (await leaderKeys(d.jsm, d.stream, d.bucket)).filter((k) => !seen?.has(k)),
+      leaderKeys: async () => (await leaderKeys(d.jsm, d.stream, d.bucket)).filter((k) => !seen.has(k)),
     });
-    // The set is only needed for the listing; dropped once this check is over.
-    void check.done.finally(() => { if (delivered === seen) delivered = null; });
     if (isLoaded) return;
     // A check stopped by the next reload does not count: that reload's check does, within the first one's bound.
     check.done.then((r) => { if (r.outcome !== 'stopped') markLoaded(); }, () => undefined);
     bound ??= setTimeout(markLoaded, c.limits?.timeBoundMs ?? CHECK_LIMITS.timeBoundMs);
   };
-  let reloading = false;
   const follower = new BucketFollower({
     kv: d.kv, bucket: d.bucket, log: d.log, position: () => d.view.watchPosition,
     leaderHoldsAt: (seq, subject, data) => leaderHoldsAt(d.jsm, d.stream, seq, subject, data),
@@ -89,15 +83,10 @@ export function followInto<T>(d: FollowIntoDeps<T>): { loaded: Promise<void>; st
     onStart: () => {
       if (check) stopping = Promise.all([stopping, check.stop()]);
       check = null;
-      delivered = d.check ? new Set() : null;
-      reloading = true;
       d.view.beginReload();
     },
-    onEntry: (e) => {
-      const key = applyEntry(d, e);
-      if (reloading && key !== null) delivered?.add(key);
-    },
-    onCaughtUp: () => { reloading = false; d.view.endReload(); caughtUp(); },
+    onEntry: (e) => applyEntry(d, e),
+    onCaughtUp: () => caughtUp(d.view.endReload()),
   });
   follower.start();
   const ready = (): boolean => isLoaded && !d.view.isReloading;
@@ -190,13 +179,13 @@ export function loadedWithin(loaded: Promise<void>, timeoutMs: number, bucket: s
   return withinDeadline(loaded, timeoutMs, () => new BentoError('CLUSTER_UNAVAILABLE', `bucket ${bucket} did not load within ${timeoutMs} ms`));
 }
 
-/** One watch entry into the view: the key decoded, a PUT's JSON parsed (a record that does not parse reads as absent). Returns the key (null: not one a hub wrote). */
-function applyEntry<T>(d: FollowIntoDeps<T>, e: KvWatchEntry): string | null {
+/** One watch entry into the view: the key decoded, a PUT's JSON parsed (a record that does not parse reads as absent). */
+function applyEntry<T>(d: FollowIntoDeps<T>, e: KvWatchEntry): void {
   const key = decodeToken(e.key);
   if (key === null) {
     d.log.warn({ bucket: d.bucket, key: e.key }, 'ignoring a key no Bento hub wrote');
     d.view.passed(e.revision);
-    return null;
+    return;
   }
   let value: unknown;
   let parsed = false;
@@ -204,5 +193,4 @@ function applyEntry<T>(d: FollowIntoDeps<T>, e: KvWatchEntry): string | null {
     try { value = JSON.parse(new TextDecoder().decode(e.value)); parsed = true; } catch { parsed = false; }
   }
   d.view.fromWatch(key, e.revision, e.operation, value, parsed);
-  return key;
 }

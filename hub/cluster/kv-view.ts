@@ -164,11 +164,13 @@ export class KvView<T> extends ViewReads<T> {
    * The new watch delivered every key's last value (it reported nothing more
    * pending): keys the view holds that it did not deliver are gone from the
    * bucket, and are reported deleted. Tombstones were kept against the old
-   * watch's late entries; the new watch has none to bring.
+   * watch's late entries; the new watch has none to bring. Returns the keys
+   * the reload delivered, deleted ones too (its check looks up only keys the
+   * leader holds beyond them, kv-verify.ts findMissing).
    */
-  endReload(): void {
+  endReload(): ReadonlySet<string> {
     const seen = this.reloading;
-    if (!seen) return;
+    if (!seen) return new Set();
     this.reloading = null;
     this.tombs.clear();
     for (const [key] of [...this.confirmed]) {
@@ -180,6 +182,7 @@ export class KvView<T> extends ViewReads<T> {
     // This hub's own deletions the bucket no longer shows at all: nobody heard of them yet.
     for (const key of this.unheard.keys()) if (!seen.has(key)) this.ev.change({ op: 'delete', key, revision: this.pos });
     this.unheard.clear();
+    return seen;
   }
 
   /** One watch entry: RAW is the decoded JSON of a PUT (undefined if it did not parse). */

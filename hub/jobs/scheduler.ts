@@ -75,7 +75,7 @@ export class Scheduler {
     this.pendingJobs = new PendingJobs({
       store: deps.store, sessions: deps.sessions, log: deps.log, active: this.active, pending: this.pending,
       finish: (rec, end) => this.ends.finish(rec, end),
-      ...(deps.holders.raiseClaim ? { raiseClaim: (host: string, above: number) => deps.holders.raiseClaim!(host, above) } : {}),
+      raiseClaim: deps.holders.raiseClaim?.bind(deps.holders),
     });
     this.orphans = new OrphanSweep({
       store: deps.store, holders: deps.holders, sessions: deps.sessions, log: deps.log,

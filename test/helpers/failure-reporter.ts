@@ -2,7 +2,7 @@
 // failures, each with its file, name and error, to its destination. Why: CI
 // keeps the tail of a 14-minute log, and a Node 24 failure's details sit far
 // above the later runtimes' unit output, so CI showed a failing test's name
-// and nothing about why. run-tests.ts prints this file last (docs/testing.md).
+// and nothing about why. run-tests.ts prints this file last (README, the test command).
 import { inspect } from 'node:util';
 
 /** Enough for an assertion's diff and the first frames of its stack, not a whole captured log. */

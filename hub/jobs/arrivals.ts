@@ -13,6 +13,7 @@ import type { AgentLink } from './agent-link.js';
 import type { InFlightAtStart } from './recovery.js';
 import type { GuardWindows } from './guard-windows.js';
 import type { Ending } from './job-end.js';
+import { heldByAgent } from './pending.js';
 
 export const RESTARTED = 'hub restarted during the job';
 
@@ -183,7 +184,8 @@ export class Arrivals {
     const { store, active, pending } = this.d;
     for (const rec of store.openFor(host)) {
       if (rec.id === active.get(host) || rec.id === pending.get(host) || this.d.inFlight.has(host, rec.id)) continue;
-      if (rec.state === 'queued') {
+      // Queued, unless the agent has it (its dispatched record was lost): then it is in flight (pending.ts heldByAgent).
+      if (rec.state === 'queued' && !heldByAgent(hello, rec.id)) {
         if (!pending.has(host)) pending.set(host, rec.id);
         continue;
       }

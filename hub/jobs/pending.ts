@@ -2,6 +2,7 @@
 // a follow-up behind its active job), found and sent to the host once the
 // host and this hub can take it. Part of the scheduler (scheduler.ts): every
 // call runs in the host's turn.
+import type { Hello } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { JobRecord, JobStore } from '../store/jobs.js';
 import type { AgentLink } from './agent-link.js';
@@ -36,12 +37,13 @@ export class PendingJobs {
    * (the soak found each).
    */
   pendingOf(host: string, inStore: boolean): string | undefined {
+    const session = this.d.sessions.get(host);
     const id = this.d.pending.get(host);
-    if (id && this.d.store.get(id)?.state === 'queued') return id;
-    if (id) this.d.pending.delete(host); // dispatched by the hub the host went to meanwhile
+    if (id && this.d.store.get(id)?.state === 'queued' && !heldByAgent(session?.hello, id)) return id;
+    if (id) this.d.pending.delete(host); // dispatched by the hub the host went to meanwhile, or the agent holds it
     if (!inStore) return undefined;
-    const queued = this.d.store.openFor(host).find((r) => r.state === 'queued');
-    if (queued && this.d.sessions.get(host)) this.d.pending.set(host, queued.id);
+    const queued = this.d.store.openFor(host).find((r) => r.state === 'queued' && !heldByAgent(session?.hello, r.id));
+    if (queued && session) this.d.pending.set(host, queued.id);
     return queued?.id;
   }
 
@@ -104,6 +106,17 @@ export class PendingJobs {
     const session = this.d.sessions.get(host);
     if (session) await this.dispatchPending(session); // finds the record in the store (pendingOf)
   }
+}
+
+/**
+ * The agent's hello says it has job ID (running it, or holding its result): it
+ * was sent already, whatever the record says. A record still "queued" is one
+ * whose "dispatched" write (eventual, types.ts) died with the hub that sent it;
+ * sending it again ran it twice (the soak, kill -9 of a hub under load). Its
+ * result is on its way (job-end.ts records it).
+ */
+export function heldByAgent(hello: Pick<Hello, 'runningJobId' | 'unreported'> | null | undefined, id: string): boolean {
+  return !!hello && (hello.runningJobId === id || (hello.unreported ?? []).includes(id));
 }
 
 /** A record write nobody waits for (the agent holds the job meanwhile): failures are logged. */

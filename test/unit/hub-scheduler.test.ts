@@ -104,6 +104,46 @@ test('recovery is per host, at its hello: nothing changes at hub start; each hos
   await h.store.close();
 });
 
+test('a job the agent has although its record says queued (the dispatched write died with the hub) is not sent again', async () => {
+  // The hub sent each from its queued record and was killed before its eventual "dispatched" write landed.
+  const h = await restartedHub([
+    { id: 'web1job00001', host: 'web1', state: 'queued' },
+    { id: 'web2job00001', host: 'web2', state: 'queued' },
+    { id: 'web3job00001', host: 'web3', state: 'queued' },
+  ]);
+  await h.scheduler.recover({ graceMs: 60_000 });
+  // Ended while the hub was down: its result waits in the agent's outbox.
+  const s1 = await h.connect('web1', { unreported: ['web1job00001'] });
+  assert.equal(s1.sent.length, 0, 'not sent again');
+  await h.scheduler.onMessage(s1, { type: 'job.end', jobId: 'web1job00001', action: 'switch', outcome: 'success', exitCode: 0, startedAt: new Date().toISOString(), durationMs: 9, replayed: true });
+  assert.equal(h.state('web1job00001'), 'success');
+  assert.deepEqual(s1.sent.map((m) => m.type), ['job.ack'], 'its replayed result is recorded and acknowledged, and nothing is sent');
+  // Still running it.
+  const s2 = await h.connect('web2', { runningJobId: 'web2job00001' });
+  assert.equal(s2.sent.length, 0);
+  assert.equal(h.state('web2job00001'), 'running');
+  // Never received: still the host's queued job, sent now.
+  const s3 = await h.connect('web3');
+  assert.deepEqual(s3.sent.map((m) => m.type === 'job.start' ? m.jobId : m.type), ['web3job00001']);
+  h.scheduler.close();
+  await h.store.close();
+});
+
+test('a host that moved here with a job whose record says queued (written by the hub it left) is not sent it again', async () => {
+  // No recover(): this hub was up all along; the queued records are another hub's, seen through the shared store.
+  const h = await restartedHub([{ id: 'web1job00001', host: 'web1', state: 'queued' }]);
+  const s1 = await h.connect('web1', { unreported: ['web1job00001'] });
+  assert.equal(s1.sent.length, 0, 'not sent again');
+  // A trigger meanwhile is the host's next job, sent once the replayed result is in.
+  const next = await h.scheduler.trigger('web1', 'boot', false);
+  assert.equal(next.disposition, 'dispatched', 'the host is idle: it only holds a result');
+  await h.scheduler.onMessage(s1, { type: 'job.end', jobId: 'web1job00001', action: 'switch', outcome: 'success', exitCode: 0, startedAt: new Date().toISOString(), durationMs: 9, replayed: true });
+  assert.equal(h.state('web1job00001'), 'success');
+  assert.deepEqual(s1.sent.map((m) => m.type === 'job.start' ? m.jobId : m.type), [next.jobId, 'job.ack']);
+  h.scheduler.close();
+  await h.store.close();
+});
+
 test('recovery: a host that never comes back has its jobs interrupted after the grace, not before and not forever', async () => {
   const h = await restartedHub([
     { id: 'gonejob00001', host: 'gone', state: 'running' },

@@ -15,14 +15,16 @@
 //     away, or the process was paused) refuses to vouch for any host: its
 //     stamps throw until it is current again, and then it drops the sessions
 //     of hosts another hub took meanwhile.
+// Reading the bucket as Holders (list, status, routing) is hold-view.ts.
 import { createHash } from 'node:crypto';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { KeyedStore, StoreChange } from '../store/types.js';
 import type { LiveSession } from '../server/live-session.js';
-import { sessionHolder, type Holder, type HostHolders, type Stamp } from '../holders/types.js';
+import type { Holder, HostHolders, Stamp } from '../holders/types.js';
 import { HUB_KEY_PREFIX, type HoldEntry, type HostHold } from './hold-records.js';
 import { HubLiveness, type LivenessTiming } from './liveness.js';
+import { HoldView } from './hold-view.js';
 
 export interface ClusterHoldersDeps {
   store: KeyedStore<HoldEntry>;
@@ -52,6 +54,7 @@ export class ClusterHolders implements HostHolders {
   private readonly unwatch: () => void;
   private closing = false;
   private epochFloor: (host: string) => number = () => 0;
+  private readonly view: HoldView;
 
   constructor(private readonly d: ClusterHoldersDeps) {
     this.hubName = d.hubName;
@@ -59,6 +62,7 @@ export class ClusterHolders implements HostHolders {
       store: d.store, hubName: d.hubName, run: d.run, timing: d.timing, log: d.log, ...(d.agentUrl ? { url: d.agentUrl } : {}),
       current: () => this.reconcile(),
     });
+    this.view = new HoldView({ store: d.store, hubName: d.hubName, run: d.run, liveness: this.liveness, mine: (host) => this.mine.get(host) });
     this.unwatch = d.store.watch((c) => this.changed(c));
   }
 
@@ -151,27 +155,11 @@ export class ClusterHolders implements HostHolders {
   }
 
   holder(host: string): Holder | null {
-    const v = this.d.store.get(host);
-    return v?.t === 'host' ? this.toHolder(v) : null;
+    return this.view.holder(host);
   }
 
   all(): Holder[] {
-    const out: Holder[] = [];
-    // One wall-clock time per hub for the whole answer: lastBeat formats a Date, and `list` asks this for
-    // every host at once (13 ms of a 30,000-host list's 160, profiled).
-    const beats = new Map<string, string | null>();
-    const beatOf = (hub: string, run: string): string | null => {
-      const k = `${hub}\n${run}`;
-      let b = beats.get(k);
-      if (b === undefined) beats.set(k, (b = this.liveness.lastBeat(hub, run)));
-      return b;
-    };
-    for (const v of this.d.store.values()) {
-      if (v.t !== 'host') continue;
-      const h = this.toHolder(v, beatOf);
-      if (h) out.push(h);
-    }
-    return out;
+    return this.view.all();
   }
 
   stamp(host: string): Stamp | null {
@@ -254,21 +242,6 @@ export class ClusterHolders implements HostHolders {
 
   private heldBy(host: string, rec: HostHold): BentoError {
     return new BentoError('STATE_CONFLICT', `host ${host} is held by hub ${rec.hub ?? '(none)'} now (epoch ${rec.epoch})`);
-  }
-
-  private toHolder(v: HostHold, beatOf = (hub: string, run: string) => this.liveness.lastBeat(hub, run)): Holder | null {
-    if (v.hub === null) return null;
-    if (v.hub === this.hubName && v.run === this.d.run) {
-      const m = this.mine.get(v.host);
-      return m && m.epoch === v.epoch && !m.session.closed ? sessionHolder(m.session, this.hubName, v.epoch) : null;
-    }
-    const seen = beatOf(v.hub, v.run);
-    if (seen === null) return null; // its hub is dead (or restarted): not connected anywhere
-    return {
-      host: v.host, hub: v.hub, local: false, epoch: v.epoch, since: v.since, carrier: v.carrier, remoteAddress: v.remoteAddress,
-      endpoint: v.endpoint, via: v.via, agentVersion: v.agentVersion, system: v.system, generation: v.generation,
-      configHash: v.configHash, capabilities: v.capabilities, lastSeen: seen,
-    };
   }
 
   /** A change in the bucket (any hub's). */

@@ -22,7 +22,7 @@ import type { EventBus } from '../events/types.js';
 import type { AgentLink } from './agent-link.js';
 import { withPrebuilt, type Prebuilt } from './prebuilt.js';
 import { PerHostQueue } from './per-host-queue.js';
-import { newJob } from './job-ids.js';
+import { freeQueuedId, newJob } from './job-ids.js';
 import { Adopter } from './adopt.js';
 import type { AdoptionLimiter } from './adopt-limits.js';
 import { InFlightAtStart, RECOVERY_GRACE_MS } from './recovery.js';
@@ -226,7 +226,9 @@ export class Scheduler {
     }
     if (!session && !queue) throw new BentoError('HOST_OFFLINE', `host "${host}" is not connected (use --queue to run when it connects)`);
     // Queued for a host nobody holds: the id every hub gives it (one pending job per host, cluster-wide).
-    const rec = withPrebuilt(newJob(host, action, (session ? null : this.deps.holders.queuedJobId(host)) ?? o.jobId ?? null), prebuilt);
+    const shared = session ? null : this.deps.holders.queuedJobId(host);
+    const queuedId = shared ? freeQueuedId(shared, (id) => store.get(id) !== undefined) : null;
+    const rec = withPrebuilt(newJob(host, action, queuedId ?? o.jobId ?? null), prebuilt);
     if (session && !this.active.has(host)) {
       this.pendingJobs.dispatch(session, rec);
       return { host, jobId: rec.id, disposition: 'dispatched', action };

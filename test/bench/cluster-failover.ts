@@ -26,6 +26,8 @@ export interface FailoverResult {
   fanout: FanoutResult;
   check: JobCheck;
   survivorCpuS: number[];
+  /** CPU seconds from the kill until 99 % were back: the survivors (each), the NATS servers, the load generators. */
+  stormCpuS: { survivors: number[]; nats: number; loadgen: number };
 }
 
 export interface FailoverOptions {
@@ -38,6 +40,8 @@ export interface FailoverOptions {
   jobMs: number;
   limitS: number;
   log: (s: string) => void;
+  /** CPU seconds so far of the NATS servers and of the load generators. */
+  otherCpu: () => { nats: number; loadgen: number };
 }
 
 export async function failover(o: FailoverOptions): Promise<FailoverResult> {
@@ -52,12 +56,15 @@ export async function failover(o: FailoverOptions): Promise<FailoverResult> {
   const s0 = await load.stats();
   const t0 = performance.now();
   let killedAt = NaN;
+  let stormCpu0 = { survivors: [] as number[], nats: 0, loadgen: 0 };
+  let stormCpuS = { survivors: [] as number[], nats: NaN, loadgen: NaN };
   const kill = (async () => {
     // Once half the jobs run at the agents: the victim's agents hold jobs in flight, some not started yet.
     for (let st = s0; st.jobStarts - s0.jobStarts < o.n / 2 && performance.now() - t0 < 60_000; st = await load.stats()) await new Promise((r) => setTimeout(r, 50));
     load.tell({ t: 'mark', hub: o.victim });
     await load.stats(); // the mark is in before the sockets drop (IPC is in order)
     killedAt = performance.now();
+    stormCpu0 = { survivors: survivors.map((h) => cpuSeconds(h.proc!.pid)), ...o.otherCpu() };
     o.log(`failover: kill -9 ${victim.name} (${victimHosts.length} agents), ${((killedAt - t0) / 1000).toFixed(1)} s into the fan-out`);
     await fleet.killHub(o.victim);
   })();
@@ -83,7 +90,11 @@ export async function failover(o: FailoverOptions): Promise<FailoverResult> {
   let lastLog = 0;
   while (!Number.isFinite(backAllS) && since() < o.limitS) {
     const st = await load.stats();
-    if (!Number.isFinite(back99S) && st.markedBack >= 0.99 * st.marked) back99S = since();
+    if (!Number.isFinite(back99S) && st.markedBack >= 0.99 * st.marked) {
+      back99S = since();
+      const other = o.otherCpu();
+      stormCpuS = { survivors: survivors.map((h, i) => cpuSeconds(h.proc!.pid) - stormCpu0.survivors[i]!), nats: other.nats - stormCpu0.nats, loadgen: other.loadgen - stormCpu0.loadgen };
+    }
     if (st.markedBack >= st.marked) backAllS = since();
     if (since() - lastLog >= 10) { lastLog = since(); o.log(`failover: ${st.markedBack}/${st.marked} of ${victim.name}'s agents back after ${since().toFixed(0)} s (${st.perHub.join('/')} per hub)`); }
     await new Promise((r) => setTimeout(r, 100));
@@ -100,5 +111,5 @@ export async function failover(o: FailoverOptions): Promise<FailoverResult> {
   o.log(`failover: fan-out ${fanned.accepted.length} accepted, ${fanned.rejected} refused (${fanned.rejectedWhy}); checking the jobs`);
   load.tell({ t: 'jobMs', ms: 0 });
   const check = await checkJobs({ fleet, load, accepted: fanned.accepted, sockets: survivors.map((h) => h.fleet.socket), timeoutS: 120 });
-  return { victim: victim.name, victimAgents: victimHosts.length, back99S, backAllS, listed99S, listMs, killedAfterS: (killedAt - t0) / 1000, fanout: fanned, check, survivorCpuS };
+  return { victim: victim.name, victimAgents: victimHosts.length, back99S, backAllS, listed99S, listMs, killedAfterS: (killedAt - t0) / 1000, fanout: fanned, check, survivorCpuS, stormCpuS };
 }

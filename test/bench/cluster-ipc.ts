@@ -15,6 +15,11 @@ export interface ClusterWorkerInit {
   /** How long a job runs at the agent before its job.end (0: at once). */
   jobMs: number;
   agents: AgentSpec[];
+  /**
+   * SHARE of the agents (by a hash of the name) start at endpoint HUB; the
+   * others try it last. Absent: each agent's own order only (about 1/H each).
+   */
+  first?: { hub: number; share: number };
 }
 
 export type ToClusterWorker =

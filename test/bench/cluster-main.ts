@@ -8,7 +8,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { argv, BACKOFF, HEARTBEAT_MS, HUBS, IN_FLIGHT, JOB_MS, N, NOFILE, NOFILE_HARD, runs, TRIGGERS, W, WARMUP_TRIGGERS } from './options.js';
+import { argv, BACKOFF, HEARTBEAT_MS, HUBS, IN_FLIGHT, JOB_MS, N, NOFILE, VICTIM_SHARE, NOFILE_HARD, runs, TRIGGERS, W, WARMUP_TRIGGERS } from './options.js';
 import { hostName, killHub, startHubProcess } from './hub.js';
 import { cpuSeconds, memOf } from './metrics.js';
 import { M_, complete, extras, log, notes, run, sleep } from './state.js';
@@ -100,7 +100,7 @@ async function cluster(f: ClusterFleet): Promise<void> {
   await sleep(2000);
   const base = f.hubs.map((h) => memOf(h.proc!.pid).rssKiB);
   M_['nats_rss_idle_mib'] = f.natsPids().reduce((s, pid) => s + memOf(pid).rssKiB, 0) / 1024;
-  const load = await ClusterLoad.start({ agents: f.agents, endpoints: f.endpoints, workers: W, inFlight: IN_FLIGHT * HUBS, backoff: BACKOFF, jobMs: 0, addressBase: 1 });
+  const load = await ClusterLoad.start({ agents: f.agents, endpoints: f.endpoints, workers: W, inFlight: IN_FLIGHT * HUBS, backoff: BACKOFF, jobMs: 0, addressBase: 1, ...(VICTIM_SHARE !== null ? { first: { hub: 1, share: VICTIM_SHARE } } : {}) });
   loads.add(load);
   try {
     log(`cluster: connecting ${N} agents to ${HUBS} hubs`);
@@ -204,7 +204,7 @@ async function failoverPhase(f: ClusterFleet, load: ClusterLoad, perHub: number[
     return;
   }
   const victim = 1;
-  const r = await failover({ fleet: f, load, victim, asker: 0, n: N, jobMs: JOB_MS, limitS: Math.max(120, N / 100), log });
+  const r = await failover({ fleet: f, load, victim, asker: 0, n: N, jobMs: JOB_MS, limitS: Math.max(120, N / 100), log, otherCpu: () => otherCpu(f, load) });
   M_['failover_victim_agents'] = perHub[victim]!;
   M_['failover_back99_s'] = r.back99S;
   M_['failover_back_all_s'] = r.backAllS;
@@ -219,7 +219,9 @@ async function failoverPhase(f: ClusterFleet, load: ClusterLoad, perHub: number[
   M_['failover_views_differ'] = r.check.disagreements.length;
   M_['failover_interrupted'] = r.check.byState['interrupted'] ?? 0;
   extras['failoverSurvivorCpuS'] = r.survivorCpuS;
+  extras['failoverStormCpuS'] = r.stormCpuS;
   extras['failoverCheck'] = { ...r.check, lost: r.check.lost.slice(0, 20), ranNotRecorded: r.check.ranNotRecorded.slice(0, 20), disagreements: r.check.disagreements.slice(0, 20) };
   complete['failover'] = Number.isFinite(r.back99S);
-  log(`failover: 99 % of ${r.victimAgents} back after ${r.back99S.toFixed(1)} s (all ${r.backAllS.toFixed(1)} s; list ${r.listed99S.toFixed(1)} s); ${checkText(r.check)}`);
+  const c = r.stormCpuS;
+  log(`failover: 99 % of ${r.victimAgents} back after ${r.back99S.toFixed(1)} s (all ${r.backAllS.toFixed(1)} s; list ${r.listed99S.toFixed(1)} s); CPU until 99 %: survivors ${c.survivors.map((x) => x.toFixed(1)).join('/')} s, NATS ${c.nats.toFixed(1)} s, load generators ${c.loadgen.toFixed(1)} s; ${checkText(r.check)}`);
 }

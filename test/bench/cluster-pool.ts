@@ -24,6 +24,8 @@ export interface LoadOptions {
   jobMs: number;
   /** Source addresses 127.0.<base>.x onward (the single-hub worker pool uses 127.0.1.x..). */
   addressBase: number;
+  /** A hub holding more than its share (cluster-ipc.ts ClusterWorkerInit.first). */
+  first?: { hub: number; share: number };
 }
 
 export class ClusterLoad {
@@ -68,7 +70,7 @@ export class ClusterLoad {
       });
       this.handles.push(h);
       const localAddress = `127.0.${this.o.addressBase + Math.floor(i / 250)}.${(i % 250) + 1}`;
-      await this.request(h, { t: 'init', endpoints: this.o.endpoints, localAddress, maxInFlight: flight, backoff: this.o.backoff, jobMs: this.o.jobMs, agents: slice }, 'inited', 120_000);
+      await this.request(h, { t: 'init', endpoints: this.o.endpoints, localAddress, maxInFlight: flight, backoff: this.o.backoff, jobMs: this.o.jobMs, agents: slice, ...(this.o.first ? { first: this.o.first } : {}) }, 'inited', 120_000);
     }
   }
 

@@ -15,6 +15,7 @@
 //     twice (duplicateStarts) and compare the runs with the job records.
 //
 // Agents do no disk work: the bench measures the hubs.
+import { createHash } from 'node:crypto';
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import type { ClientChannel, ParsedKey } from 'ssh2';
@@ -272,10 +273,22 @@ function init(m: ClusterWorkerInit): void {
     const parsed = ssh2.utils.parseKey(a.privateKey);
     if (parsed instanceof Error || Array.isArray(parsed)) throw new Error(`bad key for ${a.name}`);
     // The same order as the real agent's: rendezvous over the endpoints' labels.
-    const order = rendezvous(a.name, indexes, (i) => labels[i]!);
+    const order = m.first ? placed(rendezvous(a.name, indexes, (i) => labels[i]!), a.name, m.first) : rendezvous(a.name, indexes, (i) => labels[i]!);
     agents.push(new Agent(a.name, parsed, order));
   }
   send({ t: 'inited' });
+}
+
+/**
+ * ORDER with endpoint FIRST.hub moved to the front for FIRST.share of the
+ * agents (by a hash of NAME) and to the back for the others: a hub holding
+ * more than its 1/H, whose agents still spread evenly over the rest when it
+ * dies (the failover of a 15,000-agent hub within 20,000 descriptors).
+ */
+function placed(order: number[], name: string, first: { hub: number; share: number }): number[] {
+  const rest = order.filter((i) => i !== first.hub);
+  const h = createHash('sha256').update(name).digest().readUInt32BE(0) / 2 ** 32;
+  return h < first.share ? [first.hub, ...rest] : [...rest, first.hub];
 }
 
 process.on('message', (m: ToClusterWorker) => {

@@ -26,6 +26,7 @@ export const { values: argv } = parseArgs({
     'heap-snapshots': { type: 'string' },
     hubs: { type: 'string' },
     'job-ms': { type: 'string' },
+    'victim-share': { type: 'string' },
     markdown: { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
     'hub-logs': { type: 'boolean', default: false },
@@ -67,6 +68,8 @@ if (argv.help) {
   --nats-cpu-prof DIR  --hubs: a Go CPU profile of each NATS server over the fan-out's first 10 s, into DIR/nN.pb.gz
                        (summarise with pprof-summary.js)
   --job-ms MS          --hubs: how long the agents' jobs take during the failover's fan-out (default 3000)
+  --victim-share F     --hubs: hub2, the failover's victim, starts with this fraction of the agents, the others spread
+                       over the rest (0.5 with 30000 on 3 hubs: a 15,000-agent hub dies, survivors end at 15,000)
 `);
   process.exit(0);
 }
@@ -85,6 +88,14 @@ export const quick = argv.quick === true;
 /** --hubs H > 1: the cluster bench (cluster-main.ts), with phases of its own. */
 export const HUBS = intOpt('hubs', argv.hubs, 1, 1);
 export const JOB_MS = intOpt('job-ms', argv['job-ms'], 3000, 0);
+/** --victim-share F: the failover's victim (hub2) starts with this share of the agents (the others spread over the rest). */
+export const VICTIM_SHARE = (() => {
+  const v = argv['victim-share'];
+  if (v === undefined) return null;
+  const f = Number(v);
+  if (!(f > 0 && f < 1) || HUBS < 2) { process.stderr.write(`--victim-share: a fraction between 0 and 1, with --hubs 2 or more (got "${v}")\n`); process.exit(2); }
+  return f;
+})();
 const PHASES = HUBS > 1 ? ['baseline', 'triggers', 'fanout', 'failover'] as const : ['floor', 'idle', 'poll', 'triggers', 'fanout', 'storm', 'attack', 'compromised', 'openssh'] as const;
 const SKIP = new Set((argv.skip ?? '').split(',').map((x) => x.trim()).filter(Boolean));
 for (const x of SKIP) {
@@ -128,7 +139,7 @@ export const NOFILE_HARD = (() => {
 })();
 export const NOFILE = Math.min(NOFILE_HARD, Math.max(65_536, N * 2 + 1024));
 // A hub of a cluster holds its share of the agents (each agent's own stable choice: about N/H).
-const PER_HUB = Math.ceil(N / HUBS);
+const PER_HUB = VICTIM_SHARE === null ? Math.ceil(N / HUBS) : Math.ceil(N * Math.max(VICTIM_SHARE, (1 - VICTIM_SHARE) / (HUBS - 1)));
 if (PER_HUB + 256 > NOFILE) {
   process.stderr.write(`--clients ${N}${HUBS > 1 ? ` on ${HUBS} hubs` : ''} needs about ${PER_HUB + 256} file descriptors in ${HUBS > 1 ? 'each hub' : 'the hub'}, but the hard limit here is ${NOFILE_HARD} (raising it needs CAP_SYS_RESOURCE)\n`);
   process.exit(2);

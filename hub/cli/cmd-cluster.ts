@@ -1,26 +1,44 @@
 // `bento-hub cluster status`: the hubs of a cluster (alive or not, agents
 // each holds), the NATS server this hub talks to, and JetStream's health per
 // stream (leader, replicas current or lagging). On a single hub it says so.
-import type { CommandSpec } from '../../common/platform/cli.js';
+// `bento-hub cluster sweep`: configuration objects no record keeps, removed
+// (hub/cluster/configs-sweep.ts); it talks to NATS itself, as deploy does.
+import type { CommandContext, CommandSpec } from '../../common/platform/cli.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { ClusterStatus } from '../../common/protocol/admin.js';
+import { parseDuration } from '../../common/protocol/rollout.js';
 import { adminCall } from '../admin/client.js';
-import { ago, printJson, printTable, withHub } from './util.js';
+import { sweepConfigs } from '../cluster/content-cli.js';
+import type { ConfigSweepResult } from '../cluster/configs-sweep.js';
+import { ago, fleetDir, printJson, printTable, str, withHub } from './util.js';
+
+const DEFAULT_MIN_AGE = '1h';
 
 export const clusterCommand: CommandSpec = {
   name: 'cluster',
-  usage: 'cluster status [--json] [--dir DIR]',
-  summary: 'Cluster health: the hubs and their agents, the NATS servers, JetStream streams and their replicas.',
+  usage: 'cluster status [--json] [--dir DIR] | cluster sweep [--dry-run] [--min-age DURATION] [--json] [--dir DIR]',
+  summary: 'Cluster health (the hubs and their agents, the NATS servers, JetStream streams); sweep unreferenced configuration objects.',
   details: [
-    'Asks the hub of --dir. HUBS: every hub with a heartbeat record, ALIVE while its beats arrive, AGENTS it holds.',
+    'status asks the hub of --dir. HUBS: every hub with a heartbeat record, ALIVE while its beats arrive, AGENTS it holds.',
     'NATS: the server this hub is connected to and the servers it announces. STREAMS: each bucket and the output',
     'stream of this fleet, its leader and each replica (current, lagging by N messages, or offline).',
     'A single hub (no "cluster" in hub.json) answers that it is not clustered.',
+    '',
+    'sweep talks to NATS with hub.json\'s cluster settings (no running hub needed) and removes the configuration',
+    'objects no host\'s published record keeps: left by a deploy killed between its upload and its record, or by a',
+    'failed delete. An object stays while it is younger than --min-age (a deploy may be between its two steps), and',
+    'whenever the stream leader\'s record keeps it (a lagging replica is never trusted to say "unreferenced").',
+    'Exit 0 also when some objects could not be removed (listed as FAILED, with why); run it again later.',
   ].join('\n'),
-  options: { json: { type: 'boolean', help: 'print JSON (the admin API\'s cluster status, stable field names)' } },
+  options: {
+    json: { type: 'boolean', help: 'print JSON (stable field names)' },
+    'dry-run': { type: 'boolean', help: 'sweep: list what would be removed, remove nothing' },
+    'min-age': { type: 'string', arg: 'DURATION', help: `sweep: leave objects younger than this, e.g. 30m or 2h (default ${DEFAULT_MIN_AGE})` },
+  },
   positionals: { min: 1, max: 1 },
   async run({ values, positionals }) {
-    if (positionals[0] !== 'status') throw new BentoError('USAGE', `unknown cluster command "${positionals[0]}" (try: cluster status)`);
+    if (positionals[0] === 'sweep') return sweep(values);
+    if (positionals[0] !== 'status') throw new BentoError('USAGE', `unknown cluster command "${positionals[0]}" (try: cluster status, cluster sweep)`);
     const { ev: _ev, ...s } = await withHub(values, (socket) => adminCall(socket, { op: 'cluster' }, 'cluster'));
     if (values['json']) {
       printJson(s);
@@ -30,6 +48,34 @@ export const clusterCommand: CommandSpec = {
     return 0;
   },
 };
+
+async function sweep(values: CommandContext['values']): Promise<number> {
+  const minAgeMs = parseDuration(str(values, 'min-age') ?? DEFAULT_MIN_AGE, '--min-age');
+  const dryRun = values['dry-run'] === true;
+  const r = await sweepConfigs(fleetDir(values), { minAgeMs, dryRun });
+  if (values['json']) {
+    printJson(r ? { clustered: true, dryRun, minAgeS: minAgeMs / 1000, ...r } : { clustered: false });
+    return 0;
+  }
+  if (!r) {
+    process.stdout.write('this hub is not clustered (no "cluster" section in hub.json): its configurations are files, which deploy drops itself\n');
+    return 0;
+  }
+  printSweep(r, dryRun);
+  return 0;
+}
+
+function printSweep(r: ConfigSweepResult, dryRun: boolean): void {
+  const out = process.stdout;
+  const rows = [
+    ...r.removed.map((o) => [dryRun ? 'WOULD REMOVE' : 'REMOVED', o.host, o.hash.slice(0, 12), String(o.bytes), `${o.ageS} s`, '']),
+    ...r.young.map((o) => ['YOUNG', o.host, o.hash.slice(0, 12), String(o.bytes), `${o.ageS} s`, 'younger than --min-age']),
+    ...r.failed.map((o) => ['FAILED', o.host, o.hash.slice(0, 12), String(o.bytes), `${o.ageS} s`, o.error]),
+  ];
+  if (rows.length) printTable(['RESULT', 'HOST', 'HASH', 'BYTES', 'AGE', 'NOTE'], rows);
+  const bytes = r.removed.reduce((s, o) => s + o.bytes, 0);
+  out.write(`${r.objects} objects: ${r.kept} kept by a record${r.keptByLeader ? ` (${r.keptByLeader} only by the stream leader's)` : ''}, ${r.removed.length} ${dryRun ? 'would be removed' : 'removed'} (${bytes} bytes), ${r.young.length} unreferenced but young, ${r.failed.length} failed, ${r.foreign} not Bento's\n`);
+}
 
 function print(s: ClusterStatus): void {
   const out = process.stdout;

@@ -18,7 +18,8 @@ import { fileLogReader, type LogReader } from '../publish/logs.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { KvBuildRecords } from './builds-kv.js';
 import { clusterLogReader, KvLogArchive } from './logs-kv.js';
-import { KvPublishedStore } from './published-kv.js';
+import { isPublishedRecord, KvPublishedStore, PUBLISHED_STORE } from './published-kv.js';
+import { sweepConfigObjects, type ConfigSweepResult } from './configs-sweep.js';
 import { NatsStateBackend } from './nats-backend.js';
 import type { ResolvedClusterOptions } from './options.js';
 import { KvRegistry } from './registry-kv.js';
@@ -125,4 +126,35 @@ export async function withLogReader<T>(fleetDir: string, fn: (r: LogReader, regi
   } finally {
     await backend.close();
   }
+}
+
+/**
+ * `bento-hub cluster sweep`: remove the configuration objects no record keeps
+ * (configs-sweep.ts). Null for the embedded single hub (it keeps trees as
+ * files, and drops them itself).
+ */
+export async function sweepConfigs(fleetDir: string, o: { minAgeMs: number; dryRun: boolean }): Promise<ConfigSweepResult | null> {
+  const cluster = await clusterSettings(fleetDir);
+  if (!cluster) return null;
+  const log = cliLogger();
+  return withCluster(cluster, log, async (backend) => {
+    const published = await KvPublishedStore.open(backend, { fleetDir: fleetPaths(fleetDir).root, log });
+    try {
+      return await sweepConfigObjects({
+        objects: published.objects,
+        keptInView: (host) => published.records.get(host)?.kept,
+        keptAtLeader: async (host) => {
+          const v = await backend.leaderValue(PUBLISHED_STORE, host);
+          if (v === null) return null;
+          // A record this version cannot read (a newer hub's?) may keep it: never removed on that basis.
+          if (!isPublishedRecord(host, v)) throw new Error(`${host}'s published record is not one this version of Bento reads; left alone`);
+          return v.kept;
+        },
+        minAgeMs: o.minAgeMs,
+        dryRun: o.dryRun,
+      });
+    } finally {
+      await published.close();
+    }
+  });
 }

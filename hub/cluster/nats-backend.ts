@@ -16,7 +16,8 @@ import { NatsJobOutputStore } from './job-output.js';
 import { NatsKeyedStore } from './kv-store.js';
 import { SlotGate } from './slot-gate.js';
 import { untilAnswered } from './publish.js';
-import { clusterNames, isValidStoreName, type ClusterNames } from './names.js';
+import { clusterNames, encodeToken, isValidStoreName, type ClusterNames } from './names.js';
+import { leaderLast } from './kv-leader.js';
 import type { ResolvedClusterOptions } from './options.js';
 
 /**
@@ -135,6 +136,18 @@ export class NatsStateBackend implements StateBackend {
       jsm: await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false }),
       requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs,
     };
+  }
+
+  /**
+   * KEY's last record in keyed store NAME as the stream's leader holds it
+   * (not a replica that may lag): its value, or null when there is none or
+   * it was deleted. Rejects when the leader does not answer.
+   */
+  async leaderValue(name: string, key: string): Promise<unknown> {
+    this.assertOpen();
+    const bucket = this.names.bucket(name);
+    const r = await leaderLast(this.admin.jsm, `KV_${bucket}`, `$KV.${bucket}.${encodeToken(key)}`);
+    return r?.kind === 'PUT' && r.parsed ? r.value : null;
   }
 
   /** This hub's name (cluster.hubName). */

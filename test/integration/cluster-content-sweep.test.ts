@@ -1,0 +1,112 @@
+// `bento-hub cluster sweep` (hub/cluster/configs-sweep.ts) on a real 3-node
+// JetStream cluster: configuration objects no record keeps (a deploy killed
+// between its upload and its record, a failed delete) are removed once older
+// than --min-age; objects a record keeps, young ones, ones only the stream
+// leader's record keeps (a view that lacks the record), ones of a record this
+// version cannot read, and objects that are not Bento's all stay.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { jetstream } from '@nats-io/jetstream';
+import { Kvm } from '@nats-io/kv';
+import { silentLogger } from '../../common/platform/log.js';
+import { KvPublishedStore, objectName, PUBLISHED_STORE, isPublishedRecord, type PublishedRecord } from '../../hub/cluster/published-kv.js';
+import { sweepConfigObjects, type ConfigSweepResult } from '../../hub/cluster/configs-sweep.js';
+import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
+import { TestFleet } from '../helpers/fleet.js';
+import { clusterFleet, dropPrefix, freshPrefix, openBackend } from './cluster-content-helpers.js';
+
+let nats: NatsCluster;
+before(async () => { nats = await startNatsCluster(); });
+after(() => nats?.stop());
+
+const h = (c: string): string => c.repeat(64);
+const [H1, H2, H3, H4, H5] = ['1', '2', '3', '4', '5'].map(h) as [string, string, string, string, string];
+
+function record(hash: string, kept: string[]): PublishedRecord {
+  return { version: 1, hash, publishedAt: new Date().toISOString(), files: 1, bytes: 5, source: 'test', buildOk: null, hub: 'huba', kept };
+}
+
+const names = (objs: Array<{ host: string; hash: string }>): string[] => objs.map((o) => objectName(o.host, o.hash)).sort();
+
+test('cluster sweep removes only old objects no record keeps: dry run, --min-age, the leader\'s record, an unreadable record, foreign names', async () => {
+  const prefix = freshPrefix('sw');
+  const fleet = await clusterFleet(nats, prefix, 'huba');
+  const backend = await openBackend(nats, prefix, 'huba');
+  const store = await KvPublishedStore.open(backend, { fleetDir: fleet.fleetDir, log: silentLogger() });
+  try {
+    const put = (name: string): Promise<unknown> => store.objects.putBlob({ name }, new TextEncoder().encode(`tree ${name}`));
+    // web1's record keeps H1 and H2; H3 is a killed deploy's upload; web9 has no record at all; web7's
+    // record is of a version this one cannot read; "notes/readme" is not a HOST/HASH name.
+    for (const n of [objectName('web1', H1), objectName('web1', H2), objectName('web1', H3), objectName('web9', H4), objectName('web7', H5), 'notes/readme']) await put(n);
+    await store.records.set('web1', record(H1, [H1, H2]));
+    const kv = await new Kvm(jetstream(backend.nc)).open(backend.names.bucket(PUBLISHED_STORE));
+    await kv.put('web7', JSON.stringify({ version: 2, hash: H5, kept: [H5] }));
+    await new Promise((r) => setTimeout(r, 1500)); // every object older than --min-age 1s
+
+    const sweep = async (args: string[]): Promise<ConfigSweepResult & { dryRun: boolean }> => {
+      const r = await fleet.hubCli(['cluster', 'sweep', ...args, '--json'], 60_000);
+      assert.equal(r.code, 0, r.stderr);
+      return JSON.parse(r.stdout) as ConfigSweepResult & { dryRun: boolean };
+    };
+    const left = async (): Promise<string[]> => (await store.objects.list()).filter((o) => !o.deleted).map((o) => o.name).sort();
+    const all = [objectName('web1', H1), objectName('web1', H2), objectName('web1', H3), objectName('web7', H5), objectName('web9', H4), 'notes/readme'].sort();
+
+    // Dry run: says what would go, removes nothing.
+    const dry = await sweep(['--dry-run', '--min-age', '1s']);
+    assert.equal(dry.dryRun, true);
+    assert.deepEqual(names(dry.removed), [objectName('web1', H3), objectName('web9', H4)].sort());
+    assert.deepEqual([dry.objects, dry.kept, dry.foreign], [6, 2, 1]);
+    assert.deepEqual(dry.failed.map((f) => [f.host, /not one this version of Bento reads/.test(f.error)]), [['web7', true]]);
+    assert.deepEqual(await left(), all);
+
+    // The default --min-age (1h): both are too young to be judged.
+    const young = await sweep([]);
+    assert.deepEqual(names(young.young), [objectName('web1', H3), objectName('web7', H5), objectName('web9', H4)].sort());
+    assert.deepEqual(young.removed, []);
+    assert.deepEqual(await left(), all);
+
+    // A view that lacks every record (a lagging replica's): the leader's record still keeps H1 and H2.
+    const lagging = await sweepConfigObjects({
+      objects: store.objects, keptInView: () => undefined, minAgeMs: 1000, dryRun: true,
+      keptAtLeader: async (host) => {
+        const v = await backend.leaderValue(PUBLISHED_STORE, host);
+        if (v === null) return null;
+        if (!isPublishedRecord(host, v)) throw new Error('unreadable');
+        return v.kept;
+      },
+    });
+    assert.equal(lagging.keptByLeader, 2);
+    assert.deepEqual(names(lagging.removed), [objectName('web1', H3), objectName('web9', H4)].sort());
+
+    // For real.
+    const done = await sweep(['--min-age', '1s']);
+    assert.deepEqual(names(done.removed), [objectName('web1', H3), objectName('web9', H4)].sort());
+    assert.deepEqual(await left(), [objectName('web1', H1), objectName('web1', H2), objectName('web7', H5), 'notes/readme'].sort());
+    const again = await sweep(['--min-age', '1s']);
+    assert.deepEqual(again.removed, [], 'nothing left to remove');
+
+    // Plain output for people, and a clear error for a bad duration.
+    const text = await fleet.hubCli(['cluster', 'sweep', '--dry-run', '--min-age', '1s'], 60_000);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /4 objects: 2 kept by a record, 0 would be removed \(0 bytes\), 0 unreferenced but young, 1 failed, 1 not Bento's/);
+    const bad = await fleet.hubCli(['cluster', 'sweep', '--min-age', 'soon'], 60_000);
+    assert.equal(bad.code, 2, bad.stdout);
+    assert.match(bad.stderr, /--min-age must be a duration/);
+  } finally {
+    await store.close();
+    await backend.close();
+    await fleet.close();
+    await dropPrefix(nats, prefix);
+  }
+});
+
+test('cluster sweep on a single hub says there is nothing to sweep', async () => {
+  const fleet = await TestFleet.create();
+  try {
+    const r = await fleet.hubCli(['cluster', 'sweep', '--json'], 30_000);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { clustered: false });
+  } finally {
+    await fleet.close();
+  }
+});

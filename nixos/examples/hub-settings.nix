@@ -94,6 +94,8 @@
       };
     };
     openFirewall = true;
+    # Weekly: remove configuration objects no record keeps (a deploy killed halfway).
+    clusterSweep = { enable = true; onCalendar = "Sun 03:00"; minAge = "6h"; };
   };
 
   # Every limit spelled out (docs/security.md "Limits"): the defaults, but more

@@ -61,7 +61,7 @@ function examplePaths(v: Obj, known: Set<string>, prefix = ''): string[] {
 // Options that shape the units rather than the JSON config.
 const MODULE_ONLY = {
   client: ['enable', 'package', 'settings', 'pullInterval', 'pullRandomizedDelay', 'extraPackages', 'logLevel', 'checkConfig'],
-  hub: ['enable', 'package', 'dataDir', 'user', 'group', 'openFirewall', 'onion.enable', 'onion.port', 'hostKeyFile', 'logLevel', 'checkConfig'],
+  hub: ['enable', 'package', 'dataDir', 'user', 'group', 'openFirewall', 'onion.enable', 'onion.port', 'hostKeyFile', 'logLevel', 'checkConfig', 'clusterSweep.enable', 'clusterSweep.onCalendar', 'clusterSweep.minAge'],
 };
 
 test('every .nix file in the repository parses (nix-instantiate --parse)', () => {

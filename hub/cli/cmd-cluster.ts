@@ -1,15 +1,15 @@
 // `bento-hub cluster status`: the hubs of a cluster (alive or not, agents
 // each holds), the NATS server this hub talks to, and JetStream's health per
 // stream (leader, replicas current or lagging). On a single hub it says so.
-// `bento-hub cluster sweep`: configuration objects no record keeps, removed
-// (hub/cluster/configs-sweep.ts); it talks to NATS itself, as deploy does.
+// `bento-hub cluster sweep`: configuration trees and uploaded logs no record
+// keeps, removed (hub/cluster/content-sweep.ts); it talks to NATS itself, as
+// deploy does.
 import type { CommandContext, CommandSpec } from '../../common/platform/cli.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { ClusterStatus } from '../../common/protocol/admin.js';
 import { parseDuration } from '../../common/protocol/rollout.js';
 import { adminCall } from '../admin/client.js';
-import { sweepConfigs } from '../cluster/content-cli.js';
-import type { ConfigSweepResult } from '../cluster/configs-sweep.js';
+import { sweepContent, type ContentSweep } from '../cluster/content-cli.js';
 import { ago, fleetDir, printJson, printTable, str, withHub } from './util.js';
 
 const DEFAULT_MIN_AGE = '1h';
@@ -17,18 +17,19 @@ const DEFAULT_MIN_AGE = '1h';
 export const clusterCommand: CommandSpec = {
   name: 'cluster',
   usage: 'cluster status [--json] [--dir DIR] | cluster sweep [--dry-run] [--min-age DURATION] [--json] [--dir DIR]',
-  summary: 'Cluster health (the hubs and their agents, the NATS servers, JetStream streams); sweep unreferenced configuration objects.',
+  summary: 'Cluster health (the hubs and their agents, the NATS servers, JetStream streams); sweep objects no record keeps.',
   details: [
     'status asks the hub of --dir. HUBS: every hub with a heartbeat record, ALIVE while its beats arrive, AGENTS it holds.',
     'NATS: the server this hub is connected to and the servers it announces. STREAMS: each bucket and the output',
     'stream of this fleet, its leader and each replica (current, lagging by N messages, or offline).',
     'A single hub (no "cluster" in hub.json) answers that it is not clustered.',
     '',
-    'sweep talks to NATS with hub.json\'s cluster settings (no running hub needed) and removes the configuration',
-    'objects no host\'s published record keeps: left by a deploy killed between its upload and its record, or by a',
-    'failed delete. An object stays while it is younger than --min-age (a deploy may be between its two steps), and',
-    'whenever the stream leader\'s record keeps it (a lagging replica is never trusted to say "unreferenced").',
-    'Exit 0 also when some objects could not be removed (listed as FAILED, with why); run it again later.',
+    'sweep talks to NATS with hub.json\'s cluster settings (no running hub needed) and removes the objects no record',
+    'keeps: configuration trees no host\'s published record keeps, and uploaded logs no host\'s log manifest lists, left',
+    'by a hub killed between storing the object and its record, or by a failed delete (no quota counts them). An',
+    'object stays while it is younger than --min-age (a writer may be between its two steps), whenever the stream',
+    'leader\'s record keeps it (a lagging replica is never trusted to say "unreferenced"), and when that record is not',
+    'one this version reads. Exit 0 also when some objects could not be removed (FAILED, with why); run it again later.',
   ].join('\n'),
   options: {
     json: { type: 'boolean', help: 'print JSON (stable field names)' },
@@ -52,29 +53,31 @@ export const clusterCommand: CommandSpec = {
 async function sweep(values: CommandContext['values']): Promise<number> {
   const minAgeMs = parseDuration(str(values, 'min-age') ?? DEFAULT_MIN_AGE, '--min-age');
   const dryRun = values['dry-run'] === true;
-  const r = await sweepConfigs(fleetDir(values), { minAgeMs, dryRun });
+  const r = await sweepContent(fleetDir(values), { minAgeMs, dryRun });
   if (values['json']) {
     printJson(r ? { clustered: true, dryRun, minAgeS: minAgeMs / 1000, ...r } : { clustered: false });
     return 0;
   }
   if (!r) {
-    process.stdout.write('this hub is not clustered (no "cluster" section in hub.json): its configurations are files, which deploy drops itself\n');
+    process.stdout.write('this hub is not clustered (no "cluster" section in hub.json): its configurations and logs are files, which it drops itself\n');
     return 0;
   }
   printSweep(r, dryRun);
   return 0;
 }
 
-function printSweep(r: ConfigSweepResult, dryRun: boolean): void {
-  const out = process.stdout;
-  const rows = [
-    ...r.removed.map((o) => [dryRun ? 'WOULD REMOVE' : 'REMOVED', o.host, o.hash.slice(0, 12), String(o.bytes), `${o.ageS} s`, '']),
-    ...r.young.map((o) => ['YOUNG', o.host, o.hash.slice(0, 12), String(o.bytes), `${o.ageS} s`, 'younger than --min-age']),
-    ...r.failed.map((o) => ['FAILED', o.host, o.hash.slice(0, 12), String(o.bytes), `${o.ageS} s`, o.error]),
-  ];
-  if (rows.length) printTable(['RESULT', 'HOST', 'HASH', 'BYTES', 'AGE', 'NOTE'], rows);
-  const bytes = r.removed.reduce((s, o) => s + o.bytes, 0);
-  out.write(`${r.objects} objects: ${r.kept} kept by a record${r.keptByLeader ? ` (${r.keptByLeader} only by the stream leader's)` : ''}, ${r.removed.length} ${dryRun ? 'would be removed' : 'removed'} (${bytes} bytes), ${r.young.length} unreferenced but young, ${r.failed.length} failed, ${r.foreign} not Bento's\n`);
+function printSweep(r: ContentSweep, dryRun: boolean): void {
+  const stores = [['configs', r.configs], ['logs', r.logs]] as const;
+  const rows = stores.flatMap(([store, s]) => [
+    ...s.removed.map((o) => [store, dryRun ? 'WOULD REMOVE' : 'REMOVED', o.name, String(o.bytes), `${o.ageS} s`, '']),
+    ...s.young.map((o) => [store, 'YOUNG', o.name, String(o.bytes), `${o.ageS} s`, 'younger than --min-age']),
+    ...s.failed.map((o) => [store, 'FAILED', o.name, String(o.bytes), `${o.ageS} s`, o.error]),
+  ]);
+  if (rows.length) printTable(['STORE', 'RESULT', 'OBJECT', 'BYTES', 'AGE', 'NOTE'], rows);
+  for (const [store, s] of stores) {
+    const bytes = s.removed.reduce((a, o) => a + o.bytes, 0);
+    process.stdout.write(`${store}: ${s.objects} objects, ${s.kept} kept by a record${s.keptByLeader ? ` (${s.keptByLeader} only by the stream leader's)` : ''}, ${s.removed.length} ${dryRun ? 'would be removed' : 'removed'} (${bytes} bytes), ${s.young.length} unreferenced but young, ${s.failed.length} failed, ${s.foreign} not Bento's\n`);
+  }
 }
 
 function print(s: ClusterStatus): void {

@@ -17,9 +17,11 @@ import type { PublishStores } from '../publish/run.js';
 import { fileLogReader, type LogReader } from '../publish/logs.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { KvBuildRecords } from './builds-kv.js';
-import { clusterLogReader, KvLogArchive } from './logs-kv.js';
+import { clusterLogReader, isLogManifest, KvLogArchive, LOG_OBJECTS, LOGS_STORE } from './logs-kv.js';
 import { isPublishedRecord, KvPublishedStore, PUBLISHED_STORE } from './published-kv.js';
-import { sweepConfigObjects, type ConfigSweepResult } from './configs-sweep.js';
+import { sweepObjects, type SweepResult } from './content-sweep.js';
+import { HASH_RE } from '../publish/layout.js';
+import { LOG_NAME_RE } from '../sftp/vpath.js';
 import { NatsStateBackend } from './nats-backend.js';
 import type { ResolvedClusterOptions } from './options.js';
 import { KvRegistry } from './registry-kv.js';
@@ -128,33 +130,43 @@ export async function withLogReader<T>(fleetDir: string, fn: (r: LogReader, regi
   }
 }
 
+/** What `bento-hub cluster sweep` found in each object store. */
+export interface ContentSweep { configs: SweepResult; logs: SweepResult }
+
 /**
- * `bento-hub cluster sweep`: remove the configuration objects no record keeps
- * (configs-sweep.ts). Null for the embedded single hub (it keeps trees as
- * files, and drops them itself).
+ * `bento-hub cluster sweep`: remove the configuration trees and uploaded logs
+ * no record keeps (content-sweep.ts). Null for the embedded single hub (it
+ * keeps both as files, and drops them itself).
  */
-export async function sweepConfigs(fleetDir: string, o: { minAgeMs: number; dryRun: boolean }): Promise<ConfigSweepResult | null> {
+export async function sweepContent(fleetDir: string, o: { minAgeMs: number; dryRun: boolean }): Promise<ContentSweep | null> {
   const cluster = await clusterSettings(fleetDir);
   if (!cluster) return null;
   const log = cliLogger();
   return withCluster(cluster, log, async (backend) => {
+    // The leader's record of HOST in STORE, if this version reads it; a record it cannot read (a newer hub's?) may keep anything.
+    const leader = async <T>(store: string, host: string, accept: (k: string, v: unknown) => v is T): Promise<T | null> => {
+      const v = await backend.leaderValue(store, host);
+      if (v === null) return null;
+      if (!accept(host, v)) throw new Error(`${host}'s record in ${store} is not one this version of Bento reads; left alone`);
+      return v;
+    };
+    const common = { minAgeMs: o.minAgeMs, dryRun: o.dryRun };
     const published = await KvPublishedStore.open(backend, { fleetDir: fleetPaths(fleetDir).root, log });
+    let configs: SweepResult;
     try {
-      return await sweepConfigObjects({
-        objects: published.objects,
-        keptInView: (host) => published.records.get(host)?.kept,
-        keptAtLeader: async (host) => {
-          const v = await backend.leaderValue(PUBLISHED_STORE, host);
-          if (v === null) return null;
-          // A record this version cannot read (a newer hub's?) may keep it: never removed on that basis.
-          if (!isPublishedRecord(host, v)) throw new Error(`${host}'s published record is not one this version of Bento reads; left alone`);
-          return v.kept;
-        },
-        minAgeMs: o.minAgeMs,
-        dryRun: o.dryRun,
+      configs = await sweepObjects({
+        ...common, objects: published.objects, isItem: (h) => HASH_RE.test(h),
+        keptInView: (host, hash) => published.records.get(host)?.kept.includes(hash) ?? false,
+        keptAtLeader: async (host) => { const r = await leader(PUBLISHED_STORE, host, isPublishedRecord); return r && new Set(r.kept); },
       });
     } finally {
       await published.close();
     }
+    // Log manifests are read by key on demand (logs-kv.ts): no view, every candidate is checked at the leader.
+    const logs = await sweepObjects({
+      ...common, objects: await backend.openObjectStore(LOG_OBJECTS), isItem: (n) => LOG_NAME_RE.test(n), keptInView: () => false,
+      keptAtLeader: async (host) => { const m = await leader(LOGS_STORE, host, isLogManifest); return m && new Set(Object.keys(m.logs)); },
+    });
+    return { configs, logs };
   });
 }

@@ -1,8 +1,8 @@
 # services.bento.hub.clusterSweep: `bento-hub cluster sweep` on a timer, for a
-# hub of a cluster. It removes configuration objects no host's record keeps
-# (a deploy killed between its upload and its record, a failed delete;
-# docs/cluster.md, "Open points"), never one younger than minAge or one the
-# stream leader's record keeps. One hub of the cluster is enough; on several
+# hub of a cluster. It removes configuration trees and uploaded logs no record
+# keeps (a hub killed between storing the object and its record, a failed
+# delete; docs/cluster.md, "Open points"), never one younger than minAge or
+# one the stream leader's record keeps. One hub of the cluster is enough; on several
 # the sweeps only find less to do.
 { config, lib, ... }:
 let
@@ -23,7 +23,7 @@ in
       type = types.strMatching "[0-9]{1,7}[smh]?";
       default = "1h";
       example = "6h";
-      description = "Objects younger than this stay (`--min-age`: 90s, 10m, 2h; at least 1s, at most 7 days): a deploy may be between its upload and its record.";
+      description = "Objects younger than this stay (`--min-age`: 90s, 10m, 2h; at least 1s, at most 7 days): a writer may be between storing an object and its record.";
     };
   };
 
@@ -34,7 +34,7 @@ in
     }];
 
     systemd.services.bento-hub-sweep = {
-      description = "Bento: remove configuration objects no record keeps";
+      description = "Bento: remove configuration trees and logs no record keeps";
       after = [ "network-online.target" "bento-hub.service" ];
       wants = [ "network-online.target" ];
       environment.BENTO_DIR = cfg.dataDir;

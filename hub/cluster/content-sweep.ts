@@ -1,0 +1,92 @@
+// Objects no record keeps (`bento-hub cluster sweep`). Shared content goes in
+// as an object first and a record second: a deploy uploads a host's tree as
+// HOST/HASH and then sets the host's published record (published-kv.ts); an
+// uploaded log is stored as HOST/NAME and then entered in the host's manifest
+// (logs-kv.ts). A hub killed between the two steps, or a delete that failed,
+// leaves an object nothing refers to, which no quota counts. Such an object
+// is removed here when:
+//   - it is older than minAgeMs: a writer running now may be between its two
+//     steps (the default leaves an hour for that);
+//   - neither this process's view of the records (where it has one) nor the
+//     stream leader's record keeps it: a view loaded from a replica that lags
+//     (or diverged after kill -9 on nats-server 2.9.10) may lack a record,
+//     and deleting content a record refers to would lose it;
+//   - the leader's record is one this version reads (a newer hub's record
+//     may keep it: such objects are reported, never removed).
+// Objects whose names are not HOST/ITEM are not Bento's and are left alone.
+import type { ObjectInfo, ObjectStore } from '@nats-io/obj';
+import { isHostName } from '../../common/protocol/names.js';
+
+export interface SweepDeps {
+  objects: Pick<ObjectStore, 'list' | 'delete'>;
+  /** Is ITEM (a hash, a log name) well-formed for this store? Other names are not Bento's. */
+  isItem(item: string): boolean;
+  /** Does this process's view of HOST's record keep ITEM? false also when it has no view, or no record. */
+  keptInView(host: string, item: string): boolean;
+  /**
+   * The items HOST's record keeps, as the stream's leader has it; null when it
+   * holds no record. Rejects when the leader does not answer, or the record is
+   * not one this version reads. Asked once per host per sweep.
+   */
+  keptAtLeader(host: string): Promise<ReadonlySet<string> | null>;
+  /** Objects younger than this stay (a writer may be between its object and its record). */
+  minAgeMs: number;
+  /** Report what would be removed, remove nothing. */
+  dryRun: boolean;
+  now?: number;
+}
+
+export interface SweptObject { name: string; host: string; bytes: number; ageS: number }
+
+export interface SweepResult {
+  /** Objects in the store (not counting deleted ones). */
+  objects: number;
+  /** Kept by a record. */
+  kept: number;
+  /** Of those, kept only by the stream leader's record (this view lacked it or was behind). */
+  keptByLeader: number;
+  /** Names that are not HOST/ITEM: left alone. */
+  foreign: number;
+  /** Kept by no record in the view, but younger than minAgeMs. */
+  young: SweptObject[];
+  /** Kept by no record and old enough: removed (with dryRun: would be). */
+  removed: SweptObject[];
+  /** Could not be removed, or the leader's record could not be read: left, with why. */
+  failed: Array<SweptObject & { error: string }>;
+}
+
+export async function sweepObjects(d: SweepDeps): Promise<SweepResult> {
+  const now = d.now ?? Date.now();
+  const out: SweepResult = { objects: 0, kept: 0, keptByLeader: 0, foreign: 0, young: [], removed: [], failed: [] };
+  const atLeader = new Map<string, Promise<ReadonlySet<string> | null>>();
+  for (const info of await d.objects.list()) {
+    if (info.deleted) continue;
+    out.objects++;
+    const o = parse(info, d.isItem, now);
+    if (!o) { out.foreign++; continue; }
+    if (d.keptInView(o.host, o.item)) { out.kept++; continue; }
+    const { item: _item, ...swept } = o;
+    // An unreadable time counts as young: never removed on a guess.
+    if (!(now - Date.parse(info.mtime) >= d.minAgeMs)) { out.young.push(swept); continue; }
+    try {
+      let leader = atLeader.get(o.host);
+      if (!leader) atLeader.set(o.host, (leader = d.keptAtLeader(o.host)));
+      if ((await leader)?.has(o.item)) { out.kept++; out.keptByLeader++; continue; }
+      if (!d.dryRun) await d.objects.delete(info.name);
+      out.removed.push(swept);
+    } catch (err) {
+      out.failed.push({ ...swept, error: (err as Error).message });
+    }
+  }
+  return out;
+}
+
+function parse(info: ObjectInfo, isItem: (item: string) => boolean, now: number): (SweptObject & { item: string }) | null {
+  const slash = info.name.indexOf('/');
+  if (slash < 0) return null;
+  const host = info.name.slice(0, slash);
+  const item = info.name.slice(slash + 1);
+  if (!isHostName(host) || !isItem(item)) return null;
+  const mtime = Date.parse(info.mtime);
+  return { name: info.name, host, item, bytes: info.size, ageS: Number.isFinite(mtime) ? Math.max(0, Math.round((now - mtime) / 1000)) : 0 };
+}

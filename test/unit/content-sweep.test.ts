@@ -1,0 +1,56 @@
+// The sweep's rules on their own (hub/cluster/content-sweep.ts), with an
+// in-memory list of object infos: edge cases a real store rarely shows. The
+// real object stores and the stream leader are in
+// test/integration/cluster-content-sweep.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ObjectInfo } from '@nats-io/obj';
+import { sweepObjects, type SweepDeps } from '../../hub/cluster/content-sweep.js';
+
+const NOW = Date.parse('2026-12-07T12:00:00Z');
+const H = 'a'.repeat(64);
+
+function info(name: string, mtime: string, deleted = false): ObjectInfo {
+  return { name, mtime, deleted, size: 10 } as ObjectInfo;
+}
+
+const base = { isItem: (i: string) => i === H, keptInView: () => false, minAgeMs: 3_600_000, dryRun: false, now: NOW };
+
+test('an unreadable time counts as young; deleted entries are not counted; a failed delete or leader read is reported and the rest goes on', async () => {
+  const removed: string[] = [];
+  const objects = {
+    list: async () => [
+      info(`web1/${H}`, 'not a time'),
+      info(`web2/${H}`, '2026-12-07T10:00:00Z', true),
+      info(`web3/${H}`, '2026-12-07T10:00:00Z'),
+      info(`web4/${H}`, '2026-12-07T10:00:00Z'),
+      info(`web5/${H}`, '2026-12-07T10:00:00Z'),
+    ],
+    delete: async (name: string) => {
+      if (name.startsWith('web3/')) throw new Error('NATS did not answer');
+      removed.push(name);
+      return { success: true, purged: 1 };
+    },
+  } as unknown as SweepDeps['objects'];
+  const r = await sweepObjects({ ...base, objects, keptAtLeader: async (host: string) => { if (host === 'web5') throw new Error('no leader'); return null; } });
+  assert.equal(r.objects, 4, 'the deleted entry is not an object');
+  assert.deepEqual(r.young.map((o) => o.host), ['web1']);
+  assert.deepEqual(r.removed.map((o) => [o.name, o.ageS]), [[`web4/${H}`, 7200]]);
+  assert.deepEqual(removed, [`web4/${H}`]);
+  assert.deepEqual(r.failed.map((o) => [o.host, o.error]), [['web3', 'NATS did not answer'], ['web5', 'no leader']]);
+});
+
+test('names that are not HOST/ITEM are foreign and never removed; the leader is asked once per host', async () => {
+  const asked: string[] = [];
+  const objects = {
+    list: async () => [info('readme', '2020-01-01T00:00:00Z'), info(`-bad/${H}`, '2020-01-01T00:00:00Z'), info('web1/short', '2020-01-01T00:00:00Z'),
+      info(`web2/${H}`, '2020-01-01T00:00:00Z'), info(`web2/${'b'.repeat(64)}`, '2020-01-01T00:00:00Z')],
+    delete: async () => { throw new Error('must not delete'); },
+  } as unknown as SweepDeps['objects'];
+  const r = await sweepObjects({
+    ...base, objects, isItem: (i: string) => /^[ab]{64}$/.test(i),
+    keptAtLeader: async (host: string) => { asked.push(host); return new Set([H, 'b'.repeat(64)]); },
+  });
+  assert.deepEqual([r.objects, r.foreign, r.kept, r.keptByLeader, r.removed.length, r.failed.length], [5, 3, 2, 2, 0, 0]);
+  assert.deepEqual(asked, ['web2']);
+});

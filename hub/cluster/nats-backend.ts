@@ -141,13 +141,16 @@ export class NatsStateBackend implements StateBackend {
   /**
    * KEY's last record in keyed store NAME as the stream's leader holds it
    * (not a replica that may lag): its value, or null when there is none or
-   * it was deleted. Rejects when the leader does not answer.
+   * it was deleted. Rejects when the leader does not answer, and when the
+   * record is not JSON (PROTOCOL_MALFORMED: never taken for "none").
    */
   async leaderValue(name: string, key: string): Promise<unknown> {
     this.assertOpen();
     const bucket = this.names.bucket(name);
     const r = await leaderLast(this.admin.jsm, `KV_${bucket}`, `$KV.${bucket}.${encodeToken(key)}`);
-    return r?.kind === 'PUT' && r.parsed ? r.value : null;
+    if (!r || r.kind !== 'PUT') return null;
+    if (!r.parsed) throw new BentoError('PROTOCOL_MALFORMED', `${bucket}/${key}: the stream leader's record is not JSON`);
+    return r.value;
   }
 
   /** This hub's name (cluster.hubName). */

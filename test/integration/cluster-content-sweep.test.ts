@@ -45,11 +45,13 @@ test('cluster sweep removes only old objects no record keeps, configurations and
   try {
     const put = (name: string): Promise<unknown> => store.objects.putBlob({ name }, new TextEncoder().encode(`tree ${name}`));
     // web1's record keeps H1 and H2; H3 is a killed deploy's upload; web9 has no record at all; web7's
-    // record is of a version this one cannot read; "notes/readme" is not a HOST/HASH name.
+    // record is of a version this one cannot read, web8's is not even JSON; "notes/readme" is not a HOST/HASH name.
     for (const n of [objectName('web1', H1), objectName('web1', H2), objectName('web1', H3), objectName('web9', H4), objectName('web7', H5), 'notes/readme']) await put(n);
     await store.records.set('web1', record(H1, [H1, H2]));
     const kv = await new Kvm(jetstream(backend.nc)).open(backend.names.bucket(PUBLISHED_STORE));
     await kv.put('web7', JSON.stringify({ version: 2, hash: H5, kept: [H5] }));
+    await kv.put('web8', 'not json');
+    await put(objectName('web8', H5));
     // Logs: one stored as a hub stores it (object, then manifest), one whose hub died before its manifest entry.
     const file = path.join(fleet.fleetDir, 'log.gz');
     await writeFile(file, 'a log');
@@ -63,15 +65,15 @@ test('cluster sweep removes only old objects no record keeps, configurations and
       return JSON.parse(r.stdout) as Sweep;
     };
     const left = async (objects: typeof store.objects): Promise<string[]> => (await objects.list()).filter((o) => !o.deleted).map((o) => o.name).sort();
-    const configs = [objectName('web1', H1), objectName('web1', H2), objectName('web1', H3), objectName('web7', H5), objectName('web9', H4), 'notes/readme'].sort();
+    const configs = [objectName('web1', H1), objectName('web1', H2), objectName('web1', H3), objectName('web7', H5), objectName('web8', H5), objectName('web9', H4), 'notes/readme'].sort();
     const orphans = [objectName('web1', H3), objectName('web9', H4)].sort();
 
     // Dry run: says what would go, removes nothing.
     const dry = await sweep(['--dry-run', '--min-age', '1s']);
     assert.equal(dry.dryRun, true);
     assert.deepEqual(names(dry.configs.removed), orphans);
-    assert.deepEqual([dry.configs.objects, dry.configs.kept, dry.configs.foreign], [6, 2, 1]);
-    assert.deepEqual(dry.configs.failed.map((f) => [f.host, /not one this version of Bento reads/.test(f.error)]), [['web7', true]]);
+    assert.deepEqual([dry.configs.objects, dry.configs.kept, dry.configs.foreign], [7, 2, 1]);
+    assert.deepEqual(dry.configs.failed.map((f) => [f.host, /not one this version of Bento reads|is not JSON/.test(f.error)]).sort(), [['web7', true], ['web8', true]]);
     assert.deepEqual(names(dry.logs.removed), [`web1/${LOG_ORPHAN}`]);
     assert.deepEqual([dry.logs.objects, dry.logs.kept, dry.logs.keptByLeader], [2, 1, 1], 'the stored log is kept by its manifest, read at the leader');
     assert.deepEqual(await left(store.objects), configs);
@@ -79,7 +81,7 @@ test('cluster sweep removes only old objects no record keeps, configurations and
 
     // The default --min-age (1h): nothing is old enough to be judged.
     const young = await sweep([]);
-    assert.deepEqual(names(young.configs.young), [...orphans, objectName('web7', H5)].sort());
+    assert.deepEqual(names(young.configs.young), [...orphans, objectName('web7', H5), objectName('web8', H5)].sort());
     assert.deepEqual([young.configs.removed, young.logs.removed], [[], []]);
     assert.deepEqual(await left(store.objects), configs);
 
@@ -99,7 +101,7 @@ test('cluster sweep removes only old objects no record keeps, configurations and
     // For real.
     const done = await sweep(['--min-age', '1s']);
     assert.deepEqual([names(done.configs.removed), names(done.logs.removed)], [orphans, [`web1/${LOG_ORPHAN}`]]);
-    assert.deepEqual(await left(store.objects), [objectName('web1', H1), objectName('web1', H2), objectName('web7', H5), 'notes/readme'].sort());
+    assert.deepEqual(await left(store.objects), [objectName('web1', H1), objectName('web1', H2), objectName('web7', H5), objectName('web8', H5), 'notes/readme'].sort());
     assert.deepEqual(await left(logs.objects), [`web1/${LOG_KEPT}`]);
     assert.equal((await logs.read('web1', LOG_KEPT))?.toString(), 'a log', 'the kept log still reads');
     const again = await sweep(['--min-age', '1s']);
@@ -108,7 +110,7 @@ test('cluster sweep removes only old objects no record keeps, configurations and
     // Plain output for people, and a clear error for a bad duration.
     const text = await fleet.hubCli(['cluster', 'sweep', '--dry-run', '--min-age', '1s'], 60_000);
     assert.equal(text.code, 0, text.stderr);
-    assert.match(text.stdout, /configs: 4 objects, 2 kept by a record, 0 would be removed \(0 bytes\), 0 unreferenced but young, 1 failed, 1 not Bento's/);
+    assert.match(text.stdout, /configs: 5 objects, 2 kept by a record, 0 would be removed \(0 bytes\), 0 unreferenced but young, 2 failed, 1 not Bento's/);
     assert.match(text.stdout, /logs: 1 objects, 1 kept by a record \(1 only by the stream leader's\), 0 would be removed/);
     const bad = await fleet.hubCli(['cluster', 'sweep', '--min-age', 'soon'], 60_000);
     assert.equal(bad.code, 2, bad.stdout);

@@ -47,24 +47,7 @@ in
         ExecStart = "${cfg.package}/bin/bento-hub cluster sweep --dir ${lib.escapeShellArg cfg.dataDir} --min-age ${s.minAge}";
         # It reads hub.json and the NATS secrets it names, and talks to NATS; it writes nothing here.
         UMask = "0077";
-        NoNewPrivileges = true;
-        ProtectSystem = "strict";
-        ProtectHome = true;
-        PrivateTmp = true;
-        PrivateDevices = true;
-        ProtectKernelTunables = true;
-        ProtectKernelModules = true;
-        ProtectKernelLogs = true;
-        ProtectControlGroups = true;
-        ProtectClock = true;
-        ProtectHostname = true;
-        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        LockPersonality = true;
-        SystemCallArchitectures = "native";
-        SystemCallFilter = [ "@system-service" "~@privileged" ];
+      } // import ./hardening.nix // {
         CapabilityBoundingSet = [ "" ];
       };
     };

@@ -53,29 +53,8 @@ in
         LoadCredential = lib.optional (cfg.hostKeyFile != null) "host-key:${cfg.hostKeyFile}";
         UMask = "0027";
         ReadWritePaths = [ dir ];
-
-        NoNewPrivileges = true;
-        ProtectSystem = "strict";
-        ProtectHome = true;
-        PrivateTmp = true;
-        PrivateDevices = true;
-        ProtectKernelTunables = true;
-        ProtectKernelModules = true;
-        ProtectKernelLogs = true;
-        ProtectControlGroups = true;
-        ProtectClock = true;
-        ProtectHostname = true;
-        ProtectProc = "invisible";
-        ProcSubset = "pid";
-        RestrictAddressFamilies = [ "AF_UNIX" "AF_INET" "AF_INET6" ];
-        RestrictNamespaces = true;
-        RestrictRealtime = true;
-        RestrictSUIDSGID = true;
-        LockPersonality = true;
         RemoveIPC = true;
-        SystemCallArchitectures = "native";
-        SystemCallFilter = [ "@system-service" "~@privileged" ];
-        SystemCallErrorNumber = "EPERM";
+      } // import ./hardening.nix // {
         # Only a listen port below 1024 (e.g. wss on 443) needs a capability.
         CapabilityBoundingSet = if lowPort then [ "CAP_NET_BIND_SERVICE" ] else [ "" ];
         AmbientCapabilities = lib.optional lowPort "CAP_NET_BIND_SERVICE";

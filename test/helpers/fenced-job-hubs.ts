@@ -23,7 +23,7 @@ export async function fencedJobHubs(prefix: string): Promise<FencedJobHubs> {
   const backends: NatsStateBackend[] = [];
   const stores: JobStore[] = [];
   const backend = async (name: string, server: number): Promise<NatsStateBackend> => {
-    const b = await NatsStateBackend.open(parseClusterOptions({ servers: [cluster.urls[server]!, ...cluster.urls], hubName: name, prefix }), log);
+    const b = await NatsStateBackend.open(parseClusterOptions({ servers: [cluster.urls[server]!, ...cluster.urls], hubName: name, prefix, outputMaxBytes: 16 * 1024 * 1024 }), log);
     backends.push(b);
     return b;
   };

@@ -23,8 +23,13 @@ const isRec = (_k: string, v: unknown): v is Rec => typeof (v as Rec | null)?.n 
 // BENTO_TEST_LOG=1 shows the backends' own log (reconnects, retries, watch restarts) on stderr.
 const log = process.env['BENTO_TEST_LOG'] ? createLogger({ name: 'cluster-faults', level: 'debug' }) : silentLogger();
 
+// The output stream reserves its size on every server, and the test servers allow 1 GB each: the default
+// (1 GiB) left no room once the buckets held a few bytes, so creating it failed with "insufficient storage"
+// whenever the servers had already counted them (one CI-style run, 2026-12-07).
+const OUTPUT_MAX = 16 * 1024 * 1024;
+
 function open(cluster: NatsCluster, hubName: string, extra: Record<string, unknown> = {}): Promise<NatsStateBackend> {
-  return NatsStateBackend.open(parseClusterOptions({ servers: cluster.urls, hubName, prefix: 'faults', ...extra }), log);
+  return NatsStateBackend.open(parseClusterOptions({ servers: cluster.urls, hubName, prefix: 'faults', outputMaxBytes: OUTPUT_MAX, ...extra }), log);
 }
 
 /** The node holding the (only) consumer of STREAM. */
@@ -200,6 +205,7 @@ test('NATS entirely unreachable: writes reject with STATE_WRITE_FAILED in bounde
     bus.subscribe({ host: 'web1' }, (e) => seen.push(e));
 
     const d = await open(cluster, 'hub-d', { writeTimeoutMs, requestTimeoutMs: 1000 });
+    opened.push(d); // closed again in finally if the test fails before its own close (a NATS client left open kept the file from exiting)
     const sd = await d.openKeyed<Rec>('state', { accept: isRec });
     const od = await d.openOutput();
 
@@ -252,8 +258,8 @@ test('kill -9 of the server a hub publishes events through: it reconnects, and e
   const opened: NatsStateBackend[] = [];
   try {
     // Each hub starts on its own server.
-    const a = await NatsStateBackend.open(parseClusterOptions({ servers: [cluster.urls[0]!, ...cluster.urls.slice(1)], hubName: 'hub-a', prefix: 'faults' }), log);
-    const b = await NatsStateBackend.open(parseClusterOptions({ servers: [cluster.urls[1]!, cluster.urls[2]!, cluster.urls[0]!], hubName: 'hub-b', prefix: 'faults' }), log);
+    const a = await NatsStateBackend.open(parseClusterOptions({ servers: [cluster.urls[0]!, ...cluster.urls.slice(1)], hubName: 'hub-a', prefix: 'faults', outputMaxBytes: OUTPUT_MAX }), log);
+    const b = await NatsStateBackend.open(parseClusterOptions({ servers: [cluster.urls[1]!, cluster.urls[2]!, cluster.urls[0]!], hubName: 'hub-b', prefix: 'faults', outputMaxBytes: OUTPUT_MAX }), log);
     opened.push(a, b);
     const got: number[] = [];
     b.eventBus().subscribe({ host: 'web1' }, (e) => { if (e.kind === 'job' && e.event.ev === 'output') got.push(e.event.seq); });

@@ -21,7 +21,7 @@ after(async () => {
 });
 
 async function hub(name: string): Promise<NatsJobOutputStore> {
-  const b = await NatsStateBackend.open(parseClusterOptions({ servers: cluster.urls, hubName: name, prefix: 'output' }), silentLogger());
+  const b = await NatsStateBackend.open(parseClusterOptions({ servers: cluster.urls, hubName: name, prefix: 'output', outputMaxBytes: 16 * 1024 * 1024 }), silentLogger());
   opened.push(b);
   return b.openOutput();
 }

@@ -92,7 +92,7 @@ export class JobManager {
     if (this.running?.jobId === msg.jobId) return; // a resend after reconnect
     if (this.ran.has(msg.jobId)) {
       this.opts.log.warn({ jobId: msg.jobId }, 'the hub sent a job this host already ran; not running it again (its result goes again if not yet acknowledged)');
-      void this.resend(msg.jobId);
+      void this.replay(msg.jobId);
       return;
     }
     if (this.running) {
@@ -108,19 +108,17 @@ export class JobManager {
     if (this.ran.size > RECENT_JOBS) this.ran.delete(this.ran.values().next().value!);
   }
 
-  /** The stored result of JOBID, sent again (none: the hub already acknowledged it, so it has it). */
-  private async resend(jobId: string): Promise<void> {
-    const end = (await this.outbox.list()).find((e) => e.jobId === jobId);
-    if (end) this.opts.send({ ...end, replayed: true });
-  }
-
   async onAck(jobId: string): Promise<void> {
     await this.outbox.remove(jobId);
   }
 
-  /** Send every unacknowledged result (after each new connection). */
-  async replay(): Promise<void> {
-    for (const end of await this.outbox.list()) this.opts.send({ ...end, replayed: true });
+  /**
+   * Send every unacknowledged result (after each new connection), or only
+   * ONLY's (a job.start for a job this host already ran; none left: the hub
+   * acknowledged it, so it has it).
+   */
+  async replay(only?: string): Promise<void> {
+    for (const end of await this.outbox.list()) if (only === undefined || end.jobId === only) this.opts.send({ ...end, replayed: true });
   }
 
   async unreportedIds(): Promise<string[]> {

@@ -62,12 +62,13 @@ export async function sweepObjects(d: SweepDeps): Promise<SweepResult> {
   for (const info of await d.objects.list()) {
     if (info.deleted) continue;
     out.objects++;
-    const o = parse(info, d.isItem, now);
+    const ageMs = now - Date.parse(info.mtime); // NaN when the time is unreadable
+    const o = parse(info, d.isItem, ageMs);
     if (!o) { out.foreign++; continue; }
     if (d.keptInView(o.host, o.item)) { out.kept++; continue; }
     const { item: _item, ...swept } = o;
     // An unreadable time counts as young: never removed on a guess.
-    if (!(now - Date.parse(info.mtime) >= d.minAgeMs)) { out.young.push(swept); continue; }
+    if (!(ageMs >= d.minAgeMs)) { out.young.push(swept); continue; }
     try {
       let leader = atLeader.get(o.host);
       if (!leader) atLeader.set(o.host, (leader = d.keptAtLeader(o.host)));
@@ -81,12 +82,11 @@ export async function sweepObjects(d: SweepDeps): Promise<SweepResult> {
   return out;
 }
 
-function parse(info: ObjectInfo, isItem: (item: string) => boolean, now: number): (SweptObject & { item: string }) | null {
+function parse(info: ObjectInfo, isItem: (item: string) => boolean, ageMs: number): (SweptObject & { item: string }) | null {
   const slash = info.name.indexOf('/');
   if (slash < 0) return null;
   const host = info.name.slice(0, slash);
   const item = info.name.slice(slash + 1);
   if (!isHostName(host) || !isItem(item)) return null;
-  const mtime = Date.parse(info.mtime);
-  return { name: info.name, host, item, bytes: info.size, ageS: Number.isFinite(mtime) ? Math.max(0, Math.round((now - mtime) / 1000)) : 0 };
+  return { name: info.name, host, item, bytes: info.size, ageS: Number.isFinite(ageMs) ? Math.max(0, Math.round(ageMs / 1000)) : 0 };
 }

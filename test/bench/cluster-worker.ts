@@ -273,8 +273,8 @@ function init(m: ClusterWorkerInit): void {
     const parsed = ssh2.utils.parseKey(a.privateKey);
     if (parsed instanceof Error || Array.isArray(parsed)) throw new Error(`bad key for ${a.name}`);
     // The same order as the real agent's: rendezvous over the endpoints' labels.
-    const order = m.first ? placed(rendezvous(a.name, indexes, (i) => labels[i]!), a.name, m.first) : rendezvous(a.name, indexes, (i) => labels[i]!);
-    agents.push(new Agent(a.name, parsed, order));
+    const own = rendezvous(a.name, indexes, (i) => labels[i]!);
+    agents.push(new Agent(a.name, parsed, m.first ? placed(own, a.name, m.first) : own));
   }
   send({ t: 'inited' });
 }

@@ -8,16 +8,16 @@
 //
 // The asking hub follows the job on the shared event bus, subscribed before
 // it asks (hub/admin/follow.ts). Requests and replies are validated at the
-// edge like every other message between hubs (routing-codec.ts); the
-// triggers one turn asks of one hub travel as one batch (routing-batch.ts).
+// edge like every other message between hubs.
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
-import { asBentoError, BentoError } from '../../common/protocol/errors.js';
+import { BentoError, isErrorCode, type ErrorCode } from '../../common/protocol/errors.js';
+import { ACTIONS } from '../../common/protocol/messages.js';
+import { isHostName, isJobId } from '../../common/protocol/names.js';
+import { isStorePath } from '../../common/protocol/store-path.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { HostHolders } from '../holders/types.js';
 import type { RoutedTrigger, TriggerRequest, TriggerRouter } from '../jobs/router.js';
 import { encodeToken, type ClusterNames } from './names.js';
-import { TriggerBatcher } from './routing-batch.js';
-import { malformed, parseAnswer, parseBatch, parseRequest, refusal, type Answer } from './routing-codec.js';
 import { SlotGate } from './slot-gate.js';
 
 export interface ClusterRouterDeps {
@@ -43,33 +43,22 @@ const ROUTED_IN_FLIGHT = 256;
 const SLOT_WAIT_MS = 120_000;
 
 export class ClusterRouter implements TriggerRouter {
-  private subs: Subscription[] = [];
+  private sub: Subscription | null = null;
   private readonly enc = new TextEncoder();
   private readonly dec = new TextDecoder();
   private readonly slots = new SlotGate(ROUTED_IN_FLIGHT);
-  private readonly batcher: TriggerBatcher;
 
-  constructor(private readonly d: ClusterRouterDeps) {
-    this.batcher = new TriggerBatcher({
-      nc: d.nc, timeoutMs: d.timeoutMs, log: d.log,
-      subject: (hub, kind) => ClusterRouter.subject(d.names, hub, kind),
-    });
+  constructor(private readonly d: ClusterRouterDeps) {}
+
+  static subject(names: ClusterNames, hub: string): string {
+    return `${names.prefix}.hub.${encodeToken(hub)}.trigger`;
   }
 
-  static subject(names: ClusterNames, hub: string, kind: 'batch' | 'single' = 'single'): string {
-    return `${names.prefix}.hub.${encodeToken(hub)}.${kind === 'batch' ? 'triggers' : 'trigger'}`;
-  }
-
-  /** Answer triggers other hubs route here: one at a time (hubs of the previous version), or batched. */
+  /** Answer triggers other hubs route here. */
   start(): void {
-    this.subs = [
-      this.d.nc.subscribe(ClusterRouter.subject(this.d.names, this.d.hubName, 'single'), {
-        callback: (err, msg) => { if (!err) void this.serveOne(msg); },
-      }),
-      this.d.nc.subscribe(ClusterRouter.subject(this.d.names, this.d.hubName, 'batch'), {
-        callback: (err, msg) => { if (!err) void this.serveBatch(msg); },
-      }),
-    ];
+    this.sub = this.d.nc.subscribe(ClusterRouter.subject(this.d.names, this.d.hubName), {
+      callback: (err, msg) => { if (!err) void this.serve(msg); },
+    });
   }
 
   async trigger(r: TriggerRequest): Promise<RoutedTrigger> {
@@ -80,14 +69,15 @@ export class ClusterRouter implements TriggerRouter {
       const release = await this.slots.acquire(SLOT_WAIT_MS);
       if (!release) throw new BentoError('CLUSTER_UNAVAILABLE', `${ROUTED_IN_FLIGHT} routed triggers of this hub were unanswered for ${SLOT_WAIT_MS / 1000} s; not asking hub ${h.hub} for ${r.host}`);
       try {
-        answer = await this.batcher.ask(h.hub, r);
+        const reply = await this.d.nc.request(ClusterRouter.subject(this.d.names, h.hub), this.enc.encode(JSON.stringify(r)), { timeout: this.d.timeoutMs });
+        answer = JSON.parse(this.dec.decode(reply.data));
       } catch (err) {
         if (hop < MAX_HOPS && this.moved(r.host, h.hub)) continue;
         throw new BentoError('CLUSTER_UNAVAILABLE', `hub ${h.hub} holds ${r.host} but did not answer the trigger: ${(err as Error).message}`, { cause: err });
       } finally {
         release();
       }
-      const ok = parseAnswer(answer);
+      const ok = parseReply(answer);
       if ('result' in ok) return ok.result;
       // The host left that hub while we asked: ask wherever it is now.
       if (hop < MAX_HOPS && (ok.code === 'STATE_CONFLICT' || ok.code === 'HOST_OFFLINE' || ok.code === 'CLUSTER_UNAVAILABLE')) {
@@ -99,49 +89,66 @@ export class ClusterRouter implements TriggerRouter {
   }
 
   async close(): Promise<void> {
-    for (const sub of this.subs) {
-      try { sub.unsubscribe(); } catch { /* connection closed */ }
-    }
-    this.subs = [];
+    try { this.sub?.unsubscribe(); } catch { /* connection closed */ }
+    this.sub = null;
   }
 
   private moved(host: string, from: string): boolean {
     return this.d.holders.holder(host)?.hub !== from;
   }
 
-  /** One host's trigger, answered as its own request or as one item of a batch. */
-  private async answer(req: TriggerRequest | BentoError): Promise<Answer> {
-    if (req instanceof BentoError) return refusal(req);
+  private async serve(msg: Msg): Promise<void> {
+    let answer: unknown;
     try {
-      return { result: await this.d.local.trigger(req) };
+      const req = parseRequest(JSON.parse(this.dec.decode(msg.data)));
+      answer = { result: await this.d.local.trigger(req) };
     } catch (err) {
-      const e = asBentoError(err);
+      const e = err instanceof BentoError ? err : new BentoError('PROTOCOL_MALFORMED', `routed trigger: ${(err as Error).message}`);
       if (e.code === 'INTERNAL') this.d.log.error({ err: e.message }, 'routed trigger failed');
-      return refusal(e);
+      answer = { error: { code: e.code, message: e.message } };
     }
-  }
-
-  private async serveOne(msg: Msg): Promise<void> {
-    let req: TriggerRequest | BentoError;
-    try { req = parseRequest(JSON.parse(this.dec.decode(msg.data))); } catch (err) { req = malformed(err); }
-    this.respond(msg, await this.answer(req));
-  }
-
-  private async serveBatch(msg: Msg): Promise<void> {
-    let reply: unknown;
-    try {
-      const items = parseBatch(JSON.parse(this.dec.decode(msg.data)));
-      reply = { answers: await Promise.all(items.map((req) => this.answer(req))) };
-    } catch (err) {
-      // The batch itself is unreadable: its sender cannot tell whose it was, and sees a malformed reply.
-      reply = refusal(err);
-    }
-    this.respond(msg, reply);
-  }
-
-  private respond(msg: Msg, answer: unknown): void {
     try { msg.respond(this.enc.encode(JSON.stringify(answer))); } catch (err) {
       this.d.log.warn({ err: (err as Error).message }, 'cannot answer a routed trigger');
     }
   }
+}
+
+function obj(v: unknown): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new BentoError('PROTOCOL_MALFORMED', 'not an object');
+  return v as Record<string, unknown>;
+}
+
+/** A trigger another hub routed here (validated: it is input from the network). */
+export function parseRequest(v: unknown): TriggerRequest {
+  const o = obj(v);
+  if (!isHostName(o['host'])) throw new BentoError('PROTOCOL_MALFORMED', 'routed trigger: bad host');
+  if (!(ACTIONS as readonly unknown[]).includes(o['action'])) throw new BentoError('PROTOCOL_MALFORMED', 'routed trigger: bad action');
+  if (typeof o['queue'] !== 'boolean') throw new BentoError('PROTOCOL_MALFORMED', 'routed trigger: bad queue');
+  const req: TriggerRequest = { host: o['host'], action: o['action'] as TriggerRequest['action'], queue: o['queue'] };
+  if (o['jobId'] !== undefined) {
+    if (!isJobId(o['jobId'])) throw new BentoError('PROTOCOL_MALFORMED', 'routed trigger: bad jobId');
+    req.jobId = o['jobId'];
+  }
+  if (o['prebuilt'] !== undefined) {
+    const p = obj(o['prebuilt']);
+    if (!isStorePath(p['storePath'])) throw new BentoError('PROTOCOL_MALFORMED', 'routed trigger: bad storePath');
+    const hash = p['configHash'];
+    if (hash !== undefined && (typeof hash !== 'string' || !/^[A-Za-z0-9_-]{1,128}$/.test(hash))) throw new BentoError('PROTOCOL_MALFORMED', 'routed trigger: bad configHash');
+    req.prebuilt = { storePath: p['storePath'] as string, ...(hash !== undefined ? { configHash: hash as string } : {}) };
+  }
+  return req;
+}
+
+function parseReply(v: unknown): { result: RoutedTrigger } | { code: ErrorCode; message: string } {
+  const o = obj(v);
+  if (o['error'] !== undefined) {
+    const e = obj(o['error']);
+    return { code: isErrorCode(e['code']) ? e['code'] : 'INTERNAL', message: typeof e['message'] === 'string' ? e['message'].slice(0, 4096) : 'the holding hub refused the trigger' };
+  }
+  const r = obj(o['result']);
+  if (!isHostName(r['host']) || !isJobId(r['jobId']) || !['dispatched', 'coalesced', 'queued'].includes(r['disposition'] as string)
+    || !(ACTIONS as readonly unknown[]).includes(r['action']) || typeof r['offline'] !== 'boolean' || !isHostName(r['hub'])) {
+    throw new BentoError('PROTOCOL_MALFORMED', 'the holding hub answered a trigger with a malformed reply');
+  }
+  return { result: r as unknown as RoutedTrigger };
 }

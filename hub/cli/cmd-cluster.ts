@@ -10,6 +10,7 @@ import type { ClusterStatus } from '../../common/protocol/admin.js';
 import { parseDuration } from '../../common/protocol/rollout.js';
 import { adminCall } from '../admin/client.js';
 import { sweepContent, type ContentSweep } from '../cluster/content-cli.js';
+import { SWEEP_LIST_LIMIT } from '../cluster/content-sweep.js';
 import { ago, fleetDir, printJson, printTable, str, withHub } from './util.js';
 
 const DEFAULT_MIN_AGE = '1h';
@@ -30,6 +31,7 @@ export const clusterCommand: CommandSpec = {
     'object stays while it is younger than --min-age (a writer may be between its two steps), whenever the stream',
     'leader\'s record keeps it (a lagging replica is never trusted to say "unreferenced"), and when that record is not',
     'one this version reads. Exit 0 also when some objects could not be removed (FAILED, with why); run it again later.',
+    `At most ${SWEEP_LIST_LIMIT} objects of each kind are listed; the counts (JSON: "counts") are complete.`,
   ].join('\n'),
   options: {
     json: { type: 'boolean', help: 'print JSON (stable field names)' },
@@ -75,8 +77,9 @@ function printSweep(r: ContentSweep, dryRun: boolean): void {
   ]);
   if (rows.length) printTable(['STORE', 'RESULT', 'OBJECT', 'BYTES', 'AGE', 'NOTE'], rows);
   for (const [store, s] of stores) {
-    const bytes = s.removed.reduce((a, o) => a + o.bytes, 0);
-    process.stdout.write(`${store}: ${s.objects} objects, ${s.kept} kept by a record${s.keptByLeader ? ` (${s.keptByLeader} only by the stream leader's)` : ''}, ${s.removed.length} ${dryRun ? 'would be removed' : 'removed'} (${bytes} bytes), ${s.young.length} unreferenced but young, ${s.failed.length} failed, ${s.foreign} not Bento's\n`);
+    const c = s.counts;
+    const listed = s.removed.length + s.young.length + s.failed.length;
+    process.stdout.write(`${store}: ${s.objects} objects, ${s.kept} kept by a record${s.keptByLeader ? ` (${s.keptByLeader} only by the stream leader's)` : ''}, ${c.removed} ${dryRun ? 'would be removed' : 'removed'} (${c.removedBytes} bytes), ${c.young} unreferenced but young, ${c.failed} failed, ${s.foreign} not Bento's${listed < c.removed + c.young + c.failed ? ` (the first ${SWEEP_LIST_LIMIT} of each listed)` : ''}\n`);
   }
 }
 

@@ -7,6 +7,7 @@
 //   - a `cluster` section: the command talks to NATS itself with those
 //     settings (servers, credentials, TLS, prefix), again without needing a
 //     running hub. NATS unreachable is CLUSTER_UNAVAILABLE and changes nothing.
+import type { ObjectStore } from '@nats-io/obj';
 import { createLogger, type Logger } from '../../common/platform/log.js';
 import { loadHubConfig } from '../fleet/hub-config.js';
 import { fleetPaths } from '../fleet/paths.js';
@@ -18,8 +19,8 @@ import { fileLogReader, type LogReader } from '../publish/logs.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { KvBuildRecords } from './builds-kv.js';
 import { clusterLogReader, isLogManifest, KvLogArchive, LOG_OBJECTS, LOGS_STORE } from './logs-kv.js';
-import { isPublishedRecord, KvPublishedStore, PUBLISHED_STORE } from './published-kv.js';
-import { sweepObjects, type SweepResult } from './content-sweep.js';
+import { CONFIGS_OBJECTS, isPublishedRecord, KvPublishedStore, PUBLISHED_STORE } from './published-kv.js';
+import { sweepObjects, type SweepDeps, type SweepResult } from './content-sweep.js';
 import { HASH_RE } from '../publish/layout.js';
 import { LOG_NAME_RE } from '../sftp/vpath.js';
 import { NatsStateBackend } from './nats-backend.js';
@@ -151,11 +152,12 @@ export async function sweepContent(fleetDir: string, o: { minAgeMs: number; dryR
       return v;
     };
     const common = { minAgeMs: o.minAgeMs, dryRun: o.dryRun };
+    const objects = (store: ObjectStore, name: string): SweepDeps['objects'] => ({ scan: () => backend.scanObjects(name), delete: (n) => store.delete(n) });
     const published = await KvPublishedStore.open(backend, { fleetDir: fleetPaths(fleetDir).root, log });
     let configs: SweepResult;
     try {
       configs = await sweepObjects({
-        ...common, objects: published.objects, isItem: (h) => HASH_RE.test(h),
+        ...common, objects: objects(published.objects, CONFIGS_OBJECTS), isItem: (h) => HASH_RE.test(h),
         keptInView: (host, hash) => published.records.get(host)?.kept.includes(hash) ?? false,
         keptAtLeader: async (host) => { const r = await leader(PUBLISHED_STORE, host, isPublishedRecord); return r && new Set(r.kept); },
       });
@@ -164,7 +166,7 @@ export async function sweepContent(fleetDir: string, o: { minAgeMs: number; dryR
     }
     // Log manifests are read by key on demand (logs-kv.ts): no view, every candidate is checked at the leader.
     const logs = await sweepObjects({
-      ...common, objects: await backend.openObjectStore(LOG_OBJECTS), isItem: (n) => LOG_NAME_RE.test(n), keptInView: () => false,
+      ...common, objects: objects(await backend.openObjectStore(LOG_OBJECTS), LOG_OBJECTS), isItem: (n) => LOG_NAME_RE.test(n), keptInView: () => false,
       keptAtLeader: async (host) => { const m = await leader(LOGS_STORE, host, isLogManifest); return m && new Set(Object.keys(m.logs)); },
     });
     return { configs, logs };

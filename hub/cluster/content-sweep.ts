@@ -14,11 +14,20 @@
 //   - the leader's record is one this version reads (a newer hub's record
 //     may keep it: such objects are reported, never removed).
 // Objects whose names are not HOST/ITEM are not Bento's and are left alone.
-import type { ObjectInfo, ObjectStore } from '@nats-io/obj';
+// Bounded: objects are read a batch at a time (object-scan.ts), and the
+// report lists at most listLimit objects of each kind (its counts are whole).
 import { isHostName } from '../../common/protocol/names.js';
+import type { ObjectMeta } from './object-scan.js';
+
+/** How many objects of each kind (young, removed, failed) a sweep lists by default. */
+export const SWEEP_LIST_LIMIT = 1000;
 
 export interface SweepDeps {
-  objects: Pick<ObjectStore, 'list' | 'delete'>;
+  objects: {
+    /** Every object's metadata, once each (deleted ones flagged). */
+    scan(): AsyncIterable<ObjectMeta>;
+    delete(name: string): Promise<unknown>;
+  };
   /** Is ITEM (a hash, a log name) well-formed for this store? Other names are not Bento's. */
   isItem(item: string): boolean;
   /** Does this process's view of HOST's record keep ITEM? false also when it has no view, or no record. */
@@ -33,6 +42,8 @@ export interface SweepDeps {
   minAgeMs: number;
   /** Report what would be removed, remove nothing. */
   dryRun: boolean;
+  /** At most this many objects are listed in each of young, removed and failed (default 1,000); the counts are complete. */
+  listLimit?: number;
   now?: number;
 }
 
@@ -53,13 +64,17 @@ export interface SweepResult {
   removed: SweptObject[];
   /** Could not be removed, or the leader's record could not be read: left, with why. */
   failed: Array<SweptObject & { error: string }>;
+  /** How many of each there were (the lists stop at listLimit), and the bytes removed. */
+  counts: { young: number; removed: number; removedBytes: number; failed: number };
 }
 
 export async function sweepObjects(d: SweepDeps): Promise<SweepResult> {
   const now = d.now ?? Date.now();
-  const out: SweepResult = { objects: 0, kept: 0, keptByLeader: 0, foreign: 0, young: [], removed: [], failed: [] };
+  const limit = d.listLimit ?? SWEEP_LIST_LIMIT;
+  const out: SweepResult = { objects: 0, kept: 0, keptByLeader: 0, foreign: 0, young: [], removed: [], failed: [], counts: { young: 0, removed: 0, removedBytes: 0, failed: 0 } };
   const atLeader = new Map<string, Promise<ReadonlySet<string> | null>>();
-  for (const info of await d.objects.list()) {
+  const list = <T>(to: T[], o: T): void => { if (to.length < limit) to.push(o); };
+  for await (const info of d.objects.scan()) {
     if (info.deleted) continue;
     out.objects++;
     const ageMs = now - Date.parse(info.mtime); // NaN when the time is unreadable
@@ -68,21 +83,24 @@ export async function sweepObjects(d: SweepDeps): Promise<SweepResult> {
     if (d.keptInView(o.host, o.item)) { out.kept++; continue; }
     const { item: _item, ...swept } = o;
     // An unreadable time counts as young: never removed on a guess.
-    if (!(ageMs >= d.minAgeMs)) { out.young.push(swept); continue; }
+    if (!(ageMs >= d.minAgeMs)) { out.counts.young++; list(out.young, swept); continue; }
     try {
       let leader = atLeader.get(o.host);
       if (!leader) atLeader.set(o.host, (leader = d.keptAtLeader(o.host)));
       if ((await leader)?.has(o.item)) { out.kept++; out.keptByLeader++; continue; }
       if (!d.dryRun) await d.objects.delete(info.name);
-      out.removed.push(swept);
+      out.counts.removed++;
+      out.counts.removedBytes += swept.bytes;
+      list(out.removed, swept);
     } catch (err) {
-      out.failed.push({ ...swept, error: (err as Error).message });
+      out.counts.failed++;
+      list(out.failed, { ...swept, error: (err as Error).message });
     }
   }
   return out;
 }
 
-function parse(info: ObjectInfo, isItem: (item: string) => boolean, ageMs: number): (SweptObject & { item: string }) | null {
+function parse(info: ObjectMeta, isItem: (item: string) => boolean, ageMs: number): (SweptObject & { item: string }) | null {
   const slash = info.name.indexOf('/');
   if (slash < 0) return null;
   const host = info.name.slice(0, slash);

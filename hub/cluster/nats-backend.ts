@@ -19,6 +19,7 @@ import { untilAnswered } from './publish.js';
 import { clusterNames, encodeToken, isValidStoreName, type ClusterNames } from './names.js';
 import { leaderLast } from './kv-leader.js';
 import type { ResolvedClusterOptions } from './options.js';
+import { scanObjects, type ObjectMeta, type ObjectScanOptions } from './object-scan.js';
 
 /**
  * Opening a store: its bucket may have no leader yet (NATS restarting with
@@ -169,6 +170,12 @@ export class NatsStateBackend implements StateBackend {
     const bucket = this.names.bucket(name);
     return untilAnswered(() => new Objm(this.admin.js).create(bucket, { replicas: this.o.replicas, storage: StorageType.File }), this.openTimeoutMs)
       .catch((err: unknown) => { throw unavailable(`cannot open object store ${bucket}`, err); });
+  }
+
+  /** Every object's metadata in object store NAME, a batch at a time (object-scan.ts; ObjectStore.list() holds all of it). */
+  scanObjects(name: string, o?: ObjectScanOptions): AsyncGenerator<ObjectMeta> {
+    this.assertOpen();
+    return scanObjects(this.admin.js, this.names.bucket(name), o);
   }
 
   /** The hub's event bus on this connection (one per backend). */

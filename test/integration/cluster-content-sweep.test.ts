@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import { jetstream } from '@nats-io/jetstream';
 import { Kvm } from '@nats-io/kv';
 import { silentLogger } from '../../common/platform/log.js';
-import { KvPublishedStore, objectName, PUBLISHED_STORE, isPublishedRecord, type PublishedRecord } from '../../hub/cluster/published-kv.js';
+import { CONFIGS_OBJECTS, KvPublishedStore, objectName, PUBLISHED_STORE, isPublishedRecord, type PublishedRecord } from '../../hub/cluster/published-kv.js';
 import { KvLogArchive } from '../../hub/cluster/logs-kv.js';
 import { sweepObjects, type SweepResult } from '../../hub/cluster/content-sweep.js';
 import { HASH_RE } from '../../hub/publish/layout.js';
@@ -87,7 +87,7 @@ test('cluster sweep removes only old objects no record keeps, configurations and
 
     // A view that lacks every record (a lagging replica's): the leader's record still keeps H1 and H2.
     const lagging = await sweepObjects({
-      objects: store.objects, isItem: (x) => HASH_RE.test(x), keptInView: () => false, minAgeMs: 1000, dryRun: true,
+      objects: { scan: () => backend.scanObjects(CONFIGS_OBJECTS), delete: (n) => store.objects.delete(n) }, isItem: (x) => HASH_RE.test(x), keptInView: () => false, minAgeMs: 1000, dryRun: true,
       keptAtLeader: async (host) => {
         const v = await backend.leaderValue(PUBLISHED_STORE, host);
         if (v === null) return null;

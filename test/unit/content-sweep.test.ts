@@ -4,14 +4,19 @@
 // test/integration/cluster-content-sweep.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ObjectInfo } from '@nats-io/obj';
 import { sweepObjects, type SweepDeps } from '../../hub/cluster/content-sweep.js';
+import type { ObjectMeta } from '../../hub/cluster/object-scan.js';
 
 const NOW = Date.parse('2026-12-07T12:00:00Z');
 const H = 'a'.repeat(64);
 
-function info(name: string, mtime: string, deleted = false): ObjectInfo {
-  return { name, mtime, deleted, size: 10 } as ObjectInfo;
+function info(name: string, mtime: string, deleted = false): ObjectMeta {
+  return { name, mtime, deleted, size: 10 };
+}
+
+/** A store's scan over these infos, as backend.scanObjects yields them. */
+function scanOf(infos: ObjectMeta[]): () => AsyncIterable<ObjectMeta> {
+  return async function* () { yield* infos; };
 }
 
 const base = { isItem: (i: string) => i === H, keptInView: () => false, minAgeMs: 3_600_000, dryRun: false, now: NOW };
@@ -19,19 +24,19 @@ const base = { isItem: (i: string) => i === H, keptInView: () => false, minAgeMs
 test('an unreadable time counts as young; deleted entries are not counted; a failed delete or leader read is reported and the rest goes on', async () => {
   const removed: string[] = [];
   const objects = {
-    list: async () => [
+    scan: scanOf([
       info(`web1/${H}`, 'not a time'),
       info(`web2/${H}`, '2026-12-07T10:00:00Z', true),
       info(`web3/${H}`, '2026-12-07T10:00:00Z'),
       info(`web4/${H}`, '2026-12-07T10:00:00Z'),
       info(`web5/${H}`, '2026-12-07T10:00:00Z'),
-    ],
+    ]),
     delete: async (name: string) => {
       if (name.startsWith('web3/')) throw new Error('NATS did not answer');
       removed.push(name);
       return { success: true, purged: 1 };
     },
-  } as unknown as SweepDeps['objects'];
+  } satisfies SweepDeps['objects'];
   const r = await sweepObjects({ ...base, objects, keptAtLeader: async (host: string) => { if (host === 'web5') throw new Error('no leader'); return null; } });
   assert.equal(r.objects, 4, 'the deleted entry is not an object');
   assert.deepEqual(r.young.map((o) => o.host), ['web1']);
@@ -43,14 +48,28 @@ test('an unreadable time counts as young; deleted entries are not counted; a fai
 test('names that are not HOST/ITEM are foreign and never removed; the leader is asked once per host', async () => {
   const asked: string[] = [];
   const objects = {
-    list: async () => [info('readme', '2020-01-01T00:00:00Z'), info(`-bad/${H}`, '2020-01-01T00:00:00Z'), info('web1/short', '2020-01-01T00:00:00Z'),
-      info(`web2/${H}`, '2020-01-01T00:00:00Z'), info(`web2/${'b'.repeat(64)}`, '2020-01-01T00:00:00Z')],
+    scan: scanOf([info('readme', '2020-01-01T00:00:00Z'), info(`-bad/${H}`, '2020-01-01T00:00:00Z'), info('web1/short', '2020-01-01T00:00:00Z'),
+      info(`web2/${H}`, '2020-01-01T00:00:00Z'), info(`web2/${'b'.repeat(64)}`, '2020-01-01T00:00:00Z')]),
     delete: async () => { throw new Error('must not delete'); },
-  } as unknown as SweepDeps['objects'];
+  } satisfies SweepDeps['objects'];
   const r = await sweepObjects({
     ...base, objects, isItem: (i: string) => /^[ab]{64}$/.test(i),
     keptAtLeader: async (host: string) => { asked.push(host); return new Set([H, 'b'.repeat(64)]); },
   });
   assert.deepEqual([r.objects, r.foreign, r.kept, r.keptByLeader, r.removed.length, r.failed.length], [5, 3, 2, 2, 0, 0]);
   assert.deepEqual(asked, ['web2']);
+});
+
+test('the report lists at most listLimit objects of each kind; its counts and bytes are complete', async () => {
+  let deleted = 0;
+  const hosts = Array.from({ length: 25 }, (_, i) => `web${i}`);
+  const objects = {
+    scan: scanOf([...hosts.map((h) => info(`${h}/${H}`, '2026-12-07T10:00:00Z')), ...hosts.map((h) => info(`${h}/${H}`, '2026-12-07T11:59:00Z'))]),
+    delete: async () => { deleted++; return { success: true, purged: 1 }; },
+  } satisfies SweepDeps['objects'];
+  const r = await sweepObjects({ ...base, objects, listLimit: 10, keptAtLeader: async () => null });
+  assert.equal(deleted, 25);
+  assert.deepEqual([r.removed.length, r.young.length, r.failed.length], [10, 10, 0]);
+  assert.deepEqual(r.counts, { young: 25, removed: 25, removedBytes: 250, failed: 0 });
+  assert.deepEqual(r.removed.map((o) => o.host), hosts.slice(0, 10));
 });

@@ -79,7 +79,7 @@ export function followInto<T>(d: FollowIntoDeps<T>): { loaded: Promise<void>; st
   const follower = new BucketFollower({
     kv: d.kv, bucket: d.bucket, log: d.log, position: () => d.view.watchPosition,
     leaderHoldsAt: (seq, subject, data) => leaderHoldsAt(d.jsm, d.stream, seq, subject, data),
-    // A check still running would look up records this reload is about to replace: stopped (its answers in flight stay safe, kv-view.ts correct).
+    // A check still running would look up records this reload is about to replace: stopped (its answers in flight stay safe, kv-view-content.ts correct).
     onStart: () => {
       if (check) stopping = Promise.all([stopping, check.stop()]);
       check = null;
@@ -118,7 +118,7 @@ function viewCheck<T>(d: FollowIntoDeps<T>, c: Check<T>, extra: Partial<CheckOpt
 
 /**
  * At each leader election of the stream, once the view is loaded and not
- * reloading (a reload reconciles every key anyway, kv-view.ts): check the
+ * reloading (a reload reconciles every key anyway, kv-view-content.ts): check the
  * view's irreversible records at the new leader. One check at a time; a new
  * election stops the running one.
  */

@@ -10,7 +10,7 @@ export interface RebaseDeps<T> {
   jsm: JetStreamManager;
   stream: string;
   bucket: string;
-  view: KvView<T>;
+  view: Pick<KvView<T>, 'basis' | 'adopt'>;
   /** Told once per re-based write: the view held EXPECT, the leader holds the same record at LEADER. */
   renumbered: (key: string, expect: number, leader: number) => void;
 }
@@ -45,7 +45,7 @@ export async function rebaseOnLeader<T>(d: RebaseDeps<T>, o: { key: string; subj
       return last.revision;
     }
   }
-  // The winner, shown at once, unless the watch brought the key's news first (kv-view.ts adopt).
+  // The winner, shown at once, unless the watch brought the key's news first (kv-view-content.ts adopt).
   if (last) d.view.adopt(key, basis, { revision: last.revision, kind: last.kind, raw: last.value, parsed: last.parsed });
   throw expect === 0 ? conflict(key, 0) : o.conflictErr;
 }

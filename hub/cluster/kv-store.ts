@@ -1,33 +1,25 @@
 // A KeyedStore on one JetStream KV bucket (hub/store/types.ts has the
 // guarantees; test/integration/cluster-contract.test.ts checks them on a real
-// 3-node cluster).
+// 3-node cluster): what a read, a set or a delete means for the bucket, and
+// the store's life (open, watchers, close).
 //
 // Reads come from a local view (kv-view.ts) that a watch on the whole bucket
-// keeps current, so they never wait and keep answering while NATS is away.
-// Writes go straight to the bucket's subjects as JetStream publishes (not
-// through kv.put) so each carries a message id and a short per-attempt
-// timeout (publish.ts); a compare-and-swap is the server's "expected last
-// subject sequence" (plus a stream-wide guard on servers that check it too
-// early, kv-cas.ts), so of hubs racing on one revision exactly one wins; the
-// revision is the entry's stream sequence.
-//
-// Around it: kv-load.ts (the read side, the watch into the view),
-// kv-rebase.ts (a refused compare-and-swap checked with the leader), kv-cas.ts
-// (the guard old servers need), publish.ts (one durable publish).
-import { headers, nuid, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
-import type { JetStreamClient, JetStreamManager, PubAck } from '@nats-io/jetstream';
+// keeps current (kv-load.ts), so they never wait and keep answering while
+// NATS is away. Writes are published until acknowledged and retried in the
+// background past their deadline (kv-writer.ts); an acknowledged record NATS
+// lost is written again (kv-write-back.ts).
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
 import type { KV } from '@nats-io/kv';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, RecordProgress, StoreChange, Versioned, WriteOptions } from '../store/types.js';
-import { exactSubjectCheck, publishCas, type CasGuard } from './kv-cas.js';
 import { followInto, loadedWithin } from './kv-load.js';
-import { conflict, rebaseOnLeader } from './kv-rebase.js';
+import { conflict } from './kv-rebase.js';
 import { KvView, type Op } from './kv-view.js';
-import { encodeToken } from './names.js';
-import { publishDurable, untilAnswered, type DurableWrite, type WriteTiming } from './publish.js';
+import { KvWriter } from './kv-writer.js';
+import { untilAnswered } from './publish.js';
 import type { SlotGate } from './slot-gate.js';
-import { RetryQueue } from './retry-queue.js';
 import { WriteBack } from './kv-write-back.js';
 
 export interface KvStoreDeps<T> {
@@ -47,40 +39,19 @@ export interface KvStoreDeps<T> {
   gate?: SlotGate;
 }
 
-/** Failed writes are tried again this often (the journal's disk-full retry uses the same). */
-const RETRY_MS = 2000;
-const RETRY_CONCURRENCY = 64;
 /** Room left in a message for the subject and headers. */
 const HEADROOM = 1024;
-
-const DEL = 'DEL';
 
 export class NatsKeyedStore<T> implements KeyedStore<T> {
   private readonly view: KvView<T>;
   private readonly watchers = new Set<(c: StoreChange<T>) => void>();
   private readonly inflight = new Set<Promise<unknown>>();
-  private readonly retries: RetryQueue;
-  /** Message ids: unique per store instance and write, the same for every attempt of one write. */
-  private readonly idBase = nuid.next();
-  private readonly guard: CasGuard;
+  private readonly writer: KvWriter<T>;
   private closed = false;
   /** The read side (kv-load.ts): the watch and the checks of its reloads. */
   private reading: { stop: () => Promise<void> } | null = null;
-  /** Guarded compare-and-swaps (kv-cas.ts) of this store, one at a time: see publish(). */
-  private guardedTail: Promise<unknown> = Promise.resolve();
-  /**
-   * Per key, the background retry of an older write on the wire (retry()):
-   * a newer write of the key is sent only once it settled, so it cannot land
-   * after the newer one. (Callers write a record once at a time, but a write
-   * past its deadline is retried after its caller moved on. Suspected when a
-   * soak read a job `running` after `success`; that turned out to be a
-   * diverged 2.9.10 replica, docs/cluster.md "Soak", but the window is real.)
-   */
-  private readonly retrying = new Map<string, Promise<unknown>>();
   /** Acknowledged records NATS lost, written again (kv-write-back.ts). */
   private readonly writeBack: WriteBack<T>;
-  /** Logged once: a compare-and-swap was re-based on the leader's numbering (kv-leader.ts). */
-  private renumbered = false;
   private readonly stream: string;
 
   private constructor(private readonly d: KvStoreDeps<T>) {
@@ -95,17 +66,12 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
       superseded: (key, gen, revision) => log.warn({ bucket: d.bucket, key, write: gen, revision }, 'a write NATS did not acknowledge in time was superseded by a newer change; not retrying it'),
       regressed: (key, value, revision, loaded) => this.writeBack.lost(key, value, revision, loaded),
     }, d.progress);
-    this.retries = new RetryQueue({ everyMs: RETRY_MS, concurrency: RETRY_CONCURRENCY, log });
     this.writeBack = new WriteBack<T>({ bucket: d.bucket, log, set: (k, v, o) => this.set(k, v, o), closed: () => this.closed });
-    const stream = `KV_${d.bucket}`;
-    this.stream = stream;
-    this.guard = {
-      serverVersion: () => d.nc.info?.version,
-      needed: () => !exactSubjectCheck(d.nc.info?.version),
-      streamLastGuess: () => this.view.knownRevision,
-      subjectLast: async (subject) => (await d.jsm.streams.getMessage(stream, { last_by_subj: subject }))?.seq ?? 0,
-      streamLast: async () => (await d.jsm.streams.info(stream)).state.last_seq,
-    };
+    this.stream = `KV_${d.bucket}`;
+    this.writer = new KvWriter<T>({
+      nc: d.nc, js: d.js, jsm: d.jsm, bucket: d.bucket, stream: this.stream, view: this.view, log,
+      requestTimeoutMs: d.requestTimeoutMs, writeTimeoutMs: d.writeTimeoutMs, gate: d.gate, closed: () => this.closed,
+    });
   }
 
   /** Open over an existing bucket handle; resolves once the local view holds the whole bucket. */
@@ -133,9 +99,8 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     let data: Uint8Array;
     try { data = this.encode(key, value); } catch (err) { return Promise.reject(err); }
     const op: Op = { op: 'set', value };
-    if (opts?.expectRevision !== undefined) return this.track(this.cas(key, op, data, undefined, opts.expectRevision, opts.soleWriter === true));
-    const gen = this.view.beginPlain(key, op);
-    return this.track(this.write(key, gen, op, this.plainWrite(key, gen, data)));
+    if (opts?.expectRevision !== undefined) return this.track(this.writer.cas({ key, op, data, expect: opts.expectRevision, soleWriter: opts.soleWriter === true }));
+    return this.track(this.writer.plain(key, op, data));
   }
 
   delete(key: string, opts?: WriteOptions): Promise<void> {
@@ -144,12 +109,11 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     const expect = opts?.expectRevision;
     if (expect === undefined) {
       if (!this.view.has(key)) return Promise.resolve();
-      const gen = this.view.beginPlain(key, op);
-      return this.track(this.write(key, gen, op, this.plainWrite(key, gen, new Uint8Array(0), delHeaders()))).then(() => undefined);
+      return this.track(this.writer.plain(key, op, new Uint8Array(0))).then(() => undefined);
     }
     // "Delete it if it does not exist" is a no-op, or a conflict when it does.
     if (expect === 0) return this.view.has(key) ? Promise.reject(conflict(key, 0)) : Promise.resolve();
-    return this.track(this.cas(key, op, new Uint8Array(0), delHeaders(), expect, opts?.soleWriter === true)).then(() => undefined);
+    return this.track(this.writer.cas({ key, op, data: new Uint8Array(0), expect, soleWriter: opts?.soleWriter === true })).then(() => undefined);
   }
 
   watch(fn: (change: StoreChange<T>) => void): () => void {
@@ -165,7 +129,7 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     if (this.closed) return;
     await this.settled();
     this.closed = true;
-    await this.retries.close();
+    await this.writer.close();
     await this.reading?.stop();
     this.watchers.clear();
   }
@@ -184,109 +148,11 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     return data;
   }
 
-  private plainWrite(key: string, gen: number, data: Uint8Array, hdrs?: MsgHdrs): DurableWrite {
-    return { subject: this.subject(key), data, msgID: `${this.idBase}.${gen}`, ...(hdrs ? { headers: hdrs } : {}) };
-  }
-
-  private async cas(key: string, op: Op, data: Uint8Array, hdrs: MsgHdrs | undefined, expect: number, soleWriter: boolean): Promise<number> {
-    const gen = this.view.beginCas(key, expect);
-    const w: DurableWrite = { ...this.plainWrite(key, gen, data, hdrs), expectLastSubjectSeq: expect, ...(soleWriter ? { soleWriter } : {}) };
-    try {
-      return await this.write(key, gen, op, w);
-    } catch (err) {
-      if (!(err instanceof BentoError) || err.code !== 'STATE_CONFLICT') throw err;
-      const again = await this.rebase(key, expect, err);
-      const gen2 = this.view.beginCas(key, again);
-      return this.write(key, gen2, op, { ...this.plainWrite(key, gen2, data, hdrs), expectLastSubjectSeq: again, ...(soleWriter && expect !== 0 ? { soleWriter } : {}) });
-    }
-  }
-
-  /** A refused compare-and-swap, checked with the stream leader (kv-rebase.ts). */
-  private rebase(key: string, expect: number, conflictErr: BentoError): Promise<number> {
-    return rebaseOnLeader({
-      jsm: this.d.jsm, stream: this.stream, bucket: this.d.bucket, view: this.view,
-      renumbered: (k, view, leader) => {
-        if (this.renumbered) return;
-        this.renumbered = true;
-        this.d.log.warn({ bucket: this.d.bucket, key: k, view, leader, server: this.d.nc.info?.version },
-          'the bucket\'s replicas number its records differently (a nats-server before 2.10 after a restart); compare-and-swaps are re-based on the leader\'s revision');
-      },
-    }, { key, subject: this.subject(key), expect, conflictErr });
-  }
-
-  /** Publish W until acknowledged; past the deadline, reject and keep retrying it in the background. */
-  private async write(key: string, gen: number, op: Op, w: DurableWrite): Promise<number> {
-    const older = this.retrying.get(key);
-    if (older) await older.then(() => undefined, () => undefined);
-    try {
-      const ack = await this.publish(w, key, gen);
-      this.view.acked(key, gen, ack.seq, op);
-      return ack.seq;
-    } catch (err) {
-      if (!(err instanceof BentoError) || err.code !== 'STATE_WRITE_FAILED' || this.closed) {
-        this.view.dropped(key, gen);
-        throw err;
-      }
-      if (!this.view.isLatest(key, gen)) throw err; // a newer write of this key carries on
-      this.view.failed(key, gen);
-      this.d.log.error({ bucket: this.d.bucket, key, err: err.message }, 'NATS did not acknowledge a write in time; retrying every 2 s');
-      this.retries.add(key, () => this.retry(key, gen, op, w));
-      throw err;
-    }
-  }
-
-  private async retry(key: string, gen: number, op: Op, w: DurableWrite): Promise<'done' | 'again'> {
-    if (!this.view.isLatest(key, gen)) return 'done';
-    const sending = this.publish(w, key, gen);
-    this.retrying.set(key, sending);
-    const sent = (): void => { if (this.retrying.get(key) === sending) this.retrying.delete(key); };
-    sending.then(sent, sent);
-    try {
-      const ack = await sending;
-      this.view.acked(key, gen, ack.seq, op);
-      this.d.log.info({ bucket: this.d.bucket, key, revision: ack.seq }, 'a write NATS had not acknowledged is durable now');
-      return 'done';
-    } catch (err) {
-      if (err instanceof BentoError && err.code === 'STATE_WRITE_FAILED' && this.view.isLatest(key, gen) && !this.closed) return 'again';
-      this.view.dropped(key, gen);
-      if (err instanceof BentoError && err.code === 'STATE_CONFLICT') {
-        this.d.log.warn({ bucket: this.d.bucket, key }, 'a retried compare-and-swap lost to a newer change; dropped');
-      }
-      return 'done';
-    }
-  }
-
-  /** A plain write as it is; a compare-and-swap through the guard old servers need (kv-cas.ts). */
-  private publish(w: DurableWrite, key: string, gen: number): Promise<PubAck> {
-    const t = this.timing(key, gen);
-    // A sole writer (WriteOptions.soleWriter) needs no guard against racing writers: the key's revision says it all.
-    if (w.expectLastSubjectSeq === undefined || w.soleWriter || !this.guard.needed()) return publishDurable(this.d.js, w, t);
-    // The guard expects the whole bucket's last sequence, so of this hub's guarded writes in flight at once
-    // only one could land per round trip and every other one would pay a refusal and a lookup: one at a time
-    // instead (a failover's claims: 540 took 19 s racing, docs/cluster.md). Each one's deadline starts at its turn.
-    const run = this.guardedTail.then(() => publishCas(this.d.js, w, t, this.guard));
-    this.guardedTail = run.catch(() => undefined);
-    return run;
-  }
-
-  private timing(key: string, gen: number): WriteTiming {
-    return {
-      attemptTimeoutMs: this.d.requestTimeoutMs,
-      totalMs: this.d.writeTimeoutMs,
-      ...(this.d.gate ? { gate: this.d.gate } : {}),
-      abandoned: () => this.closed || !this.view.isLatest(key, gen),
-    };
-  }
-
   private track<R>(p: Promise<R>): Promise<R> {
     this.inflight.add(p);
     const done = (): void => { this.inflight.delete(p); };
     p.then(done, done);
     return p;
-  }
-
-  private subject(key: string): string {
-    return `$KV.${this.d.bucket}.${encodeToken(key)}`;
   }
 
   private closedError(): BentoError {
@@ -305,10 +171,4 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     // Loaded means the watch is in place too: a change made after open() resolves is never folded into the first snapshot.
     await loadedWithin(f.loaded, timeoutMs, this.d.bucket);
   }
-}
-
-function delHeaders(): MsgHdrs {
-  const h = headers();
-  h.set('KV-Operation', DEL);
-  return h;
 }

@@ -40,7 +40,7 @@
 // leader (kv-load.ts): the view's irreversible records (an agent's outcome)
 // are looked up at the new leader, and where it holds an earlier state, NATS
 // lost an acknowledged write when a replica that missed it took over; the
-// view keeps the outcome and the store writes it back (kv-view.ts adopt,
+// view keeps the outcome and the store writes it back (kv-view-content.ts adopt,
 // kv-write-back.ts). The hub's watch does not show this: it goes on
 // delivering new writes from the new leader's log, and the lost one is not a
 // new write. Same limits.
@@ -179,7 +179,7 @@ export function startViewCheck<T>(o: CheckOptions<T>): ViewCheck {
         if (mode === 'loaded') {
           if (o.progress.ahead(rec.value, basis.value) && o.view.correct(key, basis, rec.value)) corrected.push(key);
         } else if (o.progress.ahead(basis.value, rec.value) && o.view.adopt(key, basis, { revision: rec.revision, kind: rec.kind, raw: rec.value, parsed: rec.parsed })) {
-          corrected.push(key); // kept in the view, and written back (kv-view.ts keepSettled)
+          corrected.push(key); // kept in the view, and written back (kv-view-progress.ts keepSettled)
         }
       });
       queue = left;

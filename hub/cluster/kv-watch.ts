@@ -11,7 +11,7 @@
 // replica numbered lower, delivered nothing at all while the bucket, asked
 // through its leader, did not look ahead). So each new watch is a reload:
 // onStart(), then its entries until one reports nothing more pending (delta
-// 0; the view reconciles them by content, kv-view.ts), onCaughtUp(), then
+// 0; the view reconciles them by content, kv-view-content.ts), onCaughtUp(), then
 // live changes in order.
 //
 // Why a watchdog: @nats-io/kv's watch is an ordered push consumer with one

@@ -1,4 +1,4 @@
-// Writing back a record NATS acknowledged and then lost (kv-view.ts
+// Writing back a record NATS acknowledged and then lost (kv-view-progress.ts
 // keepSettled): an agent's outcome that the bucket shows in an earlier state
 // again, seen in the soak when a nats-server 2.9.10 replica that had missed
 // the write became the stream leader (docs/cluster.md, "Keyed stores").

@@ -192,7 +192,7 @@ export interface RecordProgress<T> {
   /**
    * No write ever takes the record back from this state (an agent's outcome).
    * A bucket that shows it in an earlier state later lost an acknowledged
-   * write, and the view keeps it (hub/cluster/kv-view.ts).
+   * write, and the view keeps it (hub/cluster/kv-view-progress.ts).
    */
   irreversible(v: T): boolean;
 }

@@ -122,7 +122,7 @@ test('kill -9 of the bucket\'s stream leader while writing: every acknowledged w
 });
 
 // A replaced watch reloads the bucket's last value per key and reports the keys
-// whose content differs from what watchers heard (kv-watch.ts, kv-view.ts):
+// whose content differs from what watchers heard (kv-watch.ts, kv-view-content.ts):
 // what is promised is every key's last value, each change once, in order, not
 // every revision. This loop writes each key once, so every key's last value
 // is every write.

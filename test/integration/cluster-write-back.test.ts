@@ -1,6 +1,6 @@
 // A record NATS acknowledged in a state no write takes back (a job's
 // outcome), which the bucket later shows in an earlier state, is written back
-// by a hub whose view had it (hub/cluster/kv-view.ts keepSettled,
+// by a hub whose view had it (hub/cluster/kv-view-progress.ts keepSettled,
 // kv-write-back.ts), on a real 3-node cluster.
 //
 // In the soak this came from a nats-server 2.9.10 replica that missed writes

@@ -1,5 +1,5 @@
 // The rollout's next step, decided from its record and its hosts' records
-// alone (pure, test/unit/rollout-plan.test.ts); the engine carries it out and
+// alone (pure, test/unit/rollout-plan.test.ts); steps.ts carries it out and
 // asks again until nothing changes.
 //
 // Rules, in order:

@@ -9,7 +9,7 @@
 // old run's rollouts the same way (the old run is not alive). A cluster asks
 // the hubs' liveness (hub/cluster/liveness.ts), wired in hub/topology.ts.
 import { randomUUID } from 'node:crypto';
-import type { Driver } from './records.js';
+import type { Driver, RolloutRecord } from './records.js';
 
 export interface RolloutDriving {
   /** This hub's name and run (a fresh id per process start). */
@@ -38,4 +38,9 @@ export function localDriving(hub: string): RolloutDriving {
 /** Is D this hub's own claim? */
 export function drivenBy(d: Driver | undefined, driving: Pick<RolloutDriving, 'hub' | 'run'>): boolean {
   return d !== undefined && d.hub === driving.hub && d.run === driving.run;
+}
+
+/** Does this hub drive R now, and may it act? Only then is R's next step taken here. */
+export function drivesNow(r: RolloutRecord | undefined, driving: RolloutDriving): r is RolloutRecord {
+  return r !== undefined && drivenBy(r.driver, driving) && driving.mayAct();
 }

@@ -13,27 +13,24 @@
 //
 // Each rollout's steps run one at a time (a queue per rollout id), so a burst
 // of job ends never decides on a half-written state. The decisions themselves
-// are pure (decide.ts); here they are carried out.
+// are pure (decide.ts) and carried out by steps.ts; here is when.
 import { customAlphabet } from 'nanoid';
-import type { Action } from '../../common/protocol/messages.js';
-import type { TriggerDisposition } from '../../common/protocol/admin.js';
-import { BentoError, asBentoError } from '../../common/protocol/errors.js';
+import { BentoError } from '../../common/protocol/errors.js';
 import type { RolloutOptions, RolloutSummary } from '../../common/protocol/rollout.js';
-import { doneReason, rolloutSummary } from './view.js';
+import { rolloutSummary } from './view.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { EventBus } from '../events/types.js';
 import { FINAL_STATES, type JobRecord } from '../store/jobs.js';
 import { PerHostQueue } from '../jobs/per-host-queue.js';
 import { RECOVERY_GRACE_MS } from '../jobs/recovery.js';
-import { newRollout, overlapping, waveOf } from './plan.js';
-import { decide } from './decide.js';
-import { afterEnd, recoverRollout } from './recover.js';
-import { turnJobId, type MemberRecord, type RolloutRecord } from './records.js';
+import { newRollout, overlapping } from './plan.js';
+import { recoverRollout } from './recover.js';
+import type { RolloutRecord } from './records.js';
 import type { RolloutStore } from './store.js';
-import { drivenBy, type RolloutDriving } from './driver.js';
+import { drivesNow, type RolloutDriving } from './driver.js';
 import { notCurrent, RolloutTakeover } from './takeover.js';
-import { withdrawWaiting } from './withdraw.js';
 import { RolloutConnections } from './connections.js';
+import { RolloutSteps, type RolloutScheduler } from './steps.js';
 
 const newRolloutId = customAlphabet('23456789abcdefghjkmnpqrstuvwxyz', 8);
 /** How often to look for rollouts whose driver is gone (takeover.ts). */
@@ -43,11 +40,7 @@ export interface RolloutEngineDeps {
   store: RolloutStore;
   /** Job records: a host's result (their changes settle hosts), and results that arrived while another run drove. */
   jobs: { get(id: string): JobRecord | undefined; all(): JobRecord[]; watch(fn: (rec: JobRecord) => void): () => void };
-  scheduler: {
-    /** JOBID: the turn's job id (records.ts turnJobId); a job that has it already is answered, not started again. */
-    trigger(t: { host: string; action: Action; queue: boolean; jobId: string }): Promise<{ jobId: string; disposition: TriggerDisposition }>;
-    cancelQueued(host: string, jobId: string, reason: string): Promise<boolean>;
-  };
+  scheduler: RolloutScheduler;
   /** The same truth the scheduler dispatches on: a live session for the host (at any hub). */
   connected(host: string): boolean;
   /** Which hub drives which rollout (driver.ts). */
@@ -69,6 +62,7 @@ export class RolloutEngine {
   private readonly serial = new PerHostQueue();
   private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly connections: RolloutConnections;
+  private readonly steps: RolloutSteps;
   private unwatchJobs: (() => void) | null = null;
   private sweeper: NodeJS.Timeout | null = null;
   private closed = false;
@@ -85,6 +79,12 @@ export class RolloutEngine {
       tookOver: (id) => { this.holdOffline.set(id, Date.now() + this.reconnectGraceMs); },
     });
     this.connections = new RolloutConnections({ bus: d.bus, store: d.store, driving: d.driving, kick: (id) => this.kick(id) });
+    this.steps = new RolloutSteps({
+      store: d.store, jobs: d.jobs, scheduler: d.scheduler, connected: (h) => d.connected(h), driving: d.driving, log: d.log,
+      holdOffline: (id) => this.holdOffline.get(id),
+      wakeAt: (id, at) => this.wakeAt(id, at),
+      closed: () => this.closed,
+    });
   }
 
   get store(): RolloutStore {
@@ -171,11 +171,7 @@ export class RolloutEngine {
     return this.serial.run(id, async () => {
       const r = await this.driveHere(id);
       if (r.state === 'done' || r.state === 'aborted') throw new BentoError('ROLLOUT_STATE', `rollout ${id} is already ${r.state}`);
-      const reason = `aborted by the admin in wave ${r.wave + 1} of ${r.waves.length}`;
-      await this.d.store.save({ ...r, state: 'aborted', reason, endedAt: new Date().toISOString() });
-      this.wakeAt(r.id, null);
-      await withdrawWaiting({ store: this.d.store, cancelQueued: (h, id, why) => this.d.scheduler.cancelQueued(h, id, why) }, r, 'abort');
-      this.d.log.warn({ rollout: id }, 'rollout aborted');
+      await this.steps.abort(r);
       return this.d.store.get(id)!;
     });
   }
@@ -184,11 +180,6 @@ export class RolloutEngine {
   private kick(id: string): void {
     if (this.closed) return;
     this.serial.run(id, () => this.advance(id)).catch((err: Error) => this.d.log.error({ rollout: id, err: err.message }, 'rollout step failed'));
-  }
-
-  /** Does this hub drive R now (and may it act)? */
-  private drives(r: RolloutRecord | undefined): r is RolloutRecord {
-    return r !== undefined && drivenBy(r.driver, this.d.driving) && this.d.driving.mayAct();
   }
 
   /** This hub drives rollout ID from now on (resume, abort at any hub); run in its queue. */
@@ -201,13 +192,13 @@ export class RolloutEngine {
   /** Re-derive rollout ID from the job records, then drive it on. */
   private async recheck(id: string): Promise<void> {
     const r = this.d.store.get(id);
-    if (!this.drives(r)) return;
+    if (!drivesNow(r, this.d.driving)) return;
     await this.recover(r);
     if (this.d.store.get(id)?.state === 'running') await this.advance(id);
   }
 
   private recover(r: RolloutRecord): Promise<void> {
-    return recoverRollout({ store: this.d.store, jobs: this.d.jobs, log: this.d.log, settle: (m, rec) => this.settle(r, m, rec) }, r);
+    return recoverRollout({ store: this.d.store, jobs: this.d.jobs, log: this.d.log, settle: (m, rec) => this.steps.settle(r, m, rec) }, r);
   }
 
   /** A job record changed (any hub's write): the host whose turn it carries may be settled. */
@@ -220,112 +211,24 @@ export class RolloutEngine {
   private async jobChanged(id: string, host: string, rec: JobRecord): Promise<void> {
     const r = this.d.store.get(id);
     const m = this.d.store.member(id, host);
-    if (!this.drives(r) || !m || m.jobId !== rec.id) return;
+    if (!drivesNow(r, this.d.driving) || !m || m.jobId !== rec.id) return;
     if (!FINAL_STATES.has(rec.state)) {
       // A queued host came back and its job runs now.
       if (m.state === 'queued' && rec.state !== 'queued') await this.d.store.saveMember({ ...m, state: 'running', since: new Date().toISOString(), epoch: r.driver!.epoch });
       return;
     }
-    await this.settle(r, m, rec);
+    await this.steps.settle(r, m, rec);
     if (this.d.store.get(id)?.state === 'running') await this.advance(id);
   }
 
-  /** A host's job ended: healthy only on success (the agent reports it after its rollback window and health check). */
-  private async settle(r: RolloutRecord, m: MemberRecord, rec: JobRecord): Promise<void> {
-    // Cancelled on purpose (abort): the withdrawn job's "interrupted" is not the host's result.
-    if (m.state === 'cancelled' || m.state === 'skipped' || m.state === 'waiting') return;
-    const next = afterEnd(m, { outcome: rec.state, reason: rec.reason, health: rec.health ?? null });
-    // The same result again (an agent replaying a result whose ack it missed): a failure resumed past stays acknowledged.
-    if (next.state === m.state && next.reason === m.reason) return;
-    await this.d.store.saveMember({ ...next, ...(next.state === m.state ? { acknowledged: m.acknowledged } : {}), epoch: r.driver?.epoch ?? 0 });
-    if (m.state === 'running' || m.state === 'queued') this.d.log.debug({ rollout: r.id, host: m.host, jobId: rec.id, state: next.state }, 'rollout host settled');
-  }
-
-  /** Carry out decisions until the rollout needs an event to go on. */
+  /** Carry out decisions (steps.ts), hearing connects while there is a running rollout to drive (connections.ts). */
   private async advance(id: string): Promise<void> {
     this.connections.sync();
     try {
-      await this.advanceRounds(id);
+      await this.steps.advance(id);
     } finally {
       this.connections.sync();
     }
-  }
-
-  private async advanceRounds(id: string): Promise<void> {
-    // Bounded: each round settles or starts at least one host, or moves a wave on.
-    for (let round = 0; round < 10_000 && !this.closed; round++) {
-      const r = this.d.store.get(id);
-      if (!this.drives(r) || r.state !== 'running') return;
-      const now = Date.now();
-      const hold = this.holdOffline.get(id);
-      const holdOfflineUntil = hold !== undefined && now < hold ? hold : null;
-      const d = decide({ rollout: r, member: (h) => this.d.store.member(id, h), connected: (h) => this.d.connected(h), now, holdOfflineUntil });
-      if (d.halt) return this.halt(r, d.halt);
-      const at = new Date(now).toISOString();
-      const mark = (host: string, state: MemberRecord['state'], reason: string | null): Promise<void> =>
-        this.d.store.saveMember({ kind: 'member', rollout: id, host, wave: waveOf(r, host), state, jobId: null, since: at, reason, health: null, epoch: r.driver!.epoch });
-      let changed = d.expire.length + d.skip.length + d.wait.length > 0;
-      await Promise.all([
-        ...d.expire.map((h) => mark(h, 'failed', `offline for ${Math.round(r.opts.offlineTimeoutMs / 1000)} s at its turn (--offline wait)`)),
-        ...d.skip.map((h) => mark(h, 'skipped', 'offline at its turn (--offline skip)')),
-        ...d.wait.map((h) => mark(h, 'waiting', 'offline at its turn; waiting for it to connect (--offline wait)')),
-      ]);
-      const started = await Promise.all([...d.start.map((h) => this.startHost(r, h, false)), ...d.queue.map((h) => this.startHost(r, h, true))]);
-      if (started.some(Boolean)) changed = true;
-      if (d.advance) {
-        const pause = d.pause ? 'paused after the canary wave, as asked (--pause-after-canary); `bento-hub rollout resume` goes on' : null;
-        await this.d.store.save({ ...r, wave: r.wave + 1, state: pause ? 'halted' : 'running', reason: pause });
-        this.d.log.info({ rollout: id, wave: r.wave + 2, hosts: r.waves[r.wave + 1]!.length, paused: !!pause }, 'rollout wave begins');
-        if (pause) return;
-        continue;
-      }
-      if (d.done) return this.finish(r);
-      this.wakeAt(id, d.wakeAt);
-      if (!changed) return;
-    }
-  }
-
-  /** Start one host's turn; false when it turned out to be offline (decided again next round). */
-  private async startHost(r: RolloutRecord, host: string, queue: boolean): Promise<boolean> {
-    const base: MemberRecord = {
-      kind: 'member', rollout: r.id, host, wave: waveOf(r, host), state: queue ? 'queued' : 'running',
-      jobId: null, since: new Date().toISOString(), reason: null, health: null, epoch: r.driver!.epoch,
-    };
-    // Durable before the trigger: a driver that takes over after this hub died in between finds the turn's
-    // job (recover.ts), or triggers it with the same job id, which the scheduler starts once.
-    await this.d.store.saveMember(base);
-    try {
-      const t = await this.d.scheduler.trigger({ host, action: r.action, queue, jobId: turnJobId(r, host) });
-      const queued = t.disposition === 'queued' || this.d.jobs.get(t.jobId)?.state === 'queued';
-      const m: MemberRecord = { ...base, jobId: t.jobId, state: queued && !this.d.connected(host) ? 'queued' : 'running' };
-      await this.d.store.saveMember(m);
-      // It may have ended before its host record named it (an instant job, or one another driver started).
-      const rec = this.d.jobs.get(t.jobId);
-      if (rec && FINAL_STATES.has(rec.state)) await this.settle(r, m, rec);
-      return true;
-    } catch (err) {
-      const e = asBentoError(err);
-      if (e.code === 'HOST_OFFLINE') {
-        await this.d.store.forget(r.id, host, base.epoch!);
-        return false;
-      }
-      await this.d.store.saveMember({ ...base, state: 'failed', reason: `not started: ${e.message} [${e.code}]` });
-      return true;
-    }
-  }
-
-  private async halt(r: RolloutRecord, reason: string): Promise<void> {
-    await this.d.store.save({ ...r, state: 'halted', reason });
-    this.wakeAt(r.id, null);
-    await withdrawWaiting({ store: this.d.store, cancelQueued: (h, id, why) => this.d.scheduler.cancelQueued(h, id, why) }, r, 'halt');
-    this.d.log.warn({ rollout: r.id, wave: r.wave + 1, reason }, 'rollout halted');
-  }
-
-  private async finish(r: RolloutRecord): Promise<void> {
-    const reason = doneReason(this.d.store.membersOf(r.id));
-    await this.d.store.save({ ...r, state: 'done', reason, endedAt: new Date().toISOString() });
-    this.wakeAt(r.id, null);
-    this.d.log.info({ rollout: r.id, result: reason }, 'rollout done');
   }
 
   /** One timer per rollout, for the next host waited for to time out. */

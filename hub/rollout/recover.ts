@@ -24,7 +24,7 @@ export interface RecoverDeps {
   store: RolloutStore;
   jobs: { get(id: string): JobRecord | undefined; all(): JobRecord[] };
   log: Logger;
-  /** Apply a final job record to its host (the engine's settle, which may halt the rollout). */
+  /** Apply a final job record to its host (steps.ts settle; a failure may then halt the rollout). */
   settle(m: MemberRecord, rec: JobRecord): Promise<void>;
 }
 

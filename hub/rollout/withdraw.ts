@@ -22,7 +22,7 @@ export async function withdrawWaiting(d: WithdrawDeps, r: RolloutRecord, why: 'h
       if (!cancelled) continue; // it started meanwhile: its result still counts
     }
     // The withdrawn job's record change reaches the engine after this (one queue per rollout): the host has
-    // no record then (halt), or is cancelled, which a result never changes (engine.ts settle).
+    // no record then (halt), or is cancelled, which a result never changes (steps.ts settle).
     if (why === 'halt') await d.store.forget(r.id, m.host, epoch);
     else await d.store.saveMember({ ...m, state: 'cancelled', since: new Date().toISOString(), reason: 'the rollout was aborted before its job ran', epoch });
   }

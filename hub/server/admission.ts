@@ -8,17 +8,10 @@
 //    lock out the rest.
 // 2. Banner (banner.ts). The hub sends its identification and waits, at no
 //    CPU cost, for the client's: at most bannerTimeoutMs after accept.
-// 3. Slot. Key exchange and signature checks are synchronous CPU work on the
-//    hub's one event loop (~3 ms each), and with 512 in flight one loop turn
-//    took seconds (docs/performance.md); so at most maxHandshakes run at a
-//    time. The rest wait in a queue that is fair across sources, weighted by
-//    their credit (fair-queue.ts), and bounded with random early drop (sshd's
-//    MaxStartups start:rate:full, applied only to sources above their share),
-//    so a flood cannot push legitimate handshakes past their deadline. A
-//    handshake holds its slot at most handshakeSlotMs: a peer that stalls
-//    after its banner keeps its connection until the deadline but no longer
-//    blocks the next one. A quarter of the slots is kept for sources with
-//    credit (hosts connected from them), so strangers never hold them all.
+// 3. Slot (admission-slots.ts). Key exchange is CPU work on the hub's one
+//    event loop, so at most maxHandshakes run at a time; the rest wait in a
+//    queue fair across sources and bounded with random early drop, so a flood
+//    cannot push legitimate handshakes past their deadline.
 // 4. Deadline. Not authenticated handshakeTimeoutMs after accept: cut.
 //
 // Timeouts, garbage and refused authentication count toward the source's
@@ -32,7 +25,7 @@ import { AdmissionStats, type AdmissionEvent, type RefuseReason } from './admiss
 import { Ticket, outcomeOf, type Cut, type Stage } from './admission-ticket.js';
 import { LogThrottle } from '../../common/platform/log-throttle.js';
 import { readBanner } from './banner.js';
-import { FairQueue } from './fair-queue.js';
+import { HandshakeSlots } from './admission-slots.js';
 import { SourceBook } from './source-book.js';
 import { SourceSet, sourceKey } from './source-key.js';
 
@@ -75,33 +68,30 @@ export class AdmissionGate {
    */
   private readonly tickets = new WeakMap<object, Ticket>();
   private liveCount = 0;
-  private readonly queue = new FairQueue<Ticket>();
-  private active = 0;
-  /** Slots held by connections from sources without credit, and how many they may hold. */
-  private strangers = 0;
-  private readonly strangerSlots: number;
+  private readonly slots: HandshakeSlots;
   private readonly throttle: LogThrottle;
   private readonly sweeper: NodeJS.Timeout;
   private closing = false;
-  private readonly random: () => number;
 
   constructor(private readonly opts: AdmissionGateOptions) {
     this.l = opts.limits;
     this.book = new SourceBook(opts.limits, opts.now);
     this.exempt = new SourceSet(opts.limits.exempt);
     this.throttle = new LogThrottle(opts.log);
-    this.random = opts.random ?? Math.random;
-    // A quarter of the slots is kept for sources with credit: strangers that
-    // stall after their banner hold a slot for handshakeSlotMs each, and a
-    // fleet reconnecting must not wait for those to lapse.
-    this.strangerSlots = Math.max(1, this.l.maxHandshakes - Math.floor(this.l.maxHandshakes / 4));
+    this.slots = new HandshakeSlots({
+      limits: opts.limits,
+      credit: (source) => this.book.credit(source),
+      start: (stream) => opts.start(stream),
+      cut: (t, why) => this.cut(t, why),
+      random: opts.random ?? Math.random,
+    });
     this.sweeper = setInterval(() => this.book.sweep(), SWEEP_MS);
     this.sweeper.unref();
   }
 
   /** Handshakes holding a slot, waiting for one, unauthenticated in all; sources refused now. */
-  get inProgress(): number { return this.active; }
-  get waiting(): number { return this.queue.length; }
+  get inProgress(): number { return this.slots.inProgress; }
+  get waiting(): number { return this.slots.waiting; }
   get unauthenticated(): number { return this.liveCount; }
   get penalisedSources(): number { return this.book.penalisedCount(); }
 
@@ -141,7 +131,10 @@ export class AdmissionGate {
     t.cancelBanner = readBanner(stream, this.opts.greeting, (r) => {
       t.cancelBanner = null;
       if (r === 'garbage') this.cut(t, 'garbage');
-      else this.enqueue(t);
+      else {
+        clearTimeout(t.timers[0]); // the banner timeout (open): the banner came
+        this.slots.enqueue(t);
+      }
     });
   }
 
@@ -226,50 +219,6 @@ export class AdmissionGate {
     return false;
   }
 
-  private enqueue(t: Ticket): void {
-    clearTimeout(t.timers[0]);
-    // Sources with hosts connected (or recently) weigh more: a NAT'd fleet is not one stranger among many.
-    const weight = 1 + this.book.credit(t.source);
-    t.credited = weight > 1;
-    if (this.active < this.l.maxHandshakes && (t.credited || this.strangers < this.strangerSlots)) return this.begin(t);
-    const n = this.queue.length;
-    if (n >= this.l.maxQueued) {
-      const big = this.queue.largest()!;
-      if (big === t.source || (this.queue.count(t.source) + 1) / weight >= this.queue.count(big) / this.queue.weightOf(big)) return this.cut(t, 'queue-full');
-      this.cut(this.queue.shiftFrom(big)!, 'queue-full');
-    } else if (n >= this.l.earlyDropQueued) {
-      const rate = this.l.earlyDropPercent + (100 - this.l.earlyDropPercent) * (n - this.l.earlyDropQueued) / Math.max(1, this.l.maxQueued - this.l.earlyDropQueued);
-      if (this.queue.overShare(t.source, weight) && this.random() * 100 < rate) return this.cut(t, 'early-drop');
-    }
-    t.stage = 'queued';
-    this.queue.push(t.source, t, weight);
-  }
-
-  private begin(t: Ticket): void {
-    t.stage = 'handshake';
-    t.slot = true;
-    this.active++;
-    if (!t.credited) this.strangers++;
-    t.lease = setTimeout(() => this.release(t), this.l.handshakeSlotMs);
-    t.lease.unref();
-    this.opts.start(t.stream!);
-  }
-
-  private release(t: Ticket): void {
-    if (!t.slot) return;
-    t.slot = false;
-    this.active--;
-    if (!t.credited) this.strangers--;
-    if (t.lease) clearTimeout(t.lease);
-    t.lease = null;
-    while (this.active < this.l.maxHandshakes && this.queue.length > 0) {
-      // Weight 2 and up: only sources with credit, once strangers hold their share of the slots.
-      const next = this.queue.shift(this.strangers < this.strangerSlots ? 0 : 2);
-      if (!next) break;
-      this.begin(next);
-    }
-  }
-
   /** Bookkeeping when a ticket ends, however it ends; exactly once. */
   private finish(t: Ticket): void {
     if (t.stage === 'done') return;
@@ -279,13 +228,12 @@ export class AdmissionGate {
     t.cancelBanner?.();
     t.cancelBanner = null;
     t.socket.off('close', t.onClose);
-    if (stage === 'queued') this.queue.remove(t.source, t);
     const mine = this.live.get(t.source);
     if (mine?.delete(t)) {
       this.liveCount--;
       if (mine.size === 0) this.live.delete(t.source);
     }
-    this.release(t);
+    this.slots.leave(t, stage);
     if (!t.ok) this.judge(t, stage);
   }
 

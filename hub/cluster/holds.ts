@@ -25,6 +25,7 @@ import type { Holder, HostHolders, Stamp } from '../holders/types.js';
 import { HUB_KEY_PREFIX, type HoldEntry, type HostHold } from './hold-records.js';
 import { HubLiveness, type LivenessTiming } from './liveness.js';
 import { HoldView } from './hold-view.js';
+import { ClaimWaits } from './claim-waits.js';
 
 export interface ClusterHoldersDeps {
   store: KeyedStore<HoldEntry>;
@@ -42,13 +43,13 @@ const MAX_CLAIM_ATTEMPTS = 6;
 const VIEW_CATCHUP_MS = 3000;
 
 interface Mine { epoch: number; session: LiveSession }
-interface Waiter { epoch: number; resolve: () => void; reject: (e: Error) => void }
 
 export class ClusterHolders implements HostHolders {
   readonly hubName: string;
   readonly liveness: HubLiveness;
   private readonly mine = new Map<string, Mine>();
-  private readonly waiting = new Map<string, Waiter>();
+  /** Claims NATS did not acknowledge in time, waiting for the watch (claim-waits.ts). */
+  private readonly waits = new ClaimWaits();
   private readonly lostFns: Array<(host: string, byHub: string) => void> = [];
   private readonly currentFns: Array<() => void> = [];
   private readonly unwatch: () => void;
@@ -75,6 +76,7 @@ export class ClusterHolders implements HostHolders {
     const host = s.name;
     for (let attempt = 1; ; attempt++) {
       if (s.closed || this.d.sessions.get(host) !== s || this.closing) return;
+      this.waits.claiming(host, s);
       const cur = this.d.store.entry(host);
       const prev = cur && cur.value.t === 'host' ? cur.value : null;
       // Above the host's open job records too. Fences work only while epochs grow, and nats-server
@@ -94,9 +96,13 @@ export class ClusterHolders implements HostHolders {
         if (code === 'STATE_WRITE_FAILED') {
           // NATS away: the store keeps retrying the CAS; it counts once the watch shows it landed.
           this.d.log.warn({ host, epoch }, 'cannot claim the host yet (NATS does not answer); its session stays, job records wait for the claim');
-          await this.landed(host, epoch);
-          this.took(host, epoch, s, prev);
-          return;
+          if (await this.waits.wait({ host, epoch, base: cur?.revision ?? 0, session: s }) === 'landed') {
+            this.took(host, epoch, s, prev);
+            return;
+          }
+          // The hold changed otherwise meanwhile (its holder let go): the retried claim cannot land; claim anew.
+          if (attempt >= MAX_CLAIM_ATTEMPTS) throw new BentoError('STATE_CONFLICT', `host ${host}'s hold kept changing while this hub claimed it`);
+          continue;
         }
         if (code !== 'STATE_CONFLICT' || attempt >= MAX_CLAIM_ATTEMPTS) throw err;
         await this.viewPast(host, cur?.revision ?? 0);
@@ -212,8 +218,7 @@ export class ClusterHolders implements HostHolders {
   async close(): Promise<void> {
     this.closing = true;
     this.unwatch();
-    for (const w of this.waiting.values()) w.reject(new BentoError('INTERNAL', 'hub stopping'));
-    this.waiting.clear();
+    this.waits.stop();
     await this.liveness.stop();
   }
 
@@ -230,6 +235,9 @@ export class ClusterHolders implements HostHolders {
   }
 
   private took(host: string, epoch: number, s: LiveSession, prev: HostHold | null): void {
+    const held = this.mine.get(host);
+    // Never over another session of the host that is live here: releasing for S would release its hold.
+    if (held && held.session !== s && this.d.sessions.get(host) === held.session) return;
     this.mine.set(host, { epoch, session: s });
     if (prev?.hub && prev.hub !== this.hubName) this.d.log.info({ host, epoch, from: prev.hub }, 'took the host over from another hub');
     // The session ended while the claim was in flight: let go at once.
@@ -249,14 +257,7 @@ export class ClusterHolders implements HostHolders {
     if (c.key.startsWith(HUB_KEY_PREFIX)) return; // liveness.ts follows those
     const host = c.key;
     const v = c.op === 'set' && c.value.t === 'host' ? c.value : null;
-    const w = this.waiting.get(host);
-    if (w && v && this.isMine(v, w.epoch)) {
-      this.waiting.delete(host);
-      w.resolve();
-    } else if (w && v && v.epoch >= w.epoch) {
-      this.waiting.delete(host);
-      w.reject(new BentoError('STATE_CONFLICT', `host ${host} was claimed by hub ${v.hub ?? '?'} first`));
-    }
+    this.waits.changed(host, v, c.revision, (rec, epoch) => this.isMine(rec, epoch));
     const m = this.mine.get(host);
     if (!m || (v && this.isMine(v, m.epoch))) return;
     if (v && v.hub === this.hubName && v.run === this.d.run) return; // this hub's own newer claim (a new session of the host)
@@ -284,13 +285,6 @@ export class ClusterHolders implements HostHolders {
     for (const fn of this.lostFns) {
       try { fn(host, to); } catch (err) { this.d.log.error({ host, err: (err as Error).message }, 'a lost-host handler threw'); }
     }
-  }
-
-  private landed(host: string, epoch: number): Promise<void> {
-    return new Promise((resolve, reject) => {
-      this.waiting.get(host)?.reject(new BentoError('STATE_CONFLICT', 'a newer claim of this host began'));
-      this.waiting.set(host, { epoch, resolve, reject });
-    });
   }
 
   private async viewPast(key: string, revision: number): Promise<void> {

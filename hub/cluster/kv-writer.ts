@@ -143,7 +143,12 @@ export class KvWriter<T> {
         this.d.view.dropped(key, gen);
         throw err;
       }
-      if (!this.d.view.isLatest(key, gen)) throw err; // a newer write of this key carries on
+      if (!this.d.view.isLatest(key, gen)) {
+        // A newer write of this key carries on. If that one is a compare-and-swap, this write's value would
+        // stay shown (pending) until it acks, and for good if it conflicts: this one never will.
+        this.d.view.dropped(key, gen);
+        throw err;
+      }
       this.d.view.failed(key, gen);
       this.d.log.error({ bucket: this.d.bucket, key, err: err.message }, 'NATS did not acknowledge a write in time; retrying every 2 s');
       this.retries.add(key, () => this.retry(key, gen, op, w));

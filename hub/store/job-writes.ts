@@ -63,6 +63,15 @@ export class JobWrites {
   private readonly waiting = new Map<string, Waiting>();
   /** Per record, this hub's newest write while the store has not acknowledged it (in flight, or failed and retried). */
   private readonly unconfirmed = new Map<string, JobRecord>();
+  /**
+   * Records whose shown write the store did not acknowledge in time (it
+   * retries them). A networked store drops such a retry once the record
+   * moved on (kv-view.ts: superseded), so the first change of the record
+   * that is not this write ends the showing (changed()); else a record
+   * another hub carried on (a queued job it ran to success) read as this
+   * hub's older write for good, and was sent to its agent again.
+   */
+  private readonly retried = new Set<string>();
   private readonly writer: FencedWriter<JobRecord>;
 
   constructor(private readonly d: JobWritesDeps) {
@@ -92,6 +101,7 @@ export class JobWrites {
     const mine = this.unconfirmed.get(id);
     this.overlay.delete(id);
     this.unconfirmed.delete(id);
+    this.retried.delete(id);
     return mine;
   }
 
@@ -111,6 +121,7 @@ export class JobWrites {
       return Promise.reject(err);
     }
     this.unconfirmed.set(rec.id, stamped);
+    this.retried.delete(rec.id);
     const done = this.chain(stamped, o.eventually === true, o.overOpenOnly === true);
     // A store that shows a write at once (the file journal, memory: its watch
     // already indexed it) needs no overlay; only one that shows it later does.
@@ -131,7 +142,16 @@ export class JobWrites {
       return;
     }
     // This hub's write landed (a store that shows writes at once hands back the same object).
-    if (mine && (mine === c.value || JSON.stringify(mine) === JSON.stringify(c.value))) this.overlay.delete(c.key);
+    if (mine && (mine === c.value || JSON.stringify(mine) === JSON.stringify(c.value))) {
+      this.overlay.delete(c.key);
+      this.retried.delete(c.key);
+    } else if (mine && this.retried.has(c.key)) {
+      // The record moved on while the store retried this hub's write: that retry is dropped, the store's record is the truth.
+      this.d.log.warn({ job: c.key, shown: mine.state, stored: c.value.state, hub: c.value.hub }, 'a job record this hub could not write in time changed meanwhile; its write is dropped');
+      this.overlay.delete(c.key);
+      this.retried.delete(c.key);
+      if (this.unconfirmed.get(c.key) === mine) this.unconfirmed.delete(c.key);
+    }
     if (!this.overlay.has(c.key)) this.d.open.index(c.value);
   }
 
@@ -157,7 +177,7 @@ export class JobWrites {
     const shown = (record: () => JobRecord, run: Promise<void>): Promise<void> => run.then(
       () => {
         const r = record();
-        if (this.overlay.get(rec.id) === r) this.overlay.delete(rec.id);
+        if (this.overlay.get(rec.id) === r) { this.overlay.delete(rec.id); this.retried.delete(rec.id); }
         if (this.unconfirmed.get(rec.id) === r) this.unconfirmed.delete(rec.id);
       },
       (err: unknown) => {
@@ -166,6 +186,8 @@ export class JobWrites {
         if (!(err instanceof BentoError && err.code === 'STATE_WRITE_FAILED')) {
           if (this.overlay.get(rec.id) === r) this.unshow(r);
           if (this.unconfirmed.get(rec.id) === r) this.unconfirmed.delete(rec.id);
+        } else if (this.overlay.get(rec.id) === r) {
+          this.retried.add(rec.id);
         }
         throw err;
       },

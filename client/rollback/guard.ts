@@ -1,11 +1,12 @@
 // Magic rollback. Before a switch (or test) the agent records on disk the
 // exact store path that is running and, once the switch is done, a deadline.
 // It then drops its connection and must complete a FRESH connection and
-// handshake to the hub before the deadline; otherwise it re-activates exactly
-// the recorded path (not "the previous generation", which may not be what was
-// running). A switch that exits non-zero after changing something is rolled
-// back at once. The record survives the agent being restarted by the switch
-// itself, or a reboot: at start the agent finishes the decision (docs/rollback.md).
+// handshake to the hub before the deadline (connection-proof.ts); otherwise
+// it re-activates exactly the recorded path (not "the previous generation",
+// which may not be what was running). A switch that exits non-zero after
+// changing something is rolled back at once. The record survives the agent
+// being restarted by the switch itself, or a reboot: at start the agent
+// finishes the decision (docs/rollback.md).
 import { realpath } from 'node:fs/promises';
 import type { JobEnd, JobStart, Hello } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
@@ -15,15 +16,11 @@ import type { CurrentJob } from '../jobs/outbox.js';
 import type { HubConnection } from '../net/hub-connection.js';
 import { currentSystemPath, profileGeneration } from '../system.js';
 import { reactivate } from './activate.js';
+import { ConnectionProof, type ReconnectingAgent } from './connection-proof.js';
 import { clearGuard, readGuard, writeGuard, type GuardRecord, type GuardedAction } from './state.js';
 
 /** What the guard needs from the agent (an interface, so tests can drive it alone). */
-export interface GuardedAgent {
-  /** Drop the connection; true when a NEW one completes its handshake in time. */
-  freshConnection(timeoutMs: number): Promise<boolean>;
-  /** Retry connecting now rather than after the backoff delay. */
-  retryNow?(): void;
-  readonly connected: boolean;
+export interface GuardedAgent extends ReconnectingAgent {
   readonly jobs: JobManager;
 }
 
@@ -55,15 +52,16 @@ export function seconds(ms: number): string {
 
 export class RollbackGuard implements JobHooks, AgentPlugin {
   private conn: HubConnection | null = null;
-  private connectedSinceStart = false;
-  private connectWaiters: Array<() => void> = [];
+  private readonly proof: ConnectionProof;
   /** During a job: the record written by prepare(). */
   private current: GuardRecord | null = null;
   /** At start: a record left by the previous run of the agent, and its job if it died in it. */
   private leftover: GuardRecord | null = null;
   private takenOver: CurrentJob | null = null;
 
-  constructor(private readonly o: RollbackGuardOptions) {}
+  constructor(private readonly o: RollbackGuardOptions) {
+    this.proof = new ConnectionProof(o.agent);
+  }
 
   /** Deciding a switch right now (a job's window, or one left from before a restart). */
   get busy(): boolean {
@@ -195,10 +193,10 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
     if (remaining > 0) {
       const t0 = Date.now();
       if (ctx.restarted) {
-        ok = await this.waitForConnection(remaining);
+        ok = await this.proof.firstSinceStart(remaining);
       } else {
         say(`rollback guard: ${g.action} done, now running ${now}; reconnecting to prove the hub is still reachable (deadline in ${seconds(remaining)})`);
-        ok = await this.freshConnection(remaining);
+        ok = await this.proof.fresh(remaining);
       }
       if (ok) {
         await clearGuard(this.o.stateDir);
@@ -239,32 +237,6 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
     return (await realpath(this.o.systemProfile).catch(() => null)) !== g.previousProfile;
   }
 
-  /** The agent's own freshConnection, nudged so one long backoff sleep cannot eat the window. */
-  private async freshConnection(ms: number): Promise<boolean> {
-    const fresh = this.o.agent.freshConnection(ms);
-    const nudge = setInterval(() => { if (!this.o.agent.connected) this.o.agent.retryNow?.(); }, nudgeEvery(ms));
-    try {
-      return await fresh;
-    } finally {
-      clearInterval(nudge);
-    }
-  }
-
-  /** After a restart every connection is fresh: wait for the first one, without dropping a handshake in progress. */
-  private async waitForConnection(ms: number): Promise<boolean> {
-    if (this.connectedSinceStart) return true;
-    const nudge = setInterval(() => { if (!this.o.agent.connected) this.o.agent.retryNow?.(); }, nudgeEvery(ms));
-    try {
-      return await new Promise<boolean>((resolve) => {
-        const done = (): void => { clearTimeout(t); resolve(true); };
-        const t = setTimeout(() => { this.connectWaiters = this.connectWaiters.filter((w) => w !== done); resolve(false); }, ms);
-        this.connectWaiters.push(done);
-      });
-    } finally {
-      clearInterval(nudge);
-    }
-  }
-
   // ---- plugin side -------------------------------------------------------------
 
   async helloFields(): Promise<Partial<Omit<Hello, 'type'>>> {
@@ -274,8 +246,7 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
 
   onConnected(conn: HubConnection): void {
     this.conn = conn;
-    this.connectedSinceStart = true;
-    this.connectWaiters.splice(0).forEach((w) => w());
+    this.proof.connected();
     // Still switching on a new connection (the hub restarted meanwhile): that hub
     // has not heard the announcement, and would call the job interrupted when
     // the guard drops the connection to prove the hub is reachable.
@@ -303,10 +274,6 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
     await this.o.agent.jobs.outbox.put(end);
     if (this.conn?.isOpen) this.conn.send(end);
   }
-}
-
-function nudgeEvery(windowMs: number): number {
-  return Math.max(500, Math.min(5000, Math.floor(windowMs / 6)));
 }
 
 export type { GuardRecord };

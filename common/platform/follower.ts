@@ -21,7 +21,9 @@
 //     stream is cut, with one last notice (cut()).
 // So a stalled reader costs at most maxQueuedBytes + maxKeptBytes plus the
 // output's own high-water mark and one piece of waiting text (pump()),
-// whatever it follows.
+// whatever it follows. What waits, and how skipped lines become notices, is
+// follower-queue.ts.
+import { FollowerQueue } from './follower-queue.js';
 
 /** Where a follower's text goes: a socket or an HTTP response. */
 export interface FollowerOut {
@@ -69,20 +71,8 @@ export interface FollowerOptions {
   stats?: FollowerStats;
 }
 
-interface Text { text: string; group: string | null; bytes: number }
-interface Gap { gap: string; lines: number; bytes: number }
-/** null: a line that was skipped after it was queued (its gap notice is earlier in the queue). */
-type Item = Text | Gap | null;
-
 export class Follower {
-  private queue: Item[] = [];
-  private head = 0;
-  private queued = 0;
-  private kept = 0;
-  /** The gap notice still waiting in the queue, per group: more skipped lines join it. */
-  private readonly gaps = new Map<string, Gap>();
-  /** Queue items before this index are no skippable lines (gaps, skipped places, kept text): where eviction looks first. */
-  private evictFrom = 0;
+  private readonly held = new FollowerQueue();
   private waiting = false;
   private ending: string | null = null;
   private done = false;
@@ -101,7 +91,7 @@ export class Follower {
 
   /** Bytes waiting here for the reader. */
   get heldBytes(): number {
-    return this.queued + this.kept;
+    return this.held.queuedBytes + this.held.keptBytes;
   }
 
   /** Called once when the stream ends: 'cut' (reader too far behind) or 'closed' (ended, or the reader left). */
@@ -117,7 +107,8 @@ export class Follower {
    */
   push(text: string, group?: string, bytes?: number): void {
     if (!this.open) return;
-    const behind = this.head < this.queue.length || this.o.out.writableNeedDrain;
+    const held = this.held;
+    const behind = !held.empty || this.o.out.writableNeedDrain;
     if (!behind) {
       if (!this.o.out.write(text)) this.wait();
       return;
@@ -125,20 +116,18 @@ export class Follower {
     const size = Buffer.byteLength(text);
     // One item always fits, whatever its size (a fleet page's first render of 10,000 rows).
     if (group !== undefined) {
-      while (this.queued > 0 && this.queued + size > this.o.maxQueuedBytes && this.evictOldest());
-      this.queued += size;
-    } else {
-      if (this.kept > 0 && this.kept + size > this.o.maxKeptBytes) return this.cutNow();
-      this.kept += size;
+      while (held.queuedBytes > 0 && held.queuedBytes + size > this.o.maxQueuedBytes && this.skipOldest());
+    } else if (held.keptBytes > 0 && held.keptBytes + size > this.o.maxKeptBytes) {
+      return this.cutNow();
     }
-    this.queue.push({ text, group: group ?? null, bytes: bytes ?? size });
+    held.add({ text, group: group ?? null, bytes: bytes ?? size }, size);
     this.noteBehind();
     this.wait();
   }
 
   /** Resolves once everything pushed so far has been handed to the output (for paging stored output). */
   async flushed(): Promise<void> {
-    while (this.open && (this.head < this.queue.length || this.o.out.writableNeedDrain)) {
+    while (this.open && (!this.held.empty || this.o.out.writableNeedDrain)) {
       await new Promise<void>((resolve) => {
         let settled = false;
         const go = (): void => { if (!settled) { settled = true; resolve(); } };
@@ -154,34 +143,15 @@ export class Follower {
   end(last = ''): void {
     if (!this.open) return;
     this.ending = last;
-    if (this.head === this.queue.length && !this.o.out.writableNeedDrain) this.close();
+    if (this.held.empty && !this.o.out.writableNeedDrain) this.close();
     else this.wait();
   }
 
-  /** Skip the oldest waiting line: its place becomes (or joins) its group's gap notice. False when none waits. */
-  private evictOldest(): boolean {
-    let i = Math.max(this.evictFrom, this.head);
-    while (i < this.queue.length) {
-      const it = this.queue[i];
-      if (it && 'text' in it && it.group !== null) break;
-      i++;
-    }
-    this.evictFrom = i;
-    if (i >= this.queue.length) return false;
-    const line = this.queue[i] as Text;
-    const group = line.group!;
-    this.queued -= Buffer.byteLength(line.text);
-    let gap = this.gaps.get(group);
-    if (gap) {
-      this.queue[i] = null;
-    } else {
-      gap = { gap: group, lines: 0, bytes: 0 };
-      this.gaps.set(group, gap);
-      this.queue[i] = gap;
-    }
-    gap.lines++;
-    gap.bytes += line.bytes;
-    if (this.o.stats) { this.o.stats.skippedLines++; this.o.stats.skippedBytes += line.bytes; }
+  /** Skip the oldest waiting line (it becomes part of a gap notice). False when none waits. */
+  private skipOldest(): boolean {
+    const bytes = this.held.skipOldest();
+    if (bytes === null) return false;
+    if (this.o.stats) { this.o.stats.skippedLines++; this.o.stats.skippedBytes += bytes; }
     return true;
   }
 
@@ -207,36 +177,17 @@ export class Follower {
   private pump(): void {
     if (this.done) return;
     const out = this.o.out;
-    while (this.head < this.queue.length && !out.writableNeedDrain) {
-      let piece = '';
-      while (this.head < this.queue.length && piece.length < PUMP_PIECE_CHARS) {
-        const item = this.queue[this.head];
-        this.queue[this.head++] = null;
-        if (!item) continue;
-        if ('gap' in item) {
-          this.gaps.delete(item.gap);
-          piece += this.o.skipped(item.gap, item.lines, item.bytes);
-        } else {
-          const size = Buffer.byteLength(item.text);
-          if (item.group !== null) this.queued -= size;
-          else this.kept -= size;
-          piece += item.text;
-        }
-      }
+    const held = this.held;
+    while (!held.empty && !out.writableNeedDrain) {
+      const piece = held.take(PUMP_PIECE_CHARS, this.o);
       if (piece) out.write(piece);
     }
-    if (this.head === this.queue.length) {
-      this.queue = [];
-      this.head = 0;
-      this.evictFrom = 0;
+    held.compact();
+    if (held.empty) {
       this.noteCaughtUp();
       if (this.ending !== null && !out.writableNeedDrain) return this.close();
-    } else if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.evictFrom = Math.max(0, this.evictFrom - this.head);
-      this.head = 0;
     }
-    if (this.head < this.queue.length || this.ending !== null) this.wait();
+    if (!held.empty || this.ending !== null) this.wait();
   }
 
   private cutNow(): void {
@@ -261,12 +212,7 @@ export class Follower {
   }
 
   private clear(): void {
-    this.queue = [];
-    this.head = 0;
-    this.evictFrom = 0;
-    this.queued = 0;
-    this.kept = 0;
-    this.gaps.clear();
+    this.held.clear();
     this.noteCaughtUp();
   }
 

@@ -210,9 +210,26 @@ export class AgentServer {
 }
 
 /**
- * The SSH layer's settings (host key, identification, keepalive; algorithms
- * are ssh2's defaults). Exported so the benchmark's floor server
- * (test/bench/floor-server.ts) runs exactly the same SSH as the hub.
+ * Key exchanges a peer may choose, and compression. Both are offered before
+ * authentication, so anyone who reaches the port picks from them (found by
+ * review, measured against a real hub): ssh2's defaults include the 8192-bit
+ * diffie-hellman-group18, where a stranger who sends one fixed KEXDH_INIT and
+ * leaves costs the hub ~19 ms of CPU for nothing (curve25519: ~0.4 ms), and
+ * plain `zlib`, active from the first NEWKEYS, whose inflater has no output
+ * cap: 31 unauthenticated packets of 28 KiB inflated to 30 MB each (RSS +140
+ * MiB). Every agent (ssh2) and OpenSSH since 6.5 speak curve25519; the
+ * nistp256 exchange stays for clients without it. Nothing compresses.
+ */
+export const HUB_SSH_ALGORITHMS = {
+  kex: ['curve25519-sha256', 'curve25519-sha256@libssh.org', 'ecdh-sha2-nistp256'],
+  compress: ['none'],
+} as const;
+
+/**
+ * The SSH layer's settings (host key, identification, keepalive, the
+ * algorithms above; ciphers, MACs and host key formats are ssh2's defaults).
+ * Exported so the benchmark's floor server (test/bench/floor-server.ts) runs
+ * exactly the same SSH as the hub.
  */
 export function sshServerConfig(o: { hostKey: Buffer; ident: string; heartbeatMs: number }): ssh2.ServerConfig {
   // ssh2 pings every connection that was silent for keepaliveInterval (default
@@ -224,7 +241,8 @@ export function sshServerConfig(o: { hostKey: Buffer; ident: string; heartbeatMs
   // judge liveness. Connections that never say hello keep ssh2's dead-peer
   // check, at this longer interval.
   const keepaliveInterval = Math.max(15_000, 2 * o.heartbeatMs);
-  return { hostKeys: [hostKeyForServer(o.hostKey)], ident: o.ident, keepaliveInterval } as ssh2.ServerConfig;
+  const algorithms = { kex: [...HUB_SSH_ALGORITHMS.kex], compress: [...HUB_SSH_ALGORITHMS.compress] };
+  return { hostKeys: [hostKeyForServer(o.hostKey)], ident: o.ident, keepaliveInterval, algorithms } as ssh2.ServerConfig;
 }
 
 function fmtAddr(ip: string | undefined, port: number | undefined): string {

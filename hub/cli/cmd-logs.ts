@@ -47,10 +47,10 @@ export const logsCommand: CommandSpec = {
       if (!name) throw new BentoError('UNKNOWN_HOST', `no logs from ${host} yet`);
       const got = LOG_NAME_RE.test(name) && logs.some((l) => l.name === name) ? await reader.read(host, name) : null;
       if (!got) throw new BentoError('UNKNOWN_HOST', `${host} has no log named "${name}" (see --list)`);
-      const { text, complete } = got;
-      if (json) printJson({ host, name, text, complete });
+      const { text, complete, cutAt } = got;
+      if (json) printJson({ host, name, text, complete, ...(cutAt !== undefined ? { cutAt } : {}) });
       else {
-        process.stderr.write(`==> ${host}: ${name}${complete ? '' : ' (truncated upload)'}\n`);
+        process.stderr.write(`==> ${host}: ${name}${complete ? '' : cutAt !== undefined ? ` (its text is cut at ${cutAt} bytes)` : ' (truncated upload)'}\n`);
         process.stdout.write(text.endsWith('\n') || text === '' ? text : `${text}\n`);
       }
       return 0;

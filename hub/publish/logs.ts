@@ -7,7 +7,7 @@
 // seconds and the generation field are additions its parsers ignore.)
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import { jailPaths } from './layout.js';
 
 export interface LogInfo {
@@ -49,30 +49,54 @@ export async function listLogs(fleetDir: string, host: string): Promise<LogInfo[
   return sortLogs(out);
 }
 
+/**
+ * The most of one log's text read into memory. A host uploads its logs, and
+ * a gzip of 100 KiB can inflate to gigabytes: opening such a "log" in the
+ * dashboard took the hub from 71 to 573 MiB (found by review), and one at the
+ * 64 MiB quota would have run it out of memory.
+ */
+export const MAX_LOG_TEXT_BYTES = 32 * 1024 * 1024;
+
+/** A log's text: `complete` unless the upload was truncated or the text was cut at `cutAt` bytes. */
+export interface LogText { text: string; complete: boolean; cutAt?: number }
+
 /** A log's text; gzip is undone, a truncated upload yields what could be read. */
-export async function readLog(fleetDir: string, host: string, name: string): Promise<{ text: string; complete: boolean }> {
+export async function readLog(fleetDir: string, host: string, name: string): Promise<LogText> {
   const file = path.join(jailPaths(fleetDir, host).logsDir, path.basename(name));
   const st = await lstat(file);
   if (!st.isFile()) throw new Error(`${name} is not a log file`);
   return decodeLog(await readFile(file));
 }
 
-/** A log's bytes as text: gzip is undone; of a truncated upload, what could be read. */
-export async function decodeLog(raw: Buffer): Promise<{ text: string; complete: boolean }> {
-  if (!(raw[0] === 0x1f && raw[1] === 0x8b)) return { text: raw.toString('utf8'), complete: true };
-  try {
-    return { text: gunzipSync(raw).toString('utf8'), complete: true };
-  } catch {
-    const { createGunzip } = await import('node:zlib');
-    return new Promise((resolve) => {
-      const chunks: Buffer[] = [];
-      const z = createGunzip();
-      z.on('data', (c: Buffer) => chunks.push(c));
-      z.on('error', () => resolve({ text: Buffer.concat(chunks).toString('utf8'), complete: false }));
-      z.on('end', () => resolve({ text: Buffer.concat(chunks).toString('utf8'), complete: true }));
-      z.end(raw);
-    });
+/**
+ * A log's bytes as text, at most MAXBYTES of it: gzip is undone (streamed, off
+ * the event loop, and stopped at the cap); of a truncated upload, what could
+ * be read.
+ */
+export function decodeLog(raw: Buffer, maxBytes = MAX_LOG_TEXT_BYTES): Promise<LogText> {
+  if (!(raw[0] === 0x1f && raw[1] === 0x8b)) {
+    return Promise.resolve(raw.length > maxBytes ? { text: raw.subarray(0, maxBytes).toString('utf8'), complete: false, cutAt: maxBytes } : { text: raw.toString('utf8'), complete: true });
   }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let bytes = 0;
+    let settled = false;
+    const z = createGunzip();
+    const finish = (complete: boolean, cut: boolean): void => {
+      if (settled) return;
+      settled = true;
+      z.destroy();
+      resolve({ text: Buffer.concat(chunks, Math.min(bytes, maxBytes)).toString('utf8'), complete, ...(cut ? { cutAt: maxBytes } : {}) });
+    };
+    z.on('data', (c: Buffer) => {
+      chunks.push(c);
+      bytes += c.length;
+      if (bytes > maxBytes) finish(false, true);
+    });
+    z.on('error', () => finish(false, false));
+    z.on('end', () => finish(true, false));
+    z.end(raw);
+  });
 }
 
 /** Where `bento-hub logs` finds a host's logs: this hub's jail, and in a cluster also the archive every hub shares. */
@@ -80,7 +104,7 @@ export interface LogReader {
   /** HOST's logs, oldest first. */
   list(host: string): Promise<LogInfo[]>;
   /** One log's text, or null if there is no such log. */
-  read(host: string, name: string): Promise<{ text: string; complete: boolean } | null>;
+  read(host: string, name: string): Promise<LogText | null>;
 }
 
 /** Sorted oldest first: by the time in the name, else by mtime. */

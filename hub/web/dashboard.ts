@@ -132,8 +132,8 @@ export class Dashboard {
     if (!isHostName(host) || !LOG_NAME_RE.test(name)) return sendHtml(res, 404, messagePage('Not found', 'No such log.'));
     const logs = await listLogs(this.deps.fleetDir, host);
     if (!logs.some((l) => l.name === name)) return sendHtml(res, 404, messagePage('Not found', `${host} has no log named ${name}.`));
-    const { text, complete } = await readLog(this.deps.fleetDir, host, name);
-    sendHtml(res, 200, logPage(host, name, text, complete));
+    const { text, complete, cutAt } = await readLog(this.deps.fleetDir, host, name);
+    sendHtml(res, 200, logPage(host, name, text, complete, cutAt));
   }
 
   /** The admin API's trigger, without following (the page follows the job's own stream). */

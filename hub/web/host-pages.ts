@@ -113,8 +113,8 @@ export function confirmTriggerPage(host: string, action: string, queue: boolean)
 </form>`);
 }
 
-export function logPage(host: string, name: string, text: string, complete: boolean): SafeHtml {
+export function logPage(host: string, name: string, text: string, complete: boolean, cutAt?: number): SafeHtml {
   return layout(`${host}: ${name}`, html`<h1><a href="/hosts/${host}">${host}</a>: <span class="mono">${name}</span></h1>
-${complete ? '' : html`<p class="s-warn">This upload is truncated; what could be read is shown.</p>`}
+${complete ? '' : cutAt !== undefined ? html`<p class="s-warn">Only the first ${String(Math.round(cutAt / 1048576))} MiB of this log's text are shown.</p>` : html`<p class="s-warn">This upload is truncated; what could be read is shown.</p>`}
 <pre class="output" role="log">${text}</pre>`);
 }

@@ -35,6 +35,9 @@ export interface ArrivalsDeps {
   later(host: string, fn: () => Promise<void>): void;
 }
 
+/** How soon a hello that failed halfway is handled again (as long as its session lasts). */
+export const FAILED_HELLO_RETRY_MS = 5000;
+
 export class Arrivals {
   /**
    * Hellos that failed halfway, by host: a write the fence refused (the hub
@@ -43,6 +46,15 @@ export class Arrivals {
    * Redone once the hub is current again (retryFailed).
    */
   private readonly failed = new Map<string, { session: AgentLink; hello: Hello }>();
+  /**
+   * Also redone on a timer: a write can fail while the hub stays current (a
+   * full disk on a single hub, a jobs-bucket write past its deadline), and
+   * then no "current again" ever comes (found by review: the host's old job
+   * stayed active and every later trigger queued behind it until the agent
+   * reconnected).
+   */
+  private retryTimer: NodeJS.Timeout | null = null;
+  private closed = false;
 
   constructor(private readonly d: ArrivalsDeps) {}
 
@@ -72,8 +84,24 @@ export class Arrivals {
       await this.helloNow(session, hello);
     } catch (err) {
       this.failed.set(session.name, { session, hello });
+      this.retrySoon();
       throw err;
     }
+  }
+
+  /** Stop the failed hellos' retry timer (the hub stops). */
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+  }
+
+  private retrySoon(): void {
+    if (this.retryTimer || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      if (this.failed.size > 0) this.retryFailed();
+    }, FAILED_HELLO_RETRY_MS);
   }
 
   /**
@@ -93,7 +121,7 @@ export class Arrivals {
           await this.hello(f.session, open ? f.hello : { ...f.hello, runningJobId: null });
           this.d.log.info({ host }, 'handled the host\'s hello again, now that this hub can write');
         } catch (err) {
-          this.d.log.warn({ host, err: (err as Error).message }, 'the host\'s hello failed again; retried once this hub can write');
+          this.d.log.warn({ host, err: (err as Error).message }, 'the host\'s hello failed again; retried in a few seconds, and once this hub can write');
         }
       });
     }

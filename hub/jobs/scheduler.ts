@@ -121,6 +121,7 @@ export class Scheduler {
 
   /** Timers off (hub stop). */
   close(): void {
+    this.arrivals.close();
     this.orphans.close();
     this.inFlight.close();
     this.guarded.close();

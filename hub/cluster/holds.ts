@@ -202,6 +202,10 @@ export class ClusterHolders implements HostHolders {
     return alive[0] === this.hubName;
   }
 
+  hubAlive(name: string): boolean {
+    return this.liveness.hubs().some((h) => h.name === name && h.alive);
+  }
+
   onCurrent(fn: () => void): void {
     this.currentFns.push(fn);
   }

@@ -28,6 +28,7 @@ export class LocalHolders implements HostHolders {
   stamp(_host: string): Stamp | null { return null; }
   queuedJobId(_host: string): string | null { return null; }
   settlesOrphans(): boolean { return false; }
+  hubAlive(name: string): boolean { return name === LOCAL_HUB; }
   hubUrls(): string[] { return []; }
   onLost(_fn: (host: string, byHub: string) => void): void { /* nobody else takes hosts */ }
   onCurrent(_fn: () => void): void { /* one hub is always current */ }

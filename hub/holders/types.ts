@@ -65,6 +65,12 @@ export interface HostHolders {
    * needed (its restart recovery does it, hub/jobs/recovery.ts).
    */
   settlesOrphans(): boolean;
+  /**
+   * Is hub NAME alive (its heartbeats arrive)? Its open jobs are its own to
+   * settle, also those of hosts it no longer holds (a guarded switch keeps
+   * its job open after the connection drops). One hub: only itself.
+   */
+  hubAlive(name: string): boolean;
   /** How agents reach the live hubs (welcome.hubs); [] when not known (one hub). */
   hubUrls(): string[];
   /**

@@ -11,7 +11,7 @@ import type { JobStore } from '../store/jobs.js';
 
 export interface OrphanDeps {
   store: Pick<JobStore, 'hostsWithOpenJobs' | 'openFor'>;
-  holders: Pick<HostHolders, 'hubName' | 'holder' | 'settlesOrphans'>;
+  holders: Pick<HostHolders, 'hubName' | 'holder' | 'settlesOrphans' | 'hubAlive'>;
   sessions: { get(host: string): unknown };
   /** Interrupt job ID of HOST with REASON (if it is still open and its host still nowhere). */
   settle(host: string, id: string, reason: string): Promise<void>;
@@ -37,7 +37,9 @@ export class OrphanSweep {
     for (const host of store.hostsWithOpenJobs()) {
       if (holders.holder(host) || sessions.get(host)) continue;
       for (const rec of store.openFor(host)) {
-        if (rec.state === 'queued' || rec.hub === undefined || rec.hub === holders.hubName) continue;
+        // A live hub's records are its own to settle: one that still keeps a guarded switch open after
+        // the connection dropped (rollbackTimeoutMs may be minutes) must not read "interrupted" here.
+        if (rec.state === 'queued' || rec.hub === undefined || rec.hub === holders.hubName || holders.hubAlive(rec.hub)) continue;
         seen.add(rec.id);
         const since = this.since.get(rec.id) ?? now;
         this.since.set(rec.id, since);

@@ -47,7 +47,7 @@ export interface SchedulerDeps {
    * this scheduler's to settle, and a job queued for a host nobody holds gets
    * the id every hub would give it (one pending job per host, cluster-wide).
    */
-  holders: Pick<HostHolders, 'hubName' | 'holder' | 'queuedJobId' | 'settlesOrphans' | 'raiseClaim'>;
+  holders: Pick<HostHolders, 'hubName' | 'holder' | 'queuedJobId' | 'settlesOrphans' | 'hubAlive' | 'raiseClaim'>;
   log: Logger;
   /** Caps on jobs recorded on a host's word (adopt-limits.ts); absent: none. */
   adoption?: AdoptionLimiter;

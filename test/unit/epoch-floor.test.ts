@@ -81,7 +81,7 @@ test('without the floor the claim is below the job\'s epoch: the job is never se
   await holders.claim(s);
   assert.equal(holders.stamp('web1')?.epoch, 3);
   // A scheduler whose holders cannot raise a claim: the guard alone. Its record would refuse every write, and it would be sent again.
-  const guardOnly = { hubName: holders.hubName, holder: (h: string) => holders.holder(h), queuedJobId: (h: string) => holders.queuedJobId(h), settlesOrphans: () => holders.settlesOrphans() };
+  const guardOnly = { hubName: holders.hubName, holder: (h: string) => holders.holder(h), queuedJobId: (h: string) => holders.queuedJobId(h), settlesOrphans: () => holders.settlesOrphans(), hubAlive: (h: string) => holders.hubAlive(h) };
   const held = new Scheduler({ store, sessions: { get: (h) => live.get(h) }, bus: new LocalEventBus(log), holders: guardOnly, log });
   await held.onHello(s, s.hello!);
   await held.onHello(s, s.hello!);

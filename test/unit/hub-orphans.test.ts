@@ -21,6 +21,8 @@ test('a dead hub\'s open jobs are interrupted after the grace, once, by the hub 
   await store.save(rec('orphan0001', 'web1', 'dead-hub'));
   await store.save(rec('heldjob001', 'web2', 'other-hub'));
   await store.save(rec('legacy0001', 'web3', undefined));
+  // A live hub's job whose host it no longer holds (a guarded switch kept open after the connection dropped).
+  await store.save(rec('guarded001', 'web4', 'live-hub'));
   let settles = false;
   const held = new Set(['web2']);
   const holders = {
@@ -28,6 +30,7 @@ test('a dead hub\'s open jobs are interrupted after the grace, once, by the hub 
     holder: (h: string) => (held.has(h) ? { host: h, hub: 'other-hub', local: false } as Holder : null),
     queuedJobId: () => null,
     settlesOrphans: () => settles,
+    hubAlive: (name: string) => name === 'live-hub',
   };
   const ends: string[] = [];
   const bus = new LocalEventBus(log);
@@ -44,7 +47,8 @@ test('a dead hub\'s open jobs are interrupted after the grace, once, by the hub 
   assert.deepEqual(ends, [], 'within the grace: nothing');
   s.sweepOrphans(1000, t0 + 1500);
   await new Promise((r) => setTimeout(r, 20));
-  assert.deepEqual(ends, ['orphan0001'], 'only the orphan; the held host\'s job and a single hub\'s record are not this sweep\'s');
+  assert.deepEqual(ends, ['orphan0001'], 'only the orphan; the held host\'s job, a live hub\'s job and a single hub\'s record are not this sweep\'s');
+  assert.equal(store.get('guarded001')?.state, 'running', 'a live hub settles its own jobs (found by review: its guard window outlasted the grace)');
   assert.equal(store.get('orphan0001')?.state, 'interrupted');
   assert.match(store.get('orphan0001')?.reason ?? '', /dead-hub.*has not reconnected/);
   s.sweepOrphans(1000, t0 + 5000);

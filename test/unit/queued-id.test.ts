@@ -19,7 +19,7 @@ const BASE = 'q5_aaaaaaaaaaaaaaaaaaaaaa';
 test('a second job queued for an away host under the same claim epoch gets the next free shared id; the first keeps its record', async () => {
   const log = silentLogger();
   const store = await JobStore.open(new MemoryBackend(), { history: 10, log });
-  const holders = { hubName: 'hub1', holder: () => null, queuedJobId: () => BASE, settlesOrphans: () => false, raiseClaim: async () => false };
+  const holders = { hubName: 'hub1', holder: () => null, queuedJobId: () => BASE, settlesOrphans: () => false, hubAlive: () => false, raiseClaim: async () => false };
   const scheduler = new Scheduler({ store, sessions: { get: () => undefined }, bus: new LocalEventBus(log), holders, log });
   try {
     const first = await scheduler.trigger('web1', 'switch', true);

@@ -10,6 +10,7 @@ import type { EventBus } from '../events/types.js';
 import type { AgentLink } from './agent-link.js';
 import { adoptedRecord, type Adopter } from './adopt.js';
 import { ackWhenDurable } from './durable-ack.js';
+import { BentoError } from '../../common/protocol/errors.js';
 
 /** An agent's job.end, or a verdict of the hub (only the outcome is required). */
 export type Ending = Pick<JobEnd, 'outcome'> & Partial<JobEnd>;
@@ -46,15 +47,31 @@ export class JobEnds {
   async finishWith(done: JobRecord, verdict = false): Promise<void> {
     this.d.settled(done.host, done.id);
     const durable = this.d.store.save(done, { overOpenOnly: verdict });
-    // Told at once: until the record is durable the agent keeps its own copy
-    // (no job.ack yet), and a hub decision (interrupted) is re-derived at start.
+    if (!verdict) {
+      // An agent's result is told at once: until the record is durable the agent keeps its own copy (no job.ack yet).
+      this.publishEnd(done);
+      await durable;
+      return;
+    }
+    // A hub's verdict is not written over a record that is final by then (fenced-write.ts): told only once it
+    // stands (found by review: followers, `trigger --wait` and the metrics counted an "interrupted" job that
+    // had succeeded). One NATS did not acknowledge in time is shown and retried, so it is told too.
+    try {
+      await durable;
+    } catch (err) {
+      if (err instanceof BentoError && err.code === 'STATE_WRITE_FAILED') this.publishEnd(done);
+      throw err;
+    }
+    if (this.d.store.get(done.id)?.state === done.state) this.publishEnd(done);
+  }
+
+  private publishEnd(done: JobRecord): void {
     this.d.bus.publish({
       kind: 'job', host: done.host, event: {
         ev: 'end', host: done.host, jobId: done.id, outcome: done.state as Outcome, exitCode: done.exitCode,
         durationMs: done.durationMs ?? 0, ...(done.reason ? { reason: done.reason } : {}),
       },
     });
-    await durable;
   }
 
   /** An agent's job.end: record it, then acknowledge it (or not, see each case). */

@@ -47,9 +47,17 @@ export interface OutputDeps {
   gate?: SlotGate;
 }
 
-/** Bytes of line text, and lines, waiting for NATS in all jobs together. */
+/**
+ * What lines waiting for NATS may hold in all jobs together: their text plus
+ * LINE_COST each for the line's object (a review found only the text
+ * counted: tiny lines could hold 80-100 MB, not the 16 MiB this suggests),
+ * and at most MAX_LINES of them (a dropped line's empty place costs its
+ * object too).
+ */
 const MAX_BUFFERED = 16 * 1024 * 1024;
-const MAX_LINES = 1_000_000;
+const MAX_LINES = 100_000;
+/** Heap bytes of one waiting line besides its text: the {seq, stream, data, ts} object and its slot. */
+const LINE_COST = 96;
 const RETRY_MS = 2000;
 
 interface Writer {
@@ -87,7 +95,7 @@ export class NatsJobOutputStore implements JobOutputStore {
     const ts = at ?? Date.now();
     if (lineCost(data) + 64 > this.maxBatch) data = `${data.slice(0, this.maxBatch >> 3)} [bento: line truncated, ${data.length} characters]`;
     let size = Buffer.byteLength(data, 'utf8');
-    if (this.closed || this.buffered + size > MAX_BUFFERED) {
+    if (this.closed || this.buffered + size + LINE_COST > MAX_BUFFERED) {
       // Its text is dropped, its place kept (an empty line), so the seqs
       // append() returns still match the stored ones. Past MAX_LINES even
       // the places go, and the seqs drift (logged).
@@ -96,7 +104,7 @@ export class NatsJobOutputStore implements JobOutputStore {
       data = '';
       size = 0;
     }
-    this.buffered += size;
+    this.buffered += size + LINE_COST;
     this.lines += 1;
     w.queue.push({ seq, stream, data, ts });
     if (!w.flushing && !w.retry) setImmediate(() => this.kick(w)); // let the rest of this turn's lines join
@@ -226,7 +234,7 @@ export class NatsJobOutputStore implements JobOutputStore {
   }
 
   private release(lines: OutputLine[]): void {
-    for (const l of lines) this.buffered -= Buffer.byteLength(l.data, 'utf8');
+    for (const l of lines) this.buffered -= Buffer.byteLength(l.data, 'utf8') + LINE_COST;
     this.lines -= lines.length;
   }
 

@@ -25,6 +25,7 @@ import { FINAL_STATES, JOBS_STORE, JOBS_STORE_OPTIONS, type JobFence, type JobRe
 import { OpenJobs } from './open-jobs.js';
 import { JobWrites } from './job-writes.js';
 import { FinishedJobs } from './job-history.js';
+import type { OutputSummary } from './output-cap.js';
 
 export { FINAL_STATES, JOBS_STORE, JOBS_STORE_OPTIONS, isJobRecord, readJobRecords, type JobFence, type JobRecord, type JobState } from './job-record.js';
 
@@ -46,6 +47,15 @@ export class JobStore {
   private readonly finished: FinishedJobs;
   private readonly unwatch: () => void;
   private readonly cap: OutputCap;
+
+  /**
+   * A job's output summary from its first final save, until a final save of
+   * it is durable: the output cap hands it out once, and a final write that
+   * was refused (the fence) and made again lost it (found by review: the
+   * record had no line and byte counts, and reads of cut output mapped seqs
+   * wrongly).
+   */
+  private readonly endings = new Map<string, OutputSummary>();
 
   constructor(private readonly o: JobStoreOptions) {
     const limits = o.limits ?? OUTPUT_DEFAULTS;
@@ -165,9 +175,15 @@ export class JobStore {
     const prev = this.get(rec.id);
     const ending = FINAL_STATES.has(rec.state) && !(prev && FINAL_STATES.has(prev.state));
     // What the output store holds is ours to say: a caller's copy of the record may predate it.
-    const output = (ending ? this.cap.finish(rec.id) : undefined) ?? prev?.output;
+    // The output cap answers once; a final write that was refused is made again with the same summary.
+    const summary = ending ? (this.cap.finish(rec.id) ?? this.endings.get(rec.id)) : undefined;
+    const output = summary ?? prev?.output;
     if (output) rec = { ...rec, output };
     const durable = this.writes.put(rec, opts);
+    if (summary) {
+      this.endings.set(rec.id, summary);
+      durable.then(() => { this.endings.delete(rec.id); }, () => undefined);
+    }
     if (ending) {
       this.o.output.end(rec.id).catch((err: Error) => this.o.log.warn({ jobId: rec.id, err: err.message }, 'cannot close the job output'));
       const pruning = this.finished.note(rec);
@@ -185,6 +201,7 @@ export class JobStore {
    * otherwise", the record a deletion marker).
    */
   discard(id: string): void {
+    this.endings.delete(id);
     const mine = this.writes.drop(id);
     this.cap.forget(id);
     this.open.unindex(id);

@@ -121,6 +121,11 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
     return () => { this.watchers.delete(fn); };
   }
 
+  abandon(key: string): void {
+    // Its retries and further attempts stop once it is no longer the key's latest write (kv-writer.ts).
+    this.view.abandon(key);
+  }
+
   async settled(): Promise<void> {
     await Promise.allSettled([...this.inflight]);
   }

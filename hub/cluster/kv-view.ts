@@ -85,6 +85,12 @@ export class KvView<T> extends ViewByContent<T> {
     if (l?.gen === gen) l.failed = true;
   }
 
+  /** This hub's unfinished write of KEY, whatever its generation, is given up (KeyedStore.abandon). */
+  abandon(key: string): void {
+    const l = this.latest.get(key);
+    if (l) this.dropped(key, l.gen);
+  }
+
   /** Write GEN of KEY is over without an ack (a CAS conflict, or superseded): forget its value. */
   dropped(key: string, gen: number): void {
     if (this.pending.get(key)?.gen === gen) this.pending.delete(key);

@@ -26,6 +26,7 @@ import { OpenJobs } from './open-jobs.js';
 import { JobWrites } from './job-writes.js';
 import { FinishedJobs } from './job-history.js';
 import type { OutputSummary } from './output-cap.js';
+import { LateDiscards } from './late-discards.js';
 
 export { FINAL_STATES, JOBS_STORE, JOBS_STORE_OPTIONS, isJobRecord, readJobRecords, type JobFence, type JobRecord, type JobState } from './job-record.js';
 
@@ -56,6 +57,8 @@ export class JobStore {
    * wrongly).
    */
   private readonly endings = new Map<string, OutputSummary>();
+  /** Records given up that may still land (late-discards.ts). */
+  private readonly late: LateDiscards;
 
   constructor(private readonly o: JobStoreOptions) {
     const limits = o.limits ?? OUTPUT_DEFAULTS;
@@ -65,7 +68,8 @@ export class JobStore {
       records: o.records, output: o.output, history: o.history, hostOutputBytes: limits.hostOutputBytes,
       stats: this.cap.stats, log: o.log, get: (id) => this.get(id), rewrite: (rec) => this.writes.put(rec),
     });
-    this.unwatch = o.records.watch((c) => this.writes.changed(c));
+    this.late = new LateDiscards({ records: o.records, log: o.log });
+    this.unwatch = o.records.watch((c) => { this.writes.changed(c); this.late.changed(c); });
   }
 
   /** Open the job records and output of a backend and build the per-host index. */
@@ -202,6 +206,7 @@ export class JobStore {
    */
   discard(id: string): void {
     this.endings.delete(id);
+    this.o.records.abandon?.(id);
     const mine = this.writes.drop(id);
     this.cap.forget(id);
     this.open.unindex(id);
@@ -210,6 +215,8 @@ export class JobStore {
       this.o.records.delete(id, { expectRevision: cur.revision }).catch(() => undefined);
     } else if (cur) {
       this.open.index(cur.value);
+    } else if (mine && this.o.records.abandon) {
+      this.late.add(mine); // an attempt of it may still be on the wire
     }
   }
 
@@ -244,6 +251,7 @@ export class JobStore {
 
   async close(): Promise<void> {
     this.unwatch();
+    this.late.close();
     // Running jobs' tails go to the store now, and their records say where the output stands (the job may go on after a restart).
     const flushed: Array<Promise<unknown>> = [];
     for (const id of this.cap.openJobs()) {

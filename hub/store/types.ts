@@ -94,6 +94,14 @@ export interface KeyedStore<T> {
   watch(fn: (change: StoreChange<T>) => void): () => void;
   /** Resolves when every write issued so far is durable or has failed. */
   settled(): Promise<void>;
+  /**
+   * Stop retrying this hub's unacknowledged write of KEY (its caller was told
+   * it failed, and it must not land later). An attempt already on the wire
+   * may still land: whoever abandons watches for that. Stores whose writes
+   * show at once (file, memory) need not implement it: their failed write is
+   * in the view, and is deleted like any record.
+   */
+  abandon?(key: string): void;
   close(): Promise<void>;
   /**
    * True when set() and delete() change the view and take their revision at

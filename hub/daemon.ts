@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../common/platform/log.js';
 import { SECRETS_SUBSYSTEM } from './secrets/bundle.js';
-import { serveSecrets } from './secrets/serve.js';
+import { SecretsService } from './secrets/serve.js';
 import { fleetPaths } from './fleet/paths.js';
 import { loadHubConfig, type HubConfig } from './fleet/hub-config.js';
 import { bindListener, listenAddress } from './fleet/host-port.js';
@@ -141,6 +141,8 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     // Each host's SFTP jail: its own published config (read-only) and logs/ (create-only).
     const jail = new SftpJail({ fleetDir: paths.root, settings: config.publish ?? DEFAULT_PUBLISH_SETTINGS, log: log.child({ component: 'sftp' }), ...(content.logArchive ? { logArchive: content.logArchive } : {}) });
     closing.push(() => jail.close());
+    // One secrets request in flight per host, each read within a few seconds (secrets/serve.ts).
+    const secrets = new SecretsService({ fleetDir: paths.root, root: config.secretsDir ?? null, log: log.child({ component: 'secrets' }) });
     const agentServer = new AgentServer({
       hostKey,
       registry,
@@ -150,11 +152,10 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       sessionLimits: limits,
       hooks: {
         ...presence({ sessions, holders, hostStates, scheduler, bus, log: sshLog }),
-        onSftp: (s, accept) => jail.serve(s.name, accept()),
+        onSftp: (s, accept) => jail.serve(s.name, accept(), s.outbound),
         onSubsystem: (s, name, accept) => {
           if (name !== SECRETS_SUBSYSTEM) return false;
-          void serveSecrets(s.name, accept(), { fleetDir: paths.root, root: config.secretsDir ?? null, log: log.child({ component: 'secrets' }) });
-          return true;
+          return secrets.request(s.name, accept);
         },
         heartbeatMs: () => config.heartbeatMs,
         // A cluster: the live hubs' addresses, so an agent can say which ones its config lacks.
@@ -201,7 +202,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     });
     closing.push(() => web.close());
     registerAdmissionMetrics(web.metrics.registry, agentServer.admission);
-    registerLimitsMetrics(web.metrics.registry, { inbound: agentServer.inbound, adoption, followers: followers.stats, output: store.outputStats });
+    registerLimitsMetrics(web.metrics.registry, { inbound: agentServer.inbound, outbound: agentServer.outbound, adoption, followers: followers.stats, output: store.outputStats });
     sessions.startSweep();
     closing.push(() => sessions.stop());
     log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length, hub: topology.hubName, cluster: state.cluster !== null }, 'hub serving');

@@ -48,6 +48,7 @@ export const ERRORS = {
   ROLLOUT_ABORTED: { exit: 8, summary: 'a rollout was aborted before every host had its turn' },
   CLUSTER_UNAVAILABLE: { exit: 1, summary: 'the cluster engine (NATS JetStream) cannot be reached, or refused this hub (credentials, TLS, no quorum)' },
   INBOUND_OVERRUN: { exit: 1, summary: 'the agent kept sending after the hub stopped reading its control channel (it ignored the SSH window); its connection was cut' },
+  OUTBOUND_OVERRUN: { exit: 1, summary: 'the agent did not read what the hub sent it (more than limits.sessionOutboundBytes waited on its connection); its connection was cut' },
   STATE_CONFLICT: { exit: 1, summary: 'the record changed since it was read (another writer won); read it again and retry' },
   INTERNAL: { exit: 1, summary: 'internal error' },
 } as const;

@@ -5,22 +5,24 @@
 import type { MetricsRegistry } from '../../common/platform/prometheus.js';
 import type { FollowerStats } from '../../common/platform/follower.js';
 import type { InboundMonitor } from '../server/inbound-gate.js';
+import type { OutboundMonitor } from '../server/outbound-guard.js';
 import type { AdoptionLimiter } from '../jobs/adopt-limits.js';
 import type { OutputCapStats } from '../store/output-cap.js';
 
 export interface LimitsMetricsDeps {
   inbound: InboundMonitor;
+  outbound: OutboundMonitor;
   adoption: AdoptionLimiter;
   followers: FollowerStats;
   output: OutputCapStats;
 }
 
 export function registerLimitsMetrics(r: MetricsRegistry, d: LimitsMetricsDeps): void {
-  const { inbound, adoption, followers, output } = d;
+  const { inbound, outbound, adoption, followers, output } = d;
   const counter = r.counterFrom.bind(r);
   counter('bento_sessions_throttled_total', 'Times the hub stopped reading an agent\'s control channel (SSH flow control), by reason: queue (its messages waited beyond limits.sessionQueuedMessages or sessionQueuedBytes; resumed at half), rate (over limits.sessionBytesPerSecond).', () => [[{ reason: 'queue' }, inbound.throttledTotal.queue], [{ reason: 'rate' }, inbound.throttledTotal.rate]]);
   r.gauge('bento_sessions_throttled', 'Agent sessions whose control channel is not being read right now.', () => [[{}, inbound.throttledNow]]);
-  counter('bento_sessions_cut_total', 'Agent connections cut because the agent kept sending after the hub stopped reading (reason overrun: more than limits.sessionOverrunBytes; it ignores the SSH window).', () => [[{ reason: 'overrun' }, inbound.overrunTotal]]);
+  counter('bento_sessions_cut_total', 'Agent connections cut, by reason: overrun (the agent kept sending after the hub stopped reading: more than limits.sessionOverrunBytes; it ignores the SSH window), outbound (the agent did not read what the hub sent: more than limits.sessionOutboundBytes waited on its connection).', () => [[{ reason: 'overrun' }, inbound.overrunTotal], [{ reason: 'outbound' }, outbound.overrunTotal]]);
   counter('bento_jobs_adoption_refused_total', 'Jobs an agent reported that the hub has no record of and refused to record, by reason: open (limits.adoptOpenPerHost), window (limits.adoptPerWindow).', () => [[{ reason: 'open' }, adoption.refused.open], [{ reason: 'window' }, adoption.refused.window]]);
   counter('bento_followers_skipped_lines_total', 'Output lines left out of a follower\'s stream (admin socket, dashboard) because its reader fell more than limits.followerBufferBytes behind; each gap is announced.', () => [[{}, followers.skippedLines]]);
   counter('bento_followers_skipped_bytes_total', 'Bytes of those lines.', () => [[{}, followers.skippedBytes]]);

@@ -7,6 +7,7 @@
 import type { Connection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2';
 import type { Logger } from '../../common/platform/log.js';
 import { serveDirectTcpip, type ServiceMap } from '../services/allow-list.js';
+import type { OutboundWaiter } from './outbound-guard.js';
 
 const REFUSED_SESSION_REQUESTS = ['pty', 'shell', 'exec', 'x11', 'auth-agent', 'env', 'signal', 'window-change', 'sftp'] as const;
 
@@ -22,12 +23,15 @@ type Refusal = (this: object, accept: unknown, reject?: () => void) => void;
 export class ChannelPolicy {
   /** Connection or session -> its host, once authenticated. */
   private readonly hosts = new WeakMap<object, string>();
+  /** Connection -> its output bound, once authenticated: service channels wait for it to drain. */
+  private readonly outbounds = new WeakMap<object, OutboundWaiter>();
   private readonly sessionHandlers: ReadonlyArray<[string, Refusal]>;
   private readonly onTcpip: (this: object, accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo) => void;
   private readonly onStreamlocal: Refusal;
 
   constructor(log: Logger, services: ServiceMap = {}) {
     const hosts = this.hosts;
+    const outbounds = this.outbounds;
     this.sessionHandlers = REFUSED_SESSION_REQUESTS.map((ev) => [ev, function (this: object, _accept: unknown, reject?: () => void): void {
       log.warn({ host: hosts.get(this) ?? '?', request: ev }, 'refused session request');
       // Every one of these events is (accept?, reject?, info?); reject is absent when the client wants no reply.
@@ -36,7 +40,7 @@ export class ChannelPolicy {
     this.onTcpip = function (this: object, accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo): void {
       const host = hosts.get(this);
       // Only a hub service named in hub.json "services" (hub/services/allow-list.ts); the agent names it, never an address.
-      if (serveDirectTcpip(services, info, accept, reject, log, host ?? '')) return;
+      if (serveDirectTcpip(services, info, accept, reject, log, host ?? '', outbounds.get(this) ?? null)) return;
       log.warn({ host: host ?? '(unauthenticated)', dest: `${info.destIP}:${info.destPort}` }, 'refused direct-tcpip channel');
       reject();
     };
@@ -55,6 +59,11 @@ export class ChannelPolicy {
   /** The connection authenticated as `host` (for the log lines and the services' access check). */
   authenticated(conn: Connection, host: string): void {
     this.hosts.set(conn, host);
+  }
+
+  /** The connection's output bound (outbound-guard.ts), for the service channels it opens. */
+  outbound(conn: Connection, waiter: OutboundWaiter | null): void {
+    if (waiter) this.outbounds.set(conn, waiter);
   }
 
   /** Refuse every request of `session` (of `host`) but the `allowed` ones, which have handlers of their own. */

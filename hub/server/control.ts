@@ -13,6 +13,7 @@ import { PROTOCOL_VERSION, BENTO_VERSION } from '../../common/protocol/version.j
 import type { Logger } from '../../common/platform/log.js';
 import type { LiveSession } from './live-session.js';
 import type { InboundMonitor } from './inbound-gate.js';
+import { UnreadHolds } from './unread-holds.js';
 
 /** What one message counts toward limits.sessionBytesPerSecond beyond its bytes. */
 const MESSAGE_OVERHEAD_BYTES = 256;
@@ -43,8 +44,8 @@ export function attachControl(session: LiveSession, channel: ServerChannel, o: C
   // While the hub does not read, the agent's heartbeats wait unanswered in the channel: the gate says it is alive.
   const gate = o.inbound?.gate(session, channel, Math.max(50, Math.floor(hooks.heartbeatMs() / 2))) ?? null;
   session.inbound = gate;
-  /** Heartbeat echoes written while the peer was not reading, released when it reads again (made when first needed). */
-  let unread: Array<() => void> | null = null;
+  /** Messages whose answers (echoes, acks) the peer has not read hold their places in the limits until it does. */
+  const holds = gate ? new UnreadHolds(channel, session.outbound) : null;
   const fail = (err: BentoError): void => {
     decoder.stop();
     log.warn({ host: session.name, code: err.code, reason: err.message }, 'closing agent connection: bad control input');
@@ -77,21 +78,17 @@ export function attachControl(session: LiveSession, channel: ServerChannel, o: C
     if (msg.type === 'heartbeat') {
       session.send({ type: 'heartbeat', seq: msg.seq });
       // A peer that sends but does not read would make the echoes pile up in
-      // the channel's write buffer: past its high-water mark each one holds a
-      // place in the inbound limits until the peer reads again.
-      if (gate && channel.writableNeedDrain) {
-        if (!unread) {
-          const waiting: Array<() => void> = (unread = []);
-          channel.once('drain', () => { unread = null; for (const release of waiting) release(); });
-        }
-        unread.push(gate.take(bytes));
-      }
+      // the channel's write buffer or on its connection: past their high-water
+      // marks each one holds a place in the inbound limits until it reads again.
+      if (gate && holds!.backedUp()) holds!.hold(gate.take(bytes));
       return;
     }
     const pending = hooks.onMessage(session, msg);
     if (gate && pending) {
+      // Handled: its answer (a job.ack) may still wait unread (unread-holds.ts).
       const release = gate.take(bytes);
-      pending.then(release, release);
+      const handled = (): void => holds!.hold(release);
+      pending.then(handled, handled);
     }
   };
 

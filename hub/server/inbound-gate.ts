@@ -31,6 +31,8 @@ export interface SessionLimits {
   sessionQueuedBytes: number;
   /** Bytes a paused control channel may hold (a peer that respects the SSH window sends at most ~4 MiB); more cut the connection. */
   sessionOverrunBytes: number;
+  /** Bytes the hub has written to one agent's connection that it has not read yet (outbound-guard.ts); more cut the connection. */
+  sessionOutboundBytes: number;
   /** Bytes per second one agent may send on its control channel, on average; faster pauses its reading. */
   sessionBytesPerSecond: number;
   /** Bytes it may send at once above that rate (a burst: a replayed outbox, a chatty build). */
@@ -41,6 +43,9 @@ export const SESSION_DEFAULTS: Readonly<SessionLimits> = Object.freeze({
   sessionQueuedMessages: 64,
   sessionQueuedBytes: 1024 * 1024,
   sessionOverrunBytes: 8 * 1024 * 1024,
+  // Honest writers wait for the socket to drain (SFTP, services, control answers); what is left is a
+  // packet or a chunk per channel, or one secrets bundle (at most ~1.4 MiB).
+  sessionOutboundBytes: 8 * 1024 * 1024,
   sessionBytesPerSecond: 1024 * 1024,
   sessionBurstBytes: 4 * 1024 * 1024,
 });
@@ -49,6 +54,7 @@ export const SESSION_RANGES: Record<keyof SessionLimits, [number, number]> = {
   sessionQueuedMessages: [2, 1_000_000],
   sessionQueuedBytes: [128 * 1024, 1024 * 1024 * 1024],
   sessionOverrunBytes: [6 * 1024 * 1024, 1024 * 1024 * 1024],
+  sessionOutboundBytes: [2 * 1024 * 1024, 1024 * 1024 * 1024],
   sessionBytesPerSecond: [64 * 1024, 1024 * 1024 * 1024],
   sessionBurstBytes: [64 * 1024, 1024 * 1024 * 1024],
 };

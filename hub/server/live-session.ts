@@ -6,6 +6,7 @@ import { encodeLine } from '../../common/protocol/codec.js';
 import type { Hello, HubMessage } from '../../common/protocol/messages.js';
 import type { ErrorCode } from '../../common/protocol/errors.js';
 import type { InboundGate } from './inbound-gate.js';
+import type { OutboundWaiter } from './outbound-guard.js';
 
 let nextId = 1;
 const NO_FORWARDS: readonly string[] = Object.freeze([]);
@@ -32,6 +33,8 @@ export class LiveSession {
   forwards: readonly string[] = NO_FORWARDS;
   /** Its control channel's inbound limits (inbound-gate.ts), once it has one. */
   inbound: InboundGate | null = null;
+  /** Its connection's output (outbound-guard.ts): writers that can wait, wait for it to drain. */
+  outbound: OutboundWaiter | null = null;
   closed = false;
 
   constructor(

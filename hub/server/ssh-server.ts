@@ -19,6 +19,7 @@ import type { ServiceMap } from '../services/allow-list.js';
 import { attachControl, type ControlHooks } from './control.js';
 import { InboundMonitor, SESSION_DEFAULTS, type SessionLimits } from './inbound-gate.js';
 import { LiveSession, type SessionOrigin } from './live-session.js';
+import { OutboundMonitor, type OutboundStream } from './outbound-guard.js';
 
 const ORIGIN = Symbol('bento.origin');
 
@@ -53,6 +54,8 @@ export class AgentServer {
   readonly admission: AdmissionGate;
   /** Every session's inbound limits: counts and log lines (inbound-gate.ts). */
   readonly inbound: InboundMonitor;
+  /** Every connection's output bound (outbound-guard.ts): counts and log lines. */
+  readonly outbound: OutboundMonitor;
   /** The TCP listener; its connections go through the gate into ssh2 (injectSocket). */
   private tcp: net.Server | null = null;
   /** Shell, exec, pty, direct-tcpip and the like: refused and logged (channel-policy.ts). */
@@ -61,7 +64,9 @@ export class AgentServer {
   constructor(private readonly opts: AgentServerOptions) {
     this.log = opts.log;
     this.policy = new ChannelPolicy(opts.log, opts.services);
-    this.inbound = new InboundMonitor(opts.sessionLimits ?? SESSION_DEFAULTS, opts.log.child({ part: 'inbound' }));
+    const sessionLimits = opts.sessionLimits ?? SESSION_DEFAULTS;
+    this.inbound = new InboundMonitor(sessionLimits, opts.log.child({ part: 'inbound' }));
+    this.outbound = new OutboundMonitor(() => sessionLimits.sessionOutboundBytes, opts.log.child({ part: 'outbound' }));
     const ident = opts.ident ?? 'bento-hub';
     this.server = new ssh2.Server(sshServerConfig({ hostKey: opts.hostKey, ident, heartbeatMs: opts.hooks.heartbeatMs() }), (conn, info) =>
       this.handle(conn, info, { carrier: 'ssh', endpoint: this.tcpEndpoint, remoteAddress: fmtAddr(info.ip, info.port) }),
@@ -145,6 +150,9 @@ export class AgentServer {
       conn.removeAllListeners('authentication');
       const s = new LiveSession(authedAs, conn, origin);
       session = s;
+      // From here on the agent can make the hub write (SFTP, channels, answers): bound what waits unread.
+      if (sock) s.outbound = this.outbound.guard(authedAs, sock as unknown as OutboundStream);
+      this.policy.outbound(conn, s.outbound);
       // Any bytes from the agent are a sign of life, SSH keepalives included
       // (ssh2 answers those itself, so no Bento code would see them otherwise).
       // The session sweep (sessions.ts) judges liveness from this.
@@ -205,6 +213,7 @@ export class AgentServer {
     const closed = tcp ? new Promise<void>((resolve) => tcp.close(() => resolve())) : Promise.resolve();
     this.admission.close();
     this.inbound.close();
+    this.outbound.close();
     return closed;
   }
 }

@@ -7,6 +7,7 @@
 import net from 'node:net';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
+import type { OutboundWaiter } from '../server/outbound-guard.js';
 
 /** Service name -> "HOST:PORT" the hub connects to. */
 export type ServiceMap = Readonly<Record<string, string>>;
@@ -52,6 +53,7 @@ export function serveDirectTcpip(
   reject: () => void,
   log: Logger,
   host: string,
+  outbound: OutboundWaiter | null = null,
 ): boolean {
   const svc = host ? lookupService(services, info.destIP) : null;
   if (!svc) return false;
@@ -64,6 +66,16 @@ export function serveDirectTcpip(
     ch.on('error', () => sock.destroy());
     sock.on('error', () => ch.destroy());
     ch.pipe(sock).pipe(ch);
+    // The channel waits only for the SSH window, which the agent sets itself:
+    // the service also waits while the agent's connection has not drained
+    // (outbound-guard.ts), or a slow link would fill the hub's memory.
+    if (outbound) {
+      sock.on('data', () => {
+        if (!outbound.needsDrain()) return;
+        sock.pause();
+        void outbound.drained().then(() => { if (!ch.destroyed) sock.resume(); });
+      });
+    }
     ch.on('close', () => sock.destroy());
     sock.on('close', () => ch.destroy());
   });

@@ -28,6 +28,7 @@ import type { Logger } from '../../common/platform/log.js';
 import type { PublishSettings } from '../publish/settings.js';
 import type { LogArchive } from './log-archive.js';
 import { LogQuotas } from './log-quota.js';
+import type { OutboundWaiter } from '../server/outbound-guard.js';
 import { JailSession } from './session.js';
 
 const MAX_SESSIONS_PER_HOST = 8;
@@ -58,7 +59,8 @@ export class SftpJail {
   }
 
   /** Serve one accepted SFTP channel for an authenticated host. */
-  serve(host: string, sftp: SFTPWrapper): void {
+  /** OUTBOUND: the host's connection; replies wait while it has not drained (hub/server/outbound-guard.ts). */
+  serve(host: string, sftp: SFTPWrapper, outbound: OutboundWaiter | null = null): void {
     const n = (this.sessions.get(host) ?? 0) + 1;
     if (n > MAX_SESSIONS_PER_HOST) {
       this.opts.log.warn({ host }, `refused sftp session: more than ${MAX_SESSIONS_PER_HOST} at once`);
@@ -66,7 +68,7 @@ export class SftpJail {
       return;
     }
     this.sessions.set(host, n);
-    const session = new JailSession(host, sftp, { ...this.opts, quotas: this.quotas });
+    const session = new JailSession(host, sftp, { ...this.opts, quotas: this.quotas, outbound });
     sftp.on('close', () => {
       const left = (this.sessions.get(host) ?? 1) - 1;
       if (left <= 0) this.sessions.delete(host);

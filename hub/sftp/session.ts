@@ -10,6 +10,7 @@ import type { PublishSettings } from '../publish/settings.js';
 import { describe, parseVirtual, realpathVirtual } from './vpath.js';
 import { M, Refusal, S, denied, dirAttrs, failure, fileAttrs, missing, secs } from './replies.js';
 import { attrsOf, configEntry, listDir, loadSnapshot, openInside, parsePath, type Snapshot } from './resolve.js';
+import type { OutboundWaiter } from '../server/outbound-guard.js';
 import { checkLogOpen, createLog, writeLog, type LogHandle, type LogQuotas } from './log-quota.js';
 
 const MAX_HANDLES = 32;
@@ -30,6 +31,8 @@ export interface SessionOptions {
   settings: PublishSettings;
   log: Logger;
   quotas: LogQuotas;
+  /** The host's connection: requests wait while it has not drained. */
+  outbound?: OutboundWaiter | null;
 }
 
 export class JailSession {
@@ -82,8 +85,14 @@ export class JailSession {
     }).finally(() => { this.pending--; });
   }
 
-  /** Answers wait while the client is not reading them (SSH window full): memory stays bounded. */
+  /**
+   * Answers wait while the client is not reading them: memory stays bounded.
+   * Its connection first: the SSH window is the peer's to set (it can grant
+   * gigabytes without reading a byte), the socket's buffer is not.
+   */
   private async backpressure(): Promise<void> {
+    const out = this.opts.outbound;
+    while (out?.needsDrain()) await out.drained();
     const raw = this.sftp as unknown as { _buffer?: unknown[]; outgoing?: { state: string } };
     const t0 = Date.now();
     while ((raw._buffer?.length ?? 0) > 0 && raw.outgoing?.state === 'open') {

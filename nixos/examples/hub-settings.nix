@@ -127,6 +127,7 @@
       perSourceUnauthenticated = 64;
       sessionBurstBytes = 4194304;
       sessionBytesPerSecond = 4194304;
+      sessionOutboundBytes = 8388608;
       sessionOverrunBytes = 8388608;
       sessionQueuedBytes = 1048576;
       sessionQueuedMessages = 64;

@@ -28,6 +28,7 @@ in
   sessionQueuedMessages = l 64 2 1000000 "Messages from one agent read but not handled yet; more pause reading its control channel (SSH flow control) until half are handled.";
   sessionQueuedBytes = l (1 * MiB) (128 * KiB) (1 * GiB) "Bytes of those messages; more pause reading it the same way.";
   sessionOverrunBytes = l (8 * MiB) (6 * MiB) (1 * GiB) "Bytes a paused control channel may hold (a peer that respects the SSH window sends at most ~4 MiB); more cut the connection (INBOUND_OVERRUN).";
+  sessionOutboundBytes = l (8 * MiB) (2 * MiB) (1 * GiB) "Bytes the hub has written to one agent's connection that the agent has not read yet; more cut the connection (OUTBOUND_OVERRUN). Writers that can wait (SFTP, service channels, control answers) wait for the connection to drain long before.";
   sessionBytesPerSecond = l (1 * MiB) (64 * KiB) (1 * GiB) "Bytes per second one agent may send on its control channel on average; faster pauses its reading.";
   sessionBurstBytes = l (4 * MiB) (64 * KiB) (1 * GiB) "Bytes one agent may send at once above that rate (a replayed outbox, a chatty build).";
   # Jobs recorded on a host's word (hub/jobs/adopt-limits.ts).

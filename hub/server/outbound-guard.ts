@@ -33,6 +33,8 @@ export interface OutboundWaiter {
   needsDrain(): boolean;
   /** Resolves once the stream drained, or closed. */
   drained(): Promise<void>;
+  /** Cut the connection now, as over its limit (OUTBOUND_OVERRUN): a writer saw the peer ask for ever more while reading nothing. */
+  cutNow(): void;
 }
 
 /** Counts and log lines for every agent connection of one hub. */
@@ -65,21 +67,24 @@ export class OutboundGuard implements OutboundWaiter {
   private cut = false;
   private waiting: Promise<void> | null = null;
 
-  constructor(host: string, private readonly stream: OutboundStream, limit: number, monitor: OutboundMonitor) {
+  constructor(private readonly host: string, private readonly stream: OutboundStream, private readonly limit: number, private readonly monitor: OutboundMonitor) {
     const guard = this;
     const original = stream.write;
     // An own property on this one stream (ssh2 calls stream.write for every
     // packet); banner.ts does the same for the repeated greeting.
     stream.write = function (this: OutboundStream, ...args: unknown[]): boolean {
       const ok = original.apply(this, args);
-      if (this.writableLength > limit && !guard.cut) {
-        guard.cut = true;
-        monitor.overrun(host, this.writableLength, limit);
-        // Destroying frees what waits in the stream at once; ssh2 sees a socket close.
-        this.destroy();
-      }
+      if (this.writableLength > limit) guard.cutNow();
       return ok;
     };
+  }
+
+  cutNow(): void {
+    if (this.cut) return;
+    this.cut = true;
+    this.monitor.overrun(this.host, this.stream.writableLength, this.limit);
+    // Destroying frees what waits in the stream at once; ssh2 sees a socket close.
+    this.stream.destroy();
   }
 
   needsDrain(): boolean {

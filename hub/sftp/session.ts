@@ -69,6 +69,10 @@ export class JailSession {
     // Bounded work per session: a client pipelining without end gets FAILURE,
     // not an ever longer queue.
     if (this.pending >= MAX_PENDING) {
+      // Pipelining past the bound while not reading the answers either (its connection holds what the hub
+      // sent): each FAILURE would be buffered too, about 1.4 KB of hub memory apiece (hostile-outbound), so
+      // the connection is cut at once. No honest client has 256 requests outstanding.
+      if (this.opts.outbound?.needsDrain()) { this.opts.outbound.cutNow(); return; }
       try { this.sftp.status(reqId, S.FAILURE, 'too many outstanding requests'); } catch { /* gone */ }
       return;
     }

@@ -150,6 +150,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       services: config.services ?? {},
       limits,
       sessionLimits: limits,
+      connLimits: limits,
       hooks: {
         ...presence({ sessions, holders, hostStates, scheduler, bus, log: sshLog }),
         onSftp: (s, accept) => jail.serve(s.name, accept(), s.outbound),

@@ -6,10 +6,26 @@ import type { AuthContext } from 'ssh2';
 import { isHostName, printable } from '../../common/protocol/names.js';
 import { fingerprintOfBlob } from '../../common/protocol/fingerprint.js';
 import type { RegistryView } from '../fleet/registry.js';
-import type { Logger } from '../../common/platform/log.js';
+import type { LogThrottle } from '../../common/platform/log-throttle.js';
 import { verifySignature } from './fast-keys.js';
 
 export type AuthVerdict = { ok: true } | { ok: false; reason: string };
+
+/**
+ * Refused attempts (not counting the "none" probe) after which the hub ends
+ * the connection, as sshd's MaxAuthTries: ssh2 lets a client try forever on
+ * one connection, one log line and one registry lookup each (measured: 5,000
+ * "authentication refused" lines in 10 s from one connection).
+ */
+export const MAX_AUTH_FAILURES = 6;
+
+export interface AuthOptions {
+  registry: RegistryView;
+  /** Refusals are logged through this, per source (rate-limited). */
+  refusals: LogThrottle;
+  /** The peer's address, for the log. */
+  source: string;
+}
 
 /** Parsed-key cache keyed by the registry line, so a storm does not re-parse keys. */
 const parsedCache = new Map<string, ssh2.ParsedKey>();
@@ -31,8 +47,8 @@ function parsed(line: string): ssh2.ParsedKey | null {
  * every client starts with) was refused: that counts toward the source's
  * penalty (admission.ts).
  */
-export async function authenticate(ctx: AuthContext, registry: RegistryView, log: Logger, onSignedIn: (name: string) => void): Promise<boolean> {
-  const verdict = await judge(ctx, registry);
+export async function authenticate(ctx: AuthContext, o: AuthOptions, onSignedIn: (name: string) => void): Promise<boolean> {
+  const verdict = await judge(ctx, o.registry);
   if (verdict.ok) {
     if (ctx.method === 'publickey' && ctx.signature) onSignedIn(ctx.username);
     ctx.accept();
@@ -40,14 +56,14 @@ export async function authenticate(ctx: AuthContext, registry: RegistryView, log
   }
   // "none" is every client's first probe; logging it would be noise.
   if (ctx.method !== 'none') {
-    log.warn({ user: printable(ctx.username, 63), method: ctx.method, reason: verdict.reason }, 'authentication refused');
+    o.refusals.warn('auth', { source: o.source, remote: o.source, user: printable(ctx.username, 63), method: printable(String(ctx.method), 32), reason: verdict.reason }, 'authentication refused');
   }
   ctx.reject(['publickey']);
   return ctx.method === 'none';
 }
 
 async function judge(ctx: AuthContext, registry: RegistryView): Promise<AuthVerdict> {
-  if (ctx.method !== 'publickey') return { ok: false, reason: `method ${ctx.method} not allowed` };
+  if (ctx.method !== 'publickey') return { ok: false, reason: `method ${printable(String(ctx.method), 32)} not allowed` };
   if (!isHostName(ctx.username)) return { ok: false, reason: 'user name is not a valid host name' };
   const reg = await registry.refresh();
   const entry = Object.prototype.hasOwnProperty.call(reg.hosts, ctx.username) ? reg.hosts[ctx.username] : undefined;

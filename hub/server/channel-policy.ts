@@ -6,8 +6,23 @@
 // (hub/services/allow-list.ts), e.g. the binary cache.
 import type { Connection, ServerChannel, Session, TcpipRequestInfo } from 'ssh2';
 import type { Logger } from '../../common/platform/log.js';
+import type { LogThrottle } from '../../common/platform/log-throttle.js';
+import { printable } from '../../common/protocol/names.js';
 import { serveDirectTcpip, type ServiceMap } from '../services/allow-list.js';
 import type { OutboundWaiter } from './outbound-guard.js';
+
+/** What the policy needs of the connection guard (conn-guard.ts) and the inbound monitor (inbound-gate.ts). */
+export interface ChannelPolicyOptions {
+  log: Logger;
+  /** Allow-listed hub services (hub.json "services"); default none. */
+  services?: ServiceMap;
+  /** Refusals are logged through this (per kind, rate-limited): a peer can ask thousands of times a second. */
+  refusals: LogThrottle;
+  /** Count a service channel the peer opens on `conn`: null refuses it (conn-guard.ts). */
+  channel(conn: object, kind: string): (() => void) | null;
+  /** Cut the connection if it overruns this (paused) service channel (inbound-gate.ts guard()). */
+  guard(conn: object, ch: ServerChannel): void;
+}
 
 const REFUSED_SESSION_REQUESTS = ['pty', 'shell', 'exec', 'x11', 'auth-agent', 'env', 'signal', 'window-change', 'sftp'] as const;
 
@@ -29,23 +44,34 @@ export class ChannelPolicy {
   private readonly onTcpip: (this: object, accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo) => void;
   private readonly onStreamlocal: Refusal;
 
-  constructor(log: Logger, services: ServiceMap = {}) {
+  constructor(o: ChannelPolicyOptions) {
     const hosts = this.hosts;
     const outbounds = this.outbounds;
+    const { log, refusals } = o;
+    const services = o.services ?? {};
     this.sessionHandlers = REFUSED_SESSION_REQUESTS.map((ev) => [ev, function (this: object, _accept: unknown, reject?: () => void): void {
-      log.warn({ host: hosts.get(this) ?? '?', request: ev }, 'refused session request');
+      const host = hosts.get(this) ?? '?';
+      refusals.warn(`session-${ev}`, { source: host, host, request: ev }, 'refused session request');
       // Every one of these events is (accept?, reject?, info?); reject is absent when the client wants no reply.
       if (typeof reject === 'function') reject();
     }]);
     this.onTcpip = function (this: object, accept: () => ServerChannel, reject: () => void, info: TcpipRequestInfo): void {
-      const host = hosts.get(this);
+      const conn = this;
+      const host = hosts.get(conn);
+      // Counted like every channel the peer opens, while the hub connects to the service too.
+      const done = host ? o.channel(conn, 'direct-tcpip') : null;
+      if (host && !done) return reject();
+      const opened = (): ServerChannel => { const ch = accept(); ch.once('close', done!); o.guard(conn, ch); return ch; };
       // Only a hub service named in hub.json "services" (hub/services/allow-list.ts); the agent names it, never an address.
-      if (serveDirectTcpip(services, info, accept, reject, log, host ?? '', outbounds.get(this) ?? null)) return;
-      log.warn({ host: host ?? '(unauthenticated)', dest: `${info.destIP}:${info.destPort}` }, 'refused direct-tcpip channel');
+      if (done && serveDirectTcpip(services, info, opened, () => { done(); reject(); }, log, host ?? '', outbounds.get(conn) ?? null)) return;
+      done?.();
+      const who = host ?? '(unauthenticated)';
+      refusals.warn('direct-tcpip', { source: who, host: who, dest: `${printable(String(info.destIP), 64)}:${Number(info.destPort)}` }, 'refused direct-tcpip channel');
       reject();
     };
     this.onStreamlocal = function (this: object, _accept: unknown, reject?: () => void): void {
-      log.warn({ host: hosts.get(this) ?? '(unauthenticated)' }, 'refused streamlocal channel');
+      const who = hosts.get(this) ?? '(unauthenticated)';
+      refusals.warn('streamlocal', { source: who, host: who }, 'refused streamlocal channel');
       reject?.();
     };
   }

@@ -103,15 +103,49 @@ export class InboundMonitor {
     this.throttledNow--;
   }
 
-  /** @internal */ overrun(host: string, bytes: number): void {
+  /** @internal */ overrun(host: string, bytes: number, channel = 'control'): void {
     this.overrunTotal++;
-    this.throttle.warn('overrun', { source: host, host, bytes },
-      'agent kept sending after the hub stopped reading its control channel (it ignores the SSH window): cutting its connection');
+    this.throttle.warn(`overrun-${channel}`, { source: host, host, bytes, channel },
+      `agent kept sending after the hub stopped reading its ${channel} channel (it ignores the SSH window): cutting its connection`);
+  }
+
+  /**
+   * The same overrun limit for any other channel the hub may stop reading:
+   * a service channel piped into a slow service (hub/services/allow-list.ts),
+   * an admin proxy channel piped into a slow admin (hub/admin/proxy.ts).
+   * ssh2 drops a packet only when the window is exactly 0, so a peer that
+   * overshoots it once gets every later packet buffered; those channels have
+   * no gate, and the connection's byte feed does not know them. ssh2 hands
+   * every packet to push(), so the check sits there. Past the limit the
+   * connection is cut (INBOUND_OVERRUN) and what still arrives on the channel
+   * is dropped.
+   */
+  guard(channel: PushableChannel, session: GatedSession, what: string): void {
+    const limit = this.limits.sessionOverrunBytes;
+    const push = channel.push.bind(channel);
+    let cut = false;
+    channel.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      if (cut) return chunk === null ? push(chunk) : false;
+      const ok = push(chunk, encoding);
+      const held = channel.readableLength;
+      if (held > limit) {
+        cut = true;
+        this.overrun(session.name, held, what);
+        session.close('INBOUND_OVERRUN', `sent ${held} bytes on a ${what} channel the hub had not asked for (the SSH window was not extended)`);
+      }
+      return ok;
+    };
   }
 
   close(): void {
     this.throttle.close();
   }
+}
+
+/** A channel as ssh2 feeds it: each packet through push(). */
+export interface PushableChannel {
+  push(chunk: unknown, encoding?: BufferEncoding): boolean;
+  readonly readableLength: number;
 }
 
 export type ThrottleReason = 'queue' | 'rate';
@@ -187,6 +221,11 @@ export class InboundGate {
     this.close();
     this.monitor.overrun(this.session.name, held);
     this.session.close('INBOUND_OVERRUN', `sent ${held} bytes the hub had not asked for (it stopped reading the control channel; the SSH window was not extended)`);
+  }
+
+  /** Another channel of this session the hub may pause (an admin proxy's): the same overrun cut (InboundMonitor.guard). */
+  guard(channel: PushableChannel, what: string): void {
+    this.monitor.guard(channel, this.session, what);
   }
 
   /** The session ended: nothing to resume. */

@@ -9,7 +9,7 @@ import net, { type AddressInfo } from 'node:net';
 import { CONTROL_SUBSYSTEM } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { RegistryView } from '../fleet/registry.js';
-import { authenticate } from './auth.js';
+import { authenticate, MAX_AUTH_FAILURES } from './auth.js';
 import { hostKeyForServer } from './fast-keys.js';
 import { AdmissionGate, type Ticket } from './admission.js';
 import { DEFAULT_LIMITS, type AdmissionLimits } from './admission-limits.js';
@@ -20,6 +20,9 @@ import { attachControl, type ControlHooks } from './control.js';
 import { InboundMonitor, SESSION_DEFAULTS, type SessionLimits } from './inbound-gate.js';
 import { LiveSession, type SessionOrigin } from './live-session.js';
 import { OutboundMonitor, type OutboundStream } from './outbound-guard.js';
+import { ConnectionGuard } from './conn-guard.js';
+import { CONN_DEFAULTS, type ConnLimits } from './conn-limits.js';
+import { printable } from '../../common/protocol/names.js';
 
 const ORIGIN = Symbol('bento.origin');
 
@@ -44,6 +47,8 @@ export interface AgentServerOptions {
   limits?: AdmissionLimits;
   /** hub.json "limits": what one agent may have read but not handled (inbound-gate.ts). */
   sessionLimits?: SessionLimits;
+  /** hub.json "limits": channels, forwards, hello deadline and connections per host (conn-limits.ts). */
+  connLimits?: ConnLimits;
 }
 
 export class AgentServer {
@@ -60,13 +65,21 @@ export class AgentServer {
   private tcp: net.Server | null = null;
   /** Shell, exec, pty, direct-tcpip and the like: refused and logged (channel-policy.ts). */
   private readonly policy: ChannelPolicy;
+  /** What each authenticated connection may hold (conn-guard.ts). */
+  readonly conns: ConnectionGuard;
 
   constructor(private readonly opts: AgentServerOptions) {
     this.log = opts.log;
-    this.policy = new ChannelPolicy(opts.log, opts.services);
     const sessionLimits = opts.sessionLimits ?? SESSION_DEFAULTS;
     this.inbound = new InboundMonitor(sessionLimits, opts.log.child({ part: 'inbound' }));
     this.outbound = new OutboundMonitor(() => sessionLimits.sessionOutboundBytes, opts.log.child({ part: 'outbound' }));
+    const conns = new ConnectionGuard({ limits: opts.connLimits ?? CONN_DEFAULTS, log: opts.log });
+    this.conns = conns;
+    this.policy = new ChannelPolicy({
+      log: opts.log, services: opts.services ?? {}, refusals: conns.refusals,
+      channel: (conn, kind) => conns.channel(conn, kind),
+      guard: (conn, ch) => { const s = conns.sessionOf(conn); if (s) this.inbound.guard(ch, s, 'service'); },
+    });
     const ident = opts.ident ?? 'bento-hub';
     this.server = new ssh2.Server(sshServerConfig({ hostKey: opts.hostKey, ident, heartbeatMs: opts.hooks.heartbeatMs() }), (conn, info) =>
       this.handle(conn, info, { carrier: 'ssh', endpoint: this.tcpEndpoint, remoteAddress: fmtAddr(info.ip, info.port) }),
@@ -133,9 +146,14 @@ export class AgentServer {
     // as the session, and the ticket is gone once it authenticates.
     conn.once('handshake', () => { const t = admission.ticketOf(sock); if (t) t.kex = true; });
 
+    let authFailures = 0;
     conn.on('authentication', (ctx) => {
-      authenticate(ctx, this.opts.registry, log, (name) => { authedAs = name; }).then(
-        (fine) => { const t = admission.ticketOf(sock); if (!fine && t) t.authFailed = true; },
+      authenticate(ctx, { registry: this.opts.registry, refusals: this.conns.refusals, source: ip ?? '?' }, (name) => { authedAs = name; }).then(
+        (fine) => {
+          const t = admission.ticketOf(sock);
+          if (!fine && t) t.authFailed = true;
+          if (!fine && ++authFailures >= MAX_AUTH_FAILURES) conn.end();
+        },
         (err: Error) => {
           log.error({ err: err.message }, 'authentication error');
           ctx.reject(['publickey']);
@@ -153,15 +171,20 @@ export class AgentServer {
       // From here on the agent can make the hub write (SFTP, channels, answers): bound what waits unread.
       if (sock) s.outbound = this.outbound.guard(authedAs, sock as unknown as OutboundStream);
       this.policy.outbound(conn, s.outbound);
+      const conns = this.conns;
+      conns.admit(conn, s);
       // Any bytes from the agent are a sign of life, SSH keepalives included
       // (ssh2 answers those itself, so no Bento code would see them otherwise).
       // The session sweep (sessions.ts) judges liveness from this.
       // And a paused control channel that keeps filling is a peer ignoring the SSH window (inbound-gate.ts).
       (sock as unknown as Duplex | undefined)?.on('data', () => { s.lastInbound = Date.now(); s.inbound?.check(); });
-      conn.on('session', (accept) => {
+      conn.on('session', (accept, reject) => {
+        const done = conns.channel(conn, 'session');
+        if (!done) return reject();
         const sess = accept();
+        sess.once('close', done);
         const onSftp = this.opts.hooks.onSftp;
-        if (onSftp) sess.on('sftp', (acceptSftp) => onSftp(s, acceptSftp));
+        if (onSftp) sess.on('sftp', (acceptSftp) => { sess.once('close', conns.sftp(conn)); onSftp(s, acceptSftp); });
         this.policy.session(sess, s.name, onSftp ? ['sftp'] : []);
         sess.on('subsystem', (acceptSub, rejectSub, { name }) => {
           if (name === CONTROL_SUBSYSTEM && !s.channel) {
@@ -169,7 +192,7 @@ export class AgentServer {
           } else if (s.channel && this.opts.hooks.onSubsystem?.(s, name, acceptSub)) {
             // handled (only after the control channel: the host said hello)
           } else {
-            log.warn({ host: s.name, subsystem: name.slice(0, 64) }, 'refused subsystem');
+            conns.refusals.warn('subsystem', { source: s.name, host: s.name, subsystem: printable(name, 64) }, 'refused subsystem');
             rejectSub();
           }
         });
@@ -179,13 +202,18 @@ export class AgentServer {
         const r = reqInfo as { bindAddr?: string; bindPort?: number };
         const key = `${r.bindAddr}:${r.bindPort}`;
         if (kind === 'tcpip-forward' && isLoopbackName(r.bindAddr) && validPort(r.bindPort)) {
+          // Capped: each one costs a copy of the list (kept exact-size, live-session.ts); 20,000 cost 19.9 s of CPU.
+          if (!s.forwards.includes(key) && s.forwards.length >= conns.limits.forwardsPerSession) {
+            conns.refusals.warn('forwards', { source: s.name, host: s.name, limit: conns.limits.forwardsPerSession }, 'refused reverse forward: limits.forwardsPerSession reached');
+            return void reject?.();
+          }
           if (!s.forwards.includes(key)) s.forwards = [...s.forwards, key];
           accept?.(r.bindPort);
         } else if (kind === 'cancel-tcpip-forward') {
           s.forwards = s.forwards.filter((f) => f !== key);
           accept?.();
         } else {
-          log.warn({ host: s.name, request: kind, bind: key }, 'refused global request');
+          conns.refusals.warn('request', { source: s.name, host: s.name, request: printable(String(kind), 64), bind: printable(key, 80) }, 'refused global request');
           reject?.();
         }
       });
@@ -198,6 +226,7 @@ export class AgentServer {
       log.debug({ host: authedAs || undefined, remote: origin.remoteAddress, err: err.message }, 'agent connection error');
     });
     conn.on('close', () => {
+      this.conns.left(conn);
       if (authedAs) admission.left(ip, authedAs);
       if (session) {
         session.closed = true;
@@ -214,6 +243,7 @@ export class AgentServer {
     this.admission.close();
     this.inbound.close();
     this.outbound.close();
+    this.conns.close();
     return closed;
   }
 }

@@ -109,11 +109,15 @@
       adoptPerWindow = 512;
       adoptWindowMs = 3600000;
       bannerTimeoutMs = 5000;
+      channelsPerConnection = 64;
+      connectionsPerHost = 4;
       earlyDropPercent = 30;
       earlyDropQueued = 512;
       followerBufferBytes = 4194304;
+      forwardsPerSession = 16;
       handshakeSlotMs = 2000;
       handshakeTimeoutMs = 10000;
+      helloTimeoutMs = 30000;
       hostOutputBytes = 268435456;
       jobOutputBytes = 33554432;
       jobOutputTailBytes = 1048576;

@@ -8,12 +8,13 @@ import { validateHubConfig } from '../../hub/fleet/hub-config.js';
 import { DEFAULT_HUB_LIMITS } from '../../hub/fleet/limits.js';
 import { ADMISSION_RANGES } from '../../hub/server/admission-limits.js';
 import { SESSION_RANGES } from '../../hub/server/inbound-gate.js';
+import { CONN_RANGES } from '../../hub/server/conn-limits.js';
 import { ADOPT_RANGES } from '../../hub/jobs/adopt-limits.js';
 import { OUTPUT_RANGES } from '../../hub/store/output-cap.js';
 import { FOLLOWER_RANGES } from '../../hub/events/follower.js';
 import { evalExpr, evalModules, nixError, nixEval, type Obj } from './nixos-nix.js';
 
-const LIMIT_RANGES = { ...ADMISSION_RANGES, ...SESSION_RANGES, ...ADOPT_RANGES, ...OUTPUT_RANGES, ...FOLLOWER_RANGES };
+const LIMIT_RANGES = { ...ADMISSION_RANGES, ...SESSION_RANGES, ...CONN_RANGES, ...ADOPT_RANGES, ...OUTPUT_RANGES, ...FOLLOWER_RANGES };
 interface View { failedAssertions: string[]; warnings: string[] | null; hub: { rendered: { json: string | null } } | null }
 const view = (modules: string): View => evalModules<View>(`[ ${modules} ]`);
 const buildError = (modules: string): string =>

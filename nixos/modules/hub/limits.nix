@@ -31,6 +31,11 @@ in
   sessionOutboundBytes = l (8 * MiB) (2 * MiB) (1 * GiB) "Bytes the hub has written to one agent's connection that the agent has not read yet; more cut the connection (OUTBOUND_OVERRUN). Writers that can wait (SFTP, service channels, control answers) wait for the connection to drain long before.";
   sessionBytesPerSecond = l (1 * MiB) (64 * KiB) (1 * GiB) "Bytes per second one agent may send on its control channel on average; faster pauses its reading.";
   sessionBurstBytes = l (4 * MiB) (64 * KiB) (1 * GiB) "Bytes one agent may send at once above that rate (a replayed outbox, a chatty build).";
+  # What one authenticated connection, and one host's connections, may hold (hub/server/conn-limits.ts).
+  channelsPerConnection = l 64 4 100000 "Channels a peer may have open on one connection (an agent uses about 35 at most: control, 8 SFTP, secrets, nix's connections to the cache tunnel); more are refused.";
+  forwardsPerSession = l 16 1 1024 "Reverse forwards one connection may register (an agent asks one per allowForwardPorts entry); more are refused.";
+  helloTimeoutMs = l 30000 1000 3600000 "Time from authentication to the agent's hello; a connection with neither a hello nor an open SFTP channel (pull mode) by then is cut.";
+  connectionsPerHost = l 4 2 1024 "Authenticated connections of one host at once; a newer one cuts the oldest (first one that never said hello).";
   # Jobs recorded on a host's word (hub/jobs/adopt-limits.ts).
   adoptOpenPerHost = l 8 1 10000 "Unfinished jobs the hub records on a host's word (jobs it has no record of), per host; more are not recorded or acknowledged.";
   adoptPerWindow = l 512 1 1000000 "Jobs recorded on a host's word per adoptWindowMs, per host.";

@@ -45,7 +45,12 @@ export async function openForwardChannel(sessions: SessionRegistry, host: string
   if (!offer) throw new BentoError('FORBIDDEN', `host "${host}" does not offer port ${port} (its agent allows: ${[...session.forwards].map((f) => f.split(':').pop()).join(', ') || 'none'})`);
   const sep = offer.lastIndexOf(':');
   return new Promise<ServerChannel>((resolve, reject) => {
-    session.conn.forwardOut(offer.slice(0, sep), port, 'bento-hub-admin', 0, (err, ch) => (err ? reject(openFailure(host, port, err)) : resolve(ch)));
+    session.conn.forwardOut(offer.slice(0, sep), port, 'bento-hub-admin', 0, (err, ch) => {
+      if (err) return reject(openFailure(host, port, err));
+      // Piped into a slower admin the channel is paused: a host that ignores the SSH window is cut (inbound-gate.ts).
+      session.inbound?.guard(ch, 'proxy');
+      resolve(ch);
+    });
   });
 }
 

@@ -12,6 +12,8 @@ export interface Daemon {
   readonly child: ChildProcess;
   /** Everything the process printed so far (stdout + stderr), for error messages. */
   output(): string;
+  /** How many characters it printed in all (output() keeps only the last maxOutput). */
+  outputChars(): number;
   /** Resolves when the process has exited. */
   readonly exited: Promise<number | null>;
   /** SIGTERM, then SIGKILL after graceMs. Idempotent. */
@@ -41,8 +43,11 @@ export function spawnDaemon(name: string, cmd: string, args: string[], opts: Spa
   const maxOutput = opts.maxOutput ?? 200_000;
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
   let buf = '';
+  let chars = 0;
   const onData = (chunk: Buffer): void => {
-    buf += chunk.toString('utf8');
+    const text = chunk.toString('utf8');
+    chars += text.length;
+    buf += text;
     if (buf.length > maxOutput) buf = buf.slice(buf.length - maxOutput);
   };
   child.stdout?.on('data', onData);
@@ -65,6 +70,7 @@ export function spawnDaemon(name: string, cmd: string, args: string[], opts: Spa
     name,
     child,
     output: () => buf,
+    outputChars: () => chars,
     exited,
     stop(graceMs = 3000) {
       if (stopping) return stopping;

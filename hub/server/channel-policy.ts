@@ -49,6 +49,11 @@ export class ChannelPolicy {
     const outbounds = this.outbounds;
     const { log, refusals } = o;
     const services = o.services ?? {};
+    // A service that is down refuses every open: one line per attempt would be the peer's to multiply.
+    const serviceLog = {
+      debug: (f: object, m: string): void => log.debug(f, m),
+      warn: (f: object, m: string): void => refusals.warn('service-unreachable', { source: String((f as { host?: unknown }).host ?? '?'), ...f }, m),
+    };
     this.sessionHandlers = REFUSED_SESSION_REQUESTS.map((ev) => [ev, function (this: object, _accept: unknown, reject?: () => void): void {
       const host = hosts.get(this) ?? '?';
       refusals.warn(`session-${ev}`, { source: host, host, request: ev }, 'refused session request');
@@ -63,7 +68,7 @@ export class ChannelPolicy {
       if (host && !done) return reject();
       const opened = (): ServerChannel => { const ch = accept(); ch.once('close', done!); o.guard(conn, ch); return ch; };
       // Only a hub service named in hub.json "services" (hub/services/allow-list.ts); the agent names it, never an address.
-      if (done && serveDirectTcpip(services, info, opened, () => { done(); reject(); }, log, host ?? '', outbounds.get(conn) ?? null)) return;
+      if (done && serveDirectTcpip(services, info, opened, () => { done(); reject(); }, serviceLog, host ?? '', outbounds.get(conn) ?? null)) return;
       done?.();
       const who = host ?? '(unauthenticated)';
       refusals.warn('direct-tcpip', { source: who, host: who, dest: `${printable(String(info.destIP), 64)}:${Number(info.destPort)}` }, 'refused direct-tcpip channel');

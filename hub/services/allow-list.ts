@@ -5,9 +5,14 @@
 // so nothing but the listed targets is reachable; every other destination is
 // refused and logged (hub/server/channel-policy.ts).
 import net from 'node:net';
-import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { OutboundWaiter } from '../server/outbound-guard.js';
+
+/** Where a service channel's lines go: the hub's logger, or a rate-limited one (hub/server/channel-policy.ts). */
+export interface ServiceLog {
+  debug(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+}
 
 /** Service name -> "HOST:PORT" the hub connects to. */
 export type ServiceMap = Readonly<Record<string, string>>;
@@ -51,7 +56,7 @@ export function serveDirectTcpip(
   info: { destIP: string; destPort: number },
   accept: () => import('ssh2').ServerChannel,
   reject: () => void,
-  log: Logger,
+  log: ServiceLog,
   host: string,
   outbound: OutboundWaiter | null = null,
 ): boolean {

@@ -43,7 +43,7 @@ after(async () => {
 
 const evilPeer = () => rawPeer({ port: fleet.sshPort, name: 'evil', keyPath: fleet.keys.get('evil')!.keyPath });
 
-test('160 MiB past the window into a service channel whose service does not read: the connection is cut with INBOUND_OVERRUN and the hub stays under baseline + 48 MiB', async (t) => {
+test('160 MiB past the window into a service channel whose service does not read: the connection is cut with INBOUND_OVERRUN and the hub stays under baseline + 64 MiB', async (t) => {
   const pid = fleet.hub!.child.pid!;
   await sleep(500);
   const baseline = rssBytes(pid);
@@ -58,7 +58,7 @@ test('160 MiB past the window into a service channel whose service does not read
   const peak = rss.stop();
   t.diagnostic(`sent ${(sent / MiB).toFixed(0)} MiB; hub RSS baseline ${(baseline / MiB).toFixed(0)} MiB, peak ${(peak / MiB).toFixed(0)} MiB`);
   assert.ok(evil.isClosed(), 'the hub cut the connection');
-  assert.ok(peak < baseline + 48 * MiB, `peak ${(peak / MiB).toFixed(0)} MiB over baseline ${(baseline / MiB).toFixed(0)} MiB`);
+  assert.ok(peak < baseline + 64 * MiB, `peak ${(peak / MiB).toFixed(0)} MiB over baseline ${(baseline / MiB).toFixed(0)} MiB`);
   assert.match(fleet.hub!.output(), /"channel":"service".*ignores the SSH window/);
 });
 

@@ -170,6 +170,21 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * P, or ON_TIMEOUT once MS passed, whichever comes first. The timer is
+ * cleared either way: `Promise.race([p, sleep(ms)])` leaves it running, and
+ * a test file's process then lives until it fires (a 35 s sleep kept
+ * hostile-overrun's alive for 35 s after its 4 s of tests).
+ */
+export async function raceTimeout<T, U>(p: Promise<T>, ms: number, onTimeout: U): Promise<T | U> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([p, new Promise<U>((r) => { timer = setTimeout(() => r(onTimeout), Math.max(0, ms)); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A fresh temp directory; remove it with the returned cleanup. */
 export async function tmpDir(prefix = 'bento-test-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));

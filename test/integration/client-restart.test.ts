@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { TestFleet } from '../helpers/fleet.js';
-import { waitFor, sleep, type Daemon } from '../helpers/proc.js';
+import { waitFor, sleep, type Daemon, raceTimeout } from '../helpers/proc.js';
 
 let fleet: TestFleet;
 let agent: Daemon;
@@ -39,7 +39,7 @@ test('a job that changes nothing leaves the agent running', async () => {
 test('a switch that re-points the agent package: result acknowledged, then the agent exits 0 to be restarted', async () => {
   const r = await fleet.hubCli(['trigger', 'web1', '--action', 'switch']);
   assert.equal(r.code, 0, r.stderr);
-  const code = await Promise.race([agent.exited, sleep(15_000).then(() => 'timeout')]);
+  const code = await raceTimeout(agent.exited, 15_000, 'timeout' as const);
   assert.equal(code, 0, `agent exit: ${String(code)}\n${agent.output().slice(-2000)}`);
   assert.match(agent.output(), /the agent program or its config changed on disk; restarting when idle/);
   assert.match(agent.output(), /restarting to apply the new agent program or config/);

@@ -8,7 +8,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { TestFleet } from '../helpers/fleet.js';
-import { sleep, waitFor } from '../helpers/proc.js';
+import { sleep, waitFor, raceTimeout } from '../helpers/proc.js';
 import { openBareSession, rawPeer, type RawPeer } from '../helpers/raw-peer.js';
 import { connectedLines } from './hostile-helpers.js';
 
@@ -85,7 +85,7 @@ test('authenticated connections that never say hello: at most limits.connections
   await waitFor('the oldest silent connections cut', () => silent.filter((p) => !p.isClosed()).length <= PER_HOST, 3000);
   assert.ok(silent.slice(0, 4).every((p) => p.isClosed()), 'the oldest went first');
   const t0 = Date.now();
-  await Promise.race([Promise.all(silent.map((p) => p.closed)), sleep(HELLO_TIMEOUT_MS + SLACK_MS)]);
+  await raceTimeout(Promise.all(silent.map((p) => p.closed)), HELLO_TIMEOUT_MS + SLACK_MS, undefined);
   const open = silent.filter((p) => !p.isClosed()).length;
   t.diagnostic(`${open} of 8 silent connections open ${Date.now() - t0} ms later`);
   assert.equal(open, 0, 'every connection without hello is cut at its deadline');

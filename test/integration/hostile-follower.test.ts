@@ -14,7 +14,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { stat, writeFile } from 'node:fs/promises';
 import { TestFleet } from '../helpers/fleet.js';
-import { sleep, waitFor } from '../helpers/proc.js';
+import { sleep, waitFor, raceTimeout } from '../helpers/proc.js';
 import { MiB, rssBytes, watchRss } from '../helpers/rss.js';
 import { encodeLine, LineDecoder } from '../../common/protocol/codec.js';
 import type { AdminEvent } from '../../common/protocol/admin.js';
@@ -69,7 +69,7 @@ test('a 500 MB job and a follower that stops reading: the hub stays under baseli
 
   // The follower reads again: what it got, a plain notice of what it missed and where it is, the end, done.
   admin.resume();
-  await Promise.race([admin.closed, sleep(60_000)]);
+  await raceTimeout(admin.closed, 60_000, undefined);
   const evs = admin.events;
   assert.equal(evs.at(-1)?.ev, 'done', JSON.stringify(evs.slice(-3)));
   const end = evs.find((e) => e.ev === 'end');

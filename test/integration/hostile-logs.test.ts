@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import ssh2 from 'ssh2';
 import { TestFleet } from '../helpers/fleet.js';
-import { freePort, sleep } from '../helpers/proc.js';
+import { freePort, sleep, raceTimeout } from '../helpers/proc.js';
 import { openDirect, rawPeer } from '../helpers/raw-peer.js';
 import { request } from './web-helpers.js';
 
@@ -65,7 +65,7 @@ test('one unauthenticated connection trying to authenticate again and again: cut
       next({ type: 'password', username: 'evil', password: `guess-${attempts}` });
     },
   } as ssh2.ConnectConfig);
-  await Promise.race([closed, sleep(15_000)]);
+  await raceTimeout(closed, 15_000, undefined);
   client.end();
   await sleep(300);
   const logged = lines('authentication refused').length;

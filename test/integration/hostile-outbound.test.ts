@@ -22,7 +22,7 @@ import net from 'node:net';
 import path from 'node:path';
 import ssh2, { type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { TestFleet } from '../helpers/fleet.js';
-import { sleep, waitFor } from '../helpers/proc.js';
+import { sleep, waitFor, raceTimeout } from '../helpers/proc.js';
 import { rawAgent, helloFor } from '../helpers/raw-agent.js';
 import { MiB, rssBytes, watchRss } from '../helpers/rss.js';
 import { grantWindow, withWindow } from '../helpers/ssh-window.js';
@@ -86,7 +86,7 @@ test('SFTP reads pipelined by a peer that does not read TCP: the hub stays bound
     for (let i = 0; i < 2000; i++) sftp.read(handle, buf, 0, buf.length, (sent++ % 16) * 64 * 1024, () => undefined);
     await sleep(20);
   }
-  await Promise.race([closed, sleep(Math.max(0, deadline - Date.now()))]);
+  await raceTimeout(closed, deadline - Date.now(), undefined);
   await sleep(500);
   const peak = rss.stop();
   conn.end();
@@ -149,7 +149,7 @@ test('one recorded job.end replayed without reading the acks: the hub stops read
   while (!blocked && Date.now() < deadline && bytes < 96 * MiB) {
     bytes += batch.length;
     if (agent.channel.write(batch)) continue;
-    blocked = !(await Promise.race([new Promise((r) => agent.channel.once('drain', () => r(true))), sleep(3000).then(() => false)]));
+    blocked = !(await raceTimeout(new Promise<boolean>((r) => agent.channel.once('drain', () => r(true))), 3000, false));
   }
   const accepted = bytes - agent.channel.writableLength;
   t.diagnostic(`wrote ${(bytes / MiB).toFixed(1)} MiB of replays, the hub took ${(accepted / MiB).toFixed(1)} MiB; blocked: ${blocked}`);

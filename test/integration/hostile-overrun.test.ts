@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import path from 'node:path';
 import { TestFleet } from '../helpers/fleet.js';
-import { sleep, waitFor } from '../helpers/proc.js';
+import { sleep, waitFor, raceTimeout } from '../helpers/proc.js';
 import { MiB, rssBytes, watchRss } from '../helpers/rss.js';
 import { openDirect, overrun, rawPeer } from '../helpers/raw-peer.js';
 import { helloFor } from '../helpers/raw-agent.js';
@@ -53,7 +53,7 @@ test('160 MiB past the window into a service channel whose service does not read
   ch.on('error', () => undefined);
   const rss = watchRss(pid);
   const sent = await overrun(ch, { total: TOTAL, packet: PACKET, deadline: Date.now() + LIMIT_MS, stop: evil.isClosed });
-  await Promise.race([evil.closed, sleep(5000)]);
+  await raceTimeout(evil.closed, 5000, undefined);
   await sleep(500);
   const peak = rss.stop();
   t.diagnostic(`sent ${(sent / MiB).toFixed(0)} MiB; hub RSS baseline ${(baseline / MiB).toFixed(0)} MiB, peak ${(peak / MiB).toFixed(0)} MiB`);
@@ -83,8 +83,8 @@ test('past the window into an admin proxy channel whose admin does not read: the
   admin.on('error', () => undefined);
   admin.write(`${JSON.stringify({ op: 'proxy', host: 'evil', port: 22 })}\n`);
   admin.pause();
-  await Promise.race([flooded, sleep(LIMIT_MS + 5000)]);
-  await Promise.race([evil.closed, sleep(5000)]);
+  await raceTimeout(flooded, LIMIT_MS + 5000, undefined);
+  await raceTimeout(evil.closed, 5000, undefined);
   t.diagnostic(`sent ${(sent / MiB).toFixed(0)} MiB before the cut`);
   admin.destroy();
   assert.ok(evil.isClosed(), 'the hub cut the connection');

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { TestFleet, HUB_BIN } from '../helpers/fleet.js';
-import { sleep, spawnDaemon, waitFor } from '../helpers/proc.js';
+import { sleep, spawnDaemon, waitFor, raceTimeout } from '../helpers/proc.js';
 import { adminCall } from '../../hub/admin/client.js';
 import type { AdminEvent } from '../../common/protocol/admin.js';
 
@@ -87,7 +87,7 @@ test('a queued job: `job ID` says it has not finished (exit 9); `job ID --follow
     await sleep(1000);
     assert.equal(f.child.exitCode, null, 'still waiting for the host');
     await startAgent('late');
-    const code = await Promise.race([f.exited, sleep(60_000).then(() => -1)]);
+    const code = await raceTimeout(f.exited, 60_000, -1);
     assert.equal(code, 0, f.output());
     assert.match(f.output(), new RegExp(`job ${id} started on late`));
     assert.match(f.output(), /^line 2999$/m);

@@ -14,7 +14,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { TestFleet } from '../helpers/fleet.js';
-import { sleep, waitFor, type Daemon } from '../helpers/proc.js';
+import { sleep, waitFor, type Daemon, raceTimeout } from '../helpers/proc.js';
 import { currentSystemPath, listGenerations, makeNixEnv, nixAvailable, nixUnavailableReason, profilePath, readActivations, runStandin, writeFixtureConfig, type FixtureOptions, type NixEnv } from '../fixtures/nix.js';
 import { jobRecords, trigger } from './rollback-helpers.js';
 
@@ -64,7 +64,7 @@ async function rebootHost(name: string): Promise<RebootHost> {
 const reboots = async (h: RebootHost): Promise<string[]> => (await readFile(h.nix.rebootLog, 'utf8').catch(() => '')).split('\n').filter(Boolean);
 const stateFile = (h: RebootHost, f: string): string => path.join(fleet.dir, `state-${h.name}`, f);
 const outbox = async (h: RebootHost): Promise<string[]> => (await readdir(stateFile(h, 'outbox')).catch(() => [] as string[])).filter((f) => f.endsWith('.json'));
-const exitedWithin = (d: Daemon, ms: number): Promise<boolean> => Promise.race([d.exited.then(() => true), sleep(ms).then(() => false)]);
+const exitedWithin = (d: Daemon, ms: number): Promise<boolean> => raceTimeout(d.exited.then(() => true), ms, false);
 
 test('a kernel change reboots through the agent; it comes back through the tunnel, the guard stays clean, an unchanged kernel does not reboot', { skip }, async () => {
   const h = await rebootHost('rb1');

@@ -20,7 +20,7 @@ import type { AgentMessage } from '../../common/protocol/messages.js';
 import { attachControl } from '../../hub/server/control.js';
 import { LiveSession } from '../../hub/server/live-session.js';
 import { InboundMonitor, SESSION_DEFAULTS, type SessionLimits } from '../../hub/server/inbound-gate.js';
-import { sleep, waitFor } from '../helpers/proc.js';
+import { sleep, waitFor, raceTimeout } from '../helpers/proc.js';
 
 interface Rig {
   client: ssh2.Client;
@@ -144,7 +144,7 @@ test('a client that ignores the window is cut with INBOUND_OVERRUN once the paus
     const ignore = setInterval(() => { outgoing.window = 1 << 30; }, 1);
     try {
       for (let i = 0; i < 600; i++) { outgoing.window = 1 << 30; r.channel.write(line(i, 30_001)); }
-      await Promise.race([r.closed, sleep(20_000)]);
+      await raceTimeout(r.closed, 20_000, undefined);
     } finally {
       clearInterval(ignore);
     }

@@ -93,3 +93,12 @@ export async function readJobRecords(backend: StateBackend): Promise<JobRecord[]
     await s.close();
   }
 }
+
+/**
+ * Is the record a store holds exactly the one this hub wrote? (A record read
+ * back from a store is parsed JSON: the same content, not the same object.)
+ * A queued job's id is shared by every hub, so "this id" is not "this write".
+ */
+export function sameRecord(a: JobRecord, b: JobRecord): boolean {
+  return a === b || JSON.stringify(a) === JSON.stringify(b);
+}

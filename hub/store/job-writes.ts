@@ -6,7 +6,7 @@
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { FencedWriter } from './fenced-write.js';
-import { FINAL_STATES, type JobFence, type JobRecord } from './job-record.js';
+import { FINAL_STATES, sameRecord, type JobFence, type JobRecord } from './job-record.js';
 import type { OpenJobs } from './open-jobs.js';
 import type { KeyedStore, StoreChange } from './types.js';
 
@@ -142,7 +142,7 @@ export class JobWrites {
       return;
     }
     // This hub's write landed (a store that shows writes at once hands back the same object).
-    if (mine && (mine === c.value || JSON.stringify(mine) === JSON.stringify(c.value))) {
+    if (mine && sameRecord(mine, c.value)) {
       this.overlay.delete(c.key);
       this.retried.delete(c.key);
     } else if (mine && this.retried.has(c.key)) {

@@ -21,7 +21,7 @@ import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { JobOutputStore, KeyedStore, OutputLine, StateBackend } from './types.js';
 import { OUTPUT_DEFAULTS, OutputCap, type JobOutputLine, type OutputCapStats, type OutputLimits } from './output-cap.js';
-import { FINAL_STATES, JOBS_STORE, JOBS_STORE_OPTIONS, type JobFence, type JobRecord } from './job-record.js';
+import { FINAL_STATES, JOBS_STORE, JOBS_STORE_OPTIONS, sameRecord, type JobFence, type JobRecord } from './job-record.js';
 import { OpenJobs } from './open-jobs.js';
 import { JobWrites } from './job-writes.js';
 import { FinishedJobs } from './job-history.js';
@@ -211,7 +211,7 @@ export class JobStore {
     this.cap.forget(id);
     this.open.unindex(id);
     const cur = this.o.records.entry(id);
-    if (cur && mine && JSON.stringify(cur.value) === JSON.stringify(mine)) {
+    if (cur && mine && sameRecord(cur.value, mine)) {
       this.o.records.delete(id, { expectRevision: cur.revision }).catch(() => undefined);
     } else if (cur) {
       this.open.index(cur.value);

@@ -7,7 +7,7 @@
 // is deleted when it shows up, if it is exactly the one given up: a queued
 // job's id is shared by every hub, and another hub's record under it stays.
 import type { Logger } from '../../common/platform/log.js';
-import type { JobRecord } from './job-record.js';
+import { sameRecord, type JobRecord } from './job-record.js';
 import type { KeyedStore, StoreChange } from './types.js';
 
 export interface LateDiscardsDeps {
@@ -42,7 +42,7 @@ export class LateDiscards {
     const w = this.waiting.get(c.key);
     if (!w || c.op !== 'set') return;
     this.forget(c.key);
-    if (JSON.stringify(c.value) !== JSON.stringify(w.rec)) return; // another hub's record under the shared id
+    if (!sameRecord(c.value, w.rec)) return; // another hub's record under the shared id
     this.d.log.warn({ jobId: c.key, host: w.rec.host }, 'a job whose write had failed (its trigger was refused) was stored after all; removing it');
     this.d.records.delete(c.key, { expectRevision: c.revision }).catch((err: Error) => {
       this.d.log.warn({ jobId: c.key, err: err.message }, 'cannot remove a job whose trigger was refused; it may run');

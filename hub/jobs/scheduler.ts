@@ -79,9 +79,10 @@ export class Scheduler {
     });
     this.orphans = new OrphanSweep({
       store: deps.store, holders: deps.holders, sessions: deps.sessions, log: deps.log,
+      activeJob: (host) => this.active.get(host),
       settle: (host, id, reason) => this.queue.run(host, async () => {
         const cur = deps.store.get(id);
-        if (!cur || FINAL_STATES.has(cur.state) || deps.holders.holder(host) || deps.sessions.get(host)) return;
+        if (!cur || FINAL_STATES.has(cur.state) || deps.holders.holder(host) || deps.sessions.get(host) || this.active.get(host) === id) return;
         await this.ends.finish(cur, { outcome: 'interrupted', reason });
       }),
     });

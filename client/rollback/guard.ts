@@ -119,7 +119,7 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
       // The agent died while the switch ran (a switch restarting the agent's
       // own service does that): the window starts now.
       g = { ...g, phase: 'confirming', deadline: new Date(Date.now() + g.timeoutMs).toISOString() };
-      await writeGuard(this.o.stateDir, g);
+      await this.recordWindow(g, say);
     }
     say(`rollback guard: the agent restarted inside the window of a ${g.action}; deciding now`);
     return this.confirmOrRollBack(g, say, { restarted: true });
@@ -177,12 +177,30 @@ export class RollbackGuard implements JobHooks, AgentPlugin {
       return result;
     }
     const confirming: GuardRecord = { ...g, phase: 'confirming', deadline: new Date(Date.now() + g.timeoutMs).toISOString() };
-    await writeGuard(this.o.stateDir, confirming);
+    await this.recordWindow(confirming, line);
     const verdict = await this.confirmOrRollBack(confirming, line, { restarted: false });
     return verdict.outcome === 'success' ? result : { ...verdict, exitCode: result.exitCode };
   }
 
   // ---- the decision ----------------------------------------------------------
+
+  /**
+   * Record the confirmation window G. If that fails (a full disk: the switch
+   * may well have filled it), the decision still runs now, from memory: the
+   * system has changed, and skipping the window would leave it unconfirmed
+   * with a `switching` record on disk that a restart days later would decide
+   * against a stale system (found by review: the job failed with the write's
+   * error and the record stayed). The decision clears the record either way;
+   * an agent restarted before that finds `switching` and opens a new window.
+   */
+  private async recordWindow(g: GuardRecord, say: (l: string) => void): Promise<void> {
+    try {
+      await writeGuard(this.o.stateDir, g);
+    } catch (err) {
+      this.o.log.error({ jobId: g.jobId, err: (err as Error).message }, 'rollback guard: cannot record the confirmation window; deciding from memory');
+      say(`rollback guard: cannot record the confirmation window on disk (${(err as Error).message}); deciding now all the same`);
+    }
+  }
 
   private async confirmOrRollBack(g: GuardRecord, say: (l: string) => void, ctx: { restarted: boolean }): Promise<Verdict> {
     // Wall-clock deadline (it must survive a reboot), capped by the window

@@ -39,7 +39,10 @@ export async function readGuard(stateDir: string): Promise<GuardRecord | null> {
   }
   try {
     const g = JSON.parse(text) as GuardRecord;
+    // The agent writes this file itself; a record of another shape is not acted on (re-activating a path from it would be a guess).
     if (g.version !== 1 || typeof g.previousSystem !== 'string' || typeof g.jobId !== 'string') return null;
+    if ((g.action !== 'switch' && g.action !== 'test') || (g.phase !== 'switching' && g.phase !== 'confirming')) return null;
+    if (typeof g.timeoutMs !== 'number' || !(g.timeoutMs > 0) || (g.deadline !== null && typeof g.deadline !== 'string')) return null;
     return g;
   } catch {
     return null; // atomic writes never tear; anything else is foreign

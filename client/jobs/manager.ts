@@ -1,5 +1,6 @@
 // One job at a time on this host. A job.start that arrives while a job runs
-// becomes the single follow-up run (later ones replace it: coalescing). Every
+// waits as a follow-up run (follow-ups.ts: requests coalesce, a hub's job is
+// never dropped). Every
 // result goes to the outbox before it is sent, and leaves it on the hub's ack.
 // A job.start for a job this host already ran is a resend by a hub that did
 // not know (after kill -9 of a hub, the soak saw a job sent twice): it is not
@@ -8,6 +9,7 @@ import path from 'node:path';
 import type { JobEnd, JobStart, AgentMessage, Outcome, OutputStream } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
 import { Outbox } from './outbox.js';
+import { FollowUps } from './follow-ups.js';
 import { runRebuild, type RunResult } from './runner.js';
 import { runPrebuilt, type PrebuiltSpec } from './prebuilt.js';
 import { rebuildArgv, type RebuildSpec } from './argv.js';
@@ -34,6 +36,8 @@ export interface JobHooks {
   finalize?(job: JobStart, end: JobEnd): Promise<Partial<JobEnd>>;
   /** After the final result is stored and sent; runs in the background, a throw is only logged. */
   ended?(job: JobStart, end: JobEnd): Promise<void>;
+  /** REQUEST, waiting behind the running job, will not run on its own: the run of INTO serves it (follow-ups.ts). */
+  merged?(request: JobStart, into: JobStart): void;
 }
 
 export interface JobManagerOptions {
@@ -60,7 +64,7 @@ export class JobManager {
   /** Jobs this process ran, oldest first, and those whose results waited in the outbox when it started. */
   private readonly ran = new Set<string>();
   private running: JobStart | null = null;
-  private followUp: JobStart | null = null;
+  private readonly followUps = new FollowUps();
   private idleWaiters: Array<() => void> = [];
 
   constructor(private readonly opts: JobManagerOptions) {
@@ -96,10 +100,38 @@ export class JobManager {
       return;
     }
     if (this.running) {
-      this.followUp = msg;
+      this.queue(msg);
       return;
     }
     void this.run(msg);
+  }
+
+  /** MSG waits behind the running job; what it replaces is merged into a run, or ended (follow-ups.ts). */
+  private queue(msg: JobStart): void {
+    const { merged, superseded } = this.followUps.add(msg);
+    for (const { request, into } of merged) {
+      this.opts.log.info({ jobId: request.jobId, into: into.jobId }, 'request merged into a waiting run of the same action');
+      for (const h of this.opts.hooks ?? []) h.merged?.(request, into);
+    }
+    if (superseded) void this.supersede(superseded, msg);
+  }
+
+  /**
+   * JOB, a hub's job waiting behind the running one, was replaced by the hub
+   * job BY: it ends here without running, so its hub's record does not read
+   * "dispatched" until the agent reconnects. Stored and sent like any result.
+   */
+  private async supersede(job: JobStart, by: JobStart): Promise<void> {
+    const { log, send } = this.opts;
+    this.remember(job.jobId);
+    const end: JobEnd = {
+      type: 'job.end', jobId: job.jobId, action: job.action, outcome: 'interrupted', exitCode: null,
+      startedAt: new Date().toISOString(), durationMs: 0,
+      reason: `not run: job ${by.jobId} came for this host while it waited behind the running job, and replaced it`,
+    };
+    log.warn({ jobId: job.jobId, by: by.jobId }, 'a waiting hub job was replaced by another; reporting it as not run');
+    await this.outbox.put(end).catch((err: Error) => log.error({ jobId: job.jobId, err: err.message }, 'could not store the job result on disk'));
+    send(end);
   }
 
   private remember(jobId: string): void {
@@ -198,8 +230,7 @@ export class JobManager {
       h.ended?.(job, end).catch((err: Error) => log.warn({ jobId: job.jobId, err: err.message }, 'job end hook failed'));
     }
     this.running = null;
-    const next = this.followUp;
-    this.followUp = null;
+    const next = this.followUps.take();
     if (next) {
       void this.run(next);
     } else {

@@ -113,6 +113,10 @@ export class PullPlugin implements AgentPlugin, JobHooks {
     e.lines.push(data);
   }
 
+  merged(request: JobStart): void {
+    this.local.delete(request.jobId);
+  }
+
   async ended(job: JobStart, end: JobEnd): Promise<void> {
     const e = this.logs.get(job.jobId) ?? { lines: [], bytes: 0, truncated: false, hash: (await this.puller.store.state()).base, startedAt: Date.now() };
     this.logs.delete(job.jobId);

@@ -1,7 +1,7 @@
 // What the local page knows about jobs on this host: the running and the last
 // job with their output (bounded), the recent history (kept on disk), the
 // upgrades requested here and the run that serves each (requests made while a
-// job runs are merged into one follow-up run), and the event streams that
+// job runs wait, and coalesce: client/jobs/follow-ups.ts), and the streams that
 // follow them: the page's own, and one job's for `bento-client upgrade`.
 import type http from 'node:http';
 import { readFile } from 'node:fs/promises';
@@ -10,6 +10,7 @@ import type { Logger } from '../../common/platform/log.js';
 import { sendText } from '../../common/platform/web.js';
 import { SseStream } from '../../common/platform/web-sse.js';
 import type { JobEnd, JobStart, OutputStream } from '../../common/protocol/messages.js';
+import { agentJobOrigin } from '../../common/protocol/names.js';
 import type { LogLine } from '../../common/platform/log-view.js';
 import type { JobHooks } from '../jobs/manager.js';
 import { stateHtml, jobsHtml, type LocalJob, type LocalState } from './page.js';
@@ -89,25 +90,25 @@ export class LocalJobs implements JobHooks {
     await writeJsonAtomic(this.o.historyFile, this.history, { mode: 0o600, durable: false }).catch((err: Error) => this.o.log.warn({ err: err.message }, 'could not save the local job history'));
   }
 
+  /** A request waiting behind the running job will not run on its own: INTO's run serves it (its streams follow that run). */
+  merged(request: JobStart, into: JobStart): void {
+    if (!this.requested.delete(request.jobId)) return;
+    this.aliases.set(request.jobId, into.jobId);
+    if (this.aliases.size > 200) this.aliases.delete(this.aliases.keys().next().value!);
+    this.pushState();
+  }
+
   /** The view of a job, created when its first hook runs (the rebuild's or a pull's prepare line). */
   private begin(job: JobStart): JobView {
     if (this.current?.job.jobId === job.jobId) return this.current;
     if (this.last?.job.jobId === job.jobId) return this.last;
-    const origin = (/^(local|pull|autoupdate)-/.exec(job.jobId)?.[1] ?? 'hub') as LocalJob['origin'];
+    const origin: LocalJob['origin'] = agentJobOrigin(job.jobId) ?? 'hub';
     const v: JobView = {
       job: { jobId: job.jobId, action: job.action, origin, startedAt: new Date().toISOString(), endedAt: null, outcome: null, exitCode: null, durationMs: null, reason: null },
       lines: [], bytes: 0, dropped: 0,
     };
     this.current = v;
-    // Requests made while another job ran were merged into this run if it is not theirs.
     this.requested.delete(job.jobId);
-    for (const [id, behind] of [...this.requested]) {
-      if (behind !== null && behind !== job.jobId) {
-        this.requested.delete(id);
-        this.aliases.set(id, job.jobId);
-        if (this.aliases.size > 200) this.aliases.delete(this.aliases.keys().next().value!);
-      }
-    }
     for (const s of this.streams) {
       if (s.want === null) {
         s.sse.send('reset', { job: v.job });

@@ -47,8 +47,9 @@ export const upgradeCommand: CommandSpec = {
   summary: 'Run the job a hub trigger runs, right now on this host, and follow its output; exits 0 only if it succeeded.',
   details: [
     `Talks to the running agent over its local unix socket (default ${DEFAULT_LOCAL_SOCKET}, or "localPage.socket" of --config).`,
-    `ACTION is one of ${ACTIONS.join(', ')} (default switch). During a running job the request becomes its one follow-up`,
-    'run, and the output shown is that run\'s. The hub records the job like a triggered one. Ctrl-C detaches (exit 130);',
+    `ACTION is one of ${ACTIONS.join(', ')} (default switch). During a running job the request waits as its follow-up`,
+    'run (a hub job waiting too runs first, and serves the request if it has the same action); the output shown is',
+    'that of the run that serves it. The hub records the job like a triggered one. Ctrl-C detaches (exit 130);',
     'the job goes on. With --json every event is one JSON line, then {"summary": {...}}.',
   ].join('\n'),
   options: {

@@ -20,6 +20,19 @@ export function isHostName(name: unknown): name is string {
 export const JOB_ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
 
 /**
+ * Ids of jobs an agent starts itself: "local-" (its local page, `bento-client
+ * upgrade`), "pull-" / "autoupdate-" (config pull with autoApply, flake
+ * self-update). The hub records them when it hears of them.
+ */
+export const AGENT_JOB_ID = /^(local|pull|autoupdate)-/;
+export type AgentJobOrigin = 'local' | 'pull' | 'autoupdate';
+
+/** Who started job ID: its agent (by the id's prefix), or null for a hub. */
+export function agentJobOrigin(id: string): AgentJobOrigin | null {
+  return (AGENT_JOB_ID.exec(id)?.[1] as AgentJobOrigin | undefined) ?? null;
+}
+
+/**
  * New ids are read aloud, typed from a screen and compared by eye: lower-case
  * Crockford base32, without i, l, o and u, so no two characters look alike
  * (0/O, 1/l/I) and case never matters. 16 characters: 80 random bits.

@@ -1,7 +1,8 @@
 // The host-local page and `bento-client upgrade`, against real hub and agent
 // processes: the CLI follows a job over the unix socket and exits with its
 // status, the hub records the job, a press during a running job becomes its
-// follow-up run, and foreign Host / Origin headers are refused.
+// follow-up run (presses coalesce; a waiting hub job runs first), and foreign
+// Host / Origin headers are refused.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, stat } from 'node:fs/promises';
@@ -109,6 +110,32 @@ test('an upgrade during a hub-triggered job becomes its one follow-up run, and t
   assert.deepEqual(s.jobs.slice(0, 2).map((j) => [j.origin, j.outcome]), [['local', 'success'], ['hub', 'success']], 'the local run came after the hub\'s');
 });
 
+test('two upgrades during a hub job: the hub job runs first, the two requests coalesce into one run, and each CLI follows that run', async () => {
+  const m0 = await agentMetrics();
+  const localRuns0 = m0.get('bento_agent_jobs_total{outcome="success",origin="local"}') ?? 0;
+  const trig = spawn(process.execPath, [HUB_BIN, 'trigger', 'web1', '--action', 'boot', '--dir', fleet.fleetDir], { stdio: 'ignore' });
+  const triggered = new Promise<number | null>((r) => trig.on('exit', r));
+  await waitFor('hub job running', async () => {
+    const s = JSON.parse((await request(`${page}/api/state`)).body) as { running: { origin: string } | null };
+    return s.running?.origin === 'hub';
+  }, 5000, 20);
+  const first = runCli(CLIENT_BIN, ['upgrade', '--socket', sock, '--action', 'test']);
+  await waitFor('first request waiting', async () => (JSON.parse((await request(`${page}/api/state`)).body) as { queued: number }).queued === 1, 5000, 20);
+  const second = await runCli(CLIENT_BIN, ['upgrade', '--socket', sock, '--action', 'test']);
+  const a = await first;
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(second.code, 0, second.stderr);
+  assert.equal(await triggered, 0);
+  const served = /test job (local-\S+) queued/.exec(second.stderr)?.[1];
+  assert.ok(served, second.stderr);
+  assert.match(a.stderr, new RegExp(`your request was merged into job ${served}`), 'the first CLI is told which run serves it');
+  assert.match(a.stderr, /success \(exit 0\)/);
+  assert.match(a.stdout, /rebuild test/);
+  const s = JSON.parse((await request(`${page}/api/state`)).body) as { jobs: Array<{ jobId: string; origin: string; outcome: string }> };
+  assert.deepEqual(s.jobs.slice(0, 2).map((j) => [j.jobId === served ? 'served' : j.origin, j.outcome]), [['served', 'success'], ['hub', 'success']], 'one local run, after the hub\'s');
+  assert.equal((await agentMetrics()).get('bento_agent_jobs_total{outcome="success",origin="local"}'), localRuns0 + 1, 'one rebuild for both requests');
+});
+
 test('the local page refuses foreign Host and Origin headers (DNS rebinding, CSRF) and starts nothing', async () => {
   const m0 = await agentMetrics();
   const started0 = m0.get('bento_agent_local_upgrades_total') ?? 0;
@@ -135,5 +162,5 @@ test('the local page refuses foreign Host and Origin headers (DNS rebinding, CSR
     const s = JSON.parse((await request(`${page}/api/state`)).body) as { running: unknown; jobs: Array<{ action: string; outcome: string | null }> };
     return s.running === null && s.jobs[0]?.action === 'build' && s.jobs[0].outcome === 'success';
   }, 10_000);
-  assert.equal((await agentMetrics()).get('bento_agent_jobs_total{outcome="success",origin="local"}'), 4, 'upgrade, dry-activate, the follow-up run, build');
+  assert.equal((await agentMetrics()).get('bento_agent_jobs_total{outcome="success",origin="local"}'), 5, 'upgrade, dry-activate, the follow-up run, the coalesced run, build');
 });

@@ -203,7 +203,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     });
     closing.push(() => web.close());
     registerAdmissionMetrics(web.metrics.registry, agentServer.admission);
-    registerLimitsMetrics(web.metrics.registry, { inbound: agentServer.inbound, outbound: agentServer.outbound, adoption, followers: followers.stats, output: store.outputStats });
+    registerLimitsMetrics(web.metrics.registry, { inbound: agentServer.inbound, outbound: agentServer.outbound, adoption, followers: followers.stats, output: store.outputStats, refusals: agentServer.conns.refusals });
     sessions.startSweep();
     closing.push(() => sessions.stop());
     log.info({ listen: `${sshAddress.address}:${sshAddress.port}`, ws: ws?.endpoint, socket: paths.adminSocket, hosts: Object.keys(registry.snapshot.hosts).length, hub: topology.hubName, cluster: state.cluster !== null }, 'hub serving');

@@ -3,12 +3,21 @@
 // connections must not become 10,000 log lines. Per kind of
 // event, the first few in each window are logged as they happen; the rest
 // are counted and reported in one summary line when the window ends.
+//
+// A source's first event of a kind in a window is logged too, up to a few
+// more sources: otherwise one host's flood used up a kind's lines, and
+// another host refused the same way went unnamed for the window (found by
+// review). The lifetime count per kind feeds the hub's metrics.
 import type { Logger } from './log.js';
 
-interface Window { logged: number; suppressed: number; sources: Set<string>; msg: string }
+interface Window { logged: number; suppressed: number; sources: Set<string>; named: Set<string>; msg: string }
+
+/** Kinds counted by name; past this many (a caller bug: kinds are the code's own words) they count as "other". */
+const MAX_KINDS = 100;
 
 export class LogThrottle {
   private readonly windows = new Map<string, Window>();
+  private readonly counts = new Map<string, number>();
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -17,22 +26,31 @@ export class LogThrottle {
     private readonly windowMs = 10_000,
   ) {}
 
-  /** A warn line for `kind`, unless `kind` already used up this window's lines. */
+  /** A warn line for `kind`, unless `kind` already used up this window's lines and its source was named in it. */
   warn(kind: string, fields: { source: string } & Record<string, unknown>, msg: string): void {
+    const counted = this.counts.has(kind) || this.counts.size < MAX_KINDS ? kind : 'other';
+    this.counts.set(counted, (this.counts.get(counted) ?? 0) + 1);
     let w = this.windows.get(kind);
     if (!w) {
-      w = { logged: 0, suppressed: 0, sources: new Set(), msg };
+      w = { logged: 0, suppressed: 0, sources: new Set(), named: new Set(), msg };
       this.windows.set(kind, w);
       this.arm();
     }
-    if (w.logged < this.perWindow) {
+    const newSource = !w.named.has(fields.source) && w.named.size < this.perWindow * 4;
+    if (w.logged < this.perWindow || newSource) {
       w.logged++;
+      w.named.add(fields.source);
       this.log.warn(fields, msg);
     } else {
       w.suppressed++;
       // The set only says how many sources were involved; bounded all the same.
       if (w.sources.size < 10_000) w.sources.add(fields.source);
     }
+  }
+
+  /** Events per kind since the start (logged or not). */
+  totals(): Array<[string, number]> {
+    return [...this.counts];
   }
 
   private arm(): void {

@@ -14,27 +14,35 @@ import { TestFleet } from '../helpers/fleet.js';
 import { freePort, sleep, raceTimeout } from '../helpers/proc.js';
 import { openDirect, rawPeer } from '../helpers/raw-peer.js';
 import { request } from './web-helpers.js';
+import { scrape } from './hostile-helpers.js';
 
 let fleet: TestFleet;
 let dashboard = '';
+let metricsUrl = '';
 
 before(async () => {
   const dport = await freePort();
+  const mport = await freePort();
   dashboard = `http://127.0.0.1:${dport}`;
-  fleet = await TestFleet.create({ hubSettings: { dashboard: { listen: `127.0.0.1:${dport}` } } });
+  metricsUrl = `http://127.0.0.1:${mport}/metrics`;
+  fleet = await TestFleet.create({ hubSettings: { dashboard: { listen: `127.0.0.1:${dport}` }, metrics: { listen: `127.0.0.1:${mport}` } } });
   await fleet.addHost('evil');
+  await fleet.addHost('other');
   await fleet.startHub();
 });
 after(async () => { await fleet?.close(); });
 
 const lines = (msg: string): string[] => fleet.hub!.output().split('\n').filter((l) => l.includes(msg));
 
-test('2,000 refused direct-tcpip opens and 200 refused global requests with long names: a few log lines, none long', async () => {
+test('2,000 refused direct-tcpip opens and 200 refused global requests with long names: a few log lines, none long; another host refused meanwhile is named; counted in /metrics', async () => {
   const evil = await rawPeer({ port: fleet.sshPort, name: 'evil', keyPath: fleet.keys.get('evil')!.keyPath });
+  const other = await rawPeer({ port: fleet.sshPort, name: 'other', keyPath: fleet.keys.get('other')!.keyPath });
   const long = 'd'.repeat(4000);
   for (let batch = 0; batch < 20; batch++) {
     const r = await Promise.all(Array.from({ length: 100 }, () => openDirect(evil.client, long)));
     assert.ok(r.every((c) => c === null), 'refused');
+    // Within the first batches' window, after evil used up the kind's 5 lines.
+    if (batch === 0) assert.equal(await openDirect(other.client, 'nothing-here'), null);
   }
   await Promise.all(Array.from({ length: 200 }, () => new Promise<void>((resolve) => {
     const t = setTimeout(resolve, 10_000);
@@ -46,7 +54,12 @@ test('2,000 refused direct-tcpip opens and 200 refused global requests with long
   assert.ok(tcpip.length <= 6, `${tcpip.length} direct-tcpip lines`);
   assert.ok(global.length <= 6, `${global.length} global request lines`);
   for (const l of [...tcpip, ...global]) assert.ok(l.length < 1000, `a line of ${l.length} bytes`);
+  assert.equal(tcpip.filter((l) => l.includes('"host":"other"')).length, 1, 'the other host\'s refusal is logged, not hidden by evil\'s flood (before: suppressed for the window)');
+  const m = await scrape(metricsUrl);
+  assert.equal(m.get('bento_peer_refusals_total{kind="direct-tcpip"}'), 2001);
+  assert.equal(m.get('bento_peer_refusals_total{kind="request"}'), 200);
   evil.end();
+  other.end();
 });
 
 test('one unauthenticated connection trying to authenticate again and again: cut after a few attempts, a few log lines', async (t) => {

@@ -13,13 +13,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../common/platform/log.js';
-import { BentoError } from '../../common/protocol/errors.js';
 import type { Hello } from '../../common/protocol/messages.js';
 import { MemoryBackend, MemoryState } from '../../hub/store/memory-backend.js';
 import { ClusterHolders } from '../../hub/cluster/holds.js';
 import { livenessTiming } from '../../hub/cluster/liveness.js';
 import { isHoldEntry, type HoldEntry, type HostHold } from '../../hub/cluster/hold-records.js';
 import type { KeyedStore } from '../../hub/store/types.js';
+import { refusingWrites } from '../helpers/refusing-store.js';
 import type { LiveSession } from '../../hub/server/live-session.js';
 
 const log = silentLogger();
@@ -43,20 +43,10 @@ const hold = (hub: string | null, epoch: number): HostHold => ({
 /** The holds store, whose next N compare-and-swaps of web1 NATS "does not acknowledge in time" (not applied). */
 function flaky(store: KeyedStore<HoldEntry>): { store: KeyedStore<HoldEntry>; failNext: (n: number) => void } {
   let failing = 0;
-  const wrapped = new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === 'set') {
-        return (key: string, value: HoldEntry, opts?: { expectRevision?: number }) => {
-          if (key === 'web1' && opts?.expectRevision !== undefined && failing > 0) {
-            failing--;
-            return Promise.reject(new BentoError('STATE_WRITE_FAILED', 'NATS JetStream did not acknowledge the write within 10000 ms; retrying'));
-          }
-          return target.set(key, value, opts);
-        };
-      }
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
+  const wrapped = refusingWrites(store, (key, _value, opts) => {
+    if (key !== 'web1' || opts?.expectRevision === undefined || failing === 0) return false;
+    failing--;
+    return true;
   });
   return { store: wrapped, failNext: (n) => { failing = n; } };
 }

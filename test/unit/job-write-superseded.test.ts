@@ -11,11 +11,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../common/platform/log.js';
-import { BentoError } from '../../common/protocol/errors.js';
 import { MemoryBackend, MemoryState } from '../../hub/store/memory-backend.js';
 import { JobStore } from '../../hub/store/jobs.js';
 import { JOBS_STORE, JOBS_STORE_OPTIONS, type JobRecord } from '../../hub/store/job-record.js';
 import type { KeyedStore } from '../../hub/store/types.js';
+import { refusingWrites } from '../helpers/refusing-store.js';
 
 const log = silentLogger();
 const ID = 'q5_superseded0000000000';
@@ -27,14 +27,7 @@ function queued(): JobRecord {
 /** RECORDS, whose writes fail (not applied) while `failing` says so, as a NATS store's past their deadline. */
 function flaky(records: KeyedStore<JobRecord>): { records: KeyedStore<JobRecord>; fail: (on: boolean) => void } {
   let failing = false;
-  const wrapped = new Proxy(records, {
-    get(target, prop, receiver) {
-      if (prop === 'set' && failing) return () => Promise.reject(new BentoError('STATE_WRITE_FAILED', 'NATS JetStream did not acknowledge the write within 10000 ms; retrying'));
-      const v = Reflect.get(target, prop, receiver) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-  return { records: wrapped, fail: (on) => { failing = on; } };
+  return { records: refusingWrites(records, () => failing), fail: (on) => { failing = on; } };
 }
 
 test('a write NATS did not acknowledge, of a record another hub then carries on, stops showing: the stored record is read, and the job is no longer open here', async () => {

@@ -92,14 +92,20 @@ test('bento-client upgrade exits with the job\'s status: a failed rebuild exits 
   assert.match(none.stderr, /no agent answers on .*nobody\.sock.*\[AGENT_NOT_RUNNING\]/);
 });
 
-test('an upgrade during a hub-triggered job becomes its one follow-up run, and the CLI follows that run', async () => {
-  // A slow hub job (boot: 4 lines 1 s apart), so the CLI surely starts while it runs.
+/** A slow hub job on web1 (boot: 4 lines 1 s apart), running once this resolves; `exit`: its trigger's exit code (wrapped: an async function would wait for a promise it returns). */
+async function slowHubJob(): Promise<{ exit: Promise<number | null> }> {
   const trig = spawn(process.execPath, [HUB_BIN, 'trigger', 'web1', '--action', 'boot', '--dir', fleet.fleetDir], { stdio: 'ignore' });
   const triggered = new Promise<number | null>((r) => trig.on('exit', r));
   await waitFor('hub job running', async () => {
     const s = JSON.parse((await request(`${page}/api/state`)).body) as { running: { origin: string } | null };
     return s.running?.origin === 'hub';
   }, 5000, 20);
+  return { exit: triggered };
+}
+
+test('an upgrade during a hub-triggered job becomes its one follow-up run, and the CLI follows that run', async () => {
+  // The CLI surely starts while the hub job runs.
+  const triggered = (await slowHubJob()).exit;
   const r = await runCli(CLIENT_BIN, ['upgrade', '--socket', sock]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /queued after the running job/);
@@ -113,12 +119,7 @@ test('an upgrade during a hub-triggered job becomes its one follow-up run, and t
 test('two upgrades during a hub job: the hub job runs first, the two requests coalesce into one run, and each CLI follows that run', async () => {
   const m0 = await agentMetrics();
   const localRuns0 = m0.get('bento_agent_jobs_total{outcome="success",origin="local"}') ?? 0;
-  const trig = spawn(process.execPath, [HUB_BIN, 'trigger', 'web1', '--action', 'boot', '--dir', fleet.fleetDir], { stdio: 'ignore' });
-  const triggered = new Promise<number | null>((r) => trig.on('exit', r));
-  await waitFor('hub job running', async () => {
-    const s = JSON.parse((await request(`${page}/api/state`)).body) as { running: { origin: string } | null };
-    return s.running?.origin === 'hub';
-  }, 5000, 20);
+  const triggered = (await slowHubJob()).exit;
   const first = runCli(CLIENT_BIN, ['upgrade', '--socket', sock, '--action', 'test']);
   await waitFor('first request waiting', async () => (JSON.parse((await request(`${page}/api/state`)).body) as { queued: number }).queued === 1, 5000, 20);
   const second = await runCli(CLIENT_BIN, ['upgrade', '--socket', sock, '--action', 'test']);

@@ -12,16 +12,26 @@
 // either hub's memory. Per stream and direction at most window bytes are in
 // flight, and a reader holds at most window + highWaterMark.
 //
-// Core NATS delivers each publisher's messages in order, at most once: a lost
-// data frame (a slow consumer dropped by the server, a reconnect) shows as a
-// gap in the numbering and ends the stream with an error rather than
-// corrupting it. An idle stream pings; one that hears nothing for deadMs
-// (the other hub died) ends with an error.
+// Core NATS delivers each publisher's messages on one subject in order, at
+// most once (a slow consumer cut by the server, a route reconnecting). A
+// frame lost with others after it shows as a gap in the numbering. One that
+// nothing follows would go unnoticed, so each end pings every idleMs however
+// busy it is, and (relay version 2) the ping says the last number this end
+// sent, whether that was its end of data, and the running total it credited:
+//  - a ping naming a number not received means data or the end of data was
+//    lost (the ping went after it on the same subject, so it cannot overtake
+//    it): both sides end with FORWARD_FAILED, as for a gap;
+//  - its credit total is a credit frame sent again (idempotent: a total), so
+//    a lost credit no longer holds the writer at the full window for good.
+// The clean close frame says the last number too, so a stream closed right
+// after a lost frame ends with the error instead of looking complete. One
+// that hears nothing for deadMs (the other hub died) ends with an error.
+// Toward a version 1 hub pings carry no state (it would refuse them).
 import { Duplex } from 'node:stream';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { BentoError, type ErrorCode } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
-import { decodeFrame, encodeFrame, MAX_CHUNK, type Frame } from './proxy-relay-frames.js';
+import { decodeFrame, encodeFrame, MAX_CHUNK, RELAY_VERSION, type Frame, type PingState } from './proxy-relay-frames.js';
 
 export interface RelayStreamOptions {
   nc: NatsConnection;
@@ -31,10 +41,12 @@ export interface RelayStreamOptions {
   recv: string;
   /** Bytes the other end may have in flight toward this one. */
   window: number;
-  /** Bytes this end may have in flight toward the other (its window). Set later with setPeerWindow() if unknown yet. */
+  /** Bytes this end may have in flight toward the other (its window). Set later with setPeer() if unknown yet. */
   peerWindow: number;
+  /** The stream version agreed with the other end (default RELAY_VERSION). Set later with setPeer() if unknown yet. */
+  peerRelay?: number;
   log: Logger;
-  /** Ping after this long without sending. Default 5 s. */
+  /** Ping this often (a ping carries this end's state, so also while data flows). Default 5 s. */
   idleMs?: number;
   /** Give up after this long without hearing anything. Default 20 s. */
   deadMs?: number;
@@ -42,17 +54,19 @@ export interface RelayStreamOptions {
 
 export class RelayStream extends Duplex {
   private sentSeq = 0;
+  private sentEof = false;
   private sentBytes = 0;
   private ackedBytes = 0;
   private recvSeq = 0;
   private pushedBytes = 0;
   private creditedBytes = 0;
   private peerWindow: number;
+  private peerRelay: number;
   /** The chunk _write is sending, how far it got, and its callback (called once all of it is sent). */
   private out: { chunk: Buffer; off: number; cb: (err?: Error | null) => void } | null = null;
   private readonly sub: Subscription;
   private readonly timer: NodeJS.Timeout;
-  private lastSend = Date.now();
+  private lastPing = Date.now();
   private lastRecv = Date.now();
   private peerClosed = false;
   private readEnded = false;
@@ -60,6 +74,7 @@ export class RelayStream extends Duplex {
   constructor(private readonly o: RelayStreamOptions) {
     super({ allowHalfOpen: true, readableHighWaterMark: MAX_CHUNK, writableHighWaterMark: MAX_CHUNK });
     this.peerWindow = o.peerWindow;
+    this.peerRelay = o.peerRelay ?? RELAY_VERSION;
     this.sub = o.nc.subscribe(o.recv, { callback: (err, msg) => (err ? this.fail('CLUSTER_UNAVAILABLE', err.message) : this.onFrame(msg.data)) });
     const idle = o.idleMs ?? 5000;
     this.timer = setInterval(() => this.tick(idle, o.deadMs ?? 20_000), Math.min(idle, 1000));
@@ -71,8 +86,10 @@ export class RelayStream extends Duplex {
     return this.sentBytes - this.ackedBytes;
   }
 
-  setPeerWindow(n: number): void {
-    this.peerWindow = n;
+  /** What the open reply said: the other end's window and the stream version it picked. */
+  setPeer(window: number, relay: number): void {
+    this.peerWindow = window;
+    this.peerRelay = relay;
     this.pump();
   }
 
@@ -92,11 +109,13 @@ export class RelayStream extends Duplex {
       const room = this.peerWindow - this.inFlight;
       if (room <= 0) return; // credit calls pump() again
       const n = Math.min(MAX_CHUNK, room, o.chunk.length - o.off);
-      if (!this.send({ t: 'data', seq: ++this.sentSeq, data: o.chunk.subarray(o.off, o.off + n) })) {
+      // Numbered once published: a ping must never name a number that was not sent.
+      if (!this.send({ t: 'data', seq: this.sentSeq + 1, data: o.chunk.subarray(o.off, o.off + n) })) {
         this.out = null;
         o.cb(this.sendError());
         return;
       }
+      this.sentSeq++;
       this.sentBytes += n;
       o.off += n;
     }
@@ -105,7 +124,10 @@ export class RelayStream extends Duplex {
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    if (!this.peerClosed && !this.send({ t: 'eof', seq: ++this.sentSeq })) { cb(this.sendError()); return; }
+    if (this.peerClosed) { cb(); return; }
+    if (!this.send({ t: 'eof', seq: this.sentSeq + 1 })) { cb(this.sendError()); return; }
+    this.sentSeq++;
+    this.sentEof = true;
     cb();
   }
 
@@ -118,7 +140,7 @@ export class RelayStream extends Duplex {
     clearInterval(this.timer);
     if (!this.peerClosed) {
       const code = err instanceof BentoError ? err.code : err ? 'FORWARD_FAILED' : undefined;
-      this.send({ t: 'close', ...(code ? { code } : {}), ...(err ? { message: err.message } : {}) });
+      this.send({ t: 'close', ...(code ? { code } : {}), ...(err ? { message: err.message } : {}), seq: this.sentSeq });
     }
     this.sub.unsubscribe();
     const o = this.out;
@@ -148,20 +170,46 @@ export class RelayStream extends Duplex {
         this.endReadable();
         return;
       case 'credit':
-        if (f.consumed > this.ackedBytes) this.ackedBytes = Math.min(f.consumed, this.sentBytes);
-        this.pump();
+        this.acked(f.consumed);
         return;
       case 'close':
         this.peerClosed = true;
         if (f.code) { this.destroy(new BentoError(f.code, f.message ?? 'the other hub closed the stream')); return; }
+        // Closed right after a frame that never came: the stream is not whole (seq: absent from version 1 hubs).
+        if (f.seq !== undefined && !this.allArrived(f.seq, false)) return;
         // A clean close: whatever we still hold is read; nothing more will come, nothing we send is read.
         this.endReadable();
         this.dropOut();
         if (!this.writableEnded) this.end();
         return;
       case 'ping':
+        if (f.state && this.allArrived(f.state.seq, f.state.eof)) this.acked(f.state.consumed);
         return;
     }
+  }
+
+  /**
+   * The other end says it sent up to SEQ. Everything it sent before saying so
+   * went ahead on the same subject, so a number not received here was lost:
+   * fail both sides, as a gap does.
+   */
+  private allArrived(seq: number, eof: boolean): boolean {
+    if (seq <= this.recvSeq) return true;
+    this.fail('FORWARD_FAILED', eof && seq === this.recvSeq + 1
+      ? `relay: the other hub ended its data after frame ${this.recvSeq}, the end never arrived: lost between hubs`
+      : `relay: the other hub sent up to frame ${seq}, only ${this.recvSeq} arrived: lost between hubs`);
+    return false;
+  }
+
+  /** A credit total (a credit frame, or one repeated in a ping): idempotent, only ever moves forward. */
+  private acked(consumed: number): void {
+    if (consumed > this.ackedBytes) this.ackedBytes = Math.min(consumed, this.sentBytes);
+    this.pump();
+  }
+
+  /** This end's state for the other to check against what it received (version 2; a version 1 hub refuses it). */
+  private pingState(): PingState | undefined {
+    return this.peerRelay >= 2 ? { seq: this.sentSeq, eof: this.sentEof, consumed: this.creditedBytes } : undefined;
   }
 
   private endReadable(): void {
@@ -189,13 +237,15 @@ export class RelayStream extends Duplex {
   private tick(idleMs: number, deadMs: number): void {
     const now = Date.now();
     if (now - this.lastRecv > deadMs) { this.fail('CLUSTER_UNAVAILABLE', `relay: nothing from the other hub for ${Math.round((now - this.lastRecv) / 1000)} s`); return; }
-    if (now - this.lastSend >= idleMs) this.send({ t: 'ping' });
+    if (now - this.lastPing < idleMs) return;
+    const state = this.pingState();
+    this.send({ t: 'ping', ...(state ? { state } : {}) });
+    this.lastPing = now;
   }
 
   private send(f: Frame): boolean {
     try {
       this.o.nc.publish(this.o.send, encodeFrame(f));
-      this.lastSend = Date.now();
       return true;
     } catch (err) {
       this.o.log.warn({ subject: this.o.send, err: (err as Error).message }, 'relay: cannot publish');

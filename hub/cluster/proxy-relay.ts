@@ -16,7 +16,7 @@ import type { Duplex } from 'node:stream';
 import { BentoError, asBentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
 import { encodeToken } from './names.js';
-import { encodeJson, parseOpenReply, parseOpenRequest, RELAY_VERSION, type OpenRequest } from './proxy-relay-frames.js';
+import { encodeJson, OPEN_VERSION, parseOpenReply, parseOpenRequest, RELAY_VERSION, type OpenRequest } from './proxy-relay-frames.js';
 import { RelayStream } from './proxy-relay-stream.js';
 
 /** The channel to a host this hub opened: an ssh2 channel (eof() half-closes it) or any Duplex. */
@@ -86,10 +86,10 @@ export class ProxyRelay {
     const id = nuid.next();
     const window = this.o.window ?? DEFAULT_WINDOW;
     const base = `${this.o.prefix}.proxy.s.${id}`;
-    // Our end first: the holder may send as soon as it answers.
-    const stream = this.track(new RelayStream({ nc: this.o.nc, send: `${base}.a`, recv: `${base}.b`, window, peerWindow: 0, log: this.o.log, ...this.timing() }));
+    // Our end first: the holder may send as soon as it answers. Until it does, its version is unknown: version 1's pings.
+    const stream = this.track(new RelayStream({ nc: this.o.nc, send: `${base}.a`, recv: `${base}.b`, window, peerWindow: 0, peerRelay: 1, log: this.o.log, ...this.timing() }));
     try {
-      const req: OpenRequest = { v: RELAY_VERSION, host, port, stream: id, from: this.o.hubName, window };
+      const req: OpenRequest = { v: OPEN_VERSION, relay: RELAY_VERSION, host, port, stream: id, from: this.o.hubName, window };
       let answer;
       try {
         answer = await this.o.nc.request(`${this.o.prefix}.proxy.open.${encodeToken(host)}`, encodeJson(req), { timeout: this.o.openTimeoutMs ?? 5000 });
@@ -100,8 +100,8 @@ export class ProxyRelay {
       }
       const reply = parseOpenReply(answer.data);
       if (!reply.ok) throw new BentoError(reply.code, reply.message);
-      stream.setPeerWindow(reply.window);
-      this.o.log.info({ host, port, stream: id }, 'relay: proxy channel opened through another hub');
+      stream.setPeer(reply.window, reply.relay);
+      this.o.log.info({ host, port, stream: id, relay: reply.relay }, 'relay: proxy channel opened through another hub');
       return stream;
     } catch (err) {
       stream.destroy();
@@ -127,10 +127,12 @@ export class ProxyRelay {
       return;
     }
     const base = `${this.o.prefix}.proxy.s.${req.stream}`;
-    const stream = this.track(new RelayStream({ nc: this.o.nc, send: `${base}.b`, recv: `${base}.a`, window, peerWindow: req.window, log: this.o.log, ...this.timing() }));
-    this.o.log.info({ host: req.host, port: req.port, for: req.from, stream: req.stream }, 'relay: proxy channel opened for another hub');
+    // The lower of the two versions: an older asker gets the frames it knows (and reads no `relay` in the answer).
+    const relay = Math.min(req.relay, RELAY_VERSION);
+    const stream = this.track(new RelayStream({ nc: this.o.nc, send: `${base}.b`, recv: `${base}.a`, window, peerWindow: req.window, peerRelay: relay, log: this.o.log, ...this.timing() }));
+    this.o.log.info({ host: req.host, port: req.port, for: req.from, stream: req.stream, relay }, 'relay: proxy channel opened for another hub');
     spliceChannel(channel, stream);
-    this.answer(reply, { ok: true, window });
+    this.answer(reply, { ok: true, window, relay });
   }
 
   private answer(reply: string, v: Parameters<typeof encodeJson>[0]): void {

@@ -7,10 +7,14 @@
 // all hubs: before each new log the host's archived logs are counted in (and
 // pruned from the archive when the oldest must go), and every finished upload
 // moves into the archive, retried until it lands, so `logs` at any hub shows it.
+// A log the archive refuses for a reason of its own backs off alone, behind
+// the others: only NATS being unreachable stops a round (found by review: one
+// hostile host's unstorable log held up every host's logs at its hub).
 import { constants as C } from 'node:fs';
 import { lstat, mkdir, open, readdir, readlink, realpath, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '../../common/platform/log.js';
+import { BentoError } from '../../common/protocol/errors.js';
 import { isHostName, printable } from '../../common/protocol/names.js';
 import { jailsDir } from '../publish/layout.js';
 import type { PublishSettings } from '../publish/settings.js';
@@ -40,7 +44,11 @@ export interface LogQuotaOptions {
   retryMs?: number;
 }
 
-interface Unshipped { host: string; name: string; file: string }
+/** A log the archive refused (not for being unreachable) waits at most this long before its next try. */
+const MAX_LOG_BACKOFF_MS = 15 * 60_000;
+
+/** A log waiting to move; `failures` and `notBefore`: its own backoff after the archive refused it. */
+interface Unshipped { host: string; name: string; file: string; failures: number; notBefore: number }
 
 /** Every host's usage, counted from its logs/ directory (and the archive) the first time it is needed. */
 export class LogQuotas {
@@ -49,7 +57,7 @@ export class LogQuotas {
   private timer: NodeJS.Timeout | null = null;
   private shipping: Promise<void> | null = null;
   private closed = false;
-  private lastWarned = 0;
+  private readonly lastWarned = new Map<'unavailable' | 'refused', number>();
 
   constructor(private readonly o: LogQuotaOptions | null = null) {}
 
@@ -85,7 +93,7 @@ export class LogQuotas {
     try {
       remote = await archive.list(host);
     } catch (err) {
-      this.warn({ host, err: (err as Error).message }, 'cannot read the cluster\'s log archive; counting the logs last seen there');
+      this.warn('unavailable', { host, err: (err as Error).message }, 'cannot read the cluster\'s log archive; counting the logs last seen there');
       return;
     }
     for (const n of [...usage.remote]) {
@@ -105,7 +113,7 @@ export class LogQuotas {
   /** An upload was closed: with an archive, move it there (retried until it lands). */
   finished(host: string, usage: LogUsage, name: string): void {
     if (!this.o?.archive || this.closed) return;
-    this.unshipped.set(`${host}/${name}`, { host, name, file: path.join(usage.dir, name) });
+    this.unshipped.set(`${host}/${name}`, { host, name, file: path.join(usage.dir, name), failures: 0, notBefore: 0 });
     this.kick(0);
   }
 
@@ -119,7 +127,7 @@ export class LogQuotas {
       const dir = path.join(root, host, 'logs');
       for (const name of await readdir(dir).catch(() => [] as string[])) {
         if (!LOG_NAME_RE.test(name) || !(await lstat(path.join(dir, name)).catch(() => null))?.isFile()) continue;
-        this.unshipped.set(`${host}/${name}`, { host, name, file: path.join(dir, name) });
+        this.unshipped.set(`${host}/${name}`, { host, name, file: path.join(dir, name), failures: 0, notBefore: 0 });
         found++;
       }
     }
@@ -150,14 +158,25 @@ export class LogQuotas {
   private async shipAll(): Promise<void> {
     for (const [key, u] of [...this.unshipped]) {
       if (this.closed) return;
+      if (u.notBefore > Date.now()) continue; // refused before: its own backoff
       const usage = await this.usage.get(u.host)?.catch(() => undefined);
       if (usage?.open.has(u.name)) continue; // still being written (a new upload of a name left over)
       try {
         await this.o!.archive!.store(u.host, u.name, u.file, { quotaBytes: this.o!.settings.logQuotaBytes, maxFiles: this.o!.settings.logMaxFiles });
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code === 'ENOENT') { this.unshipped.delete(key); continue; } // pruned meanwhile
-        this.warn({ host: u.host, log: u.name, err: (err as Error).message }, 'cannot move an uploaded log into the cluster\'s archive; it stays here and is tried again');
-        return; // the archive does not answer: the rest waits for the next round
+        if (err instanceof BentoError && err.code === 'CLUSTER_UNAVAILABLE') {
+          this.warn('unavailable', { host: u.host, log: u.name, err: err.message }, 'cannot move an uploaded log into the cluster\'s archive; it stays here and is tried again');
+          return; // the archive does not answer: the rest waits for the next round
+        }
+        // Refused for a reason of this log's own (its host's manifest too large, an unreadable file):
+        // it waits longer each time, behind every other log, which keep moving.
+        u.failures += 1;
+        u.notBefore = Date.now() + Math.min(MAX_LOG_BACKOFF_MS, (this.o!.retryMs ?? 10_000) * 2 ** Math.min(u.failures - 1, 20));
+        this.unshipped.delete(key);
+        this.unshipped.set(key, u);
+        this.warn('refused', { host: u.host, log: u.name, failures: u.failures, err: (err as Error).message }, 'the cluster\'s archive refused an uploaded log; it stays here and is tried again later, after the others');
+        continue;
       }
       this.unshipped.delete(key);
       await unlink(u.file).catch(() => undefined);
@@ -165,11 +184,11 @@ export class LogQuotas {
     }
   }
 
-  /** One warning per minute at most: an unreachable archive must not flood the log. */
-  private warn(fields: Record<string, unknown>, msg: string): void {
+  /** One warning of each kind per minute at most: an unreachable archive, or a host's refused logs, must not flood the log. */
+  private warn(kind: 'unavailable' | 'refused', fields: Record<string, unknown>, msg: string): void {
     const now = Date.now();
-    if (now - this.lastWarned < 60_000) return;
-    this.lastWarned = now;
+    if (now - (this.lastWarned.get(kind) ?? 0) < 60_000) return;
+    this.lastWarned.set(kind, now);
     this.o?.log.warn(fields, msg);
   }
 }

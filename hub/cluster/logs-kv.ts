@@ -10,8 +10,10 @@
 // list `logs HOST` shows at every hub. The host's quota is enforced on the
 // manifest, so it holds across hubs: a store that would pass the limits drops
 // the host's oldest logs in the same manifest update, and only then their
-// objects.
-import { readFile } from 'node:fs/promises';
+// objects. A log is streamed from the jail into the object store in chunks,
+// never read whole (found by review: readFile held a whole log in memory at
+// every retry, and failed for good on one over 2 GiB).
+import { open, type FileHandle } from 'node:fs/promises';
 import type { ObjectStore } from '@nats-io/obj';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
@@ -77,18 +79,24 @@ export class KvLogArchive implements LogArchive {
   async store(host: string, name: string, file: string, limits: LogLimits): Promise<void> {
     if (!LOG_NAME_RE.test(name)) throw new BentoError('INTERNAL', `not a log name: ${name.slice(0, 80)}`);
     if (name in (await this.entries(host))) return;
-    const data = await readFile(file); // ENOENT: pruned meanwhile, the caller drops it
+    const fh = await open(file, 'r'); // ENOENT: pruned meanwhile, the caller drops it
+    const read: { err: Error | null } = { err: null };
+    let size: number;
     try {
-      await this.objects.putBlob({ name: logObject(host, name) }, data);
+      size = (await this.objects.put({ name: logObject(host, name) }, fileStream(fh, read))).size;
     } catch (err) {
+      // The jail's file failed (not NATS): that log's own error, never "the cluster is away".
+      if (read.err) throw read.err;
       throw new BentoError('CLUSTER_UNAVAILABLE', `cannot store ${host}'s log ${name} in the cluster: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await fh.close().catch(() => undefined);
     }
     let dropped: string[] = [];
     await this.manifests.update(host, (cur) => {
       dropped = [];
       const logs = { ...(cur?.logs ?? {}) };
       if (name in logs) return undefined;
-      logs[name] = { size: data.length, at: new Date().toISOString(), hub: this.o.hubName };
+      logs[name] = { size, at: new Date().toISOString(), hub: this.o.hubName };
       // Oldest first, by name (names start with the job's time), the new one included: a late
       // upload of an old log does not push out newer ones.
       const older = Object.keys(logs).sort();
@@ -124,6 +132,23 @@ export class KvLogArchive implements LogArchive {
       });
     }
   }
+}
+
+/** FH's bytes, 128 KiB at a time as the object store asks for them; a read error is kept in READ.err. */
+function fileStream(fh: FileHandle, read: { err: Error | null }): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    async pull(ctl) {
+      try {
+        const buf = Buffer.allocUnsafe(128 * 1024);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) ctl.close();
+        else ctl.enqueue(buf.subarray(0, bytesRead));
+      } catch (err) {
+        read.err = err as Error;
+        ctl.error(err);
+      }
+    },
+  });
 }
 
 /**

@@ -4,7 +4,7 @@ import { readJsonFile } from '../../common/platform/json-file.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { isHostPort } from './host-port.js';
 import { validateServices, type ServiceMap } from '../services/allow-list.js';
-import { validatePublishSettings, type PublishSettings } from '../publish/settings.js';
+import { checkClusterLogLimits, DEFAULT_PUBLISH_SETTINGS, validatePublishSettings, type PublishSettings } from '../publish/settings.js';
 import { parseClusterOptions, type ResolvedClusterOptions } from '../cluster/options.js';
 import { validateDashboardSettings, validateMetricsSettings, type DashboardSettings, type MetricsSettings } from '../web/settings.js';
 import { validateLimits, type HubLimits } from './limits.js';
@@ -78,6 +78,7 @@ export function validateHubConfig(raw: unknown, source = 'hub.json'): HubConfig 
     } catch (err) {
       bad((err as Error).message); // names the field: "cluster.servers[1]: ..."
     }
+    checkClusterLogLimits(cfg.publish ?? DEFAULT_PUBLISH_SETTINGS, source);
   }
   if (cfg.secretsDir !== undefined && (typeof cfg.secretsDir !== 'string' || cfg.secretsDir === '')) bad('"secretsDir" must be a directory path');
   if (o['limits'] !== undefined) cfg.limits = validateLimits(o['limits'], source);

@@ -2,6 +2,7 @@
 // Every field has a default; hub.json may set any subset.
 import os from 'node:os';
 import { BentoError } from '../../common/protocol/errors.js';
+import { LOG_NAME_MAX } from '../sftp/vpath.js';
 
 export interface PublishSettings {
   /** argv the action (build / dry-build) and the config flags are appended to. */
@@ -39,6 +40,24 @@ export const DEFAULT_PUBLISH_SETTINGS: PublishSettings = {
   logMaxFiles: 500,
   copyTo: null,
 };
+
+/**
+ * In a cluster each host's list of logs is one NATS record (hub/cluster/logs-kv.ts), which
+ * must fit NATS' default max_payload, 1 MiB, less kv-direct.ts's 1 KiB margin. A record too
+ * large is never written, and that host's logs could no longer move into the archive (found
+ * by review: ~4,100 names of 200 characters passed it), so logMaxFiles is bounded by what
+ * fits when every entry is the largest a host can make: a longest name, a size up to the
+ * quota's maximum, an ISO time, a 63-character hub name.
+ */
+export const LOG_MANIFEST_ENTRY_MAX = JSON.stringify({ ['a'.repeat(LOG_NAME_MAX)]: { size: 2 ** 40, at: new Date(0).toISOString(), hub: 'h'.repeat(63) } }).length - 1;
+export const CLUSTER_LOG_MAX_FILES = Math.floor((1024 * 1024 - 1024 - '{"logs":{}}'.length) / LOG_MANIFEST_ENTRY_MAX);
+
+/** With a cluster (hub.json "cluster"), logMaxFiles must let every host's log list fit one NATS record. */
+export function checkClusterLogLimits(s: PublishSettings, source = 'hub.json'): void {
+  if (s.logMaxFiles > CLUSTER_LOG_MAX_FILES) {
+    throw new BentoError('CONFIG_INVALID', `${source}: "publish": "logMaxFiles" must be at most ${CLUSTER_LOG_MAX_FILES} with a "cluster": each host's list of logs is one NATS record (max_payload 1 MiB) and each entry may take ${LOG_MANIFEST_ENTRY_MAX} bytes`);
+  }
+}
 
 export function validatePublishSettings(raw: unknown, source = 'hub.json'): PublishSettings {
   if (raw === undefined || raw === null) return { ...DEFAULT_PUBLISH_SETTINGS };

@@ -28,6 +28,8 @@ const MAX_COMPONENT = 255;
 
 /** Log names a host may create: like upstream's 20240102-0304_<system>_success.log.gz. */
 export const LOG_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._+=-]{0,199}$/;
+/** The longest log name LOG_NAME_RE takes (each host's log list in a cluster is sized by it: publish/settings.ts). */
+export const LOG_NAME_MAX = 200;
 
 export function parseVirtual(p: string): Parsed {
   if (typeof p !== 'string' || p.length > MAX_PATH) return { kind: 'denied', why: 'path too long' };

@@ -198,7 +198,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
       closing.push(() => started.close());
     }
     const web = await startWeb(config, {
-      sources, jobs: store, bus, admin, fleetDir: paths.root, log: log.child({ component: 'web' }), followers,
+      sources, jobs: store, bus, admin, fleetDir: paths.root, logs: content.logReader, log: log.child({ component: 'web' }), followers,
       rollouts: { active: () => rollouts.active(), onChange: (fn) => rolloutStore.watchAll(fn) },
     });
     closing.push(() => web.close());

@@ -9,10 +9,11 @@ import type { Logger } from '../../common/platform/log.js';
 import { fleetPaths } from '../fleet/paths.js';
 import { FileRegistryView, type RegistryView } from '../fleet/registry.js';
 import { fileBuildRecords, type BuildRecords } from '../publish/build-records.js';
+import { fileLogReader, type LogReader } from '../publish/logs.js';
 import type { PublishSettings } from '../publish/settings.js';
 import type { LogArchive } from '../sftp/log-archive.js';
 import { KvBuildRecords } from './builds-kv.js';
-import { KvLogArchive } from './logs-kv.js';
+import { clusterLogReader, KvLogArchive } from './logs-kv.js';
 import type { NatsStateBackend } from './nats-backend.js';
 import { KvPublishedStore } from './published-kv.js';
 import { PublishedMirror } from './published-mirror.js';
@@ -25,6 +26,11 @@ export interface HubContent {
   builds: Pick<BuildRecords, 'read'>;
   /** Only in a cluster: where the jail moves finished log uploads. */
   logArchive?: LogArchive;
+  /**
+   * Where the dashboard reads uploaded logs, as `bento-hub logs` does: the
+   * jails, or in a cluster the archive too (a shipped log leaves the jail).
+   */
+  logReader: LogReader;
   /**
    * Only in a cluster: answer other hubs' proxy requests for the hosts this
    * hub holds, and reach hosts other hubs hold (started once the sessions
@@ -47,7 +53,7 @@ export async function openHubContent(o: HubContentOptions): Promise<HubContent> 
   if (!o.backend) {
     const registry = new FileRegistryView(paths.registry);
     await registry.refresh();
-    return { registry, builds: fileBuildRecords(paths.root), close: async () => undefined };
+    return { registry, builds: fileBuildRecords(paths.root), logReader: fileLogReader(paths.root), close: async () => undefined };
   }
   const b = o.backend;
   const closers: Array<() => Promise<void>> = [];
@@ -72,14 +78,16 @@ export async function openHubContent(o: HubContentOptions): Promise<HubContent> 
     closers.push(() => adopting.then(() => undefined));
     mirror.start();
     closers.push(() => mirror.close());
-    const logArchive = await KvLogArchive.open(b, { log: o.log.child({ component: 'logs' }) });
+    const logsLog = o.log.child({ component: 'logs' });
+    const logArchive = await KvLogArchive.open(b, { log: logsLog });
+    const logReader = clusterLogReader(paths.root, logArchive, (err) => logsLog.warn({ err: err.message }, 'cannot read the cluster\'s log archive; the dashboard shows the logs held at this hub'));
     const startRelay = (local: Pick<ProxyRelayOptions, 'holds' | 'openLocal' | 'holderOf'>): ProxyRelay => {
       const relay = new ProxyRelay({ nc: b.nc, prefix: b.names.prefix, hubName: b.hubName, log: o.log.child({ component: 'relay' }), ...local });
       relay.start();
       closers.push(() => relay.close());
       return relay;
     };
-    return { registry, builds, logArchive, startRelay, close };
+    return { registry, builds, logArchive, logReader, startRelay, close };
   } catch (err) {
     await close();
     throw err;

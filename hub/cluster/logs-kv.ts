@@ -152,16 +152,26 @@ function fileStream(fh: FileHandle, read: { err: Error | null }): ReadableStream
 }
 
 /**
- * `bento-hub logs` in a cluster: the archive's logs of a host, plus those
- * still in this hub's jail (an upload in progress, or one not moved yet while
- * NATS was away).
+ * `bento-hub logs` and the dashboard in a cluster: the archive's logs of a
+ * host, plus those still in this hub's jail (an upload in progress, or one not
+ * moved yet while NATS was away). With onUnavailable (the running hub's
+ * dashboard), a list while NATS does not answer shows this hub's jail and
+ * calls it, rather than failing the host's page.
  */
-export function clusterLogReader(fleetDir: string, archive: KvLogArchive): LogReader {
+export function clusterLogReader(fleetDir: string, archive: KvLogArchive, onUnavailable?: (err: BentoError) => void): LogReader {
   return {
     async list(host) {
       const local = await listLogs(fleetDir, host);
       const have = new Set(local.map((l) => l.name));
-      const remote: LogInfo[] = Object.entries(await archive.entries(host)).filter(([n]) => !have.has(n))
+      let entries: Record<string, LogManifestEntry>;
+      try {
+        entries = await archive.entries(host);
+      } catch (err) {
+        if (!onUnavailable || !(err instanceof BentoError && err.code === 'CLUSTER_UNAVAILABLE')) throw err;
+        onUnavailable(err);
+        return local;
+      }
+      const remote: LogInfo[] = Object.entries(entries).filter(([n]) => !have.has(n))
         .map(([n, e]) => ({ ...parseLogName(n), size: e.size, mtime: e.at }));
       return sortLogs([...local, ...remote]);
     },

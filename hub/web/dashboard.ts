@@ -17,7 +17,8 @@ import type { EventBus } from '../events/types.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { ReadSources } from '../status/read-model.js';
 import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
-import { listLogs, readLog } from '../publish/logs.js';
+import type { LogReader } from '../publish/logs.js';
+import { SlotGate } from '../cluster/slot-gate.js';
 import { LOG_NAME_RE } from '../sftp/vpath.js';
 import type { HubMetrics } from '../metrics/hub-metrics.js';
 import type { FollowerPolicy } from '../events/follower.js';
@@ -29,6 +30,10 @@ import { fleetPage, messagePage } from './pages.js';
 import { confirmTriggerPage, hostPage, jobPage, logPage } from './host-pages.js';
 import type { Handler } from './guard.js';
 import { RolloutPanel, type RolloutSource } from './rollout-view.js';
+
+/** Uploaded logs the dashboard reads at once; more wait up to LOG_READ_WAIT_MS, then get 503. */
+const LOG_READS = 2;
+const LOG_READ_WAIT_MS = 10_000;
 
 const MARK: Record<OutputLine['stream'], string> = { stdout: '  ', stderr: '! ', note: '# ' };
 
@@ -51,6 +56,12 @@ export interface DashboardDeps {
   /** The admin API's own handler: the dashboard triggers exactly as the admin socket does. */
   admin: AdminHandler;
   fleetDir: string;
+  /**
+   * Uploaded logs, read as `bento-hub logs` reads them (content-hub.ts): in a
+   * cluster the archive too, since a log leaves the jail once shipped there
+   * (found by review: the dashboard listed none and answered 404).
+   */
+  logs: LogReader;
   /** Running and halted rollouts, for the fleet page's panel (rollout-view.ts). */
   rollouts: RolloutSource;
   log: Logger;
@@ -64,6 +75,8 @@ export class Dashboard {
   private readonly outputs = new JobOutputBuffer();
   private readonly stopWatching: () => void;
   private readonly streams = new Set<SseStream>();
+  /** Uploaded logs read at once: each may hold a compressed log from the archive and up to 32 MiB of its text. */
+  private readonly logReads = new SlotGate(LOG_READS);
 
   constructor(private readonly deps: DashboardDeps, private readonly metrics: HubMetrics) {
     this.view = new FleetView(deps, deps.bus);
@@ -123,17 +136,25 @@ export class Dashboard {
     if (!isHostName(name)) return sendHtml(res, 404, messagePage('Unknown host', `"${name}" is not a host name.`));
     const row = fleetRows(this.deps.sources, new Set([name]))[0];
     if (!row) return sendHtml(res, 404, messagePage('Unknown host', `No host "${name}" in the registry.`));
-    return listLogs(this.deps.fleetDir, name).then((logs) => {
+    return this.deps.logs.list(name).then((logs) => {
       sendHtml(res, 200, hostPage(row, this.deps.jobs.forHost(name).reverse(), logs));
     });
   }
 
   private async uploadedLog(res: http.ServerResponse, host: string, name: string): Promise<void> {
     if (!isHostName(host) || !LOG_NAME_RE.test(name)) return sendHtml(res, 404, messagePage('Not found', 'No such log.'));
-    const logs = await listLogs(this.deps.fleetDir, host);
+    const logs = await this.deps.logs.list(host);
     if (!logs.some((l) => l.name === name)) return sendHtml(res, 404, messagePage('Not found', `${host} has no log named ${name}.`));
-    const { text, complete, cutAt } = await readLog(this.deps.fleetDir, host, name);
-    sendHtml(res, 200, logPage(host, name, text, complete, cutAt));
+    const release = await this.logReads.acquire(LOG_READ_WAIT_MS);
+    if (!release) return sendHtml(res, 503, messagePage('Busy', 'Other logs are being read; try again shortly.'));
+    let got;
+    try {
+      got = await this.deps.logs.read(host, name); // decodeLog's cap: at most 32 MiB of text
+    } finally {
+      release();
+    }
+    if (!got) return sendHtml(res, 404, messagePage('Not found', `${host} has no log named ${name}.`));
+    sendHtml(res, 200, logPage(host, name, got.text, got.complete, got.cutAt));
   }
 
   /** The admin API's trigger, without following (the page follows the job's own stream). */

@@ -102,7 +102,7 @@ in
                 };
                 keepVersions = mkOption { type = types.ints.between 1 1000; default = p.keepVersions; description = "Published versions kept per host (the current one included)."; };
                 logQuotaBytes = mkOption { type = types.ints.between 1024 1099511627776; default = p.logQuotaBytes; description = "Bytes of uploaded logs a host may keep in its jail; the oldest are pruned first."; };
-                logMaxFiles = mkOption { type = types.ints.between 1 1000000; default = p.logMaxFiles; description = "Uploaded log files a host may keep."; };
+                logMaxFiles = mkOption { type = types.ints.between 1 1000000; default = p.logMaxFiles; description = "Uploaded log files a host may keep. With settings.cluster at most 3174 (each host's log list is one NATS record; the hub refuses more)."; };
                 copyTo = mkOption {
                   type = types.nullOr types.str;
                   default = p.copyTo;

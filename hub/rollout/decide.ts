@@ -10,9 +10,9 @@
 //   2. Hosts of the current wave and the ones before whose turn has come start
 //      while fewer than maxInFlight jobs run. A connected host gets its job;
 //      an offline one is skipped, queued, or waited for (--offline); a host
-//      waited for longer than offlineTimeoutMs fails. Right after a hub
-//      restart, offline hosts of a rollout that was running are given time
-//      to reconnect first (holdOfflineUntil).
+//      waited for longer than offlineTimeoutMs fails. Right after its driver
+//      changed from a hub that is gone (a restart, a dead hub of a cluster),
+//      offline hosts are given time to reconnect first (holdOfflineUntil).
 //   3. When every host up to the current wave is settled (healthy, failed
 //      within the threshold, skipped, queued, cancelled), the next wave
 //      begins, or the rollout is done. --pause-after-canary halts after the
@@ -28,7 +28,8 @@ export interface Situation {
   now: number;
   /**
    * Until this time an offline host is not skipped, queued or waited for yet:
-   * the hub just restarted and its agents are still coming back (engine.ts).
+   * its driver was taken over from a hub that is gone, whose agents are still
+   * coming back (records.ts holdOfflineUntil).
    */
   holdOfflineUntil?: number | null;
 }

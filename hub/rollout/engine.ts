@@ -66,8 +66,6 @@ export class RolloutEngine {
   private unwatchJobs: (() => void) | null = null;
   private sweeper: NodeJS.Timeout | null = null;
   private closed = false;
-  /** Rollouts this hub took over, and until when their offline hosts may still be reconnecting. */
-  private readonly holdOffline = new Map<string, number>();
   private reconnectGraceMs = RECOVERY_GRACE_MS;
   private readonly takeover: RolloutTakeover;
 
@@ -76,12 +74,11 @@ export class RolloutEngine {
       store: d.store, driving: d.driving, log: d.log,
       inQueue: (id, fn) => this.serial.run(id, fn),
       recheck: (id) => this.recheck(id),
-      tookOver: (id) => { this.holdOffline.set(id, Date.now() + this.reconnectGraceMs); },
+      reconnectGraceMs: () => this.reconnectGraceMs,
     });
     this.connections = new RolloutConnections({ bus: d.bus, store: d.store, driving: d.driving, kick: (id) => this.kick(id) });
     this.steps = new RolloutSteps({
       store: d.store, jobs: d.jobs, scheduler: d.scheduler, connected: (h) => d.connected(h), driving: d.driving, log: d.log,
-      holdOffline: (id) => this.holdOffline.get(id),
       wakeAt: (id, at) => this.wakeAt(id, at),
       closed: () => this.closed,
     });

@@ -46,6 +46,14 @@ export interface RolloutRecord {
   driver?: Driver;
   /** One more with every resume: part of each host's turn job id (turnJobId), so a turn after a resume is a new job. */
   round?: number;
+  /**
+   * Until when hosts whose turn has come but are offline are not yet skipped,
+   * queued or waited for (ISO time): set when a hub takes the rollout over
+   * from a driver that is gone, whose agents are reconnecting. In the record,
+   * not in the hub that took over, so a second change of driver within the
+   * grace (`rollout resume` at a third hub) keeps it.
+   */
+  holdOfflineUntil?: string;
 }
 
 export interface Driver { hub: string; run: string; epoch: number }
@@ -98,7 +106,8 @@ export function isRolloutEntry(key: string, v: unknown): v is RolloutEntry {
       && (ROLLOUT_STATES as readonly string[]).includes(r.state as string) && Number.isInteger(r.wave)
       && Array.isArray(r.waves) && r.waves.every((w) => Array.isArray(w) && w.every(isHostName))
       && typeof r.opts === 'object' && r.opts !== null && (OFFLINE_POLICIES as readonly string[]).includes(r.opts.offline) && Number.isInteger(r.opts.maxInFlight)
-      && (r.driver === undefined || isDriver(r.driver)) && (r.round === undefined || (Number.isSafeInteger(r.round) && r.round >= 0));
+      && (r.driver === undefined || isDriver(r.driver)) && (r.round === undefined || (Number.isSafeInteger(r.round) && r.round >= 0))
+      && (r.holdOfflineUntil === undefined || (typeof r.holdOfflineUntil === 'string' && !Number.isNaN(Date.parse(r.holdOfflineUntil))));
   }
   if (r.kind === 'member') {
     return typeof r.rollout === 'string' && isHostName(r.host) && key === memberKey(r.rollout, r.host)

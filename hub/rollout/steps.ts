@@ -33,8 +33,6 @@ export interface RolloutStepsDeps {
   connected(host: string): boolean;
   driving: RolloutDriving;
   log: Logger;
-  /** Until when rollout ID's offline hosts may still be reconnecting (this hub took it over just now), if it did. */
-  holdOffline(id: string): number | undefined;
   /** Drive rollout ID on at AT (the next host waited for times out); null: no timer. */
   wakeAt(id: string, at: number | null): void;
   /** The engine closed: no further rounds. */
@@ -51,8 +49,9 @@ export class RolloutSteps {
       const r = this.d.store.get(id);
       if (!drivesNow(r, this.d.driving) || r.state !== 'running') return;
       const now = Date.now();
-      const hold = this.d.holdOffline(id);
-      const holdOfflineUntil = hold !== undefined && now < hold ? hold : null;
+      // Its driver changed lately (a restart, a dead hub): offline hosts may still be reconnecting (records.ts).
+      const hold = r.holdOfflineUntil ? Date.parse(r.holdOfflineUntil) : 0;
+      const holdOfflineUntil = now < hold ? hold : null;
       const d = decide({ rollout: r, member: (h) => this.d.store.member(id, h), connected: (h) => this.d.connected(h), now, holdOfflineUntil });
       if (d.halt) return this.halt(r, d.halt);
       const at = new Date(now).toISOString();

@@ -94,12 +94,16 @@ export class RolloutStore {
   /**
    * Become R's driver: a compare-and-swap from the revision this hub sees,
    * epoch + 1. False when another hub changed the record first (it took over,
-   * or the old driver wrote): look again.
+   * or the old driver wrote): look again. HOLDOFFLINEUNTIL (the driver is
+   * gone, its agents reconnecting): offline hosts are held until then, or
+   * until the hold the record has, whichever is later.
    */
-  async claim(r: RolloutRecord, driver: Omit<Driver, 'epoch'>): Promise<RolloutRecord | null> {
+  async claim(r: RolloutRecord, c: { driver: Omit<Driver, 'epoch'>; holdOfflineUntil?: number }): Promise<RolloutRecord | null> {
     const cur = this.kv.entry(r.id);
     if (cur?.value.kind !== 'rollout' || epochOf(cur.value) !== (r.driver?.epoch ?? 0)) return null;
-    const next: RolloutRecord = { ...cur.value, driver: { ...driver, epoch: epochOf(cur.value) + 1 }, updatedAt: new Date().toISOString() };
+    const held = cur.value.holdOfflineUntil ? Date.parse(cur.value.holdOfflineUntil) : 0;
+    const hold = c.holdOfflineUntil !== undefined && c.holdOfflineUntil > held ? { holdOfflineUntil: new Date(c.holdOfflineUntil).toISOString() } : {};
+    const next: RolloutRecord = { ...cur.value, ...hold, driver: { ...c.driver, epoch: epochOf(cur.value) + 1 }, updatedAt: new Date().toISOString() };
     try {
       await this.kv.set(r.id, next, { expectRevision: cur.revision });
     } catch (err) {

@@ -20,8 +20,8 @@ export interface TakeoverDeps {
   inQueue(id: string, fn: () => Promise<void>): Promise<void>;
   /** This hub drives ID (now): re-derive it from the job records and drive it on. */
   recheck(id: string): Promise<void>;
-  /** This hub just took ID over from a dead driver: its agents may be reconnecting, do not skip them yet. */
-  tookOver(id: string): void;
+  /** How long the agents of a driver that is gone may take to reconnect (held offline hosts are not skipped yet). */
+  reconnectGraceMs(): number;
 }
 
 /** Every this many sweeps, the rollouts driven here are checked against the job records. */
@@ -67,7 +67,7 @@ export class RolloutTakeover {
     if (!unfinished(r)) return { r, claimed: false }; // done or aborted: nothing to drive (the op says so)
     if (!this.d.driving.mayAct()) throw notCurrent(this.d.driving.hub);
     if (drivenBy(r.driver, this.d.driving)) return { r, claimed: false };
-    const mine = await this.d.store.claim(r, { hub: this.d.driving.hub, run: this.d.driving.run });
+    const mine = await this.d.store.claim(r, this.claimOf(r));
     if (!mine) throw new BentoError('STATE_CONFLICT', `rollout ${id} changed at another hub just now; try again`);
     this.d.log.info({ rollout: id, from: r.driver?.hub ?? null, epoch: mine.driver!.epoch }, 'driving the rollout from this hub now (resumed or aborted here)');
     return { r: mine, claimed: true };
@@ -77,12 +77,22 @@ export class RolloutTakeover {
   private async takeOver(id: string): Promise<void> {
     const r = this.d.store.get(id);
     if (!r || !unfinished(r) || drivenBy(r.driver, this.d.driving) || (r.driver && this.d.driving.alive(r.driver))) return;
-    const mine = await this.d.store.claim(r, { hub: this.d.driving.hub, run: this.d.driving.run });
+    const mine = await this.d.store.claim(r, this.claimOf(r));
     if (!mine) return; // another hub was first (or the old driver wrote): the next sweep looks again
     this.d.log.warn({ rollout: id, from: r.driver?.hub ?? null, epoch: mine.driver!.epoch },
       r.driver?.hub === this.d.driving.hub ? 'driving the rollout again after a restart' : 'took the rollout over from a hub that is gone');
     this.driven.add(id);
-    this.d.tookOver(id);
     await this.d.recheck(id);
+  }
+
+  /**
+   * This hub's claim on R. From a driver that is gone (a sweep's takeover, or
+   * resume/abort here right after it died), its agents are reconnecting: their
+   * hosts get the reconnect grace, kept in the record (store.ts claim).
+   */
+  private claimOf(r: RolloutRecord): Parameters<RolloutStore['claim']>[1] {
+    const driver = { hub: this.d.driving.hub, run: this.d.driving.run };
+    if (r.driver && this.d.driving.alive(r.driver)) return { driver };
+    return { driver, holdOfflineUntil: Date.now() + this.d.reconnectGraceMs() };
   }
 }

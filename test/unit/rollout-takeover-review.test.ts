@@ -1,0 +1,41 @@
+// Rollouts whose driver changes (a restart, a dead hub of a cluster, resume or
+// abort at another hub), on the memory backend with several engines sharing
+// one rollout and job store (test/helpers/rollout-world.ts). Each case is a
+// bug a review reproduced: the host never switched (F2), the driver moved for
+// a refused resume (F4), results never recorded (F1), a turn started after an
+// abort never tracked (F3).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { MemoryState } from '../../hub/store/memory-backend.js';
+import { clusterDriving, everyHost, options, settle, startsOf, world } from '../helpers/rollout-world.js';
+
+test('F2: resume at a hub other than the one that took the rollout over still gives reconnecting hosts their grace', async () => {
+  const state = new MemoryState();
+  const w = await world(state, ['a']);
+  const alive = new Set(['hub1', 'hub2', 'hub3']);
+  const A = w.engine(clusterDriving('hub3', alive));
+  const B = w.engine(clusterDriving('hub1', alive));
+  const C = w.engine(clusterDriving('hub2', alive));
+  await A.start(); await B.start({ reconnectGraceMs: 120_000 }); await C.start({ reconnectGraceMs: 120_000 });
+  const r = await A.create({ hosts: ['a', 'b', 'c'], selection: everyHost, options: options() });
+  await settle();
+  await w.endJob('a', w.store.member(r.id, 'a')!.jobId!, 'failure');
+  await settle();
+  assert.equal(w.store.get(r.id)!.state, 'halted');
+  // hub3 dies; b and c were its agents (reconnecting, connected nowhere yet). hub1 (smallest name) takes it over.
+  alive.delete('hub3'); A.close();
+  await settle(200);
+  assert.equal(w.store.get(r.id)!.driver!.hub, 'hub1', 'the successor took it over by its sweep');
+  // The admin resumes at hub2 seconds later, well within the reconnect grace: the driver changes a second time.
+  await C.resume(r.id, { retryFailed: false });
+  await settle();
+  const states = ['b', 'c'].map((h) => w.store.member(r.id, h)?.state ?? 'pending');
+  const rr = w.store.get(r.id)!;
+  assert.equal(rr.driver!.hub, 'hub2');
+  assert.deepEqual(states, ['pending', 'pending'], `b and c (reconnecting) were ${states.join(', ')}; rollout ${rr.state}: ${rr.reason}`);
+  // b comes back within the grace: it gets its turn.
+  const b = await w.connect('b');
+  await settle();
+  assert.equal(startsOf(b).length, 1, 'b switched once it reconnected');
+  await w.close();
+});

@@ -144,8 +144,9 @@ export class RolloutEngine {
   /** Resume a halted rollout; at a hub that does not drive it, this hub takes it over first. */
   resume(id: string, o: { retryFailed: boolean }): Promise<RolloutRecord> {
     return this.serial.run(id, async () => {
-      const r = await this.driveHere(id);
-      if (r.state !== 'halted') throw new BentoError('ROLLOUT_STATE', `rollout ${id} is ${r.state}; only a halted rollout can be resumed`);
+      const r = await this.driveHere(id, (cur) => {
+        if (cur.state !== 'halted') throw new BentoError('ROLLOUT_STATE', `rollout ${id} is ${cur.state}; only a halted rollout can be resumed`);
+      });
       const epoch = r.driver!.epoch;
       // The failures the admin has seen either run again or no longer count against their wave.
       for (const m of this.d.store.membersOf(id)) {
@@ -166,8 +167,9 @@ export class RolloutEngine {
   /** Abort it; at a hub that does not drive it, this hub takes it over first. */
   abort(id: string): Promise<RolloutRecord> {
     return this.serial.run(id, async () => {
-      const r = await this.driveHere(id);
-      if (r.state === 'done' || r.state === 'aborted') throw new BentoError('ROLLOUT_STATE', `rollout ${id} is already ${r.state}`);
+      const r = await this.driveHere(id, (cur) => {
+        if (cur.state === 'done' || cur.state === 'aborted') throw new BentoError('ROLLOUT_STATE', `rollout ${id} is already ${cur.state}`);
+      });
       await this.steps.abort(r);
       return this.d.store.get(id)!;
     });
@@ -179,11 +181,20 @@ export class RolloutEngine {
     this.serial.run(id, () => this.advance(id)).catch((err: Error) => this.d.log.error({ rollout: id, err: err.message }, 'rollout step failed'));
   }
 
-  /** This hub drives rollout ID from now on (resume, abort at any hub); run in its queue. */
-  private async driveHere(id: string): Promise<RolloutRecord> {
+  /**
+   * This hub drives rollout ID from now on (resume, abort at any hub); run in
+   * its queue. CHECK (throws when the operation does not apply) runs on the
+   * record before the claim, so a refused operation never moves the driver
+   * away from a live hub, and again after it: another hub may have changed the
+   * rollout in between.
+   */
+  private async driveHere(id: string, check: (r: RolloutRecord) => void): Promise<RolloutRecord> {
+    check(this.d.store.require(id));
     const { r, claimed } = await this.takeover.claimHere(id);
     if (claimed) await this.recover(r);
-    return this.d.store.get(id)!;
+    const cur = this.d.store.require(id);
+    check(cur);
+    return cur;
   }
 
   /** Re-derive rollout ID from the job records, then drive it on. */

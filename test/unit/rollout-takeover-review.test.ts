@@ -39,3 +39,27 @@ test('F2: resume at a hub other than the one that took the rollout over still gi
   assert.equal(startsOf(b).length, 1, 'b switched once it reconnected');
   await w.close();
 });
+
+test('F4: resume of a running rollout at a non-driving hub is refused without moving the driver; abort of a finished one too', async () => {
+  const state = new MemoryState();
+  const w = await world(state, ['a', 'b']);
+  const alive = new Set(['hub1', 'hub2']);
+  const A = w.engine(clusterDriving('hub2', alive));
+  const B = w.engine(clusterDriving('hub1', alive));
+  await A.start(); await B.start();
+  const r = await A.create({ hosts: ['a', 'b'], selection: everyHost, options: options() });
+  await settle();
+  await assert.rejects(B.resume(r.id, { retryFailed: false }), /only a halted rollout can be resumed/);
+  assert.deepEqual(w.store.get(r.id)!.driver, { hub: 'hub2', run: 'run-hub2', epoch: 1 }, 'a refused resume leaves the driver alone');
+  // The driver goes on: a's result is recorded and b gets its turn.
+  await w.endJob('a', w.store.member(r.id, 'a')!.jobId!, 'success');
+  await settle();
+  assert.equal(startsOf(w.live.get('b')).length, 1);
+  await w.endJob('b', w.store.member(r.id, 'b')!.jobId!, 'success');
+  await settle();
+  assert.equal(w.store.get(r.id)!.state, 'done');
+  await assert.rejects(B.abort(r.id), /already done/);
+  await assert.rejects(B.resume(r.id, { retryFailed: false }), /only a halted rollout can be resumed/);
+  assert.equal(w.store.get(r.id)!.driver!.epoch, 1);
+  await w.close();
+});

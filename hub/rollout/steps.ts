@@ -87,6 +87,10 @@ export class RolloutSteps {
     if (next.state === m.state && next.reason === m.reason) return;
     await this.d.store.saveMember({ ...next, ...(next.state === m.state ? { acknowledged: m.acknowledged } : {}), epoch: r.driver?.epoch ?? 0 });
     if (m.state === 'running' || m.state === 'queued') this.d.log.debug({ rollout: r.id, host: m.host, jobId: rec.id, state: next.state }, 'rollout host settled');
+    // A done rollout's late result (a queued host that ran after it finished) halts nothing, but its
+    // summary ("1 queued until they connect") would go stale: it is written again.
+    const cur = this.d.store.get(r.id);
+    if (cur?.state === 'done') await this.d.store.save({ ...cur, reason: doneReason(this.d.store.membersOf(r.id)) });
   }
 
   /** The admin aborts R (this hub drives it, and it is neither done nor aborted). */

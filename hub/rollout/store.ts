@@ -28,6 +28,8 @@ export class RolloutStore {
   private readonly members = new Map<string, Map<string, MemberRecord>>();
   /** Job id -> the rollout host whose turn it carries. */
   private readonly turns = new Map<string, { id: string; host: string }>();
+  /** Rollout id -> its hosts running or queued (a result still to come), so a sweep need not read every host. */
+  private readonly open = new Map<string, Set<string>>();
   private readonly unwatch: () => void;
 
   constructor(private readonly kv: KeyedStore<RolloutEntry>) {
@@ -66,6 +68,11 @@ export class RolloutStore {
 
   membersOf(id: string): MemberRecord[] {
     return [...(this.members.get(id)?.values() ?? [])];
+  }
+
+  /** How many of rollout ID's hosts are running or queued: their result is still to come, even once it is finished. */
+  unsettled(id: string): number {
+    return this.open.get(id)?.size ?? 0;
   }
 
   /** The rollout host whose turn job JOBID carries, if any. */
@@ -181,6 +188,7 @@ export class RolloutStore {
     let hosts = this.members.get(id);
     const old = hosts?.get(host);
     if (old?.jobId && this.turns.get(old.jobId)?.id === id) this.turns.delete(old.jobId);
+    this.noteOpen(id, host, v?.kind === 'member' && (v.state === 'running' || v.state === 'queued'));
     if (v?.kind === 'member') {
       if (!hosts) this.members.set(id, (hosts = new Map()));
       hosts.set(host, v);
@@ -188,6 +196,16 @@ export class RolloutStore {
     } else if (hosts) {
       hosts.delete(host);
       if (hosts.size === 0) this.members.delete(id);
+    }
+  }
+
+  private noteOpen(id: string, host: string, open: boolean): void {
+    let hosts = this.open.get(id);
+    if (open) {
+      if (!hosts) this.open.set(id, (hosts = new Set()));
+      hosts.add(host);
+    } else if (hosts?.delete(host) && hosts.size === 0) {
+      this.open.delete(id);
     }
   }
 }

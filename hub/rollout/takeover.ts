@@ -6,6 +6,12 @@
 // again every few sweeps against the job records, in case a record change or
 // a connect never reached this hub. `resume` and `abort` at a hub that does
 // not drive the rollout take it over first (claimHere).
+//
+// A finished rollout (done, aborted) still needs a driver while a host of it
+// runs or is queued: running jobs finish and are recorded, a queued host runs
+// when it connects. Only its driver writes that result, so a finished rollout
+// with such hosts is taken over like an unfinished one; it is never advanced
+// or halted again (engine.ts).
 import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
 import { drivenBy, type RolloutDriving } from './driver.js';
@@ -51,7 +57,7 @@ export class RolloutTakeover {
       }
       if (mine && unfinished(r)) this.driven.add(r.id);
       else this.driven.delete(r.id);
-      if (!unfinished(r)) continue;
+      if (!this.needsDriver(r)) continue;
       if (mine) {
         if (recheck) work.push(this.d.inQueue(r.id, () => this.d.recheck(r.id)).catch((err: Error) => this.d.log.error({ rollout: r.id, err: err.message }, 'rollout check failed')));
       } else if ((!r.driver || !this.d.driving.alive(r.driver)) && this.d.driving.successor()) {
@@ -76,13 +82,22 @@ export class RolloutTakeover {
   /** The driver of rollout ID is gone: become its driver, then re-derive it and drive it on. */
   private async takeOver(id: string): Promise<void> {
     const r = this.d.store.get(id);
-    if (!r || !unfinished(r) || drivenBy(r.driver, this.d.driving) || (r.driver && this.d.driving.alive(r.driver))) return;
+    if (!r || !this.needsDriver(r) || drivenBy(r.driver, this.d.driving) || (r.driver && this.d.driving.alive(r.driver))) return;
     const mine = await this.d.store.claim(r, this.claimOf(r));
     if (!mine) return; // another hub was first (or the old driver wrote): the next sweep looks again
-    this.d.log.warn({ rollout: id, from: r.driver?.hub ?? null, epoch: mine.driver!.epoch },
-      r.driver?.hub === this.d.driving.hub ? 'driving the rollout again after a restart' : 'took the rollout over from a hub that is gone');
-    this.driven.add(id);
+    if (!unfinished(r)) {
+      this.d.log.info({ rollout: id, state: r.state, from: r.driver?.hub ?? null, hosts: this.d.store.unsettled(id), epoch: mine.driver!.epoch }, 'took a finished rollout over to record the results of its hosts still running or queued');
+    } else {
+      this.d.log.warn({ rollout: id, from: r.driver?.hub ?? null, epoch: mine.driver!.epoch },
+        r.driver?.hub === this.d.driving.hub ? 'driving the rollout again after a restart' : 'took the rollout over from a hub that is gone');
+      this.driven.add(id);
+    }
     await this.d.recheck(id);
+  }
+
+  /** Does R need a driver: unfinished, or finished with hosts whose result is still to come? */
+  private needsDriver(r: RolloutRecord): boolean {
+    return unfinished(r) || this.d.store.unsettled(r.id) > 0;
   }
 
   /**

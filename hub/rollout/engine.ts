@@ -25,7 +25,7 @@ import { PerHostQueue } from '../jobs/per-host-queue.js';
 import { RECOVERY_GRACE_MS } from '../jobs/recovery.js';
 import { newRollout, overlapping } from './plan.js';
 import { recoverRollout } from './recover.js';
-import type { RolloutRecord } from './records.js';
+import { turnJobId, type RolloutRecord } from './records.js';
 import type { RolloutStore } from './store.js';
 import { drivesNow, type RolloutDriving } from './driver.js';
 import { notCurrent, RolloutTakeover } from './takeover.js';
@@ -209,9 +209,9 @@ export class RolloutEngine {
     return recoverRollout({ store: this.d.store, jobs: this.d.jobs, log: this.d.log, settle: (m, rec) => this.steps.settle(r, m, rec) }, r);
   }
 
-  /** A job record changed (any hub's write): the host whose turn it carries may be settled. */
+  /** A job record changed (any hub's write): the host whose turn it carries may be settled (or get its record back: lateTurn). */
   private onJob(rec: JobRecord): void {
-    const t = this.d.store.turnOf(rec.id);
+    const t = this.d.store.turnOf(rec.id) ?? this.d.store.lateTurn(rec);
     if (!t) return;
     this.serial.run(t.id, () => this.jobChanged(t.id, t.host, rec)).catch((err: Error) => this.d.log.error({ rollout: t.id, host: t.host, err: err.message }, 'cannot record a rollout host\'s result'));
   }
@@ -219,7 +219,14 @@ export class RolloutEngine {
   private async jobChanged(id: string, host: string, rec: JobRecord): Promise<void> {
     const r = this.d.store.get(id);
     const m = this.d.store.member(id, host);
-    if (!drivesNow(r, this.d.driving) || !m || m.jobId !== rec.id) return;
+    if (!drivesNow(r, this.d.driving)) return;
+    if (!m && turnJobId(r, host) === rec.id) {
+      // Its turn's trigger landed after this hub forgot it (store.ts lateTurn): the job runs, so it counts.
+      await this.steps.adopt(r, host, rec);
+      if (this.d.store.get(id)?.state === 'running') await this.advance(id);
+      return;
+    }
+    if (!m || m.jobId !== rec.id) return;
     if (!FINAL_STATES.has(rec.state)) {
       // A queued host came back and its job runs now.
       if (m.state === 'queued' && rec.state !== 'queued') await this.d.store.saveMember({ ...m, state: 'running', since: new Date().toISOString(), epoch: r.driver!.epoch });

@@ -48,7 +48,8 @@ export async function recoverRollout(d: RecoverDeps, r: RolloutRecord): Promise<
       }
       if (!found) {
         // Not triggered (yet): the host's turn comes again, with the same job id, so a trigger of the old
-        // driver still on its way and this hub's name one job.
+        // driver still on its way and this hub's name one job. If it does not come again (the rollout is
+        // aborted or halted now), that trigger's job is taken back when it lands (steps.ts adopt).
         await d.store.forget(r.id, m.host, epoch);
         d.log.info({ rollout: r.id, host: m.host }, 'rollout host was about to start when its driver stopped; it gets its turn again');
         continue;

@@ -93,6 +93,32 @@ export class RolloutSteps {
     if (cur?.state === 'done') await this.d.store.save({ ...cur, reason: doneReason(this.d.store.membersOf(r.id)) });
   }
 
+  /**
+   * HOST has no record but its turn's job REC exists: a trigger still on its
+   * way when the driver changed (abort or takeover at another hub) landed
+   * after the new driver, not finding the job, forgot the turn (recover.ts).
+   * A job that runs or ran is the host's turn: its record comes back with it,
+   * so its result is recorded (and counts, as any turn's). A queued one in a
+   * halted or aborted rollout is withdrawn instead, as a halt or abort does.
+   */
+  async adopt(r: RolloutRecord, host: string, rec: JobRecord): Promise<void> {
+    const base: MemberRecord = {
+      kind: 'member', rollout: r.id, host, wave: waveOf(r, host), state: 'running',
+      jobId: rec.id, since: new Date().toISOString(), reason: null, health: null, epoch: r.driver!.epoch,
+    };
+    if (rec.state === 'queued') {
+      if (r.state === 'running') await this.d.store.saveMember({ ...base, state: 'queued' });
+      // Withdrawn: its record ends interrupted, never started (below). Not withdrawn: it started, and its next record change adopts it.
+      else await this.d.scheduler.cancelQueued(host, rec.id, `cancelled: rollout ${r.id} was ${r.state} before the host connected`);
+      return;
+    }
+    // Ended without ever starting: withdrawn from the queue (withdraw.ts, or just above); nothing ran.
+    if (FINAL_STATES.has(rec.state) && rec.startedAt === null) return;
+    await this.d.store.saveMember(base);
+    this.d.log.info({ rollout: r.id, host, jobId: rec.id, state: rec.state }, 'a rollout host\'s turn started after its driver changed; its job is tracked');
+    if (FINAL_STATES.has(rec.state)) await this.settle(r, base, rec);
+  }
+
   /** The admin aborts R (this hub drives it, and it is neither done nor aborted). */
   async abort(r: RolloutRecord): Promise<void> {
     const reason = `aborted by the admin in wave ${r.wave + 1} of ${r.waves.length}`;

@@ -9,6 +9,8 @@ import assert from 'node:assert/strict';
 import { MemoryState } from '../../hub/store/memory-backend.js';
 import { LOCAL_HUB } from '../../hub/holders/local.js';
 import { localDriving } from '../../hub/rollout/driver.js';
+import { turnJobId } from '../../hub/rollout/records.js';
+import { rolloutDetail } from '../../hub/rollout/view.js';
 import { clusterDriving, everyHost, options, settle, startsOf, world } from '../helpers/rollout-world.js';
 
 test('F2: resume at a hub other than the one that took the rollout over still gives reconnecting hosts their grace', async () => {
@@ -141,5 +143,36 @@ test('F1: the successor records the result of a job of an aborted rollout whose 
   assert.equal(w.store.member(r.id, 'a')!.state, 'healthy');
   assert.equal(w.store.get(r.id)!.driver!.hub, 'hub1', 'hub1 took the finished rollout over to record it');
   assert.equal(w.store.member(r.id, 'b')!.state, 'running', 'b\'s job still runs');
+  await w.close();
+});
+
+test('F3: an abort at another hub while the driver\'s trigger is in flight: the turn that starts late is tracked and recorded', async () => {
+  const state = new MemoryState();
+  const w = await world(state, ['a', 'b']);
+  const alive = new Set(['hub1', 'hub2']);
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  let inFlight = false;
+  // hub2's path to the scheduler is slow (a routed trigger over NATS to the hub holding the host).
+  const A = w.engine(clusterDriving('hub2', alive), { trigger: async (t) => { inFlight = true; await gate; return w.router.trigger(t); } });
+  const B = w.engine(clusterDriving('hub1', alive));
+  await A.start(); await B.start();
+  const r = await A.create({ hosts: ['a', 'b'], selection: everyHost, options: options() });
+  await settle();
+  assert.ok(inFlight, 'hub2 is triggering a');
+  await B.abort(r.id);
+  assert.equal(w.store.get(r.id)!.state, 'aborted');
+  release();
+  await settle(700); // the job's dispatched record is written after a hold (hub/store/job-writes.ts EVENTUAL_HOLD_MS)
+  const started = startsOf(w.live.get('a'));
+  assert.equal(started.length, 1, 'the trigger already on its way starts the turn');
+  const view = () => rolloutDetail(w.store.get(r.id)!, w.store.memberMap(r.id)).members;
+  const shown = view().find((m) => m.host === 'a')!;
+  assert.equal(shown.state, 'running', 'status shows a running, not cancelled');
+  assert.equal(shown.jobId, turnJobId(r, 'a'));
+  await w.endJob('a', started[0]!.jobId, 'success');
+  await settle(100);
+  assert.deepEqual(view().map((m) => [m.host, m.state]), [['a', 'healthy'], ['b', 'cancelled']]);
+  assert.equal(w.store.get(r.id)!.state, 'aborted');
   await w.close();
 });

@@ -7,7 +7,6 @@
 //   - a `cluster` section: the command talks to NATS itself with those
 //     settings (servers, credentials, TLS, prefix), again without needing a
 //     running hub. NATS unreachable is CLUSTER_UNAVAILABLE and changes nothing.
-import type { ObjectStore } from '@nats-io/obj';
 import { createLogger, type Logger } from '../../common/platform/log.js';
 import { loadHubConfig } from '../fleet/hub-config.js';
 import { fleetPaths } from '../fleet/paths.js';
@@ -152,12 +151,15 @@ export async function sweepContent(fleetDir: string, o: { minAgeMs: number; dryR
       return v;
     };
     const common = { minAgeMs: o.minAgeMs, dryRun: o.dryRun };
-    const objects = (store: ObjectStore, name: string): SweepDeps['objects'] => ({ scan: () => backend.scanObjects(name), delete: (n) => store.delete(n) });
+    const objects = (name: string): SweepDeps['objects'] => {
+      const versions = backend.objectVersions(name);
+      return { scan: () => backend.scanObjects(name), deleteScanned: (m) => versions.deleteScanned(m) };
+    };
     const published = await KvPublishedStore.open(backend, { fleetDir: fleetPaths(fleetDir).root, log });
     let configs: SweepResult;
     try {
       configs = await sweepObjects({
-        ...common, objects: objects(published.objects, CONFIGS_OBJECTS), isItem: (h) => HASH_RE.test(h),
+        ...common, objects: objects(CONFIGS_OBJECTS), isItem: (h) => HASH_RE.test(h),
         keptInView: (host, hash) => published.records.get(host)?.kept.includes(hash) ?? false,
         keptAtLeader: async (host) => { const r = await leader(PUBLISHED_STORE, host, isPublishedRecord); return r && new Set(r.kept); },
       });
@@ -165,8 +167,9 @@ export async function sweepContent(fleetDir: string, o: { minAgeMs: number; dryR
       await published.close();
     }
     // Log manifests are read by key on demand (logs-kv.ts): no view, every candidate is checked at the leader.
+    await backend.openObjectStore(LOG_OBJECTS); // created if missing: the scan reads its stream
     const logs = await sweepObjects({
-      ...common, objects: objects(await backend.openObjectStore(LOG_OBJECTS), LOG_OBJECTS), isItem: (n) => LOG_NAME_RE.test(n), keptInView: () => false,
+      ...common, objects: objects(LOG_OBJECTS), isItem: (n) => LOG_NAME_RE.test(n), keptInView: () => false,
       keptAtLeader: async (host) => { const m = await leader(LOGS_STORE, host, isLogManifest); return m && new Set(Object.keys(m.logs)); },
     });
     return { configs, logs };

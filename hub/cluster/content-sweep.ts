@@ -11,8 +11,15 @@
 //     stream leader's record keeps it: a view loaded from a replica that lags
 //     (or diverged after kill -9 on nats-server 2.9.10) may lack a record,
 //     and deleting content a record refers to would lose it;
+//   - the leader's record, read again right before the delete, still does not
+//     keep it (a deploy may have set a record reusing the object since the
+//     host's first read, which is kept for the whole sweep only to say what
+//     is kept);
 //   - the leader's record is one this version reads (a newer hub's record
-//     may keep it: such objects are reported, never removed).
+//     may keep it: such objects are reported, never removed);
+//   - the object is still exactly the version scanned (object-version.ts): a
+//     deploy reusing an old object refreshes it, a hub storing a log again
+//     rewrites it, and either makes the delete a no-op (reported as young).
 // Objects whose names are not HOST/ITEM are not Bento's and are left alone.
 // Bounded: objects are read a batch at a time (object-scan.ts), and the
 // report lists at most listLimit objects of each kind (its counts are whole).
@@ -26,7 +33,8 @@ export interface SweepDeps {
   objects: {
     /** Every object's metadata, once each (deleted ones flagged). */
     scan(): AsyncIterable<ObjectMeta>;
-    delete(name: string): Promise<unknown>;
+    /** Delete the object exactly as scanned; false (nothing deleted) when it was rewritten or refreshed since. */
+    deleteScanned(o: ObjectMeta): Promise<boolean>;
   };
   /** Is ITEM (a hash, a log name) well-formed for this store? Other names are not Bento's. */
   isItem(item: string): boolean;
@@ -35,7 +43,8 @@ export interface SweepDeps {
   /**
    * The items HOST's record keeps, as the stream's leader has it; null when it
    * holds no record. Rejects when the leader does not answer, or the record is
-   * not one this version reads. Asked once per host per sweep.
+   * not one this version reads. Asked once per host for what is kept, and
+   * again right before each delete.
    */
   keptAtLeader(host: string): Promise<ReadonlySet<string> | null>;
   /** Objects younger than this stay (a writer may be between its object and its record). */
@@ -58,7 +67,7 @@ export interface SweepResult {
   keptByLeader: number;
   /** Names that are not HOST/ITEM: left alone. */
   foreign: number;
-  /** Kept by no record in the view, but younger than minAgeMs. */
+  /** Kept by no record in the view, but younger than minAgeMs (or rewritten since the scan: ageS 0). */
   young: SweptObject[];
   /** Kept by no record and old enough: removed (with dryRun: would be). */
   removed: SweptObject[];
@@ -85,10 +94,18 @@ export async function sweepObjects(d: SweepDeps): Promise<SweepResult> {
     // An unreadable time counts as young: never removed on a guess.
     if (!(ageMs >= d.minAgeMs)) { out.counts.young++; list(out.young, swept); continue; }
     try {
+      // One read per host says what is kept (a host's many logs cost one read, not one each) ...
       let leader = atLeader.get(o.host);
       if (!leader) atLeader.set(o.host, (leader = d.keptAtLeader(o.host)));
       if ((await leader)?.has(o.item)) { out.kept++; out.keptByLeader++; continue; }
-      if (!d.dryRun) await d.objects.delete(info.name);
+      // ... but a delete is decided on a fresh one: a record set since may keep the object now.
+      if ((await d.keptAtLeader(o.host))?.has(o.item)) { out.kept++; out.keptByLeader++; continue; }
+      if (!d.dryRun && !await d.objects.deleteScanned(info)) {
+        // Refreshed or stored again since the scan (a deploy reusing it, a log stored again): young now.
+        out.counts.young++;
+        list(out.young, { ...swept, ageS: 0 });
+        continue;
+      }
       out.counts.removed++;
       out.counts.removedBytes += swept.bytes;
       list(out.removed, swept);

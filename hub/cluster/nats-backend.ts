@@ -20,6 +20,7 @@ import { clusterNames, encodeToken, isValidStoreName, type ClusterNames } from '
 import { leaderLast } from './kv-leader.js';
 import type { ResolvedClusterOptions } from './options.js';
 import { scanObjects, type ObjectMeta, type ObjectScanOptions } from './object-scan.js';
+import { objectVersions, type ObjectVersions } from './object-version.js';
 
 /**
  * Opening a store: its bucket may have no leader yet (NATS restarting with
@@ -176,6 +177,12 @@ export class NatsStateBackend implements StateBackend {
   scanObjects(name: string, o?: ObjectScanOptions): AsyncGenerator<ObjectMeta> {
     this.assertOpen();
     return scanObjects(this.admin.js, this.names.bucket(name), o);
+  }
+
+  /** Compare-and-swap on the objects of object store NAME (object-version.ts): refresh a reused one, delete exactly a scanned one. */
+  objectVersions(name: string): ObjectVersions {
+    this.assertOpen();
+    return objectVersions({ nc: this.nc, ...this.admin, bucket: this.names.bucket(name), attemptTimeoutMs: this.o.requestTimeoutMs, totalMs: this.o.writeTimeoutMs });
   }
 
   /** The hub's event bus on this connection (one per backend). */

@@ -15,8 +15,12 @@
 // consumer is missed; for the sweep it is young, and stays anyway.
 import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
 
-/** What the sweep reads of one object (the JSON of its metadata message). */
-export interface ObjectMeta { name: string; size: number; mtime: string; deleted?: boolean }
+/**
+ * What the sweep reads of one object (the JSON of its metadata message), and
+ * which version it is: NUID names its chunks, SEQ is the metadata message's
+ * stream sequence (object-version.ts deletes only that version).
+ */
+export interface ObjectMeta { name: string; size: number; mtime: string; deleted?: boolean; nuid: string; seq: number }
 
 export interface ObjectScanOptions {
   /** Messages asked for at once (the most held in memory). */
@@ -25,10 +29,10 @@ export interface ObjectScanOptions {
   expiresMs?: number;
 }
 
-function meta(v: unknown): ObjectMeta | null {
+function meta(v: unknown, seq: number): ObjectMeta | null {
   const o = v as Partial<ObjectMeta> | null;
   if (typeof o !== 'object' || o === null || typeof o.name !== 'string') return null;
-  return { name: o.name, size: typeof o.size === 'number' ? o.size : 0, mtime: typeof o.mtime === 'string' ? o.mtime : '', deleted: o.deleted === true };
+  return { name: o.name, size: typeof o.size === 'number' ? o.size : 0, mtime: typeof o.mtime === 'string' ? o.mtime : '', deleted: o.deleted === true, nuid: typeof o.nuid === 'string' ? o.nuid : '', seq };
 }
 
 /** The metadata of every object in BUCKET (the stream's name, e.g. "bento_logfiles"), deleted ones included (flagged). */
@@ -50,7 +54,7 @@ export async function* scanObjects(js: JetStreamClient, bucket: string, o: Objec
       // Delivered in stream order: once one is past the snapshot, every earlier one has come.
       if (m.info.streamSequence > state.last_seq) { done = true; break; }
       let v: ObjectMeta | null = null;
-      try { v = meta(m.json()); } catch { /* not JSON: not an object's metadata */ }
+      try { v = meta(m.json(), m.info.streamSequence); } catch { /* not JSON: not an object's metadata */ }
       if (v) yield v;
       if (m.info.pending === 0) { done = true; break; }
     }

@@ -87,7 +87,7 @@ test('cluster sweep removes only old objects no record keeps, configurations and
 
     // A view that lacks every record (a lagging replica's): the leader's record still keeps H1 and H2.
     const lagging = await sweepObjects({
-      objects: { scan: () => backend.scanObjects(CONFIGS_OBJECTS), delete: (n) => store.objects.delete(n) }, isItem: (x) => HASH_RE.test(x), keptInView: () => false, minAgeMs: 1000, dryRun: true,
+      objects: { scan: () => backend.scanObjects(CONFIGS_OBJECTS), deleteScanned: (m) => backend.objectVersions(CONFIGS_OBJECTS).deleteScanned(m) }, isItem: (x) => HASH_RE.test(x), keptInView: () => false, minAgeMs: 1000, dryRun: true,
       keptAtLeader: async (host) => {
         const v = await backend.leaderValue(PUBLISHED_STORE, host);
         if (v === null) return null;

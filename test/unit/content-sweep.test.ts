@@ -10,8 +10,9 @@ import type { ObjectMeta } from '../../hub/cluster/object-scan.js';
 const NOW = Date.parse('2026-12-07T12:00:00Z');
 const H = 'a'.repeat(64);
 
+let seq = 0;
 function info(name: string, mtime: string, deleted = false): ObjectMeta {
-  return { name, mtime, deleted, size: 10 };
+  return { name, mtime, deleted, size: 10, nuid: `n${++seq}`, seq };
 }
 
 /** A store's scan over these infos, as backend.scanObjects yields them. */
@@ -31,10 +32,10 @@ test('an unreadable time counts as young; deleted entries are not counted; a fai
       info(`web4/${H}`, '2026-12-07T10:00:00Z'),
       info(`web5/${H}`, '2026-12-07T10:00:00Z'),
     ]),
-    delete: async (name: string) => {
+    deleteScanned: async ({ name }: ObjectMeta) => {
       if (name.startsWith('web3/')) throw new Error('NATS did not answer');
       removed.push(name);
-      return { success: true, purged: 1 };
+      return true;
     },
   } satisfies SweepDeps['objects'];
   const r = await sweepObjects({ ...base, objects, keptAtLeader: async (host: string) => { if (host === 'web5') throw new Error('no leader'); return null; } });
@@ -50,7 +51,7 @@ test('names that are not HOST/ITEM are foreign and never removed; the leader is 
   const objects = {
     scan: scanOf([info('readme', '2020-01-01T00:00:00Z'), info(`-bad/${H}`, '2020-01-01T00:00:00Z'), info('web1/short', '2020-01-01T00:00:00Z'),
       info(`web2/${H}`, '2020-01-01T00:00:00Z'), info(`web2/${'b'.repeat(64)}`, '2020-01-01T00:00:00Z')]),
-    delete: async () => { throw new Error('must not delete'); },
+    deleteScanned: async () => { throw new Error('must not delete'); },
   } satisfies SweepDeps['objects'];
   const r = await sweepObjects({
     ...base, objects, isItem: (i: string) => /^[ab]{64}$/.test(i),
@@ -65,11 +66,37 @@ test('the report lists at most listLimit objects of each kind; its counts and by
   const hosts = Array.from({ length: 25 }, (_, i) => `web${i}`);
   const objects = {
     scan: scanOf([...hosts.map((h) => info(`${h}/${H}`, '2026-12-07T10:00:00Z')), ...hosts.map((h) => info(`${h}/${H}`, '2026-12-07T11:59:00Z'))]),
-    delete: async () => { deleted++; return { success: true, purged: 1 }; },
+    deleteScanned: async () => { deleted++; return true; },
   } satisfies SweepDeps['objects'];
   const r = await sweepObjects({ ...base, objects, listLimit: 10, keptAtLeader: async () => null });
   assert.equal(deleted, 25);
   assert.deepEqual([r.removed.length, r.young.length, r.failed.length], [10, 10, 0]);
   assert.deepEqual(r.counts, { young: 25, removed: 25, removedBytes: 250, failed: 0 });
   assert.deepEqual(r.removed.map((o) => o.host), hosts.slice(0, 10));
+});
+
+test('a delete is decided on a fresh read at the leader, and only the version scanned is deleted', async () => {
+  // web1: the host's first read has no record, the read right before the delete has one keeping the
+  // object (a deploy reusing it set its record meanwhile). web2: no record either time, but the object
+  // was refreshed since the scan (the store refuses to delete that version): it stays, counted young.
+  const reads = new Map<string, number>();
+  const tried: ObjectMeta[] = [];
+  const o1 = info(`web1/${H}`, '2026-12-07T10:00:00Z');
+  const o2 = info(`web2/${H}`, '2026-12-07T10:00:00Z');
+  const objects = {
+    scan: scanOf([o1, o2]),
+    deleteScanned: async (o: ObjectMeta) => { tried.push(o); return false; },
+  } satisfies SweepDeps['objects'];
+  const r = await sweepObjects({
+    ...base, objects,
+    keptAtLeader: async (host: string) => {
+      const n = (reads.get(host) ?? 0) + 1;
+      reads.set(host, n);
+      return host === 'web1' && n > 1 ? new Set([H]) : null;
+    },
+  });
+  assert.deepEqual([...reads], [['web1', 2], ['web2', 2]], 'one read per host, one more before each delete');
+  assert.deepEqual(tried, [o2], 'the delete names the version scanned (its nuid and sequence)');
+  assert.deepEqual([r.kept, r.keptByLeader, r.removed.length, r.counts.removed], [1, 1, 0, 0]);
+  assert.deepEqual(r.young.map((o) => [o.name, o.ageS]), [[`web2/${H}`, 0]]);
 });

@@ -23,6 +23,7 @@ import { readVersionFile, type VersionFile } from '../publish/published.js';
 import type { PublishedStore } from '../publish/published-store.js';
 import { packTree } from '../publish/tree-archive.js';
 import type { KeyedStore, StateBackend, Versioned } from '../store/types.js';
+import type { ObjectVersions } from './object-version.js';
 import { lstat } from 'node:fs/promises';
 
 export const PUBLISHED_STORE = 'published';
@@ -81,6 +82,8 @@ export async function hasTree(fleetDir: string, host: string, hash: string): Pro
 export interface ClusterObjects {
   openKeyed: StateBackend['openKeyed'];
   openObjectStore(name: string): Promise<ObjectStore>;
+  /** Compare-and-swap on object store NAME's objects (refresh a reused one, delete a known version). */
+  objectVersions(name: string): ObjectVersions;
   readonly hubName: string;
 }
 
@@ -88,13 +91,14 @@ export class KvPublishedStore implements PublishedStore {
   private constructor(
     readonly records: KeyedStore<PublishedRecord>,
     readonly objects: ObjectStore,
+    private readonly versions: ObjectVersions,
     private readonly o: { fleetDir: string; hubName: string; log: Logger },
   ) {}
 
   static async open(c: ClusterObjects, o: { fleetDir: string; log: Logger }): Promise<KvPublishedStore> {
     const records = await c.openKeyed<PublishedRecord>(PUBLISHED_STORE, { accept: isPublishedRecord });
     try {
-      return new KvPublishedStore(records, await c.openObjectStore(CONFIGS_OBJECTS), { ...o, hubName: c.hubName });
+      return new KvPublishedStore(records, await c.openObjectStore(CONFIGS_OBJECTS), c.objectVersions(CONFIGS_OBJECTS), { ...o, hubName: c.hubName });
     } catch (err) {
       await records.close();
       throw err;
@@ -113,6 +117,9 @@ export class KvPublishedStore implements PublishedStore {
   async unchanged(staged: StagedHost, current: VersionFile, keepVersions: number): Promise<boolean> {
     const host = staged.source.host;
     const local = await readVersionFile(this.o.fleetDir, host);
+    // The record names this content: its object must exist for the other hubs (a deploy that failed
+    // after its record, or a record from before the sweep refused reused objects): stored again if not.
+    await this.ensureStored(host, { hash: staged.hash, tree: staged.staging });
     if (local?.hash === current.hash && (local.revision ?? 0) >= (current.revision ?? 0) && await hasTree(this.o.fleetDir, host, current.hash)) {
       await tidy(this.o.fleetDir, host, local, keepVersions);
       return false;
@@ -136,8 +143,14 @@ export class KvPublishedStore implements PublishedStore {
       } catch (err) {
         throw this.refusal(host, err);
       }
+      // A sweep that read the leader before the record was set may be deleting the object now: refresh it
+      // again (exactly one of that delete and this refresh lands), and store it again if the delete won.
+      const lost = await this.upload(host, { hash: staged.hash, tree: staged.staging }).then(() => null, (err: unknown) => err as Error);
       const v = await place(this.o.fleetDir, host, { tree: staged.staging, version: localVersion({ value: rec, revision }), keepVersions: info.keepVersions });
       await this.dropObjects(host, prevKept.filter((h) => !kept.includes(h)));
+      if (lost) {
+        throw new BentoError('CLUSTER_UNAVAILABLE', `${host}: published here, but its tree could not be confirmed in the cluster, so other hubs may not serve it (${lost.message}); run deploy again`, { cause: lost });
+      }
       return v;
     } catch (err) {
       await rmTree(staged.staging);
@@ -163,6 +176,10 @@ export class KvPublishedStore implements PublishedStore {
       if (err instanceof BentoError && err.code === 'STATE_CONFLICT') return false;
       throw err;
     }
+    // As in publish(): a sweep racing the record must not leave it naming a deleted object.
+    await this.upload(host, { hash: v.hash, tree: versionDir(jailPaths(this.o.fleetDir, host), v.hash) }).catch((err: unknown) => {
+      this.o.log.warn({ host, hash: v.hash, err: (err as Error).message }, 'adopted, but the tree could not be confirmed in the cluster; deploy the host again');
+    });
     await place(this.o.fleetDir, host, { tree: null, version: localVersion({ value: rec, revision }), keepVersions: Number.MAX_SAFE_INTEGER });
     return true;
   }
@@ -171,12 +188,18 @@ export class KvPublishedStore implements PublishedStore {
     return this.records.close();
   }
 
-  /** The tree as object HOST/HASH, unless it is there already (same name, same content). */
+  /**
+   * The tree as object HOST/HASH. One already there (same name, same content:
+   * a refused deploy's, a kept version deployed again) is reused, but
+   * refreshed: its time is now, so a sweep judges it young, and a sweep that
+   * scanned it before cannot delete it any more (object-version.ts). Stored
+   * again when it is gone or changed meanwhile.
+   */
   private async upload(host: string, t: { hash: string; tree: string }): Promise<void> {
     const name = objectName(host, t.hash);
     try {
       const have = await this.objects.info(name);
-      if (have && !have.deleted) return;
+      if (have && !have.deleted && await this.versions.refresh(name)) return;
       await this.objects.put({ name, description: `${host} configuration ${t.hash}` }, readable(packTree(t.tree)[Symbol.asyncIterator]()));
     } catch (err) {
       if (err instanceof BentoError) throw err;
@@ -195,10 +218,31 @@ export class KvPublishedStore implements PublishedStore {
     return err instanceof BentoError ? err : new BentoError('INTERNAL', (err as Error).message, { cause: err });
   }
 
-  /** Old trees no record keeps any more (best effort: a later deploy tries again only for what it drops). */
+  /** Store HOST/HASH if it is missing (no refresh: a record keeps it). Best effort: the deploy changes nothing else. */
+  private async ensureStored(host: string, t: { hash: string; tree: string }): Promise<void> {
+    try {
+      const have = await this.objects.info(objectName(host, t.hash));
+      if (have && !have.deleted) return;
+      this.o.log.warn({ host, hash: t.hash }, 'the published record names a tree the cluster does not hold; storing it again');
+      await this.upload(host, t);
+    } catch (err) {
+      this.o.log.warn({ host, hash: t.hash, err: (err as Error).message }, 'could not check the published tree in the cluster');
+    }
+  }
+
+  /**
+   * Old trees no record keeps any more (best effort: a later deploy tries
+   * again only for what it drops). Only the version looked at, and only if
+   * the record does not keep it by then: another hub may be reusing it.
+   */
   private async dropObjects(host: string, hashes: string[]): Promise<void> {
     for (const h of hashes) {
-      await this.objects.delete(objectName(host, h)).catch((err: unknown) => {
+      const name = objectName(host, h);
+      await (async () => {
+        const have = await this.objects.info(name);
+        if (!have || have.deleted || this.records.get(host)?.kept.includes(h)) return;
+        await this.versions.deleteScanned({ name, nuid: have.nuid, seq: have.revision, size: have.size, mtime: have.mtime });
+      })().catch((err: unknown) => {
         this.o.log.warn({ host, hash: h, err: (err as Error).message }, 'could not delete an old configuration object');
       });
     }

@@ -18,7 +18,7 @@ import { BentoError } from '../../common/protocol/errors.js';
 import { isHostName } from '../../common/protocol/names.js';
 import type { Logger } from '../../common/platform/log.js';
 import { HASH_RE, jailPaths, versionDir } from '../publish/layout.js';
-import { place, rmTree, tidy, versionOf, type CommitInfo, type StagedHost } from '../publish/publish.js';
+import { place, retidy, rmTree, versionOf, type CommitInfo, type StagedHost } from '../publish/publish.js';
 import { readVersionFile, type VersionFile } from '../publish/published.js';
 import type { PublishedStore } from '../publish/published-store.js';
 import { packTree } from '../publish/tree-archive.js';
@@ -121,7 +121,9 @@ export class KvPublishedStore implements PublishedStore {
     // after its record, or a record from before the sweep refused reused objects): stored again if not.
     await this.ensureStored(host, { hash: staged.hash, tree: staged.staging });
     if (local?.hash === current.hash && (local.revision ?? 0) >= (current.revision ?? 0) && await hasTree(this.o.fleetDir, host, current.hash)) {
-      await tidy(this.o.fleetDir, host, local, keepVersions);
+      // Under the jail's lock, against version.json as it is then: this hub's mirror may be placing a
+      // newer record right now, and tidying against LOCAL would delete the tree it just placed.
+      await retidy(this.o.fleetDir, host, keepVersions);
       return false;
     }
     // This hub's jail lags (its mirror did not run yet, or the hub is down): the staged tree is that version.

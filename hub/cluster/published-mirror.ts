@@ -101,7 +101,9 @@ export class PublishedMirror {
     if (!e) return;
     const fleetDir = this.o.fleetDir;
     const local = await readVersionFile(fleetDir, host);
-    if (local?.hash === e.value.hash && (local.revision ?? 0) >= e.revision) return;
+    // In sync only if the tree is there too: a jail whose versions/HASH went missing (an old unlocked
+    // tidy, a hand edit) serves nothing, and is repaired here like a jail that lags.
+    if (local?.hash === e.value.hash && (local.revision ?? 0) >= e.revision && await hasTree(fleetDir, host, e.value.hash)) return;
     const version = localVersion(e);
     const t0 = Date.now();
     if (await hasTree(fleetDir, host, e.value.hash)) {

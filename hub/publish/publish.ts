@@ -113,7 +113,7 @@ export interface Placement {
 export async function place(fleetDir: string, host: string, p: Placement): Promise<VersionFile> {
   const j = jailPaths(fleetDir, host);
   await ensureJail(fleetDir, host);
-  return withLock(path.join(j.root, '.lock'), async () => {
+  return withJailLock(fleetDir, host, async () => {
     const current = await readVersionFile(fleetDir, host);
     if (p.version.revision !== undefined && (current?.revision ?? 0) > p.version.revision) {
       if (p.tree) await rmTree(p.tree);
@@ -133,7 +133,28 @@ export async function place(fleetDir: string, host: string, p: Placement): Promi
     await writeJsonAtomic(j.versionFile, p.version, { mode: 0o644 }); // <- the commit point
     await tidy(fleetDir, host, p.version, p.keepVersions);
     return p.version;
-  }, 120_000);
+  });
+}
+
+/**
+ * Step 4 alone, for a deploy that changed nothing: under the jail's lock and
+ * against version.json as it is then. A deploy or mirror placing another
+ * version may have committed since the caller looked; tidying against the
+ * caller's older idea would point `config` back and delete the tree
+ * version.json now names. Resolves to that version.json (null: none).
+ */
+export async function retidy(fleetDir: string, host: string, keepVersions: number): Promise<VersionFile | null> {
+  await ensureJail(fleetDir, host);
+  return withJailLock(fleetDir, host, async () => {
+    const v = await readVersionFile(fleetDir, host);
+    if (v) await tidy(fleetDir, host, v, keepVersions);
+    return v;
+  });
+}
+
+/** FN holding HOST's jail lock: every change of version.json, `config` and versions/ takes it. */
+function withJailLock<T>(fleetDir: string, host: string, fn: () => Promise<T>): Promise<T> {
+  return withLock(path.join(jailPaths(fleetDir, host).root, '.lock'), fn, 120_000);
 }
 
 /** A new staging directory name in HOST's jail (same filesystem as versions/, removed by the next deploy if its process died). */
@@ -142,8 +163,8 @@ export async function newStaging(fleetDir: string, host: string): Promise<string
   return path.join(jailPaths(fleetDir, host).root, `${STAGING_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
-/** Bring config symlink and last_change_date in line with version.json; drop old versions. */
-export async function tidy(fleetDir: string, host: string, v: Pick<VersionFile, 'hash' | 'publishedAt'>, keepVersions: number): Promise<void> {
+/** Bring config symlink and last_change_date in line with version.json; drop old versions. Only ever under the jail's lock (place, retidy). */
+async function tidy(fleetDir: string, host: string, v: Pick<VersionFile, 'hash' | 'publishedAt'>, keepVersions: number): Promise<void> {
   const j = jailPaths(fleetDir, host);
   const target = `versions/${v.hash}`;
   const current = await readlinkOrNull(j.configLink);

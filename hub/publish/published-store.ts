@@ -4,7 +4,7 @@
 // mirrors into its own jail (hub/cluster/published-kv.ts, published-mirror.ts),
 // so the SFTP jail serves files from its own disk in both cases and its
 // checks stay exactly as they are.
-import { commit, isPublished, tidy, type CommitInfo, type StagedHost } from './publish.js';
+import { commit, isPublished, retidy, type CommitInfo, type StagedHost } from './publish.js';
 import { readVersionFile, type VersionFile } from './published.js';
 
 export interface PublishedStore {
@@ -31,8 +31,9 @@ export function filePublishedStore(fleetDir: string): PublishedStore {
   return {
     current: (host) => readVersionFile(fleetDir, host),
     serves: (host, hash) => isPublished(fleetDir, host, hash),
-    async unchanged(staged, current, keepVersions) {
-      await tidy(fleetDir, staged.source.host, current, keepVersions);
+    async unchanged(staged, _current, keepVersions) {
+      // Against version.json under the lock, not CURRENT: another deploy may have committed since.
+      await retidy(fleetDir, staged.source.host, keepVersions);
       return false;
     },
     publish: (staged, info) => commit(fleetDir, staged, info),

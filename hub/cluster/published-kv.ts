@@ -151,7 +151,8 @@ export class KvPublishedStore implements PublishedStore {
       const v = await place(this.o.fleetDir, host, { tree: staged.staging, version: localVersion({ value: rec, revision }), keepVersions: info.keepVersions });
       await this.dropObjects(host, prevKept.filter((h) => !kept.includes(h)));
       if (lost) {
-        throw new BentoError('CLUSTER_UNAVAILABLE', `${host}: published here, but its tree could not be confirmed in the cluster, so other hubs may not serve it (${lost.message}); run deploy again`, { cause: lost });
+        const why = lost.cause instanceof Error ? lost.cause.message : lost.message; // not upload()'s "nothing published"
+        throw new BentoError('CLUSTER_UNAVAILABLE', `${host}: published here, but its tree could not be confirmed in the cluster, so other hubs may not serve it (${why}); run deploy again`, { cause: lost });
       }
       return v;
     } catch (err) {

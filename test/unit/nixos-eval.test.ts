@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { validateClientConfig } from '../../client/config.js';
 import { validateHubConfig } from '../../hub/fleet/hub-config.js';
+import { CLUSTER_LOG_MAX_FILES } from '../../hub/publish/settings.js';
 import { evalExpr, evalModules, nixError, type Obj } from './nixos-nix.js';
 
 const FP = 'SHA256:OxPHtnrxIMdAdRkKVMDCEo4jEeaBh11EabG2yQVXn30';
@@ -287,6 +288,9 @@ test('a cluster of hubs: settings.cluster renders without nulls and passes the h
   assert.equal(cfg.endpointOrder, 'spread');
   assert.match(buildError(`{ services.bento.hub = { enable = true; settings.cluster = { servers = [ ]; hubName = "Hub 1"; }; }; }`),
     /services\.bento\.hub\.settings\.cluster\.servers must list the NATS servers[\s\S]*cluster\.hubName = "Hub 1" must be a DNS label/);
+  assert.match(buildError(`{ services.bento.hub = { enable = true; settings.cluster = { servers = [ "nats://10.0.0.1:4222" ]; hubName = "hub1"; }; settings.publish.logMaxFiles = 5000; }; }`),
+    /services\.bento\.hub\.settings\.publish\.logMaxFiles = 5000 is more than a cluster allows \(3174/);
+  assert.equal(CLUSTER_LOG_MAX_FILES, 3174, 'checks.nix states the hub loader\'s bound');
 });
 
 const WRONG: Array<[string, string, RegExp]> = [

@@ -76,6 +76,9 @@ in
     message = ''${o}.settings.cluster.servers must list the NATS servers, e.g. [ "nats://10.0.0.1:4222" "nats://10.0.0.2:4222" "nats://10.0.0.3:4222" ].''; }
   { assertion = cluster == null || pure.isHostName (cl "hubName");
     message = ''${o}.settings.cluster.hubName = "${toString (cl "hubName")}" must be a DNS label unique to this hub, e.g. "hub1".''; }
+  # The hub's loader refuses it too (hub/publish/settings.ts CLUSTER_LOG_MAX_FILES): each host's log list is one NATS record of at most 1 MiB.
+  { assertion = cluster == null || publish == null || (publish.logMaxFiles or null) == null || publish.logMaxFiles <= 3174;
+    message = "${o}.settings.publish.logMaxFiles = ${toString (if publish == null then 0 else publish.logMaxFiles or 0)} is more than a cluster allows (3174: each host's list of logs is one NATS record of at most 1 MiB); lower it, or keep fewer larger logs.";  }
   { assertion = cluster == null || clusterAuths <= 1;
     message = "${o}.settings.cluster: give one way to authenticate to NATS: user + passwordFile, tokenFile, nkeySeedFile or credsFile."; }
   { assertion = cluster == null || ((cl "user") == null) == ((cl "passwordFile") == null);

@@ -119,7 +119,9 @@ test('an unknown host and an offline host get distinct exit codes; --queue runs 
 
 test('triggers during a running job coalesce into one follow-up run', { skip }, async () => {
   const config = path.join(fleet.dir, 'web1-configuration.nix');
-  await writeFixtureConfig(config, { host: 'web1', label: 'slow', switchSleepSeconds: 2 });
+  // 6 s: two CLI processes must start and reach the hub while it runs (under a loaded CI machine's
+  // load, 2 s was once not enough: the 2nd trigger found the job over and was dispatched).
+  await writeFixtureConfig(config, { host: 'web1', label: 'slow', switchSleepSeconds: 6 });
   // Two quick triggers while a job runs: the 2nd is queued, the 3rd joins it.
   const running = triggerLive(['web1', '--action', 'test']);
   await new Promise((r) => setTimeout(r, 300));

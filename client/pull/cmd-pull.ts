@@ -11,7 +11,8 @@ export const pullCommand: CommandSpec = {
   usage: 'pull --config FILE [--json]',
   summary: 'Fetch the published configuration over a fresh connection and install it into configDir (no rebuild).',
   details: [
-    'Makes its own connection (the config\'s endpoints in order, same carriers and proxies, same pinned hub key;',
+    'Makes its own connection (the config\'s endpoints in the agent\'s endpointOrder, the next after any failure,',
+    'a refused hub key included; same carriers and proxies, same pinned hub keys;',
     'or "pullFrom" when set), compares the published content hash with the installed one, and if it changed downloads',
     'the configuration into staging, verifies the hash and swaps configDir to it atomically. Queued job logs are',
     'uploaded too. It does not rebuild: `bento-hub trigger` or the running agent (autoApply) does.',

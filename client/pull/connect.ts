@@ -69,19 +69,42 @@ export interface FreshOptions {
   log: Logger;
 }
 
-/** Try each endpoint in order; the first that authenticates and opens sftp wins. */
+/**
+ * Try each endpoint in order; the first that authenticates and opens sftp
+ * wins. Callers pass the list the agent's main loop would try this round
+ * (endpointsToTry: "spread" order, a name's several addresses).
+ */
 export async function sftpOverFreshConnection(o: FreshOptions): Promise<SftpSession> {
-  let last: BentoError = new BentoError('CONNECT_FAILED', 'no endpoints');
+  const failures: Array<{ ep: Endpoint; err: BentoError }> = [];
   for (const ep of o.endpoints) {
     try {
       return await connectOne(ep, o);
     } catch (err) {
-      last = asBentoError(err);
-      o.log.debug({ endpoint: ep.label, code: last.code, reason: last.message }, 'pull connection failed');
-      if (last.code === 'HOST_KEY_MISMATCH') break; // never try the next endpoint with a key we refused
+      const e = asBentoError(err);
+      failures.push({ ep, err: e });
+      o.log.debug({ endpoint: ep.label, code: e.code, reason: e.message }, 'pull connection failed');
+      // A refused host key is one endpoint's failure like any other: a hub
+      // revoked by removing its key from hubFingerprints may still be listed
+      // (or its name may now point elsewhere), and the pinned hubs behind it
+      // must still serve the pull, as they serve the agent's main loop. Going
+      // on admits nothing unpinned: every connection checks the pin itself.
     }
   }
-  throw last;
+  throw allFailed(failures);
+}
+
+/**
+ * One error for a round where every endpoint failed, naming each failure. Its
+ * code is the one they share (all HOST_KEY_MISMATCH stays HOST_KEY_MISMATCH,
+ * so an operator still sees a wrong pin), else CONNECT_FAILED.
+ */
+function allFailed(failures: ReadonlyArray<{ ep: Endpoint; err: BentoError }>): BentoError {
+  if (failures.length === 0) return new BentoError('CONNECT_FAILED', 'no endpoints');
+  if (failures.length === 1) return failures[0]!.err; // as it was: one endpoint (pullFrom, a single hub)
+  const codes = new Set(failures.map((f) => f.err.code));
+  const code = codes.size === 1 ? failures[0]!.err.code : 'CONNECT_FAILED';
+  const each = failures.map(({ ep, err }) => `[${err.code}] ${err.message.startsWith(ep.label) ? err.message : `${ep.label}: ${err.message}`}`);
+  return new BentoError(code, `no endpoint gave an sftp session (${failures.length} tried): ${each.join('; ')}`);
 }
 
 async function connectOne(ep: Endpoint, o: FreshOptions): Promise<SftpSession> {

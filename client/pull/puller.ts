@@ -12,6 +12,7 @@ import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { ClientConfig } from '../config.js';
 import { currentSystemPath } from '../system.js';
+import { endpointsToTry } from '../net/endpoint-order.js';
 import { sftpOverClient, sftpOverFreshConnection, type SftpSession } from './connect.js';
 import { downloadTree, readRemoteState, uploadFile, sftpCode } from './remote.js';
 import { updateFlakeInputs, type FlakeUpdateResult } from './flake-update.js';
@@ -78,7 +79,9 @@ export class ConfigPuller {
         log.warn({ err: (err as Error).message }, 'sftp over the tunnel failed; pulling over a connection of its own');
       }
     }
-    return sftpOverFreshConnection({ endpoints: config.endpoints, user: config.name, privateKey, fingerprint: config.hubFingerprints, timeoutMs: config.connectTimeoutMs, log });
+    // The endpoints in the order the agent's main loop tries them this round.
+    const endpoints = await endpointsToTry(config.name, config.endpoints, config.endpointOrder);
+    return sftpOverFreshConnection({ endpoints, user: config.name, privateKey, fingerprint: config.hubFingerprints, timeoutMs: config.connectTimeoutMs, log });
   }
 
   /** Compare, fetch if changed, and install (apply) or keep it ready (not apply). */

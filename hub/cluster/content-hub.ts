@@ -63,8 +63,8 @@ export async function openHubContent(o: HubContentOptions): Promise<HubContent> 
   try {
     const registry = await KvRegistry.open(b, { log: o.log.child({ component: 'registry' }) });
     closers.push(() => registry.close());
-    // A hub that served alone before: its hosts must not be locked out of a new cluster (content-adopt.ts).
-    await adoptRegistry({ fleetDir: paths.root, registry, log: o.log.child({ component: 'registry' }) });
+    // A hub that served alone before: its hosts must not be locked out of a new cluster; seeded once per cluster (content-adopt.ts).
+    await adoptRegistry({ fleetDir: paths.root, registry, log: o.log.child({ component: 'registry' }), hubName: b.hubName });
     const builds = await KvBuildRecords.open(b, { fleetDir: paths.root, hubName: b.hubName });
     closers.push(() => builds.close());
     const published = await KvPublishedStore.open(b, { fleetDir: paths.root, log: o.log.child({ component: 'published' }) });

@@ -23,12 +23,16 @@
 // record) is taken over by compare-and-swap. After writing the record the
 // claim is read again; if another hub took it meanwhile (possible only after
 // this hub stalled for longer than CLAIM_STALE_MS) the record is rolled back.
+//
+// The keys bucket also holds the seeded marker (registry-records.ts).
 import { BentoError } from '../../common/protocol/errors.js';
 import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
-import { isHostName } from '../../common/protocol/names.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { HostEntry, RegistryFile, RegistryStore, RegistryView } from '../fleet/registry.js';
-import type { KeyedStore, StateBackend } from '../store/types.js';
+import type { KeyedStore, StateBackend, Versioned } from '../store/types.js';
+import { isHostEntry, isKeyClaim, isKeysRecord, SEEDED_KEY, type KeyClaim, type SeededMarker } from './registry-records.js';
+
+export { isHostEntry, isKeyClaim, isSeededMarker, SEEDED_KEY, type KeyClaim, type SeededMarker } from './registry-records.js';
 
 export const REGISTRY_STORE = 'registry';
 export const REGISTRY_KEYS_STORE = 'registry-keys';
@@ -42,28 +46,6 @@ export const CLAIM_STALE_MS = 60_000;
  * and fails with the right code (HOST_EXISTS, KEY_IN_USE).
  */
 const UPDATE_BUDGET_MS = 20_000;
-
-export interface KeyClaim {
-  host: string;
-  /** When the claim was made (the claiming hub's clock). */
-  at: string;
-}
-
-const KEY_LINE = /^[a-z0-9@.-]{3,64} [A-Za-z0-9+/]{16,8192}={0,3}$/;
-
-export function isHostEntry(key: string, v: unknown): v is HostEntry {
-  if (!isHostName(key) || typeof v !== 'object' || v === null) return false;
-  const e = v as Record<string, unknown>;
-  return Array.isArray(e['keys']) && e['keys'].length > 0 && e['keys'].every((k) => typeof k === 'string' && KEY_LINE.test(k))
-    && Array.isArray(e['tags']) && e['tags'].every(isHostName)
-    && typeof e['ssh'] === 'object' && e['ssh'] !== null && !Array.isArray(e['ssh'])
-    && typeof e['addedAt'] === 'string';
-}
-
-export function isKeyClaim(key: string, v: unknown): v is KeyClaim {
-  const c = v as KeyClaim | null;
-  return key.startsWith('SHA256:') && typeof c === 'object' && c !== null && isHostName(c.host) && typeof c.at === 'string';
-}
 
 /** Another hub won a record this update read: run fn again on the newer registry. */
 class Stale extends Error {}
@@ -80,7 +62,7 @@ export class KvRegistry implements RegistryView, RegistryStore {
 
   private constructor(
     private readonly hosts: KeyedStore<HostEntry>,
-    private readonly claims: KeyedStore<KeyClaim>,
+    private readonly claims: KeyedStore<KeyClaim | SeededMarker>,
     private readonly log: Logger,
     private readonly now: () => number,
     private readonly budgetMs: number,
@@ -96,7 +78,7 @@ export class KvRegistry implements RegistryView, RegistryStore {
   static async open(backend: Pick<StateBackend, 'openKeyed'>, o: { log: Logger; now?: () => number; updateBudgetMs?: number }): Promise<KvRegistry> {
     const hosts = await backend.openKeyed<HostEntry>(REGISTRY_STORE, { accept: isHostEntry });
     try {
-      const claims = await backend.openKeyed<KeyClaim>(REGISTRY_KEYS_STORE, { accept: isKeyClaim });
+      const claims = await backend.openKeyed<KeyClaim | SeededMarker>(REGISTRY_KEYS_STORE, { accept: isKeysRecord });
       return new KvRegistry(hosts, claims, o.log, o.now ?? Date.now, o.updateBudgetMs ?? UPDATE_BUDGET_MS);
     } catch (err) {
       await hosts.close();
@@ -134,6 +116,20 @@ export class KvRegistry implements RegistryView, RegistryStore {
       return added ? { ...reg, hosts: { ...reg.hosts, [name]: entry } } : reg;
     });
     return added;
+  }
+
+  /** Whether the cluster's registry was seeded (content-adopt.ts): then no hub's registry.json adds hosts, even to an empty registry. */
+  get seeded(): boolean {
+    return this.claims.has(SEEDED_KEY);
+  }
+
+  /** Mark the registry seeded: a create, so the first hub wins and the others find it there (not an error). */
+  async markSeeded(by: string): Promise<void> {
+    try {
+      await this.claims.set(SEEDED_KEY, { seeded: true, by, at: new Date(this.now()).toISOString() }, { expectRevision: 0 });
+    } catch (err) {
+      if (!(err instanceof BentoError && err.code === 'STATE_CONFLICT')) throw err;
+    }
   }
 
   /** update() over the records named in SCOPE (null: every record); FN sees only those. */
@@ -216,7 +212,7 @@ export class KvRegistry implements RegistryView, RegistryStore {
   private async claim(host: string, key: string): Promise<boolean> {
     const fp = fingerprintOfKeyLine(key);
     const value: KeyClaim = { host, at: new Date(this.now()).toISOString() };
-    const cur = this.claims.entry(fp);
+    const cur = this.claimOf(fp);
     if (cur?.value.host === host) return false;
     if (cur) {
       const holder = this.hosts.get(cur.value.host);
@@ -243,7 +239,7 @@ export class KvRegistry implements RegistryView, RegistryStore {
    */
   private async confirmClaims(host: string, old: HostEntry | undefined, keys: string[], revision: number, since: number): Promise<void> {
     if (keys.length === 0) return;
-    const lost = keys.filter((k) => this.claims.get(fingerprintOfKeyLine(k))?.host !== host);
+    const lost = keys.filter((k) => this.claimOf(fingerprintOfKeyLine(k))?.value.host !== host);
     if (lost.length === 0 && this.now() - since < CLAIM_STALE_MS / 2) return;
     this.log.error({ host, keys: keys.map(fingerprintOfKeyLine) }, 'writing a host record took so long that its key claims may have been taken over; rolling the record back');
     const undo = old ? this.hosts.set(host, old, { expectRevision: revision }) : this.hosts.delete(host, { expectRevision: revision });
@@ -253,11 +249,17 @@ export class KvRegistry implements RegistryView, RegistryStore {
     throw new Stale(`the claims on ${host}'s keys may have been taken over meanwhile`);
   }
 
+  /** The claim on fingerprint FP (the bucket's other record, the seeded marker, is never one). */
+  private claimOf(fp: string): Versioned<KeyClaim> | undefined {
+    const e = this.claims.entry(fp);
+    return e && isKeyClaim(fp, e.value) ? { value: e.value, revision: e.revision } : undefined;
+  }
+
   /** Drop HOST's claims on KEYS (best effort: a claim left behind is taken over once stale). */
   private async release(host: string, keys: string[]): Promise<void> {
     for (const key of keys) {
       const fp = fingerprintOfKeyLine(key);
-      const cur = this.claims.entry(fp);
+      const cur = this.claimOf(fp);
       if (cur?.value.host !== host) continue;
       await this.claims.delete(fp, { expectRevision: cur.revision }).catch((err: unknown) => {
         this.log.warn({ key: fp, host, err: (err as Error).message }, 'could not release a key claim; it is taken over once stale');

@@ -16,6 +16,13 @@ export type Outcome = (typeof OUTCOMES)[number];
 export const MAX_UNREPORTED = 256;
 /** job.end's reason, in characters: a longer one is refused as malformed, so the agent cuts it first (fitJobEnd). */
 export const MAX_REASON = 4096;
+/**
+ * What an agent accepts in welcome.hubs: at most this many URLs, each at most
+ * WELCOME_HUB_URL_MAX long. A hub caps what it sends to these (liveness.ts):
+ * one item over makes the agent refuse the whole welcome, and so the hub.
+ */
+export const WELCOME_MAX_HUBS = 64;
+export const WELCOME_HUB_URL_MAX = 512;
 const jobId = { t: 'str', max: 64, re: JOB_ID } as const;
 const storePath = { t: 'str', max: MAX_STORE_PATH, re: STORE_PATH_RE, opt: true } as const;
 /** Published content hashes (hub/publish): hex today; the alphabet is kept narrow on purpose. */
@@ -147,7 +154,7 @@ export const MESSAGE_SCHEMAS: Readonly<Record<Message['type'], Schema>> = {
   welcome: {
     protocol: { t: 'int', min: 0 }, hubVersion: { t: 'str', max: 64 }, heartbeatMs: { t: 'int', min: 100, max: 3_600_000 },
     keepalive: { t: 'str', max: 8, oneOf: ['ssh'], opt: true }, capabilities: { t: 'strs', max: 64, maxItems: 64, opt: true },
-    hubs: { t: 'strs', max: 512, maxItems: 64, opt: true },
+    hubs: { t: 'strs', max: WELCOME_HUB_URL_MAX, maxItems: WELCOME_MAX_HUBS, opt: true },
   },
   'job.start': { jobId, action: { t: 'str', max: 16, oneOf: ACTIONS }, storePath, configHash: { t: 'str', max: 128, re: CONFIG_HASH, opt: true } },
   'job.ack': { jobId },

@@ -15,6 +15,7 @@
 //     taken meanwhile (holds.ts reconcile).
 import { performance } from 'node:perf_hooks';
 import { BentoError } from '../../common/protocol/errors.js';
+import { WELCOME_HUB_URL_MAX, WELCOME_MAX_HUBS } from '../../common/protocol/messages.js';
 import { BENTO_VERSION } from '../../common/protocol/version.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { KeyedStore, StoreChange } from '../store/types.js';
@@ -63,6 +64,8 @@ export class HubLiveness {
   private failing = false;
   private readonly unwatch: () => void;
   private firstBack: (() => void) | null = null;
+  /** urls() left some out already (logged once, not at every welcome). */
+  private urlsCapped = false;
 
   constructor(private readonly d: LivenessDeps) {
     const now = performance.now();
@@ -108,11 +111,30 @@ export class HubLiveness {
     return age < this.d.timing.deadAfterMs ? new Date(Date.now() - age).toISOString() : null;
   }
 
-  /** How agents reach the live hubs (those that were told: cluster.agentUrl), this one first. */
+  /**
+   * How agents reach the live hubs (those that were told: cluster.agentUrl),
+   * this one first, each once, and at most what the agent's welcome accepts
+   * (WELCOME_MAX_HUBS, each URL up to WELCOME_HUB_URL_MAX): one more, and every
+   * welcome of this hub failed at every agent, so no agent could connect
+   * (found by review). The others in name order, so the ones left out are
+   * the same at every welcome.
+   */
   urls(): string[] {
-    const out = this.d.url ? [this.d.url] : [];
-    for (const [name, s] of this.seen) if (s.url && name !== this.d.hubName && this.alive(name, s.run)) out.push(s.url);
-    return out;
+    const out = new Set<string>();
+    if (this.d.url) out.add(this.d.url);
+    let left = 0;
+    const names = [...this.seen.keys()].filter((n) => n !== this.d.hubName).sort();
+    for (const name of names) {
+      const s = this.seen.get(name)!;
+      if (!s.url || out.has(s.url) || !this.alive(name, s.run)) continue;
+      if (out.size < WELCOME_MAX_HUBS && s.url.length <= WELCOME_HUB_URL_MAX) out.add(s.url);
+      else left++;
+    }
+    if (left > 0 && !this.urlsCapped) {
+      this.urlsCapped = true;
+      this.d.log.warn({ left, max: WELCOME_MAX_HUBS, maxUrlLength: WELCOME_HUB_URL_MAX }, 'the welcome names fewer live hubs than there are: an agent accepts at most this many URLs, each at most this long (logged once)');
+    }
+    return [...out];
   }
 
   hubs(): HubSummary[] {

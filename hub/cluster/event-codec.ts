@@ -23,7 +23,7 @@ const JOB: Record<JobBusEvent['ev'], Schema> = {
   },
   end: {
     host, jobId, outcome: { t: 'str', max: 16, oneOf: OUTCOMES }, exitCode: { t: 'int', nullable: true },
-    durationMs: { t: 'int', min: 0 }, reason: { t: 'str', max: 4096, opt: true },
+    durationMs: { t: 'int', min: 0 }, reason: { t: 'str', max: 4096, opt: true }, lines: { t: 'int', min: 0, opt: true },
   },
 };
 

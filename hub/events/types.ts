@@ -9,7 +9,11 @@ export type JobBusEvent =
   | { ev: 'started'; host: string; jobId: string }
   /** `seq` is the line's place in the job's output, `ts` when the hub stored it (store/types.ts OutputLine). */
   | { ev: 'output'; host: string; jobId: string; seq: number; ts: number; stream: OutputStream; data: string }
-  | { ev: 'end'; host: string; jobId: string; outcome: Outcome; exitCode: number | null; durationMs: number; reason?: string };
+  /**
+   * `lines`: the seq of the job's last output line (0: none), when the hub that ended it knows it: a follower
+   * fills the lines the bus lost just before the end from the stored output. Absent from older hubs.
+   */
+  | { ev: 'end'; host: string; jobId: string; outcome: Outcome; exitCode: number | null; durationMs: number; reason?: string; lines?: number };
 
 export type HubEvent =
   | { kind: 'job'; host: string; event: JobBusEvent }

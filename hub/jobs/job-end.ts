@@ -3,7 +3,7 @@
 // is on disk, since the agent deletes its own copy on ack. The hub's own
 // verdicts (interrupted, a failure it decides) end a job the same way
 // (finish). Part of the scheduler (scheduler.ts): it runs in the host's turn.
-import type { JobEnd, Outcome } from '../../common/protocol/messages.js';
+import type { JobEnd } from '../../common/protocol/messages.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { JobRecord, JobStore } from '../store/jobs.js';
 import type { EventBus } from '../events/types.js';
@@ -11,6 +11,7 @@ import type { AgentLink } from './agent-link.js';
 import { adoptedRecord, type Adopter } from './adopt.js';
 import { ackWhenDurable } from './durable-ack.js';
 import { BentoError } from '../../common/protocol/errors.js';
+import { endEvent } from './end-event.js';
 
 /** An agent's job.end, or a verdict of the hub (only the outcome is required). */
 export type Ending = Pick<JobEnd, 'outcome'> & Partial<JobEnd>;
@@ -66,12 +67,9 @@ export class JobEnds {
   }
 
   private publishEnd(done: JobRecord): void {
-    this.d.bus.publish({
-      kind: 'job', host: done.host, event: {
-        ev: 'end', host: done.host, jobId: done.id, outcome: done.state as Outcome, exitCode: done.exitCode,
-        durationMs: done.durationMs ?? 0, ...(done.reason ? { reason: done.reason } : {}),
-      },
-    });
+    // With where its output ends (the store's summary, set by save()): a follower fills the lines the bus lost before the end.
+    const output = this.d.store.get(done.id)?.output ?? done.output;
+    this.d.bus.publish({ kind: 'job', host: done.host, event: endEvent(output ? { ...done, output } : done) });
   }
 
   /** An agent's job.end: record it, then acknowledge it (or not, see each case). */

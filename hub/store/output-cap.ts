@@ -234,6 +234,11 @@ export class OutputCap {
   }
 }
 
+/** The seq of a finished job's last output line (as its followers saw it) from its record's summary: 0 when it printed nothing. */
+export function lastOutputSeq(o: OutputSummary): number {
+  return o.lines + shiftAt(o.cuts ?? [], o.lines);
+}
+
 /** How far the seqs of stored lines at or after `stored` are from their stored place (the cuts before them). */
 function shiftAt(cuts: OutputCut[], stored: number): number {
   let shift = 0;

@@ -11,12 +11,17 @@ import type { EventBus, JobBusEvent } from '../events/types.js';
 import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import type { JobOutputLine } from '../store/output-cap.js';
 import { statusJob } from '../status/read-model.js';
+import { endEvent } from '../jobs/end-event.js';
 import type { Reply } from './server.js';
 
 export interface JobOpDeps {
   jobs: Pick<JobStore, 'get' | 'readOutput'>;
   bus: EventBus;
+  /** How often a followed job's record is checked for an end the bus did not bring, ms (default 2000). */
+  checkMs?: number;
 }
+
+const CHECK_MS = 2000;
 
 /** Stored output handed to the reader per page; the next page once the reader took this one. */
 const PAGE_BYTES = 256 * 1024;
@@ -51,8 +56,10 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
   let missed = false;
   let ended: Extract<JobBusEvent, { ev: 'end' }> | null = null;
   let lastSeq = 0;
+  let check: NodeJS.Timeout | null = null;
+  let over = false;
   let finish: () => void = () => undefined;
-  const over = new Promise<void>((resolve) => { finish = resolve; });
+  const ends = new Promise<void>((resolve) => { finish = resolve; });
   const send = (e: JobBusEvent): void => {
     if (e.ev === 'output') {
       if (e.seq <= lastSeq) return;
@@ -61,8 +68,10 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
       reply({ ev: 'output', host, jobId: id, seq: e.seq, stream: e.stream === 'note' ? 'stderr' : e.stream, data: e.data });
     } else if (e.ev === 'started') {
       reply({ ev: 'started', host, jobId: id });
-    } else {
-      reply(e);
+    } else if (!over) {
+      over = true;
+      const { lines: _lines, ...end } = e; // where the output ends is the hub's business, not the admin's
+      reply(end);
       finish();
     }
   };
@@ -111,14 +120,51 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
     const now = d.jobs.get(id);
     if (!now) throw new BentoError('UNKNOWN_JOB', `job "${id}" was pruned from the history while it was followed`);
     if (FINAL_STATES.has(now.state)) {
-      send({ ev: 'end', host, jobId: id, outcome: now.state as Extract<JobBusEvent, { ev: 'end' }>['outcome'], exitCode: now.exitCode, durationMs: now.durationMs ?? 0, ...(now.reason ? { reason: now.reason } : {}) });
+      send(endEvent(now));
       return true;
     }
-    await Promise.race([over, new Promise<void>((resolve) => sock.once('close', () => resolve()))]);
+    // The bus is at most once across hubs: an end it lost is found in the record (this hub's view, local: cheap).
+    const stored = (l: JobOutputLine): void => {
+      if (l.seq <= lastSeq) return;
+      sendStored(reply, host, id, l);
+      lastSeq = l.seq;
+    };
+    let checking = false;
+    check = setInterval(() => {
+      if (checking) return; // a last fill still reading
+      checking = true;
+      void endFromRecord(d, { id, after: () => lastSeq, stored, send, over: () => over }).finally(() => { checking = false; });
+    }, d.checkMs ?? CHECK_MS);
+    await Promise.race([ends, new Promise<void>((resolve) => sock.once('close', () => resolve()))]);
     return !left;
   } finally {
+    if (check) clearInterval(check);
     sub?.unsubscribe();
   }
+}
+
+/** The job's record is final but its end has not come: the lines stored since the last one sent (a last fill), then its end. */
+interface LastFill {
+  id: string;
+  /** The last seq sent. */
+  after: () => number;
+  stored: (l: JobOutputLine) => void;
+  send: (e: JobBusEvent) => void;
+  /** The end went out (the bus brought it meanwhile). */
+  over: () => boolean;
+}
+
+async function endFromRecord(d: JobOpDeps, j: LastFill): Promise<void> {
+  const rec = d.jobs.get(j.id);
+  if (!rec || !FINAL_STATES.has(rec.state) || j.over()) return;
+  try {
+    const lines = await d.jobs.readOutput(j.id, { afterSeq: j.after() });
+    if (j.over()) return; // the bus's end came while reading: it went out after the lines it had
+    for (const l of lines) j.stored(l);
+  } catch {
+    // The store cannot say now: the end all the same, the log stays readable with `bento-hub job`.
+  }
+  j.send(endEvent(rec));
 }
 
 function sendStored(reply: Reply, host: string, jobId: string, l: JobOutputLine): void {

@@ -5,27 +5,40 @@
 // trigger's answer names its id is kept (per host, bounded) and replayed once
 // it does. Output lines carry their place in the job's output (seq): a
 // repeat is dropped, and a gap (events are at most once across hubs) is
-// filled from the stored output before the line that revealed it.
+// filled from the stored output before the line that revealed it, or before
+// the end when the end says the job printed more than was shown
+// (follow-fill.ts waits for lines not stored yet). An end the bus lost is
+// found in the job's record, checked every few seconds (this hub's view of
+// the records is local: cheap), so a follower never waits forever.
 import type { Logger } from '../../common/platform/log.js';
 import type { EventBus, JobBusEvent, Subscription } from '../events/types.js';
-import type { JobStore } from '../store/jobs.js';
+import { endEvent } from '../jobs/end-event.js';
+import { FINAL_STATES, type JobStore } from '../store/jobs.js';
+import { FILL_WAIT_MS, fillFromStore } from './follow-fill.js';
 import type { Reply } from './server.js';
 
-/** Events kept per host while its trigger is in flight (other jobs of the host included). */
+/** Events kept per host while its trigger is in flight (other jobs of the host included); past it, the oldest output lines go. */
 const MAX_EARLY = 10_000;
 /** A single host is followed on its own subject; several on the whole bus. */
 const HOST_FILTER_MAX = 1;
+/** How often the records of the jobs still open are checked for an end the bus did not bring. */
+const CHECK_MS = 2000;
 
-/** A followed job: the last output seq shown, and the events waiting behind a gap being filled from the store. */
-interface Track { last: number; chain: Promise<void> | null; waiting: number }
+/** A followed job: the last output seq shown, the events waiting behind a gap being filled, and whether its end came. */
+interface Track { last: number; chain: Promise<void> | null; waiting: number; ended: boolean }
 
 export interface FollowDeps {
   bus: EventBus;
-  jobs: Pick<JobStore, 'readOutput'>;
+  /** Stored output (gaps); with `get`, the records too (an end the bus lost). */
+  jobs: Pick<JobStore, 'readOutput'> & Partial<Pick<JobStore, 'get'>>;
   reply: Reply;
   log: Logger;
   /** Called once per followed job, after its end went out. */
   ended: (jobId: string) => void;
+  /** How often open jobs' records are checked, ms (default 2000). */
+  checkMs?: number;
+  /** How long a gap waits for its lines to be stored, ms (default follow-fill.ts FILL_WAIT_MS). */
+  fillWaitMs?: number;
 }
 
 export class JobFollower {
@@ -33,6 +46,7 @@ export class JobFollower {
   private readonly early = new Map<string, JobBusEvent[] | null>();
   private readonly tracks = new Map<string, Track>();
   private sub: Subscription | null = null;
+  private check: NodeJS.Timeout | null = null;
 
   constructor(private readonly d: FollowDeps, private readonly hosts: ReadonlySet<string>) {}
 
@@ -46,10 +60,14 @@ export class JobFollower {
         this.deliver(e);
       } else if (this.early.has(e.host)) {
         const kept = this.early.get(e.host);
-        if (kept) kept.push(e);
+        if (kept) keep(kept, e);
         else this.early.set(e.host, [e]);
       }
     });
+    if (this.d.jobs.get) {
+      this.check = setInterval(() => this.checkRecords(), this.d.checkMs ?? CHECK_MS);
+      this.check.unref();
+    }
   }
 
   /** HOST's trigger is in flight: keep what its jobs say until the answer. */
@@ -60,9 +78,9 @@ export class JobFollower {
   /** The trigger of HOST was answered with JOBID: follow it from its first event. */
   follow(host: string, jobId: string): void {
     if (!this.tracks.has(jobId)) {
-      this.tracks.set(jobId, { last: 0, chain: null, waiting: 0 });
-      const kept = this.early.get(host) ?? [];
-      for (let i = Math.max(0, kept.length - MAX_EARLY); i < kept.length; i++) if (kept[i]!.jobId === jobId) this.deliver(kept[i]!);
+      this.tracks.set(jobId, { last: 0, chain: null, waiting: 0, ended: false });
+      // Output lines dropped while kept (keep()) show as a gap here, filled from the store.
+      for (const e of this.early.get(host) ?? []) if (e.jobId === jobId) this.deliver(e);
     }
     this.early.delete(host);
   }
@@ -72,20 +90,41 @@ export class JobFollower {
     this.early.delete(host);
   }
 
+  /** Events kept for HOST's trigger in flight (bounded by MAX_EARLY). */
+  keptFor(host: string): number {
+    return this.early.get(host)?.length ?? 0;
+  }
+
   close(): void {
     this.sub?.unsubscribe();
     this.sub = null;
+    if (this.check) clearInterval(this.check);
+    this.check = null;
     this.early.clear();
+  }
+
+  /** Open jobs whose record is final: the bus lost their end (or it is late); said from the record, after a last fill. */
+  private checkRecords(): void {
+    for (const [jobId, t] of this.tracks) {
+      if (t.ended) continue;
+      const rec = this.d.jobs.get!(jobId);
+      if (rec && FINAL_STATES.has(rec.state)) this.deliver(endEvent(rec), true);
+    }
   }
 
   /**
    * Shown at once, in the bus's turn, unless the job's output has a gap to
    * fill from the store first (or events wait behind one): then in order,
-   * after it. A fan-out's started and end events cost no promise each.
+   * after it. A fan-out's started and end events cost no promise each. After
+   * the job's end nothing more of it is shown: an end told twice (by the bus
+   * and the record, or replayed at another hub) counts once. FROMRECORD: an
+   * end said from the job's record, after a last fill of what is stored.
    */
-  private deliver(e: JobBusEvent): void {
+  private deliver(e: JobBusEvent, fromRecord = false): void {
     const t = this.tracks.get(e.jobId)!;
-    if (t.waiting === 0 && !gapBefore(t, e)) {
+    if (t.ended) return;
+    if (e.ev === 'end') t.ended = true;
+    if (t.waiting === 0 && !fromRecord && !missing(t, e)) {
       try {
         this.show(t, e);
       } catch (err) {
@@ -96,7 +135,11 @@ export class JobFollower {
     t.waiting += 1;
     t.chain = (t.chain ?? Promise.resolve())
       .then(async () => {
-        if (e.ev === 'output' && gapBefore(t, e)) await this.fill(t, e.jobId, e.host, e.seq);
+        const waitMs = this.d.fillWaitMs ?? FILL_WAIT_MS;
+        if (e.ev === 'output' && missing(t, e)) await fillFromStore(this.d, t, { jobId: e.jobId, host: e.host, through: e.seq - 1, waitMs });
+        // The end: the lines lost just before it, as far as it says the output goes. Without a count (an older
+        // hub) only an end said from the record reads what is stored: a bus end is shown as it always was.
+        if (e.ev === 'end' && (e.lines !== undefined || fromRecord)) await fillFromStore(this.d, t, { jobId: e.jobId, host: e.host, through: e.lines ?? Infinity, waitMs: e.lines === undefined ? 0 : waitMs });
         this.show(t, e);
       })
       .catch((err: Error) => this.d.log.warn({ jobId: e.jobId, err: err.message }, 'following a job failed'))
@@ -112,25 +155,36 @@ export class JobFollower {
       this.d.reply({ ev: 'output', host: e.host, jobId: e.jobId, stream: e.stream === 'note' ? 'stderr' : e.stream, data: e.data });
       return;
     }
-    this.d.reply(e);
-    if (e.ev === 'end') this.d.ended(e.jobId);
-  }
-
-  /** Lines between the last one shown and UPTO that the bus did not bring: from the stored output. */
-  private async fill(t: Track, jobId: string, host: string, upTo: number): Promise<void> {
-    try {
-      for (const l of await this.d.jobs.readOutput(jobId, { afterSeq: t.last })) {
-        if (l.seq >= upTo) break;
-        t.last = l.seq;
-        this.d.reply({ ev: 'output', host, jobId, stream: l.stream === 'note' ? 'stderr' : l.stream, data: l.data });
-      }
-    } catch (err) {
-      this.d.log.warn({ jobId, err: (err as Error).message }, 'cannot read the lines a follower missed');
+    if (e.ev === 'end') {
+      const { lines: _lines, ...end } = e; // where the output ends is the hub's business, not the admin's
+      this.d.reply(end);
+      this.d.ended(e.jobId);
+      return;
     }
+    this.d.reply(e);
   }
 }
 
-/** An output line past the next one expected: the lines between come from the store. */
-function gapBefore(t: Track, e: JobBusEvent): boolean {
-  return e.ev === 'output' && e.seq > t.last + 1;
+/** Lines the follower has not shown and the event says exist: a gap before an output line, or before an end that counts more. */
+function missing(t: Track, e: JobBusEvent): boolean {
+  if (e.ev === 'output') return e.seq > t.last + 1;
+  return e.ev === 'end' && e.lines !== undefined && e.lines > t.last;
+}
+
+/**
+ * Keep E for a trigger in flight. Past MAX_EARLY the oldest output lines go
+ * (a quarter at once, so a flood does not scan the list per line): the
+ * follower refills them from the store by seq. Started and end events stay.
+ */
+function keep(kept: JobBusEvent[], e: JobBusEvent): void {
+  kept.push(e);
+  if (kept.length <= MAX_EARLY) return;
+  let drop = MAX_EARLY >> 2;
+  let w = 0;
+  for (let r = 0; r < kept.length; r++) {
+    const k = kept[r]!;
+    if (drop > 0 && k.ev === 'output') { drop -= 1; continue; }
+    kept[w++] = k;
+  }
+  kept.length = w;
 }

@@ -26,7 +26,9 @@ export const triggerCommand: CommandSpec = {
     'On a terminal, a trigger to several hosts keeps a summary line ("3/5 done, 1 failed, 1 running (web3)") under the output.',
     'A trigger during a running job coalesces into one follow-up run. Ctrl-C detaches; the jobs go on.',
     'A terminal that falls far behind the output (`| less` left idle) is told how many lines the hub skipped for it;',
-    '`bento-hub job ID` shows the whole stored log.',
+    '`bento-hub job ID` shows the whole stored log. In a cluster, lines of a job running at another hub that neither',
+    'reach this hub nor are stored there within 5 s are announced the same way, and a job whose end this hub did not',
+    'hear ends the stream once its record is final (checked every 2 s).',
     'With --json, every event is printed as one JSON line as it happens, then a final {"summary": [...]} line.',
     '--prebuilt: instead of evaluating and building its configuration, each host substitutes the exact system store path of',
     'its last successful `bento-hub build` (state/builds/HOST.json) from the hub\'s cache (through its tunnel when its agent',
@@ -104,7 +106,8 @@ export const triggerCommand: CommandSpec = {
             }
             break;
           case 'skipped':
-            // This terminal fell behind the output (e.g. `| less` left idle): the hub skipped lines rather than hold them.
+            // This terminal fell behind the output (e.g. `| less` left idle): the hub skipped lines rather than hold them;
+            // or lines of a job at another hub neither reached this one nor were stored in time (admin/follow-fill.ts).
             note(`${rows.size > 1 ? `${c(36, e.host.padEnd(width))} | ` : ''}${c(33, `[bento] ${e.message}`)}`);
             break;
           case 'cut':

@@ -12,7 +12,7 @@
 // the records is local: cheap), so a follower never waits forever.
 import type { Logger } from '../../common/platform/log.js';
 import type { EventBus, JobBusEvent, Subscription } from '../events/types.js';
-import { endEvent } from '../jobs/end-event.js';
+import { END_CHECK_MS, endEvent, endForAdmin } from '../jobs/end-event.js';
 import { FINAL_STATES, type JobStore } from '../store/jobs.js';
 import { FILL_WAIT_MS, fillFromStore } from './follow-fill.js';
 import type { Reply } from './server.js';
@@ -21,8 +21,6 @@ import type { Reply } from './server.js';
 const MAX_EARLY = 10_000;
 /** A single host is followed on its own subject; several on the whole bus. */
 const HOST_FILTER_MAX = 1;
-/** How often the records of the jobs still open are checked for an end the bus did not bring. */
-const CHECK_MS = 2000;
 
 /** A followed job: the last output seq shown, the events waiting behind a gap being filled, and whether its end came. */
 interface Track { last: number; chain: Promise<void> | null; waiting: number; ended: boolean }
@@ -65,7 +63,7 @@ export class JobFollower {
       }
     });
     if (this.d.jobs.get) {
-      this.check = setInterval(() => this.checkRecords(), this.d.checkMs ?? CHECK_MS);
+      this.check = setInterval(() => this.checkRecords(), this.d.checkMs ?? END_CHECK_MS);
       this.check.unref();
     }
   }
@@ -156,8 +154,7 @@ export class JobFollower {
       return;
     }
     if (e.ev === 'end') {
-      const { lines: _lines, ...end } = e; // where the output ends is the hub's business, not the admin's
-      this.d.reply(end);
+      this.d.reply(endForAdmin(e));
       this.d.ended(e.jobId);
       return;
     }

@@ -11,7 +11,7 @@ import type { EventBus, JobBusEvent } from '../events/types.js';
 import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import type { JobOutputLine } from '../store/output-cap.js';
 import { statusJob } from '../status/read-model.js';
-import { endEvent } from '../jobs/end-event.js';
+import { END_CHECK_MS, endEvent, endForAdmin } from '../jobs/end-event.js';
 import type { Reply } from './server.js';
 
 export interface JobOpDeps {
@@ -20,8 +20,6 @@ export interface JobOpDeps {
   /** How often a followed job's record is checked for an end the bus did not bring, ms (default 2000). */
   checkMs?: number;
 }
-
-const CHECK_MS = 2000;
 
 /** Stored output handed to the reader per page; the next page once the reader took this one. */
 const PAGE_BYTES = 256 * 1024;
@@ -70,8 +68,7 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
       reply({ ev: 'started', host, jobId: id });
     } else if (!over) {
       over = true;
-      const { lines: _lines, ...end } = e; // where the output ends is the hub's business, not the admin's
-      reply(end);
+      reply(endForAdmin(e));
       finish();
     }
   };
@@ -134,7 +131,7 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
       if (checking) return; // a last fill still reading
       checking = true;
       void endFromRecord(d, { id, after: () => lastSeq, stored, send, over: () => over }).finally(() => { checking = false; });
-    }, d.checkMs ?? CHECK_MS);
+    }, d.checkMs ?? END_CHECK_MS);
     await Promise.race([ends, new Promise<void>((resolve) => sock.once('close', () => resolve()))]);
     return !left;
   } finally {

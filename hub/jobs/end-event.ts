@@ -17,3 +17,12 @@ export function endEvent(rec: JobRecord): EndEvent {
     ...(rec.output ? { lines: lastOutputSeq(rec.output) } : {}),
   };
 }
+
+/** How often a follower looks in a followed job's record for an end the bus did not bring (admin/follow.ts, admin/job-op.ts). */
+export const END_CHECK_MS = 2000;
+
+/** END as an admin is told it: where the output ends (`lines`) is for the hubs' followers, not the reader. */
+export function endForAdmin(end: EndEvent): Omit<EndEvent, 'lines'> {
+  const { lines: _lines, ...rest } = end;
+  return rest;
+}

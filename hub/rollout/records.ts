@@ -98,6 +98,13 @@ export function turnJobId(r: Pick<RolloutRecord, 'id' | 'round'>, host: string):
   return `${r.id}-${r.round ?? 0}-${createHash('sha256').update(host).digest('base64url').slice(0, 16)}`;
 }
 
+/** The rollout whose turn job JOBID would be (turnJobId's shape), or null: a job id of another kind. */
+export function turnRolloutId(jobId: string): string | null {
+  const dash = jobId.indexOf('-', 2);
+  const id = dash === -1 ? '' : jobId.slice(0, dash);
+  return isRolloutId(id) ? id : null;
+}
+
 export function isRolloutEntry(key: string, v: unknown): v is RolloutEntry {
   if (typeof v !== 'object' || v === null) return false;
   const r = v as Partial<Omit<RolloutRecord, 'kind' | 'state'> & Omit<MemberRecord, 'kind' | 'state'>> & { kind?: unknown; state?: string };

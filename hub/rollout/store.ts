@@ -10,9 +10,8 @@
 // the only writer and never sees a conflict.
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StateBackend } from '../store/types.js';
-import { isRolloutId } from '../../common/protocol/rollout.js';
 import { waveOf } from './plan.js';
-import { ROLLOUTS_STORE, isRolloutEntry, memberKey, turnJobId, type Driver, type MemberRecord, type RolloutEntry, type RolloutRecord } from './records.js';
+import { ROLLOUTS_STORE, isRolloutEntry, memberKey, turnJobId, turnRolloutId, type Driver, type MemberRecord, type RolloutEntry, type RolloutRecord } from './records.js';
 
 /** Finished rollouts kept for `rollout status`; older ones are forgotten. */
 export const KEEP_FINISHED = 50;
@@ -89,12 +88,11 @@ export class RolloutStore {
    * (recover.ts). The engine gives the host its record back (steps.ts adopt).
    */
   lateTurn(job: { id: string; host: string }): { id: string; host: string } | undefined {
-    // "r-k3m9x2ab-0-…": the rollout id is the first 10 characters; one hash per job of a kept rollout only.
-    const id = job.id.slice(0, 10);
-    if (job.id[10] !== '-' || !isRolloutId(id)) return undefined;
-    const r = this.rollouts.get(id);
-    if (!r || this.member(id, job.host) || waveOf(r, job.host) === -1 || turnJobId(r, job.host) !== job.id) return undefined;
-    return { id, host: job.host };
+    // One hash per job of a kept rollout only (turnJobId below).
+    const id = turnRolloutId(job.id);
+    const r = id === null ? undefined : this.rollouts.get(id);
+    if (!r || this.member(r.id, job.host) || waveOf(r, job.host) === -1 || turnJobId(r, job.host) !== job.id) return undefined;
+    return { id: r.id, host: job.host };
   }
 
   /**

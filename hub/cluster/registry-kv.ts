@@ -46,6 +46,8 @@ export const CLAIM_STALE_MS = 60_000;
  * and fails with the right code (HOST_EXISTS, KEY_IN_USE).
  */
 const UPDATE_BUDGET_MS = 20_000;
+/** How long a failed record write waits for the winning record to reach this hub's view (releaseUnheld). */
+const VIEW_CATCHUP_MS = 3000;
 
 /** Another hub won a record this update read: run fn again on the newer registry. */
 class Stale extends Error {}
@@ -188,7 +190,7 @@ export class KvRegistry implements RegistryView, RegistryStore {
       try {
         revision = await this.hosts.set(name, neu, { expectRevision: rev });
       } catch (err) {
-        await this.release(name, claimed);
+        await this.releaseUnheld(name, claimed, rev);
         throw err;
       }
       await this.confirmClaims(name, old, added, revision, since);
@@ -253,6 +255,24 @@ export class KvRegistry implements RegistryView, RegistryStore {
   private claimOf(fp: string): Versioned<KeyClaim> | undefined {
     const e = this.claims.entry(fp);
     return e && isKeyClaim(fp, e.value) ? { value: e.value, revision: e.revision } : undefined;
+  }
+
+  /**
+   * This write of HOST's record (read at revision REV) failed: drop the claims
+   * it made on KEYS, but not one the record that won holds. Two writers adding
+   * the same host with the same key share its claim (the second finds it
+   * "already ours"); when the claim's maker lost the record to the other,
+   * releasing it deleted the claim of a key the stored record has, and the key
+   * could then be registered to another host (found by review: 30 of 40 claims
+   * left after two seedings at once). So the winner's record is waited for in
+   * this hub's view first (briefly: it may not have arrived), and what it
+   * holds is kept.
+   */
+  private async releaseUnheld(host: string, keys: string[], rev: number): Promise<void> {
+    if (keys.length === 0) return;
+    for (let i = 0; i < VIEW_CATCHUP_MS / 20 && (this.hosts.entry(host)?.revision ?? 0) <= rev; i++) await new Promise((r) => setTimeout(r, 20));
+    const held = this.hosts.get(host)?.keys ?? [];
+    await this.release(host, keys.filter((k) => !held.includes(k)));
   }
 
   /** Drop HOST's claims on KEYS (best effort: a claim left behind is taken over once stale). */

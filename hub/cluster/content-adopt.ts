@@ -69,8 +69,10 @@ export async function adoptRegistry(o: { fleetDir: string; registry: KvRegistry;
   o.log.info({ hosts: added }, 'the cluster\'s registry was empty: added the hosts of this hub\'s registry.json');
   // Only after the hosts (a hub starting meanwhile sees hosts and does not seed), and only if some landed:
   // a seeding that failed for every host (NATS away) is tried again at the next start. Two hubs seeding
-  // at once both get here; the second's create finds the marker, which is fine.
-  if (Object.keys(o.registry.snapshot.hosts).length > 0) await o.registry.markSeeded(by);
+  // at once both get here; the second's create finds the marker, which is fine. ADDED counts this hub's
+  // acknowledged writes: the snapshot follows the bucket's watch and may not show them yet (then no
+  // marker was written and a restart seeded the emptied registry again: seen once in cluster-content-reseed).
+  if (added > 0 || Object.keys(o.registry.snapshot.hosts).length > 0) await o.registry.markSeeded(by);
   return added;
 }
 

@@ -1,6 +1,9 @@
 // Runs the suite with node's test runner. Test files are compiled to
-// dist/test/**; `unit` runs only unit tests. Files run two at a time (two
-// cores); each file's own daemons are cleaned up by its fixtures.
+// dist/test/**; `unit` runs only unit tests. Files run CONCURRENCY at a time
+// (BENTO_TEST_CONCURRENCY, default below); each file's own daemons are
+// cleaned up by its fixtures. The long groups start first and the unit
+// tests (short, many) last, so they fill the slots the long files leave
+// instead of a 60 s file starting last and running alone.
 // Failures are also written, with their errors, by a second reporter
 // (helpers/failure-reporter.ts) and printed again at the end, where a CI log's
 // tail shows them; BENTO_TEST_FAILURES=FILE appends them to FILE as well (the
@@ -11,9 +14,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/**
+ * Files at once. Many files spend most of their time waiting on real daemons
+ * (sshd, tor, nats-server, timers of 30 s), so more than the cores.
+ */
+const DEFAULT_CONCURRENCY = 3;
+
 const root = path.dirname(fileURLToPath(import.meta.url));
 const groups = process.argv.slice(2);
-const dirs = groups.length ? groups : ['unit', 'integration', 'e2e', 'browser'];
+const dirs = groups.length ? groups : ['integration', 'browser', 'unit'];
 
 function collect(dir: string): string[] {
   let out: string[] = [];
@@ -38,12 +47,43 @@ if (files.length === 0) {
 }
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'bento-test-run-'));
 const failures = path.join(tmp, 'failures.txt');
+const durations = path.join(tmp, 'durations.txt');
 const reporters = [
   `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`, '--test-reporter-destination=stdout',
   `--test-reporter=${path.join(root, 'helpers', 'failure-reporter.js')}`, `--test-reporter-destination=${failures}`,
+  `--test-reporter=${path.join(root, 'helpers', 'duration-reporter.js')}`, `--test-reporter-destination=${durations}`,
 ];
-const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=300000', ...reporters, ...files], { stdio: 'inherit' });
+const concurrency = testConcurrency(process.env.BENTO_TEST_CONCURRENCY);
+const started = Date.now();
+const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...reporters, ...files], { stdio: 'inherit' });
+
+function testConcurrency(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return DEFAULT_CONCURRENCY;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 16) {
+    process.stderr.write(`BENTO_TEST_CONCURRENCY must be an integer from 1 to 16, got ${JSON.stringify(raw)}\n`);
+    process.exit(2);
+  }
+  return n;
+}
+
+/** The slowest files of this run, for whoever watches the suite's length. */
+function slowest(count: number): string {
+  let lines: string[];
+  try {
+    lines = readFileSync(durations, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    return '';
+  }
+  const rows = lines.map((l) => l.split('\t')).map(([ms, file]) => ({ ms: Number(ms), file: path.relative(root, file) }));
+  rows.sort((a, b) => b.ms - a.ms);
+  const total = rows.reduce((s, r) => s + r.ms, 0);
+  const head = `== ${rows.length} files, ${Math.round(total / 1000)} s of tests in ${Math.round((Date.now() - started) / 1000)} s, ${concurrency} at a time; the slowest:\n`;
+  return head + rows.slice(0, count).map((r) => `${(r.ms / 1000).toFixed(1).padStart(7)} s  ${r.file}\n`).join('');
+}
+
 child.on('exit', (code, signal) => {
+  process.stdout.write(`\n${slowest(12)}`);
   let text = '';
   try {
     text = readFileSync(failures, 'utf8');

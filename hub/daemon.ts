@@ -122,7 +122,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     const router = topology.router({ scheduler, sessions });
     closing.push(() => router.close());
     // Staged rollouts (docs/rollouts.md): their own keyed store, driven by job ends on the bus.
-    const rolloutStore = await RolloutStore.open(backend);
+    const rolloutStore = await RolloutStore.open(backend, { driving: topology.driving });
     closing.push(() => rolloutStore.close());
     const rollouts = new RolloutEngine({
       store: rolloutStore, jobs: store, scheduler: { trigger: (t) => router.trigger(t), cancelQueued: (host, id, why) => scheduler.cancelQueued(host, id, why) },

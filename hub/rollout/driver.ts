@@ -9,6 +9,7 @@
 // old run's rollouts the same way (the old run is not alive). A cluster asks
 // the hubs' liveness (hub/cluster/liveness.ts), wired in hub/topology.ts.
 import { randomUUID } from 'node:crypto';
+import { BentoError } from '../../common/protocol/errors.js';
 import type { Driver, RolloutRecord } from './records.js';
 
 export interface RolloutDriving {
@@ -43,4 +44,9 @@ export function drivenBy(d: Driver | undefined, driving: Pick<RolloutDriving, 'h
 /** Does this hub drive R now, and may it act? Only then is R's next step taken here. */
 export function drivesNow(r: RolloutRecord | undefined, driving: RolloutDriving): r is RolloutRecord {
   return r !== undefined && drivenBy(r.driver, driving) && driving.mayAct();
+}
+
+/** What a hub that may not act now (RolloutDriving.mayAct) answers instead of acting or writing. */
+export function notCurrent(hub: string): BentoError {
+  return new BentoError('CLUSTER_UNAVAILABLE', `hub ${hub} is not in touch with the other hubs right now (NATS away, or it was paused); it cannot drive a rollout until it is`);
 }

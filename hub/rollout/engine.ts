@@ -27,8 +27,8 @@ import { newRollout, overlapping } from './plan.js';
 import { recoverRollout } from './recover.js';
 import { turnJobId, type RolloutRecord } from './records.js';
 import type { RolloutStore } from './store.js';
-import { drivesNow, type RolloutDriving } from './driver.js';
-import { notCurrent, RolloutTakeover } from './takeover.js';
+import { drivesNow, notCurrent, type RolloutDriving } from './driver.js';
+import { RolloutTakeover } from './takeover.js';
 import { RolloutConnections } from './connections.js';
 import { RolloutSteps, type RolloutScheduler } from './steps.js';
 

@@ -8,8 +8,17 @@
 // a newer epoch is never overwritten (STATE_CONFLICT): a hub that lost a
 // rollout to another driver cannot undo what the new one wrote. One hub is
 // the only writer and never sees a conflict.
+//
+// The fence compares against this hub's view, which can lag: a driver
+// resumed after SIGSTOP may not see yet that another hub took the rollout
+// over. So no write leaves a hub that may not act now (driver.ts mayAct: its
+// own heartbeat has not come back since): a step that was awaiting when the
+// hub froze and goes on when it wakes is refused (CLUSTER_UNAVAILABLE)
+// instead of writing; by the time the hub is current again, its view has
+// caught up with the others' writes up to its own heartbeat's return.
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StateBackend } from '../store/types.js';
+import { notCurrent, type RolloutDriving } from './driver.js';
 import { waveOf } from './plan.js';
 import { ROLLOUTS_STORE, isRolloutEntry, memberKey, turnJobId, turnRolloutId, type Driver, type MemberRecord, type RolloutEntry, type RolloutRecord } from './records.js';
 
@@ -33,13 +42,14 @@ export class RolloutStore {
   private readonly open = new Map<string, Set<string>>();
   private readonly unwatch: () => void;
 
-  constructor(private readonly kv: KeyedStore<RolloutEntry>) {
+  /** DRIVING: whether this hub may write now (no option: always, as one hub and the tests that need no fence). */
+  constructor(private readonly kv: KeyedStore<RolloutEntry>, private readonly driving?: Pick<RolloutDriving, 'hub' | 'mayAct'>) {
     for (const key of kv.keys()) this.index(key, kv.get(key));
     this.unwatch = kv.watch((c) => this.index(c.key, c.op === 'set' ? c.value : undefined));
   }
 
-  static async open(backend: StateBackend): Promise<RolloutStore> {
-    return new RolloutStore(await backend.openKeyed<RolloutEntry>(ROLLOUTS_STORE, { accept: isRolloutEntry }));
+  static async open(backend: StateBackend, o: { driving?: Pick<RolloutDriving, 'hub' | 'mayAct'> } = {}): Promise<RolloutStore> {
+    return new RolloutStore(await backend.openKeyed<RolloutEntry>(ROLLOUTS_STORE, { accept: isRolloutEntry }), o.driving);
   }
 
   get(id: string): RolloutRecord | undefined {
@@ -126,6 +136,7 @@ export class RolloutStore {
     const held = cur.value.holdOfflineUntil ? Date.parse(cur.value.holdOfflineUntil) : 0;
     const hold = c.holdOfflineUntil !== undefined && c.holdOfflineUntil > held ? { holdOfflineUntil: new Date(c.holdOfflineUntil).toISOString() } : {};
     const next: RolloutRecord = { ...cur.value, ...hold, driver: { ...c.driver, epoch: epochOf(cur.value) + 1 }, updatedAt: new Date().toISOString() };
+    this.mayWrite();
     try {
       await this.kv.set(r.id, next, { expectRevision: cur.revision });
     } catch (err) {
@@ -151,6 +162,7 @@ export class RolloutStore {
 
   /** Forget the oldest finished rollouts beyond KEEP_FINISHED, with their hosts' records. */
   async prune(): Promise<string[]> {
+    this.mayWrite();
     const finished = this.all().filter((r) => r.state === 'done' || r.state === 'aborted');
     const drop = finished.slice(KEEP_FINISHED).map((r) => r.id);
     await Promise.all(drop.flatMap((id) => [...this.membersOf(id).map((m) => this.kv.delete(memberKey(id, m.host))), this.kv.delete(id)]));
@@ -178,6 +190,8 @@ export class RolloutStore {
         throw new BentoError('STATE_CONFLICT', `rollout ${id} is driven by hub ${this.rollouts.get(id)?.driver?.hub ?? '?'} now (epoch ${newest} > ${epoch}); not writing ${key}`);
       }
       const expectRevision = cur?.revision ?? 0;
+      // Checked at each attempt, right before the write: the caller may have awaited across a freeze.
+      this.mayWrite();
       try {
         if (v) await this.kv.set(key, v, { expectRevision });
         else if (cur) await this.kv.delete(key, { expectRevision });
@@ -189,6 +203,11 @@ export class RolloutStore {
         while ((this.kv.entry(key)?.revision ?? 0) === expectRevision && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       }
     }
+  }
+
+  /** Throws CLUSTER_UNAVAILABLE when this hub may not act now (top of this file). */
+  private mayWrite(): void {
+    if (this.driving && !this.driving.mayAct()) throw notCurrent(this.driving.hub);
   }
 
   private index(key: string, v: RolloutEntry | undefined): void {

@@ -14,7 +14,7 @@
 // or halted again (engine.ts).
 import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
-import { drivenBy, type RolloutDriving } from './driver.js';
+import { drivenBy, notCurrent, type RolloutDriving } from './driver.js';
 import type { RolloutRecord } from './records.js';
 import type { RolloutStore } from './store.js';
 
@@ -32,10 +32,6 @@ export interface TakeoverDeps {
 
 /** Every this many sweeps, the rollouts driven here are checked against the job records. */
 const RECHECK_EVERY = 5;
-
-export function notCurrent(hub: string): BentoError {
-  return new BentoError('CLUSTER_UNAVAILABLE', `hub ${hub} is not in touch with the other hubs right now (NATS away, or it was paused); it cannot drive a rollout until it is`);
-}
 
 const unfinished = (r: RolloutRecord): boolean => r.state === 'running' || r.state === 'halted';
 

@@ -4,7 +4,6 @@ import { createLogger } from '../../common/platform/log.js';
 import { capYoungGeneration } from '../../common/platform/young-gen.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import { isHostPort } from '../fleet/hub-config.js';
-import { startHub } from '../daemon.js';
 import { fleetDir, listenOption, str } from './util.js';
 
 export const serveCommand: CommandSpec = {
@@ -26,6 +25,8 @@ export const serveCommand: CommandSpec = {
     // Before anything is opened: may re-execute this process (same PID) with a smaller young generation.
     capYoungGeneration();
     const log = createLogger({ name: 'bento-hub', level: str(values, 'log-level') });
+    // Loaded here, not at the top: the daemon is most of the hub's code, and every other command would load it too.
+    const { startHub } = await import('../daemon.js');
     const hub = await startHub({ dir: fleetDir(values), log, listen, wsListen });
     await new Promise<void>((resolve) => {
       const stop = (sig: string): void => {

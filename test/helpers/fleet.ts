@@ -7,6 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { spawnDaemon, freePort, waitFor, tmpDir, type Daemon } from './proc.js';
+import { adminList } from './admin-list.js';
 
 const execFileP = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -85,7 +86,7 @@ export class TestFleet {
     if (!hub) throw new Error('no hub started');
     await waitFor('hub serving', () => hub.output().includes('"msg":"hub serving"') || hub.child.exitCode !== null, 15_000, 50);
     if (hub.child.exitCode !== null) throw new Error(`bento-hub exited with ${hub.child.exitCode}:\n${hub.output().slice(-2000)}`);
-    await waitFor('hub admin socket', async () => (await this.hubCli(['list', '--json'])).code === 0, 15_000, 100);
+    await waitFor('hub admin socket', () => adminList(this.fleetDir).then(() => true, () => false), 15_000, 100);
   }
 
   async stopHub(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -133,10 +134,9 @@ export class TestFleet {
     return d;
   }
 
+  /** Who is connected, asked over the admin socket (admin-list.ts: no CLI process per poll). */
   async list(): Promise<Array<{ name: string; [k: string]: unknown }>> {
-    const r = await this.hubCli(['list', '--json']);
-    if (r.code !== 0) throw new Error(`list failed: ${r.stderr}`);
-    return (JSON.parse(r.stdout) as { clients: Array<{ name: string }> }).clients;
+    return (await adminList(this.fleetDir)) as unknown as Array<{ name: string; [k: string]: unknown }>;
   }
 
   async waitConnected(names: string[], timeoutMs = 15_000): Promise<void> {

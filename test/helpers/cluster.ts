@@ -17,7 +17,7 @@ import { freePort, spawnDaemon, tmpDir, waitFor, type Daemon } from './proc.js';
 import { CLIENT_BIN, HUB_BIN, makeKey, runCli, type CliResult, type HostKey } from './fleet.js';
 import { captureLog } from './log-capture.js';
 import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
-import { adminList } from './admin-list.js';
+import { adminList } from './admin-query.js';
 import { parseClusterOptions } from '../../hub/cluster/options.js';
 import { JOBS_STORE, JOBS_STORE_OPTIONS, type JobRecord } from '../../hub/store/jobs.js';
 
@@ -152,7 +152,7 @@ export class TestCluster {
     return d;
   }
 
-  /** Who is connected, as hub I lists it, asked over its admin socket (admin-list.ts: no CLI process per poll). */
+  /** Who is connected, as hub I lists it, asked over its admin socket (admin-query.ts: no CLI process per poll). */
   async list(i: number): Promise<Array<{ name: string; hub: string; runningJob: unknown; [k: string]: unknown }>> {
     try {
       return (await adminList(this.hubs[i]!.fleetDir)) as unknown as Array<{ name: string; hub: string; runningJob: unknown }>;

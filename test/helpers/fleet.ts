@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { spawnDaemon, freePort, waitFor, tmpDir, type Daemon } from './proc.js';
-import { adminList } from './admin-list.js';
+import { adminList } from './admin-query.js';
 
 const execFileP = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -134,7 +134,7 @@ export class TestFleet {
     return d;
   }
 
-  /** Who is connected, asked over the admin socket (admin-list.ts: no CLI process per poll). */
+  /** Who is connected, asked over the admin socket (admin-query.ts: no CLI process per poll). */
   async list(): Promise<Array<{ name: string; [k: string]: unknown }>> {
     return (await adminList(this.fleetDir)) as unknown as Array<{ name: string; [k: string]: unknown }>;
   }

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { TestCluster } from '../helpers/cluster.js';
 import { waitFor } from '../helpers/proc.js';
 import { checkJobs } from '../helpers/cluster-invariants.js';
+import { adminRolloutStatus } from '../helpers/admin-query.js';
 import type { RolloutDetail } from '../../common/protocol/rollout.js';
 
 const HOSTS = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8', 'w9'];
@@ -30,10 +31,9 @@ async function cluster(): Promise<TestCluster> {
   return c;
 }
 
+/** `rollout status ID` at hub I, over its admin socket (polled every 100-250 ms: no CLI process each time). */
 async function status(c: TestCluster, i: number, id: string): Promise<RolloutDetail> {
-  const r = await c.hubCli(i, ['rollout', 'status', id, '--json']);
-  if (r.code !== 0) throw new Error(`rollout status at hub${i + 1}: ${r.stderr}`);
-  return (JSON.parse(r.stdout) as { rollout: RolloutDetail }).rollout;
+  return adminRolloutStatus(c.hubs[i]!.fleetDir, id);
 }
 
 /** The hub holding the most hosts (its death moves the most agents), and a rollout started there. */

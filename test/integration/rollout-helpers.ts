@@ -11,6 +11,7 @@ import type { Daemon } from '../helpers/proc.js';
 import { waitFor } from '../helpers/proc.js';
 import { makeNixEnv, runStandin, writeFixtureConfig, type FixtureOptions, type NixEnv } from '../fixtures/nix.js';
 import { durableJobs } from '../helpers/state.js';
+import { adminRolloutStatus } from '../helpers/admin-query.js';
 import { readFleetState } from '../../hub/store/open.js';
 import type { JobRecord } from '../../hub/store/jobs.js';
 import type { RolloutDetail } from '../../common/protocol/rollout.js';
@@ -74,10 +75,9 @@ export async function jobsSince(fleet: TestFleet, since: string, hosts?: string[
     .sort((a, b) => a.requestedAt.localeCompare(b.requestedAt));
 }
 
+/** `rollout status ID`, over the admin socket (test/helpers/admin-query.ts: polled every 100 ms). */
 export async function rolloutStatus(fleet: TestFleet, id: string): Promise<RolloutDetail> {
-  const r = await fleet.hubCli(['rollout', 'status', id, '--json']);
-  if (r.code !== 0) throw new Error(`rollout status ${id}: ${r.stderr}`);
-  return (JSON.parse(r.stdout) as { rollout: RolloutDetail }).rollout;
+  return adminRolloutStatus(fleet.fleetDir, id);
 }
 
 /** A job's stored output (what the hub recorded of its log), as one text. */

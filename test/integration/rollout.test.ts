@@ -62,6 +62,10 @@ test('a canary whose rebuild fails halts the rollout: no other host is sent a jo
   assert.match(st.stdout.split('\n')[0]!, new RegExp(`^rollout ${done.id} \\(switch\\) halted · wave 1/3 · 0/6 healthy · 1 failed · 5 pending: wave 1: 1 of 1 hosts failed`));
   const sj = JSON.parse((await fleet.hubCli(['status', '--json'])).stdout) as { rollouts: Array<{ id: string; state: string }> };
   assert.deepEqual(sj.rollouts.map((x) => [x.id, x.state]), [[done.id, 'halted']]);
+  // `rollout status ID --json` through the CLI (the fixtures poll it over the admin socket) says the same.
+  const one = await fleet.hubCli(['rollout', 'status', done.id, '--json']);
+  assert.equal(one.code, 0, one.stderr);
+  assert.deepEqual((JSON.parse(one.stdout) as { rollout: RolloutDetail }).rollout.members.map((m) => [m.host, m.state]), done.members.map((m) => [m.host, m.state]));
   // A second rollout over the same hosts is refused while this one is halted.
   const again = await fleet.hubCli(['rollout', 'r2']);
   assert.equal(again.code, 6);

@@ -8,7 +8,7 @@
 // rollout.test.ts).
 import { adminCall } from '../../hub/admin/client.js';
 import { fleetPaths } from '../../hub/fleet/paths.js';
-import type { ClientInfo } from '../../common/protocol/admin.js';
+import type { ClientInfo, HostStatus } from '../../common/protocol/admin.js';
 import type { RolloutDetail } from '../../common/protocol/rollout.js';
 
 /** The agents connected as the hub of FLEETDIR lists them (its cluster's, with a cluster), sorted by name like the CLI. */
@@ -20,4 +20,9 @@ export async function adminList(fleetDir: string): Promise<ClientInfo[]> {
 /** `rollout status ID` at the hub of FLEETDIR. */
 export async function adminRolloutStatus(fleetDir: string, id: string): Promise<RolloutDetail> {
   return (await adminCall(fleetPaths(fleetDir).adminSocket, { op: 'rollout.status', id }, 'rollout')).rollout;
+}
+
+/** `status` at the hub of FLEETDIR: every host's status row. */
+export async function adminStatus(fleetDir: string): Promise<HostStatus[]> {
+  return (await adminCall(fleetPaths(fleetDir).adminSocket, { op: 'status' }, 'status')).hosts;
 }

@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { waitFor } from './proc.js';
 import type { TestCluster } from './cluster.js';
+import { adminStatus } from './admin-query.js';
 
 export const FINAL = new Set(['success', 'failure', 'interrupted', 'rolled-back']);
 
@@ -56,8 +57,8 @@ export async function checkJobs(c: TestCluster, accepted: string[], o: { timeout
   // Every hub's view converges on the same last job per host (views follow NATS within moments).
   await waitFor('every hub shows the same jobs', async () => {
     const views = await Promise.all(running.map(async ({ i }) => {
-      const r = await c.hubCli(i, ['status', '--json']);
-      return new Map((JSON.parse(r.stdout) as { hosts: HostStatus[] }).hosts.map((h) => [h.name, h]));
+      // Over the admin socket (admin-query.ts): polled every 250 ms at every hub.
+      return new Map((await adminStatus(c.hubs[i]!.fleetDir)).map((h) => [h.name, h]));
     }));
     return viewDisagreements(hosts, views).length === 0;
   }, 15_000, 250);

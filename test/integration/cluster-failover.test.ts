@@ -56,6 +56,13 @@ test('kill -9 of a hub: its agents move to the others, a queued job runs where i
     await c.killHub(victim);
     // Every agent is back, at a surviving hub.
     const live = HOSTS.filter((h) => h !== sleeper);
+    // Listed, and at a survivor: right after the kill the survivors still list the dead hub's hosts at it
+    // until its liveness lapses (waitConnected alone, which asks "listed anywhere", can pass on those rows).
+    const dead = c.hubs[victim]!.name;
+    await waitFor('every live host listed at a surviving hub', async () => {
+      const rows = await c.list(asker);
+      return live.every((h) => rows.some((x) => x.name === h && x.hub !== dead));
+    }, 30_000, 100);
     await c.waitConnected(live, 30_000);
     const back = Date.now() - killedAt;
     for (const x of await c.list(asker)) assert.notEqual(x.hub, c.hubs[victim]!.name, `${x.name} still shown at the dead hub`);

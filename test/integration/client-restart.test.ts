@@ -8,6 +8,7 @@ import { mkdir, readdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { TestFleet } from '../helpers/fleet.js';
 import { waitFor, sleep, type Daemon, raceTimeout } from '../helpers/proc.js';
+import { adminStatus } from '../helpers/admin-query.js';
 
 let fleet: TestFleet;
 let agent: Daemon;
@@ -47,10 +48,7 @@ test('a switch that re-points the agent package: result acknowledged, then the a
   // What systemd would do: start it again; it connects and serves jobs.
   agent = fleet.startAgent('web1', path.join(fleet.dir, 'web1.json'));
   await fleet.waitConnected(['web1']);
-  await waitFor('hub shows the switch as success', async () => {
-    const st = await fleet.hubCli(['status', '--json']);
-    return st.stdout.includes('"success"');
-  }, 10_000);
+  await waitFor('hub shows the switch as success', async () => (await adminStatus(fleet.fleetDir)).some((h) => h.lastJob?.state === 'success'), 10_000);
   const again = await fleet.hubCli(['trigger', 'web1', '--action', 'test']);
   assert.equal(again.code, 0, again.stderr);
   await sleep(1000);

@@ -15,6 +15,7 @@ import { makeNixEnv, nixAvailable, nixUnavailableReason, runStandin, writeFixtur
 import type { HostStatus } from '../../common/protocol/admin.js';
 import { readPublished } from '../../hub/publish/published.js';
 import { durableJobs } from '../helpers/state.js';
+import { adminStatus } from '../helpers/admin-query.js';
 
 const skip = nixAvailable() ? false : nixUnavailableReason();
 let fleet: TestFleet;
@@ -51,11 +52,9 @@ async function host(name: string, o: { pulled?: boolean; installed?: boolean; ag
 
 const setConfig = (h: Host, o: Omit<FixtureOptions, 'host'>): Promise<void> => writeFixtureConfig(h.file, { host: h.name, ...o });
 
+/** Every host's status, asked over the admin socket (polled every 100 ms; the CLI's own status is cli-live's subject). */
 async function status(): Promise<Map<string, HostStatus>> {
-  const r = await fleet.hubCli(['status', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  const doc = JSON.parse(r.stdout) as { generatedAt: string; hosts: HostStatus[] };
-  return new Map(doc.hosts.map((h) => [h.name, h]));
+  return new Map((await adminStatus(fleet.fleetDir)).map((h) => [h.name, h]));
 }
 
 async function stateOf(name: string): Promise<HostStatus> {

@@ -15,6 +15,7 @@ import { rawAgent, helloFor } from '../helpers/raw-agent.js';
 import { durableJobs } from '../helpers/state.js';
 import type { ClientInfo, HostStatus } from '../../common/protocol/admin.js';
 import { request, collectSse, makeProfile } from './web-helpers.js';
+import { adminStatus } from '../helpers/admin-query.js';
 
 let fleet: TestFleet;
 let dash = '';
@@ -22,10 +23,9 @@ let auth: Record<string, string> = {};
 let profileDir = '';
 let gateFile = '';
 
+/** Every host's status, over the admin socket (polled; the dashboard is this file's subject). */
 async function status(): Promise<Map<string, HostStatus>> {
-  const r = await fleet.hubCli(['status', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return new Map((JSON.parse(r.stdout) as { hosts: HostStatus[] }).hosts.map((h) => [h.name, h]));
+  return new Map((await adminStatus(fleet.fleetDir)).map((h) => [h.name, h]));
 }
 
 async function trigger(host: string, action: string): Promise<{ ev: string; jobId: string; disposition: string }> {

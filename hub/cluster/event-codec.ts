@@ -7,6 +7,8 @@ import type { HubEvent, JobBusEvent } from '../events/types.js';
 
 const host = { t: 'str', max: 253 } as const;
 const jobId = { t: 'str', max: 64 } as const;
+/** An output writer's tag (hub/cluster/job-output.ts); optional: older hubs send none and ignore it. */
+const writer = { t: 'str', max: 64, opt: true } as const;
 
 const EVENT: Record<HubEvent['kind'], Schema> = {
   job: { host },
@@ -19,11 +21,11 @@ const JOB: Record<JobBusEvent['ev'], Schema> = {
   started: { host, jobId },
   // A line as the agent sent it (<= 32 KiB) plus room for the hub's own notes.
   output: {
-    host, jobId, seq: { t: 'int', min: 1 }, ts: { t: 'int', min: 0 }, stream: { t: 'str', max: 6, oneOf: OUTPUT_STREAMS }, data: { t: 'str', max: 64 * 1024 },
+    host, jobId, seq: { t: 'int', min: 1 }, ts: { t: 'int', min: 0 }, w: writer, stream: { t: 'str', max: 6, oneOf: OUTPUT_STREAMS }, data: { t: 'str', max: 64 * 1024 },
   },
   end: {
     host, jobId, outcome: { t: 'str', max: 16, oneOf: OUTCOMES }, exitCode: { t: 'int', nullable: true },
-    durationMs: { t: 'int', min: 0 }, reason: { t: 'str', max: 4096, opt: true }, lines: { t: 'int', min: 0, opt: true },
+    durationMs: { t: 'int', min: 0 }, reason: { t: 'str', max: 4096, opt: true }, lines: { t: 'int', min: 0, opt: true }, w: writer,
   },
 };
 

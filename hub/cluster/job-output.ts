@@ -18,8 +18,9 @@
 //     seqs append() returned for them were too low).
 // Two hubs writing one job at the same time (the old one still flushing) get
 // their lines interleaved batch by batch, each in its own order, each once;
-// only the seqs append() returned can be off, which a follower corrects by
-// reading the stored output.
+// only the seqs append() returned can be off: both hubs may have published
+// different lines under one seq. So each writer tags its lines (w, on the bus
+// and in its batches) and followers compare seqs per writer (admin/follow-fill.ts).
 //
 // Best effort, in order (hub/store/types.ts): append() never waits; lines
 // wait in memory (at most MAX_BUFFERED bytes for all jobs) while NATS does
@@ -29,8 +30,8 @@ import { nuid, type NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamClient, JetStreamManager, MsgRequest } from '@nats-io/jetstream';
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
-import type { JobOutputStore, OutputLine } from '../store/types.js';
-import { decodeBatch, encodeBatch, lineCost, takeBatch, withinBytes, type Batch } from './output-batch.js';
+import type { JobOutputStore, OutputLine, OutputReadOptions } from '../store/types.js';
+import { decodeBatch, encodeBatch, lineCost, takeBatch, unstoredLines, withinBytes, writerTag, type Batch } from './output-batch.js';
 import { publishDurable, untilAnswered } from './publish.js';
 import type { SlotGate } from './slot-gate.js';
 
@@ -63,10 +64,13 @@ const RETRY_MS = 2000;
 interface Writer {
   readonly jobId: string;
   readonly subject: string;
+  /** Tag of this writer's numbering (renumber() starts a new one). */
+  tag: string;
   /** Seq the next append gets. */
   next: number;
   /** Started by append() alone: its first batch must be the job's first, or it renumbers. */
   unsure: boolean;
+  /** Lines with their tag (w) and the seq they were published with (ws). */
   queue: OutputLine[];
   /** The batch being published (not stored yet, not in the queue). */
   sending: OutputLine[];
@@ -89,10 +93,11 @@ export class NatsJobOutputStore implements JobOutputStore {
     return (this.d.nc.info?.max_payload ?? 1024 * 1024) - 2048;
   }
 
-  append(jobId: string, stream: OutputLine['stream'], data: string, at?: number): { seq: number; ts: number } {
+  append(jobId: string, stream: OutputLine['stream'], data: string, at?: number): { seq: number; ts: number; w: string } {
     const w = this.writers.get(jobId) ?? this.writer(jobId, 1, true);
     const seq = w.next++;
     const ts = at ?? Date.now();
+    const tag = w.tag;
     if (lineCost(data) + 64 > this.maxBatch) data = `${data.slice(0, this.maxBatch >> 3)} [bento: line truncated, ${data.length} characters]`;
     let size = Buffer.byteLength(data, 'utf8');
     if (this.closed || this.buffered + size + LINE_COST > MAX_BUFFERED) {
@@ -100,15 +105,15 @@ export class NatsJobOutputStore implements JobOutputStore {
       // append() returns still match the stored ones. Past MAX_LINES even
       // the places go, and the seqs drift (logged).
       if (w.dropped++ === 0) this.d.log.error({ jobId, seq }, 'job output is not reaching NATS and the buffer is full; keeping only the places of new lines');
-      if (this.closed || this.lines >= MAX_LINES) return { seq, ts };
+      if (this.closed || this.lines >= MAX_LINES) return { seq, ts, w: tag };
       data = '';
       size = 0;
     }
     this.buffered += size + LINE_COST;
     this.lines += 1;
-    w.queue.push({ seq, stream, data, ts });
+    w.queue.push({ seq, stream, data, ts, w: tag, ws: seq });
     if (!w.flushing && !w.retry) setImmediate(() => this.kick(w)); // let the rest of this turn's lines join
-    return { seq, ts };
+    return { seq, ts, w: tag };
   }
 
   /** Before appending to a job another hub started: continue its seq where its stored output ends. */
@@ -119,7 +124,11 @@ export class NatsJobOutputStore implements JobOutputStore {
     this.writer(jobId, stored + 1, false);
   }
 
-  async read(jobId: string, opts: { afterSeq?: number; limitBytes?: number } = {}): Promise<OutputLine[]> {
+  writerTag(jobId: string): string | undefined {
+    return this.writers.get(jobId)?.tag;
+  }
+
+  async read(jobId: string, opts: OutputReadOptions = {}): Promise<OutputLine[]> {
     const after = opts.afterSeq ?? 0;
     // Lines not stored yet, taken BEFORE reading the stored ones: a batch
     // stored meanwhile is then in the stored read, never in neither.
@@ -129,17 +138,21 @@ export class NatsJobOutputStore implements JobOutputStore {
     let budget = opts.limitBytes ?? Infinity;
     let place = 0;
     let complete = true;
+    // Per writer, the last seq it gave a stored line: which of this hub's lines are stored (identity reads).
+    const storedUpTo = new Map<string, number>();
     for await (const b of this.storedBatches(jobId)) {
-      for (const l of b.lines) {
+      const bw = b.w ?? '';
+      storedUpTo.set(bw, Math.max(storedUpTo.get(bw) ?? 0, b.first + b.lines.length - 1));
+      for (const [i, l] of b.lines.entries()) {
         place += 1;
         if (place <= after) continue;
-        out.push({ seq: place, ...l });
+        out.push(opts.identity ? { seq: place, ...l, w: bw, ws: b.first + i } : { seq: place, ...l });
         budget -= Buffer.byteLength(l.data, 'utf8');
       }
       if (budget <= 0) { complete = false; break; }
     }
     // Lines this hub has not stored yet (a running job) come after the stored ones.
-    if (complete) for (const l of unstored) if (l.seq > Math.max(after, place)) out.push(l);
+    if (complete) for (const l of unstoredLines(unstored, { identity: opts.identity === true, after: Math.max(after, place), storedUpTo })) out.push(l);
     return withinBytes(out, opts.limitBytes);
   }
 
@@ -170,7 +183,7 @@ export class NatsJobOutputStore implements JobOutputStore {
   }
 
   private writer(jobId: string, next: number, unsure: boolean): Writer {
-    const w: Writer = { jobId, subject: this.d.subject(jobId), next, unsure, queue: [], sending: [], flushing: null, retry: null, dropped: 0 };
+    const w: Writer = { jobId, subject: this.d.subject(jobId), tag: writerTag(), next, unsure, queue: [], sending: [], flushing: null, retry: null, dropped: 0 };
     this.writers.set(jobId, w);
     return w;
   }
@@ -238,13 +251,19 @@ export class NatsJobOutputStore implements JobOutputStore {
     this.lines -= lines.length;
   }
 
-  /** The job already had output this writer did not know of: follow it. */
+  /**
+   * The job already had output this writer did not know of: follow it. The
+   * waiting lines keep the tag and seq they were published with (followers
+   * saw them so); the lines appended from here jump ahead under a new tag,
+   * so a follower sees a new writer, not a gap it would wait for.
+   */
   private async renumber(w: Writer): Promise<boolean> {
     let stored: number;
     try { stored = await this.countStored(w.jobId); } catch { return false; }
     const was = w.queue[0]?.seq;
     w.queue = w.queue.map((l, i) => ({ ...l, seq: stored + 1 + i }));
     w.next = stored + 1 + w.queue.length;
+    w.tag = writerTag();
     w.unsure = false;
     this.d.log.warn({ jobId: w.jobId, from: was, to: stored + 1, lines: w.queue.length }, 'this job already had output (it moved here without resume()); renumbered the lines not stored yet');
     return true;

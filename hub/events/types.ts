@@ -7,13 +7,19 @@ import type { Action, Outcome, OutputStream } from '../../common/protocol/messag
 
 export type JobBusEvent =
   | { ev: 'started'; host: string; jobId: string }
-  /** `seq` is the line's place in the job's output, `ts` when the hub stored it (store/types.ts OutputLine). */
-  | { ev: 'output'; host: string; jobId: string; seq: number; ts: number; stream: OutputStream; data: string }
+  /**
+   * `seq` is the line's place in the job's output as its writer numbers it, `ts` when the hub stored it
+   * (store/types.ts OutputLine). `w`: the writer's tag (a cluster's output store; absent from older hubs and a
+   * single hub): a job whose host moved mid-job has several writers, each numbering its own lines, so seqs
+   * compare only between lines of one writer (admin/follow-fill.ts).
+   */
+  | { ev: 'output'; host: string; jobId: string; seq: number; ts: number; w?: string; stream: OutputStream; data: string }
   /**
    * `lines`: the seq of the job's last output line (0: none), when the hub that ended it knows it: a follower
-   * fills the lines the bus lost just before the end from the stored output. Absent from older hubs.
+   * fills the lines the bus lost just before the end from the stored output. Absent from older hubs. `w`: the
+   * writer whose numbering `lines` is in (as on output lines).
    */
-  | { ev: 'end'; host: string; jobId: string; outcome: Outcome; exitCode: number | null; durationMs: number; reason?: string; lines?: number };
+  | { ev: 'end'; host: string; jobId: string; outcome: Outcome; exitCode: number | null; durationMs: number; reason?: string; lines?: number; w?: string };
 
 export type HubEvent =
   | { kind: 'job'; host: string; event: JobBusEvent }

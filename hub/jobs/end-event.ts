@@ -14,15 +14,15 @@ export function endEvent(rec: JobRecord): EndEvent {
   return {
     ev: 'end', host: rec.host, jobId: rec.id, outcome: rec.state as Outcome, exitCode: rec.exitCode,
     durationMs: rec.durationMs ?? 0, ...(rec.reason ? { reason: rec.reason } : {}),
-    ...(rec.output ? { lines: lastOutputSeq(rec.output) } : {}),
+    ...(rec.output ? { lines: lastOutputSeq(rec.output), ...(rec.output.w ? { w: rec.output.w } : {}) } : {}),
   };
 }
 
 /** How often a follower looks in a followed job's record for an end the bus did not bring (admin/follow.ts, admin/job-op.ts). */
 export const END_CHECK_MS = 2000;
 
-/** END as an admin is told it: where the output ends (`lines`) is for the hubs' followers, not the reader. */
-export function endForAdmin(end: EndEvent): Omit<EndEvent, 'lines'> {
-  const { lines: _lines, ...rest } = end;
+/** END as an admin is told it: where the output ends (`lines`, `w`) is for the hubs' followers, not the reader. */
+export function endForAdmin(end: EndEvent): Omit<EndEvent, 'lines' | 'w'> {
+  const { lines: _lines, w: _w, ...rest } = end;
   return rest;
 }

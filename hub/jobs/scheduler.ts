@@ -260,8 +260,9 @@ export class Scheduler {
       const rec = store.get(msg.jobId);
       // Only a running job takes output: a finished one's log is closed (and counted toward its host's total).
       if (!rec || rec.host !== host || FINAL_STATES.has(rec.state)) return;
-      const { seq, ts } = store.appendOutput(rec.id, msg.stream, msg.data);
-      bus.publish({ kind: 'job', host, event: { ev: 'output', host, jobId: rec.id, seq, ts, stream: msg.stream, data: msg.data } });
+      const { seq, ts, w } = store.appendOutput(rec.id, msg.stream, msg.data);
+      // w: whose numbering seq is in (a job moved mid-job has several writers: followers compare seqs per writer).
+      bus.publish({ kind: 'job', host, event: { ev: 'output', host, jobId: rec.id, seq, ts, ...(w ? { w } : {}), stream: msg.stream, data: msg.data } });
     } else if (msg.type === 'job.end') {
       this.guarded.ended(host, msg.jobId);
       await this.ends.onJobEnd(session, msg);

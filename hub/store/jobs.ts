@@ -19,7 +19,7 @@
 // job-writes.ts; finished jobs and their pruning: job-history.ts.
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
-import type { JobOutputStore, KeyedStore, OutputLine, StateBackend } from './types.js';
+import type { JobOutputStore, KeyedStore, OutputLine, OutputReadOptions, StateBackend } from './types.js';
 import { OUTPUT_DEFAULTS, OutputCap, type JobOutputLine, type OutputCapStats, type OutputLimits } from './output-cap.js';
 import { FINAL_STATES, JOBS_STORE, JOBS_STORE_OPTIONS, sameRecord, type JobFence, type JobRecord } from './job-record.js';
 import { OpenJobs } from './open-jobs.js';
@@ -229,12 +229,12 @@ export class JobStore {
    * One output line of a running job; returns its seq (1, 2, 3, ... per job;
    * past a cut, numbered past the gap) and when it was stored (or held).
    */
-  appendOutput(id: string, stream: OutputLine['stream'], data: string): { seq: number; ts: number } {
+  appendOutput(id: string, stream: OutputLine['stream'], data: string): { seq: number; ts: number; w?: string } {
     return this.cap.append(id, this.get(id)?.output, stream, data);
   }
 
   /** A job's output after a seq: stored lines, a cut's marker flagged (`trimmed`), and a running job's tail. */
-  readOutput(id: string, opts: { afterSeq?: number; limitBytes?: number } = {}): Promise<JobOutputLine[]> {
+  readOutput(id: string, opts: OutputReadOptions = {}): Promise<JobOutputLine[]> {
     return this.cap.read(id, this.get(id)?.output, opts);
   }
 

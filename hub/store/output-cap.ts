@@ -16,7 +16,7 @@
 // (JobRecord.output.cuts), and reads map stored seqs back. Lines are costed
 // as stored (JSON text plus framing), so a flood of tiny or escaped lines
 // counts what it costs on disk.
-import type { JobOutputStore, OutputLine } from './types.js';
+import type { JobOutputStore, OutputLine, OutputReadOptions } from './types.js';
 
 export interface OutputLimits {
   /** Stored output per job: the head and the tail are kept, the middle is cut. */
@@ -59,6 +59,12 @@ export interface OutputSummary {
   cuts?: OutputCut[];
   /** Dropped to keep the host under hostOutputBytes. */
   dropped?: boolean;
+  /**
+   * The tag of the writer whose numbering `lines` (and the cuts) count in,
+   * when the output store has writers (cluster, store/types.ts OutputLine.w):
+   * the end event says it, so a follower reads `lines` as that writer's.
+   */
+  w?: string;
 }
 
 /** A stored line as readers get it: a cut's marker carries what was cut. */
@@ -93,6 +99,8 @@ interface OpenJob {
   tailBytes: number;
   cutLines: number;
   cutBytes: number;
+  /** The output store's writer tag for the job (its last append said it): the held tail goes out under it too. */
+  w?: string;
 }
 
 /** Characters JSON escapes (and so stores as more bytes than they are; surrogates: a lone one is escaped). */
@@ -117,18 +125,21 @@ export class OutputCap {
   constructor(private readonly output: JobOutputStore, private readonly limits: OutputLimits) {}
 
   /** Append a line of a running job (`was`: what its record says, after a hub restart); returns its seq and time. */
-  append(jobId: string, was: OutputSummary | undefined, stream: OutputLine['stream'], data: string): { seq: number; ts: number } {
+  append(jobId: string, was: OutputSummary | undefined, stream: OutputLine['stream'], data: string): { seq: number; ts: number; w?: string } {
     const j = this.open(jobId, was);
     const cost = lineCost(data);
     if (j.tail.length === j.tailHead && j.stored + cost <= this.limits.jobOutputBytes - this.limits.jobOutputTailBytes) {
       j.stored += cost;
-      const { seq: stored, ts } = this.output.append(jobId, stream, data);
+      const { seq: stored, ts, w } = this.output.append(jobId, stream, data);
       j.lastStored = stored;
       j.last = j.lastStored + shiftAt(j.cuts, j.lastStored);
-      return { seq: j.last, ts };
+      j.w = w;
+      return { seq: j.last, ts, ...(w ? { w } : {}) };
     }
     const seq = ++j.last;
     const ts = Date.now();
+    // Held lines go out under the tag they will be stored with (after a restart, the first line may come here).
+    j.w ??= this.output.writerTag?.(jobId);
     j.tail.push({ seq, ts, stream, data, cost });
     j.tailBytes += cost;
     this.stats.tailBytes += cost;
@@ -144,7 +155,7 @@ export class OutputCap {
       j.tail = j.tail.slice(j.tailHead);
       j.tailHead = 0;
     }
-    return { seq, ts };
+    return { seq, ts, ...(j.w ? { w: j.w } : {}) };
   }
 
   /**
@@ -158,8 +169,9 @@ export class OutputCap {
     if (j.cutLines > 0) {
       const marker = cutMarker(j.cutLines, j.cutBytes, this.limits);
       // The marker sits where the cut is: it takes the time of the first line kept after it.
-      const at = this.output.append(jobId, 'stderr', marker, j.tail[j.tailHead]?.ts).seq;
+      const { seq: at, w } = this.output.append(jobId, 'stderr', marker, j.tail[j.tailHead]?.ts);
       j.lastStored = at;
+      j.w = w;
       j.cuts.push({ at, lines: j.cutLines, bytes: j.cutBytes });
       j.stored += lineCost(marker);
       this.stats.trimmedJobs++;
@@ -167,11 +179,13 @@ export class OutputCap {
     }
     for (let i = j.tailHead; i < j.tail.length; i++) {
       const l = j.tail[i]!;
-      j.lastStored = this.output.append(jobId, l.stream, l.data, l.ts).seq;
+      const r = this.output.append(jobId, l.stream, l.data, l.ts);
+      j.lastStored = r.seq;
+      j.w = r.w;
       j.stored += l.cost;
     }
     this.stats.tailBytes -= j.tailBytes;
-    return { lines: j.lastStored, bytes: j.stored, ...(j.cuts.length ? { cuts: j.cuts } : {}) };
+    return { lines: j.lastStored, bytes: j.stored, ...(j.cuts.length ? { cuts: j.cuts } : {}), ...(j.w ? { w: j.w } : {}) };
   }
 
   /** Forget a job without storing anything (its record is gone). */
@@ -191,11 +205,11 @@ export class OutputCap {
    * A job's output after `afterSeq`: the stored lines (seqs mapped back, a
    * cut's marker flagged), then for a running job the cut so far and its tail.
    */
-  async read(jobId: string, was: OutputSummary | undefined, opts: { afterSeq?: number; limitBytes?: number }): Promise<JobOutputLine[]> {
+  async read(jobId: string, was: OutputSummary | undefined, opts: OutputReadOptions): Promise<JobOutputLine[]> {
     const j = this.jobs.get(jobId);
     const cuts = j?.cuts ?? was?.cuts ?? [];
     const after = opts.afterSeq ?? 0;
-    const stored = await this.output.read(jobId, { afterSeq: toStored(cuts, after), ...(opts.limitBytes !== undefined ? { limitBytes: opts.limitBytes } : {}) });
+    const stored = await this.output.read(jobId, { ...opts, afterSeq: toStored(cuts, after) });
     const out: JobOutputLine[] = [];
     let budget = opts.limitBytes ?? Infinity;
     let lastStored = toStored(cuts, after);
@@ -203,19 +217,21 @@ export class OutputCap {
       lastStored = l.seq;
       const cut = cuts.find((c) => c.at === l.seq);
       const seq = l.seq + shiftAt(cuts, l.seq);
-      out.push(cut ? { ...l, seq, trimmed: { lines: cut.lines, bytes: cut.bytes } } : { ...l, seq });
+      // A writer's own seqs map past the cuts as the places do (a cut's `at` is the seq append() returned).
+      const line = l.ws === undefined ? { ...l, seq } : { ...l, seq, ws: l.ws + shiftAt(cuts, l.ws) };
+      out.push(cut ? { ...line, trimmed: { lines: cut.lines, bytes: cut.bytes } } : line);
       budget -= Buffer.byteLength(l.data);
     }
     // The running job's part that is not stored yet, once the stored part was read to its end.
     if (!j || lastStored < j.lastStored || (out.length > 0 && budget <= 0)) return out;
     if (j.cutLines > 0) {
       const seq = (j.tail[j.tailHead]?.seq ?? j.last + 1) - 1;
-      if (seq > after) out.push({ seq, ts: j.tail[j.tailHead]?.ts ?? null, stream: 'stderr', data: cutMarker(j.cutLines, j.cutBytes, this.limits), trimmed: { lines: j.cutLines, bytes: j.cutBytes } });
+      if (seq > after) out.push({ seq, ts: j.tail[j.tailHead]?.ts ?? null, stream: 'stderr', data: cutMarker(j.cutLines, j.cutBytes, this.limits), trimmed: { lines: j.cutLines, bytes: j.cutBytes }, ...held(opts, j, seq) });
     }
     for (let i = j.tailHead; i < j.tail.length && budget > 0; i++) {
       const l = j.tail[i]!;
       if (l.seq <= after) continue;
-      out.push({ seq: l.seq, ts: l.ts, stream: l.stream, data: l.data });
+      out.push({ seq: l.seq, ts: l.ts, stream: l.stream, data: l.data, ...held(opts, j, l.seq) });
       budget -= Buffer.byteLength(l.data);
     }
     return out;
@@ -232,6 +248,11 @@ export class OutputCap {
     }
     return j;
   }
+}
+
+/** What an identity read says of a line held in memory (store/types.ts OutputLine): not stored, numbered by this hub's writer. */
+function held(opts: OutputReadOptions, j: OpenJob, seq: number): Partial<OutputLine> {
+  return opts.identity ? { w: j.w ?? '', ws: seq, held: true } : {};
 }
 
 /** The seq of a finished job's last output line (as its followers saw it) from its record's summary: 0 when it printed nothing. */

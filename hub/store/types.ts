@@ -134,7 +134,23 @@ export interface OutputLine {
    * per-line timestamps). null only for lines stored before hubs kept one.
    */
   ts: number | null;
+  /**
+   * Who numbered it (read with `identity`; otherwise absent): in a cluster a
+   * job can have several writers (its host moved to another hub mid-job, and
+   * the old hub may still store lines it published), and each numbers its own
+   * lines. `w` is the writer's tag as its live lines carried it on the bus
+   * ('' or absent: no tag, an older hub or a single hub's store), `ws` the
+   * seq that writer gave the line (what its live line said; absent: `seq`).
+   * `held`: not stored yet (this hub's writer still has it), so its `seq` is
+   * the writer's guess of its place, not its place.
+   */
+  w?: string;
+  ws?: number;
+  held?: boolean;
 }
+
+/** read() options: `identity` adds w, ws and held to each line (OutputLine). */
+export interface OutputReadOptions { afterSeq?: number; limitBytes?: number; identity?: boolean }
 
 /**
  * Job output: an append-only log per job (file: state/jobs/ID.log; cluster: a
@@ -146,11 +162,13 @@ export interface JobOutputStore {
    * Append one line; returns the seq and the timestamp it was given (`at`, or
    * now). `at`: a line that came earlier than it is stored (the tail of a
    * capped job, held in memory until its end: store/output-cap.ts) keeps the
-   * time it came. Never blocks the caller.
+   * time it came. Never blocks the caller. `w`: the tag of the writer that
+   * numbered it, where a job can have several (a cluster): its live line
+   * carries it, so followers never compare seqs of two writers.
    */
-  append(jobId: string, stream: OutputLine['stream'], data: string, at?: number): { seq: number; ts: number };
+  append(jobId: string, stream: OutputLine['stream'], data: string, at?: number): { seq: number; ts: number; w?: string };
   /** The lines stored for a job, in order, starting after `afterSeq` (default 0); [] for an unknown job. */
-  read(jobId: string, opts?: { afterSeq?: number; limitBytes?: number }): Promise<OutputLine[]>;
+  read(jobId: string, opts?: OutputReadOptions): Promise<OutputLine[]>;
   /**
    * Before this hub appends to a job another hub started (its host moved here
    * mid-job): continue the job's seq where its stored output ends. Without
@@ -158,6 +176,8 @@ export interface JobOutputStore {
    * one hub never needs it (file, memory: nothing to do).
    */
   resume(jobId: string): Promise<void>;
+  /** The tag this store's writer of a job numbers its lines under (append()'s `w`), if it has one now. */
+  writerTag?(jobId: string): string | undefined;
   /** The job ended: flush what is buffered and release its resources. */
   end(jobId: string): Promise<void>;
   /** Forget a job's output (history pruning). */

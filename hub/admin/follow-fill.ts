@@ -7,8 +7,20 @@
 // a deadline; past it, the admin is told how many lines are missing here
 // (the same `skipped` event a reader that fell behind gets) and the follower
 // moves on, so one lost batch cannot hold the stream.
+//
+// Seqs are compared per writer. A job whose host moved to another hub
+// mid-job has two writers for a while (the old hub may still store lines it
+// published), each numbering its own lines (hub/cluster/job-output.ts), and
+// both may have published different lines under one seq: a follower that
+// compared them dropped the new hub's lines as repeats (found by review). So
+// the follower keeps the last seq shown per writer, and a fill walks the
+// stored output in its order from where the last walk stopped, showing each
+// line it has not shown by who numbered it: lines of the old writer stored
+// late come out there, once, and the new writer's first lines are waited for
+// there too (where its numbering starts is only known from the store).
 import type { Logger } from '../../common/platform/log.js';
 import type { JobStore } from '../store/jobs.js';
+import type { JobOutputLine } from '../store/output-cap.js';
 import type { Reply } from './server.js';
 
 /** Default time a gap waits for its lines to be stored (NATS acknowledges a batch in milliseconds; a leader election takes seconds). */
@@ -22,43 +34,101 @@ export interface FillDeps {
   log: Logger;
 }
 
-/** Where the follower stands in a job's output: the seq of the last line shown. */
-export interface FillPlace { last: number }
+/** Where the follower stands in a job's output. */
+export interface FillPlace {
+  /** Per writer ('': lines with no tag, from an older hub or a single hub's store), the seq of its last line shown. */
+  shown: Map<string, number>;
+  /** The stored place up to which every stored line was shown or passed over: the next walk reads after it. */
+  place: number;
+}
+
+/** The writer of a bus line or end ('' when it names none). */
+export function writerOf(e: { w?: string }): string {
+  return e.w ?? '';
+}
+
+/** A line (or end) of writer W at SEQ: its writer's lines before it that were not shown, if any may exist. */
+export function gapBefore(p: FillPlace, w: string, seq: number): boolean {
+  const had = p.shown.get(w);
+  // A writer not seen yet: only the job's very first line has nothing before it; any other may follow lines of its own the bus lost.
+  if (had === undefined) return seq > 1 || p.shown.size > 0;
+  return seq > had + 1;
+}
+
+/** Mark line SEQ of writer W shown; false when it (or a later line of W) already was. */
+export function markShown(p: FillPlace, w: string, seq: number): boolean {
+  const had = p.shown.get(w);
+  if (had !== undefined && seq <= had) return false;
+  p.shown.set(w, seq);
+  return true;
+}
 
 export interface FillRequest {
   jobId: string;
   host: string;
-  /** The last seq the gap needs (Infinity: whatever is stored, read once: nothing says where the output ends). */
+  /** The writer whose lines the gap is in. */
+  w: string;
+  /** Its last seq the gap needs (Infinity: whatever is stored, read once: nothing says where the output ends). */
   through: number;
   /** How long to wait for missing lines to be stored (0: one read). */
   waitMs: number;
 }
 
-/** Show the stored lines after P.last up to R.through; P.last ends at R.through (past missing lines, announced) or where the store ends. */
+/** Show the stored lines not shown yet, until writer R.w's are shown up to R.through (past missing lines, announced) or the store ends. */
 export async function fillFromStore(d: FillDeps, p: FillPlace, r: FillRequest): Promise<void> {
   const deadline = Date.now() + r.waitMs;
+  let reached = false;
   for (let pause = FIRST_POLL_MS; ; pause = Math.min(pause * 2, MAX_POLL_MS)) {
     try {
-      for (const l of await d.jobs.readOutput(r.jobId, { afterSeq: p.last })) {
-        if (l.seq > r.through) break;
-        if (l.seq <= p.last) continue;
-        p.last = l.seq;
-        d.reply({ ev: 'output', host: r.host, jobId: r.jobId, stream: l.stream === 'note' ? 'stderr' : l.stream, data: l.data });
-      }
+      reached = walk(d, p, r, await d.jobs.readOutput(r.jobId, { afterSeq: p.place, identity: true }));
     } catch (err) {
       // The store cannot say (NATS away, after its own retries): waiting longer would not help.
       d.log.warn({ jobId: r.jobId, err: (err as Error).message }, 'cannot read the lines a follower missed');
       break;
     }
-    if (p.last >= r.through || Date.now() + pause > deadline) break;
+    if (reached || Date.now() + pause > deadline) break;
     await new Promise((resolve) => setTimeout(resolve, pause));
   }
-  if (p.last >= r.through || !Number.isFinite(r.through)) return;
-  const lines = r.through - p.last;
-  p.last = r.through;
-  d.log.warn({ jobId: r.jobId, lines }, 'lines of a followed job neither reached this hub nor were stored in time; going on without them');
+  if (reached || !Number.isFinite(r.through)) return;
+  // Nothing shown at all: the job's output starts at 1. A new writer's start is known only from the store.
+  const had = p.shown.get(r.w) ?? (p.shown.size === 0 ? 0 : undefined);
+  p.shown.set(r.w, Math.max(had ?? 0, r.through));
+  if (had === undefined) {
+    d.log.warn({ jobId: r.jobId, writer: r.w }, 'a followed job\'s new output writer stored nothing in time; going on without its lines the bus lost');
+    return;
+  }
+  if (r.through > had) skipped(d, r, r.through - had, `did not reach this hub and were not stored within ${Math.round(r.waitMs / 1000)} s`);
+}
+
+/** Show LINES (stored order) the follower has not shown; true once writer R.w's lines through R.through are shown, or stored past it. */
+function walk(d: FillDeps, p: FillPlace, r: FillRequest, lines: JobOutputLine[]): boolean {
+  for (const l of lines) {
+    const w = writerOf(l);
+    const ws = l.ws ?? l.seq;
+    const had = p.shown.get(w);
+    if (had === undefined || ws > had) {
+      // Each writer's lines are stored in its order: the ones between are not stored and never will be
+      // (dropped while NATS was away). A cut's marker stands for the lines it cut, and says so itself.
+      const upTo = w === r.w ? Math.min(ws - 1, r.through) : ws - 1;
+      if (had !== undefined && upTo > had && !l.trimmed) {
+        skipped(d, r, upTo - had, 'were never stored');
+        p.shown.set(w, upTo);
+      }
+      // The gap's end: the line that revealed it (or a later one) is next, in order.
+      if (w === r.w && ws > r.through) return true;
+      p.shown.set(w, ws);
+      d.reply({ ev: 'output', host: r.host, jobId: r.jobId, stream: l.stream === 'note' ? 'stderr' : l.stream, data: l.data });
+    }
+    // Lines not stored yet (this hub's own writer still has them) have no place: the next walk reads them again.
+    if (!l.held) p.place = l.seq;
+  }
+  return (p.shown.get(r.w) ?? -1) >= r.through;
+}
+
+function skipped(d: FillDeps, r: FillRequest, lines: number, why: string): void {
+  d.log.warn({ jobId: r.jobId, lines }, `lines of a followed job ${why}; going on without them`);
   d.reply({
     ev: 'skipped', host: r.host, jobId: r.jobId, lines, bytes: 0,
-    message: `${lines} lines of ${r.host}'s output did not reach this hub and were not stored within ${Math.round(r.waitMs / 1000)} s; the full log, once stored: bento-hub job ${r.jobId}`,
+    message: `${lines} lines of ${r.host}'s output ${why}; the full log, once stored: bento-hub job ${r.jobId}`,
   });
 }

@@ -3,18 +3,20 @@
 // another hub (the host is held there) or moved to another hub mid-job still
 // reaches this one through the shared bus, and what it says before the
 // trigger's answer names its id is kept (per host, bounded) and replayed once
-// it does. Output lines carry their place in the job's output (seq): a
-// repeat is dropped, and a gap (events are at most once across hubs) is
-// filled from the stored output before the line that revealed it, or before
-// the end when the end says the job printed more than was shown
-// (follow-fill.ts waits for lines not stored yet). An end the bus lost is
-// found in the job's record, checked every few seconds (this hub's view of
-// the records is local: cheap), so a follower never waits forever.
+// it does. Output lines carry their place in the job's output (seq), as
+// their writer numbers it (a job moved mid-job has more than one: seqs are
+// compared per writer, follow-fill.ts): a repeat is dropped, and a gap
+// (events are at most once across hubs) is filled from the stored output
+// before the line that revealed it, or before the end when the end says the
+// job printed more than was shown (follow-fill.ts waits for lines not stored
+// yet). An end the bus lost is found in the job's record, checked every few
+// seconds (this hub's view of the records is local: cheap), so a follower
+// never waits forever.
 import type { Logger } from '../../common/platform/log.js';
 import type { EventBus, JobBusEvent, Subscription } from '../events/types.js';
 import { END_CHECK_MS, endEvent, endForAdmin } from '../jobs/end-event.js';
 import { FINAL_STATES, type JobStore } from '../store/jobs.js';
-import { FILL_WAIT_MS, fillFromStore } from './follow-fill.js';
+import { FILL_WAIT_MS, fillFromStore, gapBefore, markShown, writerOf, type FillPlace } from './follow-fill.js';
 import type { Reply } from './server.js';
 
 /** Events kept per host while its trigger is in flight (other jobs of the host included); past it, the oldest output lines go. */
@@ -22,8 +24,8 @@ const MAX_EARLY = 10_000;
 /** A single host is followed on its own subject; several on the whole bus. */
 const HOST_FILTER_MAX = 1;
 
-/** A followed job: the last output seq shown, the events waiting behind a gap being filled, and whether its end came. */
-interface Track { last: number; chain: Promise<void> | null; waiting: number; ended: boolean }
+/** A followed job: where its output stands (per writer), the events waiting behind a gap being filled, and whether its end came. */
+interface Track extends FillPlace { chain: Promise<void> | null; waiting: number; ended: boolean }
 
 export interface FollowDeps {
   bus: EventBus;
@@ -76,7 +78,7 @@ export class JobFollower {
   /** The trigger of HOST was answered with JOBID: follow it from its first event. */
   follow(host: string, jobId: string): void {
     if (!this.tracks.has(jobId)) {
-      this.tracks.set(jobId, { last: 0, chain: null, waiting: 0, ended: false });
+      this.tracks.set(jobId, { shown: new Map(), place: 0, chain: null, waiting: 0, ended: false });
       // Output lines dropped while kept (keep()) show as a gap here, filled from the store.
       for (const e of this.early.get(host) ?? []) if (e.jobId === jobId) this.deliver(e);
     }
@@ -134,10 +136,12 @@ export class JobFollower {
     t.chain = (t.chain ?? Promise.resolve())
       .then(async () => {
         const waitMs = this.d.fillWaitMs ?? FILL_WAIT_MS;
-        if (e.ev === 'output' && missing(t, e)) await fillFromStore(this.d, t, { jobId: e.jobId, host: e.host, through: e.seq - 1, waitMs });
-        // The end: the lines lost just before it, as far as it says the output goes. Without a count (an older
-        // hub) only an end said from the record reads what is stored: a bus end is shown as it always was.
-        if (e.ev === 'end' && (e.lines !== undefined || fromRecord)) await fillFromStore(this.d, t, { jobId: e.jobId, host: e.host, through: e.lines ?? Infinity, waitMs: e.lines === undefined ? 0 : waitMs });
+        const w = e.ev === 'output' ? writerOf(e) : endWriter(t, e);
+        if (e.ev === 'output' && missing(t, e)) await fillFromStore(this.d, t, { jobId: e.jobId, host: e.host, w, through: e.seq - 1, waitMs });
+        // The end: the lines lost just before it, as far as it says the output goes (and, after a move, what the
+        // old writer stored late). Without a count (an older hub) only an end said from the record reads what
+        // is stored: a bus end is shown as it always was.
+        if (e.ev === 'end' && (e.lines !== undefined || fromRecord)) await fillFromStore(this.d, t, { jobId: e.jobId, host: e.host, w, through: e.lines ?? Infinity, waitMs: e.lines === undefined ? 0 : waitMs });
         this.show(t, e);
       })
       .catch((err: Error) => this.d.log.warn({ jobId: e.jobId, err: err.message }, 'following a job failed'))
@@ -146,8 +150,7 @@ export class JobFollower {
 
   private show(t: Track, e: JobBusEvent): void {
     if (e.ev === 'output') {
-      if (e.seq <= t.last) return;
-      t.last = e.seq;
+      if (!markShown(t, writerOf(e), e.seq)) return;
       // The admin protocol's events (common/protocol/admin.ts): the bus's seq and ts stay inside the hub,
       // and an agent's note goes out as the stderr line it always was ("bento: ...").
       this.d.reply({ ev: 'output', host: e.host, jobId: e.jobId, stream: e.stream === 'note' ? 'stderr' : e.stream, data: e.data });
@@ -162,10 +165,27 @@ export class JobFollower {
   }
 }
 
-/** Lines the follower has not shown and the event says exist: a gap before an output line, or before an end that counts more. */
+/**
+ * Lines the follower has not shown and the event says exist: a gap before an
+ * output line, or before an end that counts more. After a move (more than one
+ * writer shown), every end reads the store once: the old writer's lines
+ * stored late are shown before it.
+ */
 function missing(t: Track, e: JobBusEvent): boolean {
-  if (e.ev === 'output') return e.seq > t.last + 1;
-  return e.ev === 'end' && e.lines !== undefined && e.lines > t.last;
+  if (e.ev === 'output') return gapBefore(t, writerOf(e), e.seq);
+  if (e.ev !== 'end' || e.lines === undefined) return false;
+  return t.shown.size > 1 || (e.lines > 0 && gapBefore(t, endWriter(t, e), e.lines + 1));
+}
+
+/**
+ * Whose numbering an end's `lines` is in: the writer it names, else (an end
+ * from an older hub's record) the newest writer shown, the one that ended it.
+ */
+function endWriter(t: Track, e: JobBusEvent): string {
+  if (e.ev === 'end' && e.w !== undefined) return e.w;
+  let newest = '';
+  for (const w of t.shown.keys()) newest = w; // in the order the writers were first shown
+  return newest;
 }
 
 /**

@@ -2,8 +2,10 @@
 // (following) its live lines until it ends. The output seq joins the two: the
 // job's bus events are collected from before the first read, stored lines are
 // sent page by page as the reader takes them, and live lines are sent only
-// past the last seq already sent, so nothing is missed or repeated. A job
-// that ends while the admin reads its log ends the stream after the log.
+// past the last seq already sent by the same writer (a job moved mid-job has
+// more than one, each numbering its own lines: admin/follow-fill.ts), so
+// nothing is missed or repeated. A job that ends while the admin reads its
+// log ends the stream after the log.
 import type net from 'node:net';
 import type { AdminRequest, JobInfo } from '../../common/protocol/admin.js';
 import { BentoError } from '../../common/protocol/errors.js';
@@ -12,6 +14,7 @@ import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import type { JobOutputLine } from '../store/output-cap.js';
 import { statusJob } from '../status/read-model.js';
 import { END_CHECK_MS, endEvent, endForAdmin } from '../jobs/end-event.js';
+import { markShown, writerOf, type FillPlace } from './follow-fill.js';
 import type { Reply } from './server.js';
 
 export interface JobOpDeps {
@@ -53,15 +56,22 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
   let pendingBytes = 0;
   let missed = false;
   let ended: Extract<JobBusEvent, { ev: 'end' }> | null = null;
-  let lastSeq = 0;
+  // What was sent, per writer; `place`: the stored lines read so far (the next read starts after them).
+  const at: FillPlace = { shown: new Map(), place: 0 };
+  /** Stored line L is new to the reader (marked sent); its place is passed either way, unless it is not stored yet. */
+  const fresh = (l: JobOutputLine): boolean => {
+    if (!l.held) at.place = l.seq;
+    // Before the live lines, an untagged stored line (a single hub's, an older hub's) is new by its place, as it
+    // always was: two older hubs may have stored lines under one seq, and the log shows them all.
+    return markShown(at, writerOf(l), l.ws ?? l.seq) || (!live && !l.held && writerOf(l) === '');
+  };
   let check: NodeJS.Timeout | null = null;
   let over = false;
   let finish: () => void = () => undefined;
   const ends = new Promise<void>((resolve) => { finish = resolve; });
   const send = (e: JobBusEvent): void => {
     if (e.ev === 'output') {
-      if (e.seq <= lastSeq) return;
-      lastSeq = e.seq;
+      if (!markShown(at, writerOf(e), e.seq)) return;
       // An agent's note goes out as the stderr line it always was ("bento: ..."), as in trigger --follow (follow.ts).
       reply({ ev: 'output', host, jobId: id, seq: e.seq, stream: e.stream === 'note' ? 'stderr' : e.stream, data: e.data });
     } else if (e.ev === 'started') {
@@ -91,12 +101,14 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
     for (;;) {
       missed = false;
       pendingBytes = 0;
-      const stored = await d.jobs.readOutput(id, { afterSeq: lastSeq });
+      const stored = await d.jobs.readOutput(id, { afterSeq: at.place, identity: true });
       if (left) return false;
       let page = 0;
+      let sent = 0;
       for (const l of stored) {
+        if (!fresh(l)) continue;
         sendStored(reply, host, id, l);
-        lastSeq = l.seq;
+        sent += 1;
         if ((page += l.data.length) >= PAGE_BYTES) {
           page = 0;
           await reply.flushed?.();
@@ -105,7 +117,7 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
       }
       await reply.flushed?.();
       if (left) return false;
-      if (!missed && stored.length === 0) break;
+      if (!missed && sent === 0) break;
       if (!missed && !req.follow) break;
     }
     if (!sub) return true;
@@ -122,15 +134,13 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
     }
     // The bus is at most once across hubs: an end it lost is found in the record (this hub's view, local: cheap).
     const stored = (l: JobOutputLine): void => {
-      if (l.seq <= lastSeq) return;
-      sendStored(reply, host, id, l);
-      lastSeq = l.seq;
+      if (fresh(l)) sendStored(reply, host, id, l);
     };
     let checking = false;
     check = setInterval(() => {
       if (checking) return; // a last fill still reading
       checking = true;
-      void endFromRecord(d, { id, after: () => lastSeq, stored, send, over: () => over }).finally(() => { checking = false; });
+      void endFromRecord(d, { id, after: () => at.place, stored, send, over: () => over }).finally(() => { checking = false; });
     }, d.checkMs ?? END_CHECK_MS);
     await Promise.race([ends, new Promise<void>((resolve) => sock.once('close', () => resolve()))]);
     return !left;
@@ -143,7 +153,7 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
 /** The job's record is final but its end has not come: the lines stored since the last one sent (a last fill), then its end. */
 interface LastFill {
   id: string;
-  /** The last seq sent. */
+  /** The stored place read up to. */
   after: () => number;
   stored: (l: JobOutputLine) => void;
   send: (e: JobBusEvent) => void;
@@ -155,7 +165,7 @@ async function endFromRecord(d: JobOpDeps, j: LastFill): Promise<void> {
   const rec = d.jobs.get(j.id);
   if (!rec || !FINAL_STATES.has(rec.state) || j.over()) return;
   try {
-    const lines = await d.jobs.readOutput(j.id, { afterSeq: j.after() });
+    const lines = await d.jobs.readOutput(j.id, { afterSeq: j.after(), identity: true });
     if (j.over()) return; // the bus's end came while reading: it went out after the lines it had
     for (const l of lines) j.stored(l);
   } catch {

@@ -67,10 +67,11 @@ function world(o: { checkMs?: number; fillWaitMs?: number } = {}) {
   const ended: string[] = [];
   const bJobs = { readOutput: (j: string, r?: { afterSeq?: number }) => hubB.read(j, r), get: (j: string) => records.get(j) };
   const follower = new JobFollower({ bus, jobs: bJobs, reply: (e) => got.push(e), log, ended: (j) => ended.push(j), checkMs: o.checkMs ?? 100, fillWaitMs: o.fillWaitMs ?? 3000 }, new Set([HOST]));
-  /** A appends line SEQ (stored shortly after, batch by batch) and returns its bus event. */
+  /** A appends line SEQ (stored shortly after, batch by batch) and returns its bus event (with the tag of A's writer, w, as the hub publishes it). */
   const line = (seq: number): JobBusEvent => {
-    assert.equal(hubA.append(id, 'stdout', `line ${seq}`).seq, seq);
-    return { ev: 'output', host: HOST, jobId: id, seq, ts: Date.now(), stream: 'stdout', data: `line ${seq}` };
+    const given = hubA.append(id, 'stdout', `line ${seq}`);
+    assert.equal(given.seq, seq);
+    return { ev: 'output', host: HOST, jobId: id, stream: 'stdout', data: `line ${seq}`, ...given };
   };
   const reach = (e: JobBusEvent): void => bus.publish({ kind: 'job', host: HOST, event: e });
   const end = (lines?: number): JobBusEvent => ({ ev: 'end', host: HOST, jobId: id, outcome: 'success', exitCode: 0, durationMs: 5, ...(lines !== undefined ? { lines } : {}) });
@@ -145,14 +146,16 @@ test('#1 a gap read before A stored the missing line waits for it; one never sto
   w.follower.start();
   w.follower.expect(HOST);
   w.follower.follow(HOST, w.id);
-  const events = range(1, 5).map((s) => ({ ev: 'output', host: HOST, jobId: w.id, seq: s, ts: s, stream: 'stdout', data: `line ${s}` }) as JobBusEvent);
+  await hubA.resume(w.id); // A's writer exists before it stores anything: its lines go out on the bus with its tag
+  const writer = { w: hubA.writerTag(w.id)! };
+  const events = range(1, 5).map((s) => ({ ev: 'output', host: HOST, jobId: w.id, seq: s, ts: s, stream: 'stdout', data: `line ${s}`, ...writer }) as JobBusEvent);
   for (const e of events) if (e.ev === 'output' && e.seq !== 3) w.reach(e); // line 3 lost on the bus
   setTimeout(() => { for (const s of range(1, 5)) w.line(s); }, 300); // A stores the lines after B read the gap
   await waitFor('line 5', () => w.shown().includes('line 5'), 5000);
   assert.deepEqual(w.shown(), range(1, 5).map((s) => `line ${s}`));
   // Line 7 is neither on the bus nor ever stored (A stores only up to 6): the admin is told, and line 8 follows.
   w.reach(w.line(6));
-  w.reach({ ev: 'output', host: HOST, jobId: w.id, seq: 8, ts: 8, stream: 'stdout', data: 'line 8' });
+  w.reach({ ev: 'output', host: HOST, jobId: w.id, seq: 8, ts: 8, stream: 'stdout', data: 'line 8', ...writer });
   w.reach(w.end(8));
   await waitFor('the end', () => w.ended.length > 0, 5000);
   w.follower.close();

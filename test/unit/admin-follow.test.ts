@@ -67,3 +67,26 @@ test('a followed job\'s events reach the reply in the bus\'s own turn; behind a 
   assert.deepEqual(got, ['started', 'line 1', 'line 2', 'line 3', 'end']);
   f.close();
 });
+
+test('a job whose host moved mid-job: two writers\' lines under the same seqs are each shown once; the old one\'s stored late, before the end', async () => {
+  const bus = new LocalEventBus(silentLogger());
+  const got: string[] = [];
+  // Stored order (the place is the stored seq): A's 1..3, C's 4..5 (C resumed after 3 stored lines), A's 4 and 5 (stored late).
+  const stored: OutputLine[] = [['A', 1], ['A', 2], ['A', 3], ['C', 4], ['C', 5], ['A', 4], ['A', 5]]
+    .map(([w, ws], i) => ({ seq: i + 1, ts: i, stream: 'stdout', data: `${w} ${ws}`, w: w as string, ws: ws as number }));
+  const f = new JobFollower({
+    bus, reply: (e) => got.push(e.ev === 'output' ? e.data : e.ev), log: silentLogger(), ended: () => undefined, fillWaitMs: 200,
+    jobs: { readOutput: async (_id, o) => stored.filter((l) => l.seq > (o?.afterSeq ?? 0)) },
+  }, new Set(['web1']));
+  f.start();
+  f.expect('web1');
+  f.follow('web1', 'job-mine0001');
+  const pub = (e: JobBusEvent): void => bus.publish({ kind: 'job', host: 'web1', event: e });
+  const line = (w: string, seq: number): JobBusEvent => ({ ...out('job-mine0001', seq, `${w} ${seq}`), w } as JobBusEvent);
+  for (const s of [1, 2, 3, 4]) pub(line('A', s)); // A's 5 is lost on the bus
+  for (const s of [4, 5]) pub(line('C', s));
+  pub({ ev: 'end', host: 'web1', jobId: 'job-mine0001', outcome: 'success', exitCode: 0, durationMs: 5, lines: 5, w: 'C' } as JobBusEvent);
+  await new Promise((r) => setTimeout(r, 50));
+  f.close();
+  assert.deepEqual(got, ['A 1', 'A 2', 'A 3', 'A 4', 'C 4', 'C 5', 'A 5', 'end']);
+});

@@ -159,6 +159,10 @@ export function startViewCheck<T>(o: CheckOptions<T>): ViewCheck {
     let checked = 0;
     let failure: Error | null = null;
     for (;;) {
+      // A round that asked nothing (its pause ran past the deadline: a busy event loop) keeps the last
+      // round's failure: the leader was not heard from, which is not the same as running out of time.
+      const before: Error | null = failure;
+      let asked = 0;
       failure = null;
       const left: string[] = [];
       await inPool(queue, lim.inFlight, async (key) => {
@@ -166,6 +170,7 @@ export function startViewCheck<T>(o: CheckOptions<T>): ViewCheck {
         const basis = o.view.basis(key);
         if (!basis || !wanted(mode, o.progress, basis.value)) { checked++; return; }
         let rec: LeaderRecord | null;
+        asked++;
         try {
           rec = await o.leader(key);
         } catch (err) {
@@ -183,6 +188,7 @@ export function startViewCheck<T>(o: CheckOptions<T>): ViewCheck {
         }
       });
       queue = left;
+      if (asked === 0 && queue.length > 0) failure ??= before;
       if (!failure || stopped || queue.length === 0 || Date.now() + lim.retryMs >= deadline) break;
       await pause(lim.retryMs);
     }

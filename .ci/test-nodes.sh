@@ -88,8 +88,9 @@ others=("$@")
 if [ $# -eq 0 ] && [ "${BENTO_TEST_ALL_RUNTIMES:-}" != 1 ]; then others=(unit); fi
 
 run_on "$node24" "$@"; on24=$?
-run_on "$node22" "${others[@]}"; on22=$?
-run_on "$(command -v node)" "${others[@]}"; onSystem=$?
+# The NixOS module evaluations (unit/nixos-*) test Nix, not the runtime: once is enough (run-tests.ts).
+BENTO_TEST_NIX_ONCE=1 run_on "$node22" "${others[@]}"; on22=$?
+BENTO_TEST_NIX_ONCE=1 run_on "$(command -v node)" "${others[@]}"; onSystem=$?
 
 if [ -s "$BENTO_TEST_FAILURES" ]; then echo; cat "$BENTO_TEST_FAILURES"; fi
 echo "test-nodes: Node 24 exit $on24, Node 22 exit $on22, system node exit $onSystem"

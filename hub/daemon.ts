@@ -119,7 +119,7 @@ export async function startHub(opts: StartHubOptions): Promise<RunningHub> {
     // A host another hub took: its session here was closed (REPLACED); its jobs are that hub's now.
     holders.onLost((host) => { void scheduler.handOver(host); });
     holders.onCurrent(() => scheduler.resumePending());
-    const router = topology.router({ scheduler, sessions });
+    const router = topology.router({ scheduler, sessions, jobs: store });
     closing.push(() => router.close());
     // Staged rollouts (docs/rollouts.md): their own keyed store, driven by job ends on the bus.
     const rolloutStore = await RolloutStore.open(backend, { driving: topology.driving });

@@ -22,7 +22,7 @@ import { ClusterRouter } from './cluster/routing.js';
 import { clusterStatus } from './cluster/status.js';
 import { localDriving, type RolloutDriving } from './rollout/driver.js';
 import { HOSTS_STORE } from './store/host-state.js';
-import { JOBS_STORE } from './store/jobs.js';
+import { JOBS_STORE, type JobStore } from './store/jobs.js';
 
 /** The bucket of host ownership records and hub heartbeats. */
 export const HOLDS_STORE = 'holds';
@@ -33,7 +33,7 @@ export interface Topology {
   /** Which hub drives which rollout (hub/rollout/driver.ts). */
   readonly driving: RolloutDriving;
   /** The trigger router over this hub's scheduler. */
-  router(d: { scheduler: Pick<Scheduler, 'trigger'>; sessions: { get(host: string): unknown } }): TriggerRouter;
+  router(d: { scheduler: Pick<Scheduler, 'trigger'>; sessions: { get(host: string): unknown }; jobs: Pick<JobStore, 'get'> }): TriggerRouter;
   /** `bento-hub cluster status`. */
   status(): Promise<ClusterStatus>;
   close(): Promise<void>;
@@ -81,6 +81,7 @@ export async function openTopology(state: HubState, o: { sessions: SessionRegist
     router: (d) => {
       const r = new ClusterRouter({
         nc: nats.nc, names: nats.names, hubName: opts.hubName, holders, timeoutMs: opts.routeTimeoutMs,
+        jobs: d.jobs, current: () => holders.liveness.current,
         local: new LocalRouter({ ...d, hubName: opts.hubName }), log: o.log.child({ component: 'routing' }),
       });
       r.start();

@@ -20,6 +20,7 @@ export const ERRORS = {
   JOB_FAILED: { exit: 1, summary: 'a job did not succeed' },
   UNKNOWN_JOB: { exit: 5, summary: 'no such job (never recorded, or pruned from the history)' },
   JOB_NOT_FINISHED: { exit: 9, summary: 'the job has not finished yet (queued or running; follow it with `bento-hub job ID --follow`)' },
+  TRIGGER_UNCONFIRMED: { exit: 10, summary: 'the hub holding the host did not answer the trigger in time and may still run it (see `bento-hub status HOST` before triggering again)' },
   NO_TARGETS: { exit: 2, summary: 'no host matched' },
   PROTOCOL_MALFORMED: { exit: 1, summary: 'malformed protocol message' },
   PROTOCOL_OVERSIZED: { exit: 1, summary: 'protocol message larger than the limit' },

@@ -28,7 +28,10 @@ export const triggerCommand: CommandSpec = {
     'A terminal that falls far behind the output (`| less` left idle) is told how many lines the hub skipped for it;',
     '`bento-hub job ID` shows the whole stored log. In a cluster, lines of a job running at another hub that neither',
     'reach this hub nor are stored there within 5 s are announced the same way, and a job whose end this hub did not',
-    'hear ends the stream once its record is final (checked every 2 s).',
+    'hear ends the stream once its record is final (checked every 2 s). When the hub holding a host answers neither the',
+    'trigger nor its repeat in time (cluster.routeTimeoutMs each) and its job is not in the records, the host is reported',
+    'TRIGGER_UNCONFIRMED (exit 10): the job may still run, under the job id the message names; check `bento-hub status HOST`',
+    'before triggering again.',
     'With --json, every event is printed as one JSON line as it happens, then a final {"summary": [...]} line.',
     '--prebuilt: instead of evaluating and building its configuration, each host substitutes the exact system store path of',
     'its last successful `bento-hub build` (state/builds/HOST.json) from the hub\'s cache (through its tunnel when its agent',
@@ -93,7 +96,8 @@ export const triggerCommand: CommandSpec = {
             width = Math.max(width, e.host.length);
             rows.set(e.host, { host: e.host, jobId: null, outcome: 'rejected', exitCode: null, durationMs: null, note: `${e.code}: ${e.message}` });
             progress.set(e.host, 'failed');
-            note(`${e.host}: ${c(31, 'refused')}: ${e.message}`);
+            // Not a refusal: the holding hub did not answer and may run the job (hub/cluster/routing.ts).
+            note(`${e.host}: ${e.code === 'TRIGGER_UNCONFIRMED' ? c(33, 'not confirmed') : c(31, 'refused')}: ${e.message}`);
             break;
           case 'started':
             awaited.delete(e.host);
@@ -135,7 +139,8 @@ export const triggerCommand: CommandSpec = {
     else {
       process.stdout.write('\n');
       printTable(['HOST', 'OUTCOME', 'EXIT', 'DURATION', 'NOTE'], list.map((r) => [
-        r.host, r.outcome === 'success' ? c(32, r.outcome) : r.outcome === 'queued' ? c(33, r.outcome) : c(31, r.outcome), r.exitCode === null ? '-' : String(r.exitCode),
+        r.host, r.outcome === 'success' ? c(32, r.outcome) : r.outcome === 'queued' ? c(33, r.outcome)
+          : r.note.startsWith('TRIGGER_UNCONFIRMED:') ? c(33, 'unconfirmed') : c(31, r.outcome), r.exitCode === null ? '-' : String(r.exitCode),
         r.durationMs === null ? '-' : `${(r.durationMs / 1000).toFixed(1)}s`, r.note]));
     }
     if (detached) {
@@ -146,7 +151,8 @@ export const triggerCommand: CommandSpec = {
       return EXIT_DETACHED;
     }
     if (list.some((r) => r.outcome !== 'success' && r.outcome !== 'rejected' && r.outcome !== 'queued')) return ERRORS.JOB_FAILED.exit;
-    const rejected = list.find((r) => r.outcome === 'rejected');
+    // A trigger that may still run is said first: a script that retries on failure must not trigger it again blindly.
+    const rejected = list.find((r) => r.outcome === 'rejected' && r.note.startsWith('TRIGGER_UNCONFIRMED:')) ?? list.find((r) => r.outcome === 'rejected');
     if (rejected) {
       const code = rejected.note.split(':')[0]!;
       return isErrorCode(code) ? ERRORS[code].exit : 1;

@@ -60,6 +60,20 @@ test('bounded: however many ids arrive, at most max are kept, the oldest go firs
   assert.equal(a.get('id98999'), undefined, 'the oldest went');
   assert.equal(await a.get('id99000'), 99_000);
   assert.equal(await a.get('id99999'), 99_999);
+  // Refusals are not kept, but their place in the age queue is bounded too (2 * max): a stream of them pushes
+  // the oldest kept answer out rather than grow the queue.
+  const b = new RoutedAnswers<number>({ ttlMs: 60_000, max: 100, now: () => now });
+  b.put('kept', Promise.resolve(1), () => true);
+  for (let i = 0; i < 199; i++) {
+    b.put(`refused${i}`, Promise.resolve(-1), (v) => v >= 0);
+    await settle();
+  }
+  assert.equal(b.size, 1);
+  assert.equal(await b.get('kept'), 1, 'within the queue\'s bound');
+  b.put('one-more', Promise.resolve(-1), (v) => v >= 0);
+  assert.equal(b.get('kept'), undefined, 'the queue holds at most 2 * max');
+  await settle();
+  assert.equal(b.size, 0);
   // An entry replaced under the same key is not dropped by the first one's refusal settling late.
   let refuse!: (v: number) => void;
   a.put('same', new Promise<number>((r) => { refuse = r; }), (v) => v >= 0);

@@ -148,7 +148,11 @@ export class RolloutSteps {
       return true;
     } catch (err) {
       const e = asBentoError(err);
-      if (e.code === 'HOST_OFFLINE') {
+      // Offline, or the holding hub did not answer in time and may have taken it (TRIGGER_UNCONFIRMED, the
+      // turn's job id): the host's turn comes again, with the same job id. A job that did start shows up in
+      // the records and gets the host its record back (adopt); a later trigger of the turn finds it.
+      if (e.code === 'HOST_OFFLINE' || e.code === 'TRIGGER_UNCONFIRMED') {
+        if (e.code === 'TRIGGER_UNCONFIRMED') this.d.log.warn({ rollout: r.id, host, jobId: turnJobId(r, host) }, 'a rollout host\'s trigger is unconfirmed (its hub did not answer); its turn is decided again');
         await this.d.store.forget(r.id, host, base.epoch!);
         return false;
       }

@@ -1,11 +1,14 @@
-// A rollout driver that may not act (its heartbeat has not come back: it was
-// frozen by SIGSTOP, or NATS was away) writes no rollout record, even from a
-// step that was already under way when it stopped (docs/rollouts.md,
-// "Several hubs"): the epoch fence compares against this hub's own view,
-// which may not show yet that another hub took the rollout over.
+// Rollout turns when the cluster does not answer: a driver that may not act
+// (its heartbeat has not come back: it was frozen by SIGSTOP, or NATS was
+// away) writes no rollout record, even from a step that was already under
+// way when it stopped (docs/rollouts.md, "Several hubs"): the epoch fence
+// compares against this hub's own view, which may not show yet that another
+// hub took the rollout over. And a turn whose routed trigger is unconfirmed
+// (the holding hub answered too late) is not recorded as failed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pino } from 'pino';
+import { BentoError } from '../../common/protocol/errors.js';
 import { MemoryBackend, MemoryState } from '../../hub/store/memory-backend.js';
 import { RolloutStore } from '../../hub/rollout/store.js';
 import { RolloutEngine } from '../../hub/rollout/engine.js';
@@ -65,5 +68,34 @@ test('a step under way when the driver stopped being current writes nothing when
   assert.equal(startsOf(w.live.get('b')).length, 1, 'b gets its turn');
   e.close();
   await store.close();
+  await w.close();
+});
+
+test('a turn whose trigger is unconfirmed (the holding hub did not answer in time, but took it) is tracked, not failed', async () => {
+  const state = new MemoryState();
+  const w = await world(state, ['a', 'b']);
+  let first = true;
+  // The routed trigger reached the holding hub, which started the job, but its answer came too late (ClusterRouter: TRIGGER_UNCONFIRMED).
+  const e = w.engine(clusterDriving('hub1', new Set(['hub1'])), {
+    trigger: async (t) => {
+      if (!first) return w.router.trigger(t);
+      first = false;
+      await w.router.trigger(t);
+      throw new BentoError('TRIGGER_UNCONFIRMED', `hub hub2 did not answer the trigger of ${t.host} in time and may still have taken it`);
+    },
+  });
+  await e.start();
+  const r = await e.create({ hosts: ['a', 'b'], selection: everyHost, options: options() });
+  const deadline = Date.now() + 5000;
+  while (w.store.member(r.id, 'a')?.jobId !== turnJobId(r, 'a') && Date.now() < deadline) await settle(50);
+  const a = w.store.member(r.id, 'a');
+  assert.equal(a?.state, 'running', `a is running its turn's job, not ${a?.state}: ${a?.reason}`);
+  assert.equal(a?.jobId, turnJobId(r, 'a'));
+  assert.equal(startsOf(w.live.get('a')).length, 1, 'a switched once');
+  await w.endJob('a', turnJobId(r, 'a'), 'success');
+  while (startsOf(w.live.get('b')).length === 0 && Date.now() < deadline) await settle(50);
+  assert.equal(w.store.member(r.id, 'a')?.state, 'healthy');
+  assert.equal(startsOf(w.live.get('b')).length, 1, 'the rollout went on to b');
+  assert.equal(startsOf(w.live.get('a')).length, 1, 'a still switched once');
   await w.close();
 });

@@ -14,8 +14,9 @@
 // over. So no write leaves a hub that may not act now (driver.ts mayAct: its
 // own heartbeat has not come back since): a step that was awaiting when the
 // hub froze and goes on when it wakes is refused (CLUSTER_UNAVAILABLE)
-// instead of writing; by the time the hub is current again, its view has
-// caught up with the others' writes up to its own heartbeat's return.
+// instead of writing. Current again, its view has had the others' writes
+// delivered in the meantime; NATS orders deliveries per bucket only, so a
+// takeover may still arrive just after the heartbeat (docs/rollouts.md).
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StateBackend } from '../store/types.js';
 import { notCurrent, type RolloutDriving } from './driver.js';

@@ -30,6 +30,7 @@ import type { RolloutStore } from './store.js';
 import { drivesNow, notCurrent, type RolloutDriving } from './driver.js';
 import { RolloutTakeover } from './takeover.js';
 import { RolloutConnections } from './connections.js';
+import { RolloutClaims } from './claims.js';
 import { RolloutSteps, type RolloutScheduler } from './steps.js';
 
 const newRolloutId = customAlphabet('23456789abcdefghjkmnpqrstuvwxyz', 8);
@@ -68,6 +69,7 @@ export class RolloutEngine {
   private closed = false;
   private reconnectGraceMs = RECOVERY_GRACE_MS;
   private readonly takeover: RolloutTakeover;
+  private readonly claims: RolloutClaims;
 
   constructor(private readonly d: RolloutEngineDeps) {
     this.takeover = new RolloutTakeover({
@@ -76,6 +78,7 @@ export class RolloutEngine {
       recheck: (id) => this.recheck(id),
       reconnectGraceMs: () => this.reconnectGraceMs,
     });
+    this.claims = new RolloutClaims({ store: d.store, driving: d.driving, log: d.log });
     this.connections = new RolloutConnections({ bus: d.bus, store: d.store, driving: d.driving, kick: (id) => this.kick(id) });
     this.steps = new RolloutSteps({
       store: d.store, jobs: d.jobs, scheduler: d.scheduler, connected: (h) => d.connected(h), driving: d.driving, log: d.log,
@@ -113,6 +116,7 @@ export class RolloutEngine {
     this.sweeper = setInterval(() => {
       if (this.closed) return;
       void this.takeover.sweep();
+      void this.claims.sweep(); // hosts of finished (or never started) rollouts
       this.connections.sync(); // a rollout aborted, or taken over by another hub, no longer needs the bus
     }, this.d.sweepMs ?? SWEEP_MS);
     this.sweeper.unref();
@@ -121,6 +125,7 @@ export class RolloutEngine {
   close(): void {
     this.closed = true;
     this.connections.close();
+    this.claims.close();
     this.unwatchJobs?.();
     if (this.sweeper) clearInterval(this.sweeper);
     for (const t of this.timers.values()) clearTimeout(t);
@@ -133,7 +138,8 @@ export class RolloutEngine {
       const conflict = overlapping(this.d.store.all(), c.hosts);
       if (conflict) throw new BentoError('ROLLOUT_CONFLICT', conflict);
       const r: RolloutRecord = { ...newRollout(`r-${newRolloutId()}`, c), driver: { hub: this.d.driving.hub, run: this.d.driving.run, epoch: 1 }, round: 0 };
-      await this.d.store.save(r); // durable before anyone hears of it
+      // Its hosts are claimed first: the view above may not show a rollout another hub started just now (claims.ts).
+      await this.claims.start(r.id, c.hosts, 1, () => this.d.store.save(r)); // durable before anyone hears of it
       this.d.log.info({ rollout: r.id, action: r.action, hosts: c.hosts.length, waves: r.waves.map((w) => w.length), maxInFlight: r.opts.maxInFlight }, 'rollout started');
       await this.d.store.prune().catch((err: Error) => { this.d.log.warn({ err: err.message }, 'cannot forget old rollouts'); });
       this.kick(r.id);

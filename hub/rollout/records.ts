@@ -85,6 +85,23 @@ export type RolloutEntry = RolloutRecord | MemberRecord;
 
 export const ROLLOUTS_STORE = 'rollouts';
 
+/**
+ * A host's claim by the rollout that has it (claims.ts), in its own keyed
+ * store ("rollout-claims", key: the host name), so the rollouts store's index
+ * (ID, ID/HOST) and hubs from before claims never see one. HUB and RUN: the
+ * hub that started the rollout; AT: when it claimed the host.
+ */
+export interface HostClaim { rollout: string; hub: string; run: string; at: string }
+
+export const ROLLOUT_CLAIMS_STORE = 'rollout-claims';
+
+export function isHostClaim(key: string, v: unknown): v is HostClaim {
+  const c = v as Partial<HostClaim> | null;
+  return typeof c === 'object' && c !== null && isHostName(key) && typeof c.rollout === 'string' && isRolloutId(c.rollout)
+    && isHostName(c.hub) && typeof c.run === 'string' && c.run.length > 0 && c.run.length <= 64
+    && typeof c.at === 'string' && !Number.isNaN(Date.parse(c.at));
+}
+
 export const memberKey = (id: string, host: string): string => `${id}/${host}`;
 
 /**

@@ -21,7 +21,7 @@ import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StateBackend } from '../store/types.js';
 import { notCurrent, type RolloutDriving } from './driver.js';
 import { waveOf } from './plan.js';
-import { ROLLOUTS_STORE, isRolloutEntry, memberKey, turnJobId, turnRolloutId, type Driver, type MemberRecord, type RolloutEntry, type RolloutRecord } from './records.js';
+import { ROLLOUT_CLAIMS_STORE, ROLLOUTS_STORE, isHostClaim, isRolloutEntry, memberKey, turnJobId, turnRolloutId, type Driver, type HostClaim, type MemberRecord, type RolloutEntry, type RolloutRecord } from './records.js';
 
 /** Finished rollouts kept for `rollout status`; older ones are forgotten. */
 export const KEEP_FINISHED = 50;
@@ -43,14 +43,21 @@ export class RolloutStore {
   private readonly open = new Map<string, Set<string>>();
   private readonly unwatch: () => void;
 
-  /** DRIVING: whether this hub may write now (no option: always, as one hub and the tests that need no fence). */
-  constructor(private readonly kv: KeyedStore<RolloutEntry>, private readonly driving?: Pick<RolloutDriving, 'hub' | 'mayAct'>) {
+  /**
+   * KV: the rollouts and their hosts' records. CLAIMS: which rollout has
+   * which host (claims.ts), so two hubs starting overlapping rollouts at
+   * once cannot both have a host. DRIVING: whether this hub may write its
+   * rollout records now (no option: always, as one hub and the tests that
+   * need no fence).
+   */
+  constructor(private readonly kv: KeyedStore<RolloutEntry>, readonly claims: KeyedStore<HostClaim>, private readonly driving?: Pick<RolloutDriving, 'hub' | 'mayAct'>) {
     for (const key of kv.keys()) this.index(key, kv.get(key));
     this.unwatch = kv.watch((c) => this.index(c.key, c.op === 'set' ? c.value : undefined));
   }
 
   static async open(backend: StateBackend, o: { driving?: Pick<RolloutDriving, 'hub' | 'mayAct'> } = {}): Promise<RolloutStore> {
-    return new RolloutStore(await backend.openKeyed<RolloutEntry>(ROLLOUTS_STORE, { accept: isRolloutEntry }), o.driving);
+    const kv = await backend.openKeyed<RolloutEntry>(ROLLOUTS_STORE, { accept: isRolloutEntry });
+    return new RolloutStore(kv, await backend.openKeyed<HostClaim>(ROLLOUT_CLAIMS_STORE, { accept: isHostClaim }), o.driving);
   }
 
   get(id: string): RolloutRecord | undefined {
@@ -124,6 +131,11 @@ export class RolloutStore {
     await this.fenced(memberKey(id, host), undefined, epoch);
   }
 
+  /** Withdraw rollout ID just started (no host has a record yet), under its driver's EPOCH. */
+  async drop(id: string, epoch: number): Promise<void> {
+    await this.fenced(id, undefined, epoch);
+  }
+
   /**
    * Become R's driver: a compare-and-swap from the revision this hub sees,
    * epoch + 1. False when another hub changed the record first (it took over,
@@ -172,7 +184,7 @@ export class RolloutStore {
 
   async close(): Promise<void> {
     this.unwatch();
-    await this.kv.close();
+    await Promise.all([this.kv.close(), this.claims.close()]);
   }
 
   /**

@@ -59,10 +59,14 @@ export async function world(state: MemoryState, online: string[], hellos: Record
     await scheduler.onHello(s, s.hello);
     return s;
   };
-  /** A hub's engine (sweeping every 50 ms); TRIGGER replaces its path to the scheduler (e.g. a slow routed trigger). */
-  const engine = (driving: RolloutDriving, o: { trigger?: RolloutScheduler['trigger'] } = {}) => {
+  /**
+   * A hub's engine (sweeping every 50 ms); TRIGGER replaces its path to the
+   * scheduler (e.g. a slow routed trigger), STORE the shared rollout store
+   * (e.g. one over views that lag: lagging-view.ts).
+   */
+  const engine = (driving: RolloutDriving, o: { trigger?: RolloutScheduler['trigger']; store?: RolloutStore } = {}) => {
     const e = new RolloutEngine({
-      store, jobs,
+      store: o.store ?? store, jobs,
       scheduler: { trigger: o.trigger ?? ((t) => router.trigger(t)), cancelQueued: (h, id, why) => scheduler.cancelQueued(h, id, why) },
       bus, connected: (h) => live.has(h), driving, log, sweepMs: 50,
     });

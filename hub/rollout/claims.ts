@@ -1,0 +1,223 @@
+// Which rollout has which host (docs/rollouts.md, "Several hubs"). A second
+// rollout that shares a host with a running or halted one is refused; the
+// view alone cannot say so in a cluster, where a rollout another hub started
+// a moment ago may not have reached this hub yet, so two admins starting
+// overlapping rollouts at two hubs at once both got them, and a shared host
+// was switched twice. So a start claims each of its hosts first: one record
+// per host in the keyed store "rollout-claims" (records.ts HostClaim), made
+// by compare-and-swap (a create, exact on every NATS version), naming the
+// rollout. Of two starts racing for a host, one creates its claim; the other
+// is refused (ROLLOUT_CONFLICT) and releases what it claimed.
+//
+// Hosts are claimed CLAIM_BATCH at a time (one at a time, a 10,000-host
+// start would wait for 10,000 round trips), so two overlapping starts may
+// each get part of the shared hosts. Then the one with the greater rollout id
+// gives way (refused, releasing its claims) and the other waits for that,
+// or for the first to have started after all: exactly one gets through.
+//
+// A claim holds while its rollout runs or is halted. One whose rollout is
+// finished or gone is taken over by the next start that wants the host, and
+// released (deleted, by compare-and-swap) by the sweep. One whose rollout has
+// no record yet is a start in progress, at this hub or another, or one that
+// died between its claims and its record: it holds for CLAIM_LAPSE_MS, then
+// lapses. A start that takes half of that is withdrawn (its claims may have
+// lapsed meanwhile at another hub).
+import { BentoError } from '../../common/protocol/errors.js';
+import type { Logger } from '../../common/platform/log.js';
+import type { RolloutDriving } from './driver.js';
+import type { HostClaim } from './records.js';
+import type { RolloutStore } from './store.js';
+
+/** A claim whose rollout has no record lapses after this: the start that made it did not finish (a hub died). */
+export const CLAIM_LAPSE_MS = 60_000;
+/** How long a refused claim waits for this hub's view to show the claim that won. */
+const VIEW_CATCHUP_MS = 3000;
+/** A claim refused this often (the host's claim kept changing hands) refuses the start. */
+const MAX_ATTEMPTS = 3;
+/** Hosts claimed at once. */
+const CLAIM_BATCH = 64;
+/** How long a start waits for a racing start with a greater rollout id to give way. */
+const RACE_WAIT_MS = 10_000;
+
+export interface RolloutClaimsDeps {
+  store: Pick<RolloutStore, 'get' | 'claims' | 'drop'>;
+  driving: RolloutDriving;
+  log: Logger;
+  now?: () => number;
+}
+
+/** Of one start: when it stops waiting for racing starts (set at its first wait), and whether one of its claims was refused. */
+interface Race { until: number | null; lost: boolean }
+
+const isConflict = (err: unknown): boolean => err instanceof BentoError && err.code === 'STATE_CONFLICT';
+
+export class RolloutClaims {
+  /** Rollout id -> the hosts it claims, and host -> its rollout (this hub's view of the claims). */
+  private readonly hostsOf = new Map<string, Set<string>>();
+  private readonly ownerOf = new Map<string, string>();
+  /** Rollouts this hub is starting now: their claims hold whatever their age. */
+  private readonly starting = new Set<string>();
+  private sweeping = false;
+  private readonly unwatch: () => void;
+  private readonly now: () => number;
+
+  constructor(private readonly d: RolloutClaimsDeps) {
+    this.now = d.now ?? Date.now;
+    for (const host of d.store.claims.keys()) this.index(host, d.store.claims.get(host));
+    this.unwatch = d.store.claims.watch((c) => this.index(c.key, c.op === 'set' ? c.value : undefined));
+  }
+
+  close(): void {
+    this.unwatch();
+  }
+
+  /**
+   * Claim HOSTS for rollout ID, then SAVE its record (durable before anyone
+   * hears of it). Refused (ROLLOUT_CONFLICT) when another rollout has one of
+   * them; the claims made are released. EPOCH: the record's driver epoch.
+   */
+  async start(id: string, hosts: readonly string[], epoch: number, save: () => Promise<void>): Promise<void> {
+    const since = this.now();
+    const made: string[] = [];
+    this.starting.add(id);
+    try {
+      const race: Race = { until: null, lost: false };
+      const sorted = [...new Set(hosts)].sort();
+      try {
+        for (let i = 0; i < sorted.length; i += CLAIM_BATCH) {
+          const batch = sorted.slice(i, i + CLAIM_BATCH);
+          const results = await Promise.allSettled(batch.map(async (host) => {
+            try {
+              await this.claim(id, host, race);
+              made.push(host);
+            } catch (err) {
+              race.lost = true; // the others of the batch stop waiting
+              throw err;
+            }
+          }));
+          const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+          if (refused) throw refused.reason;
+        }
+      } catch (err) {
+        await this.release(id, made);
+        throw err;
+      }
+      // A save that failed may still land (a write past its deadline is retried): its claims stay, and lapse if it never does.
+      await save();
+      const lost = made.filter((h) => this.d.store.claims.get(h)?.rollout !== id);
+      const took = this.now() - since;
+      if (lost.length === 0 && took < CLAIM_LAPSE_MS / 2) return;
+      this.d.log.error({ rollout: id, took, lost: lost.slice(0, 5) }, 'starting the rollout took so long that its host claims may have lapsed; withdrawing it');
+      await this.d.store.drop(id, epoch);
+      await this.release(id, made);
+      throw new BentoError('STATE_CONFLICT', `starting rollout ${id} took ${Math.round(took / 1000)} s; its claims on its hosts may have lapsed meanwhile, so it was withdrawn; start it again`);
+    } finally {
+      this.starting.delete(id);
+    }
+  }
+
+  /** Release the claims of rollouts that no longer hold their hosts (finished, gone, or a start that never finished). */
+  async sweep(): Promise<void> {
+    if (this.sweeping || !this.d.driving.mayAct()) return;
+    this.sweeping = true;
+    try {
+      for (const [id, hosts] of [...this.hostsOf]) {
+        const r = this.d.store.get(id);
+        if (r?.state === 'running' || r?.state === 'halted' || this.starting.has(id)) continue;
+        // The hub that claimed releases (whichever run), or the successor when that run is gone.
+        const releasable = (h: string): boolean => {
+          const c = this.d.store.claims.get(h);
+          return c?.rollout === id && !this.holds(c)
+            && (c.hub === this.d.driving.hub || (this.d.driving.successor() && !this.d.driving.alive({ hub: c.hub, run: c.run, epoch: 1 })));
+        };
+        await this.release(id, [...hosts].filter(releasable));
+      }
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  /** Does claim C still hold its host? */
+  private holds(c: HostClaim): boolean {
+    const r = this.d.store.get(c.rollout);
+    if (r) return r.state === 'running' || r.state === 'halted';
+    return this.starting.has(c.rollout) || this.now() - Date.parse(c.at) < CLAIM_LAPSE_MS;
+  }
+
+  /**
+   * Claim HOST for rollout ID: create its claim, or take over one that no
+   * longer holds. A claim of another start still in progress (no record yet)
+   * with a greater rollout id is waited for (RACE): that start gives way when
+   * it meets one of ours, or it got all its hosts first and starts.
+   */
+  private async claim(id: string, host: string, race: Race): Promise<void> {
+    const claims = this.d.store.claims;
+    for (let refused = 0; ;) {
+      const cur = claims.entry(host);
+      if (cur && this.holds(cur.value)) {
+        const racing = !this.d.store.get(cur.value.rollout) && cur.value.rollout > id;
+        const until = (race.until ??= Date.now() + RACE_WAIT_MS);
+        if (!racing || race.lost || Date.now() >= until) throw this.conflict(host, cur.value);
+        const rollout = cur.value.rollout;
+        await this.until(() => race.lost || claims.entry(host)?.revision !== cur.revision || this.d.store.get(rollout) !== undefined, until);
+        continue;
+      }
+      if (cur) this.d.log.info({ rollout: id, host, was: cur.value.rollout }, 'taking over a host claim its rollout no longer needs');
+      const expectRevision = cur?.revision ?? 0;
+      try {
+        await claims.set(host, { rollout: id, hub: this.d.driving.hub, run: this.d.driving.run, at: new Date(this.now()).toISOString() }, { expectRevision });
+        return;
+      } catch (err) {
+        if (!isConflict(err)) throw err;
+        // Another hub's claim won: wait for this hub's view to show it, then look again.
+        const seen = await this.until(() => (claims.entry(host)?.revision ?? 0) !== expectRevision, Date.now() + VIEW_CATCHUP_MS);
+        if (++refused >= MAX_ATTEMPTS || !seen) {
+          throw new BentoError('ROLLOUT_CONFLICT', `${host} was claimed by a rollout started at another hub just now; see \`bento-hub rollout status\``);
+        }
+      }
+    }
+  }
+
+  /** Until DONE() (true) or DEADLINE (false), looking every 20 ms. */
+  private async until(done: () => boolean, deadline: number): Promise<boolean> {
+    while (!done()) {
+      if (Date.now() >= deadline) return false;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return true;
+  }
+
+  private conflict(host: string, c: HostClaim): BentoError {
+    const r = this.d.store.get(c.rollout);
+    if (r) return new BentoError('ROLLOUT_CONFLICT', `rollout ${r.id} (${r.state}) already covers ${host}; resume or abort it first`);
+    return new BentoError('ROLLOUT_CONFLICT', `rollout ${c.rollout}, being started at hub ${c.hub}, has claimed ${host}; see \`bento-hub rollout status\``);
+  }
+
+  /** Delete rollout ID's claims on HOSTS, each by compare-and-swap (another rollout may have taken it over). Best effort: the sweep tries again. */
+  private async release(id: string, hosts: readonly string[]): Promise<void> {
+    const claims = this.d.store.claims;
+    for (const host of hosts) {
+      const cur = claims.entry(host);
+      if (cur?.value.rollout !== id) continue;
+      await claims.delete(host, { expectRevision: cur.revision }).catch((err: Error) => {
+        if (!isConflict(err)) this.d.log.warn({ rollout: id, host, err: err.message }, 'could not release a host claim; the sweep tries again');
+      });
+    }
+  }
+
+  private index(host: string, c: HostClaim | undefined): void {
+    const old = this.ownerOf.get(host);
+    if (old !== undefined && old !== c?.rollout) {
+      const hosts = this.hostsOf.get(old);
+      if (hosts?.delete(host) && hosts.size === 0) this.hostsOf.delete(old);
+    }
+    if (!c) {
+      this.ownerOf.delete(host);
+      return;
+    }
+    this.ownerOf.set(host, c.rollout);
+    let hosts = this.hostsOf.get(c.rollout);
+    if (!hosts) this.hostsOf.set(c.rollout, (hosts = new Set()));
+    hosts.add(host);
+  }
+}

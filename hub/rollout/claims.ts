@@ -19,9 +19,11 @@
 // finished or gone is taken over by the next start that wants the host, and
 // released (deleted, by compare-and-swap) by the sweep. One whose rollout has
 // no record yet is a start in progress, at this hub or another, or one that
-// died between its claims and its record: it holds for CLAIM_LAPSE_MS, then
-// lapses. A start that takes half of that is withdrawn (its claims may have
-// lapsed meanwhile at another hub).
+// died between its claims and its record: it holds for CLAIM_LAPSE_MS (and
+// CLAIM_LAPSE_PER_HOST_MS per host of the rollout: claiming 45,000 hosts
+// takes a while), then lapses. A start that takes half of that is withdrawn
+// (its claims may have lapsed meanwhile at another hub, whose clock may be
+// off by the other half).
 import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { RolloutDriving } from './driver.js';
@@ -30,6 +32,8 @@ import type { RolloutStore } from './store.js';
 
 /** A claim whose rollout has no record lapses after this: the start that made it did not finish (a hub died). */
 export const CLAIM_LAPSE_MS = 60_000;
+/** And this much longer per host the rollout claims (a 3-node NATS cluster on loopback: about 1 ms a claim). */
+const CLAIM_LAPSE_PER_HOST_MS = 10;
 /** How long a refused claim waits for this hub's view to show the claim that won. */
 const VIEW_CATCHUP_MS = 3000;
 /** A claim refused this often (the host's claim kept changing hands) refuses the start. */
@@ -46,8 +50,11 @@ export interface RolloutClaimsDeps {
   now?: () => number;
 }
 
-/** Of one start: when it stops waiting for racing starts (set at its first wait), and whether one of its claims was refused. */
-interface Race { until: number | null; lost: boolean }
+/**
+ * Of one start: how long its claims hold without a record (HostClaim.lapseMs), when it stops waiting
+ * for racing starts (set at its first wait), and whether one of its claims was refused.
+ */
+interface Race { lapseMs: number; until: number | null; lost: boolean }
 
 const isConflict = (err: unknown): boolean => err instanceof BentoError && err.code === 'STATE_CONFLICT';
 
@@ -81,8 +88,8 @@ export class RolloutClaims {
     const made: string[] = [];
     this.starting.add(id);
     try {
-      const race: Race = { until: null, lost: false };
       const sorted = [...new Set(hosts)].sort();
+      const race: Race = { lapseMs: CLAIM_LAPSE_MS + sorted.length * CLAIM_LAPSE_PER_HOST_MS, until: null, lost: false };
       try {
         for (let i = 0; i < sorted.length; i += CLAIM_BATCH) {
           const batch = sorted.slice(i, i + CLAIM_BATCH);
@@ -106,7 +113,7 @@ export class RolloutClaims {
       await save();
       const lost = made.filter((h) => this.d.store.claims.get(h)?.rollout !== id);
       const took = this.now() - since;
-      if (lost.length === 0 && took < CLAIM_LAPSE_MS / 2) return;
+      if (lost.length === 0 && took < race.lapseMs / 2) return;
       this.d.log.error({ rollout: id, took, lost: lost.slice(0, 5) }, 'starting the rollout took so long that its host claims may have lapsed; withdrawing it');
       await this.d.store.drop(id, epoch);
       await this.release(id, made);
@@ -141,7 +148,7 @@ export class RolloutClaims {
   private holds(c: HostClaim): boolean {
     const r = this.d.store.get(c.rollout);
     if (r) return r.state === 'running' || r.state === 'halted';
-    return this.starting.has(c.rollout) || this.now() - Date.parse(c.at) < CLAIM_LAPSE_MS;
+    return this.starting.has(c.rollout) || this.now() - Date.parse(c.at) < c.lapseMs;
   }
 
   /**
@@ -165,7 +172,8 @@ export class RolloutClaims {
       if (cur) this.d.log.info({ rollout: id, host, was: cur.value.rollout }, 'taking over a host claim its rollout no longer needs');
       const expectRevision = cur?.revision ?? 0;
       try {
-        await claims.set(host, { rollout: id, hub: this.d.driving.hub, run: this.d.driving.run, at: new Date(this.now()).toISOString() }, { expectRevision });
+        const claim: HostClaim = { rollout: id, hub: this.d.driving.hub, run: this.d.driving.run, at: new Date(this.now()).toISOString(), lapseMs: race.lapseMs };
+        await claims.set(host, claim, { expectRevision });
         return;
       } catch (err) {
         if (!isConflict(err)) throw err;

@@ -89,9 +89,10 @@ export const ROLLOUTS_STORE = 'rollouts';
  * A host's claim by the rollout that has it (claims.ts), in its own keyed
  * store ("rollout-claims", key: the host name), so the rollouts store's index
  * (ID, ID/HOST) and hubs from before claims never see one. HUB and RUN: the
- * hub that started the rollout; AT: when it claimed the host.
+ * hub that started the rollout; AT: when it claimed the host; LAPSEMS: how
+ * long after AT the claim holds while the rollout has no record.
  */
-export interface HostClaim { rollout: string; hub: string; run: string; at: string }
+export interface HostClaim { rollout: string; hub: string; run: string; at: string; lapseMs: number }
 
 export const ROLLOUT_CLAIMS_STORE = 'rollout-claims';
 
@@ -99,7 +100,7 @@ export function isHostClaim(key: string, v: unknown): v is HostClaim {
   const c = v as Partial<HostClaim> | null;
   return typeof c === 'object' && c !== null && isHostName(key) && typeof c.rollout === 'string' && isRolloutId(c.rollout)
     && isHostName(c.hub) && typeof c.run === 'string' && c.run.length > 0 && c.run.length <= 64
-    && typeof c.at === 'string' && !Number.isNaN(Date.parse(c.at));
+    && typeof c.at === 'string' && !Number.isNaN(Date.parse(c.at)) && Number.isSafeInteger(c.lapseMs) && (c.lapseMs as number) > 0;
 }
 
 export const memberKey = (id: string, host: string): string => `${id}/${host}`;

@@ -77,7 +77,7 @@ test('a claim left behind by a start that never finished holds for a while, then
   const w = await world(new MemoryState(), ['a', 'b', 'c']);
   const e = w.engine(localDriving('hub1'));
   await e.start();
-  const claim = (host: string, rollout: string, agoMs: number) => w.store.claims.set(host, { rollout, hub: 'hub9', run: 'gone', at: new Date(Date.now() - agoMs).toISOString() }, { expectRevision: 0 });
+  const claim = (host: string, rollout: string, agoMs: number) => w.store.claims.set(host, { rollout, hub: 'hub9', run: 'gone', at: new Date(Date.now() - agoMs).toISOString(), lapseMs: 60_000 }, { expectRevision: 0 });
   // hub9 claimed c a moment ago and has not written its rollout yet (in progress, or its record on its way).
   await claim('c', 'r-2222222a', 1000);
   await assert.rejects(e.create({ hosts: ['a', 'c'], selection: everyHost, options: options() }),

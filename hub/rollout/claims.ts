@@ -65,6 +65,13 @@ export class RolloutClaims {
   /** Rollouts this hub is starting now: their claims hold whatever their age. */
   private readonly starting = new Set<string>();
   private sweeping = false;
+  /**
+   * Starts and sweeps of this hub, one at a time: a release of a finished
+   * rollout's claim and a start taking the same claim over are two writes of
+   * one key from this hub, and the later one makes the store drop the other
+   * (found by cluster-rollout-overlap: a takeover "not acknowledged").
+   */
+  private turn: Promise<unknown> = Promise.resolve();
   private readonly unwatch: () => void;
   private readonly now: () => number;
 
@@ -83,7 +90,11 @@ export class RolloutClaims {
    * hears of it). Refused (ROLLOUT_CONFLICT) when another rollout has one of
    * them; the claims made are released. EPOCH: the record's driver epoch.
    */
-  async start(id: string, hosts: readonly string[], epoch: number, save: () => Promise<void>): Promise<void> {
+  start(id: string, hosts: readonly string[], epoch: number, save: () => Promise<void>): Promise<void> {
+    return this.inTurn(() => this.startNow(id, hosts, epoch, save));
+  }
+
+  private async startNow(id: string, hosts: readonly string[], epoch: number, save: () => Promise<void>): Promise<void> {
     const since = this.now();
     const made: string[] = [];
     this.starting.add(id);
@@ -127,21 +138,27 @@ export class RolloutClaims {
   async sweep(): Promise<void> {
     if (this.sweeping || !this.d.driving.mayAct()) return;
     this.sweeping = true;
-    try {
-      for (const [id, hosts] of [...this.hostsOf]) {
-        const r = this.d.store.get(id);
-        if (r?.state === 'running' || r?.state === 'halted' || this.starting.has(id)) continue;
-        // The hub that claimed releases (whichever run), or the successor when that run is gone.
-        const releasable = (h: string): boolean => {
-          const c = this.d.store.claims.get(h);
-          return c?.rollout === id && !this.holds(c)
-            && (c.hub === this.d.driving.hub || (this.d.driving.successor() && !this.d.driving.alive({ hub: c.hub, run: c.run, epoch: 1 })));
-        };
-        await this.release(id, [...hosts].filter(releasable));
-      }
-    } finally {
-      this.sweeping = false;
+    await this.inTurn(() => this.sweepNow()).finally(() => { this.sweeping = false; });
+  }
+
+  private async sweepNow(): Promise<void> {
+    for (const [id, hosts] of [...this.hostsOf]) {
+      const r = this.d.store.get(id);
+      if (r?.state === 'running' || r?.state === 'halted' || this.starting.has(id)) continue;
+      // The hub that claimed releases (whichever run), or the successor when that run is gone.
+      const releasable = (h: string): boolean => {
+        const c = this.d.store.claims.get(h);
+        return c?.rollout === id && !this.holds(c)
+          && (c.hub === this.d.driving.hub || (this.d.driving.successor() && !this.d.driving.alive({ hub: c.hub, run: c.run, epoch: 1 })));
+      };
+      await this.release(id, [...hosts].filter(releasable));
     }
+  }
+
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(fn, fn);
+    this.turn = run.catch(() => undefined);
+    return run;
   }
 
   /** Does claim C still hold its host? */

@@ -54,7 +54,7 @@ export interface RolloutClaimsDeps {
  * Of one start: how long its claims hold without a record (HostClaim.lapseMs), when it stops waiting
  * for racing starts (set at its first wait), and whether one of its claims was refused.
  */
-interface Race { lapseMs: number; until: number | null; lost: boolean }
+interface Race { lapseMs: number; until: number | null; lost: boolean; why?: unknown }
 
 const isConflict = (err: unknown): boolean => err instanceof BentoError && err.code === 'STATE_CONFLICT';
 
@@ -62,6 +62,12 @@ export class RolloutClaims {
   /** Rollout id -> the hosts it claims, and host -> its rollout (this hub's view of the claims). */
   private readonly hostsOf = new Map<string, Set<string>>();
   private readonly ownerOf = new Map<string, string>();
+  /**
+   * Changes of each host's claim this hub has seen: what a refused claim waits
+   * for. Not the revision, which a claim made and released again in one go
+   * (a racing start giving way) takes back to what it was.
+   */
+  private readonly changes = new Map<string, number>();
   /** Rollouts this hub is starting now: their claims hold whatever their age. */
   private readonly starting = new Set<string>();
   private sweeping = false;
@@ -104,17 +110,16 @@ export class RolloutClaims {
       try {
         for (let i = 0; i < sorted.length; i += CLAIM_BATCH) {
           const batch = sorted.slice(i, i + CLAIM_BATCH);
-          const results = await Promise.allSettled(batch.map(async (host) => {
+          await Promise.all(batch.map(async (host) => {
             try {
               await this.claim(id, host, race);
               made.push(host);
             } catch (err) {
               race.lost = true; // the others of the batch stop waiting
-              throw err;
+              race.why ??= err; // the first refusal is the reason (the others of the batch gave up because of it)
             }
           }));
-          const refused = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-          if (refused) throw refused.reason;
+          if (race.lost) throw race.why;
         }
       } catch (err) {
         await this.release(id, made);
@@ -178,12 +183,14 @@ export class RolloutClaims {
     const claims = this.d.store.claims;
     for (let refused = 0; ;) {
       const cur = claims.entry(host);
+      const seen = this.changes.get(host) ?? 0;
+      const changed = (): boolean => (this.changes.get(host) ?? 0) !== seen;
       if (cur && this.holds(cur.value)) {
         const racing = !this.d.store.get(cur.value.rollout) && cur.value.rollout > id;
         const until = (race.until ??= Date.now() + RACE_WAIT_MS);
         if (!racing || race.lost || Date.now() >= until) throw this.conflict(host, cur.value);
         const rollout = cur.value.rollout;
-        await this.until(() => race.lost || claims.entry(host)?.revision !== cur.revision || this.d.store.get(rollout) !== undefined, until);
+        await this.until(() => race.lost || changed() || this.d.store.get(rollout) !== undefined, until);
         continue;
       }
       if (cur) this.d.log.info({ rollout: id, host, was: cur.value.rollout }, 'taking over a host claim its rollout no longer needs');
@@ -195,8 +202,7 @@ export class RolloutClaims {
       } catch (err) {
         if (!isConflict(err)) throw err;
         // Another hub's claim won: wait for this hub's view to show it, then look again.
-        const seen = await this.until(() => (claims.entry(host)?.revision ?? 0) !== expectRevision, Date.now() + VIEW_CATCHUP_MS);
-        if (++refused >= MAX_ATTEMPTS || !seen) {
+        if (++refused >= MAX_ATTEMPTS || !(await this.until(changed, Date.now() + VIEW_CATCHUP_MS))) {
           throw new BentoError('ROLLOUT_CONFLICT', `${host} was claimed by a rollout started at another hub just now; see \`bento-hub rollout status\``);
         }
       }
@@ -218,19 +224,26 @@ export class RolloutClaims {
     return new BentoError('ROLLOUT_CONFLICT', `rollout ${c.rollout}, being started at hub ${c.hub}, has claimed ${host}; see \`bento-hub rollout status\``);
   }
 
-  /** Delete rollout ID's claims on HOSTS, each by compare-and-swap (another rollout may have taken it over). Best effort: the sweep tries again. */
+  /**
+   * Delete rollout ID's claims on HOSTS, each by compare-and-swap (another
+   * rollout may have taken it over), CLAIM_BATCH at a time (one at a time, a
+   * file journal would sync once per host). Best effort: the sweep tries again.
+   */
   private async release(id: string, hosts: readonly string[]): Promise<void> {
     const claims = this.d.store.claims;
-    for (const host of hosts) {
-      const cur = claims.entry(host);
-      if (cur?.value.rollout !== id) continue;
-      await claims.delete(host, { expectRevision: cur.revision }).catch((err: Error) => {
-        if (!isConflict(err)) this.d.log.warn({ rollout: id, host, err: err.message }, 'could not release a host claim; the sweep tries again');
-      });
+    for (let i = 0; i < hosts.length; i += CLAIM_BATCH) {
+      await Promise.all(hosts.slice(i, i + CLAIM_BATCH).map(async (host) => {
+        const cur = claims.entry(host);
+        if (cur?.value.rollout !== id) return;
+        await claims.delete(host, { expectRevision: cur.revision }).catch((err: Error) => {
+          if (!isConflict(err)) this.d.log.warn({ rollout: id, host, err: err.message }, 'could not release a host claim; the sweep tries again');
+        });
+      }));
     }
   }
 
   private index(host: string, c: HostClaim | undefined): void {
+    this.changes.set(host, (this.changes.get(host) ?? 0) + 1);
     const old = this.ownerOf.get(host);
     if (old !== undefined && old !== c?.rollout) {
       const hosts = this.hostsOf.get(old);

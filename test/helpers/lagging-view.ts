@@ -15,7 +15,12 @@ export interface LaggingView<T> extends KeyedStore<T> {
   release(): void;
 }
 
-export function laggingView<T>(shared: KeyedStore<T>): LaggingView<T> {
+/** WRITEDELAY: how long each write waits before it reaches the shared store (ms; default none), so racing writers interleave. */
+export function laggingView<T>(shared: KeyedStore<T>, o: { writeDelay?: () => number } = {}): LaggingView<T> {
+  const delay = async (): Promise<void> => {
+    const ms = o.writeDelay?.() ?? 0;
+    if (ms > 0) await new Promise((r) => setTimeout(r, ms));
+  };
   const view = new Map<string, Versioned<T>>();
   /** The newest revision this view applied per key (a delete included), so an older change never undoes a newer one. */
   const seen = new Map<string, number>();
@@ -42,11 +47,13 @@ export function laggingView<T>(shared: KeyedStore<T>): LaggingView<T> {
     *values() { for (const e of view.values()) yield e.value; },
     get size() { return view.size; },
     async set(key: string, value: T, opts?: WriteOptions) {
+      await delay();
       const revision = await shared.set(key, value, opts);
       apply({ op: 'set', key, value, revision });
       return revision;
     },
     async delete(key: string, opts?: WriteOptions) {
+      await delay();
       await shared.delete(key, opts);
       // Its own delete, held back with the others' changes: shown now (the store's change feed has its revision).
       const mine = held?.filter((c) => c.key === key && c.op === 'delete').at(-1);
@@ -71,7 +78,7 @@ export interface LaggingHub { backend: StateBackend; hold(): void; release(): vo
  * Keyed stores shared by several hubs, each hub opening them through its own
  * backend as lagging views (above). `kv(name)`: the shared store itself.
  */
-export function laggingHubs(): { hub(): LaggingHub; kv<T>(name: string): KeyedStore<T> | undefined; close(): Promise<void> } {
+export function laggingHubs(): { hub(o?: { writeDelay?: () => number }): LaggingHub; kv<T>(name: string): KeyedStore<T> | undefined; close(): Promise<void> } {
   const memory = new MemoryBackend();
   const shared = new Map<string, Promise<KeyedStore<unknown>>>();
   const open = <T>(name: string, opts: OpenKeyedOptions<T>): Promise<KeyedStore<T>> => {
@@ -80,7 +87,7 @@ export function laggingHubs(): { hub(): LaggingHub; kv<T>(name: string): KeyedSt
   };
   const opened = new Map<string, KeyedStore<unknown>>();
   return {
-    hub() {
+    hub(o = {}) {
       const views: LaggingView<unknown>[] = [];
       let holding = false;
       const backend: StateBackend = {
@@ -88,7 +95,7 @@ export function laggingHubs(): { hub(): LaggingHub; kv<T>(name: string): KeyedSt
         async openKeyed<T>(name: string, opts: OpenKeyedOptions<T>) {
           const kv = await open(name, opts);
           opened.set(name, kv as KeyedStore<unknown>);
-          const v = laggingView(kv);
+          const v = laggingView(kv, o);
           if (holding) v.hold();
           views.push(v as LaggingView<unknown>);
           return v;

@@ -193,7 +193,8 @@ export class RolloutClaims {
         await this.until(() => race.lost || changed() || this.d.store.get(rollout) !== undefined, until);
         continue;
       }
-      if (cur) this.d.log.info({ rollout: id, host, was: cur.value.rollout }, 'taking over a host claim its rollout no longer needs');
+      // A finished rollout's claim not yet released is routine; one left by a start that never finished is worth a line.
+      if (cur) this.d.log[this.d.store.get(cur.value.rollout) ? 'debug' : 'info']({ rollout: id, host, was: cur.value.rollout }, 'taking over a host claim its rollout no longer needs');
       const expectRevision = cur?.revision ?? 0;
       try {
         const claim: HostClaim = { rollout: id, hub: this.d.driving.hub, run: this.d.driving.run, at: new Date(this.now()).toISOString(), lapseMs: race.lapseMs };

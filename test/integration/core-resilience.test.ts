@@ -35,9 +35,13 @@ async function jobs(): Promise<Job[]> {
 
 /** Trigger a job on HOST and SIGKILL its agent while the job runs; resolves with the watching admin's result. */
 async function killMidJob(host: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  const trigger = fleet.hubCli(['trigger', host, '--json']);
-  await waitFor('job running', async () => (await fleet.list()).find((c) => c.name === host)?.['runningJob'], 5000);
   const agent = fleet.agents.get(host)!;
+  const before = agent.output().length;
+  const trigger = fleet.hubCli(['trigger', host, '--json']);
+  // Running on the agent, not only sent to it: `list` shows a job from its dispatch on, and the agent
+  // logs "job started" once it has marked the job running on its disk (what a restarted agent finds).
+  await waitFor('job running', async () => (await fleet.list()).find((c) => c.name === host)?.['runningJob'], 5000);
+  await waitFor('job started on the agent', () => agent.output().slice(before).includes('"msg":"job started"'), 5000);
   agent.child.kill('SIGKILL');
   await agent.exited;
   return trigger;

@@ -116,7 +116,8 @@ export class RolloutEngine {
     this.sweeper = setInterval(() => {
       if (this.closed) return;
       void this.takeover.sweep();
-      void this.claims.sweep(); // hosts of finished (or never started) rollouts
+      // Hosts of finished (or never started) rollouts; a failure is logged, never an unhandled rejection.
+      this.claims.sweep().catch((err: Error) => this.d.log.warn({ err: err.message }, 'cannot release rollout host claims; the next sweep tries again'));
       this.connections.sync(); // a rollout aborted, or taken over by another hub, no longer needs the bus
     }, this.d.sweepMs ?? SWEEP_MS);
     this.sweeper.unref();

@@ -14,39 +14,23 @@
 import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type net from 'node:net';
-import { after, test } from 'node:test';
+import { test } from 'node:test';
 import { silentLogger } from '../../common/platform/log.js';
 import type { AdminEvent } from '../../common/protocol/admin.js';
 import { JobFollower } from '../../hub/admin/follow.js';
 import { jobOp } from '../../hub/admin/job-op.js';
 import type { NatsJobOutputStore } from '../../hub/cluster/job-output.js';
-import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
-import { parseClusterOptions } from '../../hub/cluster/options.js';
+import type { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import type { SlotGate } from '../../hub/cluster/slot-gate.js';
 import { LocalEventBus } from '../../hub/events/bus.js';
 import type { JobBusEvent } from '../../hub/events/types.js';
 import type { JobRecord } from '../../hub/store/jobs.js';
-import { startNatsCluster } from '../fixtures/nats.js';
 import { waitFor } from '../helpers/proc.js';
+import { natsForFile } from '../helpers/nats-backends.js';
 
 const log = silentLogger();
-const cluster = await startNatsCluster({ nodes: 1 });
-const opened: NatsStateBackend[] = [];
-after(async () => {
-  for (const b of opened) await b.close();
-  await cluster.stop();
-});
-
-async function hub(name: string): Promise<{ backend: NatsStateBackend; out: NatsJobOutputStore }> {
-  const backend = await NatsStateBackend.open(parseClusterOptions({ servers: cluster.urls, hubName: name, prefix: 'moved', replicas: 1, outputMaxBytes: 64 * 1024 * 1024 }), log);
-  opened.push(backend);
-  return { backend, out: await backend.openOutput() };
-}
-// A setup that fails must not leave the server behind (after() hooks do not run then).
-const [a, b, c] = await Promise.all([hub('hub-a'), hub('hub-b'), hub('hub-c')]).catch(async (err: unknown) => {
-  await cluster.stop();
-  throw err;
-});
+const nats = await natsForFile('moved');
+const [a, b, c] = await Promise.all((await nats.openAll(['hub-a', 'hub-b', 'hub-c'])).map(async (backend) => ({ backend, out: await backend.openOutput() })));
 
 /** Take every bulk-write slot of A's hub: its output batches wait (published on the bus, not stored) until the release. */
 async function holdWrites(backend: NatsStateBackend): Promise<() => void> {

@@ -26,6 +26,7 @@ import { HUB_KEY_PREFIX, type HoldEntry, type HostHold } from './hold-records.js
 import { HubLiveness, type LivenessTiming } from './liveness.js';
 import { HoldView } from './hold-view.js';
 import { ClaimWaits } from './claim-waits.js';
+import { untilView } from '../store/view-wait.js';
 
 export interface ClusterHoldersDeps {
   store: KeyedStore<HoldEntry>;
@@ -40,7 +41,6 @@ export interface ClusterHoldersDeps {
 }
 
 const MAX_CLAIM_ATTEMPTS = 6;
-const VIEW_CATCHUP_MS = 3000;
 
 interface Mine { epoch: number; session: LiveSession }
 
@@ -292,7 +292,6 @@ export class ClusterHolders implements HostHolders {
   }
 
   private async viewPast(key: string, revision: number): Promise<void> {
-    const deadline = Date.now() + VIEW_CATCHUP_MS;
-    while ((this.d.store.entry(key)?.revision ?? 0) === revision && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    await untilView(() => (this.d.store.entry(key)?.revision ?? 0) !== revision);
   }
 }

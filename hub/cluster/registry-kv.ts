@@ -30,6 +30,7 @@ import { fingerprintOfKeyLine } from '../../common/protocol/fingerprint.js';
 import type { Logger } from '../../common/platform/log.js';
 import type { HostEntry, RegistryFile, RegistryStore, RegistryView } from '../fleet/registry.js';
 import type { KeyedStore, StateBackend, Versioned } from '../store/types.js';
+import { untilView } from '../store/view-wait.js';
 import { isHostEntry, isKeyClaim, isKeysRecord, SEEDED_KEY, type KeyClaim, type SeededMarker } from './registry-records.js';
 
 export { isHostEntry, isKeyClaim, isSeededMarker, SEEDED_KEY, type KeyClaim, type SeededMarker } from './registry-records.js';
@@ -46,8 +47,6 @@ export const CLAIM_STALE_MS = 60_000;
  * and fails with the right code (HOST_EXISTS, KEY_IN_USE).
  */
 const UPDATE_BUDGET_MS = 20_000;
-/** How long a failed record write waits for the winning record to reach this hub's view (releaseUnheld). */
-const VIEW_CATCHUP_MS = 3000;
 
 /** Another hub won a record this update read: run fn again on the newer registry. */
 class Stale extends Error {}
@@ -270,7 +269,7 @@ export class KvRegistry implements RegistryView, RegistryStore {
    */
   private async releaseUnheld(host: string, keys: string[], rev: number): Promise<void> {
     if (keys.length === 0) return;
-    for (let i = 0; i < VIEW_CATCHUP_MS / 20 && (this.hosts.entry(host)?.revision ?? 0) <= rev; i++) await new Promise((r) => setTimeout(r, 20));
+    await untilView(() => (this.hosts.entry(host)?.revision ?? 0) > rev);
     const held = this.hosts.get(host)?.keys ?? [];
     await this.release(host, keys.filter((k) => !held.includes(k)));
   }

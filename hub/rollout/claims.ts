@@ -29,13 +29,12 @@ import type { Logger } from '../../common/platform/log.js';
 import type { RolloutDriving } from './driver.js';
 import type { HostClaim } from './records.js';
 import type { RolloutStore } from './store.js';
+import { untilView } from '../store/view-wait.js';
 
 /** A claim whose rollout has no record lapses after this: the start that made it did not finish (a hub died). */
 export const CLAIM_LAPSE_MS = 60_000;
 /** And this much longer per host the rollout claims (a 3-node NATS cluster on loopback: about 1 ms a claim). */
 const CLAIM_LAPSE_PER_HOST_MS = 10;
-/** How long a refused claim waits for this hub's view to show the claim that won. */
-const VIEW_CATCHUP_MS = 3000;
 /** A claim refused this often (the host's claim kept changing hands) refuses the start. */
 const MAX_ATTEMPTS = 3;
 /** Hosts claimed at once. */
@@ -190,7 +189,7 @@ export class RolloutClaims {
         const until = (race.until ??= Date.now() + RACE_WAIT_MS);
         if (!racing || race.lost || Date.now() >= until) throw this.conflict(host, cur.value);
         const rollout = cur.value.rollout;
-        await this.until(() => race.lost || changed() || this.d.store.get(rollout) !== undefined, until);
+        await untilView(() => race.lost || changed() || this.d.store.get(rollout) !== undefined, until);
         continue;
       }
       // A finished rollout's claim not yet released is routine; one left by a start that never finished is worth a line.
@@ -203,20 +202,11 @@ export class RolloutClaims {
       } catch (err) {
         if (!isConflict(err)) throw err;
         // Another hub's claim won: wait for this hub's view to show it, then look again.
-        if (++refused >= MAX_ATTEMPTS || !(await this.until(changed, Date.now() + VIEW_CATCHUP_MS))) {
+        if (++refused >= MAX_ATTEMPTS || !(await untilView(changed))) {
           throw new BentoError('ROLLOUT_CONFLICT', `${host} was claimed by a rollout started at another hub just now; see \`bento-hub rollout status\``);
         }
       }
     }
-  }
-
-  /** Until DONE() (true) or DEADLINE (false), looking every 20 ms. */
-  private async until(done: () => boolean, deadline: number): Promise<boolean> {
-    while (!done()) {
-      if (Date.now() >= deadline) return false;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return true;
   }
 
   private conflict(host: string, c: HostClaim): BentoError {

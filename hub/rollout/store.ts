@@ -21,6 +21,7 @@ import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StateBackend } from '../store/types.js';
 import { notCurrent, type RolloutDriving } from './driver.js';
 import { waveOf } from './plan.js';
+import { untilView } from '../store/view-wait.js';
 import { ROLLOUT_CLAIMS_STORE, ROLLOUTS_STORE, isHostClaim, isRolloutEntry, memberKey, turnJobId, turnRolloutId, type Driver, type HostClaim, type MemberRecord, type RolloutEntry, type RolloutRecord } from './records.js';
 
 /** Finished rollouts kept for `rollout status`; older ones are forgotten. */
@@ -29,8 +30,6 @@ export const KEEP_FINISHED = 50;
 const EMPTY: ReadonlyMap<string, MemberRecord> = new Map();
 /** A conflicting write is tried again at most this often (each time on the newer record). */
 const MAX_CAS_ATTEMPTS = 5;
-/** How long a conflict waits for this hub's view to show the record that won. */
-const VIEW_CATCHUP_MS = 3000;
 
 const epochOf = (v: RolloutEntry | undefined): number => (v?.kind === 'rollout' ? v.driver?.epoch : v?.epoch) ?? 0;
 
@@ -212,8 +211,8 @@ export class RolloutStore {
         return;
       } catch (err) {
         if (!(err instanceof BentoError && err.code === 'STATE_CONFLICT') || attempt >= MAX_CAS_ATTEMPTS) throw err;
-        const deadline = Date.now() + VIEW_CATCHUP_MS;
-        while ((this.kv.entry(key)?.revision ?? 0) === expectRevision && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        // Until this hub's view shows the record that won.
+        await untilView(() => (this.kv.entry(key)?.revision ?? 0) !== expectRevision);
       }
     }
   }

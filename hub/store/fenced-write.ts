@@ -47,11 +47,10 @@
 import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore } from './types.js';
+import { untilView } from './view-wait.js';
 
 /** A conflicting write is tried again at most this often (each time on the newer record). */
 const MAX_CONFLICTS = 5;
-/** How long a conflict waits for this hub's view to show the record that won. */
-const VIEW_CATCHUP_MS = 3000;
 
 /** What the writer reads of a record (store/jobs.ts JobRecord). */
 export interface StampedRecord {
@@ -134,10 +133,7 @@ export class FencedWriter<T extends StampedRecord> {
 
   /** Until this hub's view shows a revision of ID other than EXPECT (the write that won), at most VIEW_CATCHUP_MS. */
   private async viewPast(id: string, expect: number): Promise<void> {
-    const deadline = Date.now() + VIEW_CATCHUP_MS;
-    while ((this.d.records.entry(id)?.revision ?? 0) === expect && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await untilView(() => (this.d.records.entry(id)?.revision ?? 0) !== expect);
   }
 }
 

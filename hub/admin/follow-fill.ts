@@ -22,6 +22,7 @@ import type { Logger } from '../../common/platform/log.js';
 import type { JobStore } from '../store/jobs.js';
 import type { JobOutputLine } from '../store/output-cap.js';
 import type { Reply } from './server.js';
+import { outputForAdmin } from './admin-output.js';
 
 /** Default time a gap waits for its lines to be stored (NATS acknowledges a batch in milliseconds; a leader election takes seconds). */
 export const FILL_WAIT_MS = 5000;
@@ -117,7 +118,7 @@ function walk(d: FillDeps, p: FillPlace, r: FillRequest, lines: JobOutputLine[])
       // The gap's end: the line that revealed it (or a later one) is next, in order.
       if (w === r.w && ws > r.through) return true;
       p.shown.set(w, ws);
-      d.reply({ ev: 'output', host: r.host, jobId: r.jobId, stream: l.stream === 'note' ? 'stderr' : l.stream, data: l.data });
+      d.reply(outputForAdmin(r.host, r.jobId, l));
     }
     // Lines not stored yet (this hub's own writer still has them) have no place: the next walk reads them again.
     if (!l.held) p.place = l.seq;

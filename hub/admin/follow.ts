@@ -18,6 +18,7 @@ import { END_CHECK_MS, endEvent, endForAdmin } from '../jobs/end-event.js';
 import { FINAL_STATES, type JobStore } from '../store/jobs.js';
 import { FILL_WAIT_MS, fillFromStore, gapBefore, markShown, writerOf, type FillPlace } from './follow-fill.js';
 import type { Reply } from './server.js';
+import { outputForAdmin } from './admin-output.js';
 
 /** Events kept per host while its trigger is in flight (other jobs of the host included); past it, the oldest output lines go. */
 const MAX_EARLY = 10_000;
@@ -151,9 +152,8 @@ export class JobFollower {
   private show(t: Track, e: JobBusEvent): void {
     if (e.ev === 'output') {
       if (!markShown(t, writerOf(e), e.seq)) return;
-      // The admin protocol's events (common/protocol/admin.ts): the bus's seq and ts stay inside the hub,
-      // and an agent's note goes out as the stderr line it always was ("bento: ...").
-      this.d.reply({ ev: 'output', host: e.host, jobId: e.jobId, stream: e.stream === 'note' ? 'stderr' : e.stream, data: e.data });
+      // The bus's seq stays inside the hub here (admin-output.ts).
+      this.d.reply(outputForAdmin(e.host, e.jobId, e));
       return;
     }
     if (e.ev === 'end') {

@@ -16,6 +16,7 @@ import { statusJob } from '../status/read-model.js';
 import { END_CHECK_MS, endEvent, endForAdmin } from '../jobs/end-event.js';
 import { markShown, writerOf, type FillPlace } from './follow-fill.js';
 import type { Reply } from './server.js';
+import { outputForAdmin } from './admin-output.js';
 
 export interface JobOpDeps {
   jobs: Pick<JobStore, 'get' | 'readOutput'>;
@@ -72,8 +73,8 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
   const send = (e: JobBusEvent): void => {
     if (e.ev === 'output') {
       if (!markShown(at, writerOf(e), e.seq)) return;
-      // An agent's note goes out as the stderr line it always was ("bento: ..."), as in trigger --follow (follow.ts).
-      reply({ ev: 'output', host, jobId: id, seq: e.seq, stream: e.stream === 'note' ? 'stderr' : e.stream, data: e.data });
+      // An agent's note goes out as stderr, as in trigger --follow (admin-output.ts).
+      reply(outputForAdmin(host, id, e, e.seq));
     } else if (e.ev === 'started') {
       reply({ ev: 'started', host, jobId: id });
     } else if (!over) {
@@ -178,6 +179,6 @@ function sendStored(reply: Reply, host: string, jobId: string, l: JobOutputLine)
   if (l.trimmed) {
     reply({ ev: 'trimmed', host, jobId, lines: l.trimmed.lines, bytes: l.trimmed.bytes, message: l.data });
   } else {
-    reply({ ev: 'output', host, jobId, seq: l.seq, stream: l.stream === 'note' ? 'stderr' : l.stream, data: l.data });
+    reply(outputForAdmin(host, jobId, l, l.seq));
   }
 }

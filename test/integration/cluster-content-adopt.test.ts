@@ -10,7 +10,7 @@ import { gzipSync } from 'node:zlib';
 import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
 import { CLIENT_BIN, runCli, TestFleet } from '../helpers/fleet.js';
 import { waitFor } from '../helpers/proc.js';
-import { clusterFleet, clusterSection, dropPrefix, freshPrefix } from './cluster-content-helpers.js';
+import { clusterFleet, clusterSection, dropPrefix, freshPrefix, hostsAt } from './cluster-content-helpers.js';
 
 let nats: NatsCluster;
 let prefix: string;
@@ -28,12 +28,6 @@ after(async () => {
   if (nats) await dropPrefix(nats, prefix).catch(() => undefined);
   await nats?.stop();
 });
-
-async function hostsAt(f: TestFleet): Promise<string[]> {
-  const r = await f.hubCli(['hosts', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { hosts: Array<{ name: string }> }).hosts.map((h) => h.name);
-}
 
 test('a single hub joins a new cluster with its hosts, its published configurations and its logs; a host removed in the cluster stays removed', async () => {
   // A single hub, with hosts, a deploy and an uploaded log.

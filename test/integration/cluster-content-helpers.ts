@@ -55,4 +55,11 @@ export async function clusterFleet(nats: NatsCluster, prefix: string, hubName: s
 }
 
 /** A real pino logger whose lines the test can read (at info). */
+/** The hosts of the registry as `bento-hub hosts --json` at F lists them, by name. */
+export async function hostsAt(f: TestFleet): Promise<string[]> {
+  const r = await f.hubCli(['hosts', '--json']);
+  if (r.code !== 0) throw new Error(`hosts at ${f.fleetDir}: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { hosts: Array<{ name: string }> }).hosts.map((h) => h.name).sort();
+}
+
 export { captureLog } from '../helpers/log-capture.js';

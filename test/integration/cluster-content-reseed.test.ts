@@ -11,7 +11,7 @@ import { after, before, test } from 'node:test';
 import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
 import { TestFleet } from '../helpers/fleet.js';
 import { rawPeer } from '../helpers/raw-peer.js';
-import { clusterSection, dropPrefix, freshPrefix } from './cluster-content-helpers.js';
+import { clusterSection, dropPrefix, freshPrefix, hostsAt } from './cluster-content-helpers.js';
 
 let nats: NatsCluster;
 let prefix: string;
@@ -27,12 +27,6 @@ after(async () => {
   if (nats) await dropPrefix(nats, prefix).catch(() => undefined);
   await nats?.stop();
 });
-
-async function hostsAt(f: TestFleet): Promise<string[]> {
-  const r = await f.hubCli(['hosts', '--json']);
-  assert.equal(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { hosts: Array<{ name: string }> }).hosts.map((h) => h.name).sort();
-}
 
 /** Does HOST's key log in at F's hub? (a real SSH handshake with the host's own key) */
 async function logsIn(f: TestFleet, host: string): Promise<boolean> {

@@ -106,12 +106,18 @@ function sameLines(stored: string[], shown: string[]): void {
   assert.deepEqual(stored, [...aLines.slice(0, 7), ...cLines, ...aLines.slice(7)], 'A\'s last batch was stored after C\'s lines');
 }
 
-test('trigger --wait: the old holder\'s unstored lines and the new holder\'s lines under the same seqs are all shown, once', async () => {
-  const w = world();
+/** trigger --wait at B: a follower of W's job from its first event, as the trigger's answer starts it. */
+function following(w: ReturnType<typeof world>): JobFollower {
   const follower = new JobFollower({ bus: w.bus, jobs: w.bJobs, reply: (e) => w.got.push(e), log, ended: (j) => w.ended.push(j), checkMs: 100, fillWaitMs: 3000 }, new Set([HOST]));
   follower.start();
   follower.expect(HOST);
   follower.follow(HOST, w.id);
+  return follower;
+}
+
+test('trigger --wait: the old holder\'s unstored lines and the new holder\'s lines under the same seqs are all shown, once', async () => {
+  const w = world();
+  const follower = following(w);
   w.reach({ ev: 'started', host: HOST, jobId: w.id });
   const stored = await moveMidJob(w, { aReach: true });
   await waitFor('the end', () => w.ended.length > 0, 10_000);
@@ -122,10 +128,7 @@ test('trigger --wait: the old holder\'s unstored lines and the new holder\'s lin
 
 test('trigger --wait: the old holder\'s lines the bus lost, stored after the new holder\'s, are shown before the end', async () => {
   const w = world();
-  const follower = new JobFollower({ bus: w.bus, jobs: w.bJobs, reply: (e) => w.got.push(e), log, ended: (j) => w.ended.push(j), checkMs: 100, fillWaitMs: 3000 }, new Set([HOST]));
-  follower.start();
-  follower.expect(HOST);
-  follower.follow(HOST, w.id);
+  const follower = following(w);
   const stored = await moveMidJob(w, { aReach: false });
   await waitFor('the end', () => w.ended.length > 0, 10_000);
   follower.close();

@@ -7,15 +7,11 @@
 // (the holding hub answered too late) is not recorded as failed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { pino } from 'pino';
 import { BentoError } from '../../common/protocol/errors.js';
 import { MemoryBackend, MemoryState } from '../../hub/store/memory-backend.js';
 import { RolloutStore } from '../../hub/rollout/store.js';
-import { RolloutEngine } from '../../hub/rollout/engine.js';
 import { memberKey, turnJobId, type MemberRecord } from '../../hub/rollout/records.js';
 import { clusterDriving, everyHost, options, settle, startsOf, world } from '../helpers/rollout-world.js';
-
-const log = pino({ level: 'silent' });
 
 test('a step under way when the driver stopped being current writes nothing when it goes on; once current, the driver records the turn and goes on', async () => {
   const state = new MemoryState();
@@ -27,13 +23,7 @@ test('a step under way when the driver stopped being current writes nothing when
   let release!: () => void;
   const gate = new Promise<void>((r) => { release = r; });
   let inFlight = false;
-  const e = new RolloutEngine({
-    store, jobs: w.jobs, bus: w.bus, connected: (h) => w.live.has(h), driving, log, sweepMs: 50,
-    scheduler: {
-      trigger: async (t) => { inFlight = true; await gate; return w.router.trigger(t); },
-      cancelQueued: (h, id, why) => w.scheduler.cancelQueued(h, id, why),
-    },
-  });
+  const e = w.engine(driving, { store, trigger: async (t) => { inFlight = true; await gate; return w.router.trigger(t); } });
   await e.start();
   const r = await e.create({ hosts: ['a', 'b'], selection: everyHost, options: options() });
   await settle();
@@ -66,9 +56,8 @@ test('a step under way when the driver stopped being current writes nothing when
   await w.endJob('a', turnJobId(r, 'a'), 'success');
   while (startsOf(w.live.get('b')).length === 0 && Date.now() < deadline) await settle(50);
   assert.equal(startsOf(w.live.get('b')).length, 1, 'b gets its turn');
-  e.close();
-  await store.close();
   await w.close();
+  await store.close();
 });
 
 test('a turn whose trigger is unconfirmed (the holding hub did not answer in time, but took it) is tracked, not failed', async () => {

@@ -65,7 +65,17 @@ export class NatsStateBackend implements StateBackend {
   private constructor(
     readonly nc: NatsConnection,
     private readonly js: JetStreamClient,
-    /** Admin requests (create a bucket or stream) may take longer than a write attempt. */
+    /**
+     * Admin requests that may take longer than a write attempt (an object's
+     * chunks, a leader's record). Not creates: nats-server
+     * 2.9 answers only one of several concurrent creates of one stream
+     * (nats-io/nats-server#3677), so hubs starting together, or add-host calls
+     * side by side on a fresh cluster, each sat out a whole write deadline
+     * (10 s) for a reply that never came. A create is therefore sent in
+     * request-timeout attempts (2 s) on the plain client and repeated until
+     * openTimeoutMs: repeating is safe, a create of an existing stream with
+     * the same settings answers with it (cluster-bucket-create).
+     */
     private readonly admin: { js: JetStreamClient; jsm: JetStreamManager },
     private readonly o: ResolvedClusterOptions,
     private readonly log: Logger,
@@ -94,7 +104,7 @@ export class NatsStateBackend implements StateBackend {
     if (!isValidStoreName(name)) throw new BentoError('INTERNAL', `invalid store name ${JSON.stringify(name)}`);
     const bucket = this.names.bucket(name);
     const log = this.log.child({ component: 'cluster-kv', bucket });
-    await untilAnswered(() => new Kvm(this.admin.js).create(bucket, { replicas: this.o.replicas, history: 1, storage: StorageType.File }), this.openTimeoutMs)
+    await untilAnswered(() => new Kvm(this.js).create(bucket, { replicas: this.o.replicas, history: 1, storage: StorageType.File }), this.openTimeoutMs)
       .catch((err: unknown) => { throw unavailable(`cannot open bucket ${bucket}`, err); });
     // The store's own handle makes short requests (its watch, the watchdog's
     // probe): after a server dies, each retry must not sit out a long timeout.
@@ -131,7 +141,7 @@ export class NatsStateBackend implements StateBackend {
     this.assertOpen();
     if (!isValidStoreName(name)) throw new BentoError('INTERNAL', `invalid store name ${JSON.stringify(name)}`);
     const bucket = this.names.bucket(name);
-    await untilAnswered(() => new Kvm(this.admin.js).create(bucket, { replicas: this.o.replicas, history: 1, storage: StorageType.File }), this.openTimeoutMs)
+    await untilAnswered(() => new Kvm(this.js).create(bucket, { replicas: this.o.replicas, history: 1, storage: StorageType.File }), this.openTimeoutMs)
       .catch((err: unknown) => { throw unavailable(`cannot open bucket ${bucket}`, err); });
     return {
       bucket, nc: this.nc, js: this.js, kv: await new Kvm(this.js).open(bucket),
@@ -169,8 +179,13 @@ export class NatsStateBackend implements StateBackend {
     this.assertOpen();
     if (!isValidStoreName(name)) throw new BentoError('INTERNAL', `invalid object store name ${JSON.stringify(name)}`);
     const bucket = this.names.bucket(name);
-    return untilAnswered(() => new Objm(this.admin.js).create(bucket, { replicas: this.o.replicas, storage: StorageType.File }), this.openTimeoutMs)
-      .catch((err: unknown) => { throw unavailable(`cannot open object store ${bucket}`, err); });
+    try {
+      // Created in short attempts (see `admin`); the store handed out uses the write deadline.
+      await untilAnswered(() => new Objm(this.js).create(bucket, { replicas: this.o.replicas, storage: StorageType.File }), this.openTimeoutMs);
+      return await new Objm(this.admin.js).open(bucket);
+    } catch (err) {
+      throw unavailable(`cannot open object store ${bucket}`, err);
+    }
   }
 
   /** Every object's metadata in object store NAME, a batch at a time (object-scan.ts; ObjectStore.list() holds all of it). */
@@ -226,7 +241,7 @@ export class NatsStateBackend implements StateBackend {
   }
 
   private async ensureStream(cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
-    const { jsm } = this.admin;
+    const jsm = await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false }); // short attempts: see `admin`
     try {
       const info = await untilAnswered(() => jsm.streams.info(cfg.name).catch(async (err: unknown) => {
         if ((err as Error).message !== 'stream not found') throw err;

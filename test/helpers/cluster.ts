@@ -18,6 +18,7 @@ import { CLIENT_BIN, HUB_BIN, makeKey, runCli, type CliResult, type HostKey } fr
 import { captureLog } from './log-capture.js';
 import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
 import { adminList } from './admin-query.js';
+import { inPool } from '../../common/platform/pool.js';
 import { parseClusterOptions } from '../../hub/cluster/options.js';
 import { JOBS_STORE, JOBS_STORE_OPTIONS, type JobRecord } from '../../hub/store/jobs.js';
 
@@ -61,27 +62,30 @@ export class TestCluster {
   ) {}
 
   static async create(o: ClusterOptions = {}): Promise<TestCluster> {
-    const nats = o.nats ?? await startNatsCluster();
     const { dir, cleanup } = await tmpDir('bento-cluster-');
+    // The NATS servers start while the hubs' fleets are made (two CLI runs each, independent of NATS):
+    // about 1.5 s less per file than one after the other.
+    const [nats, made] = await Promise.allSettled([
+      o.nats ?? startNatsCluster(),
+      Promise.all(Array.from({ length: o.hubs ?? 3 }, (_, i) => makeHubFleet(dir, `hub${i + 1}`, o.metrics === true))),
+    ]);
+    if (nats.status === 'rejected') {
+      await cleanup();
+      throw nats.reason;
+    }
     const prefix = `t${process.pid}x${++prefixes}`;
-    const c = new TestCluster(nats, !o.nats, dir, prefix, cleanup);
+    const c = new TestCluster(nats.value, !o.nats, dir, prefix, cleanup);
     try {
-      for (let i = 0; i < (o.hubs ?? 3); i++) {
-        const name = `hub${i + 1}`;
-        const fleetDir = path.join(dir, name);
-        const sshPort = await freePort();
-        const init = await runCli(HUB_BIN, ['init', '--listen', `127.0.0.1:${sshPort}`, '--dir', fleetDir]);
-        if (init.code !== 0) throw new Error(`init ${name}: ${init.stderr}`);
-        const hubJson = path.join(fleetDir, 'hub.json');
-        const metricsPort = o.metrics ? await freePort() : null;
+      if (made.status === 'rejected') throw made.reason;
+      for (const hub of made.value) {
+        const hubJson = path.join(hub.fleetDir, 'hub.json');
         await writeFile(hubJson, JSON.stringify({
           ...JSON.parse(await readFile(hubJson, 'utf8')),
-          ...(metricsPort ? { metrics: { listen: `127.0.0.1:${metricsPort}` } } : {}),
+          ...(hub.metricsPort ? { metrics: { listen: `127.0.0.1:${hub.metricsPort}` } } : {}),
           heartbeatMs: o.heartbeatMs ?? 1000,
-          cluster: { servers: nats.urls, hubName: name, prefix, replicas: 3, livenessMs: o.livenessMs ?? 500, outputMaxBytes: 64 * 1024 * 1024, agentUrl: `ssh://127.0.0.1:${sshPort}`, ...(o.clusterExtra ?? {}) },
+          cluster: { servers: nats.value.urls, hubName: hub.name, prefix, replicas: 3, livenessMs: o.livenessMs ?? 500, outputMaxBytes: 64 * 1024 * 1024, agentUrl: `ssh://127.0.0.1:${hub.sshPort}`, ...(o.clusterExtra ?? {}) },
         }));
-        const fingerprint = (await runCli(HUB_BIN, ['fingerprint', '--dir', fleetDir])).stdout.trim();
-        c.hubs.push({ name, fleetDir, sshPort, fingerprint, metricsUrl: metricsPort ? `http://127.0.0.1:${metricsPort}/metrics` : null, daemon: null });
+        c.hubs.push({ name: hub.name, fleetDir: hub.fleetDir, sshPort: hub.sshPort, fingerprint: hub.fingerprint, metricsUrl: hub.metricsPort ? `http://127.0.0.1:${hub.metricsPort}/metrics` : null, daemon: null });
       }
     } catch (err) {
       await c.close();
@@ -125,6 +129,11 @@ export class TestCluster {
     const r = await this.hubCli(0, ['add-host', name, '--key', key.publicKey]);
     if (r.code !== 0) throw new Error(`add-host ${name} at hub1: ${r.stderr}`);
     return key;
+  }
+
+  /** Register every one of NAMES (addHost), a few CLI runs at a time: each waits mostly on NATS. */
+  async addHosts(names: string[]): Promise<void> {
+    await inPool(names, 4, async (n) => { await this.addHost(n); });
   }
 
   /** An agent config listing every hub (or ONLY those), each hub's key pinned. */
@@ -227,4 +236,15 @@ function whoListens(port: number): Promise<string> {
   return new Promise((resolve) => {
     execFile('ss', ['-tanpH', `sport = :${port}`], { timeout: 5000 }, (err, stdout) => resolve(err ? '' : `\nport ${port} now: ${stdout.trim() || '(nothing)'}`));
   });
+}
+
+/** One hub's fleet directory (`init`), its ports and its key's fingerprint; hub.json gets its cluster section later. */
+async function makeHubFleet(dir: string, name: string, metrics: boolean): Promise<{ name: string; fleetDir: string; sshPort: number; metricsPort: number | null; fingerprint: string }> {
+  const fleetDir = path.join(dir, name);
+  const sshPort = await freePort();
+  const init = await runCli(HUB_BIN, ['init', '--listen', `127.0.0.1:${sshPort}`, '--dir', fleetDir]);
+  if (init.code !== 0) throw new Error(`init ${name}: ${init.stderr}`);
+  const metricsPort = metrics ? await freePort() : null;
+  const fingerprint = (await runCli(HUB_BIN, ['fingerprint', '--dir', fleetDir])).stdout.trim();
+  return { name, fleetDir, sshPort, metricsPort, fingerprint };
 }

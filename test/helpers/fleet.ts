@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { spawnDaemon, freePort, waitFor, tmpDir, type Daemon } from './proc.js';
 import { adminList } from './admin-query.js';
+import { inPool } from '../../common/platform/pool.js';
 
 const execFileP = promisify(execFile);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -102,6 +103,11 @@ export class TestFleet {
     if (r.code !== 0) throw new Error(`add-host ${name} failed: ${r.stderr}`);
     this.keys.set(name, key);
     return key;
+  }
+
+  /** Register every one of NAMES (addHost), a few CLI runs at a time: the registry's lock orders their edits. */
+  async addHosts(names: readonly string[]): Promise<void> {
+    await inPool(names, 4, async (n) => { await this.addHost(n); });
   }
 
   /** Write an agent config; `extra` overrides any field. */

@@ -19,7 +19,7 @@ const ECHO = ['/bin/echo', 'rebuilt'];
 
 before(async () => {
   fleet = await TestFleet.create({ heartbeatMs: 500 });
-  for (const n of ['web1', 'web2', 'web3', 'web4']) await fleet.addHost(n);
+  await fleet.addHosts(['web1', 'web2', 'web3', 'web4']);
   await fleet.startHub();
 });
 after(async () => { await fleet?.close(); });

@@ -26,7 +26,7 @@ before(async () => {
     'echo "$BENTO_HOST done"',
   ].join('\n'), { mode: 0o755 });
   // late connects only in the --wait test; gone never does.
-  for (const name of ['a1', 'web10', 'fail3', 'late', 'gone']) await fleet.addHost(name);
+  await fleet.addHosts(['a1', 'web10', 'fail3', 'late', 'gone']);
   await fleet.startHub();
   for (const name of ['a1', 'web10', 'fail3']) await startAgent(name);
   await fleet.waitConnected(['a1', 'web10', 'fail3']);

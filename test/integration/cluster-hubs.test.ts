@@ -25,7 +25,7 @@ before(async () => {
   // part, and on CI's 2 cores, shared with another test file's cluster, a 3 s stall of one hub's beats
   // made another hub read its hosts as offline.
   c = await TestCluster.create({ hubs: 3, metrics: true, livenessMs: 2000 });
-  for (const h of [...HOSTS, 'late', 'busy']) await c.addHost(h);
+  await c.addHosts([...HOSTS, 'late', 'busy']);
   await c.startHubs();
   for (const h of HOSTS) c.startAgent(h, await c.agentConfig(h, { rebuildCommand: QUICK }));
   c.startAgent('busy', await c.agentConfig('busy', { rebuildCommand: SLOW }));

@@ -25,7 +25,7 @@ const parse = (out: string): Ev[] => out.trim().split('\n').filter(Boolean).map(
 
 before(async () => {
   c = await TestCluster.create({ hubs: 3 });
-  for (const h of HOSTS) await c.addHost(h);
+  await c.addHosts(HOSTS);
   await c.startHubs();
   for (const h of HOSTS) c.startAgent(h, await c.agentConfig(h, { rebuildCommand: SLOW }));
   await c.waitConnected(HOSTS);

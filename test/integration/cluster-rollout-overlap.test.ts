@@ -25,7 +25,7 @@ const runsOf = async (c: TestCluster, h: string): Promise<number> => (await read
 test('two hubs start overlapping rollouts at the same moment: one starts, the other is refused; each host switches once per rollout it is in', async () => {
   const c = await TestCluster.create({ hubs: 3 });
   try {
-    for (const h of HOSTS) await c.addHost(h);
+    await c.addHosts(HOSTS);
     await c.startHubs();
     for (const h of HOSTS) {
       const runs = path.join(c.dir, `${h}.runs`);

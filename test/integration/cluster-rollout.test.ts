@@ -20,7 +20,7 @@ const HOSTS = ['w1', 'w2', 'w3', 'w4', 'w5', 'w6', 'w7', 'w8', 'w9'];
 
 async function cluster(): Promise<TestCluster> {
   const c = await TestCluster.create({ hubs: 3 });
-  for (const h of HOSTS) await c.addHost(h);
+  await c.addHosts(HOSTS);
   await c.startHubs();
   for (const h of HOSTS) {
     const runs = path.join(c.dir, `${h}.runs`);

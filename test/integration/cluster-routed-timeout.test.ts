@@ -24,7 +24,7 @@ before(async () => {
   // Long heartbeats, so a few seconds of SIGSTOP make A neither dead to B (6 beats) nor out of its lease when
   // resumed (3 beats), and its agent does not leave it (2.5 agent heartbeats): only the route timeout is at play.
   c = await TestCluster.create({ hubs: 2, livenessMs: 5000, heartbeatMs: 8000, clusterExtra: { routeTimeoutMs: ROUTE_TIMEOUT_MS } });
-  for (const h of ['r1', 'r2']) await c.addHost(h);
+  await c.addHosts(['r1', 'r2']);
   await c.startHubs();
   // Both agents list only hub A (hub 0): A holds them throughout.
   for (const h of ['r1', 'r2']) c.startAgent(h, await c.agentConfig(h, { rebuildCommand: QUICK }, [0]));

@@ -20,7 +20,7 @@ const HOSTS = ['web1', 'web2', 'web3', 'kill1', 'kill2'];
 
 before(async () => {
   fleet = await TestFleet.create({ heartbeatMs: 500 });
-  for (const n of HOSTS) await fleet.addHost(n);
+  await fleet.addHosts(HOSTS);
   await fleet.startHub();
   for (const n of HOSTS) fleet.startAgent(n, await fleet.agentConfig(n, { rebuildCommand: SLOW }));
   await fleet.waitConnected(HOSTS);

@@ -21,7 +21,7 @@ let fleet: TestFleet;
 
 before(async () => {
   fleet = await TestFleet.create({ hubSettings: { limits: { helloTimeoutMs: HELLO_TIMEOUT_MS, connectionsPerHost: PER_HOST } } });
-  for (const h of ['evil', 'puller', 'good']) await fleet.addHost(h);
+  await fleet.addHosts(['evil', 'puller', 'good']);
   await fleet.startHub();
 });
 after(async () => { await fleet?.close(); });

@@ -162,7 +162,7 @@ test('a fleet behind one address (NAT): the per-source limit refuses its first s
   const agents: HeldAgent[] = [];
   try {
     await writeFile(hubJson, JSON.stringify({ ...JSON.parse(original), limits: { perSourceUnauthenticated: 2 } }));
-    for (const n of names) await fleet.addHost(n);
+    await fleet.addHosts(names);
     await freshHub();
     for (const n of names) agents.push(holdAgent({ port: fleet.sshPort, localAddress: '127.0.0.80', name: n, privateKey: await readFile(fleet.keys.get(n)!.keyPath) }));
     await waitFor('12 agents from one address up', () => agents.every((a) => a.isUp()), 20_000, 50);

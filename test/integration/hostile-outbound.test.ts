@@ -45,7 +45,7 @@ before(async () => {
   await mkdir(path.join(hosts, 'sec1', 'secrets'), { recursive: true });
   await writeFile(path.join(hosts, 'sec1', 'configuration.nix'), '{ ... }: { }\n');
   await writeFile(path.join(hosts, 'sec1', 'secrets', 'blob'), randomBytes(512 * 1024).toString('hex').slice(0, 700 * 1024));
-  for (const h of ['web1', 'sec1', 'rep1']) await fleet.addHost(h);
+  await fleet.addHosts(['web1', 'sec1', 'rep1']);
   const dep = await fleet.hubCli(['deploy', 'web1']);
   assert.equal(dep.code, 0, dep.stderr);
   await fleet.startHub();

@@ -26,7 +26,7 @@ before(async () => {
     'case "$BENTO_HOST" in fail*) echo "it broke" >&2; exit 3;; esac',
     'exit 0',
   ].join('\n'), { mode: 0o755 });
-  for (const name of ['web1', 'fail2', 'late']) await fleet.addHost(name);
+  await fleet.addHosts(['web1', 'fail2', 'late']);
   await fleet.startHub();
   for (const name of ['web1', 'fail2']) await startAgent(name);
   await fleet.waitConnected(['web1', 'fail2']);

@@ -38,7 +38,7 @@ before(async () => {
   await writeFile(hubJson, JSON.stringify(settings));
   hosts = path.join(fleet.fleetDir, 'hosts');
   // Every host deployed here is registered: deploy refuses others (UNKNOWN_HOST, test/integration/cli-import.test.ts).
-  for (const h of ['web1', 'app1', 'app2', 'badeval', 'badbuild', 'evil1', 'evil2', 'evil3']) await fleet.addHost(h);
+  await fleet.addHosts(['web1', 'app1', 'app2', 'badeval', 'badbuild', 'evil1', 'evil2', 'evil3']);
   // web1 shares utils/ with the fleet through a symlink, as upstream's layout does.
   await mkdir(path.join(fleet.fleetDir, 'utils'), { recursive: true });
   await writeFile(path.join(fleet.fleetDir, 'utils', 'common.nix'), '{ }\n');

@@ -1,4 +1,5 @@
-// Filling a followed job's gap from its stored output (follow.ts). The bus
+// Filling a followed job's gap from its stored output (output-order.ts, for
+// trigger --follow and a dashboard job page; job-op.ts's marks). The bus
 // is at most once across hubs, and the hub running the job publishes a line
 // as soon as it has it, before the line's batch is stored: a gap read at once
 // may find the store short of it (found by review: the follower then moved
@@ -21,17 +22,29 @@
 import type { Logger } from '../../common/platform/log.js';
 import type { JobStore } from '../store/jobs.js';
 import type { JobOutputLine } from '../store/output-cap.js';
-import type { Reply } from './server.js';
-import { outputForAdmin } from './admin-output.js';
+import type { OutputLine } from '../store/types.js';
 
 /** Default time a gap waits for its lines to be stored (NATS acknowledges a batch in milliseconds; a leader election takes seconds). */
 export const FILL_WAIT_MS = 5000;
 const FIRST_POLL_MS = 50;
 const MAX_POLL_MS = 1000;
 
+/** A line as a reader is shown it, from the bus or the store: who numbered it (`w`) and its seq in that numbering. */
+export interface ShownLine extends Pick<OutputLine, 'ts' | 'stream' | 'data'> {
+  w: string;
+  seq: number;
+}
+
+/** Where a reader's lines go (an admin's socket, follow.ts; a dashboard page, web/job-stream.ts). */
+export interface FillSink {
+  line(l: ShownLine): void;
+  /** LINES lines of the output will not be shown here; WHY says why ("were never stored"). */
+  skipped(lines: number, why: string): void;
+}
+
 export interface FillDeps {
   jobs: Pick<JobStore, 'readOutput'>;
-  reply: Reply;
+  out: FillSink;
   log: Logger;
 }
 
@@ -66,7 +79,6 @@ export function markShown(p: FillPlace, w: string, seq: number): boolean {
 
 export interface FillRequest {
   jobId: string;
-  host: string;
   /** The writer whose lines the gap is in. */
   w: string;
   /** Its last seq the gap needs (Infinity: whatever is stored, read once: nothing says where the output ends). */
@@ -118,7 +130,7 @@ function walk(d: FillDeps, p: FillPlace, r: FillRequest, lines: JobOutputLine[])
       // The gap's end: the line that revealed it (or a later one) is next, in order.
       if (w === r.w && ws > r.through) return true;
       p.shown.set(w, ws);
-      d.reply(outputForAdmin(r.host, r.jobId, l));
+      d.out.line({ w, seq: ws, ts: l.ts, stream: l.stream, data: l.data });
     }
     // Lines not stored yet (this hub's own writer still has them) have no place: the next walk reads them again.
     if (!l.held) p.place = l.seq;
@@ -128,8 +140,5 @@ function walk(d: FillDeps, p: FillPlace, r: FillRequest, lines: JobOutputLine[])
 
 function skipped(d: FillDeps, r: FillRequest, lines: number, why: string): void {
   d.log.warn({ jobId: r.jobId, lines }, `lines of a followed job ${why}; going on without them`);
-  d.reply({
-    ev: 'skipped', host: r.host, jobId: r.jobId, lines, bytes: 0,
-    message: `${lines} lines of ${r.host}'s output ${why}; the full log, once stored: bento-hub job ${r.jobId}`,
-  });
+  d.out.skipped(lines, why);
 }

@@ -3,20 +3,16 @@
 // another hub (the host is held there) or moved to another hub mid-job still
 // reaches this one through the shared bus, and what it says before the
 // trigger's answer names its id is kept (per host, bounded) and replayed once
-// it does. Output lines carry their place in the job's output (seq), as
-// their writer numbers it (a job moved mid-job has more than one: seqs are
-// compared per writer, follow-fill.ts): a repeat is dropped, and a gap
-// (events are at most once across hubs) is filled from the stored output
-// before the line that revealed it, or before the end when the end says the
-// job printed more than was shown (follow-fill.ts waits for lines not stored
-// yet). An end the bus lost is found in the job's record, checked every few
+// it does. Each followed job's events are shown in order, each line once,
+// lines the bus lost filled from the stored output (output-order.ts, as a
+// dashboard job page shows them). An end the bus lost is found in the job's record, checked every few
 // seconds (this hub's view of the records is local: cheap), so a follower
 // never waits forever.
 import type { Logger } from '../../common/platform/log.js';
 import type { EventBus, JobBusEvent, Subscription } from '../events/types.js';
 import { END_CHECK_MS, endEvent, endForAdmin } from '../jobs/end-event.js';
 import { FINAL_STATES, type JobStore } from '../store/jobs.js';
-import { FILL_WAIT_MS, fillFromStore, gapBefore, markShown, writerOf, type FillPlace } from './follow-fill.js';
+import { OutputOrder } from './output-order.js';
 import type { Reply } from './server.js';
 import { outputForAdmin } from './admin-output.js';
 
@@ -24,9 +20,6 @@ import { outputForAdmin } from './admin-output.js';
 const MAX_EARLY = 10_000;
 /** A single host is followed on its own subject; several on the whole bus. */
 const HOST_FILTER_MAX = 1;
-
-/** A followed job: where its output stands (per writer), the events waiting behind a gap being filled, and whether its end came. */
-interface Track extends FillPlace { chain: Promise<void> | null; waiting: number; ended: boolean }
 
 export interface FollowDeps {
   bus: EventBus;
@@ -38,14 +31,15 @@ export interface FollowDeps {
   ended: (jobId: string) => void;
   /** How often open jobs' records are checked, ms (default 2000). */
   checkMs?: number;
-  /** How long a gap waits for its lines to be stored, ms (default follow-fill.ts FILL_WAIT_MS). */
+  /** How long a gap waits for its lines to be stored, ms (default follow-fill.ts FILL_WAIT_MS, output-order.ts). */
   fillWaitMs?: number;
 }
 
 export class JobFollower {
   /** Per host whose trigger is in flight, what its jobs said before the answer (null: nothing yet). */
   private readonly early = new Map<string, JobBusEvent[] | null>();
-  private readonly tracks = new Map<string, Track>();
+  /** Per followed job, its output in order (output-order.ts). */
+  private readonly tracks = new Map<string, OutputOrder>();
   private sub: Subscription | null = null;
   private check: NodeJS.Timeout | null = null;
 
@@ -79,7 +73,7 @@ export class JobFollower {
   /** The trigger of HOST was answered with JOBID: follow it from its first event. */
   follow(host: string, jobId: string): void {
     if (!this.tracks.has(jobId)) {
-      this.tracks.set(jobId, { shown: new Map(), place: 0, chain: null, waiting: 0, ended: false });
+      this.tracks.set(jobId, this.order(host, jobId));
       // Output lines dropped while kept (keep()) show as a gap here, filled from the store.
       for (const e of this.early.get(host) ?? []) if (e.jobId === jobId) this.deliver(e);
     }
@@ -113,79 +107,27 @@ export class JobFollower {
     }
   }
 
-  /**
-   * Shown at once, in the bus's turn, unless the job's output has a gap to
-   * fill from the store first (or events wait behind one): then in order,
-   * after it. A fan-out's started and end events cost no promise each. After
-   * the job's end nothing more of it is shown: an end told twice (by the bus
-   * and the record, or replayed at another hub) counts once. FROMRECORD: an
-   * end said from the job's record, after a last fill of what is stored.
-   */
-  private deliver(e: JobBusEvent, fromRecord = false): void {
-    const t = this.tracks.get(e.jobId)!;
-    if (t.ended) return;
-    if (e.ev === 'end') t.ended = true;
-    if (t.waiting === 0 && !fromRecord && !missing(t, e)) {
-      try {
-        this.show(t, e);
-      } catch (err) {
-        this.d.log.warn({ jobId: e.jobId, err: (err as Error).message }, 'following a job failed');
-      }
-      return;
-    }
-    t.waiting += 1;
-    t.chain = (t.chain ?? Promise.resolve())
-      .then(async () => {
-        const waitMs = this.d.fillWaitMs ?? FILL_WAIT_MS;
-        const w = e.ev === 'output' ? writerOf(e) : endWriter(t, e);
-        if (e.ev === 'output' && missing(t, e)) await fillFromStore(this.d, t, { jobId: e.jobId, host: e.host, w, through: e.seq - 1, waitMs });
-        // The end: the lines lost just before it, as far as it says the output goes (and, after a move, what the
-        // old writer stored late). Without a count (an older hub) only an end said from the record reads what
-        // is stored: a bus end is shown as it always was.
-        if (e.ev === 'end' && (e.lines !== undefined || fromRecord)) await fillFromStore(this.d, t, { jobId: e.jobId, host: e.host, w, through: e.lines ?? Infinity, waitMs: e.lines === undefined ? 0 : waitMs });
-        this.show(t, e);
-      })
-      .catch((err: Error) => this.d.log.warn({ jobId: e.jobId, err: err.message }, 'following a job failed'))
-      .then(() => { t.waiting -= 1; });
-  }
-
-  private show(t: Track, e: JobBusEvent): void {
-    if (e.ev === 'output') {
-      if (!markShown(t, writerOf(e), e.seq)) return;
+  /** An order (output-order.ts) for JOBID of HOST, whose lines and end go to the admin. */
+  private order(host: string, jobId: string): OutputOrder {
+    const { reply } = this.d;
+    return new OutputOrder({ jobs: this.d.jobs, log: this.d.log, ...(this.d.fillWaitMs !== undefined ? { fillWaitMs: this.d.fillWaitMs } : {}) }, {
       // The bus's seq stays inside the hub here (admin-output.ts).
-      this.d.reply(outputForAdmin(e.host, e.jobId, e));
-      return;
-    }
-    if (e.ev === 'end') {
-      this.d.reply(endForAdmin(e));
-      this.d.ended(e.jobId);
-      return;
-    }
-    this.d.reply(e);
+      line: (l) => reply(outputForAdmin(host, jobId, l)),
+      skipped: (lines, why) => reply({
+        ev: 'skipped', host, jobId, lines, bytes: 0,
+        message: `${lines} lines of ${host}'s output ${why}; the full log, once stored: bento-hub job ${jobId}`,
+      }),
+      event: (e) => {
+        if (e.ev !== 'end') return reply(e);
+        reply(endForAdmin(e));
+        this.d.ended(e.jobId);
+      },
+    });
   }
-}
 
-/**
- * Lines the follower has not shown and the event says exist: a gap before an
- * output line, or before an end that counts more. After a move (more than one
- * writer shown), every end reads the store once: the old writer's lines
- * stored late are shown before it.
- */
-function missing(t: Track, e: JobBusEvent): boolean {
-  if (e.ev === 'output') return gapBefore(t, writerOf(e), e.seq);
-  if (e.ev !== 'end' || e.lines === undefined) return false;
-  return t.shown.size > 1 || (e.lines > 0 && gapBefore(t, endWriter(t, e), e.lines + 1));
-}
-
-/**
- * Whose numbering an end's `lines` is in: the writer it names, else (an end
- * from an older hub's record) the newest writer shown, the one that ended it.
- */
-function endWriter(t: Track, e: JobBusEvent): string {
-  if (e.ev === 'end' && e.w !== undefined) return e.w;
-  let newest = '';
-  for (const w of t.shown.keys()) newest = w; // in the order the writers were first shown
-  return newest;
+  private deliver(e: JobBusEvent, fromRecord = false): void {
+    this.tracks.get(e.jobId)!.deliver(e, fromRecord);
+  }
 }
 
 /**

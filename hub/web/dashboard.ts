@@ -25,6 +25,7 @@ import type { FollowerPolicy } from '../events/follower.js';
 import { fleetRows } from './model.js';
 import { FleetView } from './fleet-view.js';
 import { JobOutputBuffer, type OutputLine } from './job-output.js';
+import { lastPart, streamJob } from './job-stream.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
 import { fleetPage, messagePage } from './pages.js';
 import { confirmTriggerPage, hostPage, jobPage, logPage } from './host-pages.js';
@@ -67,6 +68,8 @@ export interface DashboardDeps {
   log: Logger;
   /** The bound every event stream gets (hub/events/follower.ts); absent: the SSE default. */
   followers?: FollowerPolicy;
+  /** How long a job page's stream waits for lines the bus lost to be stored, ms (default: admin/output-order.ts). */
+  fillWaitMs?: number;
 }
 
 export class Dashboard {
@@ -222,65 +225,16 @@ export class Dashboard {
 
   /** A job's stored output as lines (the last 2 MiB at most). */
   private async fileLines(rec: JobRecord): Promise<{ lines: OutputLine[]; truncated: boolean }> {
-    const all = await this.deps.jobs.readOutput(rec.id);
-    let budget = 2 * 1024 * 1024;
-    let from = all.length;
-    while (from > 0 && (budget -= all[from - 1]!.data.length + 3) >= 0) from -= 1;
-    return { lines: all.slice(from), truncated: from > 0 };
+    return lastPart(await this.deps.jobs.readOutput(rec.id));
   }
 
-  /**
-   * One job's output: what was missed, then live lines, then "end". From the
-   * in-memory buffer the backlog and the subscription happen in one tick, so
-   * nothing is lost or repeated.
-   */
+  /** One job's output: what was missed, then live lines, then "end" (job-stream.ts). */
   private async jobEvents(res: http.ServerResponse, id: string): Promise<void> {
     if (!isJobId(id)) return sendText(res, 404, 'no such job');
     const rec = this.deps.jobs.get(id);
     if (!rec) return sendText(res, 404, 'no such job');
-    const sse = this.track(this.stream(res, id));
-    const endFrom = (r: JobRecord) => ({ outcome: r.state, exitCode: r.exitCode, durationMs: r.durationMs, reason: r.reason });
-    const queue: Array<() => void> = [];
-    let ready = false;
-    const sub = this.deps.bus.subscribe({ jobId: id }, (b) => {
-      if (b.kind !== 'job') return;
-      const e = b.event;
-      const act = (): void => {
-        if (e.ev === 'output') sse.send('line', { seq: e.seq, ts: e.ts, stream: e.stream, data: e.data }, id);
-        else if (e.ev === 'started') sse.send('started', { jobId: id });
-        else if (e.ev === 'end') {
-          sse.send('end', { outcome: e.outcome, exitCode: e.exitCode, durationMs: e.durationMs, reason: e.reason ?? null });
-          sse.close();
-        }
-      };
-      if (ready) act();
-      else queue.push(act);
-    });
-    sse.onClose(() => sub.unsubscribe());
-    sse.send('reset', {});
-    const buf = this.outputs.get(id);
-    if (buf) {
-      if (buf.dropped) sse.send('note', { text: `${buf.dropped} earlier lines are only in the full log (/jobs/${id}/log)` });
-      for (const l of buf.lines) sse.send('line', l, id);
-    } else {
-      const { lines, truncated } = await this.fileLines(rec);
-      if (truncated) sse.send('note', { text: `earlier output is only in the full log (/jobs/${id}/log)` });
-      for (const l of lines) sse.send('line', l, id);
-    }
-    const now = this.deps.jobs.get(id) ?? rec;
-    if (buf?.end) {
-      sse.send('end', { outcome: buf.end.outcome, exitCode: buf.end.exitCode, durationMs: buf.end.durationMs, reason: buf.end.reason ?? null });
-      sse.close();
-      return;
-    }
-    if (FINAL_STATES.has(now.state) && queue.length === 0) {
-      sse.send('end', endFrom(now));
-      sse.close();
-      return;
-    }
-    if (now.state === 'running') sse.send('started', { jobId: id });
-    ready = true;
-    queue.splice(0).forEach((f) => f());
+    const { jobs, bus, log, fillWaitMs } = this.deps;
+    await streamJob({ jobs, bus, log, outputs: this.outputs, ...(fillWaitMs !== undefined ? { fillWaitMs } : {}) }, this.track(this.stream(res, id)), rec);
   }
 
   close(): void {

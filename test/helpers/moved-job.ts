@@ -72,9 +72,10 @@ export async function movedJobs(prefix: string) {
    * A writes lines 1..7 (stored) and 8..10 (published; stored only after C's),
    * the host moves to C, which resumes and writes 5 lines, then ends the job.
    * A's lines 8..10 reach B when AREACH. BETWEEN runs once A's first lines
-   * are stored, BEFOREEND once every line is. Returns the lines as stored (B's read).
+   * are stored, HELD once C's are (A's last batch still held), BEFOREEND once
+   * every line is. Returns the lines as stored (B's read).
    */
-  async function moveMidJob(w: World, o: { aReach: boolean; between?: () => Promise<void>; beforeEnd?: () => Promise<void> }): Promise<string[]> {
+  async function moveMidJob(w: World, o: { aReach: boolean; between?: () => Promise<void>; held?: () => Promise<void>; beforeEnd?: () => Promise<void> }): Promise<string[]> {
     for (const s of range(1, 7)) w.reach(w.line(a.out, `a ${s}`));
     await w.stored(7);
     await o.between?.();
@@ -89,6 +90,7 @@ export async function movedJobs(prefix: string) {
       for (const s of range(1, 5)) w.reach(last = w.line(c.out, `c ${s}`));
       await w.stored(12);
       assert.equal(last?.ev === 'output' ? last.seq : null, 12, 'C numbers its lines from where the stored ones ended');
+      await o.held?.();
       release();
       await w.stored(15);
       await o.beforeEnd?.();

@@ -112,3 +112,20 @@ test('a page opened after the move, before the end: the buffer\'s lines of both 
   sameLines(stored, lines(events));
   numbered(events);
 });
+
+test('a page with no backlog (the dashboard started after the job\'s lines): the stored log, then the old holder\'s lines stored late, before the end', async () => {
+  const w = world();
+  let page: ReturnType<typeof openPage> | null = null;
+  const stored = await moveMidJob(w, {
+    aReach: true,
+    held: async () => { // every line but A's last batch is stored; the dashboard has seen none of them
+      page = openPage(await dashboardAt(w), w);
+      await waitFor('the stored lines', () => lines(page!.events).length >= 12, 5000);
+    },
+  });
+  await page!.done;
+  const events = page!.events;
+  assert.deepEqual(shown(events), ['reset', ...aLines.slice(0, 7), ...cLines, 'started', ...aLines.slice(7), 'end']);
+  sameLines(stored, lines(events));
+  numbered(events);
+});

@@ -14,7 +14,7 @@ import { END_CHECK_MS, endEvent, endForAdmin } from '../jobs/end-event.js';
 import { FINAL_STATES, type JobStore } from '../store/jobs.js';
 import { OutputOrder } from './output-order.js';
 import type { Reply } from './server.js';
-import { outputForAdmin } from './admin-output.js';
+import { outputForAdmin, skippedForAdmin } from './admin-output.js';
 
 /** Events kept per host while its trigger is in flight (other jobs of the host included); past it, the oldest output lines go. */
 const MAX_EARLY = 10_000;
@@ -113,10 +113,7 @@ export class JobFollower {
     return new OutputOrder({ jobs: this.d.jobs, log: this.d.log, ...(this.d.fillWaitMs !== undefined ? { fillWaitMs: this.d.fillWaitMs } : {}) }, {
       // The bus's seq stays inside the hub here (admin-output.ts).
       line: (l) => reply(outputForAdmin(host, jobId, l)),
-      skipped: (lines, why) => reply({
-        ev: 'skipped', host, jobId, lines, bytes: 0,
-        message: `${lines} lines of ${host}'s output ${why}; the full log, once stored: bento-hub job ${jobId}`,
-      }),
+      skipped: (lines, why) => reply(skippedForAdmin(host, jobId, lines, why)),
       event: (e) => {
         if (e.ev !== 'end') return reply(e);
         reply(endForAdmin(e));

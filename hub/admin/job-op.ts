@@ -4,9 +4,13 @@
 // sent page by page as the reader takes them, and live lines are sent only
 // past the last seq already sent by the same writer (a job moved mid-job has
 // more than one, each numbering its own lines: admin/follow-fill.ts), so
-// nothing is missed or repeated. A job that ends while the admin reads its
-// log ends the stream after the log.
+// nothing is repeated; from the live part on the job's events go through an
+// OutputOrder (output-order.ts, as trigger --wait shows a job), so lines the
+// bus lost are filled from the store too (found by review: after a move, the
+// old holder's lines the bus lost were never shown). A job that ends while
+// the admin reads its log ends the stream after the log.
 import type net from 'node:net';
+import type { Logger } from '../../common/platform/log.js';
 import type { AdminRequest, JobInfo } from '../../common/protocol/admin.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { EventBus, JobBusEvent } from '../events/types.js';
@@ -14,13 +18,15 @@ import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import type { JobOutputLine } from '../store/output-cap.js';
 import { statusJob } from '../status/read-model.js';
 import { END_CHECK_MS, endEvent, endForAdmin } from '../jobs/end-event.js';
-import { markShown, writerOf, type FillPlace } from './follow-fill.js';
+import { markShown, writerOf } from './follow-fill.js';
+import { OutputOrder } from './output-order.js';
 import type { Reply } from './server.js';
-import { outputForAdmin } from './admin-output.js';
+import { outputForAdmin, skippedForAdmin } from './admin-output.js';
 
 export interface JobOpDeps {
   jobs: Pick<JobStore, 'get' | 'readOutput'>;
   bus: EventBus;
+  log: Logger;
   /** How often a followed job's record is checked for an end the bus did not bring, ms (default 2000). */
   checkMs?: number;
 }
@@ -57,36 +63,32 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
   let pendingBytes = 0;
   let missed = false;
   let ended: Extract<JobBusEvent, { ev: 'end' }> | null = null;
-  // What was sent, per writer; `place`: the stored lines read so far (the next read starts after them).
-  const at: FillPlace = { shown: new Map(), place: 0 };
-  /** Stored line L is new to the reader (marked sent); its place is passed either way, unless it is not stored yet. */
-  const fresh = (l: JobOutputLine): boolean => {
-    if (!l.held) at.place = l.seq;
-    // Before the live lines, an untagged stored line (a single hub's, an older hub's) is new by its place, as it
-    // always was: two older hubs may have stored lines under one seq, and the log shows them all.
-    return markShown(at, writerOf(l), l.ws ?? l.seq) || (!live && !l.held && writerOf(l) === '');
-  };
-  let check: NodeJS.Timeout | null = null;
-  let over = false;
   let finish: () => void = () => undefined;
   const ends = new Promise<void>((resolve) => { finish = resolve; });
-  const send = (e: JobBusEvent): void => {
-    if (e.ev === 'output') {
-      if (!markShown(at, writerOf(e), e.seq)) return;
-      // An agent's note goes out as stderr, as in trigger --follow (admin-output.ts).
-      reply(outputForAdmin(host, id, e, e.seq));
-    } else if (e.ev === 'started') {
-      reply({ ev: 'started', host, jobId: id });
-    } else if (!over) {
-      over = true;
+  // What was sent, per writer, and `place`: the stored lines read so far (the next read starts after them).
+  // Live events go through it in order: a repeat dropped, a gap filled from the store, the end once.
+  const order = new OutputOrder({ jobs: d.jobs, log: d.log }, {
+    // An agent's note goes out as stderr, as in trigger --follow (admin-output.ts).
+    line: (l) => reply(outputForAdmin(host, id, l, l.seq)),
+    skipped: (lines, why) => reply(skippedForAdmin(host, id, lines, why)),
+    event: (e) => {
+      if (e.ev === 'started') return reply({ ev: 'started', host, jobId: id });
       reply(endForAdmin(e));
       finish();
-    }
+    },
+  });
+  /** Stored line L is new to the reader (marked sent); its place is passed either way, unless it is not stored yet. */
+  const fresh = (l: JobOutputLine): boolean => {
+    if (!l.held) order.place = l.seq;
+    // Before the live lines, an untagged stored line (a single hub's, an older hub's) is new by its place, as it
+    // always was: two older hubs may have stored lines under one seq, and the log shows them all.
+    return markShown(order, writerOf(l), l.ws ?? l.seq) || (!live && !l.held && writerOf(l) === '');
   };
+  let check: NodeJS.Timeout | null = null;
   const sub = req.follow ? d.bus.subscribe({ jobId: id }, (b) => {
     if (b.kind !== 'job') return;
     const e = b.event;
-    if (live) return send(e);
+    if (live) return order.deliver(e);
     if (e.ev === 'end') ended = e;
     else if (e.ev !== 'output') pending.push(e);
     else if (!missed) {
@@ -102,7 +104,7 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
     for (;;) {
       missed = false;
       pendingBytes = 0;
-      const stored = await d.jobs.readOutput(id, { afterSeq: at.place, identity: true });
+      const stored = await d.jobs.readOutput(id, { afterSeq: order.place, identity: true });
       if (left) return false;
       let page = 0;
       let sent = 0;
@@ -122,57 +124,26 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
       if (!missed && !req.follow) break;
     }
     if (!sub) return true;
-    // Caught up, in the same turn as the last read: from here every event goes straight out.
+    // Caught up, in the same turn as the last read: from here every event goes through the order.
     live = true;
-    for (const e of pending.splice(0)) send(e);
-    const end = ended as Extract<JobBusEvent, { ev: 'end' }> | null;
-    if (end) { send(end); return true; }
-    const now = d.jobs.get(id);
-    if (!now) throw new BentoError('UNKNOWN_JOB', `job "${id}" was pruned from the history while it was followed`);
-    if (FINAL_STATES.has(now.state)) {
-      send(endEvent(now));
-      return true;
-    }
-    // The bus is at most once across hubs: an end it lost is found in the record (this hub's view, local: cheap).
-    const stored = (l: JobOutputLine): void => {
-      if (fresh(l)) sendStored(reply, host, id, l);
+    for (const e of pending.splice(0)) order.deliver(e);
+    // The bus is at most once across hubs: an end it lost is found in the record (this hub's view, local:
+    // cheap), after a last fill of what is stored and not shown. An end told twice counts once.
+    const fromRecord = (): void => {
+      const now = d.jobs.get(id);
+      if (now && FINAL_STATES.has(now.state)) order.deliver(endEvent(now), true);
     };
-    let checking = false;
-    check = setInterval(() => {
-      if (checking) return; // a last fill still reading
-      checking = true;
-      void endFromRecord(d, { id, after: () => at.place, stored, send, over: () => over }).finally(() => { checking = false; });
-    }, d.checkMs ?? END_CHECK_MS);
+    const end = ended as Extract<JobBusEvent, { ev: 'end' }> | null;
+    if (end) order.deliver(end);
+    else if (!d.jobs.get(id)) throw new BentoError('UNKNOWN_JOB', `job "${id}" was pruned from the history while it was followed`);
+    else fromRecord();
+    if (!order.ended) check = setInterval(fromRecord, d.checkMs ?? END_CHECK_MS);
     await Promise.race([ends, new Promise<void>((resolve) => sock.once('close', () => resolve()))]);
     return !left;
   } finally {
     if (check) clearInterval(check);
     sub?.unsubscribe();
   }
-}
-
-/** The job's record is final but its end has not come: the lines stored since the last one sent (a last fill), then its end. */
-interface LastFill {
-  id: string;
-  /** The stored place read up to. */
-  after: () => number;
-  stored: (l: JobOutputLine) => void;
-  send: (e: JobBusEvent) => void;
-  /** The end went out (the bus brought it meanwhile). */
-  over: () => boolean;
-}
-
-async function endFromRecord(d: JobOpDeps, j: LastFill): Promise<void> {
-  const rec = d.jobs.get(j.id);
-  if (!rec || !FINAL_STATES.has(rec.state) || j.over()) return;
-  try {
-    const lines = await d.jobs.readOutput(j.id, { afterSeq: j.after(), identity: true });
-    if (j.over()) return; // the bus's end came while reading: it went out after the lines it had
-    for (const l of lines) j.stored(l);
-  } catch {
-    // The store cannot say now: the end all the same, the log stays readable with `bento-hub job`.
-  }
-  j.send(endEvent(rec));
 }
 
 function sendStored(reply: Reply, host: string, jobId: string, l: JobOutputLine): void {

@@ -51,20 +51,37 @@ test('trigger --wait: the old holder\'s lines the bus lost, stored after the new
   sameLines(stored, w.shown());
 });
 
-test('job --follow: the log, then both holders\' live lines under the same seqs, each once', async () => {
-  const w = world();
+/** job --follow at B, started once A's first lines are stored (moveMidJob's BETWEEN); OUTCOME: 'done', or 'still following' after 5 s. */
+function jobFollowing(w: MovedWorld): { between: () => Promise<void>; outcome: () => Promise<unknown> } {
   const sock = new EventEmitter() as unknown as net.Socket;
   let op: Promise<void> | null = null;
-  const stored = await moveMidJob(w, {
-    aReach: true,
-    between: async () => { // the admin starts reading once A's first lines are stored
-      op = jobOp({ jobs: w.bJobs, bus: w.bus, checkMs: 100 }, { op: 'job', jobId: w.id, follow: true }, (e) => w.got.push(e), sock);
+  return {
+    between: async () => {
+      op = jobOp({ jobs: w.bJobs, bus: w.bus, log, checkMs: 100 }, { op: 'job', jobId: w.id, follow: true }, (e) => w.got.push(e), sock);
       await waitFor('the stored lines', () => w.got.length >= 8, 5000);
     },
-  });
-  const done = await Promise.race([op!.then(() => 'done'), new Promise((r) => setTimeout(() => r('still following'), 5000))]);
-  sock.emit('close');
-  assert.equal(done, 'done');
+    outcome: async () => {
+      const done = await Promise.race([op!.then(() => 'done'), new Promise((r) => setTimeout(() => r('still following'), 5000))]);
+      sock.emit('close');
+      return done;
+    },
+  };
+}
+
+test('job --follow: the log, then both holders\' live lines under the same seqs, each once', async () => {
+  const w = world();
+  const f = jobFollowing(w);
+  const stored = await moveMidJob(w, { aReach: true, between: f.between });
+  assert.equal(await f.outcome(), 'done');
   assert.deepEqual(w.shown(), ['job', ...aLines, ...cLines, 'end', 'done']);
+  sameLines(stored, w.shown());
+});
+
+test('job --follow: the old holder\'s lines the bus lost, stored after the new holder\'s, are shown before the end', async () => {
+  const w = world();
+  const f = jobFollowing(w);
+  const stored = await moveMidJob(w, { aReach: false, between: f.between });
+  assert.equal(await f.outcome(), 'done');
+  assert.deepEqual(w.shown(), ['job', ...aLines.slice(0, 7), ...cLines, ...aLines.slice(7), 'end', 'done']);
   sameLines(stored, w.shown());
 });

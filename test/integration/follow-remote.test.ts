@@ -83,7 +83,7 @@ test('#4 job --follow: an end the bus lost is found in the record; the op ends a
   for (const s of range(1, 2)) w.line(s);
   await waitFor('2 lines stored', async () => (await hubB.read(w.id)).length >= 2, 5000); // A's writer goes on
   const sock = new EventEmitter() as unknown as net.Socket;
-  const op = jobOp({ jobs: w.bJobs, bus: w.bus, checkMs: 100 }, { op: 'job', jobId: w.id, follow: true }, (e) => w.got.push(e), sock);
+  const op = jobOp({ jobs: w.bJobs, bus: w.bus, log, checkMs: 100 }, { op: 'job', jobId: w.id, follow: true }, (e) => w.got.push(e), sock);
   await waitFor('the stored lines', () => w.got.length >= 3, 5000);
   w.reach(w.line(3));
   w.line(4); // lost on the bus, with the end

@@ -25,7 +25,20 @@ export interface OrderDeps {
   log: Logger;
   /** How long a gap waits for its lines to be stored, ms (default follow-fill.ts FILL_WAIT_MS). */
   fillWaitMs?: number;
+  /** Output kept behind a fill, bytes (default MAX_WAITING_BYTES). */
+  maxWaitingBytes?: number;
 }
+
+/**
+ * Output waiting behind a fill, per reader, at most (bytes of data): past it
+ * a line is not kept but read from the store once the fill is done (it is
+ * stored by then, or announced skipped), so a host flooding output while a
+ * reader's gap is filled (up to FILL_WAIT_MS) costs the hub no more than this
+ * per followed job and reader: every buffer has a limit (hostile peers).
+ * Before, the whole flood waited in the chain (50 MiB in
+ * test/unit/output-order-bound).
+ */
+export const MAX_WAITING_BYTES = 4 * 1024 * 1024;
 
 export class OutputOrder implements FillPlace {
   readonly shown = new Map<string, number>();
@@ -34,6 +47,9 @@ export class OutputOrder implements FillPlace {
   ended = false;
   private chain: Promise<void> | null = null;
   private waiting = 0;
+  private waitingBytes = 0;
+  /** Output lines were let go while waiting (MAX_WAITING_BYTES): the end reads what is stored and not shown. */
+  private letGo = false;
 
   constructor(private readonly d: OrderDeps, private readonly out: OrderSink) {}
 
@@ -56,7 +72,14 @@ export class OutputOrder implements FillPlace {
       }
       return;
     }
+    const bytes = e.ev === 'output' ? e.data.length : 0;
+    if (bytes && this.waitingBytes + bytes > (this.d.maxWaitingBytes ?? MAX_WAITING_BYTES)) {
+      // A later line shows the gap, and the end reads the store (letGo): this one comes from there.
+      this.letGo = true;
+      return;
+    }
     this.waiting += 1;
+    this.waitingBytes += bytes;
     this.chain = (this.chain ?? Promise.resolve())
       .then(async () => {
         const waitMs = this.d.fillWaitMs ?? FILL_WAIT_MS;
@@ -66,11 +89,11 @@ export class OutputOrder implements FillPlace {
         // The end: the lines lost just before it, as far as it says the output goes (and, after a move, what the
         // old writer stored late). Without a count (an older hub) only an end said from the record reads what
         // is stored: a bus end is shown as it always was.
-        if (e.ev === 'end' && (e.lines !== undefined || fromRecord)) await fillFromStore(fill, this, { jobId: e.jobId, w, through: e.lines ?? Infinity, waitMs: e.lines === undefined ? 0 : waitMs });
+        if (e.ev === 'end' && (e.lines !== undefined || fromRecord || this.letGo)) await fillFromStore(fill, this, { jobId: e.jobId, w, through: e.lines ?? Infinity, waitMs: e.lines === undefined ? 0 : waitMs });
         this.show(e);
       })
       .catch((err: Error) => this.d.log.warn({ jobId: e.jobId, err: err.message }, 'following a job failed'))
-      .then(() => { this.waiting -= 1; });
+      .then(() => { this.waiting -= 1; this.waitingBytes -= bytes; });
   }
 
   private show(e: JobBusEvent): void {
@@ -87,6 +110,7 @@ export class OutputOrder implements FillPlace {
    */
   private missing(e: JobBusEvent): boolean {
     if (e.ev === 'output') return gapBefore(this, writerOf(e), e.seq);
+    if (e.ev === 'end' && this.letGo) return true;
     if (e.ev !== 'end' || e.lines === undefined) return false;
     return this.shown.size > 1 || (e.lines > 0 && gapBefore(this, this.endWriter(e), e.lines + 1));
   }

@@ -84,6 +84,8 @@ export interface ClusterObjects {
   openObjectStore(name: string): Promise<ObjectStore>;
   /** Compare-and-swap on object store NAME's objects (refresh a reused one, delete a known version). */
   objectVersions(name: string): ObjectVersions;
+  /** KEY's last record in keyed store NAME at the stream's leader (not this hub's view, which may lag); null: none. */
+  leaderValue(name: string, key: string): Promise<unknown>;
   readonly hubName: string;
 }
 
@@ -92,13 +94,13 @@ export class KvPublishedStore implements PublishedStore {
     readonly records: KeyedStore<PublishedRecord>,
     readonly objects: ObjectStore,
     private readonly versions: ObjectVersions,
-    private readonly o: { fleetDir: string; hubName: string; log: Logger },
+    private readonly o: { fleetDir: string; hubName: string; log: Logger; leaderValue: ClusterObjects['leaderValue'] },
   ) {}
 
   static async open(c: ClusterObjects, o: { fleetDir: string; log: Logger }): Promise<KvPublishedStore> {
     const records = await c.openKeyed<PublishedRecord>(PUBLISHED_STORE, { accept: isPublishedRecord });
     try {
-      return new KvPublishedStore(records, await c.openObjectStore(CONFIGS_OBJECTS), c.objectVersions(CONFIGS_OBJECTS), { ...o, hubName: c.hubName });
+      return new KvPublishedStore(records, await c.openObjectStore(CONFIGS_OBJECTS), c.objectVersions(CONFIGS_OBJECTS), { ...o, hubName: c.hubName, leaderValue: (n, k) => c.leaderValue(n, k) });
     } catch (err) {
       await records.close();
       throw err;
@@ -236,7 +238,13 @@ export class KvPublishedStore implements PublishedStore {
   /**
    * Old trees no record keeps any more (best effort: a later deploy tries
    * again only for what it drops). Only the version looked at, and only if
-   * the record does not keep it by then: another hub may be reusing it.
+   * the record does not keep it by then: another hub may be reusing it. The
+   * record is read at the stream's leader after the look, not in this hub's
+   * view: a deploy at another hub that reused the tree (refreshing it after
+   * its record, so after the look) may not be in the view yet, and the
+   * object its record names was deleted (found by review;
+   * cluster-content-sweep-reuse). A leader record this version cannot read
+   * keeps everything, as in `cluster sweep`.
    */
   private async dropObjects(host: string, hashes: string[]): Promise<void> {
     for (const h of hashes) {
@@ -244,6 +252,8 @@ export class KvPublishedStore implements PublishedStore {
       await (async () => {
         const have = await this.objects.info(name);
         if (!have || have.deleted || this.records.get(host)?.kept.includes(h)) return;
+        const lead = await this.o.leaderValue(PUBLISHED_STORE, host);
+        if (lead !== null && (!isPublishedRecord(host, lead) || lead.kept.includes(h) || lead.hash === h)) return;
         await this.versions.deleteScanned({ name, nuid: have.nuid, seq: have.revision, size: have.size, mtime: have.mtime });
       })().catch((err: unknown) => {
         this.o.log.warn({ host, hash: h, err: (err as Error).message }, 'could not delete an old configuration object');

@@ -25,13 +25,14 @@ import { BentoError } from '../../common/protocol/errors.js';
 import { sweepContent, type ContentSweep } from '../../hub/cluster/content-cli.js';
 import { KvLogArchive } from '../../hub/cluster/logs-kv.js';
 import { NatsStateBackend } from '../../hub/cluster/nats-backend.js';
-import { KvPublishedStore, objectName } from '../../hub/cluster/published-kv.js';
+import { KvPublishedStore, localVersion, objectName } from '../../hub/cluster/published-kv.js';
 import { PublishedMirror } from '../../hub/cluster/published-mirror.js';
 import { readVersionFile } from '../../hub/publish/published.js';
 import { stageHost, type StagedHost } from '../../hub/publish/publish.js';
 import type { HostSource } from '../../hub/publish/sources.js';
 import { startNatsCluster, type NatsCluster } from '../fixtures/nats.js';
 import type { TestFleet } from '../helpers/fleet.js';
+import { waitFor } from '../helpers/proc.js';
 import { clusterFleet, dropPrefix, freshPrefix, openBackend } from './cluster-content-helpers.js';
 
 let nats: NatsCluster;
@@ -167,5 +168,51 @@ test('a log stored again under an orphan object\'s name while the sweep judges t
     assert.deepEqual(r?.logs.removed, []);
     assert.deepEqual([...(await logs.list('web1')).keys()], [name]);
     assert.equal((await logs.read('web1', name))?.toString(), 'the log', 'the manifest\'s log reads');
+  });
+});
+
+test('a deploy dropping an old version while another hub deploys it again, before its own view shows that: the object stays', async () => {
+  await withHubs('re', async (h) => {
+    // A publishes v1, then v2 keeping one version: v1's object is dropped after v2's record.
+    const v1 = await stageHost(h.fa.fleetDir, h.source);
+    const r1 = await h.storeA.publish(v1, { buildOk: true, keepVersions: 1 }, null);
+    await writeFile(path.join(h.source.dir, 'configuration.nix'), '{ ... }: { v = 2; }\n');
+    const v2 = await stageHost(h.fa.fleetDir, h.source);
+    // B's checkout is at v1 again: its deploy reuses v1's object (refreshed before and after its record).
+    const dirB = path.join(h.fb.fleetDir, 'hosts', 'web1');
+    await mkdir(dirB, { recursive: true });
+    await writeFile(path.join(dirB, 'configuration.nix'), '{ ... }: { }\n');
+    const sourceB: HostSource = { ...h.source, dir: dirB };
+    const v1Name = objectName('web1', v1.hash);
+    const objects = h.storeA.objects as { info: typeof h.storeA.objects.info };
+    const info = objects.info.bind(objects);
+    const records = h.storeA.records as { get: typeof h.storeA.records.get };
+    const get = records.get.bind(records);
+    let ownRecord: ReturnType<typeof get> | null = null;
+    let deployedAtB = false;
+    // At A's look at v1's object before dropping it, B deploys v1 (all of it), and A's view of the record lags:
+    // it still shows A's own v2 record, which keeps v2 only.
+    objects.info = async (n) => {
+      if (n === v1Name && !deployedAtB && get('web1')?.hash === v2.hash) {
+        deployedAtB = true;
+        ownRecord = get('web1')!;
+        await waitFor('B sees v2\'s record', () => h.storeB.records.get('web1')?.hash === v2.hash, 10_000);
+        const staged = await stageHost(h.fb.fleetDir, sourceB);
+        assert.equal(staged.hash, v1.hash);
+        await h.storeB.publish(staged, { buildOk: true, keepVersions: 2 }, localVersion(h.storeB.records.entry('web1')!));
+      }
+      return info(n);
+    };
+    records.get = (k) => (ownRecord && k === 'web1' ? ownRecord : get(k));
+    try {
+      await h.storeA.publish(v2, { buildOk: true, keepVersions: 1 }, r1);
+    } finally {
+      objects.info = info;
+      records.get = get;
+    }
+    assert.ok(deployedAtB, 'B deployed v1 inside A\'s drop');
+    await waitFor('A sees B\'s record', () => h.storeA.records.get('web1')?.hash === v1.hash, 10_000);
+    const have = await h.storeA.objects.info(v1Name);
+    assert.ok(have && !have.deleted, 'the object of the configuration B published is still in the cluster');
   });
 });

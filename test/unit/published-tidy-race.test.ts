@@ -57,8 +57,10 @@ async function setup(): Promise<Setup> {
   const cluster = {
     openKeyed: backend.openKeyed.bind(backend), openObjectStore: async () => objects, hubName: 'huba',
     objectVersions: () => ({ refresh: async () => true, deleteScanned: async () => false }),
+    // One memory store stands for the bucket and every view of it: its record is the leader's.
+    leaderValue: async (_name: string, key: string) => store.records.get(key) ?? null,
   };
-  const store = await KvPublishedStore.open(cluster, { fleetDir, log: silentLogger() });
+  const store: KvPublishedStore = await KvPublishedStore.open(cluster, { fleetDir, log: silentLogger() });
   return {
     fleetDir, store, trees,
     async source(name, body) {

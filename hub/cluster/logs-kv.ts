@@ -22,6 +22,7 @@ import type { LogArchive, LogLimits } from '../sftp/log-archive.js';
 import { LOG_NAME_RE } from '../sftp/vpath.js';
 import { DirectKv } from './kv-direct.js';
 import type { BucketHandle } from './nats-backend.js';
+import type { ObjectVersions } from './object-version.js';
 
 export const LOGS_STORE = 'logs';
 export const LOG_OBJECTS = 'logfiles';
@@ -43,6 +44,8 @@ function logObject(host: string, name: string): string {
 export interface LogArchiveSource {
   openBucket(name: string): Promise<BucketHandle>;
   openObjectStore(name: string): Promise<ObjectStore>;
+  /** Compare-and-swap on object store NAME's objects (a stored log refreshed after its manifest entry). */
+  objectVersions(name: string): ObjectVersions;
   readonly hubName: string;
 }
 
@@ -50,12 +53,13 @@ export class KvLogArchive implements LogArchive {
   private constructor(
     private readonly manifests: DirectKv<LogManifest>,
     readonly objects: ObjectStore,
+    private readonly versions: ObjectVersions,
     private readonly o: { hubName: string; log: Logger },
   ) {}
 
   static async open(c: LogArchiveSource, o: { log: Logger }): Promise<KvLogArchive> {
     const bucket = await c.openBucket(LOGS_STORE);
-    return new KvLogArchive(new DirectKv(bucket, isLogManifest), await c.openObjectStore(LOG_OBJECTS), { hubName: c.hubName, log: o.log });
+    return new KvLogArchive(new DirectKv(bucket, isLogManifest), await c.openObjectStore(LOG_OBJECTS), c.objectVersions(LOG_OBJECTS), { hubName: c.hubName, log: o.log });
   }
 
   /** HOST's manifest entries (empty when it has none). */
@@ -80,22 +84,15 @@ export class KvLogArchive implements LogArchive {
     if (!LOG_NAME_RE.test(name)) throw new BentoError('INTERNAL', `not a log name: ${name.slice(0, 80)}`);
     if (name in (await this.entries(host))) return;
     const fh = await open(file, 'r'); // ENOENT: pruned meanwhile, the caller drops it
-    const read: { err: Error | null } = { err: null };
-    let size: number;
-    try {
-      size = (await this.objects.put({ name: logObject(host, name) }, fileStream(fh, read))).size;
-    } catch (err) {
-      // The jail's file failed (not NATS): that log's own error, never "the cluster is away".
-      if (read.err) throw read.err;
-      throw new BentoError('CLUSTER_UNAVAILABLE', `cannot store ${host}'s log ${name} in the cluster: ${(err as Error).message}`, { cause: err });
-    } finally {
-      await fh.close().catch(() => undefined);
-    }
+    const size = await this.put(host, name, fh);
     let dropped: string[] = [];
+    let added = false;
     await this.manifests.update(host, (cur) => {
       dropped = [];
+      added = false; // run again on a newer manifest when another hub's update won
       const logs = { ...(cur?.logs ?? {}) };
       if (name in logs) return undefined;
+      added = true;
       logs[name] = { size, at: new Date().toISOString(), hub: this.o.hubName };
       // Oldest first, by name (names start with the job's time), the new one included: a late
       // upload of an old log does not push out newer ones.
@@ -112,6 +109,40 @@ export class KvLogArchive implements LogArchive {
     if (dropped.length) {
       this.o.log.info({ host, dropped }, 'dropped a host\'s oldest logs in the cluster to keep it within its quota');
       await this.dropObjects(host, dropped);
+    }
+    if (added && !dropped.includes(name)) await this.confirm(host, name, file);
+  }
+
+  /** Stream the jail's file FH into the object store as HOST/NAME; its size. */
+  private async put(host: string, name: string, fh: FileHandle): Promise<number> {
+    const read: { err: Error | null } = { err: null };
+    try {
+      return (await this.objects.put({ name: logObject(host, name) }, fileStream(fh, read))).size;
+    } catch (err) {
+      // The jail's file failed (not NATS): that log's own error, never "the cluster is away".
+      if (read.err) throw read.err;
+      throw new BentoError('CLUSTER_UNAVAILABLE', `cannot store ${host}'s log ${name} in the cluster: ${(err as Error).message}`, { cause: err });
+    } finally {
+      await fh.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * After the manifest entry landed: a `cluster sweep` that read the manifest
+   * before it (this hub stalled longer than --min-age between object and
+   * entry) may be deleting the object now. Refresh it: of that delete and
+   * this refresh exactly one lands (both are compare-and-swaps on the
+   * object's metadata), and if the delete did, store it again from the jail's
+   * file. Best effort: a failure here is logged, the entry stays (as the
+   * deploy's refresh after its record, published-kv.ts).
+   */
+  private async confirm(host: string, name: string, file: string): Promise<void> {
+    try {
+      if (await this.versions.refresh(logObject(host, name))) return;
+      this.o.log.warn({ host, log: name }, 'a log\'s object was removed by a sweep as its manifest entry landed; storing it again');
+      await this.put(host, name, await open(file, 'r'));
+    } catch (err) {
+      this.o.log.warn({ host, log: name, err: (err as Error).message }, 'could not confirm a stored log\'s object in the cluster');
     }
   }
 

@@ -216,3 +216,27 @@ test('a deploy dropping an old version while another hub deploys it again, befor
     assert.ok(have && !have.deleted, 'the object of the configuration B published is still in the cluster');
   });
 });
+
+test('a hub stalled past --min-age between a log\'s object and its manifest entry, the sweep reading the manifest just before the entry lands: the log stays', async () => {
+  await withHubs('rf', async (h) => {
+    const logs = await KvLogArchive.open(h.a, { log: silentLogger() });
+    const name = '20261208-0100_def_failure.log.gz';
+    const file = path.join(h.fa.fleetDir, 'log2.gz');
+    await writeFile(file, 'the stalled log');
+    // The object goes in; the hub then stalls (a slow event loop, a paused process) before its manifest entry.
+    const objects = logs.objects as { put: typeof logs.objects.put };
+    const put = objects.put.bind(objects);
+    let go: () => void = () => undefined;
+    const stalled = new Promise<void>((r) => { go = r; });
+    objects.put = async (...args) => { const r = await put(...args); await stalled; return r; };
+    const storing = logs.store('web1', name, file, { quotaBytes: 1 << 20, maxFiles: 10 });
+    await waitFor('the object stored', async () => (await logs.objects.info(`web1/${name}`)) !== null, 10_000);
+    await new Promise((r) => setTimeout(r, 1500)); // older than the sweep's --min-age (1 s)
+    // The sweep reads the manifest (no entry yet); the hub resumes and its entry lands; then the sweep deletes.
+    const r = await sweepRacing(h.fa.fleetDir, 'logs', 'web1', async () => { go(); await storing; });
+    objects.put = put;
+    assert.deepEqual([...(await logs.list('web1')).keys()], [name], 'the manifest lists the log');
+    assert.equal((await logs.read('web1', name))?.toString(), 'the stalled log', 'the manifest\'s log reads');
+    assert.ok(r, 'the sweep ran');
+  });
+});

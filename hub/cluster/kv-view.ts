@@ -15,7 +15,9 @@
 //   - latest: the newest write of each key this hub has not finished, plain or
 //     CAS, so an older write's retries stop once a newer one exists.
 //
-// This file keeps them in revision order. A reload (a new watch) and the
+// This file keeps them in revision order; this hub's acknowledged writes
+// the watch passes without delivering (a later write of the key replaced
+// them first) are reported when it passes them (kv-view-skipped.ts). A reload (a new watch) and the
 // stream leader's records are reconciled by content instead, since their
 // revisions may be in another numbering (kv-view-content.ts); with the
 // store's RecordProgress, two more rules apply (kv-view-progress.ts). The
@@ -24,6 +26,7 @@ import type { StoreChange } from '../store/types.js';
 import type { Op } from './kv-view-reads.js';
 import { ViewByContent } from './kv-view-content.js';
 import { laterState } from './kv-view-progress.js';
+import { AheadOfWatch } from './kv-view-skipped.js';
 
 export type { Op } from './kv-view-reads.js';
 export type { ViewEvents } from './kv-view-content.js';
@@ -34,6 +37,8 @@ interface Latest { gen: number; base: number; failed: boolean; cas?: true }
 export class KvView<T> extends ViewByContent<T> {
   private readonly latest = new Map<string, Latest>();
   private gen = 0;
+  /** This hub's acks above the watch's position, until it reaches them. */
+  private readonly ahead = new AheadOfWatch();
 
   get watchPosition(): number { return this.pos; }
   /** The newest revision seen at all, from the watch or an ack. */
@@ -73,6 +78,7 @@ export class KvView<T> extends ViewByContent<T> {
     } else {
       this.applyConfirmed(key, seq, op, 'ack');
     }
+    if (seq > this.pos) this.ahead.add({ key, revision: seq, op });
     const p = this.pending.get(key);
     // A durable write of this hub replaces any older optimistic value of the key.
     if (p && p.gen <= gen) this.pending.delete(key);
@@ -99,14 +105,29 @@ export class KvView<T> extends ViewByContent<T> {
 
   // --- the bucket's watch ---
 
+  /** A new watch reloads: what it delivers is reconciled by content, acks in the old one's numbering are moot. */
+  override beginReload(): void {
+    this.ahead.clear();
+    super.beginReload();
+  }
+
+  /** The reload reported its keys' content: acks up to its position are covered. */
+  override endReload(): ReadonlySet<string> {
+    const seen = super.endReload();
+    this.ahead.dropUpTo(this.pos);
+    return seen;
+  }
+
   /** The watch delivered REVISION, but nothing this view holds (a key no hub wrote). */
   passed(revision: number): void {
+    if (!this.reloading) this.reportSkipped(revision);
     if (revision > this.pos) this.pos = revision;
     if (revision > this.known) this.known = revision;
   }
 
   /** One watch entry: RAW is the decoded JSON of a PUT (undefined if it did not parse). */
   fromWatch(key: string, revision: number, kind: 'PUT' | 'DEL' | 'PURGE', raw: unknown, parsed: boolean): void {
+    if (!this.reloading) this.reportSkipped(revision);
     if (revision > this.pos) this.pos = revision;
     if (revision > this.known) this.known = revision;
     if (this.reloading) { this.reconcile(key, revision, kind, raw, parsed); return; }
@@ -136,6 +157,19 @@ export class KvView<T> extends ViewByContent<T> {
       this.ev.superseded(key, l.gen, revision);
     }
     this.ev.change(change);
+  }
+
+  /**
+   * The watch reached REVISION: this hub's acknowledged writes below it that
+   * it never delivered were replaced in the bucket before it got there.
+   * Watchers hear of them now, in revision order, before the entry at
+   * REVISION; the view already holds them or something newer.
+   */
+  private reportSkipped(revision: number): void {
+    // `unheard` stays: on a replica numbered otherwise, the write may be delivered yet (kv-view-skipped.ts).
+    for (const w of this.ahead.reached(revision)) {
+      this.ev.change(w.op.op === 'set' ? { op: 'set', key: w.key, value: w.op.value as T, revision: w.revision } : { op: 'delete', key: w.key, revision: w.revision });
+    }
   }
 
   /**

@@ -74,7 +74,10 @@ export type StoreChange<T> =
  *      whose promise resolved is there with its revision; nothing else is
  *      invented (a torn write is dropped, not half-applied).
  *   6. watch() reports every change after the call, this hub's own included,
- *      in revision order; a throwing watcher never breaks the store.
+ *      in revision order; a throwing watcher never breaks the store. (NATS:
+ *      another hub's change that a later one of its key replaced before this
+ *      hub's watch read it is seen as that later one; a bucket keeps one
+ *      revision per key, kv-view-skipped.ts.)
  *   7. Values are validated on the way in from the backing state (the
  *      `accept` guard given at open): a record that fails it is dropped with
  *      a warning, never handed to callers.

@@ -241,6 +241,61 @@ test('a reload reports this hub\'s own acknowledged writes the dead watch never 
   ], 'the view already held them, yet nobody had heard; "heard" stays silent');
 });
 
+test('this hub\'s acknowledged writes the watch passes without delivering (replaced before it got there) are reported, in revision order, before the entry that passed them', () => {
+  const { v, changes } = view();
+  const g1 = v.beginPlain('x', { op: 'set', value: { n: 1 } });
+  v.acked('x', g1, 1, { op: 'set', value: { n: 1 } });
+  const g2 = v.beginPlain('y', { op: 'set', value: { n: 2 } });
+  v.acked('y', g2, 2, { op: 'set', value: { n: 2 } });
+  const g3 = v.beginPlain('x', { op: 'delete' });
+  v.acked('x', g3, 3, { op: 'delete' });
+  // The bucket keeps one revision per key: x@1 was gone when the watch's consumer got there.
+  v.fromWatch('y', 2, 'PUT', { n: 2 }, true);
+  v.fromWatch('x', 3, 'DEL', undefined, false);
+  assert.deepEqual(changes, [
+    { op: 'set', key: 'x', value: { n: 1 }, revision: 1 },
+    { op: 'set', key: 'y', value: { n: 2 }, revision: 2 },
+    { op: 'delete', key: 'x', revision: 3 },
+  ]);
+  assert.equal(v.has('x'), false);
+  assert.deepEqual(v.entry('y'), { value: { n: 2 }, revision: 2 });
+  // Passed by an entry of a key no hub wrote: reported too, once.
+  const g4 = v.beginPlain('z', { op: 'set', value: { n: 4 } });
+  v.acked('z', g4, 4, { op: 'set', value: { n: 4 } });
+  v.passed(5);
+  v.fromWatch('z', 6, 'PUT', { n: 5 }, true); // another hub, later
+  assert.deepEqual(changes.slice(3), [
+    { op: 'set', key: 'z', value: { n: 4 }, revision: 4 },
+    { op: 'set', key: 'z', value: { n: 5 }, revision: 6 },
+  ]);
+});
+
+test('an acknowledged write the watch delivered, or delivered before its ack came, is reported once; a reload drops the ones it covered', () => {
+  const { v, changes } = view();
+  v.fromWatch('a', 1, 'PUT', { n: 1 }, true); // delivered before its ack
+  const g1 = v.beginPlain('a', { op: 'set', value: { n: 1 } });
+  v.acked('a', g1, 1, { op: 'set', value: { n: 1 } });
+  const g2 = v.beginPlain('b', { op: 'set', value: { n: 2 } });
+  v.acked('b', g2, 2, { op: 'set', value: { n: 2 } });
+  v.fromWatch('b', 2, 'PUT', { n: 2 }, true);
+  v.fromWatch('c', 3, 'PUT', { n: 3 }, true);
+  assert.deepEqual(changes.map((c) => [c.key, c.revision]), [['a', 1], ['b', 2], ['c', 3]]);
+  // Acked while the watch is dead; the replacement reloads: by content, once.
+  const g3 = v.beginPlain('d', { op: 'set', value: { n: 4 } });
+  v.acked('d', g3, 4, { op: 'set', value: { n: 4 } });
+  const g4 = v.beginPlain('d', { op: 'set', value: { n: 5 } });
+  v.acked('d', g4, 5, { op: 'set', value: { n: 5 } });
+  changes.length = 0;
+  v.beginReload();
+  v.fromWatch('a', 1, 'PUT', { n: 1 }, true);
+  v.fromWatch('b', 2, 'PUT', { n: 2 }, true);
+  v.fromWatch('c', 3, 'PUT', { n: 3 }, true);
+  v.fromWatch('d', 5, 'PUT', { n: 5 }, true);
+  v.endReload();
+  v.fromWatch('e', 6, 'PUT', { n: 6 }, true);
+  assert.deepEqual(changes.map((c) => [c.key, c.revision]), [['d', 5], ['e', 6]]);
+});
+
 test('correct(): the leader\'s later record replaces the reload\'s stale one under the view\'s revision; the watch\'s later entries still apply', () => {
   const { v, changes } = view();
   // A reload from a replica that missed writes: it loads n: 1 where the leader holds n: 2.

@@ -21,7 +21,8 @@
 // bucket moves on (seen in test/integration/cluster-faults.test.ts). Every
 // second the follower asks the bucket (its leader) for its last revision. The
 // watch is replaced when it delivered nothing for STALL_MS while there was
-// more to deliver: its own last entry said more was pending (delta > 0), or
+// more to deliver: its own last entry said more was pending (delta > 0) and
+// it is below the bucket's last revision or has not caught up yet, or
 // the bucket's last revision is above the watch's position and the leader
 // holds the watch's last entry at that same revision (one numbering), or
 // the numberings differ (or cannot be compared) and the bucket's last
@@ -185,8 +186,10 @@ export class BucketFollower {
     if (!this.still || this.still.pos !== pos) { this.still = { pos, since: now, ...(prev !== null ? { baseline: prev } : {}) }; return; }
     const st = this.still;
     // "More pending" with the watch at the bucket's last revision is stale
-    // (seen after a 15,000-host fan-out: a needless reload of the whole bucket).
-    let behind = this.pendingKnown && last !== pos;
+    // (seen after a 15,000-host fan-out: a needless reload of the whole bucket),
+    // but only once the watch caught up: before, no later entry will say "nothing
+    // pending", and a load would wait, silent, for as long as the bucket stood still.
+    let behind = this.pendingKnown && (last !== pos || !this.caughtUp);
     if (!behind) {
       const e = this.lastEntry;
       if (st.same === undefined && last > pos && e && e.revision === pos) st.same = await this.o.leaderHoldsAt(pos, e.subject, e.data);
@@ -202,7 +205,7 @@ export class BucketFollower {
     if (now - st.behindSince < STALL_MS) return;
     this.still = null;
     this.restarts += 1;
-    this.o.log.warn({ bucket: this.o.bucket, at: pos, bucketAt: last }, 'bucket watch stalled (its server died?); replacing it');
+    this.o.log.warn({ bucket: this.o.bucket, at: pos, bucketAt: last, pending: this.pendingKnown, loaded: this.caughtUp }, 'bucket watch stalled (its server died?); replacing it');
     this.stopIter?.();
   }
 }

@@ -11,7 +11,9 @@
 // registering hosts in parallel; unit fleet-lock). A stale lock is broken by
 // renaming it aside first, so of several processes that judged it stale only
 // one takes it; one that took a newer lock instead (the stale one was broken
-// and the name taken again in between) puts it back.
+// and the name taken again in between) puts it back. Left: if a third
+// process takes the free name in the moment before it is put back, two hold
+// the lock (three racing over a dead owner's lock; not seen in tests).
 import { randomBytes } from 'node:crypto';
 import { link, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { BentoError } from '../../common/protocol/errors.js';

@@ -15,14 +15,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * Files at once: two, for two cores. Three was tried on a 2-core machine
- * (2026-12-07): the load average went to 10 and four timing-bounded tests
- * failed within 13 minutes (a routed trigger back within seconds after a
- * NATS kill, every agent back within the backoff window after a restart),
- * so the suite's bounds assume about a core per file. A larger machine can
- * set BENTO_TEST_CONCURRENCY.
+ * Files at once: three, on a 2-core machine. The suite mostly waits (a hub
+ * frozen for 30 s, floods of fixed length, liveness windows, Nix builds):
+ * two at a time kept the CPU 61 % busy on average (2026-12-08, sampled every
+ * 5 s over a full CI-style run: Node 24 in 948 s); three at a time 84 %, Node
+ * 24 in 785 s, and no timing-bounded test failed in two full runs. Three had
+ * failed before (2026-12-07: load average 10, four timing-bounded tests),
+ * when every fixture's wait polled through CLI processes of 0.65 s of CPU
+ * each; they ask the admin socket now. BENTO_TEST_CONCURRENCY overrides it
+ * (2 on a machine that is busy otherwise).
  */
-const DEFAULT_CONCURRENCY = 2;
+const DEFAULT_CONCURRENCY = 3;
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 const groups = process.argv.slice(2);

@@ -9,7 +9,7 @@
 // tail shows them; BENTO_TEST_FAILURES=FILE appends them to FILE as well (the
 // runtimes' runs of .ci/test-nodes.sh, which prints them after the last).
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,6 +65,9 @@ if (files.length === 0) {
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'bento-test-run-'));
 const failures = path.join(tmp, 'failures.txt');
 const durations = path.join(tmp, 'durations.txt');
+// Ports handed out by every test file of this run (helpers/proc.ts freePort): one file's port is never another's.
+const ports = path.join(tmp, 'ports');
+mkdirSync(ports);
 const reporters = [
   `--test-reporter=${process.stdout.isTTY ? 'spec' : 'tap'}`, '--test-reporter-destination=stdout',
   `--test-reporter=${path.join(root, 'helpers', 'failure-reporter.js')}`, `--test-reporter-destination=${failures}`,
@@ -72,7 +75,7 @@ const reporters = [
 ];
 const concurrency = testConcurrency(process.env.BENTO_TEST_CONCURRENCY);
 const started = Date.now();
-const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...reporters, ...files], { stdio: 'inherit' });
+const child = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', ...reporters, ...files], { stdio: 'inherit', env: { ...process.env, BENTO_TEST_PORTS: ports } });
 
 function testConcurrency(raw: string | undefined): number {
   if (raw === undefined || raw === '') return DEFAULT_CONCURRENCY;

@@ -2,6 +2,7 @@
 // Every daemon a test starts goes through spawnDaemon so it is killed at the
 // end of the test (or of the process) even when an assertion throws.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -103,7 +104,7 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
     const port = 15_000 + Math.floor(Math.random() * 17_000);
     // A port handed out earlier may not be bound yet (a cluster's hubs get theirs long before they start).
     if (handedOut.has(port)) continue;
-    if (await canBind(host, port)) return handOut(port);
+    if (await canBind(host, port) && reserve(port)) return handOut(port);
   }
   return handOut(await bindAndRelease(host, 0)); // everything tried was taken: let the kernel pick
 }
@@ -113,6 +114,26 @@ const handedOut = new Set<number>();
 function handOut(port: number): number {
   handedOut.add(port);
   return port;
+}
+
+/**
+ * Claim PORT for this test file among the files of one run (run-tests.ts
+ * sets BENTO_TEST_PORTS to a directory of its own): a file per port, created
+ * exclusively. A port free now may be one another file's server gave up a
+ * moment ago and binds again (a NATS server killed and restarted on its
+ * port): with three files at a time, another file took such a port and the
+ * restart failed "address already in use" (2026-12-08). Run alone, a file
+ * checks only its own ports.
+ */
+function reserve(port: number): boolean {
+  const dir = process.env['BENTO_TEST_PORTS'];
+  if (!dir) return true;
+  try {
+    writeFileSync(path.join(dir, String(port)), String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function canBind(host: string, port: number): Promise<boolean> {

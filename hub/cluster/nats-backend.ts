@@ -180,9 +180,13 @@ export class NatsStateBackend implements StateBackend {
     if (!isValidStoreName(name)) throw new BentoError('INTERNAL', `invalid object store name ${JSON.stringify(name)}`);
     const bucket = this.names.bucket(name);
     try {
-      // Created in short attempts (see `admin`); the store handed out uses the write deadline.
-      await untilAnswered(() => new Objm(this.js).create(bucket, { replicas: this.o.replicas, storage: StorageType.File }), this.openTimeoutMs);
-      return await new Objm(this.admin.js).open(bucket);
+      // Created in short attempts (see `admin`); the store handed out uses the write deadline. Its
+      // opening asks JetStream too (the account's API), so it is retried with the create: alone, one
+      // unanswered request during a leader election ended a hub's start (found by the CI soak).
+      return await untilAnswered(async () => {
+        await new Objm(this.js).create(bucket, { replicas: this.o.replicas, storage: StorageType.File });
+        return new Objm(this.admin.js).open(bucket, false);
+      }, this.openTimeoutMs);
     } catch (err) {
       throw unavailable(`cannot open object store ${bucket}`, err);
     }

@@ -3,14 +3,13 @@
 # then the unit tests on Node.js 22 and on this machine's node (20 on these
 # machines: no longer promised, kept working while it costs nothing).
 #
-# Why not the whole suite three times: on Node 24 it takes 12.5 minutes on
-# a quiet 2-core machine and about 16 on a slower one (745 s; 946 s on
-# 2026-12-07 evening, 1,062-1,190 s that morning before the fixtures stopped
-# polling through CLI processes), spent on real daemons (sshd, tor, proxies,
-# nats-server clusters, Nix builds) whose work does not depend on the
-# runtime, and CI must stay within its time: this whole script took 1,115 s
-# there, installs and build included. The unit runs on 22 and 20 add about
-# 55 s each (the NixOS evaluations run once). What differs between Node versions (V8, the
+# Why not the whole suite three times: on Node 24 it takes 12 minutes on
+# this 2-core machine (736 s, three files at a time; 948 s two at a time),
+# spent on real daemons (sshd, tor, proxies, nats-server clusters, Nix
+# builds) whose work does not depend on the runtime, and CI must stay within
+# its time: this whole script took 871 s there on 2026-12-08, installs and
+# build included. The unit runs on 22 and 20 add about 40 s each (the NixOS
+# evaluations run once). What differs between Node versions (V8, the
 # crypto and stream internals ssh2 and ws use, node:test) is exercised by
 # the unit tests, which run on every runtime; BENTO_TEST_ALL_RUNTIMES=1 runs
 # the whole suite on each.

@@ -18,8 +18,11 @@ import { fileURLToPath } from 'node:url';
  * Files at once: three, on a 2-core machine. The suite mostly waits (a hub
  * frozen for 30 s, floods of fixed length, liveness windows, Nix builds):
  * two at a time kept the CPU 61 % busy on average (2026-12-08, sampled every
- * 5 s over a full CI-style run: Node 24 in 948 s); three at a time 84 %, Node
- * 24 in 785 s, and no timing-bounded test failed in two full runs. Three had
+ * 5 s over a full CI-style run: Node 24 in 948 s); three at a time 78-84 %,
+ * Node 24 in 713-785 s. In four full runs at three no timing-bounded test
+ * failed; what did fail were races the extra load exposed, each fixed (the
+ * fleet lock, a port taken between a server's kill and restart, an object
+ * store's opening not retried: docs/performance.md, eighth day). Three had
  * failed before (2026-12-07: load average 10, four timing-bounded tests),
  * when every fixture's wait polled through CLI processes of 0.65 s of CPU
  * each; they ask the admin socket now. BENTO_TEST_CONCURRENCY overrides it

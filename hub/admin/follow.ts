@@ -10,8 +10,8 @@
 // never waits forever.
 import type { Logger } from '../../common/platform/log.js';
 import type { EventBus, JobBusEvent, Subscription } from '../events/types.js';
-import { END_CHECK_MS, endEvent, endForAdmin } from '../jobs/end-event.js';
-import { FINAL_STATES, type JobStore } from '../store/jobs.js';
+import { END_CHECK_MS, endForAdmin } from '../jobs/end-event.js';
+import type { JobStore } from '../store/jobs.js';
 import { OutputOrder } from './output-order.js';
 import type { Reply } from './server.js';
 import { outputForAdmin, skippedForAdmin } from './admin-output.js';
@@ -102,8 +102,7 @@ export class JobFollower {
   private checkRecords(): void {
     for (const [jobId, t] of this.tracks) {
       if (t.ended) continue;
-      const rec = this.d.jobs.get!(jobId);
-      if (rec && FINAL_STATES.has(rec.state)) this.deliver(endEvent(rec), true);
+      t.endFrom(this.d.jobs.get!(jobId));
     }
   }
 

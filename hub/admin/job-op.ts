@@ -14,10 +14,10 @@ import type { Logger } from '../../common/platform/log.js';
 import type { AdminRequest, JobInfo } from '../../common/protocol/admin.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { EventBus, JobBusEvent } from '../events/types.js';
-import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
+import type { JobRecord, JobStore } from '../store/jobs.js';
 import type { JobOutputLine } from '../store/output-cap.js';
 import { statusJob } from '../status/read-model.js';
-import { END_CHECK_MS, endEvent, endForAdmin } from '../jobs/end-event.js';
+import { END_CHECK_MS, endForAdmin } from '../jobs/end-event.js';
 import { markShown, writerOf } from './follow-fill.js';
 import { OutputOrder } from './output-order.js';
 import type { Reply } from './server.js';
@@ -129,10 +129,7 @@ async function follow(d: JobOpDeps, req: Extract<AdminRequest, { op: 'job' }>, r
     for (const e of pending.splice(0)) order.deliver(e);
     // The bus is at most once across hubs: an end it lost is found in the record (this hub's view, local:
     // cheap), after a last fill of what is stored and not shown. An end told twice counts once.
-    const fromRecord = (): void => {
-      const now = d.jobs.get(id);
-      if (now && FINAL_STATES.has(now.state)) order.deliver(endEvent(now), true);
-    };
+    const fromRecord = (): void => order.endFrom(d.jobs.get(id));
     const end = ended as Extract<JobBusEvent, { ev: 'end' }> | null;
     if (end) order.deliver(end);
     else if (!d.jobs.get(id)) throw new BentoError('UNKNOWN_JOB', `job "${id}" was pruned from the history while it was followed`);

@@ -11,7 +11,8 @@
 // was shown (follow-fill.ts waits for lines not stored yet).
 import type { Logger } from '../../common/platform/log.js';
 import type { JobBusEvent } from '../events/types.js';
-import type { JobStore } from '../store/jobs.js';
+import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
+import { endEvent } from '../jobs/end-event.js';
 import { FILL_WAIT_MS, fillFromStore, gapBefore, markShown, writerOf, type FillPlace, type FillSink } from './follow-fill.js';
 
 /** Where a reader's events go: lines and skips (follow-fill.ts), and the job's started and end events, in order. */
@@ -94,6 +95,11 @@ export class OutputOrder implements FillPlace {
       })
       .catch((err: Error) => this.d.log.warn({ jobId: e.jobId, err: err.message }, 'following a job failed'))
       .then(() => { this.waiting -= 1; this.waitingBytes -= bytes; });
+  }
+
+  /** REC is the job's record: once it is final, its end (which the bus lost, or brings late) is said from it, after a last fill. */
+  endFrom(rec: JobRecord | undefined): void {
+    if (rec && FINAL_STATES.has(rec.state)) this.deliver(endEvent(rec), true);
   }
 
   private show(e: JobBusEvent): void {

@@ -12,7 +12,7 @@
 import type { Logger } from '../../common/platform/log.js';
 import type { SseStream } from '../../common/platform/web-sse.js';
 import type { EventBus, JobBusEvent } from '../events/types.js';
-import { END_CHECK_MS, endEvent } from '../jobs/end-event.js';
+import { END_CHECK_MS } from '../jobs/end-event.js';
 import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import { writerOf, type ShownLine } from '../admin/follow-fill.js';
 import { OutputOrder } from '../admin/output-order.js';
@@ -65,8 +65,7 @@ export async function streamJob(d: JobStreamDeps, sse: SseStream, rec: JobRecord
   });
   // The bus is at most once across hubs: an end it lost is found in the record (this hub's view, local: cheap).
   const check = setInterval(() => {
-    const now = d.jobs.get(id);
-    if (ready && now && FINAL_STATES.has(now.state)) order.deliver(endEvent(now), true);
+    if (ready) order.endFrom(d.jobs.get(id));
   }, d.checkMs ?? END_CHECK_MS);
   check.unref();
   sse.onClose(() => { sub.unsubscribe(); clearInterval(check); });
@@ -101,7 +100,7 @@ export async function streamJob(d: JobStreamDeps, sse: SseStream, rec: JobRecord
       return;
     }
     // The bus lost the end (or it ended while the log was read): what is stored and not shown, then the end.
-    order.deliver(endEvent(now), true);
+    order.endFrom(now);
   }
   // Through the order: after the lines a fill still shows.
   if (now.state === 'running') order.deliver({ ev: 'started', host: rec.host, jobId: id });

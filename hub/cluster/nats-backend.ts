@@ -120,12 +120,14 @@ export class NatsStateBackend implements StateBackend {
   async openOutput(): Promise<NatsJobOutputStore> {
     this.assertOpen();
     const stream = this.names.outputStream;
-    await this.ensureStream({
+    // Short attempts (see `admin`), for the stream's creation and the store's own requests.
+    const jsm = await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false });
+    await this.ensureStream(jsm, {
       name: stream, subjects: [this.names.outputSubjects], num_replicas: this.o.replicas, storage: StorageType.File,
       max_bytes: this.o.outputMaxBytes, discard: DiscardPolicy.Old, duplicate_window: DUPLICATE_WINDOW_NS,
     });
     const out = new NatsJobOutputStore({
-      nc: this.nc, js: this.js, jsm: await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false }),
+      nc: this.nc, js: this.js, jsm,
       stream, subject: (id) => this.names.outputSubject(id), log: this.log.child({ component: 'cluster-output' }),
       requestTimeoutMs: this.o.requestTimeoutMs, writeTimeoutMs: this.o.writeTimeoutMs, gate: this.gate,
     });
@@ -244,8 +246,7 @@ export class NatsStateBackend implements StateBackend {
     if (this.closed) throw new BentoError('INTERNAL', 'the cluster backend is closed');
   }
 
-  private async ensureStream(cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
-    const jsm = await jetstreamManager(this.nc, { timeout: this.o.requestTimeoutMs, checkAPI: false }); // short attempts: see `admin`
+  private async ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
     try {
       const info = await untilAnswered(() => jsm.streams.info(cfg.name).catch(async (err: unknown) => {
         if ((err as Error).message !== 'stream not found') throw err;

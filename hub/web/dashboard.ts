@@ -25,7 +25,7 @@ import type { FollowerPolicy } from '../events/follower.js';
 import { fleetRows } from './model.js';
 import { FleetView } from './fleet-view.js';
 import { JobOutputBuffer, type OutputLine } from './job-output.js';
-import { lastPart, streamJob } from './job-stream.js';
+import { lastPart, pageLines, streamJob } from './job-stream.js';
 import { DASHBOARD_CSS, DASHBOARD_JS } from './assets.js';
 import { fleetPage, messagePage } from './pages.js';
 import { confirmTriggerPage, hostPage, jobPage, logPage } from './host-pages.js';
@@ -210,7 +210,7 @@ export class Dashboard {
     if (!rec) return sendHtml(res, 404, messagePage('Unknown job', `No job ${id} (it may have been pruned from the history).`));
     const live = !FINAL_STATES.has(rec.state);
     const buf = this.outputs.get(id);
-    if (buf) return sendHtml(res, 200, jobPage(rec, buf.lines, buf.dropped ? `${buf.dropped} earlier lines are only in the full log.` : null, live));
+    if (buf) return sendHtml(res, 200, jobPage(rec, pageLines(buf.lines), buf.dropped ? `${buf.dropped} earlier lines are only in the full log.` : null, live));
     return this.fileLines(rec).then(({ lines, truncated }) => {
       sendHtml(res, 200, jobPage(rec, lines, truncated ? 'Only the end of the output is shown here.' : null, live));
     });

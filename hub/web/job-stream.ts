@@ -16,7 +16,7 @@ import { END_CHECK_MS } from '../jobs/end-event.js';
 import { FINAL_STATES, type JobRecord, type JobStore } from '../store/jobs.js';
 import { writerOf, type ShownLine } from '../admin/follow-fill.js';
 import { OutputOrder } from '../admin/output-order.js';
-import type { JobOutputBuffer } from './job-output.js';
+import type { BufferedLine, JobOutputBuffer, OutputLine } from './job-output.js';
 
 /** What a page shows of a stored log at most: its last 2 MiB (the full log has the rest). */
 const PAGE_LOG_BYTES = 2 * 1024 * 1024;
@@ -106,6 +106,17 @@ export async function streamJob(d: JobStreamDeps, sse: SseStream, rec: JobRecord
   if (now.state === 'running') order.deliver({ ev: 'started', host: rec.host, jobId: id });
   ready = true;
   for (const e of queue.splice(0)) order.deliver(e);
+}
+
+/**
+ * The buffered lines a server-rendered job page lists, numbered as the
+ * page's stream numbers them: after a move two writers' seqs overlap, and the
+ * page's anchors (#L12) were listed twice (found by review) until the stream
+ * replaced them.
+ */
+export function pageLines(lines: readonly BufferedLine[]): OutputLine[] {
+  const number = lineNumbers();
+  return lines.map((l) => ({ seq: number(l), ts: l.ts, stream: l.stream, data: l.data }));
 }
 
 /**

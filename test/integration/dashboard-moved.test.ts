@@ -99,11 +99,13 @@ test('a page opened after the move, before the end: the buffer\'s lines of both 
   twice(w);
   const url = await dashboardAt(w);
   let page: ReturnType<typeof openPage> | null = null;
+  let html = '';
   const stored = await moveMidJob(w, {
     aReach: true,
     beforeEnd: async () => {
       page = openPage(url, w);
       await waitFor('the buffered lines', () => lines(page!.events).length >= 15, 5000);
+      html = await (await fetch(`${url}/jobs/${w.id}`)).text();
     },
   });
   await page!.done;
@@ -111,6 +113,10 @@ test('a page opened after the move, before the end: the buffer\'s lines of both 
   assert.deepEqual(shown(events), ['reset', ...aLines, ...cLines, 'started', 'end']);
   sameLines(stored, lines(events));
   numbered(events);
+  // The server-rendered page (before its stream replaces the lines) lists the same 15, each under an anchor of its own.
+  const anchors = [...html.matchAll(/ id="L(\d+)"/g)].map((m) => Number(m[1]));
+  assert.deepEqual([...anchors].sort((x, y) => x - y), range(1, 15), 'each listed line numbered once');
+  assert.deepEqual([...html.matchAll(/<span class="x">([^<]*)<\/span>/g)].map((m) => m[1]), [...aLines, ...cLines]);
 });
 
 test('a page with no backlog (the dashboard started after the job\'s lines): the stored log, then the old holder\'s lines stored late, before the end', async () => {

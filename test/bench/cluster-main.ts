@@ -17,6 +17,7 @@ import { ClusterLoad } from './cluster-pool.js';
 import { formatTraffic, natsCpuProfiles, natsTraffic, trafficPer } from './nats-traffic.js';
 import { fanout, heldCount, holders, listTimes, p, triggerLatency } from './cluster-phases.js';
 import { failover } from './cluster-failover.js';
+import { registryEditTimes } from './cluster-cli.js';
 import { checkText } from './cluster-check.js';
 import { clusterReport } from './cluster-report.js';
 
@@ -148,6 +149,10 @@ async function cluster(f: ClusterFleet): Promise<void> {
     const l = await listTimes(f.hubs[asker]!.fleet.socket, 5);
     M_['cluster_list_p50_ms'] = p(l.ms, 50);
     M_['cluster_list_max_ms'] = Math.max(...l.ms);
+    const edit = await registryEditTimes(f.hubs[asker]!.fleet.dir);
+    M_['cluster_cli_add_host_ms'] = edit.addMs;
+    M_['cluster_cli_remove_host_ms'] = edit.removeMs;
+    log(`cluster: registry of ${N} hosts: add-host ${edit.addMs.toFixed(0)} ms, remove-host ${edit.removeMs.toFixed(0)} ms (CLI at ${f.hubs[asker]!.name})`);
     if (runs('fanout')) {
       // What the NATS servers and the hubs spend with every agent connected and nothing to do (watch
       // heartbeats, the watchdogs' polls, hub heartbeats): the floor under the fan-out's CPU below.

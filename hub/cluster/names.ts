@@ -8,15 +8,24 @@
 // (upper-case hex), and the empty key is a lone `_`. The mapping is one to
 // one, so two different keys can never share a subject.
 
-const PLAIN = /^[A-Za-z0-9-]$/;
+/** [A-Za-z0-9-] by char code (a regex per character cost more than the rest of decoding). */
+function plainCode(c: number): boolean {
+  return (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 45;
+}
+/** A key (or token) of plain characters only: it is its own token, and the token its own key. */
+const ALL_PLAIN = /^[A-Za-z0-9-]+$/;
+const HEX2 = /^[0-9A-F]{2}$/;
 const PREFIX = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
 const STORE_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 export function encodeToken(key: string): string {
   if (key === '') return '_';
+  // One test for the whole key, not one per character: every entry a watch delivers is decoded, and
+  // loading 90,000 registry entries spent 6 % of a CLI edit's time in these two (profile of `add-host` at 45,000 hosts).
+  if (ALL_PLAIN.test(key)) return key;
   let out = '';
   for (const ch of key) {
-    if (PLAIN.test(ch)) { out += ch; continue; }
+    if (ch.length === 1 && plainCode(ch.charCodeAt(0))) { out += ch; continue; }
     for (const b of Buffer.from(ch, 'utf8')) out += `_${b.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;
@@ -25,16 +34,17 @@ export function encodeToken(key: string): string {
 /** The key a token stands for, or null when it is not one encodeToken could have made. */
 export function decodeToken(token: string): string | null {
   if (token === '_') return '';
+  if (ALL_PLAIN.test(token)) return token;
   const bytes: number[] = [];
   for (let i = 0; i < token.length;) {
-    const ch = token[i]!;
-    if (ch === '_') {
+    const c = token.charCodeAt(i);
+    if (c === 95) { // '_'
       const hex = token.slice(i + 1, i + 3);
-      if (!/^[0-9A-F]{2}$/.test(hex)) return null;
+      if (!HEX2.test(hex)) return null;
       bytes.push(parseInt(hex, 16));
       i += 3;
-    } else if (PLAIN.test(ch)) {
-      bytes.push(ch.charCodeAt(0));
+    } else if (plainCode(c)) {
+      bytes.push(c);
       i += 1;
     } else {
       return null;

@@ -1,19 +1,14 @@
-// Every object's metadata in an object store, read in bounded batches. The
-// client library's ObjectStore.list() gathers all of them in memory first
-// (its watch pushes every entry into an unbounded queue), which for a fleet's
-// uploaded logs can be millions of entries; the sweep (content-sweep.ts) only
-// needs to look at each once. An object store keeps each object's metadata
-// as the last message on its own subject `$O.<bucket>.M.<name>` of stream
-// `OBJ_<bucket>` (NATS ADR-20, the same in every client), so an ordered pull
-// consumer delivering the last message per subject reads them all, BATCH at a
-// time, with no more in memory than one batch.
-//
-// What the scan sees is a snapshot of the stream as the scan starts: a
-// message written after that (a new object, or a delete marker the sweep
-// itself writes) ends it rather than extends it. An object rewritten in the
-// moment between reading the stream's last sequence and creating the
-// consumer is missed; for the sweep it is young, and stays anyway.
-import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
+// Every object's metadata in an object store, read in bounded batches
+// (stream-scan.ts: the client library's ObjectStore.list() gathers all of
+// them in memory first, its watch pushing every entry into an unbounded
+// queue, which for a fleet's uploaded logs can be millions of entries; the
+// sweep, content-sweep.ts, only needs to look at each once). An object store
+// keeps each object's metadata as the last message on its own subject
+// `$O.<bucket>.M.<name>` of stream `OBJ_<bucket>` (NATS ADR-20, the same in
+// every client), so the last message per subject is every object's.
+// The scan is a snapshot of the store as it starts (stream-scan.ts).
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { scanLastPerSubject, type StreamScanOptions } from './stream-scan.js';
 
 /**
  * What the sweep reads of one object (the JSON of its metadata message), and
@@ -22,12 +17,7 @@ import { DeliverPolicy, type JetStreamClient } from '@nats-io/jetstream';
  */
 export interface ObjectMeta { name: string; size: number; mtime: string; deleted?: boolean; nuid: string; seq: number }
 
-export interface ObjectScanOptions {
-  /** Messages asked for at once (the most held in memory). */
-  batch?: number;
-  /** How long one batch may take to come; an empty store ends the scan after this. */
-  expiresMs?: number;
-}
+export type ObjectScanOptions = StreamScanOptions;
 
 function meta(v: unknown, seq: number): ObjectMeta | null {
   const o = v as Partial<ObjectMeta> | null;
@@ -37,30 +27,9 @@ function meta(v: unknown, seq: number): ObjectMeta | null {
 
 /** The metadata of every object in BUCKET (the stream's name, e.g. "bento_logfiles"), deleted ones included (flagged). */
 export async function* scanObjects(js: JetStreamClient, bucket: string, o: ObjectScanOptions = {}): AsyncGenerator<ObjectMeta> {
-  const stream = `OBJ_${bucket}`;
-  // Where the snapshot ends: a message numbered after this was written since the scan began.
-  const { state } = await (await js.jetstreamManager(false)).streams.info(stream);
-  if (state.messages === 0) return;
-  const consumer = await js.consumers.get(stream, {
-    filter_subjects: `$O.${bucket}.M.>`,
-    deliver_policy: DeliverPolicy.LastPerSubject,
-  });
-  for (;;) {
-    const msgs = await consumer.fetch({ max_messages: o.batch ?? 256, expires: o.expiresMs ?? 5000 });
-    let got = 0;
-    let done = false;
-    for await (const m of msgs) {
-      got++;
-      // Delivered in stream order: once one is past the snapshot, every earlier one has come.
-      if (m.info.streamSequence > state.last_seq) { done = true; break; }
-      let v: ObjectMeta | null = null;
-      try { v = meta(m.json(), m.info.streamSequence); } catch { /* not JSON: not an object's metadata */ }
-      if (v) yield v;
-      if (m.info.pending === 0) { done = true; break; }
-    }
-    if (done || got === 0) {
-      msgs.stop();
-      return;
-    }
+  for await (const m of scanLastPerSubject(js, `OBJ_${bucket}`, `$O.${bucket}.M.>`, o)) {
+    let v: ObjectMeta | null = null;
+    try { v = meta(m.json(), m.info.streamSequence); } catch { /* not JSON: not an object's metadata */ }
+    if (v) yield v;
   }
 }

@@ -22,8 +22,9 @@ export function conflict(key: string, expect: number): BentoError {
 /**
  * A compare-and-swap of KEY (on SUBJECT) on EXPECT was refused. Returns the
  * revision to try again with when the key did not really change: "must not
- * exist" on a key whose last record is a deletion marker, or the same record
- * under the leader's numbering. Otherwise the view takes the leader's record
+ * exist" on a key whose last record is a deletion marker (or that has no
+ * record any more: its marker was purged), or the same record under the
+ * leader's numbering. Otherwise the view takes the leader's record
  * and CONFLICT_ERR (or a "must not exist" conflict) is thrown.
  */
 export async function rebaseOnLeader<T>(d: RebaseDeps<T>, o: { key: string; subject: string; expect: number; conflictErr: BentoError }): Promise<number> {
@@ -37,6 +38,8 @@ export async function rebaseOnLeader<T>(d: RebaseDeps<T>, o: { key: string; subj
   }
   if (expect === 0) {
     if (last && last.kind !== 'PUT') return last.revision;
+    // Refused, yet the leader has no record now: a `cluster sweep` purged the key's deletion marker in between (marker-sweep.ts).
+    if (!last) return 0;
   } else {
     const seen = d.view.basis(key);
     if (last && last.kind === 'PUT' && last.parsed && last.revision !== expect && seen === basis && seen?.revision === expect && sameContent(seen.value, last.value)) {

@@ -56,6 +56,8 @@ const RETRY_MS = 2000;
 const RETRY_CONCURRENCY = 64;
 
 const DEL = 'DEL';
+/** Re-bases of one create at most (cas()). */
+const CREATE_REBASES = 3;
 
 export class KvWriter<T> {
   private readonly retries: RetryQueue;
@@ -93,18 +95,25 @@ export class KvWriter<T> {
     return this.write(key, gen, op, this.plainWrite(key, gen, data, delHeadersFor(op)));
   }
 
+  /**
+   * A refused compare-and-swap is re-based once (kv-rebase.ts). A create (0)
+   * may be re-based up to CREATE_REBASES times: re-based on the key's
+   * deletion marker, it is refused again when a `cluster sweep` purges that
+   * marker before it lands (marker-sweep.ts), and is then made on 0 again.
+   */
   async cas(c: CasWrite): Promise<number> {
     const { key, op, data, expect, soleWriter } = c;
     const hdrs = delHeadersFor(op);
-    const gen = this.d.view.beginCas(key, expect);
-    const w: DurableWrite = { ...this.plainWrite(key, gen, data, hdrs), expectLastSubjectSeq: expect, ...(soleWriter ? { soleWriter } : {}) };
-    try {
-      return await this.write(key, gen, op, w);
-    } catch (err) {
-      if (!(err instanceof BentoError) || err.code !== 'STATE_CONFLICT') throw err;
-      const again = await this.rebase(key, expect, err);
-      const gen2 = this.d.view.beginCas(key, again);
-      return this.write(key, gen2, op, { ...this.plainWrite(key, gen2, data, hdrs), expectLastSubjectSeq: again, ...(soleWriter && expect !== 0 ? { soleWriter } : {}) });
+    let on = expect;
+    for (let round = 0; ; round++) {
+      const gen = this.d.view.beginCas(key, on);
+      const w: DurableWrite = { ...this.plainWrite(key, gen, data, hdrs), expectLastSubjectSeq: on, ...(soleWriter && (round === 0 || expect !== 0) ? { soleWriter } : {}) };
+      try {
+        return await this.write(key, gen, op, w);
+      } catch (err) {
+        if (!(err instanceof BentoError) || err.code !== 'STATE_CONFLICT' || round >= (expect === 0 ? CREATE_REBASES : 1)) throw err;
+        on = await this.rebase(key, expect, err);
+      }
     }
   }
 

@@ -2,8 +2,9 @@
 // each holds), the NATS server this hub talks to, and JetStream's health per
 // stream (leader, replicas current or lagging). On a single hub it says so.
 // `bento-hub cluster sweep`: configuration trees and uploaded logs no record
-// keeps, removed (hub/cluster/content-sweep.ts); it talks to NATS itself, as
-// deploy does.
+// keeps, removed (hub/cluster/content-sweep.ts), and the keyed stores' old
+// deletion markers purged (hub/cluster/marker-sweep.ts); it talks to NATS
+// itself, as deploy does.
 import type { CommandContext, CommandSpec } from '../../common/platform/cli.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { ClusterStatus } from '../../common/protocol/admin.js';
@@ -18,7 +19,7 @@ const DEFAULT_MIN_AGE = '1h';
 export const clusterCommand: CommandSpec = {
   name: 'cluster',
   usage: 'cluster status [--json] [--dir DIR] | cluster sweep [--dry-run] [--min-age DURATION] [--json] [--dir DIR]',
-  summary: 'Cluster health (the hubs and their agents, the NATS servers, JetStream streams); sweep objects no record keeps.',
+  summary: 'Cluster health (the hubs and their agents, the NATS servers, JetStream streams); sweep objects no record keeps and old deletion markers.',
   details: [
     'status asks the hub of --dir. HUBS: every hub with a heartbeat record, ALIVE while its beats arrive, AGENTS it holds.',
     'NATS: the server this hub is connected to and the servers it announces. STREAMS: each bucket and the output',
@@ -32,11 +33,15 @@ export const clusterCommand: CommandSpec = {
     'leader\'s record keeps it (a lagging replica is never trusted to say "unreferenced"), and when that record is not',
     'one this version reads. Exit 0 also when some objects could not be removed (FAILED, with why); run it again later.',
     `At most ${SWEEP_LIST_LIMIT} objects of each kind are listed; the counts (JSON: "counts") are complete.`,
+    'It also purges the deletion markers older than --min-age from every keyed store\'s bucket (one per deleted key:',
+    'pruned jobs, removed hosts, released claims), each only while the stream leader still has it as its key\'s last',
+    'record, and bounded by its sequence (a key written again meanwhile keeps its new record). Per bucket: KEYS,',
+    'MARKERS, PURGED, YOUNG (younger than --min-age), CHANGED (written again since the scan), FAILED (JSON: "markers").',
   ].join('\n'),
   options: {
     json: { type: 'boolean', help: 'print JSON (stable field names)' },
     'dry-run': { type: 'boolean', help: 'sweep: list what would be removed, remove nothing' },
-    'min-age': { type: 'string', arg: 'DURATION', help: `sweep: leave objects younger than this, e.g. 30m or 2h (default ${DEFAULT_MIN_AGE})` },
+    'min-age': { type: 'string', arg: 'DURATION', help: `sweep: leave objects and deletion markers younger than this, e.g. 30m or 2h (default ${DEFAULT_MIN_AGE})` },
   },
   positionals: { min: 1, max: 1 },
   async run({ values, positionals }) {
@@ -81,6 +86,11 @@ function printSweep(r: ContentSweep, dryRun: boolean): void {
     const listed = s.removed.length + s.young.length + s.failed.length;
     process.stdout.write(`${store}: ${s.objects} objects, ${s.kept} kept by a record${s.keptByLeader ? ` (${s.keptByLeader} only by the stream leader's)` : ''}, ${c.removed} ${dryRun ? 'would be removed' : 'removed'} (${c.removedBytes} bytes), ${c.young} unreferenced but young, ${c.failed} failed, ${s.foreign} not Bento's${listed < c.removed + c.young + c.failed ? ` (the first ${SWEEP_LIST_LIMIT} of each listed)` : ''}\n`);
   }
+  const buckets = Object.entries(r.markers);
+  if (buckets.length === 0) return;
+  process.stdout.write(`\ndeletion markers older than --min-age ${dryRun ? '(would be purged)' : 'purged'}:\n`);
+  printTable(['BUCKET', 'KEYS', 'MARKERS', dryRun ? 'WOULD PURGE' : 'PURGED', 'YOUNG', 'CHANGED', 'FAILED', 'FIRST ERROR'],
+    buckets.map(([store, m]) => [store, String(m.keys), String(m.markers), String(m.purged), String(m.young), String(m.changed), String(m.failed), m.error ?? '']));
 }
 
 function print(s: ClusterStatus): void {

@@ -15,6 +15,7 @@ import { KvBuildRecords } from './builds-kv.js';
 import { clusterLogReader, isLogManifest, KvLogArchive, LOG_OBJECTS, LOGS_STORE } from './logs-kv.js';
 import { CONFIGS_OBJECTS, isPublishedRecord, KvPublishedStore, PUBLISHED_STORE } from './published-kv.js';
 import { sweepObjects, type SweepDeps, type SweepResult } from './content-sweep.js';
+import { KEYED_STORES, sweepMarkers, type MarkerCounts } from './marker-sweep.js';
 import { HASH_RE } from '../publish/layout.js';
 import { LOG_NAME_RE } from '../sftp/vpath.js';
 import { NatsStateBackend } from './nats-backend.js';
@@ -101,8 +102,8 @@ export async function withClusterLogReader<T>(
   }
 }
 
-/** What `bento-hub cluster sweep` found in each object store. */
-export interface ContentSweep { configs: SweepResult; logs: SweepResult }
+/** What `bento-hub cluster sweep` found in each object store, and of the deletion markers in each keyed store's bucket that exists. */
+export interface ContentSweep { configs: SweepResult; logs: SweepResult; markers: Record<string, MarkerCounts> }
 
 /** `bento-hub cluster sweep` (content-cli.ts sweepContent), in the cluster CLUSTER. */
 export function sweepCluster(fleetDir: string, cluster: ResolvedClusterOptions, log: Logger, o: { minAgeMs: number; dryRun: boolean }): Promise<ContentSweep> {
@@ -136,6 +137,12 @@ export function sweepCluster(fleetDir: string, cluster: ResolvedClusterOptions, 
       ...common, objects: objects(LOG_OBJECTS), isItem: (n) => LOG_NAME_RE.test(n), keptInView: () => false,
       keptAtLeader: async (host) => { const m = await leader(LOGS_STORE, host, isLogManifest); return m && new Set(Object.keys(m.logs)); },
     });
-    return { configs, logs };
+    // Then the keyed stores' old deletion markers (marker-sweep.ts), one bucket after the other.
+    const markers: Record<string, MarkerCounts> = {};
+    for (const store of KEYED_STORES) {
+      const bucket = await backend.kvMarkers(store);
+      if (bucket) markers[store] = await sweepMarkers({ ...common, ...bucket });
+    }
+    return { configs, logs, markers };
   });
 }

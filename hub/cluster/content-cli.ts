@@ -80,8 +80,9 @@ export async function withLogReader<T>(fleetDir: string, fn: (r: LogReader, regi
 
 /**
  * `bento-hub cluster sweep`: remove the configuration trees and uploaded logs
- * no record keeps (content-sweep.ts). Null for the embedded single hub (it
- * keeps both as files, and drops them itself).
+ * no record keeps (content-sweep.ts), and purge old deletion markers from the
+ * keyed stores' buckets (marker-sweep.ts). Null for the embedded single hub
+ * (it keeps all of them as files, and drops old ones itself).
  */
 export async function sweepContent(fleetDir: string, o: { minAgeMs: number; dryRun: boolean }): Promise<ContentSweep | null> {
   const cluster = await clusterSettings(fleetDir);

@@ -21,6 +21,7 @@ import { leaderLast } from './kv-leader.js';
 import type { ResolvedClusterOptions } from './options.js';
 import { scanObjects, type ObjectMeta, type ObjectScanOptions } from './object-scan.js';
 import { objectVersions, type ObjectVersions } from './object-version.js';
+import { bucketMarkers, type BucketMarkers } from './marker-scan.js';
 
 /**
  * Opening a store: its bucket may have no leader yet (NATS restarting with
@@ -204,6 +205,12 @@ export class NatsStateBackend implements StateBackend {
   objectVersions(name: string): ObjectVersions {
     this.assertOpen();
     return objectVersions({ nc: this.nc, ...this.admin, bucket: this.names.bucket(name), attemptTimeoutMs: this.o.requestTimeoutMs, totalMs: this.o.writeTimeoutMs });
+  }
+
+  /** The deletion markers of keyed store NAME's bucket (marker-scan.ts), or null when the bucket does not exist. */
+  kvMarkers(name: string, o?: ObjectScanOptions): Promise<BucketMarkers | null> {
+    this.assertOpen();
+    return bucketMarkers({ ...this.admin, bucket: this.names.bucket(name), ...(o ? { scan: o } : {}) });
   }
 
   /** The hub's event bus on this connection (one per backend). */

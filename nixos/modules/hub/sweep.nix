@@ -2,7 +2,8 @@
 # hub of a cluster. It removes configuration trees and uploaded logs no record
 # keeps (a hub killed between storing the object and its record, a failed
 # delete; docs/cluster.md, "Open points"), never one younger than minAge or
-# one the stream leader's record keeps. One hub of the cluster is enough; on several
+# one the stream leader's record keeps, and purges the KV buckets' deletion
+# markers older than minAge. One hub of the cluster is enough; on several
 # the sweeps only find less to do.
 { config, lib, ... }:
 let
@@ -23,7 +24,7 @@ in
       type = types.strMatching "[0-9]{1,7}[smh]?";
       default = "1h";
       example = "6h";
-      description = "Objects younger than this stay (`--min-age`: 90s, 10m, 2h; at least 1s, at most 7 days): a writer may be between storing an object and its record.";
+      description = "Objects and deletion markers younger than this stay (`--min-age`: 90s, 10m, 2h; at least 1s, at most 7 days): a writer may be between storing an object and its record, and a hub's watch may not have passed a marker yet.";
     };
   };
 
@@ -34,7 +35,7 @@ in
     }];
 
     systemd.services.bento-hub-sweep = {
-      description = "Bento: remove configuration trees and logs no record keeps";
+      description = "Bento: remove configuration trees and logs no record keeps, purge old deletion markers";
       after = [ "network-online.target" "bento-hub.service" ];
       wants = [ "network-online.target" ];
       environment.BENTO_DIR = cfg.dataDir;

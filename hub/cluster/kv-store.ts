@@ -15,9 +15,11 @@ import type { Logger } from '../../common/platform/log.js';
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, RecordProgress, StoreChange, Versioned, WriteOptions } from '../store/types.js';
 import { followInto, loadedWithin } from './kv-load.js';
+import { leaderLast } from './kv-leader.js';
 import { conflict } from './kv-rebase.js';
 import { KvView, type Op } from './kv-view.js';
 import { KvWriter } from './kv-writer.js';
+import { encodeToken } from './names.js';
 import { untilAnswered } from './publish.js';
 import type { SlotGate } from './slot-gate.js';
 import { WriteBack } from './kv-write-back.js';
@@ -88,6 +90,22 @@ export class NatsKeyedStore<T> implements KeyedStore<T> {
 
   get(key: string): T | undefined { return this.view.get(key); }
   entry(key: string): Versioned<T> | undefined { return this.view.entry(key); }
+
+  /** From the stream leader (kv-leader.ts): the view is a watch on one replica, which may be behind. */
+  async latest(key: string): Promise<Versioned<T> | undefined> {
+    let r;
+    try {
+      r = await leaderLast(this.d.jsm, this.stream, `$KV.${this.d.bucket}.${encodeToken(key)}`);
+    } catch (err) {
+      throw new BentoError('CLUSTER_UNAVAILABLE', `cannot read ${this.d.bucket}/${key} at the stream leader: ${(err as Error).message}`, { cause: err });
+    }
+    if (!r || r.kind !== 'PUT') return undefined;
+    if (!r.parsed || !this.d.accept(key, r.value)) {
+      this.d.log.warn({ bucket: this.d.bucket, key, revision: r.revision }, 'the stream leader\'s record fails validation; taking it as absent');
+      return undefined;
+    }
+    return { value: r.value, revision: r.revision };
+  }
   has(key: string): boolean { return this.view.has(key); }
   keys(): IterableIterator<string> { return this.view.keys(); }
   values(): IterableIterator<T> { return this.view.values(); }

@@ -107,6 +107,8 @@ export class KeyedJournal<T> implements KeyedStore<T> {
 
   get(key: string): T | undefined { return this.view.get(key)?.value; }
   entry(key: string): Versioned<T> | undefined { return this.view.get(key); }
+  /** One process owns the file: its view is the store. */
+  latest(key: string): Promise<Versioned<T> | undefined> { return Promise.resolve(this.view.get(key)); }
   has(key: string): boolean { return this.view.has(key); }
   keys(): IterableIterator<string> { return this.view.keys(); }
   *values(): IterableIterator<T> { for (const e of this.view.values()) yield e.value; }

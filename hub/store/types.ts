@@ -89,6 +89,16 @@ export interface KeyedStore<T> {
   keys(): IterableIterator<string>;
   values(): IterableIterator<T>;
   readonly size: number;
+  /**
+   * KEY's record as the store itself holds it now, past any lag of this
+   * hub's view (a cluster: the bucket stream's leader, never a replica;
+   * file, memory: the view, which is the store): what this hub will show
+   * once its view has caught up with every write acknowledged so far.
+   * undefined when absent, deleted or failing `accept`. Rejects
+   * (CLUSTER_UNAVAILABLE) when the store does not answer. Costs a round trip
+   * on a networked store: for a decision the view may be behind on.
+   */
+  latest(key: string): Promise<Versioned<T> | undefined>;
   /** Resolves with the record's new revision once durable. */
   set(key: string, value: T, opts?: WriteOptions): Promise<number>;
   /** Resolves once the deletion is durable; a missing key resolves at once (unless expectRevision says otherwise). */

@@ -85,6 +85,17 @@ export function keyedStoreContract(h: Harness): void {
     assert.equal(s.has('gone'), false);
   }));
 
+  t('latest() answers the record the store holds: a resolved write with its revision, nothing for an absent or deleted key', () => withStore(h, async (s) => {
+    assert.equal(await s.latest('a'), undefined);
+    const r1 = await s.set('a', { n: 1 });
+    assert.deepEqual(await s.latest('a'), { value: { n: 1 }, revision: r1 });
+    const r2 = await s.set('a', { n: 2 }, { expectRevision: r1 });
+    assert.deepEqual(await s.latest('a'), { value: { n: 2 }, revision: r2 });
+    await s.set('b', { n: 3 });
+    await s.delete('b');
+    assert.equal(await s.latest('b'), undefined);
+  }));
+
   t('an eventual write (WriteOptions.eventually) is visible at once, resolves once durable, and a newer change of its key wins; all survive a reopen', async () => {
     const c = await h.fresh();
     try {
@@ -158,6 +169,8 @@ export function keyedStoreContract(h: Harness): void {
       const strict = await b2.openKeyed<Rec>('contract', { accept: isRec });
       assert.deepEqual([...strict.keys()], ['good']);
       assert.equal(strict.get('bad'), undefined);
+      assert.equal(await strict.latest('bad'), undefined);
+      assert.deepEqual((await strict.latest('good'))?.value, { n: 1 });
       await strict.close();
       await b2.close();
     } finally {
@@ -212,6 +225,29 @@ export function keyedStoreContract(h: Harness): void {
   });
 
   if (h.shared) {
+    t('latest() shows another hub\'s acknowledged write at once, whether or not this hub\'s view has it yet', async () => {
+      const c = await h.fresh();
+      if (!c.peer) throw new Error(`${h.name}: a shared backend must provide peer()`);
+      const a = await c.open();
+      const b = await c.peer();
+      try {
+        const sa = await a.openKeyed<Rec>('contract', { accept: isRec });
+        const sb = await b.openKeyed<Rec>('contract', { accept: isRec });
+        for (let n = 1; n <= 5; n++) {
+          const r = await sb.set('k', { n });
+          assert.deepEqual(await sa.latest('k'), { value: { n }, revision: r }, `write ${n}`);
+        }
+        await sb.delete('k');
+        assert.equal(await sa.latest('k'), undefined);
+        await sa.close();
+        await sb.close();
+      } finally {
+        await a.close();
+        await b.close();
+        await c.cleanup();
+      }
+    });
+
     t('a peer sees changes through its view, and exactly one of two racing CAS writes wins', async () => {
       const c = await h.fresh();
       if (!c.peer) throw new Error(`${h.name}: a shared backend must provide peer()`);

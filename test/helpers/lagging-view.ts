@@ -42,6 +42,8 @@ export function laggingView<T>(shared: KeyedStore<T>, o: { writeDelay?: () => nu
   return {
     get: (k) => view.get(k)?.value,
     entry: (k) => view.get(k),
+    // The shared store decides, as the bucket's leader does: it never lags.
+    latest: (k) => shared.latest(k),
     has: (k) => view.has(k),
     keys: () => view.keys(),
     *values() { for (const e of view.values()) yield e.value; },

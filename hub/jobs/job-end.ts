@@ -86,9 +86,9 @@ export class JobEnds {
     }
     // Recorded already with this outcome (a replay after the ack was lost, or the result reached another
     // hub first): acknowledge, and count it once. Durably recorded: this hub's own write of it may still be
-    // in flight or unacknowledged by the store, and then the ack waits for it (the path below).
-    const stored = store.durable(msg.jobId);
-    if (stored && stored.state === msg.outcome && stored.exitCode === msg.exitCode && stored.reason === (msg.reason ?? null) && stored.endedAt !== null) {
+    // in flight or unacknowledged by the store, and then the ack waits for it (the path below). A replay
+    // the view does not show recorded is looked up at the store too (the view may lag: recordedAtStore).
+    if (recordedAs(store.durable(msg.jobId), msg) || (msg.replayed === true && await this.recordedAtStore(host, msg))) {
       session.send({ type: 'job.ack', jobId: msg.jobId });
       this.d.settled(host, msg.jobId);
       await this.over(session, msg.jobId);
@@ -121,6 +121,26 @@ export class JobEnds {
   }
 
   /**
+   * A replay this hub's view does not show recorded: is it recorded at the
+   * store itself (a cluster: the stream leader)? The view lags (a watch on
+   * one replica): a result a hub recorded and died before acknowledging,
+   * replayed here before the view caught up, was written again with a new
+   * end time and its end counted at two hubs (bento_jobs_total). Only a
+   * replay pays the read: a fresh result was never sent anywhere before.
+   * Unanswered: written as before, since its record comes first and a
+   * second count is the lesser harm.
+   */
+  private async recordedAtStore(host: string, msg: JobEnd): Promise<boolean> {
+    try {
+      const rec = await this.d.store.durableLatest(msg.jobId);
+      return rec?.host === host && recordedAs(rec, msg);
+    } catch (err) {
+      this.d.log.warn({ host, jobId: msg.jobId, err: (err as Error).message }, 'cannot read the job record at the store; recording the replayed result (if another hub recorded it already, its end is counted twice)');
+      return false;
+    }
+  }
+
+  /**
    * An agent's result DONE is not durable (disk full, NATS away): no ack, so
    * the agent keeps its copy; it is written again every 2 s and acknowledged
    * once it is, and the host's next job goes out then (durable-ack.ts).
@@ -139,6 +159,11 @@ export class JobEnds {
     if (this.d.active.get(session.name) === jobId) this.d.active.delete(session.name);
     await this.d.dispatchPending(session);
   }
+}
+
+/** REC holds the agent's result MSG already: ended, with its outcome, exit code and reason. */
+export function recordedAs(rec: JobRecord | undefined, msg: Pick<JobEnd, 'outcome' | 'exitCode' | 'reason'>): boolean {
+  return rec !== undefined && rec.state === msg.outcome && rec.exitCode === msg.exitCode && rec.reason === (msg.reason ?? null) && rec.endedAt !== null;
 }
 
 /** REC finished with END (the agent's result, or the hub's verdict). */

@@ -103,6 +103,19 @@ export class JobStore {
     return this.o.records.get(id);
   }
 
+  /**
+   * durable(), read at the store itself instead of this hub's view (a
+   * cluster: the stream leader; types.ts KeyedStore.latest): a record
+   * another hub wrote that the view has not caught up with yet. One round
+   * trip on a cluster; rejects when the store does not answer.
+   */
+  async durableLatest(id: string): Promise<JobRecord | undefined> {
+    if (this.writes.unconfirmedHas(id)) return undefined;
+    const rec = (await this.o.records.latest(id))?.value;
+    // A write of it this hub began meanwhile: what the store says may be about to change under it.
+    return this.writes.unconfirmedHas(id) ? undefined : rec;
+  }
+
   all(): JobRecord[] {
     return this.writes.all();
   }

@@ -25,7 +25,8 @@ import { PerHostQueue } from '../jobs/per-host-queue.js';
 import { RECOVERY_GRACE_MS } from '../jobs/recovery.js';
 import { newRollout, overlapping } from './plan.js';
 import { recoverRollout } from './recover.js';
-import { turnJobId, type RolloutRecord } from './records.js';
+import type { RolloutRecord } from './records.js';
+import { LateTurns } from './late.js';
 import type { RolloutStore } from './store.js';
 import { drivesNow, notCurrent, type RolloutDriving } from './driver.js';
 import { RolloutTakeover } from './takeover.js';
@@ -70,13 +71,18 @@ export class RolloutEngine {
   private reconnectGraceMs = RECOVERY_GRACE_MS;
   private readonly takeover: RolloutTakeover;
   private readonly claims: RolloutClaims;
+  /** Late turns seen in the job records, for whichever hub drives their rollout (late.ts). */
+  private readonly late: LateTurns;
 
   constructor(private readonly d: RolloutEngineDeps) {
+    this.late = new LateTurns({ lateTurn: (j) => d.store.lateTurn(j), turnOf: (id) => d.store.turnOf(id), jobs: d.jobs });
     this.takeover = new RolloutTakeover({
       store: d.store, driving: d.driving, log: d.log,
       inQueue: (id, fn) => this.serial.run(id, fn),
       recheck: (id) => this.recheck(id),
       reconnectGraceMs: () => this.reconnectGraceMs,
+      lateTurns: (id) => this.late.of(id).length,
+      review: () => this.late.review(),
     });
     this.claims = new RolloutClaims({ store: d.store, driving: d.driving, log: d.log });
     this.connections = new RolloutConnections({ bus: d.bus, store: d.store, driving: d.driving, kick: (id) => this.kick(id) });
@@ -112,6 +118,7 @@ export class RolloutEngine {
   async start(opts: { reconnectGraceMs?: number } = {}): Promise<void> {
     this.reconnectGraceMs = opts.reconnectGraceMs ?? RECOVERY_GRACE_MS;
     this.unwatchJobs = this.d.jobs.watch((rec) => this.onJob(rec));
+    this.late.noteAll();
     await this.takeover.sweep();
     this.sweeper = setInterval(() => {
       if (this.closed) return;
@@ -163,7 +170,9 @@ export class RolloutEngine {
       }
       // The admin has looked at the canary wave by now: --pause-after-canary does not pause a second time.
       // A new round: a host's turn from now on is a new job (records.ts turnJobId).
-      const next: RolloutRecord = { ...r, state: 'running', reason: null, round: (r.round ?? 0) + 1, opts: { ...r.opts, pauseAfterCanary: false } };
+      // When: a job of an earlier round's turn requested after this is a trigger that landed late (late.ts).
+      const round = (r.round ?? 0) + 1;
+      const next: RolloutRecord = { ...r, state: 'running', reason: null, round, resumed: { round, at: new Date().toISOString() }, opts: { ...r.opts, pauseAfterCanary: false } };
       await this.d.store.save(next);
       this.d.log.info({ rollout: id, retryFailed: o.retryFailed }, 'rollout resumed');
       await this.advance(id);
@@ -209,7 +218,18 @@ export class RolloutEngine {
     const r = this.d.store.get(id);
     if (!drivesNow(r, this.d.driving)) return;
     await this.recover(r);
+    await this.adoptLate(id);
     if (this.d.store.get(id)?.state === 'running') await this.advance(id);
+  }
+
+  /** The late turns of rollout ID this hub noted and still sees (this hub drives it): the hosts get their records back. */
+  private async adoptLate(id: string): Promise<void> {
+    for (const { jobId, host } of this.late.of(id)) {
+      const rec = this.d.jobs.get(jobId);
+      const r = this.d.store.get(id);
+      if (!rec || !drivesNow(r, this.d.driving) || this.d.store.lateTurn(rec)?.host !== host) continue;
+      await this.steps.adopt(r, host, rec);
+    }
   }
 
   private recover(r: RolloutRecord): Promise<void> {
@@ -218,7 +238,9 @@ export class RolloutEngine {
 
   /** A job record changed (any hub's write): the host whose turn it carries may be settled (or get its record back: lateTurn). */
   private onJob(rec: JobRecord): void {
-    const t = this.d.store.turnOf(rec.id) ?? this.d.store.lateTurn(rec);
+    // A late turn is noted even when another hub drives its rollout: if that hub is gone before it adopts
+    // the turn, the successor takes the rollout over for it (takeover.ts), finished or not.
+    const t = this.late.seen(rec);
     if (!t) return;
     this.serial.run(t.id, () => this.jobChanged(t.id, t.host, rec)).catch((err: Error) => this.d.log.error({ rollout: t.id, host: t.host, err: err.message }, 'cannot record a rollout host\'s result'));
   }
@@ -227,8 +249,8 @@ export class RolloutEngine {
     const r = this.d.store.get(id);
     const m = this.d.store.member(id, host);
     if (!drivesNow(r, this.d.driving)) return;
-    if (!m && turnJobId(r, host) === rec.id) {
-      // Its turn's trigger landed after this hub forgot it (store.ts lateTurn): the job runs, so it counts.
+    if (this.d.store.lateTurn(rec)?.host === host) {
+      // Its turn's trigger landed after the driver forgot it (late.ts): the job runs, so it counts.
       await this.steps.adopt(r, host, rec);
       if (this.d.store.get(id)?.state === 'running') await this.advance(id);
       return;

@@ -47,6 +47,13 @@ export interface RolloutRecord {
   /** One more with every resume: part of each host's turn job id (turnJobId), so a turn after a resume is a new job. */
   round?: number;
   /**
+   * The last resume: the round it began and when. A job of an earlier round's
+   * turn requested after it is a trigger from before the resume that landed
+   * late (late.ts). Absent before it was kept; a resume at an older hub
+   * leaves it naming an older round, which turns that check off.
+   */
+  resumed?: { round: number; at: string };
+  /**
    * Until when hosts whose turn has come but are offline are not yet skipped,
    * queued or waited for (ISO time): set when a hub takes the rollout over
    * from a driver that is gone, whose agents are reconnecting. In the record,
@@ -116,6 +123,15 @@ export function turnJobId(r: Pick<RolloutRecord, 'id' | 'round'>, host: string):
   return `${r.id}-${r.round ?? 0}-${createHash('sha256').update(host).digest('base64url').slice(0, 16)}`;
 }
 
+/** The round of rollout ID that turn job JOBID names (turnJobId's shape), or null. */
+export function turnRound(jobId: string, id: string): number | null {
+  if (!jobId.startsWith(`${id}-`)) return null;
+  const rest = jobId.slice(id.length + 1);
+  const dash = rest.indexOf('-');
+  const round = dash > 0 && dash <= 9 && /^[0-9]+$/.test(rest.slice(0, dash)) ? Number(rest.slice(0, dash)) : NaN;
+  return Number.isSafeInteger(round) ? round : null;
+}
+
 /** The rollout whose turn job JOBID would be (turnJobId's shape), or null: a job id of another kind. */
 export function turnRolloutId(jobId: string): string | null {
   const dash = jobId.indexOf('-', 2);
@@ -132,7 +148,8 @@ export function isRolloutEntry(key: string, v: unknown): v is RolloutEntry {
       && Array.isArray(r.waves) && r.waves.every((w) => Array.isArray(w) && w.every(isHostName))
       && typeof r.opts === 'object' && r.opts !== null && (OFFLINE_POLICIES as readonly string[]).includes(r.opts.offline) && Number.isInteger(r.opts.maxInFlight)
       && (r.driver === undefined || isDriver(r.driver)) && (r.round === undefined || (Number.isSafeInteger(r.round) && r.round >= 0))
-      && (r.holdOfflineUntil === undefined || (typeof r.holdOfflineUntil === 'string' && !Number.isNaN(Date.parse(r.holdOfflineUntil))));
+      && (r.holdOfflineUntil === undefined || (typeof r.holdOfflineUntil === 'string' && !Number.isNaN(Date.parse(r.holdOfflineUntil))))
+      && (r.resumed === undefined || isResumed(r.resumed));
   }
   if (r.kind === 'member') {
     return typeof r.rollout === 'string' && isHostName(r.host) && key === memberKey(r.rollout, r.host)
@@ -140,6 +157,11 @@ export function isRolloutEntry(key: string, v: unknown): v is RolloutEntry {
       && (r.epoch === undefined || (Number.isSafeInteger(r.epoch) && r.epoch >= 0));
   }
   return false;
+}
+
+function isResumed(v: unknown): boolean {
+  const x = v as Partial<NonNullable<RolloutRecord['resumed']>> | null;
+  return typeof x === 'object' && x !== null && Number.isSafeInteger(x.round) && typeof x.at === 'string' && !Number.isNaN(Date.parse(x.at));
 }
 
 function isDriver(v: unknown): v is Driver {

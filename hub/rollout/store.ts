@@ -20,9 +20,9 @@
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StateBackend } from '../store/types.js';
 import { notCurrent, type RolloutDriving } from './driver.js';
-import { waveOf } from './plan.js';
+import { isLateTurn, type LateJob } from './late.js';
 import { untilView } from '../store/view-wait.js';
-import { ROLLOUT_CLAIMS_STORE, ROLLOUTS_STORE, isHostClaim, isRolloutEntry, memberKey, turnJobId, turnRolloutId, type Driver, type HostClaim, type MemberRecord, type RolloutEntry, type RolloutRecord } from './records.js';
+import { ROLLOUT_CLAIMS_STORE, ROLLOUTS_STORE, isHostClaim, isRolloutEntry, memberKey, turnRolloutId, type Driver, type HostClaim, type MemberRecord, type RolloutEntry, type RolloutRecord } from './records.js';
 
 /** Finished rollouts kept for `rollout status`; older ones are forgotten. */
 export const KEEP_FINISHED = 50;
@@ -99,16 +99,16 @@ export class RolloutStore {
   }
 
   /**
-   * JOB is the turn of a planned host of a kept rollout, in its current round
-   * (records.ts turnJobId), and that host has no record: a trigger still on
-   * its way when another hub became the driver and forgot the turn
-   * (recover.ts). The engine gives the host its record back (steps.ts adopt).
+   * JOB is a turn of a planned host of a kept rollout that its record of the
+   * host does not name (late.ts isLateTurn): a trigger still on its way when
+   * the driver forgot the turn (recover.ts), or from before a resume. The
+   * rollout's driver gives the host its record back (steps.ts adopt).
    */
-  lateTurn(job: { id: string; host: string }): { id: string; host: string } | undefined {
-    // One hash per job of a kept rollout only (turnJobId below).
+  lateTurn(job: LateJob): { id: string; host: string } | undefined {
+    // One hash per job of a kept rollout only (turnJobId in isLateTurn).
     const id = turnRolloutId(job.id);
     const r = id === null ? undefined : this.rollouts.get(id);
-    if (!r || this.member(r.id, job.host) || waveOf(r, job.host) === -1 || turnJobId(r, job.host) !== job.id) return undefined;
+    if (!r || !isLateTurn(r, this.member(r.id, job.host), job)) return undefined;
     return { id: r.id, host: job.host };
   }
 

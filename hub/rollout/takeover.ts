@@ -11,7 +11,11 @@
 // runs or is queued: running jobs finish and are recorded, a queued host runs
 // when it connects. Only its driver writes that result, so a finished rollout
 // with such hosts is taken over like an unfinished one; it is never advanced
-// or halted again (engine.ts).
+// or halted again (engine.ts). So is one with a late turn (late.ts): a job of
+// one of its turns that its host's record does not name, noted by this hub
+// from the job records; taking it over, the successor gives the host its
+// record back. A hub from before this does neither: a finished rollout is
+// then taken over only for hosts running or queued.
 import { BentoError } from '../../common/protocol/errors.js';
 import type { Logger } from '../../common/platform/log.js';
 import { drivenBy, notCurrent, type RolloutDriving } from './driver.js';
@@ -28,6 +32,10 @@ export interface TakeoverDeps {
   recheck(id: string): Promise<void>;
   /** How long the agents of a driver that is gone may take to reconnect (held offline hosts are not skipped yet). */
   reconnectGraceMs(): number;
+  /** How many late turns of rollout ID this hub noted (late.ts), as of the last review. */
+  lateTurns(id: string): number;
+  /** Review the late turns noted (once per sweep, before looking at the rollouts). */
+  review(): void;
 }
 
 /** Every this many sweeps, the rollouts driven here are checked against the job records. */
@@ -45,6 +53,7 @@ export class RolloutTakeover {
   async sweep(): Promise<void> {
     if (!this.d.driving.mayAct()) return;
     const recheck = this.sweeps++ % RECHECK_EVERY === 0;
+    this.d.review();
     const work: Array<Promise<void>> = [];
     for (const r of this.d.store.all()) {
       const mine = drivenBy(r.driver, this.d.driving);
@@ -82,7 +91,8 @@ export class RolloutTakeover {
     const mine = await this.d.store.claim(r, this.claimOf(r));
     if (!mine) return; // another hub was first (or the old driver wrote): the next sweep looks again
     if (!unfinished(r)) {
-      this.d.log.info({ rollout: id, state: r.state, from: r.driver?.hub ?? null, hosts: this.d.store.unsettled(id), epoch: mine.driver!.epoch }, 'took a finished rollout over to record the results of its hosts still running or queued');
+      this.d.log.info({ rollout: id, state: r.state, from: r.driver?.hub ?? null, hosts: this.d.store.unsettled(id), late: this.d.lateTurns(id), epoch: mine.driver!.epoch },
+        this.d.store.unsettled(id) > 0 ? 'took a finished rollout over to record the results of its hosts still running or queued' : 'took a finished rollout over to record a turn whose trigger landed late');
     } else {
       this.d.log.warn({ rollout: id, from: r.driver?.hub ?? null, epoch: mine.driver!.epoch },
         r.driver?.hub === this.d.driving.hub ? 'driving the rollout again after a restart' : 'took the rollout over from a hub that is gone');
@@ -91,9 +101,9 @@ export class RolloutTakeover {
     await this.d.recheck(id);
   }
 
-  /** Does R need a driver: unfinished, or finished with hosts whose result is still to come? */
+  /** Does R need a driver: unfinished, or finished with hosts whose result is still to come, or with a late turn to record? */
   private needsDriver(r: RolloutRecord): boolean {
-    return unfinished(r) || this.d.store.unsettled(r.id) > 0;
+    return unfinished(r) || this.d.store.unsettled(r.id) > 0 || this.d.lateTurns(r.id) > 0;
   }
 
   /**

@@ -19,7 +19,7 @@ import { adminCall } from '../../hub/admin/client.js';
 import { fleetPaths } from '../../hub/fleet/paths.js';
 import { turnJobId } from '../../hub/rollout/records.js';
 
-test('a trigger that lands after its rollout was aborted and its driving hub killed: the host\'s record gets the job and its result', async () => {
+test('a trigger that lands after its rollout was aborted and its driving hub killed: the host\'s record gets the job and its result', async (t) => {
   // hubs' heartbeats every 2 s (lease 6 s, dead after 12 s), so a freeze of a few seconds keeps hub2 current;
   // agents' every 3 s (they drop a hub silent for 7.5 s); a routed trigger unanswered after 2 x 300 ms.
   const c = await TestCluster.create({ hubs: 3, livenessMs: 2000, heartbeatMs: 3000, clusterExtra: { routeTimeoutMs: 300 } });
@@ -47,9 +47,11 @@ test('a trigger that lands after its rollout was aborted and its driving hub kil
       hub2.child.kill('SIGCONT');
     }
     const frozenMs = Date.now() - frozenAt;
+    t.diagnostic(`hub2 frozen for ${frozenMs} ms`);
     assert.ok(frozenMs < 4000, `hub2 was frozen ${frozenMs} ms, within its lease (else it refuses the trigger)`);
 
     const job = turnJobId({ id, round: 0 }, 'h');
+    const since = Date.now();
     const seen = await waitFor('h healthy with its turn\'s job in the rollout, at hub3', async () => {
       const r = await adminRolloutStatus(c.hubs[2]!.fleetDir, id);
       const m = r.members[0]!;
@@ -58,6 +60,7 @@ test('a trigger that lands after its rollout was aborted and its driving hub kil
       const r = await adminRolloutStatus(c.hubs[2]!.fleetDir, id);
       throw new Error(`${err.message}; h is ${JSON.stringify(r.members[0])}; job records: ${JSON.stringify((await c.jobRecords()).map((j) => [j.id, j.state]))}`);
     });
+    t.diagnostic(`h healthy in the rollout ${Date.now() - since} ms after hub2 ran again`);
     assert.equal(seen.state, 'aborted', 'it stays aborted');
     assert.notEqual(seen.driver, c.hubs[0]!.name, 'a surviving hub drives it now');
     const r2 = await adminRolloutStatus(c.hubs[1]!.fleetDir, id);

@@ -77,17 +77,14 @@ export class KvRegistry implements RegistryView, RegistryStore {
   }
 
   static async open(backend: Pick<StateBackend, 'openKeyed'>, o: { log: Logger; now?: () => number; updateBudgetMs?: number }): Promise<KvRegistry> {
-    // Both buckets load at once: one after the other, a CLI edit at 45,000 hosts waited for each in turn
-    // (a load waits on the servers as much as it parses).
-    const [hosts, claims] = await Promise.allSettled([
-      backend.openKeyed<HostEntry>(REGISTRY_STORE, { accept: isHostEntry }),
-      backend.openKeyed<KeyClaim | SeededMarker>(REGISTRY_KEYS_STORE, { accept: isKeysRecord }),
-    ]);
-    if (hosts.status === 'fulfilled' && claims.status === 'fulfilled') {
-      return new KvRegistry(hosts.value, claims.value, o.log, o.now ?? Date.now, o.updateBudgetMs ?? UPDATE_BUDGET_MS);
+    const hosts = await backend.openKeyed<HostEntry>(REGISTRY_STORE, { accept: isHostEntry });
+    try {
+      const claims = await backend.openKeyed<KeyClaim | SeededMarker>(REGISTRY_KEYS_STORE, { accept: isKeysRecord });
+      return new KvRegistry(hosts, claims, o.log, o.now ?? Date.now, o.updateBudgetMs ?? UPDATE_BUDGET_MS);
+    } catch (err) {
+      await hosts.close();
+      throw err;
     }
-    await Promise.allSettled([hosts, claims].map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
-    throw (hosts.status === 'rejected' ? hosts.reason : (claims as PromiseRejectedResult).reason) as Error;
   }
 
   get snapshot(): RegistryFile {

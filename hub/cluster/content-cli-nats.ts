@@ -55,19 +55,9 @@ export async function openClusterRegistry(cluster: ResolvedClusterOptions, log: 
 export function withClusterPublishStores<T>(fleetDir: string, cluster: ResolvedClusterOptions, log: Logger, fn: (s: PublishStores) => Promise<T>): Promise<T> {
   const p = fleetPaths(fleetDir);
   return withCluster(cluster, log, async (backend) => {
-    // Loaded at once (each a whole bucket at a large fleet); if one fails, the others are closed once open.
-    const opening = [
-      KvRegistry.open(backend, { log }),
-      KvBuildRecords.open(backend, { fleetDir: p.root, hubName: backend.hubName }),
-      KvPublishedStore.open(backend, { fleetDir: p.root, log }),
-    ] as const;
-    const settled = await Promise.allSettled(opening);
-    const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) {
-      await Promise.allSettled(settled.map((r) => (r.status === 'fulfilled' ? r.value.close() : undefined)));
-      throw failed.reason as Error;
-    }
-    const [reg, builds, published] = await Promise.all(opening);
+    const reg = await KvRegistry.open(backend, { log });
+    const builds = await KvBuildRecords.open(backend, { fleetDir: p.root, hubName: backend.hubName });
+    const published = await KvPublishedStore.open(backend, { fleetDir: p.root, log });
     try {
       return await fn({ registry: await reg.read(), builds, published });
     } finally {

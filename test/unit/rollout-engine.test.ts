@@ -76,6 +76,13 @@ function options(o: Partial<RolloutOptions> = {}): RolloutOptions {
 
 /** Let queued engine steps run (they chain promises, no timers). */
 const settle = () => new Promise((r) => setTimeout(r, 30));
+/**
+ * Settle until COND holds (at most 5 s), then the test's own asserts run: a fixed 30 ms was not always enough
+ * for the engine's chain of store writes beside other test files on 2 cores (this file's halt test failed once).
+ */
+async function settleUntil(cond: () => boolean): Promise<void> {
+  for (const t0 = Date.now(); !cond() && Date.now() - t0 < 5000;) await settle();
+}
 const starts = (s: FakeSession | undefined) => (s?.sent ?? []).filter((m) => m.type === 'job.start').length;
 
 test('a halt withdraws the job queued for an offline host: it never runs when the host connects; resume queues it again', async () => {
@@ -83,12 +90,12 @@ test('a halt withdraws the job queued for an offline host: it never runs when th
   const h = await hub(state, ['a']);
   // Wave 1: a (online) and b (offline, queued). a fails: the rollout halts.
   const r = await h.engine.create({ hosts: ['a', 'b', 'c'], selection: { all: true, tags: [], hosts: [] }, options: options({ canary: { n: 2 }, offline: 'queue' }) });
-  await settle();
+  await settleUntil(() => h.store.member(r.id, 'b')?.state === 'queued' && starts(h.live.get('a')) === 1);
   const queued = h.store.member(r.id, 'b');
   assert.equal(queued?.state, 'queued');
   assert.equal(h.jobs.get(queued!.jobId!)?.state, 'queued');
   await h.end('a', 'failure');
-  await settle();
+  await settleUntil(() => h.store.get(r.id)?.state === 'halted' && h.jobs.get(queued!.jobId!)?.state === 'interrupted');
   assert.equal(h.store.get(r.id)?.state, 'halted');
   assert.equal(h.store.member(r.id, 'b'), undefined, 'b is pending again');
   const job = h.jobs.get(queued!.jobId!)!;
@@ -97,6 +104,7 @@ test('a halt withdraws the job queued for an offline host: it never runs when th
   await settle();
   assert.equal(starts(b), 0, 'the withdrawn job is not sent when b connects');
   await h.engine.resume(r.id, { retryFailed: false });
+  await settleUntil(() => starts(b) >= 1);
   await settle();
   assert.equal(starts(b), 1, 'resumed: b, now connected, gets its turn');
   await h.close();

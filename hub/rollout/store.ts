@@ -16,9 +16,7 @@
 // hub froze and goes on when it wakes is refused (CLUSTER_UNAVAILABLE)
 // instead of writing. Current again, its view has had the others' writes
 // delivered in the meantime; NATS orders deliveries per bucket only, so a
-// takeover may still arrive just after the heartbeat (docs/rollouts.md): a
-// host's record is therefore written only after the rollout's epoch was read
-// at the store itself (the stream leader), one read per write.
+// takeover may still arrive just after the heartbeat (docs/rollouts.md).
 import { BentoError } from '../../common/protocol/errors.js';
 import type { KeyedStore, StateBackend } from '../store/types.js';
 import { notCurrent, type RolloutDriving } from './driver.js';
@@ -203,11 +201,6 @@ export class RolloutStore {
       if (newest > epoch) {
         throw new BentoError('STATE_CONFLICT', `rollout ${id} is driven by hub ${this.rollouts.get(id)?.driver?.hub ?? '?'} now (epoch ${newest} > ${epoch}); not writing ${key}`);
       }
-      // A host's record: its rollout's epoch as the store itself has it (a cluster: the stream leader), not only as
-      // this hub's view does. Current again after a freeze, a hub's view of this bucket may not show the takeover
-      // yet: NATS orders deliveries per bucket, and the heartbeat that made the hub current came through another
-      // (found by review, docs/rollouts.md). The rollout's own record needs no look: its compare-and-swap fails.
-      if (key !== id) await this.fencedAtStore(id, key, epoch);
       const expectRevision = cur?.revision ?? 0;
       // Checked at each attempt, right before the write: the caller may have awaited across a freeze.
       this.mayWrite();
@@ -221,16 +214,6 @@ export class RolloutStore {
         // Until this hub's view shows the record that won.
         await untilView(() => (this.kv.entry(key)?.revision ?? 0) !== expectRevision);
       }
-    }
-  }
-
-  /** STATE_CONFLICT when rollout ID's record at the store has a newer driver epoch than EPOCH (KEY: what is not written). */
-  private async fencedAtStore(id: string, key: string, epoch: number): Promise<void> {
-    const led = await this.kv.latest(id);
-    const newest = epochOf(led?.value);
-    if (newest > epoch) {
-      const hub = led?.value.kind === 'rollout' ? led.value.driver?.hub ?? '?' : '?';
-      throw new BentoError('STATE_CONFLICT', `rollout ${id} is driven by hub ${hub} now (epoch ${newest} > ${epoch}, at the store); not writing ${key}`);
     }
   }
 

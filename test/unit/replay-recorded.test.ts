@@ -62,8 +62,17 @@ async function twoHubs() {
     });
     return { store, ends, jobEnds };
   };
+  const A = hub(a);
+  const B = hub(b, captured.log);
   return {
-    bucket, view, at, A: hub(a), B: hub(b, captured.log), warnings: captured.lines,
+    bucket, view, at, A, B, warnings: captured.lines,
+    /** A job running, saved at hub A and seen by hub B (before a test holds B's view back). */
+    async runningSeenByB(): Promise<JobRecord> {
+      const rec = running();
+      await A.store.save(rec);
+      await waitFor('B sees the job running', () => B.store.get(rec.id) ?? null, 2000);
+      return rec;
+    },
     close: async () => { await a.close(); await b.close(); await mem.close(); },
   };
 }
@@ -83,9 +92,7 @@ test('recordedAs: ended with the same outcome, exit code and reason', () => {
 test('a replayed result the store holds already, which this hub\'s view does not show yet, is acknowledged without being written or counted again', async () => {
   const w = await twoHubs();
   try {
-    const rec = running();
-    await w.A.store.save(rec);
-    await waitFor('B sees the job running', () => w.B.store.get(rec.id) ?? null, 2000);
+    const rec = await w.runningSeenByB();
     w.view.hold();
     // Hub A records the result (durable), and dies before its ack reaches the agent.
     await w.A.jobEnds.onJobEnd(session('web1'), result(rec));
@@ -111,9 +118,7 @@ test('a replayed result the store holds already, which this hub\'s view does not
 test('a fresh result pays no read at the store, nor a replay the view shows recorded', async () => {
   const w = await twoHubs();
   try {
-    const rec = running();
-    await w.A.store.save(rec);
-    await waitFor('B sees the job running', () => w.B.store.get(rec.id) ?? null, 2000);
+    const rec = await w.runningSeenByB();
     const s = session('web1');
     await w.B.jobEnds.onJobEnd(s, result(rec));
     assert.deepEqual(w.B.ends, [`${rec.id}:success`]);
@@ -129,9 +134,7 @@ test('a fresh result pays no read at the store, nor a replay the view shows reco
 test('the store does not answer: the replay is recorded and counted as before, and that is logged', async () => {
   const w = await twoHubs();
   try {
-    const rec = running();
-    await w.A.store.save(rec);
-    await waitFor('B sees the job running', () => w.B.store.get(rec.id) ?? null, 2000);
+    const rec = await w.runningSeenByB();
     w.view.hold();
     await w.A.jobEnds.onJobEnd(session('web1'), result(rec));
     const first = w.bucket.entry(rec.id)!;
@@ -154,9 +157,7 @@ test('the store does not answer: the replay is recorded and counted as before, a
 test('the store holds a hub\'s verdict with another outcome: the replayed result is written over it and counted, as before', async () => {
   const w = await twoHubs();
   try {
-    const rec = running();
-    await w.A.store.save(rec);
-    await waitFor('B sees the job running', () => w.B.store.get(rec.id) ?? null, 2000);
+    const rec = await w.runningSeenByB();
     w.view.hold();
     await w.A.jobEnds.finish(rec, { outcome: 'interrupted', reason: 'the agent reconnected without it' });
     assert.equal(w.bucket.get(rec.id)?.state, 'interrupted');

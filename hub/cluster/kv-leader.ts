@@ -30,6 +30,8 @@ export interface LeaderRecord {
   /** The decoded JSON of a PUT (undefined if it does not parse). */
   value: unknown;
   parsed: boolean;
+  /** When the leader stored it, ms since the epoch. */
+  atMs: number;
 }
 
 /** SUBJECT's last record in STREAM as its leader holds it; null when the subject has none. Rejects when the leader does not answer. */
@@ -38,11 +40,12 @@ export async function leaderLast(jsm: JetStreamManager, stream: string, subject:
   if (!m) return null;
   const op = m.header?.get('KV-Operation');
   const kind = op === 'DEL' || op === 'PURGE' ? op : 'PUT';
-  if (kind !== 'PUT') return { revision: m.seq, kind, value: undefined, parsed: false };
+  const atMs = m.time.getTime();
+  if (kind !== 'PUT') return { revision: m.seq, kind, value: undefined, parsed: false, atMs };
   try {
-    return { revision: m.seq, kind, value: JSON.parse(new TextDecoder().decode(m.data)), parsed: true };
+    return { revision: m.seq, kind, value: JSON.parse(new TextDecoder().decode(m.data)), parsed: true, atMs };
   } catch {
-    return { revision: m.seq, kind, value: undefined, parsed: false };
+    return { revision: m.seq, kind, value: undefined, parsed: false, atMs };
   }
 }
 

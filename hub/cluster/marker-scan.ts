@@ -10,6 +10,7 @@
 // write, whatever the timing. nats-server 2.9.10 has it
 // (test/integration/cluster-marker-sweep.test.ts).
 import type { JetStreamClient, JetStreamManager } from '@nats-io/jetstream';
+import { leaderLast } from './kv-leader.js';
 import { scanLastPerSubject, type StreamScanOptions } from './stream-scan.js';
 
 /** One key's last record as the scan or the leader has it: its subject, sequence, whether it is a deletion marker, and when it was written. */
@@ -45,8 +46,8 @@ export async function bucketMarkers(o: { js: JetStreamClient; jsm: JetStreamMana
       }
     },
     async leaderLast(subject) {
-      const m = await o.jsm.streams.getMessage(stream, { last_by_subj: subject });
-      return m && { subject, seq: m.seq, marker: isMarker(m.header?.get('KV-Operation')), atMs: m.time.getTime() };
+      const r = await leaderLast(o.jsm, stream, subject);
+      return r && { subject, seq: r.revision, marker: r.kind !== 'PUT', atMs: r.atMs };
     },
     async purgeBelow(subject, seq) {
       return (await o.jsm.streams.purge(stream, { filter: subject, seq })).purged;

@@ -22,6 +22,7 @@ import type { ResolvedClusterOptions } from './options.js';
 import { scanObjects, type ObjectMeta, type ObjectScanOptions } from './object-scan.js';
 import { objectVersions, type ObjectVersions } from './object-version.js';
 import { bucketMarkers, type BucketMarkers } from './marker-scan.js';
+import type { StreamScanOptions } from './stream-scan.js';
 
 /**
  * Opening a store: its bucket may have no leader yet (NATS restarting with
@@ -208,7 +209,7 @@ export class NatsStateBackend implements StateBackend {
   }
 
   /** The deletion markers of keyed store NAME's bucket (marker-scan.ts), or null when the bucket does not exist. */
-  kvMarkers(name: string, o?: ObjectScanOptions): Promise<BucketMarkers | null> {
+  kvMarkers(name: string, o?: StreamScanOptions): Promise<BucketMarkers | null> {
     this.assertOpen();
     return bucketMarkers({ ...this.admin, bucket: this.names.bucket(name), ...(o ? { scan: o } : {}) });
   }

@@ -31,7 +31,7 @@ function loaded(records: Array<[string, number, Rec]>): { v: KvView<Rec>; change
   return { v, changes };
 }
 
-const put = (value: unknown, revision = 1): LeaderRecord => ({ revision, kind: 'PUT', value, parsed: true });
+const put = (value: unknown, revision = 1): LeaderRecord => ({ revision, kind: 'PUT', value, parsed: true, atMs: 0 });
 
 function check(v: KvView<Rec>, leader: (key: string) => Promise<LeaderRecord | null>, limits: Partial<CheckLimits> = {}, log = capture().log) {
   return startViewCheck({ bucket: 'b', log, view: v, accept: isRec, progress: PROGRESS, leader, limits });
@@ -43,7 +43,7 @@ test('only records the leader holds at a later state are corrected; settled ones
     ['gone', 9, { n: 1 }], ['bad', 10, { n: 1 }], ['done', 11, { n: 1, done: true }],
   ]);
   const leader: Record<string, LeaderRecord | null> = {
-    behind: put({ n: 4 }), same: put({ n: 2 }), older: put({ n: 1 }), deleted: { revision: 3, kind: 'DEL', value: undefined, parsed: false },
+    behind: put({ n: 4 }), same: put({ n: 2 }), older: put({ n: 1 }), deleted: { revision: 3, kind: 'DEL', value: undefined, parsed: false, atMs: 0 },
     gone: null, bad: put({ nope: 1 }), done: put({ n: 9 }),
   };
   const asked: string[] = [];
@@ -232,7 +232,7 @@ test('keys the replica lacks: a reload\'s check shows the leader\'s record of ea
   const { v, changes } = loaded([['here', 5, { n: 1 }]]);
   const leader: Record<string, LeaderRecord | null> = {
     here: put({ n: 1 }), open: put({ n: 2 }, 30), done: put({ n: 4, done: true }, 31),
-    deleted: { revision: 32, kind: 'DEL', value: undefined, parsed: false }, bad: put({ nope: 1 }, 33), raced: put({ n: 1 }, 34),
+    deleted: { revision: 32, kind: 'DEL', value: undefined, parsed: false, atMs: 0 }, bad: put({ nope: 1 }, 33), raced: put({ n: 1 }, 34),
   };
   const asked: string[] = [];
   const c = capture();
